@@ -1,0 +1,458 @@
+/* api.c — the generated API around the kernels: the model struct, memory
+ * layout, parameter initialization, the entry points that run each
+ * schedule, the optimizer update, and save/load through libnnrt.
+ *
+ * Memory (one block, ARENA_BYTES): [header | params | grads | optimizer
+ * state | activations], each 64-byte aligned. Nothing is a global.
+ */
+#include "../cg.h"
+
+#include <math.h>
+
+enum { HEADER_BYTES = 1024 };
+
+static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+static size_t esize(cg_ctx *cx) { return cx->o->f64 ? 8 : 4; }
+static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
+static int opt_slots(cg_ctx *cx) {
+    ir_optkind k = cx->g->opt.kind;
+    return k == OPT_ADAM || k == OPT_ADAMW ? 2 : k == OPT_SGD && cx->g->opt.momentum != 0 ? 1 : 0;
+}
+static int trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
+
+/* Byte offsets of the parts of the block. */
+typedef struct layout {
+    size_t params, grads, opt, act, total;
+} layout;
+
+static layout layout_of(cg_ctx *cx) {
+    layout l;
+    size_t pb = align64(cx->p->mem[ENTRY_FORWARD].param_elems * esize(cx));
+    if (!pb) pb = align64(cx->p->mem[ENTRY_TRAIN].param_elems * esize(cx));
+    int has_grads = cx->p->has[ENTRY_TRAIN];
+    l.params = HEADER_BYTES;
+    l.grads = l.params + pb;
+    l.opt = l.grads + (has_grads ? pb : 0);
+    l.act = l.opt + (size_t)opt_slots(cx) * pb;
+    l.total = l.act + align64(cx->p->arena_elems * esize(cx)) + 64; /* + 64: to align the caller's block */
+    return l;
+}
+
+static size_t param_elems(cg_ctx *cx) {
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (cx->p->has[e]) return cx->p->mem[e].param_elems;
+    return 0;
+}
+
+/* ---- the header -------------------------------------------------------- */
+
+static void upper_name(strbuf *h, const char *pre, const char *s) {
+    sb_puts(h, pre);
+    for (; *s; s++) sb_printf(h, "%c", *s >= 'a' && *s <= 'z' ? *s - 32 : (*s == '.' ? '_' : *s));
+}
+
+static const char *ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
+
+/* ", const float *x, const int32_t *y" for the inputs (and targets). */
+static void io_params(cg_ctx *cx, strbuf *b, int targets) {
+    const ir_graph *g = cx->g;
+    for (int i = 0; i < g->inputs.len; i++)
+        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->inputs.data[i])), NODE(cx, g->inputs.data[i])->name);
+    for (int i = 0; targets && i < g->targets.len; i++)
+        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->targets.data[i])), NODE(cx, g->targets.data[i])->name);
+}
+
+static void protos(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix, *T = cx->T;
+    const ir_graph *g = cx->g;
+    sb_printf(h, "typedef struct %s %s; /* all state: parameters, gradients, optimizer, activations */\n\n", P, P);
+    sb_printf(h, "%s *%s_create(uint64_t seed);  /* malloc'd and initialized; NULL if out of memory */\n", P, P);
+    sb_printf(h, "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* in caller memory of %s_ARENA_BYTES, no malloc */\n", P, P, cx->upper);
+    sb_printf(h, "void %s_free(%s *m);          /* frees what _create allocated; nothing for _init */\n", P, P);
+    sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights and optimizer state */\n", P, P);
+    if (cx->p->has[ENTRY_FORWARD]) {
+        sb_printf(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\nint %s_forward(%s *m", P, P);
+        io_params(cx, h, 0);
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, g->output_names.data[i]);
+        sb_puts(h, ");\n");
+    }
+    if (cx->p->has[ENTRY_LOSS]) {
+        sb_printf(h, "/* The loss without gradients. */\nint %s_loss(%s *m", P, P);
+        io_params(cx, h, 1);
+        sb_printf(h, ", %s *loss);\n", T);
+    }
+    if (trainable(cx)) {
+        sb_printf(h, "\n/* Training: _train_step = _forward_backward + _update. */\nint %s_train_step(%s *m", P, P);
+        io_params(cx, h, 1);
+        sb_printf(h, ", %s *loss);\nint %s_forward_backward(%s *m", T, P, P);
+        io_params(cx, h, 1);
+        sb_printf(h, ", %s *loss); /* overwrites the gradients */\n", T);
+        sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* one contiguous buffer of %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
+        sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
+        sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
+    }
+    sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
+    sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
+    sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, via path.tmp + rename */\n", P, P);
+    sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call */\n", P, P);
+    sb_printf(h, "const char *%s_status_str(int status);\n", P);
+}
+
+static void size_macros(cg_ctx *cx, strbuf *h) {
+    const ir_graph *g = cx->g;
+    int first = g->inputs.len ? g->inputs.data[0] : -1;
+    if (first >= 0 && NODE(cx, first)->shape.rank)
+        sb_printf(h, "#define %s_BATCH %lld\n", cx->upper, (long long)NODE(cx, first)->shape.d[0]);
+    for (int k = 0; k < 2; k++) {
+        const int *ids = k ? g->targets.data : g->inputs.data;
+        for (int i = 0; i < (k ? g->targets.len : g->inputs.len); i++) {
+            ir_node *n = NODE(cx, ids[i]);
+            sb_printf(h, "#define %s_", cx->upper);
+            upper_name(h, "", n->name);
+            sb_printf(h, "_SIZE %lld /* %s %s%s */\n", (long long)ir_numel(&n->shape), k ? "target" : "input",
+                      n->dtype == DT_I32 ? "i32" : cx->T, ir_shape_str(g->a, &n->shape));
+        }
+    }
+    for (int i = 0; i < g->outputs.len; i++) {
+        ir_node *n = NODE(cx, g->outputs.data[i]);
+        sb_printf(h, "#define %s_", cx->upper);
+        upper_name(h, "", g->output_names.data[i]);
+        sb_printf(h, "_SIZE %lld /* output %s */\n", (long long)ir_numel(&n->shape), ir_shape_str(g->a, &n->shape));
+    }
+    layout l = layout_of(cx);
+    sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
+    sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, param_elems(cx));
+    sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, l.total);
+}
+
+static void emit_header(cg_ctx *cx, strbuf *h) {
+    sb_printf(h, "/* %s — generated by nnc from %s. Do not edit. */\n", cx->o->header, cx->o->source);
+    sb_printf(h, "#ifndef %s_H\n#define %s_H\n\n", cx->upper, cx->upper);
+    sb_puts(h, "#include <stddef.h>\n#include <stdint.h>\n\n#include \"nnrt.h\"\n\n");
+    sb_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    size_macros(cx, h);
+    sb_puts(h, "\n");
+    protos(cx, h);
+    sb_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n");
+    sb_printf(h, "#endif /* %s_H */\n", cx->upper);
+}
+
+/* ---- the struct and memory -------------------------------------------- */
+
+static void emit_struct(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix, *T = cx->T;
+    sb_printf(c, "\nstruct %s {\n", P);
+    sb_printf(c, "    %s *params;   /* %s_PARAM_ELEMS, contiguous */\n", T, cx->upper);
+    sb_printf(c, "    %s *grads;    /* same layout as params */\n", T);
+    sb_printf(c, "    %s *opt[2];   /* optimizer state: momentum, or Adam's two moments */\n", T);
+    sb_printf(c, "    %s *act;      /* activations, offsets from the memory plan */\n", T);
+    sb_puts(c, "    void *owned;      /* the block _create allocated, or NULL */\n");
+    sb_puts(c, "    int64_t step;     /* optimizer steps taken */\n");
+    sb_puts(c, "    double lr;        /* learning rate */\n");
+    sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
+    sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HEADER_BYTES);
+}
+
+static const char *init_comment(ir_init k) {
+    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros", "ones", "fill", "literal"};
+    return s[k];
+}
+
+static void emit_param_data(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    for (int i = 0; i < g->params.len; i++) {
+        ir_node *n = NODE(cx, g->params.data[i]);
+        if (n->init != INIT_DATA) continue;
+        sb_printf(cx->c, "static const %s %s_init%d[%lld] = {", cx->T, cx->o->prefix, i, (long long)ir_numel(&n->shape));
+        for (int64_t j = 0; j < ir_numel(&n->shape); j++) {
+            if (j) sb_puts(cx->c, ", ");
+            cg_literal(cx, cx->c, n->data[j]);
+        }
+        sb_puts(cx->c, "};\n");
+    }
+}
+
+static void emit_init_param(cg_ctx *cx, int i) {
+    strbuf *c = cx->c;
+    ir_node *n = NODE(cx, cx->g->params.data[i]);
+    size_t off = cx->p->mem[ENTRY_FORWARD].offset ? 0 : 0;
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (cx->p->has[e]) off = cx->p->mem[e].offset[n->id];
+    long long N = (long long)ir_numel(&n->shape);
+    const char *sfx = cx->o->f64 ? "f64" : "f32";
+    sb_printf(c, "    /* %s %s: %s */\n", n->name, ir_shape_str(cx->g->a, &n->shape), init_comment(n->init));
+    switch (n->init) {
+    case INIT_HE:
+        sb_printf(c, "    nnrt_fill_normal_%s(m->params + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, off, N,
+                  sqrt(2.0 / (double)n->fan_in), i);
+        break;
+    case INIT_GLOROT: {
+        double lim = sqrt(6.0 / (double)(n->fan_in + n->fan_out));
+        sb_printf(c, "    nnrt_fill_uniform_%s(m->params + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, off, N, -lim, lim, i);
+        break;
+    }
+    case INIT_ZEROS: break; /* the block is zeroed */
+    case INIT_AUTO:
+    case INIT_ONES:
+    case INIT_FILL:
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) m->params[%zu + i] = ", N, off);
+        cg_literal(cx, c, n->init == INIT_FILL ? n->fill : 1);
+        sb_puts(c, ";\n");
+        break;
+    case INIT_DATA:
+        sb_printf(c, "    memcpy(m->params + %zu, %s_init%d, sizeof %s_init%d);\n", off, cx->o->prefix, i, cx->o->prefix, i);
+        break;
+    }
+}
+
+static void emit_lifecycle(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    layout l = layout_of(cx);
+    size_t pe = param_elems(cx);
+    sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
+    sb_printf(c, "    m->step = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
+    for (int i = 0; i < cx->g->params.len; i++) emit_init_param(cx, i);
+    sb_puts(c, "    (void)seed;\n    return NNRT_OK;\n}\n");
+
+    sb_printf(c, "\nint %s_init(%s **out, void *mem, size_t bytes, uint64_t seed) {\n", P, P);
+    sb_printf(c, "    if (!out || !mem || bytes < %s_ARENA_BYTES) return NNRT_ERR_ARG;\n", cx->upper);
+    sb_puts(c, "    unsigned char *base = (unsigned char *)mem + (64 - (uintptr_t)mem % 64) % 64;\n");
+    sb_printf(c, "    %s *m = (%s *)(void *)base;\n    memset(m, 0, sizeof *m);\n", P, P);
+    sb_printf(c, "    m->params = (%s *)(void *)(base + %zu);\n", cx->T, l.params);
+    sb_printf(c, "    m->grads = (%s *)(void *)(base + %zu);\n", cx->T, l.grads);
+    sb_printf(c, "    m->opt[0] = (%s *)(void *)(base + %zu);\n", cx->T, l.opt);
+    sb_printf(c, "    m->opt[1] = (%s *)(void *)(base + %zu);\n", cx->T, l.opt + align64(pe * esize(cx)));
+    sb_printf(c, "    m->act = (%s *)(void *)(base + %zu);\n", cx->T, l.act);
+    sb_printf(c, "    *out = m;\n    return %s_reset(m, seed);\n}\n", P);
+
+    sb_printf(c, "\n%s *%s_create(uint64_t seed) {\n    void *mem = malloc(%s_ARENA_BYTES);\n", P, P, cx->upper);
+    sb_printf(c, "    %s *m = NULL;\n    if (!mem) return NULL;\n", P);
+    sb_printf(c, "    if (%s_init(&m, mem, %s_ARENA_BYTES, seed) != NNRT_OK) {\n        free(mem);\n        return NULL;\n    }\n", P, cx->upper);
+    sb_puts(c, "    m->owned = mem;\n    return m;\n}\n");
+    sb_printf(c, "\nvoid %s_free(%s *m) {\n    if (m && m->owned) free(m->owned);\n}\n", P, P);
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+/* The C expression for node id's buffer under plan e. */
+static const char *ptr(cg_ctx *cx, ir_entry e, int id) {
+    const mem_plan *mp = &cx->p->mem[e];
+    ir_node *n = NODE(cx, id);
+    arena *a = cx->g->a;
+    switch (mp->region[id]) {
+    case MEM_PARAM: return arena_printf(a, "m->params + %zu", mp->offset[id]);
+    case MEM_GRAD: return arena_printf(a, "m->grads + %zu", mp->offset[id]);
+    case MEM_ARENA: return arena_printf(a, "m->act + %zu", mp->offset[id]);
+    case MEM_USER: return n->name;
+    case MEM_CONST: return arena_printf(a, "%s_c%d", cx->o->prefix, id);
+    case MEM_NONE: break;
+    }
+    return "NULL";
+}
+
+static void emit_consts(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    for (int i = 0; i < g->nodes.len; i++) {
+        ir_node *n = g->nodes.data[i];
+        int used = 0;
+        for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
+        if (n->op != IR_CONST || !used) continue;
+        sb_printf(cx->c, "static const %s %s_c%d[%lld] = {", cx->T, cx->o->prefix, i, (long long)ir_numel(&n->shape));
+        for (int64_t j = 0; j < ir_numel(&n->shape); j++) {
+            if (j) sb_puts(cx->c, ", ");
+            cg_literal(cx, cx->c, n->data[j]);
+        }
+        sb_puts(cx->c, "};\n");
+    }
+}
+
+/* Labels of cross-entropy nodes in the schedule must be valid classes. */
+static void emit_label_checks(cg_ctx *cx, ir_entry e) {
+    const ir_sched *s = &cx->p->sched[e];
+    for (int t = 0; t < s->order.len; t++) {
+        ir_node *n = NODE(cx, s->order.data[t]);
+        if (n->op != IR_XENT) continue;
+        ir_node *lg = NODE(cx, n->in[0]);
+        long long C = (long long)lg->shape.d[lg->shape.rank - 1];
+        sb_printf(cx->c, "    for (long i = 0; i < %lld; i++)\n", (long long)ir_numel(&lg->shape) / C);
+        sb_printf(cx->c, "        if ((%s)[i] < 0 || (%s)[i] >= %lld)\n", ptr(cx, e, n->in[1]), ptr(cx, e, n->in[1]), C);
+        sb_printf(cx->c, "            return fail(m, NNRT_ERR_RANGE, \"label %%ld at index %%ld is not a class in [0, %lld)\", (long)(%s)[i], i);\n",
+                  C, ptr(cx, e, n->in[1]));
+    }
+}
+
+static void emit_calls(cg_ctx *cx, ir_entry e) {
+    const ir_sched *s = &cx->p->sched[e];
+    for (int t = 0; t < s->order.len; t++) {
+        ir_node *n = NODE(cx, s->order.data[t]);
+        sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
+        for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
+        sb_printf(cx->c, "%s);\n", ptr(cx, e, n->id));
+    }
+}
+
+static void null_checks(cg_ctx *cx, int targets) {
+    const ir_graph *g = cx->g;
+    sb_puts(cx->c, "    if (!m");
+    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", NODE(cx, g->inputs.data[i])->name);
+    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", NODE(cx, g->targets.data[i])->name);
+    sb_puts(cx->c, ") return NNRT_ERR_ARG;\n");
+}
+
+static void copy_out(cg_ctx *cx, ir_entry e, const char *dst, int id) {
+    sb_printf(cx->c, "    if (%s) memcpy(%s, %s, sizeof(%s) * %lld);\n", dst, dst, ptr(cx, e, id), cx->T,
+              (long long)ir_numel(&NODE(cx, id)->shape));
+}
+
+static void emit_forward(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    const ir_graph *g = cx->g;
+    sb_printf(cx->c, "\nint %s_forward(%s *m", P, P);
+    io_params(cx, cx->c, 0);
+    for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, g->output_names.data[i]);
+    sb_puts(cx->c, ") {\n");
+    null_checks(cx, 0);
+    emit_calls(cx, ENTRY_FORWARD);
+    for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, g->output_names.data[i], g->outputs.data[i]);
+    sb_puts(cx->c, "    return NNRT_OK;\n}\n");
+}
+
+static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nint %s_%s(%s *m", P, fname, P);
+    io_params(cx, cx->c, 1);
+    sb_printf(cx->c, ", %s *loss) {\n", cx->T);
+    null_checks(cx, 1);
+    emit_label_checks(cx, e);
+    if (e == ENTRY_TRAIN) /* parameters that do not reach the loss get zero gradients */
+        for (int i = 0; i < cx->g->grads.len; i++)
+            if (cx->g->grads.data[i] < 0)
+                sb_printf(cx->c, "    memset(m->grads + %zu, 0, sizeof(%s) * %lld);\n", cx->p->mem[e].offset[cx->g->params.data[i]],
+                          cx->T, (long long)ir_numel(&NODE(cx, cx->g->params.data[i])->shape));
+    emit_calls(cx, e);
+    sb_printf(cx->c, "    if (loss) *loss = (%s)[0];\n    return NNRT_OK;\n}\n", ptr(cx, e, cx->g->loss));
+}
+
+/* ---- the optimizer ----------------------------------------------------- */
+
+static void emit_sgd(cg_ctx *cx) {
+    const ir_optim *o = &cx->g->opt;
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    sb_printf(c, "    const %s lr = (%s)m->lr, wd = (%s)%.17g;\n", T, T, T, o->weight_decay);
+    sb_printf(c, "    %s *restrict buf = m->opt[0];\n    (void)buf, (void)wd;\n", T);
+    sb_printf(c, "    for (long i = 0; i < %s_PARAM_ELEMS; i++) {\n        %s d = g[i] + wd * p[i];\n", cx->upper, T);
+    if (o->momentum != 0) {
+        sb_printf(c, "        buf[i] = m->step == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", T, o->momentum, T, 1 - o->dampening);
+        if (o->nesterov) sb_printf(c, "        d = d + (%s)%.17g * buf[i];\n", T, o->momentum);
+        else sb_puts(c, "        d = buf[i];\n");
+    }
+    sb_puts(c, "        p[i] -= lr * d;\n    }\n");
+}
+
+/* Adam and AdamW as PyTorch computes them (single-tensor path). */
+static void emit_adam(cg_ctx *cx) {
+    const ir_optim *o = &cx->g->opt;
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    int w = o->kind == OPT_ADAMW;
+    sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)m->step), bc2 = 1 - pow(%.17g, (double)m->step);\n", o->beta1, o->beta2);
+    sb_printf(c, "    const %s step_size = (%s)(m->lr / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
+    sb_printf(c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1, T,
+              o->beta2, T, o->eps, T, o->weight_decay);
+    sb_printf(c, "    const %s decay = (%s)(1 - m->lr * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
+    sb_printf(c, "    %s *restrict mo = m->opt[0], *restrict ve = m->opt[1];\n    (void)wd, (void)decay;\n", T);
+    sb_printf(c, "    for (long i = 0; i < %s_PARAM_ELEMS; i++) {\n", cx->upper);
+    if (w) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", T);
+    else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", T);
+    sb_puts(c, "        mo[i] = b1 * mo[i] + (1 - b1) * d;\n");
+    sb_puts(c, "        ve[i] = b2 * ve[i] + (1 - b2) * d * d;\n");
+    sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n    }\n");
+}
+
+static void emit_training(cg_ctx *cx) {
+    const char *P = cx->o->prefix, *T = cx->T;
+    strbuf *c = cx->c;
+    emit_loss_entry(cx, ENTRY_TRAIN, "forward_backward");
+    sb_printf(c, "\nint %s_update(%s *m) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(c, "    %s *restrict p = m->params;\n    const %s *restrict g = m->grads;\n    m->step++;\n", T, T);
+    if (cx->g->opt.kind == OPT_SGD) emit_sgd(cx);
+    else emit_adam(cx);
+    sb_puts(c, "    return NNRT_OK;\n}\n");
+    sb_printf(c, "\nint %s_train_step(%s *m", P, P);
+    io_params(cx, c, 1);
+    sb_printf(c, ", %s *loss) {\n    int st = %s_forward_backward(m", T, P);
+    for (int i = 0; i < cx->g->inputs.len; i++) sb_printf(c, ", %s", NODE(cx, cx->g->inputs.data[i])->name);
+    for (int i = 0; i < cx->g->targets.len; i++) sb_printf(c, ", %s", NODE(cx, cx->g->targets.data[i])->name);
+    sb_printf(c, ", loss);\n    return st != NNRT_OK ? st : %s_update(m);\n}\n", P);
+    sb_printf(c, "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->grads : NULL;\n}\n", T, P, P, cx->upper);
+    sb_printf(c, "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n    m->lr = lr;\n    return NNRT_OK;\n}\n", P, P);
+    sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
+}
+
+/* ---- parameters, save and load ----------------------------------------- */
+
+static void emit_param_table(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    strbuf *c = cx->c;
+    ir_entry e = cx->p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : ENTRY_TRAIN;
+    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix, g->params.len ? g->params.len : 1);
+    for (int i = 0; i < g->params.len; i++) {
+        ir_node *n = NODE(cx, g->params.data[i]);
+        sb_printf(c, "    {\"%s\", %s, %d, {", n->name, cx->NNRT, n->shape.rank);
+        for (int d = 0; d < n->shape.rank; d++) sb_printf(c, "%s%lld", d ? ", " : "", (long long)n->shape.d[d]);
+        sb_printf(c, "}, %zu, %lld},\n", cx->p->mem[e].offset[n->id], (long long)ir_numel(&n->shape));
+    }
+    if (!g->params.len) sb_printf(c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(c, "};\n");
+}
+
+static void emit_params_api(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    int np = cx->g->params.len;
+    emit_param_table(cx);
+    sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
+    sb_printf(c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n    return NNRT_OK;\n}\n", np, P);
+    sb_printf(c, "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->params : NULL;\n}\n", cx->T, P, P, cx->upper);
+    sb_printf(c, "\nint %s_save(const %s *m, const char *path) {\n    nnrt_err err;\n    if (!m || !path) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(c, "    int st = nnrt_st_save(path, %s_param_table, %d, m->params, &err);\n", P, np);
+    sb_printf(c, "    if (st != NNRT_OK) ((%s *)m)->error = err; /* the message is not part of the model's value */\n    return st;\n}\n", P);
+    sb_printf(c, "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n    if (!m || !path) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(c, "    int st = nnrt_st_load(path, %s_param_table, %d, m->params, &err);\n", P, np);
+    sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+    sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
+    sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
+}
+
+/* fail(): record a message in the model and return the status. */
+static void emit_fail(cg_ctx *cx) {
+    sb_printf(cx->c, "\nstatic int fail(%s *m, int status, const char *fmt, long a, long b) {\n", cx->o->prefix);
+    sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
+}
+
+static int uses_labels(cg_ctx *cx) {
+    for (int i = 0; i < cx->g->nodes.len; i++)
+        if (cx->g->nodes.data[i]->op == IR_XENT && cx->g->loss >= 0) return 1;
+    return 0;
+}
+
+void cg_api(cg_ctx *cx, strbuf *h) {
+    emit_header(cx, h);
+    if (uses_labels(cx)) emit_fail(cx);
+    if (cx->p->has[ENTRY_FORWARD]) emit_forward(cx);
+    if (cx->p->has[ENTRY_LOSS]) emit_loss_entry(cx, ENTRY_LOSS, "loss");
+    if (trainable(cx)) emit_training(cx);
+    emit_lifecycle(cx);
+    emit_params_api(cx);
+}
+
+void cg_api_prelude(cg_ctx *cx) {
+    emit_struct(cx);
+    emit_param_data(cx);
+    emit_consts(cx);
+}

@@ -1,0 +1,300 @@
+/* kernels.c — the C kernel of every op: one emit_OP per row of ops.def.
+ *
+ * Each node becomes one static function with its shapes as constants:
+ *
+ *   // %7 relu(%6)  h, line 6: f32[32, 128]
+ *   static void k7_relu(const float *restrict x0, float *restrict y) { ... }
+ *
+ * Forward and backward kernels of an op family sit next to each other.
+ */
+#include "../cg.h"
+
+#include <inttypes.h>
+#include <math.h>
+
+typedef void (*emit_fn)(cg_ctx *cx, const ir_node *n);
+
+static const ir_node *IN(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
+static long long NUMEL(const ir_node *n) { return (long long)ir_numel(&n->shape); }
+
+const char *cg_kernel_name(cg_ctx *cx, const ir_node *n) {
+    return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name);
+}
+
+void cg_literal(cg_ctx *cx, strbuf *b, double x) {
+    if (isnan(x)) return sb_puts(b, "NAN");
+    if (isinf(x)) return sb_puts(b, x > 0 ? "INFINITY" : "-INFINITY");
+    char s[64];
+    snprintf(s, sizeof s, cx->o->f64 ? "%.17g" : "%.9g", x);
+    sb_puts(b, s);
+    if (!strpbrk(s, ".e")) sb_puts(b, ".0");
+    if (!cx->o->f64) sb_puts(b, "f");
+}
+
+/* The comment and signature: inputs x0.., output y. */
+static void head(cg_ctx *cx, const ir_node *n) {
+    strbuf *c = cx->c;
+    sb_printf(c, "\n/* %%%d = %s(", n->id, ir_ops[n->op].name);
+    for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%%%d", i ? ", " : "", n->in[i]);
+    sb_printf(c, ")");
+    if (n->name) sb_printf(c, "  %s", n->name);
+    if (n->loc.line) sb_printf(c, ", %s line %d", cx->o->source, n->loc.line);
+    sb_printf(c, ": ");
+    for (int i = 0; i < n->nin; i++)
+        sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &IN(cx, n, i)->shape));
+    sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
+    if (n->is_grad) sb_puts(c, " (backward)");
+    sb_printf(c, " */\nstatic void %s(", cg_kernel_name(cx, n));
+    for (int i = 0; i < n->nin; i++)
+        sb_printf(c, "const %s *restrict x%d, ", IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
+    sb_printf(c, "%s *restrict y) {\n", cx->T);
+}
+
+static void tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
+
+/* Substitute a and b in an op's scalar formula. */
+static void formula(cg_ctx *cx, const char *expr) { sb_puts(cx->c, expr); }
+
+/* ---- elementwise ------------------------------------------------------- */
+
+static void emit_unary(cg_ctx *cx, const ir_node *n) {
+    head(cx, n);
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", NUMEL(n), cx->T);
+    formula(cx, ir_ops[n->op].expr);
+    sb_puts(cx->c, ";\n    }\n");
+    tail(cx);
+}
+#define emit_COPY emit_unary
+#define emit_NEG emit_unary
+#define emit_RELU emit_unary
+#define emit_SIGMOID emit_unary
+#define emit_TANH emit_unary
+#define emit_EXP emit_unary
+#define emit_LOG emit_unary
+
+/* Binary ops: an operand smaller than the output repeats along the leading
+ * axes (suffix broadcasting), so the loop is [rows, cols] with cols = the
+ * smaller operand's size. */
+static void emit_binary(cg_ctx *cx, const ir_node *n) {
+    long long N = NUMEL(n), na = NUMEL(IN(cx, n, 0)), nb = NUMEL(IN(cx, n, 1));
+    long long cols = na < N ? na : nb < N ? nb : N;
+    head(cx, n);
+    sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / cols, cols);
+    const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : "j";
+    const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : "j";
+    sb_printf(cx->c, "            const %s a = x0[", cx->T);
+    sb_printf(cx->c, ia, cols);
+    sb_printf(cx->c, "];\n            const %s b = x1[", cx->T);
+    sb_printf(cx->c, ib, cols);
+    sb_printf(cx->c, "];\n            y[r * %lld + j] = ", cols);
+    formula(cx, ir_ops[n->op].expr);
+    sb_puts(cx->c, ";\n        }\n");
+    tail(cx);
+}
+#define emit_ADD emit_binary
+#define emit_SUB emit_binary
+#define emit_MUL emit_binary
+#define emit_DIV emit_binary
+#define emit_RELU_GRAD emit_binary
+#define emit_SIGMOID_GRAD emit_binary
+#define emit_TANH_GRAD emit_binary
+
+static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
+#define emit_INPUT emit_none
+#define emit_PARAM emit_none
+#define emit_CONST emit_none
+
+/* ---- reductions ------------------------------------------------------- */
+
+/* SUM: x viewed as [outer, len, inner] -> y [outer, inner], times scale. */
+static void emit_SUM(cg_ctx *cx, const ir_node *n) {
+    int64_t O, L, I;
+    ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
+    head(cx, n);
+    strbuf *c = cx->c;
+    sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", (long long)O);
+    sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (long long)I);
+    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] = 0;\n", (long long)I);
+    sb_printf(c, "        for (long l = 0; l < %lld; l++) {\n", (long long)L);
+    sb_printf(c, "            const %s *restrict xl = x0 + (o * %lld + l) * %lld;\n", cx->T, (long long)L, (long long)I);
+    sb_printf(c, "            for (long i = 0; i < %lld; i++) yo[i] += xl[i];\n        }\n", (long long)I);
+    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] *= ", (long long)I);
+    cg_literal(cx, c, n->fattr[0]);
+    sb_puts(c, ";\n    }\n");
+    tail(cx);
+}
+
+/* EXPAND: the adjoint of SUM, y [outer, len, inner] = x [outer, inner] * scale. */
+static void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
+    int64_t O, L, I;
+    ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
+    head(cx, n);
+    strbuf *c = cx->c;
+    sb_printf(c, "    for (long o = 0; o < %lld; o++)\n        for (long l = 0; l < %lld; l++)\n", (long long)O, (long long)L);
+    sb_printf(c, "            for (long i = 0; i < %lld; i++)\n", (long long)I);
+    sb_printf(c, "                y[(o * %lld + l) * %lld + i] = x0[o * %lld + i] * ", (long long)L, (long long)I, (long long)I);
+    cg_literal(cx, c, n->fattr[0]);
+    sb_puts(c, ";\n");
+    tail(cx);
+}
+
+static void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
+    head(cx, n);
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", NUMEL(n));
+    tail(cx);
+}
+
+/* ---- matrix product ---------------------------------------------------- */
+
+/* y[m, n] = op(A)[m, k] op(B)[k, n]; op(A) = A or A^T by attrs ta, tb. */
+static void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
+    int64_t M, K, N;
+    ir_matmul_dims(cx->g, n, &M, &K, &N);
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    strbuf *c = cx->c;
+    head(cx, n);
+    char aip[64], bpj[64];
+    snprintf(aip, sizeof aip, ta ? "x0[p * %lld + i]" : "x0[i * %lld + p]", (long long)(ta ? M : K));
+    snprintf(bpj, sizeof bpj, tb ? "x1[j * %lld + p]" : "x1[p * %lld + j]", (long long)(tb ? K : N));
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) {\n", (long long)M);
+    sb_printf(c, "        %s *restrict yi = y + i * %lld;\n", cx->T, (long long)N);
+    if (tb) { /* rows of B are contiguous in p: dot products */
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) {\n            %s s = 0;\n", (long long)N, cx->T);
+        sb_printf(c, "            for (long p = 0; p < %lld; p++) s += %s * %s;\n", (long long)K, aip, bpj);
+        sb_puts(c, "            yi[j] = s;\n        }\n    }\n");
+    } else { /* rank-1 updates along contiguous rows of B */
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) yi[j] = 0;\n", (long long)N);
+        sb_printf(c, "        for (long p = 0; p < %lld; p++) {\n            const %s a = %s;\n", (long long)K, cx->T, aip);
+        sb_printf(c, "            const %s *restrict bp = x1 + p * %lld;\n", cx->T, (long long)N);
+        sb_printf(c, "            for (long j = 0; j < %lld; j++) yi[j] += a * bp[j];\n        }\n    }\n", (long long)N);
+    }
+    tail(cx);
+}
+
+/* ---- softmax family: rows over the last axis ---------------------------- */
+
+static long long LAST(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
+
+/* Open a loop over rows of C elements with row pointers for x0 (and x1) and y. */
+static void rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
+    strbuf *c = cx->c;
+    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", NUMEL(n) / C);
+    sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
+    if (with_x1) sb_printf(c, "        const %s *restrict zr = x1 + r * %lld;\n", cx->T, C);
+    sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, C);
+}
+
+/* mx = max of xr, s = sum of exp(xr - mx) */
+static void row_max_sumexp(cg_ctx *cx, long long C, int store) {
+    strbuf *c = cx->c;
+    sb_printf(c, "        %s mx = xr[0], s = 0;\n", cx->T);
+    sb_printf(c, "        for (long j = 1; j < %lld; j++) mx = xr[j] > mx ? xr[j] : mx;\n", C);
+    if (store) sb_printf(c, "        for (long j = 0; j < %lld; j++) s += yr[j] = exp(xr[j] - mx);\n", C);
+    else sb_printf(c, "        for (long j = 0; j < %lld; j++) s += exp(xr[j] - mx);\n", C);
+}
+
+static void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    long long C = LAST(n);
+    head(cx, n);
+    rows(cx, n, C, 0);
+    row_max_sumexp(cx, C, 1);
+    sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] /= s;\n    }\n", C);
+    tail(cx);
+}
+
+/* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
+static void emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = LAST(n);
+    head(cx, n);
+    rows(cx, n, C, 1);
+    sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j] * zr[j];\n", cx->T, C);
+    sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = zr[j] * (xr[j] - d);\n    }\n", C);
+    tail(cx);
+}
+
+static void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    long long C = LAST(n);
+    head(cx, n);
+    rows(cx, n, C, 0);
+    row_max_sumexp(cx, C, 0);
+    sb_printf(cx->c, "        const %s lse = mx + log(s);\n", cx->T);
+    sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = xr[j] - lse;\n    }\n", C);
+    tail(cx);
+}
+
+/* dx = dy - exp(y) * sum(dy); x0 = dy, x1 = y */
+static void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = LAST(n);
+    head(cx, n);
+    rows(cx, n, C, 1);
+    sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j];\n", cx->T, C);
+    sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = xr[j] - exp(zr[j]) * d;\n    }\n", C);
+    tail(cx);
+}
+
+/* ---- losses ------------------------------------------------------------ */
+
+/* mean over rows of logsumexp(logits) - logits[label]; labels were range
+ * checked by the entry point. */
+static void emit_XENT(cg_ctx *cx, const ir_node *n) {
+    const ir_node *lg = IN(cx, n, 0);
+    long long C = LAST(lg), R = NUMEL(lg) / C;
+    strbuf *c = cx->c;
+    head(cx, n);
+    sb_printf(c, "    double total = 0;\n    for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
+    row_max_sumexp(cx, C, 0);
+    sb_printf(c, "        total += (double)(mx + log(s) - xr[x1[r]]);\n    }\n");
+    sb_printf(c, "    y[0] = (%s)(total / %lld);\n", cx->T, R);
+    tail(cx);
+}
+
+/* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl */
+static void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = LAST(n), R = NUMEL(n) / C;
+    strbuf *c = cx->c;
+    head(cx, n);
+    sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
+    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "        const %s *restrict xr = x1 + r * %lld;\n        %s *restrict yr = y + r * %lld;\n", cx->T, C, cx->T, C);
+    row_max_sumexp(cx, C, 1);
+    sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = yr[j] / s * scale;\n", C);
+    sb_printf(c, "        yr[x2[r]] -= scale;\n    }\n");
+    tail(cx);
+}
+
+/* mean of -(t log p + (1 - t) log(1 - p)), logs clamped at -100 as PyTorch does */
+static void emit_BCE(cg_ctx *cx, const ir_node *n) {
+    long long N = NUMEL(IN(cx, n, 0));
+    strbuf *c = cx->c;
+    head(cx, n);
+    sb_printf(c, "    double total = 0;\n    for (long i = 0; i < %lld; i++) {\n", N);
+    sb_printf(c, "        %s lp = log(x0[i]), lq = log(1 - x0[i]);\n", cx->T);
+    sb_puts(c, "        lp = lp > -100 ? lp : -100;\n        lq = lq > -100 ? lq : -100;\n");
+    sb_puts(c, "        total -= (double)(x1[i] * lp + (1 - x1[i]) * lq);\n    }\n");
+    sb_printf(c, "    y[0] = (%s)(total / %lld);\n", cx->T, N);
+    tail(cx);
+}
+
+/* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
+static void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long N = NUMEL(n);
+    strbuf *c = cx->c;
+    head(cx, n);
+    sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, N);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) {\n", N);
+    sb_printf(c, "        %s d = x1[i] * (1 - x1[i]);\n        d = d > ", cx->T);
+    cg_literal(cx, c, 1e-12);
+    sb_puts(c, " ? d : ");
+    cg_literal(cx, c, 1e-12);
+    sb_puts(c, ";\n        y[i] = scale * (x1[i] - x2[i]) / d;\n    }\n");
+    tail(cx);
+}
+
+static const emit_fn emitters[IR_NUM_OPS] = {
+#define OP(e, name, nin, cls, expr) [IR_##e] = emit_##e,
+#include "../../ir/ops.def"
+#undef OP
+};
+
+void cg_kernel(cg_ctx *cx, const ir_node *n) { emitters[n->op](cx, n); }

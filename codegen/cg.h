@@ -1,0 +1,51 @@
+/* cg.h — code generators. They read a planned ir_program (never the AST)
+ * and write source text.
+ *
+ *   c/emit.c     the C target: model.c + model.h
+ *   c/kernels.c  one C kernel emitter per op (emit_OP), from ops.def
+ *   c/api.c      the generated API: init, entry points, update, save/load
+ *   c/main.c     the optional trainer main() (--main)
+ */
+#ifndef NNC_CG_H
+#define NNC_CG_H
+
+#include "../ir/ir.h"
+
+typedef struct cg_options {
+    const char *prefix;   /* symbol prefix: the model name or --name */
+    const char *header;   /* file name the .c includes ("model.h") */
+    const char *source;   /* .nn file name for the banner and comments */
+    int f64;              /* 1: double precision everywhere (--dtype f64) */
+    int emit_main;        /* 1: add a trainer main() (--main) */
+} cg_options;
+
+/* Emit the C target into c and h. Returns 0, or prints why the model
+ * cannot be emitted (e.g. --main with two inputs) to err and returns 1. */
+int cg_emit_c(const ir_program *p, const cg_options *o, strbuf *c, strbuf *h, FILE *err);
+
+/* ---- shared by the C emitter's files ----------------------------------- */
+
+typedef struct cg_ctx {
+    const ir_program *p;
+    const ir_graph *g;
+    const cg_options *o;
+    strbuf *c;        /* the .c being written */
+    const char *T;    /* element type: "float" or "double" */
+    const char *NNRT; /* runtime dtype: "NNRT_F32" or "NNRT_F64" */
+    char upper[128];  /* PREFIX in upper case, for macros */
+} cg_ctx;
+
+/* Emit the kernel function of node n: static void kID_op(...). */
+void cg_kernel(cg_ctx *cx, const ir_node *n);
+/* Kernel function name of node n. */
+const char *cg_kernel_name(cg_ctx *cx, const ir_node *n);
+/* Emit the model struct, parameter data and constants (before kernels). */
+void cg_api_prelude(cg_ctx *cx);
+/* Emit the model API (everything after the kernels). */
+void cg_api(cg_ctx *cx, strbuf *h);
+/* Emit main() for the trainer; 0 or 1 with a message on err. */
+int cg_main(cg_ctx *cx, FILE *err);
+/* Print x as a C literal of the element type. */
+void cg_literal(cg_ctx *cx, strbuf *b, double x);
+
+#endif /* NNC_CG_H */

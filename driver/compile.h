@@ -1,0 +1,37 @@
+/* compile.h — the pass pipeline, callable from the command line (nnc.c),
+ * the tests and the fuzzer. */
+#ifndef NNC_COMPILE_H
+#define NNC_COMPILE_H
+
+#include "../codegen/cg.h"
+#include "../frontend/frontend.h"
+
+typedef enum nnc_emit {
+    EMIT_C,       /* model.c + model.h */
+    EMIT_AST,     /* the syntax tree */
+    EMIT_IR,      /* forward graph after the simplifying passes */
+    EMIT_IR_TRAIN,/* forward + backward graph, training schedule */
+    EMIT_DOT,     /* Graphviz of the training graph (or forward) */
+    EMIT_KERNELS  /* the kernel list of each entry point */
+} nnc_emit;
+
+typedef struct nnc_options {
+    const char *file;        /* source name for messages */
+    nnc_emit emit;
+    const char *prefix;      /* --name, or NULL for the model name */
+    const char *header;      /* file name the .c includes */
+    int opt_level;           /* -O0..-O3 */
+    int f64;                 /* --dtype f64 */
+    int emit_main;           /* --main */
+    int stats;               /* --stats */
+    const char *print_after; /* --print-after=PASS */
+    elab_define *defs;       /* -D NAME=VALUE */
+    int ndefs;
+    int color;               /* colour diagnostics */
+} nnc_options;
+
+/* Compile src. Text outputs go to out (and the header to hdr for EMIT_C),
+ * diagnostics and stats to diag. Returns 0, or 1 on compile errors. */
+int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag);
+
+#endif /* NNC_COMPILE_H */

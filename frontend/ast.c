@@ -1,0 +1,222 @@
+/* ast.c — the AST constructors that the grammar actions call.
+ *
+ * Every node lives in the parser's arena. Expression nodes carry a hidden
+ * depth (the height of their subtree) in front of them, so that a tree
+ * deeper than NNC_MAX_NESTING is refused here, once per statement, with
+ * "expression nested too deeply"; the offending subtree is replaced by a
+ * placeholder 0. That bounds the recursion of every later AST walker, no
+ * matter how the depth came about (brackets, `a + a + ...`, `- - - a`).
+ */
+#include "ast_build.h"
+
+#include <stddef.h>
+
+/* An expression node with its subtree height in front of it. */
+typedef struct expr_box {
+    int depth;  /* 1 for a leaf, 1 + deepest child otherwise */
+    ast_expr e; /* the node handed out */
+} expr_box;
+
+int ex_depth(const ast_expr *e) {
+    if (!e) return 0;
+    const expr_box *b =
+        (const expr_box *)(const void *)((const char *)e - offsetof(expr_box, e));
+    return b->depth;
+}
+
+static ast_expr *new_expr(parse_ctx *c, ast_expr_kind k, int depth, src_span at) {
+    expr_box *b = arena_alloc(c->a, sizeof *b);
+    b->depth = depth;
+    b->e.kind = k;
+    b->e.span = at;
+    return &b->e;
+}
+
+/* A node of height `depth` about to be made: refuse it when too deep. */
+static int too_deep(parse_ctx *c, int depth, src_span at) {
+    if (depth <= NNC_MAX_NESTING) return 0;
+    if (!c->deep_reported)
+        diag_error(c->d, at, "expression nested too deeply (more than %d levels)",
+                   NNC_MAX_NESTING);
+    c->deep_reported = 1;
+    return 1;
+}
+
+static ast_expr *placeholder(parse_ctx *c, src_span at) {
+    ast_expr *e = new_expr(c, EX_NUM, 1, at);
+    e->is_int = 1;
+    return e;
+}
+
+static int max2(int a, int b) { return a > b ? a : b; }
+
+ast_expr *ex_num(parse_ctx *c, num_lit n, src_span at) {
+    ast_expr *e = new_expr(c, EX_NUM, 1, at);
+    e->num = n.value;
+    e->is_int = n.is_int;
+    return e;
+}
+
+ast_expr *ex_name(parse_ctx *c, const char *name, src_span at) {
+    ast_expr *e = new_expr(c, EX_NAME, 1, at);
+    e->name = name;
+    return e;
+}
+
+static int args_depth(const arg_vec *args) {
+    int d = 0;
+    for (int i = 0; args && i < args->len; i++) d = max2(d, ex_depth(args->data[i].value));
+    return d;
+}
+
+ast_expr *ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
+                  src_span at) {
+    int depth = 1 + args_depth(args);
+    if (too_deep(c, depth, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_CALL, depth, at);
+    e->name = f;
+    e->name_span = f_at;
+    e->args = args ? args->data : NULL;
+    e->nargs = args ? args->len : 0;
+    return e;
+}
+
+ast_expr *ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
+                  arg_vec *args, src_span at) {
+    arg_vec *all = args_one(c, arg_pos(c, lhs));
+    for (int i = 0; args && i < args->len; i++) arr_push(c->a, *all, args->data[i]);
+    ast_expr *e = ex_call(c, f, f_at, all, at);
+    if (e->kind == EX_CALL) e->piped = 1;
+    return e;
+}
+
+ast_expr *ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at) {
+    int depth = 1 + max2(ex_depth(l), ex_depth(r));
+    if (too_deep(c, depth, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_BINOP, depth, at);
+    e->op = op;
+    e->lhs = l;
+    e->rhs = r;
+    return e;
+}
+
+ast_expr *ex_neg(parse_ctx *c, ast_expr *x, src_span at) {
+    int depth = 1 + ex_depth(x);
+    if (too_deep(c, depth, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_NEG, depth, at);
+    e->lhs = x;
+    return e;
+}
+
+ast_expr *ex_list(parse_ctx *c, expr_vec *elems, src_span at) {
+    int depth = 0;
+    for (int i = 0; i < elems->len; i++) depth = max2(depth, ex_depth(elems->data[i]));
+    if (too_deep(c, depth + 1, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_LIST, depth + 1, at);
+    e->elems = elems->data;
+    e->nelems = elems->len;
+    return e;
+}
+
+/* ---- lists --------------------------------------------------------------- */
+
+expr_vec *exprs_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(expr_vec)); }
+
+expr_vec *exprs_one(parse_ctx *c, ast_expr *e) { return exprs_push(c, exprs_new(c), e); }
+
+expr_vec *exprs_push(parse_ctx *c, expr_vec *v, ast_expr *e) {
+    arr_push(c->a, *v, e);
+    return v;
+}
+
+ast_arg *arg_pos(parse_ctx *c, ast_expr *value) {
+    ast_arg *a = arena_alloc(c->a, sizeof *a);
+    a->value = value;
+    return a;
+}
+
+ast_arg *arg_named(parse_ctx *c, const char *name, src_span name_at,
+                   ast_expr *value) {
+    ast_arg *a = arg_pos(c, value);
+    a->name = name;
+    a->name_span = name_at;
+    return a;
+}
+
+arg_vec *args_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(arg_vec)); }
+
+arg_vec *args_one(parse_ctx *c, ast_arg *a) { return args_push(c, args_new(c), a); }
+
+arg_vec *args_push(parse_ctx *c, arg_vec *v, ast_arg *a) {
+    arr_push(c->a, *v, *a);
+    return v;
+}
+
+/* ---- types and statements -------------------------------------------------- */
+
+ast_type *type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
+                   expr_vec *dims, src_span at) {
+    ast_type *t = arena_alloc(c->a, sizeof *t);
+    t->dtype = dtype;
+    t->dtype_span = dtype_at;
+    t->dims = dims->data;
+    t->ndims = dims->len;
+    t->span = at;
+    return t;
+}
+
+static ast_stmt *new_stmt(parse_ctx *c, ast_stmt_kind k, src_span at) {
+    ast_stmt *s = arena_alloc(c->a, sizeof *s);
+    s->kind = k;
+    s->span = at;
+    c->deep_reported = 0; /* the next statement may report again */
+    return s;
+}
+
+ast_stmt *st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
+                  src_span name_at, ast_type *type, ast_expr *init, src_span at) {
+    ast_stmt *s = new_stmt(c, k, at);
+    s->name = name;
+    s->name_span = name_at;
+    s->type = *type;
+    s->value = init;
+    return s;
+}
+
+ast_stmt *st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
+                  src_span name_at, ast_expr *e, src_span at) {
+    ast_stmt *s = new_stmt(c, k, at);
+    s->name = name;
+    s->name_span = name_at;
+    s->value = e;
+    return s;
+}
+
+ast_stmt *st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at) {
+    ast_stmt *s = new_stmt(c, k, at);
+    s->value = e;
+    return s;
+}
+
+stmt_vec *stmts_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(stmt_vec)); }
+
+stmt_vec *stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s) {
+    arr_push(c->a, *v, *s);
+    return v;
+}
+
+/* ---- the program ------------------------------------------------------------- */
+
+void program_add_const(parse_ctx *c, const char *name, src_span name_at,
+                       ast_expr *value, src_span at) {
+    ast_const k = {.name = name, .name_span = name_at, .value = value, .span = at};
+    arr_push(c->a, c->consts, k);
+    c->deep_reported = 0;
+}
+
+void program_add_model(parse_ctx *c, const char *name, src_span name_at,
+                       stmt_vec *body, src_span at) {
+    ast_model m = {.name = name, .name_span = name_at, .stmts = body->data,
+                   .nstmts = body->len, .span = at};
+    arr_push(c->a, c->models, m);
+}

@@ -1,0 +1,772 @@
+/* elab.c — elaboration: the AST of one model becomes an IR graph.
+ *
+ * Resolves names (consts, inputs, parameters, bindings), evaluates constant
+ * arithmetic, applies the built-in ops and layers, names the parameters that
+ * layers create, checks every shape through the IR's shape rules and reports
+ * errors at the source. After an error in a statement the bound name holds a
+ * poison value, so one mistake gives one message.
+ *
+ * Parameter names: a layer's parameters are named after the binding that
+ * contains it. When the binding's expression has one layer, `fc = dense(x,
+ * 8)` gives fc.weight and fc.bias; with several, each gets the position of
+ * its call among all calls of the expression in evaluation order, as
+ * PyTorch's nn.Sequential numbers its stages: `h = x -> dense(8) -> relu ->
+ * dense(4)` gives h.0.weight and h.2.weight.
+ */
+#include "frontend.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef enum vkind { V_NONE, V_ERR, V_NUM, V_TENSOR, V_SYM } vkind;
+
+/* The value of an expression. */
+typedef struct val {
+    vkind kind;
+    double num;      /* V_NUM */
+    int is_int;      /* V_NUM: an integer */
+    int node;        /* V_TENSOR: node id */
+    const char *sym; /* V_SYM: a symbolic argument (he, true, ...) */
+    src_span span;   /* where it was written */
+} val;
+
+typedef struct binding {
+    const char *name;
+    val v;
+    src_span def; /* the defining name */
+} binding;
+
+typedef ARR(double) dvec;
+
+typedef struct elab {
+    ir_graph *g;
+    diag_ctx *d;
+    ARR(binding) env;     /* consts and model bindings */
+    const char *scope;    /* binding name that layers in this statement use */
+    int nlayers;          /* layers in the current statement */
+    int ncalls;           /* calls evaluated so far in this statement */
+    ARR(int) auto_params; /* weights with INIT_AUTO: param node id */
+    ARR(int) auto_outs;   /* ... and the layer output that decides */
+} elab;
+
+static const val ERRV = {V_ERR, 0, 0, -1, NULL, {0, 0, 0, 0}};
+
+static val num_val(double x, src_span at) {
+    val v = {V_NUM, x, x == floor(x) && fabs(x) < 9e15, -1, NULL, at};
+    return v;
+}
+
+static val tensor_val(int node, src_span at) {
+    val v = {V_TENSOR, 0, 0, node, NULL, at};
+    return v;
+}
+
+static ir_node *NODE(elab *e, int id) { return e->g->nodes.data[id]; }
+static const char *type_str(elab *e, int id) {
+    ir_node *n = NODE(e, id);
+    return arena_printf(e->g->a, "%s%s", n->dtype == DT_I32 ? "i32" : "f32", ir_shape_str(e->g->a, &n->shape));
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static binding *lookup(elab *e, const char *name) {
+    for (int i = e->env.len - 1; i >= 0; i--)
+        if (!strcmp(e->env.data[i].name, name)) return &e->env.data[i];
+    return NULL;
+}
+
+static void bind(elab *e, const char *name, src_span def, val v) {
+    binding *old = lookup(e, name);
+    if (old) {
+        diag_error(e->d, def, "redefinition of '%s'", name);
+        diag_note(e->d, old->def, "'%s' was defined here", name);
+        return;
+    }
+    binding b = {name, v, def};
+    arr_push(e->g->a, e->env, b);
+}
+
+/* ---- built-in ops ------------------------------------------------------ */
+
+enum { MAX_PARAMS = 6 };
+typedef struct builtin builtin;
+typedef val (*builtin_fn)(elab *e, const builtin *b, const ast_expr *call, val *args);
+typedef enum { B_EXPR, B_OPTIM } bkind;
+
+/* A built-in: its parameter names (required ones first) and handler. */
+struct builtin {
+    const char *name;
+    const char *params[MAX_PARAMS]; /* NULL-terminated */
+    int nreq;                       /* how many are required */
+    builtin_fn fn;
+    bkind kind;
+    ir_op op;                       /* the IR op of simple ops */
+};
+
+static const char *const symbols[] = {"he", "glorot", "zeros", "ones", "auto", "true", "false", NULL};
+
+static int want_tensor(elab *e, const builtin *b, val *v, int i) {
+    if (v->kind == V_TENSOR || v->kind == V_ERR) return v->kind == V_TENSOR;
+    diag_error(e->d, v->span, "%s: argument '%s' must be a tensor, got %s", b->name, b->params[i],
+               v->kind == V_NUM ? "a number" : "a name");
+    return 0;
+}
+
+static int want_int(elab *e, const builtin *b, val *v, int i, int64_t lo, int64_t *out) {
+    if (v->kind == V_ERR) return 0;
+    if (v->kind != V_NUM || !v->is_int || v->num < (double)lo) {
+        diag_error(e->d, v->span, "%s: argument '%s' must be an integer >= %lld", b->name, b->params[i], (long long)lo);
+        return 0;
+    }
+    *out = (int64_t)v->num;
+    return 1;
+}
+
+static int want_num(elab *e, const builtin *b, val *v, int i, double *out) {
+    if (v->kind == V_NONE) return 1;
+    if (v->kind == V_SYM && (!strcmp(v->sym, "true") || !strcmp(v->sym, "false"))) {
+        *out = !strcmp(v->sym, "true");
+        return 1;
+    }
+    if (v->kind != V_NUM) {
+        if (v->kind != V_ERR) diag_error(e->d, v->span, "%s: argument '%s' must be a number", b->name, b->params[i]);
+        return 0;
+    }
+    *out = v->num;
+    return 1;
+}
+
+/* Report a failed ir_add with the shapes of the operands and their origins. */
+static val op_error(elab *e, const ast_expr *at, const char *msg, const val *ops, int n) {
+    diag_error(e->d, at->span, "%s", msg);
+    for (int i = 0; i < n; i++) {
+        if (ops[i].kind != V_TENSOR) continue;
+        ir_node *x = NODE(e, ops[i].node);
+        if (x->name) diag_note(e->d, ops[i].span, "'%s' is %s", x->name, type_str(e, ops[i].node));
+        else diag_note(e->d, ops[i].span, "this is %s", type_str(e, ops[i].node));
+    }
+    return ERRV;
+}
+
+static val apply(elab *e, const ast_expr *at, ir_op op, const val *ops, int n, const int64_t *ia, const double *fa) {
+    int in[IR_MAX_IN];
+    for (int i = 0; i < n; i++) {
+        if (ops[i].kind != V_TENSOR) return ERRV;
+        in[i] = ops[i].node;
+    }
+    const char *err = NULL;
+    ir_node *r = ir_add(e->g, op, in, n, ia, fa, at->span, &err);
+    if (!r) return op_error(e, at, err, ops, n);
+    return tensor_val(r->id, at->span);
+}
+
+static val b_simple(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int n = ir_ops[b->op].nin;
+    for (int i = 0; i < n; i++)
+        if (!want_tensor(e, b, &args[i], i)) return ERRV;
+    return apply(e, call, b->op, args, n, NULL, NULL);
+}
+
+/* sum(x) / mean(x): all elements; with axis = k, that axis only. */
+static val b_reduce(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    if (!want_tensor(e, b, &args[0], 0)) return ERRV;
+    ir_node *x = NODE(e, args[0].node);
+    int64_t a0 = 0, a1 = x->shape.rank;
+    if (args[1].kind != V_NONE) {
+        double ax;
+        if (!want_num(e, b, &args[1], 1, &ax)) return ERRV;
+        int r = x->shape.rank;
+        if (ax != floor(ax) || ax < -r || ax >= r) {
+            diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax, type_str(e, x->id), r);
+            return ERRV;
+        }
+        a0 = ax < 0 ? (int64_t)ax + r : (int64_t)ax;
+        a1 = a0 + 1;
+    }
+    int64_t outer, len, inner;
+    ir_reduce_view(&x->shape, (int)a0, (int)a1, &outer, &len, &inner);
+    int64_t ia[4] = {a0, a1, 0, 0};
+    double fa[2] = {strcmp(b->name, "mean") ? 1.0 : 1.0 / (double)len, 0};
+    return apply(e, call, IR_SUM, args, 1, ia, fa);
+}
+
+static const char *param_name(elab *e, const char *leaf) {
+    const char *scope = e->scope ? e->scope : "layer";
+    if (e->nlayers <= 1) return arena_printf(e->g->a, "%s.%s", scope, leaf);
+    return arena_printf(e->g->a, "%s.%d.%s", scope, e->ncalls, leaf);
+}
+
+static ir_node *new_param(elab *e, const char *name, ir_shape s, src_span at) {
+    for (int i = 0; i < e->g->params.len; i++)
+        if (!strcmp(NODE(e, e->g->params.data[i])->name, name)) {
+            diag_error(e->d, at, "parameter '%s' is already defined", name);
+            return NULL;
+        }
+    ir_node *p = ir_add_source(e->g, IR_PARAM, DT_F32, s, name, at);
+    p->role = ROLE_PARAM;
+    p->index = e->g->params.len;
+    arr_push(e->g->a, e->g->params, p->id);
+    return p;
+}
+
+static int init_kind(elab *e, const val *v, ir_init *out) {
+    static const char *const names[] = {"auto", "he", "glorot", "zeros", "ones"};
+    if (v->kind == V_NONE) return *out = INIT_AUTO, 1;
+    for (int i = 0; v->kind == V_SYM && i < 5; i++)
+        if (!strcmp(v->sym, names[i])) return *out = (ir_init)i, 1;
+    diag_error(e->d, v->span, "init must be one of auto, he, glorot, zeros, ones");
+    return 0;
+}
+
+/* dense(x, units, bias = true, init = auto): x [..., in] -> [..., units],
+ * weight [units, in] (PyTorch's nn.Linear layout), bias [units]. */
+static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int64_t units;
+    double bias = 1;
+    ir_init init;
+    if (!want_tensor(e, b, &args[0], 0) | !want_int(e, b, &args[1], 1, 1, &units) |
+        !want_num(e, b, &args[2], 2, &bias) | !init_kind(e, &args[3], &init))
+        return ERRV;
+    ir_node *x = NODE(e, args[0].node);
+    if (x->shape.rank < 2) {
+        diag_error(e->d, args[0].span, "dense: input must have a batch axis, got %s", type_str(e, x->id));
+        return ERRV;
+    }
+    int64_t in = x->shape.d[x->shape.rank - 1], wd[2] = {units, in};
+    ir_node *w = new_param(e, param_name(e, "weight"), ir_shape_make(2, wd), call->span);
+    if (!w) return ERRV;
+    w->init = init, w->fan_in = in, w->fan_out = units;
+    val ops[2] = {args[0], tensor_val(w->id, call->span)};
+    int64_t ia[4] = {0, 1, 0, 0};
+    val y = apply(e, call, IR_MATMUL, ops, 2, ia, NULL);
+    if (y.kind == V_TENSOR && bias != 0) {
+        ir_node *bn = new_param(e, param_name(e, "bias"), ir_shape_make(1, &units), call->span);
+        if (!bn) return ERRV;
+        bn->init = INIT_ZEROS;
+        val bo[2] = {y, tensor_val(bn->id, call->span)};
+        y = apply(e, call, IR_ADD, bo, 2, NULL, NULL);
+    }
+    if (y.kind == V_TENSOR && init == INIT_AUTO) {
+        arr_push(e->g->a, e->auto_params, w->id);
+        arr_push(e->g->a, e->auto_outs, y.node);
+    }
+    return y;
+}
+
+/* mse(p, y) = mean((p - y)^2), lowered to primitive ops. */
+static val b_mse(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    if (!want_tensor(e, b, &args[0], 0) | !want_tensor(e, b, &args[1], 1)) return ERRV;
+    ir_node *p = NODE(e, args[0].node), *t = NODE(e, args[1].node);
+    if (!ir_shape_eq(&p->shape, &t->shape)) {
+        char *msg = arena_printf(e->g->a, "mse: prediction %s and target %s have different shapes",
+                                 type_str(e, p->id), type_str(e, t->id));
+        return op_error(e, call, msg, args, 2);
+    }
+    val d = apply(e, call, IR_SUB, args, 2, NULL, NULL);
+    val dd[2] = {d, d};
+    val sq = apply(e, call, IR_MUL, dd, 2, NULL, NULL);
+    if (sq.kind != V_TENSOR) return ERRV;
+    int64_t ia[4] = {0, p->shape.rank, 0, 0};
+    double fa[2] = {1.0 / (double)ir_numel(&p->shape), 0};
+    return apply(e, call, IR_SUM, &sq, 1, ia, fa);
+}
+
+static val b_optim(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    (void)args;
+    diag_error(e->d, call->name_span, "'%s' is an optimizer: use it in a train statement", b->name);
+    return ERRV;
+}
+
+static const builtin builtins[] = {
+    {"relu", {"x"}, 1, b_simple, B_EXPR, IR_RELU},
+    {"sigmoid", {"x"}, 1, b_simple, B_EXPR, IR_SIGMOID},
+    {"tanh", {"x"}, 1, b_simple, B_EXPR, IR_TANH},
+    {"exp", {"x"}, 1, b_simple, B_EXPR, IR_EXP},
+    {"log", {"x"}, 1, b_simple, B_EXPR, IR_LOG},
+    {"softmax", {"x"}, 1, b_simple, B_EXPR, IR_SOFTMAX},
+    {"log_softmax", {"x"}, 1, b_simple, B_EXPR, IR_LOG_SOFTMAX},
+    {"add", {"a", "b"}, 2, b_simple, B_EXPR, IR_ADD},
+    {"sub", {"a", "b"}, 2, b_simple, B_EXPR, IR_SUB},
+    {"mul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MUL},
+    {"div", {"a", "b"}, 2, b_simple, B_EXPR, IR_DIV},
+    {"matmul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MATMUL},
+    {"sum", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM},
+    {"mean", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM},
+    {"dense", {"x", "units", "bias", "init"}, 2, b_dense, B_EXPR, IR_MATMUL},
+    {"mse", {"prediction", "target"}, 2, b_mse, B_EXPR, IR_SUM},
+    {"cross_entropy", {"logits", "labels"}, 2, b_simple, B_EXPR, IR_XENT},
+    {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE},
+    {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY},
+    {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY},
+    {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY},
+};
+enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
+
+static const builtin *find_builtin(const char *name) {
+    for (int i = 0; i < NBUILTINS; i++)
+        if (!strcmp(builtins[i].name, name)) return &builtins[i];
+    return NULL;
+}
+
+/* The closest known name within edit distance 2, or NULL. */
+static const char *suggest(elab *e, const char *name, int want_ops) {
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < NBUILTINS && want_ops; i++) {
+        int dd = edit_distance(name, builtins[i].name);
+        if (dd < bd) bd = dd, best = builtins[i].name;
+    }
+    for (int i = 0; i < e->env.len && !want_ops; i++) {
+        int dd = edit_distance(name, e->env.data[i].name);
+        if (dd < bd) bd = dd, best = e->env.data[i].name;
+    }
+    for (int i = 0; symbols[i] && !want_ops; i++) {
+        int dd = edit_distance(name, symbols[i]);
+        if (dd < bd) bd = dd, best = symbols[i];
+    }
+    return best && (int)strlen(name) > bd ? best : NULL;
+}
+
+static void unknown(elab *e, src_span at, const char *what, const char *name, int ops) {
+    const char *s = suggest(e, name, ops);
+    if (s) diag_error(e->d, at, "unknown %s '%s'; did you mean '%s'?", what, name, s);
+    else diag_error(e->d, at, "unknown %s '%s'", what, name);
+}
+
+/* ---- expressions ------------------------------------------------------- */
+
+static val eval(elab *e, const ast_expr *x);
+
+static int param_index(const builtin *b, const char *name) {
+    for (int i = 0; i < MAX_PARAMS && b->params[i]; i++)
+        if (!strcmp(b->params[i], name)) return i;
+    return -1;
+}
+
+static int nparams(const builtin *b) {
+    int n = 0;
+    while (n < MAX_PARAMS && b->params[n]) n++;
+    return n;
+}
+
+/* Match call arguments to the builtin's parameters. */
+static int bind_args(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int np = nparams(b), ok = 1, pos = 0;
+    for (int i = 0; i < MAX_PARAMS; i++) args[i] = (val){V_NONE, 0, 0, -1, NULL, call->span};
+    for (int i = 0; i < call->nargs; i++) {
+        const ast_arg *a = &call->args[i];
+        int k = a->name ? param_index(b, a->name) : pos++;
+        if (a->name && k < 0) {
+            diag_error(e->d, a->name_span, "%s has no argument '%s'", b->name, a->name);
+            ok = 0;
+            continue;
+        }
+        if (k >= np) {
+            diag_error(e->d, a->value->span, "%s takes at most %d argument%s, got %d", b->name, np, np == 1 ? "" : "s", call->nargs);
+            return 0;
+        }
+        if (args[k].kind != V_NONE) {
+            diag_error(e->d, a->name ? a->name_span : a->value->span, "%s: argument '%s' given twice", b->name, b->params[k]);
+            ok = 0;
+        }
+        args[k] = eval(e, a->value);
+        if (args[k].kind == V_ERR) ok = 0;
+    }
+    for (int i = 0; i < b->nreq; i++)
+        if (args[i].kind == V_NONE) {
+            diag_error(e->d, call->span, "%s: missing argument '%s'", b->name, b->params[i]);
+            ok = 0;
+        }
+    return ok;
+}
+
+static val eval_call(elab *e, const ast_expr *x) {
+    const builtin *b = find_builtin(x->name);
+    if (!b) {
+        for (int i = 0; i < x->nargs; i++) eval(e, x->args[i].value);
+        unknown(e, x->name_span, "op", x->name, 1);
+        return ERRV;
+    }
+    val args[MAX_PARAMS];
+    int ok = bind_args(e, b, x, args);
+    int saved = e->ncalls++;
+    if (!ok) return ERRV;
+    int cur = e->ncalls;
+    e->ncalls = saved; /* the layer names its parameters with its own index */
+    val r = b->fn(e, b, x, args);
+    e->ncalls = cur;
+    return r;
+}
+
+static val arith(elab *e, const ast_expr *x, char op, val a, val b) {
+    if (a.kind == V_ERR || b.kind == V_ERR) return ERRV;
+    if (a.kind == V_NUM && b.kind == V_NUM) {
+        if (op == '/' && b.num == 0) {
+            diag_error(e->d, x->span, "division by zero in a constant expression");
+            return ERRV;
+        }
+        double r = op == '+' ? a.num + b.num : op == '-' ? a.num - b.num : op == '*' ? a.num * b.num : a.num / b.num;
+        return num_val(r, x->span);
+    }
+    val ops[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        if (ops[i].kind == V_NUM) ops[i] = tensor_val(ir_const_scalar(e->g, ops[i].num, ops[i].span)->id, ops[i].span);
+        if (ops[i].kind != V_TENSOR) {
+            diag_error(e->d, ops[i].span, "operand of '%c' must be a tensor or a number", op);
+            return ERRV;
+        }
+    }
+    ir_op o = op == '+' ? IR_ADD : op == '-' ? IR_SUB : op == '*' ? IR_MUL : IR_DIV;
+    return apply(e, x, o, ops, 2, NULL, NULL);
+}
+
+/* Flatten a nested list literal into values and shape. */
+static int literal(elab *e, const ast_expr *x, int depth, ir_shape *s, dvec *out) {
+    if (x->kind != EX_LIST) {
+        val v = eval(e, x);
+        if (v.kind != V_NUM) {
+            if (v.kind != V_ERR) diag_error(e->d, x->span, "tensor literal elements must be numbers");
+            return 0;
+        }
+        if (depth < s->rank) {
+            diag_error(e->d, x->span, "ragged tensor literal: expected a list here");
+            return 0;
+        }
+        s->rank = depth;
+        arr_push(e->g->a, *out, v.num);
+        return 1;
+    }
+    if (depth >= IR_MAX_RANK) {
+        diag_error(e->d, x->span, "tensor literal nested deeper than %d", IR_MAX_RANK);
+        return 0;
+    }
+    if (out->len == 0 && s->rank <= depth) s->rank = depth + 1, s->d[depth] = x->nelems;
+    if (s->d[depth] != x->nelems || x->nelems == 0) {
+        diag_error(e->d, x->span, "ragged tensor literal: %d elements here, %lld in the first list at this depth",
+                   x->nelems, (long long)s->d[depth]);
+        return 0;
+    }
+    for (int i = 0; i < x->nelems; i++)
+        if (!literal(e, x->elems[i], depth + 1, s, out)) return 0;
+    return 1;
+}
+
+static val eval_literal(elab *e, const ast_expr *x) {
+    ir_shape s = {0, {0}};
+    dvec vals = {0};
+    if (!literal(e, x, 0, &s, &vals)) return ERRV;
+    if (ir_numel(&s) != vals.len) {
+        diag_error(e->d, x->span, "ragged tensor literal");
+        return ERRV;
+    }
+    ir_node *c = ir_add_source(e->g, IR_CONST, DT_F32, s, NULL, x->span);
+    c->data = vals.data;
+    return tensor_val(c->id, x->span);
+}
+
+static val eval_name(elab *e, const ast_expr *x) {
+    binding *b = lookup(e, x->name);
+    if (b) {
+        val v = b->v;
+        v.span = x->span;
+        return v;
+    }
+    for (int i = 0; symbols[i]; i++)
+        if (!strcmp(symbols[i], x->name)) return (val){V_SYM, 0, 0, -1, symbols[i], x->span};
+    if (find_builtin(x->name)) {
+        diag_error(e->d, x->span, "'%s' is an op: call it as %s(...) or pipe into it with -> %s", x->name, x->name, x->name);
+        return ERRV;
+    }
+    unknown(e, x->span, "name", x->name, 0);
+    return ERRV;
+}
+
+static val eval(elab *e, const ast_expr *x) {
+    switch (x->kind) {
+    case EX_NUM: return num_val(x->num, x->span);
+    case EX_NAME: return eval_name(e, x);
+    case EX_CALL: return eval_call(e, x);
+    case EX_BINOP: return arith(e, x, x->op, eval(e, x->lhs), eval(e, x->rhs));
+    case EX_NEG: {
+        val a = eval(e, x->lhs);
+        if (a.kind == V_NUM) return num_val(-a.num, x->span);
+        if (a.kind != V_TENSOR) return ERRV;
+        return apply(e, x, IR_NEG, &a, 1, NULL, NULL);
+    }
+    case EX_LIST: return eval_literal(e, x);
+    }
+    return ERRV;
+}
+
+/* Count dense layers in an expression, for parameter naming. */
+static int count_layers(const ast_expr *x) {
+    if (!x) return 0;
+    int n = x->kind == EX_CALL && !strcmp(x->name, "dense");
+    for (int i = 0; x->kind == EX_CALL && i < x->nargs; i++) n += count_layers(x->args[i].value);
+    if (x->kind == EX_BINOP || x->kind == EX_NEG) n += count_layers(x->lhs) + count_layers(x->rhs);
+    for (int i = 0; x->kind == EX_LIST && i < x->nelems; i++) n += count_layers(x->elems[i]);
+    return n;
+}
+
+static val eval_stmt_expr(elab *e, const char *scope, const ast_expr *x) {
+    e->scope = scope;
+    e->nlayers = count_layers(x);
+    e->ncalls = 0;
+    return eval(e, x);
+}
+
+/* ---- declarations ------------------------------------------------------ */
+
+static int eval_dim(elab *e, const ast_expr *x, int64_t *out) {
+    val v = eval(e, x);
+    if (v.kind == V_ERR) return 0;
+    if (v.kind != V_NUM || !v.is_int || v.num < 1 || v.num > (double)(1LL << 40)) {
+        if (v.kind == V_NUM) diag_error(e->d, x->span, "dimension must be a positive integer, got %g", v.num);
+        else diag_error(e->d, x->span, "dimension must be a constant");
+        return 0;
+    }
+    *out = (int64_t)v.num;
+    return 1;
+}
+
+static int eval_type(elab *e, const ast_type *t, ir_dtype *dt, ir_shape *s) {
+    int ok = 1;
+    if (!strcmp(t->dtype, "f32")) *dt = DT_F32;
+    else if (!strcmp(t->dtype, "i32")) *dt = DT_I32;
+    else {
+        diag_error(e->d, t->dtype_span, "unknown element type '%s' (expected f32 or i32)", t->dtype);
+        ok = 0;
+    }
+    if (t->ndims > IR_MAX_RANK) {
+        diag_error(e->d, t->span, "rank %d is more than the %d dims nnc supports", t->ndims, IR_MAX_RANK);
+        return 0;
+    }
+    s->rank = t->ndims;
+    for (int i = 0; i < t->ndims; i++) ok &= eval_dim(e, t->dims[i], &s->d[i]);
+    return ok;
+}
+
+static void decl_io(elab *e, const ast_stmt *st) {
+    ir_dtype dt;
+    ir_shape s;
+    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, ERRV);
+    ir_node *n = ir_add_source(e->g, IR_INPUT, dt, s, st->name, st->name_span);
+    n->role = st->kind == ST_INPUT ? ROLE_INPUT : ROLE_TARGET;
+    if (st->kind == ST_INPUT) {
+        n->index = e->g->inputs.len;
+        arr_push(e->g->a, e->g->inputs, n->id);
+    } else {
+        n->index = e->g->targets.len;
+        arr_push(e->g->a, e->g->targets, n->id);
+    }
+    bind(e, st->name, st->name_span, tensor_val(n->id, st->name_span));
+}
+
+static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
+    const ast_expr *x = st->value;
+    if (!x) return p->init = INIT_AUTO, 1;
+    if (x->kind == EX_NAME && !lookup(e, x->name)) {
+        val v = eval(e, x);
+        return v.kind == V_SYM && init_kind(e, &v, &p->init);
+    }
+    val v = eval(e, x);
+    if (v.kind == V_NUM) return p->init = INIT_FILL, p->fill = v.num, 1;
+    if (v.kind != V_TENSOR) return 0;
+    ir_node *c = NODE(e, v.node);
+    if (c->op != IR_CONST) {
+        diag_error(e->d, x->span, "a parameter's initial value must be constant");
+        return 0;
+    }
+    if (!ir_shape_eq(&c->shape, &p->shape)) {
+        diag_error(e->d, x->span, "initial value has shape %s but '%s' is %s", ir_shape_str(e->g->a, &c->shape),
+                   st->name, type_str(e, p->id));
+        return 0;
+    }
+    p->init = INIT_DATA;
+    p->data = c->data;
+    return 1;
+}
+
+static void decl_param(elab *e, const ast_stmt *st) {
+    ir_dtype dt;
+    ir_shape s;
+    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, ERRV);
+    if (dt != DT_F32) {
+        diag_error(e->d, st->type.dtype_span, "parameters must be f32");
+        return bind(e, st->name, st->name_span, ERRV);
+    }
+    ir_node *p = new_param(e, st->name, s, st->name_span);
+    if (!p) return bind(e, st->name, st->name_span, ERRV);
+    p->fan_in = s.rank >= 2 ? s.d[s.rank - 1] : s.rank ? s.d[0] : 1;
+    p->fan_out = s.rank >= 2 ? s.d[0] : 1;
+    if (!param_init(e, st, p)) return bind(e, st->name, st->name_span, ERRV);
+    bind(e, st->name, st->name_span, tensor_val(p->id, st->name_span));
+}
+
+static void name_node(elab *e, val v, const char *name) {
+    if (v.kind == V_TENSOR && !NODE(e, v.node)->name) NODE(e, v.node)->name = name;
+}
+
+static void stmt_output(elab *e, const ast_stmt *st) {
+    val v;
+    if (st->value) {
+        v = eval_stmt_expr(e, st->name, st->value);
+        bind(e, st->name, st->name_span, v);
+    } else {
+        binding *b = lookup(e, st->name);
+        if (!b) return unknown(e, st->name_span, "name", st->name, 0);
+        v = b->v;
+    }
+    if (v.kind == V_NUM) diag_error(e->d, st->name_span, "output '%s' must be a tensor", st->name);
+    if (v.kind != V_TENSOR) return;
+    name_node(e, v, st->name);
+    arr_push(e->g->a, e->g->outputs, v.node);
+    arr_push(e->g->a, e->g->output_names, st->name);
+}
+
+/* Does node id depend on a parameter? */
+static int depends_on_param(elab *e, int id, char *seen) {
+    if (seen[id]) return seen[id] == 2;
+    ir_node *n = NODE(e, id);
+    int r = n->role == ROLE_PARAM;
+    for (int i = 0; i < n->nin && !r; i++) r = depends_on_param(e, n->in[i], seen);
+    seen[id] = r ? 2 : 1;
+    return r;
+}
+
+static void check_loss_targets(elab *e, const ast_stmt *st) {
+    char *seen = calloc((size_t)e->g->nodes.len, 1);
+    for (int i = 0; i < e->g->nodes.len; i++) {
+        ir_node *n = NODE(e, i);
+        if ((n->op == IR_XENT || n->op == IR_BCE) && depends_on_param(e, n->in[1], seen))
+            diag_error(e->d, n->loc, "%s: the target must be data, but it depends on a parameter", ir_ops[n->op].name);
+    }
+    free(seen);
+    (void)st;
+}
+
+static void stmt_loss(elab *e, const ast_stmt *st) {
+    if (e->g->loss >= 0) {
+        diag_error(e->d, st->span, "a model has one loss; this is the second");
+        return;
+    }
+    val v = eval_stmt_expr(e, "loss", st->value);
+    if (v.kind == V_NUM) diag_error(e->d, st->value->span, "the loss must be a tensor expression");
+    if (v.kind != V_TENSOR) return;
+    if (NODE(e, v.node)->shape.rank != 0) {
+        diag_error(e->d, st->value->span, "the loss must be a scalar, got %s (use mean(...) or sum(...))", type_str(e, v.node));
+        return;
+    }
+    e->g->loss = v.node;
+    check_loss_targets(e, st);
+}
+
+static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
+    double *slots[MAX_PARAMS] = {&o->lr};
+    double nest = 0;
+    if (o->kind == OPT_SGD) slots[1] = &o->momentum, slots[2] = &o->dampening, slots[3] = &nest, slots[4] = &o->weight_decay;
+    else slots[1] = &o->beta1, slots[2] = &o->beta2, slots[3] = &o->eps, slots[4] = &o->weight_decay;
+    int ok = 1;
+    for (int i = 0; i < 5; i++) ok &= want_num(e, b, &args[i], i, slots[i]);
+    o->nesterov = nest != 0;
+    if (ok && o->lr <= 0) diag_error(e->d, args[0].span, "%s: lr must be positive", b->name), ok = 0;
+    if (ok && o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+        diag_error(e->d, args[3].span, "sgd: nesterov needs momentum > 0 and dampening = 0"), ok = 0;
+    return ok;
+}
+
+static void stmt_train(elab *e, const ast_stmt *st) {
+    const ast_expr *x = st->value;
+    const builtin *b = x->kind == EX_CALL ? find_builtin(x->name) : NULL;
+    if (e->g->opt.kind != OPT_NONE) return diag_error(e->d, st->span, "a model has one train statement; this is the second");
+    if (!b || b->kind != B_OPTIM) {
+        if (x->kind == EX_CALL && !b) return unknown(e, x->name_span, "optimizer", x->name, 1);
+        return diag_error(e->d, x->span, "train expects an optimizer: sgd(...), adam(...) or adamw(...)");
+    }
+    val args[MAX_PARAMS];
+    if (!bind_args(e, b, x, args)) return;
+    ir_optim o = {OPT_SGD, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0, x->span};
+    if (!strcmp(b->name, "adam")) o.kind = OPT_ADAM, o.lr = 1e-3;
+    if (!strcmp(b->name, "adamw")) o.kind = OPT_ADAMW, o.lr = 1e-3, o.weight_decay = 1e-2;
+    if (opt_args(e, b, args, &o)) e->g->opt = o;
+}
+
+static void stmt(elab *e, const ast_stmt *st) {
+    switch (st->kind) {
+    case ST_INPUT:
+    case ST_TARGET: decl_io(e, st); break;
+    case ST_PARAM: decl_param(e, st); break;
+    case ST_LET: {
+        val v = eval_stmt_expr(e, st->name, st->value);
+        name_node(e, v, st->name);
+        bind(e, st->name, st->name_span, v);
+        break;
+    }
+    case ST_OUTPUT: stmt_output(e, st); break;
+    case ST_LOSS: stmt_loss(e, st); break;
+    case ST_TRAIN: stmt_train(e, st); break;
+    }
+}
+
+/* ---- consts and the model ---------------------------------------------- */
+
+static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) {
+    for (int i = 0; i < p->nconsts; i++) {
+        const ast_const *c = &p->consts[i];
+        val v = eval(e, c->value);
+        if (v.kind != V_NUM && v.kind != V_ERR) {
+            diag_error(e->d, c->value->span, "const '%s' must be a number", c->name);
+            v = ERRV;
+        }
+        for (int j = 0; j < ndefs; j++)
+            if (!strcmp(defs[j].name, c->name)) v = num_val(defs[j].value, c->name_span), defs[j].used = 1;
+        bind(e, c->name, c->name_span, v);
+    }
+    for (int j = 0; j < ndefs; j++)
+        if (!defs[j].used) diag_plain(e->d, "-D %s: the program has no const named '%s'", defs[j].name, defs[j].name);
+}
+
+/* Weights with init = auto: He when the layer feeds a relu, else Glorot. */
+static void resolve_auto_init(elab *e) {
+    for (int i = 0; i < e->auto_params.len; i++) {
+        ir_node *w = NODE(e, e->auto_params.data[i]);
+        w->init = INIT_GLOROT;
+        for (int j = e->auto_outs.data[i] + 1; j < e->g->nodes.len; j++) {
+            ir_node *u = NODE(e, j);
+            if (u->op == IR_RELU && u->in[0] == e->auto_outs.data[i]) w->init = INIT_HE;
+        }
+    }
+    for (int i = 0; i < e->g->params.len; i++) {
+        ir_node *p = NODE(e, e->g->params.data[i]);
+        if (p->init == INIT_AUTO) p->init = p->shape.rank >= 2 ? INIT_GLOROT : INIT_ZEROS;
+    }
+}
+
+static void check_model(elab *e, const ast_model *m) {
+    ir_graph *g = e->g;
+    if (!g->outputs.len && g->loss < 0)
+        diag_error(e->d, m->name_span, "model '%s' has no output and no loss", m->name);
+    if (g->loss >= 0 && g->opt.kind == OPT_NONE)
+        diag_error(e->d, m->name_span, "model '%s' has a loss but no train statement", m->name);
+    if (g->loss < 0 && g->opt.kind != OPT_NONE) diag_error(e->d, g->opt.loc, "train needs a loss statement");
+    if (g->loss >= 0 && !g->params.len) diag_error(e->d, m->name_span, "model '%s' has a loss but no parameters to train", m->name);
+}
+
+int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, ir_graph *g) {
+    elab e = {0};
+    e.g = g;
+    e.d = d;
+    int before = d->errors;
+    consts(&e, p, defs, ndefs);
+    if (p->nmodels != 1) {
+        if (p->nmodels == 0) diag_plain(d, "%s: no model in this file", d->file);
+        else diag_error(d, p->models[1].name_span, "one model per file; '%s' is the second", p->models[1].name);
+        return d->errors - before;
+    }
+    const ast_model *m = &p->models[0];
+    g->name = m->name;
+    for (int i = 0; i < m->nstmts; i++) stmt(&e, &m->stmts[i]);
+    check_model(&e, m);
+    resolve_auto_init(&e);
+    return d->errors - before;
+}

@@ -1,0 +1,456 @@
+/* parser.y — the grammar of .nn files (bison 3.8).
+ *
+ *   program   := { const_decl [';'] | model }
+ *   const_decl:= 'const' NAME '=' expr
+ *   model     := 'model' NAME '{' { stmt [';'] } '}'
+ *   stmt      := 'input' NAME ':' type | 'target' NAME ':' type
+ *              | 'param' NAME ':' type [ '=' expr ]
+ *              | NAME '=' expr | 'output' NAME [ '=' expr ]
+ *              | 'loss' expr | 'train' expr
+ *   type      := NAME '[' [ expr { ',' expr } ] ']'
+ *   expr      := additive { '->' NAME [ '(' [args] ')' ] }   (loosest)
+ *   additive  := term { ('+'|'-') term }
+ *   term      := unary { ('*'|'/') unary }
+ *   unary     := '-' unary | primary
+ *   primary   := NUMBER | NAME | NAME '(' [args] ')' | '(' expr ')'
+ *              | '[' [ expr { ',' expr } [','] ] ']'
+ *   args      := arg { ',' arg } ;  arg := expr | NAME '=' expr
+ *
+ * Newlines mean nothing: a statement never starts with an operator, so the
+ * next keyword or `NAME =` ends the previous statement. `->` binds loosest,
+ * so `a + b -> f` is f(a + b), and `a -> f + b` is a syntax error (write
+ * `(a -> f) + b`). The optional ';' after a const is an extension of the
+ * brief's grammar.
+ *
+ * Actions are thin: each one is a single constructor call (ast.c) given a
+ * location; no checks here. Errors: see the error productions (statement
+ * level and top level) and yyreport_syntax_error at the end.
+ */
+
+/* Pure (reentrant) parser, no globals; yylval/yylloc passed to nnc_yylex. */
+%define api.pure full
+/* Prefix every external name (nnc_yyparse, nnc_yylex, NNC_YYSTYPE...) so the
+   parser can live beside other bison parsers. */
+%define api.prefix {nnc_yy}
+/* Token kinds are TOK_NAME, TOK_END...: no clash with the AST's enums. */
+%define api.token.prefix {TOK_}
+/* Track a source span for every symbol: the constructors need them. */
+%locations
+/* The span type is the compiler's own; YYLLOC_DEFAULT below joins spans. */
+%define api.location.type {src_span}
+/* We word syntax errors ourselves (yyreport_syntax_error) so they can name
+   the unexpected token's text and group the expected ones ("an expression"). */
+%define parse.error custom
+/* Lookahead correction: the expected-token list is exact even after default
+   reductions, and errors are detected on the offending token. */
+%define parse.lac full
+/* The grammar is LALR(1) with no conflicts at all. */
+%expect 0
+/* The flex scanner and the parse context, passed to nnc_yylex and to
+   nnc_yyparse alike (the scanner is a yyscan_t, i.e. a void *). */
+%param {void *scanner} {parse_ctx *ctx}
+
+%code requires {
+#include "ast_build.h"
+}
+
+%code provides {
+/* For the flex side (lexer.l, parse.c): flex's prototypes use the unprefixed
+   names. */
+#ifndef YYSTYPE
+#define YYSTYPE NNC_YYSTYPE
+#endif
+#ifndef YYLTYPE
+#define YYLTYPE NNC_YYLTYPE
+#endif
+/* The token filter (parse.c) that feeds the parser. */
+int nnc_yylex(NNC_YYSTYPE *lval, src_span *lloc, void *scanner, parse_ctx *ctx);
+}
+
+%code {
+/* A rule's span runs from its first symbol to its last; an empty rule sits
+   at the end of the symbol before it. */
+#define YYLLOC_DEFAULT(Cur, Rhs, N)                                         \
+    do {                                                                    \
+        if (N) {                                                            \
+            (Cur) = span_join(YYRHSLOC(Rhs, 1), YYRHSLOC(Rhs, N));          \
+        } else {                                                            \
+            (Cur).line = (Cur).end_line = YYRHSLOC(Rhs, 0).end_line;        \
+            (Cur).col = (Cur).end_col = YYRHSLOC(Rhs, 0).end_col;           \
+        }                                                                   \
+    } while (0)
+
+/* The bison stack grows on the heap up to this many entries; beyond it the
+   parse stops with one "nested too deeply" error (only a run of thousands of
+   unary minus signs gets there: brackets are capped by the token filter). */
+#define YYMAXDEPTH 10000
+
+static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
+                        const char *msg);
+}
+
+%initial-action { @$ = (src_span){1, 1, 1, 1}; }
+
+%union {
+    const char *str;   /* NAME: the identifier (in the arena) */
+    num_lit num;       /* NUMBER: value and is_int */
+    ast_expr *expr;    /* any expression */
+    expr_vec *exprs;   /* list elements, type dimensions */
+    ast_arg *arg;      /* one call argument */
+    arg_vec *args;     /* call arguments */
+    ast_type *type;    /* a tensor type */
+    ast_stmt *stmt;    /* one statement */
+    stmt_vec *stmts;   /* a model body */
+}
+
+/* Aliases are the names used in messages ("unexpected 'model'"). */
+%token END 0 "end of file"
+%token <str> NAME "name"
+%token <num> NUMBER "number"
+%token KW_MODEL "model" KW_CONST "const" KW_INPUT "input" KW_TARGET "target"
+%token KW_PARAM "param" KW_OUTPUT "output" KW_LOSS "loss" KW_TRAIN "train"
+%token ARROW "->"
+
+%type <expr> expr additive term unary primary
+%type <exprs> exprs opt_exprs list_body
+%type <arg> arg
+%type <args> args opt_args
+%type <type> type
+%type <stmt> stmt
+%type <stmts> stmt_list
+
+%%
+
+program
+    : %empty
+    | program const_decl opt_semi
+    | program model
+    | program error          /* skips to the next 'const' or 'model' */
+    ;
+
+const_decl
+    : "const" NAME '=' expr  { program_add_const(ctx, $2, @2, $4, @$); }
+    ;
+
+model
+    : "model" NAME '{' stmt_list '}'
+                             { program_add_model(ctx, $2, @2, $4, @$); }
+    ;
+
+stmt_list
+    : %empty                 { $$ = stmts_new(ctx); }
+    | stmt_list stmt opt_semi { $$ = stmts_push(ctx, $1, $2); }
+    | stmt_list error        /* skips to the next statement or '}' */
+    ;
+
+opt_semi
+    : %empty
+    | ';'
+    ;
+
+stmt
+    : "input" NAME ':' type  { $$ = st_decl(ctx, ST_INPUT, $2, @2, $4, NULL, @$); }
+    | "target" NAME ':' type { $$ = st_decl(ctx, ST_TARGET, $2, @2, $4, NULL, @$); }
+    | "param" NAME ':' type  { $$ = st_decl(ctx, ST_PARAM, $2, @2, $4, NULL, @$); }
+    | "param" NAME ':' type '=' expr
+                             { $$ = st_decl(ctx, ST_PARAM, $2, @2, $4, $6, @$); }
+    | NAME '=' expr          { $$ = st_bind(ctx, ST_LET, $1, @1, $3, @$); }
+    | "output" NAME          { $$ = st_bind(ctx, ST_OUTPUT, $2, @2, NULL, @$); }
+    | "output" NAME '=' expr { $$ = st_bind(ctx, ST_OUTPUT, $2, @2, $4, @$); }
+    | "loss" expr            { $$ = st_expr(ctx, ST_LOSS, $2, @$); }
+    | "train" expr           { $$ = st_expr(ctx, ST_TRAIN, $2, @$); }
+    ;
+
+type
+    : NAME '[' opt_exprs ']' { $$ = type_new(ctx, $1, @1, $3, @$); }
+    ;
+
+opt_exprs
+    : %empty                 { $$ = exprs_new(ctx); }
+    | exprs
+    ;
+
+exprs
+    : expr                   { $$ = exprs_one(ctx, $1); }
+    | exprs ',' expr         { $$ = exprs_push(ctx, $1, $3); }
+    ;
+
+/* expr is the pipe level: `lhs -> f` and `lhs -> f(args)`. */
+expr
+    : additive
+    | expr "->" NAME         { $$ = ex_pipe(ctx, $1, $3, @3, NULL, @$); }
+    | expr "->" NAME '(' opt_args ')'
+                             { $$ = ex_pipe(ctx, $1, $3, @3, $5, @$); }
+    ;
+
+additive
+    : term
+    | additive '+' term      { $$ = ex_binop(ctx, '+', $1, $3, @$); }
+    | additive '-' term      { $$ = ex_binop(ctx, '-', $1, $3, @$); }
+    ;
+
+term
+    : unary
+    | term '*' unary         { $$ = ex_binop(ctx, '*', $1, $3, @$); }
+    | term '/' unary         { $$ = ex_binop(ctx, '/', $1, $3, @$); }
+    ;
+
+unary
+    : primary
+    | '-' unary              { $$ = ex_neg(ctx, $2, @$); }
+    ;
+
+primary
+    : NUMBER                 { $$ = ex_num(ctx, $1, @$); }
+    | NAME                   { $$ = ex_name(ctx, $1, @$); }
+    | NAME '(' opt_args ')'  { $$ = ex_call(ctx, $1, @1, $3, @$); }
+    | '(' expr ')'           { $$ = $2; }
+    | '[' list_body ']'      { $$ = ex_list(ctx, $2, @$); }
+    ;
+
+list_body
+    : %empty                 { $$ = exprs_new(ctx); }
+    | exprs
+    | exprs ','
+    ;
+
+opt_args
+    : %empty                 { $$ = args_new(ctx); }
+    | args
+    ;
+
+args
+    : arg                    { $$ = args_one(ctx, $1); }
+    | args ',' arg           { $$ = args_push(ctx, $1, $3); }
+    ;
+
+arg
+    : expr                   { $$ = arg_pos(ctx, $1); }
+    | NAME '=' expr          { $$ = arg_named(ctx, $1, @1, $3); }
+    ;
+
+%%
+
+/* ---- syntax error messages -------------------------------------------------
+ *
+ *   syntax error: unexpected ')', expecting an expression
+ *   expected '}' to close model 'xor' (opened at line 2)
+ *   'model' is a keyword and cannot be used as a name
+ */
+
+#define MSG_MAX 512
+
+/* Only "memory exhausted" gets here (parse.error custom words every syntax
+   error in yyreport_syntax_error): the stack passed YYMAXDEPTH, which only
+   thousands of unary minus signs in a row can make it do. */
+static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
+                        const char *msg) {
+    (void)scanner;
+    diag_error(ctx->d, *loc, "expression nested too deeply (%s: the parser's "
+               "stack is full)", msg);
+}
+
+static int is_keyword(yysymbol_kind_t s) {
+    return s >= YYSYMBOL_KW_MODEL && s <= YYSYMBOL_KW_TRAIN;
+}
+
+/* How an expected symbol reads: a name, 'model', '('. */
+static const char *sym_desc(yysymbol_kind_t s, char *buf, size_t cap) {
+    switch (s) {
+    case YYSYMBOL_NAME: return "a name";
+    case YYSYMBOL_NUMBER: return "a number";
+    case YYSYMBOL_YYEOF: return "end of file";
+    default: break;
+    }
+    const char *n = yysymbol_name(s); /* model, ->, '(' */
+    snprintf(buf, cap, n[0] == '\'' ? "%s" : "'%s'", n);
+    return buf;
+}
+
+/* Appends the source text of t, quoted (see quote_text). */
+static void quote_tok(const parse_ctx *ctx, const tok_info *t, strbuf *b) {
+    quote_text(b, (const unsigned char *)ctx->src + t->off, t->len);
+}
+
+/* How the unexpected token reads: name 'f32', number '3', ')', 'model'. */
+static void unexpected_desc(const parse_ctx *ctx, yysymbol_kind_t s, strbuf *b) {
+    char buf[32];
+    if ((s == YYSYMBOL_NAME || s == YYSYMBOL_NUMBER) && ctx->cur.len) {
+        sb_puts(b, s == YYSYMBOL_NAME ? "name " : "number ");
+        quote_tok(ctx, &ctx->cur, b);
+    } else if (s == YYSYMBOL_NAME || s == YYSYMBOL_NUMBER) {
+        sb_puts(b, s == YYSYMBOL_NAME ? "name" : "number");
+    } else {
+        sb_puts(b, sym_desc(s, buf, sizeof buf));
+    }
+}
+
+/* The expected tokens as a set indexed by symbol kind. */
+typedef struct expect_set {
+    char has[YYNTOKENS]; /* 1: the symbol may come next */
+} expect_set;
+
+static int has_tok(const expect_set *e, int tok) { return e->has[YYTRANSLATE(tok)]; }
+
+static int has_all(const expect_set *e, const int *toks, int n) {
+    for (int i = 0; i < n; i++)
+        if (!has_tok(e, toks[i])) return 0;
+    return 1;
+}
+
+static void drop_all(expect_set *e, const int *toks, int n) {
+    for (int i = 0; i < n; i++) e->has[YYTRANSLATE(toks[i])] = 0;
+}
+
+/* The token codes of a group; `need` of them must all be expected. */
+typedef struct tok_group {
+    const char *words; /* how the group reads */
+    int need;          /* toks[0..need) must all be expected */
+    int n;             /* toks[need..n) are folded in too when present */
+    int toks[10];      /* token codes */
+} tok_group;
+
+static const tok_group GROUPS[] = {
+    {"an expression", 4, 5, {TOK_NAME, TOK_NUMBER, '(', '[', '-'}},
+    {"a statement", 6, 9, {TOK_KW_INPUT, TOK_KW_TARGET, TOK_KW_PARAM, TOK_KW_OUTPUT,
+                           TOK_KW_LOSS, TOK_KW_TRAIN, TOK_NAME, ';', TOK_END}},
+    /* '(' (a call) and '=' (a named argument) can follow a name too, but
+       listing them beside the operators only confuses */
+    {"an operator", 2, 7, {'+', '*', '-', '/', TOK_ARROW, '(', '='}},
+};
+
+/* Fills items[] with what may come next, groups folded; returns the count. */
+static int expected_items(expect_set e, const char *items[], int max,
+                          char bufs[][32]) {
+    int n = 0;
+    for (size_t g = 0; g < sizeof GROUPS / sizeof *GROUPS; g++) {
+        if (!has_all(&e, GROUPS[g].toks, GROUPS[g].need)) continue;
+        drop_all(&e, GROUPS[g].toks, GROUPS[g].n);
+        if (n < max) items[n] = GROUPS[g].words;
+        n++;
+    }
+    int others = n;
+    for (int s = 0; s < YYNTOKENS; s++) others += e.has[s] && s != YYSYMBOL_YYEOF;
+    if (others) e.has[YYSYMBOL_YYEOF] = 0; /* "end of file" only when alone */
+    for (int s = 0; s < YYNTOKENS; s++) {
+        if (!e.has[s]) continue;
+        if (n < max) items[n] = sym_desc((yysymbol_kind_t)s, bufs[n], 32);
+        n++;
+    }
+    return n;
+}
+
+/* "syntax error: unexpected X[, expecting A, B or C]" */
+static void generic_message(const parse_ctx *ctx, yysymbol_kind_t la,
+                            const expect_set *e, strbuf *b) {
+    enum { MAX_ITEMS = 4 };
+    const char *items[MAX_ITEMS];
+    char bufs[MAX_ITEMS][32];
+    int n = expected_items(*e, items, MAX_ITEMS, bufs);
+    sb_puts(b, "syntax error: unexpected ");
+    unexpected_desc(ctx, la, b);
+    if (n < 1 || n > MAX_ITEMS) return;
+    sb_puts(b, ", expecting ");
+    for (int i = 0; i < n; i++)
+        sb_printf(b, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", items[i]);
+}
+
+/* A token that cannot be inside an expression: an unclosed bracket or
+   brace is the likely cause of an error on it. */
+static int ends_construct(yysymbol_kind_t la) {
+    return la == YYSYMBOL_YYEOF || is_keyword(la) || la == YYTRANSLATE('}') ||
+           la == YYTRANSLATE(';');
+}
+
+/* expected '}' to close model 'x' (opened at line N) */
+static int unclosed_message(const parse_ctx *ctx, yysymbol_kind_t la,
+                            const expect_set *e, strbuf *b) {
+    if (!ends_construct(la)) return 0;
+    char close = ctx->before_ch == '(' ? ')' : ']';
+    if (ctx->before_valid && has_tok(e, close)) {
+        sb_printf(b, "expected '%c' to close '%c' (opened at line %d, column %d)",
+                  close, ctx->before_ch, ctx->before.line, ctx->before.col);
+        return 1;
+    }
+    /* ('const' inside a body is more likely a misplaced const) */
+    int at_end = la == YYSYMBOL_YYEOF || la == YYSYMBOL_KW_MODEL;
+    if (!at_end || !ctx->in_brace || !has_tok(e, '}')) return 0;
+    if (ctx->brace_model)
+        sb_printf(b, "expected '}' to close model '%s' (opened at line %d)",
+                  ctx->brace_model, ctx->brace.line);
+    else
+        sb_printf(b, "expected '}' to close '{' (opened at line %d)", ctx->brace.line);
+    return 1;
+}
+
+static int is_binary_op(yysymbol_kind_t s) {
+    return s == YYTRANSLATE('+') || s == YYTRANSLATE('-') || s == YYTRANSLATE('*') ||
+           s == YYTRANSLATE('/');
+}
+
+static int only_name_expected(const expect_set *e) {
+    for (int s = 0; s < YYNTOKENS; s++)
+        if (e->has[s] != (s == YYSYMBOL_NAME)) return 0;
+    return 1;
+}
+
+/* "expected ':' and a type after 'input x', found name 'f32'" and kin:
+   what the two tokens before the offending one make clear. */
+static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
+                           const expect_set *e, strbuf *b) {
+    int p = ctx->prev.kind, p2 = ctx->prev2.kind;
+    if (is_keyword(la) && only_name_expected(e)) {
+        sb_printf(b, "'%s' is a keyword and cannot be used as a name",
+                  yysymbol_name(la));
+        return 1;
+    }
+    if (p == TOK_ARROW && has_tok(e, TOK_NAME)) {
+        sb_puts(b, "expected a function name after '->', found ");
+    } else if (only_name_expected(e) && p >= TOK_KW_MODEL && p <= TOK_KW_TRAIN) {
+        sb_printf(b, "expected a name after '%s', found ", yysymbol_name(YYTRANSLATE(p)));
+    } else if (p == TOK_NAME && p2 == TOK_ARROW && is_binary_op(la)) {
+        sb_printf(b, "'->' binds loosest: write '(... -> %s) %c ...' to apply an "
+                     "operator to a pipe, found ", ctx->prev.str, (char)ctx->cur.kind);
+    } else if (la == YYSYMBOL_KW_CONST && ctx->in_brace && has_tok(e, '}')) {
+        sb_printf(b, "consts are declared outside models (before 'model %s'), found ",
+                  ctx->brace_model ? ctx->brace_model : "...");
+    } else if (p == TOK_NAME && p2 == TOK_KW_CONST && has_tok(e, '=')) {
+        sb_puts(b, "expected '=' after 'const ");
+        sb_printf(b, "%s', found ", ctx->prev.str);
+    } else if (p == TOK_NAME && (p2 == TOK_KW_INPUT || p2 == TOK_KW_TARGET ||
+                                 p2 == TOK_KW_PARAM) && has_tok(e, ':')) {
+        sb_printf(b, "expected ':' and a type after '%s %s', found ",
+                  p2 == TOK_KW_INPUT ? "input" : p2 == TOK_KW_TARGET ? "target" : "param",
+                  ctx->prev.str);
+    } else if (p == TOK_NAME && p2 == ':' && has_tok(e, '[')) {
+        sb_printf(b, "expected '[' after '%s' (a scalar type is written '%s[]'), found ",
+                  ctx->prev.str, ctx->prev.str);
+    } else {
+        return 0;
+    }
+    unexpected_desc(ctx, la, b);
+    return 1;
+}
+
+/* Called by the parser on each syntax error it reports (not during error
+   recovery, not for the error token the filter returns after a lexical
+   error). */
+static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner,
+                                 parse_ctx *ctx) {
+    (void)scanner;
+    yysymbol_kind_t exp[YYNTOKENS];
+    int n = yypcontext_expected_tokens(yc, exp, YYNTOKENS);
+    if (n < 0) return n;
+    expect_set e;
+    memset(&e, 0, sizeof e);
+    for (int i = 0; i < n; i++) e.has[exp[i]] = 1;
+    yysymbol_kind_t la = yypcontext_token(yc);
+    if (la < 0) la = YYSYMBOL_YYEOF;
+    strbuf b;
+    sb_init(&b);
+    if (!unclosed_message(ctx, la, &e, &b) && !context_message(ctx, la, &e, &b))
+        generic_message(ctx, la, &e, &b);
+    diag_error(ctx->d, *yypcontext_location(yc), "%s", b.s);
+    sb_free(&b);
+    return 0;
+}

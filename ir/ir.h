@@ -1,0 +1,235 @@
+/* ir.h — the graph IR: tensor types, nodes, the op table, shape rules,
+ * verifier, printer, reference evaluator, autodiff and passes.
+ *
+ *   ir.c        graph construction, node lookup, shape helpers
+ *   shape.c     one shape rule per op (shape_OP)
+ *   verify.c    structural checks run after every pass
+ *   print.c     text form (--emit=ir, --emit=ir-train) and Graphviz (--emit=dot)
+ *   eval.c      reference evaluator (constant folding, tests)
+ *   autodiff.c  reverse mode: one VJP rule per op (vjp_OP)
+ *   passes.c    constant folding, dead-code elimination, schedules
+ *   memplan.c   liveness and arena offsets
+ *
+ * A graph is a list of nodes in topological order; each node is one op with
+ * one output tensor whose shape and dtype are known statically.
+ */
+#ifndef NNC_IR_H
+#define NNC_IR_H
+
+#include "../common/common.h"
+
+#define IR_MAX_RANK 6
+#define IR_MAX_IN 4
+
+typedef enum ir_op {
+#define OP(e, name, nin, cls, expr) IR_##e,
+#include "ops.def"
+#undef OP
+    IR_NUM_OPS
+} ir_op;
+
+typedef enum ir_opclass { OPC_SOURCE, OPC_UNARY, OPC_BINARY, OPC_OTHER } ir_opclass;
+
+/* Static facts about an op, from ops.def. */
+typedef struct ir_opinfo {
+    const char *name; /* printer spelling */
+    int nin;          /* input count */
+    ir_opclass cls;   /* kind of kernel */
+    const char *expr; /* scalar formula of elementwise ops */
+} ir_opinfo;
+extern const ir_opinfo ir_ops[IR_NUM_OPS];
+
+typedef enum ir_dtype { DT_F32, DT_I32 } ir_dtype;
+
+typedef struct ir_shape {
+    int rank;                /* 0 = scalar */
+    int64_t d[IR_MAX_RANK];  /* dims, row-major */
+} ir_shape;
+
+/* How a parameter gets its first value. */
+typedef enum ir_init {
+    INIT_AUTO,   /* He before a relu, Glorot otherwise (resolved by elaboration) */
+    INIT_HE,     /* normal, std sqrt(2 / fan_in) */
+    INIT_GLOROT, /* uniform, limit sqrt(6 / (fan_in + fan_out)) */
+    INIT_ZEROS,
+    INIT_ONES,
+    INIT_FILL,   /* every element = fill */
+    INIT_DATA    /* literal values in data */
+} ir_init;
+
+/* What a node is for in the model's interface. */
+typedef enum ir_role { ROLE_NONE, ROLE_INPUT, ROLE_TARGET, ROLE_PARAM } ir_role;
+
+typedef struct ir_node {
+    int id;                /* index in graph->nodes */
+    ir_op op;
+    ir_dtype dtype;
+    ir_shape shape;
+    int in[IR_MAX_IN];     /* input node ids */
+    int nin;
+    int64_t iattr[4];      /* op attributes: MATMUL ta, tb; SUM/EXPAND axis0, axis1 */
+    double fattr[2];       /* op attributes: SUM/EXPAND scale */
+    ir_shape ashape;       /* op attribute: EXPAND, RESHAPE output shape */
+    const char *name;      /* user-visible name (binding, parameter), or NULL */
+    src_span loc;          /* source of the expression that made it */
+    ir_role role;
+    int index;             /* ROLE_*: position among inputs/targets/params */
+    double *data;          /* CONST values, INIT_DATA values (numel) */
+    ir_init init;          /* PARAM: initializer */
+    double fill;           /* PARAM INIT_FILL value */
+    int64_t fan_in, fan_out; /* PARAM: for He/Glorot */
+    int is_grad;           /* 1 if made by autodiff (backward graph) */
+} ir_node;
+
+/* The optimizer named by `train`. */
+typedef enum ir_optkind { OPT_NONE, OPT_SGD, OPT_ADAM, OPT_ADAMW } ir_optkind;
+typedef struct ir_optim {
+    ir_optkind kind;
+    double lr;
+    double momentum;     /* SGD */
+    double dampening;    /* SGD */
+    int nesterov;        /* SGD */
+    double beta1, beta2; /* Adam(W) */
+    double eps;          /* Adam(W) */
+    double weight_decay; /* SGD, Adam: L2 into the gradient; AdamW: decoupled */
+    src_span loc;
+} ir_optim;
+
+typedef struct ir_graph {
+    arena *a;                /* owns everything */
+    const char *name;        /* model name */
+    const char *file;        /* source file name, for comments */
+    ARR(ir_node *) nodes;    /* topological order */
+    ARR(int) inputs;         /* ROLE_INPUT nodes, declaration order */
+    ARR(int) targets;        /* ROLE_TARGET nodes */
+    ARR(int) params;         /* ROLE_PARAM nodes */
+    ARR(int) outputs;        /* output nodes */
+    ARR(const char *) output_names; /* names of outputs */
+    int loss;                /* scalar loss node, or -1 */
+    ir_optim opt;            /* training configuration */
+    ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
+} ir_graph;
+
+/* ---- graph construction (ir.c) ---------------------------------------- */
+
+void ir_graph_init(ir_graph *g, arena *a, const char *name);
+ir_node *ir_node_of(const ir_graph *g, int id);
+int64_t ir_numel(const ir_shape *s);
+int ir_shape_eq(const ir_shape *a, const ir_shape *b);
+ir_shape ir_shape_make(int rank, const int64_t *d);
+ir_shape ir_scalar_shape(void);
+/* "[32, 64]" in the arena. */
+const char *ir_shape_str(arena *a, const ir_shape *s);
+/* Add a source node (INPUT, PARAM, CONST) with the given type. */
+ir_node *ir_add_source(ir_graph *g, ir_op op, ir_dtype dt, ir_shape s,
+                       const char *name, src_span loc);
+/* Add an op node; runs its shape rule. On a shape error returns NULL and
+ * sets *err to a message naming both shapes (allocated in g->a). */
+ir_node *ir_add(ir_graph *g, ir_op op, const int *in, int nin,
+                const int64_t *iattr, const double *fattr, src_span loc,
+                const char **err);
+/* EXPAND x back to `to`, the shape it was SUMmed from over axes [a0, a1). */
+ir_node *ir_add_expand(ir_graph *g, int x, ir_shape to, int a0, int a1,
+                       double scale, src_span loc);
+/* RESHAPE x to `to` (same element count). */
+ir_node *ir_add_reshape(ir_graph *g, int x, ir_shape to, src_span loc);
+/* A scalar or filled constant. */
+ir_node *ir_const_scalar(ir_graph *g, double v, src_span loc);
+
+/* ---- shape rules (shape.c) --------------------------------------------- */
+
+/* Fill n->shape and n->dtype from its inputs and attributes; return NULL or
+ * an error message. One function per op, dispatched through the op table. */
+const char *ir_infer_shape(ir_graph *g, ir_node *n);
+/* Suffix broadcasting: the larger shape, or NULL if neither is a suffix of
+ * the other (scalars broadcast to anything). */
+int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out);
+/* The [outer, len, inner] view of reducing axes [a0, a1) of s. */
+void ir_reduce_view(const ir_shape *s, int a0, int a1, int64_t *outer,
+                    int64_t *len, int64_t *inner);
+/* MATMUL dims: C[m, n] = op(A)[m, k] * op(B)[k, n]. */
+void ir_matmul_dims(const ir_graph *g, const ir_node *n, int64_t *m,
+                    int64_t *k, int64_t *nn);
+
+/* ---- checks and printing (verify.c, print.c) --------------------------- */
+
+/* Structural checks (inputs precede users, shapes re-derive, roles). Returns
+ * 0 or prints problems to out and returns their count. */
+int ir_verify(const ir_graph *g, FILE *out);
+/* Which nodes a schedule runs, for printing and planning. */
+typedef struct ir_sched {
+    ARR(int) order;     /* node ids to execute, in order (no sources) */
+    char *live;         /* per node id: 1 if reachable from the roots */
+} ir_sched;
+void ir_print(const ir_graph *g, const ir_sched *s, FILE *out);
+void ir_print_dot(const ir_graph *g, const ir_sched *s, FILE *out);
+
+/* ---- reference evaluation (eval.c) ------------------------------------- */
+
+/* Evaluate node n given input values (each numel of its input). Used by
+ * constant folding and by tests; returns 0 or -1 if the op is not foldable. */
+int ir_eval_node(const ir_graph *g, const ir_node *n, const double *const *in,
+                 double *out);
+
+/* ---- autodiff (autodiff.c) --------------------------------------------- */
+
+/* Append the backward graph: gradients of g->loss with respect to every
+ * parameter, in g->grads. Fan-out gradients are summed. */
+void ad_backward(ir_graph *g);
+
+/* ---- passes (passes.c) ------------------------------------------------- */
+
+/* Fold ops whose inputs are all constants into CONST nodes (small tensors). */
+int pass_fold(ir_graph *g);
+/* Schedule: the nodes reachable from roots, in topological order. */
+void ir_schedule(const ir_graph *g, const int *roots, int nroots, ir_sched *s);
+
+/* ---- memory plan (memplan.c) ------------------------------------------- */
+
+/* Where one node's buffer lives. */
+typedef enum mem_region {
+    MEM_NONE,  /* no buffer (sources read from elsewhere) */
+    MEM_PARAM, /* parameter buffer */
+    MEM_GRAD,  /* gradient buffer, pinned to its parameter's slot */
+    MEM_ARENA, /* activation arena, planned */
+    MEM_USER,  /* caller's pointer (inputs, targets) */
+    MEM_CONST  /* static const array */
+} mem_region;
+
+typedef struct mem_plan {
+    mem_region *region;  /* per node id */
+    size_t *offset;      /* per node id: element offset in its region */
+    size_t arena_elems;  /* activation arena size, elements */
+    size_t naive_elems;  /* sum of all planned buffers, elements */
+    size_t param_elems;  /* parameter (= gradient) buffer, elements */
+    int kernels;         /* number of kernels in the schedule */
+} mem_plan;
+
+/* Plan one schedule. Parameters at their contiguous offsets; gradients of
+ * parameters pinned in the gradient buffer; the rest best-fit in the arena,
+ * reusing space whose previous tenant is dead. elem_size aligns offsets. */
+void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a,
+                       mem_plan *p);
+
+/* ---- a compiled model: its entry points (ir.c) ------------------------- */
+
+/* Each entry point of the generated API runs one schedule. */
+typedef enum ir_entry {
+    ENTRY_FORWARD, /* inference: inputs -> outputs */
+    ENTRY_LOSS,    /* inputs, targets -> loss (no gradients) */
+    ENTRY_TRAIN,   /* inputs, targets -> loss and parameter gradients */
+    ENTRY_COUNT
+} ir_entry;
+
+typedef struct ir_program {
+    ir_graph *g;                /* the graph with its backward part */
+    int has[ENTRY_COUNT];       /* which entry points exist */
+    ir_sched sched[ENTRY_COUNT];/* what each runs */
+    mem_plan mem[ENTRY_COUNT];  /* where each keeps its values */
+    size_t arena_elems;         /* activation arena: the largest plan */
+} ir_program;
+
+/* Schedule and plan every entry point the graph supports. */
+void ir_program_build(ir_graph *g, ir_program *p);
+
+#endif /* NNC_IR_H */

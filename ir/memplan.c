@@ -1,0 +1,131 @@
+/* memplan.c — static memory planning for one schedule.
+ *
+ * Parameters sit at fixed, contiguous offsets (declaration order) and each
+ * parameter's gradient at the same offset of the gradient buffer. Every other
+ * op result gets an offset in one activation arena: buffers are placed
+ * largest first at the lowest offset that does not overlap, in address and
+ * in lifetime, any buffer placed before (greedy by size, as TFLite Micro's
+ * planner does). A lifetime runs from the step that writes the buffer to the
+ * last step that reads it; outputs live to the end.
+ */
+#include "ir.h"
+
+#include <stdlib.h>
+
+enum { ALIGN_ELEMS = 16 }; /* 64 bytes in f32 */
+
+static size_t align_up(size_t n) { return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
+
+typedef struct buf {
+    int node;        /* node id */
+    int first, last; /* schedule steps of definition and last use */
+    size_t size;     /* elements, aligned */
+} buf;
+
+static int by_size_desc(const void *a, const void *b) {
+    const buf *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->node - y->node;
+}
+
+static void place_params(const ir_graph *g, mem_plan *p) {
+    size_t off = 0;
+    for (int i = 0; i < g->params.len; i++) {
+        int id = g->params.data[i];
+        p->region[id] = MEM_PARAM;
+        p->offset[id] = off;
+        if (i < g->grads.len && g->grads.data[i] >= 0) {
+            p->region[g->grads.data[i]] = MEM_GRAD;
+            p->offset[g->grads.data[i]] = off;
+        }
+        off += align_up((size_t)ir_numel(&g->nodes.data[id]->shape));
+    }
+    p->param_elems = off;
+}
+
+static void place_sources(const ir_graph *g, mem_plan *p) {
+    for (int i = 0; i < g->nodes.len; i++) {
+        const ir_node *n = g->nodes.data[i];
+        if (n->op == IR_CONST) p->region[i] = MEM_CONST;
+        else if (n->op == IR_INPUT) p->region[i] = MEM_USER;
+    }
+}
+
+/* Lowest offset where b fits beside the already placed bufs[0..n). */
+static size_t best_offset(const buf *b, const buf *placed, const size_t *offs, int n) {
+    size_t off = 0;
+    for (int again = 1; again;) {
+        again = 0;
+        for (int j = 0; j < n; j++) {
+            const buf *o = &placed[j];
+            if (o->last < b->first || b->last < o->first) continue; /* lifetimes disjoint */
+            if (offs[j] + o->size <= off || off + b->size <= offs[j]) continue;
+            off = offs[j] + o->size;
+            again = 1;
+        }
+    }
+    return off;
+}
+
+static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf *bufs) {
+    int nb = 0, *pos = malloc(sizeof(int) * (size_t)g->nodes.len);
+    for (int i = 0; i < g->nodes.len; i++) pos[i] = -1;
+    for (int t = 0; t < s->order.len; t++) {
+        int id = s->order.data[t];
+        for (int j = 0; j < g->nodes.data[id]->nin; j++) {
+            int in = g->nodes.data[id]->in[j];
+            if (pos[in] >= 0) bufs[pos[in]].last = t;
+        }
+        if (p->region[id] != MEM_NONE) continue;
+        bufs[nb] = (buf){id, t, t, align_up((size_t)ir_numel(&g->nodes.data[id]->shape))};
+        pos[id] = nb++;
+    }
+    for (int i = 0; i < g->outputs.len; i++)
+        if (pos[g->outputs.data[i]] >= 0) bufs[pos[g->outputs.data[i]]].last = s->order.len;
+    if (g->loss >= 0 && pos[g->loss] >= 0) bufs[pos[g->loss]].last = s->order.len;
+    free(pos);
+    return nb;
+}
+
+void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a, mem_plan *p) {
+    int n = g->nodes.len;
+    memset(p, 0, sizeof *p);
+    p->region = arena_alloc(a, sizeof(mem_region) * (size_t)n);
+    p->offset = arena_alloc(a, sizeof(size_t) * (size_t)n);
+    place_params(g, p);
+    place_sources(g, p);
+    buf *bufs = malloc(sizeof(buf) * (size_t)(n + 1));
+    size_t *offs = malloc(sizeof(size_t) * (size_t)(n + 1));
+    int nb = collect(g, s, p, bufs);
+    qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
+    for (int i = 0; i < nb; i++) {
+        offs[i] = best_offset(&bufs[i], bufs, offs, i);
+        p->region[bufs[i].node] = MEM_ARENA;
+        p->offset[bufs[i].node] = offs[i];
+        if (offs[i] + bufs[i].size > p->arena_elems) p->arena_elems = offs[i] + bufs[i].size;
+        p->naive_elems += bufs[i].size;
+    }
+    p->kernels = s->order.len;
+    free(bufs);
+    free(offs);
+}
+
+void ir_program_build(ir_graph *g, ir_program *p) {
+    memset(p, 0, sizeof *p);
+    p->g = g;
+    p->has[ENTRY_FORWARD] = g->outputs.len > 0;
+    p->has[ENTRY_LOSS] = g->loss >= 0;
+    p->has[ENTRY_TRAIN] = g->loss >= 0 && g->grads.len > 0;
+    for (int e = 0; e < ENTRY_COUNT; e++) {
+        if (!p->has[e]) continue;
+        ARR(int) roots = {0};
+        if (e == ENTRY_FORWARD)
+            for (int i = 0; i < g->outputs.len; i++) arr_push(g->a, roots, g->outputs.data[i]);
+        else
+            arr_push(g->a, roots, g->loss);
+        for (int i = 0; e == ENTRY_TRAIN && i < g->grads.len; i++) arr_push(g->a, roots, g->grads.data[i]);
+        ir_schedule(g, roots.data, roots.len, &p->sched[e]);
+        mem_plan_schedule(g, &p->sched[e], g->a, &p->mem[e]);
+        if (p->mem[e].arena_elems > p->arena_elems) p->arena_elems = p->mem[e].arena_elems;
+    }
+}

@@ -1,0 +1,95 @@
+/* print.c — the text form of the IR and a Graphviz rendering.
+ *
+ *   %3 : f32[32, 128] = matmul(%0, %2) ta=0 tb=1        # line 7
+ *
+ * One line per node: id, type, op, operands, attributes, source line. The
+ * text is stable (no addresses, no timestamps) so tests can diff it.
+ */
+#include "ir.h"
+
+static void print_type(const ir_node *n, FILE *out) {
+    fprintf(out, "%s[", n->dtype == DT_I32 ? "i32" : "f32");
+    for (int i = 0; i < n->shape.rank; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)n->shape.d[i]);
+    fputc(']', out);
+}
+
+static void print_attrs(const ir_node *n, FILE *out) {
+    switch (n->op) {
+    case IR_MATMUL: fprintf(out, " ta=%d tb=%d", (int)n->iattr[0], (int)n->iattr[1]); break;
+    case IR_SUM:
+    case IR_EXPAND:
+        fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);
+        break;
+    default: break;
+    }
+}
+
+static void print_const(const ir_node *n, FILE *out) {
+    int64_t N = ir_numel(&n->shape);
+    fputs(" [", out);
+    for (int64_t i = 0; i < N && i < 8; i++) fprintf(out, "%s%.9g", i ? ", " : "", n->data[i]);
+    fputs(N > 8 ? ", ...]" : "]", out);
+}
+
+static const char *init_name(ir_init k) {
+    static const char *const names[] = {"auto", "he", "glorot", "zeros", "ones", "fill", "data"};
+    return names[k];
+}
+
+static void print_node(const ir_graph *g, const ir_node *n, FILE *out) {
+    fprintf(out, "  %%%d : ", n->id);
+    print_type(n, out);
+    fprintf(out, " = %s", ir_ops[n->op].name);
+    if (n->op == IR_PARAM) fprintf(out, " %s init=%s", n->name, init_name(n->init));
+    else if (n->op == IR_INPUT) fprintf(out, " %s%s", n->name, n->role == ROLE_TARGET ? " (target)" : "");
+    else if (n->op == IR_CONST) print_const(n, out);
+    for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : "(", n->in[i]);
+    if (n->nin) fputc(')', out);
+    print_attrs(n, out);
+    if (n->name && n->op != IR_PARAM && n->op != IR_INPUT) fprintf(out, "  # %s", n->name);
+    if (n->loc.line) fprintf(out, "%s line %d", n->name && n->op != IR_PARAM && n->op != IR_INPUT ? "," : "  #", n->loc.line);
+    fputc('\n', out);
+    (void)g;
+}
+
+static const char *opt_name(ir_optkind k) {
+    static const char *const names[] = {"none", "sgd", "adam", "adamw"};
+    return names[k];
+}
+
+void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
+    fprintf(out, "model %s {\n", g->name);
+    for (int i = 0; i < g->nodes.len; i++) {
+        const ir_node *n = g->nodes.data[i];
+        if (s && !s->live[i]) continue;
+        print_node(g, n, out);
+    }
+    for (int i = 0; i < g->outputs.len; i++)
+        fprintf(out, "  output %s = %%%d\n", g->output_names.data[i], g->outputs.data[i]);
+    if (g->loss >= 0) fprintf(out, "  loss = %%%d\n", g->loss);
+    for (int i = 0; i < g->grads.len; i++)
+        fprintf(out, "  grad %s = %%%d\n", g->nodes.data[g->params.data[i]]->name, g->grads.data[i]);
+    if (g->grads.len && g->opt.kind != OPT_NONE) {
+        const ir_optim *o = &g->opt;
+        fprintf(out, "  update %s lr=%.9g", opt_name(o->kind), o->lr);
+        if (o->kind == OPT_SGD) fprintf(out, " momentum=%.9g dampening=%.9g nesterov=%d", o->momentum, o->dampening, o->nesterov);
+        else fprintf(out, " beta1=%.9g beta2=%.9g eps=%.9g", o->beta1, o->beta2, o->eps);
+        fprintf(out, " weight_decay=%.9g\n", o->weight_decay);
+    }
+    fputs("}\n", out);
+}
+
+void ir_print_dot(const ir_graph *g, const ir_sched *s, FILE *out) {
+    fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", g->name);
+    for (int i = 0; i < g->nodes.len; i++) {
+        const ir_node *n = g->nodes.data[i];
+        if (s && !s->live[i]) continue;
+        fprintf(out, "  n%d [label=\"%%%d %s", i, i, ir_ops[n->op].name);
+        if (n->name) fprintf(out, "\\n%s", n->name);
+        fputs("\\n", out);
+        print_type(n, out);
+        fprintf(out, "\"%s];\n", n->is_grad ? ", style=dashed" : n->op == IR_PARAM ? ", style=bold" : "");
+        for (int j = 0; j < n->nin; j++) fprintf(out, "  n%d -> n%d;\n", n->in[j], i);
+    }
+    fputs("}\n", out);
+}

@@ -1,0 +1,989 @@
+/* safetensors.c — read and write safetensors files.
+ *
+ * Layout: an 8-byte little-endian u64 header length N, N bytes of JSON
+ *   {"name": {"dtype": "F32", "shape": [a, b], "data_offsets": [begin, end]},
+ *    ..., "__metadata__": {"key": "value", ...}}
+ * then the data section; offsets are relative to its start. Data is
+ * little-endian. The JSON parser below accepts exactly that grammar (objects,
+ * strings with escapes, arrays of non-negative integers, a metadata object of
+ * string values), bounds every read by N, and reports the file byte offset of
+ * the first problem. Whole files are read into memory; loads validate every
+ * requested tensor before writing anything.
+ */
+#include "nnrt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024) /* as in the reference */
+
+/* One safetensors dtype spelling: its size and our dtype (-1 if none). */
+typedef struct st_dtype {
+    const char *name; /* spelling in the header */
+    size_t size;      /* bytes per element */
+    int nnrt;         /* NNRT_* or -1 when this library cannot hold it */
+} st_dtype;
+
+static const st_dtype st_dtypes[] = {
+    {"F32", 4, NNRT_F32},  {"F64", 8, NNRT_F64},  {"I32", 4, NNRT_I32},
+    {"U8", 1, NNRT_U8},    {"BOOL", 1, -1},       {"I8", 1, -1},
+    {"F8_E5M2", 1, -1},    {"F8_E4M3", 1, -1},    {"I16", 2, -1},
+    {"U16", 2, -1},        {"F16", 2, -1},        {"BF16", 2, -1},
+    {"U32", 4, -1},        {"I64", 8, -1},        {"U64", 8, -1},
+};
+
+/* One tensor described by the header. */
+typedef struct st_entry {
+    const char *name;           /* NUL-terminated, in the file's name arena */
+    const st_dtype *dt;         /* dtype as spelled in the file */
+    int rank;                   /* number of dims */
+    int64_t shape[NNRT_MAX_RANK]; /* dims */
+    size_t numel;               /* product of shape */
+    uint64_t begin, end;        /* byte range inside the data section */
+} st_entry;
+
+struct nnrt_st_file {
+    unsigned char *buf;        /* the whole file, malloc'd */
+    size_t len;                /* file size */
+    const unsigned char *data; /* start of the data section inside buf */
+    size_t data_len;           /* bytes in the data section */
+    char *names;               /* arena holding the decoded names */
+    st_entry *e;               /* entries in header order */
+    int count;                 /* number of entries */
+    const st_entry **sorted;   /* entries sorted by name, for lookups */
+};
+
+/* ---- JSON header parser ------------------------------------------------ */
+
+/* Parser state over the header text. */
+typedef struct jp {
+    const char *s;    /* header text (not NUL-terminated) */
+    size_t n;         /* its length */
+    size_t i;         /* cursor */
+    const char *path; /* for messages */
+    nnrt_err *err;    /* where messages go */
+    char *arena;      /* decoded strings are appended here */
+    size_t used;      /* bytes used in arena (capacity n + 1) */
+} jp;
+
+/* Report a header error at the cursor (as a file offset). */
+static int jp_fail(jp *p, const char *what)
+{
+    return nnrti_fail(p->err, NNRT_ERR_FORMAT,
+                      "%s: bad safetensors header at byte %zu: %s", p->path,
+                      p->i + 8, what);
+}
+
+static void jp_ws(jp *p)
+{
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' ||
+                           p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+/* Skip whitespace; return the next character, or -1 at the end. */
+static int jp_peek(jp *p)
+{
+    jp_ws(p);
+    return p->i < p->n ? (unsigned char)p->s[p->i] : -1;
+}
+
+/* Consume character c (after whitespace) or fail. */
+static int jp_expect(jp *p, char c)
+{
+    static const char *const msgs[] = {"expected '{'", "expected '}'",
+                                       "expected '['", "expected ']'",
+                                       "expected ':'", "expected ','",
+                                       "expected '\"'"};
+    static const char chars[] = "{}[]:,\"";
+    if (jp_peek(p) == (unsigned char)c) {
+        p->i++;
+        return NNRT_OK;
+    }
+    return jp_fail(p, msgs[strchr(chars, c) - chars]);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Read the 4 hex digits of a \u escape at the cursor. */
+static int jp_hex4(jp *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    int k;
+    if (p->n - p->i < 4)
+        return jp_fail(p, "truncated \\u escape");
+    for (k = 0; k < 4; k++) {
+        int h = hexval((unsigned char)p->s[p->i + (size_t)k]);
+        if (h < 0)
+            return jp_fail(p, "bad hex digit in \\u escape");
+        v = v << 4 | (uint32_t)h;
+    }
+    p->i += 4;
+    *out = v;
+    return NNRT_OK;
+}
+
+/* Append code point cp as UTF-8 to the arena. Never longer than the escape
+ * it came from, so the arena (header length + 1) cannot overflow. */
+static void put_utf8(jp *p, uint32_t cp)
+{
+    char *o = p->arena + p->used;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        p->used += 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        p->used += 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        p->used += 3;
+    } else {
+        o[0] = (char)(0xF0 | cp >> 18);
+        o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[3] = (char)(0x80 | (cp & 0x3F));
+        p->used += 4;
+    }
+}
+
+/* Decode a \u escape (the backslash and 'u' already consumed), including a
+ * following low surrogate when the first is a high surrogate. */
+static int jp_uescape(jp *p)
+{
+    uint32_t cp, lo;
+    int rc = jp_hex4(p, &cp);
+    if (rc)
+        return rc;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return jp_fail(p, "unpaired low surrogate in \\u escape");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+            return jp_fail(p, "unpaired high surrogate in \\u escape");
+        p->i += 2;
+        if ((rc = jp_hex4(p, &lo)) != 0)
+            return rc;
+        if (lo < 0xDC00 || lo > 0xDFFF)
+            return jp_fail(p, "bad low surrogate in \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    if (cp == 0)
+        return jp_fail(p, "\\u0000 is not allowed in a string");
+    put_utf8(p, cp);
+    return NNRT_OK;
+}
+
+/* Parse a string; its decoded, NUL-terminated copy goes to the arena. */
+static int jp_string(jp *p, const char **out)
+{
+    size_t start;
+    int rc = jp_expect(p, '"');
+    if (rc)
+        return rc;
+    start = p->used;
+    for (;;) {
+        unsigned char c;
+        if (p->i >= p->n)
+            return jp_fail(p, "unterminated string");
+        c = (unsigned char)p->s[p->i++];
+        if (c == '"')
+            break;
+        if (c < 0x20) {
+            p->i--;
+            return jp_fail(p, "control character in string");
+        }
+        if (c != '\\') {
+            p->arena[p->used++] = (char)c;
+            continue;
+        }
+        if (p->i >= p->n)
+            return jp_fail(p, "unterminated string");
+        c = (unsigned char)p->s[p->i++];
+        switch (c) {
+        case '"': case '\\': case '/': p->arena[p->used++] = (char)c; break;
+        case 'b': p->arena[p->used++] = '\b'; break;
+        case 'f': p->arena[p->used++] = '\f'; break;
+        case 'n': p->arena[p->used++] = '\n'; break;
+        case 'r': p->arena[p->used++] = '\r'; break;
+        case 't': p->arena[p->used++] = '\t'; break;
+        case 'u':
+            if ((rc = jp_uescape(p)) != 0)
+                return rc;
+            break;
+        default:
+            p->i--;
+            return jp_fail(p, "bad escape in string");
+        }
+    }
+    p->arena[p->used++] = 0;
+    *out = p->arena + start;
+    return NNRT_OK;
+}
+
+/* Parse a non-negative integer without sign, fraction or leading zeros. */
+static int jp_uint(jp *p, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t start;
+    int c = jp_peek(p);
+    if (c < '0' || c > '9')
+        return jp_fail(p, "expected a non-negative integer");
+    start = p->i;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+        unsigned d = (unsigned)(p->s[p->i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return jp_fail(p, "integer too large");
+        v = v * 10 + d;
+        p->i++;
+    }
+    if (p->i - start > 1 && p->s[start] == '0') {
+        p->i = start;
+        return jp_fail(p, "leading zero in integer");
+    }
+    if (p->i < p->n && (p->s[p->i] == '.' || p->s[p->i] == 'e' ||
+                        p->s[p->i] == 'E'))
+        return jp_fail(p, "expected an integer");
+    *out = v;
+    return NNRT_OK;
+}
+
+/* Parse [u, u, ...] with at most max elements; *count gets the length. */
+static int jp_uint_array(jp *p, uint64_t *vals, int max, int *count,
+                         const char *toomany)
+{
+    int rc, k = 0;
+    if ((rc = jp_expect(p, '[')) != 0)
+        return rc;
+    if (jp_peek(p) == ']') {
+        p->i++;
+        *count = 0;
+        return NNRT_OK;
+    }
+    for (;;) {
+        if (k == max)
+            return jp_fail(p, toomany);
+        if ((rc = jp_uint(p, &vals[k++])) != 0)
+            return rc;
+        if (jp_peek(p) == ']') {
+            p->i++;
+            break;
+        }
+        if ((rc = jp_expect(p, ',')) != 0)
+            return rc;
+    }
+    *count = k;
+    return NNRT_OK;
+}
+
+/* Skip the __metadata__ object: string keys, string values. */
+static int jp_metadata(jp *p)
+{
+    const char *s;
+    size_t mark;
+    int rc;
+    if ((rc = jp_expect(p, '{')) != 0)
+        return rc;
+    if (jp_peek(p) == '}') {
+        p->i++;
+        return NNRT_OK;
+    }
+    mark = p->used; /* metadata strings are not kept */
+    for (;;) {
+        if ((rc = jp_string(p, &s)) != 0 || (rc = jp_expect(p, ':')) != 0)
+            return rc;
+        if (jp_peek(p) != '"')
+            return jp_fail(p, "__metadata__ values must be strings");
+        if ((rc = jp_string(p, &s)) != 0)
+            return rc;
+        p->used = mark;
+        if (jp_peek(p) == '}') {
+            p->i++;
+            return NNRT_OK;
+        }
+        if ((rc = jp_expect(p, ',')) != 0)
+            return rc;
+    }
+}
+
+static const st_dtype *find_dtype(const char *name)
+{
+    size_t k;
+    for (k = 0; k < sizeof st_dtypes / sizeof st_dtypes[0]; k++)
+        if (strcmp(st_dtypes[k].name, name) == 0)
+            return &st_dtypes[k];
+    return NULL;
+}
+
+/* Fill e's numel from its shape, checking for overflow of the byte size. */
+static int entry_numel(jp *p, st_entry *e, const uint64_t *dims)
+{
+    size_t numel = 1, bytes;
+    int k;
+    for (k = 0; k < e->rank; k++) {
+        if (dims[k] > (uint64_t)INT64_MAX || dims[k] > (uint64_t)SIZE_MAX ||
+            !nnrti_mul_ok(numel, (size_t)dims[k], &numel))
+            return jp_fail(p, "shape product overflows");
+        e->shape[k] = (int64_t)dims[k];
+    }
+    if (!nnrti_mul_ok(numel, e->dt->size, &bytes))
+        return jp_fail(p, "shape product overflows");
+    e->numel = numel;
+    return NNRT_OK;
+}
+
+/* Parse one tensor object {"dtype":..., "shape":..., "data_offsets":...}. */
+static int jp_tensor(jp *p, st_entry *e)
+{
+    int rc, have_dt = 0, have_shape = 0, have_off = 0, cnt = 0;
+    uint64_t dims[NNRT_MAX_RANK], off[2];
+    size_t mark, key_at;
+    const char *key, *dt;
+
+    if ((rc = jp_expect(p, '{')) != 0)
+        return rc;
+    mark = p->used;
+    for (;;) {
+        key_at = p->i;
+        if ((rc = jp_string(p, &key)) != 0 || (rc = jp_expect(p, ':')) != 0)
+            return rc;
+        if (strcmp(key, "dtype") == 0 && !have_dt) {
+            if ((rc = jp_string(p, &dt)) != 0)
+                return rc;
+            e->dt = find_dtype(dt);
+            if (!e->dt)
+                return jp_fail(p, "unknown dtype");
+            have_dt = 1;
+        } else if (strcmp(key, "shape") == 0 && !have_shape) {
+            if ((rc = jp_uint_array(p, dims, NNRT_MAX_RANK, &cnt,
+                                    "rank exceeds 6")) != 0)
+                return rc;
+            e->rank = cnt;
+            have_shape = 1;
+        } else if (strcmp(key, "data_offsets") == 0 && !have_off) {
+            if ((rc = jp_uint_array(p, off, 2, &cnt,
+                                    "data_offsets needs 2 integers")) != 0)
+                return rc;
+            if (cnt != 2)
+                return jp_fail(p, "data_offsets needs 2 integers");
+            e->begin = off[0];
+            e->end = off[1];
+            have_off = 1;
+        } else {
+            p->i = key_at;
+            return jp_fail(p, strcmp(key, "dtype") == 0 ||
+                                      strcmp(key, "shape") == 0 ||
+                                      strcmp(key, "data_offsets") == 0
+                                  ? "duplicate key in tensor"
+                                  : "unknown key in tensor");
+        }
+        p->used = mark; /* key and dtype strings are not kept */
+        if (jp_peek(p) == '}') {
+            p->i++;
+            break;
+        }
+        if ((rc = jp_expect(p, ',')) != 0)
+            return rc;
+    }
+    if (!have_dt || !have_shape || !have_off)
+        return jp_fail(p, "tensor needs dtype, shape and data_offsets");
+    return entry_numel(p, e, dims);
+}
+
+/* Add room for one more entry in f->e (capacity *cap). */
+static int push_entry(nnrt_st_file *f, int *cap)
+{
+    st_entry *ne;
+    if (f->count < *cap)
+        return 1;
+    if (*cap > 1 << 24)
+        return 0;
+    ne = realloc(f->e, (size_t)(*cap ? *cap * 2 : 16) * sizeof *ne);
+    if (!ne)
+        return 0;
+    f->e = ne;
+    *cap = *cap ? *cap * 2 : 16;
+    return 1;
+}
+
+/* Parse the whole header object into f->e. */
+static int parse_header(jp *p, nnrt_st_file *f)
+{
+    int rc, cap = 0, have_meta = 0;
+    if ((rc = jp_expect(p, '{')) != 0)
+        return rc;
+    if (jp_peek(p) == '}') {
+        p->i++;
+    } else {
+        for (;;) {
+            const char *name;
+            size_t key_at = p->i;
+            if ((rc = jp_string(p, &name)) != 0 ||
+                (rc = jp_expect(p, ':')) != 0)
+                return rc;
+            if (strcmp(name, "__metadata__") == 0) {
+                if (have_meta) {
+                    p->i = key_at;
+                    return jp_fail(p, "duplicate __metadata__");
+                }
+                have_meta = 1;
+                p->used -= sizeof "__metadata__";
+                if ((rc = jp_metadata(p)) != 0)
+                    return rc;
+            } else {
+                if (!push_entry(f, &cap))
+                    return nnrti_fail(p->err, NNRT_ERR_NOMEM,
+                                      "%s: out of memory", p->path);
+                memset(&f->e[f->count], 0, sizeof f->e[0]);
+                f->e[f->count].name = name;
+                if ((rc = jp_tensor(p, &f->e[f->count])) != 0)
+                    return rc;
+                f->count++;
+            }
+            if (jp_peek(p) == '}') {
+                p->i++;
+                break;
+            }
+            if ((rc = jp_expect(p, ',')) != 0)
+                return rc;
+        }
+    }
+    if (jp_peek(p) != -1)
+        return jp_fail(p, "trailing characters after the header object");
+    return NNRT_OK;
+}
+
+/* ---- validation of the parsed entries ---------------------------------- */
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(const st_entry *const *)a)->name,
+                  (*(const st_entry *const *)b)->name);
+}
+
+static int cmp_begin(const void *a, const void *b)
+{
+    const st_entry *x = *(const st_entry *const *)a;
+    const st_entry *y = *(const st_entry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Offsets in range, lengths equal numel * size, no two tensors overlap, no
+ * duplicate names. Leaves f->sorted sorted by name. */
+static int check_entries(nnrt_st_file *f, const char *path, nnrt_err *err)
+{
+    int k, m = 0;
+    const st_entry **tmp;
+    for (k = 0; k < f->count; k++) {
+        const st_entry *e = &f->e[k];
+        if (e->begin > e->end || e->end > (uint64_t)f->data_len)
+            return nnrti_fail(err, NNRT_ERR_FORMAT,
+                              "%s: tensor '%s' has data_offsets [%llu, %llu] "
+                              "outside the %zu-byte data section", path,
+                              e->name, (unsigned long long)e->begin,
+                              (unsigned long long)e->end, f->data_len);
+        if (e->end - e->begin != (uint64_t)e->numel * e->dt->size)
+            return nnrti_fail(err, NNRT_ERR_FORMAT,
+                              "%s: tensor '%s' has %llu data bytes, shape "
+                              "and dtype %s need %llu", path, e->name,
+                              (unsigned long long)(e->end - e->begin),
+                              e->dt->name,
+                              (unsigned long long)e->numel * e->dt->size);
+    }
+    f->sorted = malloc((size_t)(f->count ? f->count : 1) * sizeof *f->sorted);
+    tmp = malloc((size_t)(f->count ? f->count : 1) * sizeof *tmp);
+    if (!f->sorted || !tmp) {
+        free(tmp);
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (k = 0; k < f->count; k++) {
+        f->sorted[k] = &f->e[k];
+        if (f->e[k].begin != f->e[k].end)
+            tmp[m++] = &f->e[k];
+    }
+    qsort(tmp, (size_t)m, sizeof *tmp, cmp_begin);
+    for (k = 1; k < m; k++)
+        if (tmp[k]->begin < tmp[k - 1]->end) {
+            int rc = nnrti_fail(err, NNRT_ERR_FORMAT,
+                                "%s: tensors '%s' and '%s' overlap", path,
+                                tmp[k - 1]->name, tmp[k]->name);
+            free(tmp);
+            return rc;
+        }
+    free(tmp);
+    qsort(f->sorted, (size_t)f->count, sizeof *f->sorted, cmp_name);
+    for (k = 1; k < f->count; k++)
+        if (strcmp(f->sorted[k]->name, f->sorted[k - 1]->name) == 0)
+            return nnrti_fail(err, NNRT_ERR_FORMAT,
+                              "%s: tensor '%s' appears twice", path,
+                              f->sorted[k]->name);
+    return NNRT_OK;
+}
+
+/* ---- nnrt_st_file ------------------------------------------------------ */
+
+/* Parse a file already in memory; takes ownership of buf. */
+static int st_parse(const char *path, unsigned char *buf, size_t len,
+                    nnrt_st_file **out, nnrt_err *err)
+{
+    nnrt_st_file *f;
+    uint64_t hlen;
+    jp p;
+    int rc;
+
+    if (len < 8) {
+        free(buf);
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: file too short (%zu "
+                          "bytes) for a safetensors header", path, len);
+    }
+    hlen = nnrti_ld_le64(buf);
+    if (hlen > (uint64_t)(len - 8) || hlen > ST_MAX_HEADER || hlen < 2) {
+        free(buf);
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: header length %llu "
+                          "is invalid for the %zu-byte file", path,
+                          (unsigned long long)hlen, len);
+    }
+    f = calloc(1, sizeof *f);
+    if (f)
+        f->names = malloc((size_t)hlen + 1);
+    if (!f || !f->names) {
+        free(f);
+        free(buf);
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    f->buf = buf;
+    f->len = len;
+    f->data = buf + 8 + hlen;
+    f->data_len = len - 8 - (size_t)hlen;
+    memset(&p, 0, sizeof p);
+    p.s = (const char *)buf + 8;
+    p.n = (size_t)hlen;
+    p.path = path;
+    p.err = err;
+    p.arena = f->names;
+    rc = parse_header(&p, f);
+    if (!rc)
+        rc = check_entries(f, path, err);
+    if (rc) {
+        nnrt_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return NNRT_OK;
+}
+
+/* Read path into memory and parse its header; entries point into it. */
+int nnrt_st_open(const char *path, nnrt_st_file **out, nnrt_err *err)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc;
+    if (!out)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output pointer",
+                          path ? path : "(null)");
+    *out = NULL;
+    rc = nnrti_read_file(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    return st_parse(path, buf, len, out, err);
+}
+
+/* Number of tensors in the file (0 for NULL). */
+int nnrt_st_count(const nnrt_st_file *f)
+{
+    return f ? f->count : 0;
+}
+
+/* Fill info and *data from entry e. */
+static int describe(const st_entry *e, const nnrt_st_file *f,
+                    nnrt_tensor_info *info, const void **data)
+{
+    int k;
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->name = e->name;
+        info->dtype = e->dt->nnrt;
+        info->rank = e->rank;
+        for (k = 0; k < e->rank; k++)
+            info->shape[k] = e->shape[k];
+        info->offset = 0;
+        info->numel = e->numel;
+    }
+    if (data)
+        *data = f->data + e->begin;
+    return e->dt->nnrt < 0 ? NNRT_ERR_DTYPE : NNRT_OK;
+}
+
+/* Describe tensor i. Returns NNRT_ERR_RANGE for a bad index, and
+ * NNRT_ERR_DTYPE (with info filled, dtype -1) for dtypes such as BF16 that
+ * have no NNRT_* equivalent. *data is little-endian and may be unaligned. */
+int nnrt_st_get(const nnrt_st_file *f, int i, nnrt_tensor_info *info,
+                const void **data)
+{
+    if (!f || i < 0 || i >= f->count)
+        return NNRT_ERR_RANGE;
+    return describe(&f->e[i], f, info, data);
+}
+
+static const st_entry *lookup(const nnrt_st_file *f, const char *name)
+{
+    st_entry key;
+    const st_entry *kp = &key;
+    const st_entry **hit;
+    if (!f || !name || f->count == 0)
+        return NULL;
+    key.name = name;
+    hit = bsearch(&kp, f->sorted, (size_t)f->count, sizeof *f->sorted,
+                  cmp_name);
+    return hit ? *hit : NULL;
+}
+
+/* Look a tensor up by name: NNRT_ERR_NOT_FOUND when absent, otherwise as
+ * nnrt_st_get. */
+int nnrt_st_find(const nnrt_st_file *f, const char *name,
+                 nnrt_tensor_info *info, const void **data)
+{
+    const st_entry *e = lookup(f, name);
+    if (!e)
+        return NNRT_ERR_NOT_FOUND;
+    return describe(e, f, info, data);
+}
+
+/* Free everything; NULL is fine. */
+void nnrt_st_close(nnrt_st_file *f)
+{
+    if (!f)
+        return;
+    free(f->buf);
+    free(f->names);
+    free(f->e);
+    free(f->sorted);
+    free(f);
+}
+
+/* ---- shared checks on caller-supplied tensor infos ---------------------- */
+
+/* Write "[a, b, c]" into buf. */
+static void shape_str(char *buf, size_t cap, int rank, const int64_t *shape)
+{
+    size_t used = 0;
+    int k;
+    used += (size_t)snprintf(buf, cap, "[");
+    for (k = 0; k < rank && used < cap; k++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%lld",
+                                 k ? ", " : "", (long long)shape[k]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+}
+
+/* Check one info: name, dtype, rank, dims, numel, and that its byte range
+ * [offset*size, (offset+numel)*size) is computable. */
+static int check_info(const char *path, const nnrt_tensor_info *t, int i,
+                      size_t *byte_off, nnrt_err *err)
+{
+    size_t numel = 1, size = nnrt_dtype_size(t->dtype), end;
+    int k;
+    if (!t->name)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor %d has no name",
+                          path, i);
+    if (size == 0)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' has unknown "
+                          "dtype %d", path, t->name, t->dtype);
+    if (t->rank < 0 || t->rank > NNRT_MAX_RANK)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' has rank %d",
+                          path, t->name, t->rank);
+    for (k = 0; k < t->rank; k++)
+        if (t->shape[k] < 0 || (uint64_t)t->shape[k] > (uint64_t)SIZE_MAX ||
+            !nnrti_mul_ok(numel, (size_t)t->shape[k], &numel))
+            return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' has a bad "
+                              "shape", path, t->name);
+    if (numel != t->numel)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' has numel %zu "
+                          "but its shape holds %zu", path, t->name, t->numel,
+                          numel);
+    if (!nnrti_mul_ok(t->offset, size, byte_off) || t->offset + numel <
+        t->offset || !nnrti_mul_ok(t->offset + numel, size, &end))
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' has offset "
+                          "%zu out of range", path, t->name, t->offset);
+    return NNRT_OK;
+}
+
+/* ---- save ---------------------------------------------------------------- */
+
+/* A growable string for the JSON header. */
+typedef struct sbuf {
+    char *s;    /* text, malloc'd */
+    size_t n;   /* length */
+    size_t cap; /* capacity */
+    int oom;    /* set when a grow failed */
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->cap - b->n < n + 1) {
+        size_t ncap = b->cap ? b->cap : 256;
+        char *ns;
+        while (ncap - b->n < n + 1) {
+            if (ncap > (size_t)-1 / 2) {
+                b->oom = 1;
+                return;
+            }
+            ncap *= 2;
+        }
+        ns = realloc(b->s, ncap);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = ncap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* Append name as a JSON string literal. */
+static void sb_json_string(sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            sb_put(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sb_put(b, esc, 6);
+        } else {
+            sb_put(b, (const char *)&c, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* Build the padded header JSON for infos laid out back to back. */
+static int build_header(const char *path, const nnrt_tensor_info *infos,
+                        int n, sbuf *b, nnrt_err *err)
+{
+    uint64_t pos = 0;
+    char num[64];
+    int i, k;
+    sb_str(b, "{");
+    for (i = 0; i < n; i++) {
+        const nnrt_tensor_info *t = &infos[i];
+        uint64_t bytes = (uint64_t)t->numel * nnrt_dtype_size(t->dtype);
+        sb_str(b, i ? "," : "");
+        sb_json_string(b, t->name);
+        sb_str(b, ":{\"dtype\":\"");
+        sb_str(b, nnrt_dtype_name(t->dtype));
+        sb_str(b, "\",\"shape\":[");
+        for (k = 0; k < t->rank; k++) {
+            snprintf(num, sizeof num, "%s%lld", k ? "," : "",
+                     (long long)t->shape[k]);
+            sb_str(b, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}",
+                 (unsigned long long)pos, (unsigned long long)(pos + bytes));
+        sb_str(b, num);
+        pos += bytes;
+    }
+    sb_str(b, "}");
+    while (!b->oom && b->n % 8 != 0)
+        sb_str(b, " ");
+    if (b->oom)
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    return NNRT_OK;
+}
+
+/* Write numel elements of dtype at src as little-endian bytes. */
+static void write_le(nnrti_wfile *w, const unsigned char *src, int dtype,
+                     size_t numel)
+{
+    unsigned char chunk[8192];
+    size_t size = nnrt_dtype_size(dtype), per = sizeof chunk / size, k;
+    while (numel > 0) {
+        size_t m = numel < per ? numel : per;
+        for (k = 0; k < m; k++) {
+            const unsigned char *s = src + k * size;
+            unsigned char *d = chunk + k * size;
+            if (size == 8) {
+                double v;
+                memcpy(&v, s, 8);
+                nnrti_st_le64(d, nnrti_f64_bits(v));
+            } else if (size == 4) {
+                uint32_t v;
+                memcpy(&v, s, 4);
+                nnrti_st_le32(d, v);
+            } else {
+                *d = *s;
+            }
+        }
+        nnrti_wwrite(w, chunk, m * size);
+        src += m * size;
+        numel -= m;
+    }
+}
+
+/* Validate infos and reject duplicate names (safetensors keys are unique). */
+static int check_save_args(const char *path, const nnrt_tensor_info *infos,
+                           int n, const void *base, nnrt_err *err)
+{
+    int i, j, rc;
+    size_t off;
+    if (n < 0 || (n > 0 && (!infos || !base)))
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad tensor list", path);
+    for (i = 0; i < n; i++) {
+        if ((rc = check_info(path, &infos[i], i, &off, err)) != 0)
+            return rc;
+        for (j = 0; j < i; j++)
+            if (strcmp(infos[i].name, infos[j].name) == 0)
+                return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor '%s' given "
+                                  "twice", path, infos[i].name);
+    }
+    return NNRT_OK;
+}
+
+int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
+                 const void *base, nnrt_err *err)
+{
+    sbuf hdr = {NULL, 0, 0, 0};
+    nnrti_wfile w;
+    unsigned char len8[8];
+    int i, rc;
+
+    if (!path)
+        return nnrti_fail(err, NNRT_ERR_ARG, "(null): no path given");
+    if ((rc = check_save_args(path, infos, n, base, err)) != 0)
+        return rc;
+    if ((rc = build_header(path, infos, n, &hdr, err)) != 0) {
+        free(hdr.s);
+        return rc;
+    }
+    if ((rc = nnrti_wopen(&w, path, err)) != 0) {
+        free(hdr.s);
+        return rc;
+    }
+    nnrti_st_le64(len8, (uint64_t)hdr.n);
+    nnrti_wwrite(&w, len8, 8);
+    nnrti_wwrite(&w, hdr.s, hdr.n);
+    free(hdr.s);
+    for (i = 0; i < n; i++) {
+        size_t size = nnrt_dtype_size(infos[i].dtype);
+        write_le(&w, (const unsigned char *)base + infos[i].offset * size,
+                 infos[i].dtype, infos[i].numel);
+    }
+    return nnrti_wcommit(&w, err);
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+/* Can a file tensor of dtype fdt be loaded into model dtype mdt? */
+static int convertible(int fdt, int mdt)
+{
+    if (fdt == mdt)
+        return 1;
+    return (fdt == NNRT_F32 || fdt == NNRT_F64) &&
+           (mdt == NNRT_F32 || mdt == NNRT_F64);
+}
+
+/* Check that info t can be filled from f. */
+static int check_load(const char *path, const nnrt_st_file *f,
+                      const nnrt_tensor_info *t, int i, nnrt_err *err)
+{
+    const st_entry *e;
+    size_t off;
+    int k, rc = check_info(path, t, i, &off, err);
+    if (rc)
+        return rc;
+    e = lookup(f, t->name);
+    if (!e)
+        return nnrti_fail(err, NNRT_ERR_NOT_FOUND, "%s: tensor '%s' not "
+                          "found", path, t->name);
+    if (!convertible(e->dt->nnrt, t->dtype))
+        return nnrti_fail(err, NNRT_ERR_DTYPE, "%s: tensor '%s' has dtype "
+                          "%s, model expects %s", path, t->name, e->dt->name,
+                          nnrt_dtype_name(t->dtype));
+    for (k = 0; k < t->rank; k++)
+        if (e->rank != t->rank || e->shape[k] != t->shape[k])
+            break;
+    if (e->rank != t->rank || k < t->rank) {
+        char fs[160], ms[160];
+        shape_str(fs, sizeof fs, e->rank, e->shape);
+        shape_str(ms, sizeof ms, t->rank, t->shape);
+        return nnrti_fail(err, NNRT_ERR_SHAPE, "%s: tensor '%s' has shape "
+                          "%s, model expects %s", path, t->name, fs, ms);
+    }
+    return NNRT_OK;
+}
+
+/* Copy entry e (little-endian, dtype fdt) into dst as dtype mdt. */
+static void copy_in(const st_entry *e, const unsigned char *src, int mdt,
+                    unsigned char *dst)
+{
+    int fdt = e->dt->nnrt;
+    size_t k, n = e->numel;
+    for (k = 0; k < n; k++) {
+        if (fdt == NNRT_U8) {
+            dst[k] = src[k];
+        } else if (fdt == NNRT_I32) {
+            uint32_t v = nnrti_ld_le32(src + 4 * k);
+            memcpy(dst + 4 * k, &v, 4);
+        } else {
+            double v = fdt == NNRT_F32
+                           ? (double)nnrti_bits_f32(nnrti_ld_le32(src + 4 * k))
+                           : nnrti_bits_f64(nnrti_ld_le64(src + 8 * k));
+            if (mdt == NNRT_F32) {
+                float fv = (float)v;
+                memcpy(dst + 4 * k, &fv, 4);
+            } else {
+                memcpy(dst + 8 * k, &v, 8);
+            }
+        }
+    }
+}
+
+int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n,
+                 void *base, nnrt_err *err)
+{
+    nnrt_st_file *f;
+    int i, rc;
+    if (!path)
+        return nnrti_fail(err, NNRT_ERR_ARG, "(null): no path given");
+    if (n < 0 || (n > 0 && (!infos || !base)))
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad tensor list", path);
+    if ((rc = nnrt_st_open(path, &f, err)) != 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if ((rc = check_load(path, f, &infos[i], i, err)) != 0) {
+            nnrt_st_close(f);
+            return rc;
+        }
+    for (i = 0; i < n; i++) {
+        const st_entry *e = lookup(f, infos[i].name);
+        size_t size = nnrt_dtype_size(infos[i].dtype);
+        copy_in(e, f->data + e->begin, infos[i].dtype,
+                (unsigned char *)base + infos[i].offset * size);
+    }
+    nnrt_st_close(f);
+    return NNRT_OK;
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install what building and testing nnc needs on Debian 12, only if missing.
+# Called by `make demo` and `make test`; safe to run again.
+set -e
+need=""
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+have_cmd gcc   || need="$need gcc"
+have_cmd make  || need="$need make"
+have_cmd flex  || need="$need flex"
+have_cmd bison || need="$need bison"
+have_cmd clang || need="$need clang"
+have_pkg libcunit1-dev || need="$need libcunit1-dev"
+# libFuzzer and the sanitizer runtimes for clang
+have_pkg libclang-rt-14-dev || need="$need libclang-rt-14-dev"
+# the PyTorch parity tests run on Debian's python3 with Debian's torch
+have_pkg python3-torch || need="$need python3-torch"
+have_pkg python3-numpy || need="$need python3-numpy"
+
+[ -z "$need" ] && exit 0
+echo "install-deps: installing:$need"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $need
