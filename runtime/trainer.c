@@ -397,8 +397,9 @@ static void csv_hint(ctx *c)
     if (!strstr(c->err.msg, "columns"))
         return;
     snprintf(c->err.msg + len, sizeof c->err.msg - len,
-             " (model %s takes %zu features and %zu targets per line)",
-             c->d->name, c->d->x_numel, c->d->y_numel);
+             " (model %s takes %zu feature%s and %zu target%s per line)",
+             c->d->name, c->d->x_numel, c->d->x_numel == 1 ? "" : "s",
+             c->d->y_numel, c->d->y_numel == 1 ? "" : "s");
 }
 
 static int load_csv(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
@@ -460,8 +461,8 @@ static int check_idx_labels(ctx *c, const nnrt_dataset *ds)
     int64_t i;
     if (c->d->y_dtype != NNRT_I32 || c->d->y_numel != 1)
         return fail(c, EXIT_RUNTIME, "%s: IDX labels are class numbers, but "
-                    "model %s takes %zu float targets per example", lpath,
-                    c->d->name, c->d->y_numel);
+                    "model %s takes %zu float target%s per example", lpath,
+                    c->d->name, c->d->y_numel, c->d->y_numel == 1 ? "" : "s");
     for (i = 0; c->d->classes > 0 && i < ds->n; i++)
         if (y[i] < 0 || y[i] >= c->d->classes)
             return fail(c, EXIT_RUNTIME, "%s: label %d at index %lld is not "

@@ -91,6 +91,12 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
     }
+    sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
+    sb_printf(h, "int %s_io_info(int i, nnrt_tensor_info *info);     /* %s_NUM_IO inputs and targets */\n", P, cx->upper);
+    sb_printf(h, "int %s_output_info(int i, nnrt_tensor_info *info); /* %s_NUM_OUTPUTS outputs */\n", P, cx->upper);
+    if (cx->p->has[ENTRY_FORWARD]) sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
+    if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    if (trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, via path.tmp + rename */\n", P, P);
@@ -118,9 +124,11 @@ static void size_macros(cg_ctx *cx, strbuf *h) {
         ir_node *n = NODE(cx, g->outputs.data[i]);
         sb_printf(h, "#define %s_", cx->upper);
         upper_name(h, "", g->output_names.data[i]);
-        sb_printf(h, "_SIZE %lld /* output %s */\n", (long long)ir_numel(&n->shape), ir_shape_str(g->a, &n->shape));
+        sb_printf(h, "_SIZE %lld /* output %s%s */\n", (long long)ir_numel(&n->shape), cx->T, ir_shape_str(g->a, &n->shape));
     }
     layout l = layout_of(cx);
+    sb_printf(h, "#define %s_NUM_IO %d\n", cx->upper, g->inputs.len + g->targets.len);
+    sb_printf(h, "#define %s_NUM_OUTPUTS %d\n", cx->upper, g->outputs.len);
     sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
     sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, param_elems(cx));
     sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, l.total);
@@ -429,6 +437,68 @@ static void emit_params_api(cg_ctx *cx) {
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }
 
+/* ---- generic (array) entry points -------------------------------------- */
+
+static void info_row(cg_ctx *cx, const char *name, const ir_node *n, size_t off) {
+    sb_printf(cx->c, "    {\"%s\", %s, %d, {", name, n->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, n->shape.rank);
+    for (int d = 0; d < n->shape.rank; d++) sb_printf(cx->c, "%s%lld", d ? ", " : "", (long long)n->shape.d[d]);
+    if (!n->shape.rank) sb_puts(cx->c, "0");
+    sb_printf(cx->c, "}, %zu, %lld},\n", off, (long long)ir_numel(&n->shape));
+}
+
+static void info_fn(cg_ctx *cx, const char *what, int n) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nint %s_%s_info(int i, nnrt_tensor_info *info) {\n", P, what);
+    sb_printf(cx->c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_%s_table[i];\n    return NNRT_OK;\n}\n", n, P, what);
+}
+
+static void emit_io_tables(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    int nio = g->inputs.len + g->targets.len;
+    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_io_table[%d] = {\n", cx->o->prefix, nio ? nio : 1);
+    for (int i = 0; i < nio; i++) {
+        ir_node *n = NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
+        info_row(cx, n->name, n, 0);
+    }
+    if (!nio) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(cx->c, "};\n");
+    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_output_table[%d] = {\n", cx->o->prefix, g->outputs.len ? g->outputs.len : 1);
+    for (int i = 0; i < g->outputs.len; i++) info_row(cx, g->output_names.data[i], NODE(cx, g->outputs.data[i]), 0);
+    if (!g->outputs.len) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(cx->c, "};\n");
+    info_fn(cx, "io", nio);
+    info_fn(cx, "output", g->outputs.len);
+}
+
+/* P_fn_v(m, io, last): calls P_fn(m, io[0], ..., last). */
+static void emit_v(cg_ctx *cx, const char *fn, int nio, const char *last_decl, const char *last_args) {
+    const char *P = cx->o->prefix;
+    const ir_graph *g = cx->g;
+    sb_printf(cx->c, "\nint %s_%s_v(%s *m, const void *const *io, %s) {\n", P, fn, P, last_decl);
+    sb_printf(cx->c, "    if (!io) return NNRT_ERR_ARG;\n    return %s_%s(m", P, fn);
+    for (int i = 0; i < nio; i++) {
+        ir_node *n = NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
+        sb_printf(cx->c, ", (const %s *)io[%d]", ctype(cx, n), i);
+    }
+    sb_printf(cx->c, "%s);\n}\n", last_args);
+}
+
+static void emit_generic(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    int nio = g->inputs.len + g->targets.len;
+    emit_io_tables(cx);
+    if (cx->p->has[ENTRY_FORWARD]) {
+        strbuf outs;
+        sb_init(&outs);
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(&outs, ", outputs ? (%s *)outputs[%d] : NULL", cx->T, i);
+        emit_v(cx, "forward", g->inputs.len, "void *const *outputs", outs.s);
+        sb_free(&outs);
+    }
+    const char *ld = arena_printf(g->a, "%s *loss", cx->T);
+    if (cx->p->has[ENTRY_LOSS]) emit_v(cx, "loss", nio, ld, ", loss");
+    if (trainable(cx)) emit_v(cx, "forward_backward", nio, ld, ", loss");
+}
+
 /* fail(): record a message in the model and return the status. */
 static void emit_fail(cg_ctx *cx) {
     sb_printf(cx->c, "\nstatic int fail(%s *m, int status, const char *fmt, long a, long b) {\n", cx->o->prefix);
@@ -449,6 +519,7 @@ void cg_api(cg_ctx *cx, strbuf *h) {
     if (trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
+    emit_generic(cx);
 }
 
 void cg_api_prelude(cg_ctx *cx) {
