@@ -224,9 +224,11 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
     int64_t units;
     double bias = 1;
     ir_init init;
-    if (!want_tensor(e, b, &args[0], 0) | !want_int(e, b, &args[1], 1, 1, &units) |
-        !want_num(e, b, &args[2], 2, &bias) | !init_kind(e, &args[3], &init))
-        return ERRV;
+    int ok = want_tensor(e, b, &args[0], 0);
+    ok &= want_int(e, b, &args[1], 1, 1, &units);
+    ok &= want_num(e, b, &args[2], 2, &bias);
+    ok &= init_kind(e, &args[3], &init);
+    if (!ok) return ERRV;
     ir_node *x = NODE(e, args[0].node);
     if (x->shape.rank < 2) {
         diag_error(e->d, args[0].span, "dense: input must have a batch axis, got %s", type_str(e, x->id));
@@ -255,7 +257,9 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
 
 /* mse(p, y) = mean((p - y)^2), lowered to primitive ops. */
 static val b_mse(elab *e, const builtin *b, const ast_expr *call, val *args) {
-    if (!want_tensor(e, b, &args[0], 0) | !want_tensor(e, b, &args[1], 1)) return ERRV;
+    int ok = want_tensor(e, b, &args[0], 0);
+    ok &= want_tensor(e, b, &args[1], 1);
+    if (!ok) return ERRV;
     ir_node *p = NODE(e, args[0].node), *t = NODE(e, args[1].node);
     if (!ir_shape_eq(&p->shape, &t->shape)) {
         char *msg = arena_printf(e->g->a, "mse: prediction %s and target %s have different shapes",
@@ -766,7 +770,7 @@ int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, i
     const ast_model *m = &p->models[0];
     g->name = m->name;
     for (int i = 0; i < m->nstmts; i++) stmt(&e, &m->stmts[i]);
-    check_model(&e, m);
+    if (d->errors == before) check_model(&e, m); /* not after errors: they cascade */
     resolve_auto_init(&e);
     return d->errors - before;
 }

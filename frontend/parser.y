@@ -399,13 +399,12 @@ static int only_name_expected(const expect_set *e) {
 static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
                            const expect_set *e, strbuf *b) {
     int p = ctx->prev.kind, p2 = ctx->prev2.kind;
-    if (is_keyword(la) && only_name_expected(e)) {
+    if (p == TOK_ARROW && has_tok(e, TOK_NAME)) {
+        sb_puts(b, "expected a function name after '->', found ");
+    } else if (is_keyword(la) && only_name_expected(e)) {
         sb_printf(b, "'%s' is a keyword and cannot be used as a name",
                   yysymbol_name(la));
         return 1;
-    }
-    if (p == TOK_ARROW && has_tok(e, TOK_NAME)) {
-        sb_puts(b, "expected a function name after '->', found ");
     } else if (only_name_expected(e) && p >= TOK_KW_MODEL && p <= TOK_KW_TRAIN) {
         sb_printf(b, "expected a name after '%s', found ", yysymbol_name(YYTRANSLATE(p)));
     } else if (p == TOK_NAME && p2 == TOK_ARROW && is_binary_op(la)) {

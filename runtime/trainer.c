@@ -227,12 +227,17 @@ static int parse_command(ctx *c, const char *s)
 /* Parse "--name value" or "--name=value" at argv[*i]; advances *i. */
 static int parse_option(ctx *c, int argc, char **argv, int *i)
 {
-    const char *a = argv[*i], *name = a + 2, *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    const char *val = eq ? eq + 1 : NULL;
+    const char *a = argv[*i], *name, *eq, *val;
+    size_t len;
     int k;
-    if (a[0] != '-' || a[1] != '-' || len == 0)
+    if (a[0] != '-')
         return fail(c, EXIT_USAGE, "unexpected argument '%s'", a);
+    if (a[1] != '-' || a[2] == 0 || a[2] == '=')
+        return fail(c, EXIT_USAGE, "unknown option '%s'", a);
+    name = a + 2;
+    eq = strchr(name, '=');
+    len = eq ? (size_t)(eq - name) : strlen(name);
+    val = eq ? eq + 1 : NULL;
     k = find_option(name, len);
     if (k < 0)
         return fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
@@ -245,6 +250,9 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
                         optdefs[k].name);
         val = argv[++*i];
     }
+    if (!*val)
+        return fail(c, EXIT_USAGE, "option --%s has an empty value",
+                    optdefs[k].name);
     if (c->o.raw[k])
         return fail(c, EXIT_USAGE, "option --%s given twice",
                     optdefs[k].name);
@@ -615,7 +623,8 @@ static int check_desc(ctx *c)
     if (!d->name || (d->dtype != NNRT_F32 && d->dtype != NNRT_F64) ||
         d->batch <= 0 || d->x_numel == 0 || !d->create || !d->destroy ||
         !d->forward || d->classes < 0 ||
-        (d->y_dtype != NNRT_I32 && d->y_dtype != d->dtype) ||
+        (d->y_numel > 0 && d->y_dtype != NNRT_I32 &&
+         d->y_dtype != d->dtype) ||
         (d->y_dtype == NNRT_I32 && d->y_numel > 1))
         return fail(c, EXIT_RUNTIME, "model %s: invalid model description",
                     d->name ? d->name : "?");
@@ -1028,7 +1037,10 @@ int nnrt_main(int argc, char **argv, const nnrt_model_desc *d)
     rc = parse_args(&c, argc, argv, &help);
     if (help) {
         print_help(c.prog, d);
-        return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+            return 0;
+        fprintf(stderr, "%s: error: stdout: write failed\n", c.prog);
+        return EXIT_RUNTIME;
     }
     if (rc == 0)
         rc = run_command(&c);

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Builds and runs the CUnit programs; one PASS/FAIL line per CUnit test.
+cd "$(dirname "$0")/../.." || exit 2
+B=build/unit
+mkdir -p $B
+CC=${CC:-gcc}
+W="-Wall -Wextra -Werror -g -O1"
+LIBS="-lcunit -lm"
+status=0
+build() { # name, command...
+    name=$1; shift
+    if ! "$@" 2>$B/$name.build.log; then
+        echo "FAIL $name: does not build"; cat $B/$name.build.log; status=1; return 1
+    fi
+}
+run() { # name: run build/unit/name, turn CUnit's verbose output into lines
+    name=$1
+    ./$B/$name >$B/$name.log 2>&1
+    rc=$?
+    sed -n 's/^ *Test: \(.*\) \.\.\.passed$/PASS '"$name"': \1/p; s/^ *Test: \(.*\) \.\.\.FAILED$/FAIL '"$name"': \1/p' $B/$name.log
+    if [ $rc -ne 0 ]; then
+        grep -E '^ +[0-9]+\. ' $B/$name.log | head -20
+        grep -q '\.\.\.FAILED' $B/$name.log || echo "FAIL $name: exited with status $rc"
+        status=1
+    fi
+}
+build test_runtime $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_runtime.c build/libnnrt.a $LIBS -o $B/test_runtime && run test_runtime
+build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
+build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
+exit $status
