@@ -89,6 +89,7 @@ static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
                         const char *msg);
 }
 
+/* The lookahead's location before the first token: line 1, column 1. */
 %initial-action { @$ = (src_span){1, 1, 1, 1}; }
 
 %union {
@@ -237,8 +238,6 @@ arg
  *   expected '}' to close model 'xor' (opened at line 2)
  *   'model' is a keyword and cannot be used as a name
  */
-
-#define MSG_MAX 512
 
 /* Only "memory exhausted" gets here (parse.error custom words every syntax
    error in yyreport_syntax_error): the stack passed YYMAXDEPTH, which only
@@ -394,11 +393,10 @@ static int only_name_expected(const expect_set *e) {
     return 1;
 }
 
-/* "expected ':' and a type after 'input x', found name 'f32'" and kin:
-   what the two tokens before the offending one make clear. */
-static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
-                           const expect_set *e, strbuf *b) {
-    int p = ctx->prev.kind, p2 = ctx->prev2.kind;
+/* A name is missing: after '->' or a keyword, or a keyword stands in for it. */
+static int name_message(const parse_ctx *ctx, yysymbol_kind_t la,
+                        const expect_set *e, strbuf *b) {
+    int p = ctx->prev.kind;
     if (p == TOK_ARROW && has_tok(e, TOK_NAME)) {
         sb_puts(b, "expected a function name after '->', found ");
     } else if (is_keyword(la) && only_name_expected(e)) {
@@ -407,20 +405,31 @@ static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
         return 1;
     } else if (only_name_expected(e) && p >= TOK_KW_MODEL && p <= TOK_KW_TRAIN) {
         sb_printf(b, "expected a name after '%s', found ", yysymbol_name(YYTRANSLATE(p)));
-    } else if (p == TOK_NAME && p2 == TOK_ARROW && is_binary_op(la)) {
+    } else {
+        return 0;
+    }
+    unexpected_desc(ctx, la, b);
+    return 1;
+}
+
+/* "expected ':' and a type after 'input x', found name 'f32'" and kin:
+   what the two tokens before the offending one make clear. */
+static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
+                           const expect_set *e, strbuf *b) {
+    int p = ctx->prev.kind, p2 = ctx->prev2.kind;
+    if (name_message(ctx, la, e, b)) return 1;
+    if (p == TOK_NAME && p2 == TOK_ARROW && is_binary_op(la)) {
         sb_printf(b, "'->' binds loosest: write '(... -> %s) %c ...' to apply an "
                      "operator to a pipe, found ", ctx->prev.str, (char)ctx->cur.kind);
     } else if (la == YYSYMBOL_KW_CONST && ctx->in_brace && has_tok(e, '}')) {
         sb_printf(b, "consts are declared outside models (before 'model %s'), found ",
                   ctx->brace_model ? ctx->brace_model : "...");
     } else if (p == TOK_NAME && p2 == TOK_KW_CONST && has_tok(e, '=')) {
-        sb_puts(b, "expected '=' after 'const ");
-        sb_printf(b, "%s', found ", ctx->prev.str);
+        sb_printf(b, "expected '=' after 'const %s', found ", ctx->prev.str);
     } else if (p == TOK_NAME && (p2 == TOK_KW_INPUT || p2 == TOK_KW_TARGET ||
                                  p2 == TOK_KW_PARAM) && has_tok(e, ':')) {
         sb_printf(b, "expected ':' and a type after '%s %s', found ",
-                  p2 == TOK_KW_INPUT ? "input" : p2 == TOK_KW_TARGET ? "target" : "param",
-                  ctx->prev.str);
+                  yysymbol_name(YYTRANSLATE(p2)), ctx->prev.str);
     } else if (p == TOK_NAME && p2 == ':' && has_tok(e, '[')) {
         sb_printf(b, "expected '[' after '%s' (a scalar type is written '%s[]'), found ",
                   ctx->prev.str, ctx->prev.str);

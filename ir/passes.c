@@ -17,11 +17,21 @@ static int all_const(const ir_graph *g, const ir_node *n) {
     return n->nin > 0;
 }
 
+/* Is node id a parameter's gradient slot? The training entry point must
+ * write it into the gradient buffer, so it stays computed: a CONST has no
+ * kernel, and memplan would give it MEM_CONST instead of MEM_GRAD. */
+static int is_grad_slot(const ir_graph *g, int id) {
+    for (int p = 0; p < g->grads.len; p++)
+        if (g->grads.data[p] == id) return 1;
+    return 0;
+}
+
 int pass_fold(ir_graph *g) {
     int folded = 0;
     for (int i = 0; i < g->nodes.len; i++) {
         ir_node *n = g->nodes.data[i];
         if (!all_const(g, n) || ir_numel(&n->shape) > FOLD_MAX_ELEMS || n->dtype != DT_F32) continue;
+        if (is_grad_slot(g, i)) continue;
         const double *in[IR_MAX_IN];
         for (int j = 0; j < n->nin; j++) in[j] = g->nodes.data[n->in[j]]->data;
         double *out = arena_alloc(g->a, sizeof(double) * (size_t)(ir_numel(&n->shape) + 1));

@@ -402,7 +402,7 @@ static size_t csv_columns(const char *path)
 static void csv_hint(ctx *c)
 {
     size_t len = strlen(c->err.msg);
-    if (!strstr(c->err.msg, "columns"))
+    if (!strstr(c->err.msg, " columns, got "))
         return;
     snprintf(c->err.msg + len, sizeof c->err.msg - len,
              " (model %s takes %zu feature%s and %zu target%s per line)",

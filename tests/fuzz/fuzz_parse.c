@@ -11,7 +11,9 @@
  *
  * No global state: each input gets its own buffer, arena and stream.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
+#endif
 
 #include <stdint.h>
 #include <stdlib.h>

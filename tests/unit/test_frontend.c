@@ -3,7 +3,9 @@
  * Every test parses a string with diagnostics captured in memory, then
  * checks the tree, the error count and the messages (text and line:col).
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
+#endif
 
 #include <CUnit/Basic.h>
 #include <stdlib.h>
