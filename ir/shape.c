@@ -8,7 +8,9 @@ static ir_node *IN(ir_graph *g, ir_node *n, int i) { return g->nodes.data[n->in[
 static const char *S(ir_graph *g, const ir_shape *s) { return ir_shape_str(g->a, s); }
 
 int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out) {
-    const ir_shape *big = a->rank >= b->rank ? a : b;
+    /* At equal rank the bigger one is the one with more elements, so that
+     * [1] op [3] broadcasts as [3] op [1] does. */
+    const ir_shape *big = a->rank > b->rank || (a->rank == b->rank && ir_numel(a) >= ir_numel(b)) ? a : b;
     const ir_shape *small = big == a ? b : a;
     if (ir_numel(small) == 1 && small->rank <= big->rank) {
         *out = *big;

@@ -74,3 +74,10 @@ int64_t nnrt_count_binary_f64(const double *p, const double *t, int64_t n)
         hits += (p[i] > 0.5) == (t[i] > 0.5);
     return hits;
 }
+
+void nnrt_meter_add(nnrt_meter *m, double value, int64_t weight) {
+    m->sum += value * (double)weight;
+    m->count += weight;
+}
+
+double nnrt_meter_mean(const nnrt_meter *m) { return m->count ? m->sum / (double)m->count : 0.0; }

@@ -78,6 +78,15 @@ void nnrt_fill_normal_f32(float *x, size_t n, float mean, float std,
 void nnrt_fill_normal_f64(double *x, size_t n, double mean, double std,
                           uint64_t seed, uint64_t stream);
 
+/* He (Kaiming) normal: std sqrt(2 / fan_in), for layers followed by ReLU.
+ * Glorot (Xavier) uniform: limit sqrt(6 / (fan_in + fan_out)). */
+void nnrt_init_he_f32(float *w, size_t n, int64_t fan_in, uint64_t seed, uint64_t stream);
+void nnrt_init_he_f64(double *w, size_t n, int64_t fan_in, uint64_t seed, uint64_t stream);
+void nnrt_init_glorot_f32(float *w, size_t n, int64_t fan_in, int64_t fan_out, uint64_t seed,
+                          uint64_t stream);
+void nnrt_init_glorot_f64(double *w, size_t n, int64_t fan_in, int64_t fan_out, uint64_t seed,
+                          uint64_t stream);
+
 /* ---- safetensors ------------------------------------------------------- */
 
 /* Write `n` tensors, each `infos[i]` located at base + offset*elemsize, as a
@@ -155,6 +164,13 @@ int64_t nnrt_count_correct_f64(const double *scores, const int32_t *labels,
 /* Binary outputs: count of elements where (p > 0.5) == (t > 0.5). */
 int64_t nnrt_count_binary_f32(const float *p, const float *t, int64_t n);
 int64_t nnrt_count_binary_f64(const double *p, const double *t, int64_t n);
+/* Mean of a stream of losses (or any values), accumulated in double. */
+typedef struct nnrt_meter {
+    double sum;    /* sum of the values */
+    int64_t count; /* how many */
+} nnrt_meter;
+void nnrt_meter_add(nnrt_meter *m, double value, int64_t weight);
+double nnrt_meter_mean(const nnrt_meter *m); /* 0 when empty */
 /* Index of the largest of n values (first on ties). */
 int nnrt_argmax_f32(const float *x, int n);
 

@@ -145,3 +145,32 @@ void nnrt_fill_normal_f64(double *x, size_t n, double mean, double std,
             x[b * 4 + j] = mean + std * normal_at(w, j);
     }
 }
+
+/* ---- He and Glorot initializers on top of the fills ----------------------- */
+
+static double he_std(int64_t fan_in) { return sqrt(2.0 / (double)(fan_in > 0 ? fan_in : 1)); }
+
+static double glorot_limit(int64_t fan_in, int64_t fan_out) {
+    int64_t s = fan_in + fan_out;
+    return sqrt(6.0 / (double)(s > 0 ? s : 1));
+}
+
+void nnrt_init_he_f32(float *w, size_t n, int64_t fan_in, uint64_t seed, uint64_t stream) {
+    nnrt_fill_normal_f32(w, n, 0.0f, (float)he_std(fan_in), seed, stream);
+}
+
+void nnrt_init_he_f64(double *w, size_t n, int64_t fan_in, uint64_t seed, uint64_t stream) {
+    nnrt_fill_normal_f64(w, n, 0.0, he_std(fan_in), seed, stream);
+}
+
+void nnrt_init_glorot_f32(float *w, size_t n, int64_t fan_in, int64_t fan_out, uint64_t seed,
+                          uint64_t stream) {
+    float lim = (float)glorot_limit(fan_in, fan_out);
+    nnrt_fill_uniform_f32(w, n, -lim, lim, seed, stream);
+}
+
+void nnrt_init_glorot_f64(double *w, size_t n, int64_t fan_in, int64_t fan_out, uint64_t seed,
+                          uint64_t stream) {
+    double lim = glorot_limit(fan_in, fan_out);
+    nnrt_fill_uniform_f64(w, n, -lim, lim, seed, stream);
+}

@@ -191,7 +191,9 @@ static void print_help(const char *prog, const nnrt_model_desc *d)
         "  --scale X        multiply every feature by X (default 1)\n"
         "  --save W         write the trained weights (safetensors)\n"
         "  --resume W       start from saved weights\n"
-        "  --load W         weights to evaluate or predict with\n",
+        "  --load W         weights to evaluate or predict with (optional "
+        "for a model\n"
+        "                   without a train statement: its initial values)\n",
         d->default_lr);
 }
 
@@ -293,7 +295,8 @@ static int check_options(ctx *c)
         return fail(c, EXIT_USAGE, "%s needs --data FILE", o->cmd_name);
     if (o->cmd == CMD_TRAIN && !o->raw[O_EPOCHS])
         return fail(c, EXIT_USAGE, "train needs --epochs N");
-    if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD])
+    /* a model without a train statement can run on its initial values */
+    if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
         return fail(c, EXIT_USAGE, "%s needs --load W.safetensors",
                     o->cmd_name);
     if (o->raw[O_EPOCHS]) {

@@ -193,14 +193,12 @@ static void emit_init_param(cg_ctx *cx, int i) {
     sb_printf(c, "    /* %s %s: %s */\n", n->name, ir_shape_str(cx->g->a, &n->shape), init_comment(n->init));
     switch (n->init) {
     case INIT_HE:
-        sb_printf(c, "    nnrt_fill_normal_%s(m->params + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, off, N,
-                  sqrt(2.0 / (double)n->fan_in), i);
+        sb_printf(c, "    nnrt_init_he_%s(m->params + %zu, %lld, %lld, seed, %d);\n", sfx, off, N, (long long)n->fan_in, i);
         break;
-    case INIT_GLOROT: {
-        double lim = sqrt(6.0 / (double)(n->fan_in + n->fan_out));
-        sb_printf(c, "    nnrt_fill_uniform_%s(m->params + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, off, N, -lim, lim, i);
+    case INIT_GLOROT:
+        sb_printf(c, "    nnrt_init_glorot_%s(m->params + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, off, N,
+                  (long long)n->fan_in, (long long)n->fan_out, i);
         break;
-    }
     case INIT_ZEROS: break; /* the block is zeroed */
     case INIT_AUTO:
     case INIT_ONES:

@@ -139,6 +139,17 @@ class BceAdam(nn.Module):  # tests/parity/bce_adam.nn
         return F.binary_cross_entropy(p, io["t"]), {"p": p}
 
 
+class BceClamp(nn.Module):  # tests/parity/bce_clamp.nn
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(2))
+        self.b = nn.Parameter(torch.zeros(2))
+
+    def forward(self, io):
+        p = torch.sigmoid(io["x"] * self.w + self.b)
+        return F.binary_cross_entropy(p, io["t"]), {"p": p}
+
+
 class SeqPool(nn.Module):  # tests/parity/seq_pool.nn with -D B=6 -D H=7
     def __init__(self, H=7):
         super().__init__()
@@ -155,7 +166,8 @@ class SeqPool(nn.Module):  # tests/parity/seq_pool.nn with -D B=6 -D H=7
 class Explicit(nn.Module):  # tests/parity/explicit.nn
     def __init__(self):
         super().__init__()
-        shapes = {"w1": (3, 4), "b1": (4,), "g": (4,), "s": (1,), "w2": (4, 2), "lit": (2,)}
+        shapes = {"w1": (3, 4), "b1": (4,), "g": (4,), "s": (1,), "w2": (4, 2), "lit": (2,),
+                  "unused": (2,)}
         for k, shp in shapes.items():
             setattr(self, k, nn.Parameter(torch.zeros(shp)))
 
@@ -163,7 +175,8 @@ class Explicit(nn.Module):  # tests/parity/explicit.nn
         z = (io["x"] @ self.w1 + self.b1) * self.g
         a = z / (self.s * self.s + 1) - self.b1
         yhat = torch.relu(a) @ self.w2 + self.lit
-        return ((yhat - io["y"]) ** 2).mean(dim=0).mean(), {"yhat": yhat}
+        loss = ((yhat - io["y"]) ** 2).mean(dim=0).mean()
+        return loss, {"yhat": yhat, "aux": yhat * self.unused}
 
 
 # ---- batches ---------------------------------------------------------------
@@ -205,6 +218,16 @@ def batch_bce(rng):
     return {"x": rng.standard_normal((10, 3)) * 2, "t": t}
 
 
+def batch_bce_clamp(rng):
+    x = rng.standard_normal((6, 2))
+    x[0] = [1000, -1000]  # sigmoid is exactly 1 and 0 here, in f32 and f64
+    x[1] = [-2000, 3000]
+    t = (rng.uniform(0, 1, (6, 2)) > 0.5).astype(np.float64)
+    t[0] = [0, 1]  # wrong on purpose: log(1 - 1) and log(0) clamp to -100
+    t[1] = [0.25, 1]  # a soft target on a saturated output
+    return {"x": x, "t": t}
+
+
 def batch_seq(rng):
     return {"x": rng.standard_normal((6, 3, 5)), "label": rng.integers(0, 4, 6).astype(np.int32)}
 
@@ -234,13 +257,23 @@ def check_coffee(res):
 def check_explicit(res):
     """The deterministic initializers: zeros, ones, a fill value, a literal."""
     w, errs = res["init"], []
-    want = {"b1": np.zeros(4), "g": np.ones(4), "s": np.array([2.0]), "lit": np.array([0.1, -0.2])}
+    want = {"b1": np.zeros(4), "g": np.ones(4), "s": np.array([2.0]), "lit": np.array([0.1, -0.2]),
+            "unused": np.array([1.5, 1.5])}
     for k, v in want.items():
         if not np.array_equal(w[k], v.astype(w[k].dtype)):
             errs.append(f"initial {k} is {w[k].tolist()}, expected {v.tolist()}")
     if not w["w1"].std() > 0 or not w["w2"].std() > 0:
         errs.append("initial w1/w2 are constant: he/glorot did not run")
     return errs
+
+
+def check_bce_clamp(res):
+    """The batch really saturates: some outputs are exactly 0 or 1 and the
+    loss carries the clamped -100 terms."""
+    p, loss = res["grads"]["out.p"], float(res["grads"]["loss"])
+    if not (np.sum((p == 0) | (p == 1)) >= 4 and loss > 200 / p.size):
+        return [f"the batch does not saturate sigmoid (p = {p[:2].tolist()}, loss {loss})"]
+    return []
 
 
 def check_seq(res):
@@ -287,6 +320,8 @@ BASE_CASES = [
     Case("bce_adam", _pt("bce_adam.nn"), BceAdam, batch_bce,
          lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6,
                                     weight_decay=0.01), seed=6),
+    Case("bce_clamp", _pt("bce_clamp.nn"), BceClamp, batch_bce_clamp,
+         lambda p: torch.optim.SGD(p, lr=0.1), seed=9, check=check_bce_clamp),
     Case("seq_pool", _pt("seq_pool.nn"), SeqPool, batch_seq,
          lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, dampening=0.5, weight_decay=0.01),
          defines={"B": 6, "H": 7}, seed=7, check=check_seq),
@@ -367,11 +402,14 @@ def describe(name, ours, ref):
     ref = np.asarray(ref, np.float64)
     if ours.shape != ref.shape:
         return f"{name}: shape {list(ours.shape)} vs torch {list(ref.shape)}"
-    d = np.abs(ours - ref)
+    if ours.size == 0:
+        return f"{name}: empty"
+    d = np.abs(ours - ref).reshape(-1)
     d[np.isnan(d)] = np.inf
-    idx = np.unravel_index(int(np.argmax(d)), d.shape) if d.size else ()
-    return (f"{name} rel {rel_err(ours, ref):.1e} (worst at {list(map(int, idx))}: "
-            f"ours {ours[idx]:.9g}, torch {ref[idx]:.9g})")
+    k = int(np.argmax(d))
+    at = f" at {list(map(int, np.unravel_index(k, ours.shape)))}" if ours.ndim else ""
+    return (f"{name} rel {rel_err(ours, ref):.1e} (worst{at}: "
+            f"ours {ours.reshape(-1)[k]:.9g}, torch {ref.reshape(-1)[k]:.9g})")
 
 
 class Compare:

@@ -1,0 +1,99 @@
+#!/bin/sh
+# Finite-difference gradient checks: every tests/gradcheck/*.nn is compiled
+# to double-precision C, linked with harness.c and libnnrt, and its analytic
+# gradients (P_forward_backward_v) are compared with central differences of
+# P_loss_v. Each model runs at the default optimization level and at -O0
+# (no constant folding, so the adjoints of constant gradients run as
+# kernels). Then a coverage check: every op of ir/ops.def except the sources
+# must appear in the training graph (--emit=ir-train) of some model.
+#
+# A model's harness arguments: the number of `target` declarations gives
+# --targets; a line "# gradcheck-args: ..." in the model adds more
+# (--classes C for i32 labels, --range LO HI for the inputs).
+#
+# Usage: tests/gradcheck/run.sh       env: NNC (default build/nnc), NNRT
+# (default libnnrt.a beside NNC), CC (default gcc), GRADCHECK_LEVELS
+# (default "-O2 -O0"). Prints PASS/FAIL lines and a summary; exit 1 on a
+# failure, 2 when nnc or the runtime library is missing.
+cd "$(dirname "$0")/../.." || exit 2
+NNC=${NNC:-build/nnc}
+NNRT=${NNRT:-$(dirname "$NNC")/libnnrt.a}
+CC=${CC:-gcc}
+LEVELS=${GRADCHECK_LEVELS:-"-O2 -O0"}
+CFLAGS="-std=c99 -O1 -Wall -Wextra -Werror -Iruntime"
+DIR=tests/gradcheck
+
+for f in "$NNC" "$NNRT"; do
+    if [ ! -f "$f" ]; then
+        echo "gradcheck: $f not found (run make all, or set NNC and NNRT)" >&2
+        exit 2
+    fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gradcheck.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+pass=0
+fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+show() { sed 's/^/    /' "$1" | tail -n 40; }
+
+: >"$tmp/ops.txt"
+for f in "$DIR"/*.nn; do
+    name=$(basename "$f" .nn)
+    args=$(sed -n 's/^# gradcheck-args://p' "$f")
+    ntargets=$(grep -c '^[[:space:]]*target[[:space:]]' "$f")
+    # the ops of the training graph, at the default level, for coverage
+    if "$NNC" "$f" --emit=ir-train >"$tmp/$name.ir" 2>&1; then
+        sed -n 's/^ *%[0-9]* : [^=]*= \([a-z_][a-z_0-9]*\)(.*/\1/p' "$tmp/$name.ir" >>"$tmp/ops.txt"
+    fi
+    for level in $LEVELS; do
+        label=$name
+        [ "$level" = -O2 ] || label="$name $level"
+        d=$tmp/$name$level
+        mkdir -p "$d"
+        if ! "$NNC" "$f" --dtype f64 "$level" --name "$name" -o "$d/$name.c" >"$d/log" 2>&1; then
+            bad "$label: nnc failed"
+            show "$d/log"
+            continue
+        fi
+        if ! $CC $CFLAGS -I"$d" -DMODEL="$name" -include "$d/$name.h" "$DIR/harness.c" "$d/$name.c" \
+            "$NNRT" -lm -o "$d/check" >"$d/log" 2>&1; then
+            bad "$label: the harness does not compile"
+            show "$d/log"
+            continue
+        fi
+        # shellcheck disable=SC2086 # args is a word list
+        "$d/check" --targets "$ntargets" $args >"$d/log" 2>&1
+        rc=$?
+        summary=$(grep "^$name: max rel err" "$d/log" | sed "s/^$name: //")
+        if [ "$rc" -eq 0 ]; then
+            ok "$label: $summary"
+        else
+            bad "$label: ${summary:-exit status $rc}"
+            show "$d/log"
+        fi
+    done
+done
+
+# ---- coverage: every non-source op of ir/ops.def in some training graph ----
+nops=0
+missing=0
+for op in $(sed -n 's/^OP([A-Z_0-9]*, *"\([a-z_0-9]*\)".*/\1/p' ir/ops.def); do
+    case $op in input | param | const) continue ;; esac
+    nops=$((nops + 1))
+    if ! grep -qx "$op" "$tmp/ops.txt"; then
+        bad "coverage: op '$op' (ir/ops.def) is in no gradcheck model's training graph"
+        missing=$((missing + 1))
+    fi
+done
+if [ "$nops" -eq 0 ]; then
+    bad "coverage: no ops found in ir/ops.def"
+elif [ "$missing" -eq 0 ]; then
+    ok "coverage: all $nops ops of ir/ops.def are in the training graphs"
+fi
+
+echo "gradcheck: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
