@@ -515,8 +515,9 @@ static int load_idx(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
 static int load_data(ctx *c, int need_y, nnrt_dataset *ds)
 {
     const char *path = c->o.raw[O_DATA];
-    int idx = is_idx_images(c, path);
     memset(ds, 0, sizeof *ds);
+    /* with --labels the data must be IDX: let the loader say what is wrong */
+    int idx = c->o.raw[O_LABELS] ? 1 : is_idx_images(c, path);
     if (idx < 0)
         return EXIT_RUNTIME;
     return idx ? load_idx(c, path, need_y, ds) : load_csv(c, path, need_y, ds);

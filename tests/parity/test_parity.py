@@ -412,6 +412,13 @@ def describe(name, ours, ref):
             f"ours {ours.reshape(-1)[k]:.9g}, torch {ref.reshape(-1)[k]:.9g})")
 
 
+def get(tensors, key, what):
+    """tensors[key], or a Failure naming the harness file that lacks it."""
+    if key not in tensors:
+        raise Failure(f"harness {what} wrote no tensor '{key}' (it has {sorted(tensors)})")
+    return tensors[key]
+
+
 class Compare:
     """Collects relative errors by group and the mismatches beyond tol."""
 
@@ -473,18 +480,16 @@ def _run_case(case, tmp, nnc, lib, verbose):
     loss, outs = model(tio)
     if has["HAS_FORWARD"]:
         for k, v in outs.items():
-            if "out." + k not in g:
-                raise Failure(f"harness wrote no output '{k}' (has {sorted(g)})")
-            cmp.add("out", "out." + k, g["out." + k], v.detach().numpy())
+            cmp.add("out", "out." + k, get(g, "out." + k, "grads"), v.detach().numpy())
     if has["HAS_TRAIN"]:
         model.zero_grad()
         loss.backward()
-        cmp.add("loss", "loss", g["loss"], loss.detach().numpy())
+        cmp.add("loss", "loss", get(g, "loss", "grads"), loss.detach().numpy())
         if "loss_v" in g:
             cmp.add("loss", "loss_v", g["loss_v"], loss.detach().numpy())
         for k, p in model.named_parameters():
             ref = p.grad.numpy() if p.grad is not None else np.zeros(p.shape)
-            cmp.add("grad", "grad." + k, g["grad." + k], ref)
+            cmp.add("grad", "grad." + k, get(g, "grad." + k, "grads"), ref)
 
         # STEPS optimizer steps on the same batch, from the same start
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in init.items()})
@@ -495,9 +500,9 @@ def _run_case(case, tmp, nnc, lib, verbose):
             loss, _ = model(tio)
             loss.backward()
             opt.step()
-            cmp.add("steploss", f"loss.{step}", t[f"loss.{step}"], loss.detach().numpy())
+            cmp.add("steploss", f"loss.{step}", get(t, f"loss.{step}", "train"), loss.detach().numpy())
         for k, p in model.named_parameters():
-            cmp.add("params", f"{k} after {STEPS} steps", t[k], p.detach().numpy())
+            cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), p.detach().numpy())
 
     problems = [d for _, d in sorted(cmp.bad, key=lambda x: -x[0])]
     if case.check:
