@@ -312,11 +312,13 @@ static const builtin *find_builtin(const char *name) {
     return NULL;
 }
 
-/* The closest known name within edit distance 2, or NULL. */
+/* The closest known name within edit distance 2, or NULL. want_ops: 0
+ * names and symbols, 1 ops, 2 optimizers only. */
 static const char *suggest(elab *e, const char *name, int want_ops) {
     const char *best = NULL;
     int bd = 3;
     for (int i = 0; i < NBUILTINS && want_ops; i++) {
+        if (want_ops == 2 && builtins[i].kind != B_OPTIM) continue;
         int dd = edit_distance(name, builtins[i].name);
         if (dd < bd) bd = dd, best = builtins[i].name;
     }
@@ -684,7 +686,7 @@ static void stmt_train(elab *e, const ast_stmt *st) {
     const builtin *b = x->kind == EX_CALL ? find_builtin(x->name) : NULL;
     if (e->g->opt.kind != OPT_NONE) return diag_error(e->d, st->span, "a model has one train statement; this is the second");
     if (!b || b->kind != B_OPTIM) {
-        if (x->kind == EX_CALL && !b) return unknown(e, x->name_span, "optimizer", x->name, 1);
+        if (x->kind == EX_CALL && !b) return unknown(e, x->name_span, "optimizer", x->name, 2);
         return diag_error(e->d, x->span, "train expects an optimizer: sgd(...), adam(...) or adamw(...)");
     }
     val args[MAX_PARAMS];

@@ -81,9 +81,11 @@ static const char *shape_unary(ir_graph *g, ir_node *n) {
 
 static const char *shape_binary(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
+    const char *e = float_inputs(g, n);
+    if (e) return e;
     if (!ir_broadcast(a, b, &n->shape))
         return arena_printf(g->a, "cannot broadcast %s with %s", S(g, a), S(g, b));
-    return float_inputs(g, n);
+    return NULL;
 }
 #define shape_ADD shape_binary
 #define shape_SUB shape_binary
@@ -172,9 +174,11 @@ static const char *shape_XENT(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
     if (IN(g, n, 0)->dtype != DT_F32 || IN(g, n, 1)->dtype != DT_I32)
         return arena_printf(g->a, "cross_entropy expects f32 logits and i32 class labels");
-    if (a->rank < 1 || b->rank != a->rank - 1)
-        return arena_printf(g->a, "cross_entropy: logits %s need labels of shape %s without the class axis, got %s",
-                            S(g, a), S(g, a), S(g, b));
+    ir_shape want = *a;
+    want.rank = a->rank ? a->rank - 1 : 0;
+    if (a->rank < 2 || b->rank != a->rank - 1)
+        return arena_printf(g->a, "cross_entropy: logits %s need labels of shape %s (the logits without the class axis), got %s",
+                            S(g, a), S(g, &want), S(g, b));
     for (int i = 0; i < b->rank; i++)
         if (a->d[i] != b->d[i])
             return arena_printf(g->a, "cross_entropy: logits %s and labels %s differ in the batch dims",

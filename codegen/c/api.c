@@ -345,13 +345,37 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
 
 /* ---- the optimizer ----------------------------------------------------- */
 
+/* The update loop runs over the parameters that reach the loss; like
+ * torch.optim, one without a gradient is left alone (no weight decay). The
+ * ranges are runs of consecutive used parameters in the buffer. */
+static void loop_open(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
+    strbuf ranges;
+    sb_init(&ranges);
+    int n = 0;
+    for (int i = 0; i < g->params.len;) {
+        if (g->grads.data[i] < 0) { i++; continue; }
+        size_t lo = mp->offset[g->params.data[i]], hi = lo;
+        for (; i < g->params.len && g->grads.data[i] >= 0; i++) {
+            const ir_node *p = g->nodes.data[g->params.data[i]];
+            hi = mp->offset[p->id] + (size_t)ir_numel(&p->shape);
+        }
+        sb_printf(&ranges, "%s{%zu, %zu}", n++ ? ", " : "", lo, hi);
+    }
+    sb_printf(cx->c, "    static const long ranges[%d][2] = {%s}; /* parameters with gradients */\n", n ? n : 1, n ? ranges.s : "{0, 0}");
+    sb_printf(cx->c, "    for (int r = 0; r < %d; r++)\n    for (long i = ranges[r][0]; i < ranges[r][1]; i++) {\n", n);
+    sb_free(&ranges);
+}
+
 static void emit_sgd(cg_ctx *cx) {
     const ir_optim *o = &cx->g->opt;
     strbuf *c = cx->c;
     const char *T = cx->T;
     sb_printf(c, "    const %s lr = (%s)m->lr, wd = (%s)%.17g;\n", T, T, T, o->weight_decay);
     sb_printf(c, "    %s *restrict buf = m->opt[0];\n    (void)buf, (void)wd;\n", T);
-    sb_printf(c, "    for (long i = 0; i < %s_PARAM_ELEMS; i++) {\n        %s d = g[i] + wd * p[i];\n", cx->upper, T);
+    loop_open(cx);
+    sb_printf(c, "        %s d = g[i] + wd * p[i];\n", T);
     if (o->momentum != 0) {
         sb_printf(c, "        buf[i] = m->step == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", T, o->momentum, T, 1 - o->dampening);
         if (o->nesterov) sb_printf(c, "        d = d + (%s)%.17g * buf[i];\n", T, o->momentum);
@@ -372,7 +396,7 @@ static void emit_adam(cg_ctx *cx) {
               o->beta2, T, o->eps, T, o->weight_decay);
     sb_printf(c, "    const %s decay = (%s)(1 - m->lr * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
     sb_printf(c, "    %s *restrict mo = m->opt[0], *restrict ve = m->opt[1];\n    (void)wd, (void)decay;\n", T);
-    sb_printf(c, "    for (long i = 0; i < %s_PARAM_ELEMS; i++) {\n", cx->upper);
+    loop_open(cx);
     if (w) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", T);
     else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", T);
     sb_puts(c, "        mo[i] = b1 * mo[i] + (1 - b1) * d;\n");

@@ -326,7 +326,7 @@ BASE_CASES = [
          lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, dampening=0.5, weight_decay=0.01),
          defines={"B": 6, "H": 7}, seed=7, check=check_seq),
     Case("explicit", _pt("explicit.nn"), Explicit, batch_regress((8, 3), (8, 2)),
-         lambda p: torch.optim.Adam(p, lr=0.01), seed=8, check=check_explicit),
+         lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.5), seed=8, check=check_explicit),
 ]
 
 

@@ -169,7 +169,7 @@ static int shape_is(const ir_shape *s, int rank, int64_t a, int64_t b, int64_t c
     return ir_shape_eq(s, &t);
 }
 
-/* Print a stream into a malloc'd string: ir_print of g. */
+/* ir_print of g (and schedule s, or NULL) as a malloc'd string. */
 static char *ir_text(const ir_graph *g, const ir_sched *s) {
     char *buf = NULL;
     size_t n = 0;
@@ -484,7 +484,7 @@ static void test_shape_broadcast_mismatch_names_shapes(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "[4]"));
     CU_ASSERT_STRING_EQUAL(err, "cannot broadcast [4, 3] with [4]");
     CU_ASSERT_EQUAL(h.g.nodes.len, before); /* nothing added */
-    /* a prefix is not a suffix: [2, 3] with [2, 4, 3]... is ok, [4, 2] is not */
+    /* [4, 2] is not a suffix of [2, 4, 3] (a prefix does not broadcast) */
     int c = in_f32(&h, shp(2, 4, 2, 0)), d = in_f32(&h, shp(3, 2, 4, 3));
     CU_ASSERT_PTR_NULL(add2(&h, IR_DIV, d, c, 0, 0, &err));
     CU_ASSERT_PTR_NOT_NULL(err && strstr(err, "[2, 4, 3]") && strstr(err, "[4, 2]"));
