@@ -412,7 +412,9 @@ static val arith(elab *e, const ast_expr *x, char op, val a, val b) {
             return ERRV;
         }
         double r = op == '+' ? a.num + b.num : op == '-' ? a.num - b.num : op == '*' ? a.num * b.num : a.num / b.num;
-        return num_val(r, x->span);
+        val v = num_val(r, x->span);
+        v.is_int &= a.is_int && b.is_int; /* 4.0 * 2 is not an integer: it was written as a float */
+        return v;
     }
     val ops[2] = {a, b};
     for (int i = 0; i < 2; i++) {
@@ -489,13 +491,21 @@ static val eval_name(elab *e, const ast_expr *x) {
 
 static val eval(elab *e, const ast_expr *x) {
     switch (x->kind) {
-    case EX_NUM: return num_val(x->num, x->span);
+    case EX_NUM: {
+        val v = num_val(x->num, x->span);
+        v.is_int &= x->is_int;
+        return v;
+    }
     case EX_NAME: return eval_name(e, x);
     case EX_CALL: return eval_call(e, x);
     case EX_BINOP: return arith(e, x, x->op, eval(e, x->lhs), eval(e, x->rhs));
     case EX_NEG: {
         val a = eval(e, x->lhs);
-        if (a.kind == V_NUM) return num_val(-a.num, x->span);
+        if (a.kind == V_NUM) {
+            val v = num_val(-a.num, x->span);
+            v.is_int &= a.is_int;
+            return v;
+        }
         if (a.kind != V_TENSOR) return ERRV;
         return apply(e, x, IR_NEG, &a, 1, NULL, NULL);
     }
@@ -527,7 +537,9 @@ static int eval_dim(elab *e, const ast_expr *x, int64_t *out) {
     val v = eval(e, x);
     if (v.kind == V_ERR) return 0;
     if (v.kind != V_NUM || !v.is_int || v.num < 1 || v.num > (double)(1LL << 40)) {
-        if (v.kind == V_NUM) diag_error(e->d, x->span, "dimension must be a positive integer, got %g", v.num);
+        if (v.kind == V_NUM && v.num == floor(v.num) && !v.is_int)
+            diag_error(e->d, x->span, "dimension must be a positive integer, got the float %.1f", v.num);
+        else if (v.kind == V_NUM) diag_error(e->d, x->span, "dimension must be a positive integer, got %g", v.num);
         else diag_error(e->d, x->span, "dimension must be a constant");
         return 0;
     }
