@@ -229,17 +229,18 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
     size_t k;
     int32_t *y;
     int rc;
-    if (!ds || !images || !labels)
+    if (!ds || !images)
         return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad arguments",
                           images ? images : "(null)");
     memset(ds, 0, sizeof *ds);
+    memset(&lh, 0, sizeof lh);
     if ((rc = idx_load_expect(images, 0x803, "IDX images", &ib, &ih, err)))
         return rc;
-    if ((rc = idx_load_expect(labels, 0x801, "IDX labels", &lb, &lh, err))) {
+    if (labels && (rc = idx_load_expect(labels, 0x801, "IDX labels", &lb, &lh, err))) {
         free(ib);
         return rc;
     }
-    if (ih.shape[0] != lh.shape[0]) {
+    if (labels && ih.shape[0] != lh.shape[0]) {
         rc = nnrti_fail(err, NNRT_ERR_SHAPE, "%s: holds %lld labels but %s "
                         "holds %lld images", labels, (long long)lh.shape[0],
                         images, (long long)ih.shape[0]);
@@ -248,7 +249,7 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
     ds->x = malloc(ih.numel ? ih.numel * sizeof(float) : 1);
     y = malloc(lh.numel ? lh.numel * sizeof(int32_t) : 1);
     ds->y = y;
-    if (!ds->x || !ds->y) {
+    if (!ds->x || !y) {
         nnrt_dataset_free(ds);
         rc = nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", images);
         goto done;
@@ -263,7 +264,7 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
     ds->x_shape[1] = ih.shape[2];
     ds->x_numel = (size_t)(ih.shape[1] * ih.shape[2]);
     ds->y_dtype = NNRT_I32;
-    ds->y_numel = 1;
+    ds->y_numel = labels ? 1 : 0;
 done:
     free(ib);
     free(lb);

@@ -130,7 +130,8 @@ typedef struct nnrt_dataset {
 
 /* IDX files (MNIST): images u8 [n, rows, cols] scaled to [0,1], labels u8
  * [n] as int32. Checks magic numbers, sizes against the file length, and
- * that both files hold the same n. */
+ * that both files hold the same n. labels may be NULL (images only: y_numel
+ * is then 0). */
 int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
                   nnrt_err *err);
 /* Raw IDX: read any u8/i32/f32 IDX file into a malloc'd buffer. */

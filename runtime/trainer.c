@@ -433,35 +433,10 @@ static int load_csv(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
     return 0;
 }
 
-/* IDX images without labels (predict): u8 [n, rows, cols] scaled to [0,1]. */
+/* IDX images without labels (predict). */
 static int load_idx_images(ctx *c, const char *path, nnrt_dataset *ds)
 {
-    nnrt_idx t;
-    size_t k;
-    if (nnrt_idx_read(path, &t, &c->err) != NNRT_OK)
-        return EXIT_RUNTIME;
-    if (t.type != NNRT_U8 || t.rank != 3) {
-        nnrt_idx_free(&t);
-        return fail(c, EXIT_RUNTIME, "%s: expected IDX u8 images [n, rows, "
-                    "cols]", path);
-    }
-    memset(ds, 0, sizeof *ds);
-    ds->x = malloc(t.numel ? t.numel * sizeof(float) : 1);
-    if (!ds->x) {
-        nnrt_idx_free(&t);
-        return fail(c, EXIT_RUNTIME, "%s: out of memory", path);
-    }
-    for (k = 0; k < t.numel; k++)
-        ds->x[k] = (float)((const unsigned char *)t.data)[k] / 255.0f;
-    ds->n = t.shape[0];
-    ds->x_rank = 2;
-    ds->x_shape[0] = t.shape[1];
-    ds->x_shape[1] = t.shape[2];
-    ds->x_numel = (size_t)(t.shape[1] * t.shape[2]);
-    ds->y_dtype = NNRT_I32;
-    ds->y_numel = 0;
-    nnrt_idx_free(&t);
-    return 0;
+    return nnrt_load_idx(path, NULL, ds, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
 /* Labels must be class numbers below d->classes. */

@@ -168,17 +168,22 @@ static const char *init_comment(ir_init k) {
     return s[k];
 }
 
+/* static const T name[n] = {...}; */
+static void const_array(cg_ctx *cx, const char *name, const double *data, int64_t n) {
+    sb_printf(cx->c, "static const %s %s[%lld] = {", cx->T, name, (long long)n);
+    for (int64_t j = 0; j < n; j++) {
+        if (j) sb_puts(cx->c, ", ");
+        cg_literal(cx, cx->c, data[j]);
+    }
+    sb_puts(cx->c, "};\n");
+}
+
 static void emit_param_data(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->params.len; i++) {
         ir_node *n = NODE(cx, g->params.data[i]);
-        if (n->init != INIT_DATA) continue;
-        sb_printf(cx->c, "static const %s %s_init%d[%lld] = {", cx->T, cx->o->prefix, i, (long long)ir_numel(&n->shape));
-        for (int64_t j = 0; j < ir_numel(&n->shape); j++) {
-            if (j) sb_puts(cx->c, ", ");
-            cg_literal(cx, cx->c, n->data[j]);
-        }
-        sb_puts(cx->c, "};\n");
+        if (n->init == INIT_DATA)
+            const_array(cx, arena_printf(cx->g->a, "%s_init%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
@@ -266,13 +271,8 @@ static void emit_consts(cg_ctx *cx) {
         ir_node *n = g->nodes.data[i];
         int used = 0;
         for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
-        if (n->op != IR_CONST || !used) continue;
-        sb_printf(cx->c, "static const %s %s_c%d[%lld] = {", cx->T, cx->o->prefix, i, (long long)ir_numel(&n->shape));
-        for (int64_t j = 0; j < ir_numel(&n->shape); j++) {
-            if (j) sb_puts(cx->c, ", ");
-            cg_literal(cx, cx->c, n->data[j]);
-        }
-        sb_puts(cx->c, "};\n");
+        if (n->op == IR_CONST && used)
+            const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
