@@ -22,7 +22,7 @@ LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN)/parser.o $(GEN)/lexer.o
 RT_OBJ  = $(RT_SRC:%.c=$(B)/obj/%.o)
 
-.PHONY: all deps demo test examples bench clean
+.PHONY: all deps demo test clean
 all: $(B)/nnc $(B)/libnnrt.a
 
 deps:
@@ -79,9 +79,6 @@ demo: deps all
 # ---- tests -----------------------------------------------------------------
 test: deps all
 	@sh tests/run.sh
-
-examples: deps all
-	@sh examples/run.sh
 
 clean:
 	rm -rf $(B)

@@ -45,6 +45,8 @@ void cg_api_prelude(cg_ctx *cx);
 void cg_api(cg_ctx *cx, strbuf *h);
 /* Emit main() for the trainer; 0 or 1 with a message on err. */
 int cg_main(cg_ctx *cx, FILE *err);
+/* 1 if name would clash with C or with names the generated code uses. */
+int cg_is_reserved(const char *name);
 /* Print x as a C literal of the element type. */
 void cg_literal(cg_ctx *cx, strbuf *b, double x);
 

@@ -62,7 +62,7 @@ static int parse_define(cli *c, const char *s) {
     errno = 0;
     double v = strtod(eq + 1, &end);
     if (*end || end == eq + 1 || errno) return usage_error("-D value must be a number: '%s'", s);
-    elab_define d = {arena_strndup(&c->a, s, (size_t)(eq - s)), v, 0};
+    elab_define d = {arena_strndup(&c->a, s, (size_t)(eq - s)), v, !strpbrk(eq + 1, ".eEnNiI"), 0};
     arr_push(&c->a, c->defs, d);
     return 0;
 }
@@ -113,6 +113,8 @@ static int parse_args(cli *c, int argc, char **argv) {
         if (r) return r;
     }
     if (!c->input) return usage_error("%s", "no input file");
+    if (c->o.emit == EMIT_C && c->output && !strcmp(c->output, "-"))
+        return usage_error("%s", "-o - is for the text --emit kinds; C output needs a file name (model.c, with model.h beside it)");
     return -1;
 }
 

@@ -176,7 +176,11 @@ static val b_reduce(elab *e, const builtin *b, const ast_expr *call, val *args) 
         double ax;
         if (!want_num(e, b, &args[1], 1, &ax)) return ERRV;
         int r = x->shape.rank;
-        if (ax != floor(ax) || ax < -r || ax >= r) {
+        if (!args[1].is_int) {
+            diag_error(e->d, args[1].span, "%s: axis must be an integer", b->name);
+            return ERRV;
+        }
+        if (ax < -r || ax >= r) {
             diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax, type_str(e, x->id), r);
             return ERRV;
         }
@@ -448,6 +452,10 @@ static int literal(elab *e, const ast_expr *x, int depth, ir_shape *s, dvec *out
         diag_error(e->d, x->span, "tensor literal nested deeper than %d", IR_MAX_RANK);
         return 0;
     }
+    if (x->nelems == 0) {
+        diag_error(e->d, x->span, "empty tensor literal");
+        return 0;
+    }
     if (out->len == 0 && s->rank <= depth) s->rank = depth + 1, s->d[depth] = x->nelems;
     if (s->d[depth] != x->nelems || x->nelems == 0) {
         diag_error(e->d, x->span, "ragged tensor literal: %d elements here, %lld in the first list at this depth",
@@ -498,7 +506,11 @@ static val eval(elab *e, const ast_expr *x) {
     }
     case EX_NAME: return eval_name(e, x);
     case EX_CALL: return eval_call(e, x);
-    case EX_BINOP: return arith(e, x, x->op, eval(e, x->lhs), eval(e, x->rhs));
+    case EX_BINOP: {
+        val a = eval(e, x->lhs); /* left first: layers are numbered in reading order */
+        val b = eval(e, x->rhs);
+        return arith(e, x, x->op, a, b);
+    }
     case EX_NEG: {
         val a = eval(e, x->lhs);
         if (a.kind == V_NUM) {
@@ -625,6 +637,22 @@ static void name_node(elab *e, val v, const char *name) {
     if (v.kind == V_TENSOR && !NODE(e, v.node)->name) NODE(e, v.node)->name = name;
 }
 
+/* The first node of role `role` that node id depends on, or -1. */
+static int depends_on_role(elab *e, int id, ir_role role) {
+    char *seen = calloc((size_t)e->g->nodes.len, 1);
+    ARR(int) stack = {0};
+    int found = -1;
+    arr_push(e->g->a, stack, id);
+    while (stack.len && found < 0) {
+        ir_node *n = NODE(e, stack.data[--stack.len]);
+        if (seen[n->id]++) continue;
+        if (n->role == role) found = n->id;
+        for (int i = 0; i < n->nin; i++) arr_push(e->g->a, stack, n->in[i]);
+    }
+    free(seen);
+    return found;
+}
+
 static void stmt_output(elab *e, const ast_stmt *st) {
     val v;
     if (st->value) {
@@ -637,30 +665,23 @@ static void stmt_output(elab *e, const ast_stmt *st) {
     }
     if (v.kind == V_NUM) diag_error(e->d, st->name_span, "output '%s' must be a tensor", st->name);
     if (v.kind != V_TENSOR) return;
+    if (NODE(e, v.node)->dtype != DT_F32)
+        return diag_error(e->d, st->name_span, "output '%s' must be f32, got %s", st->name, type_str(e, v.node));
+    int t = depends_on_role(e, v.node, ROLE_TARGET);
+    if (t >= 0)
+        return diag_error(e->d, st->name_span, "output '%s' depends on target '%s'; outputs are computed "
+                          "at inference, without targets", st->name, NODE(e, t)->name);
     name_node(e, v, st->name);
     arr_push(e->g->a, e->g->outputs, v.node);
     arr_push(e->g->a, e->g->output_names, st->name);
 }
 
-/* Does node id depend on a parameter? */
-static int depends_on_param(elab *e, int id, char *seen) {
-    if (seen[id]) return seen[id] == 2;
-    ir_node *n = NODE(e, id);
-    int r = n->role == ROLE_PARAM;
-    for (int i = 0; i < n->nin && !r; i++) r = depends_on_param(e, n->in[i], seen);
-    seen[id] = r ? 2 : 1;
-    return r;
-}
-
-static void check_loss_targets(elab *e, const ast_stmt *st) {
-    char *seen = calloc((size_t)e->g->nodes.len, 1);
+static void check_loss_targets(elab *e) {
     for (int i = 0; i < e->g->nodes.len; i++) {
         ir_node *n = NODE(e, i);
-        if ((n->op == IR_XENT || n->op == IR_BCE) && depends_on_param(e, n->in[1], seen))
+        if ((n->op == IR_XENT || n->op == IR_BCE) && depends_on_role(e, n->in[1], ROLE_PARAM) >= 0)
             diag_error(e->d, n->loc, "%s: the target must be data, but it depends on a parameter", ir_ops[n->op].name);
     }
-    free(seen);
-    (void)st;
 }
 
 static void stmt_loss(elab *e, const ast_stmt *st) {
@@ -676,7 +697,7 @@ static void stmt_loss(elab *e, const ast_stmt *st) {
         return;
     }
     e->g->loss = v.node;
-    check_loss_targets(e, st);
+    check_loss_targets(e);
 }
 
 static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
@@ -737,7 +758,11 @@ static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) 
             v = ERRV;
         }
         for (int j = 0; j < ndefs; j++)
-            if (!strcmp(defs[j].name, c->name)) v = num_val(defs[j].value, c->name_span), defs[j].used = 1;
+            if (!strcmp(defs[j].name, c->name)) {
+                v = num_val(defs[j].value, c->name_span);
+                v.is_int &= defs[j].is_int;
+                defs[j].used = 1;
+            }
         bind(e, c->name, c->name_span, v);
     }
     for (int j = 0; j < ndefs; j++)

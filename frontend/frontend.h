@@ -14,6 +14,7 @@
 typedef struct elab_define {
     const char *name; /* const to override */
     double value;     /* its new value */
+    int is_int;       /* written as an integer */
     int used;         /* set by elaboration when the const exists */
 } elab_define;
 

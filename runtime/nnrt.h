@@ -237,6 +237,8 @@ typedef struct nnrt_model_desc {
  *              [--val-split F] [--scale X] [--save W] [--resume W]
  *   prog eval --data FILE [--labels FILE] --load W [--scale X]
  *   prog predict --data FILE [--labels FILE] --load W [--scale X]
+ * (--load is optional for a model without a train statement: it then runs
+ * with its initial values.)
  * Returns the process exit status (0 ok, 1 runtime error, 2 usage). */
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d);
 

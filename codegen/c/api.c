@@ -51,15 +51,21 @@ static void upper_name(strbuf *h, const char *pre, const char *s) {
     for (; *s; s++) sb_printf(h, "%c", *s >= 'a' && *s <= 'z' ? *s - 32 : (*s == '.' ? '_' : *s));
 }
 
+/* The C name of an input, target or output: its .nn name, with '_' added
+ * when that would clash with C or with the generated code's own names. */
+static const char *cname(cg_ctx *cx, const char *name) {
+    return cg_is_reserved(name) ? arena_printf(cx->g->a, "%s_", name) : name;
+}
+
 static const char *ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
 
 /* ", const float *x, const int32_t *y" for the inputs (and targets). */
 static void io_params(cg_ctx *cx, strbuf *b, int targets) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->inputs.len; i++)
-        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->inputs.data[i])), NODE(cx, g->inputs.data[i])->name);
+        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->inputs.data[i])), cname(cx, NODE(cx, g->inputs.data[i])->name));
     for (int i = 0; targets && i < g->targets.len; i++)
-        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->targets.data[i])), NODE(cx, g->targets.data[i])->name);
+        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->targets.data[i])), cname(cx, NODE(cx, g->targets.data[i])->name));
 }
 
 static void protos(cg_ctx *cx, strbuf *h) {
@@ -73,7 +79,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
     if (cx->p->has[ENTRY_FORWARD]) {
         sb_printf(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\nint %s_forward(%s *m", P, P);
         io_params(cx, h, 0);
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, g->output_names.data[i]);
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cname(cx, g->output_names.data[i]));
         sb_puts(h, ");\n");
     }
     if (cx->p->has[ENTRY_LOSS]) {
@@ -258,7 +264,7 @@ static const char *ptr(cg_ctx *cx, ir_entry e, int id) {
     case MEM_PARAM: return arena_printf(a, "m->params + %zu", mp->offset[id]);
     case MEM_GRAD: return arena_printf(a, "m->grads + %zu", mp->offset[id]);
     case MEM_ARENA: return arena_printf(a, "m->act + %zu", mp->offset[id]);
-    case MEM_USER: return n->name;
+    case MEM_USER: return cname(cx, n->name);
     case MEM_CONST: return arena_printf(a, "%s_c%d", cx->o->prefix, id);
     case MEM_NONE: break;
     }
@@ -304,8 +310,8 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
 static void null_checks(cg_ctx *cx, int targets) {
     const ir_graph *g = cx->g;
     sb_puts(cx->c, "    if (!m");
-    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", NODE(cx, g->inputs.data[i])->name);
-    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", NODE(cx, g->targets.data[i])->name);
+    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", cname(cx, NODE(cx, g->inputs.data[i])->name));
+    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", cname(cx, NODE(cx, g->targets.data[i])->name));
     sb_puts(cx->c, ") return NNRT_ERR_ARG;\n");
 }
 
@@ -319,11 +325,11 @@ static void emit_forward(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     sb_printf(cx->c, "\nint %s_forward(%s *m", P, P);
     io_params(cx, cx->c, 0);
-    for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, g->output_names.data[i]);
+    for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, cname(cx, g->output_names.data[i]));
     sb_puts(cx->c, ") {\n");
     null_checks(cx, 0);
     emit_calls(cx, ENTRY_FORWARD);
-    for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, g->output_names.data[i], g->outputs.data[i]);
+    for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, cname(cx, g->output_names.data[i]), g->outputs.data[i]);
     sb_puts(cx->c, "    return NNRT_OK;\n}\n");
 }
 
@@ -416,8 +422,8 @@ static void emit_training(cg_ctx *cx) {
     sb_printf(c, "\nint %s_train_step(%s *m", P, P);
     io_params(cx, c, 1);
     sb_printf(c, ", %s *loss) {\n    int st = %s_forward_backward(m", T, P);
-    for (int i = 0; i < cx->g->inputs.len; i++) sb_printf(c, ", %s", NODE(cx, cx->g->inputs.data[i])->name);
-    for (int i = 0; i < cx->g->targets.len; i++) sb_printf(c, ", %s", NODE(cx, cx->g->targets.data[i])->name);
+    for (int i = 0; i < cx->g->inputs.len; i++) sb_printf(c, ", %s", cname(cx, NODE(cx, cx->g->inputs.data[i])->name));
+    for (int i = 0; i < cx->g->targets.len; i++) sb_printf(c, ", %s", cname(cx, NODE(cx, cx->g->targets.data[i])->name));
     sb_printf(c, ", loss);\n    return st != NNRT_OK ? st : %s_update(m);\n}\n", P);
     sb_printf(c, "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->grads : NULL;\n}\n", T, P, P, cx->upper);
     sb_printf(c, "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n    m->lr = lr;\n    return NNRT_OK;\n}\n", P, P);

@@ -24,6 +24,7 @@ expect "version" 0 "nnc " $NNC --version
 expect "help" 0 "usage: nnc" $NNC --help
 expect "no input is a usage error" 2 "no input file" $NNC
 expect "unknown option is a usage error" 2 "unknown option '--frobnicate'" $NNC --frobnicate examples/xor.nn
+expect "-o - with C output is a usage error" 2 "C output needs a file name" $NNC examples/xor.nn -o -
 expect "bad --emit is a usage error" 2 "unknown --emit kind" $NNC --emit=asm examples/xor.nn
 expect "cuda target is refused clearly" 2 "not available" $NNC --target cuda examples/xor.nn
 expect "missing file" 1 "cannot open" $NNC no/such/file.nn

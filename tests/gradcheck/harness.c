@@ -45,9 +45,16 @@
 
 enum { MAX_SAMPLES = 64, MAX_IO = 64, MAX_PARAMS = 256 };
 
-static const double H = 1e-6;        /* step, scaled by max(1, |p|) */
-static const double TOL = 1e-6;      /* max relative error */
-static const double FLOOR = 1e-7;    /* denominator floor of the relative error */
+#ifndef GC_H
+#define GC_H 1e-6 /* step, scaled by max(1, |p|) */
+#endif
+#ifndef GC_TOL
+#define GC_TOL 1e-6 /* max relative error */
+#endif
+#ifndef GC_FLOOR
+#define GC_FLOOR 1e-7 /* denominator floor of the relative error */
+#endif
+static const double H = GC_H, TOL = GC_TOL, FLOOR = GC_FLOOR;
 
 /* splitmix64: a small, portable, deterministic generator. */
 static uint64_t rng_state;

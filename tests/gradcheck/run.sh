@@ -13,14 +13,17 @@
 #
 # Usage: tests/gradcheck/run.sh       env: NNC (default build/nnc), NNRT
 # (default libnnrt.a beside NNC), CC (default gcc), GRADCHECK_LEVELS
-# (default "-O2 -O0"). Prints PASS/FAIL lines and a summary; exit 1 on a
-# failure, 2 when nnc or the runtime library is missing.
+# (default "-O2 -O0"), GRADCHECK_SEED (default 1: model init and data),
+# GRADCHECK_CFLAGS (extra flags for the harness, e.g. -DGC_FLOOR=1e-3).
+# Prints PASS/FAIL lines and a summary; exit 1 on a failure, 2 when nnc or
+# the runtime library is missing.
 cd "$(dirname "$0")/../.." || exit 2
 NNC=${NNC:-build/nnc}
 NNRT=${NNRT:-$(dirname "$NNC")/libnnrt.a}
 CC=${CC:-gcc}
 LEVELS=${GRADCHECK_LEVELS:-"-O2 -O0"}
-CFLAGS="-std=c99 -O1 -Wall -Wextra -Werror -Iruntime"
+SEED=${GRADCHECK_SEED:-1}
+CFLAGS="-std=c99 -O1 -Wall -Wextra -Werror -Iruntime ${GRADCHECK_CFLAGS:-}"
 DIR=tests/gradcheck
 
 for f in "$NNC" "$NNRT"; do
@@ -59,6 +62,7 @@ for f in "$DIR"/*.nn; do
             show "$d/log"
             continue
         fi
+        # shellcheck disable=SC2086 # CC and CFLAGS are word lists
         if ! $CC $CFLAGS -I"$d" -DMODEL="$name" -include "$d/$name.h" "$DIR/harness.c" "$d/$name.c" \
             "$NNRT" -lm -o "$d/check" >"$d/log" 2>&1; then
             bad "$label: the harness does not compile"
@@ -66,7 +70,7 @@ for f in "$DIR"/*.nn; do
             continue
         fi
         # shellcheck disable=SC2086 # args is a word list
-        "$d/check" --targets "$ntargets" $args >"$d/log" 2>&1
+        "$d/check" --seed "$SEED" --targets "$ntargets" $args >"$d/log" 2>&1
         rc=$?
         summary=$(grep "^$name: max rel err" "$d/log" | sed "s/^$name: //")
         if [ "$rc" -eq 0 ]; then
@@ -81,6 +85,7 @@ done
 # ---- coverage: every non-source op of ir/ops.def in some training graph ----
 nops=0
 missing=0
+# shellcheck disable=SC2013 # op names are single words
 for op in $(sed -n 's/^OP([A-Z_0-9]*, *"\([a-z_0-9]*\)".*/\1/p' ir/ops.def); do
     case $op in input | param | const) continue ;; esac
     nops=$((nops + 1))

@@ -869,7 +869,7 @@ static void test_define_changes_batch(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out.s, "f32[32, 64] = input image"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out.s, "i32[32] = input digit (target)"));
     compiled_free(&r);
-    elab_define defs[1] = {{"B", 64, 0}};
+    elab_define defs[1] = {{"B", 64, 1, 0}};
     copts c = {EMIT_IR, NULL, 0, -1, defs, 1};
     CU_ASSERT_EQUAL(compile_with(&r, src, c), 0);
     CU_ASSERT_EQUAL(defs[0].used, 1);
@@ -886,7 +886,7 @@ static void test_unused_define_is_error(void) {
     char *src = read_example("digits_mlp.nn");
     CU_ASSERT_PTR_NOT_NULL_FATAL(src);
     compiled r;
-    elab_define defs[2] = {{"B", 8, 0}, {"BATCH", 8, 0}};
+    elab_define defs[2] = {{"B", 8, 1, 0}, {"BATCH", 8, 1, 0}};
     copts c = {EMIT_IR, NULL, 0, -1, defs, 2};
     CU_ASSERT_EQUAL(compile_with(&r, src, c), 1);
     CU_ASSERT_EQUAL(defs[0].used, 1);
@@ -911,7 +911,7 @@ static void test_const_arithmetic_in_shapes(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out.s, "f32[9, 4] = input x"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out.s, "f32[19, 10] = input z"));
     compiled_free(&r);
-    elab_define defs[1] = {{"N", 6, 0}};
+    elab_define defs[1] = {{"N", 6, 1, 0}};
     copts c = {EMIT_IR, NULL, 0, -1, defs, 1};
     CU_ASSERT_EQUAL(compile_with(&r, src, c), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out.s, "f32[7, 3] = input x"));
