@@ -13,57 +13,26 @@
  * PyTorch's nn.Sequential numbers its stages: `h = x -> dense(8) -> relu ->
  * dense(4)` gives h.0.weight and h.2.weight.
  */
-#include "frontend.h"
+#include "elab.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-typedef enum vkind { V_NONE, V_ERR, V_NUM, V_TENSOR, V_SYM } vkind;
+const val el_err = {V_ERR, 0, 0, -1, NULL, {0, 0, 0, 0}};
 
-/* The value of an expression. */
-typedef struct val {
-    vkind kind;
-    double num;      /* V_NUM */
-    int is_int;      /* V_NUM: an integer */
-    int node;        /* V_TENSOR: node id */
-    const char *sym; /* V_SYM: a symbolic argument (he, true, ...) */
-    src_span span;   /* where it was written */
-} val;
-
-typedef struct binding {
-    const char *name;
-    val v;
-    src_span def; /* the defining name */
-} binding;
-
-typedef ARR(double) dvec;
-
-typedef struct elab {
-    ir_graph *g;
-    diag_ctx *d;
-    ARR(binding) env;     /* consts and model bindings */
-    const char *scope;    /* binding name that layers in this statement use */
-    int nlayers;          /* layers in the current statement */
-    int ncalls;           /* calls evaluated so far in this statement */
-    ARR(int) auto_params; /* weights with INIT_AUTO: param node id */
-    ARR(int) auto_outs;   /* ... and the layer output that decides */
-} elab;
-
-static const val ERRV = {V_ERR, 0, 0, -1, NULL, {0, 0, 0, 0}};
-
-static val num_val(double x, src_span at) {
+val el_num(double x, src_span at) {
     val v = {V_NUM, x, x == floor(x) && fabs(x) < 9e15, -1, NULL, at};
     return v;
 }
 
-static val tensor_val(int node, src_span at) {
+val el_tensor(int node, src_span at) {
     val v = {V_TENSOR, 0, 0, node, NULL, at};
     return v;
 }
 
-static ir_node *NODE(elab *e, int id) { return e->g->nodes.data[id]; }
-static const char *type_str(elab *e, int id) {
-    ir_node *n = NODE(e, id);
+ir_node *el_node(elab *e, int id) { return e->g->nodes.data[id]; }
+const char *el_type_str(elab *e, int id) {
+    ir_node *n = el_node(e, id);
     return arena_printf(e->g->a, "%s%s", n->dtype == DT_I32 ? "i32" : "f32", ir_shape_str(e->g->a, &n->shape));
 }
 
@@ -88,31 +57,16 @@ static void bind(elab *e, const char *name, src_span def, val v) {
 
 /* ---- built-in ops ------------------------------------------------------ */
 
-enum { MAX_PARAMS = 6 };
-typedef struct builtin builtin;
-typedef val (*builtin_fn)(elab *e, const builtin *b, const ast_expr *call, val *args);
-typedef enum { B_EXPR, B_OPTIM } bkind;
-
-/* A built-in: its parameter names (required ones first) and handler. */
-struct builtin {
-    const char *name;
-    const char *params[MAX_PARAMS]; /* NULL-terminated */
-    int nreq;                       /* how many are required */
-    builtin_fn fn;
-    bkind kind;
-    ir_op op;                       /* the IR op of simple ops */
-};
-
 static const char *const symbols[] = {"he", "glorot", "zeros", "ones", "auto", "true", "false", NULL};
 
-static int want_tensor(elab *e, const builtin *b, val *v, int i) {
+int el_want_tensor(elab *e, const builtin *b, val *v, int i) {
     if (v->kind == V_TENSOR || v->kind == V_ERR) return v->kind == V_TENSOR;
     diag_error(e->d, v->span, "%s: argument '%s' must be a tensor, got %s", b->name, b->params[i],
                v->kind == V_NUM ? "a number" : "a name");
     return 0;
 }
 
-static int want_int(elab *e, const builtin *b, val *v, int i, int64_t lo, int64_t *out) {
+int el_want_int(elab *e, const builtin *b, val *v, int i, int64_t lo, int64_t *out) {
     if (v->kind == V_ERR) return 0;
     if (v->kind != V_NUM || !v->is_int || v->num < (double)lo) {
         diag_error(e->d, v->span, "%s: argument '%s' must be an integer >= %lld", b->name, b->params[i], (long long)lo);
@@ -122,7 +76,7 @@ static int want_int(elab *e, const builtin *b, val *v, int i, int64_t lo, int64_
     return 1;
 }
 
-static int want_num(elab *e, const builtin *b, val *v, int i, double *out) {
+int el_want_num(elab *e, const builtin *b, val *v, int i, double *out) {
     if (v->kind == V_NONE) return 1;
     if (v->kind == V_SYM && (!strcmp(v->sym, "true") || !strcmp(v->sym, "false"))) {
         *out = !strcmp(v->sym, "true");
@@ -137,83 +91,100 @@ static int want_num(elab *e, const builtin *b, val *v, int i, double *out) {
 }
 
 /* Report a failed ir_add with the shapes of the operands and their origins. */
-static val op_error(elab *e, const ast_expr *at, const char *msg, const val *ops, int n) {
+val el_op_error(elab *e, const ast_expr *at, const char *msg, const val *ops, int n) {
     diag_error(e->d, at->span, "%s", msg);
     for (int i = 0; i < n; i++) {
         if (ops[i].kind != V_TENSOR) continue;
-        ir_node *x = NODE(e, ops[i].node);
-        if (x->name) diag_note(e->d, ops[i].span, "'%s' is %s", x->name, type_str(e, ops[i].node));
-        else diag_note(e->d, ops[i].span, "this is %s", type_str(e, ops[i].node));
+        ir_node *x = el_node(e, ops[i].node);
+        if (x->name) diag_note(e->d, ops[i].span, "'%s' is %s", x->name, el_type_str(e, ops[i].node));
+        else diag_note(e->d, ops[i].span, "this is %s", el_type_str(e, ops[i].node));
     }
-    return ERRV;
+    return el_err;
 }
 
-static val apply(elab *e, const ast_expr *at, ir_op op, const val *ops, int n, const int64_t *ia, const double *fa) {
+val el_apply(elab *e, const ast_expr *at, ir_op op, const val *ops, int n, const int64_t *ia, const double *fa) {
     int in[IR_MAX_IN];
     for (int i = 0; i < n; i++) {
-        if (ops[i].kind != V_TENSOR) return ERRV;
+        if (ops[i].kind != V_TENSOR) return el_err;
         in[i] = ops[i].node;
     }
     const char *err = NULL;
     ir_node *r = ir_add(e->g, op, in, n, ia, fa, at->span, &err);
-    if (!r) return op_error(e, at, err, ops, n);
-    return tensor_val(r->id, at->span);
+    if (!r) return el_op_error(e, at, err, ops, n);
+    return el_tensor(r->id, at->span);
 }
 
 static val b_simple(elab *e, const builtin *b, const ast_expr *call, val *args) {
     int n = ir_ops[b->op].nin;
     for (int i = 0; i < n; i++)
-        if (!want_tensor(e, b, &args[i], i)) return ERRV;
-    return apply(e, call, b->op, args, n, NULL, NULL);
+        if (!el_want_tensor(e, b, &args[i], i)) return el_err;
+    return el_apply(e, call, b->op, args, n, NULL, NULL);
 }
 
 /* sum(x) / mean(x): all elements; with axis = k, that axis only. */
 static val b_reduce(elab *e, const builtin *b, const ast_expr *call, val *args) {
-    if (!want_tensor(e, b, &args[0], 0)) return ERRV;
-    ir_node *x = NODE(e, args[0].node);
+    if (!el_want_tensor(e, b, &args[0], 0)) return el_err;
+    ir_node *x = el_node(e, args[0].node);
     int64_t a0 = 0, a1 = x->shape.rank;
     if (args[1].kind != V_NONE) {
         double ax;
-        if (!want_num(e, b, &args[1], 1, &ax)) return ERRV;
+        if (!el_want_num(e, b, &args[1], 1, &ax)) return el_err;
         int r = x->shape.rank;
         if (!args[1].is_int) {
             diag_error(e->d, args[1].span, "%s: axis must be an integer", b->name);
-            return ERRV;
+            return el_err;
         }
         if (ax < -r || ax >= r) {
-            diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax, type_str(e, x->id), r);
-            return ERRV;
+            diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax, el_type_str(e, x->id), r);
+            return el_err;
         }
         a0 = ax < 0 ? (int64_t)ax + r : (int64_t)ax;
         a1 = a0 + 1;
     }
     int64_t outer, len, inner;
     ir_reduce_view(&x->shape, (int)a0, (int)a1, &outer, &len, &inner);
-    int64_t ia[4] = {a0, a1, 0, 0};
-    double fa[2] = {strcmp(b->name, "mean") ? 1.0 : 1.0 / (double)len, 0};
-    return apply(e, call, IR_SUM, args, 1, ia, fa);
+    int64_t ia[IR_MAX_ATTR] = {a0, a1, 0, 0};
+    double fa[4] = {strcmp(b->name, "mean") ? 1.0 : 1.0 / (double)len, 0};
+    return el_apply(e, call, IR_SUM, args, 1, ia, fa);
 }
 
-static const char *param_name(elab *e, const char *leaf) {
+const char *el_param_name(elab *e, const char *leaf) {
     const char *scope = e->scope ? e->scope : "layer";
     if (e->nlayers <= 1) return arena_printf(e->g->a, "%s.%s", scope, leaf);
     return arena_printf(e->g->a, "%s.%d.%s", scope, e->ncalls, leaf);
 }
 
-static ir_node *new_param(elab *e, const char *name, ir_shape s, src_span at) {
+static ir_node *find_param(elab *e, const char *name) {
     for (int i = 0; i < e->g->params.len; i++)
-        if (!strcmp(NODE(e, e->g->params.data[i])->name, name)) {
-            diag_error(e->d, at, "parameter '%s' is already defined", name);
-            return NULL;
-        }
+        if (!strcmp(el_node(e, e->g->params.data[i])->name, name)) return el_node(e, e->g->params.data[i]);
+    return NULL;
+}
+
+static ir_node *add_state(elab *e, const char *name, ir_shape s, ir_role role, src_span at) {
+    ir_node *old = find_param(e, name);
+    if (e->mode == MODE_INFER && old) return old; /* the second pass shares the first's */
+    if (old) {
+        diag_error(e->d, at, "parameter '%s' is already defined", name);
+        return NULL;
+    }
     ir_node *p = ir_add_source(e->g, IR_PARAM, DT_F32, s, name, at);
-    p->role = ROLE_PARAM;
+    p->role = role;
     p->index = e->g->params.len;
     arr_push(e->g->a, e->g->params, p->id);
     return p;
 }
 
-static int init_kind(elab *e, const val *v, ir_init *out) {
+ir_node *el_param(elab *e, const char *name, ir_shape s, src_span at) {
+    return add_state(e, name, s, ROLE_PARAM, at);
+}
+
+ir_node *el_buffer(elab *e, const char *name, ir_shape s, ir_init init, src_span at) {
+    ir_node *b = add_state(e, name, s, ROLE_BUFFER, at);
+    if (b) b->init = init;
+    return b;
+}
+
+int el_init_kind(elab *e, const val *v, ir_init *out) {
     static const char *const names[] = {"auto", "he", "glorot", "zeros", "ones"};
     if (v->kind == V_NONE) return *out = INIT_AUTO, 1;
     for (int i = 0; v->kind == V_SYM && i < 5; i++)
@@ -228,29 +199,29 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
     int64_t units;
     double bias = 1;
     ir_init init;
-    int ok = want_tensor(e, b, &args[0], 0);
-    ok &= want_int(e, b, &args[1], 1, 1, &units);
-    ok &= want_num(e, b, &args[2], 2, &bias);
-    ok &= init_kind(e, &args[3], &init);
-    if (!ok) return ERRV;
-    ir_node *x = NODE(e, args[0].node);
+    int ok = el_want_tensor(e, b, &args[0], 0);
+    ok &= el_want_int(e, b, &args[1], 1, 1, &units);
+    ok &= el_want_num(e, b, &args[2], 2, &bias);
+    ok &= el_init_kind(e, &args[3], &init);
+    if (!ok) return el_err;
+    ir_node *x = el_node(e, args[0].node);
     if (x->shape.rank < 2) {
-        diag_error(e->d, args[0].span, "dense: input must have a batch axis, got %s", type_str(e, x->id));
-        return ERRV;
+        diag_error(e->d, args[0].span, "dense: input must have a batch axis, got %s", el_type_str(e, x->id));
+        return el_err;
     }
     int64_t in = x->shape.d[x->shape.rank - 1], wd[2] = {units, in};
-    ir_node *w = new_param(e, param_name(e, "weight"), ir_shape_make(2, wd), call->span);
-    if (!w) return ERRV;
+    ir_node *w = el_param(e, el_param_name(e, "weight"), ir_shape_make(2, wd), call->span);
+    if (!w) return el_err;
     w->init = init, w->fan_in = in, w->fan_out = units;
-    val ops[2] = {args[0], tensor_val(w->id, call->span)};
-    int64_t ia[4] = {0, 1, 0, 0};
-    val y = apply(e, call, IR_MATMUL, ops, 2, ia, NULL);
+    val ops[2] = {args[0], el_tensor(w->id, call->span)};
+    int64_t ia[IR_MAX_ATTR] = {0, 1, 0, 0};
+    val y = el_apply(e, call, IR_MATMUL, ops, 2, ia, NULL);
     if (y.kind == V_TENSOR && bias != 0) {
-        ir_node *bn = new_param(e, param_name(e, "bias"), ir_shape_make(1, &units), call->span);
-        if (!bn) return ERRV;
+        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, &units), call->span);
+        if (!bn) return el_err;
         bn->init = INIT_ZEROS;
-        val bo[2] = {y, tensor_val(bn->id, call->span)};
-        y = apply(e, call, IR_ADD, bo, 2, NULL, NULL);
+        val bo[2] = {y, el_tensor(bn->id, call->span)};
+        y = el_apply(e, call, IR_ADD, bo, 2, NULL, NULL);
     }
     if (y.kind == V_TENSOR && init == INIT_AUTO) {
         arr_push(e->g->a, e->auto_params, w->id);
@@ -261,58 +232,63 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
 
 /* mse(p, y) = mean((p - y)^2), lowered to primitive ops. */
 static val b_mse(elab *e, const builtin *b, const ast_expr *call, val *args) {
-    int ok = want_tensor(e, b, &args[0], 0);
-    ok &= want_tensor(e, b, &args[1], 1);
-    if (!ok) return ERRV;
-    ir_node *p = NODE(e, args[0].node), *t = NODE(e, args[1].node);
+    int ok = el_want_tensor(e, b, &args[0], 0);
+    ok &= el_want_tensor(e, b, &args[1], 1);
+    if (!ok) return el_err;
+    ir_node *p = el_node(e, args[0].node), *t = el_node(e, args[1].node);
     if (!ir_shape_eq(&p->shape, &t->shape)) {
         char *msg = arena_printf(e->g->a, "mse: prediction %s and target %s have different shapes",
-                                 type_str(e, p->id), type_str(e, t->id));
-        return op_error(e, call, msg, args, 2);
+                                 el_type_str(e, p->id), el_type_str(e, t->id));
+        return el_op_error(e, call, msg, args, 2);
     }
-    val d = apply(e, call, IR_SUB, args, 2, NULL, NULL);
+    val d = el_apply(e, call, IR_SUB, args, 2, NULL, NULL);
     val dd[2] = {d, d};
-    val sq = apply(e, call, IR_MUL, dd, 2, NULL, NULL);
-    if (sq.kind != V_TENSOR) return ERRV;
-    int64_t ia[4] = {0, p->shape.rank, 0, 0};
-    double fa[2] = {1.0 / (double)ir_numel(&p->shape), 0};
-    return apply(e, call, IR_SUM, &sq, 1, ia, fa);
+    val sq = el_apply(e, call, IR_MUL, dd, 2, NULL, NULL);
+    if (sq.kind != V_TENSOR) return el_err;
+    int64_t ia[IR_MAX_ATTR] = {0, p->shape.rank, 0, 0};
+    double fa[4] = {1.0 / (double)ir_numel(&p->shape), 0};
+    return el_apply(e, call, IR_SUM, &sq, 1, ia, fa);
 }
 
 static val b_optim(elab *e, const builtin *b, const ast_expr *call, val *args) {
     (void)args;
     diag_error(e->d, call->name_span, "'%s' is an optimizer: use it in a train statement", b->name);
-    return ERRV;
+    return el_err;
 }
 
-static const builtin builtins[] = {
-    {"relu", {"x"}, 1, b_simple, B_EXPR, IR_RELU},
-    {"sigmoid", {"x"}, 1, b_simple, B_EXPR, IR_SIGMOID},
-    {"tanh", {"x"}, 1, b_simple, B_EXPR, IR_TANH},
-    {"exp", {"x"}, 1, b_simple, B_EXPR, IR_EXP},
-    {"log", {"x"}, 1, b_simple, B_EXPR, IR_LOG},
-    {"softmax", {"x"}, 1, b_simple, B_EXPR, IR_SOFTMAX},
-    {"log_softmax", {"x"}, 1, b_simple, B_EXPR, IR_LOG_SOFTMAX},
-    {"add", {"a", "b"}, 2, b_simple, B_EXPR, IR_ADD},
-    {"sub", {"a", "b"}, 2, b_simple, B_EXPR, IR_SUB},
-    {"mul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MUL},
-    {"div", {"a", "b"}, 2, b_simple, B_EXPR, IR_DIV},
-    {"matmul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MATMUL},
-    {"sum", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM},
-    {"mean", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM},
-    {"dense", {"x", "units", "bias", "init"}, 2, b_dense, B_EXPR, IR_MATMUL},
-    {"mse", {"prediction", "target"}, 2, b_mse, B_EXPR, IR_SUM},
-    {"cross_entropy", {"logits", "labels"}, 2, b_simple, B_EXPR, IR_XENT},
-    {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE},
-    {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY},
-    {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY},
-    {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY},
+const builtin elab_lib_core[] = {
+    {"relu", {"x"}, 1, b_simple, B_EXPR, IR_RELU, 0},
+    {"sigmoid", {"x"}, 1, b_simple, B_EXPR, IR_SIGMOID, 0},
+    {"tanh", {"x"}, 1, b_simple, B_EXPR, IR_TANH, 0},
+    {"exp", {"x"}, 1, b_simple, B_EXPR, IR_EXP, 0},
+    {"log", {"x"}, 1, b_simple, B_EXPR, IR_LOG, 0},
+    {"softmax", {"x"}, 1, b_simple, B_EXPR, IR_SOFTMAX, 0},
+    {"log_softmax", {"x"}, 1, b_simple, B_EXPR, IR_LOG_SOFTMAX, 0},
+    {"add", {"a", "b"}, 2, b_simple, B_EXPR, IR_ADD, 0},
+    {"sub", {"a", "b"}, 2, b_simple, B_EXPR, IR_SUB, 0},
+    {"mul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MUL, 0},
+    {"div", {"a", "b"}, 2, b_simple, B_EXPR, IR_DIV, 0},
+    {"matmul", {"a", "b"}, 2, b_simple, B_EXPR, IR_MATMUL, 0},
+    {"sum", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM, 0},
+    {"mean", {"x", "axis"}, 1, b_reduce, B_EXPR, IR_SUM, 0},
+    {"dense", {"x", "units", "bias", "init"}, 2, b_dense, B_EXPR, IR_MATMUL, 1},
+    {"mse", {"prediction", "target"}, 2, b_mse, B_EXPR, IR_SUM, 0},
+    {"cross_entropy", {"logits", "labels"}, 2, b_simple, B_EXPR, IR_XENT, 0},
+    {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE, 0},
+    {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY, 0},
+    {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},
+    {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},
+    {NULL, {NULL}, 0, NULL, B_EXPR, IR_COPY, 0},
 };
-enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
+
+/* Every family's table; a family adds its line here. */
+extern const builtin elab_lib_core[], elab_lib_conv[], elab_lib_rnn[], elab_lib_attn[], elab_lib_norm[];
+const builtin *const elab_libs[] = {elab_lib_core, elab_lib_conv, elab_lib_rnn, elab_lib_attn, elab_lib_norm, NULL};
 
 static const builtin *find_builtin(const char *name) {
-    for (int i = 0; i < NBUILTINS; i++)
-        if (!strcmp(builtins[i].name, name)) return &builtins[i];
+    for (int t = 0; elab_libs[t]; t++)
+        for (const builtin *b = elab_libs[t]; b->name; b++)
+            if (!strcmp(b->name, name)) return b;
     return NULL;
 }
 
@@ -321,11 +297,12 @@ static const builtin *find_builtin(const char *name) {
 static const char *suggest(elab *e, const char *name, int want_ops) {
     const char *best = NULL;
     int bd = 3;
-    for (int i = 0; i < NBUILTINS && want_ops; i++) {
-        if (want_ops == 2 && builtins[i].kind != B_OPTIM) continue;
-        int dd = edit_distance(name, builtins[i].name);
-        if (dd < bd) bd = dd, best = builtins[i].name;
-    }
+    for (int t = 0; want_ops && elab_libs[t]; t++)
+        for (const builtin *b = elab_libs[t]; b->name; b++) {
+            if (want_ops == 2 && b->kind != B_OPTIM) continue;
+            int dd = edit_distance(name, b->name);
+            if (dd < bd) bd = dd, best = b->name;
+        }
     for (int i = 0; i < e->env.len && !want_ops; i++) {
         int dd = edit_distance(name, e->env.data[i].name);
         if (dd < bd) bd = dd, best = e->env.data[i].name;
@@ -395,12 +372,12 @@ static val eval_call(elab *e, const ast_expr *x) {
     if (!b) {
         for (int i = 0; i < x->nargs; i++) eval(e, x->args[i].value);
         unknown(e, x->name_span, "op", x->name, 1);
-        return ERRV;
+        return el_err;
     }
     val args[MAX_PARAMS];
     int ok = bind_args(e, b, x, args);
     int saved = e->ncalls++;
-    if (!ok) return ERRV;
+    if (!ok) return el_err;
     int cur = e->ncalls;
     e->ncalls = saved; /* the layer names its parameters with its own index */
     val r = b->fn(e, b, x, args);
@@ -409,27 +386,27 @@ static val eval_call(elab *e, const ast_expr *x) {
 }
 
 static val arith(elab *e, const ast_expr *x, char op, val a, val b) {
-    if (a.kind == V_ERR || b.kind == V_ERR) return ERRV;
+    if (a.kind == V_ERR || b.kind == V_ERR) return el_err;
     if (a.kind == V_NUM && b.kind == V_NUM) {
         if (op == '/' && b.num == 0) {
             diag_error(e->d, x->span, "division by zero in a constant expression");
-            return ERRV;
+            return el_err;
         }
         double r = op == '+' ? a.num + b.num : op == '-' ? a.num - b.num : op == '*' ? a.num * b.num : a.num / b.num;
-        val v = num_val(r, x->span);
+        val v = el_num(r, x->span);
         v.is_int &= a.is_int && b.is_int; /* 4.0 * 2 is not an integer: it was written as a float */
         return v;
     }
     val ops[2] = {a, b};
     for (int i = 0; i < 2; i++) {
-        if (ops[i].kind == V_NUM) ops[i] = tensor_val(ir_const_scalar(e->g, ops[i].num, ops[i].span)->id, ops[i].span);
+        if (ops[i].kind == V_NUM) ops[i] = el_tensor(ir_const_scalar(e->g, ops[i].num, ops[i].span)->id, ops[i].span);
         if (ops[i].kind != V_TENSOR) {
             diag_error(e->d, ops[i].span, "operand of '%c' must be a tensor or a number", op);
-            return ERRV;
+            return el_err;
         }
     }
     ir_op o = op == '+' ? IR_ADD : op == '-' ? IR_SUB : op == '*' ? IR_MUL : IR_DIV;
-    return apply(e, x, o, ops, 2, NULL, NULL);
+    return el_apply(e, x, o, ops, 2, NULL, NULL);
 }
 
 /* Flatten a nested list literal into values and shape. */
@@ -470,14 +447,14 @@ static int literal(elab *e, const ast_expr *x, int depth, ir_shape *s, dvec *out
 static val eval_literal(elab *e, const ast_expr *x) {
     ir_shape s = {0, {0}};
     dvec vals = {0};
-    if (!literal(e, x, 0, &s, &vals)) return ERRV;
+    if (!literal(e, x, 0, &s, &vals)) return el_err;
     if (ir_numel(&s) != vals.len) {
         diag_error(e->d, x->span, "ragged tensor literal");
-        return ERRV;
+        return el_err;
     }
     ir_node *c = ir_add_source(e->g, IR_CONST, DT_F32, s, NULL, x->span);
     c->data = vals.data;
-    return tensor_val(c->id, x->span);
+    return el_tensor(c->id, x->span);
 }
 
 static val eval_name(elab *e, const ast_expr *x) {
@@ -491,16 +468,16 @@ static val eval_name(elab *e, const ast_expr *x) {
         if (!strcmp(symbols[i], x->name)) return (val){V_SYM, 0, 0, -1, symbols[i], x->span};
     if (find_builtin(x->name)) {
         diag_error(e->d, x->span, "'%s' is an op: call it as %s(...) or pipe into it with -> %s", x->name, x->name, x->name);
-        return ERRV;
+        return el_err;
     }
     unknown(e, x->span, "name", x->name, 0);
-    return ERRV;
+    return el_err;
 }
 
 static val eval(elab *e, const ast_expr *x) {
     switch (x->kind) {
     case EX_NUM: {
-        val v = num_val(x->num, x->span);
+        val v = el_num(x->num, x->span);
         v.is_int &= x->is_int;
         return v;
     }
@@ -514,22 +491,23 @@ static val eval(elab *e, const ast_expr *x) {
     case EX_NEG: {
         val a = eval(e, x->lhs);
         if (a.kind == V_NUM) {
-            val v = num_val(-a.num, x->span);
+            val v = el_num(-a.num, x->span);
             v.is_int &= a.is_int;
             return v;
         }
-        if (a.kind != V_TENSOR) return ERRV;
-        return apply(e, x, IR_NEG, &a, 1, NULL, NULL);
+        if (a.kind != V_TENSOR) return el_err;
+        return el_apply(e, x, IR_NEG, &a, 1, NULL, NULL);
     }
     case EX_LIST: return eval_literal(e, x);
     }
-    return ERRV;
+    return el_err;
 }
 
 /* Count dense layers in an expression, for parameter naming. */
 static int count_layers(const ast_expr *x) {
     if (!x) return 0;
-    int n = x->kind == EX_CALL && !strcmp(x->name, "dense");
+    const builtin *b = x->kind == EX_CALL ? find_builtin(x->name) : NULL;
+    int n = b && b->layer;
     for (int i = 0; x->kind == EX_CALL && i < x->nargs; i++) n += count_layers(x->args[i].value);
     if (x->kind == EX_BINOP || x->kind == EX_NEG) n += count_layers(x->lhs) + count_layers(x->rhs);
     for (int i = 0; x->kind == EX_LIST && i < x->nelems; i++) n += count_layers(x->elems[i]);
@@ -579,7 +557,13 @@ static int eval_type(elab *e, const ast_type *t, ir_dtype *dt, ir_shape *s) {
 static void decl_io(elab *e, const ast_stmt *st) {
     ir_dtype dt;
     ir_shape s;
-    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, ERRV);
+    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, el_err);
+    if (e->mode == MODE_INFER) { /* the first pass made it */
+        ARR(int) *list = st->kind == ST_INPUT ? (void *)&e->g->inputs : (void *)&e->g->targets;
+        for (int i = 0; i < list->len; i++)
+            if (!strcmp(el_node(e, list->data[i])->name, st->name))
+                return bind(e, st->name, st->name_span, el_tensor(list->data[i], st->name_span));
+    }
     ir_node *n = ir_add_source(e->g, IR_INPUT, dt, s, st->name, st->name_span);
     n->role = st->kind == ST_INPUT ? ROLE_INPUT : ROLE_TARGET;
     if (st->kind == ST_INPUT) {
@@ -589,7 +573,7 @@ static void decl_io(elab *e, const ast_stmt *st) {
         n->index = e->g->targets.len;
         arr_push(e->g->a, e->g->targets, n->id);
     }
-    bind(e, st->name, st->name_span, tensor_val(n->id, st->name_span));
+    bind(e, st->name, st->name_span, el_tensor(n->id, st->name_span));
 }
 
 static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
@@ -597,19 +581,19 @@ static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
     if (!x) return p->init = INIT_AUTO, 1;
     if (x->kind == EX_NAME && !lookup(e, x->name)) {
         val v = eval(e, x);
-        return v.kind == V_SYM && init_kind(e, &v, &p->init);
+        return v.kind == V_SYM && el_init_kind(e, &v, &p->init);
     }
     val v = eval(e, x);
     if (v.kind == V_NUM) return p->init = INIT_FILL, p->fill = v.num, 1;
     if (v.kind != V_TENSOR) return 0;
-    ir_node *c = NODE(e, v.node);
+    ir_node *c = el_node(e, v.node);
     if (c->op != IR_CONST) {
         diag_error(e->d, x->span, "a parameter's initial value must be constant");
         return 0;
     }
     if (!ir_shape_eq(&c->shape, &p->shape)) {
         diag_error(e->d, x->span, "initial value has shape %s but '%s' is %s", ir_shape_str(e->g->a, &c->shape),
-                   st->name, type_str(e, p->id));
+                   st->name, el_type_str(e, p->id));
         return 0;
     }
     p->init = INIT_DATA;
@@ -620,21 +604,21 @@ static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
 static void decl_param(elab *e, const ast_stmt *st) {
     ir_dtype dt;
     ir_shape s;
-    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, ERRV);
+    if (!eval_type(e, &st->type, &dt, &s)) return bind(e, st->name, st->name_span, el_err);
     if (dt != DT_F32) {
         diag_error(e->d, st->type.dtype_span, "parameters must be f32");
-        return bind(e, st->name, st->name_span, ERRV);
+        return bind(e, st->name, st->name_span, el_err);
     }
-    ir_node *p = new_param(e, st->name, s, st->name_span);
-    if (!p) return bind(e, st->name, st->name_span, ERRV);
+    ir_node *p = el_param(e, st->name, s, st->name_span);
+    if (!p) return bind(e, st->name, st->name_span, el_err);
     p->fan_in = s.rank >= 2 ? s.d[s.rank - 1] : s.rank ? s.d[0] : 1;
     p->fan_out = s.rank >= 2 ? s.d[0] : 1;
-    if (!param_init(e, st, p)) return bind(e, st->name, st->name_span, ERRV);
-    bind(e, st->name, st->name_span, tensor_val(p->id, st->name_span));
+    if (e->mode == MODE_TRAIN && !param_init(e, st, p)) return bind(e, st->name, st->name_span, el_err);
+    bind(e, st->name, st->name_span, el_tensor(p->id, st->name_span));
 }
 
 static void name_node(elab *e, val v, const char *name) {
-    if (v.kind == V_TENSOR && !NODE(e, v.node)->name) NODE(e, v.node)->name = name;
+    if (v.kind == V_TENSOR && !el_node(e, v.node)->name) el_node(e, v.node)->name = name;
 }
 
 /* The first node of role `role` that node id depends on, or -1. */
@@ -644,7 +628,7 @@ static int depends_on_role(elab *e, int id, ir_role role) {
     int found = -1;
     arr_push(e->g->a, stack, id);
     while (stack.len && found < 0) {
-        ir_node *n = NODE(e, stack.data[--stack.len]);
+        ir_node *n = el_node(e, stack.data[--stack.len]);
         if (seen[n->id]++) continue;
         if (n->role == role) found = n->id;
         for (int i = 0; i < n->nin; i++) arr_push(e->g->a, stack, n->in[i]);
@@ -665,12 +649,12 @@ static void stmt_output(elab *e, const ast_stmt *st) {
     }
     if (v.kind == V_NUM) diag_error(e->d, st->name_span, "output '%s' must be a tensor", st->name);
     if (v.kind != V_TENSOR) return;
-    if (NODE(e, v.node)->dtype != DT_F32)
-        return diag_error(e->d, st->name_span, "output '%s' must be f32, got %s", st->name, type_str(e, v.node));
+    if (el_node(e, v.node)->dtype != DT_F32)
+        return diag_error(e->d, st->name_span, "output '%s' must be f32, got %s", st->name, el_type_str(e, v.node));
     int t = depends_on_role(e, v.node, ROLE_TARGET);
     if (t >= 0)
         return diag_error(e->d, st->name_span, "output '%s' depends on target '%s'; outputs are computed "
-                          "at inference, without targets", st->name, NODE(e, t)->name);
+                          "at inference, without targets", st->name, el_node(e, t)->name);
     name_node(e, v, st->name);
     arr_push(e->g->a, e->g->outputs, v.node);
     arr_push(e->g->a, e->g->output_names, st->name);
@@ -678,7 +662,7 @@ static void stmt_output(elab *e, const ast_stmt *st) {
 
 static void check_loss_targets(elab *e) {
     for (int i = 0; i < e->g->nodes.len; i++) {
-        ir_node *n = NODE(e, i);
+        ir_node *n = el_node(e, i);
         if ((n->op == IR_XENT || n->op == IR_BCE) && depends_on_role(e, n->in[1], ROLE_PARAM) >= 0)
             diag_error(e->d, n->loc, "%s: the target must be data, but it depends on a parameter", ir_ops[n->op].name);
     }
@@ -692,8 +676,8 @@ static void stmt_loss(elab *e, const ast_stmt *st) {
     val v = eval_stmt_expr(e, "loss", st->value);
     if (v.kind == V_NUM) diag_error(e->d, st->value->span, "the loss must be a tensor expression");
     if (v.kind != V_TENSOR) return;
-    if (NODE(e, v.node)->shape.rank != 0) {
-        diag_error(e->d, st->value->span, "the loss must be a scalar, got %s (use mean(...) or sum(...))", type_str(e, v.node));
+    if (el_node(e, v.node)->shape.rank != 0) {
+        diag_error(e->d, st->value->span, "the loss must be a scalar, got %s (use mean(...) or sum(...))", el_type_str(e, v.node));
         return;
     }
     e->g->loss = v.node;
@@ -706,7 +690,7 @@ static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
     if (o->kind == OPT_SGD) slots[1] = &o->momentum, slots[2] = &o->dampening, slots[3] = &nest, slots[4] = &o->weight_decay;
     else slots[1] = &o->beta1, slots[2] = &o->beta2, slots[3] = &o->eps, slots[4] = &o->weight_decay;
     int ok = 1;
-    for (int i = 0; i < 5; i++) ok &= want_num(e, b, &args[i], i, slots[i]);
+    for (int i = 0; i < 5; i++) ok &= el_want_num(e, b, &args[i], i, slots[i]);
     o->nesterov = nest != 0;
     if (ok && o->lr <= 0) diag_error(e->d, args[0].span, "%s: lr must be positive", b->name), ok = 0;
     if (ok && o->nesterov && (o->momentum <= 0 || o->dampening != 0))
@@ -755,11 +739,11 @@ static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) 
         val v = eval(e, c->value);
         if (v.kind != V_NUM && v.kind != V_ERR) {
             diag_error(e->d, c->value->span, "const '%s' must be a number", c->name);
-            v = ERRV;
+            v = el_err;
         }
         for (int j = 0; j < ndefs; j++)
             if (!strcmp(defs[j].name, c->name)) {
-                v = num_val(defs[j].value, c->name_span);
+                v = el_num(defs[j].value, c->name_span);
                 v.is_int &= defs[j].is_int;
                 defs[j].used = 1;
             }
@@ -772,15 +756,15 @@ static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) 
 /* Weights with init = auto: He when the layer feeds a relu, else Glorot. */
 static void resolve_auto_init(elab *e) {
     for (int i = 0; i < e->auto_params.len; i++) {
-        ir_node *w = NODE(e, e->auto_params.data[i]);
+        ir_node *w = el_node(e, e->auto_params.data[i]);
         w->init = INIT_GLOROT;
         for (int j = e->auto_outs.data[i] + 1; j < e->g->nodes.len; j++) {
-            ir_node *u = NODE(e, j);
+            ir_node *u = el_node(e, j);
             if (u->op == IR_RELU && u->in[0] == e->auto_outs.data[i]) w->init = INIT_HE;
         }
     }
     for (int i = 0; i < e->g->params.len; i++) {
-        ir_node *p = NODE(e, e->g->params.data[i]);
+        ir_node *p = el_node(e, e->g->params.data[i]);
         if (p->init == INIT_AUTO) p->init = p->shape.rank >= 2 ? INIT_GLOROT : INIT_ZEROS;
     }
 }
@@ -793,6 +777,26 @@ static void check_model(elab *e, const ast_model *m) {
         diag_error(e->d, m->name_span, "model '%s' has a loss but no train statement", m->name);
     if (g->loss < 0 && g->opt.kind != OPT_NONE) diag_error(e->d, g->opt.loc, "train needs a loss statement");
     if (g->loss >= 0 && !g->params.len) diag_error(e->d, m->name_span, "model '%s' has a loss but no parameters to train", m->name);
+}
+
+/* Dropout and batch norm differ between training and inference: elaborate
+ * the statements again in inference mode, reusing inputs, targets and
+ * parameters. The first pass's outputs and loss feed training; this pass's
+ * outputs feed _forward and its loss feeds _loss. */
+static void second_pass(elab *e, const ast_model *m, int nconst) {
+    ir_graph *g = e->g;
+    e->env.len = nconst; /* forget bindings, keep consts */
+    e->mode = MODE_INFER;
+    e->ndropout = 0;
+    g->outputs.len = g->output_names.len = 0;
+    int loss = g->loss;
+    g->loss = -1;
+    ir_optim opt = g->opt;
+    g->opt.kind = OPT_NONE;
+    for (int i = 0; i < m->nstmts; i++) stmt(e, &m->stmts[i]);
+    g->loss_eval = g->loss;
+    g->loss = loss;
+    g->opt = opt;
 }
 
 int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, ir_graph *g) {
@@ -808,8 +812,11 @@ int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, i
     }
     const ast_model *m = &p->models[0];
     g->name = m->name;
+    int nconst = e.env.len;
     for (int i = 0; i < m->nstmts; i++) stmt(&e, &m->stmts[i]);
     if (d->errors == before) check_model(&e, m); /* not after errors: they cascade */
+    g->loss_eval = g->loss;
+    if (d->errors == before && e.mode_dependent) second_pass(&e, m, nconst);
     resolve_auto_init(&e);
     return d->errors - before;
 }

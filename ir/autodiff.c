@@ -6,27 +6,24 @@
  * gradients where a value fans out and undoes suffix broadcasting. The new
  * nodes are ordinary IR: the same passes and backends handle them.
  */
-#include "ir.h"
+#include "rules.h"
 
 #include <stdlib.h>
 
-typedef struct ad_ctx {
-    ir_graph *g;
-    int *grad;   /* per node id: id of its accumulated gradient, or -1 */
-    char *needs; /* per node id: 1 if it depends on a parameter */
-} ad_ctx;
-
 typedef void (*vjp_fn)(ad_ctx *c, ir_node *n, int dy);
 
-static ir_node *IN(ad_ctx *c, ir_node *n, int i) { return c->g->nodes.data[n->in[i]]; }
+static ir_node *IN(ad_ctx *c, const ir_node *n, int i) { return c->g->nodes.data[n->in[i]]; }
 
-/* Add an op node that autodiff builds; its shape rule cannot fail. */
-static int op(ad_ctx *c, ir_op o, ir_node *at, int a, int b, int cc, int64_t i0, int64_t i1) {
-    int in[3] = {a, b, cc};
-    int64_t ia[4] = {i0, i1, 0, 0};
-    int nin = ir_ops[o].nin;
+int ad_op(ad_ctx *c, ir_op o, const ir_node *at, const int *in, const int64_t *ia,
+          const double *fa, const ir_shape *ashape) {
     const char *err = NULL;
-    ir_node *n = ir_add(c->g, o, in, nin, ia, NULL, at->loc, &err);
+    ir_node *n;
+    if (ashape) { /* ops whose output shape is an attribute */
+        n = o == IR_RESHAPE ? ir_add_reshape(c->g, in[0], *ashape, at->loc)
+                            : ir_add_expand(c->g, in[0], *ashape, (int)ia[0], (int)ia[1], fa ? fa[0] : 1, at->loc);
+    } else {
+        n = ir_add(c->g, o, in, ir_ops[o].nin, ia, fa, at->loc, &err);
+    }
     if (!n) {
         fprintf(stderr, "nnc: internal error in autodiff of %s: %s\n", ir_ops[at->op].name, err);
         abort();
@@ -34,11 +31,32 @@ static int op(ad_ctx *c, ir_op o, ir_node *at, int a, int b, int cc, int64_t i0,
     n->is_grad = 1;
     return n->id;
 }
-#define OP1(o, at, a) op(c, o, at, a, -1, -1, 0, 0)
-#define OP2(o, at, a, b) op(c, o, at, a, b, -1, 0, 0)
+
+int ad_op1(ad_ctx *c, ir_op o, const ir_node *at, int a) { return ad_op(c, o, at, &a, NULL, NULL, NULL); }
+
+int ad_op2(ad_ctx *c, ir_op o, const ir_node *at, int a, int b) {
+    int in[2] = {a, b};
+    return ad_op(c, o, at, in, NULL, NULL, NULL);
+}
+
+int ad_op3(ad_ctx *c, ir_op o, const ir_node *at, int a, int b, int d) {
+    int in[3] = {a, b, d};
+    return ad_op(c, o, at, in, NULL, NULL, NULL);
+}
+
+int ad_needs(const ad_ctx *c, const ir_node *n, int i) { return c->needs[n->in[i]]; }
+
+/* op(c, o, at, a, b, d, i0, i1): a node with two integer attributes. */
+static int op(ad_ctx *c, ir_op o, const ir_node *at, int a, int b, int d, int64_t i0, int64_t i1) {
+    int in[3] = {a, b, d};
+    int64_t ia[IR_MAX_ATTR] = {i0, i1};
+    return ad_op(c, o, at, in, ia, NULL, NULL);
+}
+#define OP1(o, at, a) ad_op1(c, o, at, a)
+#define OP2(o, at, a, b) ad_op2(c, o, at, a, b)
 
 /* Sum gradient gid down to the shape `to` it was broadcast from. */
-static int unbroadcast(ad_ctx *c, ir_node *at, int gid, const ir_shape *to) {
+static int unbroadcast(ad_ctx *c, const ir_node *at, int gid, const ir_shape *to) {
     ir_graph *g = c->g;
     const ir_shape *gs = &g->nodes.data[gid]->shape;
     if (ir_shape_eq(gs, to)) return gid;
@@ -54,7 +72,7 @@ static int unbroadcast(ad_ctx *c, ir_node *at, int gid, const ir_shape *to) {
 }
 
 /* Accumulate gradient gid into input i of n. */
-static void acc(ad_ctx *c, ir_node *n, int i, int gid) {
+void ad_acc(ad_ctx *c, const ir_node *n, int i, int gid) {
     int x = n->in[i];
     if (!c->needs[x]) return;
     ir_node *xn = c->g->nodes.data[x];
@@ -91,88 +109,88 @@ static void vjp_second_order(ad_ctx *c, ir_node *n, int dy) {
 #define vjp_XENT_GRAD vjp_second_order
 #define vjp_BCE_GRAD vjp_second_order
 
-static void vjp_COPY(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, dy); }
-static void vjp_NEG(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP1(IR_NEG, n, dy)); }
-static void vjp_RELU(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_RELU_GRAD, n, dy, n->in[0])); }
-static void vjp_SIGMOID(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_SIGMOID_GRAD, n, dy, n->id)); }
-static void vjp_TANH(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_TANH_GRAD, n, dy, n->id)); }
-static void vjp_EXP(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_MUL, n, dy, n->id)); }
-static void vjp_LOG(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[0])); }
+void vjp_COPY(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, dy); }
+void vjp_NEG(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP1(IR_NEG, n, dy)); }
+void vjp_RELU(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_RELU_GRAD, n, dy, n->in[0])); }
+void vjp_SIGMOID(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_SIGMOID_GRAD, n, dy, n->id)); }
+void vjp_TANH(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_TANH_GRAD, n, dy, n->id)); }
+void vjp_EXP(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_MUL, n, dy, n->id)); }
+void vjp_LOG(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[0])); }
 
-static void vjp_ADD(ad_ctx *c, ir_node *n, int dy) {
-    acc(c, n, 0, dy);
-    acc(c, n, 1, dy);
+void vjp_ADD(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, dy);
+    ad_acc(c, n, 1, dy);
 }
 
-static void vjp_SUB(ad_ctx *c, ir_node *n, int dy) {
-    acc(c, n, 0, dy);
-    if (c->needs[n->in[1]]) acc(c, n, 1, OP1(IR_NEG, n, dy));
+void vjp_SUB(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, dy);
+    if (c->needs[n->in[1]]) ad_acc(c, n, 1, OP1(IR_NEG, n, dy));
 }
 
-static void vjp_MUL(ad_ctx *c, ir_node *n, int dy) {
-    if (c->needs[n->in[0]]) acc(c, n, 0, OP2(IR_MUL, n, dy, n->in[1]));
-    if (c->needs[n->in[1]]) acc(c, n, 1, OP2(IR_MUL, n, dy, n->in[0]));
+void vjp_MUL(ad_ctx *c, ir_node *n, int dy) {
+    if (c->needs[n->in[0]]) ad_acc(c, n, 0, OP2(IR_MUL, n, dy, n->in[1]));
+    if (c->needs[n->in[1]]) ad_acc(c, n, 1, OP2(IR_MUL, n, dy, n->in[0]));
 }
 
 /* y = a / b: da = dy / b, db = -dy * y / b */
-static void vjp_DIV(ad_ctx *c, ir_node *n, int dy) {
-    if (c->needs[n->in[0]]) acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[1]));
+void vjp_DIV(ad_ctx *c, ir_node *n, int dy) {
+    if (c->needs[n->in[0]]) ad_acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[1]));
     if (c->needs[n->in[1]]) {
         int q = OP2(IR_DIV, n, n->id, n->in[1]);
-        acc(c, n, 1, OP1(IR_NEG, n, OP2(IR_MUL, n, dy, q)));
+        ad_acc(c, n, 1, OP1(IR_NEG, n, OP2(IR_MUL, n, dy, q)));
     }
 }
 
-static void vjp_SUM(ad_ctx *c, ir_node *n, int dy) {
+void vjp_SUM(ad_ctx *c, ir_node *n, int dy) {
     ir_node *e = ir_add_expand(c->g, dy, IN(c, n, 0)->shape, (int)n->iattr[0],
                                (int)n->iattr[1], n->fattr[0], n->loc);
     e->is_grad = 1;
-    acc(c, n, 0, e->id);
+    ad_acc(c, n, 0, e->id);
 }
 
-static void vjp_EXPAND(ad_ctx *c, ir_node *n, int dy) {
+void vjp_EXPAND(ad_ctx *c, ir_node *n, int dy) {
     int s = op(c, IR_SUM, n, dy, -1, -1, n->iattr[0], n->iattr[1]);
     c->g->nodes.data[s]->fattr[0] = n->fattr[0];
-    acc(c, n, 0, s);
+    ad_acc(c, n, 0, s);
 }
 
-static void vjp_RESHAPE(ad_ctx *c, ir_node *n, int dy) {
+void vjp_RESHAPE(ad_ctx *c, ir_node *n, int dy) {
     ir_node *r = ir_add_reshape(c->g, dy, IN(c, n, 0)->shape, n->loc);
     r->is_grad = 1;
-    acc(c, n, 0, r->id);
+    ad_acc(c, n, 0, r->id);
 }
 
 /* C = op(A) op(B); see docs/design.md for the four transpose cases. */
-static void vjp_MATMUL(ad_ctx *c, ir_node *n, int dy) {
+void vjp_MATMUL(ad_ctx *c, ir_node *n, int dy) {
     int A = n->in[0], B = n->in[1], ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     if (c->needs[A]) {
         int da = !ta ? op(c, IR_MATMUL, n, dy, B, -1, 0, !tb)
                      : (!tb ? op(c, IR_MATMUL, n, B, dy, -1, 0, 1) : op(c, IR_MATMUL, n, B, dy, -1, 1, 1));
-        acc(c, n, 0, da);
+        ad_acc(c, n, 0, da);
     }
     if (c->needs[B]) {
         int db = !tb ? op(c, IR_MATMUL, n, A, dy, -1, !ta, 0)
                      : (!ta ? op(c, IR_MATMUL, n, dy, A, -1, 1, 0) : op(c, IR_MATMUL, n, dy, A, -1, 1, 1));
-        acc(c, n, 1, db);
+        ad_acc(c, n, 1, db);
     }
 }
 
-static void vjp_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { acc(c, n, 0, OP2(IR_SOFTMAX_GRAD, n, dy, n->id)); }
-static void vjp_LOG_SOFTMAX(ad_ctx *c, ir_node *n, int dy) {
-    acc(c, n, 0, OP2(IR_LOG_SOFTMAX_GRAD, n, dy, n->id));
+void vjp_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_SOFTMAX_GRAD, n, dy, n->id)); }
+void vjp_LOG_SOFTMAX(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, OP2(IR_LOG_SOFTMAX_GRAD, n, dy, n->id));
 }
 
 /* Losses: targets are data, so only the prediction gets a gradient
  * (elaboration rejects targets that depend on parameters). */
-static void vjp_XENT(ad_ctx *c, ir_node *n, int dy) {
-    acc(c, n, 0, op(c, IR_XENT_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
+void vjp_XENT(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, op(c, IR_XENT_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
 }
-static void vjp_BCE(ad_ctx *c, ir_node *n, int dy) {
-    acc(c, n, 0, op(c, IR_BCE_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
+void vjp_BCE(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, op(c, IR_BCE_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
 }
 
 static const vjp_fn vjp_rules[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, expr) [IR_##e] = vjp_##e,
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = vjp_##e,
 #include "ops.def"
 #undef OP
 };

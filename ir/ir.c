@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 const ir_opinfo ir_ops[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, expr) [IR_##e] = {name, nin, cls, expr},
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = {name, nin, cls, flags, expr},
 #include "ops.def"
 #undef OP
 };
@@ -13,7 +13,7 @@ void ir_graph_init(ir_graph *g, arena *a, const char *name) {
     memset(g, 0, sizeof *g);
     g->a = a;
     g->name = name;
-    g->loss = -1;
+    g->loss = g->loss_eval = -1;
 }
 
 ir_node *ir_node_of(const ir_graph *g, int id) { return g->nodes.data[id]; }
@@ -78,8 +78,8 @@ ir_node *ir_add(ir_graph *g, ir_op op, const int *in, int nin,
     ir_node *n = new_node(g, op, loc);
     n->nin = nin;
     for (int i = 0; i < nin; i++) n->in[i] = in[i];
-    for (int i = 0; iattr && i < 4; i++) n->iattr[i] = iattr[i];
-    for (int i = 0; fattr && i < 2; i++) n->fattr[i] = fattr[i];
+    for (int i = 0; iattr && i < IR_MAX_ATTR; i++) n->iattr[i] = iattr[i];
+    for (int i = 0; fattr && i < 4; i++) n->fattr[i] = fattr[i];
     const char *e = ir_infer_shape(g, n);
     if (e) {
         if (err) *err = e;

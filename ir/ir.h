@@ -19,22 +19,25 @@
 #include "../common/common.h"
 
 #define IR_MAX_RANK 6
-#define IR_MAX_IN 4
+#define IR_MAX_IN 6
+#define IR_MAX_ATTR 8
 
 typedef enum ir_op {
-#define OP(e, name, nin, cls, expr) IR_##e,
+#define OP(e, name, nin, cls, flags, expr) IR_##e,
 #include "ops.def"
 #undef OP
     IR_NUM_OPS
 } ir_op;
 
 typedef enum ir_opclass { OPC_SOURCE, OPC_UNARY, OPC_BINARY, OPC_OTHER } ir_opclass;
+enum { OPF_RNG = 1, OPF_STATE = 2 }; /* ops.def flags */
 
 /* Static facts about an op, from ops.def. */
 typedef struct ir_opinfo {
     const char *name; /* printer spelling */
     int nin;          /* input count */
     ir_opclass cls;   /* kind of kernel */
+    int flags;        /* OPF_* */
     const char *expr; /* scalar formula of elementwise ops */
 } ir_opinfo;
 extern const ir_opinfo ir_ops[IR_NUM_OPS];
@@ -58,7 +61,13 @@ typedef enum ir_init {
 } ir_init;
 
 /* What a node is for in the model's interface. */
-typedef enum ir_role { ROLE_NONE, ROLE_INPUT, ROLE_TARGET, ROLE_PARAM } ir_role;
+typedef enum ir_role {
+    ROLE_NONE,
+    ROLE_INPUT,
+    ROLE_TARGET,
+    ROLE_PARAM, /* trained */
+    ROLE_BUFFER /* state saved with the parameters but not trained (running stats) */
+} ir_role;
 
 typedef struct ir_node {
     int id;                /* index in graph->nodes */
@@ -67,8 +76,8 @@ typedef struct ir_node {
     ir_shape shape;
     int in[IR_MAX_IN];     /* input node ids */
     int nin;
-    int64_t iattr[4];      /* op attributes: MATMUL ta, tb; SUM/EXPAND axis0, axis1 */
-    double fattr[2];       /* op attributes: SUM/EXPAND scale */
+    int64_t iattr[IR_MAX_ATTR]; /* op attributes: MATMUL ta, tb; SUM/EXPAND axis0, axis1; ... */
+    double fattr[4];       /* op attributes: SUM/EXPAND scale; ... */
     ir_shape ashape;       /* op attribute: EXPAND, RESHAPE output shape */
     const char *name;      /* user-visible name (binding, parameter), or NULL */
     src_span loc;          /* source of the expression that made it */
@@ -102,10 +111,12 @@ typedef struct ir_graph {
     ARR(ir_node *) nodes;    /* topological order */
     ARR(int) inputs;         /* ROLE_INPUT nodes, declaration order */
     ARR(int) targets;        /* ROLE_TARGET nodes */
-    ARR(int) params;         /* ROLE_PARAM nodes */
+    ARR(int) params;         /* ROLE_PARAM and ROLE_BUFFER nodes, declaration order */
     ARR(int) outputs;        /* output nodes */
     ARR(const char *) output_names; /* names of outputs */
-    int loss;                /* scalar loss node, or -1 */
+    int loss;                /* scalar loss node (training mode), or -1 */
+    int loss_eval;           /* the loss in inference mode (== loss unless
+                                dropout or batch norm make them differ) */
     ir_optim opt;            /* training configuration */
     ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
 } ir_graph;

@@ -43,11 +43,16 @@ static void place_params(const ir_graph *g, mem_plan *p) {
     p->param_elems = off;
 }
 
+/* Sources have no arena buffer; a state update writes its buffer's slot. */
 static void place_sources(const ir_graph *g, mem_plan *p) {
     for (int i = 0; i < g->nodes.len; i++) {
         const ir_node *n = g->nodes.data[i];
         if (n->op == IR_CONST) p->region[i] = MEM_CONST;
         else if (n->op == IR_INPUT) p->region[i] = MEM_USER;
+        else if (ir_ops[n->op].flags & OPF_STATE) {
+            p->region[i] = MEM_PARAM;
+            p->offset[i] = p->offset[n->in[0]];
+        }
     }
 }
 
@@ -83,6 +88,7 @@ static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf 
     for (int i = 0; i < g->outputs.len; i++)
         if (pos[g->outputs.data[i]] >= 0) bufs[pos[g->outputs.data[i]]].last = s->order.len;
     if (g->loss >= 0 && pos[g->loss] >= 0) bufs[pos[g->loss]].last = s->order.len;
+    if (g->loss_eval >= 0 && pos[g->loss_eval] >= 0) bufs[pos[g->loss_eval]].last = s->order.len;
     free(pos);
     return nb;
 }
@@ -114,7 +120,7 @@ void ir_program_build(ir_graph *g, ir_program *p) {
     memset(p, 0, sizeof *p);
     p->g = g;
     p->has[ENTRY_FORWARD] = g->outputs.len > 0;
-    p->has[ENTRY_LOSS] = g->loss >= 0;
+    p->has[ENTRY_LOSS] = g->loss_eval >= 0;
     p->has[ENTRY_TRAIN] = g->loss >= 0 && g->grads.len > 0;
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!p->has[e]) continue;
@@ -122,8 +128,10 @@ void ir_program_build(ir_graph *g, ir_program *p) {
         if (e == ENTRY_FORWARD)
             for (int i = 0; i < g->outputs.len; i++) arr_push(g->a, roots, g->outputs.data[i]);
         else
-            arr_push(g->a, roots, g->loss);
+            arr_push(g->a, roots, e == ENTRY_LOSS ? g->loss_eval : g->loss);
         for (int i = 0; e == ENTRY_TRAIN && i < g->grads.len; i++) arr_push(g->a, roots, g->grads.data[i]);
+        for (int i = 0; e == ENTRY_TRAIN && i < g->nodes.len; i++) /* state updates (running stats) */
+            if (ir_ops[g->nodes.data[i]->op].flags & OPF_STATE) arr_push(g->a, roots, i);
         ir_schedule(g, roots.data, roots.len, &p->sched[e]);
         mem_plan_schedule(g, &p->sched[e], g->a, &p->mem[e]);
         if (p->mem[e].arena_elems > p->arena_elems) p->arena_elems = p->mem[e].arena_elems;

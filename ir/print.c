@@ -67,6 +67,7 @@ void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
     for (int i = 0; i < g->outputs.len; i++)
         fprintf(out, "  output %s = %%%d\n", g->output_names.data[i], g->outputs.data[i]);
     if (g->loss >= 0) fprintf(out, "  loss = %%%d\n", g->loss);
+    if (g->loss_eval != g->loss) fprintf(out, "  loss (inference) = %%%d\n", g->loss_eval);
     for (int i = 0; i < g->grads.len; i++)
         fprintf(out, "  grad %s = %%%d\n", g->nodes.data[g->params.data[i]]->name, g->grads.data[i]);
     if (g->grads.len && g->opt.kind != OPT_NONE) {

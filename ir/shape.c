@@ -1,11 +1,13 @@
 /* shape.c — one shape rule per op. Each fills n->shape and n->dtype from the
  * inputs and attributes, or returns a message naming the shapes involved. */
-#include "ir.h"
+#include "rules.h"
 
 typedef const char *(*shape_fn)(ir_graph *g, ir_node *n);
 
-static ir_node *IN(ir_graph *g, ir_node *n, int i) { return g->nodes.data[n->in[i]]; }
-static const char *S(ir_graph *g, const ir_shape *s) { return ir_shape_str(g->a, s); }
+ir_node *ir_in(const ir_graph *g, const ir_node *n, int i) { return g->nodes.data[n->in[i]]; }
+const char *ir_sstr(ir_graph *g, const ir_shape *s) { return ir_shape_str(g->a, s); }
+#define IN ir_in
+#define S ir_sstr
 
 int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out) {
     /* At equal rank the bigger one is the one with more elements, so that
@@ -48,7 +50,7 @@ void ir_matmul_dims(const ir_graph *g, const ir_node *n, int64_t *m,
     *nn = n->iattr[1] ? br : bc;
 }
 
-static const char *float_inputs(ir_graph *g, ir_node *n) {
+const char *shape_float_inputs(ir_graph *g, ir_node *n) {
     for (int i = 0; i < n->nin; i++)
         if (IN(g, n, i)->dtype != DT_F32)
             return arena_printf(g->a, "%s expects f32 operands, got i32",
@@ -67,7 +69,7 @@ static const char *shape_source(ir_graph *g, ir_node *n) {
 
 static const char *shape_unary(ir_graph *g, ir_node *n) {
     n->shape = IN(g, n, 0)->shape;
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 #define shape_COPY shape_unary
 #define shape_NEG shape_unary
@@ -81,7 +83,7 @@ static const char *shape_unary(ir_graph *g, ir_node *n) {
 
 static const char *shape_binary(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
-    const char *e = float_inputs(g, n);
+    const char *e = shape_float_inputs(g, n);
     if (e) return e;
     if (!ir_broadcast(a, b, &n->shape))
         return arena_printf(g->a, "cannot broadcast %s with %s", S(g, a), S(g, b));
@@ -99,7 +101,7 @@ static const char *shape_same2(ir_graph *g, ir_node *n) {
         return arena_printf(g->a, "%s operands differ: %s and %s",
                             ir_ops[n->op].name, S(g, a), S(g, b));
     n->shape = *a;
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 #define shape_RELU_GRAD shape_same2
 #define shape_SIGMOID_GRAD shape_same2
@@ -107,7 +109,7 @@ static const char *shape_same2(ir_graph *g, ir_node *n) {
 #define shape_SOFTMAX_GRAD shape_same2
 #define shape_LOG_SOFTMAX_GRAD shape_same2
 
-static const char *shape_SUM(ir_graph *g, ir_node *n) {
+const char *shape_SUM(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape;
     int a0 = (int)n->iattr[0], a1 = (int)n->iattr[1];
     if (a0 < 0 || a1 > a->rank || a0 > a1)
@@ -115,12 +117,12 @@ static const char *shape_SUM(ir_graph *g, ir_node *n) {
     n->shape.rank = 0;
     for (int i = 0; i < a->rank; i++)
         if (i < a0 || i >= a1) n->shape.d[n->shape.rank++] = a->d[i];
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 
 /* EXPAND: the output shape is the attribute ashape; removing axes
  * [a0, a1) from it must give the input shape. */
-static const char *shape_EXPAND(ir_graph *g, ir_node *n) {
+const char *shape_EXPAND(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *to = &n->ashape;
     int a0 = (int)n->iattr[0], a1 = (int)n->iattr[1];
     if (a0 < 0 || a0 > a1 || a1 > to->rank || to->rank - (a1 - a0) != a->rank)
@@ -131,10 +133,10 @@ static const char *shape_EXPAND(ir_graph *g, ir_node *n) {
             return arena_printf(g->a, "cannot expand %s to %s", S(g, a), S(g, to));
     }
     n->shape = *to;
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 
-static const char *shape_RESHAPE(ir_graph *g, ir_node *n) {
+const char *shape_RESHAPE(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape;
     if (ir_numel(a) != ir_numel(&n->ashape))
         return arena_printf(g->a, "cannot reshape %s (%lld elements) to %s (%lld elements)",
@@ -145,7 +147,7 @@ static const char *shape_RESHAPE(ir_graph *g, ir_node *n) {
     return NULL;
 }
 
-static const char *shape_MATMUL(ir_graph *g, ir_node *n) {
+const char *shape_MATMUL(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
     if (a->rank < 2 || b->rank < 2)
         return arena_printf(g->a, "matmul needs matrices, got %s and %s", S(g, a), S(g, b));
@@ -166,11 +168,11 @@ static const char *shape_MATMUL(ir_graph *g, ir_node *n) {
         int64_t d[2] = {m, nn};
         n->shape = ir_shape_make(2, d);
     }
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 
 /* XENT(logits [N, C], labels i32 [N]) -> scalar */
-static const char *shape_XENT(ir_graph *g, ir_node *n) {
+const char *shape_XENT(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
     if (IN(g, n, 0)->dtype != DT_F32 || IN(g, n, 1)->dtype != DT_I32)
         return arena_printf(g->a, "cross_entropy expects f32 logits and i32 class labels");
@@ -188,29 +190,29 @@ static const char *shape_XENT(ir_graph *g, ir_node *n) {
     return NULL;
 }
 
-static const char *shape_XENT_GRAD(ir_graph *g, ir_node *n) {
+const char *shape_XENT_GRAD(ir_graph *g, ir_node *n) {
     n->shape = IN(g, n, 1)->shape;
     n->dtype = DT_F32;
     return NULL;
 }
 
-static const char *shape_BCE(ir_graph *g, ir_node *n) {
+const char *shape_BCE(ir_graph *g, ir_node *n) {
     const ir_shape *a = &IN(g, n, 0)->shape, *b = &IN(g, n, 1)->shape;
     if (!ir_shape_eq(a, b))
         return arena_printf(g->a, "binary_cross_entropy: prediction %s and target %s differ",
                             S(g, a), S(g, b));
     n->shape = ir_scalar_shape();
-    return float_inputs(g, n);
+    return shape_float_inputs(g, n);
 }
 
-static const char *shape_BCE_GRAD(ir_graph *g, ir_node *n) {
+const char *shape_BCE_GRAD(ir_graph *g, ir_node *n) {
     n->shape = IN(g, n, 1)->shape;
     n->dtype = DT_F32;
     return NULL;
 }
 
 static const shape_fn shape_rules[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, expr) [IR_##e] = shape_##e,
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = shape_##e,
 #include "ops.def"
 #undef OP
 };

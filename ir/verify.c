@@ -37,7 +37,8 @@ static int check_list(const ir_graph *g, const int *ids, int n, ir_role role, co
     int bad = 0;
     for (int i = 0; i < n; i++) {
         const ir_node *x = ids[i] >= 0 && ids[i] < g->nodes.len ? g->nodes.data[ids[i]] : NULL;
-        if (!x || (role != ROLE_NONE && (x->role != role || x->index != i))) {
+        int ok = x && (role == ROLE_NONE || ((x->role == role || (role == ROLE_PARAM && x->role == ROLE_BUFFER)) && x->index == i));
+        if (!ok) {
             fprintf(out, "verify: %s %d is not a proper node\n", what, i);
             bad++;
         }

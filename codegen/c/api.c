@@ -164,6 +164,8 @@ static void emit_struct(cg_ctx *cx) {
     sb_printf(c, "    %s *act;      /* activations, offsets from the memory plan */\n", T);
     sb_puts(c, "    void *owned;      /* the block _create allocated, or NULL */\n");
     sb_puts(c, "    int64_t step;     /* optimizer steps taken */\n");
+    sb_puts(c, "    uint64_t seed;    /* of the initial weights and of random ops */\n");
+    sb_puts(c, "    uint64_t calls;   /* training passes so far: the random ops' counter */\n");
     sb_puts(c, "    double lr;        /* learning rate */\n");
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
     sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HEADER_BYTES);
@@ -231,9 +233,9 @@ static void emit_lifecycle(cg_ctx *cx) {
     size_t pe = param_elems(cx);
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
     sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
-    sb_printf(c, "    m->step = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
+    sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
     for (int i = 0; i < cx->g->params.len; i++) emit_init_param(cx, i);
-    sb_puts(c, "    (void)seed;\n    return NNRT_OK;\n}\n");
+    sb_puts(c, "    return NNRT_OK;\n}\n");
 
     sb_printf(c, "\nint %s_init(%s **out, void *mem, size_t bytes, uint64_t seed) {\n", P, P);
     sb_printf(c, "    if (!out || !mem || bytes < %s_ARENA_BYTES) return NNRT_ERR_ARG;\n", cx->upper);
@@ -297,12 +299,23 @@ static void emit_label_checks(cg_ctx *cx, ir_entry e) {
     }
 }
 
+static int uses_rng(cg_ctx *cx, ir_entry e) {
+    const ir_sched *s = &cx->p->sched[e];
+    for (int t = 0; t < s->order.len; t++)
+        if (ir_ops[NODE(cx, s->order.data[t])->op].flags & OPF_RNG) return 1;
+    return 0;
+}
+
+/* The kernel calls of entry e; random ops draw from Philox(seed, counter)
+ * where counter numbers the training calls. */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
+    if (uses_rng(cx, e)) sb_printf(cx->c, "    const uint64_t counter = %s;\n", e == ENTRY_TRAIN ? "m->calls++" : "m->calls");
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
+        if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
         sb_printf(cx->c, "%s);\n", ptr(cx, e, n->id));
     }
 }
@@ -346,7 +359,8 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
                 sb_printf(cx->c, "    memset(m->grads + %zu, 0, sizeof(%s) * %lld);\n", cx->p->mem[e].offset[cx->g->params.data[i]],
                           cx->T, (long long)ir_numel(&NODE(cx, cx->g->params.data[i])->shape));
     emit_calls(cx, e);
-    sb_printf(cx->c, "    if (loss) *loss = (%s)[0];\n    return NNRT_OK;\n}\n", ptr(cx, e, cx->g->loss));
+    int loss = e == ENTRY_LOSS ? cx->g->loss_eval : cx->g->loss;
+    sb_printf(cx->c, "    if (loss) *loss = (%s)[0];\n    return NNRT_OK;\n}\n", ptr(cx, e, loss));
 }
 
 /* ---- the optimizer ----------------------------------------------------- */

@@ -7,15 +7,18 @@
  *
  * Forward and backward kernels of an op family sit next to each other.
  */
-#include "../cg.h"
+#include "kernels.h"
 
 #include <inttypes.h>
+#include <ctype.h>
 #include <math.h>
 
 typedef void (*emit_fn)(cg_ctx *cx, const ir_node *n);
 
-static const ir_node *IN(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
-static long long NUMEL(const ir_node *n) { return (long long)ir_numel(&n->shape); }
+const ir_node *cgk_in(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
+long long cgk_numel(const ir_node *n) { return (long long)ir_numel(&n->shape); }
+#define IN cgk_in
+#define NUMEL cgk_numel
 
 const char *cg_kernel_name(cg_ctx *cx, const ir_node *n) {
     return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name);
@@ -32,7 +35,7 @@ void cg_literal(cg_ctx *cx, strbuf *b, double x) {
 }
 
 /* The comment and signature: inputs x0.., output y. */
-static void head(cg_ctx *cx, const ir_node *n) {
+void cgk_head(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     sb_printf(c, "\n/* %%%d = %s(", n->id, ir_ops[n->op].name);
     for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%%%d", i ? ", " : "", n->in[i]);
@@ -45,24 +48,46 @@ static void head(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
     sb_printf(c, " */\nstatic void %s(", cg_kernel_name(cx, n));
+    /* a state update writes its own input's buffer: no restrict there */
+    const char *rs = ir_ops[n->op].flags & OPF_STATE ? "" : "restrict ";
     for (int i = 0; i < n->nin; i++)
-        sb_printf(c, "const %s *restrict x%d, ", IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
-    sb_printf(c, "%s *restrict y) {\n", cx->T);
+        sb_printf(c, "const %s *%sx%d, ", IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, rs, i);
+    if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
+    sb_printf(c, "%s *%sy) {\n", cx->T, rs);
 }
 
-static void tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
+void cgk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
-/* Substitute a and b in an op's scalar formula. */
+/* Does the formula use the attribute p (a standalone identifier)? */
+static int uses_p(const char *expr) {
+    for (const char *q = expr; (q = strchr(q, 'p')); q++) {
+        int before = q > expr && (isalnum((unsigned char)q[-1]) || q[-1] == '_');
+        int after = isalnum((unsigned char)q[1]) || q[1] == '_';
+        if (!before && !after) return 1;
+    }
+    return 0;
+}
+
+/* Declare p = the node's first float attribute when the formula uses it. */
+static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
+    if (!uses_p(ir_ops[n->op].expr)) return;
+    sb_printf(cx->c, "%sconst %s p = ", indent, cx->T);
+    cg_literal(cx, cx->c, n->fattr[0]);
+    sb_puts(cx->c, ";\n");
+}
+
+/* The op's scalar formula over a (and b, p). */
 static void formula(cg_ctx *cx, const char *expr) { sb_puts(cx->c, expr); }
 
 /* ---- elementwise ------------------------------------------------------- */
 
 static void emit_unary(cg_ctx *cx, const ir_node *n) {
-    head(cx, n);
+    cgk_head(cx, n);
+    formula_attr(cx, n, "    ");
     sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", NUMEL(n), cx->T);
     formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n    }\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 #define emit_COPY emit_unary
 #define emit_NEG emit_unary
@@ -78,7 +103,8 @@ static void emit_unary(cg_ctx *cx, const ir_node *n) {
 static void emit_binary(cg_ctx *cx, const ir_node *n) {
     long long N = NUMEL(n), na = NUMEL(IN(cx, n, 0)), nb = NUMEL(IN(cx, n, 1));
     long long cols = na < N ? na : nb < N ? nb : N;
-    head(cx, n);
+    cgk_head(cx, n);
+    formula_attr(cx, n, "    ");
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / cols, cols);
     const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : "j";
     const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : "j";
@@ -89,7 +115,7 @@ static void emit_binary(cg_ctx *cx, const ir_node *n) {
     sb_printf(cx->c, "];\n            y[r * %lld + j] = ", cols);
     formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n        }\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 #define emit_ADD emit_binary
 #define emit_SUB emit_binary
@@ -107,10 +133,10 @@ static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
 /* ---- reductions ------------------------------------------------------- */
 
 /* SUM: x viewed as [outer, len, inner] -> y [outer, inner], times scale. */
-static void emit_SUM(cg_ctx *cx, const ir_node *n) {
+void emit_SUM(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
     ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
-    head(cx, n);
+    cgk_head(cx, n);
     strbuf *c = cx->c;
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", (long long)O);
     sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (long long)I);
@@ -121,38 +147,38 @@ static void emit_SUM(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] *= ", (long long)I);
     cg_literal(cx, c, n->fattr[0]);
     sb_puts(c, ";\n    }\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* EXPAND: the adjoint of SUM, y [outer, len, inner] = x [outer, inner] * scale. */
-static void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
+void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
     ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
-    head(cx, n);
+    cgk_head(cx, n);
     strbuf *c = cx->c;
     sb_printf(c, "    for (long o = 0; o < %lld; o++)\n        for (long l = 0; l < %lld; l++)\n", (long long)O, (long long)L);
     sb_printf(c, "            for (long i = 0; i < %lld; i++)\n", (long long)I);
     sb_printf(c, "                y[(o * %lld + l) * %lld + i] = x0[o * %lld + i] * ", (long long)L, (long long)I, (long long)I);
     cg_literal(cx, c, n->fattr[0]);
     sb_puts(c, ";\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 
-static void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
-    head(cx, n);
+void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
+    cgk_head(cx, n);
     sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", NUMEL(n));
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* ---- matrix product ---------------------------------------------------- */
 
 /* y[m, n] = op(A)[m, k] op(B)[k, n]; op(A) = A or A^T by attrs ta, tb. */
-static void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
+void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     int64_t M, K, N;
     ir_matmul_dims(cx->g, n, &M, &K, &N);
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     strbuf *c = cx->c;
-    head(cx, n);
+    cgk_head(cx, n);
     char aip[64], bpj[64];
     snprintf(aip, sizeof aip, ta ? "x0[p * %lld + i]" : "x0[i * %lld + p]", (long long)(ta ? M : K));
     snprintf(bpj, sizeof bpj, tb ? "x1[j * %lld + p]" : "x1[p * %lld + j]", (long long)(tb ? K : N));
@@ -168,15 +194,15 @@ static void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
         sb_printf(c, "            const %s *restrict bp = x1 + p * %lld;\n", cx->T, (long long)N);
         sb_printf(c, "            for (long j = 0; j < %lld; j++) yi[j] += a * bp[j];\n        }\n    }\n", (long long)N);
     }
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* ---- softmax family: rows over the last axis ---------------------------- */
 
-static long long LAST(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
+long long cgk_last(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
 
 /* Open a loop over rows of C elements with row pointers for x0 (and x1) and y. */
-static void rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
+void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
     strbuf *c = cx->c;
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", NUMEL(n) / C);
     sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
@@ -185,7 +211,7 @@ static void rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
 }
 
 /* mx = max of xr, s = sum of exp(xr - mx) */
-static void row_max_sumexp(cg_ctx *cx, long long C, int store) {
+void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store) {
     strbuf *c = cx->c;
     sb_printf(c, "        %s mx = xr[0], s = 0;\n", cx->T);
     sb_printf(c, "        for (long j = 1; j < %lld; j++) mx = xr[j] > mx ? xr[j] : mx;\n", C);
@@ -193,94 +219,94 @@ static void row_max_sumexp(cg_ctx *cx, long long C, int store) {
     else sb_printf(c, "        for (long j = 0; j < %lld; j++) s += exp(xr[j] - mx);\n", C);
 }
 
-static void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    long long C = LAST(n);
-    head(cx, n);
-    rows(cx, n, C, 0);
-    row_max_sumexp(cx, C, 1);
+void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    long long C = cgk_last(n);
+    cgk_head(cx, n);
+    cgk_rows(cx, n, C, 0);
+    cgk_row_max_sumexp(cx, C, 1);
     sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] /= s;\n    }\n", C);
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
-static void emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = LAST(n);
-    head(cx, n);
-    rows(cx, n, C, 1);
+void emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = cgk_last(n);
+    cgk_head(cx, n);
+    cgk_rows(cx, n, C, 1);
     sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j] * zr[j];\n", cx->T, C);
     sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = zr[j] * (xr[j] - d);\n    }\n", C);
-    tail(cx);
+    cgk_tail(cx);
 }
 
-static void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    long long C = LAST(n);
-    head(cx, n);
-    rows(cx, n, C, 0);
-    row_max_sumexp(cx, C, 0);
+void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    long long C = cgk_last(n);
+    cgk_head(cx, n);
+    cgk_rows(cx, n, C, 0);
+    cgk_row_max_sumexp(cx, C, 0);
     sb_printf(cx->c, "        const %s lse = mx + log(s);\n", cx->T);
     sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = xr[j] - lse;\n    }\n", C);
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* dx = dy - exp(y) * sum(dy); x0 = dy, x1 = y */
-static void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = LAST(n);
-    head(cx, n);
-    rows(cx, n, C, 1);
+void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = cgk_last(n);
+    cgk_head(cx, n);
+    cgk_rows(cx, n, C, 1);
     sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j];\n", cx->T, C);
     sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = xr[j] - exp(zr[j]) * d;\n    }\n", C);
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* ---- losses ------------------------------------------------------------ */
 
 /* mean over rows of logsumexp(logits) - logits[label]; labels were range
  * checked by the entry point. */
-static void emit_XENT(cg_ctx *cx, const ir_node *n) {
+void emit_XENT(cg_ctx *cx, const ir_node *n) {
     const ir_node *lg = IN(cx, n, 0);
-    long long C = LAST(lg), R = NUMEL(lg) / C;
+    long long C = cgk_last(lg), R = NUMEL(lg) / C;
     strbuf *c = cx->c;
-    head(cx, n);
+    cgk_head(cx, n);
     sb_printf(c, "    double total = 0;\n    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
-    row_max_sumexp(cx, C, 0);
+    cgk_row_max_sumexp(cx, C, 0);
     sb_printf(c, "        total += (double)(mx + log(s) - xr[x1[r]]);\n    }\n");
     sb_printf(c, "    y[0] = (%s)(total / %lld);\n", cx->T, R);
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl */
-static void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = LAST(n), R = NUMEL(n) / C;
+void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
+    long long C = cgk_last(n), R = NUMEL(n) / C;
     strbuf *c = cx->c;
-    head(cx, n);
+    cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict xr = x1 + r * %lld;\n        %s *restrict yr = y + r * %lld;\n", cx->T, C, cx->T, C);
-    row_max_sumexp(cx, C, 1);
+    cgk_row_max_sumexp(cx, C, 1);
     sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = yr[j] / s * scale;\n", C);
     sb_printf(c, "        yr[x2[r]] -= scale;\n    }\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* mean of -(t log p + (1 - t) log(1 - p)), logs clamped at -100 as PyTorch does */
-static void emit_BCE(cg_ctx *cx, const ir_node *n) {
+void emit_BCE(cg_ctx *cx, const ir_node *n) {
     long long N = NUMEL(IN(cx, n, 0));
     strbuf *c = cx->c;
-    head(cx, n);
+    cgk_head(cx, n);
     sb_printf(c, "    double total = 0;\n    for (long i = 0; i < %lld; i++) {\n", N);
     sb_printf(c, "        %s lp = log(x0[i]), lq = log(1 - x0[i]);\n", cx->T);
     sb_puts(c, "        lp = lp > -100 ? lp : -100;\n        lq = lq > -100 ? lq : -100;\n");
     sb_puts(c, "        total -= (double)(x1[i] * lp + (1 - x1[i]) * lq);\n    }\n");
     sb_printf(c, "    y[0] = (%s)(total / %lld);\n", cx->T, N);
-    tail(cx);
+    cgk_tail(cx);
 }
 
 /* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
-static void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
+void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
     long long N = NUMEL(n);
     strbuf *c = cx->c;
-    head(cx, n);
+    cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, N);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) {\n", N);
     sb_printf(c, "        %s d = x1[i] * (1 - x1[i]);\n        d = d > ", cx->T);
@@ -288,11 +314,11 @@ static void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, " ? d : ");
     cg_literal(cx, c, 1e-12);
     sb_puts(c, ";\n        y[i] = scale * (x1[i] - x2[i]) / d;\n    }\n");
-    tail(cx);
+    cgk_tail(cx);
 }
 
 static const emit_fn emitters[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, expr) [IR_##e] = emit_##e,
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = emit_##e,
 #include "../../ir/ops.def"
 #undef OP
 };

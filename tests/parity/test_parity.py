@@ -330,9 +330,26 @@ BASE_CASES = [
 ]
 
 
+def family_cases():
+    """Cases of the op families: every tests/parity/cases_*.py defines CASES,
+    a list of Case. It finds this module as the global `tp` (tp.Case, tp._pt,
+    tp.batch_digits, ...), set before it runs."""
+    import glob
+    import importlib.util
+    found = []
+    for path in sorted(glob.glob(os.path.join(HERE, "cases_*.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        mod = importlib.util.module_from_spec(spec)
+        mod.tp = sys.modules[__name__]
+        spec.loader.exec_module(mod)
+        found.extend(mod.CASES)
+    return found
+
+
 def all_cases():
-    cases = list(BASE_CASES)
-    for c in BASE_CASES:  # the same models generated with --dtype=f64
+    base = BASE_CASES + family_cases()
+    cases = list(base)
+    for c in base:  # the same models generated with --dtype=f64
         cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
                           c.seed, c.check, "f64"))
     return cases

@@ -439,7 +439,7 @@ static int in_i32(hg *h, ir_shape s) {
 /* ir_add with two inputs and matmul-style attributes; NULL on error. */
 static ir_node *add2(hg *h, ir_op op, int a, int b, int64_t i0, int64_t i1, const char **err) {
     int in[2] = {a, b};
-    int64_t ia[4] = {i0, i1, 0, 0};
+    int64_t ia[IR_MAX_ATTR] = {i0, i1, 0, 0};
     src_span z = {0, 0, 0, 0};
     *err = NULL;
     return ir_add(&h->g, op, in, 2, ia, NULL, z, err);
@@ -601,8 +601,8 @@ static void test_shape_matmul_inner_mismatch(void) {
 
 static ir_node *sum_axes(hg *h, int x, int a0, int a1, const char **err) {
     int in[1] = {x};
-    int64_t ia[4] = {a0, a1, 0, 0};
-    double fa[2] = {1, 0};
+    int64_t ia[IR_MAX_ATTR] = {a0, a1, 0, 0};
+    double fa[4] = {1, 0};
     src_span z = {0, 0, 0, 0};
     *err = NULL;
     return ir_add(&h->g, IR_SUM, in, 1, ia, fa, z, err);
