@@ -30,7 +30,11 @@ typedef enum ir_op {
 } ir_op;
 
 typedef enum ir_opclass { OPC_SOURCE, OPC_UNARY, OPC_BINARY, OPC_OTHER } ir_opclass;
-enum { OPF_RNG = 1, OPF_STATE = 2 }; /* ops.def flags */
+enum { OPF_RNG = 1, OPF_STATE = 2, OPF_INDEX = 4 }; /* ops.def flags */
+/* OPF_INDEX ops read an i32 index tensor: input iattr[IR_ATTR_INDEX_INPUT],
+ * whose values the entry points check lie in [0, iattr[IR_ATTR_INDEX_BOUND])
+ * before any kernel runs. The op's shape rule sets both. */
+enum { IR_ATTR_INDEX_INPUT = 6, IR_ATTR_INDEX_BOUND = 7 };
 
 /* Static facts about an op, from ops.def. */
 typedef struct ir_opinfo {
@@ -57,6 +61,8 @@ typedef enum ir_init {
     INIT_ZEROS,
     INIT_ONES,
     INIT_FILL,   /* every element = fill */
+    INIT_UNIFORM,/* uniform in [-fill, fill] */
+    INIT_NORMAL, /* normal, mean 0, std fill */
     INIT_DATA    /* literal values in data */
 } ir_init;
 
@@ -85,7 +91,7 @@ typedef struct ir_node {
     int index;             /* ROLE_*: position among inputs/targets/params */
     double *data;          /* CONST values, INIT_DATA values (numel) */
     ir_init init;          /* PARAM: initializer */
-    double fill;           /* PARAM INIT_FILL value */
+    double fill;           /* PARAM INIT_FILL value, INIT_UNIFORM limit, INIT_NORMAL std */
     int64_t fan_in, fan_out; /* PARAM: for He/Glorot */
     int is_grad;           /* 1 if made by autodiff (backward graph) */
 } ir_node;

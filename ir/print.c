@@ -32,7 +32,7 @@ static void print_const(const ir_node *n, FILE *out) {
 }
 
 static const char *init_name(ir_init k) {
-    static const char *const names[] = {"auto", "he", "glorot", "zeros", "ones", "fill", "data"};
+    static const char *const names[] = {"auto", "he", "glorot", "zeros", "ones", "fill", "uniform", "normal", "data"};
     return names[k];
 }
 

@@ -187,6 +187,8 @@ const char *shape_XENT(ir_graph *g, ir_node *n) {
                                 S(g, a), S(g, b));
     n->shape = ir_scalar_shape();
     n->dtype = DT_F32;
+    n->iattr[IR_ATTR_INDEX_INPUT] = 1;
+    n->iattr[IR_ATTR_INDEX_BOUND] = a->d[a->rank - 1];
     return NULL;
 }
 

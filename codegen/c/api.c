@@ -172,7 +172,7 @@ static void emit_struct(cg_ctx *cx) {
 }
 
 static const char *init_comment(ir_init k) {
-    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros", "ones", "fill", "literal"};
+    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros", "ones", "fill", "uniform", "normal", "literal"};
     return s[k];
 }
 
@@ -211,6 +211,12 @@ static void emit_init_param(cg_ctx *cx, int i) {
     case INIT_GLOROT:
         sb_printf(c, "    nnrt_init_glorot_%s(m->params + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, off, N,
                   (long long)n->fan_in, (long long)n->fan_out, i);
+        break;
+    case INIT_UNIFORM:
+        sb_printf(c, "    nnrt_fill_uniform_%s(m->params + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, off, N, -n->fill, n->fill, i);
+        break;
+    case INIT_NORMAL:
+        sb_printf(c, "    nnrt_fill_normal_%s(m->params + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, off, N, n->fill, i);
         break;
     case INIT_ZEROS: break; /* the block is zeroed */
     case INIT_AUTO:
@@ -284,18 +290,20 @@ static void emit_consts(cg_ctx *cx) {
     }
 }
 
-/* Labels of cross-entropy nodes in the schedule must be valid classes. */
+/* Index inputs (class labels, token ids) of OPF_INDEX ops in the schedule
+ * must be in range; checked before any kernel runs. */
 static void emit_label_checks(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
-        if (n->op != IR_XENT) continue;
-        ir_node *lg = NODE(cx, n->in[0]);
-        long long C = (long long)lg->shape.d[lg->shape.rank - 1];
-        sb_printf(cx->c, "    for (long i = 0; i < %lld; i++)\n", (long long)ir_numel(&lg->shape) / C);
-        sb_printf(cx->c, "        if ((%s)[i] < 0 || (%s)[i] >= %lld)\n", ptr(cx, e, n->in[1]), ptr(cx, e, n->in[1]), C);
-        sb_printf(cx->c, "            return fail(m, NNRT_ERR_RANGE, \"label %%ld at index %%ld is not a class in [0, %lld)\", (long)(%s)[i], i);\n",
-                  C, ptr(cx, e, n->in[1]));
+        if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
+        int ix = n->in[n->iattr[IR_ATTR_INDEX_INPUT]];
+        long long bound = (long long)n->iattr[IR_ATTR_INDEX_BOUND];
+        const char *p = ptr(cx, e, ix);
+        sb_printf(cx->c, "    for (long i = 0; i < %lld; i++)\n", (long long)ir_numel(&NODE(cx, ix)->shape));
+        sb_printf(cx->c, "        if ((%s)[i] < 0 || (%s)[i] >= %lld)\n", p, p, bound);
+        sb_printf(cx->c, "            return fail(m, NNRT_ERR_RANGE, \"%s: %s %%ld at index %%ld is not in [0, %lld)\", (long)(%s)[i], i);\n",
+                  ir_ops[n->op].name, NODE(cx, ix)->name ? NODE(cx, ix)->name : "index", bound, p);
     }
 }
 
@@ -341,6 +349,7 @@ static void emit_forward(cg_ctx *cx) {
     for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, cname(cx, g->output_names.data[i]));
     sb_puts(cx->c, ") {\n");
     null_checks(cx, 0);
+    emit_label_checks(cx, ENTRY_FORWARD);
     emit_calls(cx, ENTRY_FORWARD);
     for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, cname(cx, g->output_names.data[i]), g->outputs.data[i]);
     sb_puts(cx->c, "    return NNRT_OK;\n}\n");
@@ -548,8 +557,9 @@ static void emit_fail(cg_ctx *cx) {
 }
 
 static int uses_labels(cg_ctx *cx) {
-    for (int i = 0; i < cx->g->nodes.len; i++)
-        if (cx->g->nodes.data[i]->op == IR_XENT && cx->g->loss >= 0) return 1;
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        for (int t = 0; cx->p->has[e] && t < cx->p->sched[e].order.len; t++)
+            if (ir_ops[NODE(cx, cx->p->sched[e].order.data[t])->op].flags & OPF_INDEX) return 1;
     return 0;
 }
 
