@@ -5,7 +5,9 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror
 NNC_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
-RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L
+# the runtime's GEMM micro-kernel is chosen by the target ISA at compile time
+NNRT_ARCH ?= -march=native
+RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -D_POSIX_C_SOURCE=200809L
 # flex/bison output is not ours to fix; these warnings only apply to it
 GEN_CFLAGS = -std=c11 -Wall -Wextra -Werror -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter $(CFLAGS)
 
@@ -43,7 +45,7 @@ $(B)/obj/frontend/%.o: frontend/%.c $(GEN)/parser.h $(GEN)/lexer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(NNC_CFLAGS) -I$(GEN) -Ifrontend -Icommon -c $< -o $@
 
-$(B)/obj/runtime/%.o: runtime/%.c runtime/nnrt.h
+$(B)/obj/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/nnrt_gemm.h
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -Iruntime -c $< -o $@
 

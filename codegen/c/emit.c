@@ -28,7 +28,7 @@ static void banner(cg_ctx *cx) {
     sb_printf(c, " * Model %s: %d parameters (%s), every shape static. */\n", cx->g->name, cx->g->params.len, cx->T);
     sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n");
     sb_puts(c, "#include <tgmath.h> /* exp, log, tanh, sqrt in the element type */\n\n");
-    sb_printf(c, "#include \"%s\"\n", cx->o->header);
+    sb_printf(c, "#include \"%s\"\n#include \"nnrt_gemm.h\"\n", cx->o->header);
 }
 
 /* Kernels of every node that any entry point runs, in id order. */

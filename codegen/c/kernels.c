@@ -172,28 +172,16 @@ void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
 
 /* ---- matrix product ---------------------------------------------------- */
 
-/* y[m, n] = op(A)[m, k] op(B)[k, n]; op(A) = A or A^T by attrs ta, tb. */
+/* y[m, n] = op(A)[m, k] op(B)[k, n]; op(A) = A or A^T by attrs ta, tb.
+ * The product itself is libnnrt's blocked GEMM (runtime/gemm.c). */
 void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     int64_t M, K, N;
     ir_matmul_dims(cx->g, n, &M, &K, &N);
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
-    strbuf *c = cx->c;
     cgk_head(cx, n);
-    char aip[64], bpj[64];
-    snprintf(aip, sizeof aip, ta ? "x0[p * %lld + i]" : "x0[i * %lld + p]", (long long)(ta ? M : K));
-    snprintf(bpj, sizeof bpj, tb ? "x1[j * %lld + p]" : "x1[p * %lld + j]", (long long)(tb ? K : N));
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) {\n", (long long)M);
-    sb_printf(c, "        %s *restrict yi = y + i * %lld;\n", cx->T, (long long)N);
-    if (tb) { /* rows of B are contiguous in p: dot products */
-        sb_printf(c, "        for (long j = 0; j < %lld; j++) {\n            %s s = 0;\n", (long long)N, cx->T);
-        sb_printf(c, "            for (long p = 0; p < %lld; p++) s += %s * %s;\n", (long long)K, aip, bpj);
-        sb_puts(c, "            yi[j] = s;\n        }\n    }\n");
-    } else { /* rank-1 updates along contiguous rows of B */
-        sb_printf(c, "        for (long j = 0; j < %lld; j++) yi[j] = 0;\n", (long long)N);
-        sb_printf(c, "        for (long p = 0; p < %lld; p++) {\n            const %s a = %s;\n", (long long)K, cx->T, aip);
-        sb_printf(c, "            const %s *restrict bp = x1 + p * %lld;\n", cx->T, (long long)N);
-        sb_printf(c, "            for (long j = 0; j < %lld; j++) yi[j] += a * bp[j];\n        }\n    }\n", (long long)N);
-    }
+    sb_printf(cx->c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n", cx->o->f64 ? 'd' : 's',
+              ta, tb, (long long)M, (long long)N, (long long)K, (long long)(ta ? M : K), (long long)(tb ? K : N),
+              (long long)N);
     cgk_tail(cx);
 }
 

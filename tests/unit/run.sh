@@ -25,6 +25,8 @@ run() { # name: run build/unit/name, turn CUnit's verbose output into lines
     fi
 }
 build test_runtime $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_runtime.c build/libnnrt.a $LIBS -o $B/test_runtime && run test_runtime
+build test_gemm $CC -std=c99 $W -march=native -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS -o $B/test_gemm && run test_gemm
+build test_gemm_c $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_c && run test_gemm_c
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
 build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
 exit $status
