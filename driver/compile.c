@@ -78,7 +78,8 @@ static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FIL
         ad_backward(g);
         if (verify(g, "autodiff", diag)) return 1;
         after(o, "autodiff", g, diag);
-        if (o->opt_level > 0) pass_fold(g);
+        if (o->opt_level > 0) pass_fold(g), pass_cse(g);
+        if (verify(g, "cse", diag)) return 1;
     }
     ir_program p;
     ir_program_build(g, &p);
@@ -127,6 +128,9 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     if (o->opt_level > 0) pass_fold(&g);
     if (verify(&g, "fold", diag)) goto done;
     after(o, "fold", &g, diag);
+    if (o->opt_level > 0) pass_cse(&g);
+    if (verify(&g, "cse", diag)) goto done;
+    after(o, "cse", &g, diag);
     rc = emit(o, &g, out, hdr, diag);
 done:
     arena_free(&a);

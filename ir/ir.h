@@ -198,6 +198,8 @@ void ad_backward(ir_graph *g);
 
 /* Fold ops whose inputs are all constants into CONST nodes (small tensors). */
 int pass_fold(ir_graph *g);
+/* Merge nodes that compute the same thing; returns how many merged. */
+int pass_cse(ir_graph *g);
 /* Schedule: the nodes reachable from roots, in topological order. */
 void ir_schedule(const ir_graph *g, const int *roots, int nroots, ir_sched *s);
 

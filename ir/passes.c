@@ -2,6 +2,11 @@
  *
  *   pass_fold     requires: shapes inferred. guarantees: no foldable op has
  *                 only constant inputs (each becomes a CONST node in place).
+ *   pass_cse      requires: shapes inferred. guarantees: no two nodes
+ *                 compute the same op of the same inputs and attributes
+ *                 (later duplicates are redirected to the first; constants
+ *                 with equal values merge). Side-effecting ops and gradient
+ *                 slots are never merged.
  *   ir_schedule   the nodes reachable from a set of roots, in topological
  *                 order: dead-code elimination per entry point.
  */
@@ -57,4 +62,73 @@ void ir_schedule(const ir_graph *g, const int *roots, int nroots, ir_sched *s) {
     for (int i = 0; i < g->nodes.len; i++)
         if (s->live[i] && ir_ops[g->nodes.data[i]->op].cls != OPC_SOURCE)
             arr_push(g->a, s->order, i);
+}
+
+/* ---- common subexpression elimination ----------------------------------- */
+
+static int same_attrs(const ir_node *a, const ir_node *b) {
+    return !memcmp(a->iattr, b->iattr, sizeof a->iattr) && !memcmp(a->fattr, b->fattr, sizeof a->fattr) &&
+           ir_shape_eq(&a->ashape, &b->ashape);
+}
+
+/* May b be replaced by a (a precedes b)? */
+static int equivalent(const ir_node *a, const ir_node *b) {
+    if (a->op != b->op || a->nin != b->nin || a->dtype != b->dtype || !ir_shape_eq(&a->shape, &b->shape)) return 0;
+    if (ir_ops[a->op].cls == OPC_SOURCE && a->op != IR_CONST) return 0; /* inputs, params: distinct by name */
+    if (ir_ops[a->op].flags & OPF_STATE) return 0;
+    for (int i = 0; i < a->nin; i++)
+        if (a->in[i] != b->in[i]) return 0;
+    if (a->op == IR_CONST)
+        return !memcmp(a->data, b->data, sizeof(double) * (size_t)ir_numel(&a->shape));
+    return same_attrs(a, b);
+}
+
+static uint64_t node_hash(const ir_node *n) {
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)n->op;
+    for (int i = 0; i < n->nin; i++) h = (h ^ (uint64_t)n->in[i]) * 1099511628211ull;
+    for (int i = 0; i < n->shape.rank; i++) h = (h ^ (uint64_t)n->shape.d[i]) * 1099511628211ull;
+    if (n->op == IR_CONST && ir_numel(&n->shape) > 0) {
+        uint64_t bits;
+        memcpy(&bits, &n->data[0], sizeof bits);
+        h = (h ^ bits) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Replace every use of node `from` by `to` in the later nodes and the
+ * graph's interface lists. */
+static void redirect(ir_graph *g, const int *repl) {
+    for (int i = 0; i < g->nodes.len; i++) {
+        ir_node *n = g->nodes.data[i];
+        for (int j = 0; j < n->nin; j++) n->in[j] = repl[n->in[j]];
+    }
+    for (int i = 0; i < g->outputs.len; i++) g->outputs.data[i] = repl[g->outputs.data[i]];
+    if (g->loss >= 0) g->loss = repl[g->loss];
+    if (g->loss_eval >= 0) g->loss_eval = repl[g->loss_eval];
+}
+
+int pass_cse(ir_graph *g) {
+    int n = g->nodes.len, merged = 0, nb = 1;
+    while (nb < 2 * n) nb *= 2;
+    int *repl = malloc(sizeof(int) * (size_t)n), *table = malloc(sizeof(int) * (size_t)nb);
+    for (int i = 0; i < nb; i++) table[i] = -1;
+    for (int i = 0; i < n; i++) {
+        ir_node *x = g->nodes.data[i];
+        for (int j = 0; j < x->nin; j++) x->in[j] = repl[x->in[j]]; /* inputs first: chains merge too */
+        repl[i] = i;
+        if (is_grad_slot(g, i)) continue;
+        size_t slot = (size_t)(node_hash(x) & (uint64_t)(nb - 1));
+        for (; table[slot] >= 0; slot = (slot + 1) & (size_t)(nb - 1))
+            if (equivalent(g->nodes.data[table[slot]], x)) break;
+        if (table[slot] >= 0) {
+            repl[i] = table[slot];
+            merged++;
+        } else {
+            table[slot] = i;
+        }
+    }
+    redirect(g, repl);
+    free(repl);
+    free(table);
+    return merged;
 }
