@@ -36,8 +36,10 @@ static int verify(const ir_graph *g, const char *after, FILE *diag) {
 static void after(const nnc_options *o, const char *pass, const ir_graph *g, FILE *diag) {
     if (!o->print_after || strcmp(o->print_after, pass)) return;
     strbuf b;
+    ir_sched live;
     sb_init(&b);
-    print_graph(g, NULL, 0, &b);
+    ir_schedule_all(g, &live);
+    print_graph(g, &live, 0, &b);
     fprintf(diag, "; IR after %s\n%s", pass, b.s);
     sb_free(&b);
 }
@@ -71,7 +73,9 @@ static void print_stats(const nnc_options *o, const ir_program *p, FILE *diag) {
 
 static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FILE *diag) {
     if (o->emit == EMIT_IR) {
-        print_graph(g, NULL, 0, out);
+        ir_sched live;
+        ir_schedule_all(g, &live);
+        print_graph(g, &live, 0, out);
         return 0;
     }
     if (g->loss >= 0 && g->opt.kind != OPT_NONE) {

@@ -202,6 +202,9 @@ int pass_fold(ir_graph *g);
 int pass_cse(ir_graph *g);
 /* Schedule: the nodes reachable from roots, in topological order. */
 void ir_schedule(const ir_graph *g, const int *roots, int nroots, ir_sched *s);
+/* The same for everything the model uses (outputs, losses, gradients,
+ * state updates): what the printer shows. */
+void ir_schedule_all(const ir_graph *g, ir_sched *s);
 
 /* ---- memory plan (memplan.c) ------------------------------------------- */
 

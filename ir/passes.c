@@ -132,3 +132,14 @@ int pass_cse(ir_graph *g) {
     free(table);
     return merged;
 }
+
+void ir_schedule_all(const ir_graph *g, ir_sched *s) {
+    ARR(int) roots = {0};
+    for (int i = 0; i < g->outputs.len; i++) arr_push(g->a, roots, g->outputs.data[i]);
+    if (g->loss >= 0) arr_push(g->a, roots, g->loss);
+    if (g->loss_eval >= 0) arr_push(g->a, roots, g->loss_eval);
+    for (int i = 0; i < g->grads.len; i++) arr_push(g->a, roots, g->grads.data[i]);
+    for (int i = 0; i < g->nodes.len; i++)
+        if (ir_ops[g->nodes.data[i]->op].flags & OPF_STATE) arr_push(g->a, roots, i);
+    ir_schedule(g, roots.data, roots.len, s);
+}

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs every test suite of nnc (make test). Each suite prints lines starting
 # with "PASS " or "FAIL "; this counts them and ends with "N passed, M failed".
-# Usage: tests/run.sh [suite...]   suites: unit diag e2e gradcheck parity fuzz asan
+# Usage: tests/run.sh [suite...]   suites: unit diag ir e2e gradcheck parity fuzz asan
 cd "$(dirname "$0")/.." || exit 2
-suites=${*:-"unit diag e2e gradcheck parity fuzz asan"}
+suites=${*:-"unit diag ir e2e gradcheck parity fuzz asan"}
 log=build/test-logs
 mkdir -p "$log"
 pass=0
