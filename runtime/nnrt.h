@@ -206,18 +206,30 @@ void nnrt_progress_end(nnrt_progress *p);
 
 /* ---- the trainer program (trainer.c) ------------------------------------ */
 
-/* What `nnc --main` tells the trainer about a generated model. Inputs and
- * outputs are in the model's element type (dtype); one input, one target. */
+/* What `nnc --main` tells the trainer about a generated model. Floats are in
+ * the model's element type (dtype); one input, at most one target.
+ *
+ * Kinds of models the trainer knows:
+ *   - supervised: a float (or i32) input and a target (class labels or floats);
+ *   - no target (an autoencoder, `loss mse(recon, x)`): has_target 0,
+ *     y_numel 0; loss and train_step ignore their y argument;
+ *   - character models: x_dtype NNRT_I32 with x_rank 1 ([B, T] token ids),
+ *     an i32 target of the same shape (the next characters) and a first
+ *     output [B, T, V] (out_rank 2, out_shape {T, V}; classes == V). */
 typedef struct nnrt_model_desc {
     const char *name;               /* model name, for messages */
     int dtype;                      /* NNRT_F32 or NNRT_F64 */
     int64_t batch;                  /* examples per call */
+    int x_dtype;                    /* NNRT_I32 (token ids) or the model dtype */
     int x_rank;                     /* rank of one example of the input */
     int64_t x_shape[NNRT_MAX_RANK]; /* shape of one example of the input */
     size_t x_numel;                 /* elements of one example */
+    int has_target;                 /* 1 if the model has a target */
     int y_dtype;                    /* NNRT_I32 (class labels) or the model dtype */
-    size_t y_numel;                 /* targets per example (1 for labels) */
+    size_t y_numel;                 /* targets per example (0 without target) */
     int classes;                    /* number of classes for labels, else 0 */
+    int out_rank;                   /* rank of one example of the first output */
+    int64_t out_shape[NNRT_MAX_RANK]; /* its shape */
     size_t out_numel;               /* elements of the first output per example */
     int trainable;                  /* 1 if the model has a loss and optimizer */
     double default_lr;              /* the lr of the model's train statement */
@@ -235,12 +247,35 @@ typedef struct nnrt_model_desc {
 /* The whole command line of a generated trainer:
  *   prog train --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]
  *              [--val-split F] [--scale X] [--save W] [--resume W]
+ *   prog train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]
+ *              [--lr X] [--seed S] [--save W] [--resume W]
  *   prog eval --data FILE [--labels FILE] --load W [--scale X]
  *   prog predict --data FILE [--labels FILE] --load W [--scale X]
+ *   prog sample --text FILE --load W --prompt P [--len N]
+ *               [--temperature X] [--seed S]
+ *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
+ *                    [--scale X]
  * (--load is optional for a model without a train statement: it then runs
  * with its initial values.)
  * Returns the process exit status (0 ok, 1 runtime error, 2 usage). */
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d);
+
+/* The vocabulary of a character model: the sorted distinct bytes of a
+ * text. id[b] is the id of byte b, or -1 when b does not occur. */
+typedef struct nnrt_vocab {
+    int size;                 /* number of distinct bytes, 1..256 */
+    unsigned char sym[256];   /* sym[i] = the byte of id i, ascending */
+    int16_t id[256];          /* inverse of sym, -1 for absent bytes */
+} nnrt_vocab;
+/* Build the vocabulary of text[0..len) (len >= 1). */
+void nnrt_vocab_build(nnrt_vocab *v, const unsigned char *text, size_t len);
+
+/* Pick an id from one row of n scores by temperature sampling: when the
+ * row holds probabilities (all >= 0, sum within 1e-3 of 1) from p^(1/t)
+ * renormalized, otherwise (logits) from softmax(row / t). u in [0, 1) is
+ * the uniform draw. Only ids below `usable` (<= n) can be drawn.
+ * Returns -1 when t <= 0 or no usable id has a finite positive weight. */
+int nnrt_sample_row(const double *row, int n, int usable, double t, double u);
 
 #ifdef __cplusplus
 }

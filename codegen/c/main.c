@@ -17,29 +17,48 @@ static int check_shape(cg_ctx *cx, FILE *err) {
     return why != NULL;
 }
 
-static void adapters(cg_ctx *cx) {
-    const char *P = cx->o->prefix, *T = cx->T;
+/* d_loss / d_train_step: call P_loss / P_train_step with y cast to the
+ * target's type (y unused for a model without a target), loss as a double. */
+static void loss_adapter(cg_ctx *cx, const char *name, const char *entry) {
     strbuf *c = cx->c;
-    int has_t = cx->g->targets.len == 1, train = cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE;
-    const char *yt = has_t && NODE(cx, cx->g->targets.data[0])->dtype == DT_I32 ? "int32_t" : T;
+    int has_t = cx->g->targets.len == 1;
+    const char *yt = has_t && NODE(cx, cx->g->targets.data[0])->dtype == DT_I32 ? "int32_t" : cx->T;
+    sb_printf(c, "static int %s(void *m, const void *x, const void *y, double *loss) {\n    %s l = 0;\n", name, cx->T);
+    if (has_t) sb_printf(c, "    int st = %s_%s(m, x, (const %s *)y, &l);\n", cx->o->prefix, entry, yt);
+    else sb_printf(c, "    int st = %s_%s(m, x, &l);\n    (void)y; /* no target */\n", cx->o->prefix, entry);
+    sb_puts(c, "    *loss = (double)l;\n    return st;\n}\n");
+}
+
+static void adapters(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    int train = cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE;
     sb_puts(c, "\n/* ---- trainer (nnc --main) ---- */\n");
     sb_printf(c, "static void *d_create(uint64_t seed) { return %s_create(seed); }\n", P);
     sb_printf(c, "static void d_destroy(void *m) { %s_free(m); }\n", P);
     sb_printf(c, "static int d_forward(void *m, const void *x, void *out) { return %s_forward(m, x, out", P);
     for (int i = 1; i < cx->g->outputs.len; i++) sb_printf(c, ", NULL");
     sb_puts(c, "); }\n");
-    if (cx->p->has[ENTRY_LOSS] && has_t) {
-        sb_printf(c, "static int d_loss(void *m, const void *x, const void *y, double *loss) {\n    %s l = 0;\n", T);
-        sb_printf(c, "    int st = %s_loss(m, x, (const %s *)y, &l);\n    *loss = (double)l;\n    return st;\n}\n", P, yt);
-    }
-    if (train && has_t) {
-        sb_printf(c, "static int d_train_step(void *m, const void *x, const void *y, double *loss) {\n    %s l = 0;\n", T);
-        sb_printf(c, "    int st = %s_train_step(m, x, (const %s *)y, &l);\n    *loss = (double)l;\n    return st;\n}\n", P, yt);
+    if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, "d_loss", "loss");
+    if (train) {
+        loss_adapter(cx, "d_train_step", "train_step");
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(m, lr); }\n", P);
     }
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(m, path); }\n", P);
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(m, path); }\n", P);
     sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(m); }\n", P);
+}
+
+/* d.out_rank / d.out_shape: the first output's shape per example (without
+ * the batch axis when it has one; flattened otherwise). */
+static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
+    strbuf *c = cx->c;
+    if (out->shape.rank >= 1 && out->shape.d[0] == B) {
+        sb_printf(c, "    d.out_rank = %d;\n", out->shape.rank - 1);
+        for (int i = 1; i < out->shape.rank; i++) sb_printf(c, "    d.out_shape[%d] = %lld;\n", i - 1, (long long)out->shape.d[i]);
+    } else {
+        sb_printf(c, "    d.out_rank = 1;\n    d.out_shape[0] = %lld;\n", (long long)(ir_numel(&out->shape) / B));
+    }
 }
 
 static void desc(cg_ctx *cx) {
@@ -48,21 +67,23 @@ static void desc(cg_ctx *cx) {
     ir_node *x = NODE(cx, g->inputs.data[0]), *out = NODE(cx, g->outputs.data[0]);
     ir_node *y = g->targets.len ? NODE(cx, g->targets.data[0]) : NULL;
     int64_t B = x->shape.d[0];
-    int train = cx->p->has[ENTRY_TRAIN] && g->opt.kind != OPT_NONE && y;
+    int train = cx->p->has[ENTRY_TRAIN] && g->opt.kind != OPT_NONE;
     long long classes = y && y->dtype == DT_I32 && out->shape.rank ? (long long)out->shape.d[out->shape.rank - 1] : 0;
     sb_puts(c, "\nint main(int argc, char **argv) {\n    nnrt_model_desc d;\n    memset(&d, 0, sizeof d);\n");
     sb_printf(c, "    d.name = \"%s\";\n    d.dtype = %s;\n    d.batch = %lld;\n", g->name, cx->NNRT, (long long)B);
-    sb_printf(c, "    d.x_rank = %d;\n", x->shape.rank - 1);
+    sb_printf(c, "    d.x_dtype = %s;\n    d.x_rank = %d;\n", x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, x->shape.rank - 1);
     for (int i = 1; i < x->shape.rank; i++) sb_printf(c, "    d.x_shape[%d] = %lld;\n", i - 1, (long long)x->shape.d[i]);
     sb_printf(c, "    d.x_numel = %lld;\n", (long long)(ir_numel(&x->shape) / B));
+    sb_printf(c, "    d.has_target = %d;\n", y != NULL);
     if (y) {
         sb_printf(c, "    d.y_dtype = %s;\n", y->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT);
         sb_printf(c, "    d.y_numel = %lld;\n    d.classes = %lld;\n", (long long)(ir_numel(&y->shape) / B), classes);
     }
+    out_shape(cx, out, B);
     sb_printf(c, "    d.out_numel = %lld;\n    d.trainable = %d;\n", (long long)(ir_numel(&out->shape) / B), train);
     sb_printf(c, "    d.default_lr = %.17g;\n", g->opt.lr);
     sb_puts(c, "    d.create = d_create;\n    d.destroy = d_destroy;\n    d.forward = d_forward;\n");
-    if (cx->p->has[ENTRY_LOSS] && y) sb_puts(c, "    d.loss = d_loss;\n");
+    if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");

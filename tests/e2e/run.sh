@@ -133,4 +133,148 @@ cp $T/digits.safetensors $T/keep.safetensors
 mkdir -p $T/ro.safetensors.tmp
 expect "save that cannot write keeps nothing half-written" 1 "" $T/digits train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --save $T/ro.safetensors
 cmp -s $T/digits.safetensors $T/keep.safetensors && pass "existing weights untouched" || fail "existing weights changed"
+# ---- the trainer: MNIST IDX, no-target models, text, reconstruct --------------
+# Small models on slices of examples/data (MNIST, tiny Shakespeare); < 30 s.
+NNRT=${NNRT:-build/libnnrt.a}
+TT=$T/trainer
+mkdir -p $TT
+MN=examples/data/mnist
+# build_trainer NAME: the model $TT/NAME.nn as the trainer $TT/NAME
+build_trainer() { $NNC $TT/$1.nn --main -o $TT/$1.c 2>$TT/$1.log && gcc $CFLAGS99 $TT/$1.c $NNRT -lm -o $TT/$1 2>>$TT/$1.log || { fail "$1 trainer builds"; sed 's/^/    /' $TT/$1.log | head -8; return 1; }; }
+# slices of the MNIST test split: 600 images to train on, 400 others to test
+# (from the first half of the file, which is written by the same people)
+python3 - $MN $TT <<'PY'
+import struct, sys
+src, out = sys.argv[1], sys.argv[2]
+img = open(src + "/t10k-images-idx3-ubyte", "rb").read()
+lab = open(src + "/t10k-labels-idx1-ubyte", "rb").read()
+def cut(name, a, b):
+    open(out + "/" + name + "-img.idx", "wb").write(struct.pack(">IIII", 0x803, b - a, 28, 28) + img[16 + a * 784:16 + b * 784])
+    open(out + "/" + name + "-lab.idx", "wb").write(struct.pack(">II", 0x801, b - a) + lab[8 + a:8 + b])
+cut("train", 0, 600)
+cut("test", 4000, 4400)
+PY
+cat >$TT/mnist_mlp.nn <<'NN'
+model mnist_mlp {
+    input  image : f32[10, 784]
+    target digit : i32[10]
+    logits = image -> dense(64) -> relu -> dense(10)
+    output probs = softmax(logits)
+    loss cross_entropy(logits, digit)
+    train adam(lr = 3e-3)
+}
+NN
+if build_trainer mnist_mlp; then
+    expect "MNIST IDX: one epoch with a validation split" 0 "epoch   1/1  loss .* train acc .* val acc" \
+        $TT/mnist_mlp train --data $TT/train-img.idx --labels $TT/train-lab.idx --epochs 1 --val-split 0.2 --save $TT/mnist.safetensors
+    $TT/mnist_mlp eval --data $TT/test-img.idx --labels $TT/test-lab.idx --load $TT/mnist.safetensors >$TT/eval.log 2>&1
+    acc=$(sed -n 's/^examples 400  loss [0-9.]*  accuracy *\([0-9.]*\)%$/\1/p' $TT/eval.log)
+    if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= 60) }"; then pass "MNIST eval on 400 unseen images: accuracy $acc% >= 60%"
+    else fail "MNIST eval: '$acc'"; sed 's/^/    /' $TT/eval.log; fi
+    expect "MNIST IDX images need their labels" 2 "give their labels with --labels" $TT/mnist_mlp train --data $TT/train-img.idx --epochs 1
+    expect "--text with a model that is not a character model" 1 "needs a character model" \
+        $TT/mnist_mlp train --text examples/data/tinyshakespeare/input.txt --epochs 1
+fi
+
+# an autoencoder: no target; IDX images without labels, then a PGM grid
+cat >$TT/mnist_ae.nn <<'NN'
+model mnist_ae {
+    input  x : f32[20, 784]
+    code = x -> dense(32) -> relu
+    output recon = sigmoid(dense(code, 784))
+    loss mse(recon, x)
+    train adam(lr = 2e-3)
+}
+NN
+if build_trainer mnist_ae; then
+    expect "autoencoder --help says it has no target" 0 "no target" $TT/mnist_ae --help
+    expect "autoencoder trains on IDX images without labels" 0 "^epoch   1/1  loss [0-9.]*  val loss [0-9.]*  time" \
+        $TT/mnist_ae train --data $TT/train-img.idx --epochs 1 --val-split 0.2 --save $TT/ae.safetensors
+    expect "autoencoder eval prints examples and loss" 0 "^examples 400  loss [0-9.]*$" \
+        $TT/mnist_ae eval --data $TT/test-img.idx --load $TT/ae.safetensors
+    expect "reconstruct writes a grid" 0 "wrote .*grid.pgm: 5 examples, 58x148 pixels" \
+        $TT/mnist_ae reconstruct --data $TT/test-img.idx --load $TT/ae.safetensors --out $TT/grid.pgm --count 5
+    # 5 rows of 28 + 4 gaps of 2 = 148 high, 28 + 2 + 28 = 58 wide, one byte a pixel
+    hdr=$(head -c 14 $TT/grid.pgm | tr '\n' ' ')
+    size=$(wc -c <$TT/grid.pgm)
+    if [ "$hdr" = "P5 58 148 255 " ] && [ "$size" -eq $((14 + 58 * 148)) ] && [ ! -e $TT/grid.pgm.tmp ]; then
+        pass "reconstruct: P5 header and $size bytes"
+    else fail "reconstruct PGM: header '$hdr', $size bytes"; fi
+    expect "reconstruct needs IDX images" 1 "not IDX images" \
+        $TT/mnist_ae reconstruct --data examples/data/xor/xor.csv --load $TT/ae.safetensors --out $TT/x.pgm
+    expect "reconstruct needs --out" 2 "reconstruct needs --out" \
+        $TT/mnist_ae reconstruct --data $TT/test-img.idx --load $TT/ae.safetensors
+fi
+[ -x $TT/mnist_mlp ] && expect "reconstruct needs an output shaped like the input" 1 "shaped like the input" \
+    $TT/mnist_mlp reconstruct --data $TT/test-img.idx --load $TT/mnist.safetensors --out $TT/x.pgm
+
+# no target from CSV: the digits' 64 features without their label column
+sed 's/,[0-9]*$//' examples/data/digits/digits_train.csv >$TT/features.csv
+cat >$TT/digits_ae.nn <<'NN'
+model digits_ae {
+    input  x : f32[32, 64]
+    output recon = x -> dense(16) -> relu -> dense(64)
+    loss mse(recon, x)
+    train adam(lr = 1e-2)
+}
+NN
+if build_trainer digits_ae; then
+    expect "no-target model trains on CSV features" 0 "^epoch   2/2  loss [0-9.]*  time" \
+        $TT/digits_ae train --data $TT/features.csv --scale 0.0625 --epochs 2 --save $TT/dae.safetensors
+    expect "no-target model eval on CSV" 0 "^examples 1437  loss [0-9.]*$" \
+        $TT/digits_ae eval --data $TT/features.csv --scale 0.0625 --load $TT/dae.safetensors
+    expect "a target column is one column too many" 1 "has no target" \
+        $TT/digits_ae eval --data examples/data/digits/digits_train.csv --load $TT/dae.safetensors
+fi
+
+# a character model on a slice of tiny Shakespeare
+head -c 30000 examples/data/tinyshakespeare/input.txt >$TT/shake.txt
+cat >$TT/chars.nn <<'NN'
+model chars {
+    input  ids  : i32[8, 16]
+    target next : i32[8, 16]
+    logits = embedding(ids, 65, 16) -> dense(32) -> relu -> dense(65)
+    output probs = softmax(logits)
+    loss cross_entropy(logits, next)
+    train adam(lr = 1e-2)
+}
+NN
+# without the embedding op: per-position logits that ignore the ids, which
+# still exercise text loading, training and sampling
+cat >$TT/chars_plain.nn <<'NN'
+model chars {
+    input  ids  : i32[8, 16]
+    target next : i32[8, 16]
+    param  w    : f32[8, 16, 65] = zeros
+    logits = w * 1
+    output probs = softmax(logits)
+    loss cross_entropy(logits, next)
+    train adam(lr = 1e-2)
+}
+NN
+if ! $NNC $TT/chars.nn --emit=ir >/dev/null 2>&1; then
+    echo "note: embedding() is not available; the character model ignores its input"
+    cp $TT/chars_plain.nn $TT/chars.nn
+fi
+if build_trainer chars; then
+    expect "--help describes sample" 0 "sample       generate text" $TT/chars --help
+    expect "char model trains on text" 0 "^epoch   2/2  loss [0-9.]*  val loss [0-9.]*  time" \
+        $TT/chars train --text $TT/shake.txt --epochs 2 --steps-per-epoch 40 --save $TT/chars.safetensors
+    $TT/chars sample --text $TT/shake.txt --load $TT/chars.safetensors --prompt "First Citizen:" --len 120 --temperature 0.8 --seed 3 >$TT/sample.txt 2>$TT/sample.err
+    rc=$?
+    n=$(wc -c <$TT/sample.txt)
+    # the prompt, 120 characters, a newline
+    if [ $rc -eq 0 ] && [ "$(head -c 14 $TT/sample.txt)" = "First Citizen:" ] && [ "$n" -eq $((14 + 120 + 1)) ]; then
+        pass "sample prints the prompt and --len characters"
+    else fail "sample: exit $rc, $n bytes"; sed 's/^/    /' $TT/sample.txt $TT/sample.err | head -5; fi
+    $TT/chars sample --text $TT/shake.txt --load $TT/chars.safetensors --prompt "First Citizen:" --len 120 --temperature 0.8 --seed 3 >$TT/sample2.txt 2>&1
+    cmp -s $TT/sample.txt $TT/sample2.txt && pass "sample is reproducible with --seed" || fail "sample differs between runs with one seed"
+    expect "prompt character not in the vocabulary" 1 "prompt character '~'" \
+        $TT/chars sample --text $TT/shake.txt --load $TT/chars.safetensors --prompt "Hi~" --len 5
+    expect "temperature 0 is a usage error" 2 "temperature '0'" \
+        $TT/chars sample --text $TT/shake.txt --load $TT/chars.safetensors --prompt "Hi" --temperature 0
+    awk 'BEGIN { for (i = 33; i < 123; i++) printf "%c", i; print "" }' >$TT/wide.txt
+    expect "text with more symbols than the model's V" 1 "91 distinct characters, more than the vocabulary of model chars (V = 65)" \
+        $TT/chars train --text $TT/wide.txt --epochs 1
+fi
 exit $status

@@ -9,7 +9,9 @@
 #include <CUnit/Basic.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1429,6 +1431,380 @@ static void test_progress(void)
     fclose(f);
 }
 
+/* ---- the trainer: vocabulary, sampling, nnrt_main on a fake char model --- */
+
+static void test_vocab(void)
+{
+    nnrt_vocab v;
+    const unsigned char text[] = "banana\n";
+    int b;
+    nnrt_vocab_build(&v, text, sizeof text - 1);
+    CU_ASSERT_EQUAL(v.size, 4);
+    CU_ASSERT(v.sym[0] == '\n' && v.sym[1] == 'a' && v.sym[2] == 'b' &&
+              v.sym[3] == 'n');
+    CU_ASSERT(v.id['\n'] == 0 && v.id['a'] == 1 && v.id['n'] == 3);
+    for (b = 0; b < 256; b++)
+        if (b != '\n' && b != 'a' && b != 'b' && b != 'n')
+            CU_ASSERT_EQUAL(v.id[b], -1);
+    nnrt_vocab_build(&v, (const unsigned char *)"\xff\x00", 2);
+    CU_ASSERT(v.size == 2 && v.sym[0] == 0 && v.sym[1] == 0xff);
+}
+
+/* Fraction of a fine grid of u that draws each id. */
+static void draw_freq(const double *row, int n, int usable, double t,
+                      double *freq)
+{
+    int k, steps = 100000;
+    memset(freq, 0, (size_t)n * sizeof *freq);
+    for (k = 0; k < steps; k++) {
+        int id = nnrt_sample_row(row, n, usable, t, (k + 0.5) / steps);
+        CU_ASSERT_FATAL(id >= 0 && id < usable);
+        freq[id] += 1.0 / steps;
+    }
+}
+
+static void test_sample_row(void)
+{
+    const double probs[4] = {0.5, 0.25, 0.25, 0.0};
+    const double logits[3] = {0.0, log(2.0), log(4.0)}; /* 1 : 2 : 4 */
+    const double nan_row[2] = {NAN, NAN};
+    double f[4];
+    /* probabilities at t = 1: as given; zero never drawn */
+    draw_freq(probs, 4, 4, 1.0, f);
+    CU_ASSERT(fabs(f[0] - 0.5) < 1e-3 && fabs(f[1] - 0.25) < 1e-3 &&
+              f[3] == 0.0);
+    /* t = 0.5: p^2 renormalized = 4 : 1 : 1 */
+    draw_freq(probs, 4, 4, 0.5, f);
+    CU_ASSERT(fabs(f[0] - 4.0 / 6) < 1e-3 && fabs(f[2] - 1.0 / 6) < 1e-3);
+    /* logits: softmax(l / t) */
+    draw_freq(logits, 3, 3, 1.0, f);
+    CU_ASSERT(fabs(f[0] - 1.0 / 7) < 1e-3 && fabs(f[2] - 4.0 / 7) < 1e-3);
+    draw_freq(logits, 3, 3, 2.0, f); /* sqrt: 1 : 1.414 : 2 */
+    CU_ASSERT(fabs(f[1] - sqrt(2.0) / (3 + sqrt(2.0))) < 1e-3);
+    /* only the usable ids: renormalized over the first two */
+    draw_freq(logits, 3, 2, 1.0, f);
+    CU_ASSERT(fabs(f[0] - 1.0 / 3) < 1e-3 && f[2] == 0.0);
+    /* the ends of u */
+    CU_ASSERT_EQUAL(nnrt_sample_row(probs, 4, 4, 1.0, 0.0), 0);
+    CU_ASSERT_EQUAL(nnrt_sample_row(probs, 4, 4, 1.0, 0.9999999), 2);
+    /* a very low temperature is the argmax, without overflow */
+    CU_ASSERT_EQUAL(nnrt_sample_row(logits, 3, 3, 1e-6, 0.999), 2);
+    CU_ASSERT_EQUAL(nnrt_sample_row(probs, 4, 4, 1e-6, 0.999), 0);
+    /* no temperature, nothing finite */
+    CU_ASSERT_EQUAL(nnrt_sample_row(probs, 4, 4, 0.0, 0.5), -1);
+    CU_ASSERT_EQUAL(nnrt_sample_row(probs, 4, 4, -1.0, 0.5), -1);
+    CU_ASSERT_EQUAL(nnrt_sample_row(nan_row, 2, 2, 1.0, 0.5), -1);
+}
+
+/* A fake character model for nnrt_main: a bigram table, out[b, t] =
+ * softmax(w[x[b, t]]), trained by plain SGD on the mean cross-entropy. */
+enum { FK_B = 2, FK_T = 5, FK_V = 4 };
+
+typedef struct fake_model {
+    double w[FK_V][FK_V];
+    double lr;
+} fake_model;
+
+static void *fk_create(uint64_t seed)
+{
+    fake_model *m = calloc(1, sizeof *m);
+    (void)seed;
+    if (m)
+        m->lr = 0.5;
+    return m;
+}
+
+static void fk_destroy(void *m) { free(m); }
+
+/* softmax of row w into p */
+static void fk_softmax(const double *w, double *p)
+{
+    double mx = w[0], s = 0;
+    int j;
+    for (j = 1; j < FK_V; j++)
+        mx = w[j] > mx ? w[j] : mx;
+    for (j = 0; j < FK_V; j++)
+        s += p[j] = exp(w[j] - mx);
+    for (j = 0; j < FK_V; j++)
+        p[j] /= s;
+}
+
+static int fk_forward(void *vm, const void *x, void *out)
+{
+    fake_model *m = vm;
+    const int32_t *ids = x;
+    int i, j;
+    for (i = 0; i < FK_B * FK_T; i++) {
+        double p[FK_V];
+        if (ids[i] < 0 || ids[i] >= FK_V)
+            return NNRT_ERR_RANGE;
+        fk_softmax(m->w[ids[i]], p);
+        for (j = 0; j < FK_V; j++)
+            ((float *)out)[i * FK_V + j] = (float)p[j];
+    }
+    return NNRT_OK;
+}
+
+/* Mean cross-entropy; with step, also one SGD step. */
+static int fk_xent(fake_model *m, const int32_t *x, const int32_t *y,
+                   double *loss, int step)
+{
+    double g[FK_V][FK_V], l = 0;
+    int i, j, n = FK_B * FK_T;
+    memset(g, 0, sizeof g);
+    for (i = 0; i < n; i++) {
+        double p[FK_V];
+        if (x[i] < 0 || x[i] >= FK_V || y[i] < 0 || y[i] >= FK_V)
+            return NNRT_ERR_RANGE;
+        fk_softmax(m->w[x[i]], p);
+        l -= log(p[y[i]]) / n;
+        for (j = 0; j < FK_V; j++)
+            g[x[i]][j] += (p[j] - (j == y[i])) / n;
+    }
+    for (i = 0; step && i < FK_V; i++)
+        for (j = 0; j < FK_V; j++)
+            m->w[i][j] -= m->lr * g[i][j];
+    *loss = l;
+    return NNRT_OK;
+}
+
+static int fk_loss(void *m, const void *x, const void *y, double *loss)
+{
+    return fk_xent(m, x, y, loss, 0);
+}
+
+static int fk_train_step(void *m, const void *x, const void *y, double *loss)
+{
+    return fk_xent(m, x, y, loss, 1);
+}
+
+static int fk_set_lr(void *m, double lr)
+{
+    ((fake_model *)m)->lr = lr;
+    return NNRT_OK;
+}
+
+static int fk_save(void *m, const char *path)
+{
+    return write_file(path, ((fake_model *)m)->w, sizeof ((fake_model *)m)->w)
+               ? NNRT_OK
+               : NNRT_ERR_IO;
+}
+
+static int fk_load(void *m, const char *path)
+{
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    int ok = b && len == sizeof ((fake_model *)m)->w;
+    if (ok)
+        memcpy(((fake_model *)m)->w, b, len);
+    free(b);
+    return ok ? NNRT_OK : NNRT_ERR_FORMAT;
+}
+
+static const char *fk_last_error(void *m)
+{
+    (void)m;
+    return "fake: failed";
+}
+
+static nnrt_model_desc fake_desc(void)
+{
+    nnrt_model_desc d;
+    memset(&d, 0, sizeof d);
+    d.name = "fake";
+    d.dtype = NNRT_F32;
+    d.batch = FK_B;
+    d.x_dtype = NNRT_I32;
+    d.x_rank = 1;
+    d.x_shape[0] = FK_T;
+    d.x_numel = FK_T;
+    d.has_target = 1;
+    d.y_dtype = NNRT_I32;
+    d.y_numel = FK_T;
+    d.classes = FK_V;
+    d.out_rank = 2;
+    d.out_shape[0] = FK_T;
+    d.out_shape[1] = FK_V;
+    d.out_numel = FK_T * FK_V;
+    d.trainable = 1;
+    d.default_lr = 0.5;
+    d.create = fk_create;
+    d.destroy = fk_destroy;
+    d.forward = fk_forward;
+    d.loss = fk_loss;
+    d.train_step = fk_train_step;
+    d.set_lr = fk_set_lr;
+    d.save = fk_save;
+    d.load = fk_load;
+    d.last_error = fk_last_error;
+    return d;
+}
+
+/* Run nnrt_main on the NULL-terminated arguments after the program name
+ * with stdout and stderr captured into g_out / g_errs. */
+static char g_out[4096], g_errs[4096];
+
+static void read_back(const char *path, char *buf, size_t cap)
+{
+    size_t len = 0;
+    unsigned char *b = slurp(path, &len);
+    snprintf(buf, cap, "%s", b ? (const char *)b : "");
+    free(b);
+}
+
+static int run_main(const nnrt_model_desc *d, ...)
+{
+    char *argv[32];
+    int argc = 0, rc, o1, o2, f1, f2;
+    va_list ap;
+    argv[argc++] = "fake";
+    va_start(ap, d);
+    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    o1 = dup(1);
+    o2 = dup(2);
+    f1 = open(tp("main.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    f2 = open(tp("main.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (o1 < 0 || o2 < 0 || f1 < 0 || f2 < 0)
+        return -1;
+    dup2(f1, 1);
+    dup2(f2, 2);
+    rc = nnrt_main(argc, argv, d);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(o1, 1);
+    dup2(o2, 2);
+    close(o1);
+    close(o2);
+    close(f1);
+    close(f2);
+    read_back(tp("main.out"), g_out, sizeof g_out);
+    read_back(tp("main.err"), g_errs, sizeof g_errs);
+    return rc;
+}
+
+/* "abc" repeated: a bigram model learns it exactly. */
+static void write_abc(const char *path, int reps)
+{
+    char buf[3 * 400 + 1];
+    int k;
+    for (k = 0; k < reps && k < 400; k++)
+        memcpy(buf + 3 * k, "abc", 3);
+    buf[3 * k] = 0;
+    CU_ASSERT_FATAL(write_text(path, buf));
+}
+
+static void test_main_text(void)
+{
+    nnrt_model_desc d = fake_desc();
+    char text[512], w1[512], w2[512];
+    size_t l1, l2;
+    unsigned char *b1, *b2;
+    double vl = -1;
+    snprintf(text, sizeof text, "%s", tp("abc.txt"));
+    snprintf(w1, sizeof w1, "%s", tp("w1.bin"));
+    snprintf(w2, sizeof w2, "%s", tp("w2.bin"));
+    write_abc(text, 300);
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "3",
+                             "--steps-per-epoch", "60", "--save", w1, NULL),
+                    0);
+    CU_ASSERT(contains(g_out, "epoch   1/3  loss "));
+    CU_ASSERT(contains(g_out, "saved "));
+    CU_ASSERT(sscanf(strstr(g_out, "epoch   3/3"),
+                     "epoch   3/3  loss %*f  val loss %lf", &vl) == 1);
+    CU_ASSERT(vl >= 0 && vl < 0.1); /* nats per character */
+    /* the same seed gives the same weights */
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "3",
+                             "--steps-per-epoch", "60", "--save", w2, NULL),
+                    0);
+    b1 = slurp(w1, &l1);
+    b2 = slurp(w2, &l2);
+    CU_ASSERT(b1 && b2 && l1 == l2 && memcmp(b1, b2, l1) == 0);
+    free(b1);
+    free(b2);
+    /* without validation: all 900 characters train, 90 steps of B * T */
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "1",
+                             "--val-split", "0", NULL),
+                    0);
+    CU_ASSERT(contains(g_out, "epoch   1/1  loss ") &&
+              !contains(g_out, "val loss"));
+
+    /* sampling at a low temperature continues the pattern */
+    CU_ASSERT_EQUAL(run_main(&d, "sample", "--text", text, "--load", w1,
+                             "--prompt", "ab", "--len", "12",
+                             "--temperature", "0.05", NULL),
+                    0);
+    CU_ASSERT_STRING_EQUAL(g_out, "abcabcabcabcab\n");
+    /* a prompt longer than T uses its last T characters */
+    CU_ASSERT_EQUAL(run_main(&d, "sample", "--text", text, "--load", w1,
+                             "--prompt", "cabcabcab", "--len", "2",
+                             "--temperature", "0.05", "--seed", "9", NULL),
+                    0);
+    CU_ASSERT_STRING_EQUAL(g_out, "cabcabcabca\n");
+}
+
+static void test_main_text_errors(void)
+{
+    nnrt_model_desc d = fake_desc();
+    char text[512], wide[512], w[512];
+    snprintf(text, sizeof text, "%s", tp("abc.txt"));
+    snprintf(wide, sizeof wide, "%s", tp("wide.txt"));
+    snprintf(w, sizeof w, "%s", tp("w.bin"));
+    write_abc(text, 300);
+    CU_ASSERT_FATAL(write_text(wide, "abcde abcde abcde"));
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "1",
+                             "--steps-per-epoch", "5", "--save", w, NULL),
+                    0);
+    /* more symbols than V: exit 1, both numbers named */
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", wide, "--epochs", "1",
+                             NULL),
+                    1);
+    CU_ASSERT(contains(g_errs, "wide.txt: the text has 6 distinct "
+                               "characters") &&
+              contains(g_errs, "(V = 4)"));
+    CU_ASSERT_EQUAL(run_main(&d, "sample", "--text", text, "--load", w,
+                             "--prompt", "abd", NULL),
+                    1);
+    CU_ASSERT(contains(g_errs, "abc.txt: prompt character 'd' (position 3)"));
+    CU_ASSERT_EQUAL(run_main(&d, "sample", "--text", text, "--load", w,
+                             "--prompt", "ab", "--temperature", "0", NULL),
+                    2);
+    CU_ASSERT(contains(g_errs, "--temperature '0' is not a positive number"));
+    CU_ASSERT_EQUAL(run_main(&d, "sample", "--text", text, "--load", w,
+                             NULL),
+                    2);
+    CU_ASSERT(contains(g_errs, "sample needs --prompt"));
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--data", text,
+                             "--epochs", "1", NULL),
+                    2);
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--data", text, "--epochs", "1",
+                             "--steps-per-epoch", "3", NULL),
+                    2);
+    /* a validation part too short for one batch */
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "1",
+                             "--val-split", "0.01", NULL),
+                    1);
+    CU_ASSERT(contains(g_errs, "shorter than one batch"));
+    /* not a character model */
+    d.x_dtype = NNRT_F32;
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "1",
+                             NULL),
+                    1);
+    CU_ASSERT(contains(g_errs, "needs a character model"));
+    /* an inconsistent description is refused */
+    d = fake_desc();
+    d.has_target = 0;
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--text", text, "--epochs", "1",
+                             NULL),
+                    1);
+    CU_ASSERT(contains(g_errs, "invalid model description"));
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 typedef struct test_def {
@@ -1498,6 +1874,12 @@ int main(void)
         {"now", test_now},
         {"progress", test_progress},
     };
+    static const test_def trainer_tests[] = {
+        {"vocabulary", test_vocab},
+        {"temperature sampling", test_sample_row},
+        {"text training and sampling (fake model)", test_main_text},
+        {"text errors and exit codes (fake model)", test_main_text_errors},
+    };
     unsigned failures;
 
     strcpy(g_dir, "/tmp/nnrt_test_XXXXXX");
@@ -1510,7 +1892,8 @@ int main(void)
     if (!ADD("status", status_tests) || !ADD("philox", philox_tests) ||
         !ADD("safetensors", st_tests) || !ADD("idx", idx_tests) ||
         !ADD("csv", csv_tests) || !ADD("dataset", ds_tests) ||
-        !ADD("metrics", metric_tests) || !ADD("train", train_tests)) {
+        !ADD("metrics", metric_tests) || !ADD("train", train_tests) ||
+        !ADD("trainer", trainer_tests)) {
         fprintf(stderr, "CUnit registry error: %s\n", CU_get_error_msg());
         CU_cleanup_registry();
         rm_rf(g_dir);
