@@ -220,3 +220,32 @@ void program_add_model(parse_ctx *c, const char *name, src_span name_at,
                    .nstmts = body->len, .span = at};
     arr_push(c->a, c->models, m);
 }
+
+/* ---- blocks --------------------------------------------------------------------- */
+
+ast_bparam *bparam_new(parse_ctx *c, const char *name, src_span name_at,
+                       ast_expr *def) {
+    ast_bparam *p = arena_alloc(c->a, sizeof *p);
+    p->name = name;
+    p->name_span = name_at;
+    p->def = def;
+    c->deep_reported = 0; /* the next default may report again */
+    return p;
+}
+
+bparam_vec *bparams_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(bparam_vec)); }
+
+bparam_vec *bparams_one(parse_ctx *c, ast_bparam *p) { return bparams_push(c, bparams_new(c), p); }
+
+bparam_vec *bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p) {
+    arr_push(c->a, *v, *p);
+    return v;
+}
+
+void program_add_block(parse_ctx *c, const char *name, src_span name_at,
+                       bparam_vec *params, stmt_vec *body, src_span at) {
+    ast_block b = {.name = name, .name_span = name_at, .params = params->data,
+                   .nparams = params->len, .stmts = body->data, .nstmts = body->len,
+                   .span = at};
+    arr_push(c->a, c->blocks, b);
+}

@@ -3,7 +3,8 @@
  * The parser builds it (parser.y), elaboration reads it (elab.c). Nothing
  * here knows about shapes or targets. All nodes live in one arena.
  *
- *   program := { const | model }
+ *   program := { const | block | model }
+ *   block   := 'block' NAME '(' [ bparam { ',' bparam } ] ')' '{' { stmt } '}'
  *   model   := 'model' NAME '{' { stmt } '}'
  */
 #ifndef NNC_AST_H
@@ -62,7 +63,8 @@ typedef enum ast_stmt_kind {
     ST_LET,    /* NAME = expr */
     ST_OUTPUT, /* output NAME [= expr] */
     ST_LOSS,   /* loss expr */
-    ST_TRAIN   /* train expr (a call: sgd(lr = 0.1)) */
+    ST_TRAIN,  /* train expr (a call: sgd(lr = 0.1)) */
+    ST_RETURN  /* return expr (blocks only; elaboration checks where) */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
@@ -72,8 +74,8 @@ typedef struct ast_stmt {
     src_span name_span;
     ast_type type;      /* INPUT, TARGET, PARAM */
     ast_expr *value;    /* PARAM: initializer or NULL; LET/OUTPUT: the
-                           expression (NULL for `output NAME`); LOSS, TRAIN:
-                           the expression */
+                           expression (NULL for `output NAME`); LOSS, TRAIN,
+                           RETURN: the expression */
 } ast_stmt;
 
 typedef struct ast_const {
@@ -91,10 +93,32 @@ typedef struct ast_model {
     src_span span;
 } ast_model;
 
+/* A parameter of a block: `width` or `width = 128`. */
+typedef struct ast_bparam {
+    const char *name;
+    src_span name_span;
+    ast_expr *def;      /* default value, or NULL (the argument is required) */
+} ast_bparam;
+
+/* A user-defined block: block NAME(params) { stmts return expr }. The body
+ * is any statements as the parser reads them; elaboration checks that it
+ * holds only param, bindings and one final return. */
+typedef struct ast_block {
+    const char *name;
+    src_span name_span;
+    ast_bparam *params; /* in order */
+    int nparams;
+    ast_stmt *stmts;    /* the body, the return statement included */
+    int nstmts;
+    src_span span;      /* from 'block' to '}' */
+} ast_block;
+
 /* A whole file. */
 typedef struct ast_program {
     ast_const *consts; /* in source order */
     int nconsts;
+    ast_block *blocks; /* in source order */
+    int nblocks;
     ast_model *models; /* in source order (elaboration requires exactly one) */
     int nmodels;
 } ast_program;

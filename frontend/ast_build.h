@@ -35,7 +35,8 @@ typedef struct num_lit {
 
 typedef ARR(ast_expr *) expr_vec; /* list elements, type dimensions */
 typedef ARR(ast_arg) arg_vec;     /* call arguments */
-typedef ARR(ast_stmt) stmt_vec;   /* statements of a model body */
+typedef ARR(ast_stmt) stmt_vec;   /* statements of a model or block body */
+typedef ARR(ast_bparam) bparam_vec; /* parameters of a block */
 
 /* ---- scanner state (flex's yyextra) ------------------------------------ */
 
@@ -68,6 +69,7 @@ typedef struct parse_ctx {
     void *scanner;            /* the flex scanner (a yyscan_t) */
     ARR(ast_const) consts;    /* the program's consts so far */
     ARR(ast_model) models;    /* the program's models so far */
+    ARR(ast_block) blocks;    /* the program's blocks so far */
     int deep_reported;        /* "nested too deeply" said in this statement */
     tok_info pending[3];      /* tokens queued by the filter, oldest first */
     int npending;             /* how many are queued */
@@ -81,7 +83,9 @@ typedef struct parse_ctx {
     char before_ch;           /* and which bracket it is */
     int in_brace;             /* inside a '{' not yet closed */
     src_span brace;           /* where that '{' is */
-    const char *brace_model;  /* the model it opens, or NULL */
+    const char *brace_model;  /* the model or block it opens, or NULL */
+    const char *brace_what;   /* "model" or "block": what brace_model names */
+    const char *block_name;   /* NAME after 'block', until its '{' */
 } parse_ctx;
 
 /* Appends 'p[0..n)' to b, quoted, with bytes outside printable ASCII as
@@ -121,7 +125,7 @@ ast_stmt *st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
 /* NAME = e (ST_LET) and output NAME [= e] (ST_OUTPUT, e may be NULL) */
 ast_stmt *st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
                   src_span name_at, ast_expr *e, src_span at);
-/* loss e, train e */
+/* loss e, train e, return e */
 ast_stmt *st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at);
 stmt_vec *stmts_new(parse_ctx *c);
 stmt_vec *stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s);
@@ -130,5 +134,14 @@ void program_add_const(parse_ctx *c, const char *name, src_span name_at,
                        ast_expr *value, src_span at);
 void program_add_model(parse_ctx *c, const char *name, src_span name_at,
                        stmt_vec *body, src_span at);
+
+/* A block parameter `NAME` (def NULL) or `NAME = def`. */
+ast_bparam *bparam_new(parse_ctx *c, const char *name, src_span name_at,
+                       ast_expr *def);
+bparam_vec *bparams_new(parse_ctx *c);
+bparam_vec *bparams_one(parse_ctx *c, ast_bparam *p);
+bparam_vec *bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p);
+void program_add_block(parse_ctx *c, const char *name, src_span name_at,
+                       bparam_vec *params, stmt_vec *body, src_span at);
 
 #endif /* NNC_AST_BUILD_H */

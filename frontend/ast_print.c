@@ -1,8 +1,12 @@
 /* ast_print.c — the AST as text, for `nnc --emit=ast` and for tests.
  *
- * Format (deterministic; one line per const, model and statement):
+ * Format (deterministic; one line per const, block, model and statement;
+ * consts first, then blocks, then models, each in source order):
  *
  *   const B = 32
+ *   block mlp(x, width=128)         (parameters; defaults as name=value)
+ *     let h = (pipe dense x width)
+ *     return (call dense h 10)
  *   model digits_mlp
  *     input image : f32[B, 64]
  *     target digit : i32[B]
@@ -119,13 +123,14 @@ static const char *stmt_word(ast_stmt_kind k) {
     case ST_OUTPUT: return "output";
     case ST_LOSS: return "loss";
     case ST_TRAIN: return "train";
+    case ST_RETURN: return "return";
     }
     return "?";
 }
 
 static void print_stmt(const ast_stmt *s, FILE *out) {
     fprintf(out, "  %s", stmt_word(s->kind));
-    if (s->kind == ST_LOSS || s->kind == ST_TRAIN) {
+    if (s->kind == ST_LOSS || s->kind == ST_TRAIN || s->kind == ST_RETURN) {
         fputc(' ', out);
         print_expr(s->value, out, 0);
         fputc('\n', out);
@@ -143,12 +148,26 @@ static void print_stmt(const ast_stmt *s, FILE *out) {
     fputc('\n', out);
 }
 
+static void print_block(const ast_block *b, FILE *out) {
+    fprintf(out, "block %s(", b->name ? b->name : "?");
+    for (int i = 0; i < b->nparams; i++) {
+        fprintf(out, "%s%s", i ? ", " : "", b->params[i].name ? b->params[i].name : "?");
+        if (b->params[i].def) {
+            fputc('=', out);
+            print_expr(b->params[i].def, out, 0);
+        }
+    }
+    fputs(")\n", out);
+    for (int j = 0; j < b->nstmts; j++) print_stmt(&b->stmts[j], out);
+}
+
 void ast_print(const ast_program *p, FILE *out) {
     for (int i = 0; i < p->nconsts; i++) {
         fprintf(out, "const %s = ", p->consts[i].name ? p->consts[i].name : "?");
         print_expr(p->consts[i].value, out, 0);
         fputc('\n', out);
     }
+    for (int i = 0; i < p->nblocks; i++) print_block(&p->blocks[i], out);
     for (int i = 0; i < p->nmodels; i++) {
         fprintf(out, "model %s\n", p->models[i].name ? p->models[i].name : "?");
         for (int j = 0; j < p->models[i].nstmts; j++)

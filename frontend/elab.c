@@ -12,6 +12,13 @@
  * its call among all calls of the expression in evaluation order, as
  * PyTorch's nn.Sequential numbers its stages: `h = x -> dense(8) -> relu ->
  * dense(4)` gives h.0.weight and h.2.weight.
+ *
+ * Blocks (user-defined, see "user-defined blocks" below): a block call is a
+ * layer like dense. Its body runs in a fresh environment (the consts and the
+ * block's parameters) with the call's layer prefix S pushed: the block's
+ * `param w` is S.w, a layer in its binding `fc = ...` names its parameters
+ * after S.fc, and layers in its return expression after S.out.
+ * stack(x, blk, n) applies blk n times, copy i with the prefix S.i.
  */
 #include "elab.h"
 
@@ -35,6 +42,32 @@ const char *el_type_str(elab *e, int id) {
     ir_node *n = el_node(e, id);
     return arena_printf(e->g->a, "%s%s", n->dtype == DT_I32 ? "i32" : "f32", ir_shape_str(e->g->a, &n->shape));
 }
+
+/* ---- user-defined blocks: state ---------------------------------------- */
+
+/* More applications than this in one pass is an error (a guard against
+ * stack(stack(...)) blowing up; real models use a few hundred), and so is
+ * a block applied inside more than MAX_BLOCK_DEPTH others (it bounds the C
+ * stack: each level is a few frames of eval). */
+enum { MAX_BLOCK_APPLICATIONS = 10000, MAX_BLOCK_DEPTH = 64 };
+
+typedef struct block_info {
+    const ast_block *ast;
+    int usable; /* 0: a structural error was reported, or the name is taken */
+    int failed; /* an application reported errors: later ones stay quiet */
+    int active; /* being applied now: applying it again is recursion */
+} block_info;
+
+typedef struct elab_blocks elab_blocks;
+struct elab_blocks {
+    block_info *b;      /* the program's blocks, in source order */
+    int n;
+    ARR(int) chain;     /* blocks being applied, outermost first */
+    const char *prefix; /* parameter-name prefix inside a block, NULL in the model */
+    int nconst;         /* env[0..nconst) are the consts; -1 while they are evaluated */
+    int napplied;       /* block applications in this pass */
+    int over_budget;    /* MAX_BLOCK_APPLICATIONS or MAX_BLOCK_DEPTH was reported */
+};
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -281,9 +314,41 @@ const builtin elab_lib_core[] = {
     {NULL, {NULL}, 0, NULL, B_EXPR, IR_COPY, 0},
 };
 
+/* dim(x, axis): the size of one axis of x, a number (axis < 0 counts from
+ * the end). Lets a block size its layers from its input. */
+static val b_dim(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    double ax;
+    if (!el_want_tensor(e, b, &args[0], 0) || !el_want_num(e, b, &args[1], 1, &ax)) return el_err;
+    ir_node *x = el_node(e, args[0].node);
+    int r = x->shape.rank;
+    if (!args[1].is_int) {
+        diag_error(e->d, args[1].span, "dim: axis must be an integer");
+        return el_err;
+    }
+    if (ax < -r || ax >= r) {
+        diag_error(e->d, args[1].span, "dim: axis %g out of range for %s (rank %d)", ax, el_type_str(e, x->id), r);
+        return el_err;
+    }
+    return el_num((double)x->shape.d[ax < 0 ? (int)ax + r : (int)ax], call->span);
+}
+
+/* stack(x, block, n, args...): eval_call hands it to stack_call, which needs
+ * the block's name unevaluated; this entry only names it (suggestions, "is an
+ * op", count_layers: a stack is one layer, as an nn.Sequential is one module). */
+static val b_stack(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    (void)e, (void)b, (void)call, (void)args;
+    return el_err;
+}
+
+static const builtin elab_lib_block[] = {
+    {"dim", {"x", "axis"}, 2, b_dim, B_EXPR, IR_COPY, 0},
+    {"stack", {"x", "block", "n"}, 3, b_stack, B_EXPR, IR_COPY, 1},
+    {NULL, {NULL}, 0, NULL, B_EXPR, IR_COPY, 0},
+};
+
 /* Every family's table; a family adds its line here. */
 extern const builtin elab_lib_core[], elab_lib_conv[], elab_lib_rnn[], elab_lib_attn[], elab_lib_norm[];
-const builtin *const elab_libs[] = {elab_lib_core, elab_lib_conv, elab_lib_rnn, elab_lib_attn, elab_lib_norm, NULL};
+const builtin *const elab_libs[] = {elab_lib_core, elab_lib_block, elab_lib_conv, elab_lib_rnn, elab_lib_attn, elab_lib_norm, NULL};
 
 static const builtin *find_builtin(const char *name) {
     for (int t = 0; elab_libs[t]; t++)
@@ -292,12 +357,24 @@ static const builtin *find_builtin(const char *name) {
     return NULL;
 }
 
+/* The block called `name` (the first one of that name; not one named like
+ * a built-in op, which keeps the op), or -1. */
+static int find_block(elab *e, const char *name) {
+    for (int i = 0; e->blocks && i < e->blocks->n; i++)
+        if (!strcmp(e->blocks->b[i].ast->name, name) && !find_builtin(name)) return i;
+    return -1;
+}
+
 /* The closest known name within edit distance 2, or NULL. want_ops: 0
- * names and symbols, 1 ops, 2 optimizers only. */
+ * names and symbols, 1 ops and blocks, 2 optimizers only, 3 blocks only. */
 static const char *suggest(elab *e, const char *name, int want_ops) {
     const char *best = NULL;
     int bd = 3;
-    for (int t = 0; want_ops && elab_libs[t]; t++)
+    for (int i = 0; (want_ops == 1 || want_ops == 3) && e->blocks && i < e->blocks->n; i++) {
+        int dd = edit_distance(name, e->blocks->b[i].ast->name);
+        if (dd < bd) bd = dd, best = e->blocks->b[i].ast->name;
+    }
+    for (int t = 0; (want_ops == 1 || want_ops == 2) && elab_libs[t]; t++)
         for (const builtin *b = elab_libs[t]; b->name; b++) {
             if (want_ops == 2 && b->kind != B_OPTIM) continue;
             int dd = edit_distance(name, b->name);
@@ -367,8 +444,14 @@ static int bind_args(elab *e, const builtin *b, const ast_expr *call, val *args)
     return ok;
 }
 
+static val call_block(elab *e, int bi, const ast_expr *x);
+static val stack_call(elab *e, const builtin *b, const ast_expr *x);
+
 static val eval_call(elab *e, const ast_expr *x) {
+    int bi = find_block(e, x->name);
+    if (bi >= 0) return call_block(e, bi, x);
     const builtin *b = find_builtin(x->name);
+    if (b && b->fn == b_stack) return stack_call(e, b, x);
     if (!b) {
         for (int i = 0; i < x->nargs; i++) eval(e, x->args[i].value);
         unknown(e, x->name_span, "op", x->name, 1);
@@ -382,6 +465,7 @@ static val eval_call(elab *e, const ast_expr *x) {
     e->ncalls = saved; /* the layer names its parameters with its own index */
     val r = b->fn(e, b, x, args);
     e->ncalls = cur;
+    if (r.kind == V_NUM) e->ncalls = saved; /* a number (dim) is no stage of a pipeline */
     return r;
 }
 
@@ -466,8 +550,9 @@ static val eval_name(elab *e, const ast_expr *x) {
     }
     for (int i = 0; symbols[i]; i++)
         if (!strcmp(symbols[i], x->name)) return (val){V_SYM, 0, 0, -1, symbols[i], x->span};
-    if (find_builtin(x->name)) {
-        diag_error(e->d, x->span, "'%s' is an op: call it as %s(...) or pipe into it with -> %s", x->name, x->name, x->name);
+    if (find_builtin(x->name) || find_block(e, x->name) >= 0) {
+        diag_error(e->d, x->span, "'%s' is %s: call it as %s(...) or pipe into it with -> %s", x->name,
+                   find_block(e, x->name) >= 0 ? "a block" : "an op", x->name, x->name);
         return el_err;
     }
     unknown(e, x->span, "name", x->name, 0);
@@ -503,20 +588,21 @@ static val eval(elab *e, const ast_expr *x) {
     return el_err;
 }
 
-/* Count dense layers in an expression, for parameter naming. */
-static int count_layers(const ast_expr *x) {
+/* Count layers (dense, blocks, stack, ...) in an expression, for parameter
+ * naming. */
+static int count_layers(elab *e, const ast_expr *x) {
     if (!x) return 0;
     const builtin *b = x->kind == EX_CALL ? find_builtin(x->name) : NULL;
-    int n = b && b->layer;
-    for (int i = 0; x->kind == EX_CALL && i < x->nargs; i++) n += count_layers(x->args[i].value);
-    if (x->kind == EX_BINOP || x->kind == EX_NEG) n += count_layers(x->lhs) + count_layers(x->rhs);
-    for (int i = 0; x->kind == EX_LIST && i < x->nelems; i++) n += count_layers(x->elems[i]);
+    int n = (b && b->layer) || (x->kind == EX_CALL && find_block(e, x->name) >= 0);
+    for (int i = 0; x->kind == EX_CALL && i < x->nargs; i++) n += count_layers(e, x->args[i].value);
+    if (x->kind == EX_BINOP || x->kind == EX_NEG) n += count_layers(e, x->lhs) + count_layers(e, x->rhs);
+    for (int i = 0; x->kind == EX_LIST && i < x->nelems; i++) n += count_layers(e, x->elems[i]);
     return n;
 }
 
 static val eval_stmt_expr(elab *e, const char *scope, const ast_expr *x) {
     e->scope = scope;
-    e->nlayers = count_layers(x);
+    e->nlayers = count_layers(e, x);
     e->ncalls = 0;
     return eval(e, x);
 }
@@ -584,6 +670,7 @@ static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
         return v.kind == V_SYM && el_init_kind(e, &v, &p->init);
     }
     val v = eval(e, x);
+    if (v.kind == V_SYM) return el_init_kind(e, &v, &p->init); /* a block's argument `init = he` */
     if (v.kind == V_NUM) return p->init = INIT_FILL, p->fill = v.num, 1;
     if (v.kind != V_TENSOR) return 0;
     ir_node *c = el_node(e, v.node);
@@ -609,7 +696,8 @@ static void decl_param(elab *e, const ast_stmt *st) {
         diag_error(e->d, st->type.dtype_span, "parameters must be f32");
         return bind(e, st->name, st->name_span, el_err);
     }
-    ir_node *p = el_param(e, st->name, s, st->name_span);
+    const char *prefix = e->blocks ? e->blocks->prefix : NULL; /* inside a block: S.name */
+    ir_node *p = el_param(e, prefix ? arena_printf(e->g->a, "%s.%s", prefix, st->name) : st->name, s, st->name_span);
     if (!p) return bind(e, st->name, st->name_span, el_err);
     p->fan_in = s.rank >= 2 ? s.d[s.rank - 1] : s.rank ? s.d[0] : 1;
     p->fan_out = s.rank >= 2 ? s.d[0] : 1;
@@ -728,7 +816,444 @@ static void stmt(elab *e, const ast_stmt *st) {
     case ST_OUTPUT: stmt_output(e, st); break;
     case ST_LOSS: stmt_loss(e, st); break;
     case ST_TRAIN: stmt_train(e, st); break;
+    case ST_RETURN: diag_error(e->d, st->span, "'return' is only allowed in a block"); break;
     }
+}
+
+/* ---- user-defined blocks ------------------------------------------------
+ *
+ *   block residual(x, width = dim(x, -1)) {
+ *       param scale : f32[1] = 1.0
+ *       return x + scale * dense(x, width)
+ *   }
+ *
+ * check_block: structure, once per block, whether it is used or not.
+ * call_block / stack_call: match the arguments, then apply_block runs the
+ * body in a fresh environment (consts and parameters) with the call's layer
+ * prefix pushed. A block whose application reported an error is marked
+ * failed and later applications give the poison value quietly, so one
+ * mistake in a block stacked 12 times is one message (with notes naming
+ * where the block was applied). */
+
+/* The name of the return statement's layers: S.out.weight, like an
+ * nn.Module attribute `self.out`. */
+static const char *const RETURN_SCOPE = "out";
+
+static void init_blocks(elab *e, const ast_program *p) {
+    elab_blocks *B = e->blocks;
+    B->n = p->nblocks;
+    B->b = arena_alloc(e->g->a, sizeof *B->b * (size_t)(p->nblocks + 1));
+    for (int i = 0; i < p->nblocks; i++) B->b[i] = (block_info){&p->blocks[i], 1, 0, 0};
+    B->nconst = -1; /* consts are being evaluated */
+}
+
+/* A name declared in a block: parameter, param statement or binding. */
+typedef struct block_name {
+    const char *name;
+    src_span def;
+} block_name;
+
+/* Reports `name` if a const or an earlier name of the block has it; else
+ * adds it to names. Returns 0 on a clash. */
+static int declare_block_name(elab *e, block_name *names, int *n, const char *name, src_span def) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(names[i].name, name)) {
+            diag_error(e->d, def, "redefinition of '%s'", name);
+            diag_note(e->d, names[i].def, "'%s' was defined here", name);
+            return 0;
+        }
+    binding *c = lookup(e, name); /* the env holds only the consts now */
+    if (c) {
+        diag_error(e->d, def, "redefinition of '%s'", name);
+        diag_note(e->d, c->def, "'%s' was defined here", name);
+        return 0;
+    }
+    names[(*n)++] = (block_name){name, def};
+    return 1;
+}
+
+/* The block's name: not a built-in op's, not another block's. */
+static int check_block_name(elab *e, int bi) {
+    const ast_block *b = e->blocks->b[bi].ast;
+    if (find_builtin(b->name)) {
+        diag_error(e->d, b->name_span, "block '%s' has the name of a built-in op", b->name);
+        return 0;
+    }
+    for (int j = 0; j < bi; j++)
+        if (!strcmp(e->blocks->b[j].ast->name, b->name)) {
+            diag_error(e->d, b->name_span, "redefinition of block '%s'", b->name);
+            diag_note(e->d, e->blocks->b[j].ast->name_span, "block '%s' was defined here", b->name);
+            return 0;
+        }
+    return 1;
+}
+
+/* What a statement that only a model may hold is called, and why not here. */
+static const char *model_only_stmt(ast_stmt_kind k) {
+    switch (k) {
+    case ST_INPUT: return "an 'input' statement: a block takes its inputs as parameters";
+    case ST_TARGET: return "a 'target' statement: a block takes its inputs as parameters";
+    case ST_OUTPUT: return "an 'output' statement: return the value and make it an output in the model";
+    case ST_LOSS: return "a 'loss' statement: return the value and use it in the model's loss";
+    case ST_TRAIN: return "a 'train' statement: the model's train statement trains every block's parameters";
+    default: return NULL;
+    }
+}
+
+/* The statements of a block: only param, bindings and one return, last. */
+static int check_block_body(elab *e, const ast_block *b, block_name *names, int *nnames) {
+    int ok = 1, nret = 0;
+    for (int k = 0; k < b->nstmts; k++) {
+        const ast_stmt *st = &b->stmts[k];
+        const char *why = model_only_stmt(st->kind);
+        if (why) {
+            diag_error(e->d, st->span, "a block cannot contain %s", why);
+            ok = 0;
+        } else if (st->kind == ST_RETURN) {
+            nret++;
+            if (k != b->nstmts - 1) {
+                diag_error(e->d, st->span, "'return' must be the last statement of block '%s'", b->name);
+                ok = 0;
+            }
+        } else {
+            ok &= declare_block_name(e, names, nnames, st->name, st->name_span);
+        }
+    }
+    if (nret == 0) {
+        diag_error(e->d, b->name_span, "block '%s' has no return statement (end it with 'return <expression>')", b->name);
+        ok = 0;
+    }
+    return ok;
+}
+
+/* A name `out` in the block clashes with the return statement's layers. */
+static int check_return_scope(elab *e, const ast_block *b, const block_name *names, int nnames) {
+    const ast_stmt *ret = b->nstmts ? &b->stmts[b->nstmts - 1] : NULL;
+    if (!ret || ret->kind != ST_RETURN || !count_layers(e, ret->value)) return 1;
+    for (int i = 0; i < nnames; i++)
+        if (!strcmp(names[i].name, RETURN_SCOPE) && i >= b->nparams) {
+            diag_error(e->d, names[i].def, "in block '%s', the layers of the return statement are named '%s'; "
+                       "give this one another name", b->name, RETURN_SCOPE);
+            return 0;
+        }
+    return 1;
+}
+
+/* Structure of block bi, reported once: its name, its parameters (distinct,
+ * not a const's name, defaults without layers) and its body. A block with an
+ * error is not applied (calls give the poison value quietly). */
+static void check_block(elab *e, int bi) {
+    block_info *info = &e->blocks->b[bi];
+    const ast_block *b = info->ast;
+    int ok = check_block_name(e, bi);
+    block_name *names = arena_alloc(e->g->a, sizeof *names * (size_t)(b->nparams + b->nstmts + 1));
+    int nnames = 0;
+    for (int i = 0; i < b->nparams; i++) {
+        const ast_bparam *p = &b->params[i];
+        ok &= declare_block_name(e, names, &nnames, p->name, p->name_span);
+        if (p->def && count_layers(e, p->def)) {
+            diag_error(e->d, p->def->span, "the default value of '%s' cannot create parameters", p->name);
+            ok = 0;
+        }
+    }
+    ok &= check_block_body(e, b, names, &nnames);
+    ok = ok && check_return_scope(e, b, names, nnames);
+    info->usable = ok;
+}
+
+/* ---- arguments ---- */
+
+/* One argument of a block call, evaluated in the caller. */
+typedef struct blk_arg {
+    const char *name;   /* NULL: positional */
+    src_span name_span; /* the name, when named */
+    val v;              /* its value (v.span: the argument) */
+} blk_arg;
+
+static int block_param_index(const ast_block *b, const char *name) {
+    for (int i = 0; i < b->nparams; i++)
+        if (!strcmp(b->params[i].name, name)) return i;
+    return -1;
+}
+
+/* "mlp has no argument 'widht'; did you mean 'width'?" */
+static void unknown_block_arg(elab *e, const ast_block *b, const blk_arg *a) {
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < b->nparams; i++) {
+        int dd = edit_distance(a->name, b->params[i].name);
+        if (dd < bd) bd = dd, best = b->params[i].name;
+    }
+    if (best && (int)strlen(a->name) > bd)
+        diag_error(e->d, a->name_span, "%s has no argument '%s'; did you mean '%s'?", b->name, a->name, best);
+    else
+        diag_error(e->d, a->name_span, "%s has no argument '%s'", b->name, a->name);
+}
+
+/* Matches args[0..n) to the block's parameters, as bind_args does for a
+ * built-in: positional ones fill the parameters from index `pos` on, named
+ * ones theirs. slots[] (nparams) may hold values already (stack's input in
+ * slot 0); V_NONE is left where the default applies. Reports at the
+ * argument; a missing one at `call`. */
+static int match_block_args(elab *e, const ast_block *b, const blk_arg *args, int n, int pos,
+                            src_span call, val *slots) {
+    int ok = 1, given = pos + n; /* stack's input counts too */
+    for (int i = 0; i < n; i++) {
+        const blk_arg *a = &args[i];
+        int k = a->name ? block_param_index(b, a->name) : pos++;
+        if (a->name && k < 0) {
+            unknown_block_arg(e, b, a);
+            ok = 0;
+            continue;
+        }
+        if (k >= b->nparams) {
+            diag_error(e->d, a->v.span, "%s takes at most %d argument%s, got %d", b->name, b->nparams,
+                       b->nparams == 1 ? "" : "s", given);
+            return 0;
+        }
+        if (slots[k].kind != V_NONE) {
+            diag_error(e->d, a->name ? a->name_span : a->v.span, "%s: argument '%s' given twice", b->name,
+                       b->params[k].name);
+            ok = 0;
+        }
+        slots[k] = a->v;
+    }
+    for (int i = 0; ok && i < b->nparams; i++)
+        if (slots[i].kind == V_NONE && !b->params[i].def) {
+            diag_error(e->d, call, "%s: missing argument '%s'", b->name, b->params[i].name);
+            ok = 0;
+        }
+    return ok;
+}
+
+/* Slots for a block's parameters, all V_NONE. */
+static val *new_slots(elab *e, const ast_block *b, src_span at) {
+    val *slots = arena_alloc(e->g->a, sizeof *slots * (size_t)(b->nparams + 1));
+    for (int i = 0; i <= b->nparams; i++) slots[i] = (val){V_NONE, 0, 0, -1, NULL, at};
+    return slots;
+}
+
+/* ---- application ---- */
+
+/* What apply_block saves of the caller and restores. */
+typedef struct block_frame {
+    binding *env;      /* the caller's environment (data, len, cap) */
+    int env_len, env_cap;
+    const char *scope; /* and its statement's naming state */
+    int nlayers, ncalls;
+    const char *prefix;
+} block_frame;
+
+/* Enter block bi: a fresh environment with the consts, prefix S. */
+static block_frame enter_block(elab *e, int bi, const char *S) {
+    elab_blocks *B = e->blocks;
+    block_frame f = {e->env.data, e->env.len, e->env.cap, e->scope, e->nlayers, e->ncalls, B->prefix};
+    e->env.data = NULL;
+    e->env.len = e->env.cap = 0;
+    for (int i = 0; i < B->nconst; i++) arr_push(e->g->a, e->env, f.env[i]);
+    B->prefix = S;
+    B->b[bi].active = 1;
+    arr_push(e->g->a, B->chain, bi);
+    return f;
+}
+
+static void leave_block(elab *e, int bi, const block_frame *f) {
+    e->env.data = f->env;
+    e->env.len = f->env_len;
+    e->env.cap = f->env_cap;
+    e->scope = f->scope, e->nlayers = f->nlayers, e->ncalls = f->ncalls;
+    e->blocks->prefix = f->prefix;
+    e->blocks->b[bi].active = 0;
+    e->blocks->chain.len--;
+}
+
+/* "block 'a' is recursive (a -> b -> a)" at the call that closes the cycle. */
+static void report_recursion(elab *e, int bi, src_span at) {
+    elab_blocks *B = e->blocks;
+    strbuf sb;
+    sb_init(&sb);
+    int from = B->chain.len - 1;
+    while (from > 0 && B->chain.data[from] != bi) from--;
+    for (int i = from; i < B->chain.len; i++) sb_printf(&sb, "%s -> ", B->b[B->chain.data[i]].ast->name);
+    sb_printf(&sb, "%s", B->b[bi].ast->name);
+    diag_error(e->d, at, "block '%s' is recursive (%s); a block cannot apply itself", B->b[bi].ast->name, sb.s);
+    sb_free(&sb);
+}
+
+/* Refuses an application: recursion, a const, too many. 0: refused. */
+static int may_apply(elab *e, int bi, src_span at) {
+    elab_blocks *B = e->blocks;
+    if (!B->b[bi].usable || B->b[bi].failed) return 0; /* reported already */
+    if (B->b[bi].active) {
+        report_recursion(e, bi, at);
+        return 0;
+    }
+    if (B->nconst < 0) {
+        diag_error(e->d, at, "a block cannot be applied in a const declaration");
+        return 0;
+    }
+    if (B->chain.len >= MAX_BLOCK_DEPTH) {
+        if (!B->over_budget) diag_error(e->d, at, "blocks nested more than %d deep", MAX_BLOCK_DEPTH);
+        B->over_budget = 1;
+        return 0;
+    }
+    if (++B->napplied > MAX_BLOCK_APPLICATIONS) {
+        if (!B->over_budget) diag_error(e->d, at, "more than %d block applications in this model", MAX_BLOCK_APPLICATIONS);
+        B->over_budget = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* The body of b, in the block's environment: parameters, then statements;
+ * the value of the return statement. */
+static val run_block_body(elab *e, const ast_block *b, const val *slots, const char *S) {
+    for (int i = 0; i < b->nparams; i++) {
+        val v = slots[i];
+        if (v.kind == V_NONE) { /* the default, over the consts and the parameters before it */
+            e->scope = S, e->nlayers = 0, e->ncalls = 0;
+            v = eval(e, b->params[i].def);
+        }
+        bind(e, b->params[i].name, b->params[i].name_span, v);
+    }
+    val r = el_err;
+    for (int k = 0; k < b->nstmts; k++) {
+        const ast_stmt *st = &b->stmts[k];
+        if (st->kind == ST_PARAM) {
+            decl_param(e, st);
+        } else if (st->kind == ST_LET) {
+            val v = eval_stmt_expr(e, arena_printf(e->g->a, "%s.%s", S, st->name), st->value);
+            name_node(e, v, st->name);
+            bind(e, st->name, st->name_span, v);
+        } else if (st->kind == ST_RETURN) {
+            r = eval_stmt_expr(e, arena_printf(e->g->a, "%s.%s", S, RETURN_SCOPE), st->value);
+            if (r.kind == V_NUM || r.kind == V_SYM) {
+                diag_error(e->d, st->value->span, "block '%s' must return a tensor, got %s", b->name,
+                           r.kind == V_NUM ? "a number" : "a name");
+                r = el_err;
+            }
+        }
+    }
+    return r;
+}
+
+/* Applies block bi to its matched arguments with parameter prefix S. `at`
+ * is where it was applied (for errors and the "applied here" note), `span`
+ * the whole call (the result's span). */
+static val apply_block(elab *e, int bi, src_span at, src_span span, const val *slots, const char *S) {
+    if (!may_apply(e, bi, at)) return el_err;
+    const ast_block *b = e->blocks->b[bi].ast;
+    int before = e->d->errors;
+    block_frame f = enter_block(e, bi, S);
+    val r = run_block_body(e, b, slots, S);
+    leave_block(e, bi, &f);
+    if (e->d->errors > before) {
+        e->blocks->b[bi].failed = 1;
+        diag_note(e->d, at, "in block '%s', applied here as '%s'", b->name, S);
+        return el_err;
+    }
+    r.span = span;
+    return r;
+}
+
+/* The prefix of the layer with call index k in the current statement, as
+ * el_param_name makes it: the scope, with .k when the statement has
+ * several layers. */
+static const char *layer_prefix(elab *e, int k) {
+    const char *scope = e->scope ? e->scope : "layer";
+    return e->nlayers <= 1 ? scope : arena_printf(e->g->a, "%s.%d", scope, k);
+}
+
+/* f(args) for a block f: a layer of the statement, named like dense. */
+static val call_block(elab *e, int bi, const ast_expr *x) {
+    const ast_block *b = e->blocks->b[bi].ast;
+    blk_arg *args = arena_alloc(e->g->a, sizeof *args * (size_t)(x->nargs + 1));
+    int ok = 1;
+    for (int i = 0; i < x->nargs; i++) {
+        args[i] = (blk_arg){x->args[i].name, x->args[i].name_span, eval(e, x->args[i].value)};
+        ok &= args[i].v.kind != V_ERR;
+    }
+    int k = e->ncalls++;
+    val *slots = new_slots(e, b, x->span);
+    if (!ok || !match_block_args(e, b, args, x->nargs, 0, x->span, slots)) return el_err;
+    return apply_block(e, bi, x->name_span, x->span, slots, layer_prefix(e, k));
+}
+
+/* The arguments of stack(x, block, n, args...): its own three by position
+ * or name, the others for the block. */
+typedef struct stack_args {
+    const ast_arg *own[3]; /* x, block, n */
+    blk_arg *extra;        /* for the block, evaluated */
+    int nextra;
+} stack_args;
+
+static int split_stack_args(elab *e, const builtin *sb, const ast_expr *x, stack_args *sa) {
+    int pos = 0, ok = 1;
+    memset(sa, 0, sizeof *sa);
+    sa->extra = arena_alloc(e->g->a, sizeof *sa->extra * (size_t)(x->nargs + 1));
+    for (int i = 0; i < x->nargs; i++) {
+        const ast_arg *a = &x->args[i];
+        int k = a->name ? param_index(sb, a->name) : pos < 3 ? pos++ : -1;
+        if (k < 0) {
+            sa->extra[sa->nextra++] = (blk_arg){a->name, a->name_span, eval(e, a->value)};
+            ok &= sa->extra[sa->nextra - 1].v.kind != V_ERR;
+        } else if (sa->own[k]) {
+            diag_error(e->d, a->name ? a->name_span : a->value->span, "stack: argument '%s' given twice", sb->params[k]);
+            ok = 0;
+        } else {
+            sa->own[k] = a;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        if (!sa->own[k]) {
+            diag_error(e->d, x->span, "stack: missing argument '%s'", sb->params[k]);
+            ok = 0;
+        }
+    return ok;
+}
+
+/* The block named by stack's `block` argument, or -1 (reported). */
+static int stack_block(elab *e, const ast_expr *name) {
+    if (name->kind != EX_NAME) {
+        diag_error(e->d, name->span, "stack: argument 'block' must be the name of a block%s",
+                   name->kind == EX_CALL ? ", without arguments" : "");
+        return -1;
+    }
+    int bi = find_block(e, name->name);
+    if (bi >= 0 && e->blocks->b[bi].ast->nparams == 0)
+        diag_error(e->d, name->span, "stack: block '%s' takes no arguments, so it cannot take the input", name->name);
+    else if (bi < 0 && find_builtin(name->name))
+        diag_error(e->d, name->span, "stack: '%s' is a built-in op, not a block", name->name);
+    else if (bi < 0)
+        unknown(e, name->span, "block", name->name, 3);
+    return bi >= 0 && e->blocks->b[bi].ast->nparams > 0 ? bi : -1;
+}
+
+/* stack(x, block, n, args...): block applied n times in sequence, copy i
+ * with its own parameters S.i (an nn.Sequential of n modules). */
+static val stack_call(elab *e, const builtin *sb, const ast_expr *x) {
+    stack_args sa;
+    int ok = split_stack_args(e, sb, x, &sa);
+    val xv = ok ? eval(e, sa.own[0]->value) : el_err;
+    val nv = ok ? eval(e, sa.own[2]->value) : el_err;
+    int bi = ok ? stack_block(e, sa.own[1]->value) : -1;
+    int k = e->ncalls++;
+    int64_t n = 0;
+    ok = ok && bi >= 0 && el_want_tensor(e, sb, &xv, 0);
+    ok = ok && el_want_int(e, sb, &nv, 2, 1, &n);
+    if (!ok) return el_err;
+    const ast_block *b = e->blocks->b[bi].ast;
+    val *slots = new_slots(e, b, x->span);
+    slots[0] = xv;
+    if (!match_block_args(e, b, sa.extra, sa.nextra, 1, x->span, slots)) return el_err;
+    const char *S = layer_prefix(e, k);
+    val cur = xv;
+    for (int64_t i = 0; i < n; i++) {
+        slots[0] = cur;
+        cur = apply_block(e, bi, sa.own[1]->value->span, x->span, slots, arena_printf(e->g->a, "%s.%lld", S, (long long)i));
+        if (cur.kind != V_TENSOR) return el_err;
+    }
+    return cur;
 }
 
 /* ---- consts and the model ---------------------------------------------- */
@@ -788,6 +1313,7 @@ static void second_pass(elab *e, const ast_model *m, int nconst) {
     e->env.len = nconst; /* forget bindings, keep consts */
     e->mode = MODE_INFER;
     e->ndropout = 0;
+    e->blocks->napplied = 0;
     g->outputs.len = g->output_names.len = 0;
     int loss = g->loss;
     g->loss = -1;
@@ -801,10 +1327,15 @@ static void second_pass(elab *e, const ast_model *m, int nconst) {
 
 int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, ir_graph *g) {
     elab e = {0};
+    elab_blocks blocks = {0};
     e.g = g;
     e.d = d;
+    e.blocks = &blocks;
     int before = d->errors;
+    init_blocks(&e, p);
     consts(&e, p, defs, ndefs);
+    blocks.nconst = e.env.len;
+    for (int i = 0; i < blocks.n; i++) check_block(&e, i);
     if (p->nmodels != 1) {
         if (p->nmodels == 0) diag_plain(d, "%s: no model in this file", d->file);
         else diag_error(d, p->models[1].name_span, "one model per file; '%s' is the second", p->models[1].name);

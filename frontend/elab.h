@@ -44,9 +44,10 @@ typedef struct elab {
     elab_mode mode;       /* which graph this pass builds */
     int mode_dependent;   /* set by ops that differ between the modes */
     int ndropout;         /* dropout ops so far in this pass (their Philox streams) */
+    struct elab_blocks *blocks; /* user-defined blocks and their state (elab.c) */
 } elab;
 
-enum { MAX_PARAMS = 6 };
+enum { MAX_PARAMS = 10 }; /* conv2d takes 9 arguments */
 typedef struct builtin builtin;
 typedef val (*builtin_fn)(elab *e, const builtin *b, const ast_expr *call, val *args);
 typedef enum { B_EXPR, B_OPTIM } bkind;

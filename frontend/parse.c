@@ -3,8 +3,8 @@
  * The parser (nnc_yyparse) asks nnc_yylex, here, for each token; this asks
  * the flex scanner (nnc_lxlex) and, on the way:
  *   - keeps the last three tokens, the unclosed brackets and the open model
- *     brace, so that syntax errors can say "expected ')' to close '('
- *     (opened at line 3, column 9)" (yyreport_syntax_error in parser.y);
+ *     or block brace, so that syntax errors can say "expected ')' to close
+ *     '(' (opened at line 3, column 9)" (yyreport_syntax_error in parser.y);
  *   - caps bracket nesting at NNC_MAX_NESTING: the bracket that would go
  *     deeper is reported once ("expression nested too deeply") and its whole
  *     contents are replaced by a placeholder 0, so `((((...` 100k deep
@@ -105,12 +105,20 @@ static void track_brackets(parse_ctx *ctx, const tok_info *t) {
     }
 }
 
+/* Which model or block a '{' opens: `model NAME {` or `block NAME (...) {`. */
 static void track_braces(parse_ctx *ctx, const tok_info *t) {
+    if (t->kind == TOK_NAME && ctx->cur.kind == TOK_KW_BLOCK) ctx->block_name = t->str;
     if (t->kind == '{') {
         ctx->in_brace = 1;
         ctx->brace = t->loc;
+        ctx->brace_what = "model";
         ctx->brace_model = ctx->cur.kind == TOK_NAME && ctx->prev.kind == TOK_KW_MODEL
                                ? ctx->cur.str : NULL;
+        if (ctx->cur.kind == ')' && ctx->block_name) {
+            ctx->brace_what = "block";
+            ctx->brace_model = ctx->block_name;
+        }
+        ctx->block_name = NULL;
     } else if (t->kind == '}') {
         ctx->in_brace = 0;
     }
@@ -178,5 +186,7 @@ int parse_program(const char *src, size_t len, arena *a, diag_ctx *d,
     out->nconsts = ctx->consts.len;
     out->models = ctx->models.data;
     out->nmodels = ctx->models.len;
+    out->blocks = ctx->blocks.data;
+    out->nblocks = ctx->blocks.len;
     return d->errors;
 }

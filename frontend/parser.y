@@ -1,12 +1,15 @@
 /* parser.y — the grammar of .nn files (bison 3.8).
  *
- *   program   := { const_decl [';'] | model }
+ *   program   := { const_decl [';'] | block | model }
  *   const_decl:= 'const' NAME '=' expr
+ *   block     := 'block' NAME '(' [ bparam { ',' bparam } ] ')'
+ *                '{' { stmt [';'] } '}'
+ *   bparam    := NAME [ '=' expr ]
  *   model     := 'model' NAME '{' { stmt [';'] } '}'
  *   stmt      := 'input' NAME ':' type | 'target' NAME ':' type
  *              | 'param' NAME ':' type [ '=' expr ]
  *              | NAME '=' expr | 'output' NAME [ '=' expr ]
- *              | 'loss' expr | 'train' expr
+ *              | 'loss' expr | 'train' expr | 'return' expr
  *   type      := NAME '[' [ expr { ',' expr } ] ']'
  *   expr      := additive { '->' NAME [ '(' [args] ')' ] }   (loosest)
  *   additive  := term { ('+'|'-') term }
@@ -20,7 +23,10 @@
  * next keyword or `NAME =` ends the previous statement. `->` binds loosest,
  * so `a + b -> f` is f(a + b), and `a -> f + b` is a syntax error (write
  * `(a -> f) + b`). The optional ';' after a const is an extension of the
- * brief's grammar.
+ * brief's grammar. Blocks and models share the statement grammar: which
+ * statements a body may hold (no `return` in a model, no `input` in a
+ * block, the `return` last) is checked by elaboration, which words it
+ * better than a syntax error could.
  *
  * Actions are thin: each one is a single constructor call (ast.c) given a
  * location; no checks here. Errors: see the error productions (statement
@@ -101,14 +107,19 @@ static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
     arg_vec *args;     /* call arguments */
     ast_type *type;    /* a tensor type */
     ast_stmt *stmt;    /* one statement */
-    stmt_vec *stmts;   /* a model body */
+    stmt_vec *stmts;   /* a model or block body */
+    ast_bparam *bparam; /* one block parameter */
+    bparam_vec *bparams; /* block parameters */
 }
 
 /* Aliases are the names used in messages ("unexpected 'model'"). */
 %token END 0 "end of file"
 %token <str> NAME "name"
 %token <num> NUMBER "number"
-%token KW_MODEL "model" KW_CONST "const" KW_INPUT "input" KW_TARGET "target"
+/* Keywords stay contiguous, KW_MODEL first and KW_TRAIN last: is_keyword()
+   here and ends_expression() in parse.c test that range. */
+%token KW_MODEL "model" KW_CONST "const" KW_BLOCK "block" KW_RETURN "return"
+%token KW_INPUT "input" KW_TARGET "target"
 %token KW_PARAM "param" KW_OUTPUT "output" KW_LOSS "loss" KW_TRAIN "train"
 %token ARROW "->"
 
@@ -119,14 +130,17 @@ static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
 %type <type> type
 %type <stmt> stmt
 %type <stmts> stmt_list
+%type <bparam> bparam
+%type <bparams> bparams opt_bparams
 
 %%
 
 program
     : %empty
     | program const_decl opt_semi
+    | program block
     | program model
-    | program error          /* skips to the next 'const' or 'model' */
+    | program error          /* skips to the next 'const', 'block' or 'model' */
     ;
 
 const_decl
@@ -160,6 +174,7 @@ stmt
     | "output" NAME '=' expr { $$ = st_bind(ctx, ST_OUTPUT, $2, @2, $4, @$); }
     | "loss" expr            { $$ = st_expr(ctx, ST_LOSS, $2, @$); }
     | "train" expr           { $$ = st_expr(ctx, ST_TRAIN, $2, @$); }
+    | "return" expr          { $$ = st_expr(ctx, ST_RETURN, $2, @$); }
     ;
 
 type
@@ -228,6 +243,28 @@ args
 arg
     : expr                   { $$ = arg_pos(ctx, $1); }
     | NAME '=' expr          { $$ = arg_named(ctx, $1, @1, $3); }
+    ;
+
+/* Blocks come last: bison numbers character tokens in order of first use,
+   and expected-token lists ("an operator, ',' or ')'") follow that order. */
+block
+    : "block" NAME '(' opt_bparams ')' '{' stmt_list '}'
+                             { program_add_block(ctx, $2, @2, $4, $7, @$); }
+    ;
+
+opt_bparams
+    : %empty                 { $$ = bparams_new(ctx); }
+    | bparams
+    ;
+
+bparams
+    : bparam                 { $$ = bparams_one(ctx, $1); }
+    | bparams ',' bparam     { $$ = bparams_push(ctx, $1, $3); }
+    ;
+
+bparam
+    : NAME                   { $$ = bparam_new(ctx, $1, @1, NULL); }
+    | NAME '=' expr          { $$ = bparam_new(ctx, $1, @1, $3); }
     ;
 
 %%
@@ -311,8 +348,9 @@ typedef struct tok_group {
 
 static const tok_group GROUPS[] = {
     {"an expression", 4, 5, {TOK_NAME, TOK_NUMBER, '(', '[', '-'}},
-    {"a statement", 6, 9, {TOK_KW_INPUT, TOK_KW_TARGET, TOK_KW_PARAM, TOK_KW_OUTPUT,
-                           TOK_KW_LOSS, TOK_KW_TRAIN, TOK_NAME, ';', TOK_END}},
+    {"a statement", 6, 10, {TOK_KW_INPUT, TOK_KW_TARGET, TOK_KW_PARAM, TOK_KW_OUTPUT,
+                            TOK_KW_LOSS, TOK_KW_TRAIN, TOK_NAME, TOK_KW_RETURN, ';',
+                            TOK_END}},
     /* '(' (a call) and '=' (a named argument) can follow a name too, but
        listing them beside the operators only confuses */
     {"an operator", 2, 7, {'+', '*', '-', '/', TOK_ARROW, '(', '='}},
@@ -361,7 +399,7 @@ static int ends_construct(yysymbol_kind_t la) {
            la == YYTRANSLATE(';');
 }
 
-/* expected '}' to close model 'x' (opened at line N) */
+/* expected '}' to close model 'x' (opened at line N); the same for a block */
 static int unclosed_message(const parse_ctx *ctx, yysymbol_kind_t la,
                             const expect_set *e, strbuf *b) {
     if (!ends_construct(la)) return 0;
@@ -372,11 +410,12 @@ static int unclosed_message(const parse_ctx *ctx, yysymbol_kind_t la,
         return 1;
     }
     /* ('const' inside a body is more likely a misplaced const) */
-    int at_end = la == YYSYMBOL_YYEOF || la == YYSYMBOL_KW_MODEL;
+    int at_end = la == YYSYMBOL_YYEOF || la == YYSYMBOL_KW_MODEL ||
+                 la == YYSYMBOL_KW_BLOCK;
     if (!at_end || !ctx->in_brace || !has_tok(e, '}')) return 0;
     if (ctx->brace_model)
-        sb_printf(b, "expected '}' to close model '%s' (opened at line %d)",
-                  ctx->brace_model, ctx->brace.line);
+        sb_printf(b, "expected '}' to close %s '%s' (opened at line %d)",
+                  ctx->brace_what, ctx->brace_model, ctx->brace.line);
     else
         sb_printf(b, "expected '}' to close '{' (opened at line %d)", ctx->brace.line);
     return 1;
@@ -422,7 +461,9 @@ static int context_message(const parse_ctx *ctx, yysymbol_kind_t la,
         sb_printf(b, "'->' binds loosest: write '(... -> %s) %c ...' to apply an "
                      "operator to a pipe, found ", ctx->prev.str, (char)ctx->cur.kind);
     } else if (la == YYSYMBOL_KW_CONST && ctx->in_brace && has_tok(e, '}')) {
-        sb_printf(b, "consts are declared outside models (before 'model %s'), found ",
+        sb_printf(b, "consts are declared outside %ss (before '%s %s'), found ",
+                  ctx->brace_what ? ctx->brace_what : "model",
+                  ctx->brace_what ? ctx->brace_what : "model",
                   ctx->brace_model ? ctx->brace_model : "...");
     } else if (p == TOK_NAME && p2 == TOK_KW_CONST && has_tok(e, '=')) {
         sb_printf(b, "expected '=' after 'const %s', found ", ctx->prev.str);

@@ -1,4 +1,5 @@
-/* test_frontend.c — CUnit tests of the lexer and parser (frontend/).
+/* test_frontend.c — CUnit tests of the lexer and parser (frontend/), blocks
+ * included.
  *
  * Every test parses a string with diagnostics captured in memory, then
  * checks the tree, the error count and the messages (text and line:col).
@@ -451,7 +452,7 @@ static void test_syntax_errors(void) {
     check_error("model { }", 1, "1:7", "expected a name after 'model', found '{'");
     check_error("model m { h = a -> f + b }", 1, "1:22", "'->' binds loosest");
     check_error("model m { const K = 3 }", 1, "1:11", "consts are declared outside models");
-    check_error("}", 1, "1:1", "unexpected '}', expecting 'model' or 'const'");
+    check_error("}", 1, "1:1", "unexpected '}', expecting 'model', 'const' or 'block'");
     check_error("model m { h = [1,, 2] }", 1, "1:18", "expecting an expression or ']'");
     check_error("model m { h = a\n= b }", 1, "2:1", "unexpected '='");
     check_error("model m { h = f(", 1, "1:17", "expected ')' to close '('");
@@ -488,6 +489,94 @@ static void test_recovery(void) {
     /* the cap on printed errors does not stop the count */
     parse(&r, "model m { h = @ g = @ i = @ }");
     CU_ASSERT_EQUAL(r.errors, 3);
+    done(&r);
+}
+
+/* ---- blocks ---------------------------------------------------------------------- */
+
+static void test_blocks(void) {
+    parsed r;
+    const char *src =
+        "block mlp(x, width = 2 * B, out = 10) {\n"
+        "    param s : f32[1] = 1.0\n"
+        "    h = x -> dense(width) -> relu\n"
+        "    return dense(h, out)\n"
+        "}\n"
+        "model m { input x : f32[2, 3] output p = x -> stack(mlp, 2, out = 3) }\n"
+        "block id(x) { return x; }\n"
+        "block none() { return 1 }";
+    CU_ASSERT_EQUAL_FATAL(parse(&r, src), 0);
+    CU_ASSERT_EQUAL_FATAL(r.p.nblocks, 3);
+    CU_ASSERT_EQUAL(r.p.nmodels, 1);
+    const ast_block *b = &r.p.blocks[0];
+    CU_ASSERT_STRING_EQUAL(b->name, "mlp");
+    SPAN_IS(b->name_span, 1, 7, 1, 10);
+    SPAN_IS(b->span, 1, 1, 5, 2);
+    CU_ASSERT_EQUAL_FATAL(b->nparams, 3);
+    CU_ASSERT_STRING_EQUAL(b->params[1].name, "width");
+    SPAN_IS(b->params[1].name_span, 1, 14, 1, 19);
+    CU_ASSERT_PTR_NULL(b->params[0].def);
+    CU_ASSERT_EQUAL(b->params[1].def->kind, EX_BINOP);
+    CU_ASSERT_EQUAL_FATAL(b->nstmts, 3);
+    CU_ASSERT_EQUAL(b->stmts[0].kind, ST_PARAM);
+    CU_ASSERT_EQUAL(b->stmts[2].kind, ST_RETURN);
+    SPAN_IS(b->stmts[2].span, 4, 5, 4, 25);
+    CU_ASSERT_EQUAL(r.p.blocks[1].nparams, 1);
+    CU_ASSERT_EQUAL(r.p.blocks[2].nparams, 0);
+    char *s = ast_text(&r.p);
+    CU_ASSERT_STRING_EQUAL(s,
+        "block mlp(x, width=(* 2 B), out=10)\n"
+        "  param s : f32[1] = 1.0\n"
+        "  let h = (pipe relu (pipe dense x width))\n"
+        "  return (call dense h out)\n"
+        "block id(x)\n"
+        "  return x\n"
+        "block none()\n"
+        "  return 1\n"
+        "model m\n"
+        "  input x : f32[2, 3]\n"
+        "  output p = (pipe stack x mlp 2 out=3)\n");
+    free(s);
+    done(&r);
+    /* the parser accepts any statement in a block and return in a model:
+       elaboration says which is wrong, better than a syntax error could */
+    CU_ASSERT_EQUAL(parse(&r, "block f(x) { input y : f32[1] loss x } model m { return 3 }"), 0);
+    CU_ASSERT_EQUAL(r.p.blocks[0].nstmts, 2);
+    CU_ASSERT_EQUAL(r.p.models[0].stmts[0].kind, ST_RETURN);
+    done(&r);
+}
+
+static void test_block_errors(void) {
+    check_error("block f(x) { return x", 1, "1:22", "expected '}' to close block 'f' (opened at line 1)");
+    check_error("block f(x) {\n h = x\nmodel m { }", 1, "3:1",
+                "expected '}' to close block 'f' (opened at line 1)");
+    check_error("block f(x) {\n h = x\nblock g(y) { return y }", 1, "3:1",
+                "expected '}' to close block 'f' (opened at line 1)");
+    check_error("block (x) { return x }", 1, "1:7", "expected a name after 'block', found '('");
+    check_error("block f { return x }", 1, "1:9", "unexpected '{', expecting '('");
+    check_error("block f(x, 3) { return x }", 1, "1:12", "unexpected number '3', expecting a name");
+    check_error("block f(x,) { return x }", 1, "1:11", "unexpected ')', expecting a name");
+    check_error("block f(x = ) { return x }", 1, "1:13", "unexpected ')', expecting an expression");
+    check_error("block f(x) { return }", 1, "1:21", "unexpected '}', expecting an expression");
+    check_error("block f(x) { const K = 3 return x }", 1, "1:14",
+                "consts are declared outside blocks (before 'block f')");
+    check_error("model m { input return : f32[1] }", 1, "1:17",
+                "'return' is a keyword and cannot be used as a name");
+    check_error("block block(x) { return x }", 1, "1:7",
+                "'block' is a keyword and cannot be used as a name");
+    check_error("model m { h = x -> block }", 1, "1:20", "expected a function name after '->'");
+    /* a bad block header costs one error; the model after it still parses */
+    parsed r;
+    parse(&r, "block f(x 3) { h = x return h }\nmodel m { output p }");
+    CU_ASSERT_EQUAL(r.errors, 1);
+    CU_ASSERT_EQUAL(r.p.nblocks, 0);
+    CU_ASSERT_EQUAL(r.p.nmodels, 1);
+    done(&r);
+    /* a bad statement in a block: the others are kept */
+    parse(&r, "block f(x) { h = x + * 2\n return x } model m { output p }");
+    CU_ASSERT_EQUAL(r.errors, 1);
+    CU_ASSERT_EQUAL_FATAL(r.p.nblocks, 1);
+    CU_ASSERT_EQUAL(r.p.blocks[0].nstmts, 1);
     done(&r);
 }
 
@@ -563,7 +652,7 @@ static void test_long_input(void) {
 /* Deterministic pseudo-random bytes: none may crash or hang the parser. */
 static void test_garbage(void) {
     uint64_t x = 88172645463325252ull;
-    static const char alphabet[] = "model{}()[],:;=+-*/ x1.e# \n->input output";
+    static const char alphabet[] = "model{}()[],:;=+-*/ x1.e# \n->input output block return";
     for (int iter = 0; iter < 2000; iter++) {
         char buf[257];
         size_t n = (size_t)(iter % 256);
@@ -605,6 +694,8 @@ int main(void) {
         {"NUL byte", test_nul_byte},
         {"syntax errors", test_syntax_errors},
         {"error recovery", test_recovery},
+        {"blocks", test_blocks},
+        {"block syntax errors", test_block_errors},
         {"deep nesting", test_deep_nesting},
         {"long input", test_long_input},
         {"garbage input", test_garbage},
