@@ -1,0 +1,191 @@
+/* k_attn.c — C kernels of the attn family: permute, slice, pad, concat,
+ * bmm, embedding, embedding_grad and causal_mask (see ir/ops_attn.c for
+ * their semantics). The copies' innermost loops run over contiguous output
+ * elements with constant bounds, so gcc -O2 vectorizes them; bmm calls
+ * libnnrt's blocked GEMM once per batch, as matmul does.
+ */
+#include "kernels.h"
+
+#define IN cgk_in
+
+typedef long long ll;
+
+/* x viewed as [outer, len, inner] around axis ax. */
+static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
+    int64_t o, l, i;
+    ir_reduce_view(s, ax, ax + 1, &o, &l, &i);
+    *outer = o, *len = l, *inner = i;
+}
+
+/* for (long j = 0; j < n; j++) dst[j] = src;   (nothing when n is 0) */
+static void fill_loop(cg_ctx *cx, const char *ind, ll n, const char *dst, const char *src) {
+    if (n > 0) sb_printf(cx->c, "%sfor (long j = 0; j < %lld; j++) %s = %s;\n", ind, n, dst, src);
+}
+
+/* ---- permute ------------------------------------------------------------ */
+
+/* The output walked in order as nested loops: sizes sz[k] and input
+ * strides sd[k], with size-1 axes dropped and runs of axes that stay
+ * adjacent in the input merged. Returns the number of loops (>= 1). */
+static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd) {
+    ll st[IR_MAX_RANK], s = 1;
+    for (int i = a->rank - 1; i >= 0; i--) st[i] = s, s *= a->d[i];
+    int nd = 0;
+    for (int k = 0; k < a->rank; k++) {
+        ll size = a->d[perm[k]], stride = st[perm[k]];
+        if (size == 1) continue;
+        if (nd > 0 && sd[nd - 1] == size * stride) { /* the previous loop steps over this one */
+            sz[nd - 1] *= size;
+            sd[nd - 1] = stride;
+        } else {
+            sz[nd] = size, sd[nd] = stride, nd++;
+        }
+    }
+    if (nd == 0) sz[0] = 1, sd[0] = 1, nd = 1;
+    return nd;
+}
+
+/* y = x with its axes permuted: outer loops over the output's leading
+ * axes, an inner loop over its last (merged) axis; a contiguous copy when
+ * the permutation keeps the last axis, a strided gather otherwise. */
+void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
+    ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
+    int nd = permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_puts(c, "    long o = 0;\n");
+    for (int k = 0; k < nd - 1; k++) sb_printf(c, "    for (long i%d = 0; i%d < %lld; i%d++)\n", k, k, sz[k], k);
+    sb_printf(c, "    {\n        const %s *restrict xp = x0", cx->T);
+    for (int k = 0; k < nd - 1; k++) sb_printf(c, " + i%d * %lld", k, sd[k]);
+    sb_puts(c, ";\n");
+    if (sd[nd - 1] == 1) sb_printf(c, "        for (long j = 0; j < %lld; j++) y[o + j] = xp[j];\n", sz[nd - 1]);
+    else sb_printf(c, "        for (long j = 0; j < %lld; j++) y[o + j] = xp[j * %lld];\n", sz[nd - 1], sd[nd - 1]);
+    sb_printf(c, "        o += %lld;\n    }\n", sz[nd - 1]);
+    cgk_tail(cx);
+}
+
+/* ---- slice, pad, concat ------------------------------------------------- */
+
+/* y[o, l - start, i] = x[o, l, i] for l in [start, end): one contiguous
+ * run per outer index. */
+void emit_SLICE(cg_ctx *cx, const ir_node *n) {
+    ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
+    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
+    sb_printf(c, "        const %s *restrict xo = x0 + (o * %lld + %lld) * %lld;\n", cx->T, L, lo, I);
+    sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (hi - lo) * I);
+    fill_loop(cx, "        ", (hi - lo) * I, "yo[j]", "xo[j]");
+    sb_puts(c, "    }\n");
+    cgk_tail(cx);
+}
+
+/* y = zeros with x at [start, start + l) along the axis. */
+void emit_PAD(cg_ctx *cx, const ir_node *n) {
+    ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
+    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
+    sb_printf(c, "        const %s *restrict xo = x0 + o * %lld;\n", cx->T, l * I);
+    sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, L * I);
+    fill_loop(cx, "        ", lo * I, "yo[j]", "0");
+    fill_loop(cx, "        ", l * I, arena_printf(cx->g->a, "yo[%lld + j]", lo * I), "xo[j]");
+    fill_loop(cx, "        ", (L - lo - l) * I, arena_printf(cx->g->a, "yo[%lld + j]", (lo + l) * I), "0");
+    sb_puts(c, "    }\n");
+    cgk_tail(cx);
+}
+
+/* y[o] = [a[o], b[o]] along the axis: two contiguous runs per outer index. */
+void emit_CONCAT(cg_ctx *cx, const ir_node *n) {
+    ll O, La, Lb, I;
+    int ax = (int)n->iattr[0];
+    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = IN(cx, n, 1)->shape.d[ax];
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
+    sb_printf(c, "        const %s *restrict xa = x0 + o * %lld;\n", cx->T, La * I);
+    sb_printf(c, "        const %s *restrict xb = x1 + o * %lld;\n", cx->T, Lb * I);
+    sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (La + Lb) * I);
+    fill_loop(cx, "        ", La * I, "yo[j]", "xa[j]");
+    fill_loop(cx, "        ", Lb * I, arena_printf(cx->g->a, "yo[%lld + j]", La * I), "xb[j]");
+    sb_puts(c, "    }\n");
+    cgk_tail(cx);
+}
+
+/* ---- batched matrix product --------------------------------------------- */
+
+/* Sizes of BMM n: batches nb, and C[M, N] = op(A)[M, K] op(B)[K, N]. */
+static void bmm_sizes(cg_ctx *cx, const ir_node *n, ll *nb, ll *M, ll *K, ll *N) {
+    const ir_shape *a = &IN(cx, n, 0)->shape, *b = &IN(cx, n, 1)->shape;
+    int r = a->rank;
+    *nb = 1;
+    for (int i = 0; i < r - 2; i++) *nb *= a->d[i];
+    *M = n->iattr[0] ? a->d[r - 1] : a->d[r - 2];
+    *K = n->iattr[0] ? a->d[r - 2] : a->d[r - 1];
+    *N = n->iattr[1] ? b->d[r - 2] : b->d[r - 1];
+}
+
+/* y[t] = op(A[t]) op(B[t]) for every batch t: one call per batch of
+ * libnnrt's blocked GEMM (runtime/gemm.c), as MATMUL uses. */
+void emit_BMM(cg_ctx *cx, const ir_node *n) {
+    ll nb, M, K, N;
+    bmm_sizes(cx, n, &nb, &M, &K, &N);
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    cgk_head(cx, n);
+    sb_printf(cx->c, "    for (long t = 0; t < %lld; t++)\n", nb);
+    sb_printf(cx->c, "        nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * %lld, %lld);\n",
+              cx->o->f64 ? 'd' : 's', ta, tb, M, N, K, M * K, ta ? M : K, K * N, tb ? K : N, M * N, N);
+    cgk_tail(cx);
+}
+
+/* ---- embeddings --------------------------------------------------------- */
+
+/* y[r] = weight[ids[r]]: one row copy per id (ids were range-checked by
+ * the entry point). x0 = ids, x1 = weight. */
+void emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
+    ll R = cgk_numel(IN(cx, n, 0)), D = cgk_last(n);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "        const %s *restrict wr = x1 + (long)x0[r] * %lld;\n", cx->T, D);
+    sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, D);
+    fill_loop(cx, "        ", D, "yr[j]", "wr[j]");
+    sb_puts(c, "    }\n");
+    cgk_tail(cx);
+}
+
+/* dweight[v] = sum of dy[r] over the rows r with ids[r] == v: zero, then
+ * add the rows in order (deterministic, no atomics). x0 = dy, x1 = ids. */
+void emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
+    ll R = cgk_numel(IN(cx, n, 1)), D = cgk_last(n);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "        const %s *restrict dr = x0 + r * %lld;\n", cx->T, D);
+    sb_printf(c, "        %s *restrict yr = y + (long)x1[r] * %lld;\n", cx->T, D);
+    sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] += dr[j];\n    }\n", D);
+    cgk_tail(cx);
+}
+
+/* ---- causal mask -------------------------------------------------------- */
+
+/* Row i of each [T, T] matrix: x up to the diagonal, then the fill value
+ * (-inf before a softmax, 0 in the adjoint). */
+void emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
+    ll T = cgk_last(n), R = cgk_numel(n) / T;
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    const %s fill = ", cx->T);
+    cg_literal(cx, c, n->fattr[0]);
+    sb_printf(c, ";\n    for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "        const long i = r %% %lld;\n", T);
+    sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, T);
+    sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, T);
+    sb_puts(c, "        for (long j = 0; j <= i; j++) yr[j] = xr[j];\n");
+    sb_printf(c, "        for (long j = i + 1; j < %lld; j++) yr[j] = fill;\n    }\n", T);
+    cgk_tail(cx);
+}
