@@ -20,7 +20,12 @@ static void print_attrs(const ir_node *n, FILE *out) {
     case IR_EXPAND:
         fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);
         break;
-    default: break;
+    default: /* other ops: their nonzero attributes, in slot order */
+        for (int i = 0; i < IR_MAX_ATTR; i++)
+            if (n->iattr[i]) fprintf(out, " i%d=%lld", i, (long long)n->iattr[i]);
+        for (int i = 0; i < 4; i++)
+            if (n->fattr[i] != 0) fprintf(out, " f%d=%.9g", i, n->fattr[i]);
+        break;
     }
 }
 
