@@ -21,6 +21,7 @@ static void print_attrs(const ir_node *n, FILE *out) {
         fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);
         break;
     default: /* other ops: their nonzero attributes, in slot order */
+        if (ir_ops[n->op].cls == OPC_SOURCE) break; /* a folded constant keeps its old op's */
         for (int i = 0; i < IR_MAX_ATTR; i++)
             if (n->iattr[i]) fprintf(out, " i%d=%lld", i, (long long)n->iattr[i]);
         for (int i = 0; i < 4; i++)
