@@ -1,0 +1,170 @@
+/* ops_rnn.c — shape and gradient rules of the recurrent family.
+ *
+ * A layer (frontend/lib_rnn.c) lowers to
+ *
+ *   xp    = matmul(x, W_ih; tb=1) + b_ih        [B, T, G*H]  core IR
+ *   state = rnn_scan(xp, W_hh, b_hh)            [B, T, S*H]
+ *   h     = rnn_slice(state, 0, H)              [B, T, H]
+ *
+ * and the gradient of rnn_scan is
+ *
+ *   d     = rnn_scan_grad(dstate, state, W_hh)  BPTT over t, one kernel
+ *   dxp   = rnn_slice(d, ...)                   -> autodiff of matmul + add
+ *   dgh   = rnn_slice(d, ...)                   gradient of W_hh h_prev + b_hh
+ *   dW_hh = matmul(dgh, h_prev; ta=1)           summed over (b, t) as [B*T, ..]
+ *   db_hh = sum(dgh, axes [0, 2))
+ *
+ * with h_prev = rnn_shift(rnn_slice(state, 0, H), +1). The layouts of the
+ * state and of rnn_scan_grad's output are in rnn.h. Each forward rule sits
+ * next to its gradient rule; the other ops' gradients are each other:
+ * slice <-> pad, shift(+1) <-> shift(-1).
+ */
+#include "rules.h"
+#include "rnn.h"
+
+#include <stdlib.h>
+
+#define IN ir_in
+#define S ir_sstr
+
+/* A gradient node with integer attributes a0, a1 (and a2). */
+static int op_attr(ad_ctx *c, ir_op o, const ir_node *at, const int *in, int64_t a0, int64_t a1, int64_t a2) {
+    int64_t ia[IR_MAX_ATTR] = {a0, a1, a2};
+    return ad_op(c, o, at, in, ia, NULL, NULL);
+}
+
+/* The cell kind and H of an rnn_scan(_grad) node, checked. */
+static const char *cell_attrs(ir_graph *g, const ir_node *n, int *cell, int64_t *H) {
+    *cell = (int)n->iattr[0];
+    *H = n->iattr[1];
+    if (*cell < 0 || *cell >= RNN_CELL_COUNT || *H < 1)
+        return arena_printf(g->a, "%s: bad cell kind %lld or hidden size %lld", ir_ops[n->op].name,
+                            (long long)n->iattr[0], (long long)n->iattr[1]);
+    return NULL;
+}
+
+/* ---- the recurrence ---------------------------------------------------- */
+
+/* RNN_SCAN(xp [B, T, G*H], W_hh [G*H, H], b_hh [G*H]) -> state [B, T, S*H] */
+const char *shape_RNN_SCAN(ir_graph *g, ir_node *n) {
+    int cell;
+    int64_t H;
+    const char *e = cell_attrs(g, n, &cell, &H);
+    if (e) return e;
+    const ir_shape *xp = &IN(g, n, 0)->shape, *w = &IN(g, n, 1)->shape, *b = &IN(g, n, 2)->shape;
+    int64_t GH = rnn_gates(cell) * H;
+    if (xp->rank != 3 || xp->d[2] != GH || w->rank != 2 || w->d[0] != GH || w->d[1] != H || b->rank != 1 ||
+        b->d[0] != GH)
+        return arena_printf(g->a, "rnn_scan with %d gates of %lld needs xp [B, T, %lld], W_hh [%lld, %lld] and "
+                            "b_hh [%lld], got %s, %s and %s", rnn_gates(cell), (long long)H, (long long)GH,
+                            (long long)GH, (long long)H, (long long)GH, S(g, xp), S(g, w), S(g, b));
+    int64_t d[3] = {xp->d[0], xp->d[1], rnn_state_width(cell) * H};
+    n->shape = ir_shape_make(3, d);
+    return shape_float_inputs(g, n);
+}
+
+/* BPTT: one rnn_scan_grad, then the parameter gradients as core IR over
+ * the [B*T, ...] views. */
+void vjp_RNN_SCAN(ad_ctx *c, ir_node *n, int dy) {
+    int cell = (int)n->iattr[0];
+    int64_t H = n->iattr[1], GH = rnn_gates(cell) * H, W = rnn_grad_width(cell) * H;
+    int in[3] = {dy, n->id, n->in[1]};
+    int d = op_attr(c, IR_RNN_SCAN_GRAD, n, in, cell, H, 0);
+    /* the dxp and dgh parts: the whole output when it is just that */
+    int dxp = W == GH ? d : op_attr(c, IR_RNN_SLICE, n, &d, rnn_grad_dxp_at(cell) * H, GH, 0);
+    int dgh = rnn_grad_dgh_at(cell) == rnn_grad_dxp_at(cell) ? dxp
+                                                            : op_attr(c, IR_RNN_SLICE, n, &d, rnn_grad_dgh_at(cell) * H, GH, 0);
+    ad_acc(c, n, 0, dxp);
+    if (ad_needs(c, n, 1)) { /* dW_hh = sum over (b, t) of dgh^T h_prev */
+        int h = op_attr(c, IR_RNN_SLICE, n, &n->id, 0, H, 0);
+        int hprev = op_attr(c, IR_RNN_SHIFT, n, &h, 1, 0, 0);
+        int mm[2] = {dgh, hprev};
+        ad_acc(c, n, 1, op_attr(c, IR_MATMUL, n, mm, 1, 0, 0));
+    }
+    if (ad_needs(c, n, 2)) { /* db_hh = sum over (b, t) of dgh */
+        int64_t ia[IR_MAX_ATTR] = {0, 2};
+        double fa[4] = {1};
+        ad_acc(c, n, 2, ad_op(c, IR_SUM, n, &dgh, ia, fa, NULL));
+    }
+}
+
+/* RNN_SCAN_GRAD(dstate [B, T, S*H], state [B, T, S*H], W_hh [G*H, H])
+ * -> [B, T, W*H] (rnn.h) */
+const char *shape_RNN_SCAN_GRAD(ir_graph *g, ir_node *n) {
+    int cell;
+    int64_t H;
+    const char *e = cell_attrs(g, n, &cell, &H);
+    if (e) return e;
+    const ir_shape *ds = &IN(g, n, 0)->shape, *st = &IN(g, n, 1)->shape, *w = &IN(g, n, 2)->shape;
+    int64_t SH = rnn_state_width(cell) * H, GH = rnn_gates(cell) * H;
+    int ok = st->rank == 3 && st->d[2] == SH && ir_shape_eq(ds, st) && w->rank == 2 && w->d[0] == GH && w->d[1] == H;
+    if (!ok)
+        return arena_printf(g->a, "rnn_scan_grad: dstate %s, state %s and W_hh %s do not match a cell of %lld",
+                            S(g, ds), S(g, st), S(g, w), (long long)H);
+    int64_t d[3] = {st->d[0], st->d[1], rnn_grad_width(cell) * H};
+    n->shape = ir_shape_make(3, d);
+    return shape_float_inputs(g, n);
+}
+
+/* Gradients of rnn_scan_grad are second derivatives, which nnc does not
+ * compute (autodiff never asks: the op only appears in backward graphs). */
+void vjp_RNN_SCAN_GRAD(ad_ctx *c, ir_node *n, int dy) {
+    (void)c, (void)dy;
+    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
+    abort();
+}
+
+/* ---- slice and pad along the last axis ---------------------------------- */
+
+/* RNN_SLICE(x [..., N]) -> [..., len]: elements [off, off + len) of each row */
+const char *shape_RNN_SLICE(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &IN(g, n, 0)->shape;
+    int64_t off = n->iattr[0], len = n->iattr[1];
+    if (a->rank < 1 || off < 0 || len < 1 || off + len > a->d[a->rank - 1])
+        return arena_printf(g->a, "rnn_slice: [%lld, %lld) is not inside the last axis of %s", (long long)off,
+                            (long long)(off + len), S(g, a));
+    n->shape = *a;
+    n->shape.d[a->rank - 1] = len;
+    return shape_float_inputs(g, n);
+}
+
+/* dx = dy padded back to the row length with zeros */
+void vjp_RNN_SLICE(ad_ctx *c, ir_node *n, int dy) {
+    const ir_shape *a = &IN(c->g, n, 0)->shape;
+    ad_acc(c, n, 0, op_attr(c, IR_RNN_PAD, n, &dy, n->iattr[0], a->d[a->rank - 1], 0));
+}
+
+/* RNN_PAD(x [..., len]) -> [..., N]: x at [off, off + len) of each row, zeros elsewhere */
+const char *shape_RNN_PAD(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &IN(g, n, 0)->shape;
+    int64_t off = n->iattr[0], N = n->iattr[1];
+    if (a->rank < 1 || off < 0 || off + a->d[a->rank - 1] > N)
+        return arena_printf(g->a, "rnn_pad: %s at %lld does not fit rows of %lld", S(g, a), (long long)off,
+                            (long long)N);
+    n->shape = *a;
+    n->shape.d[a->rank - 1] = N;
+    return shape_float_inputs(g, n);
+}
+
+/* dx = the slice of dy that x was placed at */
+void vjp_RNN_PAD(ad_ctx *c, ir_node *n, int dy) {
+    const ir_shape *a = &IN(c->g, n, 0)->shape;
+    ad_acc(c, n, 0, op_attr(c, IR_RNN_SLICE, n, &dy, n->iattr[0], a->d[a->rank - 1], 0));
+}
+
+/* ---- shift along time --------------------------------------------------- */
+
+/* RNN_SHIFT(x [B, T, H]) -> [B, T, H]: y[:, t] = x[:, t - s] (zero outside) */
+const char *shape_RNN_SHIFT(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &IN(g, n, 0)->shape;
+    if (a->rank != 3 || (n->iattr[0] != 1 && n->iattr[0] != -1))
+        return arena_printf(g->a, "rnn_shift: needs [B, T, H] and a shift of 1 or -1, got %s and %lld", S(g, a),
+                            (long long)n->iattr[0]);
+    n->shape = *a;
+    return shape_float_inputs(g, n);
+}
+
+/* dx = dy shifted the other way */
+void vjp_RNN_SHIFT(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, op_attr(c, IR_RNN_SHIFT, n, &dy, -n->iattr[0], 0, 0));
+}
