@@ -194,8 +194,8 @@ static int is_char_model(const nnrt_model_desc *d)
 static void print_usage(FILE *f, const char *prog)
 {
     fprintf(f,
-            "usage: %s train --data FILE [--labels FILE] --epochs N [--lr X]"
-            " [--seed S]\n"
+            "usage: %s train --data FILE [--labels FILE] --epochs N"
+            " [--steps-per-epoch N] [--lr X] [--seed S]\n"
             "          [--val-split F] [--scale X] [--save W.safetensors]"
             " [--resume W.safetensors]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N]"
@@ -270,9 +270,11 @@ static void print_help(const char *prog, const nnrt_model_desc *d)
         "  --epochs N       passes over the training data (with --text: "
         "N epochs of\n"
         "                   --steps-per-epoch steps)\n"
-        "  --steps-per-epoch N  steps of B random windows of T+1 characters"
-        " (default:\n"
-        "                   training characters / (B*T))\n"
+        "  --steps-per-epoch N  at most N batches per epoch (with --text: N"
+        " steps of B\n"
+        "                   random windows of T+1 characters; default:"
+        " training\n"
+        "                   characters / (B*T))\n"
         "  --lr X           learning rate (default: the model's, %g)\n"
         "  --seed S         seed for initialization, shuffling and sampling "
         "(default 1)\n"
@@ -418,9 +420,6 @@ static int check_sources(ctx *c)
     if (o->raw[O_TEXT] && (o->raw[O_LABELS] || o->raw[O_SCALE]))
         return fail(c, EXIT_USAGE, "--%s does not apply to --text",
                     o->raw[O_LABELS] ? "labels" : "scale");
-    if (o->raw[O_STEPS] && !o->raw[O_TEXT])
-        return fail(c, EXIT_USAGE, "--steps-per-epoch applies to --text "
-                    "training only");
     if (o->cmd == CMD_SAMPLE && !o->raw[O_PROMPT])
         return fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
     if (o->cmd == CMD_RECON && !o->raw[O_OUT])
@@ -1026,6 +1025,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx,
     int64_t steps = tr->n / d->batch, s;
     double sum = 0;
     nnrt_progress p;
+    if (c->o.steps && c->o.steps < steps) steps = c->o.steps; /* --steps-per-epoch */
     nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
     for (s = 0; s < steps; s++) {
