@@ -46,9 +46,16 @@ static void eval_reduce(const ir_graph *g, const ir_node *n, const double *x, do
         }
 }
 
+/* Does unary()/binary() know this elementwise op? The families' rows
+ * (ops_*.c) fall to their default, NAN, and are not folded. */
+static int known_elementwise(ir_op op, ir_opclass cls) {
+    return !isnan(cls == OPC_UNARY ? unary(op, 1) : binary(op, 1, 1));
+}
+
 int ir_eval_node(const ir_graph *g, const ir_node *n, const double *const *in, double *out) {
     int64_t N = ir_numel(&n->shape);
     ir_opclass cls = ir_ops[n->op].cls;
+    if ((cls == OPC_UNARY || cls == OPC_BINARY) && !known_elementwise(n->op, cls)) return -1;
     if (cls == OPC_UNARY) {
         for (int64_t i = 0; i < N; i++) out[i] = unary(n->op, in[0][i]);
     } else if (cls == OPC_BINARY) {

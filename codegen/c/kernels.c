@@ -58,9 +58,9 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
 
 void cgk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
-/* Does the formula use the attribute p (a standalone identifier)? */
-static int uses_p(const char *expr) {
-    for (const char *q = expr; (q = strchr(q, 'p')); q++) {
+/* Does the formula use the attribute `name` (a standalone identifier)? */
+static int uses_attr(const char *expr, char name) {
+    for (const char *q = expr; (q = strchr(q, name)); q++) {
         int before = q > expr && (isalnum((unsigned char)q[-1]) || q[-1] == '_');
         int after = isalnum((unsigned char)q[1]) || q[1] == '_';
         if (!before && !after) return 1;
@@ -68,15 +68,18 @@ static int uses_p(const char *expr) {
     return 0;
 }
 
-/* Declare p = the node's first float attribute when the formula uses it. */
+/* Declare p = the node's first float attribute and q = its second when
+ * the formula uses them. */
 static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
-    if (!uses_p(ir_ops[n->op].expr)) return;
-    sb_printf(cx->c, "%sconst %s p = ", indent, cx->T);
-    cg_literal(cx, cx->c, n->fattr[0]);
-    sb_puts(cx->c, ";\n");
+    for (int k = 0; k < 2; k++) {
+        if (!uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
+        sb_printf(cx->c, "%sconst %s %c = ", indent, cx->T, "pq"[k]);
+        cg_literal(cx, cx->c, n->fattr[k]);
+        sb_puts(cx->c, ";\n");
+    }
 }
 
-/* The op's scalar formula over a (and b, p). */
+/* The op's scalar formula over a (and b, p, q). */
 static void formula(cg_ctx *cx, const char *expr) { sb_puts(cx->c, expr); }
 
 /* ---- elementwise ------------------------------------------------------- */
@@ -124,6 +127,10 @@ static void emit_binary(cg_ctx *cx, const ir_node *n) {
 #define emit_RELU_GRAD emit_binary
 #define emit_SIGMOID_GRAD emit_binary
 #define emit_TANH_GRAD emit_binary
+
+/* The same, for the elementwise rows of the op families (k_*.c). */
+void cgk_unary(cg_ctx *cx, const ir_node *n) { emit_unary(cx, n); }
+void cgk_binary(cg_ctx *cx, const ir_node *n) { emit_binary(cx, n); }
 
 static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
 #define emit_INPUT emit_none

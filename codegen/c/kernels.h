@@ -20,6 +20,10 @@ long long cgk_last(const ir_node *n);
 void cgk_head(cg_ctx *cx, const ir_node *n);
 /* Close the function. */
 void cgk_tail(cg_ctx *cx);
+/* The whole kernel of an OPC_UNARY / OPC_BINARY row from its formula in
+ * ops.def (p, q = fattr[0], fattr[1]; binary ops broadcast as ADD does). */
+void cgk_unary(cg_ctx *cx, const ir_node *n);
+void cgk_binary(cg_ctx *cx, const ir_node *n);
 /* Open `for (long r ...)` over rows of C elements with xr (x0), zr (x1 if
  * with_x1) and yr row pointers. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);

@@ -24,7 +24,19 @@
  * gradients bitwise (they are overwritten, not accumulated), and every
  * parameter gets some nonzero gradient (else the model does not test it).
  *
- * usage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [-v]
+ * --train-mode is for models whose loss differs between training and
+ * inference (dropout, batch norm): P_loss_v computes the inference loss,
+ * so the numeric gradient differentiates the training loss instead. Every
+ * loss evaluation is then one training pass from the same state: P_reset
+ * (which restarts the random ops' call counter, so dropout draws the same
+ * masks), the parameters and state buffers put back, P_forward_backward_v,
+ * and the state it updated (running statistics) put back again. The first
+ * analytic gradient is taken the same way; P_loss_v need only be finite.
+ * --state NAME names a state buffer (batch norm's running statistics): not
+ * trained, so its gradient must be zero both ways instead of nonzero.
+ *
+ * usage: harness [--seed S] [--range LO HI] [--classes C] [--targets K]
+ *                [--train-mode] [--state NAME]... [-v]
  *   --seed S       model initialization and data seed (default 1)
  *   --range LO HI  f64 inputs uniform in [LO, HI] (default -1 1)
  *   --classes C    i32 targets are labels uniform in [0, C)
@@ -75,8 +87,25 @@ static double rng_u01(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; }
 
 static const char *model_name = STR(MODEL);
 
+/* --train-mode (see the top): the seed for P_reset, and room to keep the
+ * parameters and state buffers across it. */
+static int train_mode;
+static uint64_t model_seed;
+static double *snapshot;
+
+/* --state names: parameters that are state buffers (zero gradient). */
+enum { MAX_STATE = 32 };
+static const char *state_names[MAX_STATE];
+static int nstate;
+
+static int is_state(const char *name) {
+    for (int i = 0; i < nstate; i++)
+        if (!strcmp(state_names[i], name)) return 1;
+    return 0;
+}
+
 static int usage(const char *msg) {
-    fprintf(stderr, "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [-v]\n",
+    fprintf(stderr, "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [--train-mode] [--state NAME]... [-v]\n",
             model_name, msg);
     return 2;
 }
@@ -93,10 +122,26 @@ static int parse_long(const char *s, long *out) {
     return end != s && !*end;
 }
 
-/* Loss without gradients; exits on a failed call (a setup error). */
+/* --train-mode: one training pass from the current parameters with the
+ * call counter at 0, leaving the parameters and state buffers as they were
+ * and the gradients in P_grads. Otherwise P_forward_backward_v. */
+static int forward_backward(MODEL *m, const void *const *io, double *loss) {
+    if (!train_mode) return FN(_forward_backward_v)(m, io, loss);
+    size_t np = 0;
+    double *p = FN(_params)(m, &np);
+    memcpy(snapshot, p, sizeof(double) * np);
+    int st = FN(_reset)(m, model_seed);
+    memcpy(p, snapshot, sizeof(double) * np);
+    if (st == NNRT_OK) st = FN(_forward_backward_v)(m, io, loss);
+    memcpy(p, snapshot, sizeof(double) * np);
+    return st;
+}
+
+/* The loss the gradient is checked against: P_loss_v, or with --train-mode
+ * the training pass's; exits on a failed call (a setup error). */
 static double loss_of(MODEL *m, const void *const *io) {
     double l = 0;
-    int st = FN(_loss_v)(m, io, &l);
+    int st = train_mode ? forward_backward(m, io, &l) : FN(_loss_v)(m, io, &l);
     if (st != NNRT_OK) {
         fprintf(stderr, "%s: _loss_v failed: %s (%s)\n", model_name, FN(_status_str)(st), FN(_last_error)(m));
         exit(2);
@@ -127,6 +172,11 @@ int main(int argc, char **argv) {
             if (!parse_long(argv[++i], &classes) || classes < 1) return usage("--classes wants an integer >= 1");
         } else if (!strcmp(a, "--targets") && i + 1 < argc) {
             if (!parse_long(argv[++i], &ntargets) || ntargets < 0) return usage("--targets wants an integer >= 0");
+        } else if (!strcmp(a, "--train-mode")) {
+            train_mode = 1;
+        } else if (!strcmp(a, "--state") && i + 1 < argc) {
+            if (nstate == MAX_STATE) return usage("too many --state names");
+            state_names[nstate++] = argv[++i];
         } else if (!strcmp(a, "-v")) {
             verbose = 1;
         } else {
@@ -185,11 +235,13 @@ int main(int argc, char **argv) {
     double *g0 = FN(_grads)(m, &ng);
     if (!p || !g0 || np != ng) return usage("_params and _grads disagree");
     double *ga = malloc(sizeof(double) * (np ? np : 1));
-    if (!ga) return usage("out of memory");
+    snapshot = malloc(sizeof(double) * (np ? np : 1));
+    if (!ga || !snapshot) return usage("out of memory");
+    model_seed = (uint64_t)seed;
 
     int failed = 0;
     double loss_fb = 0, loss_fb2 = 0;
-    int st = FN(_forward_backward_v)(m, io, &loss_fb);
+    int st = forward_backward(m, io, &loss_fb);
     if (st != NNRT_OK) {
         fprintf(stderr, "%s: _forward_backward_v failed: %s (%s)\n", model_name, FN(_status_str)(st), FN(_last_error)(m));
         return 2;
@@ -204,9 +256,17 @@ int main(int argc, char **argv) {
         printf("%s: FAIL _loss_v gives %.17g but _forward_backward_v gives %.17g\n", model_name, loss0, loss_fb);
         failed = 1;
     }
+    if (train_mode) { /* the inference loss is another function, but must run */
+        double lv = 0;
+        st = FN(_loss_v)(m, io, &lv);
+        if (st != NNRT_OK || !isfinite(lv)) {
+            printf("%s: FAIL _loss_v (inference) gives %g, status %s\n", model_name, lv, FN(_status_str)(st));
+            failed = 1;
+        }
+    }
     /* The gradients are overwritten on every call, not accumulated. */
     memset(g0, 0xA5, sizeof(double) * np); /* garbage, to catch a slot that is never written */
-    st = FN(_forward_backward_v)(m, io, &loss_fb2);
+    st = forward_backward(m, io, &loss_fb2);
     int same = st == NNRT_OK && memcmp(&loss_fb2, &loss_fb, sizeof loss_fb) == 0;
     for (int i = 0; i < nparams && same; i++) { /* the padding between parameters is not written */
         if (FN(_param_info)(i, &info) != NNRT_OK || info.offset + info.numel > np) return usage("_param_info is out of range");
@@ -265,7 +325,12 @@ int main(int argc, char **argv) {
             printf("    worst %s[%zu]: analytic %.12e numeric %.12e\n", in.name, worst, worst_a, worst_n);
             failed = 1;
         }
-        if (!nonzero) {
+        if (is_state(in.name)) {
+            if (nonzero) {
+                printf("    %s: a state buffer, but some gradient element is nonzero\n", in.name);
+                failed = 1;
+            }
+        } else if (!nonzero) {
             printf("    %s: every checked gradient element is zero: the loss does not exercise this parameter\n", in.name);
             failed = 1;
         }
@@ -283,6 +348,7 @@ int main(int argc, char **argv) {
            max_abs, loss0, failed ? " FAILED" : "");
     for (int i = 0; i < nio; i++) free(bufs[i]);
     free(ga);
+    free(snapshot);
     FN(_free)(m);
     return failed ? 1 : 0;
 }

@@ -28,7 +28,8 @@
  *       P_create(SEED), then STEPS times P_forward_backward_v + P_update on
  *       the same batch. OUT.st holds every parameter by name (the values after
  *       the last step) and `loss.<k>` (shape []) for k = 0 .. STEPS-1, the loss
- *       that step k computed before its update.
+ *       that step k computed before its update, and `out.<output>` from
+ *       P_forward_v after the last step.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -235,6 +236,29 @@ static void add_params(outfile *o, const char *prefix, const real *base) {
 }
 #endif
 
+/* Run P_forward_v and add every output as out.<name> (nothing without
+ * outputs). */
+static void add_outputs(outfile *o, model_t *m, const io_set *io) {
+#if HAS_FORWARD
+    int no = count(FN(_output_info));
+    void *outs[MAX_TENSORS];
+    for (int i = 0; i < no; i++) {
+        nnrt_tensor_info t;
+        FN(_output_info)(i, &t);
+        outs[i] = xmalloc(t.numel * nnrt_dtype_size(t.dtype));
+    }
+    check(FN(_forward_v)(m, (const void *const *)io->data, (void *const *)outs), m, STR(MODEL) "_forward_v");
+    for (int i = 0; i < no; i++) {
+        nnrt_tensor_info t;
+        FN(_output_info)(i, &t);
+        out_add(o, "out.", &t, t.dtype, outs[i]);
+        free(outs[i]);
+    }
+#else
+    (void)o, (void)m, (void)io;
+#endif
+}
+
 /* ---- commands ---------------------------------------------------------- */
 
 static int cmd_init(char **argv) {
@@ -263,24 +287,7 @@ static int cmd_grads(char **argv) {
         (void)loss_v;
     }
 #endif
-#if HAS_FORWARD
-    {
-        int no = count(FN(_output_info));
-        void *outs[MAX_TENSORS];
-        for (int i = 0; i < no; i++) {
-            nnrt_tensor_info t;
-            FN(_output_info)(i, &t);
-            outs[i] = xmalloc(t.numel * nnrt_dtype_size(t.dtype));
-        }
-        check(FN(_forward_v)(m, (const void *const *)io.data, (void *const *)outs), m, STR(MODEL) "_forward_v");
-        for (int i = 0; i < no; i++) {
-            nnrt_tensor_info t;
-            FN(_output_info)(i, &t);
-            out_add(&o, "out.", &t, t.dtype, outs[i]);
-            free(outs[i]);
-        }
-    }
-#endif
+    add_outputs(&o, m, &io);
     out_save(&o, argv[2]);
     free_io(&io);
     FN(_free)(m);
@@ -305,6 +312,7 @@ static int cmd_train(char **argv) {
     }
     size_t n = 0;
     add_params(&o, "", FN(_params)(m, &n));
+    add_outputs(&o, m, &io);
     out_save(&o, argv[3]);
     free_io(&io);
     FN(_free)(m);

@@ -7,11 +7,18 @@ tests/parity/harness.c against it, write one batch as IO.safetensors, and run
     harness init SEED W      the initial parameters nnc's initializers made
     harness grads SEED IO G  loss, loss_v, grad.<param>, out.<output>
     harness train SEED IO 10 T   loss.<k> of 10 optimizer steps, final params
+                                 (and state buffers), out.<output> after them
 
 Then build the same model in PyTorch with the same parameter names, load W,
 and compare: loss, every gradient and every output after one
-forward/backward, then the loss of every step and every parameter after 10
-steps of the torch.optim optimizer with the model's hyper-parameters.
+forward/backward, then the loss of every step and every parameter and
+buffer after 10 steps of the torch.optim optimizer with the model's
+hyper-parameters.
+
+Cases with modes=True (dropout, batch norm: the model differs between
+training and inference) compare _loss_v and the outputs with the torch
+model in eval() mode, after the one training pass of `grads` (which moved
+the running statistics once), and also the outputs after the 10 steps.
 
 The relative error of a tensor is max|ours - torch| / max(max|torch|, 1e-12);
 it must stay below 1e-4 in float32 (1e-9 for the --dtype=f64 variants, which
@@ -289,10 +296,10 @@ def check_seq(res):
 
 class Case:
     def __init__(self, name, nn_file, module, batch, optim=None, defines=None, seed=1,
-                 check=None, dtype="f32"):
+                 check=None, dtype="f32", modes=False):
         self.name, self.nn_file, self.module, self.batch = name, nn_file, module, batch
         self.optim, self.defines, self.seed, self.check = optim, defines or {}, seed, check
-        self.dtype = dtype
+        self.dtype, self.modes = dtype, modes
 
 
 def _ex(f):
@@ -351,7 +358,7 @@ def all_cases():
     cases = list(base)
     for c in base:  # the same models generated with --dtype=f64
         cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
-                          c.seed, c.check, "f64"))
+                          c.seed, c.check, "f64", c.modes))
     return cases
 
 
@@ -494,7 +501,15 @@ def _run_case(case, tmp, nnc, lib, verbose):
 
     cmp = Compare(tol)
     g = res["grads"]
+    if case.modes and not has["HAS_TRAIN"]:
+        model.eval()  # nnc ran no training pass
     loss, outs = model(tio)
+    loss_v = loss
+    if case.modes and has["HAS_TRAIN"]:  # _loss_v and _forward_v: inference, after one training pass
+        model.eval()
+        with torch.no_grad():
+            loss_v, outs = model(tio)
+        model.train()
     if has["HAS_FORWARD"]:
         for k, v in outs.items():
             cmp.add("out", "out." + k, get(g, "out." + k, "grads"), v.detach().numpy())
@@ -503,7 +518,7 @@ def _run_case(case, tmp, nnc, lib, verbose):
         loss.backward()
         cmp.add("loss", "loss", get(g, "loss", "grads"), loss.detach().numpy())
         if "loss_v" in g:
-            cmp.add("loss", "loss_v", g["loss_v"], loss.detach().numpy())
+            cmp.add("loss", "loss_v", g["loss_v"], loss_v.detach().numpy())
         for k, p in model.named_parameters():
             ref = p.grad.numpy() if p.grad is not None else np.zeros(p.shape)
             cmp.add("grad", "grad." + k, get(g, "grad." + k, "grads"), ref)
@@ -520,6 +535,17 @@ def _run_case(case, tmp, nnc, lib, verbose):
             cmp.add("steploss", f"loss.{step}", get(t, f"loss.{step}", "train"), loss.detach().numpy())
         for k, p in model.named_parameters():
             cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), p.detach().numpy())
+        trained = {k for k, _ in model.named_parameters()}
+        for k, b in model.state_dict().items():  # state saved with the parameters (running statistics)
+            if k not in trained:
+                cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), b.detach().numpy())
+        if case.modes and has["HAS_FORWARD"]:  # inference with the state the 10 steps left
+            model.eval()
+            with torch.no_grad():
+                _, outs = model(tio)
+            model.train()
+            for k, v in outs.items():
+                cmp.add("out", f"out.{k} after {STEPS} steps", get(t, "out." + k, "train"), v.numpy())
 
     problems = [d for _, d in sorted(cmp.bad, key=lambda x: -x[0])]
     if case.check:
