@@ -59,6 +59,13 @@ typedef struct nnrt_tensor_info {
 
 /* ---- Philox4x32-10 and initializers ------------------------------------ */
 
+/* Philox streams (ctr_hi) of one seed, kept apart so that no two uses draw
+ * the same numbers: parameter i is initialized from stream i; dropout op k
+ * in training call c uses NNRT_STREAM_DROPOUT | c << 8 | k; data shuffling,
+ * text windows and sampling use NNRT_STREAM_DATA | epoch (or | 0). */
+#define NNRT_STREAM_DATA (UINT64_C(1) << 62)
+#define NNRT_STREAM_DROPOUT (UINT64_C(1) << 63)
+
 /* One Philox4x32-10 block: key = seed, counter = (ctr_hi, ctr_lo). */
 void nnrt_philox4x32(uint64_t seed, uint64_t ctr_hi, uint64_t ctr_lo,
                      uint32_t out[4]);
@@ -177,7 +184,8 @@ int nnrt_argmax_f32(const float *x, int n);
 
 /* ---- training-loop helpers --------------------------------------------- */
 
-/* idx[i] = i, then a Fisher-Yates shuffle driven by Philox(seed, epoch). */
+/* idx[i] = i, then a Fisher-Yates shuffle driven by Philox(seed, stream
+ * NNRT_STREAM_DATA | epoch). */
 void nnrt_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch);
 /* Copy examples idx[0..count) into batch buffers (x as f32 or f64 per
  * x_dtype; y as in the dataset, or converted to f64 when y_dtype says so). */

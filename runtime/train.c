@@ -67,6 +67,7 @@ void nnrt_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch)
         return;
     for (i = 0; i < n; i++)
         idx[i] = i;
+    epoch |= NNRT_STREAM_DATA;
     for (i = n - 1; i > 0; i--) {
         uint64_t j, b = (uint64_t)i / 4;
         int64_t tmp;

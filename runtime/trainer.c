@@ -1235,7 +1235,7 @@ static void draws_init(draws *r, uint64_t seed, uint64_t stream)
 {
     memset(r, 0, sizeof *r);
     r->seed = seed;
-    r->stream = stream;
+    r->stream = NNRT_STREAM_DATA | stream;
 }
 
 static uint32_t draw_u32(draws *r)

@@ -20,12 +20,13 @@
  *                weight + bias; the backward's row sums likewise.
  *   dropout      element i of dropout op k in training call `counter` is
  *                kept when nnrt_u01(word i % 4 of nnrt_philox4x32(seed,
- *                (counter << 8) | k, i / 4)) >= (float)p, and then scaled
+ *                NNRT_STREAM_DROPOUT | (counter << 8) | k, i / 4)) >= (float)p,
+ *                and then scaled
  *                by 1 / (1 - p); else 0. The kernel makes that test on the
  *                word's top 24 bits against ceil((float)p 2^24), which is
  *                the same test (u01 is exact), the same in the f32 and f64
  *                builds (and for the CUDA backend, which uses this
- *                mapping). k < 256 and counter < 2^56.
+ *                mapping). k < 256 and counter < 2^55.
  */
 #include "kernels.h"
 
@@ -76,7 +77,7 @@ void emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
     decl_const(cx, "scale", 1 / (1 - p));
-    sb_printf(c, "    const uint64_t stream = (counter << 8) | %lldu; /* dropout op %lld */\n", (long long)n->iattr[0],
+    sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n", (long long)n->iattr[0],
               (long long)n->iattr[0]);
     sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cgk_numel(n));
     sb_puts(c, "        uint32_t w[4];\n        nnrt_philox4x32(seed, stream, (uint64_t)(i / 4), w);\n");

@@ -51,10 +51,10 @@ def philox_kat():
 
 def dropout_mask(seed, counter, k, n, p):
     """Keep-mask of dropout op k in training call `counter`: element i is
-    word i % 4 of Philox(seed, (counter << 8) | k, i / 4), kept when
+    word i % 4 of Philox(seed, 2**63 | (counter << 8) | k, i / 4), kept when
     nnrt_u01(word) = (word >> 8) * 2^-24 >= (float)p, compared in float."""
     i = np.arange(n, dtype=np.uint64)
-    words = philox4x32(seed, (counter << 8) | k, i // np.uint64(4))
+    words = philox4x32(seed, (1 << 63) | (counter << 8) | k, i // np.uint64(4))
     w = np.choose((i % np.uint64(4)).astype(np.int64), words)
     u = (w >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
     return u >= np.float32(p)

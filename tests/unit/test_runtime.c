@@ -1369,11 +1369,11 @@ static void test_shuffle(void)
     }
     nnrt_shuffle(NULL, 10, 1, 1);
     {
-        /* n = 2: one step, j = word 1 of block (epoch, 0) mod 2 */
+        /* n = 2: one step, j = word 1 of block (NNRT_STREAM_DATA | epoch, 0) mod 2 */
         int64_t a[2];
         uint32_t w[4];
         nnrt_shuffle(a, 2, 9, 3);
-        nnrt_philox4x32(9, 3, 0, w);
+        nnrt_philox4x32(9, NNRT_STREAM_DATA | 3, 0, w);
         CU_ASSERT_EQUAL(a[0], (w[1] % 2) ? 0 : 1);
     }
 }
