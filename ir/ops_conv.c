@@ -1,0 +1,268 @@
+/* ops_conv.c — shape and gradient rules of the convolution and pooling ops
+ * (NCHW), each forward rule next to its backward.
+ *
+ *   conv2d(x [N, C, H, W], w [O, C/g, kh, kw])      -> [N, O, OH, OW]
+ *     iattr: stride s, padding p, dilation d, groups g;
+ *     OH = (H + 2p - d (kh - 1) - 1) / s + 1 (floor), the same for OW.
+ *   conv2d_grad_x(dy [N, O, OH, OW], w)              -> dx [N, C, H, W]
+ *     iattr: s, p, d, g, H, W (H and W cannot be recovered from OH: floor)
+ *   conv2d_grad_w(dy [N, O, OH, OW], x [N, C, H, W]) -> dw [O, C/g, kh, kw]
+ *     iattr: s, p, d, g, kh, kw
+ *   channel_bias(x [N, C, ...], b [C])               -> x + b[c] along axis 1
+ *   maxpool2d(x [N, C, H, W]) / avgpool2d(x)         -> [N, C, OH, OW]
+ *     iattr: kernel k, stride s, padding p; OH = (H + 2p - k) / s + 1
+ *   maxpool2d_grad(dy, x)                            -> dx, shape of x
+ *   avgpool2d_grad(dy)                               -> dx [N, C, H, W]
+ *     iattr: k, s, p, 0, H, W
+ *
+ * Pools follow PyTorch: max pooling pads with -inf, average pooling counts
+ * the padding (count_include_pad=True), and the padding may be at most half
+ * the kernel, so every window holds at least one element of the input.
+ */
+#include "rules.h"
+
+#include <stdlib.h>
+
+#define IN ir_in
+#define S ir_sstr
+
+/* Attribute slots shared by the conv ops and by the pool ops. */
+enum { CV_STRIDE, CV_PAD, CV_DIL, CV_GROUPS, CV_A4, CV_A5 };
+enum { PL_K, PL_STRIDE, PL_PAD, PL_H = 4, PL_W = 5 };
+
+/* "f32[2, 3]" for messages. */
+static const char *tstr(ir_graph *g, const ir_node *x) {
+    return arena_printf(g->a, "%s%s", x->dtype == DT_I32 ? "i32" : "f32", S(g, &x->shape));
+}
+
+static ir_shape nchw(int64_t n, int64_t c, int64_t h, int64_t w) {
+    int64_t d[4] = {n, c, h, w};
+    return ir_shape_make(4, d);
+}
+
+/* Output length of a window of extent `ext` sliding with stride s over
+ * len + 2 pad elements, or 0 when it does not fit once. */
+static int64_t out_len(int64_t len, int64_t pad, int64_t ext, int64_t s) {
+    return len + 2 * pad < ext ? 0 : (len + 2 * pad - ext) / s + 1;
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+/* Attributes in range: stride, dilation, groups >= 1, padding >= 0. */
+static const char *conv_attrs_ok(ir_graph *g, const ir_node *n) {
+    const int64_t *a = n->iattr;
+    if (a[CV_STRIDE] < 1 || a[CV_DIL] < 1 || a[CV_GROUPS] < 1 || a[CV_PAD] < 0)
+        return arena_printf(g->a, "%s: stride %lld, dilation %lld and groups %lld must be >= 1, padding %lld >= 0",
+                            ir_ops[n->op].name, (long long)a[CV_STRIDE], (long long)a[CV_DIL],
+                            (long long)a[CV_GROUPS], (long long)a[CV_PAD]);
+    return NULL;
+}
+
+/* The output [N, O, OH, OW] of convolving x with w under n's attributes. */
+static const char *conv_out(ir_graph *g, const ir_node *n, const ir_node *x, const ir_node *w, ir_shape *out) {
+    const char *e = conv_attrs_ok(g, n);
+    if (e) return e;
+    const ir_shape *xs = &x->shape, *ws = &w->shape;
+    int64_t s = n->iattr[CV_STRIDE], p = n->iattr[CV_PAD], d = n->iattr[CV_DIL], gr = n->iattr[CV_GROUPS];
+    if (xs->rank != 4) return arena_printf(g->a, "conv2d expects x of shape [N, C, H, W], got %s", tstr(g, x));
+    if (ws->rank != 4)
+        return arena_printf(g->a, "conv2d expects a weight of shape [O, C/groups, kh, kw], got %s", tstr(g, w));
+    if (xs->d[1] % gr)
+        return arena_printf(g->a, "conv2d: in_channels %lld is not divisible by groups %lld", (long long)xs->d[1],
+                            (long long)gr);
+    if (ws->d[0] % gr)
+        return arena_printf(g->a, "conv2d: out_channels %lld is not divisible by groups %lld", (long long)ws->d[0],
+                            (long long)gr);
+    if (ws->d[1] * gr != xs->d[1])
+        return arena_printf(g->a, "conv2d: weight %s takes %lld input channels (groups %lld), but x %s has %lld",
+                            S(g, ws), (long long)(ws->d[1] * gr), (long long)gr, S(g, xs), (long long)xs->d[1]);
+    int64_t eh = d * (ws->d[2] - 1) + 1, ew = d * (ws->d[3] - 1) + 1;
+    int64_t oh = out_len(xs->d[2], p, eh, s), ow = out_len(xs->d[3], p, ew, s);
+    if (oh < 1 || ow < 1)
+        return arena_printf(g->a, "conv2d: the kernel spans %lldx%lld (kernel %lldx%lld, dilation %lld), more than "
+                            "the padded input %lldx%lld (%lldx%lld with padding %lld)",
+                            (long long)eh, (long long)ew, (long long)ws->d[2], (long long)ws->d[3], (long long)d,
+                            (long long)(xs->d[2] + 2 * p), (long long)(xs->d[3] + 2 * p), (long long)xs->d[2],
+                            (long long)xs->d[3], (long long)p);
+    *out = nchw(xs->d[0], ws->d[0], oh, ow);
+    return NULL;
+}
+
+/* conv2d(x [N, C, H, W], w [O, C/g, kh, kw]) -> [N, O, OH, OW] */
+const char *shape_CONV2D(ir_graph *g, ir_node *n) {
+    const char *e = shape_float_inputs(g, n);
+    return e ? e : conv_out(g, n, IN(g, n, 0), IN(g, n, 1), &n->shape);
+}
+
+/* dx = conv2d_grad_x(dy, w) (H, W in attributes); dw = conv2d_grad_w(dy, x). */
+void vjp_CONV2D(ad_ctx *c, ir_node *n, int dy) {
+    const ir_node *x = IN(c->g, n, 0), *w = IN(c->g, n, 1);
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3]};
+    if (ad_needs(c, n, 0)) {
+        int in[2] = {dy, n->in[1]};
+        ia[CV_A4] = x->shape.d[2], ia[CV_A5] = x->shape.d[3];
+        ad_acc(c, n, 0, ad_op(c, IR_CONV2D_GRAD_X, n, in, ia, NULL, NULL));
+    }
+    if (ad_needs(c, n, 1)) {
+        int in[2] = {dy, n->in[0]};
+        ia[CV_A4] = w->shape.d[2], ia[CV_A5] = w->shape.d[3];
+        ad_acc(c, n, 1, ad_op(c, IR_CONV2D_GRAD_W, n, in, ia, NULL, NULL));
+    }
+}
+
+/* dy must be what conv2d of `x` (made up from the grad's attributes) with w
+ * gives: the same check both grads share. */
+static const char *conv_grad_dy(ir_graph *g, const ir_node *n, const ir_node *dy, const ir_node *x,
+                                const ir_node *w) {
+    ir_shape want;
+    const char *e = conv_out(g, n, x, w, &want);
+    if (e) return e;
+    if (!ir_shape_eq(&dy->shape, &want))
+        return arena_printf(g->a, "%s: gradient %s does not match the conv2d output %s", ir_ops[n->op].name,
+                            S(g, &dy->shape), S(g, &want));
+    return NULL;
+}
+
+/* conv2d_grad_x(dy [N, O, OH, OW], w [O, C/g, kh, kw]) -> [N, C, H, W] */
+const char *shape_CONV2D_GRAD_X(ir_graph *g, ir_node *n) {
+    const ir_node *dy = IN(g, n, 0), *w = IN(g, n, 1);
+    if (dy->shape.rank != 4 || w->shape.rank != 4 || n->iattr[CV_A4] < 1 || n->iattr[CV_A5] < 1)
+        return arena_printf(g->a, "conv2d_grad_x: bad operands %s, %s", S(g, &dy->shape), S(g, &w->shape));
+    ir_node x = *dy; /* the forward input, as far as its shape goes */
+    x.shape = nchw(dy->shape.d[0], w->shape.d[1] * (n->iattr[CV_GROUPS] > 0 ? n->iattr[CV_GROUPS] : 1),
+                   n->iattr[CV_A4], n->iattr[CV_A5]);
+    const char *e = conv_grad_dy(g, n, dy, &x, w);
+    if (e) return e;
+    n->shape = x.shape;
+    return shape_float_inputs(g, n);
+}
+
+/* conv2d_grad_w(dy [N, O, OH, OW], x [N, C, H, W]) -> [O, C/g, kh, kw] */
+const char *shape_CONV2D_GRAD_W(ir_graph *g, ir_node *n) {
+    const ir_node *dy = IN(g, n, 0), *x = IN(g, n, 1);
+    int64_t gr = n->iattr[CV_GROUPS];
+    if (dy->shape.rank != 4 || x->shape.rank != 4 || gr < 1 || x->shape.d[1] % gr || n->iattr[CV_A4] < 1 ||
+        n->iattr[CV_A5] < 1)
+        return arena_printf(g->a, "conv2d_grad_w: bad operands %s, %s", S(g, &dy->shape), S(g, &x->shape));
+    ir_node w = *dy; /* the weight, as far as its shape goes */
+    w.shape = nchw(dy->shape.d[1], x->shape.d[1] / gr, n->iattr[CV_A4], n->iattr[CV_A5]);
+    const char *e = conv_grad_dy(g, n, dy, x, &w);
+    if (e) return e;
+    n->shape = w.shape;
+    return shape_float_inputs(g, n);
+}
+
+/* Gradient ops are never differentiated again (first derivatives only). */
+static void vjp_second_order(ad_ctx *c, ir_node *n, int dy) {
+    (void)c, (void)dy;
+    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
+    abort();
+}
+void vjp_CONV2D_GRAD_X(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+void vjp_CONV2D_GRAD_W(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+
+/* ---- channel_bias ------------------------------------------------------ */
+
+/* channel_bias(x [N, C, ...], b [C]) -> shape of x */
+const char *shape_CHANNEL_BIAS(ir_graph *g, ir_node *n) {
+    const ir_node *x = IN(g, n, 0), *b = IN(g, n, 1);
+    if (x->shape.rank < 2 || b->shape.rank != 1 || b->shape.d[0] != x->shape.d[1])
+        return arena_printf(g->a, "channel_bias: bias %s does not match the channels (axis 1) of %s",
+                            S(g, &b->shape), S(g, &x->shape));
+    n->shape = x->shape;
+    return shape_float_inputs(g, n);
+}
+
+/* dx = dy; db = dy summed over every axis but 1: over [2, rank), then [0, 1). */
+void vjp_CHANNEL_BIAS(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, dy);
+    if (!ad_needs(c, n, 1)) return;
+    double one[4] = {1};
+    int rank = n->shape.rank, s = dy;
+    if (rank > 2) {
+        int64_t ia[IR_MAX_ATTR] = {2, rank};
+        s = ad_op(c, IR_SUM, n, &s, ia, one, NULL);
+    }
+    int64_t ia[IR_MAX_ATTR] = {0, 1};
+    ad_acc(c, n, 1, ad_op(c, IR_SUM, n, &s, ia, one, NULL));
+}
+
+/* ---- pooling ----------------------------------------------------------- */
+
+/* The pooled shape of x [N, C, H, W] under n's kernel, stride, padding. */
+static const char *pool_out(ir_graph *g, const ir_node *n, const char *op, const ir_node *x, ir_shape *out) {
+    int64_t k = n->iattr[PL_K], s = n->iattr[PL_STRIDE], p = n->iattr[PL_PAD];
+    if (x->shape.rank != 4) return arena_printf(g->a, "%s expects x of shape [N, C, H, W], got %s", op, tstr(g, x));
+    if (k < 1 || s < 1 || p < 0)
+        return arena_printf(g->a, "%s: kernel %lld and stride %lld must be >= 1, padding %lld >= 0", op,
+                            (long long)k, (long long)s, (long long)p);
+    if (2 * p > k)
+        return arena_printf(g->a, "%s: padding %lld is more than half the kernel %lld", op, (long long)p,
+                            (long long)k);
+    int64_t oh = out_len(x->shape.d[2], p, k, s), ow = out_len(x->shape.d[3], p, k, s);
+    if (oh < 1 || ow < 1)
+        return arena_printf(g->a, "%s: kernel %lld is larger than the padded input %lldx%lld (%lldx%lld with "
+                            "padding %lld)", op, (long long)k, (long long)(x->shape.d[2] + 2 * p),
+                            (long long)(x->shape.d[3] + 2 * p), (long long)x->shape.d[2], (long long)x->shape.d[3],
+                            (long long)p);
+    *out = nchw(x->shape.d[0], x->shape.d[1], oh, ow);
+    return NULL;
+}
+
+/* maxpool2d(x [N, C, H, W]) -> [N, C, OH, OW] */
+const char *shape_MAXPOOL2D(ir_graph *g, ir_node *n) {
+    const char *e = shape_float_inputs(g, n);
+    return e ? e : pool_out(g, n, "maxpool2d", IN(g, n, 0), &n->shape);
+}
+
+/* dx = maxpool2d_grad(dy, x): the kernel finds each window's maximum again. */
+void vjp_MAXPOOL2D(ad_ctx *c, ir_node *n, int dy) {
+    int in[2] = {dy, n->in[0]};
+    ad_acc(c, n, 0, ad_op(c, IR_MAXPOOL2D_GRAD, n, in, n->iattr, NULL, NULL));
+}
+
+/* maxpool2d_grad(dy [N, C, OH, OW], x [N, C, H, W]) -> shape of x */
+const char *shape_MAXPOOL2D_GRAD(ir_graph *g, ir_node *n) {
+    const ir_node *dy = IN(g, n, 0), *x = IN(g, n, 1);
+    ir_shape want;
+    const char *e = pool_out(g, n, "maxpool2d_grad", x, &want);
+    if (e) return e;
+    if (!ir_shape_eq(&dy->shape, &want))
+        return arena_printf(g->a, "maxpool2d_grad: gradient %s does not match the pooled %s", S(g, &dy->shape),
+                            S(g, &want));
+    n->shape = x->shape;
+    return shape_float_inputs(g, n);
+}
+void vjp_MAXPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+
+/* avgpool2d(x [N, C, H, W]) -> [N, C, OH, OW] */
+const char *shape_AVGPOOL2D(ir_graph *g, ir_node *n) {
+    const char *e = shape_float_inputs(g, n);
+    return e ? e : pool_out(g, n, "avgpool2d", IN(g, n, 0), &n->shape);
+}
+
+/* dx = avgpool2d_grad(dy) with the input's H, W as attributes. */
+void vjp_AVGPOOL2D(ad_ctx *c, ir_node *n, int dy) {
+    const ir_node *x = IN(c->g, n, 0);
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[PL_K], n->iattr[PL_STRIDE], n->iattr[PL_PAD]};
+    ia[PL_H] = x->shape.d[2], ia[PL_W] = x->shape.d[3];
+    ad_acc(c, n, 0, ad_op(c, IR_AVGPOOL2D_GRAD, n, &dy, ia, NULL, NULL));
+}
+
+/* avgpool2d_grad(dy [N, C, OH, OW]) -> [N, C, H, W] */
+const char *shape_AVGPOOL2D_GRAD(ir_graph *g, ir_node *n) {
+    const ir_node *dy = IN(g, n, 0);
+    if (dy->shape.rank != 4 || n->iattr[PL_H] < 1 || n->iattr[PL_W] < 1)
+        return arena_printf(g->a, "avgpool2d_grad: bad gradient %s", S(g, &dy->shape));
+    ir_node x = *dy; /* the forward input, as far as its shape goes */
+    x.shape = nchw(dy->shape.d[0], dy->shape.d[1], n->iattr[PL_H], n->iattr[PL_W]);
+    ir_shape want;
+    const char *e = pool_out(g, n, "avgpool2d_grad", &x, &want);
+    if (e) return e;
+    if (!ir_shape_eq(&dy->shape, &want))
+        return arena_printf(g->a, "avgpool2d_grad: gradient %s does not match the pooled %s", S(g, &dy->shape),
+                            S(g, &want));
+    n->shape = x.shape;
+    return shape_float_inputs(g, n);
+}
+void vjp_AVGPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
