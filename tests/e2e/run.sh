@@ -277,4 +277,38 @@ if build_trainer chars; then
     expect "text with more symbols than the model's V" 1 "91 distinct characters, more than the vocabulary of model chars (V = 65)" \
         $TT/chars train --text $TT/wide.txt --epochs 1
 fi
+
+# ---- every example: compiles under gcc and clang, trains briefly, infers ----
+X=$T/examples
+mkdir -p $X
+MN=examples/data/mnist
+for nn in examples/*.nn; do
+    m=$(basename "$nn" .nn)
+    case $m in char_* | tiny_gpt) defs="-D B=8" ;; *) defs="" ;; esac
+    # shellcheck disable=SC2086
+    if $NNC $defs "$nn" --main -o $X/$m.c 2>$X/$m.nnc.log &&
+        gcc -std=c99 -O2 -Wall -Wextra -Werror -Iruntime $X/$m.c $NNRT -lm -o $X/$m 2>$X/$m.cc.log &&
+        clang -std=c99 -O2 -Wall -Wextra -Werror -Iruntime -c $X/$m.c -o $X/$m.o 2>>$X/$m.cc.log; then
+        pass "example $m compiles (gcc, clang)"
+    else
+        fail "example $m does not compile"; cat $X/$m.nnc.log $X/$m.cc.log | head -20; continue
+    fi
+    case $m in
+    lenet | resnet_tiny)
+        expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
+            --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
+        expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
+            --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
+    autoencoder)
+        expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
+            --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
+        expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \
+            --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4 ;;
+    char_* | tiny_gpt)
+        expect "example $m trains a few steps" 0 "val loss" $X/$m train --text examples/data/tinyshakespeare/input.txt \
+            --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
+        expect "example $m samples text" 0 "^ROMEO:" $X/$m sample --text examples/data/tinyshakespeare/input.txt \
+            --load $X/$m.safetensors --prompt "ROMEO:" --len 40 --temperature 0.8 ;;
+    esac
+done
 exit $status

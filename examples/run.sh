@@ -1,0 +1,77 @@
+#!/bin/sh
+# make examples: train every example model to its target on the real data
+# in examples/data and check the result. Takes several minutes on 2 cores;
+# `make test` runs short smoke versions of the same commands instead.
+# Usage: examples/run.sh [name...]    (default: all)
+# Results: one line per model in build/examples/results.txt.
+cd "$(dirname "$0")/.." || exit 2
+NNC=${NNC:-build/nnc}
+NNRT=${NNRT:-build/libnnrt.a}
+CC=${CC:-gcc}
+E=build/examples
+mkdir -p $E
+: >$E/results.txt
+MNIST=examples/data/mnist
+TEXT=examples/data/tinyshakespeare/input.txt
+status=0
+
+build() { # name
+    $NNC "examples/$1.nn" --main -o "$E/$1.c" &&
+        $CC -std=c99 -O2 -march=native -Wall -Wextra -Werror -Iruntime "$E/$1.c" "$NNRT" -lm -o "$E/$1"
+}
+
+# record NAME WHAT VALUE OP TARGET SECONDS: check VALUE OP TARGET, log a line
+record() {
+    if awk "BEGIN { exit !($3 $4 $5) }"; then verdict=ok; else verdict=MISSED; status=1; fi
+    line=$(printf '%-12s %-22s %9s  (target %s %s)  %5ss  %s' "$1" "$2" "$3" "$4" "$5" "$6" "$verdict")
+    echo "$line" | tee -a $E/results.txt
+}
+
+last() { # FILE FIELD: the number after FIELD on the last epoch line
+    grep '^epoch' "$1" | tail -1 | sed -n "s/.*$2 *\([0-9.]*\).*/\1/p"
+}
+
+run_mnist() { # name epochs target-accuracy
+    build "$1" || { echo "$1: build failed"; status=1; return; }
+    t0=$(date +%s)
+    # the first 8,000 images train, the last 2,000 (--val-split 0.2) test
+    "$E/$1" train --data $MNIST/t10k-images-idx3-ubyte --labels $MNIST/t10k-labels-idx1-ubyte \
+        --epochs "$2" --val-split 0.2 --seed 1 --save "$E/$1.safetensors" | tee "$E/$1.log"
+    record "$1" "test accuracy (%)" "$(last "$E/$1.log" 'val acc')" ">=" "$3" $(($(date +%s) - t0))
+}
+
+run_text() { # name epochs steps-per-epoch
+    build "$1" || { echo "$1: build failed"; status=1; return; }
+    t0=$(date +%s)
+    "$E/$1" train --text $TEXT --epochs "$2" --steps-per-epoch "$3" --seed 1 --save "$E/$1.safetensors" |
+        tee "$E/$1.log"
+    record "$1" "val loss (nats/char)" "$(last "$E/$1.log" 'val loss')" "<" 2.0 $(($(date +%s) - t0))
+    "$E/$1" sample --text $TEXT --load "$E/$1.safetensors" --prompt "ROMEO:" --len 200 --temperature 0.8 \
+        --seed 1 | tee "$E/$1.sample.txt"
+}
+
+run_autoencoder() {
+    build autoencoder || { echo "autoencoder: build failed"; status=1; return; }
+    t0=$(date +%s)
+    $E/autoencoder train --data $MNIST/t10k-images-idx3-ubyte --epochs 10 --val-split 0.2 --seed 1 \
+        --save $E/autoencoder.safetensors | tee $E/autoencoder.log
+    record autoencoder "val loss (mse)" "$(last $E/autoencoder.log 'val loss')" "<" 0.02 $(($(date +%s) - t0))
+    $E/autoencoder reconstruct --data $MNIST/t10k-images-idx3-ubyte --load $E/autoencoder.safetensors \
+        --out $E/autoencoder.pgm --count 16
+}
+
+for name in ${*:-lenet resnet_tiny autoencoder char_lstm char_gru char_rnn tiny_gpt}; do
+    echo "== $name"
+    case $name in
+    lenet) run_mnist lenet 4 97 ;;
+    resnet_tiny) run_mnist resnet_tiny 3 97 ;;
+    autoencoder) run_autoencoder ;;
+    char_lstm | char_gru) run_text "$name" 3 200 ;;
+    char_rnn) run_text char_rnn 4 250 ;;
+    tiny_gpt) run_text tiny_gpt 4 250 ;;
+    *) echo "unknown example '$name'"; status=2 ;;
+    esac
+done
+echo "== results (also in $E/results.txt)"
+cat $E/results.txt
+exit $status
