@@ -63,8 +63,8 @@ run_autoencoder() {
 for name in ${*:-lenet resnet_tiny autoencoder char_lstm char_gru char_rnn tiny_gpt}; do
     echo "== $name"
     case $name in
-    lenet) run_mnist lenet 4 97 ;;
-    resnet_tiny) run_mnist resnet_tiny 3 97 ;;
+    lenet) run_mnist lenet 10 97 ;;
+    resnet_tiny) run_mnist resnet_tiny 8 97 ;;
     autoencoder) run_autoencoder ;;
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;
