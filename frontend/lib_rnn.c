@@ -62,8 +62,8 @@ static val b_recurrent(elab *e, const builtin *b, const ast_expr *call, val *arg
     val sc[3] = {xp, el_tensor(whh->id, call->span), el_tensor(bhh->id, call->span)};
     int64_t ia[IR_MAX_ATTR] = {cell, H};
     val state = el_apply(e, call, IR_RNN_SCAN, sc, 3, ia, NULL);
-    int64_t sl[IR_MAX_ATTR] = {0, H};
-    return el_apply(e, call, IR_RNN_SLICE, &state, 1, sl, NULL);
+    int64_t sl[IR_MAX_ATTR] = {2, 0, H}; /* h: the first H of each step's state */
+    return el_apply(e, call, IR_SLICE, &state, 1, sl, NULL);
 }
 
 const builtin elab_lib_rnn[] = {

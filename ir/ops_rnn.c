@@ -4,20 +4,20 @@
  *
  *   xp    = matmul(x, W_ih; tb=1) + b_ih        [B, T, G*H]  core IR
  *   state = rnn_scan(xp, W_hh, b_hh)            [B, T, S*H]
- *   h     = rnn_slice(state, 0, H)              [B, T, H]
+ *   h     = slice(state, axis 2, [0, H))        [B, T, H]
  *
  * and the gradient of rnn_scan is
  *
  *   d     = rnn_scan_grad(dstate, state, W_hh)  BPTT over t, one kernel
- *   dxp   = rnn_slice(d, ...)                   -> autodiff of matmul + add
- *   dgh   = rnn_slice(d, ...)                   gradient of W_hh h_prev + b_hh
+ *   dxp   = slice(d, axis 2, ...)               -> autodiff of matmul + add
+ *   dgh   = slice(d, axis 2, ...)               gradient of W_hh h_prev + b_hh
  *   dW_hh = matmul(dgh, h_prev; ta=1)           summed over (b, t) as [B*T, ..]
  *   db_hh = sum(dgh, axes [0, 2))
  *
- * with h_prev = rnn_shift(rnn_slice(state, 0, H), +1). The layouts of the
- * state and of rnn_scan_grad's output are in rnn.h. Each forward rule sits
- * next to its gradient rule; the other ops' gradients are each other:
- * slice <-> pad, shift(+1) <-> shift(-1).
+ * with h_prev = pad(slice(h, axis 1, [0, T - 1)), axis 1, at 1 of T): h one
+ * step later, zero at t = 0. slice and pad are the attn family's general
+ * ops (their gradients are each other). The layouts of the state and of
+ * rnn_scan_grad's output are in rnn.h.
  */
 #include "rules.h"
 #include "rnn.h"
@@ -71,15 +71,20 @@ void vjp_RNN_SCAN(ad_ctx *c, ir_node *n, int dy) {
     int in[3] = {dy, n->id, n->in[1]};
     int d = op_attr(c, IR_RNN_SCAN_GRAD, n, in, cell, H, 0);
     /* the dxp and dgh parts: the whole output when it is just that */
-    int dxp = W == GH ? d : op_attr(c, IR_RNN_SLICE, n, &d, rnn_grad_dxp_at(cell) * H, GH, 0);
-    int dgh = rnn_grad_dgh_at(cell) == rnn_grad_dxp_at(cell) ? dxp
-                                                            : op_attr(c, IR_RNN_SLICE, n, &d, rnn_grad_dgh_at(cell) * H, GH, 0);
+    int dxp = W == GH ? d : op_attr(c, IR_SLICE, n, &d, 2, rnn_grad_dxp_at(cell) * H, rnn_grad_dxp_at(cell) * H + GH);
+    int dgh = rnn_grad_dgh_at(cell) == rnn_grad_dxp_at(cell)
+                  ? dxp
+                  : op_attr(c, IR_SLICE, n, &d, 2, rnn_grad_dgh_at(cell) * H, rnn_grad_dgh_at(cell) * H + GH);
     ad_acc(c, n, 0, dxp);
     if (ad_needs(c, n, 1)) { /* dW_hh = sum over (b, t) of dgh^T h_prev */
-        int h = op_attr(c, IR_RNN_SLICE, n, &n->id, 0, H, 0);
-        int hprev = op_attr(c, IR_RNN_SHIFT, n, &h, 1, 0, 0);
+        /* h_prev[:, t] = h[:, t - 1], zero at t = 0: the first T - 1 steps of h
+         * placed one step later */
+        int64_t T = n->shape.d[1];
+        int h = op_attr(c, IR_SLICE, n, &n->id, 2, 0, H);
+        int hprev = T == 1 ? -1 : op_attr(c, IR_SLICE, n, &h, 1, 0, T - 1);
+        if (hprev >= 0) hprev = op_attr(c, IR_PAD, n, &hprev, 1, 1, T);
         int mm[2] = {dgh, hprev};
-        ad_acc(c, n, 1, op_attr(c, IR_MATMUL, n, mm, 1, 0, 0));
+        if (hprev >= 0) ad_acc(c, n, 1, op_attr(c, IR_MATMUL, n, mm, 1, 0, 0));
     }
     if (ad_needs(c, n, 2)) { /* db_hh = sum over (b, t) of dgh */
         int64_t ia[IR_MAX_ATTR] = {0, 2};
@@ -116,55 +121,3 @@ void vjp_RNN_SCAN_GRAD(ad_ctx *c, ir_node *n, int dy) {
 
 /* ---- slice and pad along the last axis ---------------------------------- */
 
-/* RNN_SLICE(x [..., N]) -> [..., len]: elements [off, off + len) of each row */
-const char *shape_RNN_SLICE(ir_graph *g, ir_node *n) {
-    const ir_shape *a = &IN(g, n, 0)->shape;
-    int64_t off = n->iattr[0], len = n->iattr[1];
-    if (a->rank < 1 || off < 0 || len < 1 || off + len > a->d[a->rank - 1])
-        return arena_printf(g->a, "rnn_slice: [%lld, %lld) is not inside the last axis of %s", (long long)off,
-                            (long long)(off + len), S(g, a));
-    n->shape = *a;
-    n->shape.d[a->rank - 1] = len;
-    return shape_float_inputs(g, n);
-}
-
-/* dx = dy padded back to the row length with zeros */
-void vjp_RNN_SLICE(ad_ctx *c, ir_node *n, int dy) {
-    const ir_shape *a = &IN(c->g, n, 0)->shape;
-    ad_acc(c, n, 0, op_attr(c, IR_RNN_PAD, n, &dy, n->iattr[0], a->d[a->rank - 1], 0));
-}
-
-/* RNN_PAD(x [..., len]) -> [..., N]: x at [off, off + len) of each row, zeros elsewhere */
-const char *shape_RNN_PAD(ir_graph *g, ir_node *n) {
-    const ir_shape *a = &IN(g, n, 0)->shape;
-    int64_t off = n->iattr[0], N = n->iattr[1];
-    if (a->rank < 1 || off < 0 || off + a->d[a->rank - 1] > N)
-        return arena_printf(g->a, "rnn_pad: %s at %lld does not fit rows of %lld", S(g, a), (long long)off,
-                            (long long)N);
-    n->shape = *a;
-    n->shape.d[a->rank - 1] = N;
-    return shape_float_inputs(g, n);
-}
-
-/* dx = the slice of dy that x was placed at */
-void vjp_RNN_PAD(ad_ctx *c, ir_node *n, int dy) {
-    const ir_shape *a = &IN(c->g, n, 0)->shape;
-    ad_acc(c, n, 0, op_attr(c, IR_RNN_SLICE, n, &dy, n->iattr[0], a->d[a->rank - 1], 0));
-}
-
-/* ---- shift along time --------------------------------------------------- */
-
-/* RNN_SHIFT(x [B, T, H]) -> [B, T, H]: y[:, t] = x[:, t - s] (zero outside) */
-const char *shape_RNN_SHIFT(ir_graph *g, ir_node *n) {
-    const ir_shape *a = &IN(g, n, 0)->shape;
-    if (a->rank != 3 || (n->iattr[0] != 1 && n->iattr[0] != -1))
-        return arena_printf(g->a, "rnn_shift: needs [B, T, H] and a shift of 1 or -1, got %s and %lld", S(g, a),
-                            (long long)n->iattr[0]);
-    n->shape = *a;
-    return shape_float_inputs(g, n);
-}
-
-/* dx = dy shifted the other way */
-void vjp_RNN_SHIFT(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, op_attr(c, IR_RNN_SHIFT, n, &dy, -n->iattr[0], 0, 0));
-}
