@@ -421,15 +421,18 @@ static void emit_adam(cg_ctx *cx) {
     int w = o->kind == OPT_ADAMW;
     sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)m->step), bc2 = 1 - pow(%.17g, (double)m->step);\n", o->beta1, o->beta2);
     sb_printf(c, "    const %s step_size = (%s)(m->lr / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
+    /* 1 - beta is computed in double and rounded once, as PyTorch does:
+     * (1 - 0.999f) in float would be off by 1.3e-5 relative */
     sb_printf(c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1, T,
               o->beta2, T, o->eps, T, o->weight_decay);
+    sb_printf(c, "    const %s one_b1 = (%s)%.17g, one_b2 = (%s)%.17g;\n", T, T, 1 - o->beta1, T, 1 - o->beta2);
     sb_printf(c, "    const %s decay = (%s)(1 - m->lr * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
     sb_printf(c, "    %s *restrict mo = m->opt[0], *restrict ve = m->opt[1];\n    (void)wd, (void)decay;\n", T);
     loop_open(cx);
     if (w) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", T);
     else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", T);
-    sb_puts(c, "        mo[i] = b1 * mo[i] + (1 - b1) * d;\n");
-    sb_puts(c, "        ve[i] = b2 * ve[i] + (1 - b2) * d * d;\n");
+    sb_puts(c, "        mo[i] = b1 * mo[i] + one_b1 * d;\n");
+    sb_puts(c, "        ve[i] = b2 * ve[i] + one_b2 * d * d;\n");
     sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n    }\n");
 }
 
