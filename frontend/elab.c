@@ -243,20 +243,25 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
         return el_err;
     }
     int64_t in = x->shape.d[x->shape.rank - 1], wd[2] = {units, in};
-    ir_node *w = el_param(e, el_param_name(e, "weight"), ir_shape_make(2, wd), call->span);
+    int64_t ia[IR_MAX_ATTR] = {0, 1};
+    el_layer_spec l = {ir_shape_make(2, wd), in, units, init, IR_MATMUL, ia, bias != 0, IR_ADD};
+    return el_layer(e, call, args[0], &l);
+}
+
+val el_layer(elab *e, const ast_expr *call, val x, const el_layer_spec *l) {
+    ir_node *w = el_param(e, el_param_name(e, "weight"), l->wshape, call->span);
     if (!w) return el_err;
-    w->init = init, w->fan_in = in, w->fan_out = units;
-    val ops[2] = {args[0], el_tensor(w->id, call->span)};
-    int64_t ia[IR_MAX_ATTR] = {0, 1, 0, 0};
-    val y = el_apply(e, call, IR_MATMUL, ops, 2, ia, NULL);
-    if (y.kind == V_TENSOR && bias != 0) {
-        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, &units), call->span);
+    w->init = l->init, w->fan_in = l->fan_in, w->fan_out = l->fan_out;
+    val ops[2] = {x, el_tensor(w->id, call->span)};
+    val y = el_apply(e, call, l->op, ops, 2, l->ia, NULL);
+    if (y.kind == V_TENSOR && l->bias) {
+        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, &l->wshape.d[0]), call->span);
         if (!bn) return el_err;
         bn->init = INIT_ZEROS;
         val bo[2] = {y, el_tensor(bn->id, call->span)};
-        y = el_apply(e, call, IR_ADD, bo, 2, NULL, NULL);
+        y = el_apply(e, call, l->bias_op, bo, 2, NULL, NULL);
     }
-    if (y.kind == V_TENSOR && init == INIT_AUTO) {
+    if (y.kind == V_TENSOR && l->init == INIT_AUTO) {
         arr_push(e->g->a, e->auto_params, w->id);
         arr_push(e->g->a, e->auto_outs, y.node);
     }

@@ -90,4 +90,18 @@ ir_node *el_param(elab *e, const char *name, ir_shape s, src_span at);
 ir_node *el_buffer(elab *e, const char *name, ir_shape s, ir_init init, src_span at);
 int el_init_kind(elab *e, const val *v, ir_init *out);
 
+/* A layer with a weight and an optional bias (dense, conv2d). */
+typedef struct el_layer_spec {
+    ir_shape wshape;         /* weight shape; wshape.d[0] is the bias length */
+    int64_t fan_in, fan_out; /* for He / Glorot */
+    ir_init init;            /* the weight's initializer (INIT_AUTO: He before a relu) */
+    ir_op op;                /* y = op(x, weight; ia) */
+    const int64_t *ia;       /* its attributes */
+    int bias;                /* 1: add a bias [wshape.d[0]] with bias_op */
+    ir_op bias_op;           /* IR_ADD, IR_CHANNEL_BIAS */
+} el_layer_spec;
+/* Create `<scope>.weight` (and `<scope>.bias`), apply them to x, and
+ * register an INIT_AUTO weight for the relu rule. */
+val el_layer(elab *e, const ast_expr *call, val x, const el_layer_spec *l);
+
 #endif /* NNC_ELAB_H */

@@ -71,24 +71,10 @@ static val b_conv2d(elab *e, const builtin *b, const ast_expr *call, val *args) 
         return el_err;
     }
     int64_t wd[4] = {out, C / groups, k, k};
-    ir_node *w = el_param(e, el_param_name(e, "weight"), ir_shape_make(4, wd), call->span);
-    if (!w) return el_err;
-    w->init = init, w->fan_in = C / groups * k * k, w->fan_out = out * k * k;
-    val ops[2] = {args[0], el_tensor(w->id, call->span)};
     int64_t ia[IR_MAX_ATTR] = {s, p, d, groups};
-    val y = el_apply(e, call, IR_CONV2D, ops, 2, ia, NULL);
-    if (y.kind == V_TENSOR && bias != 0) {
-        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, &out), call->span);
-        if (!bn) return el_err;
-        bn->init = INIT_ZEROS;
-        val bo[2] = {y, el_tensor(bn->id, call->span)};
-        y = el_apply(e, call, IR_CHANNEL_BIAS, bo, 2, NULL, NULL);
-    }
-    if (y.kind == V_TENSOR && init == INIT_AUTO) {
-        arr_push(e->g->a, e->auto_params, w->id);
-        arr_push(e->g->a, e->auto_outs, y.node);
-    }
-    return y;
+    el_layer_spec l = {ir_shape_make(4, wd), C / groups * k * k, out * k * k, init, IR_CONV2D, ia, bias != 0,
+                       IR_CHANNEL_BIAS};
+    return el_layer(e, call, args[0], &l);
 }
 
 /* maxpool2d / avgpool2d(x, kernel, stride = kernel, padding = 0); the shape

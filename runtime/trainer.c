@@ -1016,6 +1016,27 @@ static int check_trainable(ctx *c)
     return c->o.raw[O_SAVE] ? check_save_dir(c, c->o.raw[O_SAVE]) : 0;
 }
 
+/* One train_step on the gathered batch: adds its loss to *sum and draws
+ * the progress bar; a failure or a non-finite loss ends the bar and the
+ * epoch with a message. */
+static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
+{
+    double l = 0;
+    if (c->d->train_step(c->m, c->b.x, c->b.y, &l)) {
+        nnrt_progress_end(p);
+        return model_fail(c, "train_step");
+    }
+    if (!isfinite(l)) {
+        nnrt_progress_end(p);
+        return fail(c, EXIT_RUNTIME, "loss became %s at epoch %ld step "
+                    "%lld; try a lower --lr", isnan(l) ? "NaN" : "inf",
+                    epoch, (long long)(s + 1));
+    }
+    *sum += l;
+    nnrt_progress_update(p, s + 1, *sum / (double)(s + 1));
+    return 0;
+}
+
 /* One pass of train_step over shuffled full batches; *mean gets the mean
  * loss. idx holds n_train entries. */
 static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx,
@@ -1029,20 +1050,10 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx,
     nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
     for (s = 0; s < steps; s++) {
-        double l = 0;
+        int rc;
         gather(c, tr, idx + s * d->batch);
-        if (d->train_step(c->m, c->b.x, c->b.y, &l)) {
-            nnrt_progress_end(&p);
-            return model_fail(c, "train_step");
-        }
-        if (!isfinite(l)) {
-            nnrt_progress_end(&p);
-            return fail(c, EXIT_RUNTIME, "loss became %s at epoch %ld step "
-                        "%lld; try a lower --lr", isnan(l) ? "NaN" : "inf",
-                        epoch, (long long)(s + 1));
-        }
-        sum += l;
-        nnrt_progress_update(&p, s + 1, sum / (double)(s + 1));
+        if ((rc = step(c, &p, epoch, s, &sum)))
+            return rc;
     }
     nnrt_progress_end(&p);
     *mean = sum / (double)steps;
@@ -1476,21 +1487,11 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps,
     draws_init(&r, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
     for (s = 0; s < steps; s++) {
-        double l = 0;
+        int rc;
         for (b = 0; b < d->batch; b++)
             fill_window(c, t, b, (size_t)draw_below(&r, starts));
-        if (d->train_step(c->m, c->b.x, c->b.y, &l)) {
-            nnrt_progress_end(&p);
-            return model_fail(c, "train_step");
-        }
-        if (!isfinite(l)) {
-            nnrt_progress_end(&p);
-            return fail(c, EXIT_RUNTIME, "loss became %s at epoch %ld step "
-                        "%lld; try a lower --lr", isnan(l) ? "NaN" : "inf",
-                        epoch, (long long)(s + 1));
-        }
-        sum += l;
-        nnrt_progress_update(&p, s + 1, sum / (double)(s + 1));
+        if ((rc = step(c, &p, epoch, s, &sum)))
+            return rc;
     }
     nnrt_progress_end(&p);
     *mean = sum / (double)steps;
