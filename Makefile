@@ -24,7 +24,7 @@ LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN)/parser.o $(GEN)/lexer.o
 RT_OBJ  = $(RT_SRC:%.c=$(B)/obj/%.o)
 
-.PHONY: all deps demo test examples clean
+.PHONY: all deps demo test examples bench clean
 all: $(B)/nnc $(B)/libnnrt.a
 
 deps:
@@ -85,6 +85,10 @@ test: deps all
 # ---- every example trained to its target (minutes; not part of make test) --
 examples: deps all
 	@sh examples/run.sh
+
+# ---- benchmarks against peers measured in the same run ---------------------
+bench: deps all
+	@sh bench/run.sh
 
 clean:
 	rm -rf $(B)
