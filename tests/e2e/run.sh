@@ -311,4 +311,11 @@ for nn in examples/*.nn; do
             --load $X/$m.safetensors --prompt "ROMEO:" --len 40 --temperature 0.8 ;;
     esac
 done
+
+# ---- recurrent layers: the generated code does not grow with the sequence ----
+$NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
+s16=$(wc -c <$T/lstm16.c)
+s1024=$(wc -c <$T/lstm1024.c)
+if [ $((s1024 - s16)) -lt 1024 ]; then pass "char_lstm code size (longer numerals only): $s16 bytes at T=16, $s1024 at T=1024"
+else fail "char_lstm code grows with T: $s16 bytes at T=16, $s1024 at T=1024"; fi
 exit $status
