@@ -17,6 +17,9 @@ have_pkg libclang-rt-14-dev || need="$need libclang-rt-14-dev"
 # the PyTorch parity tests run on Debian's python3 with Debian's torch
 have_pkg python3-torch || need="$need python3-torch"
 have_pkg python3-numpy || need="$need python3-numpy"
+# make bench compares nnrt_sgemm with OpenBLAS (it also becomes the system BLAS
+# that Debian's PyTorch and numpy use, so PyTorch is measured at its best)
+have_pkg libopenblas-dev || need="$need libopenblas-dev"
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

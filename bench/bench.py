@@ -1,0 +1,736 @@
+#!/usr/bin/python3
+"""bench.py — nnc's generated code against PyTorch (and nnc's GEMM against
+OpenBLAS), measured in one run on this machine. See bench/README.md.
+
+Run by bench/run.sh (`make bench`) with Debian's /usr/bin/python3 (torch
+1.13, numpy). Usage:
+
+    bench.py [--build DIR] [--quick] [--only NAME,...]
+
+--build is the nnc build folder (nnc, libnnrt.a; default build). Scratch
+files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
+numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
+gpt, gemm.
+
+Three PyTorch worker processes stay up for the whole run (`bench.py
+--worker`), one per thread setting, because OMP_NUM_THREADS only acts
+before torch is imported:
+    t1      torch.set_num_threads(1)
+    t2      torch.set_num_threads(2)
+    t2omp1  OMP_NUM_THREADS=1 in the environment, torch.set_num_threads(2)
+They take one JSON command per line on stdin and answer one JSON line.
+Measurements are interleaved per workload (nnc, then each PyTorch setting)
+so that a ratio compares numbers taken seconds apart.
+"""
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(ROOT, "examples", "data")
+MNIST_IMAGES = os.path.join(DATA, "mnist", "t10k-images-idx3-ubyte")
+MNIST_LABELS = os.path.join(DATA, "mnist", "t10k-labels-idx1-ubyte")
+SHAKESPEARE = os.path.join(DATA, "tinyshakespeare", "input.txt")
+
+SEED = 1234     # nnc's P_create seed: the initial weights of every model
+TOL = 1e-4      # relative agreement of nnc and PyTorch before timing
+CFLAGS = ["-std=c99", "-O2", "-march=native", "-Wall", "-Wextra"]
+
+# ---- workloads ----------------------------------------------------------------
+#
+# FLOPs are counted analytically: 2*M*N*K per matmul (a convolution is the
+# matmul of its im2col: M = output positions, N = output channels, K =
+# in_channels * kh * kw), per example (per token for the GPT); a training
+# step counts 3x the forward (forward, input gradient, weight gradient), the
+# input gradient of the first layer included although neither side needs
+# it. Elementwise ops, softmax, norms and the optimizer are not counted.
+
+D_IN, H1, H2, C = 784, 128, 128, 10
+MLP_FWD = 2 * (D_IN * H1 + H1 * H2 + H2 * C)
+LENET_FWD = (2 * (28 * 28) * 6 * (1 * 5 * 5)      # conv1: 28x28 outputs (padding 2), 6 channels, 1x5x5
+             + 2 * (10 * 10) * 16 * (6 * 5 * 5)   # conv2: 10x10 outputs, 16 channels, 6x5x5
+             + 2 * (400 * 120 + 120 * 84 + 84 * 10))
+GPT = {"B": 32, "T": 64, "D": 128, "L": 4, "H": 4, "V": 65}
+# per token and layer: q, k, v, out projections (4 D^2), MLP (8 D^2), and
+# the scores QK^T and weighted sum AV over all T positions (2 x 2 T D;
+# both sides compute the full T x T scores and mask them)
+GPT_FWD = GPT["L"] * (2 * 12 * GPT["D"] ** 2 + 2 * 2 * GPT["T"] * GPT["D"]) + 2 * GPT["D"] * GPT["V"]
+
+
+class Workload:
+    def __init__(self, key, title, nn_file, kind, mode, batch, defines, nb, unit, flops_per_item,
+                 items_per_call):
+        self.key, self.title, self.nn_file, self.kind, self.mode = key, title, nn_file, kind, mode
+        self.batch, self.defines, self.nb, self.unit = batch, defines, nb, unit
+        self.flops_per_item, self.items_per_call = flops_per_item, items_per_call
+
+
+WORKLOADS = [
+    Workload("mlp_train", "MLP 784-128-128-10 train B=64", "mlp.nn", "mlp", "train", 64, {"B": 64}, 16,
+             "examples/s", 3 * MLP_FWD, 64),
+    Workload("mlp_b1", "MLP inference B=1", "mlp.nn", "mlp", "forward", 1, {"B": 1}, 64,
+             "us/call", MLP_FWD, 1),
+    Workload("mlp_b256", "MLP inference B=256", "mlp.nn", "mlp", "forward", 256, {"B": 256}, 4,
+             "examples/s", MLP_FWD, 256),
+    Workload("lenet", "LeNet-5 train B=64 SGD", "lenet_sgd.nn", "lenet", "train", 64, {"B": 64}, 16,
+             "examples/s", 3 * LENET_FWD, 64),
+    Workload("gpt", "tiny_gpt train B=32 T=64 AdamW", "tiny_gpt.nn", "gpt", "train", 32, {}, 8,
+             "tokens/s", 3 * GPT_FWD, GPT["B"] * GPT["T"]),
+]
+
+# (title, ta, tb, M, N, K): 1024^3 and the MLP's own products (nnc's dense
+# forward is x W^T: NT; its weight gradient dY^T X: TN)
+GEMMS = [
+    ("GEMM 1024x1024x1024 NN", 0, 0, 1024, 1024, 1024),
+    ("GEMM 64x128x784 NT (MLP fwd)", 0, 1, 64, 128, 784),
+    ("GEMM 128x784x64 TN (MLP dW)", 1, 0, 128, 784, 64),
+    ("GEMM 64x128x128 NT (MLP fwd)", 0, 1, 64, 128, 128),
+    ("GEMM 256x128x784 NT (B=256)", 0, 1, 256, 128, 784),
+]
+
+# torch.set_num_threads sets PyTorch's OpenMP threads (and MKL's), not the
+# pool of an OpenBLAS that Debian's torch may call through libblas.so.3:
+# OPENBLAS_NUM_THREADS gives that one the same count.
+WORKERS = {  # name: (environment changes, torch.set_num_threads, label)
+    "t1": ({"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "1"}, 1, "set_num_threads(1)"),
+    "t2": ({"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "2"}, 2, "set_num_threads(2)"),
+    "t2omp1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2"}, 2, "OMP=1 + set_num_threads(2)"),
+}
+
+
+# ==== the PyTorch worker =========================================================
+
+def worker_main():
+    proto = os.fdopen(os.dup(1), "w")  # answers; anything torch prints goes to stderr
+    os.dup2(2, 1)
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    threads = int(os.environ["BENCH_TORCH_THREADS"])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+
+    class MLP(nn.Module):  # bench/mlp.nn: h.0, h.2, logits
+        def __init__(self):
+            super().__init__()
+            self.h = nn.Sequential(nn.Linear(D_IN, H1), nn.ReLU(), nn.Linear(H1, H2), nn.ReLU())
+            self.logits = nn.Linear(H2, C)
+
+        def forward(self, x):
+            return self.logits(self.h(x))
+
+    class LeNet(nn.Module):  # bench/lenet_sgd.nn: c1, c2, f.1, f.3, logits
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 6, 5, padding=2)
+            self.c2 = nn.Conv2d(6, 16, 5)
+            self.f = nn.Sequential(nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
+            self.logits = nn.Linear(84, 10)
+
+        def forward(self, x):
+            c1 = F.max_pool2d(torch.relu(self.c1(x)), 2)
+            c2 = F.max_pool2d(torch.relu(self.c2(c1)), 2)
+            return self.logits(self.f(c2))
+
+    class GptBlock(nn.Module):
+        """block gpt_block: a.0 layernorm, a.1 attention, m.0 layernorm,
+        m.1 dense(4D), m.3 dense(D)."""
+
+        def __init__(self, D, heads, mask):
+            super().__init__()
+            self.a = nn.ModuleList([nn.LayerNorm(D), nn.MultiheadAttention(D, heads, batch_first=True)])
+            self.m = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 4 * D), nn.GELU(approximate="tanh"),
+                                   nn.Linear(4 * D, D))
+            self.mask = mask
+
+        def forward(self, x):
+            n = self.a[0](x)
+            a = x + self.a[1](n, n, n, need_weights=False, attn_mask=self.mask)[0]
+            return a + self.m(a)
+
+    class TinyGpt(nn.Module):  # bench/tiny_gpt.nn: tok, h.0 (positions), h.1.i, h.2, logits
+        def __init__(self, T, V, D, L, H):
+            super().__init__()
+            mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)  # True: may not attend
+            self.tok = nn.Embedding(V, D)
+            self.h = nn.ModuleList([nn.Embedding(T, D), nn.Sequential(*[GptBlock(D, H, mask) for _ in range(L)]),
+                                    nn.LayerNorm(D)])
+            self.logits = nn.Linear(D, V)
+
+        def forward(self, x):
+            h = self.tok(x) + self.h[0].weight
+            return self.logits(self.h[2](self.h[1](h)))
+
+    def build(kind):
+        if kind == "mlp":
+            return MLP(), lambda p: torch.optim.SGD(p, lr=0.01)
+        if kind == "lenet":
+            return LeNet(), lambda p: torch.optim.SGD(p, lr=0.01)
+        g = GPT
+        return (TinyGpt(g["T"], g["V"], g["D"], g["L"], g["H"]),
+                lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01))
+
+    models = {}
+
+    def fresh(st):
+        model, make_opt = build(st["kind"])
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in st["weights"].items()}, strict=True)
+        st["model"], st["opt"] = model, make_opt(model.parameters())
+
+    def train_step(st, k):
+        x, y = st["x"][k % st["nb"]], st["y"][k % st["nb"]]
+        st["opt"].zero_grad(set_to_none=True)
+        logits = st["model"](x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        loss.backward()
+        st["opt"].step()
+        return loss
+
+    def forward(st, k):
+        with torch.inference_mode():
+            return torch.softmax(st["model"](st["x"][k % st["nb"]]), dim=-1)
+
+    def timed(fn, min_s, reps, warm_s):
+        k, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < warm_s or k < 2:
+            fn(k)
+            k += 1
+        out = []
+        for _ in range(reps):
+            n, start = 0, time.perf_counter()
+            while True:
+                fn(k)
+                k, n = k + 1, n + 1
+                t = time.perf_counter() - start
+                if t >= min_s:
+                    break
+            out.append([n, t])
+        return out
+
+    def blas_libs():
+        libs = set()
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                if re.search(r"blas|mkl|dnnl|gomp", os.path.basename(path)):
+                    libs.add(os.path.realpath(path))
+        return sorted(libs)
+
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            c = cmd["cmd"]
+            if c == "info":
+                a = torch.randn(64, 64)
+                (a @ a).sum().item()  # loads the BLAS
+                res = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                       "omp": os.environ.get("OMP_NUM_THREADS", "unset"), "libs": blas_libs()}
+            elif c == "load":
+                st = {"kind": cmd["kind"], "nb": cmd["nb"]}
+                raw = {}
+                with open(cmd["weights"], "rb") as f:
+                    blob = f.read()
+                n = int.from_bytes(blob[:8], "little")
+                header = json.loads(blob[8:8 + n])
+                for name, e in header.items():
+                    if name == "__metadata__":
+                        continue
+                    assert e["dtype"] == "F32", f"{name}: dtype {e['dtype']}"
+                    b, end = e["data_offsets"]
+                    raw[name] = np.frombuffer(blob[8 + n + b:8 + n + end], "<f4").reshape(e["shape"])
+                st["weights"] = raw
+                ios = []
+                for i, io in enumerate(cmd["io"]):
+                    arr = np.fromfile(f"{cmd['data']}.io{i}.bin", "<f4" if io["dtype"] == "F32" else "<i4")
+                    arr = arr.reshape([cmd["nb"]] + io["shape"])
+                    t = torch.from_numpy(arr.astype(np.float32) if io["dtype"] == "F32" else arr.astype(np.int64))
+                    ios.append([t[b].contiguous() for b in range(cmd["nb"])])
+                st["x"] = ios[0]
+                st["y"] = ios[1] if len(ios) > 1 else None
+                fresh(st)
+                models[cmd["name"]] = st
+                res = {}
+            elif c == "check":
+                st = models[cmd["name"]]
+                fresh(st)
+                np.asarray(forward(st, 0).numpy(), np.float32).tofile(cmd["out"])
+                res = {"loss": [float(train_step(st, k).item()) for k in range(2)]}
+            elif c == "time":
+                st = models[cmd["name"]]
+                fresh(st)
+                fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
+                res = {"reps": timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+            elif c == "mm":
+                ta, tb, M, N, K = cmd["shape"]
+                g = torch.Generator().manual_seed(0)
+                a = torch.rand(K, M, generator=g) * 2 - 1 if ta else torch.rand(M, K, generator=g) * 2 - 1
+                b = torch.rand(N, K, generator=g) * 2 - 1 if tb else torch.rand(K, N, generator=g) * 2 - 1
+                A, B = (a.t() if ta else a), (b.t() if tb else b)
+                out = torch.empty(M, N)
+                torch.mm(A, B, out=out)
+                rows = torch.arange(0, M, max(1, M // 16))  # 16 rows against float64
+                ref = A[rows].double() @ B.double()
+                err = float((out[rows].double() - ref).abs().max() / ref.abs().max())
+                res = {"check": err,
+                       "reps": timed(lambda k: torch.mm(A, B, out=out), cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+            elif c == "quit":
+                break
+            else:
+                raise ValueError(f"unknown command {c}")
+            res["ok"] = True
+        except Exception as exc:  # report, keep serving
+            import traceback
+            traceback.print_exc()
+            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        proto.write(json.dumps(res) + "\n")
+        proto.flush()
+
+
+# ==== the orchestrator ===========================================================
+
+class Worker:
+    def __init__(self, name, python):
+        env_changes, threads, self.label = WORKERS[name]
+        env = dict(os.environ)
+        for k, v in env_changes.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        env["BENCH_TORCH_THREADS"] = str(threads)
+        self.name, self.threads = name, threads
+        self.p = subprocess.Popen([python, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, **cmd):
+        self.p.stdin.write(json.dumps(cmd) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"PyTorch worker {self.name} died (see its error above)")
+        res = json.loads(line)
+        if not res.get("ok"):
+            raise RuntimeError(f"PyTorch worker {self.name}: {res.get('error')}")
+        return res
+
+    def close(self):
+        try:
+            self.p.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait(timeout=30)
+
+
+def sh(cmd, what=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{what or cmd[0]} failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}")
+    return p.stdout
+
+
+def parse_reps(text):
+    return [[int(a), float(b)] for a, b in re.findall(r"^rep (\d+) ([0-9.eE+-]+)$", text, re.M)]
+
+
+def machine_header(python):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lscpu = {}
+    try:
+        for line in sh(["lscpu"]).splitlines():
+            k, _, v = line.partition(":")
+            lscpu[k.strip()] = v.strip()
+    except (RuntimeError, OSError):
+        pass
+    logical = os.cpu_count()
+    cores = lscpu.get("Core(s) per socket", "?")
+    sockets = lscpu.get("Socket(s)", "1")
+    tpc = lscpu.get("Thread(s) per core", "?")
+    try:
+        phys = int(cores) * int(sockets)
+    except ValueError:
+        phys = "?"
+    hyper = lscpu.get("Hypervisor vendor")
+    print(f"CPU: {cpu}; {logical} logical CPUs = {phys} cores x {tpc} threads per core"
+          + (f" (a {hyper} virtual machine: its cores may share physical cores with other guests)" if hyper else ""))
+    gcc = sh(["gcc", "--version"]).splitlines()[0]
+    print(f"compiler: {gcc}; flags {' '.join(CFLAGS)}")
+    return cpu, logical
+
+
+def cpu_busy_seconds():
+    """CPU-seconds all CPUs spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:8]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU-seconds of this process and its finished (waited-for) children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def busy_cores(seconds=0.5):
+    """CPUs busy with other work before the bench starts."""
+    b0, t0 = cpu_busy_seconds(), time.time()
+    time.sleep(seconds)
+    return (cpu_busy_seconds() - b0) / (time.time() - t0)
+
+
+def median_minmax(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt_num(v):
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 100:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="nnc vs PyTorch benchmark (see bench/README.md)")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
+    ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm")
+    ap.add_argument("--openblas-libs", default=None,
+                    help="link flags for OpenBLAS (default: -lopenblas when Debian's libopenblas-dev is installed)")
+    args = ap.parse_args()
+    t_start, busy_start, own_start = time.time(), cpu_busy_seconds(), own_cpu_seconds()
+    reps, min_s, warm_s = (2, 0.1, 0.1) if args.quick else (5, 0.3, 0.5)
+    only = set(filter(None, args.only.split(",")))
+    workloads = [w for w in WORKLOADS if not only or w.key in only]
+    do_gemm = not only or "gemm" in only
+
+    build = os.path.abspath(args.build)
+    nnc, lib = os.path.join(build, "nnc"), os.path.join(build, "libnnrt.a")
+    for f in (nnc, lib):
+        if not os.path.exists(f):
+            sys.exit(f"bench: {f} not found; run `make all` (or `make bench`) first")
+    work = os.path.join(build, "bench")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    python = sys.executable
+
+    print("=" * 100)
+    print("nnc benchmark: nnc-generated C vs PyTorch, measured in this run"
+          + ("  [--quick: smoke test, numbers not meaningful]" if args.quick else ""))
+    print("=" * 100)
+    machine_header(python)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    busy = busy_cores()
+    print(f"load average {' '.join(load)}; CPUs busy with other work just before the start: {busy:.2f}"
+          + ("  ** the machine is not idle: numbers are noisy, 2-thread numbers especially **" if busy > 0.25 else ""))
+    print(f"method: median of {reps} repeats of >= {min_s} s each after >= {warm_s} s of warm-up;"
+          f" nnc weights seed {SEED}")
+
+    # ---- build --------------------------------------------------------------
+    status = 0
+    cc_rt = ["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime")]
+    exe = {}
+    for w in workloads:
+        d = os.path.join(work, w.key)
+        os.makedirs(d)
+        prefix = "bm_" + w.key
+        cfile = os.path.join(d, prefix + ".c")
+        cmd = [nnc, os.path.join(HERE, w.nn_file), "--name", prefix, "-o", cfile]
+        for k, v in w.defines.items():
+            cmd += ["-D", f"{k}={v}"]
+        sh(cmd, "nnc")
+        exe[w.key] = os.path.join(d, "driver")
+        sh(cc_rt + ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
+                    os.path.join(HERE, "driver.c"), cfile, lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+    peak_exe = os.path.join(work, "peak")
+    sh(["gcc"] + CFLAGS + ["-pthread", os.path.join(HERE, "peak.c"), "-o", peak_exe], "gcc (peak)")
+
+    blas_flags = args.openblas_libs
+    blas_note = ""
+    if blas_flags is None:
+        q = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "libopenblas-dev"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        if "install ok installed" in q.stdout:
+            blas_flags = "-lopenblas"
+        else:
+            blas_note = ("OpenBLAS is not installed (Debian package libopenblas-dev): the GEMM rows show nnc"
+                         " and torch.mm only, without the OpenBLAS comparison")
+    gemm_exe = os.path.join(work, "gemm")
+    if do_gemm:
+        cmd = cc_rt + [os.path.join(HERE, "gemm.c"), lib, "-lm", "-o", gemm_exe]
+        if blas_flags:
+            cmd = cc_rt + ["-DHAVE_OPENBLAS", os.path.join(HERE, "gemm.c"), lib] + blas_flags.split() + ["-lm", "-o",
+                                                                                                        gemm_exe]
+        sh(cmd, "gcc (gemm)")
+
+    # ---- data and weights --------------------------------------------------
+    img = np.fromfile(MNIST_IMAGES, np.uint8)[16:].reshape(-1, 784).astype(np.float32) / 255.0
+    lab = np.fromfile(MNIST_LABELS, np.uint8)[8:].astype(np.int32)
+    text = np.fromfile(SHAKESPEARE, np.uint8)
+    ids = np.searchsorted(np.unique(text), text).astype(np.int32)
+    rng = np.random.default_rng(7)
+    meta = {}
+    for w in workloads:
+        d = os.path.join(work, w.key)
+        n = w.batch * w.nb
+        if w.kind == "gpt":
+            T = GPT["T"]
+            starts = rng.integers(0, len(ids) - T - 1, n)
+            x = np.stack([ids[s:s + T] for s in starts])
+            y = np.stack([ids[s + 1:s + T + 1] for s in starts])
+            io = [{"dtype": "I32", "shape": [w.batch, T]}, {"dtype": "I32", "shape": [w.batch, T]}]
+        else:
+            sel = rng.choice(len(img), n, replace=False)
+            x, y = img[sel], lab[sel]
+            shape = [w.batch, 1, 28, 28] if w.kind == "lenet" else [w.batch, 784]
+            io = [{"dtype": "F32", "shape": shape}, {"dtype": "I32", "shape": [w.batch]}]
+        prefix = os.path.join(d, "data")
+        x.tofile(prefix + ".io0.bin")
+        y.tofile(prefix + ".io1.bin")
+        weights = os.path.join(d, "w.safetensors")
+        sh([exe[w.key], "init", str(SEED), weights], "driver init")
+        meta[w.key] = {"data": prefix, "weights": weights, "io": io}
+
+    # ---- PyTorch workers ----------------------------------------------------
+    workers = {name: Worker(name, python) for name in WORKERS}
+    try:
+        info = workers["t1"].ask(cmd="info")
+        print(f"PyTorch {info['torch']} ({python}); libraries it loaded: {', '.join(info['libs'])}")
+        for lib_path in info["libs"]:
+            if os.path.basename(lib_path).startswith("libblas"):
+                pkg = subprocess.run(["dpkg", "-S", lib_path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True).stdout.split(":")[0]
+                kind = ("OpenBLAS" if "openblas" in lib_path else
+                        "the reference (netlib) BLAS, unoptimized" if "/blas/" in lib_path else "unknown")
+                print(f"  PyTorch's BLAS (its Linear layers and torch.mm): {lib_path}"
+                      f"{' from package ' + pkg if pkg else ''} = {kind}")
+        print("  PyTorch settings: " + "; ".join(
+            f"{WORKERS[n][2]}" + (f" with OMP_NUM_THREADS={WORKERS[n][0]['OMP_NUM_THREADS']}"
+                                  if WORKERS[n][0]["OMP_NUM_THREADS"] else " (OMP_NUM_THREADS unset)")
+            for n in WORKERS) + "; each with OPENBLAS_NUM_THREADS = its thread count (in case torch calls OpenBLAS)")
+        for name, wk in workers.items():
+            if name != "t1":
+                i = wk.ask(cmd="info")
+                if i["threads"] != wk.threads:
+                    print(f"  note: worker {name} asked for {wk.threads} threads, torch reports {i['threads']}")
+        for w in workloads:
+            m = meta[w.key]
+            for wk in workers.values():
+                wk.ask(cmd="load", name=w.key, kind=w.kind, nb=w.nb, weights=m["weights"], data=m["data"],
+                       io=m["io"])
+
+        # ---- peak -----------------------------------------------------------
+        print("-" * 100)
+        measured = {}
+        for t in (1, 2):
+            out = sh([peak_exe, str(t), str(reps), str(min_s)], "peak")
+            best = None
+            for line in out.splitlines():
+                f = line.split()
+                vals = [float(v) for v in f[3:]]
+                med, lo, hi = median_minmax(vals)
+                print(f"peak FMA {f[1]:6s} {t} thread{'s' if t > 1 else ' '}: {med:7.1f} GFLOP/s"
+                      f" (min-max {lo:.1f}-{hi:.1f})")
+                best = med if best is None else max(best, med)
+            measured[t] = best
+        peak = {1: measured[1], 2: 2 * measured[1]}
+        print(f"% of peak below: 1-thread rows against the one-core peak {peak[1]:.1f} GFLOP/s, 2-thread rows against"
+              f" twice that, {peak[2]:.1f}.")
+        print(f"  two threads at once reached {measured[2] / measured[1]:.2f}x one core"
+              + ("" if measured[2] > 1.8 * measured[1] else
+                 ": the second core is busy with other work or shares its FMA units (2-thread numbers suffer)"))
+
+        # ---- correctness guard ----------------------------------------------
+        print("-" * 100)
+        print(f"correctness guard (same weights, same batches; relative tolerance {TOL:g}):")
+        ok = {}
+        for w in workloads:
+            m = meta[w.key]
+            out_nnc = os.path.join(work, w.key, "out_nnc.bin")
+            out_pt = os.path.join(work, w.key, "out_torch.bin")
+            text_ = sh([exe[w.key], "check", str(SEED), m["data"], str(w.nb), out_nnc], "driver check")
+            ln = [float(v) for v in re.findall(r"^loss\d (\S+)$", text_, re.M)]
+            lt = workers["t1"].ask(cmd="check", name=w.key, out=out_pt)["loss"]
+            a, b = np.fromfile(out_nnc, np.float32), np.fromfile(out_pt, np.float32)
+            out_err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.shape == b.shape else float("inf")
+            errs = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ln, lt)]
+            good = len(errs) == 2 and all(e <= TOL for e in errs) and out_err <= TOL
+            ok[w.key] = good
+            if not good:
+                status = 1
+            print(f"  {w.title:34s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f} rel {errs[0]:.1e};"
+                  f" second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}  {'ok' if good else 'FAILED'}")
+
+        # ---- timing ---------------------------------------------------------
+        rows = []  # (workload title, unit, threads, impl, [per-repeat values], flops per value unit, is_nnc, ratio)
+        for w in workloads:
+            m = meta[w.key]
+            print(f"timing {w.title} ...", file=sys.stderr, flush=True)
+            r_nnc = parse_reps(sh([exe[w.key], "time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s),
+                                   str(reps), str(warm_s)], "driver time"))
+            r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
+                    for name, wk in workers.items()}
+            rows.append(result_rows(w, r_nnc, r_pt, workers, peak, ok[w.key]))
+
+        gemm_rows = []
+        if do_gemm:
+            print("-" * 100)
+            for title, ta, tb, M, N, K in GEMMS:
+                print(f"timing {title} ...", file=sys.stderr, flush=True)
+                shape = [str(v) for v in (ta, tb, M, N, K)]
+                res = {}
+                out = sh([gemm_exe, "nnrt", "1", str(min_s), str(reps), str(warm_s)] + shape, "gemm")
+                res["nnrt"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)),
+                               re.search(r"^isa (\S+)", out, re.M).group(1))
+                if blas_flags:
+                    for t in (1, 2):
+                        out = sh([gemm_exe, "openblas", str(t), str(min_s), str(reps), str(warm_s)] + shape, "gemm")
+                        res[f"openblas{t}"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)))
+                for name in ("t1", "t2", "t2omp1"):
+                    r = workers[name].ask(cmd="mm", shape=[ta, tb, M, N, K], min_s=min_s, reps=reps, warm_s=warm_s)
+                    res["mm_" + name] = (r["reps"], r["check"])
+                gemm_rows.append(((title, ta, tb, M, N, K), res))
+    finally:
+        for wk in workers.values():
+            wk.close()
+
+    status |= print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note)
+    wall = time.time() - t_start
+    others = (cpu_busy_seconds() - busy_start - (own_cpu_seconds() - own_start)) / wall
+    print(f"other processes on this machine used {max(others, 0):.2f} of its {os.cpu_count()} CPUs on average"
+          f" during the run" + (" (numbers are not from an idle machine)" if others > 0.25 else ""))
+    print(f"total run time {wall:.0f} s")
+    return status
+
+
+def result_rows(w, r_nnc, r_pt, workers, peak, ok):
+    """Per-repeat values in the workload's unit, and the rows of the table."""
+    def values(reps_):
+        if w.unit == "us/call":
+            return [1e6 * t / n for n, t in reps_]
+        return [n * w.items_per_call / t for n, t in reps_]
+
+    v_nnc = values(r_nnc)
+    v_pt = {k: values(v) for k, v in r_pt.items()}
+    # the best 2-thread PyTorch setting: the one with the best median throughput
+    def thr(vals):  # throughput (higher is better) from the unit
+        med = statistics.median(vals)
+        return 1 / med if w.unit == "us/call" else med
+    best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
+    return {"w": w, "nnc": v_nnc, "pt": v_pt, "best2": best2, "ok": ok}
+
+
+def gflops(w, med):
+    per_s = 1e6 / med if w.unit == "us/call" else med  # items per second
+    return per_s * w.flops_per_item / 1e9
+
+
+def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
+    status = 0
+    WT, WU, WI = 30, 10, 44
+    width = WT + WU + WI + 3 + 9 + 17 + 8 + 7 + 6 + 12
+    print("=" * width)
+    print(f"{'workload':{WT}s} {'unit':{WU}s} {'thr':>3s}  {'implementation':{WI}s} {'median':>9s}  {'min - max':>17s}"
+          f"  {'nnc/peer':>8s} {'GFLOP/s':>7s} {'%peak':>6s}")
+    print("-" * width)
+
+    def line(title, unit, t, impl, vals=None, gf=None, ratio=None):
+        if vals is None:  # a peer that is not there
+            print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {'-':>9s}  {'-':>17s}  {'n/a':>8s}")
+            return
+        med, lo, hi = median_minmax(vals)
+        rs = ratio if isinstance(ratio, str) else (f"{ratio:.2f}x" if ratio is not None else "")
+        print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {fmt_num(med):>9s}  "
+              f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs:>8s} {gf:7.1f} {100 * gf / peak[t]:5.1f}%")
+
+    NNC2 = "single-threaded: 1-thread number"
+    notes = []
+    for r in rows:
+        w = r["w"]
+        med_nnc = statistics.median(r["nnc"])
+
+        def ratio(vals):
+            if not r["ok"]:
+                return "n/a*"
+            m = statistics.median(vals)
+            return m / med_nnc if w.unit == "us/call" else med_nnc / m  # > 1: nnc faster
+
+        for t in (1, 2):
+            line(w.title if t == 1 else "", w.unit if t == 1 else "", t, "nnc" if t == 1 else f"nnc ({NNC2})",
+                 r["nnc"], gflops(w, med_nnc))
+            key = "t1" if t == 1 else r["best2"]
+            impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
+            line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])), ratio(r["pt"][key]))
+        other = "t2omp1" if r["best2"] == "t2" else "t2"
+        notes.append(f"{w.title}: {WORKERS[r['best2']][2]} {fmt_num(statistics.median(r['pt'][r['best2']]))}, "
+                     f"{WORKERS[other][2]} {fmt_num(statistics.median(r['pt'][other]))} {w.unit}")
+        if not r["ok"]:
+            status = 1
+        print("-" * width)
+    for (title, ta, tb, M, N, K), res in gemm_rows:
+        flop = 2.0 * M * N * K
+        v_nnc = [n * flop / t / 1e9 for n, t in res["nnrt"][0]]
+        med_nnc = statistics.median(v_nnc)
+        for t in (1, 2):
+            line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
+                 f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
+            if blas_flags:
+                v = [n * flop / t_ / 1e9 for n, t_ in res[f"openblas{t}"][0]]
+                line("", "", t, f"OpenBLAS cblas_sgemm, {t} thread{'s' if t > 1 else ''}", v, statistics.median(v),
+                     med_nnc / statistics.median(v))
+            else:
+                line("", "", t, "OpenBLAS: not installed")
+            keys = ["mm_t1"] if t == 1 else ["mm_t2", "mm_t2omp1"]
+            vs = {k: [n * flop / t_ / 1e9 for n, t_ in res[k][0]] for k in keys}
+            k = max(keys, key=lambda k_: statistics.median(vs[k_]))
+            lbl = "torch.mm, " + WORKERS[k[3:]][2] + (" (best)" if t == 2 else "")
+            line("", "", t, lbl, vs[k], statistics.median(vs[k]), med_nnc / statistics.median(vs[k]))
+        errs = [res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]
+        if max(errs) > TOL:
+            status = 1
+            notes.append(f"{title}: a result disagrees with float64 by {max(errs):.1e} (> {TOL:g})")
+        print("-" * width)
+    print("median/min-max: per-repeat throughput in the unit shown (us/call: lower is better; every other unit:"
+          " higher is better).")
+    print("nnc/peer: nnc's median throughput over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row"
+          " group; > 1 means nnc is faster.")
+    print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward) / time;"
+          " %peak: of the measured one-core FMA peak, x2 on 2-thread rows.")
+    print("2-thread rows: nnc's generated code and nnrt_sgemm are single-threaded today, so they repeat the"
+          " 1-thread number;")
+    print("PyTorch's 2-thread row is the better of its two settings (OMP=1: OMP_NUM_THREADS=1 in its environment);"
+          " medians of both:")
+    for n in notes:
+        print("  " + n)
+    if any(not r["ok"] for r in rows):
+        print("n/a*: the correctness guard failed for this workload: nnc and PyTorch did not compute the same"
+              " thing, no ratio given")
+    if gemm_rows:
+        worst = max(max([res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]) for _, res in gemm_rows)
+        print(f"GEMM results checked against float64 (sampled for nnrt/OpenBLAS): worst relative error {worst:.1e}")
+    if blas_note:
+        print("NOTE: " + blas_note + ".")
+    return status
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker_main()
+    else:
+        sys.exit(main())
