@@ -128,10 +128,53 @@ static void zero_k(long M, long N, float beta, float *C, long ldc) {
         for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
 }
 
+/* sum of a[k] * b[k] for k < K, both contiguous */
+static float dot(const float *a, const float *b, long K) {
+    long k = 0;
+    float s = 0;
+#if defined(__AVX512F__)
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (; k + 32 <= K; k += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
+    }
+    s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    for (; k + 16 <= K; k += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(s0, s1));
+    s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+#else
+    float p[8] = {0};
+    for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; j++) p[j] += a[k + j] * b[k + j];
+    s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+#endif
+    for (; k < K; k++) s += a[k] * b[k];
+    return s;
+}
+
+/* A few rows times a transposed B (a layer's forward at batch 1..3):
+ * packing would cost more than the product, so take dot products of the
+ * contiguous rows of A and B directly. */
+static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
+                          float *C, long ldc) {
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < N; j++) {
+            float d = dot(A + i * lda, B + j * ldb, K);
+            C[i * ldc + j] = beta == 0 ? d : beta * C[i * ldc + j] + d;
+        }
+}
+
 void nnrt_sgemm(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                 float beta, float *C, long ldc) {
     float ap[MC * KC], bp[KC * NR], acc[MR][NR];
     if (K == 0) return zero_k(M, N, beta, C, ldc);
+    if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc);
     for (long k0 = 0; k0 < K; k0 += KC) {
         long kc = K - k0 < KC ? K - k0 : KC;
         for (long i0 = 0; i0 < M; i0 += MC) {

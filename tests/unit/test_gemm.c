@@ -41,8 +41,9 @@ static double max_rel_err(long M, long N, long K, int ta, int tb, float beta, un
 
 static void test_sgemm_cases(void) {
     static const long sizes[][3] = {{1, 1, 1}, {6, 16, 8}, {7, 17, 5}, {13, 33, 300}, {64, 128, 256},
-                                    {5, 100, 513}, {32, 10, 128}, {100, 3, 7}};
-    for (int s = 0; s < 8; s++)
+                                    {5, 100, 513}, {32, 10, 128}, {100, 3, 7},
+                                    {1, 128, 784}, {2, 10, 128}, {3, 33, 47}, {1, 1, 1000}};
+    for (int s = 0; s < 12; s++)
         for (int t = 0; t < 4; t++)
             for (int b = 0; b < 2; b++) {
                 double e = max_rel_err(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, b ? 0.5f : 0.0f, 7);
