@@ -195,21 +195,7 @@ class LeNet(nn.Module):  # examples/lenet.nn
         return F.cross_entropy(logits, io["digit"].long()), {"probs": torch.softmax(logits, -1)}
 
 
-class BatchNorm(nn.Module):
-    """nn.BatchNorm2d(C) without num_batches_tracked, which nnc does not keep
-    (as cases_norm.py): F.batch_norm, the call nn.BatchNorm2d makes."""
-
-    def __init__(self, C, momentum=0.1, eps=1e-5):
-        super().__init__()
-        self.momentum, self.eps = momentum, eps
-        self.weight = nn.Parameter(torch.ones(C))
-        self.bias = nn.Parameter(torch.zeros(C))
-        self.register_buffer("running_mean", torch.zeros(C))
-        self.register_buffer("running_var", torch.ones(C))
-
-    def forward(self, x):
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                            self.momentum, self.eps)
+BatchNorm = tp.BatchNorm  # nn.BatchNorm1d/2d without num_batches_tracked
 
 
 class Residual(nn.Module):

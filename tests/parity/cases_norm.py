@@ -101,20 +101,7 @@ class DropoutMLP(nn.Module):  # tests/parity/norm_dropout.nn
 # ---- batch norm and layer norm ---------------------------------------------
 
 
-class BatchNorm(nn.Module):
-    """nn.BatchNorm1d/2d(C, eps, momentum) without num_batches_tracked."""
-
-    def __init__(self, C, momentum=0.1, eps=1e-5):
-        super().__init__()
-        self.momentum, self.eps = momentum, eps
-        self.weight = nn.Parameter(torch.ones(C))
-        self.bias = nn.Parameter(torch.zeros(C))
-        self.register_buffer("running_mean", torch.zeros(C))
-        self.register_buffer("running_var", torch.ones(C))
-
-    def forward(self, x):
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                            self.momentum, self.eps)
+BatchNorm = tp.BatchNorm  # nn.BatchNorm1d/2d without num_batches_tracked
 
 
 class BatchNormMLP(nn.Module):  # tests/parity/norm_batchnorm.nn

@@ -291,6 +291,26 @@ def check_seq(res):
     return []
 
 
+# ---- modules shared by the family case files (tp.BatchNorm) ---------------
+
+
+class BatchNorm(nn.Module):
+    """nn.BatchNorm1d/2d(C, eps, momentum) without num_batches_tracked, which nnc
+    does not keep: F.batch_norm, the call nn.BatchNorm1d/2d makes."""
+
+    def __init__(self, C, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(C))
+        self.bias = nn.Parameter(torch.zeros(C))
+        self.register_buffer("running_mean", torch.zeros(C))
+        self.register_buffer("running_var", torch.ones(C))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
+
+
 # ---- the cases -------------------------------------------------------------
 
 
