@@ -292,7 +292,7 @@ static void emit_consts(cg_ctx *cx) {
 
 /* Index inputs (class labels, token ids) of OPF_INDEX ops in the schedule
  * must be in range; checked before any kernel runs. */
-static void emit_label_checks(cg_ctx *cx, ir_entry e) {
+static void emit_index_checks(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
@@ -349,7 +349,7 @@ static void emit_forward(cg_ctx *cx) {
     for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, cname(cx, g->output_names.data[i]));
     sb_puts(cx->c, ") {\n");
     null_checks(cx, 0);
-    emit_label_checks(cx, ENTRY_FORWARD);
+    emit_index_checks(cx, ENTRY_FORWARD);
     emit_calls(cx, ENTRY_FORWARD);
     for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, cname(cx, g->output_names.data[i]), g->outputs.data[i]);
     sb_puts(cx->c, "    return NNRT_OK;\n}\n");
@@ -361,7 +361,7 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
     io_params(cx, cx->c, 1);
     sb_printf(cx->c, ", %s *loss) {\n", cx->T);
     null_checks(cx, 1);
-    emit_label_checks(cx, e);
+    emit_index_checks(cx, e);
     if (e == ENTRY_TRAIN) /* parameters that do not reach the loss get zero gradients */
         for (int i = 0; i < cx->g->grads.len; i++)
             if (cx->g->grads.data[i] < 0)
@@ -563,7 +563,7 @@ static void emit_fail(cg_ctx *cx) {
     sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
 }
 
-static int uses_labels(cg_ctx *cx) {
+static int uses_index_checks(cg_ctx *cx) {
     for (int e = 0; e < ENTRY_COUNT; e++)
         for (int t = 0; cx->p->has[e] && t < cx->p->sched[e].order.len; t++)
             if (ir_ops[NODE(cx, cx->p->sched[e].order.data[t])->op].flags & OPF_INDEX) return 1;
@@ -572,7 +572,7 @@ static int uses_labels(cg_ctx *cx) {
 
 void cg_api(cg_ctx *cx, strbuf *h) {
     emit_header(cx, h);
-    if (uses_labels(cx)) emit_fail(cx);
+    if (uses_index_checks(cx)) emit_fail(cx);
     if (cx->p->has[ENTRY_FORWARD]) emit_forward(cx);
     if (cx->p->has[ENTRY_LOSS]) emit_loss_entry(cx, ENTRY_LOSS, "loss");
     if (trainable(cx)) emit_training(cx);
