@@ -4,7 +4,12 @@
  *
  * op(A) = A ([M, K], row stride lda) when ta == 0, else A^T with A stored
  * [K, M]; likewise B ([K, N] or, when tb, [N, K]). beta is 0 (overwrite)
- * or any value (scale C first). C must not overlap A or B. */
+ * or any value (scale C first). C must not overlap A or B.
+ *
+ * Built with OpenMP (-fopenmp), a product large enough to pay for it runs
+ * on omp_get_max_threads() threads (one thread inside a parallel region),
+ * split into disjoint blocks of C; K is never split, so the result is
+ * bit-identical for any number of threads. Without OpenMP, one thread. */
 #ifndef NNRT_GEMM_H
 #define NNRT_GEMM_H
 
@@ -12,10 +17,28 @@
 extern "C" {
 #endif
 
+/* Epilogue: called as ep(ctx, i0, j0, m, n) on the finished block
+ * C[i0 .. i0+m, j0 .. j0+n) of the product.
+ *  - Every element of C is in exactly one block; blocks are disjoint
+ *    rectangles (typically MC rows x one NR-column panel, or whole rows).
+ *  - A block is passed once it holds its final value (all of K accumulated,
+ *    beta applied) and before the product moves on to other blocks, so it is
+ *    still in cache; ep may read and rewrite that block of C (and anything
+ *    else it knows through ctx), but must not touch other elements of C,
+ *    nor A or B.
+ *  - Blocks come in no particular order; with OpenMP, ep may be called from
+ *    several threads at once (on disjoint blocks).
+ * nnrt_sgemm_ep(..., NULL, ctx) is nnrt_sgemm. */
+typedef void (*nnrt_gemm_epilogue)(void *ctx, long i0, long j0, long m, long n);
+
 void nnrt_sgemm(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                 float beta, float *C, long ldc);
 void nnrt_dgemm(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
                 double beta, double *C, long ldc);
+void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                   float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
+void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
+                   double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
 /* Which micro-kernel this build uses: "avx512", "avx2" or "c". */
 const char *nnrt_gemm_isa(void);
 
