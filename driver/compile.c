@@ -56,17 +56,41 @@ static void print_kernels(const ir_program *p, strbuf *out) {
     }
 }
 
-static void print_stats(const nnc_options *o, const ir_program *p, FILE *diag) {
+/* Bytes of forward values the backward reads: what training keeps. */
+static size_t kept_for_backward(const ir_program *p) {
+    const ir_graph *g = p->g;
+    const ir_sched *s = &p->sched[ENTRY_TRAIN];
+    char *kept = calloc((size_t)g->nodes.len, 1);
+    size_t elems = 0;
+    for (int t = 0; kept && t < s->order.len; t++) {
+        const ir_node *n = g->nodes.data[s->order.data[t]];
+        if (!n->is_grad) continue;
+        for (int j = 0; j < n->nin; j++) {
+            const ir_node *x = g->nodes.data[n->in[j]];
+            if (x->is_grad || kept[x->id] || p->mem[ENTRY_TRAIN].region[x->id] != MEM_ARENA) continue;
+            kept[x->id] = 1;
+            elems += (size_t)ir_numel(&x->shape);
+        }
+    }
+    free(kept);
+    return elems;
+}
+
+/* unfused: kernel counts per entry point before fusion (NULL: no fusion ran) */
+static void print_stats(const nnc_options *o, const ir_program *p, const int *unfused, FILE *diag) {
     static const char *const names[] = {"forward", "loss", "train"};
     size_t es = o->f64 ? 8 : 4;
     fprintf(diag, "model %s\n", p->g->name);
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!p->has[e]) continue;
         const mem_plan *m = &p->mem[e];
-        fprintf(diag, "  %-8s arena %zu bytes, naive sum %zu bytes (%.1f%%), %d kernels\n", names[e], m->arena_elems * es,
+        fprintf(diag, "  %-8s arena %zu bytes, naive sum %zu bytes (%.1f%%), %d kernels", names[e], m->arena_elems * es,
                 m->naive_elems * es, m->naive_elems ? 100.0 * (double)m->arena_elems / (double)m->naive_elems : 100.0,
                 m->kernels);
+        if (unfused) fprintf(diag, " (%d before fusion)", unfused[e]);
+        fputc('\n', diag);
     }
+    if (p->has[ENTRY_TRAIN]) fprintf(diag, "  kept for backward %zu bytes\n", kept_for_backward(p) * es);
     size_t pe = p->has[ENTRY_TRAIN] ? p->mem[ENTRY_TRAIN].param_elems : p->mem[ENTRY_FORWARD].param_elems;
     fprintf(diag, "  params   %d tensors, %zu bytes\n", p->g->params.len, pe * es);
 }
@@ -85,10 +109,22 @@ static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FIL
         if (o->opt_level > 0) pass_fold(g), pass_cse(g);
         if (verify(g, "cse", diag)) return 1;
     }
+    int unfused[ENTRY_COUNT] = {0}, fuse = o->opt_level > 0 && !o->no_fuse;
+    if (fuse) {
+        if (o->stats) { /* kernel counts before fusion */
+            ir_program before;
+            ir_program_build(g, &before);
+            for (int e = 0; e < ENTRY_COUNT; e++) unfused[e] = before.sched[e].order.len;
+        }
+        pass_simplify(g);
+        pass_fuse(g);
+        if (verify(g, "fuse", diag)) return 1;
+        after(o, "fuse", g, diag);
+    }
     ir_program p;
     ir_program_build(g, &p);
     ir_entry show = p.has[ENTRY_TRAIN] ? ENTRY_TRAIN : ENTRY_FORWARD;
-    if (o->stats) print_stats(o, &p, diag);
+    if (o->stats) print_stats(o, &p, fuse ? unfused : NULL, diag);
     switch (o->emit) {
     case EMIT_IR_TRAIN: print_graph(g, &p.sched[show], 0, out); return 0;
     case EMIT_DOT: print_graph(g, &p.sched[show], 1, out); return 0;

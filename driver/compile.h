@@ -24,6 +24,7 @@ typedef struct nnc_options {
     int f64;                 /* --dtype f64 */
     int emit_main;           /* --main */
     int stats;               /* --stats */
+    int no_fuse;             /* --no-fuse: keep every op its own kernel */
     const char *print_after; /* --print-after=PASS */
     elab_define *defs;       /* -D NAME=VALUE */
     int ndefs;

@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  --dtype=f32|f64  element type of the generated code (default f32)\n"
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
+    "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --print-after=P  print the IR after pass P (elab, fold, autodiff) to stderr\n"
     "  --version, --help\n";
 
@@ -104,6 +105,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         if (!strcmp(a, "--version")) return printf("nnc %s\n", NNC_VERSION), 0;
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
+        else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->o.opt_level = a[2] - '0';
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
         else if (!strcmp(a, "-") || a[0] != '-') {

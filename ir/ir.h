@@ -75,6 +75,22 @@ typedef enum ir_role {
     ROLE_BUFFER /* state saved with the parameters but not trained (running stats) */
 } ir_role;
 
+/* The program of a fused node (FUSED, MATMUL_EP; ir/fuse.c): steps of
+ * elementwise ops in order, each reading two operands (b unused by unary
+ * ops). An operand is input i of the node (0 <= i < IR_MAX_IN), the matrix
+ * product of a MATMUL_EP (IR_FREF_ACC) or an earlier step's value
+ * (IR_FREF_STEP + j). The node's value is the last step's. */
+enum { IR_FUSE_MAX_STEPS = 24, IR_FREF_ACC = 64, IR_FREF_STEP = 128 };
+typedef struct ir_fstep {
+    ir_op op;    /* an OPC_UNARY or OPC_BINARY op */
+    int a, b;    /* operands */
+    double p, q; /* the op's fattr[0], fattr[1] */
+} ir_fstep;
+typedef struct ir_fprog {
+    int nstep;
+    ir_fstep step[IR_FUSE_MAX_STEPS];
+} ir_fprog;
+
 typedef struct ir_node {
     int id;                /* index in graph->nodes */
     ir_op op;
@@ -94,6 +110,7 @@ typedef struct ir_node {
     double fill;           /* PARAM INIT_FILL value, INIT_UNIFORM limit, INIT_NORMAL std */
     int64_t fan_in, fan_out; /* PARAM: for He/Glorot */
     int is_grad;           /* 1 if made by autodiff (backward graph) */
+    const ir_fprog *prog;  /* FUSED, MATMUL_EP: the fused elementwise program */
 } ir_node;
 
 /* The optimizer named by `train`. */
@@ -200,6 +217,18 @@ void ad_backward(ir_graph *g);
 int pass_fold(ir_graph *g);
 /* Merge nodes that compute the same thing; returns how many merged. */
 int pass_cse(ir_graph *g);
+/* Algebraic simplification: relu_grad(dy, x) reads relu(x) instead of x
+ * when the graph computes relu(x) (the same test, and x may then fuse).
+ * Returns how many changed. */
+int pass_simplify(ir_graph *g);
+/* Fusion (ir/fuse.c), after autodiff: trees of elementwise ops whose
+ * inner values have one use become one FUSED node; a matmul whose only use
+ * is such a tree becomes a MATMUL_EP with the tree as its epilogue.
+ * Returns how many nodes were absorbed. */
+int pass_fuse(ir_graph *g);
+/* Print a fused node's program ("relu(add(acc, x2))") into b. */
+void ir_fprog_str(const ir_node *n, strbuf *b);
+
 /* Schedule: the nodes reachable from roots, in topological order. */
 void ir_schedule(const ir_graph *g, const int *roots, int nroots, ir_sched *s);
 /* The same for everything the model uses (outputs, losses, gradients,

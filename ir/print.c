@@ -16,6 +16,17 @@ static void print_type(const ir_node *n, FILE *out) {
 static void print_attrs(const ir_node *n, FILE *out) {
     switch (n->op) {
     case IR_MATMUL: fprintf(out, " ta=%d tb=%d", (int)n->iattr[0], (int)n->iattr[1]); break;
+    case IR_MATMUL_EP:
+        fprintf(out, " ta=%d tb=%d", (int)n->iattr[0], (int)n->iattr[1]);
+        /* fall through */
+    case IR_FUSED: {
+        strbuf b;
+        sb_init(&b);
+        ir_fprog_str(n, &b);
+        fprintf(out, " { %s }", b.s);
+        sb_free(&b);
+        break;
+    }
     case IR_SUM:
     case IR_EXPAND:
         fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);

@@ -1,7 +1,9 @@
 /* emit.c — the C target: the file skeleton, then the struct, kernels, API
  * and optional trainer main. The output depends only on the input: no
  * timestamps or versions, so the same model gives byte-identical files. */
-#include "../cg.h"
+#include "kernels.h"
+
+#include <stdint.h>
 
 /* C keywords, names of the C library the generated code calls, and the
  * generated code's own locals: inputs and outputs with these names get a
@@ -31,13 +33,50 @@ static void banner(cg_ctx *cx) {
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_gemm.h\"\n", cx->o->header);
 }
 
+/* Does any kernel need nnc_tanhf (f32 formulas with tanh, recurrent cells)? */
+static int uses_fast_tanh(cg_ctx *cx, const ir_node *n) {
+    if (n->op == IR_RNN_SCAN || n->op == IR_RNN_SCAN_GRAD) return !cx->o->f64;
+    if (n->prog) {
+        for (int s = 0; s < n->prog->nstep; s++)
+            if (cgk_uses_fast_tanh(cx, ir_ops[n->prog->step[s].op].expr)) return 1;
+        return 0;
+    }
+    return cgk_uses_fast_tanh(cx, ir_ops[n->op].expr);
+}
+
+/* tanh(v) = v P(v^2) / Q(v^2), the rational minimax form used by Eigen's
+ * fast tanh (at most 4e-7 from tanhf), with |v| clamped to 7.905311
+ * (where it is 1 in float). The clamp is an integer min on the bits of
+ * |v|: a float select would make gcc -O2 sink the arithmetic into
+ * branches and give up vectorizing the loops that call it. */
+static void emit_fast_tanh(cg_ctx *cx) {
+    const float clamp = 7.90531110763549805f;
+    uint32_t cb;
+    memcpy(&cb, &clamp, sizeof cb);
+    strbuf *c = cx->c;
+    sb_puts(c, "\n/* tanh in float: a rational approximation, at most 4e-7 from tanhf, that vectorizes */\n");
+    sb_puts(c, "static inline float nnc_tanhf(float u) {\n    const float au = fabsf(u);\n    int32_t bits;\n    float av;\n");
+    sb_puts(c, "    memcpy(&bits, &au, sizeof bits);\n");
+    sb_printf(c, "    bits = bits < 0x%08X ? bits : 0x%08X; /* |u| <= 7.905311 */\n", (unsigned)cb, (unsigned)cb);
+    sb_puts(c, "    memcpy(&av, &bits, sizeof av);\n    const float v = copysignf(av, u), v2 = v * v;\n");
+    sb_puts(c, "    const float p = v * ((((((-2.76076847742355e-16f * v2 + 2.00018790482477e-13f) * v2 - "
+               "8.60467152213735e-11f) * v2 + 5.12229709037114e-08f) * v2 + 1.48572235717979e-05f) * v2 + "
+               "6.37261928875436e-04f) * v2 + 4.89352455891786e-03f);\n");
+    sb_puts(c, "    const float q = ((1.19825839466702e-06f * v2 + 1.18534705686654e-04f) * v2 + "
+               "2.26843463243900e-03f) * v2 + 4.89352518554385e-03f;\n");
+    sb_puts(c, "    return p / q;\n}\n");
+}
+
 /* Kernels of every node that any entry point runs, in id order. */
 static void kernels(cg_ctx *cx) {
     const ir_graph *g = cx->g;
+    int tanh_done = 0;
     for (int i = 0; i < g->nodes.len; i++) {
         int used = 0;
         for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
-        if (used && ir_ops[g->nodes.data[i]->op].cls != OPC_SOURCE) cg_kernel(cx, g->nodes.data[i]);
+        if (!used || ir_ops[g->nodes.data[i]->op].cls == OPC_SOURCE) continue;
+        if (!tanh_done && uses_fast_tanh(cx, g->nodes.data[i])) emit_fast_tanh(cx), tanh_done = 1;
+        cg_kernel(cx, g->nodes.data[i]);
     }
 }
 

@@ -8,9 +8,9 @@
  *     the [B, G*H] gate gradients with W_hh (backward): one call of
  *     libnnrt's blocked GEMM on strided rows of the kernel's own output;
  *   - the cell: one loop over H per batch row. In f32 its tanh and sigmoid
- *     are a rational approximation written inline (Eigen's
- *     generic_fast_tanh_float: at most 4e-7 from tanh), so the loop has no
- *     calls and gcc -O2 vectorizes it; the first and last steps, which see
+ *     are nnc_tanhf, a rational approximation (at most 4e-7 from tanh)
+ *     that inlines, so the loop has no calls and gcc -O2 vectorizes it;
+ *     the first and last steps, which see
  *     no previous or next state, get loops of their own so the common one
  *     has no branches. In f64 they are libm's tanh and exp.
  */
@@ -37,35 +37,19 @@ static void emit_step_gemm(cg_ctx *cx, const char *cond, int tb, ll B, ll N, ll 
 }
 
 /* Statements that set `T dst` to tanh(arg), or to sigmoid(arg) = (1 +
- * tanh(arg / 2)) / 2 when sigm. In f32: tanh(v) = v P(v^2) / Q(v^2) with
- * |v| clamped to 7.905311 (where it is 1 in float). The clamp is an
- * integer min on the bits of |v|: a float select would make gcc -O2 sink
- * the arithmetic into branches and give up vectorizing the loop. */
+ * tanh(arg / 2)) / 2 when sigm. In f32 tanh is nnc_tanhf, the rational
+ * approximation emit.c defines, so the cell loop vectorizes; in f64 they
+ * are libm's tanh and exp. */
 static void emit_act(cg_ctx *cx, const char *ind, int sigm, const char *dst, const char *arg) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     if (cx->o->f64) {
         if (sigm) sb_printf(c, "%sconst %s %s = 1 / (1 + exp(-(%s)));\n", ind, T, dst, arg);
         else sb_printf(c, "%sconst %s %s = tanh(%s);\n", ind, T, dst, arg);
-        return;
+    } else {
+        if (sigm) sb_printf(c, "%sconst float %s = 0.5f + 0.5f * nnc_tanhf(0.5f * (%s));\n", ind, dst, arg);
+        else sb_printf(c, "%sconst float %s = nnc_tanhf(%s);\n", ind, dst, arg);
     }
-    const float clamp = 7.90531110763549805f;
-    uint32_t cb;
-    memcpy(&cb, &clamp, sizeof cb);
-    sb_printf(c, "%sfloat %s;\n%s{\n", ind, dst, ind);
-    sb_printf(c, "%s    const float u = %s%s%s, au = fabsf(u);\n", ind, sigm ? "0.5f * (" : "", arg, sigm ? ")" : "");
-    sb_printf(c, "%s    int32_t bits;\n%s    float av;\n", ind, ind);
-    sb_printf(c, "%s    memcpy(&bits, &au, sizeof bits);\n", ind);
-    sb_printf(c, "%s    bits = bits < 0x%08X ? bits : 0x%08X; /* |u| <= 7.905311 */\n", ind, (unsigned)cb, (unsigned)cb);
-    sb_printf(c, "%s    memcpy(&av, &bits, sizeof av);\n", ind);
-    sb_printf(c, "%s    const float v = copysignf(av, u), v2 = v * v;\n", ind);
-    sb_printf(c, "%s    const float p = v * ((((((-2.76076847742355e-16f * v2 + 2.00018790482477e-13f) * v2 - "
-                 "8.60467152213735e-11f) * v2 + 5.12229709037114e-08f) * v2 + 1.48572235717979e-05f) * v2 + "
-                 "6.37261928875436e-04f) * v2 + 4.89352455891786e-03f);\n", ind);
-    sb_printf(c, "%s    const float q = ((1.19825839466702e-06f * v2 + 1.18534705686654e-04f) * v2 + "
-                 "2.26843463243900e-03f) * v2 + 4.89352518554385e-03f;\n", ind);
-    if (sigm) sb_printf(c, "%s    %s = 0.5f + 0.5f * (p / q);\n%s}\n", ind, dst, ind);
-    else sb_printf(c, "%s    %s = p / q;\n%s}\n", ind, dst, ind);
 }
 
 /* An expression in the arena. */

@@ -59,7 +59,7 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
 void cgk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
 /* Does the formula use the attribute `name` (a standalone identifier)? */
-static int uses_attr(const char *expr, char name) {
+int cgk_uses_attr(const char *expr, char name) {
     for (const char *q = expr; (q = strchr(q, name)); q++) {
         int before = q > expr && (isalnum((unsigned char)q[-1]) || q[-1] == '_');
         int after = isalnum((unsigned char)q[1]) || q[1] == '_';
@@ -72,15 +72,33 @@ static int uses_attr(const char *expr, char name) {
  * the formula uses them. */
 static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
     for (int k = 0; k < 2; k++) {
-        if (!uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
+        if (!cgk_uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
         sb_printf(cx->c, "%sconst %s %c = ", indent, cx->T, "pq"[k]);
         cg_literal(cx, cx->c, n->fattr[k]);
         sb_puts(cx->c, ";\n");
     }
 }
 
-/* The op's scalar formula over a (and b, p, q). */
-static void formula(cg_ctx *cx, const char *expr) { sb_puts(cx->c, expr); }
+/* Where does a call of fn( start in expr (fn a whole identifier)? */
+static const char *find_call(const char *expr, const char *fn) {
+    size_t len = strlen(fn);
+    for (const char *q = expr; (q = strstr(q, fn)); q += len)
+        if ((q == expr || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) && q[len] == '(') return q;
+    return NULL;
+}
+
+int cgk_uses_fast_tanh(cg_ctx *cx, const char *expr) { return !cx->o->f64 && find_call(expr, "tanh"); }
+
+void cgk_formula(cg_ctx *cx, const char *expr) {
+    if (cx->o->f64) return sb_puts(cx->c, expr);
+    /* in f32, tanh is the vectorizable rational nnc_tanhf (emit.c) */
+    for (const char *q; (q = find_call(expr, "tanh")); expr = q + 4) {
+        sb_printf(cx->c, "%.*s", (int)(q - expr), expr);
+        sb_puts(cx->c, "nnc_tanhf");
+    }
+    sb_puts(cx->c, expr);
+}
+#define formula cgk_formula
 
 /* ---- elementwise ------------------------------------------------------- */
 

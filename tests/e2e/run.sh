@@ -312,6 +312,27 @@ for nn in examples/*.nn; do
     esac
 done
 
+# ---- fusion changes no numbers: every example fused and --no-fuse -----------
+F=$T/fuse
+mkdir -p $F
+for nn in examples/*.nn bench/mlp.nn; do
+    m=$(basename "$nn" .nn)
+    case $m in char_* | tiny_gpt) defs="-D B=4" K=65 ;; lenet | resnet_tiny | digits_mlp | mlp) defs="" K=10 ;; *) defs="" K=2 ;; esac
+    tr=""
+    # shellcheck disable=SC2086
+    if $NNC $defs "$nn" --name fz -o $F/fz.c 2>$F/$m.log && $NNC $defs "$nn" --name uf --no-fuse -o $F/uf.c 2>>$F/$m.log; then
+        grep -q 'fz_forward_backward_v' $F/fz.h && tr=-DFZ_TRAINABLE
+        if gcc $CFLAGS99 $tr -I$F -include $F/fz.h -include $F/uf.h tests/e2e/fusecheck.c $F/fz.c $F/uf.c $NNRT -lm \
+            -o $F/$m 2>>$F/$m.log && $F/$m $K >$F/$m.out 2>&1; then
+            pass "example $m: fused and unfused code agree ($(cat $F/$m.out))"
+        else
+            fail "example $m: fused and unfused code differ"; cat $F/$m.log $F/$m.out 2>/dev/null | head -20
+        fi
+    else
+        fail "example $m: nnc failed"; head -20 $F/$m.log
+    fi
+done
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)

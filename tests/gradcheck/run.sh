@@ -4,7 +4,7 @@
 # gradients (P_forward_backward_v) are compared with central differences of
 # P_loss_v. Each model runs at the default optimization level and at -O0
 # (no constant folding, so the adjoints of constant gradients run as
-# kernels). Then a coverage check: every op of ir/ops.def except the sources
+# kernels, and no fusion: every op its own kernel). Then a coverage check: every op of ir/ops.def except the sources
 # must appear in the training graph (--emit=ir-train) of some model.
 #
 # A model's harness arguments: the number of `target` declarations gives
@@ -48,10 +48,13 @@ for f in "$DIR"/*.nn; do
     name=$(basename "$f" .nn)
     args=$(sed -n 's/^# gradcheck-args://p' "$f")
     ntargets=$(grep -c '^[[:space:]]*target[[:space:]]' "$f")
-    # the ops of the training graph, at the default level, for coverage
-    if "$NNC" "$f" --emit=ir-train >"$tmp/$name.ir" 2>&1; then
-        sed -n 's/^ *%[0-9]* : [^=]*= \([a-z_][a-z_0-9]*\)(.*/\1/p' "$tmp/$name.ir" >>"$tmp/ops.txt"
-    fi
+    # the ops of the training graph, at the default level, for coverage:
+    # with fusion (the fused ops) and without (the ops inside them)
+    for fuse in "" --no-fuse; do
+        if "$NNC" "$f" --emit=ir-train $fuse >"$tmp/$name.ir" 2>&1; then
+            sed -n 's/^ *%[0-9]* : [^=]*= \([a-z_][a-z_0-9]*\)(.*/\1/p' "$tmp/$name.ir" >>"$tmp/ops.txt"
+        fi
+    done
     for level in $LEVELS; do
         label=$name
         [ "$level" = -O2 ] || label="$name $level"

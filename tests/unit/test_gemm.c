@@ -1,9 +1,19 @@
 /* test_gemm.c — nnrt_sgemm / nnrt_dgemm against a naive product in double,
- * for every transpose case and edge sizes around the block sizes. */
+ * for every transpose case and edge sizes around the block sizes; the
+ * epilogue contract of nnrt_sgemm_ep / nnrt_dgemm_ep; and, when built with
+ * -fopenmp, bit-identical results for 1, 2 and 3 threads.
+ *
+ * tests/unit/run.sh builds this file once with the library's micro-kernel
+ * (-march=native) and once with runtime/gemm.c compiled in for the portable
+ * C kernel; compile it with -mavx2 -mfma and runtime/gemm.c for the AVX2
+ * kernel, and with -fopenmp for the threaded split. */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "nnrt.h"
 #include "nnrt_gemm.h"
@@ -63,6 +73,166 @@ static void test_dgemm_cases(void) {
     CU_ASSERT_DOUBLE_EQUAL(C[0], (1 * 1 + 2 * -1 + 3 * 0.5) + (1 * 1 + 3 * 0 + 5 * -1), 1e-12);
 }
 
+/* ---- epilogue ----------------------------------------------------------- */
+
+typedef struct {
+    long M, N, ldc;
+    float *C;           /* the product's C (row stride ldc) */
+    const double *ref;  /* its final value, [M, N] */
+    int *visits;        /* per element of C */
+    long calls, bad_range, not_final, first_unfinished;
+    int threads_seen;   /* bit t: a block came from OpenMP thread t */
+} ep_check;
+
+static void ep_fn(void *ctx, long i0, long j0, long m, long n) {
+    ep_check *e = ctx;
+    long unfinished = 0, not_final = 0, bad = 0;
+    if (m <= 0 || n <= 0 || i0 < 0 || j0 < 0 || i0 + m > e->M || j0 + n > e->N) bad = 1;
+    /* elements outside the block without their final value yet (NaN: not
+     * written): the epilogue runs while the product is still being made */
+    for (long i = 0; !bad && i < e->M; i++)
+        for (long j = 0; j < e->N; j++) {
+            double r = e->ref[i * e->N + j];
+            if ((i < i0 || i >= i0 + m || j < j0 || j >= j0 + n) &&
+                !(fabs(e->C[i * e->ldc + j] - r) / (1 + fabs(r)) < 1e-5) && e->visits[i * e->N + j] == 0)
+                unfinished++;
+        }
+    for (long i = i0; !bad && i < i0 + m; i++)
+        for (long j = j0; j < j0 + n; j++) {
+            float *c = &e->C[i * e->ldc + j];
+            double r = e->ref[i * e->N + j];
+            if (!(fabs(*c - r) / (1 + fabs(r)) < 1e-5)) not_final++;
+            *c = -*c; /* the product must not write this element again */
+            e->visits[i * e->N + j]++;
+        }
+#ifdef _OPENMP
+#pragma omp critical(ep_check)
+#endif
+    {
+        if (e->calls++ == 0) e->first_unfinished = unfinished;
+        e->bad_range += bad;
+        e->not_final += not_final;
+#ifdef _OPENMP
+        e->threads_seen |= 1 << (omp_get_thread_num() & 15);
+#endif
+    }
+}
+
+/* nnrt_sgemm_ep on one case: every element visited once, with its final
+ * value, and not written by the product after that (the epilogue negates
+ * it); the first block comes before the product is finished. Returns 0 or
+ * prints what went wrong. C starts as NaN when beta = 0. */
+static int ep_case(long M, long N, long K, int ta, int tb, float beta, int *threads_seen) {
+    long ldc = N + 3;
+    float *A = malloc(sizeof(float) * (size_t)(M * K + 1)), *B = malloc(sizeof(float) * (size_t)(K * N + 1));
+    float *C = malloc(sizeof(float) * (size_t)(M * ldc + 1)), *C0 = malloc(sizeof(float) * (size_t)(M * N + 1));
+    double *ref = malloc(sizeof(double) * (size_t)(M * N + 1));
+    int *visits = calloc((size_t)(M * N + 1), sizeof(int));
+    nnrt_fill_uniform_f32(A, (size_t)(M * K), -1, 1, 11, 0);
+    nnrt_fill_uniform_f32(B, (size_t)(K * N), -1, 1, 11, 1);
+    nnrt_fill_uniform_f32(C0, (size_t)(M * N), -1, 1, 11, 2);
+    naive(ta, tb, M, N, K, A, B, beta, C0, ref);
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < ldc; j++) C[i * ldc + j] = j >= N ? 42.0f : beta == 0 ? NAN : C0[i * N + j];
+    ep_check e = {M, N, ldc, C, ref, visits, 0, 0, 0, 0, 0};
+    nnrt_sgemm_ep(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, beta, C, ldc, ep_fn, &e);
+    long once = 0, after = 0, pad = 0;
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < ldc; j++) {
+            if (j >= N) {
+                pad += C[i * ldc + j] != 42.0f;
+                continue;
+            }
+            once += visits[i * N + j] == 1;
+            double r = -ref[i * N + j];
+            after += fabs(C[i * ldc + j] - r) / (1 + fabs(r)) < 1e-5;
+        }
+    int ok = e.bad_range == 0 && e.not_final == 0 && once == M * N && after == M * N && pad == 0;
+    /* while the product is made, not after: a C over 64 KB comes in more
+     * than one block, and the first before the rest is finished */
+    if ((M * N > 16384 && e.calls < 2) || (e.calls > 1 && e.first_unfinished == 0)) ok = 0;
+    if (!ok)
+        printf("\nsgemm_ep %ldx%ldx%ld ta=%d tb=%d beta=%g: %ld calls, %ld out of range, %ld not final, %ld of %ld "
+               "visited once, %ld right after, %ld padding written, %ld unfinished at the first call\n",
+               M, N, K, ta, tb, beta, e.calls, e.bad_range, e.not_final, once, M * N, after, pad,
+               e.first_unfinished);
+    if (threads_seen) *threads_seen = e.threads_seen;
+    free(A), free(B), free(C), free(C0), free(ref), free(visits);
+    return ok;
+}
+
+static void test_sgemm_epilogue(void) {
+    /* edges of MR/NR, M below MR, K over KC (several K blocks), M over the
+     * row block, the batch-1..3 dot-product path, K = 0 */
+    static const long sizes[][3] = {{1, 1, 1},   {3, 40, 20},   {5, 7, 9},     {8, 32, 16},  {13, 33, 300},
+                                    {64, 10, 128}, {17, 100, 600}, {250, 70, 40}, {2, 50, 70}, {9, 9, 0},
+                                    {130, 300, 260}};
+    for (int s = 0; s < 11; s++)
+        for (int t = 0; t < 4; t++)
+            for (int b = 0; b < 2; b++)
+                CU_ASSERT(ep_case(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, b ? 0.5f : 0.0f, NULL));
+}
+
+typedef struct {
+    long M, N;
+    const double *C;
+    int *visits;
+} dep_check;
+
+static void dep_fn(void *ctx, long i0, long j0, long m, long n) {
+    dep_check *e = ctx;
+    for (long i = i0; i < i0 + m; i++)
+        for (long j = j0; j < j0 + n; j++) {
+            if (i < 0 || i >= e->M || j < 0 || j >= e->N) continue;
+            e->visits[i * e->N + j] += 1 + 100 * !(e->C[i * e->N + j] == 4 * 3 * 2.0 + 0.5 * 7);
+        }
+}
+
+static void test_dgemm_epilogue(void) {
+    /* all ones: every element ends as 2 K + beta C0 = 24 + 3.5 */
+    enum { M = 5, N = 6, K = 12 };
+    double A[M * K], B[K * N], C[M * N];
+    int visits[M * N] = {0};
+    for (int i = 0; i < M * K; i++) A[i] = 2;
+    for (int i = 0; i < K * N; i++) B[i] = 1;
+    for (int i = 0; i < M * N; i++) C[i] = 7;
+    dep_check e = {M, N, C, visits};
+    nnrt_dgemm_ep(1, 1, M, N, K, A, M, B, K, 0.5, C, N, dep_fn, &e);
+    for (int i = 0; i < M * N; i++) CU_ASSERT_EQUAL(visits[i], 1);
+}
+
+#ifdef _OPENMP
+/* the same product on 1, 2 and 3 threads: identical bits */
+static void test_sgemm_threads(void) {
+    static const long sizes[][3] = {{300, 200, 100}, {64, 784, 128}, {520, 33, 300}, {40, 700, 300}, {1000, 1000, 20}};
+    for (int s = 0; s < 5; s++)
+        for (int t = 0; t < 4; t++) {
+            long M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+            float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+            float *C[3];
+            nnrt_fill_uniform_f32(A, (size_t)(M * K), -1, 1, 5, 0);
+            nnrt_fill_uniform_f32(B, (size_t)(K * N), -1, 1, 5, 1);
+            for (int n = 0; n < 3; n++) {
+                C[n] = malloc(sizeof(float) * (size_t)(M * N));
+                nnrt_fill_uniform_f32(C[n], (size_t)(M * N), -1, 1, 5, 2);
+                omp_set_num_threads(n + 1);
+                nnrt_sgemm(t & 1, t >> 1, M, N, K, A, t & 1 ? M : K, B, t >> 1 ? K : N, 0.25f, C[n], N);
+            }
+            CU_ASSERT(!memcmp(C[0], C[1], sizeof(float) * (size_t)(M * N)));
+            CU_ASSERT(!memcmp(C[0], C[2], sizeof(float) * (size_t)(M * N)));
+            free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
+        }
+    /* the epilogue on two threads: every element once, and both threads did blocks */
+    omp_set_num_threads(2);
+    int seen = 0;
+    CU_ASSERT(ep_case(300, 200, 300, 0, 1, 0.0f, &seen));
+    CU_ASSERT_EQUAL(seen, 3);
+    CU_ASSERT(ep_case(64, 784, 128, 1, 0, 0.5f, &seen));
+    CU_ASSERT_EQUAL(seen, 3);
+    omp_set_num_threads(1);
+}
+#endif
+
 static void test_isa_named(void) {
     const char *isa = nnrt_gemm_isa();
     CU_ASSERT(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "c"));
@@ -73,6 +243,11 @@ int main(void) {
     CU_pSuite s = CU_add_suite("gemm", NULL, NULL);
     CU_add_test(s, "sgemm: all transposes, edges, beta", test_sgemm_cases);
     CU_add_test(s, "dgemm: small known products", test_dgemm_cases);
+    CU_add_test(s, "sgemm_ep: every element once, final, while the product runs", test_sgemm_epilogue);
+    CU_add_test(s, "dgemm_ep: every element once, final", test_dgemm_epilogue);
+#ifdef _OPENMP
+    CU_add_test(s, "sgemm: 1, 2, 3 threads give identical bits", test_sgemm_threads);
+#endif
     CU_add_test(s, "micro-kernel ISA is named", test_isa_named);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -1,0 +1,112 @@
+/* k_fused.c — C kernels of the fused ops pass_fuse makes (ir/fuse.c).
+ *
+ *   fused      one loop over the output; each step of the program is the
+ *              op's ops.def formula, rounded to the element type as its own
+ *              kernel would have stored it, so fused and unfused code agree
+ *   matmul_ep  libnnrt's GEMM with an epilogue callback: the program runs
+ *              on each block of the product right after the GEMM finishes
+ *              it, while it is in cache (nnrt_sgemm_ep, nnrt_gemm.h)
+ *
+ * Inputs broadcast by suffix as the binary kernels do: an input is the
+ * output's size, a scalar, or repeats along the leading axes.
+ */
+#include "kernels.h"
+
+typedef long long ll;
+
+/* How input k of n (numel nk) is indexed by an output position written
+ * `full` in a loop whose inner index `j` runs over C columns and whose row
+ * index is `r`. */
+static const char *index_of(cg_ctx *cx, ll nk, ll N, ll C, const char *full, const char *r, const char *j) {
+    if (nk == N) return full;
+    if (nk == 1) return "0";
+    if (nk == C) return j;
+    return arena_printf(cx->g->a, "(%s %% %lld) * %lld + %s", r, nk / C, C, j);
+}
+
+/* The program's steps as statements "T tS; { ... }" reading operand
+ * expressions opnd[] (inputs) and acc; leaves the value in t<last>. */
+static void emit_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind) {
+    strbuf *c = cx->c;
+    const ir_fprog *p = n->prog;
+    for (int s = 0; s < p->nstep; s++) {
+        const ir_fstep *st = &p->step[s];
+        const char *expr = ir_ops[st->op].expr;
+        sb_printf(c, "%s%s t%d;\n%s{\n", ind, cx->T, s, ind);
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && ir_ops[st->op].cls != OPC_BINARY) break;
+            int r = k ? st->b : st->a;
+            sb_printf(c, "%s    const %s %c = ", ind, cx->T, "ab"[k]);
+            if (r == IR_FREF_ACC) sb_puts(c, acc);
+            else if (r >= IR_FREF_STEP) sb_printf(c, "t%d", r - IR_FREF_STEP);
+            else sb_puts(c, opnd[r]);
+            sb_puts(c, ";\n");
+        }
+        for (int k = 0; k < 2; k++) {
+            if (!cgk_uses_attr(expr, "pq"[k])) continue;
+            sb_printf(c, "%s    const %s %c = ", ind, cx->T, "pq"[k]);
+            cg_literal(cx, c, k ? st->q : st->p);
+            sb_puts(c, ";\n");
+        }
+        sb_printf(c, "%s    t%d = ", ind, s);
+        cgk_formula(cx, expr);
+        sb_printf(c, ";\n%s}\n", ind);
+    }
+}
+
+/* The column count of the [rows, cols] loop: the smallest input that
+ * repeats (1 < size < N), or N. */
+static ll loop_cols(cg_ctx *cx, const ir_node *n, int first) {
+    ll N = cgk_numel(n), C = N;
+    for (int k = first; k < n->nin; k++) {
+        ll nk = cgk_numel(cgk_in(cx, n, k));
+        if (nk > 1 && nk < C) C = nk;
+    }
+    return C;
+}
+
+void emit_FUSED(cg_ctx *cx, const ir_node *n) {
+    ll N = cgk_numel(n), C = loop_cols(cx, n, 0);
+    const char *opnd[IR_MAX_IN];
+    for (int k = 0; k < n->nin; k++)
+        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cgk_numel(cgk_in(cx, n, k)), N, C, "i", "r", "j"));
+    cgk_head(cx, n);
+    sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / C, C);
+    sb_printf(cx->c, "            const long i = r * %lld + j;\n", C);
+    emit_steps(cx, n, opnd, NULL, "            ");
+    sb_printf(cx->c, "            y[i] = t%d;\n        }\n", n->prog->nstep - 1);
+    cgk_tail(cx);
+}
+
+/* matmul_ep: the epilogue is a callback over blocks [i0, i0+m) x [j0,
+ * j0+n) of the [M, N] product held in y; ctx holds the operands. */
+void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
+    int64_t M, K, Nc;
+    ir_matmul_dims(cx->g, n, &M, &K, &Nc);
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const char *name = cg_kernel_name(cx, n), *T = cx->T;
+    strbuf *c = cx->c;
+    ll N = cgk_numel(n);
+    sb_printf(c, "\n/* the epilogue of %s: %d steps on each finished block of the product */\n", name, n->prog->nstep);
+    sb_printf(c, "struct %s_ep {\n", name);
+    for (int k = 2; k < n->nin; k++) sb_printf(c, "    const %s *x%d;\n", T, k);
+    sb_printf(c, "    %s *y;\n};\n", T);
+    sb_printf(c, "static void %s_ep(void *ctx, long i0, long j0, long m, long n) {\n", name);
+    sb_printf(c, "    const struct %s_ep *e = ctx;\n", name);
+    for (int k = 2; k < n->nin; k++) sb_printf(c, "    const %s *restrict x%d = e->x%d;\n", T, k, k);
+    sb_printf(c, "    %s *restrict y = e->y;\n", T);
+    sb_puts(c, "    for (long r = i0; r < i0 + m; r++)\n        for (long j = j0; j < j0 + n; j++) {\n");
+    sb_printf(c, "            const long i = r * %lld + j;\n", (ll)Nc);
+    const char *opnd[IR_MAX_IN] = {0};
+    for (int k = 2; k < n->nin; k++)
+        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cgk_numel(cgk_in(cx, n, k)), N, Nc, "i", "r", "j"));
+    emit_steps(cx, n, opnd, "y[i]", "            ");
+    sb_printf(c, "            y[i] = t%d;\n        }\n}\n", n->prog->nstep - 1);
+    cgk_head(cx, n);
+    sb_printf(c, "    struct %s_ep e = {", name);
+    for (int k = 2; k < n->nin; k++) sb_printf(c, "x%d, ", k);
+    sb_puts(c, "y};\n");
+    sb_printf(c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n    %s_ep(&e, 0, 0, %lld, %lld);\n",
+              cx->o->f64 ? 'd' : 's', ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name, (ll)M, (ll)Nc);
+    cgk_tail(cx);
+}
