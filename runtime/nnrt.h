@@ -30,7 +30,8 @@ enum {
     NNRT_ERR_NOMEM = 5,     /* allocation failed */
     NNRT_ERR_ARG = 6,       /* bad argument (NULL pointer, size too small) */
     NNRT_ERR_NOT_FOUND = 7, /* a named tensor is missing */
-    NNRT_ERR_DTYPE = 8      /* wrong element type */
+    NNRT_ERR_DTYPE = 8,     /* wrong element type */
+    NNRT_ERR_CUDA = 9       /* a CUDA or cuBLAS call failed (CUDA target) */
 };
 const char *nnrt_status_str(int status);
 
