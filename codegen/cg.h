@@ -47,6 +47,13 @@ void cg_api(cg_ctx *cx, strbuf *h);
 int cg_main(cg_ctx *cx, FILE *err);
 /* 1 if name would clash with C or with names the generated code uses. */
 int cg_is_reserved(const char *name);
+/* The program of a fused node (FUSED, MATMUL_EP) as statements, one block
+ * per step, leaving its value in t<nstep-1>: operand expressions opnd[i]
+ * for the node's inputs and acc for the product; each step is its op's
+ * ops.def formula (with nnc_tanhf for tanh when fast_tanh: the C target in
+ * f32). Shared by the C and CUDA targets (codegen/c/k_fused.c). */
+void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind,
+                    int fast_tanh);
 /* Print x as a C literal of the element type. */
 void cg_literal(cg_ctx *cx, strbuf *b, double x);
 

@@ -24,9 +24,8 @@ static const char *index_of(cg_ctx *cx, ll nk, ll N, ll C, const char *full, con
     return arena_printf(cx->g->a, "(%s %% %lld) * %lld + %s", r, nk / C, C, j);
 }
 
-/* The program's steps as statements "T tS; { ... }" reading operand
- * expressions opnd[] (inputs) and acc; leaves the value in t<last>. */
-static void emit_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind) {
+void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind,
+                    int fast_tanh) {
     strbuf *c = cx->c;
     const ir_fprog *p = n->prog;
     for (int s = 0; s < p->nstep; s++) {
@@ -49,7 +48,8 @@ static void emit_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, co
             sb_puts(c, ";\n");
         }
         sb_printf(c, "%s    t%d = ", ind, s);
-        cgk_formula(cx, expr);
+        if (fast_tanh) cgk_formula(cx, expr);
+        else sb_puts(c, expr);
         sb_printf(c, ";\n%s}\n", ind);
     }
 }
@@ -73,7 +73,7 @@ void emit_FUSED(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / C, C);
     sb_printf(cx->c, "            const long i = r * %lld + j;\n", C);
-    emit_steps(cx, n, opnd, NULL, "            ");
+    cg_fused_steps(cx, n, opnd, NULL, "            ", 1);
     sb_printf(cx->c, "            y[i] = t%d;\n        }\n", n->prog->nstep - 1);
     cgk_tail(cx);
 }
@@ -100,13 +100,13 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     const char *opnd[IR_MAX_IN] = {0};
     for (int k = 2; k < n->nin; k++)
         opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cgk_numel(cgk_in(cx, n, k)), N, Nc, "i", "r", "j"));
-    emit_steps(cx, n, opnd, "y[i]", "            ");
+    cg_fused_steps(cx, n, opnd, "y[i]", "            ", 1);
     sb_printf(c, "            y[i] = t%d;\n        }\n}\n", n->prog->nstep - 1);
     cgk_head(cx, n);
     sb_printf(c, "    struct %s_ep e = {", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "x%d, ", k);
     sb_puts(c, "y};\n");
-    sb_printf(c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n    %s_ep(&e, 0, 0, %lld, %lld);\n",
-              cx->o->f64 ? 'd' : 's', ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name, (ll)M, (ll)Nc);
+    sb_printf(c, "    nnrt_%cgemm_ep(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld, %s_ep, &e);\n",
+              cx->o->f64 ? 'd' : 's', ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name);
     cgk_tail(cx);
 }
