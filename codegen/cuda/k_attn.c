@@ -1,0 +1,272 @@
+/* k_attn.c — CUDA kernels of the attn family: permute, slice, pad,
+ * concat, bmm, embedding, embedding_grad and causal_mask (ir/ops_attn.c
+ * for their semantics, codegen/c/k_attn.c for the C target's kernels).
+ *
+ *   copies        one thread per output element, grid-stride; the source
+ *                 index from the element's coordinates (literals). permute
+ *                 walks the output in order over the merged loops of the C
+ *                 kernel (size-1 axes dropped, axes still adjacent in the
+ *                 input merged), so the coordinate arithmetic is short.
+ *   bmm           one cublas{S,D}gemmStridedBatched on ex's handle and
+ *                 stream: row-major C = op(A) op(B) is column-major
+ *                 C^T = op(B)^T op(A)^T, so the operands swap.
+ *   embedding     one thread per output element: y[r, d] = w[ids[r], d].
+ *   embedding_grad  deterministic without atomics: a block per (row v of
+ *                 the gradient, 256 columns); its threads (one per column
+ *                 d) walk all ids in order, through shared memory 1024 at a
+ *                 time, adding dy[r, d] where ids[r] == v: the C kernel's
+ *                 order of additions, so the same values. The work is
+ *                 V * R id compares (fine for vocabularies of thousands; a
+ *                 sort by id would scale better).
+ *   causal_mask   one thread per element.
+ */
+#include "cuk.h"
+
+#define IN cuk_in
+
+typedef long long ll;
+
+#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
+
+/* ---- shared pieces (as in k_conv.c) ------------------------------------- */
+
+static const char *ix_type(cg_ctx *cx, const ir_node *n) {
+    ll big = cuk_numel(n);
+    for (int i = 0; i < n->nin; i++)
+        if (cuk_numel(IN(cx, n, i)) > big) big = cuk_numel(IN(cx, n, i));
+    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
+}
+
+static const char *kparams(cg_ctx *cx, const ir_node *n) {
+    const char *s = "";
+    for (int i = 0; i < n->nin; i++)
+        s = FMT("%sconst %s *__restrict__ x%d, ", s, IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
+    return FMT("%s%s *__restrict__ y", s, cx->T);
+}
+
+static const char *kargs(cg_ctx *cx, const ir_node *n) {
+    const char *s = "";
+    for (int i = 0; i < n->nin; i++) s = FMT("%sx%d, ", s, i);
+    return FMT("%sy", s);
+}
+
+static void launch_ret(cg_ctx *cx, const ir_node *n) {
+    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
+}
+
+static void empty_launcher(cg_ctx *cx, const ir_node *n) {
+    cuk_head(cx, n);
+    sb_puts(cx->c, "    (void)ex;\n");
+    for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
+    sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
+    cuk_tail(cx);
+}
+
+/* Open NAME_main, a grid-stride loop over the output's elements i. */
+static void elem_open(cg_ctx *cx, const ir_node *n, const char *IX) {
+    sb_printf(cx->c, "static __global__ void %s_main(%s) {\n", cuk_name(cx, n), kparams(cx, n));
+    sb_printf(cx->c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x) {\n",
+              IX, IX, cuk_numel(n), IX);
+}
+
+/* Close it and write the launcher. */
+static void elem_close(cg_ctx *cx, const ir_node *n) {
+    ll tot = cuk_numel(n);
+    sb_puts(cx->c, "    }\n}\n");
+    cuk_head(cx, n);
+    sb_printf(cx->c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), cuk_grid(tot), cuk_block(tot),
+              kargs(cx, n));
+    launch_ret(cx, n);
+    cuk_tail(cx);
+}
+
+/* x viewed as [outer, len, inner] around axis ax. */
+static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
+    int64_t o, l, i;
+    ir_reduce_view(s, ax, ax + 1, &o, &l, &i);
+    *outer = o, *len = l, *inner = i;
+}
+
+/* ---- permute ------------------------------------------------------------ */
+
+/* The output walked in order as nested loops: sizes sz[k] and input
+ * strides sd[k], size-1 axes dropped, runs of axes that stay adjacent in
+ * the input merged (codegen/c/k_attn.c's permute_loops). */
+static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd) {
+    ll st[IR_MAX_RANK], s = 1;
+    for (int i = a->rank - 1; i >= 0; i--) st[i] = s, s *= a->d[i];
+    int nd = 0;
+    for (int k = 0; k < a->rank; k++) {
+        ll size = a->d[perm[k]], stride = st[perm[k]];
+        if (size == 1) continue;
+        if (nd > 0 && sd[nd - 1] == size * stride) {
+            sz[nd - 1] *= size;
+            sd[nd - 1] = stride;
+        } else {
+            sz[nd] = size, sd[nd] = stride, nd++;
+        }
+    }
+    if (nd == 0) sz[0] = 1, sd[0] = 1, nd = 1;
+    return nd;
+}
+
+/* y[i] = x[the input offset of output element i]. */
+void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
+    ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
+    int nd = permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    strbuf *c = cx->c;
+    elem_open(cx, n, IX);
+    /* coordinate k of loop k: i / (product of the later sizes) % sz[k] */
+    sb_printf(c, "        const %s src = ", IX);
+    ll inner = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        const char *q = inner == 1 ? "i" : FMT("i / %lld", inner);
+        const char *co = k == 0 ? q : FMT("%s %% %lld", q, sz[k]);
+        sb_printf(c, "%s(%s) * %lld", k == nd - 1 ? "" : " + ", co, sd[k]);
+        inner *= sz[k];
+    }
+    sb_puts(c, ";\n        y[i] = x0[src];\n");
+    elem_close(cx, n);
+}
+
+/* ---- slice, pad, concat ------------------------------------------------- */
+
+/* y[o, l - start, i] = x[o, l, i] for l in [start, end). */
+void cu_emit_SLICE(cg_ctx *cx, const ir_node *n) {
+    ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
+    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    ll run = (hi - lo) * I;
+    elem_open(cx, n, IX);
+    sb_printf(cx->c, "        y[i] = x0[i / %lld * %lld + %lld + i %% %lld];\n", run, L * I, lo * I, run);
+    elem_close(cx, n);
+}
+
+/* y = zeros with x at [start, start + l) along the axis. */
+void cu_emit_PAD(cg_ctx *cx, const ir_node *n) {
+    ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
+    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    elem_open(cx, n, IX);
+    sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld - %lld;\n", IX, L * I, L * I, lo * I);
+    sb_printf(cx->c, "        y[i] = r >= 0 && r < %lld ? x0[o * %lld + r] : 0;\n", l * I, l * I);
+    elem_close(cx, n);
+}
+
+/* y[o] = [a[o], b[o]] along the axis. */
+void cu_emit_CONCAT(cg_ctx *cx, const ir_node *n) {
+    ll O, La, Lb, I;
+    int ax = (int)n->iattr[0];
+    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = IN(cx, n, 1)->shape.d[ax];
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    elem_open(cx, n, IX);
+    sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld;\n", IX, (La + Lb) * I, (La + Lb) * I);
+    sb_printf(cx->c, "        y[i] = r < %lld ? x0[o * %lld + r] : x1[o * %lld + r - %lld];\n", La * I, La * I, Lb * I,
+              La * I);
+    elem_close(cx, n);
+}
+
+/* ---- batched matrix product --------------------------------------------- */
+
+/* Sizes of BMM n: batches nb, and C[M, N] = op(A)[M, K] op(B)[K, N]. */
+static void bmm_sizes(cg_ctx *cx, const ir_node *n, ll *nb, ll *M, ll *K, ll *N) {
+    const ir_shape *a = &IN(cx, n, 0)->shape, *b = &IN(cx, n, 1)->shape;
+    int r = a->rank;
+    *nb = 1;
+    for (int i = 0; i < r - 2; i++) *nb *= a->d[i];
+    *M = n->iattr[0] ? a->d[r - 1] : a->d[r - 2];
+    *K = n->iattr[0] ? a->d[r - 2] : a->d[r - 1];
+    *N = n->iattr[1] ? b->d[r - 2] : b->d[r - 1];
+}
+
+/* y[t] = op(A[t]) op(B[t]) for every batch t: one strided-batched GEMM.
+ * Row-major y [M, N] is column-major y^T [N, M] = op(B)^T op(A)^T, and a
+ * row-major operand is its column-major transpose with the same leading
+ * dimension: B (or B^T with tb) leads with N (K), A with K (M with ta). */
+void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
+    ll nb, M, K, N;
+    bmm_sizes(cx, n, &nb, &M, &K, &N);
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    cuk_head(cx, n);
+    if (K == 0) { /* an empty sum: zeros */
+        sb_printf(c, "    (void)x0;\n    (void)x1;\n");
+        sb_printf(c, "    return nnrt_cu_check(ex, cudaMemsetAsync(y, 0, %lld * sizeof(%s), ex->stream), \"%s\");\n",
+                  cuk_numel(n), T, cuk_name(cx, n));
+        cuk_tail(cx);
+        return;
+    }
+    const char *fn = cx->o->f64 ? "cublasDgemmStridedBatched" : "cublasSgemmStridedBatched";
+    sb_printf(c, "    const %s one = 1, zero = 0;\n", T);
+    sb_printf(c, "    return nnrt_cu_blas_check(ex, %s(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, %lldLL, x0, %lld, "
+                 "%lldLL, &zero, y, %lld, %lldLL, %lld), \"%s\");\n",
+              fn, tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K, tb ? K : N, K * N,
+              ta ? M : K, M * K, N, M * N, nb, fn);
+    cuk_tail(cx);
+}
+
+/* ---- embeddings --------------------------------------------------------- */
+
+/* y[r, d] = weight[ids[r], d] (ids range-checked by the entry point).
+ * x0 = ids, x1 = weight. */
+void cu_emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
+    ll D = cuk_last(n);
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    elem_open(cx, n, IX);
+    sb_printf(cx->c, "        y[i] = x1[(%s)x0[i / %lld] * %lld + i %% %lld];\n", IX, D, D, D);
+    elem_close(cx, n);
+}
+
+enum { EMB_CHUNK = 1024 };
+
+/* dweight[v] = sum of dy[r] over the rows r with ids[r] == v, in order of
+ * r. x0 = dy, x1 = ids. */
+void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
+    ll R = cuk_numel(IN(cx, n, 1)), D = cuk_last(n), V = n->shape.d[0];
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n), *T = cx->T;
+    int NT = D >= 256 ? 256 : (int)((D + 31) / 32 * 32);
+    strbuf *c = cx->c;
+    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_main(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
+    sb_printf(c, "    __shared__ int32_t ids[%d];\n", EMB_CHUNK);
+    sb_printf(c, "    const int32_t v = (int32_t)blockIdx.x;\n");
+    sb_printf(c, "    const %s d = (%s)blockIdx.y * %d + threadIdx.x;\n", IX, IX, NT);
+    sb_printf(c, "    %s s = 0;\n", T);
+    sb_printf(c, "    for (%s r0 = 0; r0 < %lld; r0 += %d) {\n", IX, R, EMB_CHUNK);
+    sb_printf(c, "        const int len = %lld - r0 < %d ? (int)(%lld - r0) : %d;\n", R, EMB_CHUNK, R, EMB_CHUNK);
+    sb_puts(c, "        __syncthreads(); /* the previous chunk is used up */\n");
+    sb_printf(c, "        for (int e = threadIdx.x; e < len; e += %d) ids[e] = x1[r0 + e];\n", NT);
+    sb_puts(c, "        __syncthreads();\n");
+    sb_printf(c, "        if (d < %lld)\n", D);
+    sb_puts(c, "            for (int e = 0; e < len; e++)\n");
+    sb_printf(c, "                if (ids[e] == v) s += x0[(r0 + e) * %lld + d];\n    }\n", D);
+    sb_printf(c, "    if (d < %lld) y[(%s)v * %lld + d] = s;\n}\n", D, IX, D);
+    cuk_head(cx, n);
+    sb_printf(c, "    %s_main<<<dim3(%lld, %lld), %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), V, (D + NT - 1) / NT, NT,
+              kargs(cx, n));
+    launch_ret(cx, n);
+    cuk_tail(cx);
+}
+
+/* ---- causal mask -------------------------------------------------------- */
+
+/* Row i of each [T, T] matrix: x up to the diagonal, then the fill value. */
+void cu_emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
+    ll T = cuk_last(n);
+    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    const char *IX = ix_type(cx, n);
+    elem_open(cx, n, IX);
+    sb_printf(cx->c, "        y[i] = i %% %lld <= i / %lld %% %lld ? x0[i] : ", T, T, T);
+    cg_literal(cx, cx->c, n->fattr[0]);
+    sb_puts(cx->c, ";\n");
+    elem_close(cx, n);
+}
