@@ -49,7 +49,16 @@ enum { MR = 6, NR = 16 };
 /* KC: most rows of op(B) per K block (a B panel, KC x NR floats, stays in
  * L1). MC: rows of op(A) packed at once (MC x KC in L2). NC: columns of
  * op(B) packed at once (KC x NC, reused across all of M). */
-enum { KC = 256, MC = 192, NC = 1024 };
+#ifndef NNRT_KC
+#define NNRT_KC 256
+#endif
+#ifndef NNRT_MC
+#define NNRT_MC 192
+#endif
+#ifndef NNRT_NC
+#define NNRT_NC 1024
+#endif
+enum { KC = NNRT_KC, MC = NNRT_MC, NC = NNRT_NC };
 /* packing workspace on the stack up to this many floats (192 KB) */
 enum { STACK_FLOATS = 48 * 1024 };
 /* With OpenMP: products with fewer multiply-adds (M N K) than this stay on
@@ -98,6 +107,7 @@ static void tr8x8(const float *s, long ls, float *d, long ld) {
  * d[c * ld + r] = 0 for rows <= r < ld: a transposing pack. */
 static void pack_t(const float *s, long ls, long rows, long cols, float *d, long ld) {
     long r = 0;
+    if (rows < ld) memset(d, 0, sizeof(float) * (size_t)(cols * ld));
 #if defined(__AVX__)
     for (; r + 8 <= rows; r += 8) {
         long c = 0;
@@ -110,8 +120,6 @@ static void pack_t(const float *s, long ls, long rows, long cols, float *d, long
         for (long c0 = 0; c0 < cols; c0 += 16)
             for (long q = r; q < rows; q++)
                 for (long c = c0; c < lmin(c0 + 16, cols); c++) d[c * ld + q] = s[q * ls + c];
-    for (long q = rows; q < ld; q++)
-        for (long c = 0; c < cols; c++) d[c * ld + q] = 0;
 }
 
 /* d[k * ld + c] = s[k * ls + c] for c < cols, zero for cols <= c < ld (= MR or NR) */
@@ -150,6 +158,19 @@ static void pack_b(int tb, const float *B, long ldb, long k0, long kc, long j0, 
     }
 }
 
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+/* row offsets o0..o7 of A in a micro-kernel: r * as, the rows past mra
+ * reading row mra - 1 instead (A as it is has no padding to read) */
+#define AOFFS(o, mra)                                                                             \
+    const long o##0 = 0, o##1 = lmin(1, mra - 1) * as, o##2 = lmin(2, mra - 1) * as,              \
+               o##3 = lmin(3, mra - 1) * as, o##4 = lmin(4, mra - 1) * as, o##5 = lmin(5, mra - 1) * as, \
+               o##6 = lmin(6, (mra) - 1) * as, o##7 = lmin(7, (mra) - 1) * as;                    \
+    (void)o##6, (void)o##7;
+
 /* ---- micro-kernels: C tile (mr x nr, row stride ldc) from kc steps of
  * ap[k][0..MR) x bp[k][0..NR), written as `mode` says ----------------------- */
 
@@ -180,13 +201,14 @@ static inline void row512(float *c, __m512 x0, __m512 x1, __mmask16 m0, __mmask1
     _mm512_mask_storeu_ps(c + 16, m1, x1);
 }
 #define ROW(r)                                  \
-    ar = _mm512_set1_ps(a[r]);                  \
+    ar = _mm512_set1_ps(a[o##r]);               \
     c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0); \
     c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);
 #define OUT(r) \
     if (r < mr) row512(c + r * ldc, c##r##0, c##r##1, m0, m1, mode, vb);
-static void micro(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr, int mode,
-                  float beta) {
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
+                       long mr, long nr, int mode, float beta) {
+    AOFFS(o, mra)
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, ar;
     for (long r = 0; r < mr; r++) {
@@ -194,7 +216,7 @@ static void micro(long kc, const float *ap, const float *bp, float *c, long ldc,
         _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
     }
     const float *a = ap, *b = bp;
-    for (long k = 0; k < kc; k++, a += MR, b += NR) {
+    for (long k = 0; k < kc; k++, a += ak, b += NR) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
     }
@@ -203,9 +225,41 @@ static void micro(long kc, const float *ap, const float *bp, float *c, long ldc,
     __m512 vb = _mm512_set1_ps(beta);
     OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7)
 }
+/* Right-edge panels of at most 16 columns: 16 rows (two A slivers) x 16
+ * columns, so that the sixteen accumulators stay busy on a narrow panel. */
+#define ROW16(r)                                                   \
+    c##r = _mm512_fmadd_ps(_mm512_set1_ps(a0[o##r]), b0, c##r);    \
+    c##r##h = _mm512_fmadd_ps(_mm512_set1_ps(a1[q##r]), b0, c##r##h);
+#define OUT16(r)                                                                        \
+    if (r < mr) row512(c + r * ldc, c##r, zero, m0, 0, mode, vb);                      \
+    if (r + 8 < mr) row512(c + (r + 8) * ldc, c##r##h, zero, m0, 0, mode, vb);
+INLINE void micro16_body(long kc, const float *ap0, const float *ap1, long ak, long as, long mra0, long mra1,
+                         const float *bp, float *c, long ldc, long mr, long nr, int mode, float beta) {
+    AOFFS(o, mra0)
+    AOFFS(q, mra1)
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    __m512 c0h = c0, c1h = c0, c2h = c0, c3h = c0, c4h = c0, c5h = c0, c6h = c0, c7h = c0, zero = c0;
+    const float *a0 = ap0, *a1 = ap1, *b = bp;
+    for (long k = 0; k < kc; k++, a0 += ak, a1 += ak, b += NR) {
+        __m512 b0 = _mm512_loadu_ps(b);
+        ROW16(0) ROW16(1) ROW16(2) ROW16(3) ROW16(4) ROW16(5) ROW16(6) ROW16(7)
+    }
+    __mmask16 m0 = (__mmask16)((1u << nr) - 1);
+    __m512 vb = _mm512_set1_ps(beta);
+    OUT16(0) OUT16(1) OUT16(2) OUT16(3) OUT16(4) OUT16(5) OUT16(6) OUT16(7)
+}
+/* 16 rows of packed A (two slivers) or of A as it is (see micro_u) */
+static void micro16_p(long kc, const float *ap0, const float *ap1, const float *bp, float *c, long ldc, long mr,
+                      long nr, int mode, float beta) {
+    micro16_body(kc, ap0, ap1, MR, 1, MR, MR, bp, c, ldc, mr, nr, mode, beta);
+}
+static void micro16_u(long kc, const float *a, long ak, long as, const float *bp, float *c, long ldc, long mr, long nr,
+                      int mode, float beta) {
+    micro16_body(kc, a, a + MR * as, ak, as, MR, mr - MR, bp, c, ldc, mr, nr, mode, beta);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 #define ROW(r)                                  \
-    ar = _mm256_broadcast_ss(a + r);            \
+    ar = _mm256_broadcast_ss(a + o##r);         \
     c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0); \
     c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);
 #define OUT(r)                                                                        \
@@ -224,12 +278,13 @@ static void micro(long kc, const float *ap, const float *bp, float *c, long ldc,
 #define ACC(r)                            \
     _mm256_storeu_ps(acc[r], c##r##0); \
     _mm256_storeu_ps(acc[r] + 8, c##r##1);
-static void micro(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr, int mode,
-                  float beta) {
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
+                       long mr, long nr, int mode, float beta) {
+    AOFFS(o, mra)
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, ar;
     const float *a = ap, *b = bp;
-    for (long k = 0; k < kc; k++, a += MR, b += NR) {
+    for (long k = 0; k < kc; k++, a += ak, b += NR) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
     }
@@ -243,24 +298,38 @@ static void micro(long kc, const float *ap, const float *bp, float *c, long ldc,
     }
 }
 #else
-static void micro(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr, int mode,
-                  float beta) {
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
+                       long mr, long nr, int mode, float beta) {
     float acc[MR][NR];
+    long o[MR];
+    for (long r = 0; r < MR; r++) o[r] = lmin(r, mra - 1) * as;
     memset(acc, 0, sizeof acc);
     for (long k = 0; k < kc; k++) {
-        const float *b = bp + k * NR, *a = ap + k * MR;
+        const float *b = bp + k * NR, *a = ap + k * ak;
         for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
+            for (int j = 0; j < NR; j++) acc[r][j] += a[o[r]] * b[j];
     }
     store_acc(c, ldc, mr, nr, acc, mode, beta);
 }
 #endif
+
+/* a packed sliver (a(r, k) = ap[k * MR + r]) */
+static void micro_p(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr, int mode,
+                    float beta) {
+    micro_body(kc, ap, MR, 1, MR, bp, c, ldc, mr, nr, mode, beta);
+}
+/* mr rows of A as it is: a(r, k) = a[k * ak + r * as], no row past mr read */
+static void micro_u(long kc, const float *a, long ak, long as, const float *bp, float *c, long ldc, long mr, long nr,
+                    int mode, float beta) {
+    micro_body(kc, a, ak, as, mr, bp, c, ldc, mr, nr, mode, beta);
+}
 
 /* ---- drivers ------------------------------------------------------------ */
 
 typedef struct {
     int ta, tb;
     long M, N, K, kc; /* kc: the K block, a function of K alone */
+    int pa;           /* pack op(A) (else the kernels read A as it is) */
     const float *A, *B;
     long lda, ldb, ldc;
     float beta;
@@ -274,6 +343,18 @@ static long k_block(long K) {
     long nk = (K + KC - 1) / KC, kc = (K + nk - 1) / nk;
     kc = (kc + 7) / 8 * 8;
     return kc < K ? kc : K;
+}
+
+/* Whether to pack op(A). The kernels can read A where it is (8 rows of A,
+ * or one row of A^T per step): measured as fast as packed A on the MLP's and
+ * the GPT's shapes, where packing costs up to a fifth of the product. Packed
+ * when many panels reuse it, and when the row stride is a multiple of 4 KB
+ * (the rows would share cache sets). */
+static int pack_a_pays(long N, long lda) {
+#ifndef NNRT_GEMM_PACK_A_MIN_N
+#define NNRT_GEMM_PACK_A_MIN_N 512
+#endif
+    return lda % 1024 == 0 || N > NNRT_GEMM_PACK_A_MIN_N;
 }
 
 /* C[i_beg .. i_end, j_beg .. j_end) of the product g. */
@@ -306,13 +387,33 @@ static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j
             pack_b(g->tb, g->B, g->ldb, k0, kc, j0, nc, bp);
             for (long i0 = i_beg; i0 < i_end; i0 += mcmax) {
                 long mc = lmin(mcmax, i_end - i0);
-                pack_a(g->ta, g->A, g->lda, i0, mc, k0, kc, ap);
+                /* A as it is, when packing it would cost more than it saves */
+                const float *au = g->ta ? g->A + k0 * g->lda + i0 : g->A + i0 * g->lda + k0;
+                long ak = g->ta ? g->lda : 1, as = g->ta ? 1 : g->lda;
+                if (g->pa) pack_a(g->ta, g->A, g->lda, i0, mc, k0, kc, ap);
                 for (long p = 0; p < nc; p += NR) {
                     long nr = lmin(NR, nc - p);
                     float *c = g->C + i0 * g->ldc + j0 + p;
-                    for (long s = 0; s < mc; s += MR)
-                        micro(kc, ap + s * kc, bp + p * kc, c + s * g->ldc, g->ldc, lmin(MR, mc - s), nr, mode,
-                              g->beta);
+                    const float *b = bp + p * kc;
+                    long s = 0;
+#if defined(__AVX512F__)
+                    if (nr <= 16)
+                        for (; s + MR < mc; s += 2 * MR) {
+                            long mr = lmin(2 * MR, mc - s);
+                            if (g->pa)
+                                micro16_p(kc, ap + s * kc, ap + (s + MR) * kc, b, c + s * g->ldc, g->ldc, mr, nr, mode,
+                                          g->beta);
+                            else
+                                micro16_u(kc, au + s * as, ak, as, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                        }
+#endif
+                    for (; s < mc; s += MR) {
+                        long mr = lmin(MR, mc - s);
+                        if (g->pa)
+                            micro_p(kc, ap + s * kc, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                        else
+                            micro_u(kc, au + s * as, ak, as, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                    }
                     if (last && g->ep) g->ep(g->ctx, i0, j0 + p, mc, nr);
                 }
             }
@@ -379,7 +480,7 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
         return;
     }
     if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
-    sjob g = {ta, tb, M, N, K, k_block(K), A, B, lda, ldb, ldc, beta, C, ep, ctx};
+    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(N, lda), A, B, lda, ldb, ldc, beta, C, ep, ctx};
 #ifdef _OPENMP
     /* split the rows of C when op(B) is the smaller operand to pack twice,
      * else the columns; whole slivers and panels per thread */
