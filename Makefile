@@ -17,7 +17,7 @@ GEN = $(B)/gen
 COMMON_SRC   = $(wildcard common/*.c)
 FRONTEND_SRC = $(wildcard frontend/*.c)
 IR_SRC       = $(wildcard ir/*.c)
-CG_SRC       = $(wildcard codegen/c/*.c)
+CG_SRC       = $(wildcard codegen/c/*.c codegen/cuda/*.c)
 RT_SRC       = $(wildcard runtime/*.c)
 
 LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
@@ -63,8 +63,32 @@ $(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a
 	$(CC) $(CFLAGS) -o $@ $^ -lm
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
-HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h driver/*.h)
+HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
 $(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
+
+# ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
+# `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
+NVCC     ?= $(shell command -v nvcc 2>/dev/null)
+CU_ARCH  ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+CU_FLAGS  = -std=c++17 -O2 $(CU_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
+CU_RT_SRC = $(wildcard runtime/cuda/*.cu)
+.PHONY: cuda test-gpu
+cuda: $(B)/nnc $(B)/libnnrt.a
+ifneq ($(NVCC),)
+cuda: $(B)/libnnrt_cuda.a
+$(B)/obj/runtime/cuda/%.o: runtime/cuda/%.cu $(wildcard runtime/cuda/*.h runtime/cuda/*.cuh) runtime/nnrt.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CU_FLAGS) -Iruntime -Iruntime/cuda -c $< -o $@
+$(B)/libnnrt_cuda.a: $(CU_RT_SRC:%.cu=$(B)/obj/%.o)
+	ar rcs $@ $^
+else
+cuda:
+	@echo "make cuda: nvcc not found; libnnrt_cuda.a is not built"
+endif
+
+# every example on the GPU against the C build (needs a GPU; not part of make test)
+test-gpu: all cuda
+	@sh tests/gpu/run.sh
 
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
 DEMO = $(B)/demo

@@ -5,6 +5,8 @@
  *   c/kernels.c  one C kernel emitter per op (emit_OP), from ops.def
  *   c/api.c      the generated API: init, entry points, update, save/load
  *   c/main.c     the optional trainer main() (--main)
+ *   cuda/        the CUDA target (emit.c, kernels.c + k_*.c, api.c); see
+ *                docs/cuda.md
  */
 #ifndef NNC_CG_H
 #define NNC_CG_H
@@ -17,11 +19,14 @@ typedef struct cg_options {
     const char *source;   /* .nn file name for the banner and comments */
     int f64;              /* 1: double precision everywhere (--dtype f64) */
     int emit_main;        /* 1: add a trainer main() (--main) */
+    int cuda;             /* 1: the CUDA target (C++: its keywords are reserved too) */
 } cg_options;
 
 /* Emit the C target into c and h. Returns 0, or prints why the model
  * cannot be emitted (e.g. --main with two inputs) to err and returns 1. */
 int cg_emit_c(const ir_program *p, const cg_options *o, strbuf *c, strbuf *h, FILE *err);
+/* The same for the CUDA target (cuda/): model.cu + model.h. */
+int cg_emit_cuda(const ir_program *p, const cg_options *o, strbuf *c, strbuf *h, FILE *err);
 
 /* ---- shared by the C emitter's files ----------------------------------- */
 

@@ -23,6 +23,7 @@ typedef struct nnc_options {
     int opt_level;           /* -O0..-O3 */
     int f64;                 /* --dtype f64 */
     int emit_main;           /* --main */
+    int cuda;                /* --target cuda: model.cu + model.h */
     int stats;               /* --stats */
     int no_fuse;             /* --no-fuse: keep every op its own kernel */
     const char *print_after; /* --print-after=PASS */

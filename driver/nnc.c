@@ -16,7 +16,7 @@ static const char usage_text[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
-    "  --target=c       code generator (c; cuda is not available yet)\n"
+    "  --target=c|cuda  code generator: C (model.c) or CUDA (model.cu, see docs/cuda.md)\n"
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
@@ -84,9 +84,8 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
     if (is_opt(a, "--emit")) return parse_emit(c, v);
     if (is_opt(a, "--target")) {
-        if (!strcmp(v, "c")) return 0;
-        if (!strcmp(v, "cuda")) return usage_error("--target %s is not available yet; use --target c", v);
-        return usage_error("unknown target '%s' (c)", v);
+        if (!strcmp(v, "c") || !strcmp(v, "cuda")) return c->o.cuda = v[1] == 'u', 0;
+        return usage_error("unknown target '%s' (c, cuda)", v);
     }
     if (is_opt(a, "--name")) return c->o.prefix = v, 0;
     if (is_opt(a, "--print-after")) return c->o.print_after = v, 0;
@@ -186,7 +185,7 @@ static int run(cli *c) {
             char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
             char *dot = strrchr(o, '.');
             if (dot) *dot = 0;
-            c->output = arena_printf(&c->a, "%s.c", o);
+            c->output = arena_printf(&c->a, "%s.%s", o, c->o.cuda ? "cu" : "c");
         }
         header_paths(c, c->output, &hpath, &c->o.header);
     }

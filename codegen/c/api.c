@@ -6,6 +6,7 @@
  * state | activations], each 64-byte aligned. Nothing is a global.
  */
 #include "../cg.h"
+#include "../cgapi.h"
 
 #include <math.h>
 
@@ -14,11 +15,11 @@ enum { HEADER_BYTES = 1024 };
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 static size_t esize(cg_ctx *cx) { return cx->o->f64 ? 8 : 4; }
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
-static int opt_slots(cg_ctx *cx) {
+int cga_opt_slots(cg_ctx *cx) {
     ir_optkind k = cx->g->opt.kind;
     return k == OPT_ADAM || k == OPT_ADAMW ? 2 : k == OPT_SGD && cx->g->opt.momentum != 0 ? 1 : 0;
 }
-static int trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
+int cga_trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
 
 /* Byte offsets of the parts of the block. */
 typedef struct layout {
@@ -33,12 +34,12 @@ static layout layout_of(cg_ctx *cx) {
     l.params = HEADER_BYTES;
     l.grads = l.params + pb;
     l.opt = l.grads + (has_grads ? pb : 0);
-    l.act = l.opt + (size_t)opt_slots(cx) * pb;
+    l.act = l.opt + (size_t)cga_opt_slots(cx) * pb;
     l.total = l.act + align64(cx->p->arena_elems * esize(cx)) + 64; /* + 64: to align the caller's block */
     return l;
 }
 
-static size_t param_elems(cg_ctx *cx) {
+size_t cga_param_elems(cg_ctx *cx) {
     for (int e = 0; e < ENTRY_COUNT; e++)
         if (cx->p->has[e]) return cx->p->mem[e].param_elems;
     return 0;
@@ -53,19 +54,20 @@ static void upper_name(strbuf *h, const char *pre, const char *s) {
 
 /* The C name of an input, target or output: its .nn name, with '_' added
  * when that would clash with C or with the generated code's own names. */
-static const char *cname(cg_ctx *cx, const char *name) {
-    return cg_is_reserved(name) ? arena_printf(cx->g->a, "%s_", name) : name;
+const char *cga_cname(cg_ctx *cx, const char *name) {
+    int reserved = cg_is_reserved(name) || (cx->o->cuda && cu_is_reserved(name));
+    return reserved ? arena_printf(cx->g->a, "%s_", name) : name;
 }
 
-static const char *ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
+const char *cga_ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
 
 /* ", const float *x, const int32_t *y" for the inputs (and targets). */
-static void io_params(cg_ctx *cx, strbuf *b, int targets) {
+void cga_io_params(cg_ctx *cx, strbuf *b, int targets) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->inputs.len; i++)
-        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->inputs.data[i])), cname(cx, NODE(cx, g->inputs.data[i])->name));
+        sb_printf(b, ", const %s *%s", cga_ctype(cx, NODE(cx, g->inputs.data[i])), cga_cname(cx, NODE(cx, g->inputs.data[i])->name));
     for (int i = 0; targets && i < g->targets.len; i++)
-        sb_printf(b, ", const %s *%s", ctype(cx, NODE(cx, g->targets.data[i])), cname(cx, NODE(cx, g->targets.data[i])->name));
+        sb_printf(b, ", const %s *%s", cga_ctype(cx, NODE(cx, g->targets.data[i])), cga_cname(cx, NODE(cx, g->targets.data[i])->name));
 }
 
 static void protos(cg_ctx *cx, strbuf *h) {
@@ -78,20 +80,20 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights and optimizer state */\n", P, P);
     if (cx->p->has[ENTRY_FORWARD]) {
         sb_printf(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\nint %s_forward(%s *m", P, P);
-        io_params(cx, h, 0);
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cname(cx, g->output_names.data[i]));
+        cga_io_params(cx, h, 0);
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cga_cname(cx, g->output_names.data[i]));
         sb_puts(h, ");\n");
     }
     if (cx->p->has[ENTRY_LOSS]) {
         sb_printf(h, "/* The loss without gradients. */\nint %s_loss(%s *m", P, P);
-        io_params(cx, h, 1);
+        cga_io_params(cx, h, 1);
         sb_printf(h, ", %s *loss);\n", T);
     }
-    if (trainable(cx)) {
+    if (cga_trainable(cx)) {
         sb_printf(h, "\n/* Training: _train_step = _forward_backward + _update. */\nint %s_train_step(%s *m", P, P);
-        io_params(cx, h, 1);
+        cga_io_params(cx, h, 1);
         sb_printf(h, ", %s *loss);\nint %s_forward_backward(%s *m", T, P, P);
-        io_params(cx, h, 1);
+        cga_io_params(cx, h, 1);
         sb_printf(h, ", %s *loss); /* overwrites the gradients */\n", T);
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* one contiguous buffer of %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
@@ -102,7 +104,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_output_info(int i, nnrt_tensor_info *info); /* %s_NUM_OUTPUTS outputs */\n", P, cx->upper);
     if (cx->p->has[ENTRY_FORWARD]) sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
-    if (trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    if (cga_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, via path.tmp + rename */\n", P, P);
@@ -111,7 +113,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
 }
 
-static void size_macros(cg_ctx *cx, strbuf *h) {
+void cga_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
     const ir_graph *g = cx->g;
     int first = g->inputs.len ? g->inputs.data[0] : -1;
     if (first >= 0 && NODE(cx, first)->shape.rank)
@@ -132,12 +134,11 @@ static void size_macros(cg_ctx *cx, strbuf *h) {
         upper_name(h, "", g->output_names.data[i]);
         sb_printf(h, "_SIZE %lld /* output %s%s */\n", (long long)ir_numel(&n->shape), cx->T, ir_shape_str(g->a, &n->shape));
     }
-    layout l = layout_of(cx);
     sb_printf(h, "#define %s_NUM_IO %d\n", cx->upper, g->inputs.len + g->targets.len);
     sb_printf(h, "#define %s_NUM_OUTPUTS %d\n", cx->upper, g->outputs.len);
     sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
-    sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, param_elems(cx));
-    sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, l.total);
+    sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, cga_param_elems(cx));
+    sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, arena_bytes);
 }
 
 static void emit_header(cg_ctx *cx, strbuf *h) {
@@ -145,7 +146,7 @@ static void emit_header(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "#ifndef %s_H\n#define %s_H\n\n", cx->upper, cx->upper);
     sb_puts(h, "#include <stddef.h>\n#include <stdint.h>\n\n#include \"nnrt.h\"\n\n");
     sb_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    size_macros(cx, h);
+    cga_size_macros(cx, h, layout_of(cx).total);
     sb_puts(h, "\n");
     protos(cx, h);
     sb_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n");
@@ -177,7 +178,7 @@ static const char *init_comment(ir_init k) {
 }
 
 /* static const T name[n] = {...}; */
-static void const_array(cg_ctx *cx, const char *name, const double *data, int64_t n) {
+void cga_const_array(cg_ctx *cx, const char *name, const double *data, int64_t n) {
     sb_printf(cx->c, "static const %s %s[%lld] = {", cx->T, name, (long long)n);
     for (int64_t j = 0; j < n; j++) {
         if (j) sb_puts(cx->c, ", ");
@@ -186,16 +187,16 @@ static void const_array(cg_ctx *cx, const char *name, const double *data, int64_
     sb_puts(cx->c, "};\n");
 }
 
-static void emit_param_data(cg_ctx *cx) {
+void cga_param_data(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->params.len; i++) {
         ir_node *n = NODE(cx, g->params.data[i]);
         if (n->init == INIT_DATA)
-            const_array(cx, arena_printf(cx->g->a, "%s_init%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
+            cga_const_array(cx, arena_printf(cx->g->a, "%s_init%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
-static void emit_init_param(cg_ctx *cx, int i) {
+void cga_init_param(cg_ctx *cx, int i, const char *base) {
     strbuf *c = cx->c;
     ir_node *n = NODE(cx, cx->g->params.data[i]);
     size_t off = cx->p->mem[ENTRY_FORWARD].offset ? 0 : 0;
@@ -206,28 +207,28 @@ static void emit_init_param(cg_ctx *cx, int i) {
     sb_printf(c, "    /* %s %s: %s */\n", n->name, ir_shape_str(cx->g->a, &n->shape), init_comment(n->init));
     switch (n->init) {
     case INIT_HE:
-        sb_printf(c, "    nnrt_init_he_%s(m->params + %zu, %lld, %lld, seed, %d);\n", sfx, off, N, (long long)n->fan_in, i);
+        sb_printf(c, "    nnrt_init_he_%s(%s + %zu, %lld, %lld, seed, %d);\n", sfx, base, off, N, (long long)n->fan_in, i);
         break;
     case INIT_GLOROT:
-        sb_printf(c, "    nnrt_init_glorot_%s(m->params + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, off, N,
+        sb_printf(c, "    nnrt_init_glorot_%s(%s + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, base, off, N,
                   (long long)n->fan_in, (long long)n->fan_out, i);
         break;
     case INIT_UNIFORM:
-        sb_printf(c, "    nnrt_fill_uniform_%s(m->params + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, off, N, -n->fill, n->fill, i);
+        sb_printf(c, "    nnrt_fill_uniform_%s(%s + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, base, off, N, -n->fill, n->fill, i);
         break;
     case INIT_NORMAL:
-        sb_printf(c, "    nnrt_fill_normal_%s(m->params + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, off, N, n->fill, i);
+        sb_printf(c, "    nnrt_fill_normal_%s(%s + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, base, off, N, n->fill, i);
         break;
     case INIT_ZEROS: break; /* the block is zeroed */
     case INIT_AUTO:
     case INIT_ONES:
     case INIT_FILL:
-        sb_printf(c, "    for (long i = 0; i < %lld; i++) m->params[%zu + i] = ", N, off);
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) %s[%zu + i] = ", N, base, off);
         cg_literal(cx, c, n->init == INIT_FILL ? n->fill : 1);
         sb_puts(c, ";\n");
         break;
     case INIT_DATA:
-        sb_printf(c, "    memcpy(m->params + %zu, %s_init%d, sizeof %s_init%d);\n", off, cx->o->prefix, i, cx->o->prefix, i);
+        sb_printf(c, "    memcpy(%s + %zu, %s_init%d, sizeof %s_init%d);\n", base, off, cx->o->prefix, i, cx->o->prefix, i);
         break;
     }
 }
@@ -236,11 +237,11 @@ static void emit_lifecycle(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
     layout l = layout_of(cx);
-    size_t pe = param_elems(cx);
+    size_t pe = cga_param_elems(cx);
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
     sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
-    for (int i = 0; i < cx->g->params.len; i++) emit_init_param(cx, i);
+    for (int i = 0; i < cx->g->params.len; i++) cga_init_param(cx, i, "m->params");
     sb_puts(c, "    return NNRT_OK;\n}\n");
 
     sb_printf(c, "\nint %s_init(%s **out, void *mem, size_t bytes, uint64_t seed) {\n", P, P);
@@ -272,7 +273,7 @@ static const char *ptr(cg_ctx *cx, ir_entry e, int id) {
     case MEM_PARAM: return arena_printf(a, "m->params + %zu", mp->offset[id]);
     case MEM_GRAD: return arena_printf(a, "m->grads + %zu", mp->offset[id]);
     case MEM_ARENA: return arena_printf(a, "m->act + %zu", mp->offset[id]);
-    case MEM_USER: return cname(cx, n->name);
+    case MEM_USER: return cga_cname(cx, n->name);
     case MEM_CONST: return arena_printf(a, "%s_c%d", cx->o->prefix, id);
     case MEM_NONE: break;
     }
@@ -286,7 +287,7 @@ static void emit_consts(cg_ctx *cx) {
         int used = 0;
         for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
         if (n->op == IR_CONST && used)
-            const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
+            cga_const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
@@ -307,7 +308,7 @@ static void emit_index_checks(cg_ctx *cx, ir_entry e) {
     }
 }
 
-static int uses_rng(cg_ctx *cx, ir_entry e) {
+int cga_uses_rng(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
     for (int t = 0; t < s->order.len; t++)
         if (ir_ops[NODE(cx, s->order.data[t])->op].flags & OPF_RNG) return 1;
@@ -318,7 +319,7 @@ static int uses_rng(cg_ctx *cx, ir_entry e) {
  * where counter numbers the training calls. */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
-    if (uses_rng(cx, e)) sb_printf(cx->c, "    const uint64_t counter = %s;\n", e == ENTRY_TRAIN ? "m->calls++" : "m->calls");
+    if (cga_uses_rng(cx, e)) sb_printf(cx->c, "    const uint64_t counter = %s;\n", e == ENTRY_TRAIN ? "m->calls++" : "m->calls");
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
@@ -328,11 +329,11 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
     }
 }
 
-static void null_checks(cg_ctx *cx, int targets) {
+void cga_null_checks(cg_ctx *cx, int targets) {
     const ir_graph *g = cx->g;
     sb_puts(cx->c, "    if (!m");
-    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", cname(cx, NODE(cx, g->inputs.data[i])->name));
-    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", cname(cx, NODE(cx, g->targets.data[i])->name));
+    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", cga_cname(cx, NODE(cx, g->inputs.data[i])->name));
+    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", cga_cname(cx, NODE(cx, g->targets.data[i])->name));
     sb_puts(cx->c, ") return NNRT_ERR_ARG;\n");
 }
 
@@ -345,22 +346,22 @@ static void emit_forward(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     const ir_graph *g = cx->g;
     sb_printf(cx->c, "\nint %s_forward(%s *m", P, P);
-    io_params(cx, cx->c, 0);
-    for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, cname(cx, g->output_names.data[i]));
+    cga_io_params(cx, cx->c, 0);
+    for (int i = 0; i < g->outputs.len; i++) sb_printf(cx->c, ", %s *%s", cx->T, cga_cname(cx, g->output_names.data[i]));
     sb_puts(cx->c, ") {\n");
-    null_checks(cx, 0);
+    cga_null_checks(cx, 0);
     emit_index_checks(cx, ENTRY_FORWARD);
     emit_calls(cx, ENTRY_FORWARD);
-    for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, cname(cx, g->output_names.data[i]), g->outputs.data[i]);
+    for (int i = 0; i < g->outputs.len; i++) copy_out(cx, ENTRY_FORWARD, cga_cname(cx, g->output_names.data[i]), g->outputs.data[i]);
     sb_puts(cx->c, "    return NNRT_OK;\n}\n");
 }
 
 static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
     const char *P = cx->o->prefix;
     sb_printf(cx->c, "\nint %s_%s(%s *m", P, fname, P);
-    io_params(cx, cx->c, 1);
+    cga_io_params(cx, cx->c, 1);
     sb_printf(cx->c, ", %s *loss) {\n", cx->T);
-    null_checks(cx, 1);
+    cga_null_checks(cx, 1);
     emit_index_checks(cx, e);
     if (e == ENTRY_TRAIN) /* parameters that do not reach the loss get zero gradients */
         for (int i = 0; i < cx->g->grads.len; i++)
@@ -404,13 +405,22 @@ static void emit_sgd(cg_ctx *cx) {
     sb_printf(c, "    const %s lr = (%s)m->lr, wd = (%s)%.17g;\n", T, T, T, o->weight_decay);
     sb_printf(c, "    %s *restrict buf = m->opt[0];\n    (void)buf, (void)wd;\n", T);
     loop_open(cx);
+    cga_sgd_step(cx, "m->step");
+    sb_puts(c, "    }\n");
+}
+
+/* SGD on element i of p, g, buf with lr and wd in scope (8 spaces in). */
+void cga_sgd_step(cg_ctx *cx, const char *step) {
+    const ir_optim *o = &cx->g->opt;
+    strbuf *c = cx->c;
+    const char *T = cx->T;
     sb_printf(c, "        %s d = g[i] + wd * p[i];\n", T);
     if (o->momentum != 0) {
-        sb_printf(c, "        buf[i] = m->step == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", T, o->momentum, T, 1 - o->dampening);
+        sb_printf(c, "        buf[i] = %s == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", step, T, o->momentum, T, 1 - o->dampening);
         if (o->nesterov) sb_printf(c, "        d = d + (%s)%.17g * buf[i];\n", T, o->momentum);
         else sb_puts(c, "        d = buf[i];\n");
     }
-    sb_puts(c, "        p[i] -= lr * d;\n    }\n");
+    sb_puts(c, "        p[i] -= lr * d;\n");
 }
 
 /* Adam and AdamW as PyTorch computes them (single-tensor path). */
@@ -421,19 +431,34 @@ static void emit_adam(cg_ctx *cx) {
     int w = o->kind == OPT_ADAMW;
     sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)m->step), bc2 = 1 - pow(%.17g, (double)m->step);\n", o->beta1, o->beta2);
     sb_printf(c, "    const %s step_size = (%s)(m->lr / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
-    /* 1 - beta is computed in double and rounded once, as PyTorch does:
-     * (1 - 0.999f) in float would be off by 1.3e-5 relative */
-    sb_printf(c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1, T,
-              o->beta2, T, o->eps, T, o->weight_decay);
-    sb_printf(c, "    const %s one_b1 = (%s)%.17g, one_b2 = (%s)%.17g;\n", T, T, 1 - o->beta1, T, 1 - o->beta2);
+    cga_adam_consts(cx);
     sb_printf(c, "    const %s decay = (%s)(1 - m->lr * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
     sb_printf(c, "    %s *restrict mo = m->opt[0], *restrict ve = m->opt[1];\n    (void)wd, (void)decay;\n", T);
     loop_open(cx);
-    if (w) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", T);
-    else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", T);
+    cga_adam_step(cx);
+    sb_puts(c, "    }\n");
+}
+
+/* Adam's constants b1, b2, eps, wd, one_b1, one_b2 (4 spaces in). */
+void cga_adam_consts(cg_ctx *cx) {
+    const ir_optim *o = &cx->g->opt;
+    const char *T = cx->T;
+    /* 1 - beta is computed in double and rounded once, as PyTorch does:
+     * (1 - 0.999f) in float would be off by 1.3e-5 relative */
+    sb_printf(cx->c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1, T,
+              o->beta2, T, o->eps, T, o->weight_decay);
+    sb_printf(cx->c, "    const %s one_b1 = (%s)%.17g, one_b2 = (%s)%.17g;\n", T, T, 1 - o->beta1, T, 1 - o->beta2);
+}
+
+/* Adam(W) on element i of p, g, mo, ve with the constants, step_size,
+ * bc2_sqrt and decay in scope (8 spaces in). */
+void cga_adam_step(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    if (cx->g->opt.kind == OPT_ADAMW) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", cx->T);
+    else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", cx->T);
     sb_puts(c, "        mo[i] = b1 * mo[i] + one_b1 * d;\n");
     sb_puts(c, "        ve[i] = b2 * ve[i] + one_b2 * d * d;\n");
-    sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n    }\n");
+    sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n");
 }
 
 static void emit_training(cg_ctx *cx) {
@@ -446,10 +471,10 @@ static void emit_training(cg_ctx *cx) {
     else emit_adam(cx);
     sb_puts(c, "    return NNRT_OK;\n}\n");
     sb_printf(c, "\nint %s_train_step(%s *m", P, P);
-    io_params(cx, c, 1);
+    cga_io_params(cx, c, 1);
     sb_printf(c, ", %s *loss) {\n    int st = %s_forward_backward(m", T, P);
-    for (int i = 0; i < cx->g->inputs.len; i++) sb_printf(c, ", %s", cname(cx, NODE(cx, cx->g->inputs.data[i])->name));
-    for (int i = 0; i < cx->g->targets.len; i++) sb_printf(c, ", %s", cname(cx, NODE(cx, cx->g->targets.data[i])->name));
+    for (int i = 0; i < cx->g->inputs.len; i++) sb_printf(c, ", %s", cga_cname(cx, NODE(cx, cx->g->inputs.data[i])->name));
+    for (int i = 0; i < cx->g->targets.len; i++) sb_printf(c, ", %s", cga_cname(cx, NODE(cx, cx->g->targets.data[i])->name));
     sb_printf(c, ", loss);\n    return st != NNRT_OK ? st : %s_update(m);\n}\n", P);
     sb_printf(c, "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->grads : NULL;\n}\n", T, P, P, cx->upper);
     sb_printf(c, "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n    m->lr = lr;\n    return NNRT_OK;\n}\n", P, P);
@@ -458,7 +483,7 @@ static void emit_training(cg_ctx *cx) {
 
 /* ---- parameters, save and load ----------------------------------------- */
 
-static void emit_param_table(cg_ctx *cx) {
+void cga_param_table(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     strbuf *c = cx->c;
     ir_entry e = cx->p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : ENTRY_TRAIN;
@@ -477,7 +502,7 @@ static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     strbuf *c = cx->c;
     int np = cx->g->params.len;
-    emit_param_table(cx);
+    cga_param_table(cx);
     sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
     sb_printf(c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n    return NNRT_OK;\n}\n", np, P);
     sb_printf(c, "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->params : NULL;\n}\n", cx->T, P, P, cx->upper);
@@ -510,7 +535,7 @@ static void info_fn(cg_ctx *cx, const char *what, int n) {
     sb_printf(cx->c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_%s_table[i];\n    return NNRT_OK;\n}\n", n, P, what);
 }
 
-static void emit_io_tables(cg_ctx *cx) {
+void cga_io_tables(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     int nio = g->inputs.len + g->targets.len;
     sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_io_table[%d] = {\n", cx->o->prefix, nio ? nio : 1);
@@ -536,15 +561,15 @@ static void emit_v(cg_ctx *cx, const char *fn, int nio, const char *last_decl, c
     sb_printf(cx->c, "    if (!io) return NNRT_ERR_ARG;\n    return %s_%s(m", P, fn);
     for (int i = 0; i < nio; i++) {
         ir_node *n = NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
-        sb_printf(cx->c, ", (const %s *)io[%d]", ctype(cx, n), i);
+        sb_printf(cx->c, ", (const %s *)io[%d]", cga_ctype(cx, n), i);
     }
     sb_printf(cx->c, "%s);\n}\n", last_args);
 }
 
-static void emit_generic(cg_ctx *cx) {
+void cga_generic(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     int nio = g->inputs.len + g->targets.len;
-    emit_io_tables(cx);
+    cga_io_tables(cx);
     if (cx->p->has[ENTRY_FORWARD]) {
         strbuf outs;
         sb_init(&outs);
@@ -554,16 +579,16 @@ static void emit_generic(cg_ctx *cx) {
     }
     const char *ld = arena_printf(g->a, "%s *loss", cx->T);
     if (cx->p->has[ENTRY_LOSS]) emit_v(cx, "loss", nio, ld, ", loss");
-    if (trainable(cx)) emit_v(cx, "forward_backward", nio, ld, ", loss");
+    if (cga_trainable(cx)) emit_v(cx, "forward_backward", nio, ld, ", loss");
 }
 
 /* fail(): record a message in the model and return the status. */
-static void emit_fail(cg_ctx *cx) {
+void cga_fail(cg_ctx *cx) {
     sb_printf(cx->c, "\nstatic int fail(%s *m, int status, const char *fmt, long a, long b) {\n", cx->o->prefix);
     sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
 }
 
-static int uses_index_checks(cg_ctx *cx) {
+int cga_uses_index_checks(cg_ctx *cx) {
     for (int e = 0; e < ENTRY_COUNT; e++)
         for (int t = 0; cx->p->has[e] && t < cx->p->sched[e].order.len; t++)
             if (ir_ops[NODE(cx, cx->p->sched[e].order.data[t])->op].flags & OPF_INDEX) return 1;
@@ -572,17 +597,17 @@ static int uses_index_checks(cg_ctx *cx) {
 
 void cg_api(cg_ctx *cx, strbuf *h) {
     emit_header(cx, h);
-    if (uses_index_checks(cx)) emit_fail(cx);
+    if (cga_uses_index_checks(cx)) cga_fail(cx);
     if (cx->p->has[ENTRY_FORWARD]) emit_forward(cx);
     if (cx->p->has[ENTRY_LOSS]) emit_loss_entry(cx, ENTRY_LOSS, "loss");
-    if (trainable(cx)) emit_training(cx);
+    if (cga_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
-    emit_generic(cx);
+    cga_generic(cx);
 }
 
 void cg_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
-    emit_param_data(cx);
+    cga_param_data(cx);
     emit_consts(cx);
 }

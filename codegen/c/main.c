@@ -1,8 +1,25 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
  * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest. */
 #include "../cg.h"
+#include "../cgapi.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
+
+/* The adapters' arguments as the API takes them: C converts void *
+ * implicitly; C++ (the CUDA target's .cu) needs the casts. */
+typedef struct args {
+    const char *m, *x, *out;
+} args;
+
+static args args_of(cg_ctx *cx, int cpp) {
+    args a = {"m", "x", "out"};
+    if (!cpp) return a;
+    ir_node *x = NODE(cx, cx->g->inputs.data[0]);
+    a.m = arena_printf(cx->g->a, "(%s *)m", cx->o->prefix);
+    a.x = arena_printf(cx->g->a, "(const %s *)x", x->dtype == DT_I32 ? "int32_t" : cx->T);
+    a.out = arena_printf(cx->g->a, "(%s *)out", cx->T);
+    return a;
+}
 
 /* The model must look like a supervised learner: one input, at most one
  * target, at least one output. */
@@ -19,34 +36,34 @@ static int check_shape(cg_ctx *cx, FILE *err) {
 
 /* d_loss / d_train_step: call P_loss / P_train_step with y cast to the
  * target's type (y unused for a model without a target), loss as a double. */
-static void loss_adapter(cg_ctx *cx, const char *name, const char *entry) {
+static void loss_adapter(cg_ctx *cx, const args *a, const char *name, const char *entry) {
     strbuf *c = cx->c;
     int has_t = cx->g->targets.len == 1;
     const char *yt = has_t && NODE(cx, cx->g->targets.data[0])->dtype == DT_I32 ? "int32_t" : cx->T;
     sb_printf(c, "static int %s(void *m, const void *x, const void *y, double *loss) {\n    %s l = 0;\n", name, cx->T);
-    if (has_t) sb_printf(c, "    int st = %s_%s(m, x, (const %s *)y, &l);\n", cx->o->prefix, entry, yt);
-    else sb_printf(c, "    int st = %s_%s(m, x, &l);\n    (void)y; /* no target */\n", cx->o->prefix, entry);
+    if (has_t) sb_printf(c, "    int st = %s_%s(%s, %s, (const %s *)y, &l);\n", cx->o->prefix, entry, a->m, a->x, yt);
+    else sb_printf(c, "    int st = %s_%s(%s, %s, &l);\n    (void)y; /* no target */\n", cx->o->prefix, entry, a->m, a->x);
     sb_puts(c, "    *loss = (double)l;\n    return st;\n}\n");
 }
 
-static void adapters(cg_ctx *cx) {
-    const char *P = cx->o->prefix;
+static void adapters(cg_ctx *cx, const args *a) {
+    const char *P = cx->o->prefix, *M = a->m;
     strbuf *c = cx->c;
     int train = cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE;
     sb_puts(c, "\n/* ---- trainer (nnc --main) ---- */\n");
     sb_printf(c, "static void *d_create(uint64_t seed) { return %s_create(seed); }\n", P);
-    sb_printf(c, "static void d_destroy(void *m) { %s_free(m); }\n", P);
-    sb_printf(c, "static int d_forward(void *m, const void *x, void *out) { return %s_forward(m, x, out", P);
+    sb_printf(c, "static void d_destroy(void *m) { %s_free(%s); }\n", P, M);
+    sb_printf(c, "static int d_forward(void *m, const void *x, void *out) { return %s_forward(%s, %s, %s", P, M, a->x, a->out);
     for (int i = 1; i < cx->g->outputs.len; i++) sb_printf(c, ", NULL");
     sb_puts(c, "); }\n");
-    if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, "d_loss", "loss");
+    if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, a, "d_loss", "loss");
     if (train) {
-        loss_adapter(cx, "d_train_step", "train_step");
-        sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(m, lr); }\n", P);
+        loss_adapter(cx, a, "d_train_step", "train_step");
+        sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
     }
-    sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(m, path); }\n", P);
-    sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(m, path); }\n", P);
-    sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(m); }\n", P);
+    sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
+    sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
+    sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(%s); }\n", P, M);
 }
 
 /* d.out_rank / d.out_shape: the first output's shape per example (without
@@ -89,9 +106,13 @@ static void desc(cg_ctx *cx) {
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 
-int cg_main(cg_ctx *cx, FILE *err) {
+static int emit_main(cg_ctx *cx, FILE *err, int cpp) {
     if (check_shape(cx, err)) return 1;
-    adapters(cx);
+    args a = args_of(cx, cpp);
+    adapters(cx, &a);
     desc(cx);
     return 0;
 }
+
+int cg_main(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 0); }
+int cga_main_cpp(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 1); }

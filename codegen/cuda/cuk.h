@@ -54,4 +54,12 @@ void cuk_binary(cg_ctx *cx, const ir_node *n);
 int cuk_block(long long count);
 long long cuk_grid(long long count);
 
+/* ---- the CUDA target's other files (emit.c, api.c) ---- */
+/* Emit node n's kernels and launcher (the cu_emit_OP of its row). */
+void cg_cuda_kernel(cg_ctx *cx, const ir_node *n);
+/* The model struct, constants (before the kernels) and the API after them,
+ * with the header into h; 0, or 1 with a message on err (--main). */
+void cu_api_prelude(cg_ctx *cx);
+int cu_api(cg_ctx *cx, strbuf *h, FILE *err);
+
 #endif /* NNC_CG_CUK_H */
