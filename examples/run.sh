@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.." || exit 2
 NNC=${NNC:-build/nnc}
 NNRT=${NNRT:-build/libnnrt.a}
 CC=${CC:-gcc}
+# TARGET=cuda: the same runs with the CUDA target (needs nvcc, a GPU and
+# NNRT_CUDA = libnnrt_cuda.a; tests/gpu/run.sh does this)
+TARGET=${TARGET:-c}
 E=build/examples
+[ "$TARGET" = cuda ] && E=build/examples-cuda
 mkdir -p $E
 : >$E/results.txt
 MNIST=examples/data/mnist
@@ -16,6 +20,12 @@ TEXT=examples/data/tinyshakespeare/input.txt
 status=0
 
 build() { # name
+    if [ "$TARGET" = cuda ]; then
+        $NNC "examples/$1.nn" --target cuda --main -o "$E/$1.cu" &&
+            ${NVCC:-nvcc} -std=c++17 -O2 -gencode arch=compute_90,code=[sm_90,compute_90] -Iruntime -Iruntime/cuda "$E/$1.cu" \
+                "${NNRT_CUDA:-build/libnnrt_cuda.a}" "$NNRT" -lcublas -lm -o "$E/$1"
+        return
+    fi
     $NNC "examples/$1.nn" --main -o "$E/$1.c" &&
         $CC -std=c99 -O2 -march=native -Wall -Wextra -Werror -Iruntime "$E/$1.c" "$NNRT" -lm -o "$E/$1"
 }

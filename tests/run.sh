@@ -1,9 +1,10 @@
 #!/bin/sh
 # Runs every test suite of nnc (make test). Each suite prints lines starting
 # with "PASS " or "FAIL "; this counts them and ends with "N passed, M failed".
-# Usage: tests/run.sh [suite...]   suites: unit diag ir e2e gradcheck parity fuzz asan
+# Usage: tests/run.sh [suite...]   suites: unit diag ir e2e gradcheck parity fuzz asan cuda
+# (a suite that cannot run here prints a "SKIP " line, shown but not counted)
 cd "$(dirname "$0")/.." || exit 2
-suites=${*:-"unit diag ir e2e gradcheck parity fuzz asan"}
+suites=${*:-"unit diag ir e2e gradcheck parity fuzz asan cuda"}
 log=build/test-logs
 mkdir -p "$log"
 pass=0
@@ -13,7 +14,7 @@ for s in $suites; do
     start=$(date +%s)
     sh "tests/$s/run.sh" >"$log/$s.log" 2>&1
     rc=$?
-    grep -E '^(PASS|FAIL) ' "$log/$s.log"
+    grep -E '^(PASS|FAIL|SKIP) ' "$log/$s.log"
     p=$(grep -c '^PASS ' "$log/$s.log")
     f=$(grep -c '^FAIL ' "$log/$s.log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

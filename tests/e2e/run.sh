@@ -26,7 +26,8 @@ expect "no input is a usage error" 2 "no input file" $NNC
 expect "unknown option is a usage error" 2 "unknown option '--frobnicate'" $NNC --frobnicate examples/xor.nn
 expect "-o - with C output is a usage error" 2 "C output needs a file name" $NNC examples/xor.nn -o -
 expect "bad --emit is a usage error" 2 "unknown --emit kind" $NNC --emit=asm examples/xor.nn
-expect "cuda target is refused clearly" 2 "not available" $NNC --target cuda examples/xor.nn
+expect "--target cuda writes model.cu" 0 "" $NNC --target cuda examples/digits_mlp.nn -o $T/digits.cu
+expect "unknown target is a usage error" 2 "unknown target 'gpu'" $NNC --target gpu examples/xor.nn
 expect "missing file" 1 "cannot open" $NNC no/such/file.nn
 expect "-D with a bad value" 2 "-D value must be a number" $NNC -D B=x examples/digits_mlp.nn
 expect "-D of an unknown const" 1 "no const named 'Q'" $NNC -D Q=3 --emit=ir examples/digits_mlp.nn
