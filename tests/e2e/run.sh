@@ -3,6 +3,7 @@
 # clang, the trainer on real data, and its error handling.
 cd "$(dirname "$0")/../.." || exit 2
 NNC=${NNC:-build/nnc}
+NNRT=${NNRT:-$(dirname "$NNC")/libnnrt.a}
 T=$(pwd)/build/e2e
 rm -rf $T && mkdir -p $T
 status=0
@@ -81,18 +82,18 @@ int main(void) {
     return 0;
 }
 C
-gcc $CFLAGS99 -I$T $T/coffee_main.c $T/coffee.c build/libnnrt.a -lm -o $T/coffee && expect "coffee gives sigmoid(0.5) and sigmoid(-3)" 0 "^0.6225 0.0474$" $T/coffee
+gcc $CFLAGS99 -I$T $T/coffee_main.c $T/coffee.c $NNRT -lm -o $T/coffee && expect "coffee gives sigmoid(0.5) and sigmoid(-3)" 0 "^0.6225 0.0474$" $T/coffee
 
 # ---- the API example program: caller memory, train, save, load --------------
-$NNC examples/xor.nn -o $T/xor.c && gcc $CFLAGS99 -I$T examples/xor_api.c $T/xor.c build/libnnrt.a -lm -o $T/xor_api &&
+$NNC examples/xor.nn -o $T/xor.c && gcc $CFLAGS99 -I$T examples/xor_api.c $T/xor.c $NNRT -lm -o $T/xor_api &&
     (cd $T && expect "examples/xor_api.c trains, saves and reloads" 0 "same predictions" ./xor_api) || fail "xor_api builds"
 
 # ---- the trainer ---------------------------------------------------------------
-$NNC examples/xor.nn --main -o $T/xor_main.c && gcc $CFLAGS99 $T/xor_main.c build/libnnrt.a -lm -o $T/xor_prog || fail "xor trainer builds"
+$NNC examples/xor.nn --main -o $T/xor_main.c && gcc $CFLAGS99 $T/xor_main.c $NNRT -lm -o $T/xor_prog || fail "xor trainer builds"
 expect "xor trains to 100% accuracy" 0 "epoch 300/300 .*train acc 100.00%" $T/xor_prog train --data examples/data/xor/xor.csv --epochs 300 --save $T/xor.safetensors
 expect "xor eval" 0 "accuracy 100.00%" $T/xor_prog eval --data examples/data/xor/xor.csv --load $T/xor.safetensors
 expect "xor predict" 0 "" $T/xor_prog predict --data examples/data/xor/xor.csv --load $T/xor.safetensors
-$NNC examples/digits_mlp.nn --main -o $T/digits.c && gcc $CFLAGS99 $T/digits.c build/libnnrt.a -lm -o $T/digits || fail "digits trainer builds"
+$NNC examples/digits_mlp.nn --main -o $T/digits.c && gcc $CFLAGS99 $T/digits.c $NNRT -lm -o $T/digits || fail "digits trainer builds"
 D=examples/data/digits
 expect "digits trains" 0 "epoch  30/30" $T/digits train --data $D/digits_train.csv --scale 0.0625 --epochs 30 --val-split 0.1 --seed 1 --save $T/digits.safetensors
 $T/digits eval --data $D/digits_test.csv --scale 0.0625 --load $T/digits.safetensors >$T/eval.log 2>&1
@@ -136,7 +137,6 @@ expect "save that cannot write keeps nothing half-written" 1 "" $T/digits train 
 cmp -s $T/digits.safetensors $T/keep.safetensors && pass "existing weights untouched" || fail "existing weights changed"
 # ---- the trainer: MNIST IDX, no-target models, text, reconstruct --------------
 # Small models on slices of examples/data (MNIST, tiny Shakespeare); < 30 s.
-NNRT=${NNRT:-build/libnnrt.a}
 TT=$T/trainer
 mkdir -p $TT
 MN=examples/data/mnist
