@@ -1,5 +1,6 @@
 /* bench/gemm.c — times one float32 GEMM, C = op(A) op(B), row-major:
- * nnc's runtime nnrt_sgemm (runtime/gemm.c, single-threaded) or OpenBLAS's
+ * nnc's runtime nnrt_sgemm (runtime/gemm.c, single-threaded unless libnnrt
+ * was built with -fopenmp) or OpenBLAS's
  * cblas_sgemm (built with -DHAVE_OPENBLAS and linked with -lopenblas).
  *
  *   gemm nnrt|openblas THREADS MIN_S REPEATS WARMUP_S TA TB M N K

@@ -62,9 +62,11 @@ enum { KC = NNRT_KC, MC = NNRT_MC, NC = NNRT_NC };
 /* packing workspace on the stack up to this many floats (192 KB) */
 enum { STACK_FLOATS = 48 * 1024 };
 /* With OpenMP: products with fewer multiply-adds (M N K) than this stay on
- * one thread (measured on a 2-core AVX-512 machine; see bench/README.md). */
+ * one thread. Measured on a 2-core AVX-512 machine (best call of many, the
+ * machine shared): 64x128x128 (2^20) ran 1.55x faster on two threads,
+ * 64x784x128 1.8x; 64x64x32 (2^17) did not gain. */
 #ifndef NNRT_GEMM_PAR_MIN
-#define NNRT_GEMM_PAR_MIN (1L << 22)
+#define NNRT_GEMM_PAR_MIN (1L << 20)
 #endif
 
 const char *nnrt_gemm_isa(void) { return NNRT_GEMM_ISA; }
