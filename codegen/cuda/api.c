@@ -136,7 +136,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
                " * nothing synchronizes; loss and outputs are device pointers (NULL: not\n"
                " * wanted). An index out of range is found on the device: the bad ids\n"
                " * are read as 0 and the next _sync (or host-pointer call) reports it.\n"
-               " * One model must not be used on two streams at once. */\n");
+               " * A call on another stream than the model's last one waits for that work. */\n");
     if (cx->p->has[ENTRY_FORWARD]) {
         sb_printf(h, "int %s_forward_dev(%s *m, cudaStream_t nnrt_stream", P, P);
         cga_io_params(cx, h, 0);
@@ -212,6 +212,7 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    double lr;        /* learning rate */\n");
     sb_puts(c, "    nnrt_cu_exec ex;  /* stream in use, cuBLAS handle, the failing call */\n");
     sb_puts(c, "    cudaStream_t own; /* the model's stream */\n");
+    sb_puts(c, "    cudaEvent_t done; /* orders work across streams: a new stream waits for the last one */\n");
     sb_printf(c, "    cudaGraphExec_t graph[%d]; /* forward, loss, forward_backward, train_step */\n", W_COUNT);
     sb_printf(c, "    int graph_state[%d];       /* 0 not run, 1 run once, 2 captured, -1 capture failed: eager */\n", W_COUNT);
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
@@ -258,8 +259,13 @@ static void emit_helpers(cg_ctx *cx) {
         cga_fail(cx);
         index_messages(cx);
     }
-    sb_printf(c, "\n/* Use stream s (NULL: the model's own) for what follows. */\nstatic int %s_begin(%s *m, cudaStream_t s) {\n", P, P);
-    sb_puts(c, "    m->ex.err[0] = 0;\n    return nnrt_cu_use_stream(&m->ex, s, m->own);\n}\n");
+    sb_printf(c, "\n/* Use stream s (NULL: the model's own) for what follows, after the work\n"
+                 " * already enqueued on the stream used last. */\nstatic int %s_begin(%s *m, cudaStream_t s) {\n", P, P);
+    sb_puts(c, "    int st = NNRT_OK;\n    m->ex.err[0] = 0;\n");
+    sb_puts(c, "    if ((s ? s : m->own) != m->ex.stream) {\n");
+    sb_puts(c, "        st = nnrt_cu_check(&m->ex, cudaEventRecord(m->done, m->ex.stream), \"cudaEventRecord\");\n");
+    sb_puts(c, "        if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaStreamWaitEvent(s ? s : m->own, m->done, 0), \"cudaStreamWaitEvent\");\n    }\n");
+    sb_puts(c, "    return st != NNRT_OK ? st : nnrt_cu_use_stream(&m->ex, s, m->own);\n}\n");
     sb_printf(c, "\n/* The status of a call: a CUDA failure's message goes to the model. */\nstatic int %s_status(%s *m, int st) {\n", P, P);
     sb_puts(c, "    if (st == NNRT_ERR_CUDA) snprintf(m->error.msg, sizeof m->error.msg, \"%s\", m->ex.err);\n    return st;\n}\n");
     sb_printf(c, "\n/* Wait for the stream; report an index found out of range on the device. */\nstatic int %s_finish(%s *m, int st) {\n", P, P);
@@ -546,6 +552,7 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "        m->rec = (int32_t *)(void *)(d + %zu);\n", l.rec);
     sb_printf(c, "        st = nnrt_cu_exec_init(&m->ex, d + %zu, NNRT_CU_WORKSPACE_BYTES);\n", l.work);
     sb_puts(c, "        m->own = m->ex.stream;\n    }\n");
+    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaEventCreateWithFlags(&m->done, cudaEventDisableTiming), \"cudaEventCreateWithFlags\");\n");
     sb_printf(c, "    if (st == NNRT_OK) return %s_reset(m, seed);\n", P);
     sb_printf(c, "    return %s_status(m, st);\n}\n", P);
 
@@ -556,9 +563,9 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_puts(c, "    m->owned = mem;\n    return m;\n}\n");
 
     sb_printf(c, "\nvoid %s_free(%s *m) {\n    if (!m) return;\n", P, P);
+    sb_puts(c, "    if (m->dev) cudaDeviceSynchronize(); /* the model's work on any stream is done (cudaFree would wait too) */\n");
     sb_printf(c, "    for (int w = 0; w < %d; w++)\n        if (m->graph[w]) cudaGraphExecDestroy(m->graph[w]);\n", W_COUNT);
-    sb_puts(c, "    if (m->ex.blas) cudaStreamSynchronize(m->own);\n");
-    sb_puts(c, "    m->ex.stream = m->own;\n    nnrt_cu_exec_destroy(&m->ex);\n");
+    sb_puts(c, "    if (m->done) cudaEventDestroy(m->done);\n    m->ex.stream = m->own;\n    nnrt_cu_exec_destroy(&m->ex);\n");
     sb_puts(c, "    if (m->dev) cudaFree(m->dev);\n    m->dev = NULL;\n");
     sb_puts(c, "    if (m->owned) free(m->owned);\n}\n");
 
