@@ -173,18 +173,22 @@ const char *shape_CHANNEL_BIAS(ir_graph *g, ir_node *n) {
     return shape_float_inputs(g, n);
 }
 
-/* dx = dy; db = dy summed over every axis but 1: over [2, rank), then [0, 1). */
+/* dx = dy; db = dy summed over every axis but 1: first over the batch axis 0
+ * (rows of C x H x W elements added together: a long loop that vectorizes),
+ * then over [1, rank - 1) of what is left (C sums of H x W elements each,
+ * a batch-size fraction of the work). */
 void vjp_CHANNEL_BIAS(ad_ctx *c, ir_node *n, int dy) {
     ad_acc(c, n, 0, dy);
     if (!ad_needs(c, n, 1)) return;
     double one[4] = {1};
-    int rank = n->shape.rank, s = dy;
-    if (rank > 2) {
-        int64_t ia[IR_MAX_ATTR] = {2, rank};
-        s = ad_op(c, IR_SUM, n, &s, ia, one, NULL);
-    }
+    int rank = n->shape.rank;
     int64_t ia[IR_MAX_ATTR] = {0, 1};
-    ad_acc(c, n, 1, ad_op(c, IR_SUM, n, &s, ia, one, NULL));
+    int s = ad_op(c, IR_SUM, n, &dy, ia, one, NULL);
+    if (rank > 2) {
+        int64_t ib[IR_MAX_ATTR] = {1, rank - 1};
+        s = ad_op(c, IR_SUM, n, &s, ib, one, NULL);
+    }
+    ad_acc(c, n, 1, s);
 }
 
 /* ---- pooling ----------------------------------------------------------- */
