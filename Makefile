@@ -8,6 +8,11 @@ NNC_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
 # the runtime's GEMM micro-kernel is chosen by the target ISA at compile time
 NNRT_ARCH ?= -march=native
 RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -D_POSIX_C_SOURCE=200809L
+# `make OPENMP=1`: libnnrt's GEMM splits large products over OpenMP threads
+# (then link the generated code with -fopenmp too); same bits either way.
+ifeq ($(OPENMP),1)
+RT_CFLAGS += -fopenmp
+endif
 # flex/bison output is not ours to fix; these warnings only apply to it
 GEN_CFLAGS = -std=c11 -Wall -Wextra -Werror -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter $(CFLAGS)
 

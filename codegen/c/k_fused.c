@@ -55,14 +55,14 @@ void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const
 }
 
 /* The column count of the [rows, cols] loop: the smallest input that
- * repeats (1 < size < N), or N. */
+ * repeats (1 < size < N), or a divisor of N (cgk_split_cols). */
 static ll loop_cols(cg_ctx *cx, const ir_node *n, int first) {
     ll N = cgk_numel(n), C = N;
     for (int k = first; k < n->nin; k++) {
         ll nk = cgk_numel(cgk_in(cx, n, k));
         if (nk > 1 && nk < C) C = nk;
     }
-    return C;
+    return C == N ? cgk_split_cols(N) : C;
 }
 
 void emit_FUSED(cg_ctx *cx, const ir_node *n) {
@@ -71,6 +71,7 @@ void emit_FUSED(cg_ctx *cx, const ir_node *n) {
     for (int k = 0; k < n->nin; k++)
         opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cgk_numel(cgk_in(cx, n, k)), N, C, "i", "r", "j"));
     cgk_head(cx, n);
+    cgk_parallel(cx, N, "    ");
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / C, C);
     sb_printf(cx->c, "            const long i = r * %lld + j;\n", C);
     cg_fused_steps(cx, n, opnd, NULL, "            ", 1);

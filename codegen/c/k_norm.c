@@ -326,6 +326,7 @@ void emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const double eps = %.17g;\n", n->fattr[0]);
+    cgk_parallel(cx, R * D, "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, D);
     lanes_open(cx, "        ", "a");
@@ -362,6 +363,7 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
+    cgk_parallel(cx, cgk_numel(n), "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict dr = x0 + r * %lld, *restrict xr = x1 + r * %lld;\n", T, D, D);
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", T, D);

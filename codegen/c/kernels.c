@@ -100,11 +100,34 @@ void cgk_formula(cg_ctx *cx, const char *expr) {
 }
 #define formula cgk_formula
 
+/* ---- OpenMP -------------------------------------------------------------- */
+
+/* Before a loop whose iterations are independent: with -fopenmp it runs
+ * on the team's threads when the kernel touches at least NNC_OMP_MIN
+ * elements; without OpenMP the pragma is not compiled at all. Only loops
+ * whose iterations write disjoint outputs get it (no reductions across
+ * iterations), so results are the same bits for any thread count. */
+enum { NNC_OMP_MIN = 1 << 15 };
+void cgk_parallel(cg_ctx *cx, long long work, const char *ind) {
+    if (work < NNC_OMP_MIN) return;
+    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp parallel for schedule(static)\n#endif\n", ind);
+}
+
+/* Columns of a [rows, cols] loop over N elements when nothing repeats
+ * (cols would be N): a divisor of N, so the rows can be shared out. */
+long long cgk_split_cols(long long N) {
+    static const long long sizes[] = {4096, 2048, 1024, 512, 256};
+    for (int i = 0; i < 5; i++)
+        if (N > sizes[i] && N % sizes[i] == 0) return sizes[i];
+    return N;
+}
+
 /* ---- elementwise ------------------------------------------------------- */
 
 static void emit_unary(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
+    cgk_parallel(cx, NUMEL(n), "    ");
     sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", NUMEL(n), cx->T);
     formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n    }\n");
@@ -123,12 +146,13 @@ static void emit_unary(cg_ctx *cx, const ir_node *n) {
  * smaller operand's size. */
 static void emit_binary(cg_ctx *cx, const ir_node *n) {
     long long N = NUMEL(n), na = NUMEL(IN(cx, n, 0)), nb = NUMEL(IN(cx, n, 1));
-    long long cols = na < N ? na : nb < N ? nb : N;
+    long long cols = na < N && na > 1 ? na : nb < N && nb > 1 ? nb : cgk_split_cols(N);
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
+    cgk_parallel(cx, N, "    ");
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / cols, cols);
-    const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : "j";
-    const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : "j";
+    const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : na == cols ? "j" : NULL;
+    const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : nb == cols ? "j" : NULL;
     sb_printf(cx->c, "            const %s a = x0[", cx->T);
     sb_printf(cx->c, ia, cols);
     sb_printf(cx->c, "];\n            const %s b = x1[", cx->T);
@@ -217,6 +241,7 @@ long long cgk_last(const ir_node *n) { return n->shape.rank ? (long long)n->shap
 /* Open a loop over rows of C elements with row pointers for x0 (and x1) and y. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
     strbuf *c = cx->c;
+    cgk_parallel(cx, NUMEL(n), "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", NUMEL(n) / C);
     sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
     if (with_x1) sb_printf(c, "        const %s *restrict zr = x1 + r * %lld;\n", cx->T, C);

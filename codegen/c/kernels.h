@@ -31,6 +31,13 @@ int cgk_uses_attr(const char *expr, char name);
  * tanhf); cgk_uses_fast_tanh tells whether expr needs it. */
 void cgk_formula(cg_ctx *cx, const char *expr);
 int cgk_uses_fast_tanh(cg_ctx *cx, const char *expr);
+/* The OpenMP pragma for the independent loop that follows, when work
+ * (elements) is large enough; nothing otherwise (and nothing compiled
+ * without -fopenmp). */
+void cgk_parallel(cg_ctx *cx, long long work, const char *ind);
+/* A divisor of N to use as the column count of a [rows, cols] loop that
+ * has nothing to broadcast (N itself when there is none). */
+long long cgk_split_cols(long long N);
 /* Open `for (long r ...)` over rows of C elements with xr (x0), zr (x1 if
  * with_x1) and yr row pointers. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);

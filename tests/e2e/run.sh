@@ -334,6 +334,22 @@ for nn in examples/*.nn bench/mlp.nn; do
     fi
 done
 
+# ---- optional OpenMP: -fopenmp builds (gcc, clang) give the same numbers -----
+# The generated kernels put `omp parallel for` (under #ifdef _OPENMP) on
+# loops with independent iterations only: the code built with -fopenmp on
+# 2 threads (fz) must match the same code built without it (uf) bitwise.
+for mk in tiny_gpt:65 resnet_tiny:10; do
+    m=${mk%:*} K=${mk#*:}
+    $NNC -D B=4 examples/$m.nn --name fz -o $F/omp_fz.c && $NNC -D B=4 examples/$m.nn --name uf -o $F/omp_uf.c &&
+        clang $CFLAGS99 -fopenmp -c $F/omp_fz.c -o $F/omp_fz.o 2>$F/omp.log &&
+        gcc $CFLAGS99 -c $F/omp_uf.c -o $F/omp_uf.o 2>>$F/omp.log &&
+        gcc $CFLAGS99 -fopenmp -DFZ_TRAINABLE -I$F -include $F/omp_fz.h -include $F/omp_uf.h tests/e2e/fusecheck.c \
+            $F/omp_fz.c $F/omp_uf.o $NNRT -lm -o $F/omp_$m 2>>$F/omp.log &&
+        OMP_NUM_THREADS=2 $F/omp_$m $K >$F/omp.out 2>&1 && grep -q "difference 0," $F/omp.out &&
+        pass "$m with -fopenmp (gcc, clang): 2 threads give the same bits ($(cat $F/omp.out))" ||
+        { fail "$m with -fopenmp"; cat $F/omp.log $F/omp.out 2>/dev/null | head -10; }
+done
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)

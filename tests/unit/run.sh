@@ -27,6 +27,9 @@ run() { # name: run build/unit/name, turn CUnit's verbose output into lines
 build test_runtime $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_runtime.c build/libnnrt.a $LIBS -o $B/test_runtime && run test_runtime
 build test_gemm $CC -std=c99 $W -march=native -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS -o $B/test_gemm && run test_gemm
 build test_gemm_c $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_c && run test_gemm_c
+# the AVX2+FMA micro-kernel, and the OpenMP split (same bits on 1, 2, 3 threads)
+build test_gemm_avx2 $CC -std=c99 $W -mavx2 -mfma -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_avx2 && run test_gemm_avx2
+build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_omp && run test_gemm_omp
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
 build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
 exit $status
