@@ -23,6 +23,7 @@ Measurements are interleaved per workload (nnc, then each PyTorch setting)
 so that a ratio compares numbers taken seconds apart.
 """
 import json
+import glob
 import os
 import re
 import shutil
@@ -94,7 +95,11 @@ GEMMS = [
     ("GEMM 128x784x64 TN (MLP dW)", 1, 0, 128, 784, 64),
     ("GEMM 64x128x128 NT (MLP fwd)", 0, 1, 64, 128, 128),
     ("GEMM 256x128x784 NT (B=256)", 0, 1, 256, 128, 784),
+    ("GEMM 2048x384x128 NT (GPT qkv)", 0, 1, 2048, 384, 128),
+    ("GEMM 2048x128x512 NT (GPT mlp)", 0, 1, 2048, 128, 512),
+    ("GEMM 64x64x32 NT (GPT scores)", 0, 1, 64, 64, 32),
 ]
+OMP2 = {"OMP_NUM_THREADS": "2"}  # nnc's OpenMP build on two threads
 
 # torch.set_num_threads sets PyTorch's OpenMP threads (and MKL's), not the
 # pool of an OpenBLAS that Debian's torch may call through libblas.so.3:
@@ -331,8 +336,9 @@ class Worker:
         self.p.wait(timeout=30)
 
 
-def sh(cmd, what=None):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def sh(cmd, what=None, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       env=None if env is None else {**os.environ, **env})
     if p.returncode != 0:
         raise RuntimeError(f"{what or cmd[0]} failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}")
     return p.stdout
@@ -409,7 +415,7 @@ def main():
     ap = argparse.ArgumentParser(description="nnc vs PyTorch benchmark (see bench/README.md)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
-    ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm")
+    ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile")
     ap.add_argument("--openblas-libs", default=None,
                     help="link flags for OpenBLAS (default: -lopenblas when Debian's libopenblas-dev is installed)")
     args = ap.parse_args()
@@ -458,6 +464,19 @@ def main():
         exe[w.key] = os.path.join(d, "driver")
         sh(cc_rt + ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
                     os.path.join(HERE, "driver.c"), cfile, lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+    # the same drivers built with -fopenmp against an OpenMP libnnrt
+    # (`make OPENMP=1`): nnc's 2-thread rows
+    omp_build = os.path.join(work, "omp")
+    sh(["make", "-s", "-C", ROOT, f"B={omp_build}", "OPENMP=1", os.path.join(omp_build, "libnnrt.a")], "make OPENMP=1")
+    lib_omp = os.path.join(omp_build, "libnnrt.a")
+    exe_omp = {}
+    for w in workloads:
+        d = os.path.join(work, w.key)
+        prefix = "bm_" + w.key
+        exe_omp[w.key] = os.path.join(d, "driver_omp")
+        sh(cc_rt + ["-fopenmp", "-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
+                    os.path.join(HERE, "driver.c"), os.path.join(d, prefix + ".c"), lib_omp, "-lm", "-o",
+                    exe_omp[w.key]], "gcc -fopenmp (driver)")
     peak_exe = os.path.join(work, "peak")
     sh(["gcc"] + CFLAGS + ["-pthread", os.path.join(HERE, "peak.c"), "-o", peak_exe], "gcc (peak)")
 
@@ -478,6 +497,7 @@ def main():
             cmd = cc_rt + ["-DHAVE_OPENBLAS", os.path.join(HERE, "gemm.c"), lib] + blas_flags.split() + ["-lm", "-o",
                                                                                                         gemm_exe]
         sh(cmd, "gcc (gemm)")
+        sh(cc_rt + ["-fopenmp", os.path.join(HERE, "gemm.c"), lib_omp, "-lm", "-o", gemm_exe + "_omp"], "gcc (gemm omp)")
 
     # ---- data and weights --------------------------------------------------
     img = np.fromfile(MNIST_IMAGES, np.uint8)[16:].reshape(-1, 784).astype(np.float32) / 255.0
@@ -582,11 +602,12 @@ def main():
         for w in workloads:
             m = meta[w.key]
             print(f"timing {w.title} ...", file=sys.stderr, flush=True)
-            r_nnc = parse_reps(sh([exe[w.key], "time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s),
-                                   str(reps), str(warm_s)], "driver time"))
+            args_ = ["time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s), str(reps), str(warm_s)]
+            r_nnc = parse_reps(sh([exe[w.key]] + args_, "driver time"))
+            r_nnc2 = parse_reps(sh([exe_omp[w.key]] + args_, "driver time (OpenMP)", env=OMP2))
             r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
                     for name, wk in workers.items()}
-            rows.append(result_rows(w, r_nnc, r_pt, workers, peak, ok[w.key]))
+            rows.append(result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok[w.key]))
 
         gemm_rows = []
         if do_gemm:
@@ -598,6 +619,9 @@ def main():
                 out = sh([gemm_exe, "nnrt", "1", str(min_s), str(reps), str(warm_s)] + shape, "gemm")
                 res["nnrt"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)),
                                re.search(r"^isa (\S+)", out, re.M).group(1))
+                out = sh([gemm_exe + "_omp", "nnrt", "2", str(min_s), str(reps), str(warm_s)] + shape, "gemm omp",
+                         env=OMP2)
+                res["nnrt2"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)))
                 if blas_flags:
                     for t in (1, 2):
                         out = sh([gemm_exe, "openblas", str(t), str(min_s), str(reps), str(warm_s)] + shape, "gemm")
@@ -611,6 +635,8 @@ def main():
             wk.close()
 
     status |= print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note)
+    if not only or "compile" in only:
+        compile_times(nnc, work, 3 if args.quick else 5)
     wall = time.time() - t_start
     others = (cpu_busy_seconds() - busy_start - (own_cpu_seconds() - own_start)) / wall
     print(f"other processes on this machine used {max(others, 0):.2f} of its {os.cpu_count()} CPUs on average"
@@ -619,7 +645,31 @@ def main():
     return status
 
 
-def result_rows(w, r_nnc, r_pt, workers, peak, ok):
+def compile_times(nnc, work, reps):
+    """nnc's own time per example (median of reps runs) and gcc -O2 on its output (one run)."""
+    d = os.path.join(work, "compile")
+    os.makedirs(d, exist_ok=True)
+    print("compile times (targets: nnc under 100 ms, gcc -O2 under 10 s per example):")
+    worst_nnc = worst_cc = 0.0
+    for nn in sorted(glob.glob(os.path.join(ROOT, "examples", "*.nn"))):
+        name = os.path.splitext(os.path.basename(nn))[0]
+        out = os.path.join(d, name + ".c")
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            sh([nnc, nn, "--main", "-o", out], "nnc")
+            ts.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        sh(["gcc", "-std=c99", "-O2", "-I" + os.path.join(ROOT, "runtime"), "-c", out, "-o", out + ".o"], "gcc -O2")
+        tc = time.perf_counter() - t0
+        worst_nnc, worst_cc = max(worst_nnc, statistics.median(ts)), max(worst_cc, tc)
+        print(f"  {name:14s} nnc {1e3 * statistics.median(ts):6.1f} ms (min {1e3 * min(ts):.1f})"
+              f"   gcc -O2 {tc:5.2f} s   {os.path.getsize(out) // 1024} KiB of C")
+    print(f"  slowest: nnc {1e3 * worst_nnc:.1f} ms, gcc -O2 {worst_cc:.2f} s"
+          + ("" if worst_nnc < 0.1 and worst_cc < 10 else "  ** over target **"))
+
+
+def result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok):
     """Per-repeat values in the workload's unit, and the rows of the table."""
     def values(reps_):
         if w.unit == "us/call":
@@ -627,13 +677,14 @@ def result_rows(w, r_nnc, r_pt, workers, peak, ok):
         return [n * w.items_per_call / t for n, t in reps_]
 
     v_nnc = values(r_nnc)
+    v_nnc2 = values(r_nnc2)
     v_pt = {k: values(v) for k, v in r_pt.items()}
     # the best 2-thread PyTorch setting: the one with the best median throughput
     def thr(vals):  # throughput (higher is better) from the unit
         med = statistics.median(vals)
         return 1 / med if w.unit == "us/call" else med
     best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
-    return {"w": w, "nnc": v_nnc, "pt": v_pt, "best2": best2, "ok": ok}
+    return {"w": w, "nnc": v_nnc, "nnc2": v_nnc2, "pt": v_pt, "best2": best2, "ok": ok}
 
 
 def gflops(w, med):
@@ -659,21 +710,22 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
         print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {fmt_num(med):>9s}  "
               f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs:>8s} {gf:7.1f} {100 * gf / peak[t]:5.1f}%")
 
-    NNC2 = "single-threaded: 1-thread number"
+    NNC2 = "-fopenmp, OMP_NUM_THREADS=2"
     notes = []
     for r in rows:
         w = r["w"]
-        med_nnc = statistics.median(r["nnc"])
-
-        def ratio(vals):
-            if not r["ok"]:
-                return "n/a*"
-            m = statistics.median(vals)
-            return m / med_nnc if w.unit == "us/call" else med_nnc / m  # > 1: nnc faster
-
         for t in (1, 2):
+            v_nnc = r["nnc"] if t == 1 else r["nnc2"]
+            med_nnc = statistics.median(v_nnc)
+
+            def ratio(vals):
+                if not r["ok"]:
+                    return "n/a*"
+                m = statistics.median(vals)
+                return m / med_nnc if w.unit == "us/call" else med_nnc / m  # > 1: nnc faster
+
             line(w.title if t == 1 else "", w.unit if t == 1 else "", t, "nnc" if t == 1 else f"nnc ({NNC2})",
-                 r["nnc"], gflops(w, med_nnc))
+                 v_nnc, gflops(w, med_nnc))
             key = "t1" if t == 1 else r["best2"]
             impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
             line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])), ratio(r["pt"][key]))
@@ -685,9 +737,9 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
         print("-" * width)
     for (title, ta, tb, M, N, K), res in gemm_rows:
         flop = 2.0 * M * N * K
-        v_nnc = [n * flop / t / 1e9 for n, t in res["nnrt"][0]]
-        med_nnc = statistics.median(v_nnc)
         for t in (1, 2):
+            v_nnc = [n * flop / t_ / 1e9 for n, t_ in res["nnrt" if t == 1 else "nnrt2"][0]]
+            med_nnc = statistics.median(v_nnc)
             line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
                  f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
             if blas_flags:
@@ -712,8 +764,8 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
           " group; > 1 means nnc is faster.")
     print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward) / time;"
           " %peak: of the measured one-core FMA peak, x2 on 2-thread rows.")
-    print("2-thread rows: nnc's generated code and nnrt_sgemm are single-threaded today, so they repeat the"
-          " 1-thread number;")
+    print("2-thread rows: nnc's generated code compiled with -fopenmp and linked against libnnrt built with"
+          " `make OPENMP=1`, run with OMP_NUM_THREADS=2 (nnrt_sgemm splits products of >= 2^20 multiply-adds);")
     print("PyTorch's 2-thread row is the better of its two settings (OMP=1: OMP_NUM_THREADS=1 in its environment);"
           " medians of both:")
     for n in notes:
