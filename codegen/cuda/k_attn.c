@@ -11,13 +11,15 @@
  *                 stream: row-major C = op(A) op(B) is column-major
  *                 C^T = op(B)^T op(A)^T, so the operands swap.
  *   embedding     one thread per output element: y[r, d] = w[ids[r], d].
- *   embedding_grad  deterministic without atomics: a block per (row v of
- *                 the gradient, 256 columns); its threads (one per column
- *                 d) walk all ids in order, through shared memory 1024 at a
- *                 time, adding dy[r, d] where ids[r] == v: the C kernel's
- *                 order of additions, so the same values. The work is
- *                 V * R id compares (fine for vocabularies of thousands; a
- *                 sort by id would scale better).
+ *   embedding_grad  deterministic without atomics: a block per (VB rows
+ *                 v of the gradient, 256 columns); its threads (one per
+ *                 column d) walk all ids in order, through shared memory
+ *                 1024 at a time, adding dy[r, d] to row ids[r] when it is
+ *                 one of theirs: the C kernel's order of additions, so the
+ *                 same values. VB doubles from 1 (up to 32) while that
+ *                 still leaves 264 blocks (large vocabularies); the work is
+ *                 V / VB * R id compares per column block (a sort by id
+ *                 would scale better still).
  *   causal_mask   one thread per element.
  */
 #include "cuk.h"
@@ -226,32 +228,45 @@ void cu_emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
     elem_close(cx, n);
 }
 
-enum { EMB_CHUNK = 1024 };
+enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
 
 /* dweight[v] = sum of dy[r] over the rows r with ids[r] == v, in order of
- * r. x0 = dy, x1 = ids. */
+ * r. x0 = dy, x1 = ids. A block takes VB rows [v0, v0 + VB) of dweight
+ * (VB = 1 unless there are enough blocks anyway: large vocabularies) and
+ * NT columns; thread d keeps VB sums in registers (the unrolled compare
+ * picks the one to add to). */
 void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     ll R = cuk_numel(IN(cx, n, 1)), D = cuk_last(n), V = n->shape.d[0];
     if (!cuk_numel(n)) return empty_launcher(cx, n);
     const char *IX = ix_type(cx, n), *T = cx->T;
     int NT = D >= 256 ? 256 : (int)((D + 31) / 32 * 32);
+    ll cols = (D + NT - 1) / NT;
+    int VB = 1;
+    while (VB < 32 && (V + 2 * VB - 1) / (2 * VB) * cols >= EMB_BLOCKS) VB *= 2;
     strbuf *c = cx->c;
     sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_main(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
     sb_printf(c, "    __shared__ int32_t ids[%d];\n", EMB_CHUNK);
-    sb_printf(c, "    const int32_t v = (int32_t)blockIdx.x;\n");
+    sb_printf(c, "    const int32_t v0 = (int32_t)blockIdx.x * %d;\n", VB);
     sb_printf(c, "    const %s d = (%s)blockIdx.y * %d + threadIdx.x;\n", IX, IX, NT);
-    sb_printf(c, "    %s s = 0;\n", T);
+    sb_printf(c, "    %s s[%d];\n", T, VB);
+    sb_printf(c, "#pragma unroll\n    for (int k = 0; k < %d; k++) s[k] = 0;\n", VB);
     sb_printf(c, "    for (%s r0 = 0; r0 < %lld; r0 += %d) {\n", IX, R, EMB_CHUNK);
     sb_printf(c, "        const int len = %lld - r0 < %d ? (int)(%lld - r0) : %d;\n", R, EMB_CHUNK, R, EMB_CHUNK);
     sb_puts(c, "        __syncthreads(); /* the previous chunk is used up */\n");
     sb_printf(c, "        for (int e = threadIdx.x; e < len; e += %d) ids[e] = x1[r0 + e];\n", NT);
     sb_puts(c, "        __syncthreads();\n");
     sb_printf(c, "        if (d < %lld)\n", D);
-    sb_puts(c, "            for (int e = 0; e < len; e++)\n");
-    sb_printf(c, "                if (ids[e] == v) s += x0[(r0 + e) * %lld + d];\n    }\n", D);
-    sb_printf(c, "    if (d < %lld) y[(%s)v * %lld + d] = s;\n}\n", D, IX, D);
+    sb_puts(c, "            for (int e = 0; e < len; e++) {\n");
+    sb_puts(c, "                const int32_t u = ids[e] - v0;\n");
+    sb_printf(c, "                if (u >= 0 && u < %d) {\n", VB);
+    sb_printf(c, "                    const %s g = x0[(r0 + e) * %lld + d];\n", T, D);
+    sb_printf(c, "#pragma unroll\n                    for (int k = 0; k < %d; k++)\n", VB);
+    sb_puts(c, "                        if (k == u) s[k] += g;\n                }\n            }\n    }\n");
+    sb_printf(c, "    if (d < %lld)\n", D);
+    sb_printf(c, "#pragma unroll\n        for (int k = 0; k < %d; k++)\n", VB);
+    sb_printf(c, "            if (v0 + k < %lld) y[(%s)(v0 + k) * %lld + d] = s[k];\n}\n", V, IX, D);
     cuk_head(cx, n);
-    sb_printf(c, "    %s_main<<<dim3(%lld, %lld), %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), V, (D + NT - 1) / NT, NT,
+    sb_printf(c, "    %s_main<<<dim3(%lld, %lld), %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), (V + VB - 1) / VB, cols, NT,
               kargs(cx, n));
     launch_ret(cx, n);
     cuk_tail(cx);
