@@ -1,6 +1,7 @@
 /* k_conv.c — C kernels of the convolution and pooling ops (NCHW).
  *
- * Each convolution node gets one of two paths, chosen from its static shapes:
+ * Each convolution node gets a vectorized path or the direct loops, chosen
+ * from its static shapes:
  *
  *   implicit GEMM  stride-1 conv2d and conv2d_grad_x: see "implicit GEMM on the
  *                  padded input grid" below; chosen when its buffers fit on the
@@ -8,6 +9,8 @@
  *                  real (not thrown-away grid columns or tile padding)
  *   channel lanes  conv2d_grad_w with the output channels in the vector lanes,
  *                  chosen when at least GW_MIN_LANES of the lanes are used
+ *   pixel lanes    otherwise, at stride 1, conv2d_grad_w with grid pixels in
+ *                  the lanes, under the implicit GEMM's GRID_MIN_USEFUL rule
  *   direct         everything else (below)
  *
  * Measured on LeNet-5 (batch 64, f32, one core of a 2.8 GHz AVX-512 Xeon, gcc
@@ -16,8 +19,9 @@
  *   conv2d 6->16 5x5, 14x14           950 -> 270  (grid 69% useful)
  *   conv2d_grad_x of the second      1460 -> 470  (grid 77% useful)
  *   conv2d_grad_w of the second      1280 -> 390  (16 of 16 lanes)
- *   conv2d_grad_w of the first        595 -> 680  (6 of 16 lanes: stays direct)
- * The two vectorized paths are GNU C (vector_size); under other compilers,
+ *   conv2d_grad_w of the first        595 -> 177  (pixel lanes; with the
+ *                                                 channel lanes, 6 of 16: 680)
+ * The vectorized paths are GNU C (vector_size); under other compilers,
  * or with -DNNC_NO_VECTOR_EXT, the kernel's #else branch is the direct path.
  *
  * The direct convolutions' inner loops run along one row (of the output, or of
@@ -605,19 +609,125 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
               K, d->OG, K, K, q->OGP);
 }
 
+/* ---- conv2d_grad_w with pixels in the vector lanes ----------------------
+ *
+ *   dw[o, (c, kh, kw)] = sum over n and grid pixels i of dg[o][i] xp[c][i + kh d Wp + kw d]
+ *
+ * For stride 1 and few output channels (where the channel lanes above would
+ * be mostly empty): x is copied into a zero-padded plane as for the implicit
+ * GEMM, and dy, a band of R output rows at a time, onto the same grid (dg,
+ * zero in the columns past OW), so that every product is between two
+ * contiguous vectors. OBW output channels times the KW taps of one kernel
+ * row are accumulators in registers over the band; they are added into
+ * vector partial sums (av), reduced across the lanes once at the end. */
+typedef struct gwaplan {
+    long long VL, Hp, Wp, OBW, R, NPT, XPN, K;
+} gwaplan;
+
+static int gwa_plan(const convdims *d, size_t esize, gwaplan *q) {
+    if (d->S != 1) return 0;
+    q->VL = VBYTES / (long long)esize;
+    q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P, q->K = d->CG * d->KH * d->KW;
+    q->OBW = 16 / d->KW; /* OBW + KW loads and OBW x KW accumulators of 32 registers */
+    if (q->OBW < 1) return 0;
+    while (d->OG % q->OBW) q->OBW--;
+    long long av = d->O * q->K * q->VL;
+    for (long long bands = 1;; bands++) {
+        q->R = (d->OH + bands - 1) / bands;
+        q->NPT = (q->R * q->Wp + q->VL - 1) / q->VL * q->VL;
+        q->XPN = ((d->C - 1) * q->Hp + (d->OH - 1) / q->R * q->R + (d->KH - 1) * d->D) * q->Wp + (d->KW - 1) * d->D +
+                 q->NPT;
+        long long bytes = (q->XPN + d->O * q->NPT + av) * (long long)esize;
+        if (bytes <= GRID_STACK_MAX) break;
+        if (q->R == 1) return 0;
+    }
+    double useful = (double)(d->OH * d->OW) / (double)(q->NPT * ((d->OH + q->R - 1) / q->R));
+    return useful >= GRID_MIN_USEFUL;
+}
+
+static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
+    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) av[i] = 0;\n", AV);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
+    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
+    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
+    sb_printf(c, "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld + w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
+    sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
+    sb_printf(c, "            const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", q->R, d->OH, q->R, d->OH);
+    sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", d->O);
+    sb_printf(c, "                for (long oh = r0; oh < r0 + %lld; oh++)\n", q->R);
+    sb_printf(c, "                    for (long ow = 0; ow < %lld; ow++)\n", d->OW);
+    sb_printf(c, "                        dg[o * %lld + (oh - r0) * %lld + ow] = oh < r1 ? x0[((n * %lld + o) * %lld + oh) * %lld + ow] : 0;\n",
+              q->NPT, q->Wp, d->O, d->OH, d->OW);
+    sb_printf(c, "            for (long g = 0; g < %lld; g++)\n", G);
+    sb_printf(c, "                for (long ob = 0; ob < %lld; ob += %lld)\n", d->OG, q->OBW);
+    sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
+    sb_printf(c, "                        for (long kh = 0; kh < %lld; kh++) {\n", d->KH);
+    sb_printf(c, "                            const %s *restrict xs = xp + (g * %lld + c) * %lld + (r0 + kh * %lld) * %lld;\n",
+              T, d->CG, HW, d->D, q->Wp);
+    sb_printf(c, "                            const %s *restrict ds = dg + (g * %lld + ob) * %lld;\n", T, d->OG, q->NPT);
+    sb_printf(c, "                            %s *restrict ab = av + ((g * %lld + ob) * %lld + (c * %lld + kh) * %lld) * %lld;\n",
+              T, d->OG, q->K, d->KH, d->KW, q->VL);
+    sb_puts(c, "                            vec");
+    for (long long o = 0; o < q->OBW; o++)
+        for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, "%s a%lld_%lld = {0}", o + kw ? "," : "", o, kw);
+    sb_puts(c, ";\n");
+    sb_printf(c, "                            for (long i = 0; i < %lld; i += %lld) {\n", q->NPT, q->VL);
+    sb_puts(c, "                                vec");
+    for (long long o = 0; o < q->OBW; o++) sb_printf(c, "%s e%lld", o ? "," : "", o);
+    for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, ", s%lld", kw);
+    sb_puts(c, ";\n");
+    for (long long o = 0; o < q->OBW; o++)
+        sb_printf(c, "                                __builtin_memcpy(&e%lld, ds + %lld + i, sizeof e%lld);\n", o,
+                  o * q->NPT, o);
+    for (long long kw = 0; kw < d->KW; kw++)
+        sb_printf(c, "                                __builtin_memcpy(&s%lld, xs + %lld + i, sizeof s%lld);\n", kw,
+                  kw * d->D, kw);
+    for (long long o = 0; o < q->OBW; o++) {
+        sb_puts(c, "                               ");
+        for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, " a%lld_%lld += e%lld * s%lld;", o, kw, o, kw);
+        sb_puts(c, "\n");
+    }
+    sb_puts(c, "                            }\n");
+    for (long long o = 0; o < q->OBW; o++)
+        for (long long kw = 0; kw < d->KW; kw++) {
+            long long at = (o * q->K + kw) * q->VL;
+            sb_printf(c, "                            { vec t; __builtin_memcpy(&t, ab + %lld, sizeof t); t += a%lld_%lld; "
+                         "__builtin_memcpy(ab + %lld, &t, sizeof t); }\n", at, o, kw, at);
+        }
+    sb_puts(c, "                        }\n        }\n    }\n");
+    sb_printf(c, "    for (long j = 0; j < %lld; j++) {\n        %s s = 0;\n", d->O * q->K, T);
+    sb_printf(c, "        for (long l = 0; l < %lld; l++) s += av[j * %lld + l];\n        y[j] = s;\n    }\n", q->VL, q->VL);
+    (void)KK;
+}
+
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
 void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
+    size_t es = cx->o->f64 ? sizeof(double) : sizeof(float);
     gwplan q;
-    int use = gw_plan(&d, cx->o->f64 ? sizeof(double) : sizeof(float), &q);
+    gwaplan qa;
+    int use = gw_plan(&d, es, &q) ? 1 : gwa_plan(&d, es, &qa) ? 2 : 0;
     cgk_head(cx, n);
-    if (use) {
+    if (use == 1)
         sb_printf(cx->c, "    /* output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n", d.OG,
                   q.OGP, q.KHB);
+    if (use == 2)
+        sb_printf(cx->c, "    /* pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
+                  qa.Hp, qa.Wp, qa.OBW, d.KW);
+    if (use) {
         sb_puts(cx->c, "#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT)\n");
-        emit_gw(cx, &d, &q);
+        if (use == 1) emit_gw(cx, &d, &q);
+        else emit_gwa(cx, &d, &qa);
         sb_puts(cx->c, "#else\n");
     }
     gradw_direct(cx, d);
