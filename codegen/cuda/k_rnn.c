@@ -10,11 +10,12 @@
  * global writes before __syncthreads are visible to all its threads.
  *
  *   forward, per t:  the gate slots of state row t get b_hh + W_hh h(t-1):
- *                    one warp per gate row i (rows i = warp, warp + 8, ...),
+ *                    one warp per gate row i (rows i = warp, warp + nw, ...;
+ *                    8, 16 or 32 warps as G*H is < 512, < 1024 or more),
  *                    lanes take k = lane, lane + 32, ... of the dot product
  *                    (W_hh's row read contiguously), nnrt_warp_sum adds
  *                    them; barrier; the cell, one thread per unit j
- *                    (j = tid, tid + 256, ...); barrier.
+ *                    (j = tid, tid + nt, ...); barrier.
  *   backward, per t (from the last): one thread per unit j computes dh(t) =
  *                    dstate_h (+ the GRU's carried dh z of t+1) + the sum
  *                    over the G*H gate rows i, in order, of dgh(t+1)[i]
@@ -85,8 +86,6 @@ static void act(cg_ctx *cx, const char *ind, int sigm, const char *dst, const ch
 /* Offset of the gates' slots (W_hh h + b_hh lands there) in the state row. */
 static ll gate_slots(int cell, ll H) { return cell == RNN_CELL_LSTM ? 2 * H : cell == RNN_CELL_GRU ? H : 0; }
 
-enum { FWD_THREADS = 256 };
-
 /* ---- the forward scan ---------------------------------------------------- */
 
 /* The cell of unit j: s = state row t (gate slots filled), xr = the input
@@ -125,7 +124,9 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     if (!cuk_numel(n)) return empty_launcher(cx, n);
     const char *T = cx->T, *IX = ix_type(cx, n);
     strbuf *c = cx->c;
-    int NT = FWD_THREADS, NW = FWD_THREADS / 32;
+    /* a warp per gate row: up to 32 warps, so the rows each warp does in
+     * sequence stay few */
+    int NT = GH >= 1024 ? 1024 : GH >= 512 ? 512 : 256, NW = NT / 32;
     sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_scan(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
     sb_printf(c, "    const int tid = threadIdx.x, lane = tid %% 32, warp = tid / 32;\n");
     sb_printf(c, "    const %s b = blockIdx.x;\n", IX);
