@@ -95,6 +95,12 @@ endif
 test-gpu: all cuda
 	@sh tests/gpu/run.sh
 
+# nnc's CUDA target vs PyTorch on the GPU (needs a GPU and a python3 with torch; bench/README.md)
+.PHONY: bench-gpu
+BENCH_GPU_PYTHON ?= python3
+bench-gpu: all cuda
+	@$(BENCH_GPU_PYTHON) bench/gpu.py --build $(B) $(BENCH_GPU_ARGS)
+
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
 DEMO = $(B)/demo
 demo: deps all
