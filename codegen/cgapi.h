@@ -10,6 +10,9 @@
 
 /* Optimizer state slots (0, 1 or 2 parameter-sized buffers). */
 int cga_opt_slots(cg_ctx *cx);
+/* Runs of consecutive parameters that have gradients, {lo, hi} element
+ * offsets, into r (room for one per parameter); returns how many. */
+int cga_grad_ranges(cg_ctx *cx, size_t (*r)[2]);
 /* 1 if the model has training entry points (_train_step, _update, ...). */
 int cga_trainable(cg_ctx *cx);
 /* Elements of the parameter (= gradient) buffer. */

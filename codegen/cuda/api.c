@@ -418,27 +418,6 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
 
 /* ---- the optimizer -------------------------------------------------------- */
 
-/* Runs of consecutive parameters that have gradients: {lo, hi} elements. */
-static int grad_ranges(cg_ctx *cx, size_t (*r)[2]) {
-    const ir_graph *g = cx->g;
-    const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
-    int n = 0;
-    for (int i = 0; i < g->params.len;) {
-        if (g->grads.data[i] < 0) {
-            i++;
-            continue;
-        }
-        size_t lo = mp->offset[g->params.data[i]], hi = lo;
-        for (; i < g->params.len && g->grads.data[i] >= 0; i++) {
-            const ir_node *p = NODE(cx, g->params.data[i]);
-            hi = mp->offset[p->id] + (size_t)ir_numel(&p->shape);
-        }
-        r[n][0] = lo, r[n][1] = hi;
-        n++;
-    }
-    return n;
-}
-
 /* The update kernels: a one-thread kernel advances the step and computes
  * the step's scalars in double (as the C target does on the host) into
  * hyper; one fused elementwise kernel per range of parameters. */
@@ -471,7 +450,7 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
     sb_puts(c, "    }\n}\n");
 
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
-    int nr = grad_ranges(cx, r);
+    int nr = cga_grad_ranges(cx, r);
     sb_printf(c, "\nstatic int %s_enq_update(%s *m, uint64_t counter) {\n    (void)counter;\n", P, P);
     sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper);\n", P);
     sb_printf(c, "    int st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n", P);
