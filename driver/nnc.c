@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
-    "  --print-after=P  print the IR after pass P (elab, fold, autodiff) to stderr\n"
+    "  --print-after=P  print the IR after pass P (elab, fold, cse, autodiff, fuse) to stderr\n"
     "  --version, --help\n";
 
 typedef struct cli {
