@@ -61,5 +61,8 @@ void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const
                     int fast_tanh);
 /* Print x as a C literal of the element type. */
 void cg_literal(cg_ctx *cx, strbuf *b, double x);
+/* Does the ops.def formula expr use attribute p or q (name, a standalone
+ * identifier)? Shared by the C and CUDA targets (codegen/c/kernels.c). */
+int cgk_uses_attr(const char *expr, char name);
 
 #endif /* NNC_CG_H */

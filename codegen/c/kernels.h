@@ -24,8 +24,6 @@ void cgk_tail(cg_ctx *cx);
  * ops.def (p, q = fattr[0], fattr[1]; binary ops broadcast as ADD does). */
 void cgk_unary(cg_ctx *cx, const ir_node *n);
 void cgk_binary(cg_ctx *cx, const ir_node *n);
-/* Does the elementwise formula expr use attribute p or q (name)? */
-int cgk_uses_attr(const char *expr, char name);
 /* Write an ops.def formula. In f32 its tanh becomes nnc_tanhf, the
  * rational approximation emit.c defines (vectorizable; within 4e-7 of
  * tanhf); cgk_uses_fast_tanh tells whether expr needs it. */

@@ -54,6 +54,46 @@ void cuk_binary(cg_ctx *cx, const ir_node *n);
 int cuk_block(long long count);
 long long cuk_grid(long long count);
 
+/* ---- pieces of kernels and launchers (shared by kernels.c and k_*.c) ---- */
+/* Index type of node n's kernels: "int" when every tensor of the node
+ * (and a tile past its end) fits, else "long long". */
+const char *cuk_ix(cg_ctx *cx, const ir_node *n);
+/* Index type of a loop up to count (with room for one grid stride). */
+const char *cuk_ix_count(long long count);
+/* Kernel parameter list "const T *__restrict__ x<first>, ..., T
+ * *__restrict__ y" (int32_t for I32 inputs). An OPF_STATE op's y aliases
+ * its x0, and y_alias marks a y the kernel reads back: those get no
+ * __restrict__. */
+const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias);
+/* Open a kernel: "static __global__ void [__launch_bounds__(threads)]
+ * kID_op_SFX(params) {" (no bounds when threads is 0; params NULL:
+ * cuk_params(cx, n, 0, 0)). */
+void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, const char *params);
+/* "for (IX var = first; var < count; var += stride)" of a 1-D grid-stride
+ * loop, and the loop opened with it at indent 4 ("    for (...) {"). */
+const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, long long count);
+void cuk_grid_loop(cg_ctx *cx, const char *ix, const char *var, long long count);
+/* Open kID_op_main (cuk_kernel, no bounds) and its grid-stride loop over
+ * i in [0, count); cuk_grid_close closes both and writes the launcher
+ * (cuk_head, a 1-D launch over count, cuk_check_launch, cuk_tail). */
+void cuk_grid_open(cg_ctx *cx, const ir_node *n, const char *ix, long long count);
+void cuk_grid_close(cg_ctx *cx, const ir_node *n, long long count);
+/* "    kID_op_SFX<<<grid, block, 0, ex->stream>>>(x<first>, ..., y);" with
+ * grid and block CUDA expressions (a number or a dim3); cuk_launch_1d takes
+ * them as numbers (first = 0). */
+void cuk_launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid, const char *block, int first);
+void cuk_launch_1d(cg_ctx *cx, const ir_node *n, const char *sfx, long long grid, int block);
+/* The launcher's return after its launches, the status of
+ * cudaGetLastError: spelled nnrt_cu_check(ex, cudaGetLastError(), ..)
+ * (cuk_check_launch) or NNRT_CU_LAUNCHED(ex, ..) (cuk_launched). */
+void cuk_check_launch(cg_ctx *cx, const ir_node *n);
+void cuk_launched(cg_ctx *cx, const ir_node *n);
+/* The whole launcher of a node with nothing to do (an empty tensor): every
+ * parameter voided, NNRT_OK. */
+void cuk_empty(cg_ctx *cx, const ir_node *n);
+/* "const T name = <literal v>;" at indent ind. */
+void cuk_const(cg_ctx *cx, const char *ind, const char *name, double v);
+
 /* ---- the CUDA target's other files (emit.c, api.c) ---- */
 /* Emit node n's kernels and launcher (the cu_emit_OP of its row). */
 void cg_cuda_kernel(cg_ctx *cx, const ir_node *n);

@@ -30,57 +30,7 @@ typedef long long ll;
 
 #define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
-/* ---- shared pieces (as in k_conv.c) ------------------------------------- */
-
-static const char *ix_type(cg_ctx *cx, const ir_node *n) {
-    ll big = cuk_numel(n);
-    for (int i = 0; i < n->nin; i++)
-        if (cuk_numel(IN(cx, n, i)) > big) big = cuk_numel(IN(cx, n, i));
-    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
-}
-
-static const char *kparams(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++)
-        s = FMT("%sconst %s *__restrict__ x%d, ", s, IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
-    return FMT("%s%s *__restrict__ y", s, cx->T);
-}
-
-static const char *kargs(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++) s = FMT("%sx%d, ", s, i);
-    return FMT("%sy", s);
-}
-
-static void launch_ret(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
-}
-
-static void empty_launcher(cg_ctx *cx, const ir_node *n) {
-    cuk_head(cx, n);
-    sb_puts(cx->c, "    (void)ex;\n");
-    for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
-    sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
-    cuk_tail(cx);
-}
-
-/* Open NAME_main, a grid-stride loop over the output's elements i. */
-static void elem_open(cg_ctx *cx, const ir_node *n, const char *IX) {
-    sb_printf(cx->c, "static __global__ void %s_main(%s) {\n", cuk_name(cx, n), kparams(cx, n));
-    sb_printf(cx->c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x) {\n",
-              IX, IX, cuk_numel(n), IX);
-}
-
-/* Close it and write the launcher. */
-static void elem_close(cg_ctx *cx, const ir_node *n) {
-    ll tot = cuk_numel(n);
-    sb_puts(cx->c, "    }\n}\n");
-    cuk_head(cx, n);
-    sb_printf(cx->c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), cuk_grid(tot), cuk_block(tot),
-              kargs(cx, n));
-    launch_ret(cx, n);
-    cuk_tail(cx);
-}
+/* ---- shared pieces ------------------------------------------------------ */
 
 /* x viewed as [outer, len, inner] around axis ax. */
 static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
@@ -116,10 +66,10 @@ static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd)
 void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
     int nd = permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    elem_open(cx, n, IX);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     /* coordinate k of loop k: i / (product of the later sizes) % sz[k] */
     sb_printf(c, "        const %s src = ", IX);
     ll inner = 1;
@@ -130,7 +80,7 @@ void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
         inner *= sz[k];
     }
     sb_puts(c, ";\n        y[i] = x0[src];\n");
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }
 
 /* ---- slice, pad, concat ------------------------------------------------- */
@@ -139,24 +89,24 @@ void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
 void cu_emit_SLICE(cg_ctx *cx, const ir_node *n) {
     ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
     view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     ll run = (hi - lo) * I;
-    elem_open(cx, n, IX);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     sb_printf(cx->c, "        y[i] = x0[i / %lld * %lld + %lld + i %% %lld];\n", run, L * I, lo * I, run);
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }
 
 /* y = zeros with x at [start, start + l) along the axis. */
 void cu_emit_PAD(cg_ctx *cx, const ir_node *n) {
     ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
     view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    elem_open(cx, n, IX);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld - %lld;\n", IX, L * I, L * I, lo * I);
     sb_printf(cx->c, "        y[i] = r >= 0 && r < %lld ? x0[o * %lld + r] : 0;\n", l * I, l * I);
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }
 
 /* y[o] = [a[o], b[o]] along the axis. */
@@ -165,13 +115,13 @@ void cu_emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     int ax = (int)n->iattr[0];
     view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
     Lb = IN(cx, n, 1)->shape.d[ax];
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    elem_open(cx, n, IX);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld;\n", IX, (La + Lb) * I, (La + Lb) * I);
     sb_printf(cx->c, "        y[i] = r < %lld ? x0[o * %lld + r] : x1[o * %lld + r - %lld];\n", La * I, La * I, Lb * I,
               La * I);
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }
 
 /* ---- batched matrix product --------------------------------------------- */
@@ -195,7 +145,7 @@ void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
     ll nb, M, K, N;
     bmm_sizes(cx, n, &nb, &M, &K, &N);
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     const char *T = cx->T;
     cuk_head(cx, n);
@@ -221,11 +171,11 @@ void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
  * x0 = ids, x1 = weight. */
 void cu_emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
     ll D = cuk_last(n);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    elem_open(cx, n, IX);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     sb_printf(cx->c, "        y[i] = x1[(%s)x0[i / %lld] * %lld + i %% %lld];\n", IX, D, D, D);
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }
 
 enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
@@ -237,14 +187,14 @@ enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
  * picks the one to add to). */
 void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     ll R = cuk_numel(IN(cx, n, 1)), D = cuk_last(n), V = n->shape.d[0];
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     int NT = D >= 256 ? 256 : (int)((D + 31) / 32 * 32);
     ll cols = (D + NT - 1) / NT;
     int VB = 1;
     while (VB < 32 && (V + 2 * VB - 1) / (2 * VB) * cols >= EMB_BLOCKS) VB *= 2;
     strbuf *c = cx->c;
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_main(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
+    cuk_kernel(cx, n, "main", NT, NULL);
     sb_printf(c, "    __shared__ int32_t ids[%d];\n", EMB_CHUNK);
     sb_printf(c, "    const int32_t v0 = (int32_t)blockIdx.x * %d;\n", VB);
     sb_printf(c, "    const %s d = (%s)blockIdx.y * %d + threadIdx.x;\n", IX, IX, NT);
@@ -266,9 +216,8 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "#pragma unroll\n        for (int k = 0; k < %d; k++)\n", VB);
     sb_printf(c, "            if (v0 + k < %lld) y[(%s)(v0 + k) * %lld + d] = s[k];\n}\n", V, IX, D);
     cuk_head(cx, n);
-    sb_printf(c, "    %s_main<<<dim3(%lld, %lld), %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), (V + VB - 1) / VB, cols, NT,
-              kargs(cx, n));
-    launch_ret(cx, n);
+    cuk_launch(cx, n, "main", FMT("dim3(%lld, %lld)", (V + VB - 1) / VB, cols), FMT("%d", NT), 0);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -277,11 +226,11 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
 /* Row i of each [T, T] matrix: x up to the diagonal, then the fill value. */
 void cu_emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
     ll T = cuk_last(n);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    elem_open(cx, n, IX);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, cuk_numel(n));
     sb_printf(cx->c, "        y[i] = i %% %lld <= i / %lld %% %lld ? x0[i] : ", T, T, T);
     cg_literal(cx, cx->c, n->fattr[0]);
     sb_puts(cx->c, ";\n");
-    elem_close(cx, n);
+    cuk_grid_close(cx, n, cuk_numel(n));
 }

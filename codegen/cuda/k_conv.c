@@ -42,51 +42,6 @@ typedef long long ll;
 
 #define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
-/* ---- shared pieces -------------------------------------------------------- */
-
-/* Index type of node n's kernels: int when every tensor of the node (and
- * every tile past its end) fits, else long long. */
-static const char *ix_type(cg_ctx *cx, const ir_node *n) {
-    ll big = cuk_numel(n);
-    for (int i = 0; i < n->nin; i++)
-        if (cuk_numel(IN(cx, n, i)) > big) big = cuk_numel(IN(cx, n, i));
-    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
-}
-
-/* Kernel parameter list: const T *__restrict__ x0, ..., T *__restrict__ y. */
-static const char *kparams(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++)
-        s = FMT("%sconst %s *__restrict__ x%d, ", s, IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
-    return FMT("%s%s *__restrict__ y", s, cx->T);
-}
-
-/* Argument list of the launch: x0, ..., y. */
-static const char *kargs(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++) s = FMT("%sx%d, ", s, i);
-    return FMT("%sy", s);
-}
-
-/* `    NAME_sfx<<<grid, block, 0, ex->stream>>>(args);` */
-static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid, const char *block) {
-    sb_printf(cx->c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), sfx, grid, block, kargs(cx, n));
-}
-
-/* The launcher's return: the launch's status. */
-static void launch_ret(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
-}
-
-/* A launcher with nothing to launch (an empty output). */
-static void empty_launcher(cg_ctx *cx, const ir_node *n) {
-    cuk_head(cx, n);
-    sb_puts(cx->c, "    (void)ex;\n");
-    for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
-    sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
-    cuk_tail(cx);
-}
-
 /* ---- implicit GEMM ---------------------------------------------------------- */
 
 /* The GEMM of one conv node. Loaders are statements that set `v` (declared
@@ -108,9 +63,9 @@ static ll cdiv(ll a, ll b) { return (a + b - 1) / b; }
 /* The tiled kernel NAME_gemm. */
 static void gemm_kernel(cg_ctx *cx, const ir_node *n, const gemm *G) {
     strbuf *c = cx->c;
-    const char *T = cx->T, *IX = ix_type(cx, n);
+    const char *T = cx->T, *IX = cuk_ix(cx, n);
     int BM = tile_for(G->M), BN = tile_for(G->N), TM = BM / 16, TN = BN / 16;
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_gemm(%s) {\n", GT, cuk_name(cx, n), kparams(cx, n));
+    cuk_kernel(cx, n, "gemm", GT, NULL);
     sb_printf(c, "    __shared__ %s As[%d][%d];\n    __shared__ %s Bs[%d][%d];\n", T, BK, BM + 1, T, BK, BN + 1);
     sb_puts(c, "    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;\n");
     sb_printf(c, "    const %s m0 = (%s)blockIdx.x * %d, q0 = (%s)blockIdx.y * %d;\n", IX, IX, BM, IX, BN);
@@ -151,8 +106,8 @@ static void gemm_kernel(cg_ctx *cx, const ir_node *n, const gemm *G) {
 /* One block per output element: NAME_dot (grid G*M*N blocks). */
 static void dot_kernel(cg_ctx *cx, const ir_node *n, const gemm *G) {
     strbuf *c = cx->c;
-    const char *T = cx->T, *IX = ix_type(cx, n);
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_dot(%s) {\n", GT, cuk_name(cx, n), kparams(cx, n));
+    const char *T = cx->T, *IX = cuk_ix(cx, n);
+    cuk_kernel(cx, n, "dot", GT, NULL);
     sb_printf(c, "    __shared__ %s shm[32];\n", T);
     sb_printf(c, "    const %s e = blockIdx.x, g = e / %lld, m = e / %lld %% %lld, q = e %% %lld;\n", IX, G->M * G->N,
               G->N, G->M, G->N);
@@ -172,12 +127,12 @@ static void gemm_emit(cg_ctx *cx, const ir_node *n, const gemm *G, int dot) {
     else gemm_kernel(cx, n, G);
     cuk_head(cx, n);
     if (dot) {
-        launch(cx, n, "dot", FMT("%lld", G->G * G->M * G->N), FMT("%d", GT));
+        cuk_launch(cx, n, "dot", FMT("%lld", G->G * G->M * G->N), FMT("%d", GT), 0);
     } else {
         int BM = tile_for(G->M), BN = tile_for(G->N);
-        launch(cx, n, "gemm", FMT("dim3(%lld, %lld, %lld)", cdiv(G->M, BM), cdiv(G->N, BN), G->G), FMT("%d", GT));
+        cuk_launch(cx, n, "gemm", FMT("dim3(%lld, %lld, %lld)", cdiv(G->M, BM), cdiv(G->N, BN), G->G), FMT("%d", GT), 0);
     }
-    launch_ret(cx, n);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -212,8 +167,8 @@ static const char *load_shifted_x(cg_ctx *cx, const convdims *d, const char *IX,
 void cu_emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     const ir_node *x = IN(cx, n, 0), *w = IN(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *ind = "                ";
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll OHW = d.OH * d.OW, K = d.CG * d.KH * d.KW;
     gemm G = {d.N * OHW, d.OG, K, d.G, NULL, NULL, NULL, 0, 1};
     G.loadA = load_shifted_x(cx, &d, IX, "m", "k", "x0", ind);
@@ -228,8 +183,8 @@ void cu_emit_CONV2D(cg_ctx *cx, const ir_node *n) {
 void cu_emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = IN(cx, n, 0), *w = IN(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *ind = "                ";
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll HW = d.H * d.W, KHW = d.KH * d.KW;
     gemm G = {d.N * HW, d.CG, d.OG * KHW, d.G, NULL, NULL, NULL, 0, 1};
     const char *ok = d.S == 1 ? FMT("th >= 0 && th < %lld && tw >= 0 && tw < %lld", d.OH, d.OW)
@@ -255,8 +210,8 @@ void cu_emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
 void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     ll OHW = d.OH * d.OW, CK = d.CG * d.KH * d.KW;
     gemm G = {d.OG, CK, d.N * OHW, d.G, NULL, NULL, NULL, 1, 1};
     /* few output tiles for a long reduction: a block per output element */
@@ -274,16 +229,15 @@ void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
 /* y[n, c, ...] = x[n, c, ...] + b[c] */
 void cu_emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
     ll N = n->shape.d[0], C = n->shape.d[1], I = cuk_numel(n) / (N * C), tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    sb_printf(c, "static __global__ void %s_main(%s) {\n", cuk_name(cx, n), kparams(cx, n));
-    sb_printf(c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x)\n",
-              IX, IX, tot, IX);
+    cuk_kernel(cx, n, "main", 0, NULL);
+    sb_printf(c, "    %s\n", cuk_grid_for(cx, IX, "i", tot));
     sb_printf(c, "        y[i] = x0[i] + x1[i / %lld %% %lld];\n}\n", I, C);
     cuk_head(cx, n);
-    launch(cx, n, "main", FMT("%lld", cuk_grid(tot)), FMT("%d", cuk_block(tot)));
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "main", cuk_grid(tot), cuk_block(tot));
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -296,23 +250,6 @@ typedef struct pooldims {
 static pooldims pool_dims(const ir_node *n, const ir_shape *x, const ir_shape *y) {
     pooldims d = {x->d[0] * x->d[1], x->d[2], x->d[3], y->d[2], y->d[3], n->iattr[0], n->iattr[1], n->iattr[2]};
     return d;
-}
-
-/* A grid-stride kernel NAME_main over `count` elements: opens the loop with
- * index i (the caller writes the body and closes it with pool_end). */
-static void grid_open(cg_ctx *cx, const ir_node *n, const char *IX, ll count) {
-    sb_printf(cx->c, "static __global__ void %s_main(%s) {\n", cuk_name(cx, n), kparams(cx, n));
-    sb_printf(cx->c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x) {\n",
-              IX, IX, count, IX);
-}
-
-/* Close the kernel and write its launcher over count elements. */
-static void grid_close(cg_ctx *cx, const ir_node *n, ll count) {
-    sb_puts(cx->c, "    }\n}\n");
-    cuk_head(cx, n);
-    launch(cx, n, "main", FMT("%lld", cuk_grid(count)), FMT("%d", cuk_block(count)));
-    launch_ret(cx, n);
-    cuk_tail(cx);
 }
 
 /* In the loop over outputs i: plane p, (oh, ow), the window's clipped rows
@@ -364,13 +301,13 @@ static void pool_inverse(cg_ctx *cx, const pooldims *d, const char *IX) {
 void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    grid_open(cx, n, IX, tot);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, tot);
     pool_window(cx, &d, IX, "        ", "i");
     pool_max(cx, &d, IX, "        ", "x0", 0);
     sb_puts(cx->c, "        y[i] = m;\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* dx[at] = sum of dy over the windows whose first maximum is at; x0 = dy,
@@ -378,10 +315,10 @@ void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
 void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    grid_open(cx, n, IX, tot);
+    cuk_grid_open(cx, n, IX, tot);
     pool_inverse(cx, &d, IX);
     sb_printf(c, "        const %s self = ih * %lld + iw;\n", IX, d.W);
     sb_printf(c, "        %s s = 0;\n", cx->T);
@@ -395,17 +332,17 @@ void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pool_max(cx, &d, IX, "                ", "x1", 1);
     sb_printf(c, "                if (at == self) s += x0[(p * %lld + oh) * %lld + ow];\n", d.OH, d.OW);
     sb_puts(c, "            }\n        y[i] = s;\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* y = sum over each window / k^2 (the padding counts as zeros). */
 void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    grid_open(cx, n, IX, tot);
+    cuk_grid_open(cx, n, IX, tot);
     pool_window(cx, &d, IX, "        ", "i");
     sb_printf(c, "        %s s = 0;\n", cx->T);
     sb_printf(c, "        for (%s ih = h0; ih < h1; ih++)\n", IX);
@@ -413,22 +350,22 @@ void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "        y[i] = s / ");
     cg_literal(cx, c, (double)(d.K * d.K));
     sb_puts(c, ";\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* dx = sum of dy / k^2 over the windows that contain the element; x0 = dy. */
 void cu_emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    grid_open(cx, n, IX, tot);
+    cuk_grid_open(cx, n, IX, tot);
     pool_inverse(cx, &d, IX);
     sb_printf(c, "        %s s = 0;\n", cx->T);
     sb_printf(c, "        for (%s oh = oh0; oh < oh1; oh++)\n", IX);
     sb_printf(c, "            for (%s ow = ow0; ow < ow1; ow++) s += x0[(p * %lld + oh) * %lld + ow] / ", IX, d.OH, d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));
     sb_puts(c, ";\n        y[i] = s;\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }

@@ -14,16 +14,13 @@
 
 typedef long long ll;
 
-/* static __global__ void kID_op_SFX(const T *__restrict__ x<first>.., T *__restrict__ y) */
+/* static __global__ void kID_op_k(const T *__restrict__ x<first>.., T *__restrict__ y) */
 static void fused_kernel(cg_ctx *cx, const ir_node *n, int first, const char *acc) {
     strbuf *c = cx->c;
     ll N = cuk_numel(n);
-    const char *it = N < (1LL << 31) - (1LL << 21) ? "int" : "long long";
-    sb_printf(c, "\nstatic __global__ void __launch_bounds__(%d) %s_k(", cuk_block(N), cuk_name(cx, n));
-    for (int k = first; k < n->nin; k++) sb_printf(c, "const %s *__restrict__ x%d, ", cx->T, k);
-    sb_printf(c, "%s *__restrict__ y) {\n", cx->T);
-    sb_printf(c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x) {\n",
-              it, it, N, it);
+    sb_puts(c, "\n");
+    cuk_kernel(cx, n, "k", cuk_block(N), cuk_params(cx, n, first, 0));
+    cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
     const char *opnd[IR_MAX_IN] = {0};
     for (int k = first; k < n->nin; k++) {
         ll nk = cuk_numel(cuk_in(cx, n, k));
@@ -37,19 +34,12 @@ static void fused_kernel(cg_ctx *cx, const ir_node *n, int first, const char *ac
 
 static void fused_launch(cg_ctx *cx, const ir_node *n, int first) {
     ll N = cuk_numel(n);
-    sb_printf(cx->c, "    %s_k<<<%lld, %d, 0, ex->stream>>>(", cuk_name(cx, n), cuk_grid(N), cuk_block(N));
-    for (int k = first; k < n->nin; k++) sb_printf(cx->c, "x%d, ", k);
-    sb_printf(cx->c, "y);\n    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cuk_name(cx, n));
+    cuk_launch(cx, n, "k", arena_printf(cx->g->a, "%lld", cuk_grid(N)), arena_printf(cx->g->a, "%d", cuk_block(N)), first);
+    cuk_launched(cx, n);
 }
 
 void cu_emit_FUSED(cg_ctx *cx, const ir_node *n) {
-    if (cuk_numel(n) == 0) {
-        cuk_head(cx, n);
-        sb_puts(cx->c, "    (void)ex;\n");
-        for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
-        sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
-        return cuk_tail(cx);
-    }
+    if (cuk_numel(n) == 0) return cuk_empty(cx, n);
     fused_kernel(cx, n, 0, NULL);
     cuk_head(cx, n);
     fused_launch(cx, n, 0);

@@ -62,72 +62,6 @@ BINARY(SQRT_GRAD)
 UNARY(POW)
 BINARY(POW_GRAD)
 
-/* ---- shared pieces (as in k_conv.c) ------------------------------------- */
-
-static const char *ix_type(cg_ctx *cx, const ir_node *n) {
-    ll big = cuk_numel(n);
-    for (int i = 0; i < n->nin; i++)
-        if (cuk_numel(IN(cx, n, i)) > big) big = cuk_numel(IN(cx, n, i));
-    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
-}
-
-/* Kernel parameters; a state update's output aliases its input 0, so it
- * gets no __restrict__ there. */
-static const char *kparams(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
-    for (int i = 0; i < n->nin; i++)
-        s = FMT("%sconst %s *%sx%d, ", s, IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T,
-                st && i == 0 ? "" : "__restrict__ ", i);
-    return FMT("%s%s *%sy", s, cx->T, st ? "" : "__restrict__ ");
-}
-
-static const char *kargs(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++) s = FMT("%sx%d, ", s, i);
-    return FMT("%sy", s);
-}
-
-static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    sb_printf(cx->c, "    %s_%s<<<%lld, %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), sfx, grid, block, kargs(cx, n));
-}
-
-static void launch_ret(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
-}
-
-static void empty_launcher(cg_ctx *cx, const ir_node *n) {
-    cuk_head(cx, n);
-    sb_puts(cx->c, "    (void)ex;\n");
-    for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
-    if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "    (void)seed;\n    (void)counter;\n");
-    sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
-    cuk_tail(cx);
-}
-
-/* `const T name = <literal>;` at indent ind */
-static void decl_const(cg_ctx *cx, const char *ind, const char *name, double v) {
-    sb_printf(cx->c, "%sconst %s %s = ", ind, cx->T, name);
-    cg_literal(cx, cx->c, v);
-    sb_puts(cx->c, ";\n");
-}
-
-/* Open NAME_main, a grid-stride loop over i in [0, count). */
-static void grid_open(cg_ctx *cx, const ir_node *n, const char *IX, ll count) {
-    sb_printf(cx->c, "static __global__ void %s_main(%s) {\n", cuk_name(cx, n), kparams(cx, n));
-    sb_printf(cx->c, "    for (%s i = (%s)blockIdx.x * blockDim.x + threadIdx.x; i < %lld; i += (%s)gridDim.x * blockDim.x) {\n",
-              IX, IX, count, IX);
-}
-
-/* Close it and write the launcher over count. */
-static void grid_close(cg_ctx *cx, const ir_node *n, ll count) {
-    sb_puts(cx->c, "    }\n}\n");
-    cuk_head(cx, n);
-    launch(cx, n, "main", cuk_grid(count), cuk_block(count));
-    launch_ret(cx, n);
-    cuk_tail(cx);
-}
-
 /* ---- dropout ----------------------------------------------------------- */
 
 /* y = x / (1 - p) where the element's draw is >= p, else 0 (the file
@@ -136,16 +70,14 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     double p = n->fattr[0];
     ll N = cuk_numel(n), NB = (N + 3) / 4;
-    if (!N) return empty_launcher(cx, n);
+    if (!N) return cuk_empty(cx, n);
     /* nnrt_u01(w) >= (float)p exactly when (w >> 8) >= ceil((float)p 2^24) */
     unsigned long keep_at = (unsigned long)ceil((double)(float)p * 16777216.0);
-    const char *IX = ix_type(cx, n);
-    sb_printf(c, "static __global__ void %s_main(const %s *__restrict__ x0, %s *__restrict__ y, uint64_t seed, uint64_t stream) {\n",
-              cuk_name(cx, n), cx->T, cx->T);
+    const char *IX = cuk_ix(cx, n);
+    cuk_kernel(cx, n, "main", 0, FMT("%s, uint64_t seed, uint64_t stream", cuk_params(cx, n, 0, 0)));
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
-    decl_const(cx, "    ", "scale", 1 / (1 - p));
-    sb_printf(c, "    for (%s b = (%s)blockIdx.x * blockDim.x + threadIdx.x; b < %lld; b += (%s)gridDim.x * blockDim.x) {\n",
-              IX, IX, NB, IX);
+    cuk_const(cx, "    ", "scale", 1 / (1 - p));
+    cuk_grid_loop(cx, IX, "b", NB);
     sb_puts(c, "        uint32_t w[4];\n        nnrt_cu_philox4x32(seed, stream, (uint64_t)b, w);\n");
     sb_puts(c, "#pragma unroll\n        for (int j = 0; j < 4; j++) {\n");
     sb_printf(c, "            const %s i = b * 4 + j;\n", IX);
@@ -156,7 +88,7 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
               (long long)n->iattr[0], (long long)n->iattr[0]);
     sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cuk_name(cx, n), cuk_grid(NB),
               cuk_block(NB));
-    launch_ret(cx, n);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -185,19 +117,18 @@ static bn_dims bn_of(const ir_node *x) {
 static void bn_channel_sum(cg_ctx *cx, const ir_node *n, const bn_dims *d, const char *term, const char *pre,
                            const char *fin) {
     strbuf *c = cx->c;
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     if (d->S == 1) {
-        grid_open(cx, n, IX, d->C);
+        cuk_grid_open(cx, n, IX, d->C);
         sb_printf(c, "        const %s c = i;\n        %s a = 0;\n", IX, T);
         sb_printf(c, "        for (%s nn = 0; nn < %lld; nn++) {\n", IX, d->N);
         sb_printf(c, "            const %s at = nn * %lld + c;\n            a += %s;\n        }\n", IX, d->C, term);
         sb_puts(c, "        const double s = a;\n");
         sb_printf(c, "        y[c] = (%s)(%s);\n", T, fin);
-        grid_close(cx, n, d->C);
+        cuk_grid_close(cx, n, d->C);
         return;
     }
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_chan(%s) {\n", BN_THREADS, cuk_name(cx, n),
-              kparams(cx, n));
+    cuk_kernel(cx, n, "chan", BN_THREADS, NULL);
     sb_puts(c, "    __shared__ double shm[32];\n");
     sb_printf(c, "    const %s c = blockIdx.x;\n%s", IX, pre);
     sb_puts(c, "    double a = 0;\n");
@@ -207,22 +138,22 @@ static void bn_channel_sum(cg_ctx *cx, const ir_node *n, const bn_dims *d, const
     sb_puts(c, "    const double s = nnrt_block_sum(a, shm);\n");
     sb_printf(c, "    if (threadIdx.x == 0) y[c] = (%s)(%s);\n}\n", T, fin);
     cuk_head(cx, n);
-    launch(cx, n, "chan", d->C, BN_THREADS);
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "chan", d->C, BN_THREADS);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
 /* mean[c] = sum x / M */
 void cu_emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", FMT("s / %lld", d.M));
 }
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
     if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", FMT("s / %lld", d.M));
     else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", FMT("s / %lld", d.M));
 }
@@ -230,7 +161,7 @@ void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
 /* dbias[c] = sum dy; x0 = dy */
 void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", "s");
 }
 
@@ -238,7 +169,7 @@ void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
  * x2 = mean, x3 = var */
 void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
     const char *eps = "";
     {
         strbuf b;
@@ -257,28 +188,28 @@ void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
 void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
-    grid_open(cx, n, IX, tot);
-    decl_const(cx, "        ", "eps", n->fattr[0]);
+    cuk_grid_open(cx, n, IX, tot);
+    cuk_const(cx, "        ", "eps", n->fattr[0]);
     if (d.S == 1) sb_printf(c, "        const %s c = i %% %lld;\n", IX, d.C);
     else sb_printf(c, "        const %s c = i / %lld %% %lld;\n", IX, d.S, d.C);
     sb_printf(c, "        const %s al = 1 / sqrt(x2[c] + eps) * x3[c], be = x4[c] - x1[c] * al;\n", T);
     sb_puts(c, "        y[i] = x0[i] * al + be;\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* running = (1 - m) running + m f stat, in place (y aliases x0) */
 void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
     ll tot = cuk_numel(n);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n);
-    grid_open(cx, n, IX, tot);
-    decl_const(cx, "        ", "m", n->fattr[0]);
-    decl_const(cx, "        ", "f", n->fattr[1]);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, tot);
+    cuk_const(cx, "        ", "m", n->fattr[0]);
+    cuk_const(cx, "        ", "f", n->fattr[1]);
     sb_puts(cx->c, "        y[i] = m * (x1[i] * f) + (1 - m) * x0[i];\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* dx = (dy - (x - mean) dweight is / M - sum(dy) / M) is weight, is =
@@ -286,12 +217,12 @@ void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
  * x2 = mean, x3 = var, x4 = weight, x5 = dweight */
 void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     if (d.S == 1) { /* a thread per channel, as the C kernel's sums in T */
-        grid_open(cx, n, IX, d.C);
-        decl_const(cx, "        ", "eps", n->fattr[0]);
+        cuk_grid_open(cx, n, IX, d.C);
+        cuk_const(cx, "        ", "eps", n->fattr[0]);
         sb_printf(c, "        const %s c = i;\n        %s gm = 0;\n", IX, T);
         sb_printf(c, "        for (%s nn = 0; nn < %lld; nn++) gm += x0[nn * %lld + c];\n", IX, d.N, d.C);
         sb_printf(c, "        const %s is = 1 / sqrt(x3[c] + eps), k = is * x4[c], pr = x5[c] * is / %lld;\n", T, d.M);
@@ -299,14 +230,13 @@ void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
         sb_printf(c, "        for (%s nn = 0; nn < %lld; nn++) {\n", IX, d.N);
         sb_printf(c, "            const %s at = nn * %lld + c;\n", IX, d.C);
         sb_puts(c, "            y[at] = (x0[at] - (x1[at] - x2[c]) * pr - gm) * k;\n        }\n");
-        grid_close(cx, n, d.C);
+        cuk_grid_close(cx, n, d.C);
         return;
     }
     /* a block per channel: the sum of dy, then the channel's elements */
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_chan(%s) {\n", BN_THREADS, cuk_name(cx, n),
-              kparams(cx, n));
+    cuk_kernel(cx, n, "chan", BN_THREADS, NULL);
     sb_puts(c, "    __shared__ double shm[32];\n");
-    decl_const(cx, "    ", "eps", n->fattr[0]);
+    cuk_const(cx, "    ", "eps", n->fattr[0]);
     sb_printf(c, "    const %s c = blockIdx.x;\n    double a = 0;\n", IX);
     sb_printf(c, "    for (%s m = threadIdx.x; m < %lld; m += %d) a += x0[(m / %lld * %lld + c) * %lld + m %% %lld];\n", IX,
               d.M, BN_THREADS, d.S, d.C, d.S, d.S);
@@ -317,8 +247,8 @@ void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        const %s at = (m / %lld * %lld + c) * %lld + m %% %lld;\n", IX, d.S, d.C, d.S, d.S);
     sb_puts(c, "        y[at] = (x0[at] - (x1[at] - mu) * pr - gm) * k;\n    }\n}\n");
     cuk_head(cx, n);
-    launch(cx, n, "chan", d.C, BN_THREADS);
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "chan", d.C, BN_THREADS);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -335,8 +265,7 @@ static void ln_of(const ir_node *x, ll *R, ll *D) {
 /* Open NAME_rows: warp `warp` of the block takes row r (whole warps leave
  * together past the last row, so the shuffles see full warps). */
 static void rows_open(cg_ctx *cx, const ir_node *n, const char *IX, ll R) {
-    sb_printf(cx->c, "static __global__ void __launch_bounds__(%d) %s_rows(%s) {\n", LN_THREADS, cuk_name(cx, n),
-              kparams(cx, n));
+    cuk_kernel(cx, n, "rows", LN_THREADS, NULL);
     sb_printf(cx->c, "    const int lane = threadIdx.x %% 32;\n");
     sb_printf(cx->c, "    const %s r = (%s)blockIdx.x * %d + threadIdx.x / 32;\n", IX, IX, LN_ROWS);
     sb_printf(cx->c, "    if (r >= %lld) return;\n", R);
@@ -345,8 +274,8 @@ static void rows_open(cg_ctx *cx, const ir_node *n, const char *IX, ll R) {
 static void rows_close(cg_ctx *cx, const ir_node *n, ll R) {
     sb_puts(cx->c, "}\n");
     cuk_head(cx, n);
-    launch(cx, n, "rows", (R + LN_ROWS - 1) / LN_ROWS, LN_THREADS);
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "rows", (R + LN_ROWS - 1) / LN_ROWS, LN_THREADS);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -359,8 +288,8 @@ static void warp_total(cg_ctx *cx, const char *ind, const char *v) {
 void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(IN(cx, n, 0), &R, &D);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
     sb_printf(c, "    const double eps = %.17g;\n", n->fattr[0]);
@@ -380,14 +309,14 @@ void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
 void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
     ll R, D, tot = cuk_numel(n);
     ln_of(n, &R, &D);
-    if (!tot) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
-    grid_open(cx, n, IX, tot);
+    cuk_grid_open(cx, n, IX, tot);
     sb_printf(c, "        const %s r = i / %lld, j = i %% %lld;\n", IX, D, D);
     sb_printf(c, "        const %s rs = x1[2 * r + 1], sh = -x1[2 * r] * rs;\n", T);
     sb_puts(c, "        y[i] = (x0[i] * rs + sh) * x2[j] + x3[j];\n");
-    grid_close(cx, n, tot);
+    cuk_grid_close(cx, n, tot);
 }
 
 /* Per row, with g = dy weight and xhat = (x - mean) rstd:
@@ -396,8 +325,8 @@ void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
 void cu_emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(n, &R, &D);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
     sb_printf(c, "    const %s *__restrict__ dr = x0 + r * %lld, *__restrict__ xr = x1 + r * %lld;\n", T, D, D);
@@ -420,11 +349,10 @@ enum { LNW_GROUPS = 16 };
 void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(IN(cx, n, 1), &R, &D);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *IX = ix_type(cx, n), *T = cx->T;
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_cols(%s) {\n", 32 * LNW_GROUPS, cuk_name(cx, n),
-              kparams(cx, n));
+    cuk_kernel(cx, n, "cols", 32 * LNW_GROUPS, NULL);
     sb_printf(c, "    __shared__ %s part[%d][33];\n", T, LNW_GROUPS);
     sb_printf(c, "    const int tx = threadIdx.x, ty = threadIdx.y;\n");
     sb_printf(c, "    const %s j = (%s)blockIdx.x * 32 + tx;\n", IX, IX);
@@ -439,8 +367,7 @@ void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (int k = 1; k < %d; k++) s += part[k][tx];\n", LNW_GROUPS);
     sb_puts(c, "        y[j] = s;\n    }\n}\n");
     cuk_head(cx, n);
-    sb_printf(c, "    %s_cols<<<%lld, dim3(32, %d), 0, ex->stream>>>(%s);\n", cuk_name(cx, n), (D + 31) / 32, LNW_GROUPS,
-              kargs(cx, n));
-    launch_ret(cx, n);
+    cuk_launch(cx, n, "cols", FMT("%lld", (D + 31) / 32), FMT("dim3(32, %d)", LNW_GROUPS), 0);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

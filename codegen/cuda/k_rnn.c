@@ -33,49 +33,11 @@
 #include "cuk.h"
 #include "../../ir/rnn.h"
 
-#define IN cuk_in
-
 typedef long long ll;
 
 #define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
-/* ---- shared pieces (as in k_conv.c) ------------------------------------- */
-
-static const char *ix_type(cg_ctx *cx, const ir_node *n) {
-    ll big = cuk_numel(n);
-    for (int i = 0; i < n->nin; i++)
-        if (cuk_numel(IN(cx, n, i)) > big) big = cuk_numel(IN(cx, n, i));
-    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
-}
-
-static const char *kparams(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++)
-        s = FMT("%sconst %s *__restrict__ x%d, ", s, IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, i);
-    return FMT("%s%s *y", s, cx->T); /* y is read back: no __restrict__ */
-}
-
-static const char *kargs(cg_ctx *cx, const ir_node *n) {
-    const char *s = "";
-    for (int i = 0; i < n->nin; i++) s = FMT("%sx%d, ", s, i);
-    return FMT("%sy", s);
-}
-
-static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    sb_printf(cx->c, "    %s_%s<<<%lld, %d, 0, ex->stream>>>(%s);\n", cuk_name(cx, n), sfx, grid, block, kargs(cx, n));
-}
-
-static void launch_ret(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
-}
-
-static void empty_launcher(cg_ctx *cx, const ir_node *n) {
-    cuk_head(cx, n);
-    sb_puts(cx->c, "    (void)ex;\n");
-    for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
-    sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
-    cuk_tail(cx);
-}
+/* ---- shared pieces ------------------------------------------------------ */
 
 /* `const T dst = tanh(arg);` or the sigmoid. */
 static void act(cg_ctx *cx, const char *ind, int sigm, const char *dst, const char *arg) {
@@ -121,13 +83,13 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], GH = rnn_gates(cell) * H, SW = rnn_state_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GO = gate_slots(cell, H);
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *T = cx->T, *IX = ix_type(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     /* a warp per gate row: up to 32 warps, so the rows each warp does in
      * sequence stay few */
     int NT = GH >= 1024 ? 1024 : GH >= 512 ? 512 : 256, NW = NT / 32;
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_scan(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
+    cuk_kernel(cx, n, "scan", NT, cuk_params(cx, n, 0, 1)); /* y is read back: no __restrict__ */
     sb_printf(c, "    const int tid = threadIdx.x, lane = tid %% 32, warp = tid / 32;\n");
     sb_printf(c, "    const %s b = blockIdx.x;\n", IX);
     sb_printf(c, "    for (int t = 0; t < %lld; t++) {\n", TT);
@@ -147,8 +109,8 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     scan_cell(cx, cell, H, "            ");
     sb_puts(c, "        }\n        __syncthreads();\n    }\n}\n");
     cuk_head(cx, n);
-    launch(cx, n, "scan", B, NT);
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "scan", B, NT);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
 
@@ -199,11 +161,11 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], SW = rnn_state_width(cell) * H, OW = rnn_grad_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GH = rnn_gates(cell) * H, GO = rnn_grad_dgh_at(cell) * H;
-    if (!cuk_numel(n)) return empty_launcher(cx, n);
-    const char *T = cx->T, *IX = ix_type(cx, n);
+    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     int NT = H >= 1024 ? 1024 : (int)((H + 31) / 32 * 32);
-    sb_printf(c, "static __global__ void __launch_bounds__(%d) %s_bptt(%s) {\n", NT, cuk_name(cx, n), kparams(cx, n));
+    cuk_kernel(cx, n, "bptt", NT, cuk_params(cx, n, 0, 1)); /* y is read back: no __restrict__ */
     sb_printf(c, "    const %s b = blockIdx.x;\n", IX);
     sb_printf(c, "    for (int t = %lld; t >= 0; t--) {\n", TT - 1);
     sb_printf(c, "        %s *o = y + (b * %lld + t) * %lld;\n", T, TT, OW);
@@ -223,7 +185,7 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     grad_cell(cx, cell, H, TT, "            ");
     sb_puts(c, "        }\n        __syncthreads();\n    }\n}\n");
     cuk_head(cx, n);
-    launch(cx, n, "bptt", B, NT);
-    launch_ret(cx, n);
+    cuk_launch_1d(cx, n, "bptt", B, NT);
+    cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

@@ -21,7 +21,6 @@
  */
 #include "cuk.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 
 typedef void (*cu_emit_fn)(cg_ctx *cx, const ir_node *n);
@@ -46,8 +45,14 @@ long long cuk_grid(long long count) {
     return g < 1 ? 1 : g > 4096 ? 4096 : g;
 }
 
-/* Index type for loops up to count (with room for one grid stride). */
-static const char *ity(ll count) { return count < (1LL << 31) - (1LL << 21) ? "int" : "long long"; }
+const char *cuk_ix_count(ll count) { return count < (1LL << 31) - (1LL << 21) ? "int" : "long long"; }
+
+const char *cuk_ix(cg_ctx *cx, const ir_node *n) {
+    ll big = NUMEL(n);
+    for (int i = 0; i < n->nin; i++)
+        if (NUMEL(IN(cx, n, i)) > big) big = NUMEL(IN(cx, n, i));
+    return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
+}
 
 static const char *elem(cg_ctx *cx, const ir_node *x) { return x->dtype == DT_I32 ? "int32_t" : cx->T; }
 
@@ -71,57 +76,95 @@ void cuk_head(cg_ctx *cx, const ir_node *n) {
 
 void cuk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
-/* static __global__ void kID_op_SFX(const T *__restrict__ x0, ..., T *__restrict__ y) { */
-static void kernel_head(cg_ctx *cx, const ir_node *n, const char *sfx, int threads) {
-    strbuf *c = cx->c;
-    sb_printf(c, "\nstatic __global__ void __launch_bounds__(%d) %s_%s(", threads, cuk_name(cx, n), sfx);
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *__restrict__ x%d, ", elem(cx, IN(cx, n, i)), i);
-    sb_printf(c, "%s *__restrict__ y) {\n", cx->T);
+const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
+    const char *s = "";
+    int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
+    for (int i = first; i < n->nin; i++)
+        s = FMT("%sconst %s *%sx%d, ", s, elem(cx, IN(cx, n, i)), st && i == 0 ? "" : "__restrict__ ", i);
+    return FMT("%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
 }
 
-/* Launch kID_op_SFX<<<grid, block>>>(x0, ..., y) and check it. */
-static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    strbuf *c = cx->c;
-    sb_printf(c, "    %s_%s<<<%lld, %d, 0, ex->stream>>>(", cuk_name(cx, n), sfx, grid, block);
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "x%d, ", i);
-    sb_printf(c, "y);\n    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cuk_name(cx, n));
+void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, const char *params) {
+    sb_puts(cx->c, "static __global__ void ");
+    if (threads) sb_printf(cx->c, "__launch_bounds__(%d) ", threads);
+    sb_printf(cx->c, "%s_%s(%s) {\n", cuk_name(cx, n), sfx, params ? params : cuk_params(cx, n, 0, 0));
 }
 
-/* A launcher with nothing to do (an empty tensor). */
-static void empty_launcher(cg_ctx *cx, const ir_node *n) {
+const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, ll count) {
+    return FMT("for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x)", ix,
+               var, ix, var, count, var, ix);
+}
+
+void cuk_grid_loop(cg_ctx *cx, const char *ix, const char *var, ll count) {
+    sb_printf(cx->c, "    %s {\n", cuk_grid_for(cx, ix, var, count));
+}
+
+void cuk_grid_open(cg_ctx *cx, const ir_node *n, const char *ix, ll count) {
+    cuk_kernel(cx, n, "main", 0, NULL);
+    cuk_grid_loop(cx, ix, "i", count);
+}
+
+void cuk_grid_close(cg_ctx *cx, const ir_node *n, ll count) {
+    sb_puts(cx->c, "    }\n}\n");
+    cuk_head(cx, n);
+    cuk_launch_1d(cx, n, "main", cuk_grid(count), cuk_block(count));
+    cuk_check_launch(cx, n);
+    cuk_tail(cx);
+}
+
+void cuk_launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid, const char *block, int first) {
+    strbuf *c = cx->c;
+    sb_printf(c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(", cuk_name(cx, n), sfx, grid, block);
+    for (int i = first; i < n->nin; i++) sb_printf(c, "x%d, ", i);
+    sb_puts(c, "y);\n");
+}
+
+void cuk_launch_1d(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
+    cuk_launch(cx, n, sfx, FMT("%lld", grid), FMT("%d", block), 0);
+}
+
+void cuk_check_launch(cg_ctx *cx, const ir_node *n) {
+    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
+}
+
+void cuk_launched(cg_ctx *cx, const ir_node *n) {
+    sb_printf(cx->c, "    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cuk_name(cx, n));
+}
+
+void cuk_empty(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
     sb_puts(cx->c, "    (void)ex;\n");
     for (int i = 0; i < n->nin; i++) sb_printf(cx->c, "    (void)x%d;\n", i);
+    if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "    (void)seed;\n    (void)counter;\n");
     sb_puts(cx->c, "    (void)y;\n    return NNRT_OK;\n");
     cuk_tail(cx);
 }
 
-/* `for (IT i = first; i < N; i += stride)` over a 1-D grid. */
-static void grid_loop(cg_ctx *cx, const char *var, ll count) {
-    const char *t = ity(count);
-    sb_printf(cx->c, "    for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x) {\n", t,
-              var, t, var, count, var, t);
+void cuk_const(cg_ctx *cx, const char *ind, const char *name, double v) {
+    sb_printf(cx->c, "%sconst %s %s = ", ind, cx->T, name);
+    cg_literal(cx, cx->c, v);
+    sb_puts(cx->c, ";\n");
+}
+
+/* A blank line, then kID_op_SFX(x0, ..., y) of `threads` threads: the
+ * head of this file's kernels. */
+static void kernel_head(cg_ctx *cx, const ir_node *n, const char *sfx, int threads) {
+    sb_puts(cx->c, "\n");
+    cuk_kernel(cx, n, sfx, threads, NULL);
+}
+
+/* Launch kID_op_SFX<<<grid, block>>>(x0, ..., y) and check it. */
+static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
+    cuk_launch_1d(cx, n, sfx, grid, block);
+    cuk_launched(cx, n);
 }
 
 /* ---- elementwise ------------------------------------------------------- */
 
-static int uses_attr(const char *expr, char name) {
-    for (const char *q = expr; (q = strchr(q, name)); q++) {
-        int before = q > expr && (isalnum((unsigned char)q[-1]) || q[-1] == '_');
-        int after = isalnum((unsigned char)q[1]) || q[1] == '_';
-        if (!before && !after) return 1;
-    }
-    return 0;
-}
-
 /* p, q = the node's float attributes, when the formula uses them. */
 static void formula_attr(cg_ctx *cx, const ir_node *n) {
-    for (int k = 0; k < 2; k++) {
-        if (!uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
-        sb_printf(cx->c, "        const %s %c = ", cx->T, "pq"[k]);
-        cg_literal(cx, cx->c, n->fattr[k]);
-        sb_puts(cx->c, ";\n");
-    }
+    for (int k = 0; k < 2; k++)
+        if (cgk_uses_attr(ir_ops[n->op].expr, "pq"[k])) cuk_const(cx, "        ", k ? "q" : "p", n->fattr[k]);
 }
 
 /* Elementwise kernel: y[i] = f(a[, b]) with suffix broadcasting (an
@@ -129,10 +172,10 @@ static void formula_attr(cg_ctx *cx, const ir_node *n) {
  * scalar). */
 static void elementwise(cg_ctx *cx, const ir_node *n, int binary) {
     ll N = NUMEL(n);
-    if (!N) return empty_launcher(cx, n);
+    if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));
-    grid_loop(cx, "i", N);
+    cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
     for (int k = 0; k <= binary; k++) {
         ll nk = NUMEL(IN(cx, n, k));
         sb_printf(c, "        const %s %c = x%d[", cx->T, "ab"[k], k);
@@ -179,8 +222,8 @@ void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
     ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
     strbuf *c = cx->c;
     ll out = (ll)O * I;
-    if (!out) return empty_launcher(cx, n);
-    const char *t = ity((ll)O * L * I);
+    if (!out) return cuk_empty(cx, n);
+    const char *t = cuk_ix_count((ll)O * L * I);
     if (I == 1 || (out < 4096 && L > 128)) {
         /* a block per output element; its threads stride along L */
         int bs = L >= 1024 ? 1024 : L >= 256 ? 256 : (int)((L + 31) / 32 * 32);
@@ -200,7 +243,7 @@ void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
     } else {
         /* a thread per output element, adding its column in order (as C) */
         kernel_head(cx, n, "k", cuk_block(out));
-        grid_loop(cx, "k", out);
+        cuk_grid_loop(cx, cuk_ix_count(out), "k", out);
         sb_printf(c, "        const %s *xk = x0 + (k / %lld) * %lld + k %% %lld;\n", cx->T, (ll)I, (ll)L * I, (ll)I);
         sb_printf(c, "        %s s = 0;\n", cx->T);
         sb_printf(c, "        for (%s l = 0; l < %lld; l++) s += xk[l * %lld];\n", t, (ll)L, (ll)I);
@@ -218,10 +261,10 @@ void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
     ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
     ll N = NUMEL(n);
-    if (!N) return empty_launcher(cx, n);
+    if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));
-    grid_loop(cx, "k", N);
+    cuk_grid_loop(cx, cuk_ix_count(N), "k", N);
     sb_printf(c, "        y[k] = x0[k / %lld * %lld + k %% %lld] * ", (ll)L * I, (ll)I, (ll)I);
     cg_literal(cx, c, n->fattr[0]);
     sb_puts(c, ";\n    }\n}\n");
@@ -286,6 +329,16 @@ static void row_open(cg_ctx *cx, const ir_node *n, const rowk *k, ll R) {
     }
 }
 
+/* A row kernel over n's rows of its last axis: *R rows of *C, the plan k,
+ * the kernel opened (row_open); 0 with an empty launcher when n is empty. */
+static int row_start(cg_ctx *cx, const ir_node *n, rowk *k, ll *R, ll *C) {
+    *C = cuk_last(n), *R = NUMEL(n) / (*C ? *C : 1);
+    if (!NUMEL(n)) return cuk_empty(cx, n), 0;
+    *k = row_plan(*R, *C);
+    row_open(cx, n, k, *R);
+    return 1;
+}
+
 /* "for (int j = lane; j < C; j += stride)" */
 static const char *row_for(cg_ctx *cx, const rowk *k, ll C) {
     return FMT("for (int j = lane; j < %lld; j += %d)", C, k->warp ? 32 : k->threads);
@@ -322,10 +375,9 @@ static void row_ptrs(cg_ctx *cx, ll C, int with_x1) {
 }
 
 void cu_emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    ll C = cuk_last(n), R = NUMEL(n) / (C ? C : 1);
-    if (!NUMEL(n)) return empty_launcher(cx, n);
-    rowk k = row_plan(R, C);
-    row_open(cx, n, &k, R);
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
     row_ptrs(cx, C, 0);
     row_max_sumexp(cx, &k, C, 1);
     sb_printf(cx->c, "    %s yr[j] /= s;\n}\n", row_for(cx, &k, C));
@@ -334,10 +386,9 @@ void cu_emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
 
 /* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
 void cu_emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll C = cuk_last(n), R = NUMEL(n) / (C ? C : 1);
-    if (!NUMEL(n)) return empty_launcher(cx, n);
-    rowk k = row_plan(R, C);
-    row_open(cx, n, &k, R);
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
     row_ptrs(cx, C, 1);
     sb_printf(cx->c, "    %s d = 0;\n    %s d += xr[j] * zr[j];\n", cx->T, row_for(cx, &k, C));
     sb_printf(cx->c, "    d = %s;\n", row_red(cx, &k, "sum", "d"));
@@ -346,10 +397,9 @@ void cu_emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
 }
 
 void cu_emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    ll C = cuk_last(n), R = NUMEL(n) / (C ? C : 1);
-    if (!NUMEL(n)) return empty_launcher(cx, n);
-    rowk k = row_plan(R, C);
-    row_open(cx, n, &k, R);
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
     row_ptrs(cx, C, 0);
     row_max_sumexp(cx, &k, C, 0);
     sb_printf(cx->c, "    const %s lse = mx + log(s);\n", cx->T);
@@ -359,10 +409,9 @@ void cu_emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
 
 /* dx = dy - exp(y) * sum(dy); x0 = dy, x1 = y */
 void cu_emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll C = cuk_last(n), R = NUMEL(n) / (C ? C : 1);
-    if (!NUMEL(n)) return empty_launcher(cx, n);
-    rowk k = row_plan(R, C);
-    row_open(cx, n, &k, R);
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
     row_ptrs(cx, C, 1);
     sb_printf(cx->c, "    %s d = 0;\n    %s d += xr[j];\n", cx->T, row_for(cx, &k, C));
     sb_printf(cx->c, "    d = %s;\n", row_red(cx, &k, "sum", "d"));
@@ -400,11 +449,10 @@ void cu_emit_XENT(cg_ctx *cx, const ir_node *n) {
 /* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl,
  * x1 = logits, x2 = labels */
 void cu_emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll C = cuk_last(n), R = NUMEL(n) / (C ? C : 1);
-    if (!NUMEL(n)) return empty_launcher(cx, n);
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
     strbuf *c = cx->c;
-    rowk k = row_plan(R, C);
-    row_open(cx, n, &k, R);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
     sb_printf(c, "    const %s *xr = x1 + r * %lld;\n    %s *yr = y + r * %lld;\n", cx->T, C, cx->T, C);
     sb_puts(c, "    const int label = x2[r];\n");
@@ -422,7 +470,7 @@ void cu_emit_BCE(cg_ctx *cx, const ir_node *n) {
     int threads = N >= 1024 ? 1024 : N <= 32 ? 32 : (int)((N + 31) / 32 * 32);
     kernel_head(cx, n, "k", threads);
     sb_puts(c, "    __shared__ double shm[32];\n    double total = 0;\n");
-    sb_printf(c, "    for (%s i = threadIdx.x; i < %lld; i += blockDim.x) {\n", ity(N), N);
+    sb_printf(c, "    for (%s i = threadIdx.x; i < %lld; i += blockDim.x) {\n", cuk_ix_count(N), N);
     sb_printf(c, "        %s lp = log(x0[i]), lq = log(1 - x0[i]);\n", cx->T);
     sb_puts(c, "        lp = lp > -100 ? lp : -100;\n        lq = lq > -100 ? lq : -100;\n");
     sb_puts(c, "        total -= (double)(x1[i] * lp + (1 - x1[i]) * lq);\n    }\n");
@@ -436,11 +484,11 @@ void cu_emit_BCE(cg_ctx *cx, const ir_node *n) {
 /* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
 void cu_emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
     ll N = NUMEL(n);
-    if (!N) return empty_launcher(cx, n);
+    if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, N);
-    grid_loop(cx, "i", N);
+    cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
     sb_printf(c, "        %s d = x1[i] * (1 - x1[i]);\n        d = d > ", cx->T);
     cg_literal(cx, c, 1e-12);
     sb_puts(c, " ? d : ");
