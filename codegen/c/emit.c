@@ -67,15 +67,40 @@ static void emit_fast_tanh(cg_ctx *cx) {
     sb_puts(c, "    return p / q;\n}\n");
 }
 
+/* exp(x) for x <= 88 (the softmax rows call it with x - max <= 0): 2^n
+ * exp(r), n = round(x / ln 2) by the 1.5 * 2^23 rounding trick, r = x - n
+ * ln 2 in two parts, exp(r) by Cephes' degree-6 polynomial, 2^n from the
+ * exponent bits; 0 below -87.3 (and for -inf), NaN for NaN. At most 8e-8
+ * from exp over [-87, 88] (measured in double). Clamps and the NaN test
+ * are integer operations on the bits, so gcc -O2 vectorizes the loops
+ * that call it (fminf or a float select would stop it). */
+static void emit_fast_exp(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    sb_puts(c, "\n/* exp in float for x <= 88: vectorizable, at most 8e-8 from exp over [-87, 88]; 0 below -87.3 */\n");
+    sb_puts(c, "static inline float nnc_expf(float x) {\n    int32_t xb, cb, e, rb;\n    float av, s, res;\n");
+    sb_puts(c, "    memcpy(&xb, &x, sizeof xb);\n    const int32_t ab = xb & 0x7FFFFFFF;\n");
+    sb_puts(c, "    cb = ab < 0x42CE0000 ? ab : 0x42CE0000; /* |x| <= 103 */\n    memcpy(&av, &cb, sizeof av);\n");
+    sb_puts(c, "    const float xc = copysignf(av, x);\n");
+    sb_puts(c, "    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;\n");
+    sb_puts(c, "    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;\n");
+    sb_puts(c, "    const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + "
+               "4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r + r) + 1.0f;\n");
+    sb_puts(c, "    e = (int32_t)n + 127;\n    e = e > 0 ? e : 0;\n    e <<= 23;\n    memcpy(&s, &e, sizeof s);\n");
+    sb_puts(c, "    res = p * s;\n    memcpy(&rb, &res, sizeof rb);\n");
+    sb_puts(c, "    rb |= -(int32_t)(ab > 0x7F800000) & 0x7FC00000; /* NaN in, NaN out */\n");
+    sb_puts(c, "    memcpy(&res, &rb, sizeof res);\n    return res;\n}\n");
+}
+
 /* Kernels of every node that any entry point runs, in id order. */
 static void kernels(cg_ctx *cx) {
     const ir_graph *g = cx->g;
-    int tanh_done = 0;
+    int tanh_done = 0, exp_done = 0;
     for (int i = 0; i < g->nodes.len; i++) {
         int used = 0;
         for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
         if (!used || ir_ops[g->nodes.data[i]->op].cls == OPC_SOURCE) continue;
         if (!tanh_done && uses_fast_tanh(cx, g->nodes.data[i])) emit_fast_tanh(cx), tanh_done = 1;
+        if (!exp_done && cgk_uses_fast_exp(cx, g->nodes.data[i])) emit_fast_exp(cx), exp_done = 1;
         cg_kernel(cx, g->nodes.data[i]);
     }
 }

@@ -248,13 +248,25 @@ void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, C);
 }
 
-/* mx = max of xr, s = sum of exp(xr - mx) */
+/* mx = max of xr, s = sum of exp(xr - mx). With store the exps go to yr
+ * first: in f32 by nnc_expf (emit.c) in a loop of their own, which
+ * vectorizes, then summed in order (the sum cannot be reordered). */
 void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store) {
     strbuf *c = cx->c;
     sb_printf(c, "        %s mx = xr[0], s = 0;\n", cx->T);
     sb_printf(c, "        for (long j = 1; j < %lld; j++) mx = xr[j] > mx ? xr[j] : mx;\n", C);
-    if (store) sb_printf(c, "        for (long j = 0; j < %lld; j++) s += yr[j] = exp(xr[j] - mx);\n", C);
-    else sb_printf(c, "        for (long j = 0; j < %lld; j++) s += exp(xr[j] - mx);\n", C);
+    if (store && !cx->o->f64) {
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = nnc_expf(xr[j] - mx);\n", C);
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) s += yr[j];\n", C);
+    } else if (store) {
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) s += yr[j] = exp(xr[j] - mx);\n", C);
+    } else {
+        sb_printf(c, "        for (long j = 0; j < %lld; j++) s += exp(xr[j] - mx);\n", C);
+    }
+}
+
+int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n) {
+    return !cx->o->f64 && (n->op == IR_SOFTMAX || n->op == IR_LOG_SOFTMAX || n->op == IR_XENT_GRAD);
 }
 
 void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
@@ -280,7 +292,7 @@ void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
     long long C = cgk_last(n);
     cgk_head(cx, n);
     cgk_rows(cx, n, C, 0);
-    cgk_row_max_sumexp(cx, C, 0);
+    cgk_row_max_sumexp(cx, C, !cx->o->f64); /* in f32, yr holds the exps until it holds the result */
     sb_printf(cx->c, "        const %s lse = mx + log(s);\n", cx->T);
     sb_printf(cx->c, "        for (long j = 0; j < %lld; j++) yr[j] = xr[j] - lse;\n    }\n", C);
     cgk_tail(cx);

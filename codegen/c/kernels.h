@@ -40,7 +40,9 @@ long long cgk_split_cols(long long N);
  * with_x1) and yr row pointers. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);
 /* In a row loop: mx = max of xr[0..C), s = sum of exp(xr - mx); with store,
- * yr[j] = exp(xr[j] - mx). */
+ * yr[j] = exp(xr[j] - mx) (in f32 by nnc_expf). */
 void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store);
+/* Does node n's kernel call nnc_expf (emit.c defines it then)? */
+int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n);
 
 #endif /* NNC_CG_KERNELS_H */
