@@ -16,6 +16,12 @@
  * compilers vectorize as they can. Packing a transposed operand uses 8 x 8
  * register transposes where AVX is available.
  *
+ * Small shapes (AVX-512): A B^T with N <= 16 (a classifier's logits) is dot
+ * products along the rows of A and B, nothing packed; 9..12 rows left over
+ * (M = 10: a logits layer's dW) run as one 12 x 32 block; B not transposed
+ * is read where it is when M <= 16. Only the first changes the rounding
+ * (a tree sum over K instead of K in order); the others give the same bits.
+ *
  * No global state. The packing workspace is on the stack when it fits in
  * STACK_FLOATS floats, else malloc'ed for the call (if that fails, the
  * stack with smaller MC/NC blocks: same result, slower).
@@ -202,30 +208,39 @@ static inline void row512(float *c, __m512 x0, __m512 x1, __mmask16 m0, __mmask1
     _mm512_mask_storeu_ps(c, m0, x0);
     _mm512_mask_storeu_ps(c + 16, m1, x1);
 }
-#define ROW(r)                                  \
-    ar = _mm512_set1_ps(a[o##r]);               \
-    c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0); \
-    c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);
+#define ROW(r)                                      \
+    if (rows > r) {                                 \
+        ar = _mm512_set1_ps(a[o##r]);               \
+        c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0); \
+        c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1); \
+    }
 #define OUT(r) \
-    if (r < mr) row512(c + r * ldc, c##r##0, c##r##1, m0, m1, mode, vb);
-INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
-                       long mr, long nr, int mode, float beta) {
+    if (rows > r && r < mr) row512(c + r * ldc, c##r##0, c##r##1, m0, m1, mode, vb);
+/* `rows` (8, or 12 for a product of 9..12 rows read in place) is a constant
+ * where it is inlined. B has row stride bk: NR when packed, or ldb when the
+ * kernel reads B as it is (the loads are masked to the nr columns). */
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, long bk, float *c,
+                       long ldc, long mr, long nr, int mode, float beta, int rows) {
     AOFFS(o, mra)
+    const long o8 = lmin(8, mra - 1) * as, o9 = lmin(9, mra - 1) * as, o10 = lmin(10, mra - 1) * as,
+               o11 = lmin(11, mra - 1) * as;
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, ar;
+    __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, c100 = c00, c101 = c00, c110 = c00, c111 = c00;
+    (void)o8, (void)o9, (void)o10, (void)o11;
     for (long r = 0; r < mr; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
     }
-    const float *a = ap, *b = bp;
-    for (long k = 0; k < kc; k++, a += ak, b += NR) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
-    }
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    const float *a = ap, *b = bp;
+    for (long k = 0; k < kc; k++, a += ak, b += bk) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
+    }
     __m512 vb = _mm512_set1_ps(beta);
-    OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7)
+    OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7) OUT(8) OUT(9) OUT(10) OUT(11)
 }
 /* Right-edge panels of at most 16 columns: 16 rows (two A slivers) x 16
  * columns, so that the sixteen accumulators stay busy on a narrow panel. */
@@ -236,28 +251,34 @@ INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, con
     if (r < mr) row512(c + r * ldc, c##r, zero, m0, 0, mode, vb);                      \
     if (r + 8 < mr) row512(c + (r + 8) * ldc, c##r##h, zero, m0, 0, mode, vb);
 INLINE void micro16_body(long kc, const float *ap0, const float *ap1, long ak, long as, long mra0, long mra1,
-                         const float *bp, float *c, long ldc, long mr, long nr, int mode, float beta) {
+                         const float *bp, long bk, float *c, long ldc, long mr, long nr, int mode, float beta) {
     AOFFS(o, mra0)
     AOFFS(q, mra1)
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
     __m512 c0h = c0, c1h = c0, c2h = c0, c3h = c0, c4h = c0, c5h = c0, c6h = c0, c7h = c0, zero = c0;
     const float *a0 = ap0, *a1 = ap1, *b = bp;
-    for (long k = 0; k < kc; k++, a0 += ak, a1 += ak, b += NR) {
-        __m512 b0 = _mm512_loadu_ps(b);
+    __mmask16 m0 = (__mmask16)((1u << nr) - 1);
+    for (long k = 0; k < kc; k++, a0 += ak, a1 += ak, b += bk) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
         ROW16(0) ROW16(1) ROW16(2) ROW16(3) ROW16(4) ROW16(5) ROW16(6) ROW16(7)
     }
-    __mmask16 m0 = (__mmask16)((1u << nr) - 1);
     __m512 vb = _mm512_set1_ps(beta);
     OUT16(0) OUT16(1) OUT16(2) OUT16(3) OUT16(4) OUT16(5) OUT16(6) OUT16(7)
 }
 /* 16 rows of packed A (two slivers) or of A as it is (see micro_u) */
-static void micro16_p(long kc, const float *ap0, const float *ap1, const float *bp, float *c, long ldc, long mr,
-                      long nr, int mode, float beta) {
-    micro16_body(kc, ap0, ap1, MR, 1, MR, MR, bp, c, ldc, mr, nr, mode, beta);
+static void micro16_p(long kc, const float *ap0, const float *ap1, const float *bp, long bk, float *c, long ldc,
+                      long mr, long nr, int mode, float beta) {
+    micro16_body(kc, ap0, ap1, MR, 1, MR, MR, bp, bk, c, ldc, mr, nr, mode, beta);
 }
-static void micro16_u(long kc, const float *a, long ak, long as, const float *bp, float *c, long ldc, long mr, long nr,
-                      int mode, float beta) {
-    micro16_body(kc, a, a + MR * as, ak, as, MR, mr - MR, bp, c, ldc, mr, nr, mode, beta);
+static void micro16_u(long kc, const float *a, long ak, long as, const float *bp, long bk, float *c, long ldc, long mr,
+                      long nr, int mode, float beta) {
+    micro16_body(kc, a, a + MR * as, ak, as, MR, mr - MR, bp, bk, c, ldc, mr, nr, mode, beta);
+}
+/* 9..12 rows of A as it is, 32 columns: a product of that few rows in one
+ * pass over B instead of 8 rows and a mostly idle second block */
+static void micro12_u(long kc, const float *a, long ak, long as, const float *bp, long bk, float *c, long ldc, long mr,
+                      long nr, int mode, float beta) {
+    micro_body(kc, a, ak, as, mr, bp, bk, c, ldc, mr, nr, mode, beta, 12);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 #define ROW(r)                                  \
@@ -280,13 +301,14 @@ static void micro16_u(long kc, const float *a, long ak, long as, const float *bp
 #define ACC(r)                            \
     _mm256_storeu_ps(acc[r], c##r##0); \
     _mm256_storeu_ps(acc[r] + 8, c##r##1);
-INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
-                       long mr, long nr, int mode, float beta) {
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, long bk, float *c,
+                       long ldc, long mr, long nr, int mode, float beta, int rows) {
     AOFFS(o, mra)
+    (void)rows;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, ar;
     const float *a = ap, *b = bp;
-    for (long k = 0; k < kc; k++, a += ak, b += NR) {
+    for (long k = 0; k < kc; k++, a += ak, b += bk) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
     }
@@ -300,14 +322,15 @@ INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, con
     }
 }
 #else
-INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, float *c, long ldc,
-                       long mr, long nr, int mode, float beta) {
+INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, const float *bp, long bk, float *c,
+                       long ldc, long mr, long nr, int mode, float beta, int rows) {
     float acc[MR][NR];
+    (void)rows;
     long o[MR];
     for (long r = 0; r < MR; r++) o[r] = lmin(r, mra - 1) * as;
     memset(acc, 0, sizeof acc);
     for (long k = 0; k < kc; k++) {
-        const float *b = bp + k * NR, *a = ap + k * ak;
+        const float *b = bp + k * bk, *a = ap + k * ak;
         for (int r = 0; r < MR; r++)
             for (int j = 0; j < NR; j++) acc[r][j] += a[o[r]] * b[j];
     }
@@ -316,14 +339,14 @@ INLINE void micro_body(long kc, const float *ap, long ak, long as, long mra, con
 #endif
 
 /* a packed sliver (a(r, k) = ap[k * MR + r]) */
-static void micro_p(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr, int mode,
+static void micro_p(long kc, const float *ap, const float *bp, long bk, float *c, long ldc, long mr, long nr, int mode,
                     float beta) {
-    micro_body(kc, ap, MR, 1, MR, bp, c, ldc, mr, nr, mode, beta);
+    micro_body(kc, ap, MR, 1, MR, bp, bk, c, ldc, mr, nr, mode, beta, MR);
 }
 /* mr rows of A as it is: a(r, k) = a[k * ak + r * as], no row past mr read */
-static void micro_u(long kc, const float *a, long ak, long as, const float *bp, float *c, long ldc, long mr, long nr,
-                    int mode, float beta) {
-    micro_body(kc, a, ak, as, mr, bp, c, ldc, mr, nr, mode, beta);
+static void micro_u(long kc, const float *a, long ak, long as, const float *bp, long bk, float *c, long ldc, long mr,
+                    long nr, int mode, float beta) {
+    micro_body(kc, a, ak, as, mr, bp, bk, c, ldc, mr, nr, mode, beta, MR);
 }
 
 /* ---- drivers ------------------------------------------------------------ */
@@ -332,6 +355,7 @@ typedef struct {
     int ta, tb;
     long M, N, K, kc; /* kc: the K block, a function of K alone */
     int pa;           /* pack op(A) (else the kernels read A as it is) */
+    int pb;           /* pack op(B) (else, B not transposed, the kernels read it as it is) */
     const float *A, *B;
     long lda, ldb, ldc;
     float beta;
@@ -357,6 +381,22 @@ static int pack_a_pays(long N, long lda) {
 #define NNRT_GEMM_PACK_A_MIN_N 512
 #endif
     return lda % 1024 == 0 || N > NNRT_GEMM_PACK_A_MIN_N;
+}
+
+/* Whether to pack op(B). Only the AVX-512 kernels (masked loads at the
+ * right edge) can read B as it is, and only when it is not transposed. Not
+ * packed when few rows of C reuse it (M <= 16: B is read once or twice),
+ * where the packing pass costs a tenth or more of the product (measured on
+ * 10x128x64 TN); packed when the row stride is a multiple of 4 KB (the rows
+ * would share cache sets). Packing does not change the result. */
+static int pack_b_pays(int tb, long M, long K, long ldb) {
+#if defined(__AVX512F__)
+    (void)K;
+    return tb || ldb % 1024 == 0 || M > 2 * MR;
+#else
+    (void)tb, (void)M, (void)K, (void)ldb;
+    return 1;
+#endif
 }
 
 /* C[i_beg .. i_end, j_beg .. j_end) of the product g. */
@@ -386,7 +426,7 @@ static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j
         for (long k0 = 0; k0 < g->K; k0 += kcmax) {
             long kc = lmin(kcmax, g->K - k0);
             int mode = k0 > 0 ? ADD : g->beta == 0 ? SET : SCALE, last = k0 + kc >= g->K;
-            pack_b(g->tb, g->B, g->ldb, k0, kc, j0, nc, bp);
+            if (g->pb) pack_b(g->tb, g->B, g->ldb, k0, kc, j0, nc, bp);
             for (long i0 = i_beg; i0 < i_end; i0 += mcmax) {
                 long mc = lmin(mcmax, i_end - i0);
                 /* A as it is, when packing it would cost more than it saves */
@@ -396,25 +436,31 @@ static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j
                 for (long p = 0; p < nc; p += NR) {
                     long nr = lmin(NR, nc - p);
                     float *c = g->C + i0 * g->ldc + j0 + p;
-                    const float *b = bp + p * kc;
+                    const float *b = g->pb ? bp + p * kc : g->B + k0 * g->ldb + j0 + p;
+                    long bk = g->pb ? NR : g->ldb;
                     long s = 0;
 #if defined(__AVX512F__)
                     if (nr <= 16)
                         for (; s + MR < mc; s += 2 * MR) {
                             long mr = lmin(2 * MR, mc - s);
                             if (g->pa)
-                                micro16_p(kc, ap + s * kc, ap + (s + MR) * kc, b, c + s * g->ldc, g->ldc, mr, nr, mode,
-                                          g->beta);
+                                micro16_p(kc, ap + s * kc, ap + (s + MR) * kc, b, bk, c + s * g->ldc, g->ldc, mr, nr,
+                                          mode, g->beta);
                             else
-                                micro16_u(kc, au + s * as, ak, as, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                                micro16_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mr, nr, mode,
+                                          g->beta);
                         }
+                    else if (!g->pa && mc - s > MR && mc - s <= 12) {
+                        micro12_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mc - s, nr, mode, g->beta);
+                        s = mc;
+                    }
 #endif
                     for (; s < mc; s += MR) {
                         long mr = lmin(MR, mc - s);
                         if (g->pa)
-                            micro_p(kc, ap + s * kc, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                            micro_p(kc, ap + s * kc, b, bk, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
                         else
-                            micro_u(kc, au + s * as, ak, as, b, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
+                            micro_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mr, nr, mode, g->beta);
                     }
                     if (last && g->ep) g->ep(g->ctx, i0, j0 + p, mc, nr);
                 }
@@ -473,6 +519,92 @@ static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, cons
     }
 }
 
+#if defined(__AVX512F__)
+/* lane j of the result: the sum of the 16 lanes of v[4 (j % 4) + j / 4] */
+static inline __m512 hsum16(__m512 v0, __m512 v1, __m512 v2, __m512 v3, __m512 v4, __m512 v5, __m512 v6, __m512 v7,
+                            __m512 v8, __m512 v9, __m512 v10, __m512 v11, __m512 v12, __m512 v13, __m512 v14,
+                            __m512 v15) {
+#define PAIR1(x, y) _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xEE))
+#define PAIR2(x, y) _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD))
+#define PAIR3(x, y) _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x44), _mm512_shuffle_ps(x, y, 0xEE))
+#define PAIR4(x, y) _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x88), _mm512_shuffle_ps(x, y, 0xDD))
+    __m512 w0 = PAIR2(PAIR1(v0, v1), PAIR1(v2, v3)), w1 = PAIR2(PAIR1(v4, v5), PAIR1(v6, v7));
+    __m512 w2 = PAIR2(PAIR1(v8, v9), PAIR1(v10, v11)), w3 = PAIR2(PAIR1(v12, v13), PAIR1(v14, v15));
+    return PAIR4(PAIR3(w0, w1), PAIR3(w2, w3));
+#undef PAIR1
+#undef PAIR2
+#undef PAIR3
+#undef PAIR4
+}
+
+/* Rows i0 .. i1 of C = A B^T for N <= 16 (the logits of a classifier):
+ * dot products along the contiguous rows of A and B, 16 values of K at a
+ * time in the lanes (masked at the end of K), the nb sums of a row reduced
+ * together into one vector of C's row. Nothing is packed; B's rows stay in
+ * L1. Two rows of A at a time where the accumulators fit the registers.
+ * `nb` (= N) is a constant where it is inlined. */
+#define DOTJ(j)                                                          \
+    if (nb > j) {                                                        \
+        __m512 y = _mm512_maskz_loadu_ps(km, b + j * ldb + k);           \
+        s##j = _mm512_fmadd_ps(x, y, s##j);                              \
+        if (two) t##j = _mm512_fmadd_ps(x1, y, t##j);                    \
+    }
+#define DOTS                                                                       \
+    DOTJ(0) DOTJ(1) DOTJ(2) DOTJ(3) DOTJ(4) DOTJ(5) DOTJ(6) DOTJ(7) DOTJ(8) DOTJ(9) \
+    DOTJ(10) DOTJ(11) DOTJ(12) DOTJ(13) DOTJ(14) DOTJ(15)
+INLINE void nt_narrow_row(long i, int two, long K, const float *A, long lda, const float *B, long ldb, float beta,
+                          float *C, long ldc, int nb) {
+    const __mmask16 mc = (__mmask16)((1u << nb) - 1);
+    const __m512 z = _mm512_setzero_ps();
+    const float *a = A + i * lda, *a1 = a + lda, *b = B;
+    __m512 s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;
+    __m512 s8 = z, s9 = z, s10 = z, s11 = z, s12 = z, s13 = z, s14 = z, s15 = z;
+    __m512 t0 = z, t1 = z, t2 = z, t3 = z, t4 = z, t5 = z, t6 = z, t7 = z;
+    __m512 t8 = z, t9 = z, t10 = z, t11 = z, t12 = z, t13 = z, t14 = z, t15 = z;
+    long k = 0;
+    for (__mmask16 km = 0xFFFF; k + 16 <= K; k += 16) {
+        __m512 x = _mm512_loadu_ps(a + k), x1 = two ? _mm512_loadu_ps(a1 + k) : z;
+        DOTS
+    }
+    if (k < K) {
+        __mmask16 km = (__mmask16)((1u << (K - k)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(km, a + k), x1 = two ? _mm512_maskz_loadu_ps(km, a1 + k) : z;
+        DOTS
+    }
+    for (int r = 0; r < 1 + two; r++) {
+        __m512 d = r == 0 ? hsum16(s0, s4, s8, s12, s1, s5, s9, s13, s2, s6, s10, s14, s3, s7, s11, s15)
+                          : hsum16(t0, t4, t8, t12, t1, t5, t9, t13, t2, t6, t10, t14, t3, t7, t11, t15);
+        float *c = C + (i + r) * ldc;
+        if (beta != 0) d = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mc, c), d);
+        _mm512_mask_storeu_ps(c, mc, d);
+    }
+}
+#undef DOTS
+#undef DOTJ
+INLINE void nt_narrow_rows(long i0, long i1, long K, const float *A, long lda, const float *B, long ldb,
+                           float beta, float *C, long ldc, int nb) {
+    long i = i0;
+    if (nb <= 12)
+        for (; i + 2 <= i1; i += 2) nt_narrow_row(i, 1, K, A, lda, B, ldb, beta, C, ldc, nb);
+    for (; i < i1; i++) nt_narrow_row(i, 0, K, A, lda, B, ldb, beta, C, ldc, nb);
+}
+#define NT_NARROW(n) \
+    case n: nt_narrow_rows(i0, i1, K, A, lda, B, ldb, beta, C, ldc, n); break;
+static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
+                            float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
+    for (long i0 = 0; i0 < M; i0 += 16) { /* the epilogue on 16 rows at a time */
+        long i1 = lmin(i0 + 16, M);
+        switch (N) {
+            NT_NARROW(1) NT_NARROW(2) NT_NARROW(3) NT_NARROW(4) NT_NARROW(5) NT_NARROW(6) NT_NARROW(7)
+            NT_NARROW(8) NT_NARROW(9) NT_NARROW(10) NT_NARROW(11) NT_NARROW(12) NT_NARROW(13) NT_NARROW(14)
+            NT_NARROW(15) NT_NARROW(16)
+        }
+        if (ep) ep(ctx, i0, 0, i1 - i0, N);
+    }
+}
+#undef NT_NARROW
+#endif
+
 void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                    float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     if (M <= 0 || N <= 0) return;
@@ -482,7 +614,11 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
         return;
     }
     if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
-    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(N, lda), A, B, lda, ldb, ldc, beta, C, ep, ctx};
+#if defined(__AVX512F__)
+    if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+#endif
+    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(N, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb, ldc,
+              beta, C, ep, ctx};
 #ifdef _OPENMP
     /* split the rows of C when op(B) is the smaller operand to pack twice,
      * else the columns; whole slivers and panels per thread */

@@ -52,8 +52,13 @@ static double max_rel_err(long M, long N, long K, int ta, int tb, float beta, un
 static void test_sgemm_cases(void) {
     static const long sizes[][3] = {{1, 1, 1}, {6, 16, 8}, {7, 17, 5}, {13, 33, 300}, {64, 128, 256},
                                     {5, 100, 513}, {32, 10, 128}, {100, 3, 7},
-                                    {1, 128, 784}, {2, 10, 128}, {3, 33, 47}, {1, 1, 1000}};
-    for (int s = 0; s < 12; s++)
+                                    {1, 128, 784}, {2, 10, 128}, {3, 33, 47}, {1, 1, 1000},
+                                    /* the MLP's logits (N <= 16: dot products when tb, K a multiple of 16 or
+                                     * not), its backward (K tiny; M of 9..12: the 12-row kernel, B read as it
+                                     * is), N of 16 and 13, M of 12 and 16 */
+                                    {64, 10, 128}, {64, 128, 10}, {10, 128, 64}, {37, 16, 100}, {9, 13, 1},
+                                    {12, 40, 33}, {16, 70, 17}, {11, 5, 300}};
+    for (int s = 0; s < 20; s++)
         for (int t = 0; t < 4; t++)
             for (int b = 0; b < 2; b++) {
                 double e = max_rel_err(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, b ? 0.5f : 0.0f, 7);
@@ -166,8 +171,8 @@ static void test_sgemm_epilogue(void) {
      * row block, the batch-1..3 dot-product path, K = 0 */
     static const long sizes[][3] = {{1, 1, 1},   {3, 40, 20},   {5, 7, 9},     {8, 32, 16},  {13, 33, 300},
                                     {64, 10, 128}, {17, 100, 600}, {250, 70, 40}, {2, 50, 70}, {9, 9, 0},
-                                    {130, 300, 260}};
-    for (int s = 0; s < 11; s++)
+                                    {130, 300, 260}, {64, 128, 10}, {10, 128, 64}, {37, 13, 40}, {12, 70, 33}};
+    for (int s = 0; s < 15; s++)
         for (int t = 0; t < 4; t++)
             for (int b = 0; b < 2; b++)
                 CU_ASSERT(ep_case(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, b ? 0.5f : 0.0f, NULL));
