@@ -95,6 +95,8 @@ GEMMS = [
     ("GEMM 128x784x64 TN (MLP dW)", 1, 0, 128, 784, 64),
     ("GEMM 64x128x128 NT (MLP fwd)", 0, 1, 64, 128, 128),
     ("GEMM 64x10x128 NT (MLP logits)", 0, 1, 64, 10, 128),
+    ("GEMM 64x128x10 NN (MLP logits dX)", 0, 0, 64, 128, 10),
+    ("GEMM 10x128x64 TN (MLP logits dW)", 1, 0, 10, 128, 64),
     ("GEMM 256x128x784 NT (B=256)", 0, 1, 256, 128, 784),
     ("GEMM 2048x384x128 NT (GPT qkv)", 0, 1, 2048, 384, 128),
     ("GEMM 2048x128x512 NT (GPT mlp)", 0, 1, 2048, 128, 512),
