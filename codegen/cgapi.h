@@ -23,6 +23,10 @@ const char *cga_cname(cg_ctx *cx, const char *name);
 const char *cga_ctype(cg_ctx *cx, const ir_node *n);
 /* ", const float *x, const int32_t *y": inputs (and targets). */
 void cga_io_params(cg_ctx *cx, strbuf *b, int targets);
+/* The declaration "int P_NAME(P *m<extra>, <inputs>[, <targets>], <outputs
+ * or T *loss>);<note>" of an entry point: its outputs when !with_targets,
+ * else its targets and the loss. extra: more leading parameters (", cudaStream_t s"). */
+void cga_entry_proto(cg_ctx *cx, strbuf *h, const char *name, const char *extra, int with_targets, const char *note);
 /* "    if (!m || !x ...) return NNRT_ERR_ARG;" */
 void cga_null_checks(cg_ctx *cx, int targets);
 /* The #defines of the header: sizes, counts, P_ARENA_BYTES = arena_bytes. */

@@ -62,6 +62,17 @@ const char *cga_cname(cg_ctx *cx, const char *name) {
 const char *cga_ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
 
 /* ", const float *x, const int32_t *y" for the inputs (and targets). */
+void cga_entry_proto(cg_ctx *cx, strbuf *h, const char *name, const char *extra, int with_targets, const char *note) {
+    const char *P = cx->o->prefix, *T = cx->T;
+    const ir_graph *g = cx->g;
+    sb_printf(h, "int %s_%s(%s *m%s", P, name, P, extra);
+    cga_io_params(cx, h, with_targets);
+    if (with_targets) sb_printf(h, ", %s *loss", T);
+    else
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cga_cname(cx, g->output_names.data[i]));
+    sb_printf(h, ");%s\n", note);
+}
+
 void cga_io_params(cg_ctx *cx, strbuf *b, int targets) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->inputs.len; i++)
@@ -72,29 +83,23 @@ void cga_io_params(cg_ctx *cx, strbuf *b, int targets) {
 
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    const ir_graph *g = cx->g;
     sb_printf(h, "typedef struct %s %s; /* all state: parameters, gradients, optimizer, activations */\n\n", P, P);
     sb_printf(h, "%s *%s_create(uint64_t seed);  /* malloc'd and initialized; NULL if out of memory */\n", P, P);
     sb_printf(h, "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* in caller memory of %s_ARENA_BYTES, no malloc */\n", P, P, cx->upper);
     sb_printf(h, "void %s_free(%s *m);          /* frees what _create allocated; nothing for _init */\n", P, P);
     sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights and optimizer state */\n", P, P);
     if (cx->p->has[ENTRY_FORWARD]) {
-        sb_printf(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\nint %s_forward(%s *m", P, P);
-        cga_io_params(cx, h, 0);
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cga_cname(cx, g->output_names.data[i]));
-        sb_puts(h, ");\n");
+        sb_puts(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\n");
+        cga_entry_proto(cx, h, "forward", "", 0, "");
     }
     if (cx->p->has[ENTRY_LOSS]) {
-        sb_printf(h, "/* The loss without gradients. */\nint %s_loss(%s *m", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\n", T);
+        sb_puts(h, "/* The loss without gradients. */\n");
+        cga_entry_proto(cx, h, "loss", "", 1, "");
     }
     if (cga_trainable(cx)) {
-        sb_printf(h, "\n/* Training: _train_step = _forward_backward + _update. */\nint %s_train_step(%s *m", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\nint %s_forward_backward(%s *m", T, P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss); /* overwrites the gradients */\n", T);
+        sb_puts(h, "\n/* Training: _train_step = _forward_backward + _update. */\n");
+        cga_entry_proto(cx, h, "train_step", "", 1, "");
+        cga_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* one contiguous buffer of %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);

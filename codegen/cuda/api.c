@@ -104,7 +104,6 @@ static const char *dptr(cg_ctx *cx, ir_entry e, int id) {
 
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    const ir_graph *g = cx->g;
     sb_printf(h, "typedef struct %s %s; /* host struct; parameters, gradients, optimizer state and activations on the device */\n\n", P, P);
     sb_printf(h, "%s *%s_create(uint64_t seed);  /* malloc'd, device memory allocated, initialized; NULL on failure */\n", P, P);
     sb_printf(h, "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* host struct in caller memory of %s_ARENA_BYTES;\n"
@@ -112,23 +111,11 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "void %s_free(%s *m);          /* device memory, stream, cuBLAS, graphs; the host block if _create made it */\n", P, P);
     sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights (the C target's for the same seed) */\n", P, P);
     sb_puts(h, "\n/* Host pointers: inputs copied in, results copied out; these return when\n * the work is done. */\n");
-    if (cx->p->has[ENTRY_FORWARD]) {
-        sb_printf(h, "int %s_forward(%s *m", P, P);
-        cga_io_params(cx, h, 0);
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cga_cname(cx, g->output_names.data[i]));
-        sb_puts(h, ");\n");
-    }
-    if (cx->p->has[ENTRY_LOSS]) {
-        sb_printf(h, "int %s_loss(%s *m", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\n", T);
-    }
+    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward", "", 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss", "", 1, "");
     if (cga_trainable(cx)) {
-        sb_printf(h, "int %s_train_step(%s *m", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\nint %s_forward_backward(%s *m", T, P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss); /* overwrites the gradients */\n", T);
+        cga_entry_proto(cx, h, "train_step", "", 1, "");
+        cga_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
     }
@@ -137,23 +124,12 @@ static void protos(cg_ctx *cx, strbuf *h) {
                " * wanted). An index out of range is found on the device: the bad ids\n"
                " * are read as 0 and the next _sync (or host-pointer call) reports it.\n"
                " * A call on another stream than the model's last one waits for that work. */\n");
-    if (cx->p->has[ENTRY_FORWARD]) {
-        sb_printf(h, "int %s_forward_dev(%s *m, cudaStream_t nnrt_stream", P, P);
-        cga_io_params(cx, h, 0);
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cga_cname(cx, g->output_names.data[i]));
-        sb_puts(h, ");\n");
-    }
-    if (cx->p->has[ENTRY_LOSS]) {
-        sb_printf(h, "int %s_loss_dev(%s *m, cudaStream_t nnrt_stream", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\n", T);
-    }
+    const char *st = ", cudaStream_t nnrt_stream";
+    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward_dev", st, 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss_dev", st, 1, "");
     if (cga_trainable(cx)) {
-        sb_printf(h, "int %s_train_step_dev(%s *m, cudaStream_t nnrt_stream", P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\nint %s_forward_backward_dev(%s *m, cudaStream_t nnrt_stream", T, P, P);
-        cga_io_params(cx, h, 1);
-        sb_printf(h, ", %s *loss);\n", T);
+        cga_entry_proto(cx, h, "train_step_dev", st, 1, "");
+        cga_entry_proto(cx, h, "forward_backward_dev", st, 1, "");
         sb_printf(h, "int %s_update_dev(%s *m, cudaStream_t nnrt_stream);\n", P, P);
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* DEVICE pointer, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_read_grads(%s *m, %s *host);  /* copy the gradients out (synchronizes) */\n", P, P, T);
