@@ -7,6 +7,7 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 have_cmd gcc   || need="$need gcc"
+have_cmd g++   || need="$need g++"   # tests/cudaemu compiles the CUDA kernels as C++
 have_cmd make  || need="$need make"
 have_cmd flex  || need="$need flex"
 have_cmd bison || need="$need bison"
