@@ -375,11 +375,18 @@ static long k_block(long K) {
  * or one row of A^T per step): measured as fast as packed A on the MLP's and
  * the GPT's shapes, where packing costs up to a fifth of the product. Packed
  * when many panels reuse it, and when the row stride is a multiple of 4 KB
- * (the rows would share cache sets). */
-static int pack_a_pays(long N, long lda) {
+ * (the rows would share cache sets). op(A) = A^T (a weight gradient X^T dY)
+ * read in place takes a new cache line of A per step of K, each for MR
+ * floats, and the lines of one sliver are lda apart (few cache sets): packed
+ * whenever more than one B panel reads it, unless K and N are both small
+ * (measured on one thread: 512x128x2048 TN 78 -> 110 GFLOP/s, 128x128x128
+ * 101 -> 123; 64x64x64 and 32x64x128 a little faster in place). 9..12 rows
+ * stay in place for the 12-row kernel. */
+static int pack_a_pays(int ta, long M, long N, long K, long lda) {
 #ifndef NNRT_GEMM_PACK_A_MIN_N
 #define NNRT_GEMM_PACK_A_MIN_N 512
 #endif
+    if (ta && M > 12 && N > NR && (N > 2 * NR || K > 128)) return 1;
     return lda % 1024 == 0 || N > NNRT_GEMM_PACK_A_MIN_N;
 }
 
@@ -617,7 +624,7 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
 #if defined(__AVX512F__)
     if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
-    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(N, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb, ldc,
+    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb, ldc,
               beta, C, ep, ctx};
 #ifdef _OPENMP
     /* split the rows of C when op(B) is the smaller operand to pack twice,

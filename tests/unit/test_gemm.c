@@ -57,8 +57,10 @@ static void test_sgemm_cases(void) {
                                      * not), its backward (K tiny; M of 9..12: the 12-row kernel, B read as it
                                      * is), N of 16 and 13, M of 12 and 16 */
                                     {64, 10, 128}, {64, 128, 10}, {10, 128, 64}, {37, 16, 100}, {9, 13, 1},
-                                    {12, 40, 33}, {16, 70, 17}, {11, 5, 300}};
-    for (int s = 0; s < 20; s++)
+                                    {12, 40, 33}, {16, 70, 17}, {11, 5, 300},
+                                    /* A^T packed (weight gradients): M edges, several K blocks, 2 panels */
+                                    {65, 100, 600}, {13, 64, 129}};
+    for (int s = 0; s < 22; s++)
         for (int t = 0; t < 4; t++)
             for (int b = 0; b < 2; b++) {
                 double e = max_rel_err(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, b ? 0.5f : 0.0f, 7);
@@ -209,8 +211,8 @@ static void test_dgemm_epilogue(void) {
 #ifdef _OPENMP
 /* the same product on 1, 2 and 3 threads: identical bits */
 static void test_sgemm_threads(void) {
-    static const long sizes[][3] = {{300, 200, 100}, {64, 784, 128}, {520, 33, 300}, {40, 700, 300}, {1000, 1000, 20}};
-    for (int s = 0; s < 5; s++)
+    static const long sizes[][3] = {{300, 200, 100}, {64, 784, 128}, {520, 33, 300}, {40, 700, 300}, {1000, 1000, 20}, {130, 72, 700}};
+    for (int s = 0; s < 6; s++)
         for (int t = 0; t < 4; t++) {
             long M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
             float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
