@@ -624,8 +624,8 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
 #if defined(__AVX512F__)
     if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
-    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb, ldc,
-              beta, C, ep, ctx};
+    sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb,
+              ldc, beta, C, ep, ctx};
 #ifdef _OPENMP
     /* split the rows of C when op(B) is the smaller operand to pack twice,
      * else the columns; whole slivers and panels per thread */
