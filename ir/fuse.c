@@ -4,7 +4,13 @@
  *                  reads y = relu(x) when y exists (y > 0 exactly when
  *                  x > 0, NaN included), so x keeps one use and can fuse.
  *   pass_fuse      requires: autodiff done (fused ops have no gradient
- *                  rule), shapes inferred. guarantees: every elementwise
+ *                  rule), shapes inferred. guarantees: softmax of a
+ *                  causal_mask(x, -inf) with one use is causal_softmax(x)
+ *                  (row i normalizes columns j <= i and writes 0 beyond:
+ *                  the same numbers, as exp(-inf) = 0), and the adjoint
+ *                  mask after its softmax_grad is dropped (softmax_grad
+ *                  is y (dy - sum) and y is 0 there: the same numbers for
+ *                  finite dy); every elementwise
  *                  node whose only use is an elementwise node of the same
  *                  shape is absorbed into its user, which becomes FUSED
  *                  (one loop over memory); a MATMUL whose only use is such
@@ -20,6 +26,7 @@
  */
 #include "rules.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static int elementwise(const ir_node *n) {
@@ -63,6 +70,10 @@ static void vjp_fused(ad_ctx *c, ir_node *n, int dy) {
 }
 void vjp_FUSED(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
 void vjp_MATMUL_EP(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
+void vjp_CAUSAL_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
+
+/* causal_softmax(x [..., T, T]) -> x's shape (causal_mask's rule) */
+const char *shape_CAUSAL_SOFTMAX(ir_graph *g, ir_node *n) { return shape_CAUSAL_MASK(g, n); }
 
 static void ir_fprog_str_step(const ir_node *n, int j, strbuf *b);
 
@@ -228,22 +239,71 @@ static int fuse_root(fuser *f, ir_node *r) {
     return absorbed;
 }
 
+/* Replace every use of node `from` by `to` (to precedes from's users). */
+static void redirect_uses(ir_graph *g, int from, int to) {
+    for (int i = from + 1; i < g->nodes.len; i++) {
+        ir_node *x = g->nodes.data[i];
+        for (int j = 0; j < x->nin; j++)
+            if (x->in[j] == from) x->in[j] = to;
+    }
+    for (int i = 0; i < g->outputs.len; i++)
+        if (g->outputs.data[i] == from) g->outputs.data[i] = to;
+}
+
+/* The causal softmax of attention: softmax(causal_mask(x, -inf)) becomes
+ * causal_softmax(x); causal_mask(softmax_grad(dy, y), 0) with y a causal
+ * softmax becomes softmax_grad's value. Masks that a schedule keeps, or
+ * that have other uses, stay. Returns how many nodes were absorbed. */
+static int fuse_causal(ir_graph *g, const int *uses, const char *pinned) {
+    int absorbed = 0;
+    for (int i = 0; i < g->nodes.len; i++) {
+        ir_node *n = g->nodes.data[i];
+        if (n->op == IR_SOFTMAX) {
+            const ir_node *m = g->nodes.data[n->in[0]];
+            if (m->op == IR_CAUSAL_MASK && isinf(m->fattr[0]) && m->fattr[0] < 0 && uses[m->id] == 1 && !pinned[m->id]) {
+                n->op = IR_CAUSAL_SOFTMAX;
+                n->in[0] = m->in[0];
+                absorbed++;
+            }
+        } else if (n->op == IR_CAUSAL_MASK && n->fattr[0] == 0 && !pinned[i]) {
+            const ir_node *sg = g->nodes.data[n->in[0]];
+            if (sg->op == IR_SOFTMAX_GRAD && g->nodes.data[sg->in[1]]->op == IR_CAUSAL_SOFTMAX) {
+                redirect_uses(g, i, sg->id);
+                absorbed++;
+            }
+        }
+    }
+    return absorbed;
+}
+
+/* Use counts (references from live nodes) and pinned values (schedule
+ * roots) of g. */
+static void count_uses(ir_graph *g, int *uses, char *pinned, ir_sched *live) {
+    ir_schedule_all(g, live);
+    for (int i = 0; i < g->nodes.len; i++) {
+        const ir_node *x = g->nodes.data[i];
+        uses[i] = 0, pinned[i] = 0;
+        if (ir_ops[x->op].flags & OPF_STATE) pinned[i] = 1;
+    }
+    for (int i = 0; i < g->nodes.len; i++) {
+        const ir_node *x = g->nodes.data[i];
+        if (!live->live[i]) continue;
+        for (int j = 0; j < x->nin; j++) uses[x->in[j]]++;
+    }
+    for (int i = 0; i < g->outputs.len; i++) pinned[g->outputs.data[i]] = 1;
+    if (g->loss >= 0) pinned[g->loss] = 1;
+    if (g->loss_eval >= 0) pinned[g->loss_eval] = 1;
+    for (int i = 0; i < g->grads.len; i++)
+        if (g->grads.data[i] >= 0) pinned[g->grads.data[i]] = 1;
+}
+
 int pass_fuse(ir_graph *g) {
     int n = g->nodes.len, total = 0;
     ir_sched live;
-    ir_schedule_all(g, &live);
     fuser f = {g, calloc((size_t)n, sizeof(int)), calloc((size_t)n, 1), calloc((size_t)n, 1), NULL, {0}, {0}, 0, 0, -1, 0};
-    for (int i = 0; i < n; i++) {
-        const ir_node *x = g->nodes.data[i];
-        if (!live.live[i]) continue;
-        for (int j = 0; j < x->nin; j++) f.uses[x->in[j]]++;
-        if (ir_ops[x->op].flags & OPF_STATE) f.pinned[i] = 1;
-    }
-    for (int i = 0; i < g->outputs.len; i++) f.pinned[g->outputs.data[i]] = 1;
-    if (g->loss >= 0) f.pinned[g->loss] = 1;
-    if (g->loss_eval >= 0) f.pinned[g->loss_eval] = 1;
-    for (int i = 0; i < g->grads.len; i++)
-        if (g->grads.data[i] >= 0) f.pinned[g->grads.data[i]] = 1;
+    count_uses(g, f.uses, f.pinned, &live);
+    total += fuse_causal(g, f.uses, f.pinned);
+    count_uses(g, f.uses, f.pinned, &live);
     for (int i = n - 1; i >= 0; i--) {
         ir_node *r = g->nodes.data[i];
         if (!live.live[i] || f.absorbed[i] || !elementwise(r) || r->dtype != DT_F32) continue;

@@ -129,3 +129,30 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
               cx->o->f64 ? 'd' : 's', ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name);
     cgk_tail(cx);
 }
+
+/* causal_softmax: row r is row i = r mod T of a [T, T] matrix; softmax
+ * over its columns j <= i, zeros beyond. The same numbers as softmax of
+ * the -inf-masked row (exp(-inf) is 0 and adding 0 changes no sum): the
+ * max and the sum run over j <= i in the same order; the exps run in
+ * chunks of 16 columns (the chunk past i computes values that are then
+ * overwritten with 0), so they vectorize. */
+void emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    ll T = cgk_last(n);
+    strbuf *c = cx->c;
+    const char *ex = cx->o->f64 ? "exp" : "nnc_expf";
+    cgk_head(cx, n);
+    cgk_rows(cx, n, T, 0);
+    sb_printf(c, "        const long i = r %% %lld;\n", T);
+    sb_printf(c, "        %s mx = xr[0], s = 0;\n", cx->T);
+    sb_puts(c, "        for (long j = 1; j <= i; j++) mx = xr[j] > mx ? xr[j] : mx;\n");
+    if (T % 16 == 0) {
+        sb_puts(c, "        for (long k = 0; k <= i / 16; k++)\n            for (long v = 0; v < 16; v++) {\n");
+        sb_printf(c, "                const long j = k * 16 + v;\n                yr[j] = %s(xr[j] - mx);\n            }\n", ex);
+    } else {
+        sb_printf(c, "        for (long j = 0; j <= i; j++) yr[j] = %s(xr[j] - mx);\n", ex);
+    }
+    sb_printf(c, "        for (long j = i + 1; j < %lld; j++) yr[j] = 0;\n", T);
+    sb_puts(c, "        for (long j = 0; j <= i; j++) s += yr[j];\n");
+    sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] /= s;\n    }\n", T);
+    cgk_tail(cx);
+}

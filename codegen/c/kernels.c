@@ -266,7 +266,8 @@ void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store) {
 }
 
 int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n) {
-    return !cx->o->f64 && (n->op == IR_SOFTMAX || n->op == IR_LOG_SOFTMAX || n->op == IR_XENT_GRAD);
+    return !cx->o->f64 && (n->op == IR_SOFTMAX || n->op == IR_LOG_SOFTMAX || n->op == IR_XENT_GRAD ||
+                           n->op == IR_CAUSAL_SOFTMAX);
 }
 
 void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {

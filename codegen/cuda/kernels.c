@@ -384,6 +384,26 @@ void cu_emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
     row_launcher(cx, n, &k);
 }
 
+/* causal_softmax: row r is row i = r mod T of a [T, T] matrix; softmax over
+ * columns j <= i, 0 beyond (softmax of the -inf-masked row: the same
+ * reduction tree, with exp(-inf) = 0 where the mask was). */
+void cu_emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
+    rowk k;
+    ll C, R;
+    if (!row_start(cx, n, &k, &R, &C)) return;
+    row_ptrs(cx, C, 0);
+    strbuf *c = cx->c;
+    sb_printf(c, "    const long long i = r %% %lld;\n", C);
+    sb_printf(c, "    %s mx = -INFINITY, s = 0;\n", cx->T);
+    sb_printf(c, "    %s if (j <= i) mx = xr[j] > mx ? xr[j] : mx;\n", row_for(cx, &k, C));
+    sb_printf(c, "    mx = %s;\n", row_red(cx, &k, "max", "mx"));
+    sb_printf(c, "    %s {\n        const %s e = j <= i ? exp(xr[j] - mx) : 0;\n        yr[j] = e;\n        s += e;\n    }\n",
+              row_for(cx, &k, C), cx->T);
+    sb_printf(c, "    s = %s;\n", row_red(cx, &k, "sum", "s"));
+    sb_printf(c, "    %s yr[j] /= s;\n}\n", row_for(cx, &k, C));
+    row_launcher(cx, n, &k);
+}
+
 /* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
 void cu_emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
     rowk k;

@@ -162,22 +162,24 @@ int main(int argc, char **argv) {
     sb_puts(&cu, "#include \"nnrt_cuda.h\"\n#include \"nnrt_philox.cuh\"\n#include <math.h>\n#include <stdint.h>\n");
     sb_puts(&cc, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
                  "#include <tgmath.h>\n#include \"nnrt.h\"\n#include \"nnrt_gemm.h\"\n");
-    int count = 0, cap = 0, tanh_done = 0;
+    int count = 0, cap = 0, helper_done = 0;
     seen_kernel *seen = NULL;
     for (int v = 0; v < 2; v++) {
         arena_init(&a[v]);
         if (build(argv[1], src, len, defs, nd, v, &a[v], &g[v], &p[v])) return 1;
         cg_options co = {.prefix = "emu", .header = "emu.h", .source = argv[1], .f64 = f64};
-        if (!tanh_done) { /* the C target's file prelude: take its nnc_tanhf */
+        { /* the C target's file prelude: take its nnc_tanhf and nnc_expf */
+            static const char *const helpers[2] = {"static inline float nnc_tanhf", "static inline float nnc_expf"};
             strbuf full, h;
             sb_init(&full), sb_init(&h);
             cg_options fo = co;
             if (cg_emit_c(&p[v], &fo, &full, &h, stderr)) return 1;
-            const char *t = strstr(full.s, "static inline float nnc_tanhf");
-            if (t) {
+            for (int k = 0; k < 2; k++) {
+                const char *t = (helper_done & (1 << k)) ? NULL : strstr(full.s, helpers[k]);
+                if (!t) continue;
                 const char *e = strstr(t, "\n}\n");
                 sb_printf(&cc, "%.*s\n}\n", (int)(e - t), t);
-                tanh_done = 1;
+                helper_done |= 1 << k;
             }
         }
         char *done = calloc((size_t)p[v].g->nodes.len + 1, 1);
