@@ -181,6 +181,8 @@ int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out);
 /* The [outer, len, inner] view of reducing axes [a0, a1) of s. */
 void ir_reduce_view(const ir_shape *s, int a0, int a1, int64_t *outer,
                     int64_t *len, int64_t *inner);
+/* BMM dims: nb batches of C[m, n] = op(A)[m, k] * op(B)[k, n]. */
+void ir_bmm_dims(const ir_graph *g, const ir_node *n, int64_t *nb, int64_t *m, int64_t *k, int64_t *nn);
 /* MATMUL dims: C[m, n] = op(A)[m, k] * op(B)[k, n]. */
 void ir_matmul_dims(const ir_graph *g, const ir_node *n, int64_t *m,
                     int64_t *k, int64_t *nn);

@@ -50,6 +50,16 @@ void ir_matmul_dims(const ir_graph *g, const ir_node *n, int64_t *m,
     *nn = n->iattr[1] ? br : bc;
 }
 
+void ir_bmm_dims(const ir_graph *g, const ir_node *n, int64_t *nb, int64_t *m, int64_t *k, int64_t *nn) {
+    const ir_shape *a = &g->nodes.data[n->in[0]]->shape, *b = &g->nodes.data[n->in[1]]->shape;
+    int r = a->rank;
+    *nb = 1;
+    for (int i = 0; i < r - 2; i++) *nb *= a->d[i];
+    *m = n->iattr[0] ? a->d[r - 1] : a->d[r - 2];
+    *k = n->iattr[0] ? a->d[r - 2] : a->d[r - 1];
+    *nn = n->iattr[1] ? b->d[r - 2] : b->d[r - 1];
+}
+
 const char *shape_float_inputs(ir_graph *g, ir_node *n) {
     for (int i = 0; i < n->nin; i++)
         if (IN(g, n, i)->dtype != DT_F32)

@@ -126,24 +126,14 @@ void cu_emit_CONCAT(cg_ctx *cx, const ir_node *n) {
 
 /* ---- batched matrix product --------------------------------------------- */
 
-/* Sizes of BMM n: batches nb, and C[M, N] = op(A)[M, K] op(B)[K, N]. */
-static void bmm_sizes(cg_ctx *cx, const ir_node *n, ll *nb, ll *M, ll *K, ll *N) {
-    const ir_shape *a = &IN(cx, n, 0)->shape, *b = &IN(cx, n, 1)->shape;
-    int r = a->rank;
-    *nb = 1;
-    for (int i = 0; i < r - 2; i++) *nb *= a->d[i];
-    *M = n->iattr[0] ? a->d[r - 1] : a->d[r - 2];
-    *K = n->iattr[0] ? a->d[r - 2] : a->d[r - 1];
-    *N = n->iattr[1] ? b->d[r - 2] : b->d[r - 1];
-}
-
 /* y[t] = op(A[t]) op(B[t]) for every batch t: one strided-batched GEMM.
  * Row-major y [M, N] is column-major y^T [N, M] = op(B)^T op(A)^T, and a
  * row-major operand is its column-major transpose with the same leading
  * dimension: B (or B^T with tb) leads with N (K), A with K (M with ta). */
 void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
-    ll nb, M, K, N;
-    bmm_sizes(cx, n, &nb, &M, &K, &N);
+    int64_t d[4];
+    ir_bmm_dims(cx->g, n, &d[0], &d[1], &d[2], &d[3]);
+    const ll nb = d[0], M = d[1], K = d[2], N = d[3];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     if (!cuk_numel(n)) return cuk_empty(cx, n);
     strbuf *c = cx->c;
