@@ -59,6 +59,11 @@ int cg_is_reserved(const char *name);
  * f32). Shared by the C and CUDA targets (codegen/c/k_fused.c). */
 void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind,
                     int fast_tanh);
+/* PERMUTE's output walked in order as nested loops over the input a with
+ * permutation perm: sizes sz[k] and input strides sd[k], size-1 axes
+ * dropped, runs of axes that stay adjacent in the input merged; returns
+ * the number of loops (>= 1). Shared by both targets (codegen/c/k_attn.c). */
+int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long long *sd);
 /* Print x as a C literal of the element type. */
 void cg_literal(cg_ctx *cx, strbuf *b, double x);
 /* Does the ops.def formula expr use attribute p or q (name, a standalone

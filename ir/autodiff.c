@@ -94,20 +94,21 @@ static void vjp_none(ad_ctx *c, ir_node *n, int dy) { (void)c, (void)n, (void)dy
 #define vjp_PARAM vjp_none
 #define vjp_CONST vjp_none
 
-/* Gradient ops are made by autodiff and never differentiated again
- * (nnc computes first derivatives only). */
-static void vjp_second_order(ad_ctx *c, ir_node *n, int dy) {
+void ad_no_vjp(ad_ctx *c, ir_node *n, int dy) {
     (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
+    fprintf(stderr, "nnc: internal error: gradient of %s requested (only ops of a forward graph are differentiated)\n",
+            ir_ops[n->op].name);
     abort();
 }
-#define vjp_RELU_GRAD vjp_second_order
-#define vjp_SIGMOID_GRAD vjp_second_order
-#define vjp_TANH_GRAD vjp_second_order
-#define vjp_SOFTMAX_GRAD vjp_second_order
-#define vjp_LOG_SOFTMAX_GRAD vjp_second_order
-#define vjp_XENT_GRAD vjp_second_order
-#define vjp_BCE_GRAD vjp_second_order
+/* Gradient ops are made by autodiff and never differentiated again
+ * (nnc computes first derivatives only). */
+#define vjp_RELU_GRAD ad_no_vjp
+#define vjp_SIGMOID_GRAD ad_no_vjp
+#define vjp_TANH_GRAD ad_no_vjp
+#define vjp_SOFTMAX_GRAD ad_no_vjp
+#define vjp_LOG_SOFTMAX_GRAD ad_no_vjp
+#define vjp_XENT_GRAD ad_no_vjp
+#define vjp_BCE_GRAD ad_no_vjp
 
 void vjp_COPY(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, dy); }
 void vjp_NEG(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP1(IR_NEG, n, dy)); }

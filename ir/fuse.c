@@ -63,14 +63,9 @@ const char *shape_MATMUL_EP(ir_graph *g, ir_node *n) {
 }
 
 /* Fusion runs after autodiff: nothing differentiates a fused node. */
-static void vjp_fused(ad_ctx *c, ir_node *n, int dy) {
-    (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: gradient of %s requested (fusion runs after autodiff)\n", ir_ops[n->op].name);
-    abort();
-}
-void vjp_FUSED(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
-void vjp_MATMUL_EP(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
-void vjp_CAUSAL_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { vjp_fused(c, n, dy); }
+void vjp_FUSED(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
+void vjp_MATMUL_EP(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
+void vjp_CAUSAL_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* causal_softmax(x [..., T, T]) -> x's shape (causal_mask's rule) */
 const char *shape_CAUSAL_SOFTMAX(ir_graph *g, ir_node *n) { return shape_CAUSAL_MASK(g, n); }
@@ -124,14 +119,13 @@ typedef struct fuser {
     char *absorbed;  /* per node: folded into a later fused node */
     const ir_node *root;
     ir_fprog prog;
-    int in[IR_MAX_IN], nin, first_in; /* external inputs; first_in = 2 with a matmul */
+    int in[IR_MAX_IN], nin; /* external inputs */
     int matmul;      /* absorbed matmul id, or -1 */
-    int full;        /* out of room: stop absorbing */
 } fuser;
 
 /* Input slot of node id, adding it; -1 when there is no room. */
 static int input_slot(fuser *f, int id) {
-    for (int i = f->first_in; i < f->nin; i++)
+    for (int i = 0; i < f->nin; i++)
         if (f->in[i] == id) return i;
     if (f->nin == IR_MAX_IN) return -1;
     f->in[f->nin] = id;
@@ -212,7 +206,6 @@ static int fuse_root(fuser *f, ir_node *r) {
     f->root = r;
     f->prog.nstep = 0;
     f->nin = 0;
-    f->first_in = 0;
     f->matmul = -1;
     if (emit_steps(f, r) < 0) return 0;
     take_matmul(f);
@@ -300,7 +293,7 @@ static void count_uses(ir_graph *g, int *uses, char *pinned, ir_sched *live) {
 int pass_fuse(ir_graph *g) {
     int n = g->nodes.len, total = 0;
     ir_sched live;
-    fuser f = {g, calloc((size_t)n, sizeof(int)), calloc((size_t)n, 1), calloc((size_t)n, 1), NULL, {0}, {0}, 0, 0, -1, 0};
+    fuser f = {g, calloc((size_t)n, sizeof(int)), calloc((size_t)n, 1), calloc((size_t)n, 1), NULL, {0}, {0}, 0, -1};
     count_uses(g, f.uses, f.pinned, &live);
     total += fuse_causal(g, f.uses, f.pinned);
     count_uses(g, f.uses, f.pinned, &live);

@@ -222,11 +222,7 @@ const char *shape_EMBEDDING_GRAD(ir_graph *g, ir_node *n) {
 }
 
 /* Made by autodiff; first derivatives only. */
-void vjp_EMBEDDING_GRAD(ad_ctx *c, ir_node *n, int dy) {
-    (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
-    abort();
-}
+void vjp_EMBEDDING_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* ---- causal mask -------------------------------------------------------- */
 

@@ -153,13 +153,8 @@ const char *shape_CONV2D_GRAD_W(ir_graph *g, ir_node *n) {
 }
 
 /* Gradient ops are never differentiated again (first derivatives only). */
-static void vjp_second_order(ad_ctx *c, ir_node *n, int dy) {
-    (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
-    abort();
-}
-void vjp_CONV2D_GRAD_X(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
-void vjp_CONV2D_GRAD_W(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+void vjp_CONV2D_GRAD_X(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
+void vjp_CONV2D_GRAD_W(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* ---- channel_bias ------------------------------------------------------ */
 
@@ -237,7 +232,7 @@ const char *shape_MAXPOOL2D_GRAD(ir_graph *g, ir_node *n) {
     n->shape = x->shape;
     return shape_float_inputs(g, n);
 }
-void vjp_MAXPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+void vjp_MAXPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* avgpool2d(x [N, C, H, W]) -> [N, C, OH, OW] */
 const char *shape_AVGPOOL2D(ir_graph *g, ir_node *n) {
@@ -269,4 +264,4 @@ const char *shape_AVGPOOL2D_GRAD(ir_graph *g, ir_node *n) {
     n->shape = x.shape;
     return shape_float_inputs(g, n);
 }
-void vjp_AVGPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { vjp_second_order(c, n, dy); }
+void vjp_AVGPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }

@@ -34,13 +34,9 @@ static const char *tstr(ir_graph *g, const ir_node *x) {
     return arena_printf(g->a, "%s%s", x->dtype == DT_I32 ? "i32" : "f32", S(g, &x->shape));
 }
 
-/* A vjp that must never run: gradient ops are not differentiated again, and
- * statistics and state updates get no gradient (see the file comment). */
-static void no_vjp(ad_ctx *c, ir_node *n, int dy) {
-    (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: gradient of %s requested\n", ir_ops[n->op].name);
-    abort();
-}
+/* no_vjp: gradient ops are not differentiated again, and statistics and
+ * state updates get no gradient (see the file comment). */
+#define no_vjp ad_no_vjp
 
 /* ---- activations ------------------------------------------------------- */
 

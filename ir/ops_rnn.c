@@ -113,11 +113,7 @@ const char *shape_RNN_SCAN_GRAD(ir_graph *g, ir_node *n) {
 
 /* Gradients of rnn_scan_grad are second derivatives, which nnc does not
  * compute (autodiff never asks: the op only appears in backward graphs). */
-void vjp_RNN_SCAN_GRAD(ad_ctx *c, ir_node *n, int dy) {
-    (void)c, (void)dy;
-    fprintf(stderr, "nnc: internal error: second derivative of %s requested\n", ir_ops[n->op].name);
-    abort();
-}
+void vjp_RNN_SCAN_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* ---- slice and pad along the last axis ---------------------------------- */
 

@@ -49,6 +49,10 @@ int ad_op3(ad_ctx *c, ir_op o, const ir_node *at, int a, int b, int d);
  * reshaping when only the shape differs). Inputs that need no gradient are
  * skipped. */
 void ad_acc(ad_ctx *c, const ir_node *n, int i, int gid);
+/* The gradient rule of ops that autodiff itself makes or that are made
+ * after it (gradient ops, fused ops, statistics whose gradient flows
+ * another way): an internal error if ever called. */
+void ad_no_vjp(ad_ctx *c, ir_node *n, int dy);
 /* Does input i of n need a gradient? */
 int ad_needs(const ad_ctx *c, const ir_node *n, int i);
 

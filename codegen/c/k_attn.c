@@ -27,7 +27,7 @@ static void fill_loop(cg_ctx *cx, const char *ind, ll n, const char *dst, const 
 /* The output walked in order as nested loops: sizes sz[k] and input
  * strides sd[k], with size-1 axes dropped and runs of axes that stay
  * adjacent in the input merged. Returns the number of loops (>= 1). */
-static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd) {
+int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long long *sd) {
     ll st[IR_MAX_RANK], s = 1;
     for (int i = a->rank - 1; i >= 0; i--) st[i] = s, s *= a->d[i];
     int nd = 0;
@@ -50,7 +50,7 @@ static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd)
  * the permutation keeps the last axis, a strided gather otherwise. */
 void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_puts(c, "    long o = 0;\n");

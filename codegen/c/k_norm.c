@@ -1,7 +1,7 @@
 /* k_norm.c — C kernels of the normalization, dropout and activation ops.
  *
  * Activations are elementwise rows of ops.def: their kernels come from the
- * formula (cgk_unary, cgk_binary). The others:
+ * formula (kernels.c picks them by the row's class). The others:
  *
  *   batch norm   x viewed as [N, C, S] (S = H*W, 1 for [N, C]). With S = 1
  *                the loops run n outer, c inner (contiguous): per-channel
@@ -33,27 +33,6 @@
 #include <math.h>
 
 #define IN cgk_in
-
-/* ---- activations: the formula kernels ---------------------------------- */
-
-#define UNARY(e) \
-    void emit_##e(cg_ctx *cx, const ir_node *n) { cgk_unary(cx, n); }
-#define BINARY(e) \
-    void emit_##e(cg_ctx *cx, const ir_node *n) { cgk_binary(cx, n); }
-UNARY(GELU)
-BINARY(GELU_GRAD)
-UNARY(GELU_TANH)
-BINARY(GELU_TANH_GRAD)
-UNARY(SILU)
-BINARY(SILU_GRAD)
-UNARY(LEAKY_RELU)
-BINARY(LEAKY_RELU_GRAD)
-UNARY(ELU)
-BINARY(ELU_GRAD)
-UNARY(SQRT)
-BINARY(SQRT_GRAD)
-UNARY(POW)
-BINARY(POW_GRAD)
 
 /* ---- helpers ----------------------------------------------------------- */
 

@@ -133,13 +133,6 @@ static void emit_unary(cg_ctx *cx, const ir_node *n) {
     sb_puts(cx->c, ";\n    }\n");
     cgk_tail(cx);
 }
-#define emit_COPY emit_unary
-#define emit_NEG emit_unary
-#define emit_RELU emit_unary
-#define emit_SIGMOID emit_unary
-#define emit_TANH emit_unary
-#define emit_EXP emit_unary
-#define emit_LOG emit_unary
 
 /* Binary ops: an operand smaller than the output repeats along the leading
  * axes (suffix broadcasting), so the loop is [rows, cols] with cols = the
@@ -162,22 +155,10 @@ static void emit_binary(cg_ctx *cx, const ir_node *n) {
     sb_puts(cx->c, ";\n        }\n");
     cgk_tail(cx);
 }
-#define emit_ADD emit_binary
-#define emit_SUB emit_binary
-#define emit_MUL emit_binary
-#define emit_DIV emit_binary
-#define emit_RELU_GRAD emit_binary
-#define emit_SIGMOID_GRAD emit_binary
-#define emit_TANH_GRAD emit_binary
 
 /* The same, for the elementwise rows of the op families (k_*.c). */
-void cgk_unary(cg_ctx *cx, const ir_node *n) { emit_unary(cx, n); }
-void cgk_binary(cg_ctx *cx, const ir_node *n) { emit_binary(cx, n); }
 
 static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
-#define emit_INPUT emit_none
-#define emit_PARAM emit_none
-#define emit_CONST emit_none
 
 /* ---- reductions ------------------------------------------------------- */
 
@@ -369,7 +350,13 @@ void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
 }
 
 static const emit_fn emitters[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = emit_##e,
+/* The row's class picks the emitter: sources have no kernel, elementwise
+ * rows are their ops.def formula; the others have an emit_OP of their own. */
+#define EMIT_OPC_SOURCE(e) emit_none
+#define EMIT_OPC_UNARY(e) emit_unary
+#define EMIT_OPC_BINARY(e) emit_binary
+#define EMIT_OPC_OTHER(e) emit_##e
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = EMIT_##cls(e),
 #include "../../ir/ops.def"
 #undef OP
 };

@@ -20,10 +20,6 @@ long long cgk_last(const ir_node *n);
 void cgk_head(cg_ctx *cx, const ir_node *n);
 /* Close the function. */
 void cgk_tail(cg_ctx *cx);
-/* The whole kernel of an OPC_UNARY / OPC_BINARY row from its formula in
- * ops.def (p, q = fattr[0], fattr[1]; binary ops broadcast as ADD does). */
-void cgk_unary(cg_ctx *cx, const ir_node *n);
-void cgk_binary(cg_ctx *cx, const ir_node *n);
 /* Write an ops.def formula. In f32 its tanh becomes nnc_tanhf, the
  * rational approximation emit.c defines (vectorizable; within 4e-7 of
  * tanhf); cgk_uses_fast_tanh tells whether expr needs it. */

@@ -41,31 +41,10 @@ static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
 
 /* ---- permute ------------------------------------------------------------ */
 
-/* The output walked in order as nested loops: sizes sz[k] and input
- * strides sd[k], size-1 axes dropped, runs of axes that stay adjacent in
- * the input merged (codegen/c/k_attn.c's permute_loops). */
-static int permute_loops(const ir_shape *a, const int64_t *perm, ll *sz, ll *sd) {
-    ll st[IR_MAX_RANK], s = 1;
-    for (int i = a->rank - 1; i >= 0; i--) st[i] = s, s *= a->d[i];
-    int nd = 0;
-    for (int k = 0; k < a->rank; k++) {
-        ll size = a->d[perm[k]], stride = st[perm[k]];
-        if (size == 1) continue;
-        if (nd > 0 && sd[nd - 1] == size * stride) {
-            sz[nd - 1] *= size;
-            sd[nd - 1] = stride;
-        } else {
-            sz[nd] = size, sd[nd] = stride, nd++;
-        }
-    }
-    if (nd == 0) sz[0] = 1, sd[0] = 1, nd = 1;
-    return nd;
-}
-
 /* y[i] = x[the input offset of output element i]. */
 void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
     if (!cuk_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;

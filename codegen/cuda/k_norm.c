@@ -1,7 +1,8 @@
 /* k_norm.c — CUDA kernels of the normalization, dropout and activation ops
  * (ir/ops_norm.c for their rules; codegen/c/k_norm.c is the C target's).
  *
- * Activations are elementwise rows of ops.def: cuk_unary / cuk_binary.
+ * Activations are elementwise rows of ops.def: cuk_unary / cuk_binary,
+ * picked by the row's class (kernels.c).
  *
  *   dropout      one thread per block of 4 elements: element i of dropout
  *                op k in training call `counter` is kept when word i % 4 of
@@ -40,27 +41,6 @@
 typedef long long ll;
 
 #define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
-
-/* ---- activations: the formula kernels ---------------------------------- */
-
-#define UNARY(e) \
-    void cu_emit_##e(cg_ctx *cx, const ir_node *n) { cuk_unary(cx, n); }
-#define BINARY(e) \
-    void cu_emit_##e(cg_ctx *cx, const ir_node *n) { cuk_binary(cx, n); }
-UNARY(GELU)
-BINARY(GELU_GRAD)
-UNARY(GELU_TANH)
-BINARY(GELU_TANH_GRAD)
-UNARY(SILU)
-BINARY(SILU_GRAD)
-UNARY(LEAKY_RELU)
-BINARY(LEAKY_RELU_GRAD)
-UNARY(ELU)
-BINARY(ELU_GRAD)
-UNARY(SQRT)
-BINARY(SQRT_GRAD)
-UNARY(POW)
-BINARY(POW_GRAD)
 
 /* ---- dropout ----------------------------------------------------------- */
 

@@ -194,25 +194,8 @@ static void elementwise(cg_ctx *cx, const ir_node *n, int binary) {
 void cuk_unary(cg_ctx *cx, const ir_node *n) { elementwise(cx, n, 0); }
 void cuk_binary(cg_ctx *cx, const ir_node *n) { elementwise(cx, n, 1); }
 
-#define cu_emit_COPY cuk_unary
-#define cu_emit_NEG cuk_unary
-#define cu_emit_RELU cuk_unary
-#define cu_emit_SIGMOID cuk_unary
-#define cu_emit_TANH cuk_unary
-#define cu_emit_EXP cuk_unary
-#define cu_emit_LOG cuk_unary
-#define cu_emit_ADD cuk_binary
-#define cu_emit_SUB cuk_binary
-#define cu_emit_MUL cuk_binary
-#define cu_emit_DIV cuk_binary
-#define cu_emit_RELU_GRAD cuk_binary
-#define cu_emit_SIGMOID_GRAD cuk_binary
-#define cu_emit_TANH_GRAD cuk_binary
 
 static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
-#define cu_emit_INPUT emit_none
-#define cu_emit_PARAM emit_none
-#define cu_emit_CONST emit_none
 
 /* ---- reductions --------------------------------------------------------- */
 
@@ -520,7 +503,12 @@ void cu_emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
 }
 
 static const cu_emit_fn cu_emitters[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = cu_emit_##e,
+/* The row's class picks the emitter (as the C target's table does). */
+#define EMIT_OPC_SOURCE(e) emit_none
+#define EMIT_OPC_UNARY(e) cuk_unary
+#define EMIT_OPC_BINARY(e) cuk_binary
+#define EMIT_OPC_OTHER(e) cu_emit_##e
+#define OP(e, name, nin, cls, flags, expr) [IR_##e] = EMIT_##cls(e),
 #include "../../ir/ops.def"
 #undef OP
 };
