@@ -16,12 +16,12 @@ static FILE *mem_stream(strbuf *b, char **buf, size_t *len) {
 
 /* The in-memory stream f (from mem_stream) closed and appended to out;
  * 1 after "out of memory" on diag. */
-static int mem_stream_done(FILE *f, char *buf, strbuf *out, FILE *diag) {
+static int mem_stream_done(FILE *f, char **buf, strbuf *out, FILE *diag) {
     int bad = ferror(f) != 0;
-    bad |= fclose(f) != 0;
-    if (!bad) sb_puts(out, buf);
+    bad |= fclose(f) != 0; /* sets *buf */
+    if (!bad) sb_puts(out, *buf);
     else fprintf(diag, "nnc: error: out of memory while printing the output\n");
-    free(buf);
+    free(*buf);
     return bad;
 }
 
@@ -33,7 +33,7 @@ static int print_graph(const ir_graph *g, const ir_sched *s, int dot, strbuf *ou
     if (!f) return fprintf(diag, "nnc: error: out of memory while printing the output\n"), 1;
     if (dot) ir_print_dot(g, s, f);
     else ir_print(g, s, f);
-    return mem_stream_done(f, buf, out, diag);
+    return mem_stream_done(f, &buf, out, diag);
 }
 
 static int verify(const ir_graph *g, const char *after, FILE *diag) {
@@ -148,7 +148,7 @@ static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
     FILE *f = open_memstream(&buf, &len);
     if (!f) return fprintf(diag, "nnc: error: out of memory while printing the output\n"), 1;
     ast_print(ast, f);
-    return mem_stream_done(f, buf, out, diag);
+    return mem_stream_done(f, &buf, out, diag);
 }
 
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag) {

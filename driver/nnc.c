@@ -106,7 +106,7 @@ static int parse_define(cli *c, const char *s) {
     if (!is_number(eq + 1, &is_int)) return usage_error("-D value must be a number: '%s'", s);
     errno = 0;
     double v = is_int ? (double)strtoll(eq + 1, NULL, 10) : strtod(eq + 1, NULL);
-    if (is_int && errno) return usage_error("-D value out of range (integers must be below 2^63): '%s'", s);
+    if (is_int && errno) return usage_error("-D value out of range (an integer must fit in 64 bits): '%s'", s);
     if (isinf(v)) return usage_error("-D value out of range of a double (about 1.8e308): '%s'", s);
     elab_define d = {arena_strndup(&c->a, s, (size_t)(eq - s)), v, is_int, 0};
     for (int i = 0; i < c->defs.len; i++)
