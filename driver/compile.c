@@ -14,17 +14,26 @@ static FILE *mem_stream(strbuf *b, char **buf, size_t *len) {
     return open_memstream(buf, len);
 }
 
-/* Run fn's printer into out. */
-static void print_graph(const ir_graph *g, const ir_sched *s, int dot, strbuf *out) {
+/* The in-memory stream f (from mem_stream) closed and appended to out;
+ * 1 after "out of memory" on diag. */
+static int mem_stream_done(FILE *f, char **buf, strbuf *out, FILE *diag) {
+    int bad = ferror(f) != 0;
+    bad |= fclose(f) != 0; /* sets *buf */
+    if (!bad) sb_puts(out, *buf);
+    else fprintf(diag, "nnc: error: out of memory while printing the output\n");
+    free(*buf);
+    return bad;
+}
+
+/* Run fn's printer into out; 1 after an error message. */
+static int print_graph(const ir_graph *g, const ir_sched *s, int dot, strbuf *out, FILE *diag) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = mem_stream(out, &buf, &len);
-    if (!f) return;
+    if (!f) return fprintf(diag, "nnc: error: out of memory while printing the output\n"), 1;
     if (dot) ir_print_dot(g, s, f);
     else ir_print(g, s, f);
-    fclose(f);
-    sb_puts(out, buf);
-    free(buf);
+    return mem_stream_done(f, &buf, out, diag);
 }
 
 static int verify(const ir_graph *g, const char *after, FILE *diag) {
@@ -39,8 +48,7 @@ static void after(const nnc_options *o, const char *pass, const ir_graph *g, FIL
     ir_sched live;
     sb_init(&b);
     ir_schedule_all(g, &live);
-    print_graph(g, &live, 0, &b);
-    fprintf(diag, "; IR after %s\n%s", pass, b.s);
+    if (!print_graph(g, &live, 0, &b, diag)) fprintf(diag, "; IR after %s\n%s", pass, b.s);
     sb_free(&b);
 }
 
@@ -99,8 +107,7 @@ static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FIL
     if (o->emit == EMIT_IR) {
         ir_sched live;
         ir_schedule_all(g, &live);
-        print_graph(g, &live, 0, out);
-        return 0;
+        return print_graph(g, &live, 0, out, diag);
     }
     if (g->loss >= 0 && g->opt.kind != OPT_NONE) {
         ad_backward(g);
@@ -126,8 +133,8 @@ static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FIL
     ir_entry show = p.has[ENTRY_TRAIN] ? ENTRY_TRAIN : ENTRY_FORWARD;
     if (o->stats) print_stats(o, &p, fuse ? unfused : NULL, diag);
     switch (o->emit) {
-    case EMIT_IR_TRAIN: print_graph(g, &p.sched[show], 0, out); return 0;
-    case EMIT_DOT: print_graph(g, &p.sched[show], 1, out); return 0;
+    case EMIT_IR_TRAIN: return print_graph(g, &p.sched[show], 0, out, diag);
+    case EMIT_DOT: return print_graph(g, &p.sched[show], 1, out, diag);
     case EMIT_KERNELS: print_kernels(&p, out); return 0;
     default: break;
     }
@@ -135,15 +142,13 @@ static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FIL
     return o->cuda ? cg_emit_cuda(&p, &co, out, hdr, diag) : cg_emit_c(&p, &co, out, hdr, diag);
 }
 
-static void print_ast(const ast_program *ast, strbuf *out) {
+static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return;
+    if (!f) return fprintf(diag, "nnc: error: out of memory while printing the output\n"), 1;
     ast_print(ast, f);
-    fclose(f);
-    sb_puts(out, buf);
-    free(buf);
+    return mem_stream_done(f, &buf, out, diag);
 }
 
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag) {
@@ -155,8 +160,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     int rc = 1;
     if (parse_program(src, len, &a, &d, &ast) != 0) goto done;
     if (o->emit == EMIT_AST) {
-        print_ast(&ast, out);
-        rc = 0;
+        rc = print_ast(&ast, out, diag);
         goto done;
     }
     ir_graph g;

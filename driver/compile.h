@@ -33,7 +33,8 @@ typedef struct nnc_options {
 } nnc_options;
 
 /* Compile src. Text outputs go to out (and the header to hdr for EMIT_C),
- * diagnostics and stats to diag. Returns 0, or 1 on compile errors. */
+ * diagnostics and stats to diag. Returns 0, or 1 on compile errors (or when
+ * printing a text output runs out of memory). */
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag);
 
 #endif /* NNC_COMPILE_H */

@@ -1,16 +1,23 @@
-/* nnc.c — the command line. Parses options, reads the source, runs the
- * pipeline (compile.c) and writes the outputs atomically.
- * Exit status: 0 ok, 1 compile errors, 2 usage errors. */
+/* nnc.c — the command line. Parses options, reads the source (bounded:
+ * MAX_SOURCE bytes, no NUL bytes), checks the outputs' places, runs the
+ * pipeline (compile.c) and writes the outputs atomically; every write is
+ * checked. Exit status: 0 ok, 1 compile or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef NNC_VERSION
 #define NNC_VERSION "0.1.0"
 #endif
+
+#define MAX_SOURCE ((size_t)64 << 20) /* bytes of source: far more than any model */
+
+static const char version_text[] = "nnc " NNC_VERSION "\n";
 
 static const char usage_text[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
@@ -43,6 +50,13 @@ static int usage_error(const char *fmt, const char *arg) {
     return 2;
 }
 
+/* Standard output, checked: a full disk or a closed pipe is an error. */
+static int write_stdout(const char *s, size_t n) {
+    if (fwrite(s, 1, n, stdout) == n && fflush(stdout) == 0) return 0;
+    fprintf(stderr, "nnc: error: cannot write to standard output: %s\n", strerror(errno));
+    return 1;
+}
+
 /* "--opt=value" or "--opt value": the value, advancing *i as needed. */
 static const char *value_of(int argc, char **argv, int *i, const char *opt) {
     size_t n = strlen(opt);
@@ -56,15 +70,70 @@ static int is_opt(const char *arg, const char *opt) {
     return !strncmp(arg, opt, n) && (arg[n] == 0 || arg[n] == '=');
 }
 
+/* s[0..n) is a C identifier: [A-Za-z_][A-Za-z0-9_]* */
+static int is_identifier(const char *s, size_t n) {
+    static const char alnum[] = "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    return n > 0 && !(s[0] >= '0' && s[0] <= '9') && strspn(s, alnum) >= n;
+}
+
+/* A number as the language writes one, with an optional sign: digits, then
+ * an optional '.digits' and exponent. *is_int: digits only. */
+static int is_number(const char *v, int *is_int) {
+    static const char digits[] = "0123456789";
+    const char *p = v + (*v == '-' || *v == '+');
+    size_t n = strspn(p, digits);
+    *is_int = n > 0 && !p[n];
+    if (!n) return 0;
+    p += n;
+    if (*p == '.') {
+        if (!(n = strspn(++p, digits))) return 0;
+        p += n;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p += 1 + (p[1] == '-' || p[1] == '+');
+        if (!(n = strspn(p, digits))) return 0;
+        p += n;
+    }
+    return !*p;
+}
+
+/* -D NAME=VALUE: a const override; integers must fit in 64 bits, floats in a double. */
 static int parse_define(cli *c, const char *s) {
     const char *eq = strchr(s, '=');
-    if (!eq || eq == s) return usage_error("-D expects NAME=VALUE, got '%s'", s);
-    char *end;
+    if (!eq) return usage_error("-D expects NAME=VALUE, got '%s'", s);
+    if (!is_identifier(s, (size_t)(eq - s))) return usage_error("-D NAME must be a name (letters, digits, _): '%s'", s);
+    int is_int;
+    if (!is_number(eq + 1, &is_int)) return usage_error("-D value must be a number: '%s'", s);
     errno = 0;
-    double v = strtod(eq + 1, &end);
-    if (*end || end == eq + 1 || errno) return usage_error("-D value must be a number: '%s'", s);
-    elab_define d = {arena_strndup(&c->a, s, (size_t)(eq - s)), v, !strpbrk(eq + 1, ".eEnNiI"), 0};
+    double v = is_int ? (double)strtoll(eq + 1, NULL, 10) : strtod(eq + 1, NULL);
+    if (is_int && errno) return usage_error("-D value out of range (an integer must fit in 64 bits): '%s'", s);
+    if (isinf(v)) return usage_error("-D value out of range of a double (about 1.8e308): '%s'", s);
+    elab_define d = {arena_strndup(&c->a, s, (size_t)(eq - s)), v, is_int, 0};
+    for (int i = 0; i < c->defs.len; i++)
+        if (!strcmp(c->defs.data[i].name, d.name)) return usage_error("-D %s given twice", d.name);
     arr_push(&c->a, c->defs, d);
+    return 0;
+}
+
+/* --name: a C identifier of at most 64 characters (C99 keeps 63 significant). */
+static int parse_name(cli *c, const char *v) {
+    if (!is_identifier(v, strlen(v)))
+        return usage_error("--name must be a C identifier (letters, digits, _, no digit first), got '%s'", v);
+    if (strlen(v) > 64) return usage_error("--name is longer than 64 characters: '%s'", v);
+    c->o.prefix = v;
+    return 0;
+}
+
+static int parse_output(cli *c, const char *v) {
+    if (!*v) return usage_error("%s", "-o needs a file name, got ''");
+    if (c->output) return usage_error("-o given twice (the second is '%s')", v);
+    c->output = v;
+    return 0;
+}
+
+static int parse_opt_level(cli *c, const char *a) {
+    if (a[2] < '0' || a[2] > '3' || a[3]) return usage_error("unknown optimization level '%s' (-O0 to -O3)", a);
+    c->o.opt_level = a[2] - '0';
     return 0;
 }
 
@@ -87,9 +156,9 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
         if (!strcmp(v, "c") || !strcmp(v, "cuda")) return c->o.cuda = v[1] == 'u', 0;
         return usage_error("unknown target '%s' (c, cuda)", v);
     }
-    if (is_opt(a, "--name")) return c->o.prefix = v, 0;
+    if (is_opt(a, "--name")) return parse_name(c, v);
     if (is_opt(a, "--print-after")) return c->o.print_after = v, 0;
-    if (!strcmp(a, "-o")) return c->output = v, 0;
+    if (!strcmp(a, "-o")) return parse_output(c, v);
     if (!strcmp(a, "-D")) return parse_define(c, v);
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
@@ -100,13 +169,14 @@ static int parse_args(cli *c, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
-        if (!strcmp(a, "--version")) return printf("nnc %s\n", NNC_VERSION), 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return write_stdout(usage_text, strlen(usage_text));
+        if (!strcmp(a, "--version")) return write_stdout(version_text, strlen(version_text));
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
-        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->o.opt_level = a[2] - '0';
+        else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
+        else if (!*a) return usage_error("%s", "the input file name is empty");
         else if (!strcmp(a, "-") || a[0] != '-') {
             if (c->input) return usage_error("more than one input file ('%s')", a);
             c->input = a;
@@ -119,18 +189,43 @@ static int parse_args(cli *c, int argc, char **argv) {
     return -1;
 }
 
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
+/* "nnc: error: NAME: WHAT" about the input; frees buf, returns NULL. */
+static char *input_error(const char *name, const char *what, char *buf) {
+    fprintf(stderr, "nnc: error: %s: %s\n", name, what);
+    free(buf);
+    return NULL;
+}
+
+/* buf grown to the next chunk size, at most MAX_SOURCE + 1 bytes (one byte
+ * more than allowed tells a source that is too large); NULL if out of memory. */
+static char *grow(char *buf, size_t *cap) {
+    *cap = *cap < MAX_SOURCE / 2 ? 2 * *cap : MAX_SOURCE + 1;
+    char *nb = realloc(buf, *cap + 1);
+    if (!nb) free(buf);
+    return nb;
+}
+
+/* The whole of f, NUL-terminated, read in chunks: at most MAX_SOURCE bytes
+ * and no NUL byte (so /dev/zero or a binary file stops at once). NULL after
+ * an error message naming the file. */
+static char *read_source(const char *name, FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap + 1), what[80];
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        const char *nul = memchr(buf + n, 0, got);
+        if (nul) {
+            snprintf(what, sizeof what, "has a NUL byte (at offset %zu), not a model?", (size_t)(nul - buf));
+            return input_error(name, what, buf);
         }
+        if ((n += got) > MAX_SOURCE) return input_error(name, "too large (over 64 MiB), not a model?", buf);
+        if (n == cap) buf = grow(buf, &cap);
     }
-    if (buf) buf[n] = 0;
+    if (!buf) return input_error(name, "out of memory", NULL);
+    if (ferror(f)) {
+        fprintf(stderr, "nnc: error: cannot read %s: %s\n", name, strerror(errno));
+        return free(buf), NULL;
+    }
+    buf[n] = 0;
     *len = n;
     return buf;
 }
@@ -164,32 +259,73 @@ static void header_paths(cli *c, const char *out, char **hpath, const char **hna
 
 static int write_outputs(cli *c, const strbuf *out, const strbuf *hdr, const char *hpath) {
     if (c->o.emit != EMIT_C) {
-        if (!c->output || !strcmp(c->output, "-")) return fwrite(out->s, 1, out->len, stdout), 0;
+        if (!c->output || !strcmp(c->output, "-")) return write_stdout(out->s, out->len);
         return write_atomic(c->output, out);
     }
     return write_atomic(c->output, out) || write_atomic(hpath, hdr);
 }
 
-static int run(cli *c) {
+/* The source named by c->input, read whole; NULL after an error message.
+ * *st: the input's status, for check_output. */
+static char *load_input(const cli *c, struct stat *st, size_t *len) {
+    const char *name = c->o.file;
     FILE *in = strcmp(c->input, "-") ? fopen(c->input, "rb") : stdin;
-    if (!in) return fprintf(stderr, "nnc: error: cannot open %s: %s\n", c->input, strerror(errno)), 1;
-    size_t len;
-    char *src = read_all(in, &len);
+    if (!in) return fprintf(stderr, "nnc: error: cannot open %s: %s\n", c->input, strerror(errno)), NULL;
+    char *src = NULL;
+    if (fstat(fileno(in), st) != 0) fprintf(stderr, "nnc: error: cannot read %s: %s\n", name, strerror(errno));
+    else if (S_ISDIR(st->st_mode)) input_error(name, "is a directory, not a model file", NULL);
+    else if (S_ISREG(st->st_mode) && (uintmax_t)st->st_size > MAX_SOURCE)
+        input_error(name, "too large (over 64 MiB), not a model?", NULL);
+    else src = read_source(name, in, len);
     if (in != stdin) fclose(in);
-    if (!src) return fprintf(stderr, "nnc: error: cannot read %s\n", c->input), 1;
-    char *hpath = NULL;
-    if (c->o.emit == EMIT_C) {
-        if (!c->output) {
-            const char *base = strrchr(c->input, '/');
-            base = base ? base + 1 : c->input;
-            char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
-            char *dot = strrchr(o, '.');
-            if (dot) *dot = 0;
-            c->output = arena_printf(&c->a, "%s.%s", o, c->o.cuda ? "cu" : "c");
-        }
-        header_paths(c, c->output, &hpath, &c->o.header);
+    return src;
+}
+
+static int output_error(const char *path, const char *why) {
+    fprintf(stderr, "nnc: error: cannot write %s: %s\n", path, why);
+    return 1;
+}
+
+/* An output's place, checked before compiling: not a directory, not the
+ * input, in a directory that exists. NULL and "-" are standard output. */
+static int check_output(cli *c, const char *path, const struct stat *in) {
+    struct stat st;
+    if (!path || !strcmp(path, "-")) return 0;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return output_error(path, "it is a directory");
+        if (S_ISREG(in->st_mode) && st.st_dev == in->st_dev && st.st_ino == in->st_ino)
+            return output_error(path, "it is the input file");
+        return 0;
     }
+    if (errno != ENOENT) return output_error(path, strerror(errno));
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash ? arena_strndup(&c->a, path, slash == path ? 1 : (size_t)(slash - path)) : ".";
+    if (stat(dir, &st) != 0) return output_error(path, arena_printf(&c->a, "directory %s does not exist", dir));
+    return 0;
+}
+
+/* Without -o, C output goes to the input's base name with .c (or .cu) in
+ * the current directory; the header beside it. */
+static void output_paths(cli *c, char **hpath) {
+    if (!c->output) {
+        const char *base = strrchr(c->input, '/');
+        base = base ? base + 1 : c->input;
+        char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
+        char *dot = strrchr(o, '.');
+        if (dot) *dot = 0;
+        c->output = arena_printf(&c->a, "%s.%s", o, c->o.cuda ? "cu" : "c");
+    }
+    header_paths(c, c->output, hpath, &c->o.header);
+}
+
+static int run(cli *c) {
+    struct stat in;
+    size_t len = 0;
+    char *hpath = NULL, *src;
     c->o.file = strcmp(c->input, "-") ? c->input : "<stdin>";
+    if (!(src = load_input(c, &in, &len))) return 1;
+    if (c->o.emit == EMIT_C) output_paths(c, &hpath);
+    if (check_output(c, c->output, &in) || check_output(c, hpath, &in)) return free(src), 1;
     c->o.defs = c->defs.data;
     c->o.ndefs = c->defs.len;
     strbuf out, hdr;

@@ -620,7 +620,9 @@ static int eval_dim(elab *e, const ast_expr *x, int64_t *out) {
     if (v.kind != V_NUM || !v.is_int || v.num < 1 || v.num > (double)(1LL << 40)) {
         if (v.kind == V_NUM && v.num == floor(v.num) && !v.is_int)
             diag_error(e->d, x->span, "dimension must be a positive integer, got the float %.1f", v.num);
-        else if (v.kind == V_NUM) diag_error(e->d, x->span, "dimension must be a positive integer, got %g", v.num);
+        else if (v.kind == V_NUM)
+            diag_error(e->d, x->span, "dimension must be a positive integer, got %.15g%s", v.num,
+                       v.num > 0x1p40 ? " (at most 2^40)" : "");
         else diag_error(e->d, x->span, "dimension must be a constant");
         return 0;
     }

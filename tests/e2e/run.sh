@@ -41,6 +41,60 @@ expect "--emit=dot" 0 "digraph" $NNC --emit=dot examples/digits_mlp.nn
 expect "--emit=kernels" 0 "train: " $NNC --emit=kernels examples/digits_mlp.nn
 expect "--stats" 0 "arena .* naive sum .* kernels" $NNC --stats examples/digits_mlp.nn -o $T/stats.c
 expect "--print-after=autodiff" 0 "IR after autodiff" $NNC --print-after=autodiff examples/xor.nn -o $T/pa.c
+# hostile command lines and inputs: one clear line each, a non-zero exit
+if [ -w /dev/full ]; then
+    expect "--emit=ir into a full disk fails" 1 "cannot write to standard output: No space left" \
+        sh -c "$NNC --emit=ir examples/xor.nn >/dev/full"
+    expect "--emit=ast into a full disk fails" 1 "cannot write to standard output" \
+        sh -c "$NNC --emit=ast examples/xor.nn >/dev/full"
+    expect "--help into a full disk fails" 1 "cannot write to standard output" sh -c "$NNC --help >/dev/full"
+fi
+# (a 1 GB memory limit: a reader without bounds fails rather than filling the machine)
+expect "/dev/zero as input stops at the first NUL byte" 1 "/dev/zero: has a NUL byte (at offset 0), not a model?" \
+    sh -c "ulimit -v 1000000; exec $NNC /dev/zero"
+printf 'model m {\000}\n' >$T/nul.nn
+expect "a NUL byte in the source" 1 "nul.nn: has a NUL byte (at offset 9)" $NNC $T/nul.nn
+truncate -s 5G $T/huge.nn
+expect "a 5 GB source is refused before reading" 1 "huge.nn: too large (over 64 MiB), not a model?" \
+    sh -c "ulimit -v 1000000; exec $NNC $T/huge.nn"
+rm -f $T/huge.nn
+expect "64 MiB + 1 byte on stdin is too large" 1 "<stdin>: too large (over 64 MiB), not a model?" \
+    sh -c "ulimit -v 1000000; yes '# a comment' | head -c 67108865 | $NNC -"
+expect "a model padded to just under 64 MiB on stdin compiles" 0 "model xor" \
+    sh -c "{ cat examples/xor.nn; yes '# a comment' | head -c 67000000; } | $NNC --emit=ir -"
+expect "a directory as input" 1 "examples: is a directory, not a model file" $NNC examples
+expect "an empty input name" 2 "the input file name is empty" $NNC ""
+expect "--name that is not an identifier" 2 "--name must be a C identifier" \
+    $NNC --name 'a-b c' examples/xor.nn -o $T/n.c
+expect "--name starting with a digit" 2 "--name must be a C identifier" $NNC --name 9lives examples/xor.nn -o $T/n.c
+expect "--name over 64 characters" 2 "--name is longer than 64 characters" \
+    $NNC --name "$(printf '%065d' 0 | tr 0 a)" examples/xor.nn -o $T/n.c
+expect "-o into a missing directory" 1 "cannot write $T/nodir/x.c: directory $T/nodir does not exist" \
+    $NNC examples/xor.nn -o $T/nodir/x.c
+expect "-o at a directory" 1 "cannot write $T: it is a directory" $NNC --emit=ir examples/xor.nn -o $T
+mkdir -p $T/hd.h && rm -f $T/hd.c
+expect "a directory where the header goes" 1 "cannot write $T/hd.h: it is a directory" $NNC examples/xor.nn -o $T/hd.c
+if [ -e $T/hd.c ]; then fail "-o: model.c written though the header cannot be"
+else pass "-o: nothing written when the header cannot be"; fi
+cp examples/xor.nn $T/self.nn
+expect "-o onto the input" 1 "cannot write $T/self.nn: it is the input file" $NNC --emit=ir $T/self.nn -o $T/self.nn
+cmp -s examples/xor.nn $T/self.nn && pass "-o onto the input leaves it untouched" || fail "-o onto the input changed it"
+expect "-o given twice" 2 "-o given twice" $NNC examples/xor.nn -o $T/a.c -o $T/b.c
+expect "-o with an empty name" 2 "-o needs a file name" $NNC examples/xor.nn -o ""
+expect "-O9" 2 "unknown optimization level '-O9' (-O0 to -O3)" $NNC -O9 --emit=ir examples/xor.nn
+expect "-D without '='" 2 "-D expects NAME=VALUE, got 'B'" $NNC -D B --emit=ir examples/digits_mlp.nn
+expect "-D integer over 2^63" 2 "-D value out of range (an integer must fit in 64 bits)" \
+    $NNC -D B=99999999999999999999 --emit=ir examples/digits_mlp.nn
+expect "-D float over a double's range" 2 "-D value out of range of a double" \
+    $NNC -D B=1e999 --emit=ir examples/digits_mlp.nn
+expect "-D nan is not a number" 2 "-D value must be a number: 'B=nan'" $NNC -D B=nan --emit=ir examples/digits_mlp.nn
+expect "-D hex is not a number" 2 "-D value must be a number: 'B=0x10'" $NNC -D B=0x10 --emit=ir examples/digits_mlp.nn
+expect "-D with an empty value" 2 "-D value must be a number: 'B='" $NNC -D B= --emit=ir examples/digits_mlp.nn
+expect "-D name not a name" 2 "-D NAME must be a name" $NNC -D 3x=4 --emit=ir examples/digits_mlp.nn
+expect "-D of one name twice" 2 "-D B given twice" $NNC -D B=8 -D B=16 --emit=ir examples/digits_mlp.nn
+expect "-D with a sign" 0 "f32\[16, 64\]" $NNC -D B=+16 --emit=ir examples/digits_mlp.nn
+sed 's/lr = 0.5/lr = LR/; 1a const LR = 0.5' examples/xor.nn >$T/lr.nn
+expect "-D of a float with an exponent" 0 "update sgd lr=0.0025 " $NNC -D LR=2.5e-3 --emit=ir-train $T/lr.nn
 NO_COLOR=1 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/nocolor.log 2>&1
 if grep -q "$(printf '\033')" $T/nocolor.log; then fail "NO_COLOR on a terminal still prints colour"; else pass "NO_COLOR disables colour"; fi
 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/color.log 2>&1
