@@ -6,6 +6,7 @@
  *   verify.c    structural checks run after every pass
  *   print.c     text form (--emit=ir, --emit=ir-train) and Graphviz (--emit=dot)
  *   eval.c      reference evaluator (constant folding, tests)
+ *   formula.c   ops.def's elementwise formulas, parsed and evaluated
  *   autodiff.c  reverse mode: one VJP rule per op (vjp_OP)
  *   passes.c    constant folding, dead-code elimination, schedules
  *   memplan.c   liveness and arena offsets
@@ -200,7 +201,15 @@ typedef struct ir_sched {
 void ir_print(const ir_graph *g, const ir_sched *s, FILE *out);
 void ir_print_dot(const ir_graph *g, const ir_sched *s, FILE *out);
 
-/* ---- reference evaluation (eval.c) ------------------------------------- */
+/* ---- reference evaluation (eval.c, formula.c) -------------------------- */
+
+/* An elementwise op's scalar formula (ops.def's expr), parsed. */
+typedef struct ir_formula ir_formula;
+/* Parse expr into the arena: the tree, or NULL with *err (if err is not
+ * NULL) set to a message naming the formula and where it went wrong. */
+const ir_formula *ir_formula_parse(arena *a, const char *expr, const char **err);
+/* Its value for operands a, b and attributes p, q, in double precision. */
+double ir_formula_eval(const ir_formula *f, double a, double b, double p, double q);
 
 /* Evaluate node n given input values (each numel of its input). Used by
  * constant folding and by tests; returns 0 or -1 if the op is not foldable. */
