@@ -115,7 +115,8 @@ static int parse_args(cli *c, int argc, char **argv) {
     }
     if (!c->input) return usage_error("%s", "no input file");
     if (c->o.emit == EMIT_C && c->output && !strcmp(c->output, "-"))
-        return usage_error("%s", "-o - is for the text --emit kinds; C output needs a file name (model.c, with model.h beside it)");
+        return usage_error("%s", "-o - is for the text --emit kinds; C output needs a file name "
+                                 "(model.c, with model.h beside it)");
     return -1;
 }
 
