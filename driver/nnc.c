@@ -25,7 +25,8 @@ static const char usage_text[] =
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
-    "  --print-after=P  print the IR after pass P (elab, fold, cse, autodiff, fuse) to stderr\n"
+    "  --print-after=P  print the IR after pass P (elab or one of --print-passes) to stderr\n"
+    "  --print-passes   list the passes in order with the -O level that runs each\n"
     "  --version, --help\n";
 
 typedef struct cli {
@@ -88,7 +89,10 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
         return usage_error("unknown target '%s' (c, cuda)", v);
     }
     if (is_opt(a, "--name")) return c->o.prefix = v, 0;
-    if (is_opt(a, "--print-after")) return c->o.print_after = v, 0;
+    if (is_opt(a, "--print-after")) {
+        const char *bad = nnc_print_after_error(v, &c->a);
+        return bad ? usage_error("%s", bad) : (c->o.print_after = v, 0);
+    }
     if (!strcmp(a, "-o")) return c->output = v, 0;
     if (!strcmp(a, "-D")) return parse_define(c, v);
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
@@ -102,6 +106,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
         if (!strcmp(a, "--version")) return printf("nnc %s\n", NNC_VERSION), 0;
+        if (!strcmp(a, "--print-passes")) return nnc_print_passes(stdout), 0;
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;

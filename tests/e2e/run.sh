@@ -41,6 +41,16 @@ expect "--emit=dot" 0 "digraph" $NNC --emit=dot examples/digits_mlp.nn
 expect "--emit=kernels" 0 "train: " $NNC --emit=kernels examples/digits_mlp.nn
 expect "--stats" 0 "arena .* naive sum .* kernels" $NNC --stats examples/digits_mlp.nn -o $T/stats.c
 expect "--print-after=autodiff" 0 "IR after autodiff" $NNC --print-after=autodiff examples/xor.nn -o $T/pa.c
+expect "--print-after=simplify" 0 "; IR after simplify" $NNC --print-after=simplify examples/xor.nn -o $T/pa.c
+expect "--print-after=cse-backward" 0 "; IR after cse-backward" \
+    $NNC --print-after=cse-backward examples/xor.nn -o $T/pa.c
+expect "unknown --print-after pass is a usage error naming the passes" 2 \
+    "unknown pass 'folding' for --print-after (elab, fold, cse, autodiff, fold-backward, cse-backward, simplify, fuse)"\
+    $NNC --print-after=folding examples/xor.nn -o $T/pa.c
+passes=$($NNC --print-passes | sed -n 's/^  \([a-z-]*\)  *-O\([0-3]\) .*/\1:\2/p' | tr '\n' ' ')
+if [ "$passes" = "elab:0 fold:1 cse:1 autodiff:0 fold-backward:1 cse-backward:1 simplify:1 fuse:1 " ]; then
+    pass "--print-passes lists the passes in order with their -O levels"
+else fail "--print-passes: '$passes'"; fi
 NO_COLOR=1 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/nocolor.log 2>&1
 if grep -q "$(printf '\033')" $T/nocolor.log; then fail "NO_COLOR on a terminal still prints colour"; else pass "NO_COLOR disables colour"; fi
 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/color.log 2>&1
