@@ -7,8 +7,9 @@
  *                     (rows whose grad column is GRAD_OWN)
  *
  * Every family of ops keeps its shape and gradient rules together in
- * ir/ops_FAMILY.c (ops_core.c for the core ops); shape.c and autodiff.c
- * hold the dispatch and the shared rules the other column values name.
+ * ir/ops_FAMILY.c (ops_core.c for the core ops, fuse.c for the fused
+ * ones); shape.c and autodiff.c hold the dispatch and the shared rules the
+ * other column values name.
  */
 #ifndef NNC_IR_RULES_H
 #define NNC_IR_RULES_H
