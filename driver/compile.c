@@ -1,9 +1,10 @@
 /* compile.c — the pipeline, one pass after another:
  *
- *   parse -> elaborate -> fold -> autodiff -> fold -> plan -> emit
+ *   parse -> elaborate -> the passes of the table below -> plan -> emit
  *
  * Each pass states what it needs and guarantees in its own file; the
- * verifier runs after each pass, and --print-after=PASS shows the IR.
+ * verifier runs after each pass, and --print-after=PASS shows the IR
+ * (nnc --print-passes lists them).
  */
 #include "compile.h"
 
@@ -103,35 +104,109 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     fprintf(diag, "  params   %d tensors, %zu bytes\n", p->g->params.len, pe * es);
 }
 
-static int emit(const nnc_options *o, ir_graph *g, strbuf *out, strbuf *hdr, FILE *diag) {
+/* ---- the passes ---------------------------------------------------------- */
+
+/* What a pass needs besides its -O level. */
+enum {
+    NEEDS_PROGRAM = 1,  /* the whole pipeline: --emit=ir shows the forward graph before it */
+    NEEDS_TRAINING = 2, /* the model trains: a loss and an optimizer */
+    NEEDS_FUSION = 4    /* fusion is on: not --no-fuse */
+};
+
+typedef struct nnc_pass {
+    const char *name; /* for --print-after */
+    int (*run)(ir_graph *g);
+    int min_opt;      /* the lowest -O level that runs it */
+    int needs;        /* NEEDS_* */
+    const char *what;
+} nnc_pass;
+
+static int run_autodiff(ir_graph *g) {
+    ad_backward(g);
+    return 0;
+}
+
+/* Elaboration makes the graph; these run on it in order. */
+static const nnc_pass passes[] = {
+    {"fold", pass_fold, 1, 0, "fold ops of constants into constants"},
+    {"cse", pass_cse, 1, 0, "merge nodes that compute the same value"},
+    {"autodiff", run_autodiff, 0, NEEDS_PROGRAM | NEEDS_TRAINING, "append the backward graph"},
+    {"fold-backward", pass_fold, 1, NEEDS_PROGRAM | NEEDS_TRAINING, "fold again, the backward graph included"},
+    {"cse-backward", pass_cse, 1, NEEDS_PROGRAM | NEEDS_TRAINING, "merge again, the backward graph included"},
+    {"simplify", pass_simplify, 1, NEEDS_PROGRAM | NEEDS_FUSION, "relu_grad reads relu's output, so x can fuse"},
+    {"fuse", pass_fuse, 1, NEEDS_PROGRAM | NEEDS_FUSION, "elementwise trees and GEMM epilogues into one kernel"},
+};
+enum { NPASSES = sizeof passes / sizeof passes[0] };
+
+void nnc_print_passes(FILE *out) {
+    const char *forward = "elab"; /* the last pass --emit=ir runs */
+    for (int i = 0; i < NPASSES; i++)
+        if (!(passes[i].needs & NEEDS_PROGRAM)) forward = passes[i].name;
+    fprintf(out, "passes in order (--print-after=NAME prints the IR after one; --emit=ir stops after %s):\n", forward);
+    fprintf(out, "  %-14s -O0  always    parse and elaborate: the source as a graph\n", "elab");
+    for (int i = 0; i < NPASSES; i++) {
+        const nnc_pass *p = &passes[i];
+        const char *when = p->needs & NEEDS_TRAINING ? "training" : p->needs & NEEDS_FUSION ? "fusion" : "always";
+        fprintf(out, "  %-14s -O%d  %-9s %s\n", p->name, p->min_opt, when, p->what);
+    }
+    fprintf(out, "(-On: from that level up; training: the model has a loss and an optimizer; fusion: not --no-fuse)\n");
+}
+
+const char *nnc_print_after_error(const char *name, arena *a) {
+    strbuf b;
+    sb_init(&b);
+    sb_puts(&b, "elab");
+    int known = !strcmp(name, "elab");
+    for (int i = 0; i < NPASSES; i++) {
+        sb_printf(&b, ", %s", passes[i].name);
+        known |= !strcmp(name, passes[i].name);
+    }
+    const char *msg = known ? NULL : arena_printf(a, "unknown pass '%s' for --print-after (%s)", name, b.s);
+    sb_free(&b);
+    return msg;
+}
+
+static int pass_runs(const nnc_options *o, const ir_graph *g, const nnc_pass *p) {
+    if (o->opt_level < p->min_opt) return 0;
+    if ((p->needs & NEEDS_PROGRAM) && o->emit == EMIT_IR) return 0;
+    if ((p->needs & NEEDS_TRAINING) && (g->loss < 0 || g->opt.kind == OPT_NONE)) return 0;
+    return !(p->needs & NEEDS_FUSION) || !o->no_fuse;
+}
+
+/* Kernel counts per entry point (for --stats, before fusion). */
+static void count_kernels(ir_graph *g, int *kernels) {
+    ir_program p;
+    ir_program_build(g, &p);
+    for (int e = 0; e < ENTRY_COUNT; e++) kernels[e] = p.sched[e].order.len;
+}
+
+/* Run the passes that apply, verifying the IR after each. Returns -1 if it
+ * is malformed, else 1 when --stats counted the kernels before fusion into
+ * unfused, or 0. */
+static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *diag) {
+    int counted = 0;
+    for (int i = 0; i < NPASSES; i++) {
+        const nnc_pass *p = &passes[i];
+        if (!pass_runs(o, g, p)) continue;
+        if ((p->needs & NEEDS_FUSION) && o->stats && !counted) count_kernels(g, unfused), counted = 1;
+        p->run(g);
+        if (verify(g, p->name, diag)) return -1;
+        after(o, p->name, g, diag);
+    }
+    return counted;
+}
+
+/* unfused: kernel counts before fusion, or NULL */
+static int emit(const nnc_options *o, ir_graph *g, const int *unfused, strbuf *out, strbuf *hdr, FILE *diag) {
     if (o->emit == EMIT_IR) {
         ir_sched live;
         ir_schedule_all(g, &live);
         return print_graph(g, &live, 0, out, diag);
     }
-    if (g->loss >= 0 && g->opt.kind != OPT_NONE) {
-        ad_backward(g);
-        if (verify(g, "autodiff", diag)) return 1;
-        after(o, "autodiff", g, diag);
-        if (o->opt_level > 0) pass_fold(g), pass_cse(g);
-        if (verify(g, "cse", diag)) return 1;
-    }
-    int unfused[ENTRY_COUNT] = {0}, fuse = o->opt_level > 0 && !o->no_fuse;
-    if (fuse) {
-        if (o->stats) { /* kernel counts before fusion */
-            ir_program before;
-            ir_program_build(g, &before);
-            for (int e = 0; e < ENTRY_COUNT; e++) unfused[e] = before.sched[e].order.len;
-        }
-        pass_simplify(g);
-        pass_fuse(g);
-        if (verify(g, "fuse", diag)) return 1;
-        after(o, "fuse", g, diag);
-    }
     ir_program p;
     ir_program_build(g, &p);
     ir_entry show = p.has[ENTRY_TRAIN] ? ENTRY_TRAIN : ENTRY_FORWARD;
-    if (o->stats) print_stats(o, &p, fuse ? unfused : NULL, diag);
+    if (o->stats) print_stats(o, &p, unfused, diag);
     switch (o->emit) {
     case EMIT_IR_TRAIN: return print_graph(g, &p.sched[show], 0, out, diag);
     case EMIT_DOT: return print_graph(g, &p.sched[show], 1, out, diag);
@@ -158,6 +233,11 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     diag_init(&d, o->file, src, len, diag, o->color);
     ast_program ast;
     int rc = 1;
+    const char *bad = o->print_after ? nnc_print_after_error(o->print_after, &a) : NULL;
+    if (bad) {
+        fprintf(diag, "nnc: error: %s\n", bad);
+        goto done;
+    }
     if (parse_program(src, len, &a, &d, &ast) != 0) goto done;
     if (o->emit == EMIT_AST) {
         rc = print_ast(&ast, out, diag);
@@ -169,13 +249,8 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
     if (verify(&g, "elaboration", diag)) goto done;
     after(o, "elab", &g, diag);
-    if (o->opt_level > 0) pass_fold(&g);
-    if (verify(&g, "fold", diag)) goto done;
-    after(o, "fold", &g, diag);
-    if (o->opt_level > 0) pass_cse(&g);
-    if (verify(&g, "cse", diag)) goto done;
-    after(o, "cse", &g, diag);
-    rc = emit(o, &g, out, hdr, diag);
+    int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
+    if (counted >= 0) rc = emit(o, &g, counted ? unfused : NULL, out, hdr, diag);
 done:
     arena_free(&a);
     return rc;

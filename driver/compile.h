@@ -26,11 +26,18 @@ typedef struct nnc_options {
     int cuda;                /* --target cuda: model.cu + model.h */
     int stats;               /* --stats */
     int no_fuse;             /* --no-fuse: keep every op its own kernel */
-    const char *print_after; /* --print-after=PASS */
+    const char *print_after; /* --print-after=PASS (an unknown name is an error) */
     elab_define *defs;       /* -D NAME=VALUE */
     int ndefs;
     int color;               /* colour diagnostics */
 } nnc_options;
+
+/* The passes nnc_compile runs, in order, with the -O level and condition of
+ * each (nnc --print-passes). */
+void nnc_print_passes(FILE *out);
+/* NULL if --print-after may name pass `name` (elab or one of the list),
+ * else a message (in a) listing the names it may. */
+const char *nnc_print_after_error(const char *name, arena *a);
 
 /* Compile src. Text outputs go to out (and the header to hdr for EMIT_C),
  * diagnostics and stats to diag. Returns 0, or 1 on compile errors (or when

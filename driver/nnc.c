@@ -32,7 +32,8 @@ static const char usage_text[] =
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
-    "  --print-after=P  print the IR after pass P (elab, fold, cse, autodiff, fuse) to stderr\n"
+    "  --print-after=P  print the IR after pass P (elab or one of --print-passes) to stderr\n"
+    "  --print-passes   list the passes in order with the -O level that runs each\n"
     "  --version, --help\n";
 
 typedef struct cli {
@@ -53,6 +54,14 @@ static int usage_error(const char *fmt, const char *arg) {
 /* Standard output, checked: a full disk or a closed pipe is an error. */
 static int write_stdout(const char *s, size_t n) {
     if (fwrite(s, 1, n, stdout) == n && fflush(stdout) == 0) return 0;
+    fprintf(stderr, "nnc: error: cannot write to standard output: %s\n", strerror(errno));
+    return 1;
+}
+
+/* --print-passes, checked like every write to standard output. */
+static int print_passes(void) {
+    nnc_print_passes(stdout);
+    if (!ferror(stdout) && fflush(stdout) == 0) return 0;
     fprintf(stderr, "nnc: error: cannot write to standard output: %s\n", strerror(errno));
     return 1;
 }
@@ -157,7 +166,10 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
         return usage_error("unknown target '%s' (c, cuda)", v);
     }
     if (is_opt(a, "--name")) return parse_name(c, v);
-    if (is_opt(a, "--print-after")) return c->o.print_after = v, 0;
+    if (is_opt(a, "--print-after")) {
+        const char *bad = nnc_print_after_error(v, &c->a);
+        return bad ? usage_error("%s", bad) : (c->o.print_after = v, 0);
+    }
     if (!strcmp(a, "-o")) return parse_output(c, v);
     if (!strcmp(a, "-D")) return parse_define(c, v);
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
@@ -171,6 +183,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return write_stdout(usage_text, strlen(usage_text));
         if (!strcmp(a, "--version")) return write_stdout(version_text, strlen(version_text));
+        if (!strcmp(a, "--print-passes")) return print_passes();
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
@@ -185,7 +198,8 @@ static int parse_args(cli *c, int argc, char **argv) {
     }
     if (!c->input) return usage_error("%s", "no input file");
     if (c->o.emit == EMIT_C && c->output && !strcmp(c->output, "-"))
-        return usage_error("%s", "-o - is for the text --emit kinds; C output needs a file name (model.c, with model.h beside it)");
+        return usage_error("%s", "-o - is for the text --emit kinds; C output needs a file name "
+                                 "(model.c, with model.h beside it)");
     return -1;
 }
 

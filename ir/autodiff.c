@@ -1,18 +1,18 @@
 /* autodiff.c — reverse-mode differentiation of the IR into more IR.
  *
- * Walks the forward graph from the loss backwards. Each op has one VJP rule
- * (vjp_OP) that, given the gradient dy of its output, adds the nodes that
- * compute the gradient of each input and hands them to acc(), which sums
- * gradients where a value fans out and undoes suffix broadcasting. The new
- * nodes are ordinary IR: the same passes and backends handle them.
+ * Walks the forward graph from the loss backwards. Each op has one VJP rule,
+ * picked by the grad column of its ops.def row: its own vjp_OP (with its
+ * family in ir/ops_*.c) that, given the gradient dy of its output, adds the
+ * nodes that compute the gradient of each input and hands them to ad_acc(),
+ * which sums gradients where a value fans out and undoes suffix
+ * broadcasting. The new nodes are ordinary IR: the same passes and backends
+ * handle them. This file holds that machinery and the shared rules.
  */
 #include "rules.h"
 
 #include <stdlib.h>
 
 typedef void (*vjp_fn)(ad_ctx *c, ir_node *n, int dy);
-
-static ir_node *IN(ad_ctx *c, const ir_node *n, int i) { return c->g->nodes.data[n->in[i]]; }
 
 int ad_op(ad_ctx *c, ir_op o, const ir_node *at, const int *in, const int64_t *ia,
           const double *fa, const ir_shape *ashape) {
@@ -46,23 +46,15 @@ int ad_op3(ad_ctx *c, ir_op o, const ir_node *at, int a, int b, int d) {
 
 int ad_needs(const ad_ctx *c, const ir_node *n, int i) { return c->needs[n->in[i]]; }
 
-/* op(c, o, at, a, b, d, i0, i1): a node with two integer attributes. */
-static int op(ad_ctx *c, ir_op o, const ir_node *at, int a, int b, int d, int64_t i0, int64_t i1) {
-    int in[3] = {a, b, d};
-    int64_t ia[IR_MAX_ATTR] = {i0, i1};
-    return ad_op(c, o, at, in, ia, NULL, NULL);
-}
-#define OP1(o, at, a) ad_op1(c, o, at, a)
-#define OP2(o, at, a, b) ad_op2(c, o, at, a, b)
-
 /* Sum gradient gid down to the shape `to` it was broadcast from. */
 static int unbroadcast(ad_ctx *c, const ir_node *at, int gid, const ir_shape *to) {
     ir_graph *g = c->g;
     const ir_shape *gs = &g->nodes.data[gid]->shape;
     if (ir_shape_eq(gs, to)) return gid;
     int a1 = ir_numel(to) == 1 ? gs->rank : gs->rank - to->rank;
-    int id = op(c, IR_SUM, at, gid, -1, -1, 0, a1);
-    g->nodes.data[id]->fattr[0] = 1;
+    int64_t ia[IR_MAX_ATTR] = {0, a1};
+    double fa[4] = {1};
+    int id = ad_op(c, IR_SUM, at, &gid, ia, fa, NULL);
     if (!ir_shape_eq(&g->nodes.data[id]->shape, to)) {
         ir_node *r = ir_add_reshape(g, id, *to, at->loc);
         r->is_grad = 1;
@@ -86,13 +78,11 @@ void ad_acc(ad_ctx *c, const ir_node *n, int i, int gid) {
             gid = unbroadcast(c, n, gid, &xn->shape);
         }
     }
-    c->grad[x] = c->grad[x] < 0 ? gid : OP2(IR_ADD, n, c->grad[x], gid);
+    c->grad[x] = c->grad[x] < 0 ? gid : ad_op2(c, IR_ADD, n, c->grad[x], gid);
 }
 
-static void vjp_none(ad_ctx *c, ir_node *n, int dy) { (void)c, (void)n, (void)dy; }
-#define vjp_INPUT vjp_none
-#define vjp_PARAM vjp_none
-#define vjp_CONST vjp_none
+/* GRAD_LEAF: a source has no inputs to pass its gradient to. */
+static void vjp_leaf(ad_ctx *c, ir_node *n, int dy) { (void)c, (void)n, (void)dy; }
 
 void ad_no_vjp(ad_ctx *c, ir_node *n, int dy) {
     (void)c, (void)dy;
@@ -100,98 +90,15 @@ void ad_no_vjp(ad_ctx *c, ir_node *n, int dy) {
             ir_ops[n->op].name);
     abort();
 }
-/* Gradient ops are made by autodiff and never differentiated again
- * (nnc computes first derivatives only). */
-#define vjp_RELU_GRAD ad_no_vjp
-#define vjp_SIGMOID_GRAD ad_no_vjp
-#define vjp_TANH_GRAD ad_no_vjp
-#define vjp_SOFTMAX_GRAD ad_no_vjp
-#define vjp_LOG_SOFTMAX_GRAD ad_no_vjp
-#define vjp_XENT_GRAD ad_no_vjp
-#define vjp_BCE_GRAD ad_no_vjp
 
-void vjp_COPY(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, dy); }
-void vjp_NEG(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP1(IR_NEG, n, dy)); }
-void vjp_RELU(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_RELU_GRAD, n, dy, n->in[0])); }
-void vjp_SIGMOID(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_SIGMOID_GRAD, n, dy, n->id)); }
-void vjp_TANH(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_TANH_GRAD, n, dy, n->id)); }
-void vjp_EXP(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_MUL, n, dy, n->id)); }
-void vjp_LOG(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[0])); }
-
-void vjp_ADD(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, dy);
-    ad_acc(c, n, 1, dy);
-}
-
-void vjp_SUB(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, dy);
-    if (c->needs[n->in[1]]) ad_acc(c, n, 1, OP1(IR_NEG, n, dy));
-}
-
-void vjp_MUL(ad_ctx *c, ir_node *n, int dy) {
-    if (c->needs[n->in[0]]) ad_acc(c, n, 0, OP2(IR_MUL, n, dy, n->in[1]));
-    if (c->needs[n->in[1]]) ad_acc(c, n, 1, OP2(IR_MUL, n, dy, n->in[0]));
-}
-
-/* y = a / b: da = dy / b, db = -dy * y / b */
-void vjp_DIV(ad_ctx *c, ir_node *n, int dy) {
-    if (c->needs[n->in[0]]) ad_acc(c, n, 0, OP2(IR_DIV, n, dy, n->in[1]));
-    if (c->needs[n->in[1]]) {
-        int q = OP2(IR_DIV, n, n->id, n->in[1]);
-        ad_acc(c, n, 1, OP1(IR_NEG, n, OP2(IR_MUL, n, dy, q)));
-    }
-}
-
-void vjp_SUM(ad_ctx *c, ir_node *n, int dy) {
-    ir_node *e = ir_add_expand(c->g, dy, IN(c, n, 0)->shape, (int)n->iattr[0],
-                               (int)n->iattr[1], n->fattr[0], n->loc);
-    e->is_grad = 1;
-    ad_acc(c, n, 0, e->id);
-}
-
-void vjp_EXPAND(ad_ctx *c, ir_node *n, int dy) {
-    int s = op(c, IR_SUM, n, dy, -1, -1, n->iattr[0], n->iattr[1]);
-    c->g->nodes.data[s]->fattr[0] = n->fattr[0];
-    ad_acc(c, n, 0, s);
-}
-
-void vjp_RESHAPE(ad_ctx *c, ir_node *n, int dy) {
-    ir_node *r = ir_add_reshape(c->g, dy, IN(c, n, 0)->shape, n->loc);
-    r->is_grad = 1;
-    ad_acc(c, n, 0, r->id);
-}
-
-/* C = op(A) op(B); see docs/design.md for the four transpose cases. */
-void vjp_MATMUL(ad_ctx *c, ir_node *n, int dy) {
-    int A = n->in[0], B = n->in[1], ta = (int)n->iattr[0], tb = (int)n->iattr[1];
-    if (c->needs[A]) {
-        int da = !ta ? op(c, IR_MATMUL, n, dy, B, -1, 0, !tb)
-                     : (!tb ? op(c, IR_MATMUL, n, B, dy, -1, 0, 1) : op(c, IR_MATMUL, n, B, dy, -1, 1, 1));
-        ad_acc(c, n, 0, da);
-    }
-    if (c->needs[B]) {
-        int db = !tb ? op(c, IR_MATMUL, n, A, dy, -1, !ta, 0)
-                     : (!ta ? op(c, IR_MATMUL, n, dy, A, -1, 1, 0) : op(c, IR_MATMUL, n, dy, A, -1, 1, 1));
-        ad_acc(c, n, 1, db);
-    }
-}
-
-void vjp_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { ad_acc(c, n, 0, OP2(IR_SOFTMAX_GRAD, n, dy, n->id)); }
-void vjp_LOG_SOFTMAX(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, OP2(IR_LOG_SOFTMAX_GRAD, n, dy, n->id));
-}
-
-/* Losses: targets are data, so only the prediction gets a gradient
- * (elaboration rejects targets that depend on parameters). */
-void vjp_XENT(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, op(c, IR_XENT_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
-}
-void vjp_BCE(ad_ctx *c, ir_node *n, int dy) {
-    ad_acc(c, n, 0, op(c, IR_BCE_GRAD, n, dy, n->in[0], n->in[1], 0, 0));
-}
-
+/* The row's grad column picks the rule: GRAD_OWN rows have a vjp_OP of
+ * their own (ir/ops_*.c); gradient ops, statistics and fused ops are never
+ * differentiated (nnc computes first derivatives only). */
+#define RULE_GRAD_OWN(e) vjp_##e
+#define RULE_GRAD_LEAF(e) vjp_leaf
+#define RULE_GRAD_NONE(e) ad_no_vjp
 static const vjp_fn vjp_rules[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = vjp_##e,
+#define OP(e, name, nin, cls, shape, grad, flags, expr) [IR_##e] = RULE_##grad(e),
 #include "ops.def"
 #undef OP
 };
@@ -219,7 +126,7 @@ void ad_backward(ir_graph *g) {
     g->grads.len = 0;
     for (int p = 0; p < g->params.len; p++) {
         int gid = c.grad[g->params.data[p]];
-        if (gid >= 0 && !pinnable(&c, gid, taken)) gid = op(&c, IR_COPY, g->nodes.data[gid], gid, -1, -1, 0, 0);
+        if (gid >= 0 && !pinnable(&c, gid, taken)) gid = ad_op1(&c, IR_COPY, g->nodes.data[gid], gid);
         if (gid >= 0) taken[gid] = 1;
         arr_push(g->a, g->grads, gid);
     }

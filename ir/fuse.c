@@ -62,11 +62,6 @@ const char *shape_MATMUL_EP(ir_graph *g, ir_node *n) {
     return NULL;
 }
 
-/* Fusion runs after autodiff: nothing differentiates a fused node. */
-void vjp_FUSED(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
-void vjp_MATMUL_EP(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
-void vjp_CAUSAL_SOFTMAX(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
-
 /* causal_softmax(x [..., T, T]) -> x's shape (causal_mask's rule) */
 const char *shape_CAUSAL_SOFTMAX(ir_graph *g, ir_node *n) { return shape_CAUSAL_MASK(g, n); }
 
@@ -253,7 +248,8 @@ static int fuse_causal(ir_graph *g, const int *uses, const char *pinned) {
         ir_node *n = g->nodes.data[i];
         if (n->op == IR_SOFTMAX) {
             const ir_node *m = g->nodes.data[n->in[0]];
-            if (m->op == IR_CAUSAL_MASK && isinf(m->fattr[0]) && m->fattr[0] < 0 && uses[m->id] == 1 && !pinned[m->id]) {
+            if (m->op == IR_CAUSAL_MASK && isinf(m->fattr[0]) && m->fattr[0] < 0 && uses[m->id] == 1 &&
+                !pinned[m->id]) {
                 n->op = IR_CAUSAL_SOFTMAX;
                 n->in[0] = m->in[0];
                 absorbed++;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 const ir_opinfo ir_ops[IR_NUM_OPS] = {
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = {name, nin, cls, flags, expr},
+#define OP(e, name, nin, cls, shape, grad, flags, expr) [IR_##e] = {name, nin, cls, flags, expr},
 #include "ops.def"
 #undef OP
 };

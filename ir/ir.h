@@ -1,13 +1,23 @@
 /* ir.h — the graph IR: tensor types, nodes, the op table, shape rules,
  * verifier, printer, reference evaluator, autodiff and passes.
  *
+ *   ops.def     the op table: one row per op, naming its rules
  *   ir.c        graph construction, node lookup, shape helpers
- *   shape.c     one shape rule per op (shape_OP)
+ *   shape.c     shape inference: dispatch and the shared shape rules
+ *   autodiff.c  reverse mode: dispatch, gradient accumulation, shared rules
+ *   rules.h     (inside ir/) what the rules of a family are written with
+ *   ops_core.c  shape and gradient rules of the core ops (sources,
+ *               elementwise, sum, expand, reshape, matmul, softmax, losses)
+ *   ops_conv.c  ... of convolution and pooling
+ *   ops_rnn.c   ... of the recurrent scan (layouts in rnn.h)
+ *   ops_attn.c  ... of shape ops, bmm, embeddings, the causal mask
+ *   ops_norm.c  ... of activations, dropout, batch and layer norm
  *   verify.c    structural checks run after every pass
  *   print.c     text form (--emit=ir, --emit=ir-train) and Graphviz (--emit=dot)
  *   eval.c      reference evaluator (constant folding, tests)
- *   autodiff.c  reverse mode: one VJP rule per op (vjp_OP)
- *   passes.c    constant folding, dead-code elimination, schedules
+ *   formula.c   ops.def's elementwise formulas, parsed and evaluated
+ *   passes.c    constant folding, common subexpressions, schedules
+ *   fuse.c      simplification, fusion and the fused ops' rules
  *   memplan.c   liveness and arena offsets
  *
  * A graph is a list of nodes in topological order; each node is one op with
@@ -23,7 +33,7 @@
 #define IR_MAX_ATTR 8
 
 typedef enum ir_op {
-#define OP(e, name, nin, cls, flags, expr) IR_##e,
+#define OP(e, name, nin, cls, shape, grad, flags, expr) IR_##e,
 #include "ops.def"
 #undef OP
     IR_NUM_OPS
@@ -170,10 +180,10 @@ ir_node *ir_add_reshape(ir_graph *g, int x, ir_shape to, src_span loc);
 /* A scalar or filled constant. */
 ir_node *ir_const_scalar(ir_graph *g, double v, src_span loc);
 
-/* ---- shape rules (shape.c) --------------------------------------------- */
+/* ---- shape rules (shape.c; dims helpers: ops_core.c, ops_attn.c) ------- */
 
 /* Fill n->shape and n->dtype from its inputs and attributes; return NULL or
- * an error message. One function per op, dispatched through the op table. */
+ * an error message. Runs the rule the op's ops.def row names. */
 const char *ir_infer_shape(ir_graph *g, ir_node *n);
 /* Suffix broadcasting: the larger shape, or NULL if neither is a suffix of
  * the other (scalars broadcast to anything). */
@@ -181,9 +191,9 @@ int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out);
 /* The [outer, len, inner] view of reducing axes [a0, a1) of s. */
 void ir_reduce_view(const ir_shape *s, int a0, int a1, int64_t *outer,
                     int64_t *len, int64_t *inner);
-/* BMM dims: nb batches of C[m, n] = op(A)[m, k] * op(B)[k, n]. */
+/* BMM dims (ops_attn.c): nb batches of C[m, n] = op(A)[m, k] * op(B)[k, n]. */
 void ir_bmm_dims(const ir_graph *g, const ir_node *n, int64_t *nb, int64_t *m, int64_t *k, int64_t *nn);
-/* MATMUL dims: C[m, n] = op(A)[m, k] * op(B)[k, n]. */
+/* MATMUL dims (ops_core.c): C[m, n] = op(A)[m, k] * op(B)[k, n]. */
 void ir_matmul_dims(const ir_graph *g, const ir_node *n, int64_t *m,
                     int64_t *k, int64_t *nn);
 
@@ -200,7 +210,15 @@ typedef struct ir_sched {
 void ir_print(const ir_graph *g, const ir_sched *s, FILE *out);
 void ir_print_dot(const ir_graph *g, const ir_sched *s, FILE *out);
 
-/* ---- reference evaluation (eval.c) ------------------------------------- */
+/* ---- reference evaluation (eval.c, formula.c) -------------------------- */
+
+/* An elementwise op's scalar formula (ops.def's expr), parsed. */
+typedef struct ir_formula ir_formula;
+/* Parse expr into the arena: the tree, or NULL with *err (if err is not
+ * NULL) set to a message naming the formula and where it went wrong. */
+const ir_formula *ir_formula_parse(arena *a, const char *expr, const char **err);
+/* Its value for operands a, b and attributes p, q, in double precision. */
+double ir_formula_eval(const ir_formula *f, double a, double b, double p, double q);
 
 /* Evaluate node n given input values (each numel of its input). Used by
  * constant folding and by tests; returns 0 or -1 if the op is not foldable. */

@@ -23,16 +23,13 @@
 
 #include <stdlib.h>
 
-#define IN ir_in
-#define S ir_sstr
-
 /* Attribute slots shared by the conv ops and by the pool ops. */
 enum { CV_STRIDE, CV_PAD, CV_DIL, CV_GROUPS, CV_A4, CV_A5 };
 enum { PL_K, PL_STRIDE, PL_PAD, PL_H = 4, PL_W = 5 };
 
 /* "f32[2, 3]" for messages. */
 static const char *tstr(ir_graph *g, const ir_node *x) {
-    return arena_printf(g->a, "%s%s", x->dtype == DT_I32 ? "i32" : "f32", S(g, &x->shape));
+    return arena_printf(g->a, "%s%s", x->dtype == DT_I32 ? "i32" : "f32", ir_sstr(g, &x->shape));
 }
 
 static ir_shape nchw(int64_t n, int64_t c, int64_t h, int64_t w) {
@@ -75,7 +72,8 @@ static const char *conv_out(ir_graph *g, const ir_node *n, const ir_node *x, con
                             (long long)gr);
     if (ws->d[1] * gr != xs->d[1])
         return arena_printf(g->a, "conv2d: weight %s takes %lld input channels (groups %lld), but x %s has %lld",
-                            S(g, ws), (long long)(ws->d[1] * gr), (long long)gr, S(g, xs), (long long)xs->d[1]);
+                            ir_sstr(g, ws), (long long)(ws->d[1] * gr), (long long)gr, ir_sstr(g, xs),
+                            (long long)xs->d[1]);
     int64_t eh = d * (ws->d[2] - 1) + 1, ew = d * (ws->d[3] - 1) + 1;
     int64_t oh = out_len(xs->d[2], p, eh, s), ow = out_len(xs->d[3], p, ew, s);
     if (oh < 1 || ow < 1)
@@ -91,12 +89,12 @@ static const char *conv_out(ir_graph *g, const ir_node *n, const ir_node *x, con
 /* conv2d(x [N, C, H, W], w [O, C/g, kh, kw]) -> [N, O, OH, OW] */
 const char *shape_CONV2D(ir_graph *g, ir_node *n) {
     const char *e = shape_float_inputs(g, n);
-    return e ? e : conv_out(g, n, IN(g, n, 0), IN(g, n, 1), &n->shape);
+    return e ? e : conv_out(g, n, ir_in(g, n, 0), ir_in(g, n, 1), &n->shape);
 }
 
 /* dx = conv2d_grad_x(dy, w) (H, W in attributes); dw = conv2d_grad_w(dy, x). */
 void vjp_CONV2D(ad_ctx *c, ir_node *n, int dy) {
-    const ir_node *x = IN(c->g, n, 0), *w = IN(c->g, n, 1);
+    const ir_node *x = ir_in(c->g, n, 0), *w = ir_in(c->g, n, 1);
     int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3]};
     if (ad_needs(c, n, 0)) {
         int in[2] = {dy, n->in[1]};
@@ -119,15 +117,15 @@ static const char *conv_grad_dy(ir_graph *g, const ir_node *n, const ir_node *dy
     if (e) return e;
     if (!ir_shape_eq(&dy->shape, &want))
         return arena_printf(g->a, "%s: gradient %s does not match the conv2d output %s", ir_ops[n->op].name,
-                            S(g, &dy->shape), S(g, &want));
+                            ir_sstr(g, &dy->shape), ir_sstr(g, &want));
     return NULL;
 }
 
 /* conv2d_grad_x(dy [N, O, OH, OW], w [O, C/g, kh, kw]) -> [N, C, H, W] */
 const char *shape_CONV2D_GRAD_X(ir_graph *g, ir_node *n) {
-    const ir_node *dy = IN(g, n, 0), *w = IN(g, n, 1);
+    const ir_node *dy = ir_in(g, n, 0), *w = ir_in(g, n, 1);
     if (dy->shape.rank != 4 || w->shape.rank != 4 || n->iattr[CV_A4] < 1 || n->iattr[CV_A5] < 1)
-        return arena_printf(g->a, "conv2d_grad_x: bad operands %s, %s", S(g, &dy->shape), S(g, &w->shape));
+        return arena_printf(g->a, "conv2d_grad_x: bad operands %s, %s", ir_sstr(g, &dy->shape), ir_sstr(g, &w->shape));
     ir_node x = *dy; /* the forward input, as far as its shape goes */
     x.shape = nchw(dy->shape.d[0], w->shape.d[1] * (n->iattr[CV_GROUPS] > 0 ? n->iattr[CV_GROUPS] : 1),
                    n->iattr[CV_A4], n->iattr[CV_A5]);
@@ -139,11 +137,11 @@ const char *shape_CONV2D_GRAD_X(ir_graph *g, ir_node *n) {
 
 /* conv2d_grad_w(dy [N, O, OH, OW], x [N, C, H, W]) -> [O, C/g, kh, kw] */
 const char *shape_CONV2D_GRAD_W(ir_graph *g, ir_node *n) {
-    const ir_node *dy = IN(g, n, 0), *x = IN(g, n, 1);
+    const ir_node *dy = ir_in(g, n, 0), *x = ir_in(g, n, 1);
     int64_t gr = n->iattr[CV_GROUPS];
     if (dy->shape.rank != 4 || x->shape.rank != 4 || gr < 1 || x->shape.d[1] % gr || n->iattr[CV_A4] < 1 ||
         n->iattr[CV_A5] < 1)
-        return arena_printf(g->a, "conv2d_grad_w: bad operands %s, %s", S(g, &dy->shape), S(g, &x->shape));
+        return arena_printf(g->a, "conv2d_grad_w: bad operands %s, %s", ir_sstr(g, &dy->shape), ir_sstr(g, &x->shape));
     ir_node w = *dy; /* the weight, as far as its shape goes */
     w.shape = nchw(dy->shape.d[1], x->shape.d[1] / gr, n->iattr[CV_A4], n->iattr[CV_A5]);
     const char *e = conv_grad_dy(g, n, dy, x, &w);
@@ -152,18 +150,14 @@ const char *shape_CONV2D_GRAD_W(ir_graph *g, ir_node *n) {
     return shape_float_inputs(g, n);
 }
 
-/* Gradient ops are never differentiated again (first derivatives only). */
-void vjp_CONV2D_GRAD_X(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
-void vjp_CONV2D_GRAD_W(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
-
 /* ---- channel_bias ------------------------------------------------------ */
 
 /* channel_bias(x [N, C, ...], b [C]) -> shape of x */
 const char *shape_CHANNEL_BIAS(ir_graph *g, ir_node *n) {
-    const ir_node *x = IN(g, n, 0), *b = IN(g, n, 1);
+    const ir_node *x = ir_in(g, n, 0), *b = ir_in(g, n, 1);
     if (x->shape.rank < 2 || b->shape.rank != 1 || b->shape.d[0] != x->shape.d[1])
         return arena_printf(g->a, "channel_bias: bias %s does not match the channels (axis 1) of %s",
-                            S(g, &b->shape), S(g, &x->shape));
+                            ir_sstr(g, &b->shape), ir_sstr(g, &x->shape));
     n->shape = x->shape;
     return shape_float_inputs(g, n);
 }
@@ -211,7 +205,7 @@ static const char *pool_out(ir_graph *g, const ir_node *n, const char *op, const
 /* maxpool2d(x [N, C, H, W]) -> [N, C, OH, OW] */
 const char *shape_MAXPOOL2D(ir_graph *g, ir_node *n) {
     const char *e = shape_float_inputs(g, n);
-    return e ? e : pool_out(g, n, "maxpool2d", IN(g, n, 0), &n->shape);
+    return e ? e : pool_out(g, n, "maxpool2d", ir_in(g, n, 0), &n->shape);
 }
 
 /* dx = maxpool2d_grad(dy, x): the kernel finds each window's maximum again. */
@@ -222,27 +216,26 @@ void vjp_MAXPOOL2D(ad_ctx *c, ir_node *n, int dy) {
 
 /* maxpool2d_grad(dy [N, C, OH, OW], x [N, C, H, W]) -> shape of x */
 const char *shape_MAXPOOL2D_GRAD(ir_graph *g, ir_node *n) {
-    const ir_node *dy = IN(g, n, 0), *x = IN(g, n, 1);
+    const ir_node *dy = ir_in(g, n, 0), *x = ir_in(g, n, 1);
     ir_shape want;
     const char *e = pool_out(g, n, "maxpool2d_grad", x, &want);
     if (e) return e;
     if (!ir_shape_eq(&dy->shape, &want))
-        return arena_printf(g->a, "maxpool2d_grad: gradient %s does not match the pooled %s", S(g, &dy->shape),
-                            S(g, &want));
+        return arena_printf(g->a, "maxpool2d_grad: gradient %s does not match the pooled %s", ir_sstr(g, &dy->shape),
+                            ir_sstr(g, &want));
     n->shape = x->shape;
     return shape_float_inputs(g, n);
 }
-void vjp_MAXPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* avgpool2d(x [N, C, H, W]) -> [N, C, OH, OW] */
 const char *shape_AVGPOOL2D(ir_graph *g, ir_node *n) {
     const char *e = shape_float_inputs(g, n);
-    return e ? e : pool_out(g, n, "avgpool2d", IN(g, n, 0), &n->shape);
+    return e ? e : pool_out(g, n, "avgpool2d", ir_in(g, n, 0), &n->shape);
 }
 
 /* dx = avgpool2d_grad(dy) with the input's H, W as attributes. */
 void vjp_AVGPOOL2D(ad_ctx *c, ir_node *n, int dy) {
-    const ir_node *x = IN(c->g, n, 0);
+    const ir_node *x = ir_in(c->g, n, 0);
     int64_t ia[IR_MAX_ATTR] = {n->iattr[PL_K], n->iattr[PL_STRIDE], n->iattr[PL_PAD]};
     ia[PL_H] = x->shape.d[2], ia[PL_W] = x->shape.d[3];
     ad_acc(c, n, 0, ad_op(c, IR_AVGPOOL2D_GRAD, n, &dy, ia, NULL, NULL));
@@ -250,18 +243,17 @@ void vjp_AVGPOOL2D(ad_ctx *c, ir_node *n, int dy) {
 
 /* avgpool2d_grad(dy [N, C, OH, OW]) -> [N, C, H, W] */
 const char *shape_AVGPOOL2D_GRAD(ir_graph *g, ir_node *n) {
-    const ir_node *dy = IN(g, n, 0);
+    const ir_node *dy = ir_in(g, n, 0);
     if (dy->shape.rank != 4 || n->iattr[PL_H] < 1 || n->iattr[PL_W] < 1)
-        return arena_printf(g->a, "avgpool2d_grad: bad gradient %s", S(g, &dy->shape));
+        return arena_printf(g->a, "avgpool2d_grad: bad gradient %s", ir_sstr(g, &dy->shape));
     ir_node x = *dy; /* the forward input, as far as its shape goes */
     x.shape = nchw(dy->shape.d[0], dy->shape.d[1], n->iattr[PL_H], n->iattr[PL_W]);
     ir_shape want;
     const char *e = pool_out(g, n, "avgpool2d_grad", &x, &want);
     if (e) return e;
     if (!ir_shape_eq(&dy->shape, &want))
-        return arena_printf(g->a, "avgpool2d_grad: gradient %s does not match the pooled %s", S(g, &dy->shape),
-                            S(g, &want));
+        return arena_printf(g->a, "avgpool2d_grad: gradient %s does not match the pooled %s", ir_sstr(g, &dy->shape),
+                            ir_sstr(g, &want));
     n->shape = x.shape;
     return shape_float_inputs(g, n);
 }
-void vjp_AVGPOOL2D_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }

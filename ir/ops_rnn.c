@@ -24,9 +24,6 @@
 
 #include <stdlib.h>
 
-#define IN ir_in
-#define S ir_sstr
-
 /* A gradient node with integer attributes a0, a1 (and a2). */
 static int op_attr(ad_ctx *c, ir_op o, const ir_node *at, const int *in, int64_t a0, int64_t a1, int64_t a2) {
     int64_t ia[IR_MAX_ATTR] = {a0, a1, a2};
@@ -51,13 +48,13 @@ const char *shape_RNN_SCAN(ir_graph *g, ir_node *n) {
     int64_t H;
     const char *e = cell_attrs(g, n, &cell, &H);
     if (e) return e;
-    const ir_shape *xp = &IN(g, n, 0)->shape, *w = &IN(g, n, 1)->shape, *b = &IN(g, n, 2)->shape;
+    const ir_shape *xp = &ir_in(g, n, 0)->shape, *w = &ir_in(g, n, 1)->shape, *b = &ir_in(g, n, 2)->shape;
     int64_t GH = rnn_gates(cell) * H;
     if (xp->rank != 3 || xp->d[2] != GH || w->rank != 2 || w->d[0] != GH || w->d[1] != H || b->rank != 1 ||
         b->d[0] != GH)
         return arena_printf(g->a, "rnn_scan with %d gates of %lld needs xp [B, T, %lld], W_hh [%lld, %lld] and "
                             "b_hh [%lld], got %s, %s and %s", rnn_gates(cell), (long long)H, (long long)GH,
-                            (long long)GH, (long long)H, (long long)GH, S(g, xp), S(g, w), S(g, b));
+                            (long long)GH, (long long)H, (long long)GH, ir_sstr(g, xp), ir_sstr(g, w), ir_sstr(g, b));
     int64_t d[3] = {xp->d[0], xp->d[1], rnn_state_width(cell) * H};
     n->shape = ir_shape_make(3, d);
     return shape_float_inputs(g, n);
@@ -100,20 +97,16 @@ const char *shape_RNN_SCAN_GRAD(ir_graph *g, ir_node *n) {
     int64_t H;
     const char *e = cell_attrs(g, n, &cell, &H);
     if (e) return e;
-    const ir_shape *ds = &IN(g, n, 0)->shape, *st = &IN(g, n, 1)->shape, *w = &IN(g, n, 2)->shape;
+    const ir_shape *ds = &ir_in(g, n, 0)->shape, *st = &ir_in(g, n, 1)->shape, *w = &ir_in(g, n, 2)->shape;
     int64_t SH = rnn_state_width(cell) * H, GH = rnn_gates(cell) * H;
     int ok = st->rank == 3 && st->d[2] == SH && ir_shape_eq(ds, st) && w->rank == 2 && w->d[0] == GH && w->d[1] == H;
     if (!ok)
         return arena_printf(g->a, "rnn_scan_grad: dstate %s, state %s and W_hh %s do not match a cell of %lld",
-                            S(g, ds), S(g, st), S(g, w), (long long)H);
+                            ir_sstr(g, ds), ir_sstr(g, st), ir_sstr(g, w), (long long)H);
     int64_t d[3] = {st->d[0], st->d[1], rnn_grad_width(cell) * H};
     n->shape = ir_shape_make(3, d);
     return shape_float_inputs(g, n);
 }
-
-/* Gradients of rnn_scan_grad are second derivatives, which nnc does not
- * compute (autodiff never asks: the op only appears in backward graphs). */
-void vjp_RNN_SCAN_GRAD(ad_ctx *c, ir_node *n, int dy) { ad_no_vjp(c, n, dy); }
 
 /* ---- slice and pad along the last axis ---------------------------------- */
 

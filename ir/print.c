@@ -64,7 +64,8 @@ static void print_node(const ir_graph *g, const ir_node *n, FILE *out) {
     if (n->nin) fputc(')', out);
     print_attrs(n, out);
     if (n->name && n->op != IR_PARAM && n->op != IR_INPUT) fprintf(out, "  # %s", n->name);
-    if (n->loc.line) fprintf(out, "%s line %d", n->name && n->op != IR_PARAM && n->op != IR_INPUT ? "," : "  #", n->loc.line);
+    if (n->loc.line)
+        fprintf(out, "%s line %d", n->name && n->op != IR_PARAM && n->op != IR_INPUT ? "," : "  #", n->loc.line);
     fputc('\n', out);
     (void)g;
 }
@@ -90,7 +91,8 @@ void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
     if (g->grads.len && g->opt.kind != OPT_NONE) {
         const ir_optim *o = &g->opt;
         fprintf(out, "  update %s lr=%.9g", opt_name(o->kind), o->lr);
-        if (o->kind == OPT_SGD) fprintf(out, " momentum=%.9g dampening=%.9g nesterov=%d", o->momentum, o->dampening, o->nesterov);
+        if (o->kind == OPT_SGD)
+            fprintf(out, " momentum=%.9g dampening=%.9g nesterov=%d", o->momentum, o->dampening, o->nesterov);
         else fprintf(out, " beta1=%.9g beta2=%.9g eps=%.9g", o->beta1, o->beta2, o->eps);
         fprintf(out, " weight_decay=%.9g\n", o->weight_decay);
     }

@@ -11,7 +11,8 @@ static int check_node(const ir_graph *g, const ir_node *n, FILE *out) {
     }
     for (int j = 0; j < n->nin; j++)
         if (n->in[j] < 0 || n->in[j] >= n->id) {
-            fprintf(out, "verify: %%%d (%s) uses %%%d, which does not precede it\n", n->id, ir_ops[n->op].name, n->in[j]);
+            fprintf(out, "verify: %%%d (%s) uses %%%d, which does not precede it\n", n->id, ir_ops[n->op].name,
+                    n->in[j]);
             return 1;
         }
     if (ir_ops[n->op].nin >= 0 && n->nin != ir_ops[n->op].nin && n->op != IR_CONST) {
@@ -26,7 +27,8 @@ static int check_node(const ir_graph *g, const ir_node *n, FILE *out) {
         ir_node copy = *n;
         const char *e = ir_infer_shape((ir_graph *)g, &copy);
         if (e || !ir_shape_eq(&copy.shape, &n->shape) || copy.dtype != n->dtype) {
-            fprintf(out, "verify: %%%d (%s): shape does not re-derive%s%s\n", n->id, ir_ops[n->op].name, e ? ": " : "", e ? e : "");
+            fprintf(out, "verify: %%%d (%s): shape does not re-derive%s%s\n", n->id, ir_ops[n->op].name,
+                    e ? ": " : "", e ? e : "");
             bad++;
         }
     }
@@ -37,7 +39,8 @@ static int check_list(const ir_graph *g, const int *ids, int n, ir_role role, co
     int bad = 0;
     for (int i = 0; i < n; i++) {
         const ir_node *x = ids[i] >= 0 && ids[i] < g->nodes.len ? g->nodes.data[ids[i]] : NULL;
-        int ok = x && (role == ROLE_NONE || ((x->role == role || (role == ROLE_PARAM && x->role == ROLE_BUFFER)) && x->index == i));
+        int same_role = x && (x->role == role || (role == ROLE_PARAM && x->role == ROLE_BUFFER));
+        int ok = x && (role == ROLE_NONE || (same_role && x->index == i));
         if (!ok) {
             fprintf(out, "verify: %s %d is not a proper node\n", what, i);
             bad++;

@@ -356,7 +356,7 @@ static const emit_fn emitters[IR_NUM_OPS] = {
 #define EMIT_OPC_UNARY(e) emit_unary
 #define EMIT_OPC_BINARY(e) emit_binary
 #define EMIT_OPC_OTHER(e) emit_##e
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = EMIT_##cls(e),
+#define OP(e, name, nin, cls, shape, grad, flags, expr) [IR_##e] = EMIT_##cls(e),
 #include "../../ir/ops.def"
 #undef OP
 };

@@ -6,7 +6,7 @@
 
 #include "../cg.h"
 
-#define OP(e, name, nin, cls, flags, expr) void emit_##e(cg_ctx *cx, const ir_node *n);
+#define OP(e, name, nin, cls, shape, grad, flags, expr) void emit_##e(cg_ctx *cx, const ir_node *n);
 #include "../../ir/ops.def"
 #undef OP
 

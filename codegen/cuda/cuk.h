@@ -31,7 +31,7 @@
 
 #include "../cg.h"
 
-#define OP(e, name, nin, cls, flags, expr) void cu_emit_##e(cg_ctx *cx, const ir_node *n);
+#define OP(e, name, nin, cls, shape, grad, flags, expr) void cu_emit_##e(cg_ctx *cx, const ir_node *n);
 #include "../../ir/ops.def"
 #undef OP
 

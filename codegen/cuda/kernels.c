@@ -508,7 +508,7 @@ static const cu_emit_fn cu_emitters[IR_NUM_OPS] = {
 #define EMIT_OPC_UNARY(e) cuk_unary
 #define EMIT_OPC_BINARY(e) cuk_binary
 #define EMIT_OPC_OTHER(e) cu_emit_##e
-#define OP(e, name, nin, cls, flags, expr) [IR_##e] = EMIT_##cls(e),
+#define OP(e, name, nin, cls, shape, grad, flags, expr) [IR_##e] = EMIT_##cls(e),
 #include "../../ir/ops.def"
 #undef OP
 };

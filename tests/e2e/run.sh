@@ -95,6 +95,16 @@ expect "-D of one name twice" 2 "-D B given twice" $NNC -D B=8 -D B=16 --emit=ir
 expect "-D with a sign" 0 "f32\[16, 64\]" $NNC -D B=+16 --emit=ir examples/digits_mlp.nn
 sed 's/lr = 0.5/lr = LR/; 1a const LR = 0.5' examples/xor.nn >$T/lr.nn
 expect "-D of a float with an exponent" 0 "update sgd lr=0.0025 " $NNC -D LR=2.5e-3 --emit=ir-train $T/lr.nn
+expect "--print-after=simplify" 0 "; IR after simplify" $NNC --print-after=simplify examples/xor.nn -o $T/pa.c
+expect "--print-after=cse-backward" 0 "; IR after cse-backward" \
+    $NNC --print-after=cse-backward examples/xor.nn -o $T/pa.c
+expect "unknown --print-after pass is a usage error naming the passes" 2 \
+    "unknown pass 'folding' for --print-after (elab, fold, cse, autodiff, fold-backward, cse-backward, simplify, fuse)"\
+    $NNC --print-after=folding examples/xor.nn -o $T/pa.c
+passes=$($NNC --print-passes | sed -n 's/^  \([a-z-]*\)  *-O\([0-3]\) .*/\1:\2/p' | tr '\n' ' ')
+if [ "$passes" = "elab:0 fold:1 cse:1 autodiff:0 fold-backward:1 cse-backward:1 simplify:1 fuse:1 " ]; then
+    pass "--print-passes lists the passes in order with their -O levels"
+else fail "--print-passes: '$passes'"; fi
 NO_COLOR=1 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/nocolor.log 2>&1
 if grep -q "$(printf '\033')" $T/nocolor.log; then fail "NO_COLOR on a terminal still prints colour"; else pass "NO_COLOR disables colour"; fi
 script -qec "$NNC tests/diag/name_unknown.nn -o $T/x.c" /dev/null >$T/color.log 2>&1

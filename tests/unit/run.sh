@@ -32,4 +32,5 @@ build test_gemm_avx2 $CC -std=c99 $W -mavx2 -mfma -D_POSIX_C_SOURCE=200809L -Iru
 build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_omp && run test_gemm_omp
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
 build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
+build test_formula $CC -std=c11 $W tests/unit/test_formula.c build/libnnc.a $LIBS -o $B/test_formula && run test_formula
 exit $status
