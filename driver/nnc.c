@@ -12,11 +12,12 @@
 #define NNC_VERSION "0.1.0"
 #endif
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
-    "  --target=c|cuda  code generator: C (model.c) or CUDA (model.cu, see docs/cuda.md)\n"
+    "  --target=NAME    code generator, one of:\n";
+static const char usage_tail[] =
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
@@ -27,6 +28,13 @@ static const char usage_text[] =
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --print-after=P  print the IR after pass P (elab, fold, cse, autodiff, fuse) to stderr\n"
     "  --version, --help\n";
+
+/* The usage text, with a line per row of the target table. */
+static void usage(FILE *f) {
+    fputs(usage_head, f);
+    for (const cg_target *t = cg_targets; t->name; t++) fprintf(f, "                     %-6s %s\n", t->name, t->help);
+    fputs(usage_tail, f);
+}
 
 typedef struct cli {
     nnc_options o;
@@ -39,7 +47,8 @@ typedef struct cli {
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "nnc: error: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
+    fputs("\n", stderr);
+    usage(stderr);
     return 2;
 }
 
@@ -75,6 +84,15 @@ static int parse_emit(cli *c, const char *v) {
     return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, kernels)", v);
 }
 
+/* --target=NAME: a row of the target table. */
+static int parse_target(cli *c, const char *v) {
+    if ((c->o.target = cg_target_find(v))) return 0;
+    const char *names = "";
+    for (const cg_target *t = cg_targets; t->name; t++)
+        names = arena_printf(&c->a, "%s%s%s", names, *names ? ", " : "", t->name);
+    return usage_error("%s", arena_printf(&c->a, "unknown target '%s' (%s)", v, names));
+}
+
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
     static const char *const valued[] = {"--emit", "--target", "--name", "--dtype", "--print-after", "-o", "-D"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
@@ -83,10 +101,7 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
     if (is_opt(a, "--emit")) return parse_emit(c, v);
-    if (is_opt(a, "--target")) {
-        if (!strcmp(v, "c") || !strcmp(v, "cuda")) return c->o.cuda = v[1] == 'u', 0;
-        return usage_error("unknown target '%s' (c, cuda)", v);
-    }
+    if (is_opt(a, "--target")) return parse_target(c, v);
     if (is_opt(a, "--name")) return c->o.prefix = v, 0;
     if (is_opt(a, "--print-after")) return c->o.print_after = v, 0;
     if (!strcmp(a, "-o")) return c->output = v, 0;
@@ -100,7 +115,7 @@ static int parse_args(cli *c, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         if (!strcmp(a, "--version")) return printf("nnc %s\n", NNC_VERSION), 0;
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
@@ -185,7 +200,7 @@ static int run(cli *c) {
             char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
             char *dot = strrchr(o, '.');
             if (dot) *dot = 0;
-            c->output = arena_printf(&c->a, "%s.%s", o, c->o.cuda ? "cu" : "c");
+            c->output = arena_printf(&c->a, "%s.%s", o, (c->o.target ? c->o.target : cg_targets)->ext);
         }
         header_paths(c, c->output, &hpath, &c->o.header);
     }

@@ -51,7 +51,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define IN cgk_in
+#define IN cg_in
 
 /* ---- rows of taps ------------------------------------------------------- */
 
@@ -739,7 +739,7 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
 
 /* y[n, c, ...] = x[n, c, ...] + b[c] */
 void emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
-    long long N = n->shape.d[0], C = n->shape.d[1], I = cgk_numel(n) / (N * C);
+    long long N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long n = 0; n < %lld; n++)\n        for (long c = 0; c < %lld; c++) {\n", N, C);
@@ -856,7 +856,7 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
     const char *T = cx->T;
     cgk_head(cx, n);
     if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
-        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_rows(cx, d, is_max ? "x1" : NULL);
     sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
     const char *U = cx->o->f64 ? "uint64_t" : "uint32_t"; /* the bits of an element */
@@ -914,7 +914,7 @@ void emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
         return;
     }
     cgk_head(cx, n);
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_open(cx, &d);
     pool_max(cx, &d, "x1", 1);
     sb_printf(cx->c, "                y[pi + at] += x0[po + oh * %lld + ow];\n", d.OW);
@@ -957,7 +957,7 @@ void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
         return;
     }
     cgk_head(cx, n);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_open(cx, &d);
     sb_printf(c, "                const %s g = x0[po + oh * %lld + ow] / ", cx->T, d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));

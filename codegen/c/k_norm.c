@@ -32,7 +32,7 @@
 
 #include <math.h>
 
-#define IN cgk_in
+#define IN cg_in
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -58,9 +58,9 @@ void emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     decl_const(cx, "scale", 1 / (1 - p));
     sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n", (long long)n->iattr[0],
               (long long)n->iattr[0]);
-    sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cgk_numel(n));
+    sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cg_numel(n));
     sb_puts(c, "        uint32_t w[4];\n        nnrt_philox4x32(seed, stream, (uint64_t)(i / 4), w);\n");
-    sb_printf(c, "        const long m = %lld - i < 4 ? %lld - i : 4;\n", cgk_numel(n), cgk_numel(n));
+    sb_printf(c, "        const long m = %lld - i < 4 ? %lld - i : 4;\n", cg_numel(n), cg_numel(n));
     sb_puts(c, "        for (long j = 0; j < m; j++) y[i + j] = (w[j] >> 8) >= keep_at ? x0[i + j] * scale : 0;\n");
     sb_puts(c, "    }\n");
     cgk_tail(cx);
@@ -252,7 +252,7 @@ void emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     decl_const(cx, "m", n->fattr[0]);
     decl_const(cx, "f", n->fattr[1]);
-    sb_printf(cx->c, "    for (long c = 0; c < %lld; c++) y[c] = m * (x1[c] * f) + (1 - m) * x0[c];\n", cgk_numel(n));
+    sb_printf(cx->c, "    for (long c = 0; c < %lld; c++) y[c] = m * (x1[c] * f) + (1 - m) * x0[c];\n", cg_numel(n));
     cgk_tail(cx);
 }
 
@@ -294,8 +294,8 @@ void emit_BN_DX(cg_ctx *cx, const ir_node *n) {
 
 /* Rows of the last axis of node x: *R rows of *D. */
 static void ln_of(const ir_node *x, long long *R, long long *D) {
-    *D = cgk_last(x);
-    *R = cgk_numel(x) / *D;
+    *D = cg_last(x);
+    *R = cg_numel(x) / *D;
 }
 
 /* stats[r] = (mean, 1 / sqrt(var + eps)) of row r, in double */
@@ -342,7 +342,7 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
-    cgk_parallel(cx, cgk_numel(n), "    ");
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict dr = x0 + r * %lld, *restrict xr = x1 + r * %lld;\n", T, D, D);
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", T, D);

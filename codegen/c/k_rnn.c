@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define IN cgk_in
+#define IN cg_in
 
 typedef long long ll;
 

@@ -15,24 +15,8 @@
 
 typedef void (*emit_fn)(cg_ctx *cx, const ir_node *n);
 
-const ir_node *cgk_in(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
-long long cgk_numel(const ir_node *n) { return (long long)ir_numel(&n->shape); }
-#define IN cgk_in
-#define NUMEL cgk_numel
-
-const char *cg_kernel_name(cg_ctx *cx, const ir_node *n) {
-    return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name);
-}
-
-void cg_literal(cg_ctx *cx, strbuf *b, double x) {
-    if (isnan(x)) return sb_puts(b, "NAN");
-    if (isinf(x)) return sb_puts(b, x > 0 ? "INFINITY" : "-INFINITY");
-    char s[64];
-    snprintf(s, sizeof s, cx->o->f64 ? "%.17g" : "%.9g", x);
-    sb_puts(b, s);
-    if (!strpbrk(s, ".e")) sb_puts(b, ".0");
-    if (!cx->o->f64) sb_puts(b, "f");
-}
+#define IN cg_in
+#define NUMEL cg_numel
 
 /* The comment and signature: inputs x0.., output y. */
 void cgk_head(cg_ctx *cx, const ir_node *n) {
@@ -58,46 +42,23 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
 
 void cgk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
-/* Does the formula use the attribute `name` (a standalone identifier)? */
-int cgk_uses_attr(const char *expr, char name) {
-    for (const char *q = expr; (q = strchr(q, name)); q++) {
-        int before = q > expr && (isalnum((unsigned char)q[-1]) || q[-1] == '_');
-        int after = isalnum((unsigned char)q[1]) || q[1] == '_';
-        if (!before && !after) return 1;
-    }
-    return 0;
-}
-
 /* Declare p = the node's first float attribute and q = its second when
  * the formula uses them. */
 static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
     for (int k = 0; k < 2; k++) {
-        if (!cgk_uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
+        if (!cg_uses_attr(ir_ops[n->op].expr, "pq"[k])) continue;
         sb_printf(cx->c, "%sconst %s %c = ", indent, cx->T, "pq"[k]);
         cg_literal(cx, cx->c, n->fattr[k]);
         sb_puts(cx->c, ";\n");
     }
 }
 
-/* Where does a call of fn( start in expr (fn a whole identifier)? */
-static const char *find_call(const char *expr, const char *fn) {
-    size_t len = strlen(fn);
-    for (const char *q = expr; (q = strstr(q, fn)); q += len)
-        if ((q == expr || !(isalnum((unsigned char)q[-1]) || q[-1] == '_')) && q[len] == '(') return q;
-    return NULL;
-}
+const char *cgk_tanh_fn(cg_ctx *cx) { return cx->o->f64 ? NULL : "nnc_tanhf"; }
 
-int cgk_uses_fast_tanh(cg_ctx *cx, const char *expr) { return !cx->o->f64 && find_call(expr, "tanh"); }
+int cgk_uses_fast_tanh(cg_ctx *cx, const char *expr) { return !cx->o->f64 && cg_calls(expr, "tanh"); }
 
-void cgk_formula(cg_ctx *cx, const char *expr) {
-    if (cx->o->f64) return sb_puts(cx->c, expr);
-    /* in f32, tanh is the vectorizable rational nnc_tanhf (emit.c) */
-    for (const char *q; (q = find_call(expr, "tanh")); expr = q + 4) {
-        sb_printf(cx->c, "%.*s", (int)(q - expr), expr);
-        sb_puts(cx->c, "nnc_tanhf");
-    }
-    sb_puts(cx->c, expr);
-}
+/* in f32, tanh is the vectorizable rational nnc_tanhf (emit.c) */
+void cgk_formula(cg_ctx *cx, const char *expr) { cg_formula(cx, expr, cgk_tanh_fn(cx)); }
 #define formula cgk_formula
 
 /* ---- OpenMP -------------------------------------------------------------- */
@@ -217,8 +178,6 @@ void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
 
 /* ---- softmax family: rows over the last axis ---------------------------- */
 
-long long cgk_last(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
-
 /* Open a loop over rows of C elements with row pointers for x0 (and x1) and y. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
     strbuf *c = cx->c;
@@ -252,7 +211,7 @@ int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n) {
 }
 
 void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    long long C = cgk_last(n);
+    long long C = cg_last(n);
     cgk_head(cx, n);
     cgk_rows(cx, n, C, 0);
     cgk_row_max_sumexp(cx, C, 1);
@@ -262,7 +221,7 @@ void emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
 
 /* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
 void emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = cgk_last(n);
+    long long C = cg_last(n);
     cgk_head(cx, n);
     cgk_rows(cx, n, C, 1);
     sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j] * zr[j];\n", cx->T, C);
@@ -271,7 +230,7 @@ void emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
 }
 
 void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    long long C = cgk_last(n);
+    long long C = cg_last(n);
     cgk_head(cx, n);
     cgk_rows(cx, n, C, 0);
     cgk_row_max_sumexp(cx, C, !cx->o->f64); /* in f32, yr holds the exps until it holds the result */
@@ -282,7 +241,7 @@ void emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
 
 /* dx = dy - exp(y) * sum(dy); x0 = dy, x1 = y */
 void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = cgk_last(n);
+    long long C = cg_last(n);
     cgk_head(cx, n);
     cgk_rows(cx, n, C, 1);
     sb_printf(cx->c, "        %s d = 0;\n        for (long j = 0; j < %lld; j++) d += xr[j];\n", cx->T, C);
@@ -296,7 +255,7 @@ void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
  * checked by the entry point. */
 void emit_XENT(cg_ctx *cx, const ir_node *n) {
     const ir_node *lg = IN(cx, n, 0);
-    long long C = cgk_last(lg), R = NUMEL(lg) / C;
+    long long C = cg_last(lg), R = NUMEL(lg) / C;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    double total = 0;\n    for (long r = 0; r < %lld; r++) {\n", R);
@@ -309,7 +268,7 @@ void emit_XENT(cg_ctx *cx, const ir_node *n) {
 
 /* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl */
 void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = cgk_last(n), R = NUMEL(n) / C;
+    long long C = cg_last(n), R = NUMEL(n) / C;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
@@ -361,4 +320,4 @@ static const emit_fn emitters[IR_NUM_OPS] = {
 #undef OP
 };
 
-void cg_kernel(cg_ctx *cx, const ir_node *n) { emitters[n->op](cx, n); }
+void c_kernel(cg_ctx *cx, const ir_node *n) { emitters[n->op](cx, n); }

@@ -12,10 +12,11 @@
  * parameter-sized staging buffer for init, save and load].
  *
  * What is shared with the C target (names, tables, initializers, the
- * optimizer's formulas, the generic _v entry points) comes from cgapi.h.
+ * optimizer's formulas, the generic _v entry points) comes from
+ * core/api.h.
  */
 #include "cuk.h"
-#include "../cgapi.h"
+#include "../core/api.h"
 
 typedef long long ll;
 
@@ -31,11 +32,6 @@ static ir_node *io_node(cg_ctx *cx, int i) {
     const ir_graph *g = cx->g;
     return NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
 }
-static int used_anywhere(cg_ctx *cx, int id) {
-    for (int e = 0; e < ENTRY_COUNT; e++)
-        if (cx->p->has[e] && cx->p->sched[e].live[id]) return 1;
-    return 0;
-}
 
 /* ---- the device layout -------------------------------------------------- */
 
@@ -45,18 +41,18 @@ typedef struct dlayout {
 
 static dlayout dlayout_of(cg_ctx *cx) {
     dlayout l;
-    size_t pb = align256(cga_param_elems(cx) * esize(cx));
+    size_t pb = align256(cg_param_elems(cx) * esize(cx));
     l.params = 0;
     l.grads = pb;
     l.opt[0] = l.grads + (cx->p->has[ENTRY_TRAIN] ? pb : 0);
-    l.opt[1] = l.opt[0] + (cga_opt_slots(cx) >= 1 ? pb : 0);
-    l.act = l.opt[1] + (cga_opt_slots(cx) >= 2 ? pb : 0);
+    l.opt[1] = l.opt[0] + (cg_opt_slots(cx) >= 1 ? pb : 0);
+    l.act = l.opt[1] + (cg_opt_slots(cx) >= 2 ? pb : 0);
     l.io = l.act + align256(cx->p->arena_elems * esize(cx));
     l.consts = l.io;
     for (int i = 0; i < io_count(cx); i++) l.consts += align256(bytes_of(cx, io_node(cx, i)));
     l.hyper = l.consts;
     for (int i = 0; i < cx->g->nodes.len; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i)) l.hyper += align256(bytes_of(cx, NODE(cx, i)));
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i)) l.hyper += align256(bytes_of(cx, NODE(cx, i)));
     l.rec = l.hyper + 256;
     l.work = l.rec + 256;
     l.total = l.work + ((size_t)4 << 20); /* NNRT_CU_WORKSPACE_BYTES */
@@ -77,11 +73,11 @@ static size_t io_offset(cg_ctx *cx, int id) {
 static size_t const_offset(cg_ctx *cx, int id) {
     size_t off = 0;
     for (int i = 0; i < id; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i)) off += align256(bytes_of(cx, NODE(cx, i)));
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i)) off += align256(bytes_of(cx, NODE(cx, i)));
     return off / esize(cx);
 }
 
-static size_t host_bytes(cg_ctx *cx) { return HOST_HEADER + align256(cga_param_elems(cx) * esize(cx)) + 64; }
+static size_t host_bytes(cg_ctx *cx) { return HOST_HEADER + align256(cg_param_elems(cx) * esize(cx)) + 64; }
 
 /* The device pointer expression of node id's buffer under plan e. */
 static const char *dptr(cg_ctx *cx, ir_entry e, int id) {
@@ -111,11 +107,11 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "void %s_free(%s *m);          /* device memory, stream, cuBLAS, graphs; the host block if _create made it */\n", P, P);
     sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights (the C target's for the same seed) */\n", P, P);
     sb_puts(h, "\n/* Host pointers: inputs copied in, results copied out; these return when\n * the work is done. */\n");
-    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward", "", 0, "");
-    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss", "", 1, "");
-    if (cga_trainable(cx)) {
-        cga_entry_proto(cx, h, "train_step", "", 1, "");
-        cga_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
+    if (cx->p->has[ENTRY_FORWARD]) cg_entry_proto(cx, h, "forward", "", 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cg_entry_proto(cx, h, "loss", "", 1, "");
+    if (cg_trainable(cx)) {
+        cg_entry_proto(cx, h, "train_step", "", 1, "");
+        cg_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
     }
@@ -125,11 +121,11 @@ static void protos(cg_ctx *cx, strbuf *h) {
                " * are read as 0 and the next _sync (or host-pointer call) reports it.\n"
                " * A call on another stream than the model's last one waits for that work. */\n");
     const char *st = ", cudaStream_t nnrt_stream";
-    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward_dev", st, 0, "");
-    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss_dev", st, 1, "");
-    if (cga_trainable(cx)) {
-        cga_entry_proto(cx, h, "train_step_dev", st, 1, "");
-        cga_entry_proto(cx, h, "forward_backward_dev", st, 1, "");
+    if (cx->p->has[ENTRY_FORWARD]) cg_entry_proto(cx, h, "forward_dev", st, 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cg_entry_proto(cx, h, "loss_dev", st, 1, "");
+    if (cg_trainable(cx)) {
+        cg_entry_proto(cx, h, "train_step_dev", st, 1, "");
+        cg_entry_proto(cx, h, "forward_backward_dev", st, 1, "");
         sb_printf(h, "int %s_update_dev(%s *m, cudaStream_t nnrt_stream);\n", P, P);
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* DEVICE pointer, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_read_grads(%s *m, %s *host);  /* copy the gradients out (synchronizes) */\n", P, P, T);
@@ -140,7 +136,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_output_info(int i, nnrt_tensor_info *info); /* %s_NUM_OUTPUTS outputs */\n", P, cx->upper);
     if (cx->p->has[ENTRY_FORWARD]) sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
-    if (cga_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* DEVICE pointer, contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
     sb_printf(h, "int %s_read_params(%s *m, %s *host);        /* copy out (synchronizes) */\n", P, P, T);
     sb_printf(h, "int %s_write_params(%s *m, const %s *host); /* copy in (synchronizes) */\n", P, P, T);
@@ -152,11 +148,11 @@ static void protos(cg_ctx *cx, strbuf *h) {
 }
 
 static void emit_header(cg_ctx *cx, strbuf *h) {
-    sb_printf(h, "/* %s — generated by nnc (--target cuda) from %s. Do not edit. */\n", cx->o->header, cx->o->source);
+    sb_printf(h, "/* %s — generated by %s from %s. Do not edit. */\n", cx->o->header, cg_generated_by(cx), cx->o->source);
     sb_printf(h, "#ifndef %s_H\n#define %s_H\n\n", cx->upper, cx->upper);
     sb_puts(h, "#include <stddef.h>\n#include <stdint.h>\n\n#include <cuda_runtime_api.h>\n\n#include \"nnrt.h\"\n\n");
     sb_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    cga_size_macros(cx, h, host_bytes(cx));
+    cg_size_macros(cx, h, host_bytes(cx));
     sb_printf(h, "#define %s_DEVICE_BYTES %zu /* one cudaMalloc: parameters, gradients, optimizer, activations, io */\n", cx->upper,
               dlayout_of(cx).total);
     sb_puts(h, "\n");
@@ -198,14 +194,14 @@ static void emit_struct(cg_ctx *cx) {
 static void emit_consts(cg_ctx *cx) {
     for (int i = 0; i < cx->g->nodes.len; i++) {
         ir_node *n = NODE(cx, i);
-        if (n->op == IR_CONST && used_anywhere(cx, i))
-            cga_const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
+        if (n->op == IR_CONST && cg_used(cx, i))
+            cg_const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
 void cu_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
-    cga_param_data(cx);
+    cg_param_data(cx);
     emit_consts(cx);
 }
 
@@ -230,9 +226,9 @@ static void index_messages(cg_ctx *cx) {
 static void emit_helpers(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
-    int checks = cga_uses_index_checks(cx);
+    int checks = cg_uses_op_flag(cx, OPF_INDEX);
     if (checks) {
-        cga_fail(cx);
+        cg_fail_fn(cx);
         index_messages(cx);
     }
     sb_printf(c, "\n/* Use stream s (NULL: the model's own) for what follows, after the work\n"
@@ -300,7 +296,7 @@ static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
     const char *P = cx->o->prefix;
     const ir_sched *s = &cx->p->sched[e];
     sb_printf(c, "\nstatic int %s_enq_%s(%s *m, uint64_t counter) {\n    int st = NNRT_OK;\n", P, name, P);
-    if (!cga_uses_rng(cx, e)) sb_puts(c, "    (void)counter;\n");
+    if (!cg_uses_rng(cx, e)) sb_puts(c, "    (void)counter;\n");
     int k = check_base(cx, e);
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
@@ -318,7 +314,7 @@ static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
             }
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
-        sb_printf(c, "    if ((st = %s(&m->ex, ", cuk_name(cx, n));
+        sb_printf(c, "    if ((st = %s(&m->ex, ", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(c, "%s, ", dptr(cx, e, n->in[j]));
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "m->seed, counter, ");
         sb_printf(c, "%s))) return st;\n", dptr(cx, e, n->id));
@@ -334,7 +330,7 @@ static void copy_in(cg_ctx *cx, int targets, const char *kind) {
     for (int i = 0; i < n; i++) {
         ir_node *x = io_node(cx, i);
         sb_printf(cx->c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->io + %zu, %s, %zu, %s, m->ex.stream), \"copy of %s\");\n",
-                  io_offset(cx, x->id), cga_cname(cx, x->name), bytes_of(cx, x), kind, x->name);
+                  io_offset(cx, x->id), cg_cname(cx, x->name), bytes_of(cx, x), kind, x->name);
     }
 }
 
@@ -353,7 +349,7 @@ static void host_index_checks(cg_ctx *cx, ir_entry e) {
         if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
         int ix = n->in[n->iattr[IR_ATTR_INDEX_INPUT]];
         if (cx->p->mem[e].region[ix] != MEM_USER) continue; /* checked on the device */
-        const char *p = cga_cname(cx, NODE(cx, ix)->name);
+        const char *p = cg_cname(cx, NODE(cx, ix)->name);
         ll bound = (ll)n->iattr[IR_ATTR_INDEX_BOUND];
         sb_printf(cx->c, "    for (long i = 0; i < %lld; i++)\n", (ll)ir_numel(&NODE(cx, ix)->shape));
         sb_printf(cx->c, "        if (%s[i] < 0 || %s[i] >= %lld)\n", p, p, bound);
@@ -372,21 +368,21 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     const char *in = dev ? "cudaMemcpyDeviceToDevice" : "cudaMemcpyHostToDevice";
     const char *out = dev ? "cudaMemcpyDeviceToDevice" : "cudaMemcpyDeviceToHost";
     sb_printf(c, "\nint %s_%s%s(%s *m%s", P, fname, dev ? "_dev" : "", P, dev ? ", cudaStream_t nnrt_stream" : "");
-    cga_io_params(cx, c, targets);
+    cg_io_params(cx, c, targets);
     if (e == ENTRY_FORWARD)
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(c, ", %s *%s", cx->T, cga_cname(cx, g->output_names.data[i]));
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(c, ", %s *%s", cx->T, cg_cname(cx, g->output_names.data[i]));
     else sb_printf(c, ", %s *loss", cx->T);
     sb_puts(c, ") {\n");
-    cga_null_checks(cx, targets);
+    cg_null_checks(cx, targets);
     if (!dev) host_index_checks(cx, e);
     sb_printf(c, "    int st = %s_begin(m, %s);\n", P, dev ? "nnrt_stream" : "NULL");
     copy_in(cx, targets, in);
     const char *counter = e == ENTRY_TRAIN ? "m->calls++" : "m->calls";
-    if (!cga_uses_rng(cx, e)) counter = "0";
-    sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cga_uses_rng(cx, e), counter);
+    if (!cg_uses_rng(cx, e)) counter = "0";
+    sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e), counter);
     if (step) sb_puts(c, "    if (st == NNRT_OK) m->step++;\n");
     if (e == ENTRY_FORWARD)
-        for (int i = 0; i < g->outputs.len; i++) copy_out(cx, e, cga_cname(cx, g->output_names.data[i]), g->outputs.data[i], out);
+        for (int i = 0; i < g->outputs.len; i++) copy_out(cx, e, cg_cname(cx, g->output_names.data[i]), g->outputs.data[i], out);
     else copy_out(cx, e, "loss", e == ENTRY_LOSS ? g->loss_eval : g->loss, out);
     if (dev) sb_printf(c, "    return %s_status(m, st);\n}\n", P);
     else sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
@@ -415,18 +411,18 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
     else sb_printf(c, "%s *__restrict__ buf, ", T);
     sb_puts(c, "const double *__restrict__ h, long long lo, long long hi) {\n");
     if (adam) {
-        cga_adam_consts(cx);
+        cg_adam_consts(cx);
         sb_printf(c, "    const %s step_size = (%s)h[2], bc2_sqrt = (%s)h[3], decay = (%s)h[4];\n    (void)wd, (void)decay;\n", T, T, T, T);
     } else {
         sb_printf(c, "    const %s lr = (%s)h[0], wd = (%s)%.17g;\n    (void)buf, (void)wd;\n", T, T, T, o->weight_decay);
     }
     sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; i += (long long)gridDim.x * blockDim.x) {\n");
-    if (adam) cga_adam_step(cx);
-    else cga_sgd_step(cx, "h[1]");
+    if (adam) cg_adam_step(cx);
+    else cg_sgd_step(cx, "h[1]");
     sb_puts(c, "    }\n}\n");
 
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
-    int nr = cga_grad_ranges(cx, r);
+    int nr = cg_grad_ranges(cx, r);
     sb_printf(c, "\nstatic int %s_enq_update(%s *m, uint64_t counter) {\n    (void)counter;\n", P, P);
     sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper);\n", P);
     sb_printf(c, "    int st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n", P);
@@ -472,18 +468,18 @@ static void emit_lifecycle(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
     dlayout l = dlayout_of(cx);
-    size_t pe = cga_param_elems(cx);
+    size_t pe = cg_param_elems(cx);
 
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m || !m->dev) return NNRT_ERR_ARG;\n", P, P);
     sb_printf(c, "    memset(m->host, 0, sizeof(%s) * %zu);\n", T, pe);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
-    for (int i = 0; i < cx->g->params.len; i++) cga_init_param(cx, i, "m->host");
+    for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->host");
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
     sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemsetAsync(m->dev, 0, %zu, m->ex.stream), \"cudaMemsetAsync\");\n", l.work);
     sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->params, m->host, sizeof(%s) * %zu, cudaMemcpyHostToDevice, m->ex.stream), \"copy of the parameters\");\n",
               T, pe);
     for (int i = 0; i < cx->g->nodes.len; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i))
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i))
             sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->consts + %zu, %s_c%d, sizeof %s_c%d, cudaMemcpyHostToDevice, m->ex.stream), \"copy of the constants\");\n",
                       const_offset(cx, i), P, i, P, i);
     sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->hyper, &m->lr, sizeof(double), cudaMemcpyHostToDevice, m->ex.stream), \"copy of lr\");\n");
@@ -533,7 +529,7 @@ static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
     int np = cx->g->params.len;
-    cga_param_table(cx);
+    cg_param_table(cx);
     sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
     sb_printf(c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n    return NNRT_OK;\n}\n", np, P);
     sb_printf(c, "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->params : NULL;\n}\n", T, P, P, cx->upper);
@@ -563,15 +559,15 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     emit_helpers(cx);
     static const char *const enq[] = {"forward", "loss", "train"};
     for (int e = 0; e < ENTRY_COUNT; e++)
-        if (cx->p->has[e] && (e != ENTRY_TRAIN || cga_trainable(cx))) emit_enqueue(cx, (ir_entry)e, enq[e]);
+        if (cx->p->has[e] && (e != ENTRY_TRAIN || cg_trainable(cx))) emit_enqueue(cx, (ir_entry)e, enq[e]);
     for (int dev = 0; dev < 2; dev++) {
         if (cx->p->has[ENTRY_FORWARD]) emit_entry(cx, ENTRY_FORWARD, "forward", "forward", W_FORWARD, dev);
         if (cx->p->has[ENTRY_LOSS]) emit_entry(cx, ENTRY_LOSS, "loss", "loss", W_LOSS, dev);
     }
-    if (cga_trainable(cx)) emit_training(cx);
+    if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
-    cga_generic(cx);
-    if (cx->o->emit_main && cga_main_cpp(cx, err)) return 1;
+    cg_generic_entries(cx);
+    if (cx->o->emit_main && cg_main(cx, err, 1)) return 1;
     return 0;
 }

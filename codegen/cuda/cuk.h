@@ -29,18 +29,12 @@
 #ifndef NNC_CG_CUK_H
 #define NNC_CG_CUK_H
 
-#include "../cg.h"
+#include "../core/core.h"
 
 #define OP(e, name, nin, cls, flags, expr) void cu_emit_##e(cg_ctx *cx, const ir_node *n);
 #include "../../ir/ops.def"
 #undef OP
 
-/* Input i of n; numel; last axis (as cgk_*). */
-const ir_node *cuk_in(cg_ctx *cx, const ir_node *n, int i);
-long long cuk_numel(const ir_node *n);
-long long cuk_last(const ir_node *n);
-/* Launcher name of node n: "kID_op" (the same name the C target uses). */
-const char *cuk_name(cg_ctx *cx, const ir_node *n);
 /* Print the launcher's comment and head, through the opening brace. */
 void cuk_head(cg_ctx *cx, const ir_node *n);
 /* Close the launcher: "}\n". */
@@ -96,10 +90,14 @@ void cuk_const(cg_ctx *cx, const char *ind, const char *name, double v);
 
 /* ---- the CUDA target's other files (emit.c, api.c) ---- */
 /* Emit node n's kernels and launcher (the cu_emit_OP of its row). */
-void cg_cuda_kernel(cg_ctx *cx, const ir_node *n);
+void cu_kernel(cg_ctx *cx, const ir_node *n);
 /* The model struct, constants (before the kernels) and the API after them,
  * with the header into h; 0, or 1 with a message on err (--main). */
 void cu_api_prelude(cg_ctx *cx);
 int cu_api(cg_ctx *cx, strbuf *h, FILE *err);
+/* The CUDA target's row in targets.def: its emit, and its reserved names
+ * (cg_is_reserved's, C++ keywords and the CUDA names the code uses). */
+int cu_emit(cg_ctx *cx, strbuf *h, FILE *err);
+int cu_is_reserved(const char *name);
 
 #endif /* NNC_CG_CUK_H */

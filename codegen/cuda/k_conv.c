@@ -36,7 +36,7 @@
 
 #include <math.h>
 
-#define IN cuk_in
+#define IN cg_in
 
 typedef long long ll;
 
@@ -167,7 +167,7 @@ static const char *load_shifted_x(cg_ctx *cx, const convdims *d, const char *IX,
 void cu_emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     const ir_node *x = IN(cx, n, 0), *w = IN(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll OHW = d.OH * d.OW, K = d.CG * d.KH * d.KW;
     gemm G = {d.N * OHW, d.OG, K, d.G, NULL, NULL, NULL, 0, 1};
@@ -183,7 +183,7 @@ void cu_emit_CONV2D(cg_ctx *cx, const ir_node *n) {
 void cu_emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = IN(cx, n, 0), *w = IN(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll HW = d.H * d.W, KHW = d.KH * d.KW;
     gemm G = {d.N * HW, d.CG, d.OG * KHW, d.G, NULL, NULL, NULL, 0, 1};
@@ -210,7 +210,7 @@ void cu_emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
 void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     ll OHW = d.OH * d.OW, CK = d.CG * d.KH * d.KW;
     gemm G = {d.OG, CK, d.N * OHW, d.G, NULL, NULL, NULL, 1, 1};
@@ -228,7 +228,7 @@ void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
 
 /* y[n, c, ...] = x[n, c, ...] + b[c] */
 void cu_emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
-    ll N = n->shape.d[0], C = n->shape.d[1], I = cuk_numel(n) / (N * C), tot = cuk_numel(n);
+    ll N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C), tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -300,7 +300,7 @@ static void pool_inverse(cg_ctx *cx, const pooldims *d, const char *IX) {
 /* y = max over each window. */
 void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, tot);
@@ -314,7 +314,7 @@ void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
  * x1 = x. One thread per input element, the windows in (oh, ow) order. */
 void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -338,7 +338,7 @@ void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
 /* y = sum over each window / k^2 (the padding counts as zeros). */
 void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -356,7 +356,7 @@ void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
 /* dx = sum of dy / k^2 over the windows that contain the element; x0 = dy. */
 void cu_emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;

@@ -36,7 +36,7 @@
 
 #include <math.h>
 
-#define IN cuk_in
+#define IN cg_in
 
 typedef long long ll;
 
@@ -49,7 +49,7 @@ typedef long long ll;
 void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     double p = n->fattr[0];
-    ll N = cuk_numel(n), NB = (N + 3) / 4;
+    ll N = cg_numel(n), NB = (N + 3) / 4;
     if (!N) return cuk_empty(cx, n);
     /* nnrt_u01(w) >= (float)p exactly when (w >> 8) >= ceil((float)p 2^24) */
     unsigned long keep_at = (unsigned long)ceil((double)(float)p * 16777216.0);
@@ -66,7 +66,7 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
     sb_printf(c, "    const uint64_t stream = (UINT64_C(1) << 63) | (counter << 8) | %lldu; /* NNRT_STREAM_DROPOUT, dropout op %lld */\n",
               (long long)n->iattr[0], (long long)n->iattr[0]);
-    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cuk_name(cx, n), cuk_grid(NB),
+    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cg_kernel_name(cx, n), cuk_grid(NB),
               cuk_block(NB));
     cuk_check_launch(cx, n);
     cuk_tail(cx);
@@ -126,14 +126,14 @@ static void bn_channel_sum(cg_ctx *cx, const ir_node *n, const bn_dims *d, const
 /* mean[c] = sum x / M */
 void cu_emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", FMT("s / %lld", d.M));
 }
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", FMT("s / %lld", d.M));
     else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", FMT("s / %lld", d.M));
 }
@@ -141,7 +141,7 @@ void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
 /* dbias[c] = sum dy; x0 = dy */
 void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", "s");
 }
 
@@ -149,7 +149,7 @@ void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
  * x2 = mean, x3 = var */
 void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *eps = "";
     {
         strbuf b;
@@ -167,7 +167,7 @@ void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
  * bias - mean alpha; x0 = x, x1 = mean, x2 = var, x3 = weight, x4 = bias */
 void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 0));
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
@@ -182,7 +182,7 @@ void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
 
 /* running = (1 - m) running + m f stat, in place (y aliases x0) */
 void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, tot);
@@ -197,7 +197,7 @@ void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
  * x2 = mean, x3 = var, x4 = weight, x5 = dweight */
 void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     if (d.S == 1) { /* a thread per channel, as the C kernel's sums in T */
@@ -238,8 +238,8 @@ enum { LN_THREADS = 256, LN_ROWS = LN_THREADS / 32 };
 
 /* Rows of the last axis of node x: *R rows of *D. */
 static void ln_of(const ir_node *x, ll *R, ll *D) {
-    *D = cuk_last(x);
-    *R = cuk_numel(x) / *D;
+    *D = cg_last(x);
+    *R = cg_numel(x) / *D;
 }
 
 /* Open NAME_rows: warp `warp` of the block takes row r (whole warps leave
@@ -268,7 +268,7 @@ static void warp_total(cg_ctx *cx, const char *ind, const char *v) {
 void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(IN(cx, n, 0), &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
@@ -287,7 +287,7 @@ void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
 /* y = (x rstd - mean rstd) weight + bias; x0 = x, x1 = stats, x2 = weight,
  * x3 = bias */
 void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
-    ll R, D, tot = cuk_numel(n);
+    ll R, D, tot = cg_numel(n);
     ln_of(n, &R, &D);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
@@ -305,7 +305,7 @@ void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
 void cu_emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(n, &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
@@ -329,7 +329,7 @@ enum { LNW_GROUPS = 16 };
 void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(IN(cx, n, 1), &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     cuk_kernel(cx, n, "cols", 32 * LNW_GROUPS, NULL);

@@ -83,7 +83,7 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], GH = rnn_gates(cell) * H, SW = rnn_state_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GO = gate_slots(cell, H);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     /* a warp per gate row: up to 32 warps, so the rows each warp does in
@@ -161,7 +161,7 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], SW = rnn_state_width(cell) * H, OW = rnn_grad_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GH = rnn_gates(cell) * H, GO = rnn_grad_dgh_at(cell) * H;
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     int NT = H >= 1024 ? 1024 : (int)((H + 31) / 32 * 32);

@@ -26,14 +26,10 @@
 typedef void (*cu_emit_fn)(cg_ctx *cx, const ir_node *n);
 typedef long long ll;
 
-#define IN cuk_in
-#define NUMEL cuk_numel
+#define IN cg_in
+#define NUMEL cg_numel
 #define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
-const ir_node *cuk_in(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
-long long cuk_numel(const ir_node *n) { return (long long)ir_numel(&n->shape); }
-long long cuk_last(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
-const char *cuk_name(cg_ctx *cx, const ir_node *n) { return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name); }
 
 int cuk_block(long long count) {
     if (count >= 256) return 256;
@@ -68,7 +64,7 @@ void cuk_head(cg_ctx *cx, const ir_node *n) {
     for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &IN(cx, n, i)->shape));
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
-    sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cuk_name(cx, n));
+    sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cg_kernel_name(cx, n));
     for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *x%d, ", elem(cx, IN(cx, n, i)), i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
     sb_printf(c, "%s *y) {\n", cx->T);
@@ -87,7 +83,7 @@ const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
 void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, const char *params) {
     sb_puts(cx->c, "static __global__ void ");
     if (threads) sb_printf(cx->c, "__launch_bounds__(%d) ", threads);
-    sb_printf(cx->c, "%s_%s(%s) {\n", cuk_name(cx, n), sfx, params ? params : cuk_params(cx, n, 0, 0));
+    sb_printf(cx->c, "%s_%s(%s) {\n", cg_kernel_name(cx, n), sfx, params ? params : cuk_params(cx, n, 0, 0));
 }
 
 const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, ll count) {
@@ -114,7 +110,7 @@ void cuk_grid_close(cg_ctx *cx, const ir_node *n, ll count) {
 
 void cuk_launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid, const char *block, int first) {
     strbuf *c = cx->c;
-    sb_printf(c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(", cuk_name(cx, n), sfx, grid, block);
+    sb_printf(c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(", cg_kernel_name(cx, n), sfx, grid, block);
     for (int i = first; i < n->nin; i++) sb_printf(c, "x%d, ", i);
     sb_puts(c, "y);\n");
 }
@@ -124,11 +120,11 @@ void cuk_launch_1d(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int b
 }
 
 void cuk_check_launch(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
+    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cg_kernel_name(cx, n));
 }
 
 void cuk_launched(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cuk_name(cx, n));
+    sb_printf(cx->c, "    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cg_kernel_name(cx, n));
 }
 
 void cuk_empty(cg_ctx *cx, const ir_node *n) {
@@ -164,7 +160,7 @@ static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int b
 /* p, q = the node's float attributes, when the formula uses them. */
 static void formula_attr(cg_ctx *cx, const ir_node *n) {
     for (int k = 0; k < 2; k++)
-        if (cgk_uses_attr(ir_ops[n->op].expr, "pq"[k])) cuk_const(cx, "        ", k ? "q" : "p", n->fattr[k]);
+        if (cg_uses_attr(ir_ops[n->op].expr, "pq"[k])) cuk_const(cx, "        ", k ? "q" : "p", n->fattr[k]);
 }
 
 /* Elementwise kernel: y[i] = f(a[, b]) with suffix broadcasting (an
@@ -260,7 +256,7 @@ void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
 void cu_emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
     sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaMemcpyAsync(y, x0, sizeof(%s) * %lld, cudaMemcpyDeviceToDevice, ex->stream), \"%s: cudaMemcpyAsync\");\n",
-              cx->T, NUMEL(n), cuk_name(cx, n));
+              cx->T, NUMEL(n), cg_kernel_name(cx, n));
     cuk_tail(cx);
 }
 
@@ -277,7 +273,7 @@ void cu_emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     sb_printf(cx->c, "    const %s one = 1, zero = 0;\n", cx->T);
     sb_printf(cx->c, "    return nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, x0, %lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
               d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M, (ll)K,
-              (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cuk_name(cx, n), d ? 'D' : 'S');
+              (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cg_kernel_name(cx, n), d ? 'D' : 'S');
     cuk_tail(cx);
 }
 
@@ -315,7 +311,7 @@ static void row_open(cg_ctx *cx, const ir_node *n, const rowk *k, ll R) {
 /* A row kernel over n's rows of its last axis: *R rows of *C, the plan k,
  * the kernel opened (row_open); 0 with an empty launcher when n is empty. */
 static int row_start(cg_ctx *cx, const ir_node *n, rowk *k, ll *R, ll *C) {
-    *C = cuk_last(n), *R = NUMEL(n) / (*C ? *C : 1);
+    *C = cg_last(n), *R = NUMEL(n) / (*C ? *C : 1);
     if (!NUMEL(n)) return cuk_empty(cx, n), 0;
     *k = row_plan(*R, *C);
     row_open(cx, n, k, *R);
@@ -430,7 +426,7 @@ void cu_emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
  * sum. */
 void cu_emit_XENT(cg_ctx *cx, const ir_node *n) {
     const ir_node *lg = IN(cx, n, 0);
-    ll C = cuk_last(lg), R = NUMEL(lg) / (C ? C : 1);
+    ll C = cg_last(lg), R = NUMEL(lg) / (C ? C : 1);
     strbuf *c = cx->c;
     int threads = 32 * (int)(R < 32 ? (R < 1 ? 1 : R) : 32);
     rowk k = {1, threads, 1};
@@ -513,4 +509,4 @@ static const cu_emit_fn cu_emitters[IR_NUM_OPS] = {
 #undef OP
 };
 
-void cg_cuda_kernel(cg_ctx *cx, const ir_node *n) { cu_emitters[n->op](cx, n); }
+void cu_kernel(cg_ctx *cx, const ir_node *n) { cu_emitters[n->op](cx, n); }

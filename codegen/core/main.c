@@ -1,7 +1,6 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
  * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest. */
-#include "../cg.h"
-#include "../cgapi.h"
+#include "core.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
 
@@ -11,9 +10,9 @@ typedef struct args {
     const char *m, *x, *out;
 } args;
 
-static args args_of(cg_ctx *cx, int cpp) {
+static args args_of(cg_ctx *cx, int casts) {
     args a = {"m", "x", "out"};
-    if (!cpp) return a;
+    if (!casts) return a;
     ir_node *x = NODE(cx, cx->g->inputs.data[0]);
     a.m = arena_printf(cx->g->a, "(%s *)m", cx->o->prefix);
     a.x = arena_printf(cx->g->a, "(const %s *)x", x->dtype == DT_I32 ? "int32_t" : cx->T);
@@ -106,13 +105,10 @@ static void desc(cg_ctx *cx) {
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 
-static int emit_main(cg_ctx *cx, FILE *err, int cpp) {
+int cg_main(cg_ctx *cx, FILE *err, int casts) {
     if (check_shape(cx, err)) return 1;
-    args a = args_of(cx, cpp);
+    args a = args_of(cx, casts);
     adapters(cx, &a);
     desc(cx);
     return 0;
 }
-
-int cg_main(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 0); }
-int cga_main_cpp(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 1); }
