@@ -23,8 +23,17 @@
  *   - T is cx->T ("float" or "double"); ops.def formulas use overloaded
  *     math (exp, tanh, erf, ...) which CUDA C++ resolves per type.
  *
- * Core ops are in kernels.c; a family keeps its kernels in k_FAMILY.c
- * (k_conv.c, k_rnn.c, k_attn.c, k_norm.c), like codegen/c/.
+ * The target's files, like codegen/c/'s:
+ *
+ *   emit.c     cu_emit and cu_is_reserved (its row in targets.def): the
+ *              file skeleton, the struct, the kernels, the API
+ *   kernels.c  the helpers below and the dispatch cu_kernel
+ *   k_core.c   the core ops: elementwise, sum, expand, reshape, matmul,
+ *              the softmax family, the losses
+ *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
+ *              k_attn.c, k_fused.c)
+ *   api.c      the generated API (host and device entry points, CUDA
+ *              Graphs, the optimizer kernels, save/load)
  */
 #ifndef NNC_CG_CUK_H
 #define NNC_CG_CUK_H
