@@ -6,7 +6,6 @@
  */
 #include "kernels.h"
 
-#define IN cg_in
 
 typedef long long ll;
 
@@ -29,7 +28,7 @@ static void fill_loop(cg_ctx *cx, const char *ind, ll n, const char *dst, const 
  * the permutation keeps the last axis, a strided gather otherwise. */
 void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    int nd = cg_permute_loops(&cg_in(cx, n, 0)->shape, n->iattr, sz, sd);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_puts(c, "    long o = 0;\n");
@@ -49,7 +48,7 @@ void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
  * run per outer index. */
 void emit_SLICE(cg_ctx *cx, const ir_node *n) {
     ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -63,7 +62,7 @@ void emit_SLICE(cg_ctx *cx, const ir_node *n) {
 /* y = zeros with x at [start, start + l) along the axis. */
 void emit_PAD(cg_ctx *cx, const ir_node *n) {
     ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -80,8 +79,8 @@ void emit_PAD(cg_ctx *cx, const ir_node *n) {
 void emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     ll O, La, Lb, I;
     int ax = (int)n->iattr[0];
-    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
-    Lb = IN(cx, n, 1)->shape.d[ax];
+    view3(&cg_in(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = cg_in(cx, n, 1)->shape.d[ax];
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -115,7 +114,7 @@ void emit_BMM(cg_ctx *cx, const ir_node *n) {
 /* y[r] = weight[ids[r]]: one row copy per id (ids were range-checked by
  * the entry point). x0 = ids, x1 = weight. */
 void emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
-    ll R = cg_numel(IN(cx, n, 0)), D = cg_last(n);
+    ll R = cg_numel(cg_in(cx, n, 0)), D = cg_last(n);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
@@ -129,7 +128,7 @@ void emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
 /* dweight[v] = sum of dy[r] over the rows r with ids[r] == v: zero, then
  * add the rows in order (deterministic, no atomics). x0 = dy, x1 = ids. */
 void emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll R = cg_numel(IN(cx, n, 1)), D = cg_last(n);
+    ll R = cg_numel(cg_in(cx, n, 1)), D = cg_last(n);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));

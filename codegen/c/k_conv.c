@@ -51,7 +51,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define IN cg_in
 
 /* ---- rows of taps ------------------------------------------------------- */
 
@@ -447,7 +446,7 @@ static int grid_choose(gridconv *g, cg_ctx *cx) {
 
 /* y[n, o] = sum over the group's channels c and (kh, kw) of w[o, c] * x[n, c] shifted. */
 void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
-    const ir_node *x = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *x = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
@@ -457,7 +456,7 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
 void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
@@ -711,7 +710,7 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
 void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
     size_t es = cx->o->f64 ? sizeof(double) : sizeof(float);
     gwplan q;
@@ -889,7 +888,7 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
 
 /* y = max over each window. */
 void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
@@ -908,7 +907,7 @@ void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx[argmax of each window] += dy; x0 = dy, x1 = x. */
 void emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
     if (pool_fast_grad(&d)) {
         pool_fast_grad_emit(cx, n, &d, 1);
         return;
@@ -924,7 +923,7 @@ void emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* y = sum over each window / k^2 (the padding counts as zeros). */
 void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     if (pool_fast(&d)) {
@@ -950,7 +949,7 @@ void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx[window] += dy / k^2; x0 = dy. */
 void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
     strbuf *c = cx->c;
     if (pool_fast_grad(&d)) {
         pool_fast_grad_emit(cx, n, &d, 0);

@@ -4,9 +4,6 @@
  */
 #include "kernels.h"
 
-#define IN cg_in
-#define NUMEL cg_numel
-#define formula cgk_formula
 
 
 /* Declare p = the node's first float attribute and q = its second when
@@ -25,9 +22,9 @@ static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
 void cgk_unary(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
-    cgk_parallel(cx, NUMEL(n), "    ");
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", NUMEL(n), cx->T);
-    formula(cx, ir_ops[n->op].expr);
+    cgk_parallel(cx, cg_numel(n), "    ");
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", cg_numel(n), cx->T);
+    cgk_formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n    }\n");
     cgk_tail(cx);
 }
@@ -36,7 +33,7 @@ void cgk_unary(cg_ctx *cx, const ir_node *n) {
  * axes (suffix broadcasting), so the loop is [rows, cols] with cols = the
  * smaller operand's size. */
 void cgk_binary(cg_ctx *cx, const ir_node *n) {
-    long long N = NUMEL(n), na = NUMEL(IN(cx, n, 0)), nb = NUMEL(IN(cx, n, 1));
+    long long N = cg_numel(n), na = cg_numel(cg_in(cx, n, 0)), nb = cg_numel(cg_in(cx, n, 1));
     long long cols = na < N && na > 1 ? na : nb < N && nb > 1 ? nb : cgk_split_cols(N);
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
@@ -49,7 +46,7 @@ void cgk_binary(cg_ctx *cx, const ir_node *n) {
     sb_printf(cx->c, "];\n            const %s b = x1[", cx->T);
     sb_printf(cx->c, ib, cols);
     sb_printf(cx->c, "];\n            y[r * %lld + j] = ", cols);
-    formula(cx, ir_ops[n->op].expr);
+    cgk_formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n        }\n");
     cgk_tail(cx);
 }
@@ -59,7 +56,7 @@ void cgk_binary(cg_ctx *cx, const ir_node *n) {
 /* SUM: x viewed as [outer, len, inner] -> y [outer, inner], times scale. */
 void emit_SUM(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
-    ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
+    ir_reduce_view(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
     cgk_head(cx, n);
     strbuf *c = cx->c;
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", (long long)O);
@@ -90,7 +87,7 @@ void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
 
 void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", NUMEL(n));
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", cg_numel(n));
     cgk_tail(cx);
 }
 
@@ -155,8 +152,8 @@ void emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
 /* mean over rows of logsumexp(logits) - logits[label]; labels were range
  * checked by the entry point. */
 void emit_XENT(cg_ctx *cx, const ir_node *n) {
-    const ir_node *lg = IN(cx, n, 0);
-    long long C = cg_last(lg), R = NUMEL(lg) / C;
+    const ir_node *lg = cg_in(cx, n, 0);
+    long long C = cg_last(lg), R = cg_numel(lg) / C;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    double total = 0;\n    for (long r = 0; r < %lld; r++) {\n", R);
@@ -169,7 +166,7 @@ void emit_XENT(cg_ctx *cx, const ir_node *n) {
 
 /* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl */
 void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long C = cg_last(n), R = NUMEL(n) / C;
+    long long C = cg_last(n), R = cg_numel(n) / C;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
@@ -183,7 +180,7 @@ void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* mean of -(t log p + (1 - t) log(1 - p)), logs clamped at -100 as PyTorch does */
 void emit_BCE(cg_ctx *cx, const ir_node *n) {
-    long long N = NUMEL(IN(cx, n, 0));
+    long long N = cg_numel(cg_in(cx, n, 0));
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    double total = 0;\n    for (long i = 0; i < %lld; i++) {\n", N);
@@ -196,7 +193,7 @@ void emit_BCE(cg_ctx *cx, const ir_node *n) {
 
 /* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
 void emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
-    long long N = NUMEL(n);
+    long long N = cg_numel(n);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, N);

@@ -32,7 +32,6 @@
 
 #include <math.h>
 
-#define IN cg_in
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -188,7 +187,7 @@ static const char *const DY_ROWS[] = {"dn", "x0", "xn", "x1"}, *const DY_PLANES[
 
 /* mean[c] = sum x / M */
 void emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, X_ROWS, "xn[c]", X_PLANES, "", "xs[i]", 2, arena_printf(cx->g->a, "s / %lld", d.M));
     cgk_tail(cx);
@@ -196,7 +195,7 @@ void emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, X_ROWS, "(xn[c] - x1[c]) * (xn[c] - x1[c])", X_PLANES, "        const double m = x1[c];\n",
                    "(xs[i] - m) * (xs[i] - m)", 2, arena_printf(cx->g->a, "s / %lld", d.M));
@@ -205,7 +204,7 @@ void emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
 
 /* dbias[c] = sum dy; x0 = dy */
 void emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, DY_ROWS, "dn[c]", DY_PLANES, "", "ds[i]", 2, "s");
     cgk_tail(cx);
@@ -214,7 +213,7 @@ void emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
 /* dweight[c] = sum dy (x - mean) / sqrt(var + eps); x0 = dy, x1 = x,
  * x2 = mean, x3 = var */
 void emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     cgk_head(cx, n);
     decl_const(cx, "eps", n->fattr[0]);
     bn_channel_sum(cx, &d, DY_ROWS, "dn[c] * (xn[c] - x2[c])", DY_PLANES, "        const double m = x2[c];\n",
@@ -226,7 +225,7 @@ void emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
  * bias - mean alpha; x0 = x, x1 = mean, x2 = var, x3 = weight, x4 = bias */
 void emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
     static const char *const p[] = {"xn", "x0", "yn", "y"}, *const ps[] = {"xs", "x0", "ys", "y"};
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
@@ -262,7 +261,7 @@ void emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
 void emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     static const char *const p[] = {"dn", "x0"}, *const p3[] = {"dn", "x0", "xn", "x1", "yn", "y"};
     static const char *const ps3[] = {"ds", "x0", "xs", "x1", "ys", "y"};
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
@@ -301,7 +300,7 @@ static void ln_of(const ir_node *x, long long *R, long long *D) {
 /* stats[r] = (mean, 1 / sqrt(var + eps)) of row r, in double */
 void emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     long long R, D;
-    ln_of(IN(cx, n, 0), &R, &D);
+    ln_of(cg_in(cx, n, 0), &R, &D);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const double eps = %.17g;\n", n->fattr[0]);
@@ -362,7 +361,7 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
  * x2 = stats */
 void emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     long long R, D;
-    ln_of(IN(cx, n, 1), &R, &D);
+    ln_of(cg_in(cx, n, 1), &R, &D);
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);

@@ -11,8 +11,6 @@
 
 typedef void (*emit_fn)(cg_ctx *cx, const ir_node *n);
 
-#define IN cg_in
-#define NUMEL cg_numel
 
 /* The comment and signature: inputs x0.., output y. */
 void cgk_head(cg_ctx *cx, const ir_node *n) {
@@ -24,14 +22,14 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
     if (n->loc.line) sb_printf(c, ", %s line %d", cx->o->source, n->loc.line);
     sb_printf(c, ": ");
     for (int i = 0; i < n->nin; i++)
-        sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &IN(cx, n, i)->shape));
+        sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &cg_in(cx, n, i)->shape));
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
     sb_printf(c, " */\nstatic void %s(", cg_kernel_name(cx, n));
     /* a state update writes its own input's buffer: no restrict there */
     const char *rs = ir_ops[n->op].flags & OPF_STATE ? "" : "restrict ";
     for (int i = 0; i < n->nin; i++)
-        sb_printf(c, "const %s *%sx%d, ", IN(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, rs, i);
+        sb_printf(c, "const %s *%sx%d, ", cg_in(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, rs, i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
     sb_printf(c, "%s *%sy) {\n", cx->T, rs);
 }
@@ -71,8 +69,8 @@ long long cgk_split_cols(long long N) {
 /* Open a loop over rows of C elements with row pointers for x0 (and x1) and y. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1) {
     strbuf *c = cx->c;
-    cgk_parallel(cx, NUMEL(n), "    ");
-    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", NUMEL(n) / C);
+    cgk_parallel(cx, cg_numel(n), "    ");
+    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", cg_numel(n) / C);
     sb_printf(c, "        const %s *restrict xr = x0 + r * %lld;\n", cx->T, C);
     if (with_x1) sb_printf(c, "        const %s *restrict zr = x1 + r * %lld;\n", cx->T, C);
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, C);

@@ -24,11 +24,9 @@
  */
 #include "cuk.h"
 
-#define IN cg_in
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- shared pieces ------------------------------------------------------ */
 
@@ -44,7 +42,7 @@ static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
 /* y[i] = x[the input offset of output element i]. */
 void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    int nd = cg_permute_loops(&cg_in(cx, n, 0)->shape, n->iattr, sz, sd);
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -53,8 +51,8 @@ void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        const %s src = ", IX);
     ll inner = 1;
     for (int k = nd - 1; k >= 0; k--) {
-        const char *q = inner == 1 ? "i" : FMT("i / %lld", inner);
-        const char *co = k == 0 ? q : FMT("%s %% %lld", q, sz[k]);
+        const char *q = inner == 1 ? "i" : arena_printf(cx->g->a, "i / %lld", inner);
+        const char *co = k == 0 ? q : arena_printf(cx->g->a, "%s %% %lld", q, sz[k]);
         sb_printf(c, "%s(%s) * %lld", k == nd - 1 ? "" : " + ", co, sd[k]);
         inner *= sz[k];
     }
@@ -67,7 +65,7 @@ void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
 /* y[o, l - start, i] = x[o, l, i] for l in [start, end). */
 void cu_emit_SLICE(cg_ctx *cx, const ir_node *n) {
     ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     ll run = (hi - lo) * I;
@@ -79,7 +77,7 @@ void cu_emit_SLICE(cg_ctx *cx, const ir_node *n) {
 /* y = zeros with x at [start, start + l) along the axis. */
 void cu_emit_PAD(cg_ctx *cx, const ir_node *n) {
     ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, cg_numel(n));
@@ -92,8 +90,8 @@ void cu_emit_PAD(cg_ctx *cx, const ir_node *n) {
 void cu_emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     ll O, La, Lb, I;
     int ax = (int)n->iattr[0];
-    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
-    Lb = IN(cx, n, 1)->shape.d[ax];
+    view3(&cg_in(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = cg_in(cx, n, 1)->shape.d[ax];
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, cg_numel(n));
@@ -155,7 +153,7 @@ enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
  * NT columns; thread d keeps VB sums in registers (the unrolled compare
  * picks the one to add to). */
 void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll R = cg_numel(IN(cx, n, 1)), D = cg_last(n), V = n->shape.d[0];
+    ll R = cg_numel(cg_in(cx, n, 1)), D = cg_last(n), V = n->shape.d[0];
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     int NT = D >= 256 ? 256 : (int)((D + 31) / 32 * 32);
@@ -185,7 +183,7 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "#pragma unroll\n        for (int k = 0; k < %d; k++)\n", VB);
     sb_printf(c, "            if (v0 + k < %lld) y[(%s)(v0 + k) * %lld + d] = s[k];\n}\n", V, IX, D);
     cuk_head(cx, n);
-    cuk_launch(cx, n, "main", FMT("dim3(%lld, %lld)", (V + VB - 1) / VB, cols), FMT("%d", NT), 0);
+    cuk_launch(cx, n, "main", arena_printf(cx->g->a, "dim3(%lld, %lld)", (V + VB - 1) / VB, cols), arena_printf(cx->g->a, "%d", NT), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

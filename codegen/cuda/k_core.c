@@ -23,9 +23,6 @@
 
 typedef long long ll;
 
-#define IN cg_in
-#define NUMEL cg_numel
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* A blank line, then kID_op_SFX(x0, ..., y) of `threads` threads: the
  * head of this file's kernels. */
@@ -52,13 +49,13 @@ static void formula_attr(cg_ctx *cx, const ir_node *n) {
  * operand of `cols` elements repeats along the rows; one element is a
  * scalar). */
 static void elementwise(cg_ctx *cx, const ir_node *n, int binary) {
-    ll N = NUMEL(n);
+    ll N = cg_numel(n);
     if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));
     cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
     for (int k = 0; k <= binary; k++) {
-        ll nk = NUMEL(IN(cx, n, k));
+        ll nk = cg_numel(cg_in(cx, n, k));
         sb_printf(c, "        const %s %c = x%d[", cx->T, "ab"[k], k);
         if (nk == N) sb_puts(c, "i");
         else if (nk == 1) sb_puts(c, "0");
@@ -80,7 +77,7 @@ void cuk_binary(cg_ctx *cx, const ir_node *n) { elementwise(cx, n, 1); }
 /* SUM: x viewed as [O, L, I] -> y [O, I], times scale. */
 void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
-    ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
+    ir_reduce_view(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
     strbuf *c = cx->c;
     ll out = (ll)O * I;
     if (!out) return cuk_empty(cx, n);
@@ -121,7 +118,7 @@ void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
 void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
     ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
-    ll N = NUMEL(n);
+    ll N = cg_numel(n);
     if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));
@@ -138,7 +135,7 @@ void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
 void cu_emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
     sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaMemcpyAsync(y, x0, sizeof(%s) * %lld, cudaMemcpyDeviceToDevice, ex->stream), \"%s: cudaMemcpyAsync\");\n",
-              cx->T, NUMEL(n), cg_kernel_name(cx, n));
+              cx->T, cg_numel(n), cg_kernel_name(cx, n));
     cuk_tail(cx);
 }
 
@@ -193,8 +190,8 @@ static void row_open(cg_ctx *cx, const ir_node *n, const rowk *k, ll R) {
 /* A row kernel over n's rows of its last axis: *R rows of *C, the plan k,
  * the kernel opened (row_open); 0 with an empty launcher when n is empty. */
 static int row_start(cg_ctx *cx, const ir_node *n, rowk *k, ll *R, ll *C) {
-    *C = cg_last(n), *R = NUMEL(n) / (*C ? *C : 1);
-    if (!NUMEL(n)) return cuk_empty(cx, n), 0;
+    *C = cg_last(n), *R = cg_numel(n) / (*C ? *C : 1);
+    if (!cg_numel(n)) return cuk_empty(cx, n), 0;
     *k = row_plan(*R, *C);
     row_open(cx, n, k, *R);
     return 1;
@@ -202,12 +199,12 @@ static int row_start(cg_ctx *cx, const ir_node *n, rowk *k, ll *R, ll *C) {
 
 /* "for (int j = lane; j < C; j += stride)" */
 static const char *row_for(cg_ctx *cx, const rowk *k, ll C) {
-    return FMT("for (int j = lane; j < %lld; j += %d)", C, k->warp ? 32 : k->threads);
+    return arena_printf(cx->g->a, "for (int j = lane; j < %lld; j += %d)", C, k->warp ? 32 : k->threads);
 }
 
 /* "nnrt_warp_max(v)" or "nnrt_block_max(v, shm)" */
 static const char *row_red(cg_ctx *cx, const rowk *k, const char *op, const char *v) {
-    return k->warp ? FMT("nnrt_warp_%s(%s)", op, v) : FMT("nnrt_block_%s(%s, shm)", op, v);
+    return k->warp ? arena_printf(cx->g->a, "nnrt_warp_%s(%s)", op, v) : arena_printf(cx->g->a, "nnrt_block_%s(%s, shm)", op, v);
 }
 
 /* mx = max of xr, s = sum of exp(xr - mx) (stored in yr when store). */
@@ -307,8 +304,8 @@ void cu_emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
  * adding into a double in row order; the warps' totals meet in a block
  * sum. */
 void cu_emit_XENT(cg_ctx *cx, const ir_node *n) {
-    const ir_node *lg = IN(cx, n, 0);
-    ll C = cg_last(lg), R = NUMEL(lg) / (C ? C : 1);
+    const ir_node *lg = cg_in(cx, n, 0);
+    ll C = cg_last(lg), R = cg_numel(lg) / (C ? C : 1);
     strbuf *c = cx->c;
     int threads = 32 * (int)(R < 32 ? (R < 1 ? 1 : R) : 32);
     rowk k = {1, threads, 1};
@@ -346,7 +343,7 @@ void cu_emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
 /* mean of -(t log p + (1 - t) log(1 - p)), logs clamped at -100 as PyTorch
  * does; one block, a double per thread, a block sum. */
 void cu_emit_BCE(cg_ctx *cx, const ir_node *n) {
-    ll N = NUMEL(IN(cx, n, 0));
+    ll N = cg_numel(cg_in(cx, n, 0));
     strbuf *c = cx->c;
     int threads = N >= 1024 ? 1024 : N <= 32 ? 32 : (int)((N + 31) / 32 * 32);
     kernel_head(cx, n, "k", threads);
@@ -364,7 +361,7 @@ void cu_emit_BCE(cg_ctx *cx, const ir_node *n) {
 
 /* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
 void cu_emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll N = NUMEL(n);
+    ll N = cg_numel(n);
     if (!N) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     kernel_head(cx, n, "k", cuk_block(N));

@@ -36,11 +36,9 @@
 
 #include <math.h>
 
-#define IN cg_in
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- dropout ----------------------------------------------------------- */
 
@@ -54,7 +52,7 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     /* nnrt_u01(w) >= (float)p exactly when (w >> 8) >= ceil((float)p 2^24) */
     unsigned long keep_at = (unsigned long)ceil((double)(float)p * 16777216.0);
     const char *IX = cuk_ix(cx, n);
-    cuk_kernel(cx, n, "main", 0, FMT("%s, uint64_t seed, uint64_t stream", cuk_params(cx, n, 0, 0)));
+    cuk_kernel(cx, n, "main", 0, arena_printf(cx->g->a, "%s, uint64_t seed, uint64_t stream", cuk_params(cx, n, 0, 0)));
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
     cuk_const(cx, "    ", "scale", 1 / (1 - p));
     cuk_grid_loop(cx, IX, "b", NB);
@@ -125,22 +123,22 @@ static void bn_channel_sum(cg_ctx *cx, const ir_node *n, const bn_dims *d, const
 
 /* mean[c] = sum x / M */
 void cu_emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     if (!cg_numel(n)) return cuk_empty(cx, n);
-    bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", FMT("s / %lld", d.M));
+    bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", arena_printf(cx->g->a, "s / %lld", d.M));
 }
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     if (!cg_numel(n)) return cuk_empty(cx, n);
-    if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", FMT("s / %lld", d.M));
-    else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", FMT("s / %lld", d.M));
+    if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", arena_printf(cx->g->a, "s / %lld", d.M));
+    else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", arena_printf(cx->g->a, "s / %lld", d.M));
 }
 
 /* dbias[c] = sum dy; x0 = dy */
 void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     if (!cg_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", "s");
 }
@@ -148,17 +146,17 @@ void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
 /* dweight[c] = sum dy (x - mean) / sqrt(var + eps); x0 = dy, x1 = x,
  * x2 = mean, x3 = var */
 void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *eps = "";
     {
         strbuf b;
         sb_init(&b);
         cg_literal(cx, &b, n->fattr[0]);
-        eps = FMT("%s", b.s);
+        eps = arena_printf(cx->g->a, "%s", b.s);
         sb_free(&b);
     }
-    const char *fin = FMT("(%s)s * (1 / sqrt(x3[c] + (%s)%s))", cx->T, cx->T, eps);
+    const char *fin = arena_printf(cx->g->a, "(%s)s * (1 / sqrt(x3[c] + (%s)%s))", cx->T, cx->T, eps);
     if (d.S == 1) bn_channel_sum(cx, n, &d, "x0[at] * (x1[at] - x2[c])", "", fin);
     else bn_channel_sum(cx, n, &d, "x0[at] * (x1[at] - mu)", "    const double mu = x2[c];\n", fin);
 }
@@ -166,7 +164,7 @@ void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
 /* y = x alpha + beta per channel: alpha = weight / sqrt(var + eps), beta =
  * bias - mean alpha; x0 = x, x1 = mean, x2 = var, x3 = weight, x4 = bias */
 void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
@@ -196,7 +194,7 @@ void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
  * 1 / sqrt(var + eps): PyTorch's training backward. x0 = dy, x1 = x,
  * x2 = mean, x3 = var, x4 = weight, x5 = dweight */
 void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
@@ -267,7 +265,7 @@ static void warp_total(cg_ctx *cx, const char *ind, const char *v) {
 /* stats[r] = (mean, 1 / sqrt(var + eps)) of row r, in double */
 void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     ll R, D;
-    ln_of(IN(cx, n, 0), &R, &D);
+    ln_of(cg_in(cx, n, 0), &R, &D);
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
@@ -328,7 +326,7 @@ enum { LNW_GROUPS = 16 };
  * x2 = stats */
 void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     ll R, D;
-    ln_of(IN(cx, n, 1), &R, &D);
+    ln_of(cg_in(cx, n, 1), &R, &D);
     if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
@@ -347,7 +345,7 @@ void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (int k = 1; k < %d; k++) s += part[k][tx];\n", LNW_GROUPS);
     sb_puts(c, "        y[j] = s;\n    }\n}\n");
     cuk_head(cx, n);
-    cuk_launch(cx, n, "cols", FMT("%lld", (D + 31) / 32), FMT("dim3(32, %d)", LNW_GROUPS), 0);
+    cuk_launch(cx, n, "cols", arena_printf(cx->g->a, "%lld", (D + 31) / 32), arena_printf(cx->g->a, "dim3(32, %d)", LNW_GROUPS), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

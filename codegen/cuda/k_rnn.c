@@ -35,7 +35,6 @@
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- shared pieces ------------------------------------------------------ */
 
@@ -59,19 +58,19 @@ static void scan_cell(cg_ctx *cx, int cell, ll H, const char *ind) {
         act(cx, ind, 0, "hh", "xr[j] + s[j]");
         sb_printf(c, "%ss[j] = hh;\n", ind);
     } else if (cell == RNN_CELL_LSTM) { /* [h, c, i, f, g, o] */
-        act(cx, ind, 1, "ig", FMT("xr[j] + s[%lld + j]", 2 * H));
-        act(cx, ind, 1, "fg", FMT("xr[%lld + j] + s[%lld + j]", H, 3 * H));
-        act(cx, ind, 0, "gg", FMT("xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
-        act(cx, ind, 1, "og", FMT("xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
+        act(cx, ind, 1, "ig", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", 2 * H));
+        act(cx, ind, 1, "fg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 3 * H));
+        act(cx, ind, 0, "gg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
+        act(cx, ind, 1, "og", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
         sb_printf(c, "%sconst %s cc = t > 0 ? fg * sp[%lld + j] + ig * gg : ig * gg;\n", ind, T, H);
         act(cx, ind, 0, "tc", "cc");
         sb_printf(c, "%ss[j] = og * tc;\n%ss[%lld + j] = cc;\n", ind, ind, H);
         sb_printf(c, "%ss[%lld + j] = ig;\n%ss[%lld + j] = fg;\n", ind, 2 * H, ind, 3 * H);
         sb_printf(c, "%ss[%lld + j] = gg;\n%ss[%lld + j] = og;\n", ind, 4 * H, ind, 5 * H);
     } else { /* GRU: [h, r, z, W_hn h + b_hn, n]; the gate slots are [H, 4H) */
-        act(cx, ind, 1, "rg", FMT("xr[j] + s[%lld + j]", H));
-        act(cx, ind, 1, "zg", FMT("xr[%lld + j] + s[%lld + j]", H, 2 * H));
-        act(cx, ind, 0, "ng", FMT("xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
+        act(cx, ind, 1, "rg", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", H));
+        act(cx, ind, 1, "zg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 2 * H));
+        act(cx, ind, 0, "ng", arena_printf(cx->g->a, "xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
         sb_printf(c, "%ss[j] = t > 0 ? (1 - zg) * ng + zg * sp[j] : (1 - zg) * ng;\n", ind);
         sb_printf(c, "%ss[%lld + j] = rg;\n%ss[%lld + j] = zg;\n%ss[%lld + j] = ng;\n", ind, H, ind, 2 * H, ind, 4 * H);
     }
@@ -128,7 +127,7 @@ static void grad_cell(cg_ctx *cx, int cell, ll H, ll TT, const char *ind) {
     } else if (cell == RNN_CELL_LSTM) { /* state [h, c, i, f, g, o] -> [di, df, dg, do (pre-activation), dc] */
         sb_printf(c, "%sconst %s ig = s[%lld + j], fg = s[%lld + j], gg = s[%lld + j], og = s[%lld + j];\n", ind, T,
                   2 * H, 3 * H, 4 * H, 5 * H);
-        act(cx, ind, 0, "tc", FMT("s[%lld + j]", H));
+        act(cx, ind, 0, "tc", arena_printf(cx->g->a, "s[%lld + j]", H));
         sb_printf(c, "%s%s dc = dh * og * (1 - tc * tc) + ds[%lld + j];\n", ind, T, H);
         sb_printf(c, "%sif (t < %lld) dc += on[%lld + j] * sn[%lld + j]; /* dc(t+1) f(t+1) */\n", ind, TT - 1, 4 * H,
                   3 * H);

@@ -10,9 +10,6 @@
 typedef void (*cu_emit_fn)(cg_ctx *cx, const ir_node *n);
 typedef long long ll;
 
-#define IN cg_in
-#define NUMEL cg_numel
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 
 int cuk_block(long long count) {
@@ -28,9 +25,9 @@ long long cuk_grid(long long count) {
 const char *cuk_ix_count(ll count) { return count < (1LL << 31) - (1LL << 21) ? "int" : "long long"; }
 
 const char *cuk_ix(cg_ctx *cx, const ir_node *n) {
-    ll big = NUMEL(n);
+    ll big = cg_numel(n);
     for (int i = 0; i < n->nin; i++)
-        if (NUMEL(IN(cx, n, i)) > big) big = NUMEL(IN(cx, n, i));
+        if (cg_numel(cg_in(cx, n, i)) > big) big = cg_numel(cg_in(cx, n, i));
     return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
 }
 
@@ -45,11 +42,11 @@ void cuk_head(cg_ctx *cx, const ir_node *n) {
     if (n->name) sb_printf(c, "  %s", n->name);
     if (n->loc.line) sb_printf(c, ", %s line %d", cx->o->source, n->loc.line);
     sb_printf(c, ": ");
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &IN(cx, n, i)->shape));
+    for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &cg_in(cx, n, i)->shape));
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
     sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cg_kernel_name(cx, n));
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *x%d, ", elem(cx, IN(cx, n, i)), i);
+    for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *x%d, ", elem(cx, cg_in(cx, n, i)), i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
     sb_printf(c, "%s *y) {\n", cx->T);
 }
@@ -60,8 +57,8 @@ const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
     const char *s = "";
     int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
     for (int i = first; i < n->nin; i++)
-        s = FMT("%sconst %s *%sx%d, ", s, elem(cx, IN(cx, n, i)), st && i == 0 ? "" : "__restrict__ ", i);
-    return FMT("%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
+        s = arena_printf(cx->g->a, "%sconst %s *%sx%d, ", s, elem(cx, cg_in(cx, n, i)), st && i == 0 ? "" : "__restrict__ ", i);
+    return arena_printf(cx->g->a, "%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
 }
 
 void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, const char *params) {
@@ -71,7 +68,7 @@ void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, cons
 }
 
 const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, ll count) {
-    return FMT("for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x)", ix,
+    return arena_printf(cx->g->a, "for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x)", ix,
                var, ix, var, count, var, ix);
 }
 
@@ -100,7 +97,7 @@ void cuk_launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid,
 }
 
 void cuk_launch_1d(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    cuk_launch(cx, n, sfx, FMT("%lld", grid), FMT("%d", block), 0);
+    cuk_launch(cx, n, sfx, arena_printf(cx->g->a, "%lld", grid), arena_printf(cx->g->a, "%d", block), 0);
 }
 
 void cuk_check_launch(cg_ctx *cx, const ir_node *n) {
