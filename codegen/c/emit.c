@@ -9,7 +9,8 @@
 static void banner(cg_ctx *cx) {
     strbuf *c = cx->c;
     cg_banner(cx);
-    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n");
+    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+               "#include <string.h>\n");
     sb_puts(c, "#include <tgmath.h> /* exp, log, tanh, sqrt in the element type */\n\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_gemm.h\"\n", cx->o->header);
 }
@@ -36,7 +37,8 @@ static void emit_fast_tanh(cg_ctx *cx) {
     memcpy(&cb, &clamp, sizeof cb);
     strbuf *c = cx->c;
     sb_puts(c, "\n/* tanh in float: a rational approximation, at most 4e-7 from tanhf, that vectorizes */\n");
-    sb_puts(c, "static inline float nnc_tanhf(float u) {\n    const float au = fabsf(u);\n    int32_t bits;\n    float av;\n");
+    sb_puts(c, "static inline float nnc_tanhf(float u) {\n    const float au = fabsf(u);\n    int32_t bits;\n"
+               "    float av;\n");
     sb_puts(c, "    memcpy(&bits, &au, sizeof bits);\n");
     sb_printf(c, "    bits = bits < 0x%08X ? bits : 0x%08X; /* |u| <= 7.905311 */\n", (unsigned)cb, (unsigned)cb);
     sb_puts(c, "    memcpy(&av, &bits, sizeof av);\n    const float v = copysignf(av, u), v2 = v * v;\n");

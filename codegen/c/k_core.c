@@ -23,7 +23,10 @@ void cgk_unary(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
     cgk_parallel(cx, cg_numel(n), "    ");
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n        y[i] = ", cg_numel(n), cx->T);
+    sb_printf(cx->c,
+              "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n"
+              "        y[i] = ",
+              cg_numel(n), cx->T);
     cgk_formula(cx, ir_ops[n->op].expr);
     sb_puts(cx->c, ";\n    }\n");
     cgk_tail(cx);
@@ -38,7 +41,10 @@ void cgk_binary(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
     cgk_parallel(cx, N, "    ");
-    sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / cols, cols);
+    sb_printf(cx->c,
+              "    for (long r = 0; r < %lld; r++)\n"
+              "        for (long j = 0; j < %lld; j++) {\n",
+              N / cols, cols);
     const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : na == cols ? "j" : NULL;
     const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : nb == cols ? "j" : NULL;
     sb_printf(cx->c, "            const %s a = x0[", cx->T);
@@ -63,7 +69,8 @@ void emit_SUM(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (long long)I);
     sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] = 0;\n", (long long)I);
     sb_printf(c, "        for (long l = 0; l < %lld; l++) {\n", (long long)L);
-    sb_printf(c, "            const %s *restrict xl = x0 + (o * %lld + l) * %lld;\n", cx->T, (long long)L, (long long)I);
+    sb_printf(c, "            const %s *restrict xl = x0 + (o * %lld + l) * %lld;\n", cx->T, (long long)L,
+              (long long)I);
     sb_printf(c, "            for (long i = 0; i < %lld; i++) yo[i] += xl[i];\n        }\n", (long long)I);
     sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] *= ", (long long)I);
     cg_literal(cx, c, n->fattr[0]);
@@ -77,9 +84,13 @@ void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
     ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
     cgk_head(cx, n);
     strbuf *c = cx->c;
-    sb_printf(c, "    for (long o = 0; o < %lld; o++)\n        for (long l = 0; l < %lld; l++)\n", (long long)O, (long long)L);
+    sb_printf(c,
+              "    for (long o = 0; o < %lld; o++)\n"
+              "        for (long l = 0; l < %lld; l++)\n",
+              (long long)O, (long long)L);
     sb_printf(c, "            for (long i = 0; i < %lld; i++)\n", (long long)I);
-    sb_printf(c, "                y[(o * %lld + l) * %lld + i] = x0[o * %lld + i] * ", (long long)L, (long long)I, (long long)I);
+    sb_printf(c, "                y[(o * %lld + l) * %lld + i] = x0[o * %lld + i] * ", (long long)L, (long long)I,
+              (long long)I);
     cg_literal(cx, c, n->fattr[0]);
     sb_puts(c, ";\n");
     cgk_tail(cx);
@@ -100,9 +111,9 @@ void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     ir_matmul_dims(cx->g, n, &M, &K, &N);
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     cgk_head(cx, n);
-    sb_printf(cx->c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n", cx->o->f64 ? 'd' : 's',
-              ta, tb, (long long)M, (long long)N, (long long)K, (long long)(ta ? M : K), (long long)(tb ? K : N),
-              (long long)N);
+    sb_printf(cx->c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n",
+              cx->o->f64 ? 'd' : 's', ta, tb, (long long)M, (long long)N, (long long)K, (long long)(ta ? M : K),
+              (long long)(tb ? K : N), (long long)N);
     cgk_tail(cx);
 }
 
@@ -171,7 +182,10 @@ void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
-    sb_printf(c, "        const %s *restrict xr = x1 + r * %lld;\n        %s *restrict yr = y + r * %lld;\n", cx->T, C, cx->T, C);
+    sb_printf(c,
+              "        const %s *restrict xr = x1 + r * %lld;\n"
+              "        %s *restrict yr = y + r * %lld;\n",
+              cx->T, C, cx->T, C);
     cgk_row_max_sumexp(cx, C, 1);
     sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = yr[j] / s * scale;\n", C);
     sb_printf(c, "        yr[x2[r]] -= scale;\n    }\n");

@@ -70,7 +70,8 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "\n/* the epilogue of %s: one row of a finished block of the product */\n", name);
     sb_printf(c, "static void %s_row(%s *restrict y, ", name, T);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "const %s *restrict x%d, ", T, k);
-    sb_puts(c, "long n) {\n    long j = 0;\n    for (; j + 16 <= n; j += 16)\n        for (long v = 0; v < 16; v++) {\n");
+    sb_puts(c, "long n) {\n    long j = 0;\n    for (; j + 16 <= n; j += 16)\n"
+               "        for (long v = 0; v < 16; v++) {\n");
     cg_fused_steps(cx, n, vopnd, "y[j + v]", "            ", cgk_tanh_fn(cx));
     sb_printf(c, "            y[j + v] = t%d;\n        }\n", n->prog->nstep - 1);
     sb_puts(c, "    for (; j < n; j++) {\n");
@@ -117,7 +118,10 @@ void emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "        for (long j = 1; j <= i; j++) mx = xr[j] > mx ? xr[j] : mx;\n");
     if (T % 16 == 0) {
         sb_puts(c, "        for (long k = 0; k <= i / 16; k++)\n            for (long v = 0; v < 16; v++) {\n");
-        sb_printf(c, "                const long j = k * 16 + v;\n                yr[j] = %s(xr[j] - mx);\n            }\n", ex);
+        sb_printf(c,
+                  "                const long j = k * 16 + v;\n                yr[j] = %s(xr[j] - mx);\n"
+                  "            }\n",
+                  ex);
     } else {
         sb_printf(c, "        for (long j = 0; j <= i; j++) yr[j] = %s(xr[j] - mx);\n", ex);
     }

@@ -55,8 +55,8 @@ void emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
     decl_const(cx, "scale", 1 / (1 - p));
-    sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n", (long long)n->iattr[0],
-              (long long)n->iattr[0]);
+    sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n",
+              (long long)n->iattr[0], (long long)n->iattr[0]);
     sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cg_numel(n));
     sb_puts(c, "        uint32_t w[4];\n        nnrt_philox4x32(seed, stream, (uint64_t)(i / 4), w);\n");
     sb_printf(c, "        const long m = %lld - i < 4 ? %lld - i : 4;\n", cg_numel(n), cg_numel(n));
@@ -314,8 +314,10 @@ void emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     lanes_open(cx, "        ", "b");
     lanes_add(cx, "        ", D, "b", "(xr[i] - m) * (xr[i] - m)", NULL, NULL);
     lanes_close(cx, "        ", "v", "b");
-    sb_printf(c, "        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(v / %lld + eps));\n    }\n", cx->T, cx->T,
-              D);
+    sb_printf(c,
+              "        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(v / %lld + eps));\n"
+              "    }\n",
+              cx->T, cx->T, D);
     cgk_tail(cx);
 }
 
@@ -352,7 +354,9 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     lanes_close(cx, "        ", "sg", "a");
     lanes_close(cx, "        ", "sgx", "b");
     sb_printf(c, "        const %s ma = (%s)(sg / %lld), mb = (%s)(sgx * rs / %lld);\n", T, T, D, T, D);
-    sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n    }\n",
+    sb_printf(c,
+              "        for (long j = 0; j < %lld; j++) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n"
+              "    }\n",
               D);
     cgk_tail(cx);
 }

@@ -142,9 +142,12 @@ static void grad_cell(cg_ctx *cx, int cell, ll H, int prev, int next, const char
     if (cell == RNN_CELL_TANH) {
         sb_printf(c, "%so[j] = o[j] * (1 - s[j] * s[j]);\n", in2);
     } else if (cell == RNN_CELL_LSTM) { /* state [h, c, i, f, g, o] -> [di, df, dg, do (pre-activation), dc] */
-        const char *cp = prev > 0 ? arena_printf(cx->g->a, "sp[%lld + j]", H) : prev < 0 ? arena_printf(cx->g->a, "(t > 0 ? sp[%lld + j] : 0)", H) : "0";
-        const char *dcn = next > 0 ? arena_printf(cx->g->a, " + on[%lld + j] * sn[%lld + j]", 4 * H, 3 * H)
-                          : next < 0 ? arena_printf(cx->g->a, " + (on ? on[%lld + j] * sn[%lld + j] : 0)", 4 * H, 3 * H) : "";
+        const char *cp = prev > 0   ? arena_printf(cx->g->a, "sp[%lld + j]", H)
+                         : prev < 0 ? arena_printf(cx->g->a, "(t > 0 ? sp[%lld + j] : 0)", H)
+                                    : "0";
+        const char *dcn = next > 0   ? arena_printf(cx->g->a, " + on[%lld + j] * sn[%lld + j]", 4 * H, 3 * H)
+                          : next < 0 ? arena_printf(cx->g->a, " + (on ? on[%lld + j] * sn[%lld + j] : 0)", 4 * H, 3 * H)
+                                     : "";
         sb_printf(c, "%sconst %s dh = o[%lld + j];\n", in2, T, 4 * H);
         sb_printf(c, "%sconst %s ig = s[%lld + j], fg = s[%lld + j], gg = s[%lld + j], og = s[%lld + j];\n", in2, T,
                   2 * H, 3 * H, 4 * H, 5 * H);
@@ -187,7 +190,10 @@ static void grad_dh_init(cg_ctx *cx, int cell, ll B, ll TT, ll H, ll OW, ll SW) 
         sb_printf(c, "            if (t < %lld) {\n", TT - 1);
         sb_printf(c, "                const %s *restrict carry = d + %lld; /* row t+1 */\n", cx->T, OW);
         sb_printf(c, "                for (long j = 0; j < %lld; j++) d[j] = dsh[j] + carry[j];\n", H);
-        sb_printf(c, "            } else {\n                for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n            }\n", H);
+        sb_printf(c,
+                  "            } else {\n                for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n"
+                  "            }\n",
+                  H);
     } else {
         sb_printf(c, "            for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n", H);
     }
@@ -205,8 +211,9 @@ void emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    for (long t = %lld; t >= 0; t--) {\n", TT - 1);
     grad_dh_init(cx, cell, B, TT, H, OW, SW);
     sb_puts(c, "        /* + dgh(t+1) W_hh */\n");
-    emit_step_gemm(cx, arena_printf(cx->g->a, "t < %lld", TT - 1), 0, B, H, GH, arena_printf(cx->g->a, "y + (t + 1) * %lld + %lld", OW, GO), TT * OW,
-                   "x2", H, arena_printf(cx->g->a, "y + t * %lld + %lld", OW, dh_slot(cell, H)), TT * OW);
+    emit_step_gemm(cx, arena_printf(cx->g->a, "t < %lld", TT - 1), 0, B, H, GH,
+                   arena_printf(cx->g->a, "y + (t + 1) * %lld + %lld", OW, GO), TT * OW, "x2", H,
+                   arena_printf(cx->g->a, "y + t * %lld + %lld", OW, dh_slot(cell, H)), TT * OW);
     sb_puts(c, "        /* the cell backward */\n");
     sb_printf(c, "        for (long b = 0; b < %lld; b++) {\n", B);
     sb_printf(c, "            %s *restrict o = y + (b * %lld + t) * %lld;\n", cx->T, TT, OW);
@@ -217,11 +224,14 @@ void emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
         sb_printf(c, "            const %s *restrict ds = x0 + (b * %lld + t) * %lld;\n", cx->T, TT, SW);
         sb_printf(c, "            const %s *restrict sp = t > 0 ? s - %lld : 0; /* state at t-1 */\n", cx->T, SW);
         if (cell == RNN_CELL_LSTM) {
-            sb_printf(c, "            const %s *restrict sn = t < %lld ? s + %lld : 0; /* state at t+1 */\n", cx->T, TT - 1, SW);
-            sb_printf(c, "            const %s *restrict on = t < %lld ? o + %lld : 0; /* its gradients */\n", cx->T, TT - 1, OW);
+            sb_printf(c, "            const %s *restrict sn = t < %lld ? s + %lld : 0; /* state at t+1 */\n", cx->T,
+                      TT - 1, SW);
+            sb_printf(c, "            const %s *restrict on = t < %lld ? o + %lld : 0; /* its gradients */\n", cx->T,
+                      TT - 1, OW);
         }
         /* the steps with both neighbours get a loop without branches */
-        sb_printf(c, "            if (t > 0%s) {\n", cell == RNN_CELL_LSTM ? arena_printf(cx->g->a, " && t < %lld", TT - 1) : "");
+        sb_printf(c, "            if (t > 0%s) {\n",
+                  cell == RNN_CELL_LSTM ? arena_printf(cx->g->a, " && t < %lld", TT - 1) : "");
         grad_cell(cx, cell, H, 1, 1, "                ");
         sb_puts(c, "            } else {\n");
         grad_cell(cx, cell, H, -1, -1, "                ");

@@ -48,9 +48,11 @@ void cg_entry_proto(cg_ctx *cx, strbuf *h, const char *name, const char *extra, 
 void cg_io_params(cg_ctx *cx, strbuf *b, int targets) {
     const ir_graph *g = cx->g;
     for (int i = 0; i < g->inputs.len; i++)
-        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->inputs.data[i])), cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
+        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->inputs.data[i])),
+                  cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
     for (int i = 0; targets && i < g->targets.len; i++)
-        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->targets.data[i])), cg_cname(cx, NODE(cx, g->targets.data[i])->name));
+        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->targets.data[i])),
+                  cg_cname(cx, NODE(cx, g->targets.data[i])->name));
 }
 
 void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
@@ -72,7 +74,8 @@ void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
         ir_node *n = NODE(cx, g->outputs.data[i]);
         sb_printf(h, "#define %s_", cx->upper);
         upper_name(h, "", g->output_names.data[i]);
-        sb_printf(h, "_SIZE %lld /* output %s%s */\n", (long long)ir_numel(&n->shape), cx->T, ir_shape_str(g->a, &n->shape));
+        sb_printf(h, "_SIZE %lld /* output %s%s */\n", (long long)ir_numel(&n->shape), cx->T,
+                  ir_shape_str(g->a, &n->shape));
     }
     sb_printf(h, "#define %s_NUM_IO %d\n", cx->upper, g->inputs.len + g->targets.len);
     sb_printf(h, "#define %s_NUM_OUTPUTS %d\n", cx->upper, g->outputs.len);
@@ -84,7 +87,8 @@ void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
 /* ---- parameters --------------------------------------------------------- */
 
 static const char *init_comment(ir_init k) {
-    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros", "ones", "fill", "uniform", "normal", "literal"};
+    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros",  "ones",
+                                    "fill", "uniform",   "normal",         "literal"};
     return s[k];
 }
 
@@ -118,14 +122,16 @@ void cg_init_param(cg_ctx *cx, int i, const char *base) {
     sb_printf(c, "    /* %s %s: %s */\n", n->name, ir_shape_str(cx->g->a, &n->shape), init_comment(n->init));
     switch (n->init) {
     case INIT_HE:
-        sb_printf(c, "    nnrt_init_he_%s(%s + %zu, %lld, %lld, seed, %d);\n", sfx, base, off, N, (long long)n->fan_in, i);
+        sb_printf(c, "    nnrt_init_he_%s(%s + %zu, %lld, %lld, seed, %d);\n", sfx, base, off, N, (long long)n->fan_in,
+                  i);
         break;
     case INIT_GLOROT:
         sb_printf(c, "    nnrt_init_glorot_%s(%s + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, base, off, N,
                   (long long)n->fan_in, (long long)n->fan_out, i);
         break;
     case INIT_UNIFORM:
-        sb_printf(c, "    nnrt_fill_uniform_%s(%s + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, base, off, N, -n->fill, n->fill, i);
+        sb_printf(c, "    nnrt_fill_uniform_%s(%s + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, base, off, N, -n->fill,
+                  n->fill, i);
         break;
     case INIT_NORMAL:
         sb_printf(c, "    nnrt_fill_normal_%s(%s + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, base, off, N, n->fill, i);
@@ -139,7 +145,8 @@ void cg_init_param(cg_ctx *cx, int i, const char *base) {
         sb_puts(c, ";\n");
         break;
     case INIT_DATA:
-        sb_printf(c, "    memcpy(%s + %zu, %s_init%d, sizeof %s_init%d);\n", base, off, cx->o->prefix, i, cx->o->prefix, i);
+        sb_printf(c, "    memcpy(%s + %zu, %s_init%d, sizeof %s_init%d);\n", base, off, cx->o->prefix, i, cx->o->prefix,
+                  i);
         break;
     }
 }
@@ -156,8 +163,10 @@ int cg_uses_rng(cg_ctx *cx, ir_entry e) {
 void cg_null_checks(cg_ctx *cx, int targets) {
     const ir_graph *g = cx->g;
     sb_puts(cx->c, "    if (!m");
-    for (int i = 0; i < g->inputs.len; i++) sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
-    for (int i = 0; targets && i < g->targets.len; i++) sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->targets.data[i])->name));
+    for (int i = 0; i < g->inputs.len; i++)
+        sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
+    for (int i = 0; targets && i < g->targets.len; i++)
+        sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->targets.data[i])->name));
     sb_puts(cx->c, ") return NNRT_ERR_ARG;\n");
 }
 
@@ -194,7 +203,8 @@ void cg_sgd_step(cg_ctx *cx, const char *step) {
     const char *T = cx->T;
     sb_printf(c, "        %s d = g[i] + wd * p[i];\n", T);
     if (o->momentum != 0) {
-        sb_printf(c, "        buf[i] = %s == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", step, T, o->momentum, T, 1 - o->dampening);
+        sb_printf(c, "        buf[i] = %s == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", step, T, o->momentum, T,
+                  1 - o->dampening);
         if (o->nesterov) sb_printf(c, "        d = d + (%s)%.17g * buf[i];\n", T, o->momentum);
         else sb_puts(c, "        d = buf[i];\n");
     }
@@ -207,8 +217,8 @@ void cg_adam_consts(cg_ctx *cx) {
     const char *T = cx->T;
     /* 1 - beta is computed in double and rounded once, as PyTorch does:
      * (1 - 0.999f) in float would be off by 1.3e-5 relative */
-    sb_printf(cx->c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1, T,
-              o->beta2, T, o->eps, T, o->weight_decay);
+    sb_printf(cx->c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1,
+              T, o->beta2, T, o->eps, T, o->weight_decay);
     sb_printf(cx->c, "    const %s one_b1 = (%s)%.17g, one_b2 = (%s)%.17g;\n", T, T, 1 - o->beta1, T, 1 - o->beta2);
 }
 
@@ -229,7 +239,8 @@ void cg_param_table(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     strbuf *c = cx->c;
     ir_entry e = cx->p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : ENTRY_TRAIN;
-    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix, g->params.len ? g->params.len : 1);
+    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix,
+              g->params.len ? g->params.len : 1);
     for (int i = 0; i < g->params.len; i++) {
         ir_node *n = NODE(cx, g->params.data[i]);
         sb_printf(c, "    {\"%s\", %s, %d, {", n->name, cx->NNRT, n->shape.rank);
@@ -256,7 +267,10 @@ static void info_fn(cg_ctx *cx, const char *what, int n) {
         sb_printf(cx->c, "    (void)i, (void)info, (void)%s_%s_table;\n    return NNRT_ERR_RANGE;\n}\n", P, what);
         return;
     }
-    sb_printf(cx->c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_%s_table[i];\n    return NNRT_OK;\n}\n", n, P, what);
+    sb_printf(cx->c,
+              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_%s_table[i];\n"
+              "    return NNRT_OK;\n}\n",
+              n, P, what);
 }
 
 void cg_io_tables(cg_ctx *cx) {
@@ -269,7 +283,8 @@ void cg_io_tables(cg_ctx *cx) {
     }
     if (!nio) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
     sb_puts(cx->c, "};\n");
-    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_output_table[%d] = {\n", cx->o->prefix, g->outputs.len ? g->outputs.len : 1);
+    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_output_table[%d] = {\n", cx->o->prefix,
+              g->outputs.len ? g->outputs.len : 1);
     for (int i = 0; i < g->outputs.len; i++) info_row(cx, g->output_names.data[i], NODE(cx, g->outputs.data[i]), 0);
     if (!g->outputs.len) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
     sb_puts(cx->c, "};\n");

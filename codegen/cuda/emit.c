@@ -8,14 +8,74 @@
 /* C++ keywords and alternative tokens (the .cu is C++), and the CUDA
  * names the generated code uses: an input or output with one of these
  * names gets a '_' appended; a model prefix is refused. */
-static const char *const cu_reserved[] = {
-    "alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "catch", "char16_t", "char32_t", "char8_t", "class",
-    "compl", "concept", "consteval", "constexpr", "constinit", "const_cast", "co_await", "co_return", "co_yield",
-    "decltype", "delete", "dynamic_cast", "explicit", "export", "friend", "mutable", "namespace", "new", "noexcept", "not",
-    "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires",
-    "static_assert", "static_cast", "template", "this", "thread_local", "throw", "try", "typeid", "typename", "using",
-    "virtual", "wchar_t", "xor", "xor_eq", "std", "dim3", "blockIdx", "blockDim", "threadIdx", "gridDim", "warpSize",
-    "erf", "expm1", "INFINITY", "NAN", NULL};
+static const char *const cu_reserved[] = {"alignas",
+                                          "alignof",
+                                          "and",
+                                          "and_eq",
+                                          "asm",
+                                          "bitand",
+                                          "bitor",
+                                          "catch",
+                                          "char16_t",
+                                          "char32_t",
+                                          "char8_t",
+                                          "class",
+                                          "compl",
+                                          "concept",
+                                          "consteval",
+                                          "constexpr",
+                                          "constinit",
+                                          "const_cast",
+                                          "co_await",
+                                          "co_return",
+                                          "co_yield",
+                                          "decltype",
+                                          "delete",
+                                          "dynamic_cast",
+                                          "explicit",
+                                          "export",
+                                          "friend",
+                                          "mutable",
+                                          "namespace",
+                                          "new",
+                                          "noexcept",
+                                          "not",
+                                          "not_eq",
+                                          "nullptr",
+                                          "operator",
+                                          "or",
+                                          "or_eq",
+                                          "private",
+                                          "protected",
+                                          "public",
+                                          "reinterpret_cast",
+                                          "requires",
+                                          "static_assert",
+                                          "static_cast",
+                                          "template",
+                                          "this",
+                                          "thread_local",
+                                          "throw",
+                                          "try",
+                                          "typeid",
+                                          "typename",
+                                          "using",
+                                          "virtual",
+                                          "wchar_t",
+                                          "xor",
+                                          "xor_eq",
+                                          "std",
+                                          "dim3",
+                                          "blockIdx",
+                                          "blockDim",
+                                          "threadIdx",
+                                          "gridDim",
+                                          "warpSize",
+                                          "erf",
+                                          "expm1",
+                                          "INFINITY",
+                                          "NAN",
+                                          NULL};
 
 int cu_is_reserved(const char *name) {
     if (cg_is_reserved(name)) return 1; /* the .cu is C too */
@@ -27,7 +87,8 @@ int cu_is_reserved(const char *name) {
 static void banner(cg_ctx *cx) {
     strbuf *c = cx->c;
     cg_banner(cx);
-    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+               "\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_cuda.h\"\n", cx->o->header);
     if (cg_uses_op_flag(cx, OPF_RNG)) sb_puts(c, "#include \"nnrt_philox.cuh\"\n");
 }

@@ -125,8 +125,8 @@ void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
     }
     const char *fn = cx->o->f64 ? "cublasDgemmStridedBatched" : "cublasSgemmStridedBatched";
     sb_printf(c, "    const %s one = 1, zero = 0;\n", T);
-    sb_printf(c, "    return nnrt_cu_blas_check(ex, %s(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, %lldLL, x0, %lld, "
-                 "%lldLL, &zero, y, %lld, %lldLL, %lld), \"%s\");\n",
+    sb_printf(c, "    return nnrt_cu_blas_check(ex, %s(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, "
+                 "%lldLL, x0, %lld, %lldLL, &zero, y, %lld, %lldLL, %lld), \"%s\");\n",
               fn, tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K, tb ? K : N, K * N,
               ta ? M : K, M * K, N, M * N, nb, fn);
     cuk_tail(cx);
@@ -183,7 +183,8 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "#pragma unroll\n        for (int k = 0; k < %d; k++)\n", VB);
     sb_printf(c, "            if (v0 + k < %lld) y[(%s)(v0 + k) * %lld + d] = s[k];\n}\n", V, IX, D);
     cuk_head(cx, n);
-    cuk_launch(cx, n, "main", arena_printf(cx->g->a, "dim3(%lld, %lld)", (V + VB - 1) / VB, cols), arena_printf(cx->g->a, "%d", NT), 0);
+    cuk_launch(cx, n, "main", arena_printf(cx->g->a, "dim3(%lld, %lld)", (V + VB - 1) / VB, cols),
+               arena_printf(cx->g->a, "%d", NT), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

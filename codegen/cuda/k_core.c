@@ -90,8 +90,8 @@ void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
         sb_printf(c, "    __shared__ %s shm[32];\n", cx->T);
         sb_printf(c, "    const %s o = (%s)blockIdx.x / %lld, i = (%s)blockIdx.x %% %lld;\n", t, t, (ll)I, t, (ll)I);
         sb_printf(c, "    %s s = 0;\n", cx->T);
-        sb_printf(c, "    for (%s l = threadIdx.x; l < %lld; l += blockDim.x) s += x0[(o * %lld + l) * %lld + i];\n", t, (ll)L, (ll)L,
-                  (ll)I);
+        sb_printf(c, "    for (%s l = threadIdx.x; l < %lld; l += blockDim.x) s += x0[(o * %lld + l) * %lld + i];\n", t,
+                  (ll)L, (ll)L, (ll)I);
         sb_puts(c, "    s = nnrt_block_sum(s, shm);\n");
         sb_puts(c, "    if (threadIdx.x == 0) y[blockIdx.x] = s * ");
         cg_literal(cx, c, n->fattr[0]);
@@ -134,7 +134,9 @@ void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
 /* RESHAPE: the same elements in a buffer of their own. */
 void cu_emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaMemcpyAsync(y, x0, sizeof(%s) * %lld, cudaMemcpyDeviceToDevice, ex->stream), \"%s: cudaMemcpyAsync\");\n",
+    sb_printf(cx->c,
+              "    return nnrt_cu_check(ex, cudaMemcpyAsync(y, x0, sizeof(%s) * %lld, cudaMemcpyDeviceToDevice, "
+              "ex->stream), \"%s: cudaMemcpyAsync\");\n",
               cx->T, cg_numel(n), cg_kernel_name(cx, n));
     cuk_tail(cx);
 }
@@ -150,9 +152,11 @@ void cu_emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1], d = cx->o->f64;
     cuk_head(cx, n);
     sb_printf(cx->c, "    const %s one = 1, zero = 0;\n", cx->T);
-    sb_printf(cx->c, "    return nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, x0, %lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
-              d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M, (ll)K,
-              (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cg_kernel_name(cx, n), d ? 'D' : 'S');
+    sb_printf(cx->c,
+              "    return nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, x0, "
+              "%lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
+              d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M,
+              (ll)K, (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cg_kernel_name(cx, n), d ? 'D' : 'S');
     cuk_tail(cx);
 }
 
@@ -179,7 +183,10 @@ static rowk row_plan(ll R, ll C) {
 static void row_open(cg_ctx *cx, const ir_node *n, const rowk *k, ll R) {
     kernel_head(cx, n, "k", k->threads);
     if (k->warp) {
-        sb_printf(cx->c, "    const long long r = (long long)blockIdx.x * 8 + (threadIdx.x >> 5);\n    if (r >= %lld) return;\n", R);
+        sb_printf(cx->c,
+                  "    const long long r = (long long)blockIdx.x * 8 + (threadIdx.x >> 5);\n"
+                  "    if (r >= %lld) return;\n",
+                  R);
         sb_puts(cx->c, "    const int lane = (int)(threadIdx.x & 31u);\n");
     } else {
         sb_printf(cx->c, "    __shared__ %s shm[32];\n", cx->T);
@@ -204,7 +211,8 @@ static const char *row_for(cg_ctx *cx, const rowk *k, ll C) {
 
 /* "nnrt_warp_max(v)" or "nnrt_block_max(v, shm)" */
 static const char *row_red(cg_ctx *cx, const rowk *k, const char *op, const char *v) {
-    return k->warp ? arena_printf(cx->g->a, "nnrt_warp_%s(%s)", op, v) : arena_printf(cx->g->a, "nnrt_block_%s(%s, shm)", op, v);
+    return k->warp ? arena_printf(cx->g->a, "nnrt_warp_%s(%s)", op, v)
+                   : arena_printf(cx->g->a, "nnrt_block_%s(%s, shm)", op, v);
 }
 
 /* mx = max of xr, s = sum of exp(xr - mx) (stored in yr when store). */
@@ -213,7 +221,11 @@ static void row_max_sumexp(cg_ctx *cx, const rowk *k, ll C, int store) {
     sb_printf(c, "    %s mx = -INFINITY, s = 0;\n", cx->T);
     sb_printf(c, "    %s mx = xr[j] > mx ? xr[j] : mx;\n", row_for(cx, k, C));
     sb_printf(c, "    mx = %s;\n", row_red(cx, k, "max", "mx"));
-    if (store) sb_printf(c, "    %s {\n        const %s e = exp(xr[j] - mx);\n        yr[j] = e;\n        s += e;\n    }\n", row_for(cx, k, C), cx->T);
+    if (store)
+        sb_printf(c,
+                  "    %s {\n        const %s e = exp(xr[j] - mx);\n        yr[j] = e;\n        s += e;\n"
+                  "    }\n",
+                  row_for(cx, k, C), cx->T);
     else sb_printf(c, "    %s s += exp(xr[j] - mx);\n", row_for(cx, k, C));
     sb_printf(c, "    s = %s;\n", row_red(cx, k, "sum", "s"));
 }
@@ -255,7 +267,9 @@ void cu_emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    %s mx = -INFINITY, s = 0;\n", cx->T);
     sb_printf(c, "    %s if (j <= i) mx = xr[j] > mx ? xr[j] : mx;\n", row_for(cx, &k, C));
     sb_printf(c, "    mx = %s;\n", row_red(cx, &k, "max", "mx"));
-    sb_printf(c, "    %s {\n        const %s e = j <= i ? exp(xr[j] - mx) : 0;\n        yr[j] = e;\n        s += e;\n    }\n",
+    sb_printf(c,
+              "    %s {\n        const %s e = j <= i ? exp(xr[j] - mx) : 0;\n        yr[j] = e;\n        s += e;\n"
+              "    }\n",
               row_for(cx, &k, C), cx->T);
     sb_printf(c, "    s = %s;\n", row_red(cx, &k, "sum", "s"));
     sb_printf(c, "    %s yr[j] /= s;\n}\n", row_for(cx, &k, C));
@@ -311,7 +325,8 @@ void cu_emit_XENT(cg_ctx *cx, const ir_node *n) {
     rowk k = {1, threads, 1};
     kernel_head(cx, n, "k", threads);
     sb_puts(c, "    __shared__ double shm[32];\n");
-    sb_puts(c, "    const int lane = (int)(threadIdx.x & 31u), w = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);\n");
+    sb_puts(c, "    const int lane = (int)(threadIdx.x & 31u), w = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> "
+               "5);\n");
     sb_puts(c, "    double total = 0;\n");
     sb_printf(c, "    for (long long r = w; r < %lld; r += nw) {\n", R);
     sb_printf(c, "    const %s *xr = x0 + r * %lld;\n", cx->T, C);
@@ -335,7 +350,9 @@ void cu_emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    const %s *xr = x1 + r * %lld;\n    %s *yr = y + r * %lld;\n", cx->T, C, cx->T, C);
     sb_puts(c, "    const int label = x2[r];\n");
     row_max_sumexp(cx, &k, C, 1);
-    sb_printf(c, "    %s {\n        %s v = yr[j] / s * scale;\n        if (j == label) v -= scale;\n        yr[j] = v;\n    }\n}\n",
+    sb_printf(c,
+              "    %s {\n        %s v = yr[j] / s * scale;\n        if (j == label) v -= scale;\n"
+              "        yr[j] = v;\n    }\n}\n",
               row_for(cx, &k, C), cx->T);
     row_launcher(cx, n, &k);
 }

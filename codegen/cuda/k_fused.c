@@ -34,7 +34,8 @@ static void fused_kernel(cg_ctx *cx, const ir_node *n, int first, const char *ac
 
 static void fused_launch(cg_ctx *cx, const ir_node *n, int first) {
     ll N = cg_numel(n);
-    cuk_launch(cx, n, "k", arena_printf(cx->g->a, "%lld", cuk_grid(N)), arena_printf(cx->g->a, "%d", cuk_block(N)), first);
+    cuk_launch(cx, n, "k", arena_printf(cx->g->a, "%lld", cuk_grid(N)), arena_printf(cx->g->a, "%d", cuk_block(N)),
+               first);
     cuk_launched(cx, n);
 }
 
@@ -56,10 +57,11 @@ void cu_emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     cuk_head(cx, n);
     strbuf *c = cx->c;
     sb_printf(c, "    const %s one = 1, zero = 0;\n", cx->T);
-    sb_printf(c, "    const int st = nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, x0, "
-                 "%lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
-              d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M, (ll)K,
-              (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cg_kernel_name(cx, n), d ? 'D' : 'S');
+    sb_printf(c,
+              "    const int st = nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, "
+              "%lld, x0, %lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
+              d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M,
+              (ll)K, (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cg_kernel_name(cx, n), d ? 'D' : 'S');
     sb_puts(c, "    if (st != NNRT_OK) return st;\n");
     if (M * N > 0) fused_launch(cx, n, 2);
     else {

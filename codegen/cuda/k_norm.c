@@ -62,10 +62,12 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "            if (i < %lld) y[i] = (w[j] >> 8) >= keep_at ? x0[i] * scale : 0;\n", N);
     sb_puts(c, "        }\n    }\n}\n");
     cuk_head(cx, n);
-    sb_printf(c, "    const uint64_t stream = (UINT64_C(1) << 63) | (counter << 8) | %lldu; /* NNRT_STREAM_DROPOUT, dropout op %lld */\n",
+    sb_printf(c,
+              "    const uint64_t stream = (UINT64_C(1) << 63) | (counter << 8) | %lldu; /* NNRT_STREAM_DROPOUT, "
+              "dropout op %lld */\n",
               (long long)n->iattr[0], (long long)n->iattr[0]);
-    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cg_kernel_name(cx, n), cuk_grid(NB),
-              cuk_block(NB));
+    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cg_kernel_name(cx, n),
+              cuk_grid(NB), cuk_block(NB));
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
@@ -132,8 +134,11 @@ void cu_emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
 void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
     bn_dims d = bn_of(cg_in(cx, n, 0));
     if (!cg_numel(n)) return cuk_empty(cx, n);
-    if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", arena_printf(cx->g->a, "s / %lld", d.M));
-    else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", arena_printf(cx->g->a, "s / %lld", d.M));
+    if (d.S == 1)
+        bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", arena_printf(cx->g->a, "s / %lld", d.M));
+    else
+        bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n",
+                       arena_printf(cx->g->a, "s / %lld", d.M));
 }
 
 /* dbias[c] = sum dy; x0 = dy */
@@ -216,8 +221,8 @@ void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "    __shared__ double shm[32];\n");
     cuk_const(cx, "    ", "eps", n->fattr[0]);
     sb_printf(c, "    const %s c = blockIdx.x;\n    double a = 0;\n", IX);
-    sb_printf(c, "    for (%s m = threadIdx.x; m < %lld; m += %d) a += x0[(m / %lld * %lld + c) * %lld + m %% %lld];\n", IX,
-              d.M, BN_THREADS, d.S, d.C, d.S, d.S);
+    sb_printf(c, "    for (%s m = threadIdx.x; m < %lld; m += %d) a += x0[(m / %lld * %lld + c) * %lld + m %% %lld];\n",
+              IX, d.M, BN_THREADS, d.S, d.C, d.S, d.S);
     sb_puts(c, "    const double s = nnrt_block_sum(a, shm);\n");
     sb_printf(c, "    const %s is = 1 / sqrt(x3[c] + eps), k = is * x4[c], pr = x5[c] * is / %lld;\n", T, d.M);
     sb_printf(c, "    const %s gm = (%s)(s / %lld), mu = x2[c];\n", T, T, d.M);
@@ -277,7 +282,9 @@ void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    const double m = a / %lld;\n", D);
     sb_printf(c, "    for (int j = lane; j < %lld; j += 32) b += (xr[j] - m) * (xr[j] - m);\n", D);
     warp_total(cx, "    ", "b");
-    sb_printf(c, "    if (lane == 0) {\n        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(b / %lld + eps));\n    }\n",
+    sb_printf(c,
+              "    if (lane == 0) {\n        y[2 * r] = (%s)m;\n"
+              "        y[2 * r + 1] = (%s)(1 / sqrt(b / %lld + eps));\n    }\n",
               T, T, D);
     rows_close(cx, n, R);
 }
@@ -315,7 +322,8 @@ void cu_emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     warp_total(cx, "    ", "a");
     warp_total(cx, "    ", "b");
     sb_printf(c, "    const %s ma = (%s)(a / %lld), mb = (%s)(b * rs / %lld);\n", T, T, D, T, D);
-    sb_printf(c, "    for (int j = lane; j < %lld; j += 32) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n",
+    sb_printf(c,
+              "    for (int j = lane; j < %lld; j += 32) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n",
               D);
     rows_close(cx, n, R);
 }
@@ -345,7 +353,8 @@ void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (int k = 1; k < %d; k++) s += part[k][tx];\n", LNW_GROUPS);
     sb_puts(c, "        y[j] = s;\n    }\n}\n");
     cuk_head(cx, n);
-    cuk_launch(cx, n, "cols", arena_printf(cx->g->a, "%lld", (D + 31) / 32), arena_printf(cx->g->a, "dim3(32, %d)", LNW_GROUPS), 0);
+    cuk_launch(cx, n, "cols", arena_printf(cx->g->a, "%lld", (D + 31) / 32),
+               arena_printf(cx->g->a, "dim3(32, %d)", LNW_GROUPS), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

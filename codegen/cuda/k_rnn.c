@@ -98,7 +98,10 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "        /* b_hh + W_hh h(t-1) into the gate slots: a warp per gate row */\n");
     sb_printf(c, "        for (int i = warp; i < %lld; i += %d) {\n", GH, NW);
     sb_printf(c, "            %s a = 0;\n", T);
-    sb_printf(c, "            if (t > 0) {\n                const %s *__restrict__ wr = x1 + (%s)i * %lld;\n", T, IX, H);
+    sb_printf(c,
+              "            if (t > 0) {\n"
+              "                const %s *__restrict__ wr = x1 + (%s)i * %lld;\n",
+              T, IX, H);
     sb_printf(c, "                for (int k = lane; k < %lld; k += 32) a += sp[k] * wr[k];\n            }\n", H);
     sb_puts(c, "            a = nnrt_warp_sum(a);\n");
     sb_printf(c, "            if (lane == 0) s[%lld + i] = x2[i] + a;\n        }\n", GO);
@@ -170,16 +173,20 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        %s *o = y + (b * %lld + t) * %lld;\n", T, TT, OW);
     sb_printf(c, "        const %s *__restrict__ s = x1 + (b * %lld + t) * %lld;\n", T, TT, SW);
     sb_printf(c, "        const %s *__restrict__ ds = x0 + (b * %lld + t) * %lld;\n", T, TT, SW);
-    if (cell != RNN_CELL_TANH) sb_printf(c, "        const %s *__restrict__ sp = s - %lld; /* t-1, read when t > 0 */\n", T, SW);
-    if (cell == RNN_CELL_LSTM) sb_printf(c, "        const %s *__restrict__ sn = s + %lld; /* t+1, read when t < T-1 */\n", T, SW);
+    if (cell != RNN_CELL_TANH)
+        sb_printf(c, "        const %s *__restrict__ sp = s - %lld; /* t-1, read when t > 0 */\n", T, SW);
+    if (cell == RNN_CELL_LSTM)
+        sb_printf(c, "        const %s *__restrict__ sn = s + %lld; /* t+1, read when t < T-1 */\n", T, SW);
     sb_printf(c, "        const %s *on = o + %lld; /* output row t+1, read when t < T-1 */\n", T, OW);
     sb_printf(c, "        for (int j = threadIdx.x; j < %lld; j += %d) {\n", H, NT);
     sb_printf(c, "            %s dh = ds[j];\n", T);
     if (cell == RNN_CELL_GRU)
-        sb_printf(c, "            if (t < %lld) dh = dh + on[%lld + j]; /* the carried dh z of t+1 */\n", TT - 1, 6 * H);
+        sb_printf(c, "            if (t < %lld) dh = dh + on[%lld + j]; /* the carried dh z of t+1 */\n", TT - 1,
+                  6 * H);
     sb_printf(c, "            if (t < %lld) { /* + dgh(t+1) W_hh */\n", TT - 1);
     sb_printf(c, "                %s a = 0;\n", T);
-    sb_printf(c, "                for (int i = 0; i < %lld; i++) a += on[%lld + i] * x2[(%s)i * %lld + j];\n", GH, GO, IX, H);
+    sb_printf(c, "                for (int i = 0; i < %lld; i++) a += on[%lld + i] * x2[(%s)i * %lld + j];\n", GH, GO,
+              IX, H);
     sb_puts(c, "                dh += a;\n            }\n");
     grad_cell(cx, cell, H, TT, "            ");
     sb_puts(c, "        }\n        __syncthreads();\n    }\n}\n");

@@ -42,7 +42,8 @@ void cuk_head(cg_ctx *cx, const ir_node *n) {
     if (n->name) sb_printf(c, "  %s", n->name);
     if (n->loc.line) sb_printf(c, ", %s line %d", cx->o->source, n->loc.line);
     sb_printf(c, ": ");
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &cg_in(cx, n, i)->shape));
+    for (int i = 0; i < n->nin; i++)
+        sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &cg_in(cx, n, i)->shape));
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
     sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cg_kernel_name(cx, n));
@@ -57,7 +58,8 @@ const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
     const char *s = "";
     int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
     for (int i = first; i < n->nin; i++)
-        s = arena_printf(cx->g->a, "%sconst %s *%sx%d, ", s, elem(cx, cg_in(cx, n, i)), st && i == 0 ? "" : "__restrict__ ", i);
+        s = arena_printf(cx->g->a, "%sconst %s *%sx%d, ", s, elem(cx, cg_in(cx, n, i)),
+                         st && i == 0 ? "" : "__restrict__ ", i);
     return arena_printf(cx->g->a, "%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
 }
 
@@ -68,8 +70,10 @@ void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, cons
 }
 
 const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, ll count) {
-    return arena_printf(cx->g->a, "for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x)", ix,
-               var, ix, var, count, var, ix);
+    return arena_printf(cx->g->a,
+                        "for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * "
+                        "blockDim.x)",
+                        ix, var, ix, var, count, var, ix);
 }
 
 void cuk_grid_loop(cg_ctx *cx, const char *ix, const char *var, ll count) {
