@@ -1,6 +1,8 @@
-/* api.c — the generated API around the kernels: the model struct, memory
- * layout, parameter initialization, the entry points that run each
- * schedule, the optimizer update, and save/load through libnnrt.
+/* api.c — the C target's generated API around the kernels: the model
+ * struct, memory layout, parameter initialization, the entry points that
+ * run each schedule, the optimizer update, and save/load through libnnrt.
+ * What every target prints alike (names, tables, initializers, the
+ * optimizer's formulas, the generic _v entry points) is core/api.h's.
  *
  * Memory (one block, ARENA_BYTES): [header | params | grads | optimizer
  * state | activations], each 64-byte aligned. Nothing is a global.
