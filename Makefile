@@ -22,7 +22,8 @@ GEN = $(B)/gen
 COMMON_SRC   = $(wildcard common/*.c)
 FRONTEND_SRC = $(wildcard frontend/*.c)
 IR_SRC       = $(wildcard ir/*.c)
-CG_SRC       = $(wildcard codegen/c/*.c codegen/cuda/*.c)
+# the code generators: codegen/*.c (the target table), core/ and one folder per target
+CG_SRC       = $(wildcard codegen/*.c codegen/*/*.c)
 RT_SRC       = $(wildcard runtime/*.c)
 
 LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
@@ -70,6 +71,7 @@ $(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
 $(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
+$(B)/obj/codegen/targets.o: codegen/targets.def
 
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.

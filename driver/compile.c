@@ -213,8 +213,9 @@ static int emit(const nnc_options *o, ir_graph *g, const int *unfused, strbuf *o
     case EMIT_KERNELS: print_kernels(&p, out); return 0;
     default: break;
     }
-    cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main, o->cuda};
-    return o->cuda ? cg_emit_cuda(&p, &co, out, hdr, diag) : cg_emit_c(&p, &co, out, hdr, diag);
+    cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
+                     o->target ? o->target : cg_targets};
+    return cg_emit(&p, &co, out, hdr, diag);
 }
 
 static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {

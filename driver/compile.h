@@ -23,7 +23,7 @@ typedef struct nnc_options {
     int opt_level;           /* -O0..-O3 */
     int f64;                 /* --dtype f64 */
     int emit_main;           /* --main */
-    int cuda;                /* --target cuda: model.cu + model.h */
+    const cg_target *target; /* --target: a row of cg_targets (codegen/targets.def); NULL: the first, C */
     int stats;               /* --stats */
     int no_fuse;             /* --no-fuse: keep every op its own kernel */
     const char *print_after; /* --print-after=PASS (an unknown name is an error) */

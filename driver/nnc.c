@@ -19,11 +19,12 @@
 
 static const char version_text[] = "nnc " NNC_VERSION "\n";
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
-    "  --target=c|cuda  code generator: C (model.c) or CUDA (model.cu, see docs/cuda.md)\n"
+    "  --target=NAME    code generator, one of:\n";
+static const char usage_tail[] =
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
@@ -36,6 +37,13 @@ static const char usage_text[] =
     "  --print-passes   list the passes in order with the -O level that runs each\n"
     "  --version, --help\n";
 
+/* The usage text, with a line per row of the target table. */
+static void usage(FILE *f) {
+    fputs(usage_head, f);
+    for (const cg_target *t = cg_targets; t->name; t++) fprintf(f, "                     %-6s %s\n", t->name, t->help);
+    fputs(usage_tail, f);
+}
+
 typedef struct cli {
     nnc_options o;
     const char *input;  /* path or "-" */
@@ -47,23 +55,32 @@ typedef struct cli {
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "nnc: error: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
+    fputs("\n", stderr);
+    usage(stderr);
     return 2;
 }
 
 /* Standard output, checked: a full disk or a closed pipe is an error. */
-static int write_stdout(const char *s, size_t n) {
-    if (fwrite(s, 1, n, stdout) == n && fflush(stdout) == 0) return 0;
+/* After printing to standard output: 0, or 1 with a message if a write failed. */
+static int stdout_status(void) {
+    if (!ferror(stdout) && fflush(stdout) == 0) return 0;
     fprintf(stderr, "nnc: error: cannot write to standard output: %s\n", strerror(errno));
     return 1;
 }
 
-/* --print-passes, checked like every write to standard output. */
+static int write_stdout(const char *s, size_t n) {
+    fwrite(s, 1, n, stdout);
+    return stdout_status();
+}
+
 static int print_passes(void) {
     nnc_print_passes(stdout);
-    if (!ferror(stdout) && fflush(stdout) == 0) return 0;
-    fprintf(stderr, "nnc: error: cannot write to standard output: %s\n", strerror(errno));
-    return 1;
+    return stdout_status();
+}
+
+static int print_usage(void) {
+    usage(stdout);
+    return stdout_status();
 }
 
 /* "--opt=value" or "--opt value": the value, advancing *i as needed. */
@@ -153,6 +170,15 @@ static int parse_emit(cli *c, const char *v) {
     return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, kernels)", v);
 }
 
+/* --target=NAME: a row of the target table. */
+static int parse_target(cli *c, const char *v) {
+    if ((c->o.target = cg_target_find(v))) return 0;
+    const char *names = "";
+    for (const cg_target *t = cg_targets; t->name; t++)
+        names = arena_printf(&c->a, "%s%s%s", names, *names ? ", " : "", t->name);
+    return usage_error("%s", arena_printf(&c->a, "unknown target '%s' (%s)", v, names));
+}
+
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
     static const char *const valued[] = {"--emit", "--target", "--name", "--dtype", "--print-after", "-o", "-D"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
@@ -161,10 +187,7 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
     if (is_opt(a, "--emit")) return parse_emit(c, v);
-    if (is_opt(a, "--target")) {
-        if (!strcmp(v, "c") || !strcmp(v, "cuda")) return c->o.cuda = v[1] == 'u', 0;
-        return usage_error("unknown target '%s' (c, cuda)", v);
-    }
+    if (is_opt(a, "--target")) return parse_target(c, v);
     if (is_opt(a, "--name")) return parse_name(c, v);
     if (is_opt(a, "--print-after")) {
         const char *bad = nnc_print_after_error(v, &c->a);
@@ -181,7 +204,7 @@ static int parse_args(cli *c, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return write_stdout(usage_text, strlen(usage_text));
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return print_usage();
         if (!strcmp(a, "--version")) return write_stdout(version_text, strlen(version_text));
         if (!strcmp(a, "--print-passes")) return print_passes();
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
@@ -327,7 +350,7 @@ static void output_paths(cli *c, char **hpath) {
         char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
         char *dot = strrchr(o, '.');
         if (dot) *dot = 0;
-        c->output = arena_printf(&c->a, "%s.%s", o, c->o.cuda ? "cu" : "c");
+        c->output = arena_printf(&c->a, "%s.%s", o, (c->o.target ? c->o.target : cg_targets)->ext);
     }
     header_paths(c, c->output, hpath, &c->o.header);
 }

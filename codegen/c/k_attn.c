@@ -6,7 +6,6 @@
  */
 #include "kernels.h"
 
-#define IN cgk_in
 
 typedef long long ll;
 
@@ -24,33 +23,12 @@ static void fill_loop(cg_ctx *cx, const char *ind, ll n, const char *dst, const 
 
 /* ---- permute ------------------------------------------------------------ */
 
-/* The output walked in order as nested loops: sizes sz[k] and input
- * strides sd[k], with size-1 axes dropped and runs of axes that stay
- * adjacent in the input merged. Returns the number of loops (>= 1). */
-int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long long *sd) {
-    ll st[IR_MAX_RANK], s = 1;
-    for (int i = a->rank - 1; i >= 0; i--) st[i] = s, s *= a->d[i];
-    int nd = 0;
-    for (int k = 0; k < a->rank; k++) {
-        ll size = a->d[perm[k]], stride = st[perm[k]];
-        if (size == 1) continue;
-        if (nd > 0 && sd[nd - 1] == size * stride) { /* the previous loop steps over this one */
-            sz[nd - 1] *= size;
-            sd[nd - 1] = stride;
-        } else {
-            sz[nd] = size, sd[nd] = stride, nd++;
-        }
-    }
-    if (nd == 0) sz[0] = 1, sd[0] = 1, nd = 1;
-    return nd;
-}
-
 /* y = x with its axes permuted: outer loops over the output's leading
  * axes, an inner loop over its last (merged) axis; a contiguous copy when
  * the permutation keeps the last axis, a strided gather otherwise. */
 void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
+    int nd = cg_permute_loops(&cg_in(cx, n, 0)->shape, n->iattr, sz, sd);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_puts(c, "    long o = 0;\n");
@@ -70,7 +48,7 @@ void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
  * run per outer index. */
 void emit_SLICE(cg_ctx *cx, const ir_node *n) {
     ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -84,7 +62,7 @@ void emit_SLICE(cg_ctx *cx, const ir_node *n) {
 /* y = zeros with x at [start, start + l) along the axis. */
 void emit_PAD(cg_ctx *cx, const ir_node *n) {
     ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -101,8 +79,8 @@ void emit_PAD(cg_ctx *cx, const ir_node *n) {
 void emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     ll O, La, Lb, I;
     int ax = (int)n->iattr[0];
-    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
-    Lb = IN(cx, n, 1)->shape.d[ax];
+    view3(&cg_in(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = cg_in(cx, n, 1)->shape.d[ax];
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
@@ -126,7 +104,9 @@ void emit_BMM(cg_ctx *cx, const ir_node *n) {
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     cgk_head(cx, n);
     sb_printf(cx->c, "    for (long t = 0; t < %lld; t++)\n", nb);
-    sb_printf(cx->c, "        nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * %lld, %lld);\n",
+    sb_printf(cx->c,
+              "        nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * "
+              "%lld, %lld);\n",
               cx->o->f64 ? 'd' : 's', ta, tb, M, N, K, M * K, ta ? M : K, K * N, tb ? K : N, M * N, N);
     cgk_tail(cx);
 }
@@ -136,7 +116,7 @@ void emit_BMM(cg_ctx *cx, const ir_node *n) {
 /* y[r] = weight[ids[r]]: one row copy per id (ids were range-checked by
  * the entry point). x0 = ids, x1 = weight. */
 void emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
-    ll R = cgk_numel(IN(cx, n, 0)), D = cgk_last(n);
+    ll R = cg_numel(cg_in(cx, n, 0)), D = cg_last(n);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
@@ -150,10 +130,10 @@ void emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
 /* dweight[v] = sum of dy[r] over the rows r with ids[r] == v: zero, then
  * add the rows in order (deterministic, no atomics). x0 = dy, x1 = ids. */
 void emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll R = cgk_numel(IN(cx, n, 1)), D = cgk_last(n);
+    ll R = cg_numel(cg_in(cx, n, 1)), D = cg_last(n);
     strbuf *c = cx->c;
     cgk_head(cx, n);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict dr = x0 + r * %lld;\n", cx->T, D);
     sb_printf(c, "        %s *restrict yr = y + (long)x1[r] * %lld;\n", cx->T, D);
@@ -166,7 +146,7 @@ void emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
 /* Row i of each [T, T] matrix: x up to the diagonal, then the fill value
  * (-inf before a softmax, 0 in the adjoint). */
 void emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
-    ll T = cgk_last(n), R = cgk_numel(n) / T;
+    ll T = cg_last(n), R = cg_numel(n) / T;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const %s fill = ", cx->T);

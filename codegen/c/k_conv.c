@@ -51,7 +51,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define IN cgk_in
 
 /* ---- rows of taps ------------------------------------------------------- */
 
@@ -183,9 +182,10 @@ typedef struct taprow {
 
 /* Run-time clipping of [lo, hi) to 0 <= a j + b < len (a >= 1). */
 static void clip_rt(cg_ctx *cx, const char *ind, const char *b, long long a, long long len) {
-    sb_printf(cx->c, "%s    if (%s < 0) { const long l = (%lld - 1 - %s) / %lld; lo = l > lo ? l : lo; }\n", ind, b, a, b, a);
-    sb_printf(cx->c, "%s    { const long t = %lld - 1 - %s, h = t < 0 ? 0 : t / %lld + 1; hi = h < hi ? h : hi; }\n", ind,
-              len, b, a);
+    sb_printf(cx->c, "%s    if (%s < 0) { const long l = (%lld - 1 - %s) / %lld; lo = l > lo ? l : lo; }\n", ind, b, a,
+              b, a);
+    sb_printf(cx->c, "%s    { const long t = %lld - 1 - %s, h = t < 0 ? 0 : t / %lld + 1; hi = h < hi ? h : hi; }\n",
+              ind, len, b, a);
 }
 
 /* Emit the row: unrolled taps (tap_row), or for wide kernels one loop per
@@ -203,7 +203,8 @@ static void emit_taprow(cg_ctx *cx, const char *ind, const taprow *r, long long 
         return;
     }
     sb_printf(c, "%sfor (long kw = 0; kw < %lld; kw++) {\n", ind, KW);
-    sb_printf(c, "%s    const long db = %lld + kw * %lld, sb = %lld + kw * %lld;\n", ind, r->db0, r->dbk, r->sb0, r->sbk);
+    sb_printf(c, "%s    const long db = %lld + kw * %lld, sb = %lld + kw * %lld;\n", ind, r->db0, r->dbk, r->sb0,
+              r->sbk);
     sb_printf(c, "%s    long lo = 0, hi = %lld;\n", ind, r->n);
     clip_rt(cx, ind, "db", r->da, r->dlen);
     clip_rt(cx, ind, "sb", r->sa, r->slen);
@@ -346,35 +347,49 @@ static double grid_useful(const gridconv *g) {
     return (double)(g->CD * g->OH * g->OW) / (double)(g->NB * g->OB * g->NPT * ((g->OH + g->R - 1) / g->R));
 }
 
-static void emit_grid(cg_ctx *cx, const gridconv *g) {
+/* The weights, blocked: wt[((g NB + b) K + k) OB + o] (flipped for a
+ * transposed convolution). */
+static void grid_weights(cg_ctx *cx, const gridconv *g) {
     strbuf *c = cx->c;
-    const char *T = cx->T;
-    long long HW = g->Hp * g->Wp, KK = g->KH * g->KW;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
-    sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
-    /* weights, blocked: wt[((g NB + b) K + k) OB + o] */
+    long long KK = g->KH * g->KW;
     sb_printf(c, "    for (long gb = 0; gb < %lld; gb++)\n", g->G * g->NB);
     sb_printf(c, "        for (long k = 0; k < %lld; k++)\n", g->K);
     sb_printf(c, "            for (long o = 0; o < %lld; o++) {\n", g->OB);
     sb_printf(c, "                const long oc = gb %% %lld * %lld + o, c = k / %lld, kk = k %% %lld;\n", g->NB, g->OB,
               KK, KK);
     if (!g->flip)
-        sb_printf(c, "                wt[k * %lld + o + gb * %lld] = oc < %lld ? x1[((gb / %lld * %lld + oc) * %lld + c) * %lld + kk] : 0;\n",
+        sb_printf(c,
+                  "                wt[k * %lld + o + gb * %lld] = oc < %lld ? x1[((gb / %lld * %lld + oc) * %lld + c) "
+                  "* %lld + kk] : 0;\n",
                   g->OB, g->K * g->OB, g->CD, g->NB, g->CD, g->CS, KK);
     else
-        sb_printf(c, "                wt[k * %lld + o + gb * %lld] = oc < %lld ? x1[((gb / %lld * %lld + c) * %lld + oc) * %lld + %lld - kk] : 0;\n",
+        sb_printf(c,
+                  "                wt[k * %lld + o + gb * %lld] = oc < %lld ? x1[((gb / %lld * %lld + c) * %lld + oc) "
+                  "* %lld + %lld - kk] : 0;\n",
                   g->OB, g->K * g->OB, g->CD, g->NB, g->CS, g->CD, KK, KK - 1);
     sb_puts(c, "            }\n");
+}
+
+static void emit_grid(cg_ctx *cx, const gridconv *g) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    long long HW = g->Hp * g->Wp;
+    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
+    grid_weights(cx, g);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", g->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", g->G * g->CS,
               g->HS);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", g->WS);
-    sb_printf(c, "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld + w];\n",
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
               g->Hp, g->P, g->Wp, g->P, g->G * g->CS, g->HS, g->WS);
     sb_printf(c, "        for (long gb = 0; gb < %lld; gb++)\n", g->G * g->NB);
     sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", g->OH, g->R);
-    sb_printf(c, "            const %s *restrict wb = wt + gb * %lld, *restrict xg = xp + gb / %lld * %lld + r0 * %lld;\n",
+    sb_printf(c,
+              "            const %s *restrict wb = wt + gb * %lld, *restrict xg = xp + gb / %lld * %lld + r0 * %lld;\n",
               T, g->K * g->OB, g->NB, g->CS * HW, g->Wp);
     sb_printf(c, "            for (long t = 0; t < %lld; t += %lld) {\n", g->NPT, g->PT);
     sb_puts(c, "                vec");
@@ -384,15 +399,16 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
     sb_printf(c, "                for (long c = 0; c < %lld; c++)\n", g->CS);
     sb_printf(c, "                    for (long kh = 0; kh < %lld; kh++)\n", g->KH);
     sb_printf(c, "                        for (long kw = 0; kw < %lld; kw++) {\n", g->KW);
-    sb_printf(c, "                            const %s *restrict s = xg + c * %lld + kh * %lld + kw * %lld + t;\n", T, HW,
-              g->D * g->Wp, g->D);
+    sb_printf(c, "                            const %s *restrict s = xg + c * %lld + kh * %lld + kw * %lld + t;\n", T,
+              HW, g->D * g->Wp, g->D);
     sb_printf(c, "                            const %s *restrict f = wb + ((c * %lld + kh) * %lld + kw) * %lld;\n", T,
               g->KH, g->KW, g->OB);
     sb_puts(c, "                            vec");
     for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
     sb_puts(c, ";\n");
     for (long long v = 0; v < g->NV; v++)
-        sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL, v);
+        sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL,
+                  v);
     for (long long o = 0; o < g->OB; o++) {
         sb_puts(c, "                           ");
         for (long long v = 0; v < g->NV; v++) sb_printf(c, " a%lld_%lld += f[%lld] * b%lld;", o, v, o, v);
@@ -410,7 +426,9 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
     sb_printf(c, "            const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", g->R, g->OH, g->R, g->OH);
     sb_printf(c, "            for (long o = 0; o < nc; o++)\n                for (long oh = r0; oh < r1; oh++)\n");
     sb_printf(c, "                    for (long ow = 0; ow < %lld; ow++)\n", g->OW);
-    sb_printf(c, "                        y[((n * %lld + gb / %lld * %lld + o0 + o) * %lld + oh) * %lld + ow] = yb[o * %lld + (oh - r0) * %lld + ow];\n",
+    sb_printf(c,
+              "                        y[((n * %lld + gb / %lld * %lld + o0 + o) * %lld + oh) * %lld + ow] = yb[o * "
+              "%lld + (oh - r0) * %lld + ow];\n",
               g->G * g->CD, g->NB, g->CD, g->OH, g->OW, g->NPT, g->Wp);
     sb_puts(c, "        }\n    }\n");
 }
@@ -447,7 +465,7 @@ static int grid_choose(gridconv *g, cg_ctx *cx) {
 
 /* y[n, o] = sum over the group's channels c and (kh, kw) of w[o, c] * x[n, c] shifted. */
 void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
-    const ir_node *x = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *x = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
@@ -457,7 +475,7 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
 void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
@@ -544,6 +562,29 @@ static int gw_plan(const convdims *d, size_t esize, gwplan *q) {
     }
 }
 
+/* A block of kb kernel rows: its accumulators a<t> loaded from ab, the
+ * band's products added, stored back. */
+static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb) {
+    strbuf *c = cx->c;
+    const char *i32 = "                                ", *i40 = "                                        ";
+    sb_printf(c, "%svec", i32);
+    for (long long t = 0; t < kb * d->KW; t++) sb_printf(c, "%s a%lld", t ? "," : "", t);
+    sb_puts(c, ";\n");
+    for (long long t = 0; t < kb * d->KW; t++)
+        sb_printf(c, "%s__builtin_memcpy(&a%lld, ab + %lld, sizeof a%lld);\n", i32, t, t * q->OGP, t);
+    sb_printf(c, "%sfor (long oh = r0; oh < r1; oh++)\n", i32);
+    sb_printf(c, "%s    for (long ow = 0; ow < %lld; ow++) {\n", i32, d->OW);
+    sb_printf(c, "%sconst %s *restrict s = xc + oh * %lld + ow * %lld;\n", i40, cx->T, d->S * q->Wp, d->S);
+    sb_printf(c, "%svec e;\n", i40);
+    sb_printf(c, "%s__builtin_memcpy(&e, dt + ((oh - r0) * %lld + ow) * %lld + v * %lld, sizeof e);\n", i40, d->OW,
+              q->OGP, q->VL);
+    for (long long t = 0; t < kb * d->KW; t++)
+        sb_printf(c, "%sa%lld += s[%lld] * e;\n", i40, t, t / d->KW * d->D * q->Wp + t % d->KW * d->D);
+    sb_printf(c, "%s    }\n", i32);
+    for (long long t = 0; t < kb * d->KW; t++)
+        sb_printf(c, "%s__builtin_memcpy(ab + %lld, &a%lld, sizeof a%lld);\n", i32, t * q->OGP, t, t);
+}
+
 static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
@@ -556,7 +597,9 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
-    sb_printf(c, "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld + w];\n",
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
               q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
     sb_printf(c, "        for (long g = 0; g < %lld; g++)\n", G);
     sb_printf(c, "            for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
@@ -569,7 +612,9 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_printf(c, "                for (long v = 0; v < %lld; v++)\n", q->OV);
     sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
     sb_printf(c, "                        for (long k0 = 0; k0 < %lld; k0 += %lld) {\n", d->KH, q->KHB);
-    sb_printf(c, "                            %s *restrict ab = acc + ((g * %lld + c) * %lld + k0 * %lld) * %lld + v * %lld;\n",
+    sb_printf(c,
+              "                            %s *restrict ab = acc + ((g * %lld + c) * %lld + k0 * %lld) * %lld + v * "
+              "%lld;\n",
               T, d->CG, KK, d->KW, q->OGP, q->VL);
     sb_printf(c, "                            const %s *restrict xc = xp + (g * %lld + c) * %lld + k0 * %lld;\n", T,
               d->CG, HW, d->D * q->Wp);
@@ -578,34 +623,18 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     for (int hi = 0; hi < 2; hi++) {
         long long kb = heights[hi];
         if (!kb || (hi == 1 && kb == q->KHB)) continue;
-        if (hi == 0 && d->KH % q->KHB) sb_printf(c, "                            if (k0 + %lld <= %lld) {\n", kb, d->KH);
+        if (hi == 0 && d->KH % q->KHB)
+            sb_printf(c, "                            if (k0 + %lld <= %lld) {\n", kb, d->KH);
         else if (hi == 1) sb_puts(c, "                            else {\n");
         else sb_puts(c, "                            {\n");
-        sb_puts(c, "                                vec");
-        for (long long t = 0; t < kb * d->KW; t++) sb_printf(c, "%s a%lld", t ? "," : "", t);
-        sb_puts(c, ";\n");
-        for (long long t = 0; t < kb * d->KW; t++)
-            sb_printf(c, "                                __builtin_memcpy(&a%lld, ab + %lld, sizeof a%lld);\n", t,
-                      t * q->OGP, t);
-        sb_puts(c, "                                for (long oh = r0; oh < r1; oh++)\n");
-        sb_printf(c, "                                    for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
-        sb_printf(c, "                                        const %s *restrict s = xc + oh * %lld + ow * %lld;\n", T,
-                  d->S * q->Wp, d->S);
-        sb_puts(c, "                                        vec e;\n");
-        sb_printf(c, "                                        __builtin_memcpy(&e, dt + ((oh - r0) * %lld + ow) * %lld + v * %lld, sizeof e);\n",
-                  d->OW, q->OGP, q->VL);
-        for (long long t = 0; t < kb * d->KW; t++)
-            sb_printf(c, "                                        a%lld += s[%lld] * e;\n", t,
-                      t / d->KW * d->D * q->Wp + t % d->KW * d->D);
-        sb_puts(c, "                                    }\n");
-        for (long long t = 0; t < kb * d->KW; t++)
-            sb_printf(c, "                                __builtin_memcpy(ab + %lld, &a%lld, sizeof a%lld);\n",
-                      t * q->OGP, t, t);
+        gw_rows(cx, d, q, kb);
         sb_puts(c, "                            }\n");
     }
     sb_puts(c, "                        }\n            }\n    }\n");
     sb_printf(c, "    for (long g = 0; g < %lld; g++)\n        for (long o = 0; o < %lld; o++)\n", G, d->OG);
-    sb_printf(c, "            for (long k = 0; k < %lld; k++) y[(g * %lld + o) * %lld + k] = acc[(g * %lld + k) * %lld + o];\n",
+    sb_printf(c,
+              "            for (long k = 0; k < %lld; k++) y[(g * %lld + o) * %lld + k] = acc[(g * %lld + k) * %lld + "
+              "o];\n",
               K, d->OG, K, K, q->OGP);
 }
 
@@ -645,36 +674,10 @@ static int gwa_plan(const convdims *d, size_t esize, gwaplan *q) {
     return useful >= GRID_MIN_USEFUL;
 }
 
-static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
+/* The kernel row's accumulators a<o>_<kw> (output channel o, kernel column
+ * kw) over the tile, added into ab. */
+static void gwa_lanes(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     strbuf *c = cx->c;
-    const char *T = cx->T;
-    long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
-    sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) av[i] = 0;\n", AV);
-    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
-    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
-    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
-    sb_printf(c, "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld + w];\n",
-              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
-    sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
-    sb_printf(c, "            const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", q->R, d->OH, q->R, d->OH);
-    sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", d->O);
-    sb_printf(c, "                for (long oh = r0; oh < r0 + %lld; oh++)\n", q->R);
-    sb_printf(c, "                    for (long ow = 0; ow < %lld; ow++)\n", d->OW);
-    sb_printf(c, "                        dg[o * %lld + (oh - r0) * %lld + ow] = oh < r1 ? x0[((n * %lld + o) * %lld + oh) * %lld + ow] : 0;\n",
-              q->NPT, q->Wp, d->O, d->OH, d->OW);
-    sb_printf(c, "            for (long g = 0; g < %lld; g++)\n", G);
-    sb_printf(c, "                for (long ob = 0; ob < %lld; ob += %lld)\n", d->OG, q->OBW);
-    sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
-    sb_printf(c, "                        for (long kh = 0; kh < %lld; kh++) {\n", d->KH);
-    sb_printf(c, "                            const %s *restrict xs = xp + (g * %lld + c) * %lld + (r0 + kh * %lld) * %lld;\n",
-              T, d->CG, HW, d->D, q->Wp);
-    sb_printf(c, "                            const %s *restrict ds = dg + (g * %lld + ob) * %lld;\n", T, d->OG, q->NPT);
-    sb_printf(c, "                            %s *restrict ab = av + ((g * %lld + ob) * %lld + (c * %lld + kh) * %lld) * %lld;\n",
-              T, d->OG, q->K, d->KH, d->KW, q->VL);
     sb_puts(c, "                            vec");
     for (long long o = 0; o < q->OBW; o++)
         for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, "%s a%lld_%lld = {0}", o + kw ? "," : "", o, kw);
@@ -699,19 +702,66 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     for (long long o = 0; o < q->OBW; o++)
         for (long long kw = 0; kw < d->KW; kw++) {
             long long at = (o * q->K + kw) * q->VL;
-            sb_printf(c, "                            { vec t; __builtin_memcpy(&t, ab + %lld, sizeof t); t += a%lld_%lld; "
-                         "__builtin_memcpy(ab + %lld, &t, sizeof t); }\n", at, o, kw, at);
+            sb_printf(c,
+                      "                            { vec t; __builtin_memcpy(&t, ab + %lld, sizeof t); "
+                      "t += a%lld_%lld; __builtin_memcpy(ab + %lld, &t, sizeof t); }\n",
+                      at, o, kw, at);
         }
+}
+
+static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
+    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) av[i] = 0;\n", AV);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
+    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
+    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
+    sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
+    sb_printf(c, "            const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", q->R, d->OH, q->R, d->OH);
+    sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", d->O);
+    sb_printf(c, "                for (long oh = r0; oh < r0 + %lld; oh++)\n", q->R);
+    sb_printf(c, "                    for (long ow = 0; ow < %lld; ow++)\n", d->OW);
+    sb_printf(c,
+              "                        dg[o * %lld + (oh - r0) * %lld + ow] = oh < r1 ? x0[((n * %lld + o) * %lld + "
+              "oh) * %lld + ow] : 0;\n",
+              q->NPT, q->Wp, d->O, d->OH, d->OW);
+    sb_printf(c, "            for (long g = 0; g < %lld; g++)\n", G);
+    sb_printf(c, "                for (long ob = 0; ob < %lld; ob += %lld)\n", d->OG, q->OBW);
+    sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
+    sb_printf(c, "                        for (long kh = 0; kh < %lld; kh++) {\n", d->KH);
+    sb_printf(c,
+              "                            const %s *restrict xs = xp + (g * %lld + c) * %lld + (r0 + kh * %lld) * "
+              "%lld;\n",
+              T, d->CG, HW, d->D, q->Wp);
+    sb_printf(c, "                            const %s *restrict ds = dg + (g * %lld + ob) * %lld;\n", T, d->OG,
+              q->NPT);
+    sb_printf(c,
+              "                            %s *restrict ab = av + ((g * %lld + ob) * %lld + (c * %lld + kh) * %lld) * "
+              "%lld;\n",
+              T, d->OG, q->K, d->KH, d->KW, q->VL);
+    gwa_lanes(cx, d, q);
     sb_puts(c, "                        }\n        }\n    }\n");
     sb_printf(c, "    for (long j = 0; j < %lld; j++) {\n        %s s = 0;\n", d->O * q->K, T);
-    sb_printf(c, "        for (long l = 0; l < %lld; l++) s += av[j * %lld + l];\n        y[j] = s;\n    }\n", q->VL, q->VL);
+    sb_printf(c,
+              "        for (long l = 0; l < %lld; l++) s += av[j * %lld + l];\n        y[j] = s;\n"
+              "    }\n",
+              q->VL, q->VL);
     (void)KK;
 }
 
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
 void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
     size_t es = cx->o->f64 ? sizeof(double) : sizeof(float);
     gwplan q;
@@ -719,8 +769,8 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     int use = gw_plan(&d, es, &q) ? 1 : gwa_plan(&d, es, &qa) ? 2 : 0;
     cgk_head(cx, n);
     if (use == 1)
-        sb_printf(cx->c, "    /* output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n", d.OG,
-                  q.OGP, q.KHB);
+        sb_printf(cx->c, "    /* output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
+                  d.OG, q.OGP, q.KHB);
     if (use == 2)
         sb_printf(cx->c, "    /* pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
                   qa.Hp, qa.Wp, qa.OBW, d.KW);
@@ -739,7 +789,7 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
 
 /* y[n, c, ...] = x[n, c, ...] + b[c] */
 void emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
-    long long N = n->shape.d[0], C = n->shape.d[1], I = cgk_numel(n) / (N * C);
+    long long N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    for (long n = 0; n < %lld; n++)\n        for (long c = 0; c < %lld; c++) {\n", N, C);
@@ -767,10 +817,14 @@ static void pool_open(cg_ctx *cx, const pooldims *d) {
     sb_printf(c, "    for (long p = 0; p < %lld; p++) {\n", d->NC);
     sb_printf(c, "        const long pi = p * %lld, po = p * %lld;\n", d->H * d->W, d->OH * d->OW);
     sb_printf(c, "        for (long oh = 0; oh < %lld; oh++) {\n", d->OH);
-    sb_printf(c, "            const long hs = oh * %lld - %lld, h0 = hs > 0 ? hs : 0, h1 = hs + %lld < %lld ? hs + %lld : %lld;\n",
+    sb_printf(c,
+              "            const long hs = oh * %lld - %lld, h0 = hs > 0 ? hs : 0, h1 = hs + %lld < %lld ? hs + %lld : "
+              "%lld;\n",
               d->S, d->P, d->K, d->H, d->K, d->H);
     sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
-    sb_printf(c, "                const long ws = ow * %lld - %lld, w0 = ws > 0 ? ws : 0, w1 = ws + %lld < %lld ? ws + %lld : %lld;\n",
+    sb_printf(c,
+              "                const long ws = ow * %lld - %lld, w0 = ws > 0 ? ws : 0, w1 = ws + %lld < %lld ? ws + "
+              "%lld : %lld;\n",
               d->S, d->P, d->K, d->W, d->K, d->W);
 }
 
@@ -856,7 +910,7 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
     const char *T = cx->T;
     cgk_head(cx, n);
     if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
-        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_rows(cx, d, is_max ? "x1" : NULL);
     sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
     const char *U = cx->o->f64 ? "uint64_t" : "uint32_t"; /* the bits of an element */
@@ -889,7 +943,7 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
 
 /* y = max over each window. */
 void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
@@ -908,13 +962,13 @@ void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx[argmax of each window] += dy; x0 = dy, x1 = x. */
 void emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
     if (pool_fast_grad(&d)) {
         pool_fast_grad_emit(cx, n, &d, 1);
         return;
     }
     cgk_head(cx, n);
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_open(cx, &d);
     pool_max(cx, &d, "x1", 1);
     sb_printf(cx->c, "                y[pi + at] += x0[po + oh * %lld + ow];\n", d.OW);
@@ -924,7 +978,7 @@ void emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* y = sum over each window / k^2 (the padding counts as zeros). */
 void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     if (pool_fast(&d)) {
@@ -950,14 +1004,14 @@ void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx[window] += dy / k^2; x0 = dy. */
 void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
     strbuf *c = cx->c;
     if (pool_fast_grad(&d)) {
         pool_fast_grad_emit(cx, n, &d, 0);
         return;
     }
     cgk_head(cx, n);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cgk_numel(n));
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_open(cx, &d);
     sb_printf(c, "                const %s g = x0[po + oh * %lld + ow] / ", cx->T, d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));

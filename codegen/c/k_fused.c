@@ -24,57 +24,27 @@ static const char *index_of(cg_ctx *cx, ll nk, ll N, ll C, const char *full, con
     return arena_printf(cx->g->a, "(%s %% %lld) * %lld + %s", r, nk / C, C, j);
 }
 
-void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind,
-                    int fast_tanh) {
-    strbuf *c = cx->c;
-    const ir_fprog *p = n->prog;
-    for (int s = 0; s < p->nstep; s++) {
-        const ir_fstep *st = &p->step[s];
-        const char *expr = ir_ops[st->op].expr;
-        sb_printf(c, "%s%s t%d;\n%s{\n", ind, cx->T, s, ind);
-        for (int k = 0; k < 2; k++) {
-            if (k == 1 && ir_ops[st->op].cls != OPC_BINARY) break;
-            int r = k ? st->b : st->a;
-            sb_printf(c, "%s    const %s %c = ", ind, cx->T, "ab"[k]);
-            if (r == IR_FREF_ACC) sb_puts(c, acc);
-            else if (r >= IR_FREF_STEP) sb_printf(c, "t%d", r - IR_FREF_STEP);
-            else sb_puts(c, opnd[r]);
-            sb_puts(c, ";\n");
-        }
-        for (int k = 0; k < 2; k++) {
-            if (!cgk_uses_attr(expr, "pq"[k])) continue;
-            sb_printf(c, "%s    const %s %c = ", ind, cx->T, "pq"[k]);
-            cg_literal(cx, c, k ? st->q : st->p);
-            sb_puts(c, ";\n");
-        }
-        sb_printf(c, "%s    t%d = ", ind, s);
-        if (fast_tanh) cgk_formula(cx, expr);
-        else sb_puts(c, expr);
-        sb_printf(c, ";\n%s}\n", ind);
-    }
-}
-
 /* The column count of the [rows, cols] loop: the smallest input that
  * repeats (1 < size < N), or a divisor of N (cgk_split_cols). */
 static ll loop_cols(cg_ctx *cx, const ir_node *n, int first) {
-    ll N = cgk_numel(n), C = N;
+    ll N = cg_numel(n), C = N;
     for (int k = first; k < n->nin; k++) {
-        ll nk = cgk_numel(cgk_in(cx, n, k));
+        ll nk = cg_numel(cg_in(cx, n, k));
         if (nk > 1 && nk < C) C = nk;
     }
     return C == N ? cgk_split_cols(N) : C;
 }
 
 void emit_FUSED(cg_ctx *cx, const ir_node *n) {
-    ll N = cgk_numel(n), C = loop_cols(cx, n, 0);
+    ll N = cg_numel(n), C = loop_cols(cx, n, 0);
     const char *opnd[IR_MAX_IN];
     for (int k = 0; k < n->nin; k++)
-        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cgk_numel(cgk_in(cx, n, k)), N, C, "i", "r", "j"));
+        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cg_numel(cg_in(cx, n, k)), N, C, "i", "r", "j"));
     cgk_head(cx, n);
     cgk_parallel(cx, N, "    ");
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / C, C);
     sb_printf(cx->c, "            const long i = r * %lld + j;\n", C);
-    cg_fused_steps(cx, n, opnd, NULL, "            ", 1);
+    cg_fused_steps(cx, n, opnd, NULL, "            ", cgk_tanh_fn(cx));
     sb_printf(cx->c, "            y[i] = t%d;\n        }\n", n->prog->nstep - 1);
     cgk_tail(cx);
 }
@@ -90,21 +60,22 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *name = cg_kernel_name(cx, n), *T = cx->T;
     strbuf *c = cx->c;
-    ll N = cgk_numel(n);
+    ll N = cg_numel(n);
     const char *vopnd[IR_MAX_IN] = {0}, *sopnd[IR_MAX_IN] = {0};
     for (int k = 2; k < n->nin; k++) {
-        int one = cgk_numel(cgk_in(cx, n, k)) == 1;
+        int one = cg_numel(cg_in(cx, n, k)) == 1;
         vopnd[k] = arena_printf(cx->g->a, one ? "x%d[0]" : "x%d[j + v]", k);
         sopnd[k] = arena_printf(cx->g->a, one ? "x%d[0]" : "x%d[j]", k);
     }
     sb_printf(c, "\n/* the epilogue of %s: one row of a finished block of the product */\n", name);
     sb_printf(c, "static void %s_row(%s *restrict y, ", name, T);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "const %s *restrict x%d, ", T, k);
-    sb_puts(c, "long n) {\n    long j = 0;\n    for (; j + 16 <= n; j += 16)\n        for (long v = 0; v < 16; v++) {\n");
-    cg_fused_steps(cx, n, vopnd, "y[j + v]", "            ", 1);
+    sb_puts(c, "long n) {\n    long j = 0;\n    for (; j + 16 <= n; j += 16)\n"
+               "        for (long v = 0; v < 16; v++) {\n");
+    cg_fused_steps(cx, n, vopnd, "y[j + v]", "            ", cgk_tanh_fn(cx));
     sb_printf(c, "            y[j + v] = t%d;\n        }\n", n->prog->nstep - 1);
     sb_puts(c, "    for (; j < n; j++) {\n");
-    cg_fused_steps(cx, n, sopnd, "y[j]", "        ", 1);
+    cg_fused_steps(cx, n, sopnd, "y[j]", "        ", cgk_tanh_fn(cx));
     sb_printf(c, "        y[j] = t%d;\n    }\n}\n", n->prog->nstep - 1);
     sb_printf(c, "struct %s_ep {\n", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "    const %s *x%d;\n", T, k);
@@ -114,7 +85,7 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "    for (long r = i0; r < i0 + m; r++)\n");
     sb_printf(c, "        %s_row(e->y + r * %lld + j0, ", name, (ll)Nc);
     for (int k = 2; k < n->nin; k++) {
-        ll nk = cgk_numel(cgk_in(cx, n, k));
+        ll nk = cg_numel(cg_in(cx, n, k));
         if (nk == 1) sb_printf(c, "e->x%d, ", k);
         else if (nk == N) sb_printf(c, "e->x%d + r * %lld + j0, ", k, (ll)Nc);
         else if (nk == Nc) sb_printf(c, "e->x%d + j0, ", k);
@@ -137,7 +108,7 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
  * chunks of 16 columns (the chunk past i computes values that are then
  * overwritten with 0), so they vectorize. */
 void emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    ll T = cgk_last(n);
+    ll T = cg_last(n);
     strbuf *c = cx->c;
     const char *ex = cx->o->f64 ? "exp" : "nnc_expf";
     cgk_head(cx, n);
@@ -147,7 +118,10 @@ void emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "        for (long j = 1; j <= i; j++) mx = xr[j] > mx ? xr[j] : mx;\n");
     if (T % 16 == 0) {
         sb_puts(c, "        for (long k = 0; k <= i / 16; k++)\n            for (long v = 0; v < 16; v++) {\n");
-        sb_printf(c, "                const long j = k * 16 + v;\n                yr[j] = %s(xr[j] - mx);\n            }\n", ex);
+        sb_printf(c,
+                  "                const long j = k * 16 + v;\n                yr[j] = %s(xr[j] - mx);\n"
+                  "            }\n",
+                  ex);
     } else {
         sb_printf(c, "        for (long j = 0; j <= i; j++) yr[j] = %s(xr[j] - mx);\n", ex);
     }

@@ -32,7 +32,6 @@
 
 #include <math.h>
 
-#define IN cgk_in
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -56,11 +55,11 @@ void emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
     decl_const(cx, "scale", 1 / (1 - p));
-    sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n", (long long)n->iattr[0],
-              (long long)n->iattr[0]);
-    sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cgk_numel(n));
+    sb_printf(c, "    const uint64_t stream = NNRT_STREAM_DROPOUT | (counter << 8) | %lldu; /* dropout op %lld */\n",
+              (long long)n->iattr[0], (long long)n->iattr[0]);
+    sb_printf(c, "    for (long i = 0; i < %lld; i += 4) {\n", cg_numel(n));
     sb_puts(c, "        uint32_t w[4];\n        nnrt_philox4x32(seed, stream, (uint64_t)(i / 4), w);\n");
-    sb_printf(c, "        const long m = %lld - i < 4 ? %lld - i : 4;\n", cgk_numel(n), cgk_numel(n));
+    sb_printf(c, "        const long m = %lld - i < 4 ? %lld - i : 4;\n", cg_numel(n), cg_numel(n));
     sb_puts(c, "        for (long j = 0; j < m; j++) y[i + j] = (w[j] >> 8) >= keep_at ? x0[i + j] * scale : 0;\n");
     sb_puts(c, "    }\n");
     cgk_tail(cx);
@@ -188,7 +187,7 @@ static const char *const DY_ROWS[] = {"dn", "x0", "xn", "x1"}, *const DY_PLANES[
 
 /* mean[c] = sum x / M */
 void emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, X_ROWS, "xn[c]", X_PLANES, "", "xs[i]", 2, arena_printf(cx->g->a, "s / %lld", d.M));
     cgk_tail(cx);
@@ -196,7 +195,7 @@ void emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, X_ROWS, "(xn[c] - x1[c]) * (xn[c] - x1[c])", X_PLANES, "        const double m = x1[c];\n",
                    "(xs[i] - m) * (xs[i] - m)", 2, arena_printf(cx->g->a, "s / %lld", d.M));
@@ -205,7 +204,7 @@ void emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
 
 /* dbias[c] = sum dy; x0 = dy */
 void emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     cgk_head(cx, n);
     bn_channel_sum(cx, &d, DY_ROWS, "dn[c]", DY_PLANES, "", "ds[i]", 2, "s");
     cgk_tail(cx);
@@ -214,7 +213,7 @@ void emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
 /* dweight[c] = sum dy (x - mean) / sqrt(var + eps); x0 = dy, x1 = x,
  * x2 = mean, x3 = var */
 void emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     cgk_head(cx, n);
     decl_const(cx, "eps", n->fattr[0]);
     bn_channel_sum(cx, &d, DY_ROWS, "dn[c] * (xn[c] - x2[c])", DY_PLANES, "        const double m = x2[c];\n",
@@ -226,7 +225,7 @@ void emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
  * bias - mean alpha; x0 = x, x1 = mean, x2 = var, x3 = weight, x4 = bias */
 void emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
     static const char *const p[] = {"xn", "x0", "yn", "y"}, *const ps[] = {"xs", "x0", "ys", "y"};
-    bn_dims d = bn_of(IN(cx, n, 0));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
@@ -252,7 +251,7 @@ void emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     decl_const(cx, "m", n->fattr[0]);
     decl_const(cx, "f", n->fattr[1]);
-    sb_printf(cx->c, "    for (long c = 0; c < %lld; c++) y[c] = m * (x1[c] * f) + (1 - m) * x0[c];\n", cgk_numel(n));
+    sb_printf(cx->c, "    for (long c = 0; c < %lld; c++) y[c] = m * (x1[c] * f) + (1 - m) * x0[c];\n", cg_numel(n));
     cgk_tail(cx);
 }
 
@@ -262,7 +261,7 @@ void emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
 void emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     static const char *const p[] = {"dn", "x0"}, *const p3[] = {"dn", "x0", "xn", "x1", "yn", "y"};
     static const char *const ps3[] = {"ds", "x0", "xs", "x1", "ys", "y"};
-    bn_dims d = bn_of(IN(cx, n, 1));
+    bn_dims d = bn_of(cg_in(cx, n, 1));
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
@@ -294,14 +293,14 @@ void emit_BN_DX(cg_ctx *cx, const ir_node *n) {
 
 /* Rows of the last axis of node x: *R rows of *D. */
 static void ln_of(const ir_node *x, long long *R, long long *D) {
-    *D = cgk_last(x);
-    *R = cgk_numel(x) / *D;
+    *D = cg_last(x);
+    *R = cg_numel(x) / *D;
 }
 
 /* stats[r] = (mean, 1 / sqrt(var + eps)) of row r, in double */
 void emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     long long R, D;
-    ln_of(IN(cx, n, 0), &R, &D);
+    ln_of(cg_in(cx, n, 0), &R, &D);
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const double eps = %.17g;\n", n->fattr[0]);
@@ -315,8 +314,10 @@ void emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     lanes_open(cx, "        ", "b");
     lanes_add(cx, "        ", D, "b", "(xr[i] - m) * (xr[i] - m)", NULL, NULL);
     lanes_close(cx, "        ", "v", "b");
-    sb_printf(c, "        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(v / %lld + eps));\n    }\n", cx->T, cx->T,
-              D);
+    sb_printf(c,
+              "        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(v / %lld + eps));\n"
+              "    }\n",
+              cx->T, cx->T, D);
     cgk_tail(cx);
 }
 
@@ -342,7 +343,7 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
-    cgk_parallel(cx, cgk_numel(n), "    ");
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c, "        const %s *restrict dr = x0 + r * %lld, *restrict xr = x1 + r * %lld;\n", T, D, D);
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", T, D);
@@ -353,7 +354,9 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     lanes_close(cx, "        ", "sg", "a");
     lanes_close(cx, "        ", "sgx", "b");
     sb_printf(c, "        const %s ma = (%s)(sg / %lld), mb = (%s)(sgx * rs / %lld);\n", T, T, D, T, D);
-    sb_printf(c, "        for (long j = 0; j < %lld; j++) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n    }\n",
+    sb_printf(c,
+              "        for (long j = 0; j < %lld; j++) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n"
+              "    }\n",
               D);
     cgk_tail(cx);
 }
@@ -362,7 +365,7 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
  * x2 = stats */
 void emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     long long R, D;
-    ln_of(IN(cx, n, 1), &R, &D);
+    ln_of(cg_in(cx, n, 1), &R, &D);
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);

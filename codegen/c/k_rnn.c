@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define IN cgk_in
 
 typedef long long ll;
 
@@ -53,7 +52,6 @@ static void emit_act(cg_ctx *cx, const char *ind, int sigm, const char *dst, con
 }
 
 /* An expression in the arena. */
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- the forward scan ---------------------------------------------------- */
 
@@ -65,16 +63,16 @@ static ll gate_slots(int cell, ll H) { return cell == RNN_CELL_LSTM ? 2 * H : ce
  * previous state row sp. */
 static void scan_cell(cg_ctx *cx, int cell, ll H, int first, const char *ind) {
     strbuf *c = cx->c;
-    const char *T = cx->T, *in2 = FMT("%s    ", ind);
+    const char *T = cx->T, *in2 = arena_printf(cx->g->a, "%s    ", ind);
     sb_printf(c, "%sfor (long j = 0; j < %lld; j++) {\n", ind, H);
     if (cell == RNN_CELL_TANH) {
         emit_act(cx, in2, 0, "hh", "xr[j] + s[j]");
         sb_printf(c, "%ss[j] = hh;\n", in2);
     } else if (cell == RNN_CELL_LSTM) { /* [h, c, i, f, g, o] */
-        emit_act(cx, in2, 1, "ig", FMT("xr[j] + s[%lld + j]", 2 * H));
-        emit_act(cx, in2, 1, "fg", FMT("xr[%lld + j] + s[%lld + j]", H, 3 * H));
-        emit_act(cx, in2, 0, "gg", FMT("xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
-        emit_act(cx, in2, 1, "og", FMT("xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
+        emit_act(cx, in2, 1, "ig", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", 2 * H));
+        emit_act(cx, in2, 1, "fg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 3 * H));
+        emit_act(cx, in2, 0, "gg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
+        emit_act(cx, in2, 1, "og", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
         if (first) sb_printf(c, "%sconst %s cc = ig * gg;\n", in2, T);
         else sb_printf(c, "%sconst %s cc = fg * sp[%lld + j] + ig * gg;\n", in2, T, H);
         emit_act(cx, in2, 0, "tc", "cc");
@@ -82,9 +80,9 @@ static void scan_cell(cg_ctx *cx, int cell, ll H, int first, const char *ind) {
         sb_printf(c, "%ss[%lld + j] = ig;\n%ss[%lld + j] = fg;\n", in2, 2 * H, in2, 3 * H);
         sb_printf(c, "%ss[%lld + j] = gg;\n%ss[%lld + j] = og;\n", in2, 4 * H, in2, 5 * H);
     } else { /* GRU: [h, r, z, W_hn h + b_hn, n] */
-        emit_act(cx, in2, 1, "rg", FMT("xr[j] + s[%lld + j]", H));
-        emit_act(cx, in2, 1, "zg", FMT("xr[%lld + j] + s[%lld + j]", H, 2 * H));
-        emit_act(cx, in2, 0, "ng", FMT("xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
+        emit_act(cx, in2, 1, "rg", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", H));
+        emit_act(cx, in2, 1, "zg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 2 * H));
+        emit_act(cx, in2, 0, "ng", arena_printf(cx->g->a, "xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
         if (first) sb_printf(c, "%ss[j] = (1 - zg) * ng;\n", in2);
         else sb_printf(c, "%ss[j] = (1 - zg) * ng + zg * sp[j];\n", in2);
         sb_printf(c, "%ss[%lld + j] = rg;\n%ss[%lld + j] = zg;\n%ss[%lld + j] = ng;\n", in2, H, in2, 2 * H, in2, 4 * H);
@@ -105,8 +103,8 @@ void emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (long b = 0; b < %lld; b++) {\n", B);
     sb_printf(c, "            %s *restrict gb = y + (b * %lld + t) * %lld + %lld;\n", cx->T, TT, SW, GO);
     sb_printf(c, "            for (long j = 0; j < %lld; j++) gb[j] = x2[j];\n        }\n", GH);
-    emit_step_gemm(cx, "t > 0", 1, B, GH, H, FMT("y + (t - 1) * %lld", SW), TT * SW, "x1", H,
-                   FMT("y + t * %lld + %lld", SW, GO), TT * SW);
+    emit_step_gemm(cx, "t > 0", 1, B, GH, H, arena_printf(cx->g->a, "y + (t - 1) * %lld", SW), TT * SW, "x1", H,
+                   arena_printf(cx->g->a, "y + t * %lld + %lld", SW, GO), TT * SW);
     sb_puts(c, "        /* the cell */\n");
     sb_printf(c, "        for (long b = 0; b < %lld; b++) {\n", B);
     sb_printf(c, "            const %s *restrict xr = x0 + (b * %lld + t) * %lld;\n", cx->T, TT, GH);
@@ -138,19 +136,22 @@ static ll dh_slot(int cell, ll H) { return cell == RNN_CELL_LSTM ? 4 * H : cell 
  * t-1 and t+1 exist: 1 yes, 0 no, -1 decided at run time. */
 static void grad_cell(cg_ctx *cx, int cell, ll H, int prev, int next, const char *ind) {
     strbuf *c = cx->c;
-    const char *T = cx->T, *in2 = FMT("%s    ", ind);
+    const char *T = cx->T, *in2 = arena_printf(cx->g->a, "%s    ", ind);
     const char *hp = prev > 0 ? "sp[j]" : prev < 0 ? "(t > 0 ? sp[j] : 0)" : "0";
     sb_printf(c, "%sfor (long j = 0; j < %lld; j++) {\n", ind, H);
     if (cell == RNN_CELL_TANH) {
         sb_printf(c, "%so[j] = o[j] * (1 - s[j] * s[j]);\n", in2);
     } else if (cell == RNN_CELL_LSTM) { /* state [h, c, i, f, g, o] -> [di, df, dg, do (pre-activation), dc] */
-        const char *cp = prev > 0 ? FMT("sp[%lld + j]", H) : prev < 0 ? FMT("(t > 0 ? sp[%lld + j] : 0)", H) : "0";
-        const char *dcn = next > 0 ? FMT(" + on[%lld + j] * sn[%lld + j]", 4 * H, 3 * H)
-                          : next < 0 ? FMT(" + (on ? on[%lld + j] * sn[%lld + j] : 0)", 4 * H, 3 * H) : "";
+        const char *cp = prev > 0   ? arena_printf(cx->g->a, "sp[%lld + j]", H)
+                         : prev < 0 ? arena_printf(cx->g->a, "(t > 0 ? sp[%lld + j] : 0)", H)
+                                    : "0";
+        const char *dcn = next > 0   ? arena_printf(cx->g->a, " + on[%lld + j] * sn[%lld + j]", 4 * H, 3 * H)
+                          : next < 0 ? arena_printf(cx->g->a, " + (on ? on[%lld + j] * sn[%lld + j] : 0)", 4 * H, 3 * H)
+                                     : "";
         sb_printf(c, "%sconst %s dh = o[%lld + j];\n", in2, T, 4 * H);
         sb_printf(c, "%sconst %s ig = s[%lld + j], fg = s[%lld + j], gg = s[%lld + j], og = s[%lld + j];\n", in2, T,
                   2 * H, 3 * H, 4 * H, 5 * H);
-        emit_act(cx, in2, 0, "tc", FMT("s[%lld + j]", H));
+        emit_act(cx, in2, 0, "tc", arena_printf(cx->g->a, "s[%lld + j]", H));
         sb_printf(c, "%sconst %s dc = dh * og * (1 - tc * tc) + ds[%lld + j]%s; /* + dc(t+1) f(t+1) */\n", in2, T, H,
                   dcn);
         sb_printf(c, "%sconst %s dog = dh * tc + ds[%lld + j];\n", in2, T, 5 * H);
@@ -189,7 +190,10 @@ static void grad_dh_init(cg_ctx *cx, int cell, ll B, ll TT, ll H, ll OW, ll SW) 
         sb_printf(c, "            if (t < %lld) {\n", TT - 1);
         sb_printf(c, "                const %s *restrict carry = d + %lld; /* row t+1 */\n", cx->T, OW);
         sb_printf(c, "                for (long j = 0; j < %lld; j++) d[j] = dsh[j] + carry[j];\n", H);
-        sb_printf(c, "            } else {\n                for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n            }\n", H);
+        sb_printf(c,
+                  "            } else {\n                for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n"
+                  "            }\n",
+                  H);
     } else {
         sb_printf(c, "            for (long j = 0; j < %lld; j++) d[j] = dsh[j];\n", H);
     }
@@ -207,8 +211,9 @@ void emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    for (long t = %lld; t >= 0; t--) {\n", TT - 1);
     grad_dh_init(cx, cell, B, TT, H, OW, SW);
     sb_puts(c, "        /* + dgh(t+1) W_hh */\n");
-    emit_step_gemm(cx, FMT("t < %lld", TT - 1), 0, B, H, GH, FMT("y + (t + 1) * %lld + %lld", OW, GO), TT * OW,
-                   "x2", H, FMT("y + t * %lld + %lld", OW, dh_slot(cell, H)), TT * OW);
+    emit_step_gemm(cx, arena_printf(cx->g->a, "t < %lld", TT - 1), 0, B, H, GH,
+                   arena_printf(cx->g->a, "y + (t + 1) * %lld + %lld", OW, GO), TT * OW, "x2", H,
+                   arena_printf(cx->g->a, "y + t * %lld + %lld", OW, dh_slot(cell, H)), TT * OW);
     sb_puts(c, "        /* the cell backward */\n");
     sb_printf(c, "        for (long b = 0; b < %lld; b++) {\n", B);
     sb_printf(c, "            %s *restrict o = y + (b * %lld + t) * %lld;\n", cx->T, TT, OW);
@@ -219,11 +224,14 @@ void emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
         sb_printf(c, "            const %s *restrict ds = x0 + (b * %lld + t) * %lld;\n", cx->T, TT, SW);
         sb_printf(c, "            const %s *restrict sp = t > 0 ? s - %lld : 0; /* state at t-1 */\n", cx->T, SW);
         if (cell == RNN_CELL_LSTM) {
-            sb_printf(c, "            const %s *restrict sn = t < %lld ? s + %lld : 0; /* state at t+1 */\n", cx->T, TT - 1, SW);
-            sb_printf(c, "            const %s *restrict on = t < %lld ? o + %lld : 0; /* its gradients */\n", cx->T, TT - 1, OW);
+            sb_printf(c, "            const %s *restrict sn = t < %lld ? s + %lld : 0; /* state at t+1 */\n", cx->T,
+                      TT - 1, SW);
+            sb_printf(c, "            const %s *restrict on = t < %lld ? o + %lld : 0; /* its gradients */\n", cx->T,
+                      TT - 1, OW);
         }
         /* the steps with both neighbours get a loop without branches */
-        sb_printf(c, "            if (t > 0%s) {\n", cell == RNN_CELL_LSTM ? FMT(" && t < %lld", TT - 1) : "");
+        sb_printf(c, "            if (t > 0%s) {\n",
+                  cell == RNN_CELL_LSTM ? arena_printf(cx->g->a, " && t < %lld", TT - 1) : "");
         grad_cell(cx, cell, H, 1, 1, "                ");
         sb_puts(c, "            } else {\n");
         grad_cell(cx, cell, H, -1, -1, "                ");

@@ -1,20 +1,26 @@
-/* kernels.h — inside codegen/c/: the kernel emitter every op row of ops.def
- * names (emit_OP), and the helpers families of ops share to write them.
- * Core ops are in kernels.c; a family keeps its kernels in k_FAMILY.c. */
+/* kernels.h — the C target (codegen/c/): the kernel emitter every op row
+ * of ops.def names (emit_OP), the helpers families of ops share to write
+ * them, and the target's other files.
+ *
+ *   emit.c     c_emit (its row in targets.def): the file skeleton, the
+ *              struct, the kernels, the API, the optional trainer main()
+ *   kernels.c  the helpers below and the dispatch c_kernel (by the op's
+ *              row: its class, or its emit_OP)
+ *   k_core.c   the core ops: elementwise, sum, expand, reshape, matmul,
+ *              the softmax family, the losses
+ *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
+ *              k_attn.c, k_fused.c)
+ *   api.c      the generated API: init, entry points, update, save/load
+ */
 #ifndef NNC_CG_KERNELS_H
 #define NNC_CG_KERNELS_H
 
-#include "../cg.h"
+#include "../core/core.h"
 
 #define OP(e, name, nin, cls, shape, grad, flags, expr) void emit_##e(cg_ctx *cx, const ir_node *n);
 #include "../../ir/ops.def"
 #undef OP
 
-/* Input i of n. */
-const ir_node *cgk_in(cg_ctx *cx, const ir_node *n, int i);
-long long cgk_numel(const ir_node *n);
-/* Size of the last axis (1 for a scalar). */
-long long cgk_last(const ir_node *n);
 /* The comment and signature: static void kID_op(const T *restrict x0, ...,
  * T *restrict y) {  (OPF_RNG ops also get uint64_t seed, uint64_t counter). */
 void cgk_head(cg_ctx *cx, const ir_node *n);
@@ -25,6 +31,12 @@ void cgk_tail(cg_ctx *cx);
  * tanhf); cgk_uses_fast_tanh tells whether expr needs it. */
 void cgk_formula(cg_ctx *cx, const char *expr);
 int cgk_uses_fast_tanh(cg_ctx *cx, const char *expr);
+/* The tanh_fn of cg_formula and cg_fused_steps: "nnc_tanhf" in f32, NULL in f64. */
+const char *cgk_tanh_fn(cg_ctx *cx);
+/* The kernels of the elementwise rows (OPC_UNARY, OPC_BINARY): their
+ * ops.def formula, suffix broadcasting (k_core.c). */
+void cgk_unary(cg_ctx *cx, const ir_node *n);
+void cgk_binary(cg_ctx *cx, const ir_node *n);
 /* The OpenMP pragma for the independent loop that follows, when work
  * (elements) is large enough; nothing otherwise (and nothing compiled
  * without -fopenmp). */
@@ -40,5 +52,15 @@ void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);
 void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store);
 /* Does node n's kernel call nnc_expf (emit.c defines it then)? */
 int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n);
+
+/* ---- the C target's other files ---- */
+/* Emit the kernel function of node n: static void kID_op(...). */
+void c_kernel(cg_ctx *cx, const ir_node *n);
+/* The model struct, parameter data and constants (before the kernels);
+ * the model API after them, with the header into h. */
+void c_api_prelude(cg_ctx *cx);
+void c_api(cg_ctx *cx, strbuf *h);
+/* The C target's emit (targets.def). */
+int c_emit(cg_ctx *cx, strbuf *h, FILE *err);
 
 #endif /* NNC_CG_KERNELS_H */

@@ -12,10 +12,11 @@
  * parameter-sized staging buffer for init, save and load].
  *
  * What is shared with the C target (names, tables, initializers, the
- * optimizer's formulas, the generic _v entry points) comes from cgapi.h.
+ * optimizer's formulas, the generic _v entry points) comes from
+ * core/api.h.
  */
 #include "cuk.h"
-#include "../cgapi.h"
+#include "../core/api.h"
 
 typedef long long ll;
 
@@ -25,16 +26,13 @@ enum { W_FORWARD, W_LOSS, W_FB, W_STEP, W_COUNT }; /* graph slots */
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 static size_t esize(cg_ctx *cx) { return cx->o->f64 ? 8 : 4; }
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
-static size_t bytes_of(cg_ctx *cx, const ir_node *n) { return (size_t)ir_numel(&n->shape) * (n->dtype == DT_I32 ? 4 : esize(cx)); }
+static size_t bytes_of(cg_ctx *cx, const ir_node *n) {
+    return (size_t)ir_numel(&n->shape) * (n->dtype == DT_I32 ? 4 : esize(cx));
+}
 static int io_count(cg_ctx *cx) { return cx->g->inputs.len + cx->g->targets.len; }
 static ir_node *io_node(cg_ctx *cx, int i) {
     const ir_graph *g = cx->g;
     return NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
-}
-static int used_anywhere(cg_ctx *cx, int id) {
-    for (int e = 0; e < ENTRY_COUNT; e++)
-        if (cx->p->has[e] && cx->p->sched[e].live[id]) return 1;
-    return 0;
 }
 
 /* ---- the device layout -------------------------------------------------- */
@@ -45,18 +43,18 @@ typedef struct dlayout {
 
 static dlayout dlayout_of(cg_ctx *cx) {
     dlayout l;
-    size_t pb = align256(cga_param_elems(cx) * esize(cx));
+    size_t pb = align256(cg_param_elems(cx) * esize(cx));
     l.params = 0;
     l.grads = pb;
     l.opt[0] = l.grads + (cx->p->has[ENTRY_TRAIN] ? pb : 0);
-    l.opt[1] = l.opt[0] + (cga_opt_slots(cx) >= 1 ? pb : 0);
-    l.act = l.opt[1] + (cga_opt_slots(cx) >= 2 ? pb : 0);
+    l.opt[1] = l.opt[0] + (cg_opt_slots(cx) >= 1 ? pb : 0);
+    l.act = l.opt[1] + (cg_opt_slots(cx) >= 2 ? pb : 0);
     l.io = l.act + align256(cx->p->arena_elems * esize(cx));
     l.consts = l.io;
     for (int i = 0; i < io_count(cx); i++) l.consts += align256(bytes_of(cx, io_node(cx, i)));
     l.hyper = l.consts;
     for (int i = 0; i < cx->g->nodes.len; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i)) l.hyper += align256(bytes_of(cx, NODE(cx, i)));
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i)) l.hyper += align256(bytes_of(cx, NODE(cx, i)));
     l.rec = l.hyper + 256;
     l.work = l.rec + 256;
     l.total = l.work + ((size_t)4 << 20); /* NNRT_CU_WORKSPACE_BYTES */
@@ -77,11 +75,11 @@ static size_t io_offset(cg_ctx *cx, int id) {
 static size_t const_offset(cg_ctx *cx, int id) {
     size_t off = 0;
     for (int i = 0; i < id; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i)) off += align256(bytes_of(cx, NODE(cx, i)));
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i)) off += align256(bytes_of(cx, NODE(cx, i)));
     return off / esize(cx);
 }
 
-static size_t host_bytes(cg_ctx *cx) { return HOST_HEADER + align256(cga_param_elems(cx) * esize(cx)) + 64; }
+static size_t host_bytes(cg_ctx *cx) { return HOST_HEADER + align256(cg_param_elems(cx) * esize(cx)) + 64; }
 
 /* The device pointer expression of node id's buffer under plan e. */
 static const char *dptr(cg_ctx *cx, ir_entry e, int id) {
@@ -100,23 +98,47 @@ static const char *dptr(cg_ctx *cx, ir_entry e, int id) {
     return n->dtype == DT_I32 ? arena_printf(a, "(int32_t *)(void *)(%s)", s) : s;
 }
 
+/* "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(dst,
+ * src, bytes, cudaMemcpyDIR, m->ex.stream), "copy of WHAT");" */
+static void emit_copy(cg_ctx *cx, const char *dst, const char *src, const char *bytes, const char *dir,
+                      const char *what) {
+    sb_printf(cx->c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(%s, %s, %s, cudaMemcpy%s, "
+                     "m->ex.stream), \"copy of %s\");\n",
+              dst, src, bytes, dir, what);
+}
+
 /* ---- the header ----------------------------------------------------------- */
 
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    sb_printf(h, "typedef struct %s %s; /* host struct; parameters, gradients, optimizer state and activations on the device */\n\n", P, P);
-    sb_printf(h, "%s *%s_create(uint64_t seed);  /* malloc'd, device memory allocated, initialized; NULL on failure */\n", P, P);
-    sb_printf(h, "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* host struct in caller memory of %s_ARENA_BYTES;\n"
-                 "    allocates %s_DEVICE_BYTES on the current device (on failure *m is set for _last_error; call _free) */\n", P, P, cx->upper, cx->upper);
-    sb_printf(h, "void %s_free(%s *m);          /* device memory, stream, cuBLAS, graphs; the host block if _create made it */\n", P, P);
-    sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights (the C target's for the same seed) */\n", P, P);
-    sb_puts(h, "\n/* Host pointers: inputs copied in, results copied out; these return when\n * the work is done. */\n");
-    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward", "", 0, "");
-    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss", "", 1, "");
-    if (cga_trainable(cx)) {
-        cga_entry_proto(cx, h, "train_step", "", 1, "");
-        cga_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
-        sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P, P);
+    sb_printf(h,
+              "typedef struct %s %s; /* host struct; parameters, gradients, optimizer state and activations on the "
+              "device */\n\n",
+              P, P);
+    sb_printf(h,
+              "%s *%s_create(uint64_t seed);  /* malloc'd, device memory allocated, initialized; NULL on failure */\n",
+              P, P);
+    sb_printf(h,
+              "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* host struct in caller memory of "
+              "%s_ARENA_BYTES;\n"
+              "    allocates %s_DEVICE_BYTES on the current device (on failure *m is set for _last_error; call _free) "
+              "*/\n",
+              P, P, cx->upper, cx->upper);
+    sb_printf(h,
+              "void %s_free(%s *m);          /* device memory, stream, cuBLAS, graphs; the host block if _create made "
+              "it */\n",
+              P, P);
+    sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights (the C target's for the same seed) */\n",
+              P, P);
+    sb_puts(h, "\n/* Host pointers: inputs copied in, results copied out; these return when\n"
+               " * the work is done. */\n");
+    if (cx->p->has[ENTRY_FORWARD]) cg_entry_proto(cx, h, "forward", "", 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cg_entry_proto(cx, h, "loss", "", 1, "");
+    if (cg_trainable(cx)) {
+        cg_entry_proto(cx, h, "train_step", "", 1, "");
+        cg_entry_proto(cx, h, "forward_backward", "", 1, " /* overwrites the gradients */");
+        sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P,
+                  P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
     }
     sb_puts(h, "\n/* Device pointers, asynchronous on stream (NULL: the model's own stream):\n"
@@ -125,40 +147,47 @@ static void protos(cg_ctx *cx, strbuf *h) {
                " * are read as 0 and the next _sync (or host-pointer call) reports it.\n"
                " * A call on another stream than the model's last one waits for that work. */\n");
     const char *st = ", cudaStream_t nnrt_stream";
-    if (cx->p->has[ENTRY_FORWARD]) cga_entry_proto(cx, h, "forward_dev", st, 0, "");
-    if (cx->p->has[ENTRY_LOSS]) cga_entry_proto(cx, h, "loss_dev", st, 1, "");
-    if (cga_trainable(cx)) {
-        cga_entry_proto(cx, h, "train_step_dev", st, 1, "");
-        cga_entry_proto(cx, h, "forward_backward_dev", st, 1, "");
+    if (cx->p->has[ENTRY_FORWARD]) cg_entry_proto(cx, h, "forward_dev", st, 0, "");
+    if (cx->p->has[ENTRY_LOSS]) cg_entry_proto(cx, h, "loss_dev", st, 1, "");
+    if (cg_trainable(cx)) {
+        cg_entry_proto(cx, h, "train_step_dev", st, 1, "");
+        cg_entry_proto(cx, h, "forward_backward_dev", st, 1, "");
         sb_printf(h, "int %s_update_dev(%s *m, cudaStream_t nnrt_stream);\n", P, P);
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* DEVICE pointer, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_read_grads(%s *m, %s *host);  /* copy the gradients out (synchronizes) */\n", P, P, T);
     }
     sb_printf(h, "int %s_sync(%s *m); /* wait for the model's work; reports errors found on the device */\n", P, P);
-    sb_printf(h, "\n/* The host-pointer entry points with arrays of pointers, in the order of\n * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
-    sb_printf(h, "int %s_io_info(int i, nnrt_tensor_info *info);     /* %s_NUM_IO inputs and targets */\n", P, cx->upper);
+    sb_printf(h, "\n/* The host-pointer entry points with arrays of pointers, in the order of\n"
+                 " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
+    sb_printf(h, "int %s_io_info(int i, nnrt_tensor_info *info);     /* %s_NUM_IO inputs and targets */\n", P,
+              cx->upper);
     sb_printf(h, "int %s_output_info(int i, nnrt_tensor_info *info); /* %s_NUM_OUTPUTS outputs */\n", P, cx->upper);
-    if (cx->p->has[ENTRY_FORWARD]) sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
+    if (cx->p->has[ENTRY_FORWARD])
+        sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
-    if (cga_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
-    sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* DEVICE pointer, contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
+    if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* DEVICE pointer, contiguous, %s_PARAM_ELEMS */\n", T, P, P,
+              cx->upper);
     sb_printf(h, "int %s_read_params(%s *m, %s *host);        /* copy out (synchronizes) */\n", P, P, T);
     sb_printf(h, "int %s_write_params(%s *m, const %s *host); /* copy in (synchronizes) */\n", P, P, T);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, via path.tmp + rename */\n", P, P);
     sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
-    sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n", P, P);
+    sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n",
+              P, P);
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
 }
 
 static void emit_header(cg_ctx *cx, strbuf *h) {
-    sb_printf(h, "/* %s — generated by nnc (--target cuda) from %s. Do not edit. */\n", cx->o->header, cx->o->source);
+    sb_printf(h, "/* %s — generated by %s from %s. Do not edit. */\n", cx->o->header, cg_generated_by(cx),
+              cx->o->source);
     sb_printf(h, "#ifndef %s_H\n#define %s_H\n\n", cx->upper, cx->upper);
     sb_puts(h, "#include <stddef.h>\n#include <stdint.h>\n\n#include <cuda_runtime_api.h>\n\n#include \"nnrt.h\"\n\n");
     sb_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    cga_size_macros(cx, h, host_bytes(cx));
-    sb_printf(h, "#define %s_DEVICE_BYTES %zu /* one cudaMalloc: parameters, gradients, optimizer, activations, io */\n", cx->upper,
-              dlayout_of(cx).total);
+    cg_size_macros(cx, h, host_bytes(cx));
+    sb_printf(h,
+              "#define %s_DEVICE_BYTES %zu /* one cudaMalloc: parameters, gradients, optimizer, activations, io */\n",
+              cx->upper, dlayout_of(cx).total);
     sb_puts(h, "\n");
     protos(cx, h);
     sb_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n");
@@ -190,7 +219,8 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    cudaStream_t own; /* the model's stream */\n");
     sb_puts(c, "    cudaEvent_t done; /* orders work across streams: a new stream waits for the last one */\n");
     sb_printf(c, "    cudaGraphExec_t graph[%d]; /* forward, loss, forward_backward, train_step */\n", W_COUNT);
-    sb_printf(c, "    int graph_state[%d];       /* 0 not run, 1 run once, 2 captured, -1 capture failed: eager */\n", W_COUNT);
+    sb_printf(c, "    int graph_state[%d];       /* 0 not run, 1 run once, 2 captured, -1 capture failed: eager */\n",
+              W_COUNT);
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
     sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HOST_HEADER);
 }
@@ -198,14 +228,14 @@ static void emit_struct(cg_ctx *cx) {
 static void emit_consts(cg_ctx *cx) {
     for (int i = 0; i < cx->g->nodes.len; i++) {
         ir_node *n = NODE(cx, i);
-        if (n->op == IR_CONST && used_anywhere(cx, i))
-            cga_const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
+        if (n->op == IR_CONST && cg_used(cx, i))
+            cg_const_array(cx, arena_printf(cx->g->a, "%s_c%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
     }
 }
 
 void cu_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
-    cga_param_data(cx);
+    cg_param_data(cx);
     emit_consts(cx);
 }
 
@@ -227,35 +257,61 @@ static void index_messages(cg_ctx *cx) {
     sb_puts(cx->c, "};\n");
 }
 
+static void emit_graph_runner(cg_ctx *cx);
+
+/* fail() and the index checks' messages, P_begin, P_status, P_finish and
+ * the graph runner P_run. */
 static void emit_helpers(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
-    int checks = cga_uses_index_checks(cx);
+    int checks = cg_uses_op_flag(cx, OPF_INDEX);
     if (checks) {
-        cga_fail(cx);
+        cg_fail_fn(cx);
         index_messages(cx);
     }
-    sb_printf(c, "\n/* Use stream s (NULL: the model's own) for what follows, after the work\n"
-                 " * already enqueued on the stream used last. */\nstatic int %s_begin(%s *m, cudaStream_t s) {\n", P, P);
+    sb_printf(c,
+              "\n/* Use stream s (NULL: the model's own) for what follows, after the work\n"
+              " * already enqueued on the stream used last. */\n"
+              "static int %s_begin(%s *m, cudaStream_t s) {\n",
+              P, P);
     sb_puts(c, "    int st = NNRT_OK;\n    m->ex.err[0] = 0;\n");
     sb_puts(c, "    if ((s ? s : m->own) != m->ex.stream) {\n");
     sb_puts(c, "        st = nnrt_cu_check(&m->ex, cudaEventRecord(m->done, m->ex.stream), \"cudaEventRecord\");\n");
-    sb_puts(c, "        if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaStreamWaitEvent(s ? s : m->own, m->done, 0), \"cudaStreamWaitEvent\");\n    }\n");
+    sb_puts(c, "        if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaStreamWaitEvent(s ? s : m->own, m->done, 0), "
+               "\"cudaStreamWaitEvent\");\n    }\n");
     sb_puts(c, "    return st != NNRT_OK ? st : nnrt_cu_use_stream(&m->ex, s, m->own);\n}\n");
-    sb_printf(c, "\n/* The status of a call: a CUDA failure's message goes to the model. */\nstatic int %s_status(%s *m, int st) {\n", P, P);
-    sb_puts(c, "    if (st == NNRT_ERR_CUDA) snprintf(m->error.msg, sizeof m->error.msg, \"%s\", m->ex.err);\n    return st;\n}\n");
-    sb_printf(c, "\n/* Wait for the stream; report an index found out of range on the device. */\nstatic int %s_finish(%s *m, int st) {\n", P, P);
-    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaStreamSynchronize(m->ex.stream), \"cudaStreamSynchronize\");\n");
+    sb_printf(c,
+              "\n/* The status of a call: a CUDA failure's message goes to the model. */\n"
+              "static int %s_status(%s *m, int st) {\n",
+              P, P);
+    sb_puts(c, "    if (st == NNRT_ERR_CUDA) snprintf(m->error.msg, sizeof m->error.msg, \"%s\", m->ex.err);\n"
+               "    return st;\n}\n");
+    sb_printf(c,
+              "\n/* Wait for the stream; report an index found out of range on the device. */\n"
+              "static int %s_finish(%s *m, int st) {\n",
+              P, P);
+    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaStreamSynchronize(m->ex.stream), "
+               "\"cudaStreamSynchronize\");\n");
     if (checks) {
         sb_puts(c, "    int32_t rec[4] = {0, 0, 0, 0};\n");
-        sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpy(rec, m->rec, sizeof rec, cudaMemcpyDeviceToHost), \"cudaMemcpy (index check)\");\n");
+        sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpy(rec, m->rec, sizeof rec, "
+                   "cudaMemcpyDeviceToHost), \"cudaMemcpy (index check)\");\n");
         sb_puts(c, "    if (st == NNRT_OK && rec[0] != 0) {\n");
-        sb_puts(c, "        st = nnrt_cu_check(&m->ex, cudaMemset(m->rec, 0, sizeof rec), \"cudaMemset (index check)\");\n");
-        sb_printf(c, "        if (st == NNRT_OK) return fail(m, NNRT_ERR_RANGE, %s_check_msg[rec[0] - 1], (long)rec[2], (long)rec[1]);\n    }\n", P);
+        sb_puts(c, "        st = nnrt_cu_check(&m->ex, cudaMemset(m->rec, 0, sizeof rec), \"cudaMemset (index "
+                   "check)\");\n");
+        sb_printf(c,
+                  "        if (st == NNRT_OK) return fail(m, NNRT_ERR_RANGE, %s_check_msg[rec[0] - 1], (long)rec[2], "
+                  "(long)rec[1]);\n    }\n",
+                  P);
     }
     sb_printf(c, "    return %s_status(m, st);\n}\n", P);
+    emit_graph_runner(cx);
+}
 
-    /* the graph runner */
+/* P_run: an entry point's work eagerly, or as a CUDA Graph. */
+static void emit_graph_runner(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
     sb_printf(c, "\ntypedef int (*%s_enqueue)(%s *m, uint64_t counter);\n", P, P);
     sb_printf(c, "\n/* Run entry point w's work on m->ex.stream: eagerly the first time, then\n"
                  " * captured as a CUDA Graph on the second call and replayed after. A\n"
@@ -263,24 +319,29 @@ static void emit_helpers(cg_ctx *cx) {
                  " * and updates the instantiated graph in place. When capturing fails the\n"
                  " * entry point runs eagerly from then on. */\n");
     sb_printf(c, "static int %s_run(%s *m, int w, %s_enqueue enq, int recapture, uint64_t counter) {\n", P, P, P);
-    sb_puts(c, "    if (m->graph_state[w] <= 0) {\n        if (m->graph_state[w] == 0) m->graph_state[w] = 1;\n        return enq(m, counter);\n    }\n");
+    sb_puts(c, "    if (m->graph_state[w] <= 0) {\n        if (m->graph_state[w] == 0) m->graph_state[w] = 1;\n"
+               "        return enq(m, counter);\n    }\n");
     sb_puts(c, "    if (m->graph_state[w] == 1 || recapture) {\n");
     sb_puts(c, "        cudaGraph_t g = NULL;\n        int st = NNRT_OK;\n");
     sb_puts(c, "        cudaError_t e = cudaStreamBeginCapture(m->ex.stream, cudaStreamCaptureModeThreadLocal);\n");
-    sb_puts(c, "        if (e == cudaSuccess) {\n            st = enq(m, counter);\n            cudaError_t e2 = cudaStreamEndCapture(m->ex.stream, &g);\n");
+    sb_puts(c, "        if (e == cudaSuccess) {\n            st = enq(m, counter);\n"
+               "            cudaError_t e2 = cudaStreamEndCapture(m->ex.stream, &g);\n");
     sb_puts(c, "            if (e2 != cudaSuccess) e = e2;\n        }\n");
     sb_puts(c, "        if (e == cudaSuccess && st == NNRT_OK && g && m->graph[w]) {\n");
     sb_puts(c, "            cudaGraphExecUpdateResultInfo info;\n");
     sb_puts(c, "            if (cudaGraphExecUpdate(m->graph[w], g, &info) != cudaSuccess) {\n");
-    sb_puts(c, "                (void)cudaGetLastError();\n                cudaGraphExecDestroy(m->graph[w]);\n                m->graph[w] = NULL;\n            }\n        }\n");
-    sb_puts(c, "        if (e == cudaSuccess && st == NNRT_OK && g && !m->graph[w]) e = cudaGraphInstantiate(&m->graph[w], g, 0);\n");
+    sb_puts(c, "                (void)cudaGetLastError();\n                cudaGraphExecDestroy(m->graph[w]);\n"
+               "                m->graph[w] = NULL;\n            }\n        }\n");
+    sb_puts(c, "        if (e == cudaSuccess && st == NNRT_OK && g && !m->graph[w]) e = "
+               "cudaGraphInstantiate(&m->graph[w], g, 0);\n");
     sb_puts(c, "        if (g) cudaGraphDestroy(g);\n");
     sb_puts(c, "        if (e != cudaSuccess || st != NNRT_OK || !m->graph[w]) {\n");
     sb_puts(c, "            (void)cudaGetLastError(); /* capture failed: run eagerly from now on */\n");
     sb_puts(c, "            if (m->graph[w]) cudaGraphExecDestroy(m->graph[w]);\n");
     sb_puts(c, "            m->graph[w] = NULL;\n            m->graph_state[w] = -1;\n            m->ex.err[0] = 0;\n");
     sb_puts(c, "            return enq(m, counter);\n        }\n        m->graph_state[w] = 2;\n    }\n");
-    sb_puts(c, "    return nnrt_cu_check(&m->ex, cudaGraphLaunch(m->graph[w], m->ex.stream), \"cudaGraphLaunch\");\n}\n");
+    sb_puts(c, "    return nnrt_cu_check(&m->ex, cudaGraphLaunch(m->graph[w], m->ex.stream), \"cudaGraphLaunch\");\n"
+               "}\n");
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -300,25 +361,27 @@ static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
     const char *P = cx->o->prefix;
     const ir_sched *s = &cx->p->sched[e];
     sb_printf(c, "\nstatic int %s_enq_%s(%s *m, uint64_t counter) {\n    int st = NNRT_OK;\n", P, name, P);
-    if (!cga_uses_rng(cx, e)) sb_puts(c, "    (void)counter;\n");
+    if (!cg_uses_rng(cx, e)) sb_puts(c, "    (void)counter;\n");
     int k = check_base(cx, e);
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
         if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
         int ix = n->in[n->iattr[IR_ATTR_INDEX_INPUT]];
-        sb_printf(c, "    if ((st = nnrt_cu_check_index(&m->ex, %s, %lld, %lld, %d, m->rec))) return st;\n", dptr(cx, e, ix),
-                  (ll)ir_numel(&NODE(cx, ix)->shape), (ll)n->iattr[IR_ATTR_INDEX_BOUND], k++);
+        sb_printf(c, "    if ((st = nnrt_cu_check_index(&m->ex, %s, %lld, %lld, %d, m->rec))) return st;\n",
+                  dptr(cx, e, ix), (ll)ir_numel(&NODE(cx, ix)->shape), (ll)n->iattr[IR_ATTR_INDEX_BOUND], k++);
     }
     if (e == ENTRY_TRAIN) /* parameters that do not reach the loss get zero gradients */
         for (int i = 0; i < cx->g->grads.len; i++)
             if (cx->g->grads.data[i] < 0) {
                 ir_node *p = NODE(cx, cx->g->params.data[i]);
-                sb_printf(c, "    if ((st = nnrt_cu_check(&m->ex, cudaMemsetAsync(m->grads + %zu, 0, sizeof(%s) * %lld, m->ex.stream), \"cudaMemsetAsync\"))) return st;\n",
+                sb_printf(c,
+                          "    if ((st = nnrt_cu_check(&m->ex, cudaMemsetAsync(m->grads + %zu, 0, sizeof(%s) * %lld, "
+                          "m->ex.stream), \"cudaMemsetAsync\"))) return st;\n",
                           cx->p->mem[e].offset[p->id], cx->T, (ll)ir_numel(&p->shape));
             }
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
-        sb_printf(c, "    if ((st = %s(&m->ex, ", cuk_name(cx, n));
+        sb_printf(c, "    if ((st = %s(&m->ex, ", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(c, "%s, ", dptr(cx, e, n->in[j]));
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "m->seed, counter, ");
         sb_printf(c, "%s))) return st;\n", dptr(cx, e, n->id));
@@ -333,14 +396,18 @@ static void copy_in(cg_ctx *cx, int targets, const char *kind) {
     int n = g->inputs.len + (targets ? g->targets.len : 0);
     for (int i = 0; i < n; i++) {
         ir_node *x = io_node(cx, i);
-        sb_printf(cx->c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->io + %zu, %s, %zu, %s, m->ex.stream), \"copy of %s\");\n",
-                  io_offset(cx, x->id), cga_cname(cx, x->name), bytes_of(cx, x), kind, x->name);
+        sb_printf(cx->c,
+                  "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->io + %zu, %s, %zu, %s, "
+                  "m->ex.stream), \"copy of %s\");\n",
+                  io_offset(cx, x->id), cg_cname(cx, x->name), bytes_of(cx, x), kind, x->name);
     }
 }
 
 /* Copy a result out: dst gets node id of plan e (kind as above). */
 static void copy_out(cg_ctx *cx, ir_entry e, const char *dst, int id, const char *kind) {
-    sb_printf(cx->c, "    if (st == NNRT_OK && %s) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(%s, %s, %zu, %s, m->ex.stream), \"copy of %s\");\n",
+    sb_printf(cx->c,
+              "    if (st == NNRT_OK && %s) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(%s, %s, %zu, %s, m->ex.stream), "
+              "\"copy of %s\");\n",
               dst, dst, dptr(cx, e, id), bytes_of(cx, NODE(cx, id)), kind, dst);
 }
 
@@ -353,11 +420,13 @@ static void host_index_checks(cg_ctx *cx, ir_entry e) {
         if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
         int ix = n->in[n->iattr[IR_ATTR_INDEX_INPUT]];
         if (cx->p->mem[e].region[ix] != MEM_USER) continue; /* checked on the device */
-        const char *p = cga_cname(cx, NODE(cx, ix)->name);
+        const char *p = cg_cname(cx, NODE(cx, ix)->name);
         ll bound = (ll)n->iattr[IR_ATTR_INDEX_BOUND];
         sb_printf(cx->c, "    for (long i = 0; i < %lld; i++)\n", (ll)ir_numel(&NODE(cx, ix)->shape));
         sb_printf(cx->c, "        if (%s[i] < 0 || %s[i] >= %lld)\n", p, p, bound);
-        sb_printf(cx->c, "            return fail(m, NNRT_ERR_RANGE, \"%s: %s %%ld at index %%ld is not in [0, %lld)\", (long)%s[i], i);\n",
+        sb_printf(cx->c,
+                  "            return fail(m, NNRT_ERR_RANGE, \"%s: %s %%ld at index %%ld is not in [0, %lld)\", "
+                  "(long)%s[i], i);\n",
                   ir_ops[n->op].name, NODE(cx, ix)->name, bound, p);
     }
 }
@@ -372,21 +441,23 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     const char *in = dev ? "cudaMemcpyDeviceToDevice" : "cudaMemcpyHostToDevice";
     const char *out = dev ? "cudaMemcpyDeviceToDevice" : "cudaMemcpyDeviceToHost";
     sb_printf(c, "\nint %s_%s%s(%s *m%s", P, fname, dev ? "_dev" : "", P, dev ? ", cudaStream_t nnrt_stream" : "");
-    cga_io_params(cx, c, targets);
+    cg_io_params(cx, c, targets);
     if (e == ENTRY_FORWARD)
-        for (int i = 0; i < g->outputs.len; i++) sb_printf(c, ", %s *%s", cx->T, cga_cname(cx, g->output_names.data[i]));
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(c, ", %s *%s", cx->T, cg_cname(cx, g->output_names.data[i]));
     else sb_printf(c, ", %s *loss", cx->T);
     sb_puts(c, ") {\n");
-    cga_null_checks(cx, targets);
+    cg_null_checks(cx, targets);
     if (!dev) host_index_checks(cx, e);
     sb_printf(c, "    int st = %s_begin(m, %s);\n", P, dev ? "nnrt_stream" : "NULL");
     copy_in(cx, targets, in);
     const char *counter = e == ENTRY_TRAIN ? "m->calls++" : "m->calls";
-    if (!cga_uses_rng(cx, e)) counter = "0";
-    sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cga_uses_rng(cx, e), counter);
+    if (!cg_uses_rng(cx, e)) counter = "0";
+    sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e),
+              counter);
     if (step) sb_puts(c, "    if (st == NNRT_OK) m->step++;\n");
     if (e == ENTRY_FORWARD)
-        for (int i = 0; i < g->outputs.len; i++) copy_out(cx, e, cga_cname(cx, g->output_names.data[i]), g->outputs.data[i], out);
+        for (int i = 0; i < g->outputs.len; i++)
+            copy_out(cx, e, cg_cname(cx, g->output_names.data[i]), g->outputs.data[i], out);
     else copy_out(cx, e, "loss", e == ENTRY_LOSS ? g->loss_eval : g->loss, out);
     if (dev) sb_printf(c, "    return %s_status(m, st);\n}\n", P);
     else sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
@@ -407,38 +478,56 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
     sb_puts(c, "    if (threadIdx.x != 0) return;\n    h[1] += 1;\n");
     if (adam) {
         sb_printf(c, "    const double bc1 = 1 - pow(%.17g, h[1]), bc2 = 1 - pow(%.17g, h[1]);\n", o->beta1, o->beta2);
-        sb_printf(c, "    h[2] = h[0] / bc1;\n    h[3] = sqrt(bc2);\n    h[4] = 1 - h[0] * %.17g;\n", o->kind == OPT_ADAMW ? o->weight_decay : 0.0);
+        sb_printf(c,
+                  "    h[2] = h[0] / bc1;\n    h[3] = sqrt(bc2);\n"
+                  "    h[4] = 1 - h[0] * %.17g;\n",
+                  o->kind == OPT_ADAMW ? o->weight_decay : 0.0);
     }
     sb_puts(c, "}\n");
-    sb_printf(c, "\nstatic __global__ void __launch_bounds__(256) %s_update_k(%s *__restrict__ p, const %s *__restrict__ g, ", P, T, T);
+    sb_printf(c,
+              "\nstatic __global__ void __launch_bounds__(256) %s_update_k(%s *__restrict__ p, const %s *__restrict__ "
+              "g, ",
+              P, T, T);
     if (adam) sb_printf(c, "%s *__restrict__ mo, %s *__restrict__ ve, ", T, T);
     else sb_printf(c, "%s *__restrict__ buf, ", T);
     sb_puts(c, "const double *__restrict__ h, long long lo, long long hi) {\n");
     if (adam) {
-        cga_adam_consts(cx);
-        sb_printf(c, "    const %s step_size = (%s)h[2], bc2_sqrt = (%s)h[3], decay = (%s)h[4];\n    (void)wd, (void)decay;\n", T, T, T, T);
+        cg_adam_consts(cx);
+        sb_printf(c,
+                  "    const %s step_size = (%s)h[2], bc2_sqrt = (%s)h[3], decay = (%s)h[4];\n"
+                  "    (void)wd, (void)decay;\n",
+                  T, T, T, T);
     } else {
-        sb_printf(c, "    const %s lr = (%s)h[0], wd = (%s)%.17g;\n    (void)buf, (void)wd;\n", T, T, T, o->weight_decay);
+        sb_printf(c,
+                  "    const %s lr = (%s)h[0], wd = (%s)%.17g;\n"
+                  "    (void)buf, (void)wd;\n",
+                  T, T, T, o->weight_decay);
     }
-    sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; i += (long long)gridDim.x * blockDim.x) {\n");
-    if (adam) cga_adam_step(cx);
-    else cga_sgd_step(cx, "h[1]");
+    sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; "
+               "i += (long long)gridDim.x * blockDim.x) {\n");
+    if (adam) cg_adam_step(cx);
+    else cg_sgd_step(cx, "h[1]");
     sb_puts(c, "    }\n}\n");
 
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
-    int nr = cga_grad_ranges(cx, r);
+    int nr = cg_grad_ranges(cx, r);
     sb_printf(c, "\nstatic int %s_enq_update(%s *m, uint64_t counter) {\n    (void)counter;\n", P, P);
     sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper);\n", P);
     sb_printf(c, "    int st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n", P);
     for (int i = 0; i < nr; i++) {
         ll count = (ll)(r[i][1] - r[i][0]);
-        sb_printf(c, "    if (st == NNRT_OK) {\n        %s_update_k<<<%lld, 256, 0, m->ex.stream>>>(m->params, m->grads, %s, m->hyper, %zu, %zu);\n", P,
-                  cuk_grid(count), adam ? "m->opt[0], m->opt[1]" : "m->opt[0]", r[i][0], r[i][1]);
+        sb_printf(c,
+                  "    if (st == NNRT_OK) {\n"
+                  "        %s_update_k<<<%lld, 256, 0, m->ex.stream>>>(m->params, m->grads, %s, m->hyper, %zu, %zu);\n",
+                  P, cuk_grid(count), adam ? "m->opt[0], m->opt[1]" : "m->opt[0]", r[i][0], r[i][1]);
         sb_printf(c, "        st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n    }\n", P);
     }
     sb_puts(c, "    return st;\n}\n");
     sb_printf(c, "\nstatic int %s_enq_step(%s *m, uint64_t counter) {\n", P, P);
-    sb_printf(c, "    int st = %s_enq_train(m, counter);\n    return st != NNRT_OK ? st : %s_enq_update(m, counter);\n}\n", P, P);
+    sb_printf(c,
+              "    int st = %s_enq_train(m, counter);\n    return st != NNRT_OK ? st : %s_enq_update(m, counter);\n"
+              "}\n",
+              P, P);
 }
 
 static void emit_training(cg_ctx *cx) {
@@ -453,48 +542,64 @@ static void emit_training(cg_ctx *cx) {
     sb_printf(c, "    int st = %s_begin(m, nnrt_stream);\n    if (st == NNRT_OK) st = %s_enq_update(m, 0);\n", P, P);
     sb_printf(c, "    if (st == NNRT_OK) m->step++;\n    return %s_status(m, st);\n}\n", P);
     sb_printf(c, "\nint %s_update(%s *m) { return %s_update_dev(m, NULL); }\n", P, P, P);
-    sb_printf(c, "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->grads : NULL;\n}\n", T, P, P, cx->upper);
+    sb_printf(c,
+              "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
+              "    return m ? m->grads : NULL;\n}\n",
+              T, P, P, cx->upper);
     sb_printf(c, "\nint %s_read_grads(%s *m, %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n", P, P, T);
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(host, m->grads, sizeof(%s) * %s_PARAM_ELEMS, cudaMemcpyDeviceToHost, m->ex.stream), \"copy of the gradients\");\n",
-              T, cx->upper);
+    emit_copy(cx, "host", "m->grads", arena_printf(cx->g->a, "sizeof(%s) * %s_PARAM_ELEMS", T, cx->upper),
+              "DeviceToHost", "the gradients");
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
-    sb_printf(c, "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n    m->lr = lr;\n", P, P);
+    sb_printf(c,
+              "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n"
+              "    m->lr = lr;\n",
+              P, P);
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
-    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->hyper, &m->lr, sizeof(double), cudaMemcpyHostToDevice, m->ex.stream), \"copy of lr\");\n");
+    emit_copy(cx, "m->hyper", "&m->lr", "sizeof(double)", "HostToDevice", "lr");
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
     sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+/* P_reset: the initial weights filled on the host, copied to the device
+ * with the constants and lr. */
+static void emit_reset(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix, *T = cx->T;
+    size_t pe = cg_param_elems(cx);
+    sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m || !m->dev) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(c, "    memset(m->host, 0, sizeof(%s) * %zu);\n", T, pe);
+    sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
+    for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->host");
+    sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
+    sb_printf(c,
+              "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemsetAsync(m->dev, 0, %zu, m->ex.stream), "
+              "\"cudaMemsetAsync\");\n",
+              dlayout_of(cx).work);
+    arena *a = cx->g->a;
+    emit_copy(cx, "m->params", "m->host", arena_printf(a, "sizeof(%s) * %zu", T, pe), "HostToDevice", "the parameters");
+    for (int i = 0; i < cx->g->nodes.len; i++)
+        if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i))
+            emit_copy(cx, arena_printf(a, "m->consts + %zu", const_offset(cx, i)), arena_printf(a, "%s_c%d", P, i),
+                      arena_printf(a, "sizeof %s_c%d", P, i), "HostToDevice", "the constants");
+    emit_copy(cx, "m->hyper", "&m->lr", "sizeof(double)", "HostToDevice", "lr");
+    sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
+}
+
 static void emit_lifecycle(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
     dlayout l = dlayout_of(cx);
-    size_t pe = cga_param_elems(cx);
-
-    sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m || !m->dev) return NNRT_ERR_ARG;\n", P, P);
-    sb_printf(c, "    memset(m->host, 0, sizeof(%s) * %zu);\n", T, pe);
-    sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
-    for (int i = 0; i < cx->g->params.len; i++) cga_init_param(cx, i, "m->host");
-    sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemsetAsync(m->dev, 0, %zu, m->ex.stream), \"cudaMemsetAsync\");\n", l.work);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->params, m->host, sizeof(%s) * %zu, cudaMemcpyHostToDevice, m->ex.stream), \"copy of the parameters\");\n",
-              T, pe);
-    for (int i = 0; i < cx->g->nodes.len; i++)
-        if (NODE(cx, i)->op == IR_CONST && used_anywhere(cx, i))
-            sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->consts + %zu, %s_c%d, sizeof %s_c%d, cudaMemcpyHostToDevice, m->ex.stream), \"copy of the constants\");\n",
-                      const_offset(cx, i), P, i, P, i);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->hyper, &m->lr, sizeof(double), cudaMemcpyHostToDevice, m->ex.stream), \"copy of lr\");\n");
-    sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
-
+    emit_reset(cx);
     sb_printf(c, "\nint %s_init(%s **out, void *mem, size_t bytes, uint64_t seed) {\n", P, P);
     sb_printf(c, "    if (!out || !mem || bytes < %s_ARENA_BYTES) return NNRT_ERR_ARG;\n", cx->upper);
     sb_puts(c, "    unsigned char *base = (unsigned char *)mem + (64 - (uintptr_t)mem % 64) % 64;\n");
     sb_printf(c, "    %s *m = (%s *)(void *)base;\n    memset(m, 0, sizeof *m);\n", P, P);
     sb_printf(c, "    m->host = (%s *)(void *)(base + %d);\n    *out = m;\n", T, HOST_HEADER);
-    sb_printf(c, "    int st = nnrt_cu_check(&m->ex, cudaMalloc(&m->dev, %s_DEVICE_BYTES), \"cudaMalloc\");\n", cx->upper);
+    sb_printf(c, "    int st = nnrt_cu_check(&m->ex, cudaMalloc(&m->dev, %s_DEVICE_BYTES), \"cudaMalloc\");\n",
+              cx->upper);
     sb_puts(c, "    if (st == NNRT_OK) {\n        unsigned char *d = (unsigned char *)m->dev;\n");
     sb_printf(c, "        m->params = (%s *)(void *)(d + %zu);\n", T, l.params);
     sb_printf(c, "        m->grads = (%s *)(void *)(d + %zu);\n", T, l.grads);
@@ -507,20 +612,28 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "        m->rec = (int32_t *)(void *)(d + %zu);\n", l.rec);
     sb_printf(c, "        st = nnrt_cu_exec_init(&m->ex, d + %zu, NNRT_CU_WORKSPACE_BYTES);\n", l.work);
     sb_puts(c, "        m->own = m->ex.stream;\n    }\n");
-    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaEventCreateWithFlags(&m->done, cudaEventDisableTiming), \"cudaEventCreateWithFlags\");\n");
+    sb_puts(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaEventCreateWithFlags(&m->done, "
+               "cudaEventDisableTiming), \"cudaEventCreateWithFlags\");\n");
     sb_printf(c, "    if (st == NNRT_OK) return %s_reset(m, seed);\n", P);
     sb_printf(c, "    return %s_status(m, st);\n}\n", P);
 
     sb_printf(c, "\n%s *%s_create(uint64_t seed) {\n    void *mem = malloc(%s_ARENA_BYTES);\n", P, P, cx->upper);
     sb_printf(c, "    %s *m = NULL;\n    if (!mem) return NULL;\n", P);
-    sb_printf(c, "    if (%s_init(&m, mem, %s_ARENA_BYTES, seed) != NNRT_OK) {\n        %s_free(m);\n        free(mem);\n        return NULL;\n    }\n",
+    sb_printf(c,
+              "    if (%s_init(&m, mem, %s_ARENA_BYTES, seed) != NNRT_OK) {\n        %s_free(m);\n"
+              "        free(mem);\n        return NULL;\n    }\n",
               P, cx->upper, P);
     sb_puts(c, "    m->owned = mem;\n    return m;\n}\n");
 
     sb_printf(c, "\nvoid %s_free(%s *m) {\n    if (!m) return;\n", P, P);
-    sb_puts(c, "    if (m->dev) cudaDeviceSynchronize(); /* the model's work on any stream is done (cudaFree would wait too) */\n");
-    sb_printf(c, "    for (int w = 0; w < %d; w++)\n        if (m->graph[w]) cudaGraphExecDestroy(m->graph[w]);\n", W_COUNT);
-    sb_puts(c, "    if (m->done) cudaEventDestroy(m->done);\n    m->ex.stream = m->own;\n    nnrt_cu_exec_destroy(&m->ex);\n");
+    sb_puts(c, "    if (m->dev) cudaDeviceSynchronize(); /* the model's work on any stream is done (cudaFree would "
+               "wait too) */\n");
+    sb_printf(c,
+              "    for (int w = 0; w < %d; w++)\n"
+              "        if (m->graph[w]) cudaGraphExecDestroy(m->graph[w]);\n",
+              W_COUNT);
+    sb_puts(c, "    if (m->done) cudaEventDestroy(m->done);\n    m->ex.stream = m->own;\n"
+               "    nnrt_cu_exec_destroy(&m->ex);\n");
     sb_puts(c, "    if (m->dev) cudaFree(m->dev);\n    m->dev = NULL;\n");
     sb_puts(c, "    if (m->owned) free(m->owned);\n}\n");
 
@@ -533,24 +646,46 @@ static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
     int np = cx->g->params.len;
-    cga_param_table(cx);
+    cg_param_table(cx);
     sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
-    sb_printf(c, "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n    return NNRT_OK;\n}\n", np, P);
-    sb_printf(c, "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n    return m ? m->params : NULL;\n}\n", T, P, P, cx->upper);
+    sb_printf(c,
+              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n"
+              "    return NNRT_OK;\n}\n",
+              np, P);
+    sb_printf(c,
+              "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
+              "    return m ? m->params : NULL;\n}\n",
+              T, P, P, cx->upper);
     const char *bytes = arena_printf(cx->g->a, "sizeof(%s) * %s_PARAM_ELEMS", T, cx->upper);
-    sb_printf(c, "\nint %s_read_params(%s *m, %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n    int st = %s_begin(m, NULL);\n", P, P, T, P);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(host, m->params, %s, cudaMemcpyDeviceToHost, m->ex.stream), \"copy of the parameters\");\n", bytes);
+    sb_printf(c,
+              "\nint %s_read_params(%s *m, %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n"
+              "    int st = %s_begin(m, NULL);\n",
+              P, P, T, P);
+    emit_copy(cx, "host", "m->params", bytes, "DeviceToHost", "the parameters");
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
-    sb_printf(c, "\nint %s_write_params(%s *m, const %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n    int st = %s_begin(m, NULL);\n", P, P, T, P);
-    sb_printf(c, "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->params, host, %s, cudaMemcpyHostToDevice, m->ex.stream), \"copy of the parameters\");\n", bytes);
+    sb_printf(c,
+              "\nint %s_write_params(%s *m, const %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n"
+              "    int st = %s_begin(m, NULL);\n",
+              P, P, T, P);
+    emit_copy(cx, "m->params", "host", bytes, "HostToDevice", "the parameters");
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
-    sb_printf(c, "\nint %s_save(const %s *cm, const char *path) {\n    nnrt_err err;\n    if (!cm || !path) return NNRT_ERR_ARG;\n", P, P);
-    sb_printf(c, "    %s *m = (%s *)cm; /* the staging buffer and the message are not part of the model's value */\n", P, P);
+    sb_printf(c,
+              "\nint %s_save(const %s *cm, const char *path) {\n    nnrt_err err;\n"
+              "    if (!cm || !path) return NNRT_ERR_ARG;\n",
+              P, P);
+    sb_printf(c, "    %s *m = (%s *)cm; /* the staging buffer and the message are not part of the model's value */\n",
+              P, P);
     sb_printf(c, "    int st = %s_read_params(m, m->host);\n    if (st != NNRT_OK) return st;\n", P);
     sb_printf(c, "    st = nnrt_st_save(path, %s_param_table, %d, m->host, &err);\n", P, np);
     sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
-    sb_printf(c, "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n    if (!m || !path) return NNRT_ERR_ARG;\n", P, P);
-    sb_printf(c, "    int st = %s_read_params(m, m->host); /* padding and anything not loaded stay as they are */\n    if (st != NNRT_OK) return st;\n", P);
+    sb_printf(c,
+              "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n"
+              "    if (!m || !path) return NNRT_ERR_ARG;\n",
+              P, P);
+    sb_printf(c,
+              "    int st = %s_read_params(m, m->host); /* padding and anything not loaded stay as they are */\n"
+              "    if (st != NNRT_OK) return st;\n",
+              P);
     sb_printf(c, "    st = nnrt_st_load(path, %s_param_table, %d, m->host, &err);\n", P, np);
     sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        return st;\n    }\n");
     sb_printf(c, "    return %s_write_params(m, m->host);\n}\n", P);
@@ -563,15 +698,15 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     emit_helpers(cx);
     static const char *const enq[] = {"forward", "loss", "train"};
     for (int e = 0; e < ENTRY_COUNT; e++)
-        if (cx->p->has[e] && (e != ENTRY_TRAIN || cga_trainable(cx))) emit_enqueue(cx, (ir_entry)e, enq[e]);
+        if (cx->p->has[e] && (e != ENTRY_TRAIN || cg_trainable(cx))) emit_enqueue(cx, (ir_entry)e, enq[e]);
     for (int dev = 0; dev < 2; dev++) {
         if (cx->p->has[ENTRY_FORWARD]) emit_entry(cx, ENTRY_FORWARD, "forward", "forward", W_FORWARD, dev);
         if (cx->p->has[ENTRY_LOSS]) emit_entry(cx, ENTRY_LOSS, "loss", "loss", W_LOSS, dev);
     }
-    if (cga_trainable(cx)) emit_training(cx);
+    if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
-    cga_generic(cx);
-    if (cx->o->emit_main && cga_main_cpp(cx, err)) return 1;
+    cg_generic_entries(cx);
+    if (cx->o->emit_main && cg_main(cx, err, 1)) return 1;
     return 0;
 }

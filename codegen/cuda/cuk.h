@@ -23,24 +23,27 @@
  *   - T is cx->T ("float" or "double"); ops.def formulas use overloaded
  *     math (exp, tanh, erf, ...) which CUDA C++ resolves per type.
  *
- * Core ops are in kernels.c; a family keeps its kernels in k_FAMILY.c
- * (k_conv.c, k_rnn.c, k_attn.c, k_norm.c), like codegen/c/.
+ * The target's files, like codegen/c/'s:
+ *
+ *   emit.c     cu_emit and cu_is_reserved (its row in targets.def): the
+ *              file skeleton, the struct, the kernels, the API
+ *   kernels.c  the helpers below and the dispatch cu_kernel
+ *   k_core.c   the core ops: elementwise, sum, expand, reshape, matmul,
+ *              the softmax family, the losses
+ *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
+ *              k_attn.c, k_fused.c)
+ *   api.c      the generated API (host and device entry points, CUDA
+ *              Graphs, the optimizer kernels, save/load)
  */
 #ifndef NNC_CG_CUK_H
 #define NNC_CG_CUK_H
 
-#include "../cg.h"
+#include "../core/core.h"
 
 #define OP(e, name, nin, cls, shape, grad, flags, expr) void cu_emit_##e(cg_ctx *cx, const ir_node *n);
 #include "../../ir/ops.def"
 #undef OP
 
-/* Input i of n; numel; last axis (as cgk_*). */
-const ir_node *cuk_in(cg_ctx *cx, const ir_node *n, int i);
-long long cuk_numel(const ir_node *n);
-long long cuk_last(const ir_node *n);
-/* Launcher name of node n: "kID_op" (the same name the C target uses). */
-const char *cuk_name(cg_ctx *cx, const ir_node *n);
 /* Print the launcher's comment and head, through the opening brace. */
 void cuk_head(cg_ctx *cx, const ir_node *n);
 /* Close the launcher: "}\n". */
@@ -96,10 +99,14 @@ void cuk_const(cg_ctx *cx, const char *ind, const char *name, double v);
 
 /* ---- the CUDA target's other files (emit.c, api.c) ---- */
 /* Emit node n's kernels and launcher (the cu_emit_OP of its row). */
-void cg_cuda_kernel(cg_ctx *cx, const ir_node *n);
+void cu_kernel(cg_ctx *cx, const ir_node *n);
 /* The model struct, constants (before the kernels) and the API after them,
  * with the header into h; 0, or 1 with a message on err (--main). */
 void cu_api_prelude(cg_ctx *cx);
 int cu_api(cg_ctx *cx, strbuf *h, FILE *err);
+/* The CUDA target's row in targets.def: its emit, and its reserved names
+ * (cg_is_reserved's, C++ keywords and the CUDA names the code uses). */
+int cu_emit(cg_ctx *cx, strbuf *h, FILE *err);
+int cu_is_reserved(const char *name);
 
 #endif /* NNC_CG_CUK_H */

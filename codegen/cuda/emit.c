@@ -1,67 +1,101 @@
-/* emit.c — the CUDA target: model.cu + model.h. The same passes and
- * memory plan as the C target; kernels specialized to the static shapes
- * (kernels.c, k_*.c), the API around them in api.c. The output depends only
- * on the input (no timestamps), so the same model gives the same bytes. */
+/* emit.c — the CUDA target's emit and reserved names (its row in
+ * targets.def): model.cu + model.h. The same passes and memory plan as
+ * the C target; kernels specialized to the static shapes (kernels.c,
+ * k_*.c), the API around them in api.c. The output depends only on the
+ * input (no timestamps), so the same model gives the same bytes. */
 #include "cuk.h"
-#include "../cgapi.h"
 
 /* C++ keywords and alternative tokens (the .cu is C++), and the CUDA
  * names the generated code uses: an input or output with one of these
  * names gets a '_' appended; a model prefix is refused. */
-static const char *const cu_reserved[] = {
-    "alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "catch", "char16_t", "char32_t", "char8_t", "class",
-    "compl", "concept", "consteval", "constexpr", "constinit", "const_cast", "co_await", "co_return", "co_yield",
-    "decltype", "delete", "dynamic_cast", "explicit", "export", "friend", "mutable", "namespace", "new", "noexcept", "not",
-    "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires",
-    "static_assert", "static_cast", "template", "this", "thread_local", "throw", "try", "typeid", "typename", "using",
-    "virtual", "wchar_t", "xor", "xor_eq", "std", "dim3", "blockIdx", "blockDim", "threadIdx", "gridDim", "warpSize",
-    "erf", "expm1", "INFINITY", "NAN", NULL};
+static const char *const cu_reserved[] = {"alignas",
+                                          "alignof",
+                                          "and",
+                                          "and_eq",
+                                          "asm",
+                                          "bitand",
+                                          "bitor",
+                                          "catch",
+                                          "char16_t",
+                                          "char32_t",
+                                          "char8_t",
+                                          "class",
+                                          "compl",
+                                          "concept",
+                                          "consteval",
+                                          "constexpr",
+                                          "constinit",
+                                          "const_cast",
+                                          "co_await",
+                                          "co_return",
+                                          "co_yield",
+                                          "decltype",
+                                          "delete",
+                                          "dynamic_cast",
+                                          "explicit",
+                                          "export",
+                                          "friend",
+                                          "mutable",
+                                          "namespace",
+                                          "new",
+                                          "noexcept",
+                                          "not",
+                                          "not_eq",
+                                          "nullptr",
+                                          "operator",
+                                          "or",
+                                          "or_eq",
+                                          "private",
+                                          "protected",
+                                          "public",
+                                          "reinterpret_cast",
+                                          "requires",
+                                          "static_assert",
+                                          "static_cast",
+                                          "template",
+                                          "this",
+                                          "thread_local",
+                                          "throw",
+                                          "try",
+                                          "typeid",
+                                          "typename",
+                                          "using",
+                                          "virtual",
+                                          "wchar_t",
+                                          "xor",
+                                          "xor_eq",
+                                          "std",
+                                          "dim3",
+                                          "blockIdx",
+                                          "blockDim",
+                                          "threadIdx",
+                                          "gridDim",
+                                          "warpSize",
+                                          "erf",
+                                          "expm1",
+                                          "INFINITY",
+                                          "NAN",
+                                          NULL};
 
 int cu_is_reserved(const char *name) {
+    if (cg_is_reserved(name)) return 1; /* the .cu is C too */
     for (int i = 0; cu_reserved[i]; i++)
         if (!strcmp(cu_reserved[i], name)) return 1;
     return !strncmp(name, "cuda", 4) || !strncmp(name, "cublas", 6) || !strncmp(name, "__", 2);
 }
 
-static int uses_op_flag(cg_ctx *cx, int flag) {
-    for (int e = 0; e < ENTRY_COUNT; e++)
-        for (int t = 0; cx->p->has[e] && t < cx->p->sched[e].order.len; t++)
-            if (ir_ops[cx->g->nodes.data[cx->p->sched[e].order.data[t]]->op].flags & flag) return 1;
-    return 0;
-}
-
 static void banner(cg_ctx *cx) {
     strbuf *c = cx->c;
-    sb_printf(c, "/* %s.cu — generated by nnc (--target cuda) from %s. Do not edit.\n", cx->o->prefix, cx->o->source);
-    sb_printf(c, " * Model %s: %d parameters (%s), every shape static. */\n", cx->g->name, cx->g->params.len, cx->T);
-    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    cg_banner(cx);
+    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+               "\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_cuda.h\"\n", cx->o->header);
-    if (uses_op_flag(cx, OPF_RNG)) sb_puts(c, "#include \"nnrt_philox.cuh\"\n");
+    if (cg_uses_op_flag(cx, OPF_RNG)) sb_puts(c, "#include \"nnrt_philox.cuh\"\n");
 }
 
-/* Kernels of every node that any entry point runs, in id order. */
-static void kernels(cg_ctx *cx) {
-    const ir_graph *g = cx->g;
-    for (int i = 0; i < g->nodes.len; i++) {
-        int used = 0;
-        for (int e = 0; e < ENTRY_COUNT; e++) used |= cx->p->has[e] && cx->p->sched[e].live[i];
-        if (used && ir_ops[g->nodes.data[i]->op].cls != OPC_SOURCE) cg_cuda_kernel(cx, g->nodes.data[i]);
-    }
-}
-
-int cg_emit_cuda(const ir_program *p, const cg_options *o, strbuf *c, strbuf *h, FILE *err) {
-    if (cg_is_reserved(o->prefix) || cu_is_reserved(o->prefix)) {
-        fprintf(err, "nnc: error: '%s' cannot prefix the generated CUDA code (it is a C or C++ keyword or a name the code "
-                     "uses); choose another with --name\n", o->prefix);
-        return 1;
-    }
-    cg_ctx cx = {p, p->g, o, c, o->f64 ? "double" : "float", o->f64 ? "NNRT_F64" : "NNRT_F32", {0}};
-    size_t i = 0;
-    for (; o->prefix[i] && i + 1 < sizeof cx.upper; i++)
-        cx.upper[i] = (char)(o->prefix[i] >= 'a' && o->prefix[i] <= 'z' ? o->prefix[i] - 32 : o->prefix[i]);
-    cx.upper[i] = 0;
-    banner(&cx);
-    cu_api_prelude(&cx);
-    kernels(&cx);
-    return cu_api(&cx, h, err);
+int cu_emit(cg_ctx *cx, strbuf *h, FILE *err) {
+    banner(cx);
+    cu_api_prelude(cx);
+    for (const ir_node *n = cg_next_kernel(cx, NULL); n; n = cg_next_kernel(cx, n)) cu_kernel(cx, n);
+    return cu_api(cx, h, err);
 }

@@ -24,11 +24,9 @@
  */
 #include "cuk.h"
 
-#define IN cuk_in
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- shared pieces ------------------------------------------------------ */
 
@@ -44,22 +42,22 @@ static void view3(const ir_shape *s, int ax, ll *outer, ll *len, ll *inner) {
 /* y[i] = x[the input offset of output element i]. */
 void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
-    int nd = cg_permute_loops(&IN(cx, n, 0)->shape, n->iattr, sz, sd);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    int nd = cg_permute_loops(&cg_in(cx, n, 0)->shape, n->iattr, sz, sd);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     /* coordinate k of loop k: i / (product of the later sizes) % sz[k] */
     sb_printf(c, "        const %s src = ", IX);
     ll inner = 1;
     for (int k = nd - 1; k >= 0; k--) {
-        const char *q = inner == 1 ? "i" : FMT("i / %lld", inner);
-        const char *co = k == 0 ? q : FMT("%s %% %lld", q, sz[k]);
+        const char *q = inner == 1 ? "i" : arena_printf(cx->g->a, "i / %lld", inner);
+        const char *co = k == 0 ? q : arena_printf(cx->g->a, "%s %% %lld", q, sz[k]);
         sb_printf(c, "%s(%s) * %lld", k == nd - 1 ? "" : " + ", co, sd[k]);
         inner *= sz[k];
     }
     sb_puts(c, ";\n        y[i] = x0[src];\n");
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }
 
 /* ---- slice, pad, concat ------------------------------------------------- */
@@ -67,40 +65,40 @@ void cu_emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
 /* y[o, l - start, i] = x[o, l, i] for l in [start, end). */
 void cu_emit_SLICE(cg_ctx *cx, const ir_node *n) {
     ll O, L, I, lo = n->iattr[1], hi = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     ll run = (hi - lo) * I;
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     sb_printf(cx->c, "        y[i] = x0[i / %lld * %lld + %lld + i %% %lld];\n", run, L * I, lo * I, run);
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }
 
 /* y = zeros with x at [start, start + l) along the axis. */
 void cu_emit_PAD(cg_ctx *cx, const ir_node *n) {
     ll O, l, I, lo = n->iattr[1], L = n->iattr[2];
-    view3(&IN(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld - %lld;\n", IX, L * I, L * I, lo * I);
     sb_printf(cx->c, "        y[i] = r >= 0 && r < %lld ? x0[o * %lld + r] : 0;\n", l * I, l * I);
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }
 
 /* y[o] = [a[o], b[o]] along the axis. */
 void cu_emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     ll O, La, Lb, I;
     int ax = (int)n->iattr[0];
-    view3(&IN(cx, n, 0)->shape, ax, &O, &La, &I);
-    Lb = IN(cx, n, 1)->shape.d[ax];
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    view3(&cg_in(cx, n, 0)->shape, ax, &O, &La, &I);
+    Lb = cg_in(cx, n, 1)->shape.d[ax];
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     sb_printf(cx->c, "        const %s o = i / %lld, r = i %% %lld;\n", IX, (La + Lb) * I, (La + Lb) * I);
     sb_printf(cx->c, "        y[i] = r < %lld ? x0[o * %lld + r] : x1[o * %lld + r - %lld];\n", La * I, La * I, Lb * I,
               La * I);
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }
 
 /* ---- batched matrix product --------------------------------------------- */
@@ -114,21 +112,21 @@ void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
     ir_bmm_dims(cx->g, n, &d[0], &d[1], &d[2], &d[3]);
     const ll nb = d[0], M = d[1], K = d[2], N = d[3];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     strbuf *c = cx->c;
     const char *T = cx->T;
     cuk_head(cx, n);
     if (K == 0) { /* an empty sum: zeros */
         sb_printf(c, "    (void)x0;\n    (void)x1;\n");
         sb_printf(c, "    return nnrt_cu_check(ex, cudaMemsetAsync(y, 0, %lld * sizeof(%s), ex->stream), \"%s\");\n",
-                  cuk_numel(n), T, cuk_name(cx, n));
+                  cg_numel(n), T, cg_kernel_name(cx, n));
         cuk_tail(cx);
         return;
     }
     const char *fn = cx->o->f64 ? "cublasDgemmStridedBatched" : "cublasSgemmStridedBatched";
     sb_printf(c, "    const %s one = 1, zero = 0;\n", T);
-    sb_printf(c, "    return nnrt_cu_blas_check(ex, %s(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, %lldLL, x0, %lld, "
-                 "%lldLL, &zero, y, %lld, %lldLL, %lld), \"%s\");\n",
+    sb_printf(c, "    return nnrt_cu_blas_check(ex, %s(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, "
+                 "%lldLL, x0, %lld, %lldLL, &zero, y, %lld, %lldLL, %lld), \"%s\");\n",
               fn, tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K, tb ? K : N, K * N,
               ta ? M : K, M * K, N, M * N, nb, fn);
     cuk_tail(cx);
@@ -139,12 +137,12 @@ void cu_emit_BMM(cg_ctx *cx, const ir_node *n) {
 /* y[r, d] = weight[ids[r], d] (ids range-checked by the entry point).
  * x0 = ids, x1 = weight. */
 void cu_emit_EMBEDDING(cg_ctx *cx, const ir_node *n) {
-    ll D = cuk_last(n);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    ll D = cg_last(n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     sb_printf(cx->c, "        y[i] = x1[(%s)x0[i / %lld] * %lld + i %% %lld];\n", IX, D, D, D);
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }
 
 enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
@@ -155,8 +153,8 @@ enum { EMB_CHUNK = 1024, EMB_BLOCKS = 264 };
  * NT columns; thread d keeps VB sums in registers (the unrolled compare
  * picks the one to add to). */
 void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll R = cuk_numel(IN(cx, n, 1)), D = cuk_last(n), V = n->shape.d[0];
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    ll R = cg_numel(cg_in(cx, n, 1)), D = cg_last(n), V = n->shape.d[0];
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     int NT = D >= 256 ? 256 : (int)((D + 31) / 32 * 32);
     ll cols = (D + NT - 1) / NT;
@@ -185,7 +183,8 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "#pragma unroll\n        for (int k = 0; k < %d; k++)\n", VB);
     sb_printf(c, "            if (v0 + k < %lld) y[(%s)(v0 + k) * %lld + d] = s[k];\n}\n", V, IX, D);
     cuk_head(cx, n);
-    cuk_launch(cx, n, "main", FMT("dim3(%lld, %lld)", (V + VB - 1) / VB, cols), FMT("%d", NT), 0);
+    cuk_launch(cx, n, "main", arena_printf(cx->g->a, "dim3(%lld, %lld)", (V + VB - 1) / VB, cols),
+               arena_printf(cx->g->a, "%d", NT), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
@@ -194,12 +193,12 @@ void cu_emit_EMBEDDING_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* Row i of each [T, T] matrix: x up to the diagonal, then the fill value. */
 void cu_emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
-    ll T = cuk_last(n);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    ll T = cg_last(n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
-    cuk_grid_open(cx, n, IX, cuk_numel(n));
+    cuk_grid_open(cx, n, IX, cg_numel(n));
     sb_printf(cx->c, "        y[i] = i %% %lld <= i / %lld %% %lld ? x0[i] : ", T, T, T);
     cg_literal(cx, cx->c, n->fattr[0]);
     sb_puts(cx->c, ";\n");
-    cuk_grid_close(cx, n, cuk_numel(n));
+    cuk_grid_close(cx, n, cg_numel(n));
 }

@@ -36,11 +36,9 @@
 
 #include <math.h>
 
-#define IN cuk_in
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- implicit GEMM ---------------------------------------------------------- */
 
@@ -127,10 +125,13 @@ static void gemm_emit(cg_ctx *cx, const ir_node *n, const gemm *G, int dot) {
     else gemm_kernel(cx, n, G);
     cuk_head(cx, n);
     if (dot) {
-        cuk_launch(cx, n, "dot", FMT("%lld", G->G * G->M * G->N), FMT("%d", GT), 0);
+        cuk_launch(cx, n, "dot", arena_printf(cx->g->a, "%lld", G->G * G->M * G->N), arena_printf(cx->g->a, "%d", GT),
+                   0);
     } else {
         int BM = tile_for(G->M), BN = tile_for(G->N);
-        cuk_launch(cx, n, "gemm", FMT("dim3(%lld, %lld, %lld)", cdiv(G->M, BM), cdiv(G->N, BN), G->G), FMT("%d", GT), 0);
+        cuk_launch(cx, n, "gemm",
+                   arena_printf(cx->g->a, "dim3(%lld, %lld, %lld)", cdiv(G->M, BM), cdiv(G->N, BN), G->G),
+                   arena_printf(cx->g->a, "%d", GT), 0);
     }
     cuk_check_launch(cx, n);
     cuk_tail(cx);
@@ -155,62 +156,72 @@ static convdims conv_dims(const ir_node *n, const ir_shape *x, const ir_shape *w
 static const char *load_shifted_x(cg_ctx *cx, const convdims *d, const char *IX, const char *pix, const char *kidx,
                                   const char *xname, const char *ind) {
     ll OHW = d->OH * d->OW, KHW = d->KH * d->KW;
-    return FMT("%sconst %s nb = %s / %lld, r = %s %% %lld, oh = r / %lld, ow = r %% %lld;\n"
-               "%sconst %s c = %s / %lld, r2 = %s %% %lld, kh = r2 / %lld, kw = r2 %% %lld;\n"
-               "%sconst %s ih = oh * %lld + kh * %lld - %lld, iw = ow * %lld + kw * %lld - %lld;\n"
-               "%sif (ih >= 0 && ih < %lld && iw >= 0 && iw < %lld) v = %s[((nb * %lld + g * %lld + c) * %lld + ih) * %lld + iw];\n",
-               ind, IX, pix, OHW, pix, OHW, d->OW, d->OW, ind, IX, kidx, KHW, kidx, KHW, d->KW, d->KW, ind, IX, d->S,
-               d->D, d->P, d->S, d->D, d->P, ind, d->H, d->W, xname, d->C, d->CG, d->H, d->W);
+    return arena_printf(cx->g->a,
+                        "%sconst %s nb = %s / %lld, r = %s %% %lld, oh = r / %lld, ow = r %% %lld;\n"
+                        "%sconst %s c = %s / %lld, r2 = %s %% %lld, kh = r2 / %lld, kw = r2 %% %lld;\n"
+                        "%sconst %s ih = oh * %lld + kh * %lld - %lld, iw = ow * %lld + kw * %lld - %lld;\n"
+                        "%sif (ih >= 0 && ih < %lld && iw >= 0 && iw < %lld) v = %s[((nb * %lld + g * %lld + c) * %lld "
+                        "+ ih) * %lld + iw];\n",
+                        ind, IX, pix, OHW, pix, OHW, d->OW, d->OW, ind, IX, kidx, KHW, kidx, KHW, d->KW, d->KW, ind, IX,
+                        d->S, d->D, d->P, d->S, d->D, d->P, ind, d->H, d->W, xname, d->C, d->CG, d->H, d->W);
 }
 
 /* y[n, o] = sum over the group's channels c and (kh, kw) of w[o, c] x[n, c] shifted. */
 void cu_emit_CONV2D(cg_ctx *cx, const ir_node *n) {
-    const ir_node *x = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *x = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll OHW = d.OH * d.OW, K = d.CG * d.KH * d.KW;
     gemm G = {d.N * OHW, d.OG, K, d.G, NULL, NULL, NULL, 0, 1};
     G.loadA = load_shifted_x(cx, &d, IX, "m", "k", "x0", ind);
-    G.loadB = FMT("%sv = x1[(g * %lld + q) * %lld + k];\n", ind, d.OG, K);
-    G.store = FMT("%sconst %s nb = m / %lld, r = m %% %lld;\n%sy[(nb * %lld + g * %lld + q) * %lld + r] = v;\n", ind, IX,
-                  OHW, OHW, ind, d.O, d.OG, OHW);
+    G.loadB = arena_printf(cx->g->a, "%sv = x1[(g * %lld + q) * %lld + k];\n", ind, d.OG, K);
+    G.store = arena_printf(cx->g->a,
+                           "%sconst %s nb = m / %lld, r = m %% %lld;\n"
+                           "%sy[(nb * %lld + g * %lld + q) * %lld + r] = v;\n",
+                           ind, IX, OHW, OHW, ind, d.O, d.OG, OHW);
     gemm_emit(cx, n, &G, 0);
 }
 
 /* dx[n, c] = sum over the group's outputs o and (kh, kw) of w[o, c] dy[n, o]
  * at the (oh, ow) that read (ih, iw). x0 = dy, x1 = w. */
 void cu_emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *w = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *ind = "                ";
     ll HW = d.H * d.W, KHW = d.KH * d.KW;
     gemm G = {d.N * HW, d.CG, d.OG * KHW, d.G, NULL, NULL, NULL, 0, 1};
-    const char *ok = d.S == 1 ? FMT("th >= 0 && th < %lld && tw >= 0 && tw < %lld", d.OH, d.OW)
-                              : FMT("th >= 0 && tw >= 0 && th %% %lld == 0 && tw %% %lld == 0 && th / %lld < %lld && "
-                                    "tw / %lld < %lld",
-                                    d.S, d.S, d.S, d.OH, d.S, d.OW);
-    const char *at = d.S == 1 ? FMT("(nb * %lld + g * %lld + ol) * %lld + th * %lld + tw", d.O, d.OG, d.OH * d.OW, d.OW)
-                              : FMT("(nb * %lld + g * %lld + ol) * %lld + th / %lld * %lld + tw / %lld", d.O, d.OG,
-                                    d.OH * d.OW, d.S, d.OW, d.S);
-    G.loadA = FMT("%sconst %s nb = m / %lld, r = m %% %lld, ih = r / %lld, iw = r %% %lld;\n"
+    const char *ok = d.S == 1 ? arena_printf(cx->g->a, "th >= 0 && th < %lld && tw >= 0 && tw < %lld", d.OH, d.OW)
+                              : arena_printf(cx->g->a,
+                                             "th >= 0 && tw >= 0 && th %% %lld == 0 && tw %% %lld == 0 && "
+                                             "th / %lld < %lld && tw / %lld < %lld",
+                                             d.S, d.S, d.S, d.OH, d.S, d.OW);
+    const char *at = d.S == 1
+                         ? arena_printf(cx->g->a, "(nb * %lld + g * %lld + ol) * %lld + th * %lld + tw", d.O, d.OG,
+                                        d.OH * d.OW, d.OW)
+                         : arena_printf(cx->g->a, "(nb * %lld + g * %lld + ol) * %lld + th / %lld * %lld + tw / %lld",
+                                        d.O, d.OG, d.OH * d.OW, d.S, d.OW, d.S);
+    G.loadA = arena_printf(cx->g->a, "%sconst %s nb = m / %lld, r = m %% %lld, ih = r / %lld, iw = r %% %lld;\n"
                   "%sconst %s ol = k / %lld, r2 = k %% %lld, kh = r2 / %lld, kw = r2 %% %lld;\n"
                   "%sconst %s th = ih + %lld - kh * %lld, tw = iw + %lld - kw * %lld;\n"
                   "%sif (%s) v = x0[%s];\n",
                   ind, IX, HW, HW, d.W, d.W, ind, IX, KHW, KHW, d.KW, d.KW, ind, IX, d.P, d.D, d.P, d.D, ind, ok, at);
-    G.loadB = FMT("%sv = x1[((g * %lld + k / %lld) * %lld + q) * %lld + k %% %lld];\n", ind, d.OG, KHW, d.CG, KHW, KHW);
-    G.store = FMT("%sconst %s nb = m / %lld, r = m %% %lld;\n%sy[(nb * %lld + g * %lld + q) * %lld + r] = v;\n", ind, IX,
-                  HW, HW, ind, d.C, d.CG, HW);
+    G.loadB = arena_printf(cx->g->a, "%sv = x1[((g * %lld + k / %lld) * %lld + q) * %lld + k %% %lld];\n", ind, d.OG,
+                           KHW, d.CG, KHW, KHW);
+    G.store = arena_printf(cx->g->a,
+                           "%sconst %s nb = m / %lld, r = m %% %lld;\n"
+                           "%sy[(nb * %lld + g * %lld + q) * %lld + r] = v;\n",
+                           ind, IX, HW, HW, ind, d.C, d.CG, HW);
     gemm_emit(cx, n, &G, 0);
 }
 
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
 void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
-    const ir_node *dy = IN(cx, n, 0), *x = IN(cx, n, 1);
+    const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     ll OHW = d.OH * d.OW, CK = d.CG * d.KH * d.KW;
     gemm G = {d.OG, CK, d.N * OHW, d.G, NULL, NULL, NULL, 1, 1};
@@ -218,9 +229,10 @@ void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     ll tiles = cdiv(G.M, tile_for(G.M)) * cdiv(G.N, tile_for(G.N)) * G.G;
     int dot = tiles < 264 && G.K >= 1024;
     const char *ind = dot ? "            " : "                ";
-    G.loadA = FMT("%sv = x0[(k / %lld * %lld + g * %lld + m) * %lld + k %% %lld];\n", ind, OHW, d.O, d.OG, OHW, OHW);
+    G.loadA = arena_printf(cx->g->a, "%sv = x0[(k / %lld * %lld + g * %lld + m) * %lld + k %% %lld];\n", ind, OHW, d.O,
+                           d.OG, OHW, OHW);
     G.loadB = load_shifted_x(cx, &d, IX, "k", "q", "x1", ind);
-    G.store = FMT("%sy[(g * %lld + m) * %lld + q] = v;\n", ind, d.OG, CK);
+    G.store = arena_printf(cx->g->a, "%sy[(g * %lld + m) * %lld + q] = v;\n", ind, d.OG, CK);
     gemm_emit(cx, n, &G, dot);
 }
 
@@ -228,7 +240,7 @@ void cu_emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
 
 /* y[n, c, ...] = x[n, c, ...] + b[c] */
 void cu_emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
-    ll N = n->shape.d[0], C = n->shape.d[1], I = cuk_numel(n) / (N * C), tot = cuk_numel(n);
+    ll N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C), tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -289,18 +301,18 @@ static void pool_inverse(cg_ctx *cx, const pooldims *d, const char *IX) {
     sb_printf(c, "%sconst %s p = i / %lld, ih = i / %lld %% %lld, iw = i %% %lld;\n", ind, IX, d->H * d->W, d->W, d->H,
               d->W);
     sb_printf(c, "%sconst %s th = ih + %lld - %lld, tw = iw + %lld - %lld;\n", ind, IX, d->P, d->K - 1, d->P, d->K - 1);
-    sb_printf(c, "%sconst %s oh0 = th <= 0 ? 0 : (th + %lld) / %lld, ow0 = tw <= 0 ? 0 : (tw + %lld) / %lld;\n", ind, IX,
-              d->S - 1, d->S, d->S - 1, d->S);
-    sb_printf(c, "%sconst %s oh1 = (ih + %lld) / %lld + 1 < %lld ? (ih + %lld) / %lld + 1 : %lld;\n", ind, IX, d->P, d->S,
-              d->OH, d->P, d->S, d->OH);
-    sb_printf(c, "%sconst %s ow1 = (iw + %lld) / %lld + 1 < %lld ? (iw + %lld) / %lld + 1 : %lld;\n", ind, IX, d->P, d->S,
-              d->OW, d->P, d->S, d->OW);
+    sb_printf(c, "%sconst %s oh0 = th <= 0 ? 0 : (th + %lld) / %lld, ow0 = tw <= 0 ? 0 : (tw + %lld) / %lld;\n", ind,
+              IX, d->S - 1, d->S, d->S - 1, d->S);
+    sb_printf(c, "%sconst %s oh1 = (ih + %lld) / %lld + 1 < %lld ? (ih + %lld) / %lld + 1 : %lld;\n", ind, IX, d->P,
+              d->S, d->OH, d->P, d->S, d->OH);
+    sb_printf(c, "%sconst %s ow1 = (iw + %lld) / %lld + 1 < %lld ? (iw + %lld) / %lld + 1 : %lld;\n", ind, IX, d->P,
+              d->S, d->OW, d->P, d->S, d->OW);
 }
 
 /* y = max over each window. */
 void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
-    ll tot = cuk_numel(n);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, tot);
@@ -313,8 +325,8 @@ void cu_emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
 /* dx[at] = sum of dy over the windows whose first maximum is at; x0 = dy,
  * x1 = x. One thread per input element, the windows in (oh, ow) order. */
 void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
-    ll tot = cuk_numel(n);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -324,9 +336,13 @@ void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        %s s = 0;\n", cx->T);
     sb_printf(c, "        for (%s oh = oh0; oh < oh1; oh++)\n", IX);
     sb_printf(c, "            for (%s ow = ow0; ow < ow1; ow++) {\n", IX);
-    sb_printf(c, "                const %s hs = oh * %lld - %lld, h0 = hs > 0 ? hs : 0, h1 = hs + %lld < %lld ? hs + %lld : %lld;\n",
+    sb_printf(c,
+              "                const %s hs = oh * %lld - %lld, h0 = hs > 0 ? hs : 0, h1 = hs + %lld < %lld ? hs + %lld "
+              ": %lld;\n",
               IX, d.S, d.P, d.K, d.H, d.K, d.H);
-    sb_printf(c, "                const %s ws = ow * %lld - %lld, w0 = ws > 0 ? ws : 0, w1 = ws + %lld < %lld ? ws + %lld : %lld;\n",
+    sb_printf(c,
+              "                const %s ws = ow * %lld - %lld, w0 = ws > 0 ? ws : 0, w1 = ws + %lld < %lld ? ws + %lld "
+              ": %lld;\n",
               IX, d.S, d.P, d.K, d.W, d.K, d.W);
     sb_printf(c, "                const %s pi = p * %lld;\n", IX, d.H * d.W);
     pool_max(cx, &d, IX, "                ", "x1", 1);
@@ -337,8 +353,8 @@ void cu_emit_MAXPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* y = sum over each window / k^2 (the padding counts as zeros). */
 void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &IN(cx, n, 0)->shape, &n->shape);
-    ll tot = cuk_numel(n);
+    pooldims d = pool_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -355,8 +371,8 @@ void cu_emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
 
 /* dx = sum of dy / k^2 over the windows that contain the element; x0 = dy. */
 void cu_emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
-    pooldims d = pool_dims(n, &n->shape, &IN(cx, n, 0)->shape);
-    ll tot = cuk_numel(n);
+    pooldims d = pool_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
@@ -364,7 +380,8 @@ void cu_emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     pool_inverse(cx, &d, IX);
     sb_printf(c, "        %s s = 0;\n", cx->T);
     sb_printf(c, "        for (%s oh = oh0; oh < oh1; oh++)\n", IX);
-    sb_printf(c, "            for (%s ow = ow0; ow < ow1; ow++) s += x0[(p * %lld + oh) * %lld + ow] / ", IX, d.OH, d.OW);
+    sb_printf(c, "            for (%s ow = ow0; ow < ow1; ow++) s += x0[(p * %lld + oh) * %lld + ow] / ", IX, d.OH,
+              d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));
     sb_puts(c, ";\n        y[i] = s;\n");
     cuk_grid_close(cx, n, tot);

@@ -36,11 +36,9 @@
 
 #include <math.h>
 
-#define IN cuk_in
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- dropout ----------------------------------------------------------- */
 
@@ -49,12 +47,12 @@ typedef long long ll;
 void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     double p = n->fattr[0];
-    ll N = cuk_numel(n), NB = (N + 3) / 4;
+    ll N = cg_numel(n), NB = (N + 3) / 4;
     if (!N) return cuk_empty(cx, n);
     /* nnrt_u01(w) >= (float)p exactly when (w >> 8) >= ceil((float)p 2^24) */
     unsigned long keep_at = (unsigned long)ceil((double)(float)p * 16777216.0);
     const char *IX = cuk_ix(cx, n);
-    cuk_kernel(cx, n, "main", 0, FMT("%s, uint64_t seed, uint64_t stream", cuk_params(cx, n, 0, 0)));
+    cuk_kernel(cx, n, "main", 0, arena_printf(cx->g->a, "%s, uint64_t seed, uint64_t stream", cuk_params(cx, n, 0, 0)));
     sb_printf(c, "    const uint32_t keep_at = %luu; /* keep where nnrt_u01(w) >= (float)%.9g */\n", keep_at, p);
     cuk_const(cx, "    ", "scale", 1 / (1 - p));
     cuk_grid_loop(cx, IX, "b", NB);
@@ -64,10 +62,12 @@ void cu_emit_DROPOUT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "            if (i < %lld) y[i] = (w[j] >> 8) >= keep_at ? x0[i] * scale : 0;\n", N);
     sb_puts(c, "        }\n    }\n}\n");
     cuk_head(cx, n);
-    sb_printf(c, "    const uint64_t stream = (UINT64_C(1) << 63) | (counter << 8) | %lldu; /* NNRT_STREAM_DROPOUT, dropout op %lld */\n",
+    sb_printf(c,
+              "    const uint64_t stream = (UINT64_C(1) << 63) | (counter << 8) | %lldu; /* NNRT_STREAM_DROPOUT, "
+              "dropout op %lld */\n",
               (long long)n->iattr[0], (long long)n->iattr[0]);
-    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cuk_name(cx, n), cuk_grid(NB),
-              cuk_block(NB));
+    sb_printf(c, "    %s_main<<<%lld, %d, 0, ex->stream>>>(x0, y, seed, stream);\n", cg_kernel_name(cx, n),
+              cuk_grid(NB), cuk_block(NB));
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }
@@ -125,40 +125,43 @@ static void bn_channel_sum(cg_ctx *cx, const ir_node *n, const bn_dims *d, const
 
 /* mean[c] = sum x / M */
 void cu_emit_BN_MEAN(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
-    bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", FMT("s / %lld", d.M));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
+    if (!cg_numel(n)) return cuk_empty(cx, n);
+    bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", arena_printf(cx->g->a, "s / %lld", d.M));
 }
 
 /* var[c] = sum (x - mean)^2 / M (biased); x0 = x, x1 = mean */
 void cu_emit_BN_VAR(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
-    if (d.S == 1) bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", FMT("s / %lld", d.M));
-    else bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n", FMT("s / %lld", d.M));
+    bn_dims d = bn_of(cg_in(cx, n, 0));
+    if (!cg_numel(n)) return cuk_empty(cx, n);
+    if (d.S == 1)
+        bn_channel_sum(cx, n, &d, "(x0[at] - x1[c]) * (x0[at] - x1[c])", "", arena_printf(cx->g->a, "s / %lld", d.M));
+    else
+        bn_channel_sum(cx, n, &d, "(x0[at] - mu) * (x0[at] - mu)", "    const double mu = x1[c];\n",
+                       arena_printf(cx->g->a, "s / %lld", d.M));
 }
 
 /* dbias[c] = sum dy; x0 = dy */
 void cu_emit_BN_DBIAS(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    bn_dims d = bn_of(cg_in(cx, n, 0));
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     bn_channel_sum(cx, n, &d, d.S == 1 ? "x0[at]" : "(double)x0[at]", "", "s");
 }
 
 /* dweight[c] = sum dy (x - mean) / sqrt(var + eps); x0 = dy, x1 = x,
  * x2 = mean, x3 = var */
 void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    bn_dims d = bn_of(cg_in(cx, n, 1));
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *eps = "";
     {
         strbuf b;
         sb_init(&b);
         cg_literal(cx, &b, n->fattr[0]);
-        eps = FMT("%s", b.s);
+        eps = arena_printf(cx->g->a, "%s", b.s);
         sb_free(&b);
     }
-    const char *fin = FMT("(%s)s * (1 / sqrt(x3[c] + (%s)%s))", cx->T, cx->T, eps);
+    const char *fin = arena_printf(cx->g->a, "(%s)s * (1 / sqrt(x3[c] + (%s)%s))", cx->T, cx->T, eps);
     if (d.S == 1) bn_channel_sum(cx, n, &d, "x0[at] * (x1[at] - x2[c])", "", fin);
     else bn_channel_sum(cx, n, &d, "x0[at] * (x1[at] - mu)", "    const double mu = x2[c];\n", fin);
 }
@@ -166,8 +169,8 @@ void cu_emit_BN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
 /* y = x alpha + beta per channel: alpha = weight / sqrt(var + eps), beta =
  * bias - mean alpha; x0 = x, x1 = mean, x2 = var, x3 = weight, x4 = bias */
 void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 0));
-    ll tot = cuk_numel(n);
+    bn_dims d = bn_of(cg_in(cx, n, 0));
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
@@ -182,7 +185,7 @@ void cu_emit_BN_NORM(cg_ctx *cx, const ir_node *n) {
 
 /* running = (1 - m) running + m f stat, in place (y aliases x0) */
 void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
-    ll tot = cuk_numel(n);
+    ll tot = cg_numel(n);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n);
     cuk_grid_open(cx, n, IX, tot);
@@ -196,8 +199,8 @@ void cu_emit_BN_UPDATE(cg_ctx *cx, const ir_node *n) {
  * 1 / sqrt(var + eps): PyTorch's training backward. x0 = dy, x1 = x,
  * x2 = mean, x3 = var, x4 = weight, x5 = dweight */
 void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
-    bn_dims d = bn_of(IN(cx, n, 1));
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    bn_dims d = bn_of(cg_in(cx, n, 1));
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     if (d.S == 1) { /* a thread per channel, as the C kernel's sums in T */
@@ -218,8 +221,8 @@ void cu_emit_BN_DX(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "    __shared__ double shm[32];\n");
     cuk_const(cx, "    ", "eps", n->fattr[0]);
     sb_printf(c, "    const %s c = blockIdx.x;\n    double a = 0;\n", IX);
-    sb_printf(c, "    for (%s m = threadIdx.x; m < %lld; m += %d) a += x0[(m / %lld * %lld + c) * %lld + m %% %lld];\n", IX,
-              d.M, BN_THREADS, d.S, d.C, d.S, d.S);
+    sb_printf(c, "    for (%s m = threadIdx.x; m < %lld; m += %d) a += x0[(m / %lld * %lld + c) * %lld + m %% %lld];\n",
+              IX, d.M, BN_THREADS, d.S, d.C, d.S, d.S);
     sb_puts(c, "    const double s = nnrt_block_sum(a, shm);\n");
     sb_printf(c, "    const %s is = 1 / sqrt(x3[c] + eps), k = is * x4[c], pr = x5[c] * is / %lld;\n", T, d.M);
     sb_printf(c, "    const %s gm = (%s)(s / %lld), mu = x2[c];\n", T, T, d.M);
@@ -238,8 +241,8 @@ enum { LN_THREADS = 256, LN_ROWS = LN_THREADS / 32 };
 
 /* Rows of the last axis of node x: *R rows of *D. */
 static void ln_of(const ir_node *x, ll *R, ll *D) {
-    *D = cuk_last(x);
-    *R = cuk_numel(x) / *D;
+    *D = cg_last(x);
+    *R = cg_numel(x) / *D;
 }
 
 /* Open NAME_rows: warp `warp` of the block takes row r (whole warps leave
@@ -267,8 +270,8 @@ static void warp_total(cg_ctx *cx, const char *ind, const char *v) {
 /* stats[r] = (mean, 1 / sqrt(var + eps)) of row r, in double */
 void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     ll R, D;
-    ln_of(IN(cx, n, 0), &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    ln_of(cg_in(cx, n, 0), &R, &D);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
@@ -279,7 +282,9 @@ void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    const double m = a / %lld;\n", D);
     sb_printf(c, "    for (int j = lane; j < %lld; j += 32) b += (xr[j] - m) * (xr[j] - m);\n", D);
     warp_total(cx, "    ", "b");
-    sb_printf(c, "    if (lane == 0) {\n        y[2 * r] = (%s)m;\n        y[2 * r + 1] = (%s)(1 / sqrt(b / %lld + eps));\n    }\n",
+    sb_printf(c,
+              "    if (lane == 0) {\n        y[2 * r] = (%s)m;\n"
+              "        y[2 * r + 1] = (%s)(1 / sqrt(b / %lld + eps));\n    }\n",
               T, T, D);
     rows_close(cx, n, R);
 }
@@ -287,7 +292,7 @@ void cu_emit_LN_STATS(cg_ctx *cx, const ir_node *n) {
 /* y = (x rstd - mean rstd) weight + bias; x0 = x, x1 = stats, x2 = weight,
  * x3 = bias */
 void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
-    ll R, D, tot = cuk_numel(n);
+    ll R, D, tot = cg_numel(n);
     ln_of(n, &R, &D);
     if (!tot) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
@@ -305,7 +310,7 @@ void cu_emit_LN_NORM(cg_ctx *cx, const ir_node *n) {
 void cu_emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     ll R, D;
     ln_of(n, &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     rows_open(cx, n, IX, R);
@@ -317,7 +322,8 @@ void cu_emit_LN_DX(cg_ctx *cx, const ir_node *n) {
     warp_total(cx, "    ", "a");
     warp_total(cx, "    ", "b");
     sb_printf(c, "    const %s ma = (%s)(a / %lld), mb = (%s)(b * rs / %lld);\n", T, T, D, T, D);
-    sb_printf(c, "    for (int j = lane; j < %lld; j += 32) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n",
+    sb_printf(c,
+              "    for (int j = lane; j < %lld; j += 32) yr[j] = rs * (dr[j] * x3[j] - ma - (xr[j] - m) * rs * mb);\n",
               D);
     rows_close(cx, n, R);
 }
@@ -328,8 +334,8 @@ enum { LNW_GROUPS = 16 };
  * x2 = stats */
 void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     ll R, D;
-    ln_of(IN(cx, n, 1), &R, &D);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    ln_of(cg_in(cx, n, 1), &R, &D);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *IX = cuk_ix(cx, n), *T = cx->T;
     strbuf *c = cx->c;
     cuk_kernel(cx, n, "cols", 32 * LNW_GROUPS, NULL);
@@ -347,7 +353,8 @@ void cu_emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        for (int k = 1; k < %d; k++) s += part[k][tx];\n", LNW_GROUPS);
     sb_puts(c, "        y[j] = s;\n    }\n}\n");
     cuk_head(cx, n);
-    cuk_launch(cx, n, "cols", FMT("%lld", (D + 31) / 32), FMT("dim3(32, %d)", LNW_GROUPS), 0);
+    cuk_launch(cx, n, "cols", arena_printf(cx->g->a, "%lld", (D + 31) / 32),
+               arena_printf(cx->g->a, "dim3(32, %d)", LNW_GROUPS), 0);
     cuk_check_launch(cx, n);
     cuk_tail(cx);
 }

@@ -35,7 +35,6 @@
 
 typedef long long ll;
 
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
 /* ---- shared pieces ------------------------------------------------------ */
 
@@ -59,19 +58,19 @@ static void scan_cell(cg_ctx *cx, int cell, ll H, const char *ind) {
         act(cx, ind, 0, "hh", "xr[j] + s[j]");
         sb_printf(c, "%ss[j] = hh;\n", ind);
     } else if (cell == RNN_CELL_LSTM) { /* [h, c, i, f, g, o] */
-        act(cx, ind, 1, "ig", FMT("xr[j] + s[%lld + j]", 2 * H));
-        act(cx, ind, 1, "fg", FMT("xr[%lld + j] + s[%lld + j]", H, 3 * H));
-        act(cx, ind, 0, "gg", FMT("xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
-        act(cx, ind, 1, "og", FMT("xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
+        act(cx, ind, 1, "ig", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", 2 * H));
+        act(cx, ind, 1, "fg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 3 * H));
+        act(cx, ind, 0, "gg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 2 * H, 4 * H));
+        act(cx, ind, 1, "og", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", 3 * H, 5 * H));
         sb_printf(c, "%sconst %s cc = t > 0 ? fg * sp[%lld + j] + ig * gg : ig * gg;\n", ind, T, H);
         act(cx, ind, 0, "tc", "cc");
         sb_printf(c, "%ss[j] = og * tc;\n%ss[%lld + j] = cc;\n", ind, ind, H);
         sb_printf(c, "%ss[%lld + j] = ig;\n%ss[%lld + j] = fg;\n", ind, 2 * H, ind, 3 * H);
         sb_printf(c, "%ss[%lld + j] = gg;\n%ss[%lld + j] = og;\n", ind, 4 * H, ind, 5 * H);
     } else { /* GRU: [h, r, z, W_hn h + b_hn, n]; the gate slots are [H, 4H) */
-        act(cx, ind, 1, "rg", FMT("xr[j] + s[%lld + j]", H));
-        act(cx, ind, 1, "zg", FMT("xr[%lld + j] + s[%lld + j]", H, 2 * H));
-        act(cx, ind, 0, "ng", FMT("xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
+        act(cx, ind, 1, "rg", arena_printf(cx->g->a, "xr[j] + s[%lld + j]", H));
+        act(cx, ind, 1, "zg", arena_printf(cx->g->a, "xr[%lld + j] + s[%lld + j]", H, 2 * H));
+        act(cx, ind, 0, "ng", arena_printf(cx->g->a, "xr[%lld + j] + rg * s[%lld + j]", 2 * H, 3 * H));
         sb_printf(c, "%ss[j] = t > 0 ? (1 - zg) * ng + zg * sp[j] : (1 - zg) * ng;\n", ind);
         sb_printf(c, "%ss[%lld + j] = rg;\n%ss[%lld + j] = zg;\n%ss[%lld + j] = ng;\n", ind, H, ind, 2 * H, ind, 4 * H);
     }
@@ -83,7 +82,7 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], GH = rnn_gates(cell) * H, SW = rnn_state_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GO = gate_slots(cell, H);
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     /* a warp per gate row: up to 32 warps, so the rows each warp does in
@@ -99,7 +98,10 @@ void cu_emit_RNN_SCAN(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, "        /* b_hh + W_hh h(t-1) into the gate slots: a warp per gate row */\n");
     sb_printf(c, "        for (int i = warp; i < %lld; i += %d) {\n", GH, NW);
     sb_printf(c, "            %s a = 0;\n", T);
-    sb_printf(c, "            if (t > 0) {\n                const %s *__restrict__ wr = x1 + (%s)i * %lld;\n", T, IX, H);
+    sb_printf(c,
+              "            if (t > 0) {\n"
+              "                const %s *__restrict__ wr = x1 + (%s)i * %lld;\n",
+              T, IX, H);
     sb_printf(c, "                for (int k = lane; k < %lld; k += 32) a += sp[k] * wr[k];\n            }\n", H);
     sb_puts(c, "            a = nnrt_warp_sum(a);\n");
     sb_printf(c, "            if (lane == 0) s[%lld + i] = x2[i] + a;\n        }\n", GO);
@@ -128,7 +130,7 @@ static void grad_cell(cg_ctx *cx, int cell, ll H, ll TT, const char *ind) {
     } else if (cell == RNN_CELL_LSTM) { /* state [h, c, i, f, g, o] -> [di, df, dg, do (pre-activation), dc] */
         sb_printf(c, "%sconst %s ig = s[%lld + j], fg = s[%lld + j], gg = s[%lld + j], og = s[%lld + j];\n", ind, T,
                   2 * H, 3 * H, 4 * H, 5 * H);
-        act(cx, ind, 0, "tc", FMT("s[%lld + j]", H));
+        act(cx, ind, 0, "tc", arena_printf(cx->g->a, "s[%lld + j]", H));
         sb_printf(c, "%s%s dc = dh * og * (1 - tc * tc) + ds[%lld + j];\n", ind, T, H);
         sb_printf(c, "%sif (t < %lld) dc += on[%lld + j] * sn[%lld + j]; /* dc(t+1) f(t+1) */\n", ind, TT - 1, 4 * H,
                   3 * H);
@@ -161,7 +163,7 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     int cell = (int)n->iattr[0];
     ll H = n->iattr[1], SW = rnn_state_width(cell) * H, OW = rnn_grad_width(cell) * H;
     ll B = n->shape.d[0], TT = n->shape.d[1], GH = rnn_gates(cell) * H, GO = rnn_grad_dgh_at(cell) * H;
-    if (!cuk_numel(n)) return cuk_empty(cx, n);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
     const char *T = cx->T, *IX = cuk_ix(cx, n);
     strbuf *c = cx->c;
     int NT = H >= 1024 ? 1024 : (int)((H + 31) / 32 * 32);
@@ -171,16 +173,20 @@ void cu_emit_RNN_SCAN_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        %s *o = y + (b * %lld + t) * %lld;\n", T, TT, OW);
     sb_printf(c, "        const %s *__restrict__ s = x1 + (b * %lld + t) * %lld;\n", T, TT, SW);
     sb_printf(c, "        const %s *__restrict__ ds = x0 + (b * %lld + t) * %lld;\n", T, TT, SW);
-    if (cell != RNN_CELL_TANH) sb_printf(c, "        const %s *__restrict__ sp = s - %lld; /* t-1, read when t > 0 */\n", T, SW);
-    if (cell == RNN_CELL_LSTM) sb_printf(c, "        const %s *__restrict__ sn = s + %lld; /* t+1, read when t < T-1 */\n", T, SW);
+    if (cell != RNN_CELL_TANH)
+        sb_printf(c, "        const %s *__restrict__ sp = s - %lld; /* t-1, read when t > 0 */\n", T, SW);
+    if (cell == RNN_CELL_LSTM)
+        sb_printf(c, "        const %s *__restrict__ sn = s + %lld; /* t+1, read when t < T-1 */\n", T, SW);
     sb_printf(c, "        const %s *on = o + %lld; /* output row t+1, read when t < T-1 */\n", T, OW);
     sb_printf(c, "        for (int j = threadIdx.x; j < %lld; j += %d) {\n", H, NT);
     sb_printf(c, "            %s dh = ds[j];\n", T);
     if (cell == RNN_CELL_GRU)
-        sb_printf(c, "            if (t < %lld) dh = dh + on[%lld + j]; /* the carried dh z of t+1 */\n", TT - 1, 6 * H);
+        sb_printf(c, "            if (t < %lld) dh = dh + on[%lld + j]; /* the carried dh z of t+1 */\n", TT - 1,
+                  6 * H);
     sb_printf(c, "            if (t < %lld) { /* + dgh(t+1) W_hh */\n", TT - 1);
     sb_printf(c, "                %s a = 0;\n", T);
-    sb_printf(c, "                for (int i = 0; i < %lld; i++) a += on[%lld + i] * x2[(%s)i * %lld + j];\n", GH, GO, IX, H);
+    sb_printf(c, "                for (int i = 0; i < %lld; i++) a += on[%lld + i] * x2[(%s)i * %lld + j];\n", GH, GO,
+              IX, H);
     sb_puts(c, "                dh += a;\n            }\n");
     grad_cell(cx, cell, H, TT, "            ");
     sb_puts(c, "        }\n        __syncthreads();\n    }\n}\n");

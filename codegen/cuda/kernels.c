@@ -1,23 +1,7 @@
-/* kernels.c — the CUDA kernel of every core op: one cu_emit_OP per row of
- * ops.def (the families are in k_*.c), and the helpers of cuk.h.
- *
- * Node n becomes __global__ kernel(s) named kID_op_SUFFIX with every bound
- * a literal, and one host launcher kID_op(nnrt_cu_exec *ex, x0.., y) that
- * enqueues them on ex->stream:
- *
- *   elementwise    grid-stride loops over the output, the ops.def formula
- *   sum            a block per output row (I == 1), or a thread per output
- *                  element summing its column in order, or a block per
- *                  output element when the outputs are few and long
- *   softmax family a warp per row (C <= 1024; 8 rows per block) or a block
- *                  per row, max and sum by warp shuffles
- *   cross_entropy  one block; warp w takes rows w, w + nw, ... and keeps a
- *                  double total; the warps' totals meet in a block sum
- *   bce            one block, a double total per thread, a block sum
- *   matmul         cuBLAS (row-major as the transposed column-major product)
- *
- * Every reduction is a fixed tree over a fixed assignment of elements to
- * threads (no atomics), so results are bitwise reproducible.
+/* kernels.c — the CUDA target's kernel dispatch (cu_kernel: the emitter
+ * of each row of ops.def) and the helpers of cuk.h that the kernel files
+ * (k_core.c, k_*.c) share: launch geometry, index types, kernel and
+ * launcher heads, grid-stride loops, launches and their checks.
  */
 #include "cuk.h"
 
@@ -26,14 +10,7 @@
 typedef void (*cu_emit_fn)(cg_ctx *cx, const ir_node *n);
 typedef long long ll;
 
-#define IN cuk_in
-#define NUMEL cuk_numel
-#define FMT(...) arena_printf(cx->g->a, __VA_ARGS__)
 
-const ir_node *cuk_in(cg_ctx *cx, const ir_node *n, int i) { return cx->g->nodes.data[n->in[i]]; }
-long long cuk_numel(const ir_node *n) { return (long long)ir_numel(&n->shape); }
-long long cuk_last(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
-const char *cuk_name(cg_ctx *cx, const ir_node *n) { return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name); }
 
 int cuk_block(long long count) {
     if (count >= 256) return 256;
@@ -48,9 +25,9 @@ long long cuk_grid(long long count) {
 const char *cuk_ix_count(ll count) { return count < (1LL << 31) - (1LL << 21) ? "int" : "long long"; }
 
 const char *cuk_ix(cg_ctx *cx, const ir_node *n) {
-    ll big = NUMEL(n);
+    ll big = cg_numel(n);
     for (int i = 0; i < n->nin; i++)
-        if (NUMEL(IN(cx, n, i)) > big) big = NUMEL(IN(cx, n, i));
+        if (cg_numel(cg_in(cx, n, i)) > big) big = cg_numel(cg_in(cx, n, i));
     return big < (1LL << 31) - (1LL << 20) ? "int" : "long long";
 }
 
@@ -65,11 +42,12 @@ void cuk_head(cg_ctx *cx, const ir_node *n) {
     if (n->name) sb_printf(c, "  %s", n->name);
     if (n->loc.line) sb_printf(c, ", %s line %d", cx->o->source, n->loc.line);
     sb_printf(c, ": ");
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &IN(cx, n, i)->shape));
+    for (int i = 0; i < n->nin; i++)
+        sb_printf(c, "%s%s", i ? ", " : "", ir_shape_str(cx->g->a, &cg_in(cx, n, i)->shape));
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
-    sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cuk_name(cx, n));
-    for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *x%d, ", elem(cx, IN(cx, n, i)), i);
+    sb_printf(c, " */\nstatic int %s(nnrt_cu_exec *ex, ", cg_kernel_name(cx, n));
+    for (int i = 0; i < n->nin; i++) sb_printf(c, "const %s *x%d, ", elem(cx, cg_in(cx, n, i)), i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
     sb_printf(c, "%s *y) {\n", cx->T);
 }
@@ -80,19 +58,22 @@ const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
     const char *s = "";
     int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
     for (int i = first; i < n->nin; i++)
-        s = FMT("%sconst %s *%sx%d, ", s, elem(cx, IN(cx, n, i)), st && i == 0 ? "" : "__restrict__ ", i);
-    return FMT("%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
+        s = arena_printf(cx->g->a, "%sconst %s *%sx%d, ", s, elem(cx, cg_in(cx, n, i)),
+                         st && i == 0 ? "" : "__restrict__ ", i);
+    return arena_printf(cx->g->a, "%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
 }
 
 void cuk_kernel(cg_ctx *cx, const ir_node *n, const char *sfx, int threads, const char *params) {
     sb_puts(cx->c, "static __global__ void ");
     if (threads) sb_printf(cx->c, "__launch_bounds__(%d) ", threads);
-    sb_printf(cx->c, "%s_%s(%s) {\n", cuk_name(cx, n), sfx, params ? params : cuk_params(cx, n, 0, 0));
+    sb_printf(cx->c, "%s_%s(%s) {\n", cg_kernel_name(cx, n), sfx, params ? params : cuk_params(cx, n, 0, 0));
 }
 
 const char *cuk_grid_for(cg_ctx *cx, const char *ix, const char *var, ll count) {
-    return FMT("for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * blockDim.x)", ix,
-               var, ix, var, count, var, ix);
+    return arena_printf(cx->g->a,
+                        "for (%s %s = (%s)blockIdx.x * blockDim.x + threadIdx.x; %s < %lld; %s += (%s)gridDim.x * "
+                        "blockDim.x)",
+                        ix, var, ix, var, count, var, ix);
 }
 
 void cuk_grid_loop(cg_ctx *cx, const char *ix, const char *var, ll count) {
@@ -114,21 +95,21 @@ void cuk_grid_close(cg_ctx *cx, const ir_node *n, ll count) {
 
 void cuk_launch(cg_ctx *cx, const ir_node *n, const char *sfx, const char *grid, const char *block, int first) {
     strbuf *c = cx->c;
-    sb_printf(c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(", cuk_name(cx, n), sfx, grid, block);
+    sb_printf(c, "    %s_%s<<<%s, %s, 0, ex->stream>>>(", cg_kernel_name(cx, n), sfx, grid, block);
     for (int i = first; i < n->nin; i++) sb_printf(c, "x%d, ", i);
     sb_puts(c, "y);\n");
 }
 
 void cuk_launch_1d(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    cuk_launch(cx, n, sfx, FMT("%lld", grid), FMT("%d", block), 0);
+    cuk_launch(cx, n, sfx, arena_printf(cx->g->a, "%lld", grid), arena_printf(cx->g->a, "%d", block), 0);
 }
 
 void cuk_check_launch(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cuk_name(cx, n));
+    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaGetLastError(), \"%s\");\n", cg_kernel_name(cx, n));
 }
 
 void cuk_launched(cg_ctx *cx, const ir_node *n) {
-    sb_printf(cx->c, "    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cuk_name(cx, n));
+    sb_printf(cx->c, "    return NNRT_CU_LAUNCHED(ex, \"%s\");\n", cg_kernel_name(cx, n));
 }
 
 void cuk_empty(cg_ctx *cx, const ir_node *n) {
@@ -146,361 +127,7 @@ void cuk_const(cg_ctx *cx, const char *ind, const char *name, double v) {
     sb_puts(cx->c, ";\n");
 }
 
-/* A blank line, then kID_op_SFX(x0, ..., y) of `threads` threads: the
- * head of this file's kernels. */
-static void kernel_head(cg_ctx *cx, const ir_node *n, const char *sfx, int threads) {
-    sb_puts(cx->c, "\n");
-    cuk_kernel(cx, n, sfx, threads, NULL);
-}
-
-/* Launch kID_op_SFX<<<grid, block>>>(x0, ..., y) and check it. */
-static void launch(cg_ctx *cx, const ir_node *n, const char *sfx, ll grid, int block) {
-    cuk_launch_1d(cx, n, sfx, grid, block);
-    cuk_launched(cx, n);
-}
-
-/* ---- elementwise ------------------------------------------------------- */
-
-/* p, q = the node's float attributes, when the formula uses them. */
-static void formula_attr(cg_ctx *cx, const ir_node *n) {
-    for (int k = 0; k < 2; k++)
-        if (cgk_uses_attr(ir_ops[n->op].expr, "pq"[k])) cuk_const(cx, "        ", k ? "q" : "p", n->fattr[k]);
-}
-
-/* Elementwise kernel: y[i] = f(a[, b]) with suffix broadcasting (an
- * operand of `cols` elements repeats along the rows; one element is a
- * scalar). */
-static void elementwise(cg_ctx *cx, const ir_node *n, int binary) {
-    ll N = NUMEL(n);
-    if (!N) return cuk_empty(cx, n);
-    strbuf *c = cx->c;
-    kernel_head(cx, n, "k", cuk_block(N));
-    cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
-    for (int k = 0; k <= binary; k++) {
-        ll nk = NUMEL(IN(cx, n, k));
-        sb_printf(c, "        const %s %c = x%d[", cx->T, "ab"[k], k);
-        if (nk == N) sb_puts(c, "i");
-        else if (nk == 1) sb_puts(c, "0");
-        else sb_printf(c, "i %% %lld", nk);
-        sb_puts(c, "];\n");
-    }
-    formula_attr(cx, n);
-    sb_printf(c, "        y[i] = %s;\n    }\n}\n", ir_ops[n->op].expr);
-    cuk_head(cx, n);
-    launch(cx, n, "k", cuk_grid(N), cuk_block(N));
-    cuk_tail(cx);
-}
-
-void cuk_unary(cg_ctx *cx, const ir_node *n) { elementwise(cx, n, 0); }
-void cuk_binary(cg_ctx *cx, const ir_node *n) { elementwise(cx, n, 1); }
-
-
 static void emit_none(cg_ctx *cx, const ir_node *n) { (void)cx, (void)n; }
-
-/* ---- reductions --------------------------------------------------------- */
-
-/* SUM: x viewed as [O, L, I] -> y [O, I], times scale. */
-void cu_emit_SUM(cg_ctx *cx, const ir_node *n) {
-    int64_t O, L, I;
-    ir_reduce_view(&IN(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
-    strbuf *c = cx->c;
-    ll out = (ll)O * I;
-    if (!out) return cuk_empty(cx, n);
-    const char *t = cuk_ix_count((ll)O * L * I);
-    if (I == 1 || (out < 4096 && L > 128)) {
-        /* a block per output element; its threads stride along L */
-        int bs = L >= 1024 ? 1024 : L >= 256 ? 256 : (int)((L + 31) / 32 * 32);
-        if (bs < 32) bs = 32;
-        kernel_head(cx, n, "k", bs);
-        sb_printf(c, "    __shared__ %s shm[32];\n", cx->T);
-        sb_printf(c, "    const %s o = (%s)blockIdx.x / %lld, i = (%s)blockIdx.x %% %lld;\n", t, t, (ll)I, t, (ll)I);
-        sb_printf(c, "    %s s = 0;\n", cx->T);
-        sb_printf(c, "    for (%s l = threadIdx.x; l < %lld; l += blockDim.x) s += x0[(o * %lld + l) * %lld + i];\n", t, (ll)L, (ll)L,
-                  (ll)I);
-        sb_puts(c, "    s = nnrt_block_sum(s, shm);\n");
-        sb_puts(c, "    if (threadIdx.x == 0) y[blockIdx.x] = s * ");
-        cg_literal(cx, c, n->fattr[0]);
-        sb_puts(c, ";\n}\n");
-        cuk_head(cx, n);
-        launch(cx, n, "k", out, bs);
-    } else {
-        /* a thread per output element, adding its column in order (as C) */
-        kernel_head(cx, n, "k", cuk_block(out));
-        cuk_grid_loop(cx, cuk_ix_count(out), "k", out);
-        sb_printf(c, "        const %s *xk = x0 + (k / %lld) * %lld + k %% %lld;\n", cx->T, (ll)I, (ll)L * I, (ll)I);
-        sb_printf(c, "        %s s = 0;\n", cx->T);
-        sb_printf(c, "        for (%s l = 0; l < %lld; l++) s += xk[l * %lld];\n", t, (ll)L, (ll)I);
-        sb_puts(c, "        y[k] = s * ");
-        cg_literal(cx, c, n->fattr[0]);
-        sb_puts(c, ";\n    }\n}\n");
-        cuk_head(cx, n);
-        launch(cx, n, "k", cuk_grid(out), cuk_block(out));
-    }
-    cuk_tail(cx);
-}
-
-/* EXPAND: y [O, L, I] = x [O, I] * scale. */
-void cu_emit_EXPAND(cg_ctx *cx, const ir_node *n) {
-    int64_t O, L, I;
-    ir_reduce_view(&n->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
-    ll N = NUMEL(n);
-    if (!N) return cuk_empty(cx, n);
-    strbuf *c = cx->c;
-    kernel_head(cx, n, "k", cuk_block(N));
-    cuk_grid_loop(cx, cuk_ix_count(N), "k", N);
-    sb_printf(c, "        y[k] = x0[k / %lld * %lld + k %% %lld] * ", (ll)L * I, (ll)I, (ll)I);
-    cg_literal(cx, c, n->fattr[0]);
-    sb_puts(c, ";\n    }\n}\n");
-    cuk_head(cx, n);
-    launch(cx, n, "k", cuk_grid(N), cuk_block(N));
-    cuk_tail(cx);
-}
-
-/* RESHAPE: the same elements in a buffer of their own. */
-void cu_emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
-    cuk_head(cx, n);
-    sb_printf(cx->c, "    return nnrt_cu_check(ex, cudaMemcpyAsync(y, x0, sizeof(%s) * %lld, cudaMemcpyDeviceToDevice, ex->stream), \"%s: cudaMemcpyAsync\");\n",
-              cx->T, NUMEL(n), cuk_name(cx, n));
-    cuk_tail(cx);
-}
-
-/* ---- matrix product ----------------------------------------------------- */
-
-/* y[M, N] = op(A)[M, K] op(B)[K, N], row-major, by cuBLAS: column-major
- * y^T = op(B)^T op(A)^T, so B is passed first. Full FP32 (the handle's
- * math mode is CUBLAS_DEFAULT_MATH: no TF32). */
-void cu_emit_MATMUL(cg_ctx *cx, const ir_node *n) {
-    int64_t M, K, N;
-    ir_matmul_dims(cx->g, n, &M, &K, &N);
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1], d = cx->o->f64;
-    cuk_head(cx, n);
-    sb_printf(cx->c, "    const %s one = 1, zero = 0;\n", cx->T);
-    sb_printf(cx->c, "    return nnrt_cu_blas_check(ex, cublas%cgemm(ex->blas, %s, %s, %lld, %lld, %lld, &one, x1, %lld, x0, %lld, &zero, y, %lld), \"%s: cublas%cgemm\");\n",
-              d ? 'D' : 'S', tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", (ll)N, (ll)M, (ll)K,
-              (ll)(tb ? K : N), (ll)(ta ? M : K), (ll)N, cuk_name(cx, n), d ? 'D' : 'S');
-    cuk_tail(cx);
-}
-
-/* ---- row kernels: softmax family, cross-entropy gradient ------------------ */
-
-/* How a row kernel maps rows to threads: a warp per row (8 rows per block
- * of 256) when rows are short, else a block of `threads` per row. */
-typedef struct rowk {
-    int warp;
-    int threads; /* block size */
-    ll grid;
-} rowk;
-
-static rowk row_plan(ll R, ll C) {
-    rowk k;
-    k.warp = C <= 1024;
-    k.threads = k.warp ? 256 : 512;
-    k.grid = k.warp ? (R + 7) / 8 : R;
-    return k;
-}
-
-/* Open the row kernel: r = this warp's / block's row, lane = position in it;
- * rows past R leave (a whole warp at once). */
-static void row_open(cg_ctx *cx, const ir_node *n, const rowk *k, ll R) {
-    kernel_head(cx, n, "k", k->threads);
-    if (k->warp) {
-        sb_printf(cx->c, "    const long long r = (long long)blockIdx.x * 8 + (threadIdx.x >> 5);\n    if (r >= %lld) return;\n", R);
-        sb_puts(cx->c, "    const int lane = (int)(threadIdx.x & 31u);\n");
-    } else {
-        sb_printf(cx->c, "    __shared__ %s shm[32];\n", cx->T);
-        sb_puts(cx->c, "    const long long r = blockIdx.x;\n    const int lane = (int)threadIdx.x;\n");
-    }
-}
-
-/* A row kernel over n's rows of its last axis: *R rows of *C, the plan k,
- * the kernel opened (row_open); 0 with an empty launcher when n is empty. */
-static int row_start(cg_ctx *cx, const ir_node *n, rowk *k, ll *R, ll *C) {
-    *C = cuk_last(n), *R = NUMEL(n) / (*C ? *C : 1);
-    if (!NUMEL(n)) return cuk_empty(cx, n), 0;
-    *k = row_plan(*R, *C);
-    row_open(cx, n, k, *R);
-    return 1;
-}
-
-/* "for (int j = lane; j < C; j += stride)" */
-static const char *row_for(cg_ctx *cx, const rowk *k, ll C) {
-    return FMT("for (int j = lane; j < %lld; j += %d)", C, k->warp ? 32 : k->threads);
-}
-
-/* "nnrt_warp_max(v)" or "nnrt_block_max(v, shm)" */
-static const char *row_red(cg_ctx *cx, const rowk *k, const char *op, const char *v) {
-    return k->warp ? FMT("nnrt_warp_%s(%s)", op, v) : FMT("nnrt_block_%s(%s, shm)", op, v);
-}
-
-/* mx = max of xr, s = sum of exp(xr - mx) (stored in yr when store). */
-static void row_max_sumexp(cg_ctx *cx, const rowk *k, ll C, int store) {
-    strbuf *c = cx->c;
-    sb_printf(c, "    %s mx = -INFINITY, s = 0;\n", cx->T);
-    sb_printf(c, "    %s mx = xr[j] > mx ? xr[j] : mx;\n", row_for(cx, k, C));
-    sb_printf(c, "    mx = %s;\n", row_red(cx, k, "max", "mx"));
-    if (store) sb_printf(c, "    %s {\n        const %s e = exp(xr[j] - mx);\n        yr[j] = e;\n        s += e;\n    }\n", row_for(cx, k, C), cx->T);
-    else sb_printf(c, "    %s s += exp(xr[j] - mx);\n", row_for(cx, k, C));
-    sb_printf(c, "    s = %s;\n", row_red(cx, k, "sum", "s"));
-}
-
-/* The launcher of a row kernel. */
-static void row_launcher(cg_ctx *cx, const ir_node *n, const rowk *k) {
-    cuk_head(cx, n);
-    launch(cx, n, "k", k->grid, k->threads);
-    cuk_tail(cx);
-}
-
-/* xr, zr (x1), yr: this row of x0, x1 and y. */
-static void row_ptrs(cg_ctx *cx, ll C, int with_x1) {
-    sb_printf(cx->c, "    const %s *xr = x0 + r * %lld;\n", cx->T, C);
-    if (with_x1) sb_printf(cx->c, "    const %s *zr = x1 + r * %lld;\n", cx->T, C);
-    sb_printf(cx->c, "    %s *yr = y + r * %lld;\n", cx->T, C);
-}
-
-void cu_emit_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    row_ptrs(cx, C, 0);
-    row_max_sumexp(cx, &k, C, 1);
-    sb_printf(cx->c, "    %s yr[j] /= s;\n}\n", row_for(cx, &k, C));
-    row_launcher(cx, n, &k);
-}
-
-/* causal_softmax: row r is row i = r mod T of a [T, T] matrix; softmax over
- * columns j <= i, 0 beyond (softmax of the -inf-masked row: the same
- * reduction tree, with exp(-inf) = 0 where the mask was). */
-void cu_emit_CAUSAL_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    row_ptrs(cx, C, 0);
-    strbuf *c = cx->c;
-    sb_printf(c, "    const long long i = r %% %lld;\n", C);
-    sb_printf(c, "    %s mx = -INFINITY, s = 0;\n", cx->T);
-    sb_printf(c, "    %s if (j <= i) mx = xr[j] > mx ? xr[j] : mx;\n", row_for(cx, &k, C));
-    sb_printf(c, "    mx = %s;\n", row_red(cx, &k, "max", "mx"));
-    sb_printf(c, "    %s {\n        const %s e = j <= i ? exp(xr[j] - mx) : 0;\n        yr[j] = e;\n        s += e;\n    }\n",
-              row_for(cx, &k, C), cx->T);
-    sb_printf(c, "    s = %s;\n", row_red(cx, &k, "sum", "s"));
-    sb_printf(c, "    %s yr[j] /= s;\n}\n", row_for(cx, &k, C));
-    row_launcher(cx, n, &k);
-}
-
-/* dx = y * (dy - sum(dy * y)); x0 = dy, x1 = y */
-void cu_emit_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    row_ptrs(cx, C, 1);
-    sb_printf(cx->c, "    %s d = 0;\n    %s d += xr[j] * zr[j];\n", cx->T, row_for(cx, &k, C));
-    sb_printf(cx->c, "    d = %s;\n", row_red(cx, &k, "sum", "d"));
-    sb_printf(cx->c, "    %s yr[j] = zr[j] * (xr[j] - d);\n}\n", row_for(cx, &k, C));
-    row_launcher(cx, n, &k);
-}
-
-void cu_emit_LOG_SOFTMAX(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    row_ptrs(cx, C, 0);
-    row_max_sumexp(cx, &k, C, 0);
-    sb_printf(cx->c, "    const %s lse = mx + log(s);\n", cx->T);
-    sb_printf(cx->c, "    %s yr[j] = xr[j] - lse;\n}\n", row_for(cx, &k, C));
-    row_launcher(cx, n, &k);
-}
-
-/* dx = dy - exp(y) * sum(dy); x0 = dy, x1 = y */
-void cu_emit_LOG_SOFTMAX_GRAD(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    row_ptrs(cx, C, 1);
-    sb_printf(cx->c, "    %s d = 0;\n    %s d += xr[j];\n", cx->T, row_for(cx, &k, C));
-    sb_printf(cx->c, "    d = %s;\n", row_red(cx, &k, "sum", "d"));
-    sb_printf(cx->c, "    %s yr[j] = xr[j] - exp(zr[j]) * d;\n}\n", row_for(cx, &k, C));
-    row_launcher(cx, n, &k);
-}
-
-/* ---- losses --------------------------------------------------------------- */
-
-/* mean over rows of logsumexp(logits) - logits[label] (labels were range
- * checked by the entry point). One block: warp w takes rows w, w + nw, ...
- * adding into a double in row order; the warps' totals meet in a block
- * sum. */
-void cu_emit_XENT(cg_ctx *cx, const ir_node *n) {
-    const ir_node *lg = IN(cx, n, 0);
-    ll C = cuk_last(lg), R = NUMEL(lg) / (C ? C : 1);
-    strbuf *c = cx->c;
-    int threads = 32 * (int)(R < 32 ? (R < 1 ? 1 : R) : 32);
-    rowk k = {1, threads, 1};
-    kernel_head(cx, n, "k", threads);
-    sb_puts(c, "    __shared__ double shm[32];\n");
-    sb_puts(c, "    const int lane = (int)(threadIdx.x & 31u), w = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);\n");
-    sb_puts(c, "    double total = 0;\n");
-    sb_printf(c, "    for (long long r = w; r < %lld; r += nw) {\n", R);
-    sb_printf(c, "    const %s *xr = x0 + r * %lld;\n", cx->T, C);
-    row_max_sumexp(cx, &k, C, 0);
-    sb_puts(c, "    total += (double)(mx + log(s) - xr[x1[r]]);\n    }\n");
-    sb_puts(c, "    total = nnrt_block_sum(lane == 0 ? total : 0.0, shm);\n");
-    sb_printf(c, "    if (threadIdx.x == 0) y[0] = (%s)(total / %lld);\n}\n", cx->T, R ? R : 1);
-    cuk_head(cx, n);
-    launch(cx, n, "k", 1, threads);
-    cuk_tail(cx);
-}
-
-/* dlogits = dl / rows * (softmax(logits) - onehot(label)); x0 = dl,
- * x1 = logits, x2 = labels */
-void cu_emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
-    rowk k;
-    ll C, R;
-    if (!row_start(cx, n, &k, &R, &C)) return;
-    strbuf *c = cx->c;
-    sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
-    sb_printf(c, "    const %s *xr = x1 + r * %lld;\n    %s *yr = y + r * %lld;\n", cx->T, C, cx->T, C);
-    sb_puts(c, "    const int label = x2[r];\n");
-    row_max_sumexp(cx, &k, C, 1);
-    sb_printf(c, "    %s {\n        %s v = yr[j] / s * scale;\n        if (j == label) v -= scale;\n        yr[j] = v;\n    }\n}\n",
-              row_for(cx, &k, C), cx->T);
-    row_launcher(cx, n, &k);
-}
-
-/* mean of -(t log p + (1 - t) log(1 - p)), logs clamped at -100 as PyTorch
- * does; one block, a double per thread, a block sum. */
-void cu_emit_BCE(cg_ctx *cx, const ir_node *n) {
-    ll N = NUMEL(IN(cx, n, 0));
-    strbuf *c = cx->c;
-    int threads = N >= 1024 ? 1024 : N <= 32 ? 32 : (int)((N + 31) / 32 * 32);
-    kernel_head(cx, n, "k", threads);
-    sb_puts(c, "    __shared__ double shm[32];\n    double total = 0;\n");
-    sb_printf(c, "    for (%s i = threadIdx.x; i < %lld; i += blockDim.x) {\n", cuk_ix_count(N), N);
-    sb_printf(c, "        %s lp = log(x0[i]), lq = log(1 - x0[i]);\n", cx->T);
-    sb_puts(c, "        lp = lp > -100 ? lp : -100;\n        lq = lq > -100 ? lq : -100;\n");
-    sb_puts(c, "        total -= (double)(x1[i] * lp + (1 - x1[i]) * lq);\n    }\n");
-    sb_puts(c, "    total = nnrt_block_sum(total, shm);\n");
-    sb_printf(c, "    if (threadIdx.x == 0) y[0] = (%s)(total / %lld);\n}\n", cx->T, N ? N : 1);
-    cuk_head(cx, n);
-    launch(cx, n, "k", 1, threads);
-    cuk_tail(cx);
-}
-
-/* dp = dl / N * (p - t) / max(p (1 - p), 1e-12); x0 = dl, x1 = p, x2 = t */
-void cu_emit_BCE_GRAD(cg_ctx *cx, const ir_node *n) {
-    ll N = NUMEL(n);
-    if (!N) return cuk_empty(cx, n);
-    strbuf *c = cx->c;
-    kernel_head(cx, n, "k", cuk_block(N));
-    sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, N);
-    cuk_grid_loop(cx, cuk_ix_count(N), "i", N);
-    sb_printf(c, "        %s d = x1[i] * (1 - x1[i]);\n        d = d > ", cx->T);
-    cg_literal(cx, c, 1e-12);
-    sb_puts(c, " ? d : ");
-    cg_literal(cx, c, 1e-12);
-    sb_puts(c, ";\n        y[i] = scale * (x1[i] - x2[i]) / d;\n    }\n}\n");
-    cuk_head(cx, n);
-    launch(cx, n, "k", cuk_grid(N), cuk_block(N));
-    cuk_tail(cx);
-}
 
 static const cu_emit_fn cu_emitters[IR_NUM_OPS] = {
 /* The row's class picks the emitter (as the C target's table does). */
@@ -513,4 +140,4 @@ static const cu_emit_fn cu_emitters[IR_NUM_OPS] = {
 #undef OP
 };
 
-void cg_cuda_kernel(cg_ctx *cx, const ir_node *n) { cu_emitters[n->op](cx, n); }
+void cu_kernel(cg_ctx *cx, const ir_node *n) { cu_emitters[n->op](cx, n); }

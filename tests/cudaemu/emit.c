@@ -7,12 +7,12 @@
  * pass_fuse (what the CUDA target emits by default). For every non-source
  * node any entry point of either program schedules, it writes
  *
- *   OUT.cu.cpp  the CUDA kernel and launcher (cg_cuda_kernel), with each
+ *   OUT.cu.cpp  the CUDA kernel and launcher (cu_kernel), with each
  *               launch k<<<grid, block, shm, stream>>>(args) rewritten to
  *               emu_launch(grid, block, shm, stream, [&] { k(args); }) for
  *               the CPU emulator (mock/cuda_runtime.h), a dispatcher
  *               cu_run(k, ...) and the node table emu_nodes[]
- *   OUT.c       the C target's kernel of the same node (cg_kernel) and the
+ *   OUT.c       the C target's kernel of the same node (c_kernel) and the
  *               dispatcher c_run(k, ...)
  *
  * A node that both programs schedule under the same kernel name is taken
@@ -167,13 +167,14 @@ int main(int argc, char **argv) {
     for (int v = 0; v < 2; v++) {
         arena_init(&a[v]);
         if (build(argv[1], src, len, defs, nd, v, &a[v], &g[v], &p[v])) return 1;
-        cg_options co = {.prefix = "emu", .header = "emu.h", .source = argv[1], .f64 = f64};
+        cg_options co = {.prefix = "emu", .header = "emu.h", .source = argv[1], .f64 = f64,
+                         .target = cg_target_find("c")};
         { /* the C target's file prelude: take its nnc_tanhf and nnc_expf */
             static const char *const helpers[2] = {"static inline float nnc_tanhf", "static inline float nnc_expf"};
             strbuf full, h;
             sb_init(&full), sb_init(&h);
             cg_options fo = co;
-            if (cg_emit_c(&p[v], &fo, &full, &h, stderr)) return 1;
+            if (cg_emit(&p[v], &fo, &full, &h, stderr)) return 1;
             for (int k = 0; k < 2; k++) {
                 const char *t = (helper_done & (1 << k)) ? NULL : strstr(full.s, helpers[k]);
                 if (!t) continue;
@@ -191,11 +192,12 @@ int main(int argc, char **argv) {
                 done[n->id] = 1;
                 strbuf k, kc;
                 sb_init(&k), sb_init(&kc);
-                cg_ctx cx = {&p[v], p[v].g, &co, &k, T, f64 ? "NNRT_F64" : "NNRT_F32", {0}};
+                cg_ctx cx;
+                cg_ctx_init(&cx, &p[v], &co, &k);
                 cg_ctx ccx = cx;
                 ccx.c = &kc;
-                const char *name = cuk_name(&cx, n);
-                cg_cuda_kernel(&cx, n);
+                const char *name = cg_kernel_name(&cx, n);
+                cu_kernel(&cx, n);
                 int dup = 0, renamed = 0;
                 for (int j = 0; j < count; j++)
                     if (!strcmp(seen[j].name, name)) {
@@ -206,7 +208,7 @@ int main(int argc, char **argv) {
                 if (count == cap) seen = realloc(seen, sizeof *seen * (size_t)(cap = cap ? 2 * cap : 64));
                 seen[count].name = name;
                 seen[count].cu_text = k.s;
-                cg_kernel(&ccx, n);
+                c_kernel(&ccx, n);
                 if (renamed) {
                     name = rename_kernels(name);
                     rewrite_launches(rename_kernels(k.s), &cu);

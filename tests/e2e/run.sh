@@ -23,6 +23,7 @@ CFLAGS99="-std=c99 -Wall -Wextra -Werror -O2 -Iruntime"
 # ---- the command line -------------------------------------------------------
 expect "version" 0 "nnc " $NNC --version
 expect "help" 0 "usage: nnc" $NNC --help
+expect "--help lists the target table" 0 "^ *cuda  *CUDA: model.cu" $NNC --help
 expect "no input is a usage error" 2 "no input file" $NNC
 expect "unknown option is a usage error" 2 "unknown option '--frobnicate'" $NNC --frobnicate examples/xor.nn
 expect "-o - with C output is a usage error" 2 "C output needs a file name" $NNC examples/xor.nn -o -

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.opt_level = 2;
     o.emit_main = size % 2; /* both with and without the trainer main */
     o.emit = size % 3 == 0 ? EMIT_IR_TRAIN : EMIT_C;
-    o.cuda = size / 6 % 2;   /* both targets */
+    o.target = cg_target_find(size / 6 % 2 ? "cuda" : "c"); /* both targets */
     o.no_fuse = size / 12 % 4 == 0; /* now and then without fusion */
     strbuf out, hdr;
     sb_init(&out);

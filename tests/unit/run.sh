@@ -1,5 +1,6 @@
 #!/bin/sh
 # Builds and runs the CUnit programs; one PASS/FAIL line per CUnit test.
+# Then targets.sh: codegen/'s targets are independent; a new one is a folder and a row.
 cd "$(dirname "$0")/../.." || exit 2
 B=build/unit
 mkdir -p $B
@@ -33,4 +34,6 @@ build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
 build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
 build test_formula $CC -std=c11 $W tests/unit/test_formula.c build/libnnc.a $LIBS -o $B/test_formula && run test_formula
+# the shape of codegen/: core plus one folder per target (tests/unit/targets.sh)
+sh tests/unit/targets.sh || status=1
 exit $status

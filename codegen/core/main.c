@@ -1,7 +1,6 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
  * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest. */
-#include "../cg.h"
-#include "../cgapi.h"
+#include "core.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
 
@@ -11,9 +10,9 @@ typedef struct args {
     const char *m, *x, *out;
 } args;
 
-static args args_of(cg_ctx *cx, int cpp) {
+static args args_of(cg_ctx *cx, int casts) {
     args a = {"m", "x", "out"};
-    if (!cpp) return a;
+    if (!casts) return a;
     ir_node *x = NODE(cx, cx->g->inputs.data[0]);
     a.m = arena_printf(cx->g->a, "(%s *)m", cx->o->prefix);
     a.x = arena_printf(cx->g->a, "(const %s *)x", x->dtype == DT_I32 ? "int32_t" : cx->T);
@@ -42,7 +41,11 @@ static void loss_adapter(cg_ctx *cx, const args *a, const char *name, const char
     const char *yt = has_t && NODE(cx, cx->g->targets.data[0])->dtype == DT_I32 ? "int32_t" : cx->T;
     sb_printf(c, "static int %s(void *m, const void *x, const void *y, double *loss) {\n    %s l = 0;\n", name, cx->T);
     if (has_t) sb_printf(c, "    int st = %s_%s(%s, %s, (const %s *)y, &l);\n", cx->o->prefix, entry, a->m, a->x, yt);
-    else sb_printf(c, "    int st = %s_%s(%s, %s, &l);\n    (void)y; /* no target */\n", cx->o->prefix, entry, a->m, a->x);
+    else
+        sb_printf(c,
+                  "    int st = %s_%s(%s, %s, &l);\n"
+                  "    (void)y; /* no target */\n",
+                  cx->o->prefix, entry, a->m, a->x);
     sb_puts(c, "    *loss = (double)l;\n    return st;\n}\n");
 }
 
@@ -53,7 +56,8 @@ static void adapters(cg_ctx *cx, const args *a) {
     sb_puts(c, "\n/* ---- trainer (nnc --main) ---- */\n");
     sb_printf(c, "static void *d_create(uint64_t seed) { return %s_create(seed); }\n", P);
     sb_printf(c, "static void d_destroy(void *m) { %s_free(%s); }\n", P, M);
-    sb_printf(c, "static int d_forward(void *m, const void *x, void *out) { return %s_forward(%s, %s, %s", P, M, a->x, a->out);
+    sb_printf(c, "static int d_forward(void *m, const void *x, void *out) { return %s_forward(%s, %s, %s", P, M, a->x,
+              a->out);
     for (int i = 1; i < cx->g->outputs.len; i++) sb_printf(c, ", NULL");
     sb_puts(c, "); }\n");
     if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, a, "d_loss", "loss");
@@ -72,7 +76,8 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
     strbuf *c = cx->c;
     if (out->shape.rank >= 1 && out->shape.d[0] == B) {
         sb_printf(c, "    d.out_rank = %d;\n", out->shape.rank - 1);
-        for (int i = 1; i < out->shape.rank; i++) sb_printf(c, "    d.out_shape[%d] = %lld;\n", i - 1, (long long)out->shape.d[i]);
+        for (int i = 1; i < out->shape.rank; i++)
+            sb_printf(c, "    d.out_shape[%d] = %lld;\n", i - 1, (long long)out->shape.d[i]);
     } else {
         sb_printf(c, "    d.out_rank = 1;\n    d.out_shape[0] = %lld;\n", (long long)(ir_numel(&out->shape) / B));
     }
@@ -88,8 +93,12 @@ static void desc(cg_ctx *cx) {
     long long classes = y && y->dtype == DT_I32 && out->shape.rank ? (long long)out->shape.d[out->shape.rank - 1] : 0;
     sb_puts(c, "\nint main(int argc, char **argv) {\n    nnrt_model_desc d;\n    memset(&d, 0, sizeof d);\n");
     sb_printf(c, "    d.name = \"%s\";\n    d.dtype = %s;\n    d.batch = %lld;\n", g->name, cx->NNRT, (long long)B);
-    sb_printf(c, "    d.x_dtype = %s;\n    d.x_rank = %d;\n", x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, x->shape.rank - 1);
-    for (int i = 1; i < x->shape.rank; i++) sb_printf(c, "    d.x_shape[%d] = %lld;\n", i - 1, (long long)x->shape.d[i]);
+    sb_printf(c,
+              "    d.x_dtype = %s;\n"
+              "    d.x_rank = %d;\n",
+              x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, x->shape.rank - 1);
+    for (int i = 1; i < x->shape.rank; i++)
+        sb_printf(c, "    d.x_shape[%d] = %lld;\n", i - 1, (long long)x->shape.d[i]);
     sb_printf(c, "    d.x_numel = %lld;\n", (long long)(ir_numel(&x->shape) / B));
     sb_printf(c, "    d.has_target = %d;\n", y != NULL);
     if (y) {
@@ -106,13 +115,10 @@ static void desc(cg_ctx *cx) {
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 
-static int emit_main(cg_ctx *cx, FILE *err, int cpp) {
+int cg_main(cg_ctx *cx, FILE *err, int casts) {
     if (check_shape(cx, err)) return 1;
-    args a = args_of(cx, cpp);
+    args a = args_of(cx, casts);
     adapters(cx, &a);
     desc(cx);
     return 0;
 }
-
-int cg_main(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 0); }
-int cga_main_cpp(cg_ctx *cx, FILE *err) { return emit_main(cx, err, 1); }

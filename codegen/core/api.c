@@ -1,0 +1,328 @@
+/* api.c — pieces of the generated API that every target prints alike
+ * (declared in api.h): names and argument lists, size macros, parameter
+ * initialization, the tables of parameters, inputs and outputs, the
+ * generic _v entry points, and the optimizer's per-element formulas.
+ */
+#include "api.h"
+
+static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
+int cg_opt_slots(cg_ctx *cx) {
+    ir_optkind k = cx->g->opt.kind;
+    return k == OPT_ADAM || k == OPT_ADAMW ? 2 : k == OPT_SGD && cx->g->opt.momentum != 0 ? 1 : 0;
+}
+int cg_trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
+
+size_t cg_param_elems(cg_ctx *cx) {
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (cx->p->has[e]) return cx->p->mem[e].param_elems;
+    return 0;
+}
+
+/* ---- the header -------------------------------------------------------- */
+
+static void upper_name(strbuf *h, const char *pre, const char *s) {
+    sb_puts(h, pre);
+    for (; *s; s++) sb_printf(h, "%c", *s >= 'a' && *s <= 'z' ? *s - 32 : (*s == '.' ? '_' : *s));
+}
+
+/* The C name of an input, target or output: its .nn name, with '_' added
+ * when the target calls it reserved (its row's is_reserved). */
+const char *cg_cname(cg_ctx *cx, const char *name) {
+    return cx->o->target->is_reserved(name) ? arena_printf(cx->g->a, "%s_", name) : name;
+}
+
+const char *cg_ctype(cg_ctx *cx, const ir_node *n) { return n->dtype == DT_I32 ? "int32_t" : cx->T; }
+
+/* ", const float *x, const int32_t *y" for the inputs (and targets). */
+void cg_entry_proto(cg_ctx *cx, strbuf *h, const char *name, const char *extra, int with_targets, const char *note) {
+    const char *P = cx->o->prefix, *T = cx->T;
+    const ir_graph *g = cx->g;
+    sb_printf(h, "int %s_%s(%s *m%s", P, name, P, extra);
+    cg_io_params(cx, h, with_targets);
+    if (with_targets) sb_printf(h, ", %s *loss", T);
+    else
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(h, ", %s *%s", T, cg_cname(cx, g->output_names.data[i]));
+    sb_printf(h, ");%s\n", note);
+}
+
+void cg_io_params(cg_ctx *cx, strbuf *b, int targets) {
+    const ir_graph *g = cx->g;
+    for (int i = 0; i < g->inputs.len; i++)
+        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->inputs.data[i])),
+                  cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
+    for (int i = 0; targets && i < g->targets.len; i++)
+        sb_printf(b, ", const %s *%s", cg_ctype(cx, NODE(cx, g->targets.data[i])),
+                  cg_cname(cx, NODE(cx, g->targets.data[i])->name));
+}
+
+void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
+    const ir_graph *g = cx->g;
+    int first = g->inputs.len ? g->inputs.data[0] : -1;
+    if (first >= 0 && NODE(cx, first)->shape.rank)
+        sb_printf(h, "#define %s_BATCH %lld\n", cx->upper, (long long)NODE(cx, first)->shape.d[0]);
+    for (int k = 0; k < 2; k++) {
+        const int *ids = k ? g->targets.data : g->inputs.data;
+        for (int i = 0; i < (k ? g->targets.len : g->inputs.len); i++) {
+            ir_node *n = NODE(cx, ids[i]);
+            sb_printf(h, "#define %s_", cx->upper);
+            upper_name(h, "", n->name);
+            sb_printf(h, "_SIZE %lld /* %s %s%s */\n", (long long)ir_numel(&n->shape), k ? "target" : "input",
+                      n->dtype == DT_I32 ? "i32" : cx->T, ir_shape_str(g->a, &n->shape));
+        }
+    }
+    for (int i = 0; i < g->outputs.len; i++) {
+        ir_node *n = NODE(cx, g->outputs.data[i]);
+        sb_printf(h, "#define %s_", cx->upper);
+        upper_name(h, "", g->output_names.data[i]);
+        sb_printf(h, "_SIZE %lld /* output %s%s */\n", (long long)ir_numel(&n->shape), cx->T,
+                  ir_shape_str(g->a, &n->shape));
+    }
+    sb_printf(h, "#define %s_NUM_IO %d\n", cx->upper, g->inputs.len + g->targets.len);
+    sb_printf(h, "#define %s_NUM_OUTPUTS %d\n", cx->upper, g->outputs.len);
+    sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
+    sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, cg_param_elems(cx));
+    sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, arena_bytes);
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+static const char *init_comment(ir_init k) {
+    static const char *const s[] = {"auto", "He normal", "Glorot uniform", "zeros",  "ones",
+                                    "fill", "uniform",   "normal",         "literal"};
+    return s[k];
+}
+
+/* static const T name[n] = {...}; */
+void cg_const_array(cg_ctx *cx, const char *name, const double *data, int64_t n) {
+    sb_printf(cx->c, "static const %s %s[%lld] = {", cx->T, name, (long long)n);
+    for (int64_t j = 0; j < n; j++) {
+        if (j) sb_puts(cx->c, ", ");
+        cg_literal(cx, cx->c, data[j]);
+    }
+    sb_puts(cx->c, "};\n");
+}
+
+void cg_param_data(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    for (int i = 0; i < g->params.len; i++) {
+        ir_node *n = NODE(cx, g->params.data[i]);
+        if (n->init == INIT_DATA)
+            cg_const_array(cx, arena_printf(cx->g->a, "%s_init%d", cx->o->prefix, i), n->data, ir_numel(&n->shape));
+    }
+}
+
+void cg_init_param(cg_ctx *cx, int i, const char *base) {
+    strbuf *c = cx->c;
+    ir_node *n = NODE(cx, cx->g->params.data[i]);
+    size_t off = cx->p->mem[ENTRY_FORWARD].offset ? 0 : 0;
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (cx->p->has[e]) off = cx->p->mem[e].offset[n->id];
+    long long N = (long long)ir_numel(&n->shape);
+    const char *sfx = cx->o->f64 ? "f64" : "f32";
+    sb_printf(c, "    /* %s %s: %s */\n", n->name, ir_shape_str(cx->g->a, &n->shape), init_comment(n->init));
+    switch (n->init) {
+    case INIT_HE:
+        sb_printf(c, "    nnrt_init_he_%s(%s + %zu, %lld, %lld, seed, %d);\n", sfx, base, off, N, (long long)n->fan_in,
+                  i);
+        break;
+    case INIT_GLOROT:
+        sb_printf(c, "    nnrt_init_glorot_%s(%s + %zu, %lld, %lld, %lld, seed, %d);\n", sfx, base, off, N,
+                  (long long)n->fan_in, (long long)n->fan_out, i);
+        break;
+    case INIT_UNIFORM:
+        sb_printf(c, "    nnrt_fill_uniform_%s(%s + %zu, %lld, %.17g, %.17g, seed, %d);\n", sfx, base, off, N, -n->fill,
+                  n->fill, i);
+        break;
+    case INIT_NORMAL:
+        sb_printf(c, "    nnrt_fill_normal_%s(%s + %zu, %lld, 0, %.17g, seed, %d);\n", sfx, base, off, N, n->fill, i);
+        break;
+    case INIT_ZEROS: break; /* the block is zeroed */
+    case INIT_AUTO:
+    case INIT_ONES:
+    case INIT_FILL:
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) %s[%zu + i] = ", N, base, off);
+        cg_literal(cx, c, n->init == INIT_FILL ? n->fill : 1);
+        sb_puts(c, ";\n");
+        break;
+    case INIT_DATA:
+        sb_printf(c, "    memcpy(%s + %zu, %s_init%d, sizeof %s_init%d);\n", base, off, cx->o->prefix, i, cx->o->prefix,
+                  i);
+        break;
+    }
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+int cg_uses_rng(cg_ctx *cx, ir_entry e) {
+    const ir_sched *s = &cx->p->sched[e];
+    for (int t = 0; t < s->order.len; t++)
+        if (ir_ops[NODE(cx, s->order.data[t])->op].flags & OPF_RNG) return 1;
+    return 0;
+}
+
+void cg_null_checks(cg_ctx *cx, int targets) {
+    const ir_graph *g = cx->g;
+    sb_puts(cx->c, "    if (!m");
+    for (int i = 0; i < g->inputs.len; i++)
+        sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->inputs.data[i])->name));
+    for (int i = 0; targets && i < g->targets.len; i++)
+        sb_printf(cx->c, " || !%s", cg_cname(cx, NODE(cx, g->targets.data[i])->name));
+    sb_puts(cx->c, ") return NNRT_ERR_ARG;\n");
+}
+
+/* ---- the optimizer ----------------------------------------------------- */
+
+/* The update runs over the parameters that reach the loss; like
+ * torch.optim, one without a gradient is left alone (no weight decay). The
+ * ranges are runs of consecutive used parameters in the buffer: {lo, hi}
+ * element offsets into r (room for one per parameter); returns how many. */
+int cg_grad_ranges(cg_ctx *cx, size_t (*r)[2]) {
+    const ir_graph *g = cx->g;
+    const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
+    int n = 0;
+    for (int i = 0; i < g->params.len;) {
+        if (g->grads.data[i] < 0) {
+            i++;
+            continue;
+        }
+        size_t lo = mp->offset[g->params.data[i]], hi = lo;
+        for (; i < g->params.len && g->grads.data[i] >= 0; i++) {
+            const ir_node *p = g->nodes.data[g->params.data[i]];
+            hi = mp->offset[p->id] + (size_t)ir_numel(&p->shape);
+        }
+        r[n][0] = lo, r[n][1] = hi;
+        n++;
+    }
+    return n;
+}
+
+/* SGD on element i of p, g, buf with lr and wd in scope (8 spaces in). */
+void cg_sgd_step(cg_ctx *cx, const char *step) {
+    const ir_optim *o = &cx->g->opt;
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    sb_printf(c, "        %s d = g[i] + wd * p[i];\n", T);
+    if (o->momentum != 0) {
+        sb_printf(c, "        buf[i] = %s == 1 ? d : (%s)%.17g * buf[i] + (%s)%.17g * d;\n", step, T, o->momentum, T,
+                  1 - o->dampening);
+        if (o->nesterov) sb_printf(c, "        d = d + (%s)%.17g * buf[i];\n", T, o->momentum);
+        else sb_puts(c, "        d = buf[i];\n");
+    }
+    sb_puts(c, "        p[i] -= lr * d;\n");
+}
+
+/* Adam's constants b1, b2, eps, wd, one_b1, one_b2 (4 spaces in). */
+void cg_adam_consts(cg_ctx *cx) {
+    const ir_optim *o = &cx->g->opt;
+    const char *T = cx->T;
+    /* 1 - beta is computed in double and rounded once, as PyTorch does:
+     * (1 - 0.999f) in float would be off by 1.3e-5 relative */
+    sb_printf(cx->c, "    const %s b1 = (%s)%.17g, b2 = (%s)%.17g, eps = (%s)%.17g, wd = (%s)%.17g;\n", T, T, o->beta1,
+              T, o->beta2, T, o->eps, T, o->weight_decay);
+    sb_printf(cx->c, "    const %s one_b1 = (%s)%.17g, one_b2 = (%s)%.17g;\n", T, T, 1 - o->beta1, T, 1 - o->beta2);
+}
+
+/* Adam(W) on element i of p, g, mo, ve with the constants, step_size,
+ * bc2_sqrt and decay in scope (8 spaces in). */
+void cg_adam_step(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    if (cx->g->opt.kind == OPT_ADAMW) sb_printf(c, "        const %s d = g[i];\n        p[i] *= decay;\n", cx->T);
+    else sb_printf(c, "        const %s d = g[i] + wd * p[i];\n", cx->T);
+    sb_puts(c, "        mo[i] = b1 * mo[i] + one_b1 * d;\n");
+    sb_puts(c, "        ve[i] = b2 * ve[i] + one_b2 * d * d;\n");
+    sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n");
+}
+
+/* ---- parameter, input and output tables ------------------------------- */
+
+void cg_param_table(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    strbuf *c = cx->c;
+    ir_entry e = cx->p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : ENTRY_TRAIN;
+    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix,
+              g->params.len ? g->params.len : 1);
+    for (int i = 0; i < g->params.len; i++) {
+        ir_node *n = NODE(cx, g->params.data[i]);
+        sb_printf(c, "    {\"%s\", %s, %d, {", n->name, cx->NNRT, n->shape.rank);
+        for (int d = 0; d < n->shape.rank; d++) sb_printf(c, "%s%lld", d ? ", " : "", (long long)n->shape.d[d]);
+        sb_printf(c, "}, %zu, %lld},\n", cx->p->mem[e].offset[n->id], (long long)ir_numel(&n->shape));
+    }
+    if (!g->params.len) sb_printf(c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(c, "};\n");
+}
+
+/* ---- generic (array) entry points -------------------------------------- */
+
+static void info_row(cg_ctx *cx, const char *name, const ir_node *n, size_t off) {
+    sb_printf(cx->c, "    {\"%s\", %s, %d, {", name, n->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, n->shape.rank);
+    for (int d = 0; d < n->shape.rank; d++) sb_printf(cx->c, "%s%lld", d ? ", " : "", (long long)n->shape.d[d]);
+    if (!n->shape.rank) sb_puts(cx->c, "0");
+    sb_printf(cx->c, "}, %zu, %lld},\n", off, (long long)ir_numel(&n->shape));
+}
+
+static void info_fn(cg_ctx *cx, const char *what, int n) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nint %s_%s_info(int i, nnrt_tensor_info *info) {\n", P, what);
+    if (!n) { /* nothing to describe (and no always-true comparison for clang to flag) */
+        sb_printf(cx->c, "    (void)i, (void)info, (void)%s_%s_table;\n    return NNRT_ERR_RANGE;\n}\n", P, what);
+        return;
+    }
+    sb_printf(cx->c,
+              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_%s_table[i];\n"
+              "    return NNRT_OK;\n}\n",
+              n, P, what);
+}
+
+void cg_io_tables(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    int nio = g->inputs.len + g->targets.len;
+    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_io_table[%d] = {\n", cx->o->prefix, nio ? nio : 1);
+    for (int i = 0; i < nio; i++) {
+        ir_node *n = NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
+        info_row(cx, n->name, n, 0);
+    }
+    if (!nio) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(cx->c, "};\n");
+    sb_printf(cx->c, "\nstatic const nnrt_tensor_info %s_output_table[%d] = {\n", cx->o->prefix,
+              g->outputs.len ? g->outputs.len : 1);
+    for (int i = 0; i < g->outputs.len; i++) info_row(cx, g->output_names.data[i], NODE(cx, g->outputs.data[i]), 0);
+    if (!g->outputs.len) sb_printf(cx->c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    sb_puts(cx->c, "};\n");
+    info_fn(cx, "io", nio);
+    info_fn(cx, "output", g->outputs.len);
+}
+
+/* P_fn_v(m, io, last): calls P_fn(m, io[0], ..., last). */
+static void emit_v(cg_ctx *cx, const char *fn, int nio, const char *last_decl, const char *last_args) {
+    const char *P = cx->o->prefix;
+    const ir_graph *g = cx->g;
+    sb_printf(cx->c, "\nint %s_%s_v(%s *m, const void *const *io, %s) {\n", P, fn, P, last_decl);
+    sb_printf(cx->c, "    if (!io) return NNRT_ERR_ARG;\n    return %s_%s(m", P, fn);
+    for (int i = 0; i < nio; i++) {
+        ir_node *n = NODE(cx, i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]);
+        sb_printf(cx->c, ", (const %s *)io[%d]", cg_ctype(cx, n), i);
+    }
+    sb_printf(cx->c, "%s);\n}\n", last_args);
+}
+
+void cg_generic_entries(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    int nio = g->inputs.len + g->targets.len;
+    cg_io_tables(cx);
+    if (cx->p->has[ENTRY_FORWARD]) {
+        strbuf outs;
+        sb_init(&outs);
+        for (int i = 0; i < g->outputs.len; i++) sb_printf(&outs, ", outputs ? (%s *)outputs[%d] : NULL", cx->T, i);
+        emit_v(cx, "forward", g->inputs.len, "void *const *outputs", outs.s);
+        sb_free(&outs);
+    }
+    const char *ld = arena_printf(g->a, "%s *loss", cx->T);
+    if (cx->p->has[ENTRY_LOSS]) emit_v(cx, "loss", nio, ld, ", loss");
+    if (cg_trainable(cx)) emit_v(cx, "forward_backward", nio, ld, ", loss");
+}
+
+/* fail(): record a message in the model and return the status. */
+void cg_fail_fn(cg_ctx *cx) {
+    sb_printf(cx->c, "\nstatic int fail(%s *m, int status, const char *fmt, long a, long b) {\n", cx->o->prefix);
+    sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
+}

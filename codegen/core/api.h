@@ -1,0 +1,60 @@
+/* api.h — pieces of the generated API that every target prints alike
+ * (core/api.c): names and argument lists, size macros, parameter
+ * initialization, the tables of parameters, inputs and outputs, the
+ * generic _v entry points, and the optimizer's per-element formulas. */
+#ifndef NNC_CG_API_H
+#define NNC_CG_API_H
+
+#include "core.h"
+
+/* Optimizer state slots (0, 1 or 2 parameter-sized buffers). */
+int cg_opt_slots(cg_ctx *cx);
+/* Runs of consecutive parameters that have gradients, {lo, hi} element
+ * offsets, into r (room for one per parameter); returns how many. */
+int cg_grad_ranges(cg_ctx *cx, size_t (*r)[2]);
+/* 1 if the model has training entry points (_train_step, _update, ...). */
+int cg_trainable(cg_ctx *cx);
+/* Elements of the parameter (= gradient) buffer. */
+size_t cg_param_elems(cg_ctx *cx);
+/* C name of an input, target or output: its .nn name, with '_' appended
+ * when the target's row calls it reserved. */
+const char *cg_cname(cg_ctx *cx, const char *name);
+/* "int32_t" or the element type. */
+const char *cg_ctype(cg_ctx *cx, const ir_node *n);
+/* ", const float *x, const int32_t *y": inputs (and targets). */
+void cg_io_params(cg_ctx *cx, strbuf *b, int targets);
+/* The declaration "int P_NAME(P *m<extra>, <inputs>[, <targets>], <outputs
+ * or T *loss>);<note>" of an entry point: its outputs when !with_targets,
+ * else its targets and the loss. extra: more leading parameters (", cudaStream_t s"). */
+void cg_entry_proto(cg_ctx *cx, strbuf *h, const char *name, const char *extra, int with_targets, const char *note);
+/* "    if (!m || !x ...) return NNRT_ERR_ARG;" */
+void cg_null_checks(cg_ctx *cx, int targets);
+/* The #defines of the header: sizes, counts, P_ARENA_BYTES = arena_bytes. */
+void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes);
+/* static const T name[n] = {...}; */
+void cg_const_array(cg_ctx *cx, const char *name, const double *data, int64_t n);
+/* The literal initial values of INIT_DATA parameters (P_initI arrays). */
+void cg_param_data(cg_ctx *cx);
+/* Statements initializing parameter i in the host buffer `base` (the
+ * block is zeroed first), with libnnrt's Philox fills. */
+void cg_init_param(cg_ctx *cx, int i, const char *base);
+/* static const nnrt_tensor_info P_param_table[]. */
+void cg_param_table(cg_ctx *cx);
+/* P_io_table, P_output_table and P_io_info, P_output_info. */
+void cg_io_tables(cg_ctx *cx);
+/* The tables and P_forward_v, P_loss_v, P_forward_backward_v. */
+void cg_generic_entries(cg_ctx *cx);
+/* static int fail(P *m, int status, const char *fmt, long a, long b), for
+ * the index checks (when cg_uses_op_flag(cx, OPF_INDEX)). */
+void cg_fail_fn(cg_ctx *cx);
+/* 1 if entry e runs a random op (OPF_RNG). */
+int cg_uses_rng(cg_ctx *cx, ir_entry e);
+/* The optimizer on element i (8 spaces in): SGD with lr, wd, p, g, buf in
+ * scope (step: the expression of the step count); Adam's constants (4
+ * spaces in), and Adam(W) with them, step_size, bc2_sqrt, decay, p, g,
+ * mo, ve in scope. */
+void cg_sgd_step(cg_ctx *cx, const char *step);
+void cg_adam_consts(cg_ctx *cx);
+void cg_adam_step(cg_ctx *cx);
+
+#endif /* NNC_CG_API_H */
