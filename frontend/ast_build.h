@@ -11,7 +11,8 @@
  *
  * Prefixes: the bison parser is nnc_yy* (nnc_yyparse calls nnc_yylex, the
  * token filter in parse.c); the flex scanner is nnc_lx* (nnc_lxlex, called
- * only by the filter). Distinct prefixes keep the two yylex's apart.
+ * only by the filter). Distinct prefixes keep the two yylex's apart. The
+ * AST constructors are ast_* (ast.c), the filter's helpers parse_* (parse.c).
  */
 #ifndef NNC_AST_BUILD_H
 #define NNC_AST_BUILD_H

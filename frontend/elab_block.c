@@ -148,7 +148,8 @@ static int check_block_body(elab *e, const ast_block *b, block_names *names) {
         }
     }
     if (nret == 0) {
-        diag_error(e->d, b->name_span, "block '%s' has no return statement (end it with 'return <expression>')", b->name);
+        diag_error(e->d, b->name_span, "block '%s' has no return statement (end it with 'return <expression>')",
+                   b->name);
         ok = 0;
     }
     return ok;
@@ -173,8 +174,8 @@ void el_check_block(elab *e, int bi) {
     const ast_block *b = info->ast;
     int ok = check_block_name(e, bi);
     size_t most = (size_t)(b->nparams + b->nstmts + 1);
-    block_names names = {arena_alloc(e->g->a, sizeof *names.name * most), arena_alloc(e->g->a, sizeof *names.def * most),
-                         0, {NULL, NULL, 0, 0}};
+    block_names names = {arena_alloc(e->g->a, sizeof *names.name * most),
+                         arena_alloc(e->g->a, sizeof *names.def * most), 0, {NULL, NULL, 0, 0}};
     for (int i = 0; i < b->nparams; i++) {
         const ast_bparam *p = &b->params[i];
         ok &= declare_block_name(e, &names, p->name, p->name_span);
@@ -320,7 +321,8 @@ static int may_apply(elab *e, int bi, src_span at) {
         return 0;
     }
     if (++B->napplied > MAX_BLOCK_APPLICATIONS) {
-        if (!B->over_budget) diag_error(e->d, at, "more than %d block applications in this model", MAX_BLOCK_APPLICATIONS);
+        if (!B->over_budget)
+            diag_error(e->d, at, "more than %d block applications in this model", MAX_BLOCK_APPLICATIONS);
         B->over_budget = 1;
         return 0;
     }
@@ -420,7 +422,8 @@ static int split_stack_args(elab *e, const builtin *sb, const ast_expr *x, stack
             sa->extra[sa->nextra++] = (blk_arg){a->name, a->name_span, el_eval(e, a->value)};
             ok &= sa->extra[sa->nextra - 1].v.kind != V_ERR;
         } else if (sa->own[k]) {
-            diag_error(e->d, a->name ? a->name_span : a->value->span, "stack: argument '%s' given twice", sb->params[k]);
+            diag_error(e->d, a->name ? a->name_span : a->value->span, "stack: argument '%s' given twice",
+                       sb->params[k]);
             ok = 0;
         } else {
             sa->own[k] = a;
@@ -472,7 +475,8 @@ val el_stack_call(elab *e, const builtin *sb, const ast_expr *x) {
     val cur = xv;
     for (int64_t i = 0; i < n; i++) {
         slots[0] = cur;
-        cur = apply_block(e, bi, sa.own[1]->value->span, x->span, slots, arena_printf(e->g->a, "%s.%lld", S, (long long)i));
+        const char *Si = arena_printf(e->g->a, "%s.%lld", S, (long long)i);
+        cur = apply_block(e, bi, sa.own[1]->value->span, x->span, slots, Si);
         if (cur.kind != V_TENSOR) return el_err;
     }
     return cur;

@@ -157,11 +157,13 @@ int el_bind_args(elab *e, const builtin *b, const ast_expr *call, val *args) {
             continue;
         }
         if (k >= np) {
-            diag_error(e->d, a->value->span, "%s takes at most %d argument%s, got %d", b->name, np, np == 1 ? "" : "s", call->nargs);
+            diag_error(e->d, a->value->span, "%s takes at most %d argument%s, got %d", b->name, np,
+                       np == 1 ? "" : "s", call->nargs);
             return 0;
         }
         if (args[k].kind != V_NONE) {
-            diag_error(e->d, a->name ? a->name_span : a->value->span, "%s: argument '%s' given twice", b->name, b->params[k]);
+            diag_error(e->d, a->name ? a->name_span : a->value->span, "%s: argument '%s' given twice", b->name,
+                       b->params[k]);
             ok = 0;
         }
         args[k] = el_eval(e, a->value);

@@ -21,7 +21,8 @@ void el_stmt_loss(elab *e, const ast_stmt *st) {
     if (v.kind == V_NUM) diag_error(e->d, st->value->span, "the loss must be a tensor expression");
     if (v.kind != V_TENSOR) return;
     if (el_node(e, v.node)->shape.rank != 0) {
-        diag_error(e->d, st->value->span, "the loss must be a scalar, got %s (use mean(...) or sum(...))", el_type_str(e, v.node));
+        diag_error(e->d, st->value->span, "the loss must be a scalar, got %s (use mean(...) or sum(...))",
+                   el_type_str(e, v.node));
         return;
     }
     e->g->loss = v.node;
@@ -31,8 +32,9 @@ void el_stmt_loss(elab *e, const ast_stmt *st) {
 static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
     double *slots[MAX_PARAMS] = {&o->lr};
     double nest = 0;
-    if (o->kind == OPT_SGD) slots[1] = &o->momentum, slots[2] = &o->dampening, slots[3] = &nest, slots[4] = &o->weight_decay;
-    else slots[1] = &o->beta1, slots[2] = &o->beta2, slots[3] = &o->eps, slots[4] = &o->weight_decay;
+    if (o->kind == OPT_SGD) slots[1] = &o->momentum, slots[2] = &o->dampening, slots[3] = &nest;
+    else slots[1] = &o->beta1, slots[2] = &o->beta2, slots[3] = &o->eps;
+    slots[4] = &o->weight_decay;
     int ok = 1;
     for (int i = 0; i < 5; i++) ok &= el_want_num(e, b, &args[i], i, slots[i]);
     o->nesterov = nest != 0;
@@ -45,7 +47,8 @@ static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
 void el_stmt_train(elab *e, const ast_stmt *st) {
     const ast_expr *x = st->value;
     const builtin *b = x->kind == EX_CALL ? el_find_builtin(x->name) : NULL;
-    if (e->g->opt.kind != OPT_NONE) return diag_error(e->d, st->span, "a model has one train statement; this is the second");
+    if (e->g->opt.kind != OPT_NONE)
+        return diag_error(e->d, st->span, "a model has one train statement; this is the second");
     if (!b || b->kind != B_OPTIM) {
         if (x->kind == EX_CALL && !b) return el_unknown(e, x->name_span, "optimizer", x->name, 2);
         return diag_error(e->d, x->span, "train expects an optimizer: sgd(...), adam(...) or adamw(...)");

@@ -44,7 +44,8 @@ static val b_reduce(elab *e, const builtin *b, const ast_expr *call, val *args) 
             return el_err;
         }
         if (ax < -r || ax >= r) {
-            diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax, el_type_str(e, x->id), r);
+            diag_error(e->d, args[1].span, "%s: axis %g out of range for %s (rank %d)", b->name, ax,
+                       el_type_str(e, x->id), r);
             return el_err;
         }
         a0 = ax < 0 ? (int64_t)ax + r : (int64_t)ax;

@@ -113,13 +113,19 @@ static void redirect(ir_graph *g, const int *repl) {
     if (g->loss_eval >= 0) g->loss_eval = repl[g->loss_eval];
 }
 
+/* is_grad_slot of every node, in one sweep (free it). */
+static char *grad_slot_marks(const ir_graph *g) {
+    char *m = calloc((size_t)g->nodes.len + 1, 1);
+    for (int p = 0; p < g->grads.len; p++)
+        if (g->grads.data[p] >= 0) m[g->grads.data[p]] = 1;
+    return m;
+}
+
 int pass_cse(ir_graph *g) {
     int n = g->nodes.len, merged = 0, nb = 1;
     while (nb < 2 * n) nb *= 2;
     int *repl = malloc(sizeof(int) * (size_t)n), *table = malloc(sizeof(int) * (size_t)nb);
-    char *grad_slot = calloc((size_t)n + 1, 1); /* is_grad_slot of every node, in one sweep */
-    for (int p = 0; p < g->grads.len; p++)
-        if (g->grads.data[p] >= 0) grad_slot[g->grads.data[p]] = 1;
+    char *grad_slot = grad_slot_marks(g);
     for (int i = 0; i < nb; i++) table[i] = -1;
     for (int i = 0; i < n; i++) {
         ir_node *x = g->nodes.data[i];
