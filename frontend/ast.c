@@ -17,7 +17,7 @@ typedef struct expr_box {
     ast_expr e; /* the node handed out */
 } expr_box;
 
-int ex_depth(const ast_expr *e) {
+int ast_ex_depth(const ast_expr *e) {
     if (!e) return 0;
     const expr_box *b =
         (const expr_box *)(const void *)((const char *)e - offsetof(expr_box, e));
@@ -50,14 +50,14 @@ static ast_expr *placeholder(parse_ctx *c, src_span at) {
 
 static int max2(int a, int b) { return a > b ? a : b; }
 
-ast_expr *ex_num(parse_ctx *c, num_lit n, src_span at) {
+ast_expr *ast_ex_num(parse_ctx *c, num_lit n, src_span at) {
     ast_expr *e = new_expr(c, EX_NUM, 1, at);
     e->num = n.value;
     e->is_int = n.is_int;
     return e;
 }
 
-ast_expr *ex_name(parse_ctx *c, const char *name, src_span at) {
+ast_expr *ast_ex_name(parse_ctx *c, const char *name, src_span at) {
     ast_expr *e = new_expr(c, EX_NAME, 1, at);
     e->name = name;
     return e;
@@ -65,12 +65,12 @@ ast_expr *ex_name(parse_ctx *c, const char *name, src_span at) {
 
 static int args_depth(const arg_vec *args) {
     int d = 0;
-    for (int i = 0; args && i < args->len; i++) d = max2(d, ex_depth(args->data[i].value));
+    for (int i = 0; args && i < args->len; i++) d = max2(d, ast_ex_depth(args->data[i].value));
     return d;
 }
 
-ast_expr *ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
-                  src_span at) {
+ast_expr *ast_ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
+                      src_span at) {
     int depth = 1 + args_depth(args);
     if (too_deep(c, depth, at)) return placeholder(c, at);
     ast_expr *e = new_expr(c, EX_CALL, depth, at);
@@ -81,17 +81,17 @@ ast_expr *ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
     return e;
 }
 
-ast_expr *ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
-                  arg_vec *args, src_span at) {
-    arg_vec *all = args_one(c, arg_pos(c, lhs));
+ast_expr *ast_ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
+                      arg_vec *args, src_span at) {
+    arg_vec *all = ast_args_one(c, ast_arg_pos(c, lhs));
     for (int i = 0; args && i < args->len; i++) arr_push(c->a, *all, args->data[i]);
-    ast_expr *e = ex_call(c, f, f_at, all, at);
+    ast_expr *e = ast_ex_call(c, f, f_at, all, at);
     if (e->kind == EX_CALL) e->piped = 1;
     return e;
 }
 
-ast_expr *ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at) {
-    int depth = 1 + max2(ex_depth(l), ex_depth(r));
+ast_expr *ast_ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at) {
+    int depth = 1 + max2(ast_ex_depth(l), ast_ex_depth(r));
     if (too_deep(c, depth, at)) return placeholder(c, at);
     ast_expr *e = new_expr(c, EX_BINOP, depth, at);
     e->op = op;
@@ -100,17 +100,17 @@ ast_expr *ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at)
     return e;
 }
 
-ast_expr *ex_neg(parse_ctx *c, ast_expr *x, src_span at) {
-    int depth = 1 + ex_depth(x);
+ast_expr *ast_ex_neg(parse_ctx *c, ast_expr *x, src_span at) {
+    int depth = 1 + ast_ex_depth(x);
     if (too_deep(c, depth, at)) return placeholder(c, at);
     ast_expr *e = new_expr(c, EX_NEG, depth, at);
     e->lhs = x;
     return e;
 }
 
-ast_expr *ex_list(parse_ctx *c, expr_vec *elems, src_span at) {
+ast_expr *ast_ex_list(parse_ctx *c, expr_vec *elems, src_span at) {
     int depth = 0;
-    for (int i = 0; i < elems->len; i++) depth = max2(depth, ex_depth(elems->data[i]));
+    for (int i = 0; i < elems->len; i++) depth = max2(depth, ast_ex_depth(elems->data[i]));
     if (too_deep(c, depth + 1, at)) return placeholder(c, at);
     ast_expr *e = new_expr(c, EX_LIST, depth + 1, at);
     e->elems = elems->data;
@@ -120,42 +120,42 @@ ast_expr *ex_list(parse_ctx *c, expr_vec *elems, src_span at) {
 
 /* ---- lists --------------------------------------------------------------- */
 
-expr_vec *exprs_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(expr_vec)); }
+expr_vec *ast_exprs_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(expr_vec)); }
 
-expr_vec *exprs_one(parse_ctx *c, ast_expr *e) { return exprs_push(c, exprs_new(c), e); }
+expr_vec *ast_exprs_one(parse_ctx *c, ast_expr *e) { return ast_exprs_push(c, ast_exprs_new(c), e); }
 
-expr_vec *exprs_push(parse_ctx *c, expr_vec *v, ast_expr *e) {
+expr_vec *ast_exprs_push(parse_ctx *c, expr_vec *v, ast_expr *e) {
     arr_push(c->a, *v, e);
     return v;
 }
 
-ast_arg *arg_pos(parse_ctx *c, ast_expr *value) {
+ast_arg *ast_arg_pos(parse_ctx *c, ast_expr *value) {
     ast_arg *a = arena_alloc(c->a, sizeof *a);
     a->value = value;
     return a;
 }
 
-ast_arg *arg_named(parse_ctx *c, const char *name, src_span name_at,
-                   ast_expr *value) {
-    ast_arg *a = arg_pos(c, value);
+ast_arg *ast_arg_named(parse_ctx *c, const char *name, src_span name_at,
+                       ast_expr *value) {
+    ast_arg *a = ast_arg_pos(c, value);
     a->name = name;
     a->name_span = name_at;
     return a;
 }
 
-arg_vec *args_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(arg_vec)); }
+arg_vec *ast_args_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(arg_vec)); }
 
-arg_vec *args_one(parse_ctx *c, ast_arg *a) { return args_push(c, args_new(c), a); }
+arg_vec *ast_args_one(parse_ctx *c, ast_arg *a) { return ast_args_push(c, ast_args_new(c), a); }
 
-arg_vec *args_push(parse_ctx *c, arg_vec *v, ast_arg *a) {
+arg_vec *ast_args_push(parse_ctx *c, arg_vec *v, ast_arg *a) {
     arr_push(c->a, *v, *a);
     return v;
 }
 
 /* ---- types and statements -------------------------------------------------- */
 
-ast_type *type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
-                   expr_vec *dims, src_span at) {
+ast_type *ast_type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
+                       expr_vec *dims, src_span at) {
     ast_type *t = arena_alloc(c->a, sizeof *t);
     t->dtype = dtype;
     t->dtype_span = dtype_at;
@@ -173,8 +173,8 @@ static ast_stmt *new_stmt(parse_ctx *c, ast_stmt_kind k, src_span at) {
     return s;
 }
 
-ast_stmt *st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
-                  src_span name_at, ast_type *type, ast_expr *init, src_span at) {
+ast_stmt *ast_st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
+                      src_span name_at, ast_type *type, ast_expr *init, src_span at) {
     ast_stmt *s = new_stmt(c, k, at);
     s->name = name;
     s->name_span = name_at;
@@ -183,8 +183,8 @@ ast_stmt *st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
     return s;
 }
 
-ast_stmt *st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
-                  src_span name_at, ast_expr *e, src_span at) {
+ast_stmt *ast_st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
+                      src_span name_at, ast_expr *e, src_span at) {
     ast_stmt *s = new_stmt(c, k, at);
     s->name = name;
     s->name_span = name_at;
@@ -192,30 +192,30 @@ ast_stmt *st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
     return s;
 }
 
-ast_stmt *st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at) {
+ast_stmt *ast_st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at) {
     ast_stmt *s = new_stmt(c, k, at);
     s->value = e;
     return s;
 }
 
-stmt_vec *stmts_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(stmt_vec)); }
+stmt_vec *ast_stmts_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(stmt_vec)); }
 
-stmt_vec *stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s) {
+stmt_vec *ast_stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s) {
     arr_push(c->a, *v, *s);
     return v;
 }
 
 /* ---- the program ------------------------------------------------------------- */
 
-void program_add_const(parse_ctx *c, const char *name, src_span name_at,
-                       ast_expr *value, src_span at) {
+void ast_program_add_const(parse_ctx *c, const char *name, src_span name_at,
+                           ast_expr *value, src_span at) {
     ast_const k = {.name = name, .name_span = name_at, .value = value, .span = at};
     arr_push(c->a, c->consts, k);
     c->deep_reported = 0;
 }
 
-void program_add_model(parse_ctx *c, const char *name, src_span name_at,
-                       stmt_vec *body, src_span at) {
+void ast_program_add_model(parse_ctx *c, const char *name, src_span name_at,
+                           stmt_vec *body, src_span at) {
     ast_model m = {.name = name, .name_span = name_at, .stmts = body->data,
                    .nstmts = body->len, .span = at};
     arr_push(c->a, c->models, m);
@@ -223,8 +223,8 @@ void program_add_model(parse_ctx *c, const char *name, src_span name_at,
 
 /* ---- blocks --------------------------------------------------------------------- */
 
-ast_bparam *bparam_new(parse_ctx *c, const char *name, src_span name_at,
-                       ast_expr *def) {
+ast_bparam *ast_bparam_new(parse_ctx *c, const char *name, src_span name_at,
+                           ast_expr *def) {
     ast_bparam *p = arena_alloc(c->a, sizeof *p);
     p->name = name;
     p->name_span = name_at;
@@ -233,17 +233,17 @@ ast_bparam *bparam_new(parse_ctx *c, const char *name, src_span name_at,
     return p;
 }
 
-bparam_vec *bparams_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(bparam_vec)); }
+bparam_vec *ast_bparams_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(bparam_vec)); }
 
-bparam_vec *bparams_one(parse_ctx *c, ast_bparam *p) { return bparams_push(c, bparams_new(c), p); }
+bparam_vec *ast_bparams_one(parse_ctx *c, ast_bparam *p) { return ast_bparams_push(c, ast_bparams_new(c), p); }
 
-bparam_vec *bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p) {
+bparam_vec *ast_bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p) {
     arr_push(c->a, *v, *p);
     return v;
 }
 
-void program_add_block(parse_ctx *c, const char *name, src_span name_at,
-                       bparam_vec *params, stmt_vec *body, src_span at) {
+void ast_program_add_block(parse_ctx *c, const char *name, src_span name_at,
+                           bparam_vec *params, stmt_vec *body, src_span at) {
     ast_block b = {.name = name, .name_span = name_at, .params = params->data,
                    .nparams = params->len, .stmts = body->data, .nstmts = body->len,
                    .span = at};

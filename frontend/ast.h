@@ -1,6 +1,6 @@
 /* ast.h — the syntax tree of a .nn file, with a source span on every node.
  *
- * The parser builds it (parser.y), elaboration reads it (elab.c). Nothing
+ * The parser builds it (parser.y), elaboration reads it (elab*.c). Nothing
  * here knows about shapes or targets. All nodes live in one arena.
  *
  *   program := { const | block | model }

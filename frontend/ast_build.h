@@ -11,7 +11,8 @@
  *
  * Prefixes: the bison parser is nnc_yy* (nnc_yyparse calls nnc_yylex, the
  * token filter in parse.c); the flex scanner is nnc_lx* (nnc_lxlex, called
- * only by the filter). Distinct prefixes keep the two yylex's apart.
+ * only by the filter). Distinct prefixes keep the two yylex's apart. The
+ * AST constructors are ast_* (ast.c), the filter's helpers parse_* (parse.c).
  */
 #ifndef NNC_AST_BUILD_H
 #define NNC_AST_BUILD_H
@@ -90,58 +91,58 @@ typedef struct parse_ctx {
 
 /* Appends 'p[0..n)' to b, quoted, with bytes outside printable ASCII as
  * \xNN; text longer than 24 bytes is cut short with "..." (parse.c). */
-void quote_text(strbuf *b, const unsigned char *p, size_t n);
+void parse_quote_text(strbuf *b, const unsigned char *p, size_t n);
 
 /* ---- constructors (ast.c) ------------------------------------------------ */
 
-ast_expr *ex_num(parse_ctx *c, num_lit n, src_span at);
-ast_expr *ex_name(parse_ctx *c, const char *name, src_span at);
-ast_expr *ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
-                  src_span at);
+ast_expr *ast_ex_num(parse_ctx *c, num_lit n, src_span at);
+ast_expr *ast_ex_name(parse_ctx *c, const char *name, src_span at);
+ast_expr *ast_ex_call(parse_ctx *c, const char *f, src_span f_at, arg_vec *args,
+                      src_span at);
 /* lhs -> f(args): the call f(lhs, args...) with piped = 1 (args may be NULL) */
-ast_expr *ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
-                  arg_vec *args, src_span at);
-ast_expr *ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at);
-ast_expr *ex_neg(parse_ctx *c, ast_expr *e, src_span at);
-ast_expr *ex_list(parse_ctx *c, expr_vec *elems, src_span at);
+ast_expr *ast_ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
+                      arg_vec *args, src_span at);
+ast_expr *ast_ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at);
+ast_expr *ast_ex_neg(parse_ctx *c, ast_expr *e, src_span at);
+ast_expr *ast_ex_list(parse_ctx *c, expr_vec *elems, src_span at);
 /* Depth of an expression tree built by these constructors (a leaf is 1). */
-int ex_depth(const ast_expr *e);
+int ast_ex_depth(const ast_expr *e);
 
-expr_vec *exprs_new(parse_ctx *c);
-expr_vec *exprs_one(parse_ctx *c, ast_expr *e);
-expr_vec *exprs_push(parse_ctx *c, expr_vec *v, ast_expr *e);
-ast_arg *arg_pos(parse_ctx *c, ast_expr *value);
-ast_arg *arg_named(parse_ctx *c, const char *name, src_span name_at,
-                   ast_expr *value);
-arg_vec *args_new(parse_ctx *c);
-arg_vec *args_one(parse_ctx *c, ast_arg *a);
-arg_vec *args_push(parse_ctx *c, arg_vec *v, ast_arg *a);
+expr_vec *ast_exprs_new(parse_ctx *c);
+expr_vec *ast_exprs_one(parse_ctx *c, ast_expr *e);
+expr_vec *ast_exprs_push(parse_ctx *c, expr_vec *v, ast_expr *e);
+ast_arg *ast_arg_pos(parse_ctx *c, ast_expr *value);
+ast_arg *ast_arg_named(parse_ctx *c, const char *name, src_span name_at,
+                       ast_expr *value);
+arg_vec *ast_args_new(parse_ctx *c);
+arg_vec *ast_args_one(parse_ctx *c, ast_arg *a);
+arg_vec *ast_args_push(parse_ctx *c, arg_vec *v, ast_arg *a);
 
-ast_type *type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
-                   expr_vec *dims, src_span at);
+ast_type *ast_type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
+                       expr_vec *dims, src_span at);
 /* input/target/param NAME : type [= init] */
-ast_stmt *st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
-                  src_span name_at, ast_type *type, ast_expr *init, src_span at);
+ast_stmt *ast_st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
+                      src_span name_at, ast_type *type, ast_expr *init, src_span at);
 /* NAME = e (ST_LET) and output NAME [= e] (ST_OUTPUT, e may be NULL) */
-ast_stmt *st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
-                  src_span name_at, ast_expr *e, src_span at);
+ast_stmt *ast_st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
+                      src_span name_at, ast_expr *e, src_span at);
 /* loss e, train e, return e */
-ast_stmt *st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at);
-stmt_vec *stmts_new(parse_ctx *c);
-stmt_vec *stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s);
+ast_stmt *ast_st_expr(parse_ctx *c, ast_stmt_kind k, ast_expr *e, src_span at);
+stmt_vec *ast_stmts_new(parse_ctx *c);
+stmt_vec *ast_stmts_push(parse_ctx *c, stmt_vec *v, ast_stmt *s);
 
-void program_add_const(parse_ctx *c, const char *name, src_span name_at,
-                       ast_expr *value, src_span at);
-void program_add_model(parse_ctx *c, const char *name, src_span name_at,
-                       stmt_vec *body, src_span at);
+void ast_program_add_const(parse_ctx *c, const char *name, src_span name_at,
+                           ast_expr *value, src_span at);
+void ast_program_add_model(parse_ctx *c, const char *name, src_span name_at,
+                           stmt_vec *body, src_span at);
 
 /* A block parameter `NAME` (def NULL) or `NAME = def`. */
-ast_bparam *bparam_new(parse_ctx *c, const char *name, src_span name_at,
-                       ast_expr *def);
-bparam_vec *bparams_new(parse_ctx *c);
-bparam_vec *bparams_one(parse_ctx *c, ast_bparam *p);
-bparam_vec *bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p);
-void program_add_block(parse_ctx *c, const char *name, src_span name_at,
-                       bparam_vec *params, stmt_vec *body, src_span at);
+ast_bparam *ast_bparam_new(parse_ctx *c, const char *name, src_span name_at,
+                           ast_expr *def);
+bparam_vec *ast_bparams_new(parse_ctx *c);
+bparam_vec *ast_bparams_one(parse_ctx *c, ast_bparam *p);
+bparam_vec *ast_bparams_push(parse_ctx *c, bparam_vec *v, ast_bparam *p);
+void ast_program_add_block(parse_ctx *c, const char *name, src_span name_at,
+                           bparam_vec *params, stmt_vec *body, src_span at);
 
 #endif /* NNC_AST_BUILD_H */

@@ -1,8 +1,9 @@
-/* elab.h — inside frontend/: what the elaboration core (elab.c) shares with
- * the families of built-in ops (lib_*.c): values, the elaboration state,
- * the built-in table entry, and helpers to check arguments and add nodes.
- * A family defines `const builtin elab_lib_FAMILY[]`, ended by an entry
- * with a NULL name, and lists it in elab_libs (elab.c). */
+/* elab.h — inside frontend/: what the elaboration core (elab*.c, see
+ * elab_impl.h) shares with the families of built-in ops (lib_*.c): values,
+ * the elaboration state, the built-in table entry, and helpers to check
+ * arguments and add nodes. A family defines `const builtin
+ * elab_lib_FAMILY[]`, ended by an entry with a NULL name, and lists it in
+ * elab_libs (elab.c). */
 #ifndef NNC_ELAB_H
 #define NNC_ELAB_H
 
@@ -35,22 +36,25 @@ typedef ARR(double) dvec;
 typedef struct elab {
     ir_graph *g;
     diag_ctx *d;
-    ARR(binding) env;     /* consts and model bindings */
-    const char *scope;    /* binding name that layers in this statement use */
-    int nlayers;          /* layers in the current statement */
-    int ncalls;           /* calls evaluated so far in this statement */
-    ARR(int) auto_params; /* weights with INIT_AUTO: param node id */
-    ARR(int) auto_outs;   /* ... and the layer output that decides */
-    elab_mode mode;       /* which graph this pass builds */
-    int mode_dependent;   /* set by ops that differ between the modes */
-    int ndropout;         /* dropout ops so far in this pass (their Philox streams) */
-    struct elab_blocks *blocks; /* user-defined blocks and their state (elab.c) */
+    struct el_scope *names;     /* the names in scope (elab_names.c) */
+    const char *scope;          /* binding name that layers in this statement use */
+    int nlayers;                /* layers in the current statement */
+    int ncalls;                 /* calls evaluated so far in this statement */
+    ARR(int) auto_params;       /* weights with INIT_AUTO: param node id */
+    ARR(int) auto_outs;         /* ... and the layer output that decides */
+    elab_mode mode;             /* which graph this pass builds */
+    int mode_dependent;         /* set by ops that differ between the modes */
+    int ndropout;               /* dropout ops so far in this pass (their Philox streams) */
+    struct elab_blocks *blocks; /* user-defined blocks and their state (elab_block.c) */
+    struct el_index *param_ids; /* parameter name -> node id (elab_call.c) */
 } elab;
 
 enum { MAX_PARAMS = 10 }; /* conv2d takes 9 arguments */
 typedef struct builtin builtin;
 typedef val (*builtin_fn)(elab *e, const builtin *b, const ast_expr *call, val *args);
-typedef enum { B_EXPR, B_OPTIM } bkind;
+/* B_STACK: the call needs an argument unevaluated (stack's block name), so
+ * it has no fn: elab_call.c hands it to el_stack_call. */
+typedef enum { B_EXPR, B_OPTIM, B_STACK } bkind;
 
 /* A built-in: its parameter names (required ones first) and handler. */
 struct builtin {
@@ -67,7 +71,7 @@ struct builtin {
 /* All built-in tables, each ended by a NULL name; the list ends with NULL. */
 extern const builtin *const elab_libs[];
 
-/* ---- helpers for built-ins (elab.c) ------------------------------------- */
+/* ---- helpers for built-ins (values: elab_expr.c; the rest: elab_call.c) -- */
 
 extern const val el_err;                      /* the poison value */
 val el_num(double x, src_span at);            /* a number */

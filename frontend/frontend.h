@@ -1,8 +1,24 @@
 /* frontend.h — from source text to IR.
  *
- *   lexer.l, parser.y  text -> AST (ast.h)
- *   ast.c              AST constructors and printer
- *   elab.c             AST -> IR: names, consts, shapes, layers, parameters
+ *   lexer.l, parser.y  text -> AST (ast.h); scanner and grammar
+ *   parse.c            parse_program, the token filter between them
+ *   ast_build.h        scanner state, parser context, constructor prototypes
+ *   ast.c              the AST constructors (ast_*) the grammar calls
+ *   ast_print.c        the AST as text (--emit=ast)
+ *   elab.h             what elaboration shares with the built-in families
+ *   elab_impl.h        what the elab*.c files share among themselves
+ *   elab.c             AST -> IR: elaborate(), consts, the model, second pass
+ *   elab_names.c       scopes and name lookup (hashed), suggestions
+ *   elab_expr.c        values and expressions
+ *   elab_call.c        calls of built-ins; helpers for the families
+ *   elab_stmt.c        statements: input, target, param, bindings, output
+ *   elab_train.c       the loss and train statements
+ *   elab_block.c       user-defined blocks, dim and stack
+ *   lib_core.c         built-ins: elementwise, matmul, sum/mean, dense,
+ *                      losses, optimizers
+ *   lib_conv.c, lib_rnn.c, lib_attn.c, lib_norm.c
+ *                      built-ins: conv/pool, recurrent, attention/shape ops,
+ *                      normalization/dropout/activations
  */
 #ifndef NNC_FRONTEND_H
 #define NNC_FRONTEND_H

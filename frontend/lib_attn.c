@@ -81,8 +81,9 @@ static int int_list(elab *e, const builtin *b, const ast_expr *call, val *v, int
     for (int k = 0; x && x->kind == EX_LIST && k < x->nelems; k++) {
         const ast_expr *f = float_literal(x->elems[k]);
         if (f) {
-            diag_error(e->d, f->span, f->num == floor(f->num) ? "%s: argument '%s' must hold integers, got the float %.1f"
-                                                              : "%s: argument '%s' must hold integers, got the float %g",
+            diag_error(e->d, f->span,
+                       f->num == floor(f->num) ? "%s: argument '%s' must hold integers, got the float %.1f"
+                                               : "%s: argument '%s' must hold integers, got the float %g",
                        b->name, b->params[i], f->num);
             return 0;
         }
@@ -200,8 +201,10 @@ static val b_reshape(elab *e, const builtin *b, const ast_expr *call, val *args)
     }
     const char *xs = ir_shape_str(e->g->a, &x->shape);
     if (infer >= 0 && total % known != 0)
-        return el_op_error(e, call, arena_printf(e->g->a, "cannot reshape %s (%lld elements) to %s: %lld is not a multiple of %lld",
-                                                 xs, (long long)total, list_str(e, d, n), (long long)total, (long long)known),
+        return el_op_error(e, call,
+                           arena_printf(e->g->a, "cannot reshape %s (%lld elements) to %s: "
+                                        "%lld is not a multiple of %lld", xs, (long long)total,
+                                        list_str(e, d, n), (long long)total, (long long)known),
                            args, 1);
     if (infer >= 0) d[infer] = total / known;
     else if (known != total)
@@ -305,7 +308,8 @@ static val b_positional(elab *e, const builtin *b, const ast_expr *call, val *ar
     if (!want_f32(e, b, &args[0], 0)) return el_err;
     const ir_shape *s = &el_node(e, args[0].node)->shape;
     if (s->rank < 2) {
-        diag_error(e->d, args[0].span, "positional: x must be [..., time, width], got %s", el_type_str(e, args[0].node));
+        diag_error(e->d, args[0].span, "positional: x must be [..., time, width], got %s",
+                   el_type_str(e, args[0].node));
         return el_err;
     }
     ir_node *w = layer_param(e, call, "weight", 2, &s->d[s->rank - 2], INIT_NORMAL, 0.02);
@@ -362,7 +366,8 @@ static val b_attention(elab *e, const builtin *b, const ast_expr *call, val *arg
     if (!ok) return el_err;
     const ir_shape *s = &el_node(e, args[0].node)->shape;
     if (s->rank != 3) {
-        diag_error(e->d, args[0].span, "attention: x must be [batch, time, width], got %s", el_type_str(e, args[0].node));
+        diag_error(e->d, args[0].span, "attention: x must be [batch, time, width], got %s",
+                   el_type_str(e, args[0].node));
         return el_err;
     }
     int64_t B = s->d[0], T = s->d[1], D = s->d[2];

@@ -47,9 +47,6 @@
  */
 #include "elab.h"
 
-/* A number argument that may be absent (keeps *out). */
-#define NUM(i, out) el_want_num(e, b, &args[i], i, out)
-
 /* ---- activations ------------------------------------------------------- */
 
 /* The value of an activation's optional attribute when it is absent. */
@@ -66,7 +63,7 @@ static double attr_default(ir_op op) {
 static val b_act(elab *e, const builtin *b, const ast_expr *call, val *args) {
     double fa[4] = {attr_default(b->op), 0, 0, 0};
     int ok = el_want_tensor(e, b, &args[0], 0);
-    if (b->params[1]) ok &= NUM(1, &fa[0]);
+    if (b->params[1]) ok &= el_want_num(e, b, &args[1], 1, &fa[0]);
     if (!ok) return el_err;
     return el_apply(e, call, b->op, args, 1, NULL, fa);
 }
@@ -75,7 +72,7 @@ static val b_act(elab *e, const builtin *b, const ast_expr *call, val *args) {
 static val b_gelu(elab *e, const builtin *b, const ast_expr *call, val *args) {
     double approx = 0;
     int ok = el_want_tensor(e, b, &args[0], 0);
-    ok &= NUM(1, &approx);
+    ok &= el_want_num(e, b, &args[1], 1, &approx);
     if (!ok) return el_err;
     return el_apply(e, call, approx != 0 ? IR_GELU_TANH : IR_GELU, args, 1, NULL, NULL);
 }
@@ -91,7 +88,7 @@ static val b_pow(elab *e, const builtin *b, const ast_expr *call, val *args) {
         diag_note(e->d, args[1].span, "for a tensor exponent y, write exp(y * log(x))");
         return el_err;
     }
-    ok &= NUM(1, &fa[0]);
+    ok &= el_want_num(e, b, &args[1], 1, &fa[0]);
     if (!ok) return el_err;
     return el_apply(e, call, IR_POW, args, 1, NULL, fa);
 }
@@ -105,7 +102,7 @@ enum { MAX_DROPOUT = 256 }; /* dropout ops per model: k fits the low 8 bits of c
 static val b_dropout(elab *e, const builtin *b, const ast_expr *call, val *args) {
     double p = 0;
     int ok = el_want_tensor(e, b, &args[0], 0);
-    ok &= NUM(1, &p);
+    ok &= el_want_num(e, b, &args[1], 1, &p);
     if (!ok) return el_err;
     if (!(p >= 0 && p < 1)) {
         diag_error(e->d, args[1].span, "dropout: p must be in [0, 1), got %g", p);
@@ -143,8 +140,8 @@ static ir_node *channel_state(elab *e, const ast_expr *call, const char *leaf, i
 /* momentum in [0, 1] and eps > 0 (args[i_m], args[i_e]; i_m < 0: none). */
 static int norm_args(elab *e, const builtin *b, val *args, int i_m, double *momentum, int i_e, double *eps) {
     int ok = el_want_tensor(e, b, &args[0], 0);
-    if (i_m >= 0) ok &= NUM(i_m, momentum);
-    ok &= NUM(i_e, eps);
+    if (i_m >= 0) ok &= el_want_num(e, b, &args[i_m], i_m, momentum);
+    ok &= el_want_num(e, b, &args[i_e], i_e, eps);
     if (!ok) return 0;
     if (i_m >= 0 && !(*momentum >= 0 && *momentum <= 1)) {
         diag_error(e->d, args[i_m].span, "%s: momentum must be in [0, 1], got %g", b->name, *momentum);

@@ -17,7 +17,7 @@
 #include "parser.h"
 #include "lexer.h"
 
-void quote_text(strbuf *b, const unsigned char *p, size_t n) {
+void parse_quote_text(strbuf *b, const unsigned char *p, size_t n) {
     size_t shown = n > 24 ? 24 : n;
     sb_puts(b, "'");
     for (size_t i = 0; i < shown; i++) {

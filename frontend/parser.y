@@ -144,17 +144,17 @@ program
     ;
 
 const_decl
-    : "const" NAME '=' expr  { program_add_const(ctx, $2, @2, $4, @$); }
+    : "const" NAME '=' expr  { ast_program_add_const(ctx, $2, @2, $4, @$); }
     ;
 
 model
     : "model" NAME '{' stmt_list '}'
-                             { program_add_model(ctx, $2, @2, $4, @$); }
+                             { ast_program_add_model(ctx, $2, @2, $4, @$); }
     ;
 
 stmt_list
-    : %empty                 { $$ = stmts_new(ctx); }
-    | stmt_list stmt opt_semi { $$ = stmts_push(ctx, $1, $2); }
+    : %empty                 { $$ = ast_stmts_new(ctx); }
+    | stmt_list stmt opt_semi { $$ = ast_stmts_push(ctx, $1, $2); }
     | stmt_list error        /* skips to the next statement or '}' */
     ;
 
@@ -164,107 +164,107 @@ opt_semi
     ;
 
 stmt
-    : "input" NAME ':' type  { $$ = st_decl(ctx, ST_INPUT, $2, @2, $4, NULL, @$); }
-    | "target" NAME ':' type { $$ = st_decl(ctx, ST_TARGET, $2, @2, $4, NULL, @$); }
-    | "param" NAME ':' type  { $$ = st_decl(ctx, ST_PARAM, $2, @2, $4, NULL, @$); }
+    : "input" NAME ':' type  { $$ = ast_st_decl(ctx, ST_INPUT, $2, @2, $4, NULL, @$); }
+    | "target" NAME ':' type { $$ = ast_st_decl(ctx, ST_TARGET, $2, @2, $4, NULL, @$); }
+    | "param" NAME ':' type  { $$ = ast_st_decl(ctx, ST_PARAM, $2, @2, $4, NULL, @$); }
     | "param" NAME ':' type '=' expr
-                             { $$ = st_decl(ctx, ST_PARAM, $2, @2, $4, $6, @$); }
-    | NAME '=' expr          { $$ = st_bind(ctx, ST_LET, $1, @1, $3, @$); }
-    | "output" NAME          { $$ = st_bind(ctx, ST_OUTPUT, $2, @2, NULL, @$); }
-    | "output" NAME '=' expr { $$ = st_bind(ctx, ST_OUTPUT, $2, @2, $4, @$); }
-    | "loss" expr            { $$ = st_expr(ctx, ST_LOSS, $2, @$); }
-    | "train" expr           { $$ = st_expr(ctx, ST_TRAIN, $2, @$); }
-    | "return" expr          { $$ = st_expr(ctx, ST_RETURN, $2, @$); }
+                             { $$ = ast_st_decl(ctx, ST_PARAM, $2, @2, $4, $6, @$); }
+    | NAME '=' expr          { $$ = ast_st_bind(ctx, ST_LET, $1, @1, $3, @$); }
+    | "output" NAME          { $$ = ast_st_bind(ctx, ST_OUTPUT, $2, @2, NULL, @$); }
+    | "output" NAME '=' expr { $$ = ast_st_bind(ctx, ST_OUTPUT, $2, @2, $4, @$); }
+    | "loss" expr            { $$ = ast_st_expr(ctx, ST_LOSS, $2, @$); }
+    | "train" expr           { $$ = ast_st_expr(ctx, ST_TRAIN, $2, @$); }
+    | "return" expr          { $$ = ast_st_expr(ctx, ST_RETURN, $2, @$); }
     ;
 
 type
-    : NAME '[' opt_exprs ']' { $$ = type_new(ctx, $1, @1, $3, @$); }
+    : NAME '[' opt_exprs ']' { $$ = ast_type_new(ctx, $1, @1, $3, @$); }
     ;
 
 opt_exprs
-    : %empty                 { $$ = exprs_new(ctx); }
+    : %empty                 { $$ = ast_exprs_new(ctx); }
     | exprs
     ;
 
 exprs
-    : expr                   { $$ = exprs_one(ctx, $1); }
-    | exprs ',' expr         { $$ = exprs_push(ctx, $1, $3); }
+    : expr                   { $$ = ast_exprs_one(ctx, $1); }
+    | exprs ',' expr         { $$ = ast_exprs_push(ctx, $1, $3); }
     ;
 
 /* expr is the pipe level: `lhs -> f` and `lhs -> f(args)`. */
 expr
     : additive
-    | expr "->" NAME         { $$ = ex_pipe(ctx, $1, $3, @3, NULL, @$); }
+    | expr "->" NAME         { $$ = ast_ex_pipe(ctx, $1, $3, @3, NULL, @$); }
     | expr "->" NAME '(' opt_args ')'
-                             { $$ = ex_pipe(ctx, $1, $3, @3, $5, @$); }
+                             { $$ = ast_ex_pipe(ctx, $1, $3, @3, $5, @$); }
     ;
 
 additive
     : term
-    | additive '+' term      { $$ = ex_binop(ctx, '+', $1, $3, @$); }
-    | additive '-' term      { $$ = ex_binop(ctx, '-', $1, $3, @$); }
+    | additive '+' term      { $$ = ast_ex_binop(ctx, '+', $1, $3, @$); }
+    | additive '-' term      { $$ = ast_ex_binop(ctx, '-', $1, $3, @$); }
     ;
 
 term
     : unary
-    | term '*' unary         { $$ = ex_binop(ctx, '*', $1, $3, @$); }
-    | term '/' unary         { $$ = ex_binop(ctx, '/', $1, $3, @$); }
+    | term '*' unary         { $$ = ast_ex_binop(ctx, '*', $1, $3, @$); }
+    | term '/' unary         { $$ = ast_ex_binop(ctx, '/', $1, $3, @$); }
     ;
 
 unary
     : primary
-    | '-' unary              { $$ = ex_neg(ctx, $2, @$); }
+    | '-' unary              { $$ = ast_ex_neg(ctx, $2, @$); }
     ;
 
 primary
-    : NUMBER                 { $$ = ex_num(ctx, $1, @$); }
-    | NAME                   { $$ = ex_name(ctx, $1, @$); }
-    | NAME '(' opt_args ')'  { $$ = ex_call(ctx, $1, @1, $3, @$); }
+    : NUMBER                 { $$ = ast_ex_num(ctx, $1, @$); }
+    | NAME                   { $$ = ast_ex_name(ctx, $1, @$); }
+    | NAME '(' opt_args ')'  { $$ = ast_ex_call(ctx, $1, @1, $3, @$); }
     | '(' expr ')'           { $$ = $2; }
-    | '[' list_body ']'      { $$ = ex_list(ctx, $2, @$); }
+    | '[' list_body ']'      { $$ = ast_ex_list(ctx, $2, @$); }
     ;
 
 list_body
-    : %empty                 { $$ = exprs_new(ctx); }
+    : %empty                 { $$ = ast_exprs_new(ctx); }
     | exprs
     | exprs ','
     ;
 
 opt_args
-    : %empty                 { $$ = args_new(ctx); }
+    : %empty                 { $$ = ast_args_new(ctx); }
     | args
     ;
 
 args
-    : arg                    { $$ = args_one(ctx, $1); }
-    | args ',' arg           { $$ = args_push(ctx, $1, $3); }
+    : arg                    { $$ = ast_args_one(ctx, $1); }
+    | args ',' arg           { $$ = ast_args_push(ctx, $1, $3); }
     ;
 
 arg
-    : expr                   { $$ = arg_pos(ctx, $1); }
-    | NAME '=' expr          { $$ = arg_named(ctx, $1, @1, $3); }
+    : expr                   { $$ = ast_arg_pos(ctx, $1); }
+    | NAME '=' expr          { $$ = ast_arg_named(ctx, $1, @1, $3); }
     ;
 
 /* Blocks come last: bison numbers character tokens in order of first use,
    and expected-token lists ("an operator, ',' or ')'") follow that order. */
 block
     : "block" NAME '(' opt_bparams ')' '{' stmt_list '}'
-                             { program_add_block(ctx, $2, @2, $4, $7, @$); }
+                             { ast_program_add_block(ctx, $2, @2, $4, $7, @$); }
     ;
 
 opt_bparams
-    : %empty                 { $$ = bparams_new(ctx); }
+    : %empty                 { $$ = ast_bparams_new(ctx); }
     | bparams
     ;
 
 bparams
-    : bparam                 { $$ = bparams_one(ctx, $1); }
-    | bparams ',' bparam     { $$ = bparams_push(ctx, $1, $3); }
+    : bparam                 { $$ = ast_bparams_one(ctx, $1); }
+    | bparams ',' bparam     { $$ = ast_bparams_push(ctx, $1, $3); }
     ;
 
 bparam
-    : NAME                   { $$ = bparam_new(ctx, $1, @1, NULL); }
-    | NAME '=' expr          { $$ = bparam_new(ctx, $1, @1, $3); }
+    : NAME                   { $$ = ast_bparam_new(ctx, $1, @1, NULL); }
+    | NAME '=' expr          { $$ = ast_bparam_new(ctx, $1, @1, $3); }
     ;
 
 %%
@@ -303,9 +303,9 @@ static const char *sym_desc(yysymbol_kind_t s, char *buf, size_t cap) {
     return buf;
 }
 
-/* Appends the source text of t, quoted (see quote_text). */
+/* Appends the source text of t, quoted (see parse_quote_text). */
 static void quote_tok(const parse_ctx *ctx, const tok_info *t, strbuf *b) {
-    quote_text(b, (const unsigned char *)ctx->src + t->off, t->len);
+    parse_quote_text(b, (const unsigned char *)ctx->src + t->off, t->len);
 }
 
 /* How the unexpected token reads: name 'f32', number '3', ')', 'model'. */

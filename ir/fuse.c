@@ -116,6 +116,7 @@ typedef struct fuser {
     ir_fprog prog;
     int in[IR_MAX_IN], nin; /* external inputs */
     int matmul;      /* absorbed matmul id, or -1 */
+    int pending;     /* emit_steps calls under way: each still adds a step */
 } fuser;
 
 /* Input slot of node id, adding it; -1 when there is no room. */
@@ -142,9 +143,14 @@ static int matmul_absorbable(const fuser *f, const ir_node *x) {
 static int operand(fuser *f, int id);
 
 static int emit_steps(fuser *f, const ir_node *x) {
+    /* too many steps already owed: the group fails anyway, so fail before
+     * descending (a long chain would cost its length per root, and depth) */
+    if (f->prog.nstep + f->pending >= IR_FUSE_MAX_STEPS) return -1;
+    f->pending++;
     int a = operand(f, x->in[0]), b = 0;
-    if (a < 0) return -1;
-    if (ir_ops[x->op].cls == OPC_BINARY && (b = operand(f, x->in[1])) < 0) return -1;
+    if (a >= 0 && ir_ops[x->op].cls == OPC_BINARY) b = operand(f, x->in[1]);
+    f->pending--;
+    if (a < 0 || b < 0) return -1;
     if (f->prog.nstep == IR_FUSE_MAX_STEPS) return -1;
     ir_fstep *s = &f->prog.step[f->prog.nstep];
     s->op = x->op;
@@ -202,6 +208,7 @@ static int fuse_root(fuser *f, ir_node *r) {
     f->prog.nstep = 0;
     f->nin = 0;
     f->matmul = -1;
+    f->pending = 0;
     if (emit_steps(f, r) < 0) return 0;
     take_matmul(f);
     if (f->prog.nstep == 1 && f->matmul < 0) return 0; /* a lone op stays itself */
@@ -289,7 +296,7 @@ static void count_uses(ir_graph *g, int *uses, char *pinned, ir_sched *live) {
 int pass_fuse(ir_graph *g) {
     int n = g->nodes.len, total = 0;
     ir_sched live;
-    fuser f = {g, calloc((size_t)n, sizeof(int)), calloc((size_t)n, 1), calloc((size_t)n, 1), NULL, {0}, {0}, 0, -1};
+    fuser f = {g, calloc((size_t)n, sizeof(int)), calloc((size_t)n, 1), calloc((size_t)n, 1), NULL, {0}, {0}, 0, -1, 0};
     count_uses(g, f.uses, f.pinned, &live);
     total += fuse_causal(g, f.uses, f.pinned);
     count_uses(g, f.uses, f.pinned, &live);

@@ -71,11 +71,17 @@ static int same_attrs(const ir_node *a, const ir_node *b) {
            ir_shape_eq(&a->ashape, &b->ashape);
 }
 
+/* May x merge with an equal node at all? Inputs and params are distinct by
+ * name, and side effects never merge. */
+static int mergeable(const ir_node *x) {
+    if (ir_ops[x->op].cls == OPC_SOURCE && x->op != IR_CONST) return 0;
+    return !(ir_ops[x->op].flags & OPF_STATE);
+}
+
 /* May b be replaced by a (a precedes b)? */
 static int equivalent(const ir_node *a, const ir_node *b) {
     if (a->op != b->op || a->nin != b->nin || a->dtype != b->dtype || !ir_shape_eq(&a->shape, &b->shape)) return 0;
-    if (ir_ops[a->op].cls == OPC_SOURCE && a->op != IR_CONST) return 0; /* inputs, params: distinct by name */
-    if (ir_ops[a->op].flags & OPF_STATE) return 0;
+    if (!mergeable(a)) return 0;
     for (int i = 0; i < a->nin; i++)
         if (a->in[i] != b->in[i]) return 0;
     if (a->op == IR_CONST)
@@ -107,16 +113,27 @@ static void redirect(ir_graph *g, const int *repl) {
     if (g->loss_eval >= 0) g->loss_eval = repl[g->loss_eval];
 }
 
+/* is_grad_slot of every node, in one sweep (free it). */
+static char *grad_slot_marks(const ir_graph *g) {
+    char *m = calloc((size_t)g->nodes.len + 1, 1);
+    for (int p = 0; p < g->grads.len; p++)
+        if (g->grads.data[p] >= 0) m[g->grads.data[p]] = 1;
+    return m;
+}
+
 int pass_cse(ir_graph *g) {
     int n = g->nodes.len, merged = 0, nb = 1;
     while (nb < 2 * n) nb *= 2;
     int *repl = malloc(sizeof(int) * (size_t)n), *table = malloc(sizeof(int) * (size_t)nb);
+    char *grad_slot = grad_slot_marks(g);
     for (int i = 0; i < nb; i++) table[i] = -1;
     for (int i = 0; i < n; i++) {
         ir_node *x = g->nodes.data[i];
         for (int j = 0; j < x->nin; j++) x->in[j] = repl[x->in[j]]; /* inputs first: chains merge too */
         repl[i] = i;
-        if (is_grad_slot(g, i)) continue;
+        /* nodes that never merge stay out of the table: the params of one
+         * shape all hash alike, and probing past them made CSE quadratic */
+        if (!mergeable(x) || grad_slot[i]) continue;
         size_t slot = (size_t)(node_hash(x) & (uint64_t)(nb - 1));
         for (; table[slot] >= 0; slot = (slot + 1) & (size_t)(nb - 1))
             if (equivalent(g->nodes.data[table[slot]], x)) break;
@@ -130,6 +147,7 @@ int pass_cse(ir_graph *g) {
     redirect(g, repl);
     free(repl);
     free(table);
+    free(grad_slot);
     return merged;
 }
 

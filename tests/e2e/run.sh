@@ -421,4 +421,12 @@ s16=$(wc -c <$T/lstm16.c)
 s1024=$(wc -c <$T/lstm1024.c)
 if [ $((s1024 - s16)) -lt 1024 ]; then pass "char_lstm code size (longer numerals only): $s16 bytes at T=16, $s1024 at T=1024"
 else fail "char_lstm code grows with T: $s16 bytes at T=16, $s1024 at T=1024"; fi
+
+# ---- a long model: 20,000 chained statements compile (bench/elab_scale.sh times 100,000) ----
+awk 'BEGIN { print "model chain {"; print "    input x0 : f32[4, 8]"
+    for (i = 1; i <= 20000; i++) printf "    x%d = relu(x%d)\n", i, i - 1
+    print "    output y = x20000"; print "}" }' >$T/chain.nn
+expect "20,000 chained statements: --emit=ir" 0 "%20000 : f32\[4, 8\] = relu(%19999)  # x20000," \
+    timeout 600 $NNC --emit=ir $T/chain.nn
+expect "20,000 chained statements: C" 0 "" timeout 600 $NNC $T/chain.nn -o $T/chain.c
 exit $status
