@@ -213,7 +213,7 @@ void nnrt_progress_update(nnrt_progress *p, int64_t done, double loss);
 void nnrt_progress_end(nnrt_progress *p);
 
 
-/* ---- the trainer program (trainer.c) ------------------------------------ */
+/* ---- the trainer program (trainer*.c; trainer.h lists the files) -------- */
 
 /* What `nnc --main` tells the trainer about a generated model. Floats are in
  * the model's element type (dtype); one input, at most one target.
