@@ -64,12 +64,14 @@ $(B)/libnnc.a: $(LIB_OBJ)
 $(B)/libnnrt.a: $(RT_OBJ)
 	ar rcs $@ $^
 
-$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a
+# nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
+$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a $(B)/libnnrt.a
 	$(CC) $(CFLAGS) -o $@ $^ -lm
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
 $(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
+$(B)/obj/driver/nnc.o: runtime/atomic_file.h runtime/nnrt.h
 
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
@@ -116,6 +118,13 @@ demo: deps all
 # ---- tests -----------------------------------------------------------------
 test: deps all
 	@sh tests/run.sh
+
+# ---- long fuzzing: every libFuzzer harness FUZZ_SECONDS each (not part of make test;
+# make test runs them briefly: tests/fuzz/run.sh) --------------------------------
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: deps all
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RT_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 # ---- every example trained to its target (minutes; not part of make test) --
 examples: deps all

@@ -58,6 +58,15 @@ int nnrti_tr_fail(ctx *c, int status, const char *fmt, ...)
     return status;
 }
 
+void nnrti_tr_append(ctx *c, const char *fmt, ...)
+{
+    size_t len = strlen(c->err.msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err.msg + len, sizeof c->err.msg - len, fmt, ap);
+    va_end(ap);
+}
+
 /* The model's own message for a failed call, or a generic one. */
 int nnrti_tr_model_fail(ctx *c, const char *what)
 {
@@ -116,6 +125,17 @@ static void free_all(ctx *c)
     c->m = NULL;
 }
 
+/* Weights must be finite unless --allow-nonfinite: the message names the
+ * tensor (what: "--load" or "--resume"). */
+int nnrti_tr_check_finite(ctx *c, const char *path, const char *what)
+{
+    if (c->o.allow_nonfinite || nnrt_st_check_finite(path, &c->err) == NNRT_OK)
+        return 0;
+    if (strstr(c->err.msg, " holds "))
+        nnrti_tr_append(c, "; %s weights must be finite (--allow-nonfinite accepts them)", what);
+    return EXIT_RUNTIME;
+}
+
 /* Create the model; load weights from path when non-NULL. */
 int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path)
 {
@@ -127,7 +147,9 @@ int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path)
         return 0;
     if (!d->load)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot load weights", d->name);
-    return d->load(c->m, path) ? nnrti_tr_model_fail(c, "load") : 0;
+    if (d->load(c->m, path))
+        return nnrti_tr_model_fail(c, "load");
+    return nnrti_tr_check_finite(c, path, c->o.cmd == CMD_TRAIN ? "--resume" : "--load");
 }
 
 /* Sanity of what the generated main passed in. */

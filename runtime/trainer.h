@@ -31,7 +31,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON =
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
-    O_COUNT, O_COUNT_
+    O_COUNT, O_ALLOW_NONFINITE, O_COUNT_
 };
 
 /* The parsed command line. */
@@ -49,6 +49,7 @@ typedef struct opts {
     long len;                  /* --len: characters to sample */
     double temperature;        /* --temperature */
     long count;                /* --count: examples in a grid */
+    int allow_nonfinite;       /* --allow-nonfinite: NaN/Inf weights load and save */
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -112,6 +113,8 @@ typedef struct draws {
 
 /* Record a message in c->err and return status (EXIT_RUNTIME / EXIT_USAGE). */
 int nnrti_tr_fail(ctx *c, int status, const char *fmt, ...) NNRTI_PRINTF(3, 4);
+/* Append to the message in c->err. */
+void nnrti_tr_append(ctx *c, const char *fmt, ...) NNRTI_PRINTF(2, 3);
 /* The model's own message for a failed call, or a generic one. */
 int nnrti_tr_model_fail(ctx *c, const char *what);
 /* strerror without shared state: buf, filled. */
@@ -123,7 +126,11 @@ int nnrti_tr_is_char_model(const nnrt_model_desc *d);
 /* malloc(a * b * c) with overflow check; never 0 bytes. */
 void *nnrti_tr_alloc3(size_t a, size_t b, size_t c);
 int nnrti_tr_alloc_bufs(ctx *c);
-/* Create the model; load weights from path when non-NULL. */
+/* Weights in path must be finite unless --allow-nonfinite; what names the
+ * option for the message. */
+int nnrti_tr_check_finite(ctx *c, const char *path, const char *what);
+/* Create the model; load weights from path when non-NULL (finite ones
+ * unless --allow-nonfinite). */
 int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path);
 /* Element i of a buffer of the model's float dtype, as a double. */
 double nnrti_tr_at(const void *p, int dtype, size_t i);

@@ -17,28 +17,33 @@
 
 static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct"};
 
-/* Option names and the commands that take them. */
+#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON)
+
+/* Option names, the commands that take them, and whether they are flags
+ * (no value). */
 static const struct optdef {
     const char *name;
     int cmds;
+    int flag;
 } optdefs[O_COUNT_] = {
-    {"data", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON},
-    {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT},
-    {"epochs", CMD_TRAIN},
-    {"lr", CMD_TRAIN},
-    {"seed", CMD_TRAIN | CMD_SAMPLE},
-    {"val-split", CMD_TRAIN},
-    {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON},
-    {"save", CMD_TRAIN},
-    {"resume", CMD_TRAIN},
-    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON},
-    {"text", CMD_TRAIN | CMD_SAMPLE},
-    {"steps-per-epoch", CMD_TRAIN},
-    {"prompt", CMD_SAMPLE},
-    {"len", CMD_SAMPLE},
-    {"temperature", CMD_SAMPLE},
-    {"out", CMD_RECON},
-    {"count", CMD_RECON},
+    {"data", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
+    {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"epochs", CMD_TRAIN, 0},
+    {"lr", CMD_TRAIN, 0},
+    {"seed", CMD_TRAIN | CMD_SAMPLE, 0},
+    {"val-split", CMD_TRAIN, 0},
+    {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
+    {"save", CMD_TRAIN, 0},
+    {"resume", CMD_TRAIN, 0},
+    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON, 0},
+    {"text", CMD_TRAIN | CMD_SAMPLE, 0},
+    {"steps-per-epoch", CMD_TRAIN, 0},
+    {"prompt", CMD_SAMPLE, 0},
+    {"len", CMD_SAMPLE, 0},
+    {"temperature", CMD_SAMPLE, 0},
+    {"out", CMD_RECON, 0},
+    {"count", CMD_RECON, 0},
+    {"allow-nonfinite", CMD_ALL, 1},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -115,7 +120,9 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --temperature X  > 0; below 1 sharper, above 1 flatter (default 1)\n"
            "  --out FILE       the PGM (P5) grid to write: one row per example, the input\n"
            "                   beside its reconstruction\n"
-           "  --count N        examples in the grid, the first N of --data (default 16)\n",
+           "  --count N        examples in the grid, the first N of --data (default 16)\n"
+           "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
+           "                   weights are refused, naming the tensor\n",
            d->default_lr);
 }
 
@@ -165,6 +172,10 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
         return nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
     if (!(optdefs[k].cmds & c->o.cmd))
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s does not apply to %s", optdefs[k].name, c->o.cmd_name);
+    if (optdefs[k].flag && val)
+        return nnrti_tr_fail(c, EXIT_USAGE, "option --%s takes no value", optdefs[k].name);
+    if (optdefs[k].flag)
+        val = "1";
     if (!val) {
         if (*i + 1 >= argc)
             return nnrti_tr_fail(c, EXIT_USAGE, "option --%s needs a value", optdefs[k].name);
@@ -198,16 +209,37 @@ static int to_ulong(const char *s, unsigned long long hi, unsigned long long *ou
     return *end == 0 && errno != ERANGE && *out <= hi;
 }
 
-/* Option k as an integer in [lo, hi] into *out (when given). */
-static int int_option(ctx *c, int k, long lo, long hi, const char *what, long *out)
+/* Option k as an integer in [lo, hi] into *out (when given); the message
+ * names the range. */
+static int int_option(ctx *c, int k, unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
-    unsigned long long u;
     const char *s = c->o.raw[k];
     if (!s)
         return 0;
-    if (!to_ulong(s, (unsigned long long)hi, &u) || u < (unsigned long long)lo)
-        return nnrti_tr_fail(c, EXIT_USAGE, "--%s '%s' is not %s", optdefs[k].name, s, what);
-    *out = (long)u;
+    if (!to_ulong(s, hi, out) || *out < lo)
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s '%s' is not an integer in [%llu, %llu]", optdefs[k].name, s, lo,
+                             hi);
+    return 0;
+}
+
+/* The integer options. */
+static int check_ints(ctx *c)
+{
+    opts *o = &c->o;
+    unsigned long long v[4] = {(unsigned long long)o->epochs, (unsigned long long)o->steps,
+                               (unsigned long long)o->len, (unsigned long long)o->count};
+    unsigned long long seed = o->seed;
+    int rc;
+    if ((rc = int_option(c, O_EPOCHS, 1, 1000000000, &v[0])) != 0 ||
+        (rc = int_option(c, O_STEPS, 1, 1000000000, &v[1])) != 0 ||
+        (rc = int_option(c, O_LEN, 0, 100000000, &v[2])) != 0 ||
+        (rc = int_option(c, O_COUNT, 1, 1000000, &v[3])) != 0 || (rc = int_option(c, O_SEED, 0, UINT64_MAX, &seed)))
+        return rc;
+    o->epochs = (long)v[0];
+    o->steps = (long)v[1];
+    o->len = (long)v[2];
+    o->count = (long)v[3];
+    o->seed = (uint64_t)seed;
     return 0;
 }
 
@@ -230,6 +262,9 @@ static int check_sources(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
     if (o->cmd == CMD_RECON && !o->raw[O_OUT])
         return nnrti_tr_fail(c, EXIT_USAGE, "reconstruct needs --out FILE.pgm");
+    if ((o->raw[O_SAVE] && strcmp(o->raw[O_SAVE], "-") == 0) || (o->raw[O_OUT] && strcmp(o->raw[O_OUT], "-") == 0))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
+                             o->raw[O_OUT] ? "out" : "save");
     return 0;
 }
 
@@ -260,7 +295,6 @@ static int check_reals(ctx *c)
 static int check_options(ctx *c)
 {
     opts *o = &c->o;
-    unsigned long long u;
     int rc;
     o->seed = 1;
     o->scale = 1.0f;
@@ -275,16 +309,9 @@ static int check_options(ctx *c)
     /* a model without a train statement can run on its initial values */
     if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
-    if ((rc = int_option(c, O_EPOCHS, 1, 1000000000L, "a positive integer", &o->epochs)) != 0 ||
-        (rc = int_option(c, O_STEPS, 1, 1000000000L, "a positive integer", &o->steps)) != 0 ||
-        (rc = int_option(c, O_LEN, 0, 100000000L, "a non-negative integer", &o->len)) != 0 ||
-        (rc = int_option(c, O_COUNT, 1, 1000000L, "an integer in [1, 1000000]", &o->count)) != 0)
+    o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
+    if ((rc = check_ints(c)) != 0)
         return rc;
-    if (o->raw[O_SEED]) {
-        if (!to_ulong(o->raw[O_SEED], UINT64_MAX, &u))
-            return nnrti_tr_fail(c, EXIT_USAGE, "--seed '%s' is not a non-negative integer", o->raw[O_SEED]);
-        o->seed = (uint64_t)u;
-    }
     return check_reals(c);
 }
 

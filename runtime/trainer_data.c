@@ -7,39 +7,41 @@
 
 #include "trainer.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- data --------------------------------------------------------------- */
 
+#define CSV_SNIFF_MAX ((size_t)64 << 20) /* bytes read to count the columns of a CSV */
+
 /* 1 if path starts with the IDX u8 rank-3 magic 00 00 08 03, 0 if not,
  * -1 (with c->err) if it cannot be read. */
 int nnrti_tr_is_idx_images(ctx *c, const char *path)
 {
     unsigned char m[4];
-    size_t got;
-    char eb[128];
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nnrti_tr_fail(c, EXIT_RUNTIME, "%s: cannot open: %s", path, nnrti_tr_errstr(errno, eb, sizeof eb));
+    size_t got = 0;
+    nnrti_rfile r;
+    int rc = nnrti_ropen(&r, path, &c->err);
+    if (rc == NNRT_OK)
+        rc = nnrti_rsome(&r, m, 4, &got, &c->err);
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK)
         return -1;
-    }
-    got = fread(m, 1, 4, f);
-    fclose(f);
     return got == 4 && m[0] == 0 && m[1] == 0 && m[2] == 8 && m[3] == 3;
 }
 
-/* Columns of the first non-blank line of a CSV file (0 if none). */
+/* Columns of the first non-blank line of a CSV file (0 if none, or if a
+ * NUL byte or CSV_SNIFF_MAX bytes come first: the loader says what is
+ * wrong). */
 static size_t csv_columns(const char *path)
 {
-    size_t cols = 1;
+    size_t cols = 1, n = 0;
     int ch, seen = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
-    while ((ch = getc(f)) != EOF) {
+    while ((ch = getc(f)) != EOF && ch != 0 && n++ < CSV_SNIFF_MAX) {
         if (ch == '\n') {
             if (seen)
                 break;
@@ -50,7 +52,7 @@ static size_t csv_columns(const char *path)
         cols += ch == ',';
     }
     fclose(f);
-    return seen ? cols : 0;
+    return seen && ch != 0 && n <= CSV_SNIFF_MAX ? cols : 0;
 }
 
 /* Add what the model expects to a CSV column-count message. */
@@ -164,6 +166,8 @@ int nnrti_tr_load_data(ctx *c, int need_y, nnrt_dataset *ds)
     if (idx < 0)
         return EXIT_RUNTIME;
     rc = idx ? load_idx(c, path, need_y, ds) : load_csv(c, path, need_y, ds);
+    if (rc == 0 && ds->n == 0)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: no examples in the file", path);
     return rc ? rc : check_ids(c, path, ds);
 }
 
@@ -268,7 +272,7 @@ int nnrti_tr_load_text(ctx *c, const char *path, text *t)
     size_t len, k;
     memset(t, 0, sizeof *t);
     t->path = path;
-    if (nnrti_read_file(path, &buf, &len, &c->err) != NNRT_OK)
+    if (nnrti_read_file(path, NNRTI_MAX_DATA_BYTES, 1, &buf, &len, &c->err) != NNRT_OK)
         return EXIT_RUNTIME;
     nnrt_vocab_build(&t->v, buf, len);
     t->len = len;

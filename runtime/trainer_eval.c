@@ -209,14 +209,14 @@ static void draw_pair(const ctx *c, grid *g, int64_t k, int64_t i)
 /* Binary PGM (P5), written to path.tmp and renamed. */
 static int write_pgm(ctx *c, const char *path, const grid *g)
 {
-    nnrti_wfile w;
+    nnrt_afile w;
     char hdr[64];
     int n = snprintf(hdr, sizeof hdr, "P5\n%lld %lld\n255\n", (long long)g->w, (long long)g->h);
-    if (nnrti_wopen(&w, path, &c->err) != NNRT_OK)
+    if (nnrt_afile_open(&w, path, &c->err) != NNRT_OK)
         return EXIT_RUNTIME;
-    nnrti_wwrite(&w, hdr, (size_t)n);
-    nnrti_wwrite(&w, g->pix, (size_t)(g->w * g->h));
-    return nnrti_wcommit(&w, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+    nnrt_afile_write(&w, hdr, (size_t)n);
+    nnrt_afile_write(&w, g->pix, (size_t)(g->w * g->h));
+    return nnrt_afile_commit(&w, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
 /* The model's output must have the input's shape, and the data be images. */

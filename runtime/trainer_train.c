@@ -46,23 +46,12 @@ static int prepare_data(ctx *c, split *sp)
 }
 
 /* Can --save be written? Checked before training, not after. */
-static int check_save_dir(ctx *c, const char *path)
+static int check_save_target(ctx *c, const char *path)
 {
-    char dir[4096], eb[128];
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 0;
-    if (!slash)
-        strcpy(dir, ".");
-    else if (len == 0)
-        strcpy(dir, "/");
-    else if (len < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)len, path);
-    else
+    if (nnrt_check_save_target(path, &c->err) == NNRT_OK)
         return 0;
-    if (access(dir, W_OK) != 0)
-        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: cannot write to directory %s: %s", path, dir,
-                             nnrti_tr_errstr(errno, eb, sizeof eb));
-    return 0;
+    nnrti_tr_append(c, " (--save is checked before training)");
+    return EXIT_RUNTIME;
 }
 
 static int check_trainable(ctx *c)
@@ -75,7 +64,52 @@ static int check_trainable(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot save weights", d->name);
     if (c->o.have_lr && !d->set_lr)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot change its learning rate", d->name);
-    return c->o.raw[O_SAVE] ? check_save_dir(c, c->o.raw[O_SAVE]) : 0;
+    return c->o.raw[O_SAVE] ? check_save_target(c, c->o.raw[O_SAVE]) : 0;
+}
+
+/* Save the model to a scratch file (beside --save when there is one, else
+ * in $TMPDIR) and check that its weights are finite: 0, or EXIT_RUNTIME
+ * with the tensor named in c->err. *scratch (malloc'd) is kept for the
+ * caller when keep is set and the weights are finite, else removed. */
+static int save_scratch(ctx *c, int keep, char **scratch)
+{
+    int rc = 0;
+    if (nnrt_afile_scratch(c->o.raw[O_SAVE], scratch, &c->err) != NNRT_OK)
+        return EXIT_RUNTIME;
+    if (c->d->save(c->m, *scratch)) {
+        rc = nnrti_tr_model_fail(c, "save");
+    } else if (nnrt_st_check_finite(*scratch, &c->err) != NNRT_OK) {
+        char *holds = strstr(c->err.msg, ": tensor '");
+        if (holds) /* drop the scratch file's name */
+            memmove(c->err.msg, holds + 2, strlen(holds + 2) + 1);
+        rc = EXIT_RUNTIME;
+    }
+    if (rc != 0 || !keep) {
+        unlink(*scratch);
+        free(*scratch);
+        *scratch = NULL;
+    }
+    return rc;
+}
+
+/* The loss of step s of an epoch is NaN or inf: say so, and which
+ * parameter is no longer finite (when the model can tell by saving). */
+static int nonfinite_loss(ctx *c, double l, long epoch, int64_t s)
+{
+    char *scratch = NULL, what[sizeof c->err.msg];
+    const char *save = c->o.raw[O_SAVE];
+    int rc = c->d->save ? save_scratch(c, 0, &scratch) : -1;
+    int bad = rc > 0 && strncmp(c->err.msg, "tensor '", 8) == 0;
+    snprintf(what, sizeof what, "%s", bad ? c->err.msg : "");
+    nnrti_tr_fail(c, EXIT_RUNTIME, "epoch %ld, step %lld: the loss became %s", epoch, (long long)(s + 1),
+                  isnan(l) ? "NaN" : l > 0 ? "inf" : "-inf");
+    if (bad)
+        nnrti_tr_append(c, " (%s)", what);
+    else if (rc == 0)
+        nnrti_tr_append(c, " (the parameters are still finite)");
+    nnrti_tr_append(c, "; stopped, nothing saved%s%s%s; try a lower --lr", save ? " (" : "", save ? save : "",
+                    save ? " left as it was)" : "");
+    return EXIT_RUNTIME;
 }
 
 /* One train_step on the gathered batch: adds its loss to *sum and draws
@@ -90,8 +124,7 @@ static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
     }
     if (!isfinite(l)) {
         nnrt_progress_end(p);
-        return nnrti_tr_fail(c, EXIT_RUNTIME, "loss became %s at epoch %ld step %lld; try a lower --lr",
-                             isnan(l) ? "NaN" : "inf", epoch, (long long)(s + 1));
+        return nonfinite_loss(c, l, epoch, s);
     }
     *sum += l;
     nnrt_progress_update(p, s + 1, *sum / (double)(s + 1));
@@ -179,14 +212,32 @@ static int train_loop(ctx *c, const split *sp)
     return rc;
 }
 
-/* Save the weights after training when --save was given. */
+/* Save the weights after training when --save was given: first to a
+ * scratch file whose weights are checked (unless --allow-nonfinite), which
+ * then replaces --save (a device or pipe is saved to again), so NaN
+ * weights never replace a good file. */
 static int save_weights(ctx *c)
 {
-    if (!c->o.raw[O_SAVE])
+    const char *path = c->o.raw[O_SAVE];
+    int direct = path && nnrt_afile_is_direct(path), rc;
+    char *scratch = NULL, what[sizeof c->err.msg];
+    if (!path)
         return 0;
-    if (c->d->save(c->m, c->o.raw[O_SAVE]))
-        return nnrti_tr_model_fail(c, "save");
-    printf("saved %s\n", c->o.raw[O_SAVE]);
+    if (c->o.allow_nonfinite) {
+        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
+    } else if ((rc = save_scratch(c, !direct, &scratch)) != 0 && strncmp(c->err.msg, "tensor '", 8) == 0) {
+        snprintf(what, sizeof what, "%s", c->err.msg);
+        rc = nnrti_tr_fail(c, EXIT_RUNTIME, "after epoch %ld: the weights are not finite (%s); not saved, %s left as "
+                           "it was", c->o.epochs, what, path);
+    } else if (rc == 0 && direct) {
+        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
+    } else if (rc == 0) {
+        rc = nnrt_afile_place(scratch, path, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+    }
+    free(scratch);
+    if (rc)
+        return rc;
+    printf("saved %s\n", path);
     return nnrti_tr_check_stdout(c);
 }
 
