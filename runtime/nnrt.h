@@ -277,7 +277,11 @@ typedef struct nnrt_model_desc {
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                    [--scale X]
  * (--load is optional for a model without a train statement: it then runs
- * with its initial values.)
+ * with its initial values.) Every command takes --allow-nonfinite: without
+ * it, weights holding NaN or Inf are refused when loaded (--load, --resume)
+ * and never saved (--save keeps what it held). --save is checked before
+ * training; a NaN or infinite loss stops training, naming the epoch, the
+ * step and the first parameter that is no longer finite.
  * Returns the process exit status (0 ok, 1 runtime error, 2 usage). */
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d);
 

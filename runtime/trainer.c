@@ -11,6 +11,13 @@
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                [--scale X]
  *   prog --help
+ * Every command also takes --allow-nonfinite (NaN/Inf weights load and save).
+ *
+ * Weights are safetensors files. Without --allow-nonfinite, loaded weights
+ * must be finite (nnrt_st_check_finite names the tensor), and --save goes
+ * through a scratch file beside it whose weights are checked before it
+ * replaces --save (atomic_file.h), so a NaN never replaces good weights.
+ * --save is checked before training starts.
  *
  * Data files are IDX images (magic 00 00 08 03, with --labels naming the IDX
  * labels) or CSV (features, then targets). A model without a target (an
