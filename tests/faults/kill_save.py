@@ -5,7 +5,8 @@ Usage: kill_save.py TRAINER DATA DIR
   TRAINER  a generated trainer (nnc --main) of a model with a few MB of weights
   DATA     a CSV it trains on
   DIR      a scratch directory
-Environment: N (default 20) kills, PAIRS (default 5) concurrent pairs.
+Environment: N (default 20) kills, PAIRS (default N / 5, at least 5)
+concurrent pairs: N=100 for the full run gives 20 pairs.
 
 1. Two complete saves with seeds 1 and 2 give the references A and B.
 2. N times: a trainer (seed 1) saving over a file that holds B is killed
@@ -45,7 +46,7 @@ def loads(trainer, data, path):
 def main():
     trainer, data, d = sys.argv[1:4]
     n = int(os.environ.get("N", "20"))
-    pairs = int(os.environ.get("PAIRS", "5"))
+    pairs = int(os.environ.get("PAIRS", str(max(5, n // 5))))
     rng = random.Random(int(os.environ.get("SEED", "12345")))
     a_path, b_path = os.path.join(d, "A.safetensors"), os.path.join(d, "B.safetensors")
     w = os.path.join(d, "W.safetensors")

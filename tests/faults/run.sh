@@ -4,8 +4,8 @@
 # save, concurrent savers: kill_save.py), bounded reading (/dev/zero, sparse
 # files, directories), NaN and Inf in weights and in training, and the
 # messages of bad numbers and empty data. N (kills, default 20) and PAIRS
-# (concurrent savers, default 5) go to kill_save.py: N=100 PAIRS=20 for the
-# full run.
+# (concurrent savers, default N / 5, at least 5) go to kill_save.py: N=100
+# for the full run (100 kills, 20 pairs).
 cd "$(dirname "$0")/../.." || exit 2
 NNC=${NNC:-build/nnc}
 NNRT=${NNRT:-$(dirname "$NNC")/libnnrt.a}
