@@ -51,7 +51,7 @@ $(B)/obj/frontend/%.o: frontend/%.c $(GEN)/parser.h $(GEN)/lexer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(NNC_CFLAGS) -I$(GEN) -Ifrontend -Icommon -c $< -o $@
 
-$(B)/obj/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/nnrt_gemm.h
+$(B)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -Iruntime -c $< -o $@
 
@@ -65,13 +65,15 @@ $(B)/libnnc.a: $(LIB_OBJ)
 $(B)/libnnrt.a: $(RT_OBJ)
 	ar rcs $@ $^
 
-$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a
+# nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
+$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a $(B)/libnnrt.a
 	$(CC) $(CFLAGS) -o $@ $^ -lm
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
 $(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
 $(B)/obj/codegen/targets.o: codegen/targets.def
+$(B)/obj/driver/nnc.o: runtime/atomic_file.h runtime/nnrt.h
 
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
@@ -118,6 +120,13 @@ demo: deps all
 # ---- tests -----------------------------------------------------------------
 test: deps all
 	@sh tests/run.sh
+
+# ---- long fuzzing: every libFuzzer harness FUZZ_SECONDS each (not part of make test;
+# make test runs them briefly: tests/fuzz/run.sh) --------------------------------
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: deps all
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RT_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 # ---- every example trained to its target (minutes; not part of make test) --
 examples: deps all

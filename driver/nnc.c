@@ -4,6 +4,7 @@
  * checked. Exit status: 0 ok, 1 compile or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
+#include "../runtime/atomic_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -267,19 +268,13 @@ static char *read_source(const char *name, FILE *f, size_t *len) {
     return buf;
 }
 
+/* Saved by the rules of runtime/atomic_file.h: a unique temporary renamed
+ * over a regular file; devices and pipes written directly. */
 static int write_atomic(const char *path, const strbuf *b) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fprintf(stderr, "nnc: error: cannot write %s: %s\n", tmp, strerror(errno)), 1;
-    int bad = fwrite(b->s, 1, b->len, f) != b->len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        fprintf(stderr, "nnc: error: cannot write %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        return 1;
-    }
-    return 0;
+    nnrt_err err;
+    if (nnrt_write_file(path, b->s, b->len, &err) == NNRT_OK) return 0;
+    fprintf(stderr, "nnc: error: %s\n", err.msg);
+    return 1;
 }
 
 /* model.c -> model.h; header name as the .c includes it. */

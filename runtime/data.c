@@ -2,7 +2,10 @@
  *
  * IDX layout (big-endian): magic 0x0000TTRR (TT = element type 0x08 u8,
  * 0x0C i32, 0x0D f32; RR = rank), then rank u32 dims, then the elements.
- * Files are read whole and every size is checked against the file length.
+ * The header is read and checked first: magic, type, rank, dims, and for a
+ * regular file its exact size (fstat); then only the data it describes is
+ * read (a stream must end there). CSV files are read whole, at most
+ * NNRTI_MAX_DATA_BYTES, and must not hold a NUL byte.
  * Functions that fill an nnrt_dataset zero it first, so on failure it is
  * empty and safe to pass to nnrt_dataset_free.
  */
@@ -19,20 +22,19 @@
 
 /* ---- IDX ---------------------------------------------------------------- */
 
-/* A validated IDX header over an in-memory file. */
+/* A validated IDX header. */
 typedef struct idx_hdr {
     int type;                     /* NNRT_U8, NNRT_I32 or NNRT_F32 */
     int rank;                     /* number of dims */
     int64_t shape[NNRT_MAX_RANK]; /* dims */
     size_t numel;                 /* product of dims */
-    const unsigned char *data;    /* first element, inside the file buffer */
+    size_t bytes;                 /* of the data */
 } idx_hdr;
 
 /* Map an IDX type byte to NNRT_*, -1 if unsupported. */
 static int idx_type(int b)
 {
-    return b == IDX_U8 ? NNRT_U8 : b == IDX_I32 ? NNRT_I32
-                                  : b == IDX_F32 ? NNRT_F32 : -1;
+    return b == IDX_U8 ? NNRT_U8 : b == IDX_I32 ? NNRT_I32 : b == IDX_F32 ? NNRT_F32 : -1;
 }
 
 static int idx_type_byte(int dtype)
@@ -40,85 +42,119 @@ static int idx_type_byte(int dtype)
     return dtype == NNRT_U8 ? IDX_U8 : dtype == NNRT_I32 ? IDX_I32 : IDX_F32;
 }
 
-/* Parse and check the header of an IDX file held in b[0..len). */
-static int idx_header(const char *path, const unsigned char *b, size_t len,
-                      idx_hdr *h, nnrt_err *err)
+/* The 4 magic bytes: 00 00, a type, a rank; `magic` (when not 0) exactly. */
+static int idx_magic(nnrti_rfile *r, uint32_t magic, const char *what, idx_hdr *h, unsigned char *b, nnrt_err *err)
 {
-    size_t hdr, bytes, numel = 1;
-    int k;
-    if (len < 4)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: file too short (%zu "
-                          "bytes) for an IDX header", path, len);
+    size_t got;
+    int rc = nnrti_rsome(r, b, 4, &got, err);
+    if (rc != NNRT_OK)
+        return rc;
+    if (got < 4)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: file too short (%zu bytes) for an IDX header", r->path, got);
+    if (magic && nnrti_ld_be32(b) != magic)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: bad magic 0x%08lx, expected 0x%08lx (%s)", r->path,
+                          (unsigned long)nnrti_ld_be32(b), (unsigned long)magic, what);
     if (b[0] != 0 || b[1] != 0)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: bad magic 0x%08lx (not "
-                          "an IDX file)", path,
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: bad magic 0x%08lx (not an IDX file)", r->path,
                           (unsigned long)nnrti_ld_be32(b));
     h->type = idx_type(b[2]);
     if (h->type < 0)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: unsupported IDX element "
-                          "type 0x%02x", path, b[2]);
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: unsupported IDX element type 0x%02x", r->path, b[2]);
     h->rank = b[3];
     if (h->rank > NNRT_MAX_RANK)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX rank %d exceeds %d",
-                          path, h->rank, NNRT_MAX_RANK);
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX rank %d exceeds %d", r->path, h->rank, NNRT_MAX_RANK);
+    return NNRT_OK;
+}
+
+/* A regular file holds exactly the header and the data it describes. */
+static int idx_check_size(const nnrti_rfile *r, size_t hdr, size_t bytes, nnrt_err *err)
+{
+    uint64_t have = r->size - hdr;
+    if (!r->regular || have == bytes)
+        return NNRT_OK;
+    if (have < bytes)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: truncated: dims need %zu data bytes, file has %llu", r->path,
+                          bytes, (unsigned long long)have);
+    return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: %llu unexpected bytes after the IDX data", r->path,
+                      (unsigned long long)(have - bytes));
+}
+
+/* Read and check the header of an IDX file: the magic (exactly `magic`
+ * unless 0; what names it), the dims, the data size (at most
+ * NNRTI_MAX_DATA_BYTES) and, for a regular file, its length. */
+static int idx_read_header(nnrti_rfile *r, uint32_t magic, const char *what, idx_hdr *h, nnrt_err *err)
+{
+    unsigned char b[4 + 4 * NNRT_MAX_RANK];
+    size_t hdr, got, numel = 1;
+    int k, rc = idx_magic(r, magic, what, h, b, err);
+    if (rc != NNRT_OK)
+        return rc;
     hdr = 4 + 4 * (size_t)h->rank;
-    if (len < hdr)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: truncated IDX header "
-                          "(%zu bytes, need %zu)", path, len, hdr);
+    if ((rc = nnrti_rsome(r, b + 4, hdr - 4, &got, err)) != NNRT_OK)
+        return rc;
+    if (got < hdr - 4)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: truncated IDX header (%zu bytes, need %zu)", r->path, 4 + got,
+                          hdr);
     for (k = 0; k < h->rank; k++) {
         uint32_t d = nnrti_ld_be32(b + 4 + 4 * k);
         h->shape[k] = d;
         if (!nnrti_mul_ok(numel, d, &numel))
-            return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX dims product "
-                              "overflows", path);
+            return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX dims product overflows", r->path);
     }
-    if (!nnrti_mul_ok(numel, nnrt_dtype_size(h->type), &bytes))
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX dims product "
-                          "overflows", path);
-    if (len - hdr < bytes)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: truncated: dims need "
-                          "%zu data bytes, file has %zu", path, bytes,
-                          len - hdr);
-    if (len - hdr > bytes)
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: %zu unexpected bytes "
-                          "after the IDX data", path, len - hdr - bytes);
+    if (!nnrti_mul_ok(numel, nnrt_dtype_size(h->type), &h->bytes))
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: IDX dims product overflows", r->path);
     h->numel = numel;
-    h->data = b + hdr;
+    if ((rc = idx_check_size(r, hdr, h->bytes, err)) != NNRT_OK)
+        return rc;
+    if (h->bytes > NNRTI_MAX_DATA_BYTES)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: the dims describe %zu bytes, more than %zu, the limit for a "
+                          "data file", r->path, h->bytes, NNRTI_MAX_DATA_BYTES);
     return NNRT_OK;
+}
+
+/* Open an IDX file, check its header and read its data (*data, malloc'd);
+ * a stream must end right after the data. */
+static int idx_load(const char *path, uint32_t magic, const char *what, idx_hdr *h, unsigned char **data,
+                    nnrt_err *err)
+{
+    nnrti_rfile r;
+    int rc = nnrti_ropen(&r, path, err);
+    *data = NULL;
+    if (rc == NNRT_OK && (rc = idx_read_header(&r, magic, what, h, err)) == NNRT_OK)
+        rc = nnrti_rread_alloc(&r, h->bytes, "the IDX data", data, err);
+    if (rc == NNRT_OK && !r.regular) {
+        int end = nnrti_rat_end(&r, err);
+        if (end < 0)
+            rc = NNRT_ERR_IO;
+        else if (!end)
+            rc = nnrti_fail(err, NNRT_ERR_FORMAT, "%s: unexpected bytes after the IDX data", path);
+    }
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
 }
 
 /* Read any u8/i32/f32 IDX file; elements are converted to host order. */
 int nnrt_idx_read(const char *path, nnrt_idx *out, nnrt_err *err)
 {
     unsigned char *buf;
-    size_t len, k, size;
+    size_t k, size;
     idx_hdr h;
     int rc;
     if (!out)
-        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output",
-                          path ? path : "(null)");
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output", path ? path : "(null)");
     memset(out, 0, sizeof *out);
-    if ((rc = nnrti_read_file(path, &buf, &len, err)) != 0)
+    if ((rc = idx_load(path, 0, NULL, &h, &buf, err)) != 0)
         return rc;
-    if ((rc = idx_header(path, buf, len, &h, err)) != 0) {
-        free(buf);
-        return rc;
-    }
     size = nnrt_dtype_size(h.type);
-    out->data = malloc(h.numel ? h.numel * size : 1);
-    if (!out->data) {
-        free(buf);
-        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    for (k = 0; size == 4 && k < h.numel; k++) { /* big-endian to host, in place */
+        uint32_t v = nnrti_ld_be32(buf + 4 * k);
+        memcpy(buf + 4 * k, &v, 4);
     }
-    for (k = 0; k < h.numel; k++) {
-        if (size == 4) {
-            uint32_t v = nnrti_ld_be32(h.data + 4 * k);
-            memcpy((unsigned char *)out->data + 4 * k, &v, 4);
-        } else {
-            ((unsigned char *)out->data)[k] = h.data[k];
-        }
-    }
-    free(buf);
+    out->data = buf;
     out->type = h.type;
     out->rank = h.rank;
     memcpy(out->shape, h.shape, sizeof h.shape);
@@ -156,7 +192,7 @@ int nnrt_idx_write(const char *path, const nnrt_idx *t, nnrt_err *err)
     unsigned char hdr[4 + 4 * NNRT_MAX_RANK], chunk[4096];
     size_t k, m, size;
     const unsigned char *src;
-    nnrti_wfile w;
+    nnrt_afile w;
     int rc;
     if (!path)
         return nnrti_fail(err, NNRT_ERR_ARG, "(null): no path given");
@@ -166,9 +202,9 @@ int nnrt_idx_write(const char *path, const nnrt_idx *t, nnrt_err *err)
                            (uint32_t)t->rank);
     for (k = 0; k < (size_t)t->rank; k++)
         nnrti_st_be32(hdr + 4 + 4 * k, (uint32_t)t->shape[k]);
-    if ((rc = nnrti_wopen(&w, path, err)) != 0)
+    if ((rc = nnrt_afile_open(&w, path, err)) != 0)
         return rc;
-    nnrti_wwrite(&w, hdr, 4 + 4 * (size_t)t->rank);
+    nnrt_afile_write(&w, hdr, 4 + 4 * (size_t)t->rank);
     size = nnrt_dtype_size(t->type);
     src = t->data;
     for (k = 0; k < t->numel; k += m) {
@@ -183,9 +219,9 @@ int nnrt_idx_write(const char *path, const nnrt_idx *t, nnrt_err *err)
                 chunk[j] = src[k + j];
             }
         }
-        nnrti_wwrite(&w, chunk, m * size);
+        nnrt_afile_write(&w, chunk, m * size);
     }
-    return nnrti_wcommit(&w, err);
+    return nnrt_afile_commit(&w, err);
 }
 
 /* Free t's data and zero it; NULL is fine. */
@@ -197,28 +233,6 @@ void nnrt_idx_free(nnrt_idx *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Read an IDX file whose magic must be exactly `magic`; what names it. */
-static int idx_load_expect(const char *path, uint32_t magic, const char *what,
-                           unsigned char **buf, idx_hdr *h, nnrt_err *err)
-{
-    size_t len;
-    int rc = nnrti_read_file(path, buf, &len, err);
-    if (rc)
-        return rc;
-    if (len >= 4 && nnrti_ld_be32(*buf) != magic)
-        rc = nnrti_fail(err, NNRT_ERR_FORMAT, "%s: bad magic 0x%08lx, "
-                        "expected 0x%08lx (%s)", path,
-                        (unsigned long)nnrti_ld_be32(*buf),
-                        (unsigned long)magic, what);
-    else
-        rc = idx_header(path, *buf, len, h, err);
-    if (rc) {
-        free(*buf);
-        *buf = NULL;
-    }
-    return rc;
-}
-
 /* MNIST-style pair: images u8 [n, rows, cols] -> x in [0,1] with example
  * shape [rows, cols]; labels u8 [n] -> int32. */
 int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
@@ -226,7 +240,7 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
 {
     unsigned char *ib = NULL, *lb = NULL;
     idx_hdr ih, lh;
-    size_t k;
+    size_t k, xn, xb;
     int32_t *y;
     int rc;
     if (!ds || !images)
@@ -234,9 +248,9 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
                           images ? images : "(null)");
     memset(ds, 0, sizeof *ds);
     memset(&lh, 0, sizeof lh);
-    if ((rc = idx_load_expect(images, 0x803, "IDX images", &ib, &ih, err)))
+    if ((rc = idx_load(images, 0x803, "IDX images", &ih, &ib, err)))
         return rc;
-    if (labels && (rc = idx_load_expect(labels, 0x801, "IDX labels", &lb, &lh, err))) {
+    if (labels && (rc = idx_load(labels, 0x801, "IDX labels", &lh, &lb, err))) {
         free(ib);
         return rc;
     }
@@ -246,7 +260,12 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
                         images, (long long)ih.shape[0]);
         goto done;
     }
-    ds->x = malloc(ih.numel ? ih.numel * sizeof(float) : 1);
+    if (!nnrti_mul_ok((size_t)ih.shape[1], (size_t)ih.shape[2], &xn) || !nnrti_mul_ok(ih.numel, sizeof(float), &xb)) {
+        rc = nnrti_fail(err, NNRT_ERR_FORMAT, "%s: images of %lldx%lld values are too large", images,
+                        (long long)ih.shape[1], (long long)ih.shape[2]);
+        goto done;
+    }
+    ds->x = malloc(xb ? xb : 1);
     y = malloc(lh.numel ? lh.numel * sizeof(int32_t) : 1);
     ds->y = y;
     if (!ds->x || !y) {
@@ -255,14 +274,14 @@ int nnrt_load_idx(const char *images, const char *labels, nnrt_dataset *ds,
         goto done;
     }
     for (k = 0; k < ih.numel; k++)
-        ds->x[k] = (float)ih.data[k] / 255.0f;
+        ds->x[k] = (float)ib[k] / 255.0f;
     for (k = 0; k < lh.numel; k++)
-        y[k] = lh.data[k];
+        y[k] = lb[k];
     ds->n = ih.shape[0];
     ds->x_rank = 2;
     ds->x_shape[0] = ih.shape[1];
     ds->x_shape[1] = ih.shape[2];
-    ds->x_numel = (size_t)(ih.shape[1] * ih.shape[2]);
+    ds->x_numel = xn;
     ds->y_dtype = NNRT_I32;
     ds->y_numel = labels ? 1 : 0;
 done:
@@ -466,7 +485,7 @@ int nnrt_load_csv(const char *path, size_t n_features, size_t n_targets,
         n_classes < 0 || n_features + n_targets < n_features)
         return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad CSV layout arguments",
                           path);
-    if ((rc = nnrti_read_file(path, &buf, &len, err)) != 0)
+    if ((rc = nnrti_read_file(path, NNRTI_MAX_DATA_BYTES, 1, &buf, &len, err)) != 0)
         return rc;
     for (k = 0; k < len; k++)
         lines += buf[k] == '\n';

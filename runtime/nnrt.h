@@ -98,17 +98,29 @@ void nnrt_init_glorot_f64(double *w, size_t n, int64_t fan_in, int64_t fan_out, 
 /* ---- safetensors ------------------------------------------------------- */
 
 /* Write `n` tensors, each `infos[i]` located at base + offset*elemsize, as a
- * safetensors file. Writes path.tmp then renames over path, so an existing
- * file is never left half-written. Names are written in the given order. */
+ * safetensors file. Saving follows atomic_file.h: a unique temporary beside
+ * path, fsync'd and renamed over it, so an existing file is never left
+ * half-written or mixed with another writer's; a device, a pipe or "-"
+ * (stdout) is written directly. Names are written in the given order. */
 int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
                  const void *base, nnrt_err *err);
 
 /* Read every tensor in `infos` from a safetensors file into base (dtype of
- * infos[i]; F32 and F64 files convert into each other). All names, dtypes
- * and shapes are validated before anything is written to base, so on error
- * base is untouched. Extra tensors in the file are ignored. */
+ * infos[i]; F32 and F64 files convert into each other). The header length
+ * (at most 100 MB), the header (at most 2^20 tensors), the file size (exactly
+ * what the header describes) and all names, dtypes and shapes are checked
+ * before any data is read, only the tensors asked for are read, and nothing
+ * is written to base before all of them are, so on error base is untouched.
+ * Extra tensors in the file are ignored. Values are loaded as they are, NaN
+ * and Inf included (see nnrt_st_check_finite). */
 int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n,
                  void *base, nnrt_err *err);
+
+/* NNRT_OK when every F32 and F64 value in a safetensors file is finite;
+ * otherwise NNRT_ERR_RANGE and "path: tensor 'NAME' holds NaN at flat index
+ * I (of N values)" (or inf, -inf), or the error of reading the file. The
+ * values are read in chunks: memory stays small whatever the file's size. */
+int nnrt_st_check_finite(const char *path, nnrt_err *err);
 
 /* A whole safetensors file in memory (tests, tools). */
 typedef struct nnrt_st_file nnrt_st_file;
@@ -213,7 +225,7 @@ void nnrt_progress_update(nnrt_progress *p, int64_t done, double loss);
 void nnrt_progress_end(nnrt_progress *p);
 
 
-/* ---- the trainer program (trainer.c) ------------------------------------ */
+/* ---- the trainer program (trainer*.c; trainer.h lists the files) -------- */
 
 /* What `nnc --main` tells the trainer about a generated model. Floats are in
  * the model's element type (dtype); one input, at most one target.
@@ -265,7 +277,11 @@ typedef struct nnrt_model_desc {
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                    [--scale X]
  * (--load is optional for a model without a train statement: it then runs
- * with its initial values.)
+ * with its initial values.) Every command takes --allow-nonfinite: without
+ * it, weights holding NaN or Inf are refused when loaded (--load, --resume)
+ * and never saved (--save keeps what it held). --save is checked before
+ * training; a NaN or infinite loss stops training, naming the epoch, the
+ * step and the first parameter that is no longer finite.
  * Returns the process exit status (0 ok, 1 runtime error, 2 usage). */
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d);
 

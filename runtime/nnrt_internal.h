@@ -2,14 +2,17 @@
  *
  * Not part of the public contract (nnrt.h); nothing outside runtime/ should
  * include this. Error formatting and LE/BE codecs live here as inline
- * functions; file reading and the tmp+rename writer live in io.c.
+ * functions; bounded file reading lives in io.c, safe saving in
+ * atomic_file.c (atomic_file.h).
  */
 #ifndef NNRT_INTERNAL_H
 #define NNRT_INTERNAL_H
 
+#include "atomic_file.h"
 #include "nnrt.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -27,29 +30,42 @@ int nnrti_fail(nnrt_err *err, int status, const char *fmt, ...)
 int nnrti_fail_errno(nnrt_err *err, int status, const char *path,
                      const char *what, int errnum);
 
-/* Read a whole file into a malloc'd buffer with one extra NUL byte after the
- * contents (so text parsers may rely on termination). *len excludes the NUL.
- * Returns NNRT_OK, NNRT_ERR_IO or NNRT_ERR_NOMEM. */
-int nnrti_read_file(const char *path, unsigned char **buf, size_t *len,
-                    nnrt_err *err);
+/* The most bytes a data file (CSV, text, IDX) may hold: 4 GiB (less on
+ * 32-bit hosts). Larger files are refused with a message naming the cap. */
+#define NNRTI_MAX_DATA_BYTES (SIZE_MAX / 2 < UINT64_C(4294967296) ? SIZE_MAX / 2 : (size_t)UINT64_C(4294967296))
 
-/* Writer that produces "path.tmp" and renames it over "path" on commit. */
-typedef struct nnrti_wfile {
-    FILE *f;          /* the open temporary file, NULL when closed */
-    char *tmp;        /* "path.tmp", malloc'd */
-    const char *path; /* final name (borrowed from the caller) */
-    int werr;         /* errno of the first failed write, 0 if none */
-} nnrti_wfile;
+/* An input file opened for bounded reading (io.c). Headers are read first
+ * and checked against the size of a regular file before any data is. */
+typedef struct nnrti_rfile {
+    int fd;           /* -1 when closed */
+    int regular;      /* 1 for a regular file: size is known */
+    uint64_t size;    /* its size (regular files only) */
+    uint64_t pos;     /* bytes consumed so far */
+    const char *path; /* for messages (borrowed) */
+} nnrti_rfile;
 
-/* Create path.tmp for writing. On failure nothing is left behind. */
-int nnrti_wopen(nnrti_wfile *w, const char *path, nnrt_err *err);
-/* Append bytes; errors are sticky and reported by nnrti_wcommit. */
-void nnrti_wwrite(nnrti_wfile *w, const void *p, size_t n);
-/* Flush, fsync, close and rename over path. On any failure path.tmp is
- * removed, path is untouched, and an error is returned. */
-int nnrti_wcommit(nnrti_wfile *w, nnrt_err *err);
-/* Give up: close and remove path.tmp. Safe after a failed commit. */
-void nnrti_wabort(nnrti_wfile *w);
+/* Open path for reading; a directory is an error. */
+int nnrti_ropen(nnrti_rfile *r, const char *path, nnrt_err *err);
+void nnrti_rclose(nnrti_rfile *r);
+/* Up to n bytes (fewer only at the end of the file) into buf; *got. */
+int nnrti_rsome(nnrti_rfile *r, void *buf, size_t n, size_t *got, nnrt_err *err);
+/* Exactly n bytes; a short file is NNRT_ERR_FORMAT "PATH: truncated: WHAT
+ * needs N bytes at offset O, the file has M". */
+int nnrti_rread(nnrti_rfile *r, void *buf, size_t n, const char *what, nnrt_err *err);
+/* Exactly n bytes into a new buffer (with a NUL after them) that grows as a
+ * stream delivers them, so a short stream fails before n bytes are spent. */
+int nnrti_rread_alloc(nnrti_rfile *r, size_t n, const char *what, unsigned char **out, nnrt_err *err);
+/* Skip n bytes (a seek on a regular file). */
+int nnrti_rskip(nnrti_rfile *r, uint64_t n, const char *what, nnrt_err *err);
+/* 1 at the end of the file, 0 if more bytes follow, -1 on a read error. */
+int nnrti_rat_end(nnrti_rfile *r, nnrt_err *err);
+
+/* A whole file of at most cap bytes (checked via fstat before reading a
+ * regular file, while reading a stream) into a malloc'd buffer with one
+ * extra NUL byte after the contents; *len excludes the NUL. text: a NUL
+ * byte in the file is an error ("not a text file"). Returns NNRT_OK,
+ * NNRT_ERR_IO, NNRT_ERR_FORMAT or NNRT_ERR_NOMEM. */
+int nnrti_read_file(const char *path, size_t cap, int text, unsigned char **buf, size_t *len, nnrt_err *err);
 
 /* a * b into *out; returns 0 on size_t overflow. */
 static inline int nnrti_mul_ok(size_t a, size_t b, size_t *out)

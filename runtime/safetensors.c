@@ -7,15 +7,23 @@
  * little-endian. The JSON parser below accepts exactly that grammar (objects,
  * strings with escapes, arrays of non-negative integers, a metadata object of
  * string values), bounds every read by N, and reports the file byte offset of
- * the first problem. Whole files are read into memory; loads validate every
- * requested tensor before writing anything.
+ * the first problem.
+ *
+ * Reading is bounded: the 8-byte length is checked (at most ST_MAX_HEADER,
+ * and within the file) before the header is read, the header (at most
+ * ST_MAX_TENSORS tensors) before any data, and the file's size must be
+ * exactly what the header describes. A load then reads only the tensors the
+ * caller asks for, after checking their names, dtypes and shapes, and writes
+ * nothing until all of them are read. Saving goes through atomic_file.h.
  */
 #include "nnrt_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024) /* as in the reference */
+#define ST_MAX_TENSORS (1 << 20)                     /* tensors in one file */
 
 /* One safetensors dtype spelling: its size and our dtype (-1 if none). */
 typedef struct st_dtype {
@@ -43,10 +51,9 @@ typedef struct st_entry {
 } st_entry;
 
 struct nnrt_st_file {
-    unsigned char *buf;        /* the whole file, malloc'd */
-    size_t len;                /* file size */
-    const unsigned char *data; /* start of the data section inside buf */
-    size_t data_len;           /* bytes in the data section */
+    unsigned char *hdr;        /* the JSON header, malloc'd */
+    unsigned char *data;       /* the data section, malloc'd (NULL until read) */
+    uint64_t data_len;         /* bytes in the data section, as the header describes */
     char *names;               /* arena holding the decoded names */
     st_entry *e;               /* entries in header order */
     int count;                 /* number of entries */
@@ -406,7 +413,7 @@ static int push_entry(nnrt_st_file *f, int *cap)
     st_entry *ne;
     if (f->count < *cap)
         return 1;
-    if (*cap > 1 << 24)
+    if (*cap >= ST_MAX_TENSORS)
         return 0;
     ne = realloc(f->e, (size_t)(*cap ? *cap * 2 : 16) * sizeof *ne);
     if (!ne)
@@ -441,6 +448,8 @@ static int parse_header(jp *p, nnrt_st_file *f)
                 if ((rc = jp_metadata(p)) != 0)
                     return rc;
             } else {
+                if (f->count >= ST_MAX_TENSORS)
+                    return jp_fail(p, "more than 1048576 tensors");
                 if (!push_entry(f, &cap))
                     return nnrti_fail(p->err, NNRT_ERR_NOMEM,
                                       "%s: out of memory", p->path);
@@ -478,124 +487,168 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* Offsets in range, lengths equal numel * size, no two tensors overlap, no
- * duplicate names. Leaves f->sorted sorted by name. */
-static int check_entries(nnrt_st_file *f, const char *path, nnrt_err *err)
+/* Each tensor's byte range: begin <= end and end - begin = numel * size;
+ * *max_end gets the end of the last one (the data section's size). */
+static int check_ranges(const nnrt_st_file *f, const char *path, uint64_t *max_end, nnrt_err *err)
 {
-    int k, m = 0;
-    const st_entry **tmp;
+    int k;
+    *max_end = 0;
     for (k = 0; k < f->count; k++) {
         const st_entry *e = &f->e[k];
-        if (e->begin > e->end || e->end > (uint64_t)f->data_len)
-            return nnrti_fail(err, NNRT_ERR_FORMAT,
-                              "%s: tensor '%s' has data_offsets [%llu, %llu] "
-                              "outside the %zu-byte data section", path,
-                              e->name, (unsigned long long)e->begin,
-                              (unsigned long long)e->end, f->data_len);
+        if (e->begin > e->end)
+            return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: tensor '%s' has data_offsets [%llu, %llu]: the end is "
+                              "before the begin", path, e->name, (unsigned long long)e->begin,
+                              (unsigned long long)e->end);
         if (e->end - e->begin != (uint64_t)e->numel * e->dt->size)
-            return nnrti_fail(err, NNRT_ERR_FORMAT,
-                              "%s: tensor '%s' has %llu data bytes, shape "
-                              "and dtype %s need %llu", path, e->name,
-                              (unsigned long long)(e->end - e->begin),
-                              e->dt->name,
+            return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: tensor '%s' has %llu data bytes, shape and dtype %s need %llu",
+                              path, e->name, (unsigned long long)(e->end - e->begin), e->dt->name,
                               (unsigned long long)e->numel * e->dt->size);
+        if (e->end > *max_end)
+            *max_end = e->end;
     }
-    f->sorted = malloc((size_t)(f->count ? f->count : 1) * sizeof *f->sorted);
-    tmp = malloc((size_t)(f->count ? f->count : 1) * sizeof *tmp);
-    if (!f->sorted || !tmp) {
-        free(tmp);
+    return NNRT_OK;
+}
+
+/* Two tensors sharing bytes (entries sorted by begin, empty ones left out). */
+static int check_overlap(const nnrt_st_file *f, const char *path, nnrt_err *err)
+{
+    const st_entry **tmp = malloc((size_t)(f->count ? f->count : 1) * sizeof *tmp);
+    int k, m = 0, rc = NNRT_OK;
+    if (!tmp)
         return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    for (k = 0; k < f->count; k++) {
-        f->sorted[k] = &f->e[k];
+    for (k = 0; k < f->count; k++)
         if (f->e[k].begin != f->e[k].end)
             tmp[m++] = &f->e[k];
-    }
     qsort(tmp, (size_t)m, sizeof *tmp, cmp_begin);
-    for (k = 1; k < m; k++)
-        if (tmp[k]->begin < tmp[k - 1]->end) {
-            int rc = nnrti_fail(err, NNRT_ERR_FORMAT,
-                                "%s: tensors '%s' and '%s' overlap", path,
-                                tmp[k - 1]->name, tmp[k]->name);
-            free(tmp);
-            return rc;
-        }
+    for (k = 1; k < m && rc == NNRT_OK; k++)
+        if (tmp[k]->begin < tmp[k - 1]->end)
+            rc = nnrti_fail(err, NNRT_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", path, tmp[k - 1]->name,
+                            tmp[k]->name);
     free(tmp);
+    return rc;
+}
+
+/* No name twice, no two tensors overlapping. Leaves f->sorted sorted by
+ * name. */
+static int check_names(nnrt_st_file *f, const char *path, nnrt_err *err)
+{
+    int k;
+    f->sorted = malloc((size_t)(f->count ? f->count : 1) * sizeof *f->sorted);
+    if (!f->sorted)
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    for (k = 0; k < f->count; k++)
+        f->sorted[k] = &f->e[k];
     qsort(f->sorted, (size_t)f->count, sizeof *f->sorted, cmp_name);
     for (k = 1; k < f->count; k++)
         if (strcmp(f->sorted[k]->name, f->sorted[k - 1]->name) == 0)
-            return nnrti_fail(err, NNRT_ERR_FORMAT,
-                              "%s: tensor '%s' appears twice", path,
+            return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: tensor '%s' is named twice in the header", path,
                               f->sorted[k]->name);
-    return NNRT_OK;
+    return check_overlap(f, path, err);
 }
 
 /* ---- nnrt_st_file ------------------------------------------------------ */
 
-/* Parse a file already in memory; takes ownership of buf. */
-static int st_parse(const char *path, unsigned char *buf, size_t len,
-                    nnrt_st_file **out, nnrt_err *err)
+/* The 8-byte header length of r: at least 2, at most ST_MAX_HEADER, and
+ * within a regular file. */
+static int read_header_length(nnrti_rfile *r, uint64_t *hlen, nnrt_err *err)
+{
+    unsigned char len8[8];
+    int rc;
+    if (r->regular && r->size < 8)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: file too short (%llu bytes) for a safetensors header", r->path,
+                          (unsigned long long)r->size);
+    if ((rc = nnrti_rread(r, len8, 8, "the safetensors header length", err)) != NNRT_OK)
+        return rc;
+    *hlen = nnrti_ld_le64(len8);
+    if (*hlen < 2 || *hlen > ST_MAX_HEADER || (r->regular && *hlen > r->size - 8))
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: header length %llu is invalid (2 to %llu bytes%s)", r->path,
+                          (unsigned long long)*hlen, (unsigned long long)ST_MAX_HEADER,
+                          r->regular ? ", within the file" : "");
+    return NNRT_OK;
+}
+
+/* A regular file must be exactly as long as its header says. */
+static int check_size(const nnrti_rfile *r, uint64_t hlen, uint64_t data_len, nnrt_err *err)
+{
+    uint64_t want = 8 + hlen + data_len;
+    if (!r->regular || r->size == want)
+        return NNRT_OK;
+    return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: the file has %llu bytes, its header describes %llu (8 + %llu of "
+                      "header + %llu of data)", r->path, (unsigned long long)r->size, (unsigned long long)want,
+                      (unsigned long long)hlen, (unsigned long long)data_len);
+}
+
+/* Read and check everything up to the data section: the length, the
+ * header, every tensor's range, the file size. Nothing of the data is read. */
+static int read_header(nnrti_rfile *r, nnrt_st_file **out, nnrt_err *err)
 {
     nnrt_st_file *f;
-    uint64_t hlen;
+    uint64_t hlen = 0;
     jp p;
     int rc;
-
-    if (len < 8) {
-        free(buf);
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: file too short (%zu "
-                          "bytes) for a safetensors header", path, len);
-    }
-    hlen = nnrti_ld_le64(buf);
-    if (hlen > (uint64_t)(len - 8) || hlen > ST_MAX_HEADER || hlen < 2) {
-        free(buf);
-        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: header length %llu "
-                          "is invalid for the %zu-byte file", path,
-                          (unsigned long long)hlen, len);
-    }
+    *out = NULL;
+    if ((rc = read_header_length(r, &hlen, err)) != NNRT_OK)
+        return rc;
     f = calloc(1, sizeof *f);
     if (f)
         f->names = malloc((size_t)hlen + 1);
     if (!f || !f->names) {
-        free(f);
-        free(buf);
-        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+        nnrt_st_close(f);
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", r->path);
     }
-    f->buf = buf;
-    f->len = len;
-    f->data = buf + 8 + hlen;
-    f->data_len = len - 8 - (size_t)hlen;
+    *out = f;
+    if ((rc = nnrti_rread_alloc(r, (size_t)hlen, "the safetensors header", &f->hdr, err)) != NNRT_OK)
+        return rc;
     memset(&p, 0, sizeof p);
-    p.s = (const char *)buf + 8;
+    p.s = (const char *)f->hdr;
     p.n = (size_t)hlen;
-    p.path = path;
+    p.path = r->path;
     p.err = err;
     p.arena = f->names;
-    rc = parse_header(&p, f);
-    if (!rc)
-        rc = check_entries(f, path, err);
-    if (rc) {
+    if ((rc = parse_header(&p, f)) == NNRT_OK && (rc = check_ranges(f, r->path, &f->data_len, err)) == NNRT_OK &&
+        (rc = check_names(f, r->path, err)) == NNRT_OK)
+        rc = check_size(r, hlen, f->data_len, err);
+    return rc;
+}
+
+/* The whole data section of f (a stream must end right after it). */
+static int read_data(nnrti_rfile *r, nnrt_st_file *f, nnrt_err *err)
+{
+    int rc, end;
+    if (f->data_len > (uint64_t)SIZE_MAX / 2)
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: %llu bytes of data do not fit in memory", r->path,
+                          (unsigned long long)f->data_len);
+    if ((rc = nnrti_rread_alloc(r, (size_t)f->data_len, "the tensor data", &f->data, err)) != NNRT_OK)
+        return rc;
+    end = nnrti_rat_end(r, err);
+    if (end < 0)
+        return NNRT_ERR_IO;
+    if (!end)
+        return nnrti_fail(err, NNRT_ERR_FORMAT, "%s: more bytes than its header describes (%llu of data)", r->path,
+                          (unsigned long long)f->data_len);
+    return NNRT_OK;
+}
+
+/* Read path and check its header; entries point into it. */
+int nnrt_st_open(const char *path, nnrt_st_file **out, nnrt_err *err)
+{
+    nnrti_rfile r;
+    nnrt_st_file *f = NULL;
+    int rc;
+    if (!out)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output pointer", path ? path : "(null)");
+    *out = NULL;
+    if ((rc = nnrti_ropen(&r, path, err)) != NNRT_OK)
+        return rc;
+    if ((rc = read_header(&r, &f, err)) == NNRT_OK)
+        rc = read_data(&r, f, err);
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK) {
         nnrt_st_close(f);
         return rc;
     }
     *out = f;
     return NNRT_OK;
-}
-
-/* Read path into memory and parse its header; entries point into it. */
-int nnrt_st_open(const char *path, nnrt_st_file **out, nnrt_err *err)
-{
-    unsigned char *buf;
-    size_t len;
-    int rc;
-    if (!out)
-        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output pointer",
-                          path ? path : "(null)");
-    *out = NULL;
-    rc = nnrti_read_file(path, &buf, &len, err);
-    if (rc)
-        return rc;
-    return st_parse(path, buf, len, out, err);
 }
 
 /* Number of tensors in the file (0 for NULL). */
@@ -664,7 +717,8 @@ void nnrt_st_close(nnrt_st_file *f)
 {
     if (!f)
         return;
-    free(f->buf);
+    free(f->hdr);
+    free(f->data);
     free(f->names);
     free(f->e);
     free(f->sorted);
@@ -816,7 +870,7 @@ static int build_header(const char *path, const nnrt_tensor_info *infos,
 }
 
 /* Write numel elements of dtype at src as little-endian bytes. */
-static void write_le(nnrti_wfile *w, const unsigned char *src, int dtype,
+static void write_le(nnrt_afile *w, const unsigned char *src, int dtype,
                      size_t numel)
 {
     unsigned char chunk[8192];
@@ -838,7 +892,7 @@ static void write_le(nnrti_wfile *w, const unsigned char *src, int dtype,
                 *d = *s;
             }
         }
-        nnrti_wwrite(w, chunk, m * size);
+        nnrt_afile_write(w, chunk, m * size);
         src += m * size;
         numel -= m;
     }
@@ -867,7 +921,7 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
                  const void *base, nnrt_err *err)
 {
     sbuf hdr = {NULL, 0, 0, 0};
-    nnrti_wfile w;
+    nnrt_afile w;
     unsigned char len8[8];
     int i, rc;
 
@@ -879,20 +933,20 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
         free(hdr.s);
         return rc;
     }
-    if ((rc = nnrti_wopen(&w, path, err)) != 0) {
+    if ((rc = nnrt_afile_open(&w, path, err)) != 0) {
         free(hdr.s);
         return rc;
     }
     nnrti_st_le64(len8, (uint64_t)hdr.n);
-    nnrti_wwrite(&w, len8, 8);
-    nnrti_wwrite(&w, hdr.s, hdr.n);
+    nnrt_afile_write(&w, len8, 8);
+    nnrt_afile_write(&w, hdr.s, hdr.n);
     free(hdr.s);
     for (i = 0; i < n; i++) {
         size_t size = nnrt_dtype_size(infos[i].dtype);
         write_le(&w, (const unsigned char *)base + infos[i].offset * size,
                  infos[i].dtype, infos[i].numel);
     }
-    return nnrti_wcommit(&w, err);
+    return nnrt_afile_commit(&w, err);
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -962,28 +1016,162 @@ static void copy_in(const st_entry *e, const unsigned char *src, int mdt,
     }
 }
 
-int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n,
-                 void *base, nnrt_err *err)
+/* One tensor a load needs: its entry and the info it fills. */
+typedef struct st_need {
+    const st_entry *e;
+    int info;
+} st_need;
+
+static int cmp_need(const void *a, const void *b)
 {
-    nnrt_st_file *f;
-    int i, rc;
+    const st_need *x = a, *y = b;
+    return x->e->begin < y->e->begin ? -1 : x->e->begin > y->e->begin;
+}
+
+/* Read the data of the needed entries (sorted by begin) in file order into
+ * one buffer; at[info] gets where each one's bytes are. Gaps are skipped. */
+static int read_needed(nnrti_rfile *r, uint64_t data_at, const st_need *need, int n, unsigned char **stage,
+                       size_t *at, nnrt_err *err)
+{
+    size_t total = 0, off = 0;
+    int k, rc = NNRT_OK;
+    for (k = 0; k < n; k++)
+        if (k == 0 || need[k].e != need[k - 1].e)
+            total += (size_t)(need[k].e->end - need[k].e->begin);
+    *stage = malloc(total ? total : 1);
+    if (!*stage)
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory for %zu bytes of tensors", r->path, total);
+    for (k = 0; k < n && rc == NNRT_OK; k++) {
+        const st_entry *e = need[k].e;
+        size_t bytes = (size_t)(e->end - e->begin);
+        if (bytes == 0 || (k > 0 && e == need[k - 1].e)) { /* nothing to read, or read already */
+            at[need[k].info] = k > 0 && e == need[k - 1].e ? at[need[k - 1].info] : off;
+            continue;
+        }
+        rc = nnrti_rskip(r, data_at + e->begin - r->pos, "the tensor data", err);
+        if (rc == NNRT_OK)
+            rc = nnrti_rread(r, *stage + off, bytes, e->name, err);
+        at[need[k].info] = off;
+        off += bytes;
+    }
+    return rc;
+}
+
+/* Check every info against f's header, then read their data and copy it
+ * into base (nothing is written to base before everything is read). */
+static int load_from(nnrti_rfile *r, const nnrt_st_file *f, const nnrt_tensor_info *infos, int n, void *base,
+                     nnrt_err *err)
+{
+    st_need *need = malloc((size_t)(n ? n : 1) * sizeof *need);
+    size_t *at = malloc((size_t)(n ? n : 1) * sizeof *at);
+    unsigned char *stage = NULL;
+    int i, rc = need && at ? NNRT_OK : nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", r->path);
+    for (i = 0; i < n && rc == NNRT_OK; i++) {
+        rc = check_load(r->path, f, &infos[i], i, err);
+        need[i].e = rc == NNRT_OK ? lookup(f, infos[i].name) : NULL;
+        need[i].info = i;
+    }
+    if (rc == NNRT_OK) {
+        qsort(need, (size_t)n, sizeof *need, cmp_need);
+        rc = read_needed(r, r->pos, need, n, &stage, at, err);
+    }
+    for (i = 0; i < n && rc == NNRT_OK; i++)
+        copy_in(need[i].e, stage + at[need[i].info], infos[need[i].info].dtype,
+                (unsigned char *)base + infos[need[i].info].offset * nnrt_dtype_size(infos[need[i].info].dtype));
+    free(stage);
+    free(at);
+    free(need);
+    return rc;
+}
+
+int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err)
+{
+    nnrti_rfile r;
+    nnrt_st_file *f = NULL;
+    int rc;
     if (!path)
         return nnrti_fail(err, NNRT_ERR_ARG, "(null): no path given");
     if (n < 0 || (n > 0 && (!infos || !base)))
         return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad tensor list", path);
-    if ((rc = nnrt_st_open(path, &f, err)) != 0)
+    if ((rc = nnrti_ropen(&r, path, err)) != NNRT_OK)
         return rc;
-    for (i = 0; i < n; i++)
-        if ((rc = check_load(path, f, &infos[i], i, err)) != 0) {
-            nnrt_st_close(f);
-            return rc;
-        }
-    for (i = 0; i < n; i++) {
-        const st_entry *e = lookup(f, infos[i].name);
-        size_t size = nnrt_dtype_size(infos[i].dtype);
-        copy_in(e, f->data + e->begin, infos[i].dtype,
-                (unsigned char *)base + infos[i].offset * size);
-    }
+    if ((rc = read_header(&r, &f, err)) == NNRT_OK)
+        rc = load_from(&r, f, infos, n, base, err);
+    nnrti_rclose(&r);
     nnrt_st_close(f);
+    return rc;
+}
+
+/* ---- finiteness ------------------------------------------------------------ */
+
+#define SCAN_CHUNK 8192 /* values checked at a time */
+
+/* Index of the first NaN or infinite one of n values of dtype fdt (F32 or
+ * F64, little-endian at src), or -1; *what names it. */
+static int64_t first_nonfinite(int fdt, const unsigned char *src, size_t n, const char **what)
+{
+    size_t k;
+    for (k = 0; k < n; k++) {
+        double v = fdt == NNRT_F32 ? (double)nnrti_bits_f32(nnrti_ld_le32(src + 4 * k))
+                                   : nnrti_bits_f64(nnrti_ld_le64(src + 8 * k));
+        if (isnan(v) || isinf(v)) {
+            *what = isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+            return (int64_t)k;
+        }
+    }
+    return -1;
+}
+
+/* Check entry e's values chunk by chunk (the file is at e's data). */
+static int scan_entry(nnrti_rfile *r, const st_entry *e, unsigned char *buf, nnrt_err *err)
+{
+    size_t size = e->dt->size, done = 0;
+    while (done < e->numel) {
+        size_t n = e->numel - done < SCAN_CHUNK ? e->numel - done : SCAN_CHUNK;
+        const char *what = "";
+        int64_t bad;
+        int rc = nnrti_rread(r, buf, n * size, e->name, err);
+        if (rc != NNRT_OK)
+            return rc;
+        bad = first_nonfinite(e->dt->nnrt, buf, n, &what);
+        if (bad >= 0)
+            return nnrti_fail(err, NNRT_ERR_RANGE, "%s: tensor '%s' holds %s at flat index %llu (of %zu values)",
+                              r->path, e->name, what, (unsigned long long)(done + (size_t)bad), e->numel);
+        done += n;
+    }
     return NNRT_OK;
+}
+
+/* Every F32 and F64 entry of f in file order, in bounded memory. */
+static int scan_floats(nnrti_rfile *r, const nnrt_st_file *f, nnrt_err *err)
+{
+    st_need *order = malloc((size_t)(f->count ? f->count : 1) * sizeof *order);
+    unsigned char *buf = malloc(SCAN_CHUNK * 8);
+    uint64_t data_at = r->pos;
+    int k, m = 0, rc = order && buf ? NNRT_OK : nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", r->path);
+    for (k = 0; order && k < f->count; k++)
+        if ((f->e[k].dt->nnrt == NNRT_F32 || f->e[k].dt->nnrt == NNRT_F64) && f->e[k].numel > 0) {
+            order[m].e = &f->e[k];
+            order[m++].info = k;
+        }
+    if (rc == NNRT_OK)
+        qsort(order, (size_t)m, sizeof *order, cmp_need);
+    for (k = 0; k < m && rc == NNRT_OK; k++)
+        if ((rc = nnrti_rskip(r, data_at + order[k].e->begin - r->pos, "the tensor data", err)) == NNRT_OK)
+            rc = scan_entry(r, order[k].e, buf, err);
+    free(buf);
+    free(order);
+    return rc;
+}
+
+int nnrt_st_check_finite(const char *path, nnrt_err *err)
+{
+    nnrti_rfile r;
+    nnrt_st_file *f = NULL;
+    int rc = nnrti_ropen(&r, path, err);
+    if (rc == NNRT_OK && (rc = read_header(&r, &f, err)) == NNRT_OK)
+        rc = scan_floats(&r, f, err);
+    nnrti_rclose(&r);
+    nnrt_st_close(f);
+    return rc;
 }

@@ -23,10 +23,12 @@ int nnrt_cu_exec_init(nnrt_cu_exec *ex, void *workspace, size_t workspace_bytes)
     ex->err[0] = 0;
     ex->workspace = workspace;
     ex->workspace_bytes = workspace_bytes;
-    int st = nnrt_cu_check(ex, cudaStreamCreateWithFlags(&ex->stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    int st = nnrt_cu_check(ex, cudaStreamCreateWithFlags(&ex->stream, cudaStreamNonBlocking),
+                           "cudaStreamCreateWithFlags");
     if (st == NNRT_OK) st = nnrt_cu_blas_check(ex, cublasCreate(&ex->blas), "cublasCreate");
     /* full FP32 (no TF32): the CUDA build computes what the C build does */
-    if (st == NNRT_OK) st = nnrt_cu_blas_check(ex, cublasSetMathMode(ex->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    if (st == NNRT_OK)
+        st = nnrt_cu_blas_check(ex, cublasSetMathMode(ex->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
     if (st == NNRT_OK) st = nnrt_cu_use_stream(ex, NULL, ex->stream);
     if (st != NNRT_OK) {
         char keep[sizeof ex->err];
@@ -48,7 +50,8 @@ int nnrt_cu_use_stream(nnrt_cu_exec *ex, cudaStream_t stream, cudaStream_t own) 
     ex->stream = stream ? stream : own;
     int st = nnrt_cu_blas_check(ex, cublasSetStream(ex->blas, ex->stream), "cublasSetStream");
     if (st == NNRT_OK && ex->workspace)
-        st = nnrt_cu_blas_check(ex, cublasSetWorkspace(ex->blas, ex->workspace, ex->workspace_bytes), "cublasSetWorkspace");
+        st = nnrt_cu_blas_check(ex, cublasSetWorkspace(ex->blas, ex->workspace, ex->workspace_bytes),
+                                "cublasSetWorkspace");
     return st;
 }
 

@@ -111,6 +111,19 @@ static int contains(const char *hay, const char *needle)
     return strstr(hay, needle) != NULL;
 }
 
+/* Files in dir whose names mark them as temporaries of atomic_file.c. */
+static int count_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d)) != NULL)
+        n += strstr(de->d_name, ".nnrt-tmp.") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* Assert status rc == want and (when sub) that err.msg contains sub. */
 #define CHECK_ERR(rc, want, err, sub)                                         \
     do {                                                                      \
@@ -347,7 +360,7 @@ static void test_st_roundtrip_f32(void)
     model_infos(t, NNRT_F32);
     nnrt_fill_normal_f32(w, MODEL_N, 0.0f, 1.0f, 1, 0);
     CU_ASSERT_EQUAL_FATAL(nnrt_st_save(p, t, 3, w, &err), NNRT_OK);
-    CU_ASSERT_FALSE(exists(tp("rt32.safetensors.tmp")));
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
     memset(r, 0, sizeof r);
     CU_ASSERT_EQUAL(nnrt_st_load(p, t, 3, r, &err), NNRT_OK);
     CU_ASSERT_EQUAL(memcmp(w, r, sizeof w), 0);
@@ -547,7 +560,7 @@ static void test_st_load_errors(void)
             expect_load_fail(q, t, 3, NNRT_ERR_FORMAT, NULL);
         }
         CU_ASSERT(write_file(q, raw, len - 4));
-        expect_load_fail(q, t, 3, NNRT_ERR_FORMAT, "outside");
+        expect_load_fail(q, t, 3, NNRT_ERR_FORMAT, "its header describes");
         CU_ASSERT(write_file(q, raw, 5));
         expect_load_fail(q, t, 3, NNRT_ERR_FORMAT, "too short");
     }
@@ -591,15 +604,21 @@ static void test_st_malformed_headers(void)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}",
          12, NNRT_ERR_FORMAT, "need 8"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-         4, NNRT_ERR_FORMAT, "outside"},
+         4, NNRT_ERR_FORMAT, "the file has 66 bytes, its header describes 70"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+         12, NNRT_ERR_FORMAT, "its header describes 70 (8 + 54 of header + 8 of data)"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
-         8, NNRT_ERR_FORMAT, "outside"},
+         8, NNRT_ERR_FORMAT, "the end is before the begin"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
          12, NNRT_ERR_FORMAT, "overlap"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
-         16, NNRT_ERR_FORMAT, "twice"},
+         16, NNRT_ERR_FORMAT, "tensor 'a' is named twice"},
+        /* named twice with the same bytes: named twice, not "overlap" */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+         8, NNRT_ERR_FORMAT, "tensor 'a' is named twice in the header"},
         {"{\"a\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}",
          8, NNRT_ERR_FORMAT, "unknown dtype"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],"
@@ -647,7 +666,7 @@ static void test_st_malformed_headers(void)
         {"{\"a\":[]}", 8, NNRT_ERR_FORMAT, "expected '{'"},
         {"{\"a\":{\"dtype\":{},\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
          NNRT_ERR_FORMAT, "expected '\"'"},
-        {"{}", 8, NNRT_ERR_NOT_FOUND, "'a' not found"},
+        {"{}", 0, NNRT_ERR_NOT_FOUND, "'a' not found"},
         {"[]", 8, NNRT_ERR_FORMAT, "expected '{'"},
         {"        ", 8, NNRT_ERR_FORMAT, "expected '{'"},
         {"{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
@@ -655,7 +674,7 @@ static void test_st_malformed_headers(void)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}",
          8, NNRT_ERR_SHAPE, "[1, 2], model expects [2]"},
         {"{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
-         8, NNRT_ERR_DTYPE, "has dtype BF16"},
+         4, NNRT_ERR_DTYPE, "has dtype BF16"},
     };
     nnrt_tensor_info a;
     size_t k;
@@ -785,16 +804,26 @@ static void test_st_save_failures(void)
     before = slurp(p, &blen);
     CU_ASSERT_FATAL(before != NULL);
 
-    /* path.tmp cannot be created (a directory sits there; works as root) */
+    /* the old fixed name path.tmp is not used: a directory there is left
+     * alone, and a symbolic link planted there (to a file of the victim's)
+     * is never followed */
     CU_ASSERT_FATAL(mkdir(tp("keep.safetensors.tmp"), 0700) == 0);
-    w[0] = 42.0f;
-    CHECK_ERR(nnrt_st_save(p, t, 3, w, &err), NNRT_ERR_IO, err,
-              "keep.safetensors.tmp: cannot create");
-    after = slurp(p, &alen);
-    CU_ASSERT_FATAL(after != NULL);
-    CU_ASSERT(alen == blen && memcmp(before, after, blen) == 0);
-    free(after);
+    CU_ASSERT_FATAL(write_text(tp("victim"), "precious"));
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_save(p, t, 3, w, &err), NNRT_OK);
     rmdir(tp("keep.safetensors.tmp"));
+    CU_ASSERT_FATAL(symlink(tp("victim"), tp("keep.safetensors.tmp")) == 0);
+    w[0] = 42.0f;
+    CU_ASSERT_EQUAL(nnrt_st_save(p, t, 3, w, &err), NNRT_OK);
+    after = slurp(tp("victim"), &alen);
+    CU_ASSERT(after && alen == 8 && memcmp(after, "precious", 8) == 0);
+    free(after);
+    unlink(tp("keep.safetensors.tmp"));
+    {
+        float r[MODEL_N];
+        CU_ASSERT_EQUAL(nnrt_st_load(p, t, 3, r, &err), NNRT_OK);
+        CU_ASSERT_EQUAL(r[0], 42.0f);
+    }
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 
     /* a directory that cannot be written (only meaningful when not root) */
     if (geteuid() != 0) {
@@ -820,12 +849,12 @@ static void test_st_save_failures(void)
     CU_ASSERT_FATAL(mkdir(tp("dirtarget"), 0700) == 0);
     CU_ASSERT_FATAL(write_text(tp("dirtarget/x"), "x"));
     CHECK_ERR(nnrt_st_save(tp("dirtarget"), t, 3, w, &err), NNRT_ERR_IO, err,
-              "dirtarget");
-    CU_ASSERT_FALSE(exists(tp("dirtarget.tmp")));
+              "dirtarget: is a directory");
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 
     /* missing directory */
     CHECK_ERR(nnrt_st_save(tp("no/such/dir.safetensors"), t, 3, w, &err),
-              NNRT_ERR_IO, err, "no/such/dir.safetensors.tmp");
+              NNRT_ERR_IO, err, "dir.safetensors: cannot create a file in directory");
 
     /* bad infos: nothing is written */
     memcpy(bad, t, sizeof t);
@@ -1151,9 +1180,9 @@ static void test_csv_errors(void)
     CU_ASSERT(write_text(p, ""));
     CHECK_ERR(nnrt_load_csv(p, 3, 1, NNRT_I32, 10, 1.0f, &ds, &err),
               NNRT_ERR_FORMAT, err, "no examples");
-    CU_ASSERT(write_file(p, "1,2\0,3,0\n", 9));
+    CU_ASSERT(write_file(p, "1,2,3,0\n1,2\0,3,0\n", 17));
     CHECK_ERR(nnrt_load_csv(p, 3, 1, NNRT_I32, 10, 1.0f, &ds, &err),
-              NNRT_ERR_FORMAT, err, "digits.csv:1:2:");
+              NNRT_ERR_FORMAT, err, "digits.csv: line 2, byte 4 of it: a NUL byte, not text");
 
     CHECK_ERR(nnrt_load_csv(p, 0, 1, NNRT_I32, 10, 1.0f, &ds, &err),
               NNRT_ERR_ARG, err, "digits.csv");
@@ -1584,22 +1613,19 @@ static int fk_set_lr(void *m, double lr)
     return NNRT_OK;
 }
 
+/* The fake model's one parameter, as a generated model describes its own. */
+static const nnrt_tensor_info fk_params = {"w", NNRT_F64, 2, {FK_V, FK_V}, 0, FK_V * FK_V};
+
 static int fk_save(void *m, const char *path)
 {
-    return write_file(path, ((fake_model *)m)->w, sizeof ((fake_model *)m)->w)
-               ? NNRT_OK
-               : NNRT_ERR_IO;
+    nnrt_err err;
+    return nnrt_st_save(path, &fk_params, 1, ((fake_model *)m)->w, &err);
 }
 
 static int fk_load(void *m, const char *path)
 {
-    size_t len;
-    unsigned char *b = slurp(path, &len);
-    int ok = b && len == sizeof ((fake_model *)m)->w;
-    if (ok)
-        memcpy(((fake_model *)m)->w, b, len);
-    free(b);
-    return ok ? NNRT_OK : NNRT_ERR_FORMAT;
+    nnrt_err err;
+    return nnrt_st_load(path, &fk_params, 1, ((fake_model *)m)->w, &err);
 }
 
 static const char *fk_last_error(void *m)

@@ -1,0 +1,195 @@
+/* trainer.h — what the trainer's files (nnrt_main) share; internal to libnnrt.
+ *
+ * The generated trainer program's command line is split by concern:
+ *   trainer.c         nnrt_main: the entry, messages, the model and its batch buffers
+ *   trainer_args.c    the option table, --help, argument parsing and checks
+ *   trainer_data.c    data feeding: IDX/CSV/text loading, batches, the metric
+ *   trainer_train.c   the training loop (data sets and text), saving
+ *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
+ *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
+ * The file comment of trainer.c describes the command line and what is scored.
+ * Functions shared between these files carry the nnrti_tr_ prefix; everything
+ * else is static. Nothing here is part of the public contract (nnrt.h).
+ */
+#ifndef NNRT_TRAINER_H
+#define NNRT_TRAINER_H
+
+#include "nnrt.h"
+#include "nnrt_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* nnrt_main's exit statuses besides 0 */
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* ---- options ------------------------------------------------------------ */
+
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16 };
+
+enum {
+    O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
+    O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
+    O_COUNT, O_ALLOW_NONFINITE, O_COUNT_
+};
+
+/* The parsed command line. */
+typedef struct opts {
+    int cmd;                   /* CMD_* */
+    const char *cmd_name;      /* "train", ... */
+    const char *raw[O_COUNT_]; /* option values as given, NULL if absent */
+    long epochs;
+    double lr;
+    int have_lr;
+    uint64_t seed;
+    double val_split;
+    float scale;
+    long steps;                /* --steps-per-epoch, 0 for the default */
+    long len;                  /* --len: characters to sample */
+    double temperature;        /* --temperature */
+    long count;                /* --count: examples in a grid */
+    int allow_nonfinite;       /* --allow-nonfinite: NaN/Inf weights load and save */
+} opts;
+
+/* ---- what is scored ----------------------------------------------------- */
+
+enum { M_NONE, M_ARGMAX, M_ONEHOT, M_BINARY, M_MSE };
+
+/* Sums over one pass through a dataset. */
+typedef struct score {
+    int64_t n;            /* examples */
+    int64_t hits;         /* correct examples (or elements for M_BINARY) */
+    int64_t total;        /* what hits is out of */
+    double sq;            /* sum of squared errors (M_MSE) */
+    int64_t sq_n;         /* elements summed into sq */
+    double loss;          /* sum of full-batch losses */
+    int64_t loss_batches; /* full batches in loss */
+} score;
+
+/* Batch buffers, each d->batch examples long. */
+typedef struct bufs {
+    void *x;      /* inputs: model dtype, or int32 token ids */
+    void *y;      /* targets: int32 labels or model dtype */
+    void *out;    /* first output, model dtype */
+    int32_t *lab; /* labels derived from one-hot targets */
+    int64_t *idx; /* example indices of the batch */
+} bufs;
+
+/* Everything one run needs; passed around instead of globals. */
+typedef struct ctx {
+    const nnrt_model_desc *d;
+    const char *prog; /* program name for messages */
+    opts o;
+    void *m;          /* the model, NULL until created */
+    int metric;       /* M_* */
+    int y_batch_dtype;/* dtype of targets in batch buffers */
+    size_t esz;       /* model element size */
+    size_t xsz;       /* input element size (4 for int32 ids) */
+    bufs b;
+    nnrt_err err;     /* the message of the failure being returned */
+} ctx;
+
+/* A text file as token ids, split into training and validation parts. */
+typedef struct text {
+    const char *path;
+    nnrt_vocab v;
+    int32_t *ids;   /* one id per byte of the file */
+    size_t len;     /* bytes */
+    size_t n_train; /* ids[0, n_train) train, ids[n_train, len) validate */
+} text;
+
+/* Sequential 32-bit words of Philox(seed, stream): draw i is word i % 4 of
+ * block (ctr_hi = stream, ctr_lo = i / 4), the element mapping of the
+ * fills, so a run is reproducible from its seed alone. */
+typedef struct draws {
+    uint64_t seed;     /* the key */
+    uint64_t stream;   /* the high counter word: the epoch, or 0 */
+    uint64_t next;     /* index of the next word */
+    uint32_t block[4]; /* the block holding word next - 1 */
+} draws;
+
+/* ---- trainer.c: messages, model, buffers -------------------------------- */
+
+/* Record a message in c->err and return status (EXIT_RUNTIME / EXIT_USAGE). */
+int nnrti_tr_fail(ctx *c, int status, const char *fmt, ...) NNRTI_PRINTF(3, 4);
+/* Append to the message in c->err. */
+void nnrti_tr_append(ctx *c, const char *fmt, ...) NNRTI_PRINTF(2, 3);
+/* The model's own message for a failed call, or a generic one. */
+int nnrti_tr_model_fail(ctx *c, const char *what);
+/* strerror without shared state: buf, filled. */
+const char *nnrti_tr_errstr(int e, char *buf, size_t n);
+/* stdout must have taken everything. */
+int nnrti_tr_check_stdout(ctx *c);
+/* A character model: i32 [B, T] ids, i32 [B, T] next ids, output [B, T, V]. */
+int nnrti_tr_is_char_model(const nnrt_model_desc *d);
+/* malloc(a * b * c) with overflow check; never 0 bytes. */
+void *nnrti_tr_alloc3(size_t a, size_t b, size_t c);
+int nnrti_tr_alloc_bufs(ctx *c);
+/* Weights in path must be finite unless --allow-nonfinite; what names the
+ * option for the message. */
+int nnrti_tr_check_finite(ctx *c, const char *path, const char *what);
+/* Create the model; load weights from path when non-NULL (finite ones
+ * unless --allow-nonfinite). */
+int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path);
+/* Element i of a buffer of the model's float dtype, as a double. */
+double nnrti_tr_at(const void *p, int dtype, size_t i);
+
+/* ---- trainer_args.c ------------------------------------------------------ */
+
+/* Fill c->o from argv. Returns 0, or EXIT_USAGE with c->err set;
+ * *help is set for --help / -h (anywhere). */
+int nnrti_tr_parse_args(ctx *c, int argc, char **argv, int *help);
+void nnrti_tr_print_usage(FILE *f, const char *prog);
+void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d);
+
+/* ---- trainer_data.c ------------------------------------------------------ */
+
+/* 1 if path starts with the IDX u8 rank-3 magic, 0 if not, -1 (with c->err)
+ * if it cannot be read. */
+int nnrti_tr_is_idx_images(ctx *c, const char *path);
+/* Load --data (and --labels). need_y: the targets must be there (when the
+ * model has any). The caller frees ds (also on error). */
+int nnrti_tr_load_data(ctx *c, int need_y, nnrt_dataset *ds);
+int nnrti_tr_choose_metric(const nnrt_model_desc *d, const nnrt_dataset *ds);
+/* Copy examples idx[0..d->batch) of ds into the batch buffers. */
+void nnrti_tr_gather(ctx *c, const nnrt_dataset *ds, const int64_t *idx);
+/* Gather examples [start, start + count) of ds, padding the batch with the
+ * last one, and run forward. */
+int nnrti_tr_forward_batch(ctx *c, const nnrt_dataset *ds, int64_t start, int64_t count);
+/* The model must be a character model; else say which part does not fit. */
+int nnrti_tr_check_char_model(ctx *c);
+/* Read a text, build its vocabulary and ids; the caller frees t->ids. */
+int nnrti_tr_load_text(ctx *c, const char *path, text *t);
+/* Split off the last round(val_split * len) characters for validation. */
+int nnrti_tr_split_text(ctx *c, text *t);
+/* Validation batches of a text (at most VAL_BATCHES_MAX). */
+int64_t nnrti_tr_val_batches(const ctx *c, const text *t);
+/* Row b of the batch: ids[start, start + T) in, the next ids as target. */
+void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
+
+/* ---- trainer_train.c ----------------------------------------------------- */
+
+int nnrti_tr_cmd_train(ctx *c);
+int nnrti_tr_cmd_train_text(ctx *c);
+
+/* ---- trainer_eval.c ------------------------------------------------------ */
+
+/* Can the loss of ds be computed (a loss, and the targets if any)? */
+int nnrti_tr_have_loss(const ctx *c, const nnrt_dataset *ds);
+/* One pass over ds. want_loss: also the mean loss over full batches. */
+int nnrti_tr_evaluate(ctx *c, const nnrt_dataset *ds, int want_loss, score *s);
+/* "  <label> acc  97.12%" / "  <label> mse 0.0123" / nothing. */
+void nnrti_tr_print_score(const ctx *c, const char *label, const score *s);
+int nnrti_tr_cmd_eval(ctx *c);
+int nnrti_tr_cmd_predict(ctx *c);
+int nnrti_tr_cmd_reconstruct(ctx *c);
+
+/* ---- trainer_sample.c ---------------------------------------------------- */
+
+void nnrti_tr_draws_init(draws *r, uint64_t seed, uint64_t stream);
+/* Uniform in [0, n), n >= 1, unbiased. */
+uint64_t nnrti_tr_draw_below(draws *r, uint64_t n);
+int nnrti_tr_cmd_sample(ctx *c);
+
+#endif /* NNRT_TRAINER_H */

@@ -1,0 +1,336 @@
+/* trainer_args.c — the trainer's command line: the option table, the usage
+ * and --help text, and parsing with every check that needs no file (numbers,
+ * ranges, which options go together). Errors are usage errors (exit 2).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- options ------------------------------------------------------------ */
+
+#define CMD_NAMES 5 /* entries of cmd_names */
+
+static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct"};
+
+#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON)
+
+/* Option names, the commands that take them, and whether they are flags
+ * (no value). */
+static const struct optdef {
+    const char *name;
+    int cmds;
+    int flag;
+} optdefs[O_COUNT_] = {
+    {"data", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
+    {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"epochs", CMD_TRAIN, 0},
+    {"lr", CMD_TRAIN, 0},
+    {"seed", CMD_TRAIN | CMD_SAMPLE, 0},
+    {"val-split", CMD_TRAIN, 0},
+    {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
+    {"save", CMD_TRAIN, 0},
+    {"resume", CMD_TRAIN, 0},
+    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON, 0},
+    {"text", CMD_TRAIN | CMD_SAMPLE, 0},
+    {"steps-per-epoch", CMD_TRAIN, 0},
+    {"prompt", CMD_SAMPLE, 0},
+    {"len", CMD_SAMPLE, 0},
+    {"temperature", CMD_SAMPLE, 0},
+    {"out", CMD_RECON, 0},
+    {"count", CMD_RECON, 0},
+    {"allow-nonfinite", CMD_ALL, 1},
+};
+
+void nnrti_tr_print_usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s train --data FILE [--labels FILE] --epochs N [--steps-per-epoch N] [--lr X] [--seed S]\n"
+            "          [--val-split F] [--scale X] [--save W.safetensors] [--resume W.safetensors]\n"
+            "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
+            "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
+            "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
+            "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
+            "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
+            "          [--temperature X] [--seed S]\n"
+            "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm [--count N]\n"
+            "          [--scale X]\n"
+            "       %s --help\n",
+            prog, prog, prog, prog, prog, prog, prog);
+}
+
+/* The first line of --help: what the model takes and gives. */
+static void print_model(const char *prog, const nnrt_model_desc *d)
+{
+    printf("%s: trainer for model %s (%s, batch %lld, %zu input %s per example", prog, d->name ? d->name : "?",
+           d->dtype == NNRT_F64 ? "f64" : "f32", (long long)d->batch, d->x_numel,
+           d->x_dtype == NNRT_I32 ? "token ids" : "values");
+    if (nnrti_tr_is_char_model(d))
+        printf("; a character model: context %zu, vocabulary of up to %d characters", d->x_numel, d->classes);
+    else if (d->y_numel > 0 && d->y_dtype == NNRT_I32)
+        printf(", %d classes", d->classes);
+    else if (d->y_numel > 0)
+        printf(", %zu targets", d->y_numel);
+    else
+        printf(", no target");
+    if (!d->has_target && d->out_numel == d->x_numel && d->x_dtype != NNRT_I32)
+        printf("; its output has the shape of its input");
+    printf(")\n\n");
+}
+
+void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
+{
+    print_model(prog, d);
+    nnrti_tr_print_usage(stdout, prog);
+    printf("\ncommands:\n"
+           "  train        train the model, printing one line per epoch\n"
+           "  eval         print the loss and accuracy of saved weights on a data set\n"
+           "  predict      print one line per example: the class, or the outputs\n"
+           "  sample       generate text with a character model, one character at a time\n"
+           "  reconstruct  draw images beside the model's outputs (a PGM grid), for a model\n"
+           "               whose output has the shape of its input (an autoencoder)\n"
+           "\noptions:\n"
+           "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
+           "                   a model without a target reads only the features / images\n"
+           "  --labels FILE    IDX labels, with IDX images\n"
+           "  --text FILE      a text for a character model (i32 [B, T] in, the next\n"
+           "                   characters as the target, output [B, T, V]): the vocabulary\n"
+           "                   is the sorted distinct bytes of FILE\n"
+           "  --epochs N       passes over the training data (with --text: N epochs of\n"
+           "                   --steps-per-epoch steps)\n"
+           "  --steps-per-epoch N  at most N batches per epoch (with --text: N steps of B\n"
+           "                   random windows of T+1 characters; default: training\n"
+           "                   characters / (B*T))\n"
+           "  --lr X           learning rate (default: the model's, %g)\n"
+           "  --seed S         seed for initialization, shuffling and sampling (default 1)\n"
+           "  --val-split F    hold out the last fraction F (0 <= F < 1) of the data\n"
+           "                   (default 0; 0.1 with --text)\n"
+           "  --scale X        multiply every feature by X (default 1)\n"
+           "  --save W         write the trained weights (safetensors)\n"
+           "  --resume W       start from saved weights\n"
+           "  --load W         weights to evaluate, predict, sample or reconstruct with\n"
+           "                   (optional for a model without a train statement: its initial\n"
+           "                   values)\n"
+           "  --prompt TEXT    the text to continue; every character must occur in --text\n"
+           "  --len N          characters to generate (default 200)\n"
+           "  --temperature X  > 0; below 1 sharper, above 1 flatter (default 1)\n"
+           "  --out FILE       the PGM (P5) grid to write: one row per example, the input\n"
+           "                   beside its reconstruction\n"
+           "  --count N        examples in the grid, the first N of --data (default 16)\n"
+           "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
+           "                   weights are refused, naming the tensor\n",
+           d->default_lr);
+}
+
+/* ---- argument parsing --------------------------------------------------- */
+
+static int find_option(const char *name, size_t len)
+{
+    int i;
+    for (i = 0; i < O_COUNT_; i++)
+        if (strlen(optdefs[i].name) == len && memcmp(optdefs[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int parse_command(ctx *c, const char *s)
+{
+    int i;
+    for (i = 0; i < CMD_NAMES; i++)
+        if (strcmp(s, cmd_names[i]) == 0) {
+            c->o.cmd = 1 << i;
+            c->o.cmd_name = cmd_names[i];
+            return 0;
+        }
+    if (s[0] == '-')
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "expected a command (train, eval, predict, sample or reconstruct) before '%s'", s);
+    return nnrti_tr_fail(c, EXIT_USAGE, "unknown command '%s' (expected train, eval, predict, sample or reconstruct)",
+                         s);
+}
+
+/* Parse "--name value" or "--name=value" at argv[*i]; advances *i. */
+static int parse_option(ctx *c, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *name, *eq, *val;
+    size_t len;
+    int k;
+    if (a[0] != '-')
+        return nnrti_tr_fail(c, EXIT_USAGE, "unexpected argument '%s'", a);
+    if (a[1] != '-' || a[2] == 0 || a[2] == '=')
+        return nnrti_tr_fail(c, EXIT_USAGE, "unknown option '%s'", a);
+    name = a + 2;
+    eq = strchr(name, '=');
+    len = eq ? (size_t)(eq - name) : strlen(name);
+    val = eq ? eq + 1 : NULL;
+    k = find_option(name, len);
+    if (k < 0)
+        return nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
+    if (!(optdefs[k].cmds & c->o.cmd))
+        return nnrti_tr_fail(c, EXIT_USAGE, "option --%s does not apply to %s", optdefs[k].name, c->o.cmd_name);
+    if (optdefs[k].flag && val)
+        return nnrti_tr_fail(c, EXIT_USAGE, "option --%s takes no value", optdefs[k].name);
+    if (optdefs[k].flag)
+        val = "1";
+    if (!val) {
+        if (*i + 1 >= argc)
+            return nnrti_tr_fail(c, EXIT_USAGE, "option --%s needs a value", optdefs[k].name);
+        val = argv[++*i];
+    }
+    if (!*val)
+        return nnrti_tr_fail(c, EXIT_USAGE, "option --%s has an empty value", optdefs[k].name);
+    if (c->o.raw[k])
+        return nnrti_tr_fail(c, EXIT_USAGE, "option --%s given twice", optdefs[k].name);
+    c->o.raw[k] = val;
+    return 0;
+}
+
+/* A finite double covering all of s. */
+static int to_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *s && end != s && *end == 0 && errno != ERANGE && isfinite(*out);
+}
+
+/* A decimal integer in [lo, hi] covering all of s. */
+static int to_ulong(const char *s, unsigned long long hi, unsigned long long *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return 0;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return *end == 0 && errno != ERANGE && *out <= hi;
+}
+
+/* Option k as an integer in [lo, hi] into *out (when given); the message
+ * names the range. */
+static int int_option(ctx *c, int k, unsigned long long lo, unsigned long long hi, unsigned long long *out)
+{
+    const char *s = c->o.raw[k];
+    if (!s)
+        return 0;
+    if (!to_ulong(s, hi, out) || *out < lo)
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s '%s' is not an integer in [%llu, %llu]", optdefs[k].name, s, lo,
+                             hi);
+    return 0;
+}
+
+/* The integer options. */
+static int check_ints(ctx *c)
+{
+    opts *o = &c->o;
+    unsigned long long v[4] = {(unsigned long long)o->epochs, (unsigned long long)o->steps,
+                               (unsigned long long)o->len, (unsigned long long)o->count};
+    unsigned long long seed = o->seed;
+    int rc;
+    if ((rc = int_option(c, O_EPOCHS, 1, 1000000000, &v[0])) != 0 ||
+        (rc = int_option(c, O_STEPS, 1, 1000000000, &v[1])) != 0 ||
+        (rc = int_option(c, O_LEN, 0, 100000000, &v[2])) != 0 ||
+        (rc = int_option(c, O_COUNT, 1, 1000000, &v[3])) != 0 || (rc = int_option(c, O_SEED, 0, UINT64_MAX, &seed)))
+        return rc;
+    o->epochs = (long)v[0];
+    o->steps = (long)v[1];
+    o->len = (long)v[2];
+    o->count = (long)v[3];
+    o->seed = (uint64_t)seed;
+    return 0;
+}
+
+/* Which options go together: the data source of each command. */
+static int check_sources(ctx *c)
+{
+    const opts *o = &c->o;
+    const char *cmd = o->cmd_name;
+    if (o->cmd == CMD_TRAIN && o->raw[O_DATA] && o->raw[O_TEXT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "train takes --data FILE or --text FILE, not both");
+    if (o->cmd == CMD_TRAIN && !o->raw[O_DATA] && !o->raw[O_TEXT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "train needs --data FILE or --text FILE");
+    if (o->cmd == CMD_SAMPLE && !o->raw[O_TEXT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --text FILE (the text the vocabulary comes from)");
+    if (o->cmd != CMD_TRAIN && o->cmd != CMD_SAMPLE && !o->raw[O_DATA])
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --data FILE", cmd);
+    if (o->raw[O_TEXT] && (o->raw[O_LABELS] || o->raw[O_SCALE]))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s does not apply to --text", o->raw[O_LABELS] ? "labels" : "scale");
+    if (o->cmd == CMD_SAMPLE && !o->raw[O_PROMPT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
+    if (o->cmd == CMD_RECON && !o->raw[O_OUT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "reconstruct needs --out FILE.pgm");
+    if ((o->raw[O_SAVE] && strcmp(o->raw[O_SAVE], "-") == 0) || (o->raw[O_OUT] && strcmp(o->raw[O_OUT], "-") == 0))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
+                             o->raw[O_OUT] ? "out" : "save");
+    return 0;
+}
+
+/* The floating-point options. */
+static int check_reals(ctx *c)
+{
+    opts *o = &c->o;
+    double v;
+    if (o->raw[O_LR]) {
+        if (!to_double(o->raw[O_LR], &o->lr) || !(o->lr > 0))
+            return nnrti_tr_fail(c, EXIT_USAGE, "--lr '%s' is not a positive number", o->raw[O_LR]);
+        o->have_lr = 1;
+    }
+    if (o->raw[O_VAL_SPLIT] &&
+        (!to_double(o->raw[O_VAL_SPLIT], &o->val_split) || !(o->val_split >= 0 && o->val_split < 1)))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--val-split '%s' is not a number in [0, 1)", o->raw[O_VAL_SPLIT]);
+    if (o->raw[O_SCALE]) {
+        if (!to_double(o->raw[O_SCALE], &v) || !isfinite((float)v))
+            return nnrti_tr_fail(c, EXIT_USAGE, "--scale '%s' is not a finite number", o->raw[O_SCALE]);
+        o->scale = (float)v;
+    }
+    if (o->raw[O_TEMPERATURE] && (!to_double(o->raw[O_TEMPERATURE], &o->temperature) || !(o->temperature > 0)))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--temperature '%s' is not a positive number", o->raw[O_TEMPERATURE]);
+    return 0;
+}
+
+/* Convert and check the numeric options and the required ones. */
+static int check_options(ctx *c)
+{
+    opts *o = &c->o;
+    int rc;
+    o->seed = 1;
+    o->scale = 1.0f;
+    o->len = 200;
+    o->temperature = 1.0;
+    o->count = 16;
+    o->val_split = o->raw[O_TEXT] && o->cmd == CMD_TRAIN ? 0.1 : 0.0;
+    if ((rc = check_sources(c)) != 0)
+        return rc;
+    if (o->cmd == CMD_TRAIN && !o->raw[O_EPOCHS])
+        return nnrti_tr_fail(c, EXIT_USAGE, "train needs --epochs N");
+    /* a model without a train statement can run on its initial values */
+    if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
+    o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
+    if ((rc = check_ints(c)) != 0)
+        return rc;
+    return check_reals(c);
+}
+
+/* Fill c->o from argv. Returns 0, or EXIT_USAGE with c->err set;
+ * *help is set for --help / -h (anywhere). */
+int nnrti_tr_parse_args(ctx *c, int argc, char **argv, int *help)
+{
+    int i, rc;
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *help = 1;
+            return 0;
+        }
+    if (argc < 2)
+        return nnrti_tr_fail(c, EXIT_USAGE, "no command given");
+    if ((rc = parse_command(c, argv[1])) != 0)
+        return rc;
+    for (i = 2; i < argc; i++)
+        if ((rc = parse_option(c, argc, argv, &i)) != 0)
+            return rc;
+    return check_options(c);
+}

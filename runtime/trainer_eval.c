@@ -1,0 +1,285 @@
+/* trainer_eval.c — reporting: scoring a batch (accuracy, binary accuracy,
+ * mean squared error), a pass over a data set, the eval and predict commands,
+ * and reconstruct (a PGM grid of inputs beside the model's outputs).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- evaluation --------------------------------------------------------- */
+
+/* Index of the largest of row[0..n) (first on ties, NaN never wins). */
+static int argmax_row(const void *p, int dtype, size_t row, size_t n)
+{
+    size_t j, best = 0;
+    for (j = 1; j < n; j++) {
+        double v = nnrti_tr_at(p, dtype, row * n + j), b = nnrti_tr_at(p, dtype, row * n + best);
+        if (v > b || (isnan(b) && !isnan(v)))
+            best = j;
+    }
+    return (int)best;
+}
+
+/* Score the first count examples of the current batch. */
+static void score_batch(ctx *c, int64_t count, score *s)
+{
+    const nnrt_model_desc *d = c->d;
+    int dt = d->dtype;
+    int64_t i, m = (int64_t)d->y_numel;
+    s->n += count;
+    switch (c->metric) {
+    case M_ONEHOT:
+        for (i = 0; i < count; i++)
+            c->b.lab[i] = argmax_row(c->b.y, dt, (size_t)i, (size_t)m);
+        /* fall through */
+    case M_ARGMAX: {
+        /* labels: one per example, or one per position of a sequence */
+        const int32_t *lab = c->metric == M_ONEHOT ? c->b.lab : c->b.y;
+        int64_t rows = c->metric == M_ONEHOT ? count : count * m;
+        int cls = c->metric == M_ONEHOT ? (int)d->out_numel : d->classes;
+        s->hits += dt == NNRT_F64 ? nnrt_count_correct_f64(c->b.out, lab, rows, cls)
+                                  : nnrt_count_correct_f32(c->b.out, lab, rows, cls);
+        s->total += rows;
+        break;
+    }
+    case M_BINARY:
+        s->hits += dt == NNRT_F64 ? nnrt_count_binary_f64(c->b.out, c->b.y, count * m)
+                                  : nnrt_count_binary_f32(c->b.out, c->b.y, count * m);
+        s->total += count * m;
+        break;
+    case M_MSE:
+        for (i = 0; i < count * m; i++) {
+            double e = nnrti_tr_at(c->b.out, dt, (size_t)i) - nnrti_tr_at(c->b.y, dt, (size_t)i);
+            s->sq += e * e;
+        }
+        s->sq_n += count * m;
+        break;
+    default: break;
+    }
+}
+
+/* Can the loss of ds be computed (a loss, and the targets if any)? */
+int nnrti_tr_have_loss(const ctx *c, const nnrt_dataset *ds)
+{
+    return c->d->loss && (!c->d->has_target || ds->y_numel > 0);
+}
+
+/* One pass over ds. want_loss: also the mean loss over full batches. */
+int nnrti_tr_evaluate(ctx *c, const nnrt_dataset *ds, int want_loss, score *s)
+{
+    const nnrt_model_desc *d = c->d;
+    int64_t start, count;
+    int rc;
+    memset(s, 0, sizeof *s);
+    want_loss = want_loss && nnrti_tr_have_loss(c, ds);
+    for (start = 0; start < ds->n; start += count) {
+        double l;
+        count = ds->n - start < d->batch ? ds->n - start : d->batch;
+        if ((rc = nnrti_tr_forward_batch(c, ds, start, count)) != 0)
+            return rc;
+        score_batch(c, count, s);
+        if (!want_loss || count < d->batch)
+            continue;
+        if (d->loss(c->m, c->b.x, c->b.y, &l))
+            return nnrti_tr_model_fail(c, "loss");
+        s->loss += l;
+        s->loss_batches++;
+    }
+    return 0;
+}
+
+/* "  <label> acc  97.12%" / "  <label> mse 0.0123" / nothing. */
+void nnrti_tr_print_score(const ctx *c, const char *label, const score *s)
+{
+    if (c->metric == M_MSE)
+        printf("  %s mse %.6g", label, s->sq_n ? s->sq / (double)s->sq_n : 0);
+    else if (c->metric != M_NONE)
+        printf("  %s acc %6.2f%%", label, s->total ? 100.0 * (double)s->hits / (double)s->total : 0.0);
+}
+
+/* ---- eval and predict --------------------------------------------------- */
+
+int nnrti_tr_cmd_eval(ctx *c)
+{
+    nnrt_dataset ds;
+    score s = {0, 0, 0, 0, 0, 0, 0};
+    int rc;
+    if ((rc = nnrti_tr_load_data(c, 1, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
+        (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        c->metric = nnrti_tr_choose_metric(c->d, &ds);
+        rc = nnrti_tr_evaluate(c, &ds, 1, &s);
+    }
+    if (rc == 0) {
+        printf("examples %lld", (long long)s.n);
+        if (s.loss_batches)
+            printf("  loss %.6f", s.loss / (double)s.loss_batches);
+        else if (nnrti_tr_have_loss(c, &ds))
+            printf("  loss n/a");
+        if (c->metric == M_MSE)
+            printf("  mse %.6g", s.sq_n ? s.sq / (double)s.sq_n : 0.0);
+        else if (c->metric != M_NONE)
+            printf("  accuracy %.2f%%", s.total ? 100.0 * (double)s.hits / (double)s.total : 0.0);
+        printf("\n");
+        rc = nnrti_tr_check_stdout(c);
+    }
+    nnrt_dataset_free(&ds);
+    return rc;
+}
+
+/* One line per example of the current batch. */
+static void print_predictions(const ctx *c, int64_t count)
+{
+    const nnrt_model_desc *d = c->d;
+    /* classes: one per example, or one per position of a sequence */
+    int classifier =
+        d->y_dtype == NNRT_I32 && d->classes > 0 && d->y_numel > 0 && d->out_numel == d->y_numel * (size_t)d->classes;
+    int64_t i;
+    size_t k;
+    for (i = 0; i < count; i++) {
+        for (k = 0; classifier && k < d->y_numel; k++)
+            printf(k ? " %d" : "%d", argmax_row(c->b.out, d->dtype, (size_t)i * d->y_numel + k, (size_t)d->classes));
+        if (classifier) {
+            printf("\n");
+            continue;
+        }
+        for (k = 0; k < d->out_numel; k++)
+            printf(k ? " %.6g" : "%.6g", nnrti_tr_at(c->b.out, d->dtype, (size_t)i * d->out_numel + k));
+        printf("\n");
+    }
+}
+
+int nnrti_tr_cmd_predict(ctx *c)
+{
+    nnrt_dataset ds;
+    int64_t start, count = 0;
+    int rc;
+    if ((rc = nnrti_tr_load_data(c, 0, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
+        (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        for (start = 0; rc == 0 && start < ds.n; start += count) {
+            count = ds.n - start < c->d->batch ? ds.n - start : c->d->batch;
+            if ((rc = nnrti_tr_forward_batch(c, &ds, start, count)) == 0)
+                print_predictions(c, count);
+        }
+        if (rc == 0)
+            rc = nnrti_tr_check_stdout(c);
+    }
+    nnrt_dataset_free(&ds);
+    return rc;
+}
+
+/* ---- reconstruct ---------------------------------------------------------- */
+
+#define PGM_GAP 2        /* pixels between the images of a grid */
+#define PGM_GAP_GRAY 128 /* their colour */
+
+/* A value in [0, 1] (clamped; NaN is 0) as a gray level 0..255. */
+static unsigned char gray(double v)
+{
+    v = v > 0 ? (v < 1 ? v : 1) : 0;
+    return (unsigned char)(v * 255.0 + 0.5);
+}
+
+/* The grid: example i is row i; its input at the left, PGM_GAP pixels,
+ * its reconstruction at the right; PGM_GAP pixels between rows. */
+typedef struct grid {
+    int64_t rows, cols; /* of one image */
+    int64_t w, h;       /* of the grid */
+    unsigned char *pix; /* w * h */
+} grid;
+
+/* Draw example k of the current batch as grid row i. */
+static void draw_pair(const ctx *c, grid *g, int64_t k, int64_t i)
+{
+    size_t n = c->d->x_numel;
+    int64_t r, q;
+    for (r = 0; r < g->rows; r++) {
+        unsigned char *line = g->pix + (size_t)((i * (g->rows + PGM_GAP) + r) * g->w);
+        for (q = 0; q < g->cols; q++) {
+            size_t e = (size_t)k * n + (size_t)(r * g->cols + q);
+            line[q] = gray(nnrti_tr_at(c->b.x, c->d->dtype, e));
+            line[g->cols + PGM_GAP + q] = gray(nnrti_tr_at(c->b.out, c->d->dtype, e));
+        }
+    }
+}
+
+/* Binary PGM (P5), written to path.tmp and renamed. */
+static int write_pgm(ctx *c, const char *path, const grid *g)
+{
+    nnrt_afile w;
+    char hdr[64];
+    int n = snprintf(hdr, sizeof hdr, "P5\n%lld %lld\n255\n", (long long)g->w, (long long)g->h);
+    if (nnrt_afile_open(&w, path, &c->err) != NNRT_OK)
+        return EXIT_RUNTIME;
+    nnrt_afile_write(&w, hdr, (size_t)n);
+    nnrt_afile_write(&w, g->pix, (size_t)(g->w * g->h));
+    return nnrt_afile_commit(&w, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+}
+
+/* The model's output must have the input's shape, and the data be images. */
+static int check_recon(ctx *c)
+{
+    const nnrt_model_desc *d = c->d;
+    const char *path = c->o.raw[O_DATA];
+    int idx;
+    if (d->x_dtype == NNRT_I32 || d->out_numel != d->x_numel)
+        return nnrti_tr_fail(c, EXIT_RUNTIME,
+                             "model %s: reconstruct needs a first output shaped like the input (an autoencoder), but "
+                             "it has %zu values per example and the %s input %zu",
+                             d->name, d->out_numel, d->x_dtype == NNRT_I32 ? "i32" : "float", d->x_numel);
+    if ((idx = nnrti_tr_is_idx_images(c, path)) < 0)
+        return EXIT_RUNTIME;
+    if (!idx)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: not IDX images (magic 00 00 08 03); reconstruct draws images", path);
+    return 0;
+}
+
+/* Forward the first g->... examples batch by batch and draw them. */
+static int draw_grid(ctx *c, const nnrt_dataset *ds, grid *g, int64_t n)
+{
+    int64_t start, count, k;
+    int rc;
+    g->rows = ds->x_shape[0];
+    g->cols = ds->x_shape[1];
+    g->w = 2 * g->cols + PGM_GAP;
+    g->h = n * g->rows + (n - 1) * PGM_GAP;
+    g->pix = nnrti_tr_alloc3((size_t)g->w, (size_t)g->h, 1);
+    if (!g->pix)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for a %lldx%lld grid", (long long)g->w, (long long)g->h);
+    memset(g->pix, PGM_GAP_GRAY, (size_t)(g->w * g->h));
+    for (start = 0; start < n; start += count) {
+        count = n - start < c->d->batch ? n - start : c->d->batch;
+        if ((rc = nnrti_tr_forward_batch(c, ds, start, count)) != 0)
+            return rc;
+        for (k = 0; k < count; k++)
+            draw_pair(c, g, k, start + k);
+    }
+    return 0;
+}
+
+int nnrti_tr_cmd_reconstruct(ctx *c)
+{
+    const char *out = c->o.raw[O_OUT];
+    nnrt_dataset ds;
+    grid g;
+    int64_t n = 0;
+    int rc;
+    memset(&ds, 0, sizeof ds);
+    memset(&g, 0, sizeof g);
+    if ((rc = check_recon(c)) == 0 && (rc = nnrti_tr_load_data(c, 0, &ds)) == 0 &&
+        (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        n = ds.n < c->o.count ? ds.n : c->o.count;
+        if (n == 0)
+            rc = nnrti_tr_fail(c, EXIT_RUNTIME, "%s: no images", c->o.raw[O_DATA]);
+    }
+    if (rc == 0 && (rc = draw_grid(c, &ds, &g, n)) == 0 && (rc = write_pgm(c, out, &g)) == 0) {
+        printf("wrote %s: %lld examples, %lldx%lld pixels\n", out, (long long)n, (long long)g.w, (long long)g.h);
+        rc = nnrti_tr_check_stdout(c);
+    }
+    free(g.pix);
+    nnrt_dataset_free(&ds);
+    return rc;
+}

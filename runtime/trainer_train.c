@@ -1,0 +1,351 @@
+/* trainer_train.c — the training loop: the train/validation split, one
+ * train_step per batch with the loss checked, the epoch lines, text training
+ * for character models, and saving the weights (--save).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- train -------------------------------------------------------------- */
+
+/* The train and validation sets of a train run. */
+typedef struct split {
+    nnrt_dataset all, train, val;
+    int have_val;
+} split;
+
+static int prepare_data(ctx *c, split *sp)
+{
+    const char *path = c->o.raw[O_DATA];
+    int rc;
+    if ((rc = nnrti_tr_load_data(c, 1, &sp->all)) != 0)
+        return rc;
+    c->metric = nnrti_tr_choose_metric(c->d, &sp->all);
+    if (c->o.val_split > 0) {
+        if (nnrt_split(&sp->all, c->o.val_split, &sp->train, &sp->val, &c->err))
+            return EXIT_RUNTIME;
+        nnrt_dataset_free(&sp->all);
+        if (sp->val.n == 0)
+            return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: --val-split %g of %lld examples leaves no validation examples",
+                                 path, c->o.val_split, (long long)sp->train.n);
+        sp->have_val = 1;
+    } else {
+        sp->train = sp->all;
+        memset(&sp->all, 0, sizeof sp->all);
+    }
+    if (sp->train.n < c->d->batch)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: %lld training examples, fewer than one batch of %lld", path,
+                             (long long)sp->train.n, (long long)c->d->batch);
+    return 0;
+}
+
+/* Can --save be written? Checked before training, not after. */
+static int check_save_target(ctx *c, const char *path)
+{
+    if (nnrt_check_save_target(path, &c->err) == NNRT_OK)
+        return 0;
+    nnrti_tr_append(c, " (--save is checked before training)");
+    return EXIT_RUNTIME;
+}
+
+static int check_trainable(ctx *c)
+{
+    const nnrt_model_desc *d = c->d;
+    if (!d->trainable || !d->train_step)
+        return nnrti_tr_fail(c, EXIT_RUNTIME,
+                             "model %s has no loss and optimizer (train statement); it cannot be trained", d->name);
+    if (c->o.raw[O_SAVE] && !d->save)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot save weights", d->name);
+    if (c->o.have_lr && !d->set_lr)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot change its learning rate", d->name);
+    return c->o.raw[O_SAVE] ? check_save_target(c, c->o.raw[O_SAVE]) : 0;
+}
+
+/* Save the model to a scratch file (beside --save when there is one, else
+ * in $TMPDIR) and check that its weights are finite: 0, or EXIT_RUNTIME
+ * with the tensor named in c->err. *scratch (malloc'd) is kept for the
+ * caller when keep is set and the weights are finite, else removed. */
+static int save_scratch(ctx *c, int keep, char **scratch)
+{
+    int rc = 0;
+    if (nnrt_afile_scratch(c->o.raw[O_SAVE], scratch, &c->err) != NNRT_OK)
+        return EXIT_RUNTIME;
+    if (c->d->save(c->m, *scratch)) {
+        rc = nnrti_tr_model_fail(c, "save");
+    } else if (nnrt_st_check_finite(*scratch, &c->err) != NNRT_OK) {
+        char *holds = strstr(c->err.msg, ": tensor '");
+        if (holds) /* drop the scratch file's name */
+            memmove(c->err.msg, holds + 2, strlen(holds + 2) + 1);
+        rc = EXIT_RUNTIME;
+    }
+    if (rc != 0 || !keep) {
+        unlink(*scratch);
+        free(*scratch);
+        *scratch = NULL;
+    }
+    return rc;
+}
+
+/* The loss of step s of an epoch is NaN or inf: say so, and which
+ * parameter is no longer finite (when the model can tell by saving). */
+static int nonfinite_loss(ctx *c, double l, long epoch, int64_t s)
+{
+    char *scratch = NULL, what[sizeof c->err.msg];
+    const char *save = c->o.raw[O_SAVE];
+    int rc = c->d->save ? save_scratch(c, 0, &scratch) : -1;
+    int bad = rc > 0 && strncmp(c->err.msg, "tensor '", 8) == 0;
+    snprintf(what, sizeof what, "%s", bad ? c->err.msg : "");
+    nnrti_tr_fail(c, EXIT_RUNTIME, "epoch %ld, step %lld: the loss became %s", epoch, (long long)(s + 1),
+                  isnan(l) ? "NaN" : l > 0 ? "inf" : "-inf");
+    if (bad)
+        nnrti_tr_append(c, " (%s)", what);
+    else if (rc == 0)
+        nnrti_tr_append(c, " (the parameters are still finite)");
+    nnrti_tr_append(c, "; stopped, nothing saved%s%s%s; try a lower --lr", save ? " (" : "", save ? save : "",
+                    save ? " left as it was)" : "");
+    return EXIT_RUNTIME;
+}
+
+/* One train_step on the gathered batch: adds its loss to *sum and draws
+ * the progress bar; a failure or a non-finite loss ends the bar and the
+ * epoch with a message. */
+static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
+{
+    double l = 0;
+    if (c->d->train_step(c->m, c->b.x, c->b.y, &l)) {
+        nnrt_progress_end(p);
+        return nnrti_tr_model_fail(c, "train_step");
+    }
+    if (!isfinite(l)) {
+        nnrt_progress_end(p);
+        return nonfinite_loss(c, l, epoch, s);
+    }
+    *sum += l;
+    nnrt_progress_update(p, s + 1, *sum / (double)(s + 1));
+    return 0;
+}
+
+/* One pass of train_step over shuffled full batches; *mean gets the mean
+ * loss. idx holds n_train entries. */
+static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch, double *mean)
+{
+    const nnrt_model_desc *d = c->d;
+    int64_t steps = tr->n / d->batch, s;
+    double sum = 0;
+    nnrt_progress p;
+    if (c->o.steps && c->o.steps < steps)
+        steps = c->o.steps; /* --steps-per-epoch */
+    nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
+    nnrt_progress_start(&p, stderr, steps);
+    for (s = 0; s < steps; s++) {
+        int rc;
+        nnrti_tr_gather(c, tr, idx + s * d->batch);
+        if ((rc = step(c, &p, epoch, s, &sum)))
+            return rc;
+    }
+    nnrt_progress_end(&p);
+    *mean = sum / (double)steps;
+    return 0;
+}
+
+static int ndigits(long v)
+{
+    int n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* "epoch   3/10": the epoch number right-aligned to the width of the
+ * total, at least 3 characters. */
+static void print_epoch(const ctx *c, long epoch, double loss)
+{
+    int w = ndigits(c->o.epochs) > 3 ? ndigits(c->o.epochs) : 3;
+    printf("epoch %*ld/%ld  loss %.6f", w, epoch, c->o.epochs, loss);
+}
+
+/* Train, score, print the epoch line. Without a metric, a validation set
+ * is scored by its loss ("val loss"). */
+static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch)
+{
+    double t0 = nnrt_now(), loss = 0;
+    score st = {0, 0, 0, 0, 0, 0, 0}, sv = st;
+    int rc, val_loss = c->metric == M_NONE && sp->have_val && nnrti_tr_have_loss(c, &sp->val);
+    if ((rc = train_epoch(c, &sp->train, idx, epoch, &loss)) != 0)
+        return rc;
+    if (c->metric != M_NONE && (rc = nnrti_tr_evaluate(c, &sp->train, 0, &st)) != 0)
+        return rc;
+    if ((c->metric != M_NONE || val_loss) && sp->have_val && (rc = nnrti_tr_evaluate(c, &sp->val, val_loss, &sv)) != 0)
+        return rc;
+    print_epoch(c, epoch, loss);
+    if (c->metric != M_NONE) {
+        nnrti_tr_print_score(c, "train", &st);
+        if (sp->have_val)
+            nnrti_tr_print_score(c, "val", &sv);
+    } else if (val_loss && sv.loss_batches) {
+        printf("  val loss %.6f", sv.loss / (double)sv.loss_batches);
+    } else if (val_loss) {
+        printf("  val loss n/a");
+    }
+    printf("  time %.2fs\n", nnrt_now() - t0);
+    return nnrti_tr_check_stdout(c);
+}
+
+static int train_loop(ctx *c, const split *sp)
+{
+    int64_t *idx = nnrti_tr_alloc3((size_t)sp->train.n, 1, sizeof *idx);
+    long e;
+    int rc = 0;
+    if (!idx)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory");
+    for (e = 1; e <= c->o.epochs && rc == 0; e++)
+        rc = run_epoch(c, sp, idx, e);
+    free(idx);
+    return rc;
+}
+
+/* Save the weights after training when --save was given: first to a
+ * scratch file whose weights are checked (unless --allow-nonfinite), which
+ * then replaces --save (a device or pipe is saved to again), so NaN
+ * weights never replace a good file. */
+static int save_weights(ctx *c)
+{
+    const char *path = c->o.raw[O_SAVE];
+    int direct = path && nnrt_afile_is_direct(path), rc;
+    char *scratch = NULL, what[sizeof c->err.msg];
+    if (!path)
+        return 0;
+    if (c->o.allow_nonfinite) {
+        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
+    } else if ((rc = save_scratch(c, !direct, &scratch)) != 0 && strncmp(c->err.msg, "tensor '", 8) == 0) {
+        snprintf(what, sizeof what, "%s", c->err.msg);
+        rc = nnrti_tr_fail(c, EXIT_RUNTIME, "after epoch %ld: the weights are not finite (%s); not saved, %s left as "
+                           "it was", c->o.epochs, what, path);
+    } else if (rc == 0 && direct) {
+        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
+    } else if (rc == 0) {
+        rc = nnrt_afile_place(scratch, path, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+    }
+    free(scratch);
+    if (rc)
+        return rc;
+    printf("saved %s\n", path);
+    return nnrti_tr_check_stdout(c);
+}
+
+int nnrti_tr_cmd_train(ctx *c)
+{
+    const nnrt_model_desc *d = c->d;
+    split sp;
+    int rc;
+    memset(&sp, 0, sizeof sp);
+    if ((rc = check_trainable(c)) == 0 && (rc = prepare_data(c, &sp)) == 0 &&
+        (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_RESUME])) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
+            rc = nnrti_tr_model_fail(c, "set_lr");
+        if (rc == 0)
+            rc = train_loop(c, &sp);
+        if (rc == 0)
+            rc = save_weights(c);
+    }
+    nnrt_dataset_free(&sp.all);
+    nnrt_dataset_free(&sp.train);
+    nnrt_dataset_free(&sp.val);
+    return rc;
+}
+
+/* Mean loss over the validation batches (nats per character for a
+ * cross-entropy loss). */
+static int text_val_loss(ctx *c, const text *t, double *mean)
+{
+    const nnrt_model_desc *d = c->d;
+    int64_t nb = nnrti_tr_val_batches(c, t), k, b;
+    double sum = 0;
+    for (k = 0; k < nb; k++) {
+        double l = 0;
+        for (b = 0; b < d->batch; b++)
+            nnrti_tr_fill_window(c, t, b, t->n_train + (size_t)(k * d->batch + b) * d->x_numel);
+        if (d->loss(c->m, c->b.x, c->b.y, &l))
+            return nnrti_tr_model_fail(c, "loss");
+        sum += l;
+    }
+    *mean = nb ? sum / (double)nb : 0;
+    return 0;
+}
+
+/* One epoch: steps of B random windows from Philox(seed, epoch). */
+static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *mean)
+{
+    const nnrt_model_desc *d = c->d;
+    uint64_t starts = t->n_train - d->x_numel; /* window starts */
+    double sum = 0;
+    nnrt_progress p;
+    draws r;
+    int64_t s, b;
+    nnrti_tr_draws_init(&r, c->o.seed, (uint64_t)epoch);
+    nnrt_progress_start(&p, stderr, steps);
+    for (s = 0; s < steps; s++) {
+        int rc;
+        for (b = 0; b < d->batch; b++)
+            nnrti_tr_fill_window(c, t, b, (size_t)nnrti_tr_draw_below(&r, starts));
+        if ((rc = step(c, &p, epoch, s, &sum)))
+            return rc;
+    }
+    nnrt_progress_end(&p);
+    *mean = sum / (double)steps;
+    return 0;
+}
+
+/* Epochs of text training, one line each. */
+static int text_loop(ctx *c, const text *t)
+{
+    const nnrt_model_desc *d = c->d;
+    int64_t steps = c->o.steps;
+    long e;
+    int rc;
+    if (steps == 0)
+        steps = (int64_t)(t->n_train / ((size_t)d->batch * d->x_numel));
+    if (steps == 0)
+        steps = 1;
+    for (e = 1; e <= c->o.epochs; e++) {
+        double t0 = nnrt_now(), loss = 0, vl = 0;
+        if ((rc = text_epoch(c, t, e, steps, &loss)) != 0 ||
+            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0))
+            return rc;
+        print_epoch(c, e, loss);
+        if (c->o.val_split > 0)
+            printf("  val loss %.6f", vl);
+        printf("  time %.2fs\n", nnrt_now() - t0);
+        if ((rc = nnrti_tr_check_stdout(c)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int nnrti_tr_cmd_train_text(ctx *c)
+{
+    const nnrt_model_desc *d = c->d;
+    text t;
+    int rc;
+    memset(&t, 0, sizeof t);
+    if ((rc = nnrti_tr_check_char_model(c)) == 0 && (rc = check_trainable(c)) == 0 &&
+        (rc = nnrti_tr_load_text(c, c->o.raw[O_TEXT], &t)) == 0 && (rc = nnrti_tr_split_text(c, &t)) == 0 &&
+        (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_RESUME])) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
+            rc = nnrti_tr_model_fail(c, "set_lr");
+        if (rc == 0)
+            rc = text_loop(c, &t);
+        if (rc == 0)
+            rc = save_weights(c);
+    }
+    free(t.ids);
+    return rc;
+}
