@@ -2,8 +2,23 @@
  *
  * Not part of the public contract (nnrt.h); nothing outside runtime/ should
  * include this. Error formatting and LE/BE codecs live here as inline
- * functions; bounded file reading lives in io.c, safe saving in
- * atomic_file.c (atomic_file.h).
+ * functions. The files of runtime/:
+ *
+ *   nnrt.h             the public contract: everything libnnrt.a exports
+ *   nnrt_gemm.h        the matrix products generated kernels call
+ *   nnrt_internal.h    this file
+ *   status.c           status strings, dtype helpers, error formatting
+ *   gemm.c             GEMM: packing, micro-kernels per ISA, epilogues, OpenMP
+ *   philox.c           Philox4x32-10 and the initializers on it
+ *   io.c               bounded reading (headers before data, size caps)
+ *   atomic_file.h, atomic_file.c  safe saving, shared with the nnc driver
+ *   safetensors.c      safetensors read and write
+ *   data.c             IDX and CSV data sets, split and gather
+ *   metrics.c          accuracy counters, argmax
+ *   train.c            training-loop helpers: shuffle, clock, progress bar
+ *   trainer.h          the trainer program nnrt_main, split over trainer*.c
+ *   cuda/nnrt_cuda.h   libnnrt_cuda (CUDA target): nnrt_cuda.cu, nnrt_philox.cuh
+ *   cuda/nnrt_cuda.cu  its error reporting, execution context, index check
  */
 #ifndef NNRT_INTERNAL_H
 #define NNRT_INTERNAL_H

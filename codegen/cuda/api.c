@@ -171,7 +171,8 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_read_params(%s *m, %s *host);        /* copy out (synchronizes) */\n", P, P, T);
     sb_printf(h, "int %s_write_params(%s *m, const %s *host); /* copy in (synchronizes) */\n", P, P, T);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
-    sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, via path.tmp + rename */\n", P, P);
+    sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
+              P, P);
     sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n",
               P, P);
