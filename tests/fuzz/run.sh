@@ -12,7 +12,7 @@ SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1"
 CFLAGS="-std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L"
 GENF="-Wno-unused-function -Wno-sign-compare -Wno-unused-parameter -Wno-unneeded-internal-declaration"
 objs=""
-for src in common/*.c frontend/*.c ir/*.c codegen/c/*.c codegen/cuda/*.c driver/compile.c; do
+for src in common/*.c frontend/*.c ir/*.c codegen/*.c codegen/*/*.c driver/compile.c; do
     o=$F/obj/$(echo "$src" | tr / _).o
     clang $CFLAGS $SAN -fsanitize=fuzzer-no-link -Ibuild/gen -Ifrontend -Icommon -c "$src" -o "$o" || { echo "FAIL fuzz: build $src"; exit 1; }
     objs="$objs $o"
