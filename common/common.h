@@ -3,6 +3,7 @@
  *
  *   diag.c   diagnostics: file:line:col: error: message, source line, caret
  *   arena.c  arena allocator, strings, string buffers, edit distance
+ *   (here)   checked size arithmetic, inline
  *
  * No global mutable state: every function takes its context explicitly.
  */
@@ -98,5 +99,24 @@ void sb_free(strbuf *b);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 int edit_distance(const char *a, const char *b);
+
+/* ---- checked size arithmetic ------------------------------------------- */
+
+/* The sizes, offsets and counts the compiler computes from a model go
+ * through these (or the builtins they wrap), never a bare * or + that could
+ * wrap. ck_*_i64: *r = a op b and 0, or 1 (with *r unspecified) when the
+ * result does not fit an int64_t. */
+static inline int ck_mul_i64(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
+static inline int ck_add_i64(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+/* Saturating size_t arithmetic: SIZE_MAX when the result does not fit, so
+ * that a total that overflowed compares above every limit. */
+static inline size_t ck_add_sat(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static inline size_t ck_mul_sat(size_t a, size_t b) {
+    size_t r;
+    return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
 
 #endif /* NNC_COMMON_H */

@@ -1,13 +1,18 @@
 /* compile.c — the pipeline, one pass after another:
  *
- *   parse -> elaborate -> the passes of the table below -> plan -> emit
+ *   parse -> elaborate -> the passes of the table below -> plan -> check
+ *   memory -> emit
  *
  * Each pass states what it needs and guarantees in its own file; the
  * verifier runs after each pass, and --print-after=PASS shows the IR
- * (nnc --print-passes lists them).
+ * (nnc --print-passes lists them). Every shape's element count was checked
+ * to fit 64 bits where it was made (elaboration, shape rules); the memory
+ * check holds the plan's total against --max-memory, which bounds every
+ * size the generated code is made with.
  */
 #include "compile.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 
 static FILE *mem_stream(strbuf *b, char **buf, size_t *len) {
@@ -104,6 +109,95 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     fprintf(diag, "  params   %d tensors, %zu bytes\n", p->g->params.len, pe * es);
 }
 
+/* ---- the memory limit ---------------------------------------------------- */
+
+int nnc_parse_bytes(const char *s, uint64_t *out) {
+    static const char units[4] = {'K', 'M', 'G', 'T'};
+    size_t n = strspn(s, "0123456789");
+    int shift = 0;
+    if (!n || n > 19) return -1;
+    if (s[n]) { /* one suffix, either case */
+        const char *u = memchr(units, toupper((unsigned char)s[n]), sizeof units);
+        if (!u || s[n + 1]) return -1;
+        shift = 10 * (int)(u - units + 1);
+    }
+    uint64_t v = strtoull(s, NULL, 10);
+    if (v == 0 || v > NNC_MAX_MEMORY_MAX >> shift) return -1;
+    *out = v << shift;
+    return 0;
+}
+
+/* "64.0 TiB", "512 bytes" */
+static const char *human_bytes(arena *a, uint64_t n) {
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) return arena_printf(a, "%llu bytes", (unsigned long long)n);
+    double v = (double)n / 1024;
+    int k = 0;
+    while (v >= 1024 && k < 5) v /= 1024, k++;
+    return arena_printf(a, "%.1f %s", v, unit[k]);
+}
+
+/* What a tensor counted in the need is, for the notes. */
+static int counted(const ir_graph *g, const ir_sched *live, int id) {
+    const ir_node *n = g->nodes.data[id];
+    if (n->op == IR_PARAM || n->op == IR_INPUT) return 1;
+    return n->op != IR_CONST && !n->is_grad && live->live[id];
+}
+
+/* Up to 3 of the largest tensors the need counts, by element count. */
+static int largest_tensors(const ir_graph *g, int *ids) {
+    ir_sched live;
+    int k = 0;
+    ir_schedule_all(g, &live);
+    for (int i = 0; i < g->nodes.len; i++) {
+        if (!counted(g, &live, i)) continue;
+        int j = k < 3 ? k++ : 3;
+        for (; j > 0 && ir_numel(&g->nodes.data[ids[j - 1]]->shape) < ir_numel(&g->nodes.data[i]->shape); j--)
+            if (j < 3) ids[j] = ids[j - 1];
+        if (j < 3) ids[j] = i;
+    }
+    return k;
+}
+
+/* A note at each of the largest tensors: its name (or op) and size. */
+static void note_largest(const ir_graph *g, size_t esize, diag_ctx *d) {
+    int ids[3], k = largest_tensors(g, ids);
+    for (int i = 0; i < k; i++) {
+        const ir_node *n = g->nodes.data[ids[i]];
+        uint64_t k = (uint64_t)ir_numel(&n->shape);
+        size_t bytes = ck_mul_sat(k > SIZE_MAX ? SIZE_MAX : (size_t)k, n->dtype == DT_I32 ? 4 : esize);
+        const char *what = n->name ? arena_printf(g->a, "'%s'", n->name)
+                                   : arena_printf(g->a, "this %s result", ir_ops[n->op].name);
+        diag_note(d, n->loc, "%s %s %s%s, %llu bytes (%s)", i ? "then" : "the largest tensor is", what,
+                  n->dtype == DT_I32 ? "i32" : "f32", ir_shape_str(g->a, &n->shape), (unsigned long long)bytes,
+                  human_bytes(g->a, bytes));
+    }
+}
+
+/* The need of g (from the plans of p, or a lower bound with p NULL) held
+ * against the limit: 0, or 1 after an error naming the total, its parts
+ * and the largest tensors. */
+static int check_memory(const nnc_options *o, const ir_graph *g, const ir_program *p, diag_ctx *d) {
+    uint64_t limit = o->max_memory ? o->max_memory : NNC_MAX_MEMORY_DEFAULT;
+    size_t esize = o->f64 ? 8 : 4;
+    mem_need m;
+    mem_need_of(g, p, esize, &m);
+    if (m.total != SIZE_MAX && (uint64_t)m.total <= limit) return 0;
+    const char *total = m.total == SIZE_MAX ? arena_printf(g->a, "more than %zu bytes", m.total)
+                                            : arena_printf(g->a, "%s%zu bytes (%s)", p ? "" : "at least ", m.total,
+                                                           human_bytes(g->a, m.total));
+    int slots = ir_opt_slots(&g->opt);
+    const char *copies = m.copies == 1 ? ""
+                                       : arena_printf(g->a, " x %d (values%s%s)", m.copies,
+                                                      m.copies > 1 + slots ? ", gradients" : "",
+                                                      slots ? ", optimizer state" : "");
+    diag_plain(d, "model '%s' needs %s, more than the memory limit of %llu bytes (%s; --max-memory changes it): "
+               "parameters %zu bytes%s, activations %zu, inputs and targets %zu",
+               g->name, total, (unsigned long long)limit, human_bytes(g->a, limit), m.params, copies, m.act, m.io);
+    note_largest(g, esize, d);
+    return 1;
+}
+
 /* ---- the passes ---------------------------------------------------------- */
 
 /* What a pass needs besides its -O level. */
@@ -196,26 +290,35 @@ static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *dia
     return counted;
 }
 
-/* unfused: kernel counts before fusion, or NULL */
-static int emit(const nnc_options *o, ir_graph *g, const int *unfused, strbuf *out, strbuf *hdr, FILE *diag) {
-    if (o->emit == EMIT_IR) {
+/* p: the planned program (NULL for --emit=ir); unfused: kernel counts
+ * before fusion, or NULL */
+static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
+                strbuf *hdr, FILE *diag) {
+    if (!p) {
         ir_sched live;
         ir_schedule_all(g, &live);
         return print_graph(g, &live, 0, out, diag);
     }
-    ir_program p;
-    ir_program_build(g, &p);
-    ir_entry show = p.has[ENTRY_TRAIN] ? ENTRY_TRAIN : ENTRY_FORWARD;
-    if (o->stats) print_stats(o, &p, unfused, diag);
+    ir_entry show = p->has[ENTRY_TRAIN] ? ENTRY_TRAIN : ENTRY_FORWARD;
+    if (o->stats) print_stats(o, p, unfused, diag);
     switch (o->emit) {
-    case EMIT_IR_TRAIN: return print_graph(g, &p.sched[show], 0, out, diag);
-    case EMIT_DOT: return print_graph(g, &p.sched[show], 1, out, diag);
-    case EMIT_KERNELS: print_kernels(&p, out); return 0;
+    case EMIT_IR_TRAIN: return print_graph(g, &p->sched[show], 0, out, diag);
+    case EMIT_DOT: return print_graph(g, &p->sched[show], 1, out, diag);
+    case EMIT_KERNELS: print_kernels(p, out); return 0;
     default: break;
     }
     cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
                      o->target ? o->target : cg_targets};
-    return cg_emit(&p, &co, out, hdr, diag);
+    return cg_emit(p, &co, out, hdr, diag);
+}
+
+/* Plan (not for --emit=ir), check the memory need, emit. */
+static int plan_and_emit(const nnc_options *o, ir_graph *g, const int *unfused, strbuf *out, strbuf *hdr,
+                         diag_ctx *d) {
+    ir_program prog, *p = NULL;
+    if (o->emit != EMIT_IR) ir_program_build(g, p = &prog);
+    if (check_memory(o, g, p, d)) return 1;
+    return emit(o, g, p, unfused, out, hdr, d->out);
 }
 
 static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
@@ -251,7 +354,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     if (verify(&g, "elaboration", diag)) goto done;
     after(o, "elab", &g, diag);
     int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
-    if (counted >= 0) rc = emit(o, &g, counted ? unfused : NULL, out, hdr, diag);
+    if (counted >= 0) rc = plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, &d);
 done:
     arena_free(&a);
     return rc;

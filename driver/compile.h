@@ -30,7 +30,26 @@ typedef struct nnc_options {
     elab_define *defs;       /* -D NAME=VALUE */
     int ndefs;
     int color;               /* colour diagnostics */
+    uint64_t max_memory;     /* --max-memory: the most bytes a model may need; 0: NNC_MAX_MEMORY_DEFAULT */
 } nnc_options;
+
+/* The memory limit: a model whose parameters (with their gradients and
+ * optimizer state), activation arena, inputs and targets need more bytes is
+ * an error. The default, 2^46 bytes (64 TiB), is half the 2^47-byte user
+ * address space of x86-64 with 4-level page tables (AArch64 with 48-bit
+ * addresses has 2^48): no 64-bit host maps more than that for one process
+ * without asking, and half leaves room for the program, its libraries and
+ * its data. --max-memory takes at most NNC_MAX_MEMORY_MAX, so that no size
+ * the generated code computes from a need (plus headers and alignment) comes
+ * near 2^64. For 32-bit targets pass --max-memory=2G or so; the generated
+ * header refuses to compile where its sizes do not fit size_t. */
+#define NNC_MAX_MEMORY_DEFAULT ((uint64_t)1 << 46)
+#define NNC_MAX_MEMORY_MAX ((uint64_t)1 << 62)
+
+/* A byte count as --max-memory takes it: digits with an optional suffix K,
+ * M, G or T (either case; powers of 1024), from 1 to NNC_MAX_MEMORY_MAX.
+ * 0 and the value in *out, or -1 if s is not one. */
+int nnc_parse_bytes(const char *s, uint64_t *out);
 
 /* The passes nnc_compile runs, in order, with the -O level and condition of
  * each (nnc --print-passes). */

@@ -34,6 +34,9 @@ static const char usage_tail[] =
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
+    "  --max-memory=N   refuse a model that needs more than N bytes (parameters with their\n"
+    "                   gradients and optimizer state, activations, inputs); suffixes K, M,\n"
+    "                   G, T are powers of 1024 (default 64T: half of x86-64's address space)\n"
     "  --print-after=P  print the IR after pass P (elab or one of --print-passes) to stderr\n"
     "  --print-passes   list the passes in order with the -O level that runs each\n"
     "  --version, --help\n";
@@ -158,6 +161,13 @@ static int parse_output(cli *c, const char *v) {
     return 0;
 }
 
+/* --max-memory=N: bytes, with a K, M, G or T suffix. */
+static int parse_max_memory(cli *c, const char *v) {
+    if (!nnc_parse_bytes(v, &c->o.max_memory)) return 0;
+    return usage_error("--max-memory expects a byte count from 1 to 2^62 with an optional suffix K, M, G or T "
+                       "(powers of 1024), such as 512M or 64G; got '%s'", v);
+}
+
 static int parse_opt_level(cli *c, const char *a) {
     if (a[2] < '0' || a[2] > '3' || a[3]) return usage_error("unknown optimization level '%s' (-O0 to -O3)", a);
     c->o.opt_level = a[2] - '0';
@@ -181,9 +191,10 @@ static int parse_target(cli *c, const char *v) {
 }
 
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
-    static const char *const valued[] = {"--emit", "--target", "--name", "--dtype", "--print-after", "-o", "-D"};
+    static const char *const valued[] = {"--emit", "--target",     "--name", "--dtype", "--print-after",
+                                         "-o",     "--max-memory", "-D"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
-    for (int k = 0; k < 7 && !opt; k++)
+    for (int k = 0; k < 8 && !opt; k++)
         if (is_opt(a, valued[k]) && (valued[k][1] == '-' || !a[2])) opt = valued[k];
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
@@ -195,6 +206,7 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
         return bad ? usage_error("%s", bad) : (c->o.print_after = v, 0);
     }
     if (!strcmp(a, "-o")) return parse_output(c, v);
+    if (is_opt(a, "--max-memory")) return parse_max_memory(c, v);
     if (!strcmp(a, "-D")) return parse_define(c, v);
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
     return usage_error("unknown --dtype '%s' (f32, f64)", v);

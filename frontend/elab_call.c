@@ -84,6 +84,10 @@ static ir_node *add_state(elab *e, const char *name, ir_shape s, ir_role role, s
         diag_error(e->d, at, "parameter '%s' is already defined", name);
         return NULL;
     }
+    if (!ir_shape_fits(&s)) {
+        diag_error(e->d, at, "%s", ir_size_error(e->g->a, arena_printf(e->g->a, "'%s'", name), DT_F32, &s));
+        return NULL;
+    }
     ir_node *p = ir_add_source(e->g, IR_PARAM, DT_F32, s, name, at);
     p->role = role;
     p->index = e->g->params.len;

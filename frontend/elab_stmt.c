@@ -24,7 +24,10 @@ static int eval_dim(elab *e, const ast_expr *x, int64_t *out) {
     return 1;
 }
 
-static int eval_type(elab *e, const ast_type *t, ir_dtype *dt, ir_shape *s) {
+/* The type of statement st (input, target, param) into *dt and *s; its
+ * element count must fit 64 bits. */
+static int eval_type(elab *e, const ast_stmt *st, ir_dtype *dt, ir_shape *s) {
+    const ast_type *t = &st->type;
     int ok = 1;
     if (!strcmp(t->dtype, "f32")) *dt = DT_F32;
     else if (!strcmp(t->dtype, "i32")) *dt = DT_I32;
@@ -38,13 +41,17 @@ static int eval_type(elab *e, const ast_type *t, ir_dtype *dt, ir_shape *s) {
     }
     s->rank = t->ndims;
     for (int i = 0; i < t->ndims; i++) ok &= eval_dim(e, t->dims[i], &s->d[i]);
+    if (ok && !ir_shape_fits(s)) {
+        diag_error(e->d, t->span, "%s", ir_size_error(e->g->a, arena_printf(e->g->a, "'%s'", st->name), *dt, s));
+        return 0;
+    }
     return ok;
 }
 
 static void decl_io(elab *e, const ast_stmt *st) {
     ir_dtype dt;
     ir_shape s;
-    if (!eval_type(e, &st->type, &dt, &s)) return el_bind(e, st->name, st->name_span, el_err);
+    if (!eval_type(e, st, &dt, &s)) return el_bind(e, st->name, st->name_span, el_err);
     if (e->mode == MODE_INFER) { /* the first pass made it */
         ARR(int) *list = st->kind == ST_INPUT ? (void *)&e->g->inputs : (void *)&e->g->targets;
         for (int i = 0; i < list->len; i++)
@@ -92,7 +99,7 @@ static int param_init(elab *e, const ast_stmt *st, ir_node *p) {
 void el_decl_param(elab *e, const ast_stmt *st) {
     ir_dtype dt;
     ir_shape s;
-    if (!eval_type(e, &st->type, &dt, &s)) return el_bind(e, st->name, st->name_span, el_err);
+    if (!eval_type(e, st, &dt, &s)) return el_bind(e, st->name, st->name_span, el_err);
     if (dt != DT_F32) {
         diag_error(e->d, st->type.dtype_span, "parameters must be f32");
         return el_bind(e, st->name, st->name_span, el_err);

@@ -186,6 +186,8 @@ static val b_reshape(elab *e, const builtin *b, const ast_expr *call, val *args)
     if (!ok) return el_err;
     ir_node *x = el_node(e, args[0].node);
     int64_t known = 1, total = ir_numel(&x->shape);
+    int wraps = 0;
+    double approx = 1;
     for (int k = 0; k < n; k++) {
         if (d[k] == -1 && infer < 0) {
             infer = k;
@@ -196,10 +198,16 @@ static val b_reshape(elab *e, const builtin *b, const ast_expr *call, val *args)
             diag_error(e->d, args[1].span, "reshape: dimensions must be positive or -1, got %s", list_str(e, d, n));
             return el_err;
         } else {
-            known *= d[k];
+            wraps |= ck_mul_i64(known, d[k], &known);
+            approx *= (double)d[k];
         }
     }
     const char *xs = ir_shape_str(e->g->a, &x->shape);
+    if (wraps)
+        return el_op_error(e, call,
+                           arena_printf(e->g->a, "cannot reshape %s to %s: that is too large, about %.2g elements, "
+                                        "more than 2^63 - 1", xs, list_str(e, d, n), approx),
+                           args, 1);
     if (infer >= 0 && total % known != 0)
         return el_op_error(e, call,
                            arena_printf(e->g->a, "cannot reshape %s (%lld elements) to %s: "
@@ -323,8 +331,13 @@ typedef struct attn_params {
 } attn_params;
 
 static int attn_make_params(elab *e, const ast_expr *call, int64_t D, int bias, attn_params *p) {
-    int64_t win[2] = {3 * D, D}, wout[2] = {D, D}, b3 = 3 * D;
+    int64_t b3;
     memset(p, 0, sizeof *p);
+    if (ck_mul_i64(3, D, &b3)) {
+        diag_error(e->d, call->span, "attention: the in-projection of width 3 x %lld overflows 64 bits", (long long)D);
+        return 0;
+    }
+    int64_t win[2] = {b3, D}, wout[2] = {D, D};
     p->w_in = layer_param(e, call, "in_proj_weight", 2, win, INIT_GLOROT, 0);
     if (bias) p->b_in = layer_param(e, call, "in_proj_bias", 1, &b3, INIT_ZEROS, 0);
     p->w_out = layer_param(e, call, "out_proj.weight", 2, wout, INIT_GLOROT, 0);

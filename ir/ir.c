@@ -18,10 +18,36 @@ void ir_graph_init(ir_graph *g, arena *a, const char *name) {
 
 ir_node *ir_node_of(const ir_graph *g, int id) { return g->nodes.data[id]; }
 
+/* The product of s's dims into *n: 0, or 1 if a dim is negative or the
+ * product overflows. */
+static int numel_checked(const ir_shape *s, int64_t *n) {
+    *n = 1;
+    for (int i = 0; i < s->rank; i++)
+        if (s->d[i] < 0 || ck_mul_i64(*n, s->d[i], n)) return 1;
+    return 0;
+}
+
 int64_t ir_numel(const ir_shape *s) {
-    int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) n *= s->d[i];
-    return n;
+    int64_t n;
+    return numel_checked(s, &n) ? INT64_MAX : n;
+}
+
+int ir_shape_fits(const ir_shape *s) {
+    int64_t n;
+    return !numel_checked(s, &n);
+}
+
+const char *ir_size_error(arena *a, const char *what, ir_dtype dt, const ir_shape *s) {
+    double approx = 1;
+    uint64_t exact = 1; /* the count when it fits 64 bits unsigned */
+    int wraps = 0;
+    for (int i = 0; i < s->rank; i++) {
+        approx *= (double)s->d[i];
+        wraps |= s->d[i] < 0 || __builtin_mul_overflow(exact, (uint64_t)s->d[i], &exact);
+    }
+    const char *count = wraps ? arena_printf(a, "about %.2g", approx) : arena_printf(a, "%llu", (unsigned long long)exact);
+    return arena_printf(a, "%s%s%s%s is too large: %s elements, more than 2^63 - 1", what, *what ? " " : "",
+                        dt == DT_I32 ? "i32" : "f32", ir_shape_str(a, s), count);
 }
 
 int ir_shape_eq(const ir_shape *a, const ir_shape *b) {

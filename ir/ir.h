@@ -158,7 +158,15 @@ typedef struct ir_graph {
 
 void ir_graph_init(ir_graph *g, arena *a, const char *name);
 ir_node *ir_node_of(const ir_graph *g, int id);
+/* The element count. Every shape in a graph fits (ir_shape_fits: checked
+ * where it is made); one that does not gives INT64_MAX, never a wrapped
+ * value. */
 int64_t ir_numel(const ir_shape *s);
+/* 1 if the dims are >= 0 and their product fits an int64_t. */
+int ir_shape_fits(const ir_shape *s);
+/* "WHAT f32[2, 3] is too large: about 1.8e+19 elements, more than 2^63 - 1"
+ * for a shape that does not fit, in a. */
+const char *ir_size_error(arena *a, const char *what, ir_dtype dt, const ir_shape *s);
 int ir_shape_eq(const ir_shape *a, const ir_shape *b);
 ir_shape ir_shape_make(int rank, const int64_t *d);
 ir_shape ir_scalar_shape(void);
@@ -302,5 +310,25 @@ typedef struct ir_program {
 
 /* Schedule and plan every entry point the graph supports. */
 void ir_program_build(ir_graph *g, ir_program *p);
+
+/* ---- memory need (memplan.c) ------------------------------------------- */
+
+/* Parameter-sized buffers the optimizer keeps: 0, 1 (SGD momentum) or 2
+ * (Adam's moments). */
+int ir_opt_slots(const ir_optim *o);
+
+/* The bytes a compiled model works in, each saturating at SIZE_MAX. */
+typedef struct mem_need {
+    size_t params; /* the parameter buffer, once */
+    int copies;    /* of it: values, gradients (when it trains), optimizer slots */
+    size_t act;    /* the activation arena */
+    size_t io;     /* inputs and targets */
+    size_t total;  /* params * copies + act + io */
+} mem_need;
+/* The need of g in elements of esize bytes: from the plans of p, or with p
+ * NULL (no plan: --emit=ir) a lower bound, the largest live activation
+ * standing for the arena and the gradients and optimizer state counted
+ * when g has a loss and an optimizer. */
+void mem_need_of(const ir_graph *g, const ir_program *p, size_t esize, mem_need *m);
 
 #endif /* NNC_IR_H */

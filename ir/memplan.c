@@ -7,6 +7,10 @@
  * in lifetime, any buffer placed before (greedy by size, as TFLite Micro's
  * planner does). A lifetime runs from the step that writes the buffer to the
  * last step that reads it; outputs live to the end.
+ *
+ * Sizes and offsets saturate at SIZE_MAX (ck_add_sat): a plan that does not
+ * fit size_t has arena_elems or param_elems SIZE_MAX, which no memory limit
+ * allows (mem_need_of, checked by the driver before any code is made).
  */
 #include "ir.h"
 
@@ -14,7 +18,14 @@
 
 enum { ALIGN_ELEMS = 16 }; /* 64 bytes in f32 */
 
-static size_t align_up(size_t n) { return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
+/* n rounded up to ALIGN_ELEMS; SIZE_MAX when that does not fit. */
+static size_t align_up(size_t n) { return ck_add_sat(n, ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
+
+/* A node's element count as a size_t (saturating where size_t is narrower). */
+static size_t elems(const ir_node *n) {
+    int64_t k = ir_numel(&n->shape);
+    return (uint64_t)k > SIZE_MAX ? SIZE_MAX : (size_t)k;
+}
 
 typedef struct buf {
     int node;        /* node id */
@@ -38,7 +49,7 @@ static void place_params(const ir_graph *g, mem_plan *p) {
             p->region[g->grads.data[i]] = MEM_GRAD;
             p->offset[g->grads.data[i]] = off;
         }
-        off += align_up((size_t)ir_numel(&g->nodes.data[id]->shape));
+        off = ck_add_sat(off, align_up(elems(g->nodes.data[id])));
     }
     p->param_elems = off;
 }
@@ -64,8 +75,8 @@ static size_t best_offset(const buf *b, const buf *placed, const size_t *offs, i
         for (int j = 0; j < n; j++) {
             const buf *o = &placed[j];
             if (o->last < b->first || b->last < o->first) continue; /* lifetimes disjoint */
-            if (offs[j] + o->size <= off || off + b->size <= offs[j]) continue;
-            off = offs[j] + o->size;
+            if (ck_add_sat(offs[j], o->size) <= off || ck_add_sat(off, b->size) <= offs[j]) continue;
+            off = ck_add_sat(offs[j], o->size);
             again = 1;
         }
     }
@@ -82,7 +93,7 @@ static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf 
             if (pos[in] >= 0) bufs[pos[in]].last = t;
         }
         if (p->region[id] != MEM_NONE) continue;
-        bufs[nb] = (buf){id, t, t, align_up((size_t)ir_numel(&g->nodes.data[id]->shape))};
+        bufs[nb] = (buf){id, t, t, align_up(elems(g->nodes.data[id]))};
         pos[id] = nb++;
     }
     for (int i = 0; i < g->outputs.len; i++)
@@ -108,8 +119,9 @@ void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a, mem_plan 
         offs[i] = best_offset(&bufs[i], bufs, offs, i);
         p->region[bufs[i].node] = MEM_ARENA;
         p->offset[bufs[i].node] = offs[i];
-        if (offs[i] + bufs[i].size > p->arena_elems) p->arena_elems = offs[i] + bufs[i].size;
-        p->naive_elems += bufs[i].size;
+        size_t end = ck_add_sat(offs[i], bufs[i].size);
+        if (end > p->arena_elems) p->arena_elems = end;
+        p->naive_elems = ck_add_sat(p->naive_elems, bufs[i].size);
     }
     p->kernels = s->order.len;
     free(bufs);
@@ -136,4 +148,51 @@ void ir_program_build(ir_graph *g, ir_program *p) {
         mem_plan_schedule(g, &p->sched[e], g->a, &p->mem[e]);
         if (p->mem[e].arena_elems > p->arena_elems) p->arena_elems = p->mem[e].arena_elems;
     }
+}
+
+int ir_opt_slots(const ir_optim *o) {
+    return o->kind == OPT_ADAM || o->kind == OPT_ADAMW ? 2 : o->kind == OPT_SGD && o->momentum != 0 ? 1 : 0;
+}
+
+/* Bytes of the inputs and targets. */
+static size_t io_bytes(const ir_graph *g, size_t esize) {
+    size_t sum = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? g->targets.len : g->inputs.len); i++) {
+            const ir_node *n = g->nodes.data[k ? g->targets.data[i] : g->inputs.data[i]];
+            sum = ck_add_sat(sum, ck_mul_sat(elems(n), n->dtype == DT_I32 ? 4 : esize));
+        }
+    return sum;
+}
+
+/* Without a plan: the largest live op result, in elements (aligned). */
+static size_t largest_activation(const ir_graph *g) {
+    ir_sched s;
+    size_t most = 0;
+    ir_schedule_all(g, &s);
+    for (int t = 0; t < s.order.len; t++) {
+        size_t k = align_up(elems(g->nodes.data[s.order.data[t]]));
+        if (k > most) most = k;
+    }
+    return most;
+}
+
+void mem_need_of(const ir_graph *g, const ir_program *p, size_t esize, mem_need *m) {
+    size_t pe = 0, ae = 0;
+    int trains;
+    if (p) {
+        for (int e = ENTRY_COUNT - 1; e >= 0; e--)
+            if (p->has[e]) pe = p->mem[e].param_elems;
+        ae = p->arena_elems;
+        trains = p->has[ENTRY_TRAIN];
+    } else {
+        for (int i = 0; i < g->params.len; i++) pe = ck_add_sat(pe, align_up(elems(g->nodes.data[g->params.data[i]])));
+        ae = largest_activation(g);
+        trains = g->loss >= 0 && g->opt.kind != OPT_NONE && g->params.len > 0;
+    }
+    m->params = ck_mul_sat(pe, esize);
+    m->copies = 1 + trains + ir_opt_slots(&g->opt);
+    m->act = ck_mul_sat(ae, esize);
+    m->io = io_bytes(g, esize);
+    m->total = ck_add_sat(ck_add_sat(ck_mul_sat(m->params, (size_t)m->copies), m->act), m->io);
 }

@@ -76,7 +76,8 @@ void vjp_SLICE(ad_ctx *c, ir_node *n, int dy) {
 const char *shape_PAD(ir_graph *g, ir_node *n) {
     const ir_shape *a = &ir_in(g, n, 0)->shape;
     int64_t ax = n->iattr[0], lo = n->iattr[1], len = n->iattr[2];
-    if (ax < 0 || ax >= a->rank || lo < 0 || lo + a->d[ax] > len)
+    int64_t hi;
+    if (ax < 0 || ax >= a->rank || lo < 0 || ck_add_i64(lo, a->d[ax], &hi) || hi > len)
         return arena_printf(g->a, "pad: cannot place %s at %lld of %lld along axis %lld", ir_sstr(g, a),
                             (long long)lo, (long long)len, (long long)ax);
     n->shape = *a;
@@ -107,7 +108,9 @@ const char *shape_CONCAT(ir_graph *g, ir_node *n) {
             return arena_printf(g->a, "concat along axis %lld: %s and %s differ in axis %d (%lld vs %lld)",
                                 (long long)ax, ir_sstr(g, a), ir_sstr(g, b), i, (long long)a->d[i], (long long)b->d[i]);
     n->shape = *a;
-    n->shape.d[ax] = a->d[ax] + b->d[ax];
+    if (ck_add_i64(a->d[ax], b->d[ax], &n->shape.d[ax]))
+        return arena_printf(g->a, "concat along axis %lld: %s and %s: the joined axis overflows 64 bits",
+                            (long long)ax, ir_sstr(g, a), ir_sstr(g, b));
     return shape_float_inputs(g, n);
 }
 

@@ -38,9 +38,26 @@ static ir_shape nchw(int64_t n, int64_t c, int64_t h, int64_t w) {
 }
 
 /* Output length of a window of extent `ext` sliding with stride s over
- * len + 2 pad elements, or 0 when it does not fit once. */
+ * len + 2 pad elements: 0 when it does not fit once, -1 when len + 2 pad
+ * overflows. */
 static int64_t out_len(int64_t len, int64_t pad, int64_t ext, int64_t s) {
-    return len + 2 * pad < ext ? 0 : (len + 2 * pad - ext) / s + 1;
+    int64_t padded;
+    if (ck_mul_i64(pad, 2, &padded) || ck_add_i64(len, padded, &padded)) return -1;
+    return padded < ext ? 0 : (padded - ext) / s + 1;
+}
+
+/* "OP: ... overflows" for sizes beyond 64 bits (out_len -1, a kernel
+ * extent), naming the input and the attributes. */
+static const char *too_large(ir_graph *g, const ir_node *n, const char *what, const ir_node *x) {
+    return arena_printf(g->a, "%s: %s of %s overflows 64 bits (stride %lld, padding %lld, dilation %lld)",
+                        ir_ops[n->op].name, what, tstr(g, x), (long long)n->iattr[CV_STRIDE],
+                        (long long)n->iattr[CV_PAD], (long long)n->iattr[CV_DIL]);
+}
+
+/* The extent d (k - 1) + 1 of a kernel of k taps dilated by d: 0, or 1 when
+ * it overflows. */
+static int kernel_extent(int64_t d, int64_t k, int64_t *ext) {
+    return ck_mul_i64(d, k - 1, ext) || ck_add_i64(*ext, 1, ext);
 }
 
 /* ---- conv2d ------------------------------------------------------------ */
@@ -70,12 +87,15 @@ static const char *conv_out(ir_graph *g, const ir_node *n, const ir_node *x, con
     if (ws->d[0] % gr)
         return arena_printf(g->a, "conv2d: out_channels %lld is not divisible by groups %lld", (long long)ws->d[0],
                             (long long)gr);
-    if (ws->d[1] * gr != xs->d[1])
-        return arena_printf(g->a, "conv2d: weight %s takes %lld input channels (groups %lld), but x %s has %lld",
-                            ir_sstr(g, ws), (long long)(ws->d[1] * gr), (long long)gr, ir_sstr(g, xs),
+    if (ws->d[1] != xs->d[1] / gr) /* xs->d[1] % gr == 0: the product ws->d[1] gr would be xs->d[1] */
+        return arena_printf(g->a, "conv2d: weight %s takes %.0f input channels (groups %lld), but x %s has %lld",
+                            ir_sstr(g, ws), (double)ws->d[1] * (double)gr, (long long)gr, ir_sstr(g, xs),
                             (long long)xs->d[1]);
-    int64_t eh = d * (ws->d[2] - 1) + 1, ew = d * (ws->d[3] - 1) + 1;
+    int64_t eh, ew;
+    if (kernel_extent(d, ws->d[2], &eh) || kernel_extent(d, ws->d[3], &ew))
+        return too_large(g, n, "the dilated kernel", w);
     int64_t oh = out_len(xs->d[2], p, eh, s), ow = out_len(xs->d[3], p, ew, s);
+    if (oh < 0 || ow < 0) return too_large(g, n, "the padded input", x);
     if (oh < 1 || ow < 1)
         return arena_printf(g->a, "conv2d: the kernel spans %lldx%lld (kernel %lldx%lld, dilation %lld), more than "
                             "the padded input %lldx%lld (%lldx%lld with padding %lld)",
@@ -127,8 +147,10 @@ const char *shape_CONV2D_GRAD_X(ir_graph *g, ir_node *n) {
     if (dy->shape.rank != 4 || w->shape.rank != 4 || n->iattr[CV_A4] < 1 || n->iattr[CV_A5] < 1)
         return arena_printf(g->a, "conv2d_grad_x: bad operands %s, %s", ir_sstr(g, &dy->shape), ir_sstr(g, &w->shape));
     ir_node x = *dy; /* the forward input, as far as its shape goes */
-    x.shape = nchw(dy->shape.d[0], w->shape.d[1] * (n->iattr[CV_GROUPS] > 0 ? n->iattr[CV_GROUPS] : 1),
-                   n->iattr[CV_A4], n->iattr[CV_A5]);
+    int64_t c;
+    if (ck_mul_i64(w->shape.d[1], n->iattr[CV_GROUPS] > 0 ? n->iattr[CV_GROUPS] : 1, &c))
+        return too_large(g, n, "the channels", w);
+    x.shape = nchw(dy->shape.d[0], c, n->iattr[CV_A4], n->iattr[CV_A5]);
     const char *e = conv_grad_dy(g, n, dy, &x, w);
     if (e) return e;
     n->shape = x.shape;
@@ -189,10 +211,11 @@ static const char *pool_out(ir_graph *g, const ir_node *n, const char *op, const
     if (k < 1 || s < 1 || p < 0)
         return arena_printf(g->a, "%s: kernel %lld and stride %lld must be >= 1, padding %lld >= 0", op,
                             (long long)k, (long long)s, (long long)p);
-    if (2 * p > k)
+    if (p > k / 2) /* 2 p > k, without the product */
         return arena_printf(g->a, "%s: padding %lld is more than half the kernel %lld", op, (long long)p,
                             (long long)k);
     int64_t oh = out_len(x->shape.d[2], p, k, s), ow = out_len(x->shape.d[3], p, k, s);
+    if (oh < 0 || ow < 0) return arena_printf(g->a, "%s: the padded input of %s overflows 64 bits", op, tstr(g, x));
     if (oh < 1 || ow < 1)
         return arena_printf(g->a, "%s: kernel %lld is larger than the padded input %lldx%lld (%lldx%lld with "
                             "padding %lld)", op, (long long)k, (long long)(x->shape.d[2] + 2 * p),

@@ -100,6 +100,7 @@ void vjp_EXPAND(ad_ctx *c, ir_node *n, int dy) {
 
 const char *shape_RESHAPE(ir_graph *g, ir_node *n) {
     const ir_shape *a = &ir_in(g, n, 0)->shape;
+    if (!ir_shape_fits(&n->ashape)) return ir_size_error(g->a, "reshape: the target shape", DT_F32, &n->ashape);
     if (ir_numel(a) != ir_numel(&n->ashape))
         return arena_printf(g->a, "cannot reshape %s (%lld elements) to %s (%lld elements)",
                             ir_sstr(g, a), (long long)ir_numel(a), ir_sstr(g, &n->ashape),

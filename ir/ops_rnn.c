@@ -30,11 +30,13 @@ static int op_attr(ad_ctx *c, ir_op o, const ir_node *at, const int *in, int64_t
     return ad_op(c, o, at, in, ia, NULL, NULL);
 }
 
-/* The cell kind and H of an rnn_scan(_grad) node, checked. */
+/* The cell kind and H of an rnn_scan(_grad) node, checked; H at most
+ * INT64_MAX / 8, so that the widths and offsets (at most 8 H, rnn.h) of the
+ * rules fit. */
 static const char *cell_attrs(ir_graph *g, const ir_node *n, int *cell, int64_t *H) {
     *cell = (int)n->iattr[0];
     *H = n->iattr[1];
-    if (*cell < 0 || *cell >= RNN_CELL_COUNT || *H < 1)
+    if (*cell < 0 || *cell >= RNN_CELL_COUNT || *H < 1 || *H > INT64_MAX / 8)
         return arena_printf(g->a, "%s: bad cell kind %lld or hidden size %lld", ir_ops[n->op].name,
                             (long long)n->iattr[0], (long long)n->iattr[1]);
     return NULL;

@@ -89,9 +89,14 @@ static const shape_fn shape_rules[IR_NUM_OPS] = {
 #undef OP
 };
 
+/* The rule, then the size check every shape gets where it is made: a
+ * result whose element count does not fit 64 bits is an error here,
+ * before anything computes with it. */
 const char *ir_infer_shape(ir_graph *g, ir_node *n) {
     if (ir_ops[n->op].nin >= 0 && n->nin != ir_ops[n->op].nin)
         return arena_printf(g->a, "%s takes %d inputs, got %d", ir_ops[n->op].name,
                             ir_ops[n->op].nin, n->nin);
-    return shape_rules[n->op](g, n);
+    const char *e = shape_rules[n->op](g, n);
+    if (e || ir_shape_fits(&n->shape)) return e;
+    return ir_size_error(g->a, arena_printf(g->a, "%s: the result", ir_ops[n->op].name), n->dtype, &n->shape);
 }

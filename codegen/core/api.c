@@ -6,10 +6,7 @@
 #include "api.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
-int cg_opt_slots(cg_ctx *cx) {
-    ir_optkind k = cx->g->opt.kind;
-    return k == OPT_ADAM || k == OPT_ADAMW ? 2 : k == OPT_SGD && cx->g->opt.momentum != 0 ? 1 : 0;
-}
+int cg_opt_slots(cg_ctx *cx) { return ir_opt_slots(&cx->g->opt); }
 int cg_trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
 
 size_t cg_param_elems(cg_ctx *cx) {
@@ -82,6 +79,12 @@ void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
     sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
     sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, cg_param_elems(cx));
     sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, arena_bytes);
+    int64_t most = 0; /* the longest loop of a kernel (the compiler checked the sizes for 64 bits) */
+    for (int i = 0; i < g->nodes.len; i++)
+        if (ir_numel(&NODE(cx, i)->shape) > most) most = ir_numel(&NODE(cx, i)->shape);
+    sb_printf(h, "typedef char %s_sizes_fit[%s_ARENA_BYTES <= (size_t)-1 && %lld <= (unsigned long)-1 / 2 ? 1 : -1]; "
+                 "/* size_t and long (loop indices) hold these sizes: else use a 64-bit target */\n",
+              cx->o->prefix, cx->upper, (long long)most);
 }
 
 /* ---- parameters --------------------------------------------------------- */

@@ -113,6 +113,76 @@ if grep -q "$(printf '\033')" $T/color.log; then pass "colour on a terminal"; el
 $NNC tests/diag/name_unknown.nn -o $T/x.c 2>$T/pipe.log
 if grep -q "$(printf '\033')" $T/pipe.log; then fail "colour into a pipe"; else pass "no colour into a pipe"; fi
 
+# ---- sizes: checked element counts, the memory limit, the generated checks ----
+expect "--help documents --max-memory" 0 "--max-memory=N .*refuse a model" $NNC --help
+expect "--max-memory below digits_mlp's need" 1 \
+    "model 'digits_mlp' needs 476864 bytes (465.7 KiB), more than the memory limit of 1024 bytes" \
+    $NNC --max-memory=1K examples/digits_mlp.nn -o $T/mm.c
+expect "--max-memory names the largest tensor" 1 "digits_mlp.nn:6:9: note: the largest tensor is 'h.2.weight'" \
+    $NNC --max-memory=1k examples/digits_mlp.nn -o $T/mm.c
+if [ -e $T/mm.c ] || [ -e $T/mm.h ]; then fail "--max-memory: output written for a model over the limit"
+else pass "--max-memory: nothing written for a model over the limit"; fi
+expect "--max-memory at exactly the need compiles" 0 "" $NNC --max-memory=476864 examples/digits_mlp.nn -o $T/mm.c
+expect "--max-memory one byte under the need" 1 "needs 476864 bytes" \
+    $NNC --max-memory 476863 examples/digits_mlp.nn -o $T/mm.c
+expect "--max-memory counts f64 elements as 8 bytes (the i32 labels 4)" 1 "needs 953600 bytes" \
+    $NNC --dtype=f64 --max-memory=476864 examples/digits_mlp.nn -o $T/mm.c
+expect "--max-memory with a G suffix" 0 "" $NNC --max-memory=1G examples/digits_mlp.nn -o $T/mm.c
+expect "--max-memory applies to --emit=ir (a lower bound)" 1 "needs at least" \
+    $NNC --max-memory=1K --emit=ir examples/digits_mlp.nn
+for bad in 12X 0 -5 1.5G 4194305T 99999999999999999999 ""; do
+    expect "--max-memory='$bad' is a usage error" 2 "--max-memory expects a byte count from 1 to 2^62" \
+        $NNC --max-memory="$bad" examples/digits_mlp.nn -o $T/mm.c
+done
+expect "--max-memory=4194304T (2^62) is the largest" 0 "" $NNC --max-memory=4194304T examples/xor.nn -o $T/mm.c
+printf 'model emb {\n    input ids : i32[4]\n    output y = embedding(ids, 1099511627776, 16777216)\n}\n' >$T/wrap.nn
+expect "an embedding table of 2^64 elements is an error, not PARAM_ELEMS 0" 1 \
+    "wrap.nn:3:16: error: 'y.weight' f32\[1099511627776, 16777216\] is too large" $NNC --main $T/wrap.nn -o $T/wrap.c
+cat >$T/huge.nn <<'NN'
+model huge {
+    input x : f32[1, 13]
+    target t : f32[1, 1000000000000]
+    output y = dense(x, 1000000000000)
+    loss mse(y, t)
+    train sgd(lr = 0.1)
+}
+NN
+expect "a 56 TB dense layer in training is over the default limit" 1 \
+    "model 'huge' needs 132000000000116 bytes (120.1 TiB), more than the memory limit of 70368744177664 bytes" \
+    $NNC --main $T/huge.nn -o $T/huge.c
+# the header refuses a target whose size_t or long cannot hold the model's sizes
+printf 'model big {\n    input x : f32[1, 1024]\n    output y = dense(x, 2000000)\n}\n' >$T/big.nn
+$NNC $T/big.nn -o $T/big.c && $NNC examples/xor.nn -o $T/xor32.c || fail "big, xor32 compile"
+for m in big xor32; do
+    { echo '#include <stddef.h>'; grep -E '^#define [A-Z0-9_]*_ARENA_BYTES |_sizes_fit\[' $T/$m.h; } >$T/${m}_fit.c
+done
+gcc -std=c99 -Wall -Wextra -Werror -ffreestanding -fsyntax-only $T/big_fit.c &&
+    pass "an 8 GB model's size check passes on 64 bits" || fail "an 8 GB model's size check on 64 bits"
+if echo 'int x;' | gcc -m32 -ffreestanding -fsyntax-only -x c - 2>/dev/null; then
+    gcc -std=c99 -m32 -ffreestanding -fsyntax-only $T/big_fit.c 2>$T/fit.log &&
+        fail "an 8 GB model compiles for 32 bits" ||
+        { grep -q "big_sizes_fit" $T/fit.log && pass "an 8 GB model's header refuses a 32-bit target" ||
+            fail "32-bit refusal without the size check's name"; }
+    gcc -std=c99 -m32 -Wall -Wextra -Werror -ffreestanding -fsyntax-only $T/xor32_fit.c &&
+        pass "xor's size check passes on 32 bits" || fail "xor's size check on 32 bits"
+else echo "SKIP e2e: the 32-bit size check (gcc -m32 unavailable)"; fi
+cat >$T/init_bytes.c <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include "xor32.h"
+int main(void) { /* _init refuses a block one byte short, takes one of XOR_ARENA_BYTES */
+    void *mem = malloc(XOR_ARENA_BYTES);
+    xor *m = NULL;
+    int short_ok = xor_init(&m, mem, XOR_ARENA_BYTES - 1, 1) == NNRT_ERR_ARG && !m;
+    int full_ok = xor_init(&m, mem, XOR_ARENA_BYTES, 1) == NNRT_OK && m;
+    printf("short %d ok %d\n", short_ok, full_ok);
+    free(mem);
+    return 0;
+}
+C
+gcc $CFLAGS99 -I$T $T/init_bytes.c $T/xor32.c $NNRT -lm -o $T/init_bytes &&
+    expect "_init checks the caller's byte count" 0 "short 1 ok 1" $T/init_bytes || fail "init_bytes builds"
+
 # ---- generated code: gcc and clang, f32 and f64, with and without main -------
 for nn in examples/*.nn; do
     m=$(basename "$nn" .nn)

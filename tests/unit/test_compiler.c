@@ -412,6 +412,60 @@ static void test_diag_counts_and_max_errors(void) {
     free(buf);
 }
 
+/* The checked helpers of common.h: exact results up to the type's limit,
+ * an overflow reported (ck_*_i64) or saturated (ck_*_sat) past it. */
+static void test_checked_arithmetic(void) {
+    int64_t r = 0;
+    CU_ASSERT_EQUAL(ck_mul_i64(1LL << 31, 1LL << 31, &r), 0);
+    CU_ASSERT_EQUAL(r, 1LL << 62);
+    CU_ASSERT_EQUAL(ck_mul_i64(1LL << 40, 1LL << 24, &r), 1); /* 2^64: wraps to 0 unchecked */
+    CU_ASSERT_EQUAL(ck_mul_i64(3037000499LL, 3037000499LL, &r), 0); /* floor(sqrt(2^63 - 1)) squared */
+    CU_ASSERT_EQUAL(ck_mul_i64(3037000500LL, 3037000500LL, &r), 1);
+    CU_ASSERT_EQUAL(ck_mul_i64(INT64_MAX, 1, &r), 0);
+    CU_ASSERT_EQUAL(r, INT64_MAX);
+    CU_ASSERT_EQUAL(ck_mul_i64(INT64_MAX, 2, &r), 1);
+    CU_ASSERT_EQUAL(ck_mul_i64(-1, INT64_MIN, &r), 1);
+    CU_ASSERT_EQUAL(ck_add_i64(INT64_MAX - 1, 1, &r), 0);
+    CU_ASSERT_EQUAL(r, INT64_MAX);
+    CU_ASSERT_EQUAL(ck_add_i64(INT64_MAX, 1, &r), 1);
+    CU_ASSERT_EQUAL(ck_add_i64(1LL << 62, 1LL << 62, &r), 1);
+    CU_ASSERT_EQUAL(ck_add_i64(-5, 3, &r), 0);
+    CU_ASSERT_EQUAL(r, -2);
+    CU_ASSERT_EQUAL(ck_add_sat(SIZE_MAX - 1, 1), SIZE_MAX);
+    CU_ASSERT_EQUAL(ck_add_sat(SIZE_MAX, 1), SIZE_MAX);
+    CU_ASSERT_EQUAL(ck_add_sat(SIZE_MAX / 2 + 1, SIZE_MAX / 2 + 1), SIZE_MAX);
+    CU_ASSERT_EQUAL(ck_add_sat(40, 2), 42);
+    CU_ASSERT_EQUAL(ck_mul_sat(SIZE_MAX / 8, 8), SIZE_MAX / 8 * 8);
+    CU_ASSERT_EQUAL(ck_mul_sat(SIZE_MAX / 8 + 1, 8), SIZE_MAX);
+    CU_ASSERT_EQUAL(ck_mul_sat(0, SIZE_MAX), 0);
+    CU_ASSERT_EQUAL(ck_mul_sat(6, 7), 42);
+}
+
+/* --max-memory's byte counts: suffixes are powers of 1024, 1 .. 2^62. */
+static void test_parse_bytes(void) {
+    uint64_t v = 0;
+    CU_ASSERT_EQUAL(nnc_parse_bytes("1", &v), 0);
+    CU_ASSERT_EQUAL(v, 1);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("476864", &v), 0);
+    CU_ASSERT_EQUAL(v, 476864);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("1K", &v), 0);
+    CU_ASSERT_EQUAL(v, 1024);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("3m", &v), 0);
+    CU_ASSERT_EQUAL(v, 3ULL << 20);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("64G", &v), 0);
+    CU_ASSERT_EQUAL(v, 64ULL << 30);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("64T", &v), 0);
+    CU_ASSERT_EQUAL(v, NNC_MAX_MEMORY_DEFAULT);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("4194304T", &v), 0);
+    CU_ASSERT_EQUAL(v, NNC_MAX_MEMORY_MAX);
+    CU_ASSERT_EQUAL(nnc_parse_bytes("4611686018427387904", &v), 0);
+    v = 7;
+    const char *bad[] = {"", "0", "0K", "K", "-1", "+1", "1.5G", "12X", "1KB", "1 K", " 1", "1 ", "1\t", "4194305T",
+                         "4611686018427387905", "18446744073709551616", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CU_ASSERT_EQUAL(nnc_parse_bytes(bad[i], &v), -1);
+    CU_ASSERT_EQUAL(v, 7); /* untouched on error */
+}
+
 /* ======================================================================== */
 /* shape rules                                                               */
 /* ======================================================================== */
@@ -677,6 +731,97 @@ static void test_shape_expand_inverts_sum(void) {
     bad.ashape = shp(2, 2, 4, 0); /* rank does not add up */
     CU_ASSERT_PTR_NOT_NULL(ir_infer_shape(&h.g, &bad));
     CU_ASSERT_EQUAL(verify_quiet(&h.g), 0);
+    arena_free(&h.a);
+}
+
+/* Element counts are checked where shapes are made: ir_numel never wraps,
+ * and a rule whose result (or an intermediate size) overflows 64 bits is an
+ * error naming the shape. */
+static void test_shape_overflow_checked(void) {
+    hg h;
+    hg_init(&h);
+    const char *err;
+    ir_shape wraps = shp(2, 1LL << 40, 1LL << 24, 0), fits = shp(3, 1LL << 40, 1LL << 22, 1);
+    CU_ASSERT_EQUAL(ir_numel(&wraps), INT64_MAX); /* 2^64: 0 if it wrapped */
+    CU_ASSERT(!ir_shape_fits(&wraps));
+    CU_ASSERT(ir_shape_fits(&fits));
+    CU_ASSERT_EQUAL(ir_numel(&fits), 1LL << 62);
+    ir_shape neg = shp(1, -3, 0, 0);
+    CU_ASSERT(!ir_shape_fits(&neg));
+    CU_ASSERT_STRING_EQUAL(ir_size_error(&h.a, "'t'", DT_F32, &wraps),
+                           "'t' f32[1099511627776, 16777216] is too large: about 1.8e+19 elements, more than 2^63 - 1");
+    /* matmul [2^32, 1] x [1, 2^32]: inputs fit, the result has 2^64 elements */
+    int a = in_f32(&h, shp(2, 1LL << 32, 1, 0)), b = in_f32(&h, shp(2, 1, 1LL << 32, 0));
+    CU_ASSERT_PTR_NULL(add2(&h, IR_MATMUL, a, b, 0, 0, &err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    CU_ASSERT_STRING_EQUAL(err, "matmul: the result f32[4294967296, 4294967296] is too large: about 1.8e+19 "
+                                "elements, more than 2^63 - 1");
+    /* concat of two [2^62]: the joined axis is 2^63 */
+    int c = in_f32(&h, shp(1, 1LL << 62, 0, 0));
+    CU_ASSERT_PTR_NULL(add2(&h, IR_CONCAT, c, c, 0, 0, &err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the joined axis overflows 64 bits"));
+    /* conv2d with a dilation whose kernel extent overflows */
+    int x = in_f32(&h, shp(3, 1, 1, 8)), w = in_f32(&h, shp(3, 1, 1, 3));
+    ir_node *x4 = ir_add_reshape(&h.g, x, ir_shape_make(4, (int64_t[]){1, 1, 8, 1}), (src_span){0, 0, 0, 0});
+    ir_node *w4 = ir_add_reshape(&h.g, w, ir_shape_make(4, (int64_t[]){1, 1, 3, 1}), (src_span){0, 0, 0, 0});
+    int in[2] = {x4->id, w4->id};
+    int64_t ia[IR_MAX_ATTR] = {1, 0, 1LL << 62, 1};
+    CU_ASSERT_PTR_NULL(ir_add(&h.g, IR_CONV2D, in, 2, ia, NULL, (src_span){0, 0, 0, 0}, &err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "conv2d: the dilated kernel of f32[1, 1, 3, 1] overflows 64 bits"));
+    /* a reshape to a shape whose count wraps to x's (16) */
+    int s = in_f32(&h, shp(2, 4, 4, 0));
+    ir_node bad;
+    memset(&bad, 0, sizeof bad);
+    bad.op = IR_RESHAPE;
+    bad.nin = 1;
+    bad.in[0] = s;
+    bad.ashape = ir_shape_make(5, (int64_t[]){4294967297LL, 4294967295LL, 4294967297LL, 4294967295LL, 16});
+    const char *e = ir_infer_shape(&h.g, &bad);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "reshape: the target shape f32[4294967297, 4294967295, 4294967297, "
+                                     "4294967295, 16] is too large"));
+    arena_free(&h.a);
+}
+
+/* Sizes past size_t saturate in the plan's totals: four [2^62] parameters
+ * need 2^64 elements, and the need is SIZE_MAX, never a wrapped value. */
+static void test_memplan_need_saturates(void) {
+    hg h;
+    hg_init(&h);
+    src_span z = {0, 0, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        ir_node *p = ir_add_source(&h.g, IR_PARAM, DT_F32, shp(1, 1LL << 62, 0, 0), "p", z);
+        p->role = ROLE_PARAM;
+        arr_push(&h.a, h.g.params, p->id);
+    }
+    mem_need m;
+    mem_need_of(&h.g, NULL, 4, &m);
+    CU_ASSERT_EQUAL(m.params, SIZE_MAX);
+    CU_ASSERT_EQUAL(m.total, SIZE_MAX);
+    CU_ASSERT_EQUAL(m.copies, 1);
+    h.g.params.len = 1; /* one: 2^62 elements, 2^64 bytes in f32 */
+    mem_need_of(&h.g, NULL, 4, &m);
+    CU_ASSERT_EQUAL(m.total, SIZE_MAX);
+    mem_need_of(&h.g, NULL, 2, &m); /* 2^63 bytes fit */
+    CU_ASSERT_EQUAL(m.params, (size_t)1 << 63);
+    CU_ASSERT_EQUAL(m.total, (size_t)1 << 63);
+    /* planned: y = relu(p0) as the output; the parameter buffer of 2^64
+     * elements saturates in the plan too */
+    h.g.params.len = 4;
+    int in[1] = {h.g.params.data[0]};
+    ir_node *y = ir_add(&h.g, IR_RELU, in, 1, NULL, NULL, z, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    arr_push(&h.a, h.g.outputs, y->id);
+    arr_push(&h.a, h.g.output_names, "y");
+    ir_program p;
+    ir_program_build(&h.g, &p);
+    CU_ASSERT(p.has[ENTRY_FORWARD]);
+    CU_ASSERT_EQUAL(p.mem[ENTRY_FORWARD].param_elems, SIZE_MAX);
+    CU_ASSERT_EQUAL(p.arena_elems, (size_t)1 << 62);
+    mem_need_of(&h.g, &p, 4, &m);
+    CU_ASSERT_EQUAL(m.total, SIZE_MAX);
     arena_free(&h.a);
 }
 
@@ -1698,6 +1843,8 @@ int main(void) {
         {"common", "diag_span_past_end_of_line", test_diag_span_past_end_of_line},
         {"common", "diag_tab_in_line", test_diag_tab_in_line},
         {"common", "diag_counts_and_max_errors", test_diag_counts_and_max_errors},
+        {"common", "checked_arithmetic", test_checked_arithmetic},
+        {"common", "parse_bytes", test_parse_bytes},
         {"shape", "shape_broadcast_suffix", test_shape_broadcast_suffix},
         {"shape", "shape_broadcast_mismatch_names_shapes", test_shape_broadcast_mismatch_names_shapes},
         {"shape", "shape_scalar_broadcast", test_shape_scalar_broadcast},
@@ -1707,6 +1854,7 @@ int main(void) {
         {"shape", "shape_sum_axes", test_shape_sum_axes},
         {"shape", "shape_expand_inverts_sum", test_shape_expand_inverts_sum},
         {"shape", "shape_reshape_numel_mismatch", test_shape_reshape_numel_mismatch},
+        {"shape", "shape_overflow_checked", test_shape_overflow_checked},
         {"shape", "shape_cross_entropy_labels", test_shape_cross_entropy_labels},
         {"shape", "shape_i32_operand_rejected", test_shape_i32_operand_rejected},
         {"elab", "examples_compile_cleanly", test_examples_compile_cleanly},
@@ -1734,6 +1882,7 @@ int main(void) {
         {"memplan", "memplan_arena_not_above_naive", test_memplan_arena_not_above_naive},
         {"memplan", "memplan_grads_pinned_to_param_slots", test_memplan_grads_pinned_to_param_slots},
         {"memplan", "memplan_params_contiguous_in_order", test_memplan_params_contiguous_in_order},
+        {"memplan", "memplan_need_saturates", test_memplan_need_saturates},
         {"codegen", "codegen_deterministic", test_codegen_deterministic},
         {"codegen", "codegen_name_prefix", test_codegen_name_prefix},
         {"codegen", "codegen_f64_uses_double", test_codegen_f64_uses_double},
