@@ -38,7 +38,8 @@
  * with probability 1 - p and scales it by 1 / (1 - p); the k-th dropout of
  * the model (in elaboration order, k < 256) draws element i of training
  * call c from Philox4x32-10 with key = the model's seed and counter
- * (ctr_hi = c << 8 | k, ctr_lo = i / 4), word i % 4: kept when
+ * (ctr_hi = NNRT_STREAM_DROPOUT (2^63) | c << 8 | k, ctr_lo = i / 4), word
+ * i % 4: kept when
  * nnrt_u01(word) >= (float)p (codegen/c/k_norm.c). Its gradient applies the
  * same mask to dy.
  *

@@ -9,8 +9,8 @@
  * under the binding, PyTorch's names and layouts: weight_ih_l0 [G*H, I],
  * weight_hh_l0 [G*H, H], bias_ih_l0 [G*H], bias_hh_l0 [G*H], G = 1, 4, 3
  * gates in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), all initialized
- * U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does. The lowering is in
- * ir/ops_rnn.c.
+ * U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does. The lowering is b_recurrent
+ * below; the scan's shape and gradient rules are in ir/ops_rnn.c.
  */
 #include "elab.h"
 #include "../ir/rnn.h"

@@ -193,8 +193,8 @@ ir_node *ir_const_scalar(ir_graph *g, double v, src_span loc);
 /* Fill n->shape and n->dtype from its inputs and attributes; return NULL or
  * an error message. Runs the rule the op's ops.def row names. */
 const char *ir_infer_shape(ir_graph *g, ir_node *n);
-/* Suffix broadcasting: the larger shape, or NULL if neither is a suffix of
- * the other (scalars broadcast to anything). */
+/* Suffix broadcasting: 1 with the larger shape in *out, or 0 if neither is
+ * a suffix of the other (scalars broadcast to anything). */
 int ir_broadcast(const ir_shape *a, const ir_shape *b, ir_shape *out);
 /* The [outer, len, inner] view of reducing axes [a0, a1) of s. */
 void ir_reduce_view(const ir_shape *s, int a0, int a1, int64_t *outer,
@@ -286,11 +286,12 @@ typedef struct mem_plan {
 
 /* Plan one schedule. Parameters at their contiguous offsets; gradients of
  * parameters pinned in the gradient buffer; the rest best-fit in the arena,
- * reusing space whose previous tenant is dead. elem_size aligns offsets. */
+ * reusing space whose previous tenant is dead. Offsets are multiples of
+ * 16 elements (ALIGN_ELEMS in memplan.c). */
 void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a,
                        mem_plan *p);
 
-/* ---- a compiled model: its entry points (ir.c) ------------------------- */
+/* ---- a compiled model: its entry points (memplan.c) -------------------- */
 
 /* Each entry point of the generated API runs one schedule. */
 typedef enum ir_entry {

@@ -1,5 +1,5 @@
-/* verify.c — structural checks of a graph, run after every pass in debug
- * builds and by the tests: operands precede their users, every shape
+/* verify.c — structural checks of a graph, run after every pass (in every
+ * build) and by the tests: operands precede their users, every shape
  * re-derives from its inputs, roles and interface lists agree. */
 #include "ir.h"
 

@@ -6,7 +6,8 @@
  * problem. Nothing in this library calls exit().
  *
  * Sections: status codes, tensor descriptions, Philox RNG and initializers,
- * safetensors, datasets (IDX, CSV), metrics, training-loop helpers.
+ * safetensors, datasets (IDX, CSV), metrics, training-loop helpers, the
+ * trainer program (nnrt_main).
  */
 #ifndef NNRT_H
 #define NNRT_H

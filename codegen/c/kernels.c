@@ -4,7 +4,7 @@
  *
  * Each node becomes one static function with its shapes as constants:
  *
- *   // %7 relu(%6)  h, line 6: f32[32, 128]
+ *   (comment:) %7 = relu(%6)  h, model.nn line 6: [32, 128] -> [32, 128]
  *   static void k7_relu(const float *restrict x0, float *restrict y) { ... }
  */
 #include "kernels.h"
