@@ -11,7 +11,8 @@
 #  - the generated trainer trains XOR to 100% accuracy and digits an epoch;
 #  - the CUDA emulation (tests/cudaemu, CPU mock) of every example in f32,
 #    emulator, CUDA kernels and C kernels all built with the sanitizers.
-# Cost: about 150 s of CPU, 80 s on 2 cores (models two at a time).
+# Cost: about 100 s of CPU, 85 s on 2 shared cores (models two at a time; the
+# CUDA emulation is half of it).
 cd "$(dirname "$0")/../.." || exit 2
 B=build/asan
 SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
