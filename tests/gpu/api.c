@@ -101,7 +101,8 @@ int main(void) {
     CHECK(st == NNRT_ERR_CUDA && strstr(net_last_error(a), "copy of image"), "%d %s", st, net_last_error(a));
 
     /* NaN and infinity, on c (trained 6 steps, parameters in pc) */
-    st = (net_set_lr(c, NAN) == NNRT_ERR_ARG) + (net_set_lr(c, INFINITY) == NNRT_ERR_ARG) + (net_set_lr(c, -1) == NNRT_ERR_ARG);
+    st = (net_set_lr(c, NAN) == NNRT_ERR_ARG) + (net_set_lr(c, INFINITY) == NNRT_ERR_ARG) +
+         (net_set_lr(c, -1) == NNRT_ERR_ARG);
     CHECK(st == 3, "set_lr takes a rate that is not finite and >= 0 (%d of 3 refused)", st);
     CHECK(net_check_finite(c, NET_CHECK_PARAMS | NET_CHECK_GRADS | NET_CHECK_LOSS) == NNRT_OK, "%s", net_last_error(c));
     batch(1);
