@@ -32,7 +32,8 @@ enum {
     NNRT_ERR_ARG = 6,       /* bad argument (NULL pointer, size too small) */
     NNRT_ERR_NOT_FOUND = 7, /* a named tensor is missing */
     NNRT_ERR_DTYPE = 8,     /* wrong element type */
-    NNRT_ERR_CUDA = 9       /* a CUDA or cuBLAS call failed (CUDA target) */
+    NNRT_ERR_CUDA = 9,      /* a CUDA or cuBLAS call failed (CUDA target) */
+    NNRT_ERR_NONFINITE = 10 /* a NaN or infinity (P_train_step's loss, P_check_finite) */
 };
 const char *nnrt_status_str(int status);
 

@@ -17,6 +17,7 @@ const char *nnrt_status_str(int status)
     case NNRT_ERR_NOT_FOUND: return "not found";
     case NNRT_ERR_DTYPE: return "wrong element type";
     case NNRT_ERR_CUDA: return "CUDA error";
+    case NNRT_ERR_NONFINITE: return "non-finite value";
     default: return "unknown status";
     }
 }

@@ -92,6 +92,7 @@ static void emit_header(cg_ctx *cx, strbuf *h) {
     cg_size_macros(cx, h, layout_of(cx).total);
     sb_puts(h, "\n");
     protos(cx, h);
+    cg_check_finite_proto(cx, h);
     sb_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n");
     sb_printf(h, "#endif /* %s_H */\n", cx->upper);
 }
@@ -111,6 +112,7 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    uint64_t seed;    /* of the initial weights and of random ops */\n");
     sb_puts(c, "    uint64_t calls;   /* training passes so far: the random ops' counter */\n");
     sb_puts(c, "    double lr;        /* learning rate */\n");
+    sb_printf(c, "    %s last_loss;  /* of the last _loss, _forward_backward or _train_step */\n", T);
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
     sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HEADER_BYTES);
 }
@@ -123,6 +125,7 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
     sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
+    sb_puts(c, "    m->last_loss = 0;\n");
     for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->params");
     sb_puts(c, "    return NNRT_OK;\n}\n");
 
@@ -243,7 +246,8 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
                           (long long)ir_numel(&NODE(cx, cx->g->params.data[i])->shape));
     emit_calls(cx, e);
     int loss = e == ENTRY_LOSS ? cx->g->loss_eval : cx->g->loss;
-    sb_printf(cx->c, "    if (loss) *loss = (%s)[0];\n    return NNRT_OK;\n}\n", ptr(cx, e, loss));
+    sb_printf(cx->c, "    m->last_loss = (%s)[0];\n    if (loss) *loss = m->last_loss;\n    return NNRT_OK;\n}\n",
+              ptr(cx, e, loss));
 }
 
 /* ---- the optimizer ----------------------------------------------------- */
@@ -326,6 +330,24 @@ static void emit_adam(cg_ctx *cx) {
     range_calls(cx, arena_printf(cx->g->a, "%s_adam_range", cx->o->prefix), 2, 0, "step_size, bc2_sqrt, decay");
 }
 
+/* P_train_step: _forward_backward, then _update unless the loss is not
+ * finite (one scalar test: a NaN or infinite loss would make every
+ * parameter NaN). */
+static void emit_train_step(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    sb_printf(c, "\nint %s_train_step(%s *m", P, P);
+    cg_io_params(cx, c, 1);
+    sb_printf(c, ", %s *loss) {\n    int st = %s_forward_backward(m", cx->T, P);
+    for (int i = 0; i < cx->g->inputs.len; i++)
+        sb_printf(c, ", %s", cg_cname(cx, NODE(cx, cx->g->inputs.data[i])->name));
+    for (int i = 0; i < cx->g->targets.len; i++)
+        sb_printf(c, ", %s", cg_cname(cx, NODE(cx, cx->g->targets.data[i])->name));
+    sb_puts(c, ", loss);\n    if (st != NNRT_OK) return st;\n");
+    cg_loss_guard(cx, "    ");
+    sb_printf(c, "    return %s_update(m);\n}\n", P);
+}
+
 static void emit_training(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
@@ -336,22 +358,13 @@ static void emit_training(cg_ctx *cx) {
     if (cx->g->opt.kind == OPT_SGD) emit_sgd(cx);
     else emit_adam(cx);
     sb_puts(c, "    return NNRT_OK;\n}\n");
-    sb_printf(c, "\nint %s_train_step(%s *m", P, P);
-    cg_io_params(cx, c, 1);
-    sb_printf(c, ", %s *loss) {\n    int st = %s_forward_backward(m", T, P);
-    for (int i = 0; i < cx->g->inputs.len; i++)
-        sb_printf(c, ", %s", cg_cname(cx, NODE(cx, cx->g->inputs.data[i])->name));
-    for (int i = 0; i < cx->g->targets.len; i++)
-        sb_printf(c, ", %s", cg_cname(cx, NODE(cx, cx->g->targets.data[i])->name));
-    sb_printf(c, ", loss);\n    return st != NNRT_OK ? st : %s_update(m);\n}\n", P);
+    emit_train_step(cx);
     sb_printf(c,
               "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->grads : NULL;\n}\n",
               T, P, P, cx->upper);
-    sb_printf(c,
-              "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n"
-              "    m->lr = lr;\n    return NNRT_OK;\n}\n",
-              P, P);
+    cg_set_lr_head(cx);
+    sb_puts(c, "    m->lr = lr;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
 }
 
@@ -393,11 +406,14 @@ static void emit_params_api(cg_ctx *cx) {
 void c_api(cg_ctx *cx, strbuf *h) {
     emit_header(cx, h);
     if (cg_uses_op_flag(cx, OPF_INDEX)) cg_fail_fn(cx);
+    cg_finite_fn(cx);
     if (cx->p->has[ENTRY_FORWARD]) emit_forward(cx);
     if (cx->p->has[ENTRY_LOSS]) emit_loss_entry(cx, ENTRY_LOSS, "loss");
     if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
+    static const char *const fetch[3] = {NULL, NULL, NULL}, *const buf[2] = {"m->params", "m->grads"};
+    cg_check_finite(cx, fetch, buf);
     cg_generic_entries(cx);
 }
 

@@ -27,20 +27,24 @@ static int uses_fast_tanh(cg_ctx *cx, const ir_node *n) {
 }
 
 /* tanh(v) = v P(v^2) / Q(v^2), the rational minimax form used by Eigen's
- * fast tanh (at most 4e-7 from tanhf), with |v| clamped to 7.905311
- * (where it is 1 in float). The clamp is an integer min on the bits of
- * |v|: a float select would make gcc -O2 sink the arithmetic into
- * branches and give up vectorizing the loops that call it. */
+ * fast tanh (at most 4.1e-7 from tanh: measured over all floats), with
+ * |v| clamped to 7.905311 (where it is 1 in float; +-1 for +-inf), NaN
+ * for NaN. The clamp is an
+ * integer select on the bits of |v| that lets NaN through: a float select
+ * would make gcc -O2 sink the arithmetic into branches and give up
+ * vectorizing the loops that call it. */
 static void emit_fast_tanh(cg_ctx *cx) {
     const float clamp = 7.90531110763549805f;
     uint32_t cb;
     memcpy(&cb, &clamp, sizeof cb);
     strbuf *c = cx->c;
-    sb_puts(c, "\n/* tanh in float: a rational approximation, at most 4e-7 from tanhf, that vectorizes */\n");
+    sb_puts(c, "\n/* tanh in float: a rational approximation, at most 4.1e-7 from tanh, that vectorizes */\n");
     sb_puts(c, "static inline float nnc_tanhf(float u) {\n    const float au = fabsf(u);\n    int32_t bits;\n"
                "    float av;\n");
     sb_puts(c, "    memcpy(&bits, &au, sizeof bits);\n");
-    sb_printf(c, "    bits = bits < 0x%08X ? bits : 0x%08X; /* |u| <= 7.905311 */\n", (unsigned)cb, (unsigned)cb);
+    sb_puts(c, "    /* |u| <= 7.905311, where tanh is 1 in float; NaN stays NaN */\n");
+    sb_printf(c, "    bits = (bits < 0x%08X ? bits : 0x%08X) | (-(int32_t)(bits > 0x7F800000) & 0x7FC00000);\n",
+              (unsigned)cb, (unsigned)cb);
     sb_puts(c, "    memcpy(&av, &bits, sizeof av);\n    const float v = copysignf(av, u), v2 = v * v;\n");
     sb_puts(c, "    const float p = v * ((((((-2.76076847742355e-16f * v2 + 2.00018790482477e-13f) * v2 - "
                "8.60467152213735e-11f) * v2 + 5.12229709037114e-08f) * v2 + 1.48572235717979e-05f) * v2 + "
@@ -50,17 +54,25 @@ static void emit_fast_tanh(cg_ctx *cx) {
     sb_puts(c, "    return p / q;\n}\n");
 }
 
-/* exp(x) for x <= 88 (the softmax rows call it with x - max <= 0): 2^n
- * exp(r), n = round(x / ln 2) by the 1.5 * 2^23 rounding trick, r = x - n
- * ln 2 in two parts, exp(r) by Cephes' degree-6 polynomial, 2^n from the
- * exponent bits; 0 below -87.3 (and for -inf), NaN for NaN. At most 8e-8
- * from exp over [-87, 88] (measured in double). Clamps and the NaN test
- * are integer operations on the bits, so gcc -O2 vectorizes the loops
- * that call it (fminf or a float select would stop it). */
+/* exp(x) (the softmax rows call it with x - max <= 0): 2^k exp(r), k =
+ * round(x / ln 2) by the 1.5 * 2^23 rounding trick on x clamped to
+ * [-103, 103], r = x - k ln 2 in two parts, exp(r) by Cephes' degree-6
+ * polynomial, 2^k as the product of two powers of two 2^a 2^b (a = k / 2,
+ * b = k - a) built from exponent bits, so no shift overflows for any input
+ * and results are finite up to where exp(x) rounds to inf in float (x >
+ * 88.72284, and +inf); 0 below -87.68 (k <= -127: 0 for -inf, and no
+ * denormals but the few of k = -126); NaN for NaN. At most 8.4e-8 from
+ * exp (relative, measured in double over all floats) where exp(x) is a
+ * normal float, x in [-87.33, 88.72]; the product of the two scales is
+ * exact, so the bits are those of p * 2^k.
+ * Clamps and the NaN test are integer operations on the bits, so gcc -O2
+ * vectorizes the loops that call it (fminf or a float select would stop
+ * it). tests/e2e/mathfns.sh checks it over every exponent under UBSan. */
 static void emit_fast_exp(cg_ctx *cx) {
     strbuf *c = cx->c;
-    sb_puts(c, "\n/* exp in float for x <= 88: vectorizable, at most 8e-8 from exp over [-87, 88]; 0 below -87.3 */\n");
-    sb_puts(c, "static inline float nnc_expf(float x) {\n    int32_t xb, cb, e, rb;\n    float av, s, res;\n");
+    sb_puts(c, "\n/* exp in float: vectorizable, at most 8.4e-8 from exp over [-87.33, 88.72]; 0 below -87.68, +inf "
+               "above 88.72 */\n");
+    sb_puts(c, "static inline float nnc_expf(float x) {\n    int32_t xb, cb, rb;\n    float av, sa, sb, res;\n");
     sb_puts(c, "    memcpy(&xb, &x, sizeof xb);\n    const int32_t ab = xb & 0x7FFFFFFF;\n");
     sb_puts(c, "    cb = ab < 0x42CE0000 ? ab : 0x42CE0000; /* |x| <= 103 */\n    memcpy(&av, &cb, sizeof av);\n");
     sb_puts(c, "    const float xc = copysignf(av, x);\n");
@@ -68,8 +80,11 @@ static void emit_fast_exp(cg_ctx *cx) {
     sb_puts(c, "    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;\n");
     sb_puts(c, "    const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + "
                "4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r + r) + 1.0f;\n");
-    sb_puts(c, "    e = (int32_t)n + 127;\n    e = e > 0 ? e : 0;\n    e <<= 23;\n    memcpy(&s, &e, sizeof s);\n");
-    sb_puts(c, "    res = p * s;\n    memcpy(&rb, &res, sizeof rb);\n");
+    sb_puts(c, "    /* 2^k = 2^a 2^b, both normal for |k| <= 149; 2^a is 0 for k <= -127 */\n");
+    sb_puts(c, "    const int32_t k = (int32_t)n, a = k / 2;\n");
+    sb_puts(c, "    const int32_t ea = ((a + 127) << 23) & -(int32_t)(k > -127), eb = (k - a + 127) << 23;\n");
+    sb_puts(c, "    memcpy(&sa, &ea, sizeof sa);\n    memcpy(&sb, &eb, sizeof sb);\n");
+    sb_puts(c, "    res = p * sa * sb;\n    memcpy(&rb, &res, sizeof rb);\n");
     sb_puts(c, "    rb |= -(int32_t)(ab > 0x7F800000) & 0x7FC00000; /* NaN in, NaN out */\n");
     sb_puts(c, "    memcpy(&res, &rb, sizeof res);\n    return res;\n}\n");
 }

@@ -1,9 +1,12 @@
 /* api.c — pieces of the generated API that every target prints alike
  * (declared in api.h): names and argument lists, size macros, parameter
  * initialization, the tables of parameters, inputs and outputs, the
- * generic _v entry points, and the optimizer's per-element formulas.
+ * generic _v entry points, the optimizer's per-element formulas, and the
+ * checks for NaN and infinity (set_lr, train_step's loss, check_finite).
  */
 #include "api.h"
+
+#include <float.h>
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
 int cg_opt_slots(cg_ctx *cx) { return ir_opt_slots(&cx->g->opt); }
@@ -328,4 +331,104 @@ void cg_generic_entries(cg_ctx *cx) {
 void cg_fail_fn(cg_ctx *cx) {
     sb_printf(cx->c, "\nstatic int fail(%s *m, int status, const char *fmt, long a, long b) {\n", cx->o->prefix);
     sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
+}
+
+/* ---- non-finite values ------------------------------------------------- */
+
+/* The learning rate must be finite, >= 0 and representable in T (0
+ * allowed, as in torch.optim: the update then moves optimizer state and
+ * the step count but no parameter). */
+void cg_set_lr_head(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nint %s_set_lr(%s *m, double lr) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
+    sb_printf(cx->c, "    if (!(lr >= 0 && lr <= %.17g)) {\n", cx->o->f64 ? DBL_MAX : (double)FLT_MAX);
+    sb_puts(cx->c, "        snprintf(m->error.msg, sizeof m->error.msg, \"set_lr: %g is not a learning rate (finite, "
+                   ">= 0)\", lr);\n        return NNRT_ERR_ARG;\n    }\n");
+}
+
+int cg_has_finite_fn(cg_ctx *cx) { return cx->g->params.len || cx->p->has[ENTRY_LOSS] || cg_trainable(cx); }
+
+void cg_finite_fn(cg_ctx *cx) {
+    const int f64 = cx->o->f64;
+    if (!cg_has_finite_fn(cx)) return;
+    sb_printf(cx->c, "\n/* 0 for NaN and infinities: a test of the bits, so that -ffast-math keeps it */\n");
+    sb_printf(cx->c, "static int %s_finite(%s v) {\n    uint%d_t b;\n    memcpy(&b, &v, sizeof b);\n", cx->o->prefix,
+              cx->T, f64 ? 64 : 32);
+    const char *mask = f64 ? "UINT64_C(0x7FF0000000000000)" : "0x7F800000u";
+    sb_printf(cx->c, "    return (b & %s) != %s;\n}\n", mask, mask);
+}
+
+void cg_loss_guard(cg_ctx *cx, const char *ind) {
+    strbuf *c = cx->c;
+    sb_printf(c, "%sif (!%s_finite(m->last_loss)) { /* NaN or infinite: updating would spoil every parameter */\n", ind,
+              cx->o->prefix);
+    sb_printf(c,
+              "%s    snprintf(m->error.msg, sizeof m->error.msg, \"train_step: the loss is %%g at step %%lld; nothing "
+              "was updated\",\n%s             (double)m->last_loss, (long long)m->step + 1);\n",
+              ind, ind);
+    sb_printf(c, "%s    return NNRT_ERR_NONFINITE;\n%s}\n", ind, ind);
+}
+
+void cg_check_finite_proto(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix, *U = cx->upper;
+    sb_printf(h, "\n/* Opt-in test for NaN and infinity in what (the sum of the bits below):\n"
+                 " * NNRT_OK when all finite, else NNRT_ERR_NONFINITE naming the first bad\n"
+                 " * tensor in _last_error. */\n");
+    sb_printf(h, "#define %s_CHECK_PARAMS 1\n#define %s_CHECK_GRADS 2\n", U, U);
+    sb_printf(h, "#define %s_CHECK_LOSS 4 /* the last loss */\n", U);
+    sb_printf(h, "int %s_check_finite(%s *m, int what);\n", P, P);
+}
+
+/* static int P_check_buf(P *m, const T *x, const char *what): NNRT_OK, or
+ * NNRT_ERR_NONFINITE with a message naming the first tensor (in the
+ * parameter table's order) of the parameter-shaped buffer x that holds a
+ * NaN or an infinity, how many and the first. */
+static void check_buf_fn(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\nstatic int %s_check_buf(%s *m, const %s *x, const char *what) {\n", P, P, cx->T);
+    sb_printf(c, "    for (int t = 0; t < %d; t++) {\n        const nnrt_tensor_info *ti = &%s_param_table[t];\n",
+              cx->g->params.len, P);
+    sb_puts(c, "        size_t bad = 0, first = 0;\n        for (size_t i = 0; i < ti->numel; i++)\n"
+               "            if (!");
+    sb_printf(c, "%s_finite(x[ti->offset + i]) && bad++ == 0) first = i;\n", P);
+    sb_puts(c, "        if (bad) {\n            snprintf(m->error.msg, sizeof m->error.msg, \"%s %s: %zu of %zu values "
+               "are not finite, the first [%zu] = %g\",\n                     what, ti->name, bad, ti->numel, first, "
+               "(double)x[ti->offset + first]);\n");
+    sb_puts(c, "            return NNRT_ERR_NONFINITE;\n        }\n    }\n    return NNRT_OK;\n}\n");
+}
+
+/* One part of P_check_finite: when bit is asked for, fetch (a statement
+ * setting st, or NULL), then test (an expression giving the status). */
+static void check_part(cg_ctx *cx, const char *bit, const char *fetch, const char *test) {
+    if (!fetch) {
+        sb_printf(cx->c, "    if (st == NNRT_OK && (what & %s_CHECK_%s)) st = %s;\n", cx->upper, bit, test);
+        return;
+    }
+    sb_printf(cx->c, "    if (st == NNRT_OK && (what & %s_CHECK_%s)) {\n        %s\n", cx->upper, bit, fetch);
+    sb_printf(cx->c, "        if (st == NNRT_OK) st = %s;\n    }\n", test);
+}
+
+/* static int P_loss_bad(P *m): NNRT_ERR_NONFINITE with a message when
+ * m->last_loss is NaN or infinite, else NNRT_OK. */
+static void loss_bad_fn(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nstatic int %s_loss_bad(%s *m) {\n    if (%s_finite(m->last_loss)) return NNRT_OK;\n", P, P, P);
+    sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, \"the last loss is %g\", (double)m->last_loss);\n"
+                   "    return NNRT_ERR_NONFINITE;\n}\n");
+}
+
+void cg_check_finite(cg_ctx *cx, const char *const fetch[3], const char *const buf[2]) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    int np = cx->g->params.len, loss = cx->p->has[ENTRY_LOSS] || cg_trainable(cx);
+    if (np) check_buf_fn(cx);
+    if (loss) loss_bad_fn(cx);
+    sb_printf(c, "\nint %s_check_finite(%s *m, int what) {\n    if (!m || (what & ~7)) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    int st = NNRT_OK;\n");
+    if (np) check_part(cx, "PARAMS", fetch[0], arena_printf(cx->g->a, "%s_check_buf(m, %s, \"parameter\")", P, buf[0]));
+    if (np && cg_trainable(cx))
+        check_part(cx, "GRADS", fetch[1], arena_printf(cx->g->a, "%s_check_buf(m, %s, \"gradient of\")", P, buf[1]));
+    if (loss) check_part(cx, "LOSS", fetch[2], arena_printf(cx->g->a, "%s_loss_bad(m)", P));
+    sb_puts(c, "    return st;\n}\n");
 }

@@ -1,7 +1,8 @@
 /* api.h — pieces of the generated API that every target prints alike
  * (core/api.c): names and argument lists, size macros, parameter
  * initialization, the tables of parameters, inputs and outputs, the
- * generic _v entry points, and the optimizer's per-element formulas. */
+ * generic _v entry points, the optimizer's per-element formulas, and the
+ * checks for NaN and infinity (set_lr, train_step's loss, check_finite). */
 #ifndef NNC_CG_API_H
 #define NNC_CG_API_H
 
@@ -56,5 +57,21 @@ int cg_uses_rng(cg_ctx *cx, ir_entry e);
 void cg_sgd_step(cg_ctx *cx, const char *step);
 void cg_adam_consts(cg_ctx *cx);
 void cg_adam_step(cg_ctx *cx);
+
+/* Non-finite values. "int P_set_lr(P *m, double lr) {" and its checks (lr
+ * finite, >= 0, within T), to be completed by the target; the test of
+ * m->last_loss that ends P_train_step with NNRT_ERR_NONFINITE (indent ind);
+ * the header's P_CHECK_* bits and P_check_finite prototype; P_check_finite
+ * over host buffers buf[0] (parameters) and buf[1] (gradients), each part
+ * k (0 parameters, 1 gradients, 2 m->last_loss) first running fetch[k]
+ * (a statement setting st; NULL: nothing to fetch). After the param table. */
+void cg_set_lr_head(cg_ctx *cx);
+/* static int P_finite(T v), which the pieces below call: emitted (before
+ * them) when cg_has_finite_fn, i.e. the model has parameters or a loss. */
+int cg_has_finite_fn(cg_ctx *cx);
+void cg_finite_fn(cg_ctx *cx);
+void cg_loss_guard(cg_ctx *cx, const char *ind);
+void cg_check_finite_proto(cg_ctx *cx, strbuf *h);
+void cg_check_finite(cg_ctx *cx, const char *const fetch[3], const char *const buf[2]);
 
 #endif /* NNC_CG_API_H */

@@ -34,7 +34,10 @@ static int check_shape(cg_ctx *cx, FILE *err) {
 }
 
 /* d_loss / d_train_step: call P_loss / P_train_step with y cast to the
- * target's type (y unused for a model without a target), loss as a double. */
+ * target's type (y unused for a model without a target), loss as a double.
+ * P_train_step's NNRT_ERR_NONFINITE (a NaN or infinite loss, no update)
+ * is passed on as success with that loss: nnrt_main stops on it with the
+ * epoch and step. */
 static void loss_adapter(cg_ctx *cx, const args *a, const char *name, const char *entry) {
     strbuf *c = cx->c;
     int has_t = cx->g->targets.len == 1;
@@ -46,6 +49,8 @@ static void loss_adapter(cg_ctx *cx, const args *a, const char *name, const char
                   "    int st = %s_%s(%s, %s, &l);\n"
                   "    (void)y; /* no target */\n",
                   cx->o->prefix, entry, a->m, a->x);
+    if (!strcmp(entry, "train_step")) /* the trainer tests the loss itself and names epoch and step */
+        sb_puts(c, "    if (st == NNRT_ERR_NONFINITE) st = NNRT_OK; /* nothing was updated; the loss tells */\n");
     sb_puts(c, "    *loss = (double)l;\n    return st;\n}\n");
 }
 

@@ -6,7 +6,7 @@
  *
  * Device memory (one cudaMalloc, P_DEVICE_BYTES), each part 256-aligned:
  *   [params | grads | optimizer state | activations | inputs and targets
- *    | constants | hyper (lr, step, Adam's corrections) | index-check
+ *    | constants | hyper (lr, step, Adam's corrections, the last loss) | index-check
  *    record | cuBLAS workspace]
  * Host memory (P_ARENA_BYTES, the caller's for _init): [struct | a
  * parameter-sized staging buffer for init, save and load].
@@ -20,7 +20,10 @@
 
 typedef long long ll;
 
-enum { HOST_HEADER = 4096, HYPER = 8 /* doubles */ };
+/* hyper[HYPER_SKIP]: 1 when the last update was skipped for a non-finite
+ * loss; hyper[HYPER_LOSS]: the last loss (a T), for the update's guard and
+ * _check_finite. */
+enum { HOST_HEADER = 4096, HYPER = 8 /* doubles */, HYPER_SKIP = 5, HYPER_LOSS = 6 };
 enum { W_FORWARD, W_LOSS, W_FB, W_STEP, W_COUNT }; /* graph slots */
 
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
@@ -191,6 +194,7 @@ static void emit_header(cg_ctx *cx, strbuf *h) {
               cx->upper, dlayout_of(cx).total);
     sb_puts(h, "\n");
     protos(cx, h);
+    cg_check_finite_proto(cx, h);
     sb_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n");
     sb_printf(h, "#endif /* %s_H */\n", cx->upper);
 }
@@ -207,7 +211,7 @@ static void emit_struct(cg_ctx *cx) {
     sb_printf(c, "    %s *act;      /* device: activations, offsets from the memory plan */\n", T);
     sb_printf(c, "    unsigned char *io; /* device: inputs and targets as the kernels read them */\n");
     sb_printf(c, "    %s *consts;   /* device: the model's constant tensors */\n", T);
-    sb_puts(c, "    double *hyper;    /* device: lr, step, Adam's step size, sqrt(bc2), decay */\n");
+    sb_puts(c, "    double *hyper;    /* device: lr, step, Adam's step size, sqrt(bc2), decay, skip, loss */\n");
     sb_puts(c, "    int32_t *rec;     /* device: the first index out of range {check + 1, index, value} */\n");
     sb_puts(c, "    void *dev;        /* the device allocation */\n");
     sb_printf(c, "    %s *host;     /* host staging of the parameters (init, save, load) */\n", T);
@@ -216,6 +220,7 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    uint64_t seed;    /* of the initial weights and of random ops */\n");
     sb_puts(c, "    uint64_t calls;   /* training passes so far: the random ops' counter */\n");
     sb_puts(c, "    double lr;        /* learning rate */\n");
+    sb_printf(c, "    %s last_loss;  /* host copy of the last loss */\n", T);
     sb_puts(c, "    nnrt_cu_exec ex;  /* stream in use, cuBLAS handle, the failing call */\n");
     sb_puts(c, "    cudaStream_t own; /* the model's stream */\n");
     sb_puts(c, "    cudaEvent_t done; /* orders work across streams: a new stream waits for the last one */\n");
@@ -356,6 +361,15 @@ static int check_base(cg_ctx *cx, ir_entry e) {
     return k;
 }
 
+/* The loss of entry e copied to hyper[HYPER_LOSS], for the update's guard
+ * and _check_finite. */
+static void keep_loss(cg_ctx *cx, ir_entry e) {
+    sb_printf(cx->c,
+              "    if ((st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->hyper + %d, %s, sizeof(%s), "
+              "cudaMemcpyDeviceToDevice, m->ex.stream), \"copy of the loss\"))) return st;\n",
+              HYPER_LOSS, dptr(cx, e, e == ENTRY_LOSS ? cx->g->loss_eval : cx->g->loss), cx->T);
+}
+
 /* static int P_enq_NAME(P *m, uint64_t counter): the work of entry e. */
 static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
     strbuf *c = cx->c;
@@ -387,6 +401,7 @@ static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "m->seed, counter, ");
         sb_printf(c, "%s))) return st;\n", dptr(cx, e, n->id));
     }
+    if (e != ENTRY_FORWARD) keep_loss(cx, e);
     sb_puts(c, "    return st;\n}\n");
 }
 
@@ -432,6 +447,32 @@ static void host_index_checks(cg_ctx *cx, ir_entry e) {
     }
 }
 
+/* The end of an entry point after its run: the loss copied out (host
+ * pointers: through m->last_loss, which the step variant tests: a NaN or
+ * infinite loss is NNRT_ERR_NONFINITE, and its update was skipped on the
+ * device), the step counted, the status. */
+static void entry_tail(cg_ctx *cx, ir_entry e, int dev, int step) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    int loss = e == ENTRY_LOSS ? cx->g->loss_eval : cx->g->loss;
+    if (dev && e != ENTRY_FORWARD) copy_out(cx, e, "loss", loss, "cudaMemcpyDeviceToDevice");
+    if (dev && step) sb_puts(c, "    if (st == NNRT_OK) m->step++; /* (the device skips a non-finite loss's update) */\n");
+    if (dev || e == ENTRY_FORWARD) {
+        sb_printf(c, "    return %s_%s(m, st);\n}\n", P, dev ? "status" : "finish");
+        return;
+    }
+    sb_printf(c,
+              "    if (st == NNRT_OK) st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(&m->last_loss, %s, sizeof(%s), "
+              "cudaMemcpyDeviceToHost, m->ex.stream), \"copy of loss\");\n",
+              dptr(cx, e, loss), cx->T);
+    sb_printf(c, "    if ((st = %s_finish(m, st)) != NNRT_OK) return st;\n    if (loss) *loss = m->last_loss;\n", P);
+    if (step) {
+        cg_loss_guard(cx, "    ");
+        sb_puts(c, "    m->step++;\n");
+    }
+    sb_puts(c, "    return NNRT_OK;\n}\n");
+}
+
 /* One entry point, host (dev 0) or device (dev 1) pointers: w is its graph
  * slot; the step variant also runs the update. */
 static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *enq, int w, int dev) {
@@ -455,13 +496,10 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     if (!cg_uses_rng(cx, e)) counter = "0";
     sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e),
               counter);
-    if (step) sb_puts(c, "    if (st == NNRT_OK) m->step++;\n");
     if (e == ENTRY_FORWARD)
         for (int i = 0; i < g->outputs.len; i++)
             copy_out(cx, e, cg_cname(cx, g->output_names.data[i]), g->outputs.data[i], out);
-    else copy_out(cx, e, "loss", e == ENTRY_LOSS ? g->loss_eval : g->loss, out);
-    if (dev) sb_printf(c, "    return %s_status(m, st);\n}\n", P);
-    else sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
+    entry_tail(cx, e, dev, step);
 }
 
 /* ---- the optimizer -------------------------------------------------------- */
@@ -469,15 +507,17 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
 /* The update kernels: a one-thread kernel advances the step and computes
  * the step's scalars in double (as the C target does on the host) into
  * hyper; one fused elementwise kernel per range of parameters. */
-static void emit_optimizer_kernels(cg_ctx *cx) {
+static void emit_hyper_kernel(cg_ctx *cx) {
     strbuf *c = cx->c;
-    const char *P = cx->o->prefix, *T = cx->T;
     const ir_optim *o = &cx->g->opt;
-    int adam = o->kind != OPT_SGD;
-    sb_printf(c, "\n/* hyper = {lr, step, lr / bc1, sqrt(bc2), 1 - lr wd}: the step's scalars */\n");
-    sb_printf(c, "static __global__ void __launch_bounds__(32) %s_hyper_k(double *h) {\n", P);
-    sb_puts(c, "    if (threadIdx.x != 0) return;\n    h[1] += 1;\n");
-    if (adam) {
+    sb_printf(c, "\n/* hyper = {lr, step, lr / bc1, sqrt(bc2), 1 - lr wd}: the step's scalars; with guard, none\n"
+                 " * and no update when the loss is NaN or infinite (hyper[%d] = 1) */\n", HYPER_SKIP);
+    sb_printf(c, "static __global__ void __launch_bounds__(32) %s_hyper_k(double *h, int guard) {\n", cx->o->prefix);
+    sb_puts(c, "    if (threadIdx.x != 0) return;\n");
+    sb_printf(c, "    h[%d] = guard && !isfinite(*(const %s *)(const void *)(h + %d));\n", HYPER_SKIP, cx->T,
+              HYPER_LOSS);
+    sb_printf(c, "    if (h[%d] != 0) return;\n    h[1] += 1;\n", HYPER_SKIP);
+    if (o->kind != OPT_SGD) {
         sb_printf(c, "    const double bc1 = 1 - pow(%.17g, h[1]), bc2 = 1 - pow(%.17g, h[1]);\n", o->beta1, o->beta2);
         sb_printf(c,
                   "    h[2] = h[0] / bc1;\n    h[3] = sqrt(bc2);\n"
@@ -485,6 +525,14 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
                   o->kind == OPT_ADAMW ? o->weight_decay : 0.0);
     }
     sb_puts(c, "}\n");
+}
+
+static void emit_optimizer_kernels(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix, *T = cx->T;
+    const ir_optim *o = &cx->g->opt;
+    int adam = o->kind != OPT_SGD;
+    emit_hyper_kernel(cx);
     sb_printf(c,
               "\nstatic __global__ void __launch_bounds__(256) %s_update_k(%s *__restrict__ p, const %s *__restrict__ "
               "g, ",
@@ -504,6 +552,7 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
                   "    (void)buf, (void)wd;\n",
                   T, T, T, o->weight_decay);
     }
+    sb_printf(c, "    if (h[%d] != 0) return; /* the loss was not finite */\n", HYPER_SKIP);
     sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; "
                "i += (long long)gridDim.x * blockDim.x) {\n");
     if (adam) cg_adam_step(cx);
@@ -512,8 +561,8 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
 
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
     int nr = cg_grad_ranges(cx, r);
-    sb_printf(c, "\nstatic int %s_enq_update(%s *m, uint64_t counter) {\n    (void)counter;\n", P, P);
-    sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper);\n", P);
+    sb_printf(c, "\nstatic int %s_enq_update(%s *m, int guard) {\n", P, P);
+    sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper, guard);\n", P);
     sb_printf(c, "    int st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n", P);
     for (int i = 0; i < nr; i++) {
         ll count = (ll)(r[i][1] - r[i][0]);
@@ -526,7 +575,7 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
     sb_puts(c, "    return st;\n}\n");
     sb_printf(c, "\nstatic int %s_enq_step(%s *m, uint64_t counter) {\n", P, P);
     sb_printf(c,
-              "    int st = %s_enq_train(m, counter);\n    return st != NNRT_OK ? st : %s_enq_update(m, counter);\n"
+              "    int st = %s_enq_train(m, counter);\n    return st != NNRT_OK ? st : %s_enq_update(m, 1);\n"
               "}\n",
               P, P);
 }
@@ -573,6 +622,7 @@ static void emit_reset(cg_ctx *cx) {
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m || !m->dev) return NNRT_ERR_ARG;\n", P, P);
     sb_printf(c, "    memset(m->host, 0, sizeof(%s) * %zu);\n", T, pe);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
+    sb_puts(c, "    m->last_loss = 0;\n");
     for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->host");
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
     sb_printf(c,
@@ -694,9 +744,30 @@ static void emit_params_api(cg_ctx *cx) {
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }
 
+/* P_check_finite on host copies: the parameters and gradients through the
+ * staging buffer, the last loss from hyper (P_read_loss). */
+static void emit_check_finite(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    arena *a = cx->g->a;
+    if (cx->p->has[ENTRY_LOSS] || cg_trainable(cx)) {
+        sb_printf(cx->c, "\n/* m->last_loss from the device (synchronizes) */\n");
+        sb_printf(cx->c, "static int %s_read_loss(%s *m) {\n", P, P);
+        sb_printf(cx->c, "    int st = %s_begin(m, NULL);\n", P);
+        emit_copy(cx, "&m->last_loss", arena_printf(a, "m->hyper + %d", HYPER_LOSS),
+                  arena_printf(a, "sizeof(%s)", cx->T), "DeviceToHost", "the loss");
+        sb_printf(cx->c, "    return %s_finish(m, st);\n}\n", P);
+    }
+    const char *const fetch[3] = {arena_printf(a, "st = %s_read_params(m, m->host);", P),
+                                  arena_printf(a, "st = %s_read_grads(m, m->host);", P),
+                                  arena_printf(a, "st = %s_read_loss(m);", P)};
+    const char *const buf[2] = {"m->host", "m->host"};
+    cg_check_finite(cx, fetch, buf);
+}
+
 int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     emit_header(cx, h);
     emit_helpers(cx);
+    cg_finite_fn(cx);
     static const char *const enq[] = {"forward", "loss", "train"};
     for (int e = 0; e < ENTRY_COUNT; e++)
         if (cx->p->has[e] && (e != ENTRY_TRAIN || cg_trainable(cx))) emit_enqueue(cx, (ir_entry)e, enq[e]);
@@ -707,6 +778,7 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
+    emit_check_finite(cx);
     cg_generic_entries(cx);
     if (cx->o->emit_main && cg_main(cx, err, 1)) return 1;
     return 0;

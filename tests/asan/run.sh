@@ -1,10 +1,23 @@
 #!/bin/sh
-# nnc and the generated code built with AddressSanitizer + UBSan: compile
-# every example, then train XOR with the generated trainer. Any sanitizer
-# report fails the suite.
+# nnc and the generated code under AddressSanitizer + UBSan; any sanitizer
+# report fails the suite:
+#  - nnc, built with the sanitizers, compiles every example and bench model
+#    (C with --main, and --emit=ir-train) and every diagnostics model;
+#  - the generated C of every example and bench model, built with the
+#    sanitizers (at -O0: they compile fast), runs tests/asan/drive.c on
+#    random inputs of the right shapes: forward, loss, 3 training steps,
+#    check_finite, save and load (xor in f64 too). bench/gpt2_small is left
+#    out: 124M parameters take minutes under ASan;
+#  - the generated trainer trains XOR to 100% accuracy and digits an epoch;
+#  - the CUDA emulation (tests/cudaemu, CPU mock) of every example in f32,
+#    emulator, CUDA kernels and C kernels all built with the sanitizers.
+# Cost: about 100 s of CPU, 85 s on 2 shared cores (models two at a time; the
+# CUDA emulation is half of it).
 cd "$(dirname "$0")/../.." || exit 2
 B=build/asan
 SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
+SAN0="-O0 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
+REPORT="runtime error\|AddressSanitizer\|LeakSanitizer"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 if ! make -s B=$B CFLAGS="$SAN" all >$B.build.log 2>&1; then
     echo "FAIL asan: build"; cat $B.build.log; exit 1
@@ -12,23 +25,61 @@ fi
 status=0
 check() { # name, command...
     name=$1; shift
-    if "$@" >$B/$name.log 2>&1 && ! grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" $B/$name.log; then
+    if "$@" >$B/$name.log 2>&1 && ! grep -q "$REPORT" $B/$name.log; then
         echo "PASS asan $name"
     else
         echo "FAIL asan $name"; tail -n 30 $B/$name.log; status=1
     fi
 }
-for nn in examples/*.nn; do
+models=$(ls examples/*.nn bench/*.nn | grep -v gpt2_small)
+for nn in $models; do
     m=$(basename "$nn" .nn)
+    case $nn in bench/*) m=bench_$m ;; esac
     check "nnc-$m" $B/nnc "$nn" --main -o $B/$m.c
     check "nnc-ir-$m" $B/nnc "$nn" --emit=ir-train -o $B/$m.ir
 done
 for nn in tests/diag/*.nn; do
     $B/nnc "$nn" -o $B/diag.c >$B/diag.log 2>&1
-    if grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" $B/diag.log; then
+    if grep -q "$REPORT" $B/diag.log; then
         echo "FAIL asan diag $(basename "$nn")"; cat $B/diag.log; status=1
     fi
 done
+
+# ---- every model's generated C through tests/asan/drive.c -----------------------
+D=$B/drive
+rm -rf $D && mkdir -p $D
+# one.sh NAME MODEL.nn [nnc options]: the model as "net", drive.c with the
+# entry points its header declares, built and run; its log in $D/NAME.log
+cat >$D/one.sh <<EOF
+n=\$1 nn=\$2; shift 2
+$B/nnc "\$nn" --name net "\$@" -o $D/\$n.c >$D/\$n.log 2>&1 || exit 1
+h=$D/\$n.h
+defs="-DMODEL_H=\"\$n.h\" -DELEM=\$(sed -n 's/^\([a-z]*\) \*net_params(.*/\1/p' \$h)"
+grep -q "^int net_forward(" \$h && defs="\$defs -DHAS_FORWARD"
+grep -q "^int net_loss(" \$h && defs="\$defs -DHAS_LOSS"
+grep -q "^int net_train_step(" \$h && defs="\$defs -DHAS_TRAIN"
+${CC:-gcc} -std=c99 -Wall -Wextra -Werror $SAN0 -Iruntime -I$D \$defs tests/asan/drive.c $D/\$n.c $B/libnnrt.a -lm \
+    -o $D/\$n >>$D/\$n.log 2>&1 || exit 1
+$D/\$n 3 $D/\$n.safetensors >>$D/\$n.log 2>&1
+EOF
+{
+    for nn in $models; do
+        m=$(basename "$nn" .nn)
+        case $nn in bench/*) m=bench_$m ;; esac
+        echo "$m $nn"
+    done
+    echo "xor_f64 examples/xor.nn --dtype=f64"
+} >$D/jobs
+xargs -P 2 -L 1 sh $D/one.sh <$D/jobs
+while read -r n nn opts; do
+    if tail -n 1 $D/$n.log | grep -q "parameters finite, saved and loaded$" && ! grep -q "$REPORT" $D/$n.log; then
+        echo "PASS asan generated code of $n${opts:+ ($opts)}: $(tail -n 1 $D/$n.log)"
+    else
+        echo "FAIL asan generated code of $n${opts:+ ($opts)}"; tail -n 30 $D/$n.log; status=1
+    fi
+done <$D/jobs
+
+# ---- the generated trainer -------------------------------------------------------
 check cc-xor ${CC:-gcc} -std=c99 -Wall -Wextra -Werror $SAN -Iruntime $B/xor.c $B/libnnrt.a -lm -o $B/xor
 check train-xor $B/xor train --data examples/data/xor/xor.csv --epochs 300 --seed 1 --save $B/xor.safetensors
 if grep -q "epoch 300/300 .*train acc 100.00%" $B/train-xor.log; then echo "PASS asan xor reaches 100% accuracy"; else
@@ -36,4 +87,9 @@ if grep -q "epoch 300/300 .*train acc 100.00%" $B/train-xor.log; then echo "PASS
 check eval-xor $B/xor eval --data examples/data/xor/xor.csv --load $B/xor.safetensors
 check cc-digits ${CC:-gcc} -std=c99 -Wall -Wextra -Werror $SAN -Iruntime $B/digits_mlp.c $B/libnnrt.a -lm -o $B/digits_mlp
 check train-digits $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 --epochs 1
+
+# ---- the CUDA emulation of every example (f32) under the sanitizers ---------------
+B=$B CUDAEMU_SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+    CUDAEMU_ONLY="\.f32 examples/" sh tests/cudaemu/run.sh >$B/cudaemu.log 2>&1 || status=1
+sed 's/^\(PASS\|FAIL\) cudaemu /\1 asan cudaemu /' $B/cudaemu.log
 exit $status

@@ -77,6 +77,10 @@ C
 if gcc -std=c99 -Wall -Wextra -Werror -Iruntime -I$T -I"$CUDA_HOME/include" -c $T/use_header.c -o $T/use_header.o 2>$T/use_header.log; then
     pass "the generated header compiles as C99"
 else fail "the generated header does not compile as C99"; sed 's/^/    /' $T/use_header.log | head; fi
+# make test-gpu's API test (check_finite, set_lr, NaN steps...) compiles against it
+if gcc -std=c99 -O2 -Wall -Wextra -Werror -Iruntime -I$T -I"$CUDA_HOME/include" -c tests/gpu/api.c -o $T/gpu_api.o \
+    2>$T/gpu_api.log; then pass "tests/gpu/api.c compiles against the generated header (running it needs a GPU)"
+else fail "tests/gpu/api.c does not compile"; sed 's/^/    /' $T/gpu_api.log | head; fi
 
 # deterministic output
 mkdir -p $T/a $T/b

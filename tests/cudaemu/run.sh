@@ -14,22 +14,30 @@
 # f32 (float sums in another order; f32 tanh is nnc_tanhf in C, tanhf on
 # the GPU: 4e-7; the largest measured is 2e-6, rnn_scan of char_rnn;
 # f64 measured at most 6.3e-15). Needs gcc and g++, no GPU and no nvcc.
-# Env: B (build folder, default build), CUDAEMU_JOBS (parallel models, 2).
+# Env: B (build folder, default build), CUDAEMU_JOBS (parallel models, 2),
+# CUDAEMU_SAN (more flags for every compile and link: tests/asan/run.sh runs
+# the examples under -fsanitize=address,undefined with B=build/asan),
+# CUDAEMU_ONLY (a grep -E pattern: only the runs "NAME.f32|f64 MODEL.nn
+# ..." it matches, and no coverage line).
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 J=${CUDAEMU_JOBS:-2}
+SAN=${CUDAEMU_SAN:-}
+ONLY=${CUDAEMU_ONLY:-}
 D=$B/cudaemu
 rm -rf $D && mkdir -p $D
 status=0
 CFLAGS="-std=c11 -Wall -Wextra -Werror -O1 -D_POSIX_C_SOURCE=200809L -I. -I$B/gen -Ifrontend -Icommon"
 EMUINC="-Itests/cudaemu/mock -Iruntime -Iruntime/cuda -Itests/cudaemu"
-if ! gcc $CFLAGS tests/cudaemu/emit.c $B/libnnc.a -lm -o $D/emit >$D/build.log 2>&1 ||
-    ! g++ -std=c++17 -O1 -Wall -Wextra -Werror $EMUINC -c tests/cudaemu/harness.cpp -o $D/harness.o >>$D/build.log 2>&1; then
+if ! gcc $CFLAGS $SAN tests/cudaemu/emit.c $B/libnnc.a -lm -o $D/emit >$D/build.log 2>&1 ||
+    ! g++ -std=c++17 -O1 -Wall -Wextra -Werror $SAN $EMUINC -c tests/cudaemu/harness.cpp -o $D/harness.o \
+        >>$D/build.log 2>&1; then
     echo "FAIL cudaemu: the emulator does not build"; cat $D/build.log; exit 1
 fi
 # nnrt_cuda.h with the mock headers, precompiled (only to save time)
 mkdir -p $D/pch
-g++ -std=c++17 -O0 -w $EMUINC -x c++-header runtime/cuda/nnrt_cuda.h -o $D/pch/nnrt_cuda.h.gch >>$D/build.log 2>&1 ||
+g++ -std=c++17 -O0 -w $SAN $EMUINC -x c++-header runtime/cuda/nnrt_cuda.h -o $D/pch/nnrt_cuda.h.gch \
+    >>$D/build.log 2>&1 ||
     rm -f $D/pch/nnrt_cuda.h.gch
 
 # name model.nn precision(1 = f64) [NAME=VALUE ...]
@@ -37,10 +45,10 @@ cat >$D/one.sh <<EOF
 set -e
 n=\$1 m=\$2 f=\$3; shift 3
 o=$D/\$n
-$D/emit \$m \$f \$o "\$@" 2>\$o.log
-g++ -std=c++17 -O0 -w -I$D/pch $EMUINC -c \$o.cu.cpp -o \$o.cu.o 2>>\$o.log
-gcc -std=c99 -O0 -Wall -Wextra -Werror -Iruntime -c \$o.c -o \$o.c.o 2>>\$o.log
-g++ -o \$o.x $D/harness.o \$o.cu.o \$o.c.o $B/libnnrt.a -lm 2>>\$o.log
+ASAN_OPTIONS=\${ASAN_OPTIONS:-}:detect_leaks=0 $D/emit \$m \$f \$o "\$@" 2>\$o.log # (emit frees nothing)
+g++ -std=c++17 -O0 -w $SAN -I$D/pch $EMUINC -c \$o.cu.cpp -o \$o.cu.o 2>>\$o.log
+gcc -std=c99 -O0 -Wall -Wextra -Werror $SAN -Iruntime -c \$o.c -o \$o.c.o 2>>\$o.log
+g++ $SAN -o \$o.x $D/harness.o \$o.cu.o \$o.c.o $B/libnnrt.a -lm 2>>\$o.log
 \$o.x >\$o.out 2>>\$o.log
 EOF
 
@@ -71,21 +79,23 @@ EOF
 while read -r n m ps defs; do
     echo "$n.f64 $m 1${defs:+ $defs}"
     case $ps in *f32*) echo "$n.f32 $m 0${defs:+ $defs}" ;; esac
-done <$D/models | xargs -P "$J" -L 1 sh -c 'n=$0; sh '"$D"'/one.sh "$n" "$@" || echo "$n" >>'"$D"'/failed'
+done <$D/models >$D/jobs
+if [ -n "$ONLY" ]; then grep -E "$ONLY" $D/jobs >$D/jobs.only; mv $D/jobs.only $D/jobs; fi
+xargs -P "$J" -L 1 sh -c 'n=$0; sh '"$D"'/one.sh "$n" "$@" || echo "$n" >>'"$D"'/failed' <$D/jobs
 
-while read -r n m ps defs; do
-    for p in $(echo $ps | tr , ' '); do
-        o=$D/$n.$p
-        w=$(sed -n 's/^NODES \([0-9]*\) WORST \(.*\)$/\1 nodes, worst \2/p' $o.out 2>/dev/null)
-        if [ -f $D/failed ] && grep -qx "$n.$p" $D/failed; then
-            echo "FAIL cudaemu $n $p ${w:-}"; status=1
-            grep -h "FAIL\|error\|emu:" $o.out $o.log 2>/dev/null | head -8 | sed 's/^/    /'
-        else
-            echo "PASS cudaemu $n $p: $w"
-        fi
-    done
-done <$D/models
+while read -r np m f defs; do
+    o=$D/$np
+    n=${np%.*} p=${np##*.}
+    w=$(sed -n 's/^NODES \([0-9]*\) WORST \(.*\)$/\1 nodes, worst \2/p' $o.out 2>/dev/null)
+    if [ -f $D/failed ] && grep -qx "$np" $D/failed; then
+        echo "FAIL cudaemu $n $p ${w:-}"; status=1
+        grep -h "FAIL\|error\|emu:" $o.out $o.log 2>/dev/null | head -8 | sed 's/^/    /'
+    else
+        echo "PASS cudaemu $n $p: $w"
+    fi
+done <$D/jobs
 
+[ -n "$ONLY" ] && exit $status
 # coverage: every ops.def row but the sources, emulated by some model
 sed -n 's/^OP([A-Z_0-9]*, *"\([a-z_0-9]*\)", *-\{0,1\}[0-9]*, *\(OPC_[A-Z]*\).*/\1 \2/p' ir/ops.def | grep -v OPC_SOURCE |
     cut -d' ' -f1 | sort -u >$D/ops.all

@@ -223,6 +223,17 @@ gcc $CFLAGS99 -I$T $T/coffee_main.c $T/coffee.c $NNRT -lm -o $T/coffee && expect
 $NNC examples/xor.nn -o $T/xor.c && gcc $CFLAGS99 -I$T examples/xor_api.c $T/xor.c $NNRT -lm -o $T/xor_api &&
     (cd $T && expect "examples/xor_api.c trains, saves and reloads" 0 "same predictions" ./xor_api) || fail "xor_api builds"
 
+# ---- NaN and infinity in the API (tests/e2e/finite.c); the math helpers (mathfns.sh) ----
+if gcc $CFLAGS99 -I$T tests/e2e/finite.c $T/xor.c $NNRT -lm -o $T/finite 2>$T/finite.log; then
+    $T/finite || status=1
+else fail "tests/e2e/finite.c does not build"; sed 's/^/    /' $T/finite.log | head; fi
+printf 'model diverge {\n input x : f32[4, 2]\n target y : f32[4, 1]\n output p = dense(x, 1)\n loss mse(p, y)\n %s\n}\n' \
+    "train sgd(lr = 100)" >$T/diverge.nn
+$NNC $T/diverge.nn --main -o $T/diverge.c && gcc $CFLAGS99 $T/diverge.c $NNRT -lm -o $T/diverge || fail "diverge builds"
+expect "a diverging loss stops the trainer at its epoch and step (train_step made no update)" 1 "inf at epoch 9 step 1" \
+    $T/diverge train --data examples/data/xor/xor.csv --epochs 20
+sh tests/e2e/mathfns.sh || status=1
+
 # ---- the trainer ---------------------------------------------------------------
 $NNC examples/xor.nn --main -o $T/xor_main.c && gcc $CFLAGS99 $T/xor_main.c $NNRT -lm -o $T/xor_prog || fail "xor trainer builds"
 expect "xor trains to 100% accuracy" 0 "epoch 300/300 .*train acc 100.00%" $T/xor_prog train --data examples/data/xor/xor.csv --epochs 300 --save $T/xor.safetensors

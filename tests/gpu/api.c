@@ -2,8 +2,10 @@
  * examples/digits_mlp.nn compiled with --target cuda --name net:
  * host and device entry points agree bitwise, graph replays are
  * deterministic, labels out of range are reported on both paths, save and
- * load round-trip, and a CUDA failure names the call. */
+ * load round-trip, a CUDA failure names the call, and NaN or infinity:
+ * set_lr refuses it, check_finite finds it, a NaN loss updates nothing. */
 #include <cuda_runtime_api.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,41 @@ int main(void) {
     st = net_forward_dev(a, s, (const float *)(void *)16, NULL);
     if (st == NNRT_OK) st = net_sync(a);
     CHECK(st == NNRT_ERR_CUDA && strstr(net_last_error(a), "copy of image"), "%d %s", st, net_last_error(a));
+
+    /* NaN and infinity, on c (trained 6 steps, parameters in pc) */
+    st = (net_set_lr(c, NAN) == NNRT_ERR_ARG) + (net_set_lr(c, INFINITY) == NNRT_ERR_ARG) +
+         (net_set_lr(c, -1) == NNRT_ERR_ARG);
+    CHECK(st == 3, "set_lr takes a rate that is not finite and >= 0 (%d of 3 refused)", st);
+    CHECK(net_check_finite(c, NET_CHECK_PARAMS | NET_CHECK_GRADS | NET_CHECK_LOSS) == NNRT_OK, "%s", net_last_error(c));
+    batch(1);
+    x[5] = NAN;
+    st = net_train_step(c, x, y, &l);
+    CHECK(st == NNRT_ERR_NONFINITE && isnan(l) && strstr(net_last_error(c), "the loss is"), "host NaN step: %d %g %s",
+          st, (double)l, net_last_error(c));
+    net_read_params(c, pd);
+    CHECK(!memcmp(pc, pd, sizeof(float) * NET_PARAM_ELEMS), "a NaN loss changed the parameters (host path)");
+    CHECK(net_check_finite(c, NET_CHECK_LOSS) == NNRT_ERR_NONFINITE && strstr(net_last_error(c), "the last loss is"),
+          "%s", net_last_error(c));
+    CHECK(net_check_finite(c, NET_CHECK_GRADS) == NNRT_ERR_NONFINITE && strstr(net_last_error(c), "gradient of "), "%s",
+          net_last_error(c));
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    cudaMemcpy(dy, y, sizeof y, cudaMemcpyHostToDevice);
+    st = net_train_step_dev(c, s, dx, dy, dloss);
+    st2 = net_sync(c);
+    net_read_params(c, pd);
+    CHECK(st == NNRT_OK && st2 == NNRT_OK && !memcmp(pc, pd, sizeof(float) * NET_PARAM_ELEMS),
+          "a NaN loss changed the parameters (device path): %d %d", st, st2);
+    batch(1);
+    CHECK(net_train_step(c, x, y, &l) == NNRT_OK && !isnan(l), "a good step after the NaN ones: %s", net_last_error(c));
+    nnrt_tensor_info first;
+    net_param_info(0, &first);
+    net_read_params(c, pd);
+    pd[first.offset + 2] = -INFINITY;
+    net_write_params(c, pd);
+    CHECK(net_check_finite(c, NET_CHECK_PARAMS) == NNRT_ERR_NONFINITE && strstr(net_last_error(c), first.name) &&
+              strstr(net_last_error(c), "[2] = -inf"),
+          "%s", net_last_error(c));
+
     net_free(a);
     net_free(b);
     net_free(c);
