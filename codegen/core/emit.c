@@ -18,9 +18,36 @@ static const char *const reserved[] = {
     "memcpy", "memset", "malloc", "free", "snprintf", "exp", "log", "tanh", "sqrt", "pow", "NULL",
     "int32_t", "int64_t", "uint64_t", "size_t", "uintptr_t", NULL};
 
+/* What the headers the generated C includes (stdio.h, stdlib.h, string.h,
+ * math.h, tgmath.h, stdint.h) declare: a model named div would clash with
+ * div(). */
+static const char *const libc[] = {
+    "FILE", "EOF", "stdin", "stdout", "stderr", "printf", "fprintf", "sprintf", "vprintf", "vfprintf",
+    "vsprintf", "vsnprintf", "scanf", "fscanf", "sscanf", "fopen", "freopen", "fclose", "fflush", "fread",
+    "fwrite", "fgetc", "fgets", "fputc", "fputs", "getc", "getchar", "putc", "putchar", "puts", "ungetc",
+    "fseek", "ftell", "rewind", "fgetpos", "fsetpos", "clearerr", "feof", "ferror", "perror", "remove",
+    "rename", "tmpfile", "tmpnam", "setbuf", "setvbuf", "fpos_t", "abort", "atexit", "exit", "_Exit",
+    "getenv", "system", "atof", "atoi", "atol", "atoll", "strtod", "strtof", "strtold", "strtol", "strtoll",
+    "strtoul", "strtoull", "rand", "srand", "calloc", "realloc", "bsearch", "qsort", "abs", "labs", "llabs",
+    "div", "ldiv", "lldiv", "div_t", "ldiv_t", "lldiv_t", "mblen", "mbtowc", "wctomb", "mbstowcs", "wcstombs",
+    "RAND_MAX", "EXIT_SUCCESS", "EXIT_FAILURE", "memmove", "memcmp", "memchr", "strcpy", "strncpy", "strcat",
+    "strncat", "strcmp", "strncmp", "strcoll", "strxfrm", "strchr", "strrchr", "strspn", "strcspn", "strpbrk",
+    "strstr", "strtok", "strerror", "strlen", "acos", "asin", "atan", "atan2", "cos", "sin", "tan", "acosh",
+    "asinh", "atanh", "cosh", "sinh", "exp2", "expm1", "frexp", "ilogb", "ldexp", "log10", "log1p", "log2",
+    "logb", "modf", "scalbn", "scalbln", "cbrt", "fabs", "hypot", "erf", "erfc", "lgamma", "tgamma", "ceil",
+    "floor", "nearbyint", "rint", "lrint", "llrint", "round", "lround", "llround", "trunc", "fmod",
+    "remainder", "remquo", "copysign", "nan", "nextafter", "nexttoward", "fdim", "fmax", "fmin", "fma",
+    "isfinite", "isinf", "isnan", "isnormal", "signbit", "fpclassify", "isgreater", "isless", "isunordered",
+    "INFINITY", "NAN", "HUGE_VAL", "float_t", "double_t", NULL};
+
+static int in_list(const char *const *list, const char *name) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], name)) return 1;
+    return 0;
+}
+
 int cg_is_reserved(const char *name) {
-    for (int i = 0; reserved[i]; i++)
-        if (!strcmp(reserved[i], name)) return 1;
+    if (in_list(reserved, name) || in_list(libc, name)) return 1;
     return !strncmp(name, "nnrt", 4) || (name[0] == 'k' && name[1] >= '0' && name[1] <= '9');
 }
 

@@ -43,6 +43,11 @@ expect "--emit=kernels" 0 "train: " $NNC --emit=kernels examples/digits_mlp.nn
 expect "--stats" 0 "arena .* naive sum .* kernels" $NNC --stats examples/digits_mlp.nn -o $T/stats.c
 expect "--print-after=autodiff" 0 "IR after autodiff" $NNC --print-after=autodiff examples/xor.nn -o $T/pa.c
 # hostile command lines and inputs: one clear line each, a non-zero exit
+expect "a C library name as the prefix is refused" 1 "'div' cannot prefix the generated C" \
+    $NNC --name div examples/xor.nn -o $T/lib.c
+printf 'model libnames {\n    input sin : f32[2, 3]\n    output floor = relu(sin)\n}\n' >$T/libnames.nn
+expect "C library names as inputs and outputs get a '_'" 0 "" $NNC $T/libnames.nn -o $T/libnames.c
+expect "... and the code compiles" 0 "" cc $CFLAGS99 -c $T/libnames.c -o $T/libnames.o
 if [ -w /dev/full ]; then
     expect "--emit=ir into a full disk fails" 1 "cannot write to standard output: No space left" \
         sh -c "$NNC --emit=ir examples/xor.nn >/dev/full"
