@@ -10,6 +10,8 @@
  */
 #include "elab_impl.h"
 
+#include <math.h>
+
 int el_want_tensor(elab *e, const builtin *b, val *v, int i) {
     if (v->kind == V_TENSOR || v->kind == V_ERR) return v->kind == V_TENSOR;
     diag_error(e->d, v->span, "%s: argument '%s' must be a tensor, got %s", b->name, b->params[i],
@@ -19,6 +21,11 @@ int el_want_tensor(elab *e, const builtin *b, val *v, int i) {
 
 int el_want_int(elab *e, const builtin *b, val *v, int i, int64_t lo, int64_t *out) {
     if (v->kind == V_ERR) return 0;
+    if (v->kind == V_NUM && v->num == floor(v->num) && fabs(v->num) >= 0x1p53) {
+        diag_error(e->d, v->span, "%s: argument '%s' must be an integer from %lld to 2^53, got %.15g", b->name,
+                   b->params[i], (long long)lo, v->num);
+        return 0;
+    }
     if (v->kind != V_NUM || !v->is_int || v->num < (double)lo) {
         diag_error(e->d, v->span, "%s: argument '%s' must be an integer >= %lld", b->name, b->params[i], (long long)lo);
         return 0;
