@@ -94,13 +94,16 @@ static const char *tree_sum(cg_ctx *cx, const tap *t, int a, int b) {
                         b - m > 1 ? "(" : "", r, b - m > 1 ? ")" : "");
 }
 
+/* The first piece of a loop of len iterations cut at multiples of VEC and
+ * 4, so that gcc -O2 vectorizes each piece without a remainder loop. */
+static long long vec_piece(long long len) { return len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len; }
+
 /* for j in [lo, hi): the taps' statements; with `fuse` (all taps share one
- * destination element) a single sum. The range is split at multiples of 8
- * and 4 so the vectorizer needs no remainder loop. */
+ * destination element) a single sum, in pieces (vec_piece). */
 static void tap_loop(cg_ctx *cx, const char *ind, const tap *t, int nt, int fuse, long long lo, long long hi) {
     strbuf *c = cx->c;
     while (hi > lo) {
-        long long len = hi - lo, step = len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len;
+        long long step = vec_piece(hi - lo);
         sb_printf(c, "%sfor (long j = %lld; j < %lld; j++)", ind, lo, lo + step);
         if (fuse) {
             sb_printf(c, "\n%s    %s[%s] += %s;\n", ind, t[0].dst, idx(cx, t[0].da, t[0].db), tree_sum(cx, t, 0, nt));
@@ -285,17 +288,79 @@ static void gradx_direct(cg_ctx *cx, convdims d) {
     sb_puts(c, "                    }\n                }\n            }\n        }\n");
 }
 
+/* ---- the vector ISAs ----------------------------------------------------
+ *
+ * The vectorized paths are GNU C vectors (vector_size) shaped by the ISA
+ * the generated file is compiled for: a kernel has one #if branch per ISA
+ * below whose plan picks a vectorized path, tried in this order, each
+ * planned for that ISA's vector width and registers, and the direct loops
+ * as its #else (compilers without GNU C vectors, -DNNC_NO_VECTOR_EXT, or
+ * an ISA not listed). Where the ISA has a fused multiply-add it is written
+ * as an intrinsic (<immintrin.h>, included before the kernel): gcc does not
+ * contract a * b + c into one in ISO C mode. The register blocks were
+ * measured per ISA (the table at the top of this file). */
+typedef struct visa {
+    const char *name, *cond; /* the preprocessor condition that selects it */
+    const char *fma;         /* the intrinsics' prefix (_mm512_fmadd_ps ...), or NULL: a * b + c */
+    int vbytes;              /* bytes per vector */
+    int grid_acc, grid_ob, grid_nv; /* implicit GEMM: accumulators, at most grid_ob channels x grid_nv vectors */
+    int gw_acc;   /* channel lanes: accumulators (kernel taps) */
+    int gwa_taps; /* pixel lanes: output channels x kernel columns per block */
+} visa;
+
+static const visa visas[] = {
+    {"AVX-512", "defined(__AVX512F__)", "_mm512", 64, 24, 12, 4, 28, 16},
+    {"AVX2", "defined(__AVX__) && defined(__FMA__)", "_mm256", 32, 12, 6, 3, 14, 10},
+    {"SSE2/NEON", "defined(__SSE2__) || defined(__ARM_NEON)", NULL, 16, 12, 6, 3, 14, 8},
+};
+enum { NVISA = sizeof visas / sizeof visas[0] };
+
+/* Open the branch of ISA is: #if for the first branch of a kernel, else #elif. */
+static void visa_branch(cg_ctx *cx, const visa *is, int first) {
+    sb_printf(cx->c, "#%s defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n", first ? "if" : "elif",
+              is->cond);
+}
+
+static void vec_typedef(cg_ctx *cx, const visa *is) {
+    sb_printf(cx->c, "    typedef %s vec __attribute__((vector_size(%d)));\n", cx->T, is->vbytes);
+}
+
+/* The statement acc += f * v for vectors acc and v and a scalar f (bcast)
+ * or a vector f: one fused multiply-add where the ISA has it. */
+static const char *vfma(cg_ctx *cx, const visa *is, const char *acc, const char *f, int bcast, const char *v) {
+    if (!is->fma) return arena_printf(cx->g->a, "%s += %s * %s;", acc, f, v);
+    const char *t = cx->o->f64 ? "pd" : "ps";
+    if (bcast) f = arena_printf(cx->g->a, "%s_set1_%s(%s)", is->fma, t, f);
+    return arena_printf(cx->g->a, "%s = %s_fmadd_%s(%s, %s, %s);", acc, is->fma, t, f, v, acc);
+}
+
+/* Before the kernel of a node whose branches `use` (one flag per ISA): the
+ * intrinsics' header, under the conditions of the branches that need it. */
+static void visa_include(cg_ctx *cx, const int *use) {
+    const char *cond = NULL;
+    for (int k = 0; k < NVISA; k++)
+        if (use[k] && visas[k].fma)
+            cond = cond ? arena_printf(cx->g->a, "%s || (%s)", cond, visas[k].cond)
+                        : arena_printf(cx->g->a, "(%s)", visas[k].cond);
+    if (cond)
+        sb_printf(cx->c, "\n#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n#include <immintrin.h>\n#endif\n",
+                  cond);
+}
+
 /* ---- implicit GEMM on the padded input grid ------------------------------
  *
  * A stride-1 convolution is a GEMM, dst[o, pixel] = sum over k = (c, kh, kw)
  * of wt[k, o] src[c, pixel shifted by (kh d, kw d)]. With the source copied
- * into a zero-padded plane of width Wp = W + 2p, the shift is a constant
- * offset, kh d Wp + kw d, when pixels are numbered on that grid (oh Wp + ow):
- * the GEMM's B operand is the padded copy itself, read at K offsets (no
- * im2col). The grid's columns ow >= OW are computed and thrown away, a waste
- * of (Wp - OW) / Wp. The micro-kernel keeps OB output channels times NV
- * vectors of pixels in registers (GNU C vectors of 64 bytes, 16 floats or 8
- * doubles): per k, NV vector loads and OB x NV multiply-adds by broadcast
+ * into a zero-padded plane of Wp columns, the shift is a constant offset,
+ * kh d Wp + kw d, when pixels are numbered on that grid (oh Wp + ow): the
+ * GEMM's B operand is the padded copy itself, read at K offsets (no
+ * im2col). A row's right padding is the next row's left padding (a read
+ * past the end of a row lands in the zeros at the start of the next), so
+ * Wp = W + p, or OW when that is more (grid_width). The grid's columns
+ * ow >= OW are computed and thrown away, a waste of (Wp - OW) / Wp: none
+ * for conv2d_grad_x of an unpadded convolution. The micro-kernel keeps OB
+ * output channels times NV vectors of pixels in registers (the ISA's
+ * vectors): per k, NV vector loads and OB x NV multiply-adds by broadcast
  * weights. Results go through a small buffer, a band of R output rows of
  * one o block at a time, and the valid columns are copied out.
  *
@@ -309,25 +374,29 @@ static void gradx_direct(cg_ctx *cx, convdims d) {
 #ifndef GRID_BAND_MAX /* bytes of the band buffer */
 #define GRID_BAND_MAX (16 * 1024)
 #endif
-enum { VBYTES = 64, GRID_ACC = 24, GRID_OB_MAX = 12 };
+
+/* The width of a padded plane of ws columns, p each side, whose rows share
+ * their padding (see above), for an output ow columns wide. */
+static long long grid_width(long long ws, long long p, long long ow) { return ws + p > ow ? ws + p : ow; }
 
 typedef struct gridconv {
     long long N, G, CS, HS, WS, P, D, KH, KW, CD, OH, OW; /* src [N, G CS, HS, WS] -> dst [N, G CD, OH, OW] */
     long long Hp, Wp, K, VL, OB, NB, NV, PT, R, NPT, XPN;
     int flip; /* 0: wt[k = (c, kh, kw), o] = w[o, c, kh, kw]; 1 (grad_x): w[c, o, KH-1-kh, KW-1-kw] */
+    const visa *is;
 } gridconv;
 
-/* The grid plan of a stride-1 convolution, or 0 when it does not apply or
- * its buffers would not fit on the stack. */
-static int grid_plan(gridconv *g, size_t esize) {
-    if (g->P < 0) return 0;
-    g->Hp = g->HS + 2 * g->P, g->Wp = g->WS + 2 * g->P, g->K = g->CS * g->KH * g->KW;
-    g->VL = VBYTES / (long long)esize;
-    long long nb = (g->CD + GRID_OB_MAX - 1) / GRID_OB_MAX;
-    g->OB = (g->CD + nb - 1) / nb, g->NB = (g->CD + g->OB - 1) / g->OB;
-    g->NV = GRID_ACC / g->OB;
-    g->NV = g->NV < 1 ? 1 : g->NV > 4 ? 4 : g->NV;
-    g->PT = g->NV * g->VL;
+/* Share of the grid's multiply-adds that are real ones: the rest go to the
+ * thrown-away columns, the rounding of pixels to tiles and of output
+ * channels to blocks. */
+static double grid_useful(const gridconv *g) {
+    return (double)(g->CD * g->OH * g->OW) / (double)(g->NB * g->OB * g->NPT * ((g->OH + g->R - 1) / g->R));
+}
+
+/* The bands and buffers of a plan with its block (OB, NV) set: 0 when they
+ * do not fit on the stack. */
+static int grid_layout(gridconv *g, size_t esize) {
+    g->NB = (g->CD + g->OB - 1) / g->OB, g->PT = g->NV * g->VL;
     for (long long bands = 1;; bands++) { /* the fewest bands of equal height that fit */
         g->R = (g->OH + bands - 1) / bands;
         g->NPT = (g->R * g->Wp + g->PT - 1) / g->PT * g->PT;
@@ -340,11 +409,38 @@ static int grid_plan(gridconv *g, size_t esize) {
     return bytes <= GRID_STACK_MAX;
 }
 
-/* Share of the grid's multiply-adds that are real ones: the rest go to the
- * thrown-away columns, the rounding of pixels to tiles and of output
- * channels to blocks. */
-static double grid_useful(const gridconv *g) {
-    return (double)(g->CD * g->OH * g->OW) / (double)(g->NB * g->OB * g->NPT * ((g->OH + g->R - 1) / g->R));
+/* The micro-kernel's time per k, in multiply-add slots (two FMA ports, two
+ * loads a cycle): its OB NV multiply-adds, its OB + NV loads or the
+ * GRID_LATENCY multiply-adds that must be in flight to hide the latency,
+ * whichever is the most, plus GRID_LOOP for the loop itself; per useful
+ * multiply-add. Measured on LeNet's convolutions with AVX-512 and AVX2, it
+ * ranks the blocks as their times do. */
+enum { GRID_LATENCY = 8, GRID_LOOP = 2 };
+
+static double grid_cost(const gridconv *g) {
+    long long fma = g->OB * g->NV, loads = g->OB + g->NV;
+    long long t = fma > loads ? fma : loads;
+    t = (t > GRID_LATENCY ? t : GRID_LATENCY) + GRID_LOOP;
+    return (double)t / ((double)fma * grid_useful(g));
+}
+
+/* The grid plan of a stride-1 convolution: the block of the ISA's
+ * registers with the least grid_cost, or 0 when the grid does not apply
+ * or its buffers would not fit on the stack. */
+static int grid_plan(gridconv *g, size_t esize) {
+    if (g->P < 0) return 0;
+    g->Hp = g->HS + 2 * g->P, g->Wp = grid_width(g->WS, g->P, g->OW), g->K = g->CS * g->KH * g->KW;
+    g->VL = g->is->vbytes / (long long)esize;
+    gridconv best = *g;
+    int found = 0;
+    for (long long ob = 1; ob <= g->CD && ob <= g->is->grid_ob; ob++)
+        for (long long nv = 1; nv <= g->is->grid_nv && ob * nv <= g->is->grid_acc; nv++) {
+            gridconv t = *g;
+            t.OB = ob, t.NV = nv;
+            if (grid_layout(&t, esize) && (!found || grid_cost(&t) < grid_cost(&best))) best = t, found = 1;
+        }
+    *g = best;
+    return found;
 }
 
 /* The weights, blocked: wt[((g NB + b) K + k) OB + o] (flipped for a
@@ -374,7 +470,7 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long HW = g->Hp * g->Wp;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, g->is);
     sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
     grid_weights(cx, g);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
@@ -411,7 +507,9 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
                   v);
     for (long long o = 0; o < g->OB; o++) {
         sb_puts(c, "                           ");
-        for (long long v = 0; v < g->NV; v++) sb_printf(c, " a%lld_%lld += f[%lld] * b%lld;", o, v, o, v);
+        for (long long v = 0; v < g->NV; v++)
+            sb_printf(c, " %s", vfma(cx, g->is, arena_printf(cx->g->a, "a%lld_%lld", o, v),
+                                     arena_printf(cx->g->a, "f[%lld]", o), 1, arena_printf(cx->g->a, "b%lld", v)));
         sb_puts(c, "\n");
     }
     sb_puts(c, "                        }\n");
@@ -433,23 +531,6 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
     sb_puts(c, "        }\n    }\n");
 }
 
-/* The kernel: the grid path under GNU C (with the direct loops for other
- * compilers), or the direct loops alone. */
-static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g, int use_grid, convdims d,
-                             void (*direct)(cg_ctx *, convdims)) {
-    cgk_head(cx, n);
-    if (use_grid) {
-        sb_printf(cx->c, "    /* implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
-                  g->Hp, g->Wp, g->OB, g->PT, 100 * grid_useful(g));
-        sb_puts(cx->c, "#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT)\n");
-        emit_grid(cx, g);
-        sb_puts(cx->c, "#else\n");
-    }
-    direct(cx, d);
-    if (use_grid) sb_puts(cx->c, "#endif\n");
-    cgk_tail(cx);
-}
-
 /* The grid is chosen when it applies, fits, and at least GRID_MIN_USEFUL of
  * its multiply-adds are real. Measured (the table at the top): per
  * multiply-add it runs 3x (conv 1->6) to 5x (6->16) as fast as the direct
@@ -463,14 +544,40 @@ static int grid_choose(gridconv *g, cg_ctx *cx) {
     return grid_plan(g, cx->o->f64 ? sizeof(double) : sizeof(float)) && grid_useful(g) >= GRID_MIN_USEFUL;
 }
 
+/* The kernel: a branch for each ISA whose grid plan is chosen (g0 with
+ * the plan of that ISA), the direct loops for the others and for
+ * compilers without GNU C vectors. */
+static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g0, int applies, convdims d,
+                             void (*direct)(cg_ctx *, convdims)) {
+    gridconv g[NVISA];
+    int use[NVISA], any = 0;
+    for (int k = 0; k < NVISA; k++) {
+        g[k] = *g0, g[k].is = &visas[k];
+        use[k] = applies && grid_choose(&g[k], cx);
+    }
+    visa_include(cx, use);
+    cgk_head(cx, n);
+    for (int k = 0; k < NVISA; k++) {
+        if (!use[k]) continue;
+        visa_branch(cx, g[k].is, !any);
+        sb_printf(cx->c, "    /* %s: implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
+                  g[k].is->name, g[k].Hp, g[k].Wp, g[k].OB, g[k].PT, 100 * grid_useful(&g[k]));
+        emit_grid(cx, &g[k]);
+        any = 1;
+    }
+    if (any) sb_puts(cx->c, "#else\n");
+    direct(cx, d);
+    if (any) sb_puts(cx->c, "#endif\n");
+    cgk_tail(cx);
+}
+
 /* y[n, o] = sum over the group's channels c and (kh, kw) of w[o, c] * x[n, c] shifted. */
 void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     const ir_node *x = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
-    int use = d.S == 1 && grid_choose(&g, cx);
-    emit_conv_kernel(cx, n, &g, use, d, conv_direct);
+    emit_conv_kernel(cx, n, &g, d.S == 1, d, conv_direct);
 }
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
@@ -480,8 +587,8 @@ void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
     /* the flipped kernel needs the same padding across as down */
-    int use = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P && grid_choose(&g, cx);
-    emit_conv_kernel(cx, n, &g, use, d, gradx_direct);
+    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P;
+    emit_conv_kernel(cx, n, &g, applies, d, gradx_direct);
 }
 
 /* Partial sums of conv2d_grad_w: at most this many elements on the stack. */
@@ -537,19 +644,19 @@ static void gradw_direct(cg_ctx *cx, convdims d) {
  * the accumulators are added into dwT once per band. Lanes past OG are
  * wasted, so the rule wants OG / OGP >= GW_MIN_LANES. */
 #ifndef GW_MIN_LANES
-#define GW_MIN_LANES 0.5
+#define GW_MIN_LANES 0.8
 #endif
-enum { GW_ACC = 28 };
 
 typedef struct gwplan {
     long long VL, OGP, OV, KHB, R, XPN, Hp, Wp;
+    const visa *is;
 } gwplan;
 
 static int gw_plan(const convdims *d, size_t esize, gwplan *q) {
-    q->VL = VBYTES / (long long)esize;
+    q->VL = q->is->vbytes / (long long)esize;
     q->OGP = (d->OG + q->VL - 1) / q->VL * q->VL, q->OV = q->OGP / q->VL;
-    if ((double)d->OG / (double)q->OGP < GW_MIN_LANES || d->KW > GW_ACC) return 0;
-    q->KHB = GW_ACC / d->KW;
+    if ((double)d->OG / (double)q->OGP < GW_MIN_LANES || d->KW > q->is->gw_acc) return 0;
+    q->KHB = q->is->gw_acc / d->KW;
     q->KHB = q->KHB > d->KH ? d->KH : q->KHB;
     q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P;
     q->XPN = d->C * q->Hp * q->Wp;
@@ -579,7 +686,9 @@ static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb
     sb_printf(c, "%s__builtin_memcpy(&e, dt + ((oh - r0) * %lld + ow) * %lld + v * %lld, sizeof e);\n", i40, d->OW,
               q->OGP, q->VL);
     for (long long t = 0; t < kb * d->KW; t++)
-        sb_printf(c, "%sa%lld += s[%lld] * e;\n", i40, t, t / d->KW * d->D * q->Wp + t % d->KW * d->D);
+        sb_printf(c, "%s%s\n", i40,
+                  vfma(cx, q->is, arena_printf(cx->g->a, "a%lld", t),
+                       arena_printf(cx->g->a, "s[%lld]", t / d->KW * d->D * q->Wp + t % d->KW * d->D), 1, "e"));
     sb_printf(c, "%s    }\n", i32);
     for (long long t = 0; t < kb * d->KW; t++)
         sb_printf(c, "%s__builtin_memcpy(ab + %lld, &a%lld, sizeof a%lld);\n", i32, t * q->OGP, t, t);
@@ -589,7 +698,7 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, K = d->CG * KK, HW = q->Hp * q->Wp, BP = q->R * d->OW;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, q->is);
     sb_printf(c, "    %s xp[%lld], dt[%lld], acc[%lld];\n", T, q->XPN, BP * q->OGP, G * K * q->OGP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
@@ -651,13 +760,14 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
  * vector partial sums (av), reduced across the lanes once at the end. */
 typedef struct gwaplan {
     long long VL, Hp, Wp, OBW, R, NPT, XPN, K;
+    const visa *is;
 } gwaplan;
 
 static int gwa_plan(const convdims *d, size_t esize, gwaplan *q) {
     if (d->S != 1) return 0;
-    q->VL = VBYTES / (long long)esize;
-    q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P, q->K = d->CG * d->KH * d->KW;
-    q->OBW = 16 / d->KW; /* OBW + KW loads and OBW x KW accumulators of 32 registers */
+    q->VL = q->is->vbytes / (long long)esize;
+    q->Hp = d->H + 2 * d->P, q->Wp = grid_width(d->W, d->P, d->OW), q->K = d->CG * d->KH * d->KW;
+    q->OBW = q->is->gwa_taps / d->KW; /* OBW x KW accumulators, OBW + KW loads */
     if (q->OBW < 1) return 0;
     while (d->OG % q->OBW) q->OBW--;
     long long av = d->O * q->K * q->VL;
@@ -695,7 +805,9 @@ static void gwa_lanes(cg_ctx *cx, const convdims *d, const gwaplan *q) {
                   kw * d->D, kw);
     for (long long o = 0; o < q->OBW; o++) {
         sb_puts(c, "                               ");
-        for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, " a%lld_%lld += e%lld * s%lld;", o, kw, o, kw);
+        for (long long kw = 0; kw < d->KW; kw++)
+            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", o, kw),
+                                     arena_printf(cx->g->a, "e%lld", o), 0, arena_printf(cx->g->a, "s%lld", kw)));
         sb_puts(c, "\n");
     }
     sb_puts(c, "                            }\n");
@@ -713,7 +825,7 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, q->is);
     sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
@@ -764,24 +876,32 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
     size_t es = cx->o->f64 ? sizeof(double) : sizeof(float);
-    gwplan q;
-    gwaplan qa;
-    int use = gw_plan(&d, es, &q) ? 1 : gwa_plan(&d, es, &qa) ? 2 : 0;
-    cgk_head(cx, n);
-    if (use == 1)
-        sb_printf(cx->c, "    /* output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
-                  d.OG, q.OGP, q.KHB);
-    if (use == 2)
-        sb_printf(cx->c, "    /* pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
-                  qa.Hp, qa.Wp, qa.OBW, d.KW);
-    if (use) {
-        sb_puts(cx->c, "#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT)\n");
-        if (use == 1) emit_gw(cx, &d, &q);
-        else emit_gwa(cx, &d, &qa);
-        sb_puts(cx->c, "#else\n");
+    gwplan q[NVISA];
+    gwaplan qa[NVISA];
+    int use[NVISA], any = 0; /* per ISA: 1 channel lanes, 2 pixel lanes, 0 the direct loops */
+    for (int k = 0; k < NVISA; k++) {
+        q[k].is = qa[k].is = &visas[k];
+        use[k] = gw_plan(&d, es, &q[k]) ? 1 : gwa_plan(&d, es, &qa[k]) ? 2 : 0;
     }
+    visa_include(cx, use);
+    cgk_head(cx, n);
+    for (int k = 0; k < NVISA; k++) {
+        if (!use[k]) continue;
+        visa_branch(cx, &visas[k], !any);
+        if (use[k] == 1)
+            sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
+                      visas[k].name, d.OG, q[k].OGP, q[k].KHB);
+        else
+            sb_printf(cx->c,
+                      "    /* %s: pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
+                      visas[k].name, qa[k].Hp, qa[k].Wp, qa[k].OBW, d.KW);
+        if (use[k] == 1) emit_gw(cx, &d, &q[k]);
+        else emit_gwa(cx, &d, &qa[k]);
+        any = 1;
+    }
+    if (any) sb_puts(cx->c, "#else\n");
     gradw_direct(cx, d);
-    if (use) sb_puts(cx->c, "#endif\n");
+    if (any) sb_puts(cx->c, "#endif\n");
     cgk_tail(cx);
 }
 
@@ -875,6 +995,15 @@ static void pool_rows(cg_ctx *cx, const pooldims *d, const char *xin) {
     if (xin) sb_printf(c, "            const %s *restrict xr = %s + ri;\n", cx->T, xin);
 }
 
+/* Open the next piece of the loop over ow from lo (vec_piece): gcc
+ * vectorizes the window's taps, strided loads and all, when the trip count
+ * needs no remainder loop. Returns where the piece ends. */
+static long long pool_piece(cg_ctx *cx, const pooldims *d, long long lo) {
+    long long hi = lo + vec_piece(d->OW - lo);
+    sb_printf(cx->c, "            for (long ow = %lld; ow < %lld; ow++) {\n", lo, hi);
+    return hi;
+}
+
 /* "xr[kh * W + ow * s + kw]" for tap t = kh k + kw. */
 static const char *pool_tap(cg_ctx *cx, const pooldims *d, long long t) {
     long long kh = t / d->K, kw = t % d->K;
@@ -902,25 +1031,11 @@ static void pool_fast_max(cg_ctx *cx, const pooldims *d, int track) {
     else sb_printf(c, "                m = nan >= 0 ? (%s)NAN : m;\n", T);
 }
 
-/* The gradient of non-overlapping windows: for each tap t of each window,
- * dx at that tap = (pick t) ? dy : 0; input elements outside every window
- * (s > k, or rows and columns past the last window) are zeroed first. */
-static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d, int is_max) {
+/* In the ow loop of pool_fast_grad_emit: dx at each tap of the window. */
+static void pool_grad_taps(cg_ctx *cx, const pooldims *d, int is_max) {
     strbuf *c = cx->c;
     const char *T = cx->T;
-    cgk_head(cx, n);
-    if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
-        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
-    pool_rows(cx, d, is_max ? "x1" : NULL);
-    sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
     const char *U = cx->o->f64 ? "uint64_t" : "uint32_t"; /* the bits of an element */
-    if (is_max) {
-        sb_printf(c, "            int at[%lld];\n", d->OW);
-        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
-        pool_fast_max(cx, d, 1);
-        sb_puts(c, "                at[ow] = a;\n            }\n");
-    }
-    sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
     if (is_max) {
         sb_printf(c, "                const int a = at[ow];\n                %s g, u;\n", U);
         sb_puts(c, "                memcpy(&g, x0 + ro + ow, sizeof g);\n");
@@ -937,7 +1052,33 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
         else
             sb_printf(c, "                dr[ow * %lld + %lld] = g;\n", d->S, kh * d->W + kw);
     }
-    sb_puts(c, "            }\n        }\n");
+    sb_puts(c, "            }\n");
+}
+
+/* The gradient of non-overlapping windows: for each tap t of each window,
+ * dx at that tap = (pick t) ? dy : 0; input elements outside every window
+ * (s > k, or rows and columns past the last window) are zeroed first. */
+static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d, int is_max) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    cgk_head(cx, n);
+    if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
+    pool_rows(cx, d, is_max ? "x1" : NULL);
+    sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
+    if (is_max) {
+        sb_printf(c, "            int at[%lld];\n", d->OW);
+        for (long long lo = 0; lo < d->OW;) {
+            lo = pool_piece(cx, d, lo);
+            pool_fast_max(cx, d, 1);
+            sb_puts(c, "                at[ow] = a;\n            }\n");
+        }
+    }
+    for (long long lo = 0; lo < d->OW;) {
+        lo = pool_piece(cx, d, lo);
+        pool_grad_taps(cx, d, is_max);
+    }
+    sb_puts(c, "        }\n");
     cgk_tail(cx);
 }
 
@@ -947,9 +1088,12 @@ void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
-        sb_printf(cx->c, "            for (long ow = 0; ow < %lld; ow++) {\n", d.OW);
-        pool_fast_max(cx, &d, 0);
-        sb_puts(cx->c, "                y[ro + ow] = m;\n            }\n        }\n");
+        for (long long lo = 0; lo < d.OW;) {
+            lo = pool_piece(cx, &d, lo);
+            pool_fast_max(cx, &d, 0);
+            sb_puts(cx->c, "                y[ro + ow] = m;\n            }\n");
+        }
+        sb_puts(cx->c, "        }\n");
         cgk_tail(cx);
         return;
     }
@@ -983,11 +1127,15 @@ void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
-        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n                %s s = 0;\n", d.OW, cx->T);
-        for (long long t = 0; t < d.K * d.K; t++) sb_printf(c, "                s += %s;\n", pool_tap(cx, &d, t));
-        sb_puts(c, "                y[ro + ow] = s / ");
-        cg_literal(cx, c, (double)(d.K * d.K));
-        sb_puts(c, ";\n            }\n        }\n");
+        for (long long lo = 0; lo < d.OW;) {
+            lo = pool_piece(cx, &d, lo);
+            sb_printf(c, "                %s s = 0;\n", cx->T);
+            for (long long t = 0; t < d.K * d.K; t++) sb_printf(c, "                s += %s;\n", pool_tap(cx, &d, t));
+            sb_puts(c, "                y[ro + ow] = s / ");
+            cg_literal(cx, c, (double)(d.K * d.K));
+            sb_puts(c, ";\n            }\n");
+        }
+        sb_puts(c, "        }\n");
         cgk_tail(cx);
         return;
     }
