@@ -44,6 +44,23 @@ SHAKESPEARE = os.path.join(DATA, "tinyshakespeare", "input.txt")
 SEED = 1234     # nnc's P_create seed: the initial weights of every model
 TOL = 1e-4      # relative agreement of nnc and PyTorch before timing
 CFLAGS = ["-std=c99", "-O2", "-march=native", "-Wall", "-Wextra"]
+# nnc's code is also built for AVX2 + FMA without AVX-512 (x86-64-v3), the
+# target of most AMD and older Intel servers, when this CPU can run it: the
+# generated convolutions and libnnrt's GEMM are shaped by the ISA they are
+# compiled for (codegen/c/k_conv.c, runtime/gemm.c), so an AVX-512 machine
+# measures both code paths. Its libnnrt is built with NNRT_ARCH.
+V3 = "x86-64-v3"
+CFLAGS_V3 = [f if f != "-march=native" else "-march=" + V3 for f in CFLAGS]
+
+
+def can_run_v3():
+    """x86-64 with AVX2 and FMA (/proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        return False
+    return os.uname().machine == "x86_64" and "avx2" in flags and "fma" in flags
 
 # ---- workloads ----------------------------------------------------------------
 #
@@ -377,7 +394,7 @@ def machine_header(python):
     print(f"CPU: {cpu}; {logical} logical CPUs = {phys} cores x {tpc} threads per core"
           + (f" (a {hyper} virtual machine: its cores may share physical cores with other guests)" if hyper else ""))
     gcc = sh(["gcc", "--version"]).splitlines()[0]
-    print(f"compiler: {gcc}; flags {' '.join(CFLAGS)}")
+    print(f"compiler: {gcc}; flags {' '.join(CFLAGS)}; the x86-64-v3 build: -march={V3}")
     return cpu, logical
 
 
@@ -454,7 +471,15 @@ def main():
     # ---- build --------------------------------------------------------------
     status = 0
     cc_rt = ["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime")]
-    exe = {}
+    v3 = can_run_v3()
+    if v3:  # libnnrt for x86-64-v3 (`make NNRT_ARCH=-march=x86-64-v3`) and the drivers against it
+        v3_build = os.path.join(work, "v3")
+        lib_v3 = os.path.join(v3_build, "libnnrt.a")
+        sh(["make", "-s", "-C", ROOT, f"B={v3_build}", f"NNRT_ARCH=-march={V3}", lib_v3], "make NNRT_ARCH")
+        cc_v3 = ["gcc"] + CFLAGS_V3 + ["-I" + os.path.join(ROOT, "runtime")]
+    else:
+        print(f"the {V3} build is not run: this CPU lacks AVX2 or FMA (or is not x86-64)")
+    exe, exe_v3 = {}, {}
     for w in workloads:
         d = os.path.join(work, w.key)
         os.makedirs(d)
@@ -464,9 +489,13 @@ def main():
         for k, v in w.defines.items():
             cmd += ["-D", f"{k}={v}"]
         sh(cmd, "nnc")
+        model = ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
+                 os.path.join(HERE, "driver.c"), cfile]
         exe[w.key] = os.path.join(d, "driver")
-        sh(cc_rt + ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
-                    os.path.join(HERE, "driver.c"), cfile, lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+        sh(cc_rt + model + [lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+        if v3:
+            exe_v3[w.key] = os.path.join(d, "driver_v3")
+            sh(cc_v3 + model + [lib_v3, "-lm", "-o", exe_v3[w.key]], f"gcc -march={V3} (driver)")
     # the same drivers built with -fopenmp against an OpenMP libnnrt
     # (`make OPENMP=1`): nnc's 2-thread rows
     omp_build = os.path.join(work, "omp")
@@ -501,6 +530,8 @@ def main():
                                                                                                         gemm_exe]
         sh(cmd, "gcc (gemm)")
         sh(cc_rt + ["-fopenmp", os.path.join(HERE, "gemm.c"), lib_omp, "-lm", "-o", gemm_exe + "_omp"], "gcc (gemm omp)")
+        if v3:
+            sh(cc_v3 + [os.path.join(HERE, "gemm.c"), lib_v3, "-lm", "-o", gemm_exe + "_v3"], f"gcc -march={V3} (gemm)")
 
     # ---- data and weights --------------------------------------------------
     img = np.fromfile(MNIST_IMAGES, np.uint8)[16:].reshape(-1, 784).astype(np.float32) / 255.0
@@ -560,7 +591,7 @@ def main():
 
         # ---- peak -----------------------------------------------------------
         print("-" * 100)
-        measured = {}
+        measured, by_isa = {}, {}
         for t in (1, 2):
             out = sh([peak_exe, str(t), str(reps), str(min_s)], "peak")
             best = None
@@ -569,15 +600,18 @@ def main():
                 vals = [float(v) for v in f[3:]]
                 med, lo, hi = median_minmax(vals)
                 print(f"peak FMA {f[1]:6s} {t} thread{'s' if t > 1 else ' '}: {med:7.1f} GFLOP/s"
-                      f" (min-max {lo:.1f}-{hi:.1f})")
+                      f" (min-max {lo:.1f}-{hi:.1f}; per CPU second of each thread)")
                 best = med if best is None else max(best, med)
+                by_isa[f[1], t] = med
             measured[t] = best
-        peak = {1: measured[1], 2: 2 * measured[1]}
+        # the ceilings of the rows: native 1 thread, native 2 threads, the x86-64-v3 build (AVX2, 1 thread)
+        peak = {1: measured[1], 2: 2 * measured[1], V3: by_isa.get(("avx2", 1))}
         print(f"% of peak below: 1-thread rows against the one-core peak {peak[1]:.1f} GFLOP/s, 2-thread rows against"
-              f" twice that, {peak[2]:.1f}.")
+              f" twice that, {peak[2]:.1f}" + (f"; the {V3} rows against the AVX2 peak {peak[V3]:.1f}"
+                                               if v3 and peak[V3] else "") + ".")
         print(f"  two threads at once reached {measured[2] / measured[1]:.2f}x one core"
               + ("" if measured[2] > 1.8 * measured[1] else
-                 ": the second core is busy with other work or shares its FMA units (2-thread numbers suffer)"))
+                 ": the two threads share one core's FMA units (2-thread numbers suffer)"))
 
         # ---- correctness guard ----------------------------------------------
         print("-" * 100)
@@ -585,20 +619,26 @@ def main():
         ok = {}
         for w in workloads:
             m = meta[w.key]
-            out_nnc = os.path.join(work, w.key, "out_nnc.bin")
             out_pt = os.path.join(work, w.key, "out_torch.bin")
-            text_ = sh([exe[w.key], "check", str(SEED), m["data"], str(w.nb), out_nnc], "driver check")
-            ln = [float(v) for v in re.findall(r"^loss\d (\S+)$", text_, re.M)]
             lt = workers["t1"].ask(cmd="check", name=w.key, out=out_pt)["loss"]
-            a, b = np.fromfile(out_nnc, np.float32), np.fromfile(out_pt, np.float32)
-            out_err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.shape == b.shape else float("inf")
-            errs = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ln, lt)]
-            good = len(errs) == 2 and all(e <= TOL for e in errs) and out_err <= TOL
-            ok[w.key] = good
-            if not good:
-                status = 1
-            print(f"  {w.title:34s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f} rel {errs[0]:.1e};"
-                  f" second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}  {'ok' if good else 'FAILED'}")
+            b = np.fromfile(out_pt, np.float32)
+            for build, ex in (("native", exe), (V3, exe_v3)):
+                if w.key not in ex:
+                    continue
+                out_nnc = os.path.join(work, w.key, f"out_nnc_{build}.bin")
+                text_ = sh([ex[w.key], "check", str(SEED), m["data"], str(w.nb), out_nnc], "driver check")
+                ln = [float(v) for v in re.findall(r"^loss\d (\S+)$", text_, re.M)]
+                a = np.fromfile(out_nnc, np.float32)
+                out_err = (float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.shape == b.shape
+                           else float("inf"))
+                errs = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ln, lt)]
+                good = len(errs) == 2 and all(e <= TOL for e in errs) and out_err <= TOL
+                ok[w.key, build] = good
+                if not good:
+                    status = 1
+                print(f"  {w.title:34s} {build:9s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f}"
+                      f" rel {errs[0]:.1e}; second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}"
+                      f"  {'ok' if good else 'FAILED'}")
 
         # ---- timing ---------------------------------------------------------
         rows = []  # (workload title, unit, threads, impl, [per-repeat values], flops per value unit, is_nnc, ratio)
@@ -607,10 +647,11 @@ def main():
             print(f"timing {w.title} ...", file=sys.stderr, flush=True)
             args_ = ["time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s), str(reps), str(warm_s)]
             r_nnc = parse_reps(sh([exe[w.key]] + args_, "driver time"))
+            r_v3 = parse_reps(sh([exe_v3[w.key]] + args_, f"driver time ({V3})")) if v3 else None
             r_nnc2 = parse_reps(sh([exe_omp[w.key]] + args_, "driver time (OpenMP)", env=OMP2))
             r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
                     for name, wk in workers.items()}
-            rows.append(result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok[w.key]))
+            rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3))))
 
         gemm_rows = []
         if do_gemm:
@@ -625,6 +666,10 @@ def main():
                 out = sh([gemm_exe + "_omp", "nnrt", "2", str(min_s), str(reps), str(warm_s)] + shape, "gemm omp",
                          env=OMP2)
                 res["nnrt2"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)))
+                if v3:
+                    out = sh([gemm_exe + "_v3", "nnrt", "1", str(min_s), str(reps), str(warm_s)] + shape, "gemm v3")
+                    res["nnrt_v3"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)),
+                                      re.search(r"^isa (\S+)", out, re.M).group(1))
                 if blas_flags:
                     for t in (1, 2):
                         out = sh([gemm_exe, "openblas", str(t), str(min_s), str(reps), str(warm_s)] + shape, "gemm")
@@ -672,22 +717,21 @@ def compile_times(nnc, work, reps):
           + ("" if worst_nnc < 0.1 and worst_cc < 10 else "  ** over target **"))
 
 
-def result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok):
+def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3):
     """Per-repeat values in the workload's unit, and the rows of the table."""
     def values(reps_):
         if w.unit == "us/call":
             return [1e6 * t / n for n, t in reps_]
         return [n * w.items_per_call / t for n, t in reps_]
 
-    v_nnc = values(r_nnc)
-    v_nnc2 = values(r_nnc2)
     v_pt = {k: values(v) for k, v in r_pt.items()}
     # the best 2-thread PyTorch setting: the one with the best median throughput
     def thr(vals):  # throughput (higher is better) from the unit
         med = statistics.median(vals)
         return 1 / med if w.unit == "us/call" else med
     best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
-    return {"w": w, "nnc": v_nnc, "nnc2": v_nnc2, "pt": v_pt, "best2": best2, "ok": ok}
+    return {"w": w, "nnc": values(r_nnc), "v3": values(r_v3) if r_v3 else None, "nnc2": values(r_nnc2),
+            "pt": v_pt, "best2": best2, "ok": ok, "ok_v3": ok_v3}
 
 
 def gflops(w, med):
@@ -695,90 +739,145 @@ def gflops(w, med):
     return per_s * w.flops_per_item / 1e9
 
 
-def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
-    status = 0
-    WT, WU, WI = 30, 10, 44
-    width = WT + WU + WI + 3 + 9 + 17 + 8 + 7 + 6 + 12
-    print("=" * width)
-    print(f"{'workload':{WT}s} {'unit':{WU}s} {'thr':>3s}  {'implementation':{WI}s} {'median':>9s}  {'min - max':>17s}"
-          f"  {'nnc/peer':>8s} {'GFLOP/s':>7s} {'%peak':>6s}")
-    print("-" * width)
+NNC2 = "-fopenmp, OMP_NUM_THREADS=2"
 
-    def line(title, unit, t, impl, vals=None, gf=None, ratio=None):
+
+class Table:
+    """The result table: one line() per row; rows whose FLOP rate exceeds
+    their peak are marked '!' and listed by warnings()."""
+    WT, WU, WI = 30, 10, 44
+
+    def __init__(self, peak):
+        self.peak, self.over, self.group = peak, [], ""
+        self.width = self.WT + self.WU + self.WI + 3 + 9 + 17 + 8 + 8 + 7 + 7 + 12
+
+    def head(self):
+        print("=" * self.width)
+        print(f"{'workload':{self.WT}s} {'unit':{self.WU}s} {'thr':>3s}  {'implementation':{self.WI}s} {'median':>9s}"
+              f"  {'min - max':>17s}  {'nnc/peer':>8s} {'v3/peer':>8s} {'GFLOP/s':>7s} {'%peak':>7s}")
+        print("-" * self.width)
+
+    def line(self, title, unit, t, impl, vals=None, gf=None, ratio=None, ratio_v3=None, pk=None):
+        """pk: the row's peak (default: the native one for its thread count)."""
         if vals is None:  # a peer that is not there
-            print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {'-':>9s}  {'-':>17s}  {'n/a':>8s}")
+            print(f"{title:{self.WT}s} {unit:{self.WU}s} {t:>3d}  {impl:{self.WI}s} {'-':>9s}  {'-':>17s}"
+                  f"  {'n/a':>8s}")
             return
         med, lo, hi = median_minmax(vals)
-        rs = ratio if isinstance(ratio, str) else (f"{ratio:.2f}x" if ratio is not None else "")
-        print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {fmt_num(med):>9s}  "
-              f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs:>8s} {gf:7.1f} {100 * gf / peak[t]:5.1f}%")
 
-    NNC2 = "-fopenmp, OMP_NUM_THREADS=2"
+        def rs(r):
+            return r if isinstance(r, str) else (f"{r:.2f}x" if r is not None else "")
+        pk = pk or self.peak[t]
+        self.group = title.strip() or self.group
+        mark = "!" if gf > pk else " "
+        if gf > pk:
+            self.over.append(f"{self.group}, {impl}: {gf:.1f} GFLOP/s, above the peak {pk:.1f}")
+        print(f"{title:{self.WT}s} {unit:{self.WU}s} {t:>3d}  {impl:{self.WI}s} {fmt_num(med):>9s}  "
+              f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs(ratio):>8s} {rs(ratio_v3):>8s} {gf:7.1f}"
+              f" {100 * gf / pk:5.1f}%{mark}")
+
+    def warnings(self):
+        for o in self.over:
+            print("WARNING: a row runs faster than the measured FMA peak (the peak loop, or the FLOP count, is"
+                  " wrong): " + o)
+
+
+def workload_rows(tab, r):
+    """The rows of one workload: nnc native and x86-64-v3 against PyTorch on
+    1 thread, nnc's OpenMP build against PyTorch's best 2-thread setting."""
+    w = r["w"]
+
+    def ratio(nnc_vals, vals, good):
+        if not good:
+            return "n/a*"
+        m, mn = statistics.median(vals), statistics.median(nnc_vals)
+        return m / mn if w.unit == "us/call" else mn / m  # > 1: nnc faster
+
+    for t in (1, 2):
+        v_nnc = r["nnc"] if t == 1 else r["nnc2"]
+        tab.line(w.title if t == 1 else "", w.unit if t == 1 else "", t,
+                 "nnc -march=native" if t == 1 else f"nnc ({NNC2})", v_nnc, gflops(w, statistics.median(v_nnc)))
+        if t == 1 and r["v3"]:
+            tab.line("", "", t, f"nnc -march={V3}", r["v3"], gflops(w, statistics.median(r["v3"])), pk=tab.peak[V3])
+        key = "t1" if t == 1 else r["best2"]
+        impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
+        rv3 = ratio(r["v3"], r["pt"][key], r["ok_v3"]) if t == 1 and r["v3"] else None
+        tab.line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])),
+                 ratio(v_nnc, r["pt"][key], r["ok"]), rv3)
+    print("-" * tab.width)
+
+
+def gemm_rows_print(tab, shape, res, blas_flags):
+    """The rows of one GEMM shape: nnrt_sgemm (native, x86-64-v3, OpenMP)
+    against OpenBLAS and torch.mm."""
+    title, ta, tb, M, N, K = shape
+    flop = 2.0 * M * N * K
+
+    def rate(key):
+        return [n * flop / t_ / 1e9 for n, t_ in res[key][0]]
+    for t in (1, 2):
+        v_nnc = rate("nnrt" if t == 1 else "nnrt2")
+        med_nnc = statistics.median(v_nnc)
+        med_v3 = statistics.median(rate("nnrt_v3")) if t == 1 and "nnrt_v3" in res else None
+        tab.line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
+                 f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
+        if med_v3:
+            tab.line("", "", t, f"nnrt_sgemm -march={V3} ({res['nnrt_v3'][2]})", rate("nnrt_v3"), med_v3,
+                     pk=tab.peak[V3])
+        peers = []
+        if blas_flags:
+            peers.append((f"OpenBLAS cblas_sgemm, {t} thread{'s' if t > 1 else ''}", rate(f"openblas{t}")))
+        keys = ["mm_t1"] if t == 1 else ["mm_t2", "mm_t2omp1"]
+        k = max(keys, key=lambda k_: statistics.median(rate(k_)))
+        peers.append(("torch.mm, " + WORKERS[k[3:]][2] + (" (best)" if t == 2 else ""), rate(k)))
+        if not blas_flags:
+            tab.line("", "", t, "OpenBLAS: not installed")
+        for lbl, v in peers:
+            m = statistics.median(v)
+            tab.line("", "", t, lbl, v, m, med_nnc / m, med_v3 / m if med_v3 else None)
+    print("-" * tab.width)
+
+
+def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
+    status = 0
+    tab = Table(peak)
+    tab.head()
     notes = []
     for r in rows:
         w = r["w"]
-        for t in (1, 2):
-            v_nnc = r["nnc"] if t == 1 else r["nnc2"]
-            med_nnc = statistics.median(v_nnc)
-
-            def ratio(vals):
-                if not r["ok"]:
-                    return "n/a*"
-                m = statistics.median(vals)
-                return m / med_nnc if w.unit == "us/call" else med_nnc / m  # > 1: nnc faster
-
-            line(w.title if t == 1 else "", w.unit if t == 1 else "", t, "nnc" if t == 1 else f"nnc ({NNC2})",
-                 v_nnc, gflops(w, med_nnc))
-            key = "t1" if t == 1 else r["best2"]
-            impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
-            line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])), ratio(r["pt"][key]))
+        workload_rows(tab, r)
         other = "t2omp1" if r["best2"] == "t2" else "t2"
         notes.append(f"{w.title}: {WORKERS[r['best2']][2]} {fmt_num(statistics.median(r['pt'][r['best2']]))}, "
                      f"{WORKERS[other][2]} {fmt_num(statistics.median(r['pt'][other]))} {w.unit}")
-        if not r["ok"]:
+        if not r["ok"] or r["ok_v3"] is False:
             status = 1
-        print("-" * width)
-    for (title, ta, tb, M, N, K), res in gemm_rows:
-        flop = 2.0 * M * N * K
-        for t in (1, 2):
-            v_nnc = [n * flop / t_ / 1e9 for n, t_ in res["nnrt" if t == 1 else "nnrt2"][0]]
-            med_nnc = statistics.median(v_nnc)
-            line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
-                 f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
-            if blas_flags:
-                v = [n * flop / t_ / 1e9 for n, t_ in res[f"openblas{t}"][0]]
-                line("", "", t, f"OpenBLAS cblas_sgemm, {t} thread{'s' if t > 1 else ''}", v, statistics.median(v),
-                     med_nnc / statistics.median(v))
-            else:
-                line("", "", t, "OpenBLAS: not installed")
-            keys = ["mm_t1"] if t == 1 else ["mm_t2", "mm_t2omp1"]
-            vs = {k: [n * flop / t_ / 1e9 for n, t_ in res[k][0]] for k in keys}
-            k = max(keys, key=lambda k_: statistics.median(vs[k_]))
-            lbl = "torch.mm, " + WORKERS[k[3:]][2] + (" (best)" if t == 2 else "")
-            line("", "", t, lbl, vs[k], statistics.median(vs[k]), med_nnc / statistics.median(vs[k]))
-        errs = [res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]
+    for shape, res in gemm_rows:
+        gemm_rows_print(tab, shape, res, blas_flags)
+        errs = [res[k][1] for k in res]
         if max(errs) > TOL:
             status = 1
-            notes.append(f"{title}: a result disagrees with float64 by {max(errs):.1e} (> {TOL:g})")
-        print("-" * width)
+            notes.append(f"{shape[0]}: a result disagrees with float64 by {max(errs):.1e} (> {TOL:g})")
     print("median/min-max: per-repeat throughput in the unit shown (us/call: lower is better; every other unit:"
           " higher is better).")
-    print("nnc/peer: nnc's median throughput over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row"
-          " group; > 1 means nnc is faster.")
+    print("nnc/peer, v3/peer: the median throughput of nnc -march=native (nnrt_sgemm for GEMMs), and of its"
+          f" -march={V3} build, over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row group;"
+          " > 1 means nnc is faster.")
     print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward) / time;"
-          " %peak: of the measured one-core FMA peak, x2 on 2-thread rows.")
+          " %peak: of the measured one-core FMA peak, x2 on 2-thread rows; the"
+          f" {V3} rows of the AVX2 peak; '!': above it.")
     print("2-thread rows: nnc's generated code compiled with -fopenmp and linked against libnnrt built with"
           " `make OPENMP=1`, run with OMP_NUM_THREADS=2 (nnrt_sgemm splits products of >= 2^20 multiply-adds);")
     print("PyTorch's 2-thread row is the better of its two settings (OMP=1: OMP_NUM_THREADS=1 in its environment);"
           " medians of both:")
     for n in notes:
         print("  " + n)
-    if any(not r["ok"] for r in rows):
+    if any(not r["ok"] or r["ok_v3"] is False for r in rows):
         print("n/a*: the correctness guard failed for this workload: nnc and PyTorch did not compute the same"
               " thing, no ratio given")
     if gemm_rows:
-        worst = max(max([res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]) for _, res in gemm_rows)
+        worst = max(max(res[k][1] for k in res) for _, res in gemm_rows)
         print(f"GEMM results checked against float64 (sampled for nnrt/OpenBLAS): worst relative error {worst:.1e}")
+    tab.warnings()
     if blas_note:
         print("NOTE: " + blas_note + ".")
     return status

@@ -96,7 +96,9 @@ static const char *tree_sum(cg_ctx *cx, const tap *t, int a, int b) {
 
 /* The first piece of a loop of len iterations cut at multiples of VEC and
  * 4, so that gcc -O2 vectorizes each piece without a remainder loop. */
-static long long vec_piece(long long len) { return len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len; }
+static long long vec_piece(long long len) {
+    return len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len;
+}
 
 /* for j in [lo, hi): the taps' statements; with `fuse` (all taps share one
  * destination element) a single sum, in pieces (vec_piece). */
@@ -343,8 +345,8 @@ static void visa_include(cg_ctx *cx, const int *use) {
             cond = cond ? arena_printf(cx->g->a, "%s || (%s)", cond, visas[k].cond)
                         : arena_printf(cx->g->a, "(%s)", visas[k].cond);
     if (cond)
-        sb_printf(cx->c, "\n#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n#include <immintrin.h>\n#endif\n",
-                  cond);
+        sb_printf(cx->c, "\n#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n"
+                         "#include <immintrin.h>\n#endif\n", cond);
 }
 
 /* ---- implicit GEMM on the padded input grid ------------------------------
@@ -889,8 +891,8 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
         if (!use[k]) continue;
         visa_branch(cx, &visas[k], !any);
         if (use[k] == 1)
-            sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
-                      visas[k].name, d.OG, q[k].OGP, q[k].KHB);
+            sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows per block"
+                             " */\n", visas[k].name, d.OG, q[k].OGP, q[k].KHB);
         else
             sb_printf(cx->c,
                       "    /* %s: pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",

@@ -49,8 +49,8 @@ else
             tol=1e-5
             [ "$m:$b" = resnet_tiny:-march=x86-64-v3 ] && tol=0
             if gcc $CFLAGS99 $b -c $I/uf.c -o $I/uf.o 2>>$I/$m.log &&
-                gcc $CFLAGS99 -DFZ_TRAINABLE -I$I -include $I/fz.h -include $I/uf.h tests/e2e/fusecheck.c $I/fz.o $I/uf.o \
-                    $NNRT -lm -o $I/$m 2>>$I/$m.log && $I/$m $K $tol >$I/$m.out 2>&1; then
+                gcc $CFLAGS99 -DFZ_TRAINABLE -I$I -include $I/fz.h -include $I/uf.h tests/e2e/fusecheck.c \
+                    $I/fz.o $I/uf.o $NNRT -lm -o $I/$m 2>>$I/$m.log && $I/$m $K $tol >$I/$m.out 2>&1; then
                 pass "$m: -march=native and $b builds agree (tolerance $tol: $(cat $I/$m.out))"
             else
                 fail "$m: -march=native and $b builds differ (tolerance $tol)"; cat $I/$m.log $I/$m.out | head -20
