@@ -468,34 +468,37 @@ static void grid_weights(cg_ctx *cx, const gridconv *g) {
     sb_puts(c, "            }\n");
 }
 
-static void emit_grid(cg_ctx *cx, const gridconv *g) {
+/* The kernel rows kh in [k0, k1) that meet the source's rows for some
+ * pixel of the tile at t: rows hp = oh + kh d of the padded plane, with
+ * oh the tile's output rows; the other kernel rows read only the zero rows
+ * of the padding, and are skipped (for conv2d_grad_x of an unpadded
+ * convolution, a quarter of the multiply-adds). */
+static void grid_kernel_rows(cg_ctx *cx, const gridconv *g) {
+    strbuf *c = cx->c;
+    if (!g->P) {
+        sb_printf(c, "                const long k0 = 0, k1 = %lld;\n", g->KH);
+        return;
+    }
+    sb_printf(c, "                const long h0 = r0 + t / %lld, h1 = r0 + (t + %lld) / %lld;\n", g->Wp, g->PT - 1,
+              g->Wp);
+    sb_printf(c, "                const long k0 = h1 >= %lld ? 0 : (%lld - h1) / %lld;\n", g->P, g->P + g->D - 1, g->D);
+    sb_printf(c, "                const long e = %lld - h0, k1 = e < 0 ? 0 : e / %lld + 1 < %lld ? e / %lld + 1 : %lld;"
+                 "\n", g->P + g->HS - 1, g->D, g->KH, g->D, g->KH);
+}
+
+/* One tile of NV vectors of pixels at t for the block's OB output
+ * channels: the accumulators over k, then stored into the band buffer. */
+static void grid_tile(cg_ctx *cx, const gridconv *g) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long HW = g->Hp * g->Wp;
-    vec_typedef(cx, g->is);
-    sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
-    grid_weights(cx, g);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
-    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", g->N);
-    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", g->G * g->CS,
-              g->HS);
-    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", g->WS);
-    sb_printf(c,
-              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld "
-              "+ w];\n",
-              g->Hp, g->P, g->Wp, g->P, g->G * g->CS, g->HS, g->WS);
-    sb_printf(c, "        for (long gb = 0; gb < %lld; gb++)\n", g->G * g->NB);
-    sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", g->OH, g->R);
-    sb_printf(c,
-              "            const %s *restrict wb = wt + gb * %lld, *restrict xg = xp + gb / %lld * %lld + r0 * %lld;\n",
-              T, g->K * g->OB, g->NB, g->CS * HW, g->Wp);
-    sb_printf(c, "            for (long t = 0; t < %lld; t += %lld) {\n", g->NPT, g->PT);
     sb_puts(c, "                vec");
     for (long long o = 0; o < g->OB; o++)
         for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s a%lld_%lld = {0}", o + v ? "," : "", o, v);
     sb_puts(c, ";\n");
+    grid_kernel_rows(cx, g);
     sb_printf(c, "                for (long c = 0; c < %lld; c++)\n", g->CS);
-    sb_printf(c, "                    for (long kh = 0; kh < %lld; kh++)\n", g->KH);
+    sb_puts(c, "                    for (long kh = k0; kh < k1; kh++)\n");
     sb_printf(c, "                        for (long kw = 0; kw < %lld; kw++) {\n", g->KW);
     sb_printf(c, "                            const %s *restrict s = xg + c * %lld + kh * %lld + kw * %lld + t;\n", T,
               HW, g->D * g->Wp, g->D);
@@ -519,6 +522,31 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
         for (long long v = 0; v < g->NV; v++)
             sb_printf(c, "                __builtin_memcpy(yb + %lld + t, &a%lld_%lld, sizeof a%lld_%lld);\n",
                       o * g->NPT + v * g->VL, o, v, o, v);
+}
+
+static void emit_grid(cg_ctx *cx, const gridconv *g) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    long long HW = g->Hp * g->Wp;
+    vec_typedef(cx, g->is);
+    sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
+    grid_weights(cx, g);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", g->N);
+    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", g->G * g->CS,
+              g->HS);
+    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", g->WS);
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
+              g->Hp, g->P, g->Wp, g->P, g->G * g->CS, g->HS, g->WS);
+    sb_printf(c, "        for (long gb = 0; gb < %lld; gb++)\n", g->G * g->NB);
+    sb_printf(c, "        for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", g->OH, g->R);
+    sb_printf(c,
+              "            const %s *restrict wb = wt + gb * %lld, *restrict xg = xp + gb / %lld * %lld + r0 * %lld;\n",
+              T, g->K * g->OB, g->NB, g->CS * HW, g->Wp);
+    sb_printf(c, "            for (long t = 0; t < %lld; t += %lld) {\n", g->NPT, g->PT);
+    grid_tile(cx, g);
     sb_puts(c, "            }\n");
     /* the valid columns of the block's channels */
     sb_printf(c, "            const long o0 = gb %% %lld * %lld, nc = %lld - o0 < %lld ? %lld - o0 : %lld;\n", g->NB,
