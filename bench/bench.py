@@ -5,12 +5,14 @@ OpenBLAS), measured in one run on this machine. See bench/README.md.
 Run by bench/run.sh (`make bench`) with Debian's /usr/bin/python3 (torch
 1.13, numpy). Usage:
 
-    bench.py [--build DIR] [--quick] [--only NAME,...]
+    bench.py [--build DIR] [--quick] [--only NAME,...] [--peers-python PY [--peers LIST]]
 
 --build is the nnc build folder (nnc, libnnrt.a; default build). Scratch
 files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
 numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
-gpt, gemm.
+gpt, gemm. nnc's code is built for -march=native and -march=x86-64-v3.
+--peers-python (PEERS=all in run.sh) adds PyTorch 2 eager and
+torch.compile, JAX jit and ONNX Runtime from that python (peers.py).
 
 Three PyTorch worker processes stay up for the whole run (`bench.py
 --worker`), one per thread setting, because OMP_NUM_THREADS only acts
@@ -18,7 +20,8 @@ before torch is imported:
     t1      torch.set_num_threads(1)
     t2      torch.set_num_threads(2)
     t2omp1  OMP_NUM_THREADS=1 in the environment, torch.set_num_threads(2)
-They take one JSON command per line on stdin and answer one JSON line.
+They take one JSON command per line on stdin and answer one JSON line
+(the protocol: peers.py).
 Measurements are interleaved per workload (nnc, then each PyTorch setting)
 so that a ratio compares numbers taken seconds apart.
 """
@@ -67,15 +70,19 @@ def can_run_v3():
 # FLOPs are counted analytically: 2*M*N*K per matmul (a convolution is the
 # matmul of its im2col: M = output positions, N = output channels, K =
 # in_channels * kh * kw), per example (per token for the GPT); a training
-# step counts 3x the forward (forward, input gradient, weight gradient), the
-# input gradient of the first layer included although neither side needs
-# it. Elementwise ops, softmax, norms and the optimizer are not counted.
+# step counts 3x the forward (forward, input gradient, weight gradient) less
+# the input gradient of the first layer, which no side computes (the
+# model's input needs none; the GPT's first layer is an embedding, a gather
+# that is not counted). Counting it would put rates above the FMA peak.
+# Elementwise ops, softmax, norms and the optimizer are not counted.
 
 D_IN, H1, H2, C = 784, 128, 128, 10
 MLP_FWD = 2 * (D_IN * H1 + H1 * H2 + H2 * C)
+MLP_TRAIN = 3 * MLP_FWD - 2 * D_IN * H1
 LENET_FWD = (2 * (28 * 28) * 6 * (1 * 5 * 5)      # conv1: 28x28 outputs (padding 2), 6 channels, 1x5x5
              + 2 * (10 * 10) * 16 * (6 * 5 * 5)   # conv2: 10x10 outputs, 16 channels, 6x5x5
              + 2 * (400 * 120 + 120 * 84 + 84 * 10))
+LENET_TRAIN = 3 * LENET_FWD - 2 * (28 * 28) * 6 * (1 * 5 * 5)
 GPT = {"B": 32, "T": 64, "D": 128, "L": 4, "H": 4, "V": 65}
 # per token and layer: q, k, v, out projections (4 D^2), MLP (8 D^2), and
 # the scores QK^T and weighted sum AV over all T positions (2 x 2 T D;
@@ -93,13 +100,13 @@ class Workload:
 
 WORKLOADS = [
     Workload("mlp_train", "MLP 784-128-128-10 train B=64", "mlp.nn", "mlp", "train", 64, {"B": 64}, 16,
-             "examples/s", 3 * MLP_FWD, 64),
+             "examples/s", MLP_TRAIN, 64),
     Workload("mlp_b1", "MLP inference B=1", "mlp.nn", "mlp", "forward", 1, {"B": 1}, 64,
              "us/call", MLP_FWD, 1),
     Workload("mlp_b256", "MLP inference B=256", "mlp.nn", "mlp", "forward", 256, {"B": 256}, 4,
              "examples/s", MLP_FWD, 256),
     Workload("lenet", "LeNet-5 train B=64 SGD", "lenet_sgd.nn", "lenet", "train", 64, {"B": 64}, 16,
-             "examples/s", 3 * LENET_FWD, 64),
+             "examples/s", LENET_TRAIN, 64),
     Workload("gpt", "tiny_gpt train B=32 T=64 AdamW", "tiny_gpt.nn", "gpt", "train", 32, {}, 8,
              "tokens/s", 3 * GPT_FWD, GPT["B"] * GPT["T"]),
 ]
@@ -129,20 +136,44 @@ WORKERS = {  # name: (environment changes, torch.set_num_threads, label)
     "t2": ({"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "2"}, 2, "set_num_threads(2)"),
     "t2omp1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2"}, 2, "OMP=1 + set_num_threads(2)"),
 }
+# The peers of `make bench PEERS=all` (--peers-python: bench/run.sh's PyPI
+# venv), 1 thread each: name: (BENCH_PEER of the worker, label after its
+# version). ONNX Runtime runs the inference workloads only.
+VENV_PEERS = {
+    "pt2": ("torch", "eager (PyPI)"),
+    "pt2c": ("torch_compile", "torch.compile (PyPI)"),
+    "jax": ("jax", "jit"),
+    "ort": ("ort", ""),
+}
+
+
+def peer_runs(name, w):
+    """Does the peer (a WORKERS or VENV_PEERS name) run workload w?"""
+    return name != "ort" or (w.kind == "mlp" and w.mode == "forward")
 
 
 # ==== the PyTorch worker =========================================================
 
 def worker_main():
+    """A worker (peers.py has the protocol): PyTorch eager, or with
+    BENCH_PEER=torch_compile its module under torch.compile; BENCH_PEER=jax
+    or ort: peers.py's JAX and ONNX Runtime peers."""
+    import peers
+    kind = os.environ.get("BENCH_PEER", "torch")
+    threads = int(os.environ["BENCH_TORCH_THREADS"])
+    if kind in ("jax", "ort"):
+        peers.main(kind, threads)
+        return
     proto = os.fdopen(os.dup(1), "w")  # answers; anything torch prints goes to stderr
     os.dup2(2, 1)
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
-    threads = int(os.environ["BENCH_TORCH_THREADS"])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if kind == "torch_compile" and not hasattr(torch, "compile"):
+        raise SystemExit(f"bench worker: torch {torch.__version__} has no torch.compile (PyTorch 2 needed)")
 
     class MLP(nn.Module):  # bench/mlp.nn: h.0, h.2, logits
         def __init__(self):
@@ -207,14 +238,17 @@ def worker_main():
     models = {}
 
     def fresh(st):
+        """The module with nnc's weights, and its optimizer; under
+        torch.compile, "run" is the compiled module (its first calls compile)."""
         model, make_opt = build(st["kind"])
         model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in st["weights"].items()}, strict=True)
         st["model"], st["opt"] = model, make_opt(model.parameters())
+        st["run"] = torch.compile(model) if kind == "torch_compile" else model
 
     def train_step(st, k):
         x, y = st["x"][k % st["nb"]], st["y"][k % st["nb"]]
         st["opt"].zero_grad(set_to_none=True)
-        logits = st["model"](x)
+        logits = st["run"](x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         loss.backward()
         st["opt"].step()
@@ -222,24 +256,7 @@ def worker_main():
 
     def forward(st, k):
         with torch.inference_mode():
-            return torch.softmax(st["model"](st["x"][k % st["nb"]]), dim=-1)
-
-    def timed(fn, min_s, reps, warm_s):
-        k, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < warm_s or k < 2:
-            fn(k)
-            k += 1
-        out = []
-        for _ in range(reps):
-            n, start = 0, time.perf_counter()
-            while True:
-                fn(k)
-                k, n = k + 1, n + 1
-                t = time.perf_counter() - start
-                if t >= min_s:
-                    break
-            out.append([n, t])
-        return out
+            return torch.softmax(st["run"](st["x"][k % st["nb"]]), dim=-1)
 
     def blas_libs():
         libs = set()
@@ -250,82 +267,62 @@ def worker_main():
                     libs.add(os.path.realpath(path))
         return sorted(libs)
 
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        try:
-            c = cmd["cmd"]
-            if c == "info":
-                a = torch.randn(64, 64)
-                (a @ a).sum().item()  # loads the BLAS
-                res = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "omp": os.environ.get("OMP_NUM_THREADS", "unset"), "libs": blas_libs()}
-            elif c == "load":
-                st = {"kind": cmd["kind"], "nb": cmd["nb"]}
-                raw = {}
-                with open(cmd["weights"], "rb") as f:
-                    blob = f.read()
-                n = int.from_bytes(blob[:8], "little")
-                header = json.loads(blob[8:8 + n])
-                for name, e in header.items():
-                    if name == "__metadata__":
-                        continue
-                    assert e["dtype"] == "F32", f"{name}: dtype {e['dtype']}"
-                    b, end = e["data_offsets"]
-                    raw[name] = np.frombuffer(blob[8 + n + b:8 + n + end], "<f4").reshape(e["shape"])
-                st["weights"] = raw
-                ios = []
-                for i, io in enumerate(cmd["io"]):
-                    arr = np.fromfile(f"{cmd['data']}.io{i}.bin", "<f4" if io["dtype"] == "F32" else "<i4")
-                    arr = arr.reshape([cmd["nb"]] + io["shape"])
-                    t = torch.from_numpy(arr.astype(np.float32) if io["dtype"] == "F32" else arr.astype(np.int64))
-                    ios.append([t[b].contiguous() for b in range(cmd["nb"])])
-                st["x"] = ios[0]
-                st["y"] = ios[1] if len(ios) > 1 else None
-                fresh(st)
-                models[cmd["name"]] = st
-                res = {}
-            elif c == "check":
-                st = models[cmd["name"]]
-                fresh(st)
-                np.asarray(forward(st, 0).numpy(), np.float32).tofile(cmd["out"])
-                res = {"loss": [float(train_step(st, k).item()) for k in range(2)]}
-            elif c == "time":
-                st = models[cmd["name"]]
-                fresh(st)
-                fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
-                res = {"reps": timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
-            elif c == "mm":
-                ta, tb, M, N, K = cmd["shape"]
-                g = torch.Generator().manual_seed(0)
-                a = torch.rand(K, M, generator=g) * 2 - 1 if ta else torch.rand(M, K, generator=g) * 2 - 1
-                b = torch.rand(N, K, generator=g) * 2 - 1 if tb else torch.rand(K, N, generator=g) * 2 - 1
-                A, B = (a.t() if ta else a), (b.t() if tb else b)
-                out = torch.empty(M, N)
-                torch.mm(A, B, out=out)
-                rows = torch.arange(0, M, max(1, M // 16))  # 16 rows against float64
-                ref = A[rows].double() @ B.double()
-                err = float((out[rows].double() - ref).abs().max() / ref.abs().max())
-                res = {"check": err,
-                       "reps": timed(lambda k: torch.mm(A, B, out=out), cmd["min_s"], cmd["reps"], cmd["warm_s"])}
-            elif c == "quit":
-                break
-            else:
-                raise ValueError(f"unknown command {c}")
-            res["ok"] = True
-        except Exception as exc:  # report, keep serving
-            import traceback
-            traceback.print_exc()
-            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        proto.write(json.dumps(res) + "\n")
-        proto.flush()
+    def info(cmd):
+        a = torch.randn(64, 64)
+        (a @ a).sum().item()  # loads the BLAS
+        return {"torch": torch.__version__, "version": f"PyTorch {torch.__version__}",
+                "threads": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS", "unset"),
+                "libs": blas_libs()}
+
+    def load(cmd):
+        st = {"kind": cmd["kind"], "nb": cmd["nb"], "weights": peers.read_safetensors(cmd["weights"])}
+        ios = [[torch.from_numpy(a.astype(np.float32) if a.dtype == np.float32 else a.astype(np.int64)) for a in t]
+               for t in peers.read_batches(cmd["data"], cmd["io"], cmd["nb"])]
+        st["x"] = ios[0]
+        st["y"] = ios[1] if len(ios) > 1 else None
+        fresh(st)
+        models[cmd["name"]] = st
+        return {}
+
+    def check(cmd):
+        st = models[cmd["name"]]
+        fresh(st)
+        np.asarray(forward(st, 0).numpy(), np.float32).tofile(cmd["out"])
+        return {"loss": [float(train_step(st, k).item()) for k in range(2)]}
+
+    def time_(cmd):
+        st = models[cmd["name"]]
+        fresh(st)
+        fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
+        return {"reps": peers.timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+
+    def mm(cmd):
+        ta, tb, M, N, K = cmd["shape"]
+        g = torch.Generator().manual_seed(0)
+        a = torch.rand(K, M, generator=g) * 2 - 1 if ta else torch.rand(M, K, generator=g) * 2 - 1
+        b = torch.rand(N, K, generator=g) * 2 - 1 if tb else torch.rand(K, N, generator=g) * 2 - 1
+        A, B = (a.t() if ta else a), (b.t() if tb else b)
+        out = torch.empty(M, N)
+        torch.mm(A, B, out=out)
+        rows = torch.arange(0, M, max(1, M // 16))  # 16 rows against float64
+        ref = A[rows].double() @ B.double()
+        err = float((out[rows].double() - ref).abs().max() / ref.abs().max())
+        return {"check": err,
+                "reps": peers.timed(lambda k: torch.mm(A, B, out=out), cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+
+    peers.serve(proto, {"info": info, "load": load, "check": check, "time": time_, "mm": mm})
 
 
 # ==== the orchestrator ===========================================================
 
 class Worker:
-    def __init__(self, name, python):
-        env_changes, threads, self.label = WORKERS[name]
+    def __init__(self, name, python, peer="torch"):
+        """A WORKERS setting of Debian's PyTorch, or (peer given) a
+        VENV_PEERS peer on 1 thread; label is set from its info."""
+        env_changes, threads, self.label = (WORKERS[name] if name in WORKERS else
+                                            ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, 1, name))
         env = dict(os.environ)
+        env["BENCH_PEER"] = peer
         for k, v in env_changes.items():
             if v is None:
                 env.pop(k, None)
@@ -430,12 +427,55 @@ def fmt_num(v):
     return f"{v:.2f}"
 
 
+def peer_cfg(w):
+    """What a peer needs besides the weights: the optimizer (as
+    bench.py's PyTorch modules have it) and the GPT's heads."""
+    if w.kind == "gpt":
+        return {"opt": "adamw", "lr": 1e-3, "wd": 0.01, "heads": GPT["H"]}
+    return {"opt": "sgd", "lr": 0.01}
+
+
+def peers_info(peers_):
+    """Label each venv peer with its version, and say what runs."""
+    for name, wk in peers_.items():
+        i = wk.ask(cmd="info")
+        wk.label = f"{i['version']} {VENV_PEERS[name][1]}".strip() + ", 1 thread"
+        print(f"  peer (PEERS=all): {wk.label}" + (" (inference workloads only)" if name == "ort" else ""))
+
+
+def peers_guard(peers_, w, work, out_nnc, loss_nnc):
+    """The correctness guard of the venv peers against nnc's native build:
+    the forward output of batch 0 and the losses of two steps (none for
+    ONNX Runtime) within TOL. Returns name -> passed."""
+    ok = {}
+    for name, wk in peers_.items():
+        if not peer_runs(name, w):
+            continue
+        out = os.path.join(work, w.key, f"out_{name}.bin")
+        lp = wk.ask(cmd="check", name=w.key, out=out)["loss"]
+        b = np.fromfile(out, np.float32)
+        out_err = (float(np.abs(b - out_nnc).max() / max(np.abs(out_nnc).max(), 1e-12)) if b.shape == out_nnc.shape
+                   else float("inf"))
+        errs = [abs(x - y) / max(abs(x), 1e-12) for x, y in zip(loss_nnc, lp or [])]
+        ok[name] = (lp is None or len(errs) == 2) and all(e <= TOL for e in errs) and out_err <= TOL
+        losses = (f"first-step loss {lp[0]:.7f} rel {errs[0]:.1e}; second step rel {errs[1]:.1e}; "
+                  if len(errs) == 2 else "")
+        print(f"  {w.title:34s} {wk.label}: {losses}forward output rel {out_err:.1e} (against nnc)"
+              f"  {'ok' if ok[name] else 'FAILED'}")
+    return ok
+
+
 def main():
     import argparse
     ap = argparse.ArgumentParser(description="nnc vs PyTorch benchmark (see bench/README.md)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
     ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile")
+    ap.add_argument("--peers-python", default=None,
+                    help="a python with PyTorch 2, JAX, ONNX Runtime and onnx (bench/run.sh makes it for PEERS=all):"
+                         " adds those peers")
+    ap.add_argument("--peers", default=",".join(VENV_PEERS),
+                    help="with --peers-python, which of them: " + ",".join(VENV_PEERS))
     ap.add_argument("--openblas-libs", default=None,
                     help="link flags for OpenBLAS (default: -lopenblas when Debian's libopenblas-dev is installed)")
     args = ap.parse_args()
@@ -563,6 +603,12 @@ def main():
 
     # ---- PyTorch workers ----------------------------------------------------
     workers = {name: Worker(name, python) for name in WORKERS}
+    peers_ = {}  # name -> Worker of the venv peers
+    if args.peers_python:
+        for name in filter(None, args.peers.split(",")):
+            if name not in VENV_PEERS:
+                sys.exit(f"bench: unknown peer '{name}' (--peers: {','.join(VENV_PEERS)})")
+            peers_[name] = Worker(name, args.peers_python, VENV_PEERS[name][0])
     try:
         info = workers["t1"].ask(cmd="info")
         print(f"PyTorch {info['torch']} ({python}); libraries it loaded: {', '.join(info['libs'])}")
@@ -583,11 +629,13 @@ def main():
                 i = wk.ask(cmd="info")
                 if i["threads"] != wk.threads:
                     print(f"  note: worker {name} asked for {wk.threads} threads, torch reports {i['threads']}")
+        peers_info(peers_)
         for w in workloads:
             m = meta[w.key]
-            for wk in workers.values():
-                wk.ask(cmd="load", name=w.key, kind=w.kind, nb=w.nb, weights=m["weights"], data=m["data"],
-                       io=m["io"])
+            for name, wk in list(workers.items()) + list(peers_.items()):
+                if peer_runs(name, w):
+                    wk.ask(cmd="load", name=w.key, kind=w.kind, nb=w.nb, weights=m["weights"], data=m["data"],
+                           io=m["io"], cfg=peer_cfg(w))
 
         # ---- peak -----------------------------------------------------------
         print("-" * 100)
@@ -639,6 +687,10 @@ def main():
                 print(f"  {w.title:34s} {build:9s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f}"
                       f" rel {errs[0]:.1e}; second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}"
                       f"  {'ok' if good else 'FAILED'}")
+                if build == "native":
+                    for name, good in peers_guard(peers_, w, work, a, ln).items():
+                        ok[w.key, name] = good
+                        status |= 0 if good else 1
 
         # ---- timing ---------------------------------------------------------
         rows = []  # (workload title, unit, threads, impl, [per-repeat values], flops per value unit, is_nnc, ratio)
@@ -651,7 +703,11 @@ def main():
             r_nnc2 = parse_reps(sh([exe_omp[w.key]] + args_, "driver time (OpenMP)", env=OMP2))
             r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
                     for name, wk in workers.items()}
-            rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3))))
+            r_peers = {name: (wk.label, wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps,
+                                               warm_s=warm_s)["reps"], ok[w.key, name])
+                       for name, wk in peers_.items() if peer_runs(name, w)}
+            rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3)),
+                                    r_peers))
 
         gemm_rows = []
         if do_gemm:
@@ -679,7 +735,7 @@ def main():
                     res["mm_" + name] = (r["reps"], r["check"])
                 gemm_rows.append(((title, ta, tb, M, N, K), res))
     finally:
-        for wk in workers.values():
+        for wk in list(workers.values()) + list(peers_.values()):
             wk.close()
 
     status |= print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note)
@@ -717,7 +773,7 @@ def compile_times(nnc, work, reps):
           + ("" if worst_nnc < 0.1 and worst_cc < 10 else "  ** over target **"))
 
 
-def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3):
+def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3, r_peers):
     """Per-repeat values in the workload's unit, and the rows of the table."""
     def values(reps_):
         if w.unit == "us/call":
@@ -731,7 +787,8 @@ def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3):
         return 1 / med if w.unit == "us/call" else med
     best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
     return {"w": w, "nnc": values(r_nnc), "v3": values(r_v3) if r_v3 else None, "nnc2": values(r_nnc2),
-            "pt": v_pt, "best2": best2, "ok": ok, "ok_v3": ok_v3}
+            "pt": v_pt, "best2": best2, "ok": ok, "ok_v3": ok_v3,
+            "peers": {name: (label, values(reps_), good) for name, (label, reps_, good) in r_peers.items()}}
 
 
 def gflops(w, med):
@@ -800,11 +857,28 @@ def workload_rows(tab, r):
         if t == 1 and r["v3"]:
             tab.line("", "", t, f"nnc -march={V3}", r["v3"], gflops(w, statistics.median(r["v3"])), pk=tab.peak[V3])
         key = "t1" if t == 1 else r["best2"]
-        impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
-        rv3 = ratio(r["v3"], r["pt"][key], r["ok_v3"]) if t == 1 and r["v3"] else None
-        tab.line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])),
-                 ratio(v_nnc, r["pt"][key], r["ok"]), rv3)
+        peers = [("PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else ""), r["pt"][key], True)]
+        if t == 1:
+            peers += list(r["peers"].values())
+        for impl, vals, good in peers:
+            rv3 = ratio(r["v3"], vals, r["ok_v3"] and good) if t == 1 and r["v3"] else None
+            tab.line("", "", t, impl, vals, gflops(w, statistics.median(vals)), ratio(v_nnc, vals, r["ok"] and good),
+                     rv3)
     print("-" * tab.width)
+
+
+def best_peer(r):
+    """The 1-thread peer with the best median throughput (Debian's PyTorch
+    and the venv peers that passed the guard): (label, median)."""
+    w = r["w"]
+    cands = [("PyTorch, " + WORKERS["t1"][2], r["pt"]["t1"])]
+    cands += [(label, vals) for label, vals, good in r["peers"].values() if good]
+
+    def thr(vals):
+        m = statistics.median(vals)
+        return 1 / m if w.unit == "us/call" else m
+    label, vals = max(cands, key=lambda c: thr(c[1]))
+    return label, statistics.median(vals)
 
 
 def gemm_rows_print(tab, shape, res, blas_flags):
@@ -871,6 +945,16 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
           " medians of both:")
     for n in notes:
         print("  " + n)
+    print("best 1-thread peer per workload, and nnc's ratio to it (native, x86-64-v3):")
+    for r in rows:
+        label, med = best_peer(r)
+        w = r["w"]
+
+        def rel(vals):
+            m = statistics.median(vals)
+            return med / m if w.unit == "us/call" else m / med
+        print(f"  {w.title}: {label} {fmt_num(med)} {w.unit}; nnc {rel(r['nnc']):.2f}x"
+              + (f", x86-64-v3 {rel(r['v3']):.2f}x" if r["v3"] else ""))
     if any(not r["ok"] or r["ok_v3"] is False for r in rows):
         print("n/a*: the correctness guard failed for this workload: nnc and PyTorch did not compute the same"
               " thing, no ratio given")
