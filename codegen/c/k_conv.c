@@ -1,28 +1,39 @@
 /* k_conv.c — C kernels of the convolution and pooling ops (NCHW).
  *
- * Each convolution node gets a vectorized path or the direct loops, chosen
- * from its static shapes:
+ * Each convolution node gets, for each vector ISA the generated file may be
+ * compiled for (see "the vector ISAs": AVX-512, AVX2 with FMA, SSE2/NEON,
+ * one #if branch each, planned for that ISA's vectors and registers), a
+ * vectorized path or the direct loops, chosen from its static shapes:
  *
  *   implicit GEMM  stride-1 conv2d and conv2d_grad_x: see "implicit GEMM on the
  *                  padded input grid" below; chosen when its buffers fit on the
  *                  stack and at least GRID_MIN_USEFUL of its multiply-adds are
  *                  real (not thrown-away grid columns or tile padding)
- *   channel lanes  conv2d_grad_w with the output channels in the vector lanes,
- *                  chosen when at least GW_MIN_LANES of the lanes are used
+ *   channel lanes  conv2d with the output channels in the vector lanes, any
+ *                  stride: where the grid does not apply, or where block_cost
+ *                  says it is faster; conv2d_grad_w likewise, chosen when at
+ *                  least GW_MIN_LANES of the lanes are used
  *   pixel lanes    otherwise, at stride 1, conv2d_grad_w with grid pixels in
  *                  the lanes, under the implicit GEMM's GRID_MIN_USEFUL rule
- *   direct         everything else (below)
+ *   direct         everything else (below), and every kernel's #else: other
+ *                  compilers, other ISAs, or -DNNC_NO_VECTOR_EXT
  *
  * Measured on LeNet-5 (batch 64, f32, one core of a 2.8 GHz AVX-512 Xeon, gcc
- * -O2 -march=native), direct -> chosen path, microseconds per call:
- *   conv2d 1->6 5x5 pad 2, 28x28      410 -> 150  (grid 88% useful)
- *   conv2d 6->16 5x5, 14x14           950 -> 270  (grid 69% useful)
- *   conv2d_grad_x of the second      1460 -> 470  (grid 77% useful)
- *   conv2d_grad_w of the second      1280 -> 390  (16 of 16 lanes)
- *   conv2d_grad_w of the first        595 -> 177  (pixel lanes; with the
- *                                                 channel lanes, 6 of 16: 680)
- * The vectorized paths are GNU C (vector_size); under other compilers,
- * or with -DNNC_NO_VECTOR_EXT, the kernel's #else branch is the direct path.
+ * -O2, CPU time), microseconds per call, direct -> chosen path, built with
+ * -march=native (AVX-512) and -march=x86-64-v3 (AVX2; before the ISA
+ * branches its 64-byte vectors and 24 accumulators spilled on every
+ * multiply-add: 18,300 and 25,800 us for the second conv2d and its grad_x):
+ *                                    AVX-512        AVX2      path (AVX-512; AVX2)
+ *   conv2d 1->6 5x5 pad 2, 28x28     506 -> 152     472 -> 290  grid 91%
+ *   conv2d 6->16 5x5, 14x14         1242 -> 295    1170 -> 437  grid 69%; channel lanes
+ *   conv2d_grad_x of the second     1994 -> 336    2314 -> 574  grid 88%; 94%
+ *   conv2d_grad_w of the second     1383 -> 294    1613 -> 515  channel lanes 16 of 16
+ *   conv2d_grad_w of the first       679 -> 276     712 -> 327  pixel lanes (channel
+ *                                                               lanes: 6 of 16; 6 of 8)
+ * The pools' rows cut into pieces that gcc vectorizes (pool_piece) took
+ * maxpool2d_grad of 6x28x28 planes from 249 to 90 us (AVX2: 279 to 137).
+ * (The whole training step: 29,700 examples/s with AVX-512, 20,100 with AVX2,
+ * 9,400 and 8,700 with -DNNC_NO_VECTOR_EXT; PyTorch 1.13 about 10,500.)
  *
  * The direct convolutions' inner loops run along one row (of the output, or of
  * the input for the gradients) with constant bounds; the
@@ -411,20 +422,24 @@ static int grid_layout(gridconv *g, size_t esize) {
     return bytes <= GRID_STACK_MAX;
 }
 
-/* The micro-kernel's time per k, in multiply-add slots (two FMA ports, two
- * loads a cycle): its OB NV multiply-adds, its OB + NV loads or the
+/* A micro-kernel's time per k, in multiply-add slots (two FMA ports, two
+ * loads a cycle): its fma multiply-adds, its loads (each worth 1.5 slots:
+ * loads that feed multiply-adds do not issue every cycle) or the
  * GRID_LATENCY multiply-adds that must be in flight to hide the latency,
- * whichever is the most, plus GRID_LOOP for the loop itself; per useful
- * multiply-add. Measured on LeNet's convolutions with AVX-512 and AVX2, it
- * ranks the blocks as their times do. */
+ * whichever is the most, plus GRID_LOOP for the loop itself; divided by
+ * the multiply-adds and the share of them that is useful. Measured on
+ * LeNet's convolutions with AVX-512 and AVX2, it ranks the blocks and the
+ * paths as their times do. */
 enum { GRID_LATENCY = 8, GRID_LOOP = 2 };
 
-static double grid_cost(const gridconv *g) {
-    long long fma = g->OB * g->NV, loads = g->OB + g->NV;
-    long long t = fma > loads ? fma : loads;
+static double block_cost(long long fma, long long loads, double useful) {
+    double t = 1.5 * (double)loads > (double)fma ? 1.5 * (double)loads : (double)fma;
     t = (t > GRID_LATENCY ? t : GRID_LATENCY) + GRID_LOOP;
-    return (double)t / ((double)fma * grid_useful(g));
+    return t / ((double)fma * useful);
 }
+
+/* OB NV multiply-adds; NV vector loads and OB broadcast weights per k. */
+static double grid_cost(const gridconv *g) { return block_cost(g->OB * g->NV, g->OB + g->NV, grid_useful(g)); }
 
 /* The grid plan of a stride-1 convolution: the block of the ISA's
  * registers with the least grid_cost, or 0 when the grid does not apply
@@ -574,25 +589,182 @@ static int grid_choose(gridconv *g, cg_ctx *cx) {
     return grid_plan(g, cx->o->f64 ? sizeof(double) : sizeof(float)) && grid_useful(g) >= GRID_MIN_USEFUL;
 }
 
-/* The kernel: a branch for each ISA whose grid plan is chosen (g0 with
- * the plan of that ISA), the direct loops for the others and for
- * compilers without GNU C vectors. */
-static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g0, int applies, convdims d,
-                             void (*direct)(cg_ctx *, convdims)) {
+/* ---- conv2d with output channels in the vector lanes -------------------
+ *
+ *   y[pixel][o] = sum over k = (c, kh, kw) of x[c][pixel shifted by k] w[o][k]
+ *
+ * The weights are transposed to wl[k][o], the group's OG output channels
+ * padded to OGP, a multiple of the vector length; x is copied into a
+ * zero-padded plane. For each output row, blocks of PB pixels times OVB
+ * vectors of channels are accumulators in registers: per k, OVB vector
+ * loads of wl and PB multiply-adds each by a broadcast element of x (read
+ * as scalars: any stride and dilation). No pixel is thrown away, only the
+ * lanes past OG; the block goes through a small buffer, transposed into y.
+ * Each output is summed over k in the implicit GEMM's order, so the two
+ * paths give the same bits. conv2d takes whichever grid_cost and cl_cost
+ * say is faster, and this path alone where the grid does not apply (stride
+ * > 1) when at least CL_MIN_LANES of the lanes are used. */
+#ifndef CL_MIN_LANES
+#define CL_MIN_LANES 0.5
+#endif
+
+typedef struct clplan {
+    long long VL, OGP, OV, OVB, PB, NBLK, PBT, Hp, Wp, XPN, K;
+    const visa *is;
+} clplan;
+
+/* Time per useful multiply-add of a PB x OVB block (block_cost): OVB PB
+ * multiply-adds; OVB vector loads, PB broadcasts and the tap's offset per k. */
+static double cl_cost(const convdims *d, const clplan *q) {
+    return block_cost(q->OVB * q->PB, q->OVB + q->PB + 1, (double)d->OG / (double)q->OGP);
+}
+
+/* The plan of the ISA's registers with the least cl_cost, or 0 when the
+ * lanes are used too little or the buffers would not fit on the stack. */
+static int cl_plan(const convdims *d, size_t esize, clplan *q) {
+    q->OVB = 0;
+    q->VL = q->is->vbytes / (long long)esize;
+    q->OGP = (d->OG + q->VL - 1) / q->VL * q->VL, q->OV = q->OGP / q->VL;
+    q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P, q->K = d->CG * d->KH * d->KW;
+    q->XPN = d->C * q->Hp * q->Wp;
+    long long bytes = (q->XPN + (d->C / d->CG) * q->K * q->OGP + q->is->grid_acc * q->OGP) * (long long)esize;
+    if ((double)d->OG / (double)q->OGP < CL_MIN_LANES || bytes > GRID_STACK_MAX) return 0;
+    clplan best = *q;
+    for (long long ovb = 1; ovb <= q->OV && ovb <= q->is->grid_acc; ovb++) {
+        if (q->OV % ovb) continue;
+        for (long long pb = 1; pb <= d->OW && pb * ovb <= q->is->grid_acc; pb++) {
+            clplan t = *q;
+            t.OVB = ovb, t.NBLK = (d->OW + pb - 1) / pb, t.PB = (d->OW + t.NBLK - 1) / t.NBLK;
+            t.PBT = d->OW - (t.NBLK - 1) * t.PB;
+            if (best.OVB == 0 || cl_cost(d, &t) < cl_cost(d, &best)) best = t;
+        }
+    }
+    *q = best;
+    return 1;
+}
+
+/* A block of pb pixels from ow0: OVB vectors of channels at a time, then
+ * the block transposed into y. */
+static void cl_block(cg_ctx *cx, const convdims *d, const clplan *q, long long pb, const char *ind) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    sb_printf(c, "%sfor (long v0 = 0; v0 < %lld; v0 += %lld) {\n%s    vec", ind, q->OV, q->OVB, ind);
+    for (long long p = 0; p < pb; p++)
+        for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s a%lld_%lld = {0}", p + v ? "," : "", p, v);
+    sb_puts(c, ";\n");
+    sb_printf(c, "%s    for (long k = 0; k < %lld; k++) {\n", ind, q->K);
+    sb_printf(c, "%s        const %s *restrict s = xs + ko[k], *restrict f = wg + k * %lld + v0 * %lld;\n", ind, T,
+              q->OGP, q->VL);
+    sb_printf(c, "%s        vec", ind);
+    for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s e%lld", v ? "," : "", v);
+    sb_puts(c, ";\n");
+    for (long long v = 0; v < q->OVB; v++)
+        sb_printf(c, "%s        __builtin_memcpy(&e%lld, f + %lld, sizeof e%lld);\n", ind, v, v * q->VL, v);
+    for (long long p = 0; p < pb; p++) {
+        const char *sp = arena_printf(cx->g->a, "s[%lld]", p * d->S);
+        sb_printf(c, "%s       ", ind);
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", p, v), sp, 1,
+                                     arena_printf(cx->g->a, "e%lld", v)));
+        sb_puts(c, "\n");
+    }
+    sb_printf(c, "%s    }\n", ind);
+    for (long long p = 0; p < pb; p++)
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, "%s    __builtin_memcpy(yt + %lld + v0 * %lld, &a%lld_%lld, sizeof a%lld_%lld);\n", ind,
+                      p * q->OGP + v * q->VL, q->VL, p, v, p, v);
+    sb_printf(c, "%s}\n", ind);
+    sb_printf(c, "%sfor (long o = 0; o < %lld; o++)\n%s    for (long p = 0; p < %lld; p++)\n", ind, d->OG, ind, pb);
+    sb_printf(c, "%s        y[((n * %lld + g * %lld + o) * %lld + oh) * %lld + ow0 + p] = yt[p * %lld + o];\n", ind,
+              d->O, d->OG, d->OH, d->OW, q->OGP);
+}
+
+/* The buffers: the transposed weights wl, the taps' offsets ko, the
+ * padded plane xp (its padding zeroed once) and the block buffer yt. */
+static void cl_setup(cg_ctx *cx, const convdims *d, const clplan *q) {
+    strbuf *c = cx->c;
+    long long G = d->C / d->CG;
+    vec_typedef(cx, q->is);
+    sb_printf(c, "    %s wl[%lld], xp[%lld], yt[%lld];\n", cx->T, G * q->K * q->OGP, q->XPN, q->PB * q->OGP);
+    /* the offsets of the taps k = (c, kh, kw) in xp: as a table, so that
+     * the compiler does not fold the taps' overlapping loads into register
+     * shuffles (a broadcast from memory is a load, from a register a shuffle) */
+    sb_printf(c, "    long ko[%lld];\n    for (long k = 0; k < %lld; k++)\n", q->K, q->K);
+    sb_printf(c, "        ko[k] = k / %lld * %lld + k / %lld %% %lld * %lld + k %% %lld * %lld;\n", d->KH * d->KW,
+              q->Hp * q->Wp, d->KW, d->KH, d->D * q->Wp, d->KW, d->D);
+    sb_printf(c, "    for (long g = 0; g < %lld; g++)\n        for (long k = 0; k < %lld; k++)\n", G, q->K);
+    sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", q->OGP);
+    sb_printf(c, "                wl[(g * %lld + k) * %lld + o] = o < %lld ? x1[(g * %lld + o) * %lld + k] : 0;\n",
+              q->K, q->OGP, d->OG, d->OG, q->K);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+}
+
+static void emit_cl(cg_ctx *cx, const convdims *d, const clplan *q) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    cl_setup(cx, d, q);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
+    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
+    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
+    sb_printf(c, "        for (long g = 0; g < %lld; g++)\n            for (long oh = 0; oh < %lld; oh++)\n",
+              d->C / d->CG, d->OH);
+    sb_printf(c, "                for (long b = 0; b < %lld; b++) {\n", q->NBLK);
+    sb_printf(c, "                    const long ow0 = b * %lld;\n", q->PB);
+    sb_printf(c, "                    const %s *restrict wg = wl + g * %lld;\n", T, q->K * q->OGP);
+    sb_printf(c, "                    const %s *restrict xs = xp + g * %lld + oh * %lld + ow0 * %lld;\n", T,
+              d->CG * q->Hp * q->Wp, d->S * q->Wp, d->S);
+    if (q->PBT == q->PB) {
+        cl_block(cx, d, q, q->PB, "                    ");
+    } else {
+        sb_printf(c, "                    if (b < %lld) {\n", q->NBLK - 1);
+        cl_block(cx, d, q, q->PB, "                        ");
+        sb_puts(c, "                    } else {\n");
+        cl_block(cx, d, q, q->PBT, "                        ");
+        sb_puts(c, "                    }\n");
+    }
+    sb_puts(c, "                }\n    }\n");
+}
+
+/* The branch of ISA k: its path's comment and code (use: 1 the grid, 2
+ * channel lanes). */
+static void conv_branch(cg_ctx *cx, int use, const gridconv *g, const convdims *d, const clplan *q) {
+    if (use == 1) {
+        sb_printf(cx->c, "    /* %s: implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
+                  g->is->name, g->Hp, g->Wp, g->OB, g->PT, 100 * grid_useful(g));
+        emit_grid(cx, g);
+        return;
+    }
+    sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld pixels x %lld vectors per"
+                     " block */\n", q->is->name, d->OG, q->OGP, q->PB, q->OVB);
+    emit_cl(cx, d, q);
+}
+
+/* The kernel: a branch for each ISA whose plan takes a vectorized path
+ * (g0 with the grid plan of that ISA where grid_applies, the channel
+ * lanes of dcl where it is not NULL: the faster of the two), the direct
+ * loops for the others and for compilers without GNU C vectors. */
+static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g0, int grid_applies, const convdims *dcl,
+                             convdims d, void (*direct)(cg_ctx *, convdims)) {
     gridconv g[NVISA];
-    int use[NVISA], any = 0;
+    clplan q[NVISA];
+    int use[NVISA], any = 0; /* per ISA: 1 the grid, 2 channel lanes, 0 the direct loops */
     for (int k = 0; k < NVISA; k++) {
         g[k] = *g0, g[k].is = &visas[k];
-        use[k] = applies && grid_choose(&g[k], cx);
+        q[k] = (clplan){.is = &visas[k]};
+        int gr = grid_applies && grid_choose(&g[k], cx);
+        int cl = dcl && cl_plan(dcl, cx->o->f64 ? sizeof(double) : sizeof(float), &q[k]);
+        use[k] = gr && (!cl || grid_cost(&g[k]) <= cl_cost(dcl, &q[k])) ? 1 : cl ? 2 : 0;
     }
     visa_include(cx, use);
     cgk_head(cx, n);
     for (int k = 0; k < NVISA; k++) {
         if (!use[k]) continue;
-        visa_branch(cx, g[k].is, !any);
-        sb_printf(cx->c, "    /* %s: implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
-                  g[k].is->name, g[k].Hp, g[k].Wp, g[k].OB, g[k].PT, 100 * grid_useful(&g[k]));
-        emit_grid(cx, &g[k]);
+        visa_branch(cx, &visas[k], !any);
+        conv_branch(cx, use[k], &g[k], dcl, &q[k]);
         any = 1;
     }
     if (any) sb_puts(cx->c, "#else\n");
@@ -607,7 +779,7 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
-    emit_conv_kernel(cx, n, &g, d.S == 1, d, conv_direct);
+    emit_conv_kernel(cx, n, &g, d.S == 1, &d, d, conv_direct);
 }
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
@@ -618,7 +790,7 @@ void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
     /* the flipped kernel needs the same padding across as down */
     int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P;
-    emit_conv_kernel(cx, n, &g, applies, d, gradx_direct);
+    emit_conv_kernel(cx, n, &g, applies, NULL, d, gradx_direct);
 }
 
 /* Partial sums of conv2d_grad_w: at most this many elements on the stack. */
@@ -902,6 +1074,20 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
 
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
+/* The branch of an ISA: its path's comment and code (use: 1 channel
+ * lanes, 2 pixel lanes). */
+static void gw_branch(cg_ctx *cx, int use, const convdims *d, const gwplan *q, const gwaplan *qa) {
+    if (use == 1) {
+        sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
+                  q->is->name, d->OG, q->OGP, q->KHB);
+        emit_gw(cx, d, q);
+        return;
+    }
+    sb_printf(cx->c, "    /* %s: pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
+              qa->is->name, qa->Hp, qa->Wp, qa->OBW, d->KW);
+    emit_gwa(cx, d, qa);
+}
+
 void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
@@ -918,15 +1104,7 @@ void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     for (int k = 0; k < NVISA; k++) {
         if (!use[k]) continue;
         visa_branch(cx, &visas[k], !any);
-        if (use[k] == 1)
-            sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows per block"
-                             " */\n", visas[k].name, d.OG, q[k].OGP, q[k].KHB);
-        else
-            sb_printf(cx->c,
-                      "    /* %s: pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
-                      visas[k].name, qa[k].Hp, qa[k].Wp, qa[k].OBW, d.KW);
-        if (use[k] == 1) emit_gw(cx, &d, &q[k]);
-        else emit_gwa(cx, &d, &qa[k]);
+        gw_branch(cx, use[k], &d, &q[k], &qa[k]);
         any = 1;
     }
     if (any) sb_puts(cx->c, "#else\n");

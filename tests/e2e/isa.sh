@@ -38,7 +38,7 @@ else
     # builds this CPU can run, besides native
     builds="-march=x86-64 -DNNC_NO_VECTOR_EXT"
     grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && builds="$builds -march=x86-64-v3"
-    for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 conv_small:5 conv_edges:3; do
+    for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 gc_conv_lanes:2 conv_small:5 conv_edges:3; do
         m=${mk%:*} K=${mk#*:}
         nn=examples/$m.nn
         [ -f "$nn" ] || nn=tests/gradcheck/$m.nn
