@@ -936,7 +936,8 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
     print("nnc/peer, v3/peer: the median throughput of nnc -march=native (nnrt_sgemm for GEMMs), and of its"
           f" -march={V3} build, over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row group;"
           " > 1 means nnc is faster.")
-    print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward) / time;"
+    print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward less the first layer's input"
+          " gradient) / time;"
           " %peak: of the measured one-core FMA peak, x2 on 2-thread rows; the"
           f" {V3} rows of the AVX2 peak; '!': above it.")
     print("2-thread rows: nnc's generated code compiled with -fopenmp and linked against libnnrt built with"
