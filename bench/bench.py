@@ -5,12 +5,14 @@ OpenBLAS), measured in one run on this machine. See bench/README.md.
 Run by bench/run.sh (`make bench`) with Debian's /usr/bin/python3 (torch
 1.13, numpy). Usage:
 
-    bench.py [--build DIR] [--quick] [--only NAME,...]
+    bench.py [--build DIR] [--quick] [--only NAME,...] [--peers-python PY [--peers LIST]]
 
 --build is the nnc build folder (nnc, libnnrt.a; default build). Scratch
 files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
 numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
-gpt, gemm.
+gpt, gemm. nnc's code is built for -march=native and -march=x86-64-v3.
+--peers-python (PEERS=all in run.sh) adds PyTorch 2 eager and
+torch.compile, JAX jit and ONNX Runtime from that python (peers.py).
 
 Three PyTorch worker processes stay up for the whole run (`bench.py
 --worker`), one per thread setting, because OMP_NUM_THREADS only acts
@@ -18,7 +20,8 @@ before torch is imported:
     t1      torch.set_num_threads(1)
     t2      torch.set_num_threads(2)
     t2omp1  OMP_NUM_THREADS=1 in the environment, torch.set_num_threads(2)
-They take one JSON command per line on stdin and answer one JSON line.
+They take one JSON command per line on stdin and answer one JSON line
+(the protocol: peers.py).
 Measurements are interleaved per workload (nnc, then each PyTorch setting)
 so that a ratio compares numbers taken seconds apart.
 """
@@ -44,21 +47,42 @@ SHAKESPEARE = os.path.join(DATA, "tinyshakespeare", "input.txt")
 SEED = 1234     # nnc's P_create seed: the initial weights of every model
 TOL = 1e-4      # relative agreement of nnc and PyTorch before timing
 CFLAGS = ["-std=c99", "-O2", "-march=native", "-Wall", "-Wextra"]
+# nnc's code is also built for AVX2 + FMA without AVX-512 (x86-64-v3), the
+# target of most AMD and older Intel servers, when this CPU can run it: the
+# generated convolutions and libnnrt's GEMM are shaped by the ISA they are
+# compiled for (codegen/c/k_conv.c, runtime/gemm.c), so an AVX-512 machine
+# measures both code paths. Its libnnrt is built with NNRT_ARCH.
+V3 = "x86-64-v3"
+CFLAGS_V3 = [f if f != "-march=native" else "-march=" + V3 for f in CFLAGS]
+
+
+def can_run_v3():
+    """x86-64 with AVX2 and FMA (/proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        return False
+    return os.uname().machine == "x86_64" and "avx2" in flags and "fma" in flags
 
 # ---- workloads ----------------------------------------------------------------
 #
 # FLOPs are counted analytically: 2*M*N*K per matmul (a convolution is the
 # matmul of its im2col: M = output positions, N = output channels, K =
 # in_channels * kh * kw), per example (per token for the GPT); a training
-# step counts 3x the forward (forward, input gradient, weight gradient), the
-# input gradient of the first layer included although neither side needs
-# it. Elementwise ops, softmax, norms and the optimizer are not counted.
+# step counts 3x the forward (forward, input gradient, weight gradient) less
+# the input gradient of the first layer, which no side computes (the
+# model's input needs none; the GPT's first layer is an embedding, a gather
+# that is not counted). Counting it would put rates above the FMA peak.
+# Elementwise ops, softmax, norms and the optimizer are not counted.
 
 D_IN, H1, H2, C = 784, 128, 128, 10
 MLP_FWD = 2 * (D_IN * H1 + H1 * H2 + H2 * C)
+MLP_TRAIN = 3 * MLP_FWD - 2 * D_IN * H1
 LENET_FWD = (2 * (28 * 28) * 6 * (1 * 5 * 5)      # conv1: 28x28 outputs (padding 2), 6 channels, 1x5x5
              + 2 * (10 * 10) * 16 * (6 * 5 * 5)   # conv2: 10x10 outputs, 16 channels, 6x5x5
              + 2 * (400 * 120 + 120 * 84 + 84 * 10))
+LENET_TRAIN = 3 * LENET_FWD - 2 * (28 * 28) * 6 * (1 * 5 * 5)
 GPT = {"B": 32, "T": 64, "D": 128, "L": 4, "H": 4, "V": 65}
 # per token and layer: q, k, v, out projections (4 D^2), MLP (8 D^2), and
 # the scores QK^T and weighted sum AV over all T positions (2 x 2 T D;
@@ -76,13 +100,13 @@ class Workload:
 
 WORKLOADS = [
     Workload("mlp_train", "MLP 784-128-128-10 train B=64", "mlp.nn", "mlp", "train", 64, {"B": 64}, 16,
-             "examples/s", 3 * MLP_FWD, 64),
+             "examples/s", MLP_TRAIN, 64),
     Workload("mlp_b1", "MLP inference B=1", "mlp.nn", "mlp", "forward", 1, {"B": 1}, 64,
              "us/call", MLP_FWD, 1),
     Workload("mlp_b256", "MLP inference B=256", "mlp.nn", "mlp", "forward", 256, {"B": 256}, 4,
              "examples/s", MLP_FWD, 256),
     Workload("lenet", "LeNet-5 train B=64 SGD", "lenet_sgd.nn", "lenet", "train", 64, {"B": 64}, 16,
-             "examples/s", 3 * LENET_FWD, 64),
+             "examples/s", LENET_TRAIN, 64),
     Workload("gpt", "tiny_gpt train B=32 T=64 AdamW", "tiny_gpt.nn", "gpt", "train", 32, {}, 8,
              "tokens/s", 3 * GPT_FWD, GPT["B"] * GPT["T"]),
 ]
@@ -112,20 +136,44 @@ WORKERS = {  # name: (environment changes, torch.set_num_threads, label)
     "t2": ({"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "2"}, 2, "set_num_threads(2)"),
     "t2omp1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2"}, 2, "OMP=1 + set_num_threads(2)"),
 }
+# The peers of `make bench PEERS=all` (--peers-python: bench/run.sh's PyPI
+# venv), 1 thread each: name: (BENCH_PEER of the worker, label after its
+# version). ONNX Runtime runs the inference workloads only.
+VENV_PEERS = {
+    "pt2": ("torch", "eager (PyPI)"),
+    "pt2c": ("torch_compile", "torch.compile (PyPI)"),
+    "jax": ("jax", "jit"),
+    "ort": ("ort", ""),
+}
+
+
+def peer_runs(name, w):
+    """Does the peer (a WORKERS or VENV_PEERS name) run workload w?"""
+    return name != "ort" or (w.kind == "mlp" and w.mode == "forward")
 
 
 # ==== the PyTorch worker =========================================================
 
 def worker_main():
+    """A worker (peers.py has the protocol): PyTorch eager, or with
+    BENCH_PEER=torch_compile its module under torch.compile; BENCH_PEER=jax
+    or ort: peers.py's JAX and ONNX Runtime peers."""
+    import peers
+    kind = os.environ.get("BENCH_PEER", "torch")
+    threads = int(os.environ["BENCH_TORCH_THREADS"])
+    if kind in ("jax", "ort"):
+        peers.main(kind, threads)
+        return
     proto = os.fdopen(os.dup(1), "w")  # answers; anything torch prints goes to stderr
     os.dup2(2, 1)
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
-    threads = int(os.environ["BENCH_TORCH_THREADS"])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if kind == "torch_compile" and not hasattr(torch, "compile"):
+        raise SystemExit(f"bench worker: torch {torch.__version__} has no torch.compile (PyTorch 2 needed)")
 
     class MLP(nn.Module):  # bench/mlp.nn: h.0, h.2, logits
         def __init__(self):
@@ -190,14 +238,17 @@ def worker_main():
     models = {}
 
     def fresh(st):
+        """The module with nnc's weights, and its optimizer; under
+        torch.compile, "run" is the compiled module (its first calls compile)."""
         model, make_opt = build(st["kind"])
         model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in st["weights"].items()}, strict=True)
         st["model"], st["opt"] = model, make_opt(model.parameters())
+        st["run"] = torch.compile(model) if kind == "torch_compile" else model
 
     def train_step(st, k):
         x, y = st["x"][k % st["nb"]], st["y"][k % st["nb"]]
         st["opt"].zero_grad(set_to_none=True)
-        logits = st["model"](x)
+        logits = st["run"](x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         loss.backward()
         st["opt"].step()
@@ -205,24 +256,7 @@ def worker_main():
 
     def forward(st, k):
         with torch.inference_mode():
-            return torch.softmax(st["model"](st["x"][k % st["nb"]]), dim=-1)
-
-    def timed(fn, min_s, reps, warm_s):
-        k, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < warm_s or k < 2:
-            fn(k)
-            k += 1
-        out = []
-        for _ in range(reps):
-            n, start = 0, time.perf_counter()
-            while True:
-                fn(k)
-                k, n = k + 1, n + 1
-                t = time.perf_counter() - start
-                if t >= min_s:
-                    break
-            out.append([n, t])
-        return out
+            return torch.softmax(st["run"](st["x"][k % st["nb"]]), dim=-1)
 
     def blas_libs():
         libs = set()
@@ -233,82 +267,62 @@ def worker_main():
                     libs.add(os.path.realpath(path))
         return sorted(libs)
 
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        try:
-            c = cmd["cmd"]
-            if c == "info":
-                a = torch.randn(64, 64)
-                (a @ a).sum().item()  # loads the BLAS
-                res = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "omp": os.environ.get("OMP_NUM_THREADS", "unset"), "libs": blas_libs()}
-            elif c == "load":
-                st = {"kind": cmd["kind"], "nb": cmd["nb"]}
-                raw = {}
-                with open(cmd["weights"], "rb") as f:
-                    blob = f.read()
-                n = int.from_bytes(blob[:8], "little")
-                header = json.loads(blob[8:8 + n])
-                for name, e in header.items():
-                    if name == "__metadata__":
-                        continue
-                    assert e["dtype"] == "F32", f"{name}: dtype {e['dtype']}"
-                    b, end = e["data_offsets"]
-                    raw[name] = np.frombuffer(blob[8 + n + b:8 + n + end], "<f4").reshape(e["shape"])
-                st["weights"] = raw
-                ios = []
-                for i, io in enumerate(cmd["io"]):
-                    arr = np.fromfile(f"{cmd['data']}.io{i}.bin", "<f4" if io["dtype"] == "F32" else "<i4")
-                    arr = arr.reshape([cmd["nb"]] + io["shape"])
-                    t = torch.from_numpy(arr.astype(np.float32) if io["dtype"] == "F32" else arr.astype(np.int64))
-                    ios.append([t[b].contiguous() for b in range(cmd["nb"])])
-                st["x"] = ios[0]
-                st["y"] = ios[1] if len(ios) > 1 else None
-                fresh(st)
-                models[cmd["name"]] = st
-                res = {}
-            elif c == "check":
-                st = models[cmd["name"]]
-                fresh(st)
-                np.asarray(forward(st, 0).numpy(), np.float32).tofile(cmd["out"])
-                res = {"loss": [float(train_step(st, k).item()) for k in range(2)]}
-            elif c == "time":
-                st = models[cmd["name"]]
-                fresh(st)
-                fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
-                res = {"reps": timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
-            elif c == "mm":
-                ta, tb, M, N, K = cmd["shape"]
-                g = torch.Generator().manual_seed(0)
-                a = torch.rand(K, M, generator=g) * 2 - 1 if ta else torch.rand(M, K, generator=g) * 2 - 1
-                b = torch.rand(N, K, generator=g) * 2 - 1 if tb else torch.rand(K, N, generator=g) * 2 - 1
-                A, B = (a.t() if ta else a), (b.t() if tb else b)
-                out = torch.empty(M, N)
-                torch.mm(A, B, out=out)
-                rows = torch.arange(0, M, max(1, M // 16))  # 16 rows against float64
-                ref = A[rows].double() @ B.double()
-                err = float((out[rows].double() - ref).abs().max() / ref.abs().max())
-                res = {"check": err,
-                       "reps": timed(lambda k: torch.mm(A, B, out=out), cmd["min_s"], cmd["reps"], cmd["warm_s"])}
-            elif c == "quit":
-                break
-            else:
-                raise ValueError(f"unknown command {c}")
-            res["ok"] = True
-        except Exception as exc:  # report, keep serving
-            import traceback
-            traceback.print_exc()
-            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        proto.write(json.dumps(res) + "\n")
-        proto.flush()
+    def info(cmd):
+        a = torch.randn(64, 64)
+        (a @ a).sum().item()  # loads the BLAS
+        return {"torch": torch.__version__, "version": f"PyTorch {torch.__version__}",
+                "threads": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS", "unset"),
+                "libs": blas_libs()}
+
+    def load(cmd):
+        st = {"kind": cmd["kind"], "nb": cmd["nb"], "weights": peers.read_safetensors(cmd["weights"])}
+        ios = [[torch.from_numpy(a.astype(np.float32) if a.dtype == np.float32 else a.astype(np.int64)) for a in t]
+               for t in peers.read_batches(cmd["data"], cmd["io"], cmd["nb"])]
+        st["x"] = ios[0]
+        st["y"] = ios[1] if len(ios) > 1 else None
+        fresh(st)
+        models[cmd["name"]] = st
+        return {}
+
+    def check(cmd):
+        st = models[cmd["name"]]
+        fresh(st)
+        np.asarray(forward(st, 0).numpy(), np.float32).tofile(cmd["out"])
+        return {"loss": [float(train_step(st, k).item()) for k in range(2)]}
+
+    def time_(cmd):
+        st = models[cmd["name"]]
+        fresh(st)
+        fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
+        return {"reps": peers.timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+
+    def mm(cmd):
+        ta, tb, M, N, K = cmd["shape"]
+        g = torch.Generator().manual_seed(0)
+        a = torch.rand(K, M, generator=g) * 2 - 1 if ta else torch.rand(M, K, generator=g) * 2 - 1
+        b = torch.rand(N, K, generator=g) * 2 - 1 if tb else torch.rand(K, N, generator=g) * 2 - 1
+        A, B = (a.t() if ta else a), (b.t() if tb else b)
+        out = torch.empty(M, N)
+        torch.mm(A, B, out=out)
+        rows = torch.arange(0, M, max(1, M // 16))  # 16 rows against float64
+        ref = A[rows].double() @ B.double()
+        err = float((out[rows].double() - ref).abs().max() / ref.abs().max())
+        return {"check": err,
+                "reps": peers.timed(lambda k: torch.mm(A, B, out=out), cmd["min_s"], cmd["reps"], cmd["warm_s"])}
+
+    peers.serve(proto, {"info": info, "load": load, "check": check, "time": time_, "mm": mm})
 
 
 # ==== the orchestrator ===========================================================
 
 class Worker:
-    def __init__(self, name, python):
-        env_changes, threads, self.label = WORKERS[name]
+    def __init__(self, name, python, peer="torch"):
+        """A WORKERS setting of Debian's PyTorch, or (peer given) a
+        VENV_PEERS peer on 1 thread; label is set from its info."""
+        env_changes, threads, self.label = (WORKERS[name] if name in WORKERS else
+                                            ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, 1, name))
         env = dict(os.environ)
+        env["BENCH_PEER"] = peer
         for k, v in env_changes.items():
             if v is None:
                 env.pop(k, None)
@@ -377,7 +391,7 @@ def machine_header(python):
     print(f"CPU: {cpu}; {logical} logical CPUs = {phys} cores x {tpc} threads per core"
           + (f" (a {hyper} virtual machine: its cores may share physical cores with other guests)" if hyper else ""))
     gcc = sh(["gcc", "--version"]).splitlines()[0]
-    print(f"compiler: {gcc}; flags {' '.join(CFLAGS)}")
+    print(f"compiler: {gcc}; flags {' '.join(CFLAGS)}; the x86-64-v3 build: -march={V3}")
     return cpu, logical
 
 
@@ -413,12 +427,55 @@ def fmt_num(v):
     return f"{v:.2f}"
 
 
+def peer_cfg(w):
+    """What a peer needs besides the weights: the optimizer (as
+    bench.py's PyTorch modules have it) and the GPT's heads."""
+    if w.kind == "gpt":
+        return {"opt": "adamw", "lr": 1e-3, "wd": 0.01, "heads": GPT["H"]}
+    return {"opt": "sgd", "lr": 0.01}
+
+
+def peers_info(peers_):
+    """Label each venv peer with its version, and say what runs."""
+    for name, wk in peers_.items():
+        i = wk.ask(cmd="info")
+        wk.label = f"{i['version']} {VENV_PEERS[name][1]}".strip() + ", 1 thread"
+        print(f"  peer (PEERS=all): {wk.label}" + (" (inference workloads only)" if name == "ort" else ""))
+
+
+def peers_guard(peers_, w, work, out_nnc, loss_nnc):
+    """The correctness guard of the venv peers against nnc's native build:
+    the forward output of batch 0 and the losses of two steps (none for
+    ONNX Runtime) within TOL. Returns name -> passed."""
+    ok = {}
+    for name, wk in peers_.items():
+        if not peer_runs(name, w):
+            continue
+        out = os.path.join(work, w.key, f"out_{name}.bin")
+        lp = wk.ask(cmd="check", name=w.key, out=out)["loss"]
+        b = np.fromfile(out, np.float32)
+        out_err = (float(np.abs(b - out_nnc).max() / max(np.abs(out_nnc).max(), 1e-12)) if b.shape == out_nnc.shape
+                   else float("inf"))
+        errs = [abs(x - y) / max(abs(x), 1e-12) for x, y in zip(loss_nnc, lp or [])]
+        ok[name] = (lp is None or len(errs) == 2) and all(e <= TOL for e in errs) and out_err <= TOL
+        losses = (f"first-step loss {lp[0]:.7f} rel {errs[0]:.1e}; second step rel {errs[1]:.1e}; "
+                  if len(errs) == 2 else "")
+        print(f"  {w.title:34s} {wk.label}: {losses}forward output rel {out_err:.1e} (against nnc)"
+              f"  {'ok' if ok[name] else 'FAILED'}")
+    return ok
+
+
 def main():
     import argparse
     ap = argparse.ArgumentParser(description="nnc vs PyTorch benchmark (see bench/README.md)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
     ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile")
+    ap.add_argument("--peers-python", default=None,
+                    help="a python with PyTorch 2, JAX, ONNX Runtime and onnx (bench/run.sh makes it for PEERS=all):"
+                         " adds those peers")
+    ap.add_argument("--peers", default=",".join(VENV_PEERS),
+                    help="with --peers-python, which of them: " + ",".join(VENV_PEERS))
     ap.add_argument("--openblas-libs", default=None,
                     help="link flags for OpenBLAS (default: -lopenblas when Debian's libopenblas-dev is installed)")
     args = ap.parse_args()
@@ -454,7 +511,15 @@ def main():
     # ---- build --------------------------------------------------------------
     status = 0
     cc_rt = ["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime")]
-    exe = {}
+    v3 = can_run_v3()
+    if v3:  # libnnrt for x86-64-v3 (`make NNRT_ARCH=-march=x86-64-v3`) and the drivers against it
+        v3_build = os.path.join(work, "v3")
+        lib_v3 = os.path.join(v3_build, "libnnrt.a")
+        sh(["make", "-s", "-C", ROOT, f"B={v3_build}", f"NNRT_ARCH=-march={V3}", lib_v3], "make NNRT_ARCH")
+        cc_v3 = ["gcc"] + CFLAGS_V3 + ["-I" + os.path.join(ROOT, "runtime")]
+    else:
+        print(f"the {V3} build is not run: this CPU lacks AVX2 or FMA (or is not x86-64)")
+    exe, exe_v3 = {}, {}
     for w in workloads:
         d = os.path.join(work, w.key)
         os.makedirs(d)
@@ -464,9 +529,13 @@ def main():
         for k, v in w.defines.items():
             cmd += ["-D", f"{k}={v}"]
         sh(cmd, "nnc")
+        model = ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
+                 os.path.join(HERE, "driver.c"), cfile]
         exe[w.key] = os.path.join(d, "driver")
-        sh(cc_rt + ["-I" + d, f"-DMODEL={prefix}", "-include", os.path.join(d, prefix + ".h"),
-                    os.path.join(HERE, "driver.c"), cfile, lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+        sh(cc_rt + model + [lib, "-lm", "-o", exe[w.key]], "gcc (driver)")
+        if v3:
+            exe_v3[w.key] = os.path.join(d, "driver_v3")
+            sh(cc_v3 + model + [lib_v3, "-lm", "-o", exe_v3[w.key]], f"gcc -march={V3} (driver)")
     # the same drivers built with -fopenmp against an OpenMP libnnrt
     # (`make OPENMP=1`): nnc's 2-thread rows
     omp_build = os.path.join(work, "omp")
@@ -501,6 +570,8 @@ def main():
                                                                                                         gemm_exe]
         sh(cmd, "gcc (gemm)")
         sh(cc_rt + ["-fopenmp", os.path.join(HERE, "gemm.c"), lib_omp, "-lm", "-o", gemm_exe + "_omp"], "gcc (gemm omp)")
+        if v3:
+            sh(cc_v3 + [os.path.join(HERE, "gemm.c"), lib_v3, "-lm", "-o", gemm_exe + "_v3"], f"gcc -march={V3} (gemm)")
 
     # ---- data and weights --------------------------------------------------
     img = np.fromfile(MNIST_IMAGES, np.uint8)[16:].reshape(-1, 784).astype(np.float32) / 255.0
@@ -532,6 +603,12 @@ def main():
 
     # ---- PyTorch workers ----------------------------------------------------
     workers = {name: Worker(name, python) for name in WORKERS}
+    peers_ = {}  # name -> Worker of the venv peers
+    if args.peers_python:
+        for name in filter(None, args.peers.split(",")):
+            if name not in VENV_PEERS:
+                sys.exit(f"bench: unknown peer '{name}' (--peers: {','.join(VENV_PEERS)})")
+            peers_[name] = Worker(name, args.peers_python, VENV_PEERS[name][0])
     try:
         info = workers["t1"].ask(cmd="info")
         print(f"PyTorch {info['torch']} ({python}); libraries it loaded: {', '.join(info['libs'])}")
@@ -552,15 +629,17 @@ def main():
                 i = wk.ask(cmd="info")
                 if i["threads"] != wk.threads:
                     print(f"  note: worker {name} asked for {wk.threads} threads, torch reports {i['threads']}")
+        peers_info(peers_)
         for w in workloads:
             m = meta[w.key]
-            for wk in workers.values():
-                wk.ask(cmd="load", name=w.key, kind=w.kind, nb=w.nb, weights=m["weights"], data=m["data"],
-                       io=m["io"])
+            for name, wk in list(workers.items()) + list(peers_.items()):
+                if peer_runs(name, w):
+                    wk.ask(cmd="load", name=w.key, kind=w.kind, nb=w.nb, weights=m["weights"], data=m["data"],
+                           io=m["io"], cfg=peer_cfg(w))
 
         # ---- peak -----------------------------------------------------------
         print("-" * 100)
-        measured = {}
+        measured, by_isa = {}, {}
         for t in (1, 2):
             out = sh([peak_exe, str(t), str(reps), str(min_s)], "peak")
             best = None
@@ -569,15 +648,18 @@ def main():
                 vals = [float(v) for v in f[3:]]
                 med, lo, hi = median_minmax(vals)
                 print(f"peak FMA {f[1]:6s} {t} thread{'s' if t > 1 else ' '}: {med:7.1f} GFLOP/s"
-                      f" (min-max {lo:.1f}-{hi:.1f})")
+                      f" (min-max {lo:.1f}-{hi:.1f}; per CPU second of each thread)")
                 best = med if best is None else max(best, med)
+                by_isa[f[1], t] = med
             measured[t] = best
-        peak = {1: measured[1], 2: 2 * measured[1]}
+        # the ceilings of the rows: native 1 thread, native 2 threads, the x86-64-v3 build (AVX2, 1 thread)
+        peak = {1: measured[1], 2: 2 * measured[1], V3: by_isa.get(("avx2", 1))}
         print(f"% of peak below: 1-thread rows against the one-core peak {peak[1]:.1f} GFLOP/s, 2-thread rows against"
-              f" twice that, {peak[2]:.1f}.")
+              f" twice that, {peak[2]:.1f}" + (f"; the {V3} rows against the AVX2 peak {peak[V3]:.1f}"
+                                               if v3 and peak[V3] else "") + ".")
         print(f"  two threads at once reached {measured[2] / measured[1]:.2f}x one core"
               + ("" if measured[2] > 1.8 * measured[1] else
-                 ": the second core is busy with other work or shares its FMA units (2-thread numbers suffer)"))
+                 ": the two threads share one core's FMA units (2-thread numbers suffer)"))
 
         # ---- correctness guard ----------------------------------------------
         print("-" * 100)
@@ -585,20 +667,30 @@ def main():
         ok = {}
         for w in workloads:
             m = meta[w.key]
-            out_nnc = os.path.join(work, w.key, "out_nnc.bin")
             out_pt = os.path.join(work, w.key, "out_torch.bin")
-            text_ = sh([exe[w.key], "check", str(SEED), m["data"], str(w.nb), out_nnc], "driver check")
-            ln = [float(v) for v in re.findall(r"^loss\d (\S+)$", text_, re.M)]
             lt = workers["t1"].ask(cmd="check", name=w.key, out=out_pt)["loss"]
-            a, b = np.fromfile(out_nnc, np.float32), np.fromfile(out_pt, np.float32)
-            out_err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.shape == b.shape else float("inf")
-            errs = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ln, lt)]
-            good = len(errs) == 2 and all(e <= TOL for e in errs) and out_err <= TOL
-            ok[w.key] = good
-            if not good:
-                status = 1
-            print(f"  {w.title:34s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f} rel {errs[0]:.1e};"
-                  f" second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}  {'ok' if good else 'FAILED'}")
+            b = np.fromfile(out_pt, np.float32)
+            for build, ex in (("native", exe), (V3, exe_v3)):
+                if w.key not in ex:
+                    continue
+                out_nnc = os.path.join(work, w.key, f"out_nnc_{build}.bin")
+                text_ = sh([ex[w.key], "check", str(SEED), m["data"], str(w.nb), out_nnc], "driver check")
+                ln = [float(v) for v in re.findall(r"^loss\d (\S+)$", text_, re.M)]
+                a = np.fromfile(out_nnc, np.float32)
+                out_err = (float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if a.shape == b.shape
+                           else float("inf"))
+                errs = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ln, lt)]
+                good = len(errs) == 2 and all(e <= TOL for e in errs) and out_err <= TOL
+                ok[w.key, build] = good
+                if not good:
+                    status = 1
+                print(f"  {w.title:34s} {build:9s} first-step loss nnc {ln[0]:.7f} PyTorch {lt[0]:.7f}"
+                      f" rel {errs[0]:.1e}; second step rel {errs[1]:.1e}; forward output rel {out_err:.1e}"
+                      f"  {'ok' if good else 'FAILED'}")
+                if build == "native":
+                    for name, good in peers_guard(peers_, w, work, a, ln).items():
+                        ok[w.key, name] = good
+                        status |= 0 if good else 1
 
         # ---- timing ---------------------------------------------------------
         rows = []  # (workload title, unit, threads, impl, [per-repeat values], flops per value unit, is_nnc, ratio)
@@ -607,10 +699,15 @@ def main():
             print(f"timing {w.title} ...", file=sys.stderr, flush=True)
             args_ = ["time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s), str(reps), str(warm_s)]
             r_nnc = parse_reps(sh([exe[w.key]] + args_, "driver time"))
+            r_v3 = parse_reps(sh([exe_v3[w.key]] + args_, f"driver time ({V3})")) if v3 else None
             r_nnc2 = parse_reps(sh([exe_omp[w.key]] + args_, "driver time (OpenMP)", env=OMP2))
             r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
                     for name, wk in workers.items()}
-            rows.append(result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok[w.key]))
+            r_peers = {name: (wk.label, wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps,
+                                               warm_s=warm_s)["reps"], ok[w.key, name])
+                       for name, wk in peers_.items() if peer_runs(name, w)}
+            rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3)),
+                                    r_peers))
 
         gemm_rows = []
         if do_gemm:
@@ -625,6 +722,10 @@ def main():
                 out = sh([gemm_exe + "_omp", "nnrt", "2", str(min_s), str(reps), str(warm_s)] + shape, "gemm omp",
                          env=OMP2)
                 res["nnrt2"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)))
+                if v3:
+                    out = sh([gemm_exe + "_v3", "nnrt", "1", str(min_s), str(reps), str(warm_s)] + shape, "gemm v3")
+                    res["nnrt_v3"] = (parse_reps(out), float(re.search(r"^check (\S+)", out, re.M).group(1)),
+                                      re.search(r"^isa (\S+)", out, re.M).group(1))
                 if blas_flags:
                     for t in (1, 2):
                         out = sh([gemm_exe, "openblas", str(t), str(min_s), str(reps), str(warm_s)] + shape, "gemm")
@@ -634,7 +735,7 @@ def main():
                     res["mm_" + name] = (r["reps"], r["check"])
                 gemm_rows.append(((title, ta, tb, M, N, K), res))
     finally:
-        for wk in workers.values():
+        for wk in list(workers.values()) + list(peers_.values()):
             wk.close()
 
     status |= print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note)
@@ -672,22 +773,22 @@ def compile_times(nnc, work, reps):
           + ("" if worst_nnc < 0.1 and worst_cc < 10 else "  ** over target **"))
 
 
-def result_rows(w, r_nnc, r_nnc2, r_pt, workers, peak, ok):
+def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3, r_peers):
     """Per-repeat values in the workload's unit, and the rows of the table."""
     def values(reps_):
         if w.unit == "us/call":
             return [1e6 * t / n for n, t in reps_]
         return [n * w.items_per_call / t for n, t in reps_]
 
-    v_nnc = values(r_nnc)
-    v_nnc2 = values(r_nnc2)
     v_pt = {k: values(v) for k, v in r_pt.items()}
     # the best 2-thread PyTorch setting: the one with the best median throughput
     def thr(vals):  # throughput (higher is better) from the unit
         med = statistics.median(vals)
         return 1 / med if w.unit == "us/call" else med
     best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
-    return {"w": w, "nnc": v_nnc, "nnc2": v_nnc2, "pt": v_pt, "best2": best2, "ok": ok}
+    return {"w": w, "nnc": values(r_nnc), "v3": values(r_v3) if r_v3 else None, "nnc2": values(r_nnc2),
+            "pt": v_pt, "best2": best2, "ok": ok, "ok_v3": ok_v3,
+            "peers": {name: (label, values(reps_), good) for name, (label, reps_, good) in r_peers.items()}}
 
 
 def gflops(w, med):
@@ -695,90 +796,173 @@ def gflops(w, med):
     return per_s * w.flops_per_item / 1e9
 
 
-def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
-    status = 0
-    WT, WU, WI = 30, 10, 44
-    width = WT + WU + WI + 3 + 9 + 17 + 8 + 7 + 6 + 12
-    print("=" * width)
-    print(f"{'workload':{WT}s} {'unit':{WU}s} {'thr':>3s}  {'implementation':{WI}s} {'median':>9s}  {'min - max':>17s}"
-          f"  {'nnc/peer':>8s} {'GFLOP/s':>7s} {'%peak':>6s}")
-    print("-" * width)
+NNC2 = "-fopenmp, OMP_NUM_THREADS=2"
 
-    def line(title, unit, t, impl, vals=None, gf=None, ratio=None):
+
+class Table:
+    """The result table: one line() per row; rows whose FLOP rate exceeds
+    their peak are marked '!' and listed by warnings()."""
+    WT, WU, WI = 30, 10, 44
+
+    def __init__(self, peak):
+        self.peak, self.over, self.group = peak, [], ""
+        self.width = self.WT + self.WU + self.WI + 3 + 9 + 17 + 8 + 8 + 7 + 7 + 12
+
+    def head(self):
+        print("=" * self.width)
+        print(f"{'workload':{self.WT}s} {'unit':{self.WU}s} {'thr':>3s}  {'implementation':{self.WI}s} {'median':>9s}"
+              f"  {'min - max':>17s}  {'nnc/peer':>8s} {'v3/peer':>8s} {'GFLOP/s':>7s} {'%peak':>7s}")
+        print("-" * self.width)
+
+    def line(self, title, unit, t, impl, vals=None, gf=None, ratio=None, ratio_v3=None, pk=None):
+        """pk: the row's peak (default: the native one for its thread count)."""
         if vals is None:  # a peer that is not there
-            print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {'-':>9s}  {'-':>17s}  {'n/a':>8s}")
+            print(f"{title:{self.WT}s} {unit:{self.WU}s} {t:>3d}  {impl:{self.WI}s} {'-':>9s}  {'-':>17s}"
+                  f"  {'n/a':>8s}")
             return
         med, lo, hi = median_minmax(vals)
-        rs = ratio if isinstance(ratio, str) else (f"{ratio:.2f}x" if ratio is not None else "")
-        print(f"{title:{WT}s} {unit:{WU}s} {t:>3d}  {impl:{WI}s} {fmt_num(med):>9s}  "
-              f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs:>8s} {gf:7.1f} {100 * gf / peak[t]:5.1f}%")
 
-    NNC2 = "-fopenmp, OMP_NUM_THREADS=2"
+        def rs(r):
+            return r if isinstance(r, str) else (f"{r:.2f}x" if r is not None else "")
+        pk = pk or self.peak[t]
+        self.group = title.strip() or self.group
+        mark = "!" if gf > pk else " "
+        if gf > pk:
+            self.over.append(f"{self.group}, {impl}: {gf:.1f} GFLOP/s, above the peak {pk:.1f}")
+        print(f"{title:{self.WT}s} {unit:{self.WU}s} {t:>3d}  {impl:{self.WI}s} {fmt_num(med):>9s}  "
+              f"{fmt_num(lo) + ' - ' + fmt_num(hi):>17s}  {rs(ratio):>8s} {rs(ratio_v3):>8s} {gf:7.1f}"
+              f" {100 * gf / pk:5.1f}%{mark}")
+
+    def warnings(self):
+        for o in self.over:
+            print("WARNING: a row runs faster than the measured FMA peak (the peak loop, or the FLOP count, is"
+                  " wrong): " + o)
+
+
+def workload_rows(tab, r):
+    """The rows of one workload: nnc native and x86-64-v3 against PyTorch on
+    1 thread, nnc's OpenMP build against PyTorch's best 2-thread setting."""
+    w = r["w"]
+
+    def ratio(nnc_vals, vals, good):
+        if not good:
+            return "n/a*"
+        m, mn = statistics.median(vals), statistics.median(nnc_vals)
+        return m / mn if w.unit == "us/call" else mn / m  # > 1: nnc faster
+
+    for t in (1, 2):
+        v_nnc = r["nnc"] if t == 1 else r["nnc2"]
+        tab.line(w.title if t == 1 else "", w.unit if t == 1 else "", t,
+                 "nnc -march=native" if t == 1 else f"nnc ({NNC2})", v_nnc, gflops(w, statistics.median(v_nnc)))
+        if t == 1 and r["v3"]:
+            tab.line("", "", t, f"nnc -march={V3}", r["v3"], gflops(w, statistics.median(r["v3"])), pk=tab.peak[V3])
+        key = "t1" if t == 1 else r["best2"]
+        peers = [("PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else ""), r["pt"][key], True)]
+        if t == 1:
+            peers += list(r["peers"].values())
+        for impl, vals, good in peers:
+            rv3 = ratio(r["v3"], vals, r["ok_v3"] and good) if t == 1 and r["v3"] else None
+            tab.line("", "", t, impl, vals, gflops(w, statistics.median(vals)), ratio(v_nnc, vals, r["ok"] and good),
+                     rv3)
+    print("-" * tab.width)
+
+
+def best_peer(r):
+    """The 1-thread peer with the best median throughput (Debian's PyTorch
+    and the venv peers that passed the guard): (label, median)."""
+    w = r["w"]
+    cands = [("PyTorch, " + WORKERS["t1"][2], r["pt"]["t1"])]
+    cands += [(label, vals) for label, vals, good in r["peers"].values() if good]
+
+    def thr(vals):
+        m = statistics.median(vals)
+        return 1 / m if w.unit == "us/call" else m
+    label, vals = max(cands, key=lambda c: thr(c[1]))
+    return label, statistics.median(vals)
+
+
+def gemm_rows_print(tab, shape, res, blas_flags):
+    """The rows of one GEMM shape: nnrt_sgemm (native, x86-64-v3, OpenMP)
+    against OpenBLAS and torch.mm."""
+    title, ta, tb, M, N, K = shape
+    flop = 2.0 * M * N * K
+
+    def rate(key):
+        return [n * flop / t_ / 1e9 for n, t_ in res[key][0]]
+    for t in (1, 2):
+        v_nnc = rate("nnrt" if t == 1 else "nnrt2")
+        med_nnc = statistics.median(v_nnc)
+        med_v3 = statistics.median(rate("nnrt_v3")) if t == 1 and "nnrt_v3" in res else None
+        tab.line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
+                 f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
+        if med_v3:
+            tab.line("", "", t, f"nnrt_sgemm -march={V3} ({res['nnrt_v3'][2]})", rate("nnrt_v3"), med_v3,
+                     pk=tab.peak[V3])
+        peers = []
+        if blas_flags:
+            peers.append((f"OpenBLAS cblas_sgemm, {t} thread{'s' if t > 1 else ''}", rate(f"openblas{t}")))
+        keys = ["mm_t1"] if t == 1 else ["mm_t2", "mm_t2omp1"]
+        k = max(keys, key=lambda k_: statistics.median(rate(k_)))
+        peers.append(("torch.mm, " + WORKERS[k[3:]][2] + (" (best)" if t == 2 else ""), rate(k)))
+        if not blas_flags:
+            tab.line("", "", t, "OpenBLAS: not installed")
+        for lbl, v in peers:
+            m = statistics.median(v)
+            tab.line("", "", t, lbl, v, m, med_nnc / m, med_v3 / m if med_v3 else None)
+    print("-" * tab.width)
+
+
+def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
+    status = 0
+    tab = Table(peak)
+    tab.head()
     notes = []
     for r in rows:
         w = r["w"]
-        for t in (1, 2):
-            v_nnc = r["nnc"] if t == 1 else r["nnc2"]
-            med_nnc = statistics.median(v_nnc)
-
-            def ratio(vals):
-                if not r["ok"]:
-                    return "n/a*"
-                m = statistics.median(vals)
-                return m / med_nnc if w.unit == "us/call" else med_nnc / m  # > 1: nnc faster
-
-            line(w.title if t == 1 else "", w.unit if t == 1 else "", t, "nnc" if t == 1 else f"nnc ({NNC2})",
-                 v_nnc, gflops(w, med_nnc))
-            key = "t1" if t == 1 else r["best2"]
-            impl = "PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else "")
-            line("", "", t, impl, r["pt"][key], gflops(w, statistics.median(r["pt"][key])), ratio(r["pt"][key]))
+        workload_rows(tab, r)
         other = "t2omp1" if r["best2"] == "t2" else "t2"
         notes.append(f"{w.title}: {WORKERS[r['best2']][2]} {fmt_num(statistics.median(r['pt'][r['best2']]))}, "
                      f"{WORKERS[other][2]} {fmt_num(statistics.median(r['pt'][other]))} {w.unit}")
-        if not r["ok"]:
+        if not r["ok"] or r["ok_v3"] is False:
             status = 1
-        print("-" * width)
-    for (title, ta, tb, M, N, K), res in gemm_rows:
-        flop = 2.0 * M * N * K
-        for t in (1, 2):
-            v_nnc = [n * flop / t_ / 1e9 for n, t_ in res["nnrt" if t == 1 else "nnrt2"][0]]
-            med_nnc = statistics.median(v_nnc)
-            line(title if t == 1 else "", "GFLOP/s" if t == 1 else "", t,
-                 f"nnrt_sgemm ({res['nnrt'][2]})" if t == 1 else f"nnrt_sgemm ({NNC2})", v_nnc, med_nnc)
-            if blas_flags:
-                v = [n * flop / t_ / 1e9 for n, t_ in res[f"openblas{t}"][0]]
-                line("", "", t, f"OpenBLAS cblas_sgemm, {t} thread{'s' if t > 1 else ''}", v, statistics.median(v),
-                     med_nnc / statistics.median(v))
-            else:
-                line("", "", t, "OpenBLAS: not installed")
-            keys = ["mm_t1"] if t == 1 else ["mm_t2", "mm_t2omp1"]
-            vs = {k: [n * flop / t_ / 1e9 for n, t_ in res[k][0]] for k in keys}
-            k = max(keys, key=lambda k_: statistics.median(vs[k_]))
-            lbl = "torch.mm, " + WORKERS[k[3:]][2] + (" (best)" if t == 2 else "")
-            line("", "", t, lbl, vs[k], statistics.median(vs[k]), med_nnc / statistics.median(vs[k]))
-        errs = [res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]
+    for shape, res in gemm_rows:
+        gemm_rows_print(tab, shape, res, blas_flags)
+        errs = [res[k][1] for k in res]
         if max(errs) > TOL:
             status = 1
-            notes.append(f"{title}: a result disagrees with float64 by {max(errs):.1e} (> {TOL:g})")
-        print("-" * width)
+            notes.append(f"{shape[0]}: a result disagrees with float64 by {max(errs):.1e} (> {TOL:g})")
     print("median/min-max: per-repeat throughput in the unit shown (us/call: lower is better; every other unit:"
           " higher is better).")
-    print("nnc/peer: nnc's median throughput over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row"
-          " group; > 1 means nnc is faster.")
-    print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward) / time;"
-          " %peak: of the measured one-core FMA peak, x2 on 2-thread rows.")
+    print("nnc/peer, v3/peer: the median throughput of nnc -march=native (nnrt_sgemm for GEMMs), and of its"
+          f" -march={V3} build, over the peer's (PyTorch, OpenBLAS or torch.mm) in the same row group;"
+          " > 1 means nnc is faster.")
+    print("GFLOP/s: analytic matmul/conv FLOPs (2MNK each; training = 3x forward less the first layer's input"
+          " gradient) / time;"
+          " %peak: of the measured one-core FMA peak, x2 on 2-thread rows; the"
+          f" {V3} rows of the AVX2 peak; '!': above it.")
     print("2-thread rows: nnc's generated code compiled with -fopenmp and linked against libnnrt built with"
           " `make OPENMP=1`, run with OMP_NUM_THREADS=2 (nnrt_sgemm splits products of >= 2^20 multiply-adds);")
     print("PyTorch's 2-thread row is the better of its two settings (OMP=1: OMP_NUM_THREADS=1 in its environment);"
           " medians of both:")
     for n in notes:
         print("  " + n)
-    if any(not r["ok"] for r in rows):
+    print("best 1-thread peer per workload, and nnc's ratio to it (native, x86-64-v3):")
+    for r in rows:
+        label, med = best_peer(r)
+        w = r["w"]
+
+        def rel(vals):
+            m = statistics.median(vals)
+            return med / m if w.unit == "us/call" else m / med
+        print(f"  {w.title}: {label} {fmt_num(med)} {w.unit}; nnc {rel(r['nnc']):.2f}x"
+              + (f", x86-64-v3 {rel(r['v3']):.2f}x" if r["v3"] else ""))
+    if any(not r["ok"] or r["ok_v3"] is False for r in rows):
         print("n/a*: the correctness guard failed for this workload: nnc and PyTorch did not compute the same"
               " thing, no ratio given")
     if gemm_rows:
-        worst = max(max([res["nnrt"][1]] + [res[k][1] for k in res if k != "nnrt"]) for _, res in gemm_rows)
+        worst = max(max(res[k][1] for k in res) for _, res in gemm_rows)
         print(f"GEMM results checked against float64 (sampled for nnrt/OpenBLAS): worst relative error {worst:.1e}")
+    tab.warnings()
     if blas_note:
         print("NOTE: " + blas_note + ".")
     return status

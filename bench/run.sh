@@ -2,13 +2,13 @@
 # bench/run.sh — `make bench`: nnc's generated code against PyTorch (and
 # nnrt_sgemm against OpenBLAS), measured in one run. See bench/README.md.
 #
-# Usage: sh bench/run.sh [bench.py options: --quick, --only mlp_train,gemm, ...]
+# Usage: [PEERS=all] sh bench/run.sh [bench.py options: --quick, --only mlp_train,gemm, ...]
 # (the options go to step 2; step 1, bench/elab_scale.sh, always runs)
 # The nnc build folder is $NNC_BUILD, else $B (make's B=..., which make
 # exports to this script), else build. Needs Debian's /usr/bin/python3 with
 # python3-torch and python3-numpy (or $BENCH_PYTHON). OpenBLAS is used when
-# Debian's libopenblas-dev is installed (or with --openblas-libs FLAGS);
-# this script installs nothing.
+# Debian's libopenblas-dev is installed (or with --openblas-libs FLAGS).
+# Without PEERS=all this script installs nothing.
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${NNC_BUILD:-${B:-build}}
 
@@ -16,6 +16,28 @@ BUILD=${NNC_BUILD:-${B:-build}}
 # bench/elab_scale.sh times `nnc --emit=ir` on a generated model of 100,000
 # chained statements; it needs only nnc, not PyTorch.
 NNC_BUILD=$BUILD sh bench/elab_scale.sh 100000 || exit 1
+
+# ---- PEERS=all: PyTorch 2 (eager, torch.compile), JAX jit, ONNX Runtime ----
+# from a PyPI venv (bench/requirements-peers.txt, about 6 GB) that this script
+# makes the first time, in $BENCH_VENV, else ~/.cache/nnc/bench-peers-venv
+# (outside the build folder, so `make clean` keeps it); bench.py runs those
+# peers with the venv's python (--peers-python).
+if [ "${PEERS:-}" = all ]; then
+    VENV=${BENCH_VENV:-${XDG_CACHE_HOME:-${HOME:-$BUILD}/.cache}/nnc/bench-peers-venv}
+    if ! "$VENV/bin/python" -c 'import torch, jax, onnxruntime, onnx, numpy' 2>/dev/null; then
+        echo "bench: making the peers' venv $VENV from PyPI (bench/requirements-peers.txt, about 6 GB)" >&2
+        mkdir -p "$(dirname "$VENV")" && /usr/bin/python3 -m venv "$VENV" &&
+            "$VENV/bin/python" -m pip install --upgrade pip &&
+            "$VENV/bin/python" -m pip install -r bench/requirements-peers.txt || {
+            echo "bench: could not make the venv $VENV (is python3-venv installed, PyPI reachable?)" >&2
+            exit 1
+        }
+    fi
+    set -- --peers-python "$VENV/bin/python" "$@"
+elif [ -n "${PEERS:-}" ]; then
+    echo "bench: PEERS=$PEERS: the one value known is PEERS=all" >&2
+    exit 2
+fi
 
 # ---- step 2: nnc's generated code against PyTorch (bench/bench.py) --------
 PY=${BENCH_PYTHON:-/usr/bin/python3}

@@ -1,28 +1,39 @@
 /* k_conv.c — C kernels of the convolution and pooling ops (NCHW).
  *
- * Each convolution node gets a vectorized path or the direct loops, chosen
- * from its static shapes:
+ * Each convolution node gets, for each vector ISA the generated file may be
+ * compiled for (see "the vector ISAs": AVX-512, AVX2 with FMA, SSE2/NEON,
+ * one #if branch each, planned for that ISA's vectors and registers), a
+ * vectorized path or the direct loops, chosen from its static shapes:
  *
  *   implicit GEMM  stride-1 conv2d and conv2d_grad_x: see "implicit GEMM on the
  *                  padded input grid" below; chosen when its buffers fit on the
  *                  stack and at least GRID_MIN_USEFUL of its multiply-adds are
  *                  real (not thrown-away grid columns or tile padding)
- *   channel lanes  conv2d_grad_w with the output channels in the vector lanes,
- *                  chosen when at least GW_MIN_LANES of the lanes are used
+ *   channel lanes  conv2d with the output channels in the vector lanes, any
+ *                  stride: where the grid does not apply, or where block_cost
+ *                  says it is faster; conv2d_grad_w likewise, chosen when at
+ *                  least GW_MIN_LANES of the lanes are used
  *   pixel lanes    otherwise, at stride 1, conv2d_grad_w with grid pixels in
  *                  the lanes, under the implicit GEMM's GRID_MIN_USEFUL rule
- *   direct         everything else (below)
+ *   direct         everything else (below), and every kernel's #else: other
+ *                  compilers, other ISAs, or -DNNC_NO_VECTOR_EXT
  *
  * Measured on LeNet-5 (batch 64, f32, one core of a 2.8 GHz AVX-512 Xeon, gcc
- * -O2 -march=native), direct -> chosen path, microseconds per call:
- *   conv2d 1->6 5x5 pad 2, 28x28      410 -> 150  (grid 88% useful)
- *   conv2d 6->16 5x5, 14x14           950 -> 270  (grid 69% useful)
- *   conv2d_grad_x of the second      1460 -> 470  (grid 77% useful)
- *   conv2d_grad_w of the second      1280 -> 390  (16 of 16 lanes)
- *   conv2d_grad_w of the first        595 -> 177  (pixel lanes; with the
- *                                                 channel lanes, 6 of 16: 680)
- * The vectorized paths are GNU C (vector_size); under other compilers,
- * or with -DNNC_NO_VECTOR_EXT, the kernel's #else branch is the direct path.
+ * -O2, CPU time), microseconds per call, direct -> chosen path, built with
+ * -march=native (AVX-512) and -march=x86-64-v3 (AVX2; before the ISA
+ * branches its 64-byte vectors and 24 accumulators spilled on every
+ * multiply-add: 18,300 and 25,800 us for the second conv2d and its grad_x):
+ *                                    AVX-512        AVX2      path (AVX-512; AVX2)
+ *   conv2d 1->6 5x5 pad 2, 28x28     506 -> 152     472 -> 290  grid 91%
+ *   conv2d 6->16 5x5, 14x14         1242 -> 295    1170 -> 437  grid 69%; channel lanes
+ *   conv2d_grad_x of the second     1994 -> 336    2314 -> 574  grid 88%; 94%
+ *   conv2d_grad_w of the second     1383 -> 294    1613 -> 515  channel lanes 16 of 16
+ *   conv2d_grad_w of the first       679 -> 276     712 -> 327  pixel lanes (channel
+ *                                                               lanes: 6 of 16; 6 of 8)
+ * The pools' rows cut into pieces that gcc vectorizes (pool_piece) took
+ * maxpool2d_grad of 6x28x28 planes from 249 to 90 us (AVX2: 279 to 137).
+ * (The whole training step: 29,700 examples/s with AVX-512, 20,100 with AVX2,
+ * 9,400 and 8,700 with -DNNC_NO_VECTOR_EXT; PyTorch 1.13 about 10,500.)
  *
  * The direct convolutions' inner loops run along one row (of the output, or of
  * the input for the gradients) with constant bounds; the
@@ -94,13 +105,18 @@ static const char *tree_sum(cg_ctx *cx, const tap *t, int a, int b) {
                         b - m > 1 ? "(" : "", r, b - m > 1 ? ")" : "");
 }
 
+/* The first piece of a loop of len iterations cut at multiples of VEC and
+ * 4, so that gcc -O2 vectorizes each piece without a remainder loop. */
+static long long vec_piece(long long len) {
+    return len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len;
+}
+
 /* for j in [lo, hi): the taps' statements; with `fuse` (all taps share one
- * destination element) a single sum. The range is split at multiples of 8
- * and 4 so the vectorizer needs no remainder loop. */
+ * destination element) a single sum, in pieces (vec_piece). */
 static void tap_loop(cg_ctx *cx, const char *ind, const tap *t, int nt, int fuse, long long lo, long long hi) {
     strbuf *c = cx->c;
     while (hi > lo) {
-        long long len = hi - lo, step = len >= 2 * VEC ? len / VEC * VEC : len >= VEC ? VEC : len >= 4 ? 4 : len;
+        long long step = vec_piece(hi - lo);
         sb_printf(c, "%sfor (long j = %lld; j < %lld; j++)", ind, lo, lo + step);
         if (fuse) {
             sb_printf(c, "\n%s    %s[%s] += %s;\n", ind, t[0].dst, idx(cx, t[0].da, t[0].db), tree_sum(cx, t, 0, nt));
@@ -285,17 +301,79 @@ static void gradx_direct(cg_ctx *cx, convdims d) {
     sb_puts(c, "                    }\n                }\n            }\n        }\n");
 }
 
+/* ---- the vector ISAs ----------------------------------------------------
+ *
+ * The vectorized paths are GNU C vectors (vector_size) shaped by the ISA
+ * the generated file is compiled for: a kernel has one #if branch per ISA
+ * below whose plan picks a vectorized path, tried in this order, each
+ * planned for that ISA's vector width and registers, and the direct loops
+ * as its #else (compilers without GNU C vectors, -DNNC_NO_VECTOR_EXT, or
+ * an ISA not listed). Where the ISA has a fused multiply-add it is written
+ * as an intrinsic (<immintrin.h>, included before the kernel): gcc does not
+ * contract a * b + c into one in ISO C mode. The register blocks were
+ * measured per ISA (the table at the top of this file). */
+typedef struct visa {
+    const char *name, *cond; /* the preprocessor condition that selects it */
+    const char *fma;         /* the intrinsics' prefix (_mm512_fmadd_ps ...), or NULL: a * b + c */
+    int vbytes;              /* bytes per vector */
+    int grid_acc, grid_ob, grid_nv; /* implicit GEMM: accumulators, at most grid_ob channels x grid_nv vectors */
+    int gw_acc;   /* channel lanes: accumulators (kernel taps) */
+    int gwa_taps; /* pixel lanes: output channels x kernel columns per block */
+} visa;
+
+static const visa visas[] = {
+    {"AVX-512", "defined(__AVX512F__)", "_mm512", 64, 24, 12, 4, 28, 16},
+    {"AVX2", "defined(__AVX__) && defined(__FMA__)", "_mm256", 32, 12, 6, 3, 14, 10},
+    {"SSE2/NEON", "defined(__SSE2__) || defined(__ARM_NEON)", NULL, 16, 12, 6, 3, 14, 8},
+};
+enum { NVISA = sizeof visas / sizeof visas[0] };
+
+/* Open the branch of ISA is: #if for the first branch of a kernel, else #elif. */
+static void visa_branch(cg_ctx *cx, const visa *is, int first) {
+    sb_printf(cx->c, "#%s defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n", first ? "if" : "elif",
+              is->cond);
+}
+
+static void vec_typedef(cg_ctx *cx, const visa *is) {
+    sb_printf(cx->c, "    typedef %s vec __attribute__((vector_size(%d)));\n", cx->T, is->vbytes);
+}
+
+/* The statement acc += f * v for vectors acc and v and a scalar f (bcast)
+ * or a vector f: one fused multiply-add where the ISA has it. */
+static const char *vfma(cg_ctx *cx, const visa *is, const char *acc, const char *f, int bcast, const char *v) {
+    if (!is->fma) return arena_printf(cx->g->a, "%s += %s * %s;", acc, f, v);
+    const char *t = cx->o->f64 ? "pd" : "ps";
+    if (bcast) f = arena_printf(cx->g->a, "%s_set1_%s(%s)", is->fma, t, f);
+    return arena_printf(cx->g->a, "%s = %s_fmadd_%s(%s, %s, %s);", acc, is->fma, t, f, v, acc);
+}
+
+/* Before the kernel of a node whose branches `use` (one flag per ISA): the
+ * intrinsics' header, under the conditions of the branches that need it. */
+static void visa_include(cg_ctx *cx, const int *use) {
+    const char *cond = NULL;
+    for (int k = 0; k < NVISA; k++)
+        if (use[k] && visas[k].fma)
+            cond = cond ? arena_printf(cx->g->a, "%s || (%s)", cond, visas[k].cond)
+                        : arena_printf(cx->g->a, "(%s)", visas[k].cond);
+    if (cond)
+        sb_printf(cx->c, "\n#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && (%s)\n"
+                         "#include <immintrin.h>\n#endif\n", cond);
+}
+
 /* ---- implicit GEMM on the padded input grid ------------------------------
  *
  * A stride-1 convolution is a GEMM, dst[o, pixel] = sum over k = (c, kh, kw)
  * of wt[k, o] src[c, pixel shifted by (kh d, kw d)]. With the source copied
- * into a zero-padded plane of width Wp = W + 2p, the shift is a constant
- * offset, kh d Wp + kw d, when pixels are numbered on that grid (oh Wp + ow):
- * the GEMM's B operand is the padded copy itself, read at K offsets (no
- * im2col). The grid's columns ow >= OW are computed and thrown away, a waste
- * of (Wp - OW) / Wp. The micro-kernel keeps OB output channels times NV
- * vectors of pixels in registers (GNU C vectors of 64 bytes, 16 floats or 8
- * doubles): per k, NV vector loads and OB x NV multiply-adds by broadcast
+ * into a zero-padded plane of Wp columns, the shift is a constant offset,
+ * kh d Wp + kw d, when pixels are numbered on that grid (oh Wp + ow): the
+ * GEMM's B operand is the padded copy itself, read at K offsets (no
+ * im2col). A row's right padding is the next row's left padding (a read
+ * past the end of a row lands in the zeros at the start of the next), so
+ * Wp = W + p, or OW when that is more (grid_width). The grid's columns
+ * ow >= OW are computed and thrown away, a waste of (Wp - OW) / Wp: none
+ * for conv2d_grad_x of an unpadded convolution. The micro-kernel keeps OB
+ * output channels times NV vectors of pixels in registers (the ISA's
+ * vectors): per k, NV vector loads and OB x NV multiply-adds by broadcast
  * weights. Results go through a small buffer, a band of R output rows of
  * one o block at a time, and the valid columns are copied out.
  *
@@ -309,25 +387,29 @@ static void gradx_direct(cg_ctx *cx, convdims d) {
 #ifndef GRID_BAND_MAX /* bytes of the band buffer */
 #define GRID_BAND_MAX (16 * 1024)
 #endif
-enum { VBYTES = 64, GRID_ACC = 24, GRID_OB_MAX = 12 };
+
+/* The width of a padded plane of ws columns, p each side, whose rows share
+ * their padding (see above), for an output ow columns wide. */
+static long long grid_width(long long ws, long long p, long long ow) { return ws + p > ow ? ws + p : ow; }
 
 typedef struct gridconv {
     long long N, G, CS, HS, WS, P, D, KH, KW, CD, OH, OW; /* src [N, G CS, HS, WS] -> dst [N, G CD, OH, OW] */
     long long Hp, Wp, K, VL, OB, NB, NV, PT, R, NPT, XPN;
     int flip; /* 0: wt[k = (c, kh, kw), o] = w[o, c, kh, kw]; 1 (grad_x): w[c, o, KH-1-kh, KW-1-kw] */
+    const visa *is;
 } gridconv;
 
-/* The grid plan of a stride-1 convolution, or 0 when it does not apply or
- * its buffers would not fit on the stack. */
-static int grid_plan(gridconv *g, size_t esize) {
-    if (g->P < 0) return 0;
-    g->Hp = g->HS + 2 * g->P, g->Wp = g->WS + 2 * g->P, g->K = g->CS * g->KH * g->KW;
-    g->VL = VBYTES / (long long)esize;
-    long long nb = (g->CD + GRID_OB_MAX - 1) / GRID_OB_MAX;
-    g->OB = (g->CD + nb - 1) / nb, g->NB = (g->CD + g->OB - 1) / g->OB;
-    g->NV = GRID_ACC / g->OB;
-    g->NV = g->NV < 1 ? 1 : g->NV > 4 ? 4 : g->NV;
-    g->PT = g->NV * g->VL;
+/* Share of the grid's multiply-adds that are real ones: the rest go to the
+ * thrown-away columns, the rounding of pixels to tiles and of output
+ * channels to blocks. */
+static double grid_useful(const gridconv *g) {
+    return (double)(g->CD * g->OH * g->OW) / (double)(g->NB * g->OB * g->NPT * ((g->OH + g->R - 1) / g->R));
+}
+
+/* The bands and buffers of a plan with its block (OB, NV) set: 0 when they
+ * do not fit on the stack. */
+static int grid_layout(gridconv *g, size_t esize) {
+    g->NB = (g->CD + g->OB - 1) / g->OB, g->PT = g->NV * g->VL;
     for (long long bands = 1;; bands++) { /* the fewest bands of equal height that fit */
         g->R = (g->OH + bands - 1) / bands;
         g->NPT = (g->R * g->Wp + g->PT - 1) / g->PT * g->PT;
@@ -340,11 +422,42 @@ static int grid_plan(gridconv *g, size_t esize) {
     return bytes <= GRID_STACK_MAX;
 }
 
-/* Share of the grid's multiply-adds that are real ones: the rest go to the
- * thrown-away columns, the rounding of pixels to tiles and of output
- * channels to blocks. */
-static double grid_useful(const gridconv *g) {
-    return (double)(g->CD * g->OH * g->OW) / (double)(g->NB * g->OB * g->NPT * ((g->OH + g->R - 1) / g->R));
+/* A micro-kernel's time per k, in multiply-add slots (two FMA ports, two
+ * loads a cycle): its fma multiply-adds, its loads (each worth 1.5 slots:
+ * loads that feed multiply-adds do not issue every cycle) or the
+ * GRID_LATENCY multiply-adds that must be in flight to hide the latency,
+ * whichever is the most, plus GRID_LOOP for the loop itself; divided by
+ * the multiply-adds and the share of them that is useful. Measured on
+ * LeNet's convolutions with AVX-512 and AVX2, it ranks the blocks and the
+ * paths as their times do. */
+enum { GRID_LATENCY = 8, GRID_LOOP = 2 };
+
+static double block_cost(long long fma, long long loads, double useful) {
+    double t = 1.5 * (double)loads > (double)fma ? 1.5 * (double)loads : (double)fma;
+    t = (t > GRID_LATENCY ? t : GRID_LATENCY) + GRID_LOOP;
+    return t / ((double)fma * useful);
+}
+
+/* OB NV multiply-adds; NV vector loads and OB broadcast weights per k. */
+static double grid_cost(const gridconv *g) { return block_cost(g->OB * g->NV, g->OB + g->NV, grid_useful(g)); }
+
+/* The grid plan of a stride-1 convolution: the block of the ISA's
+ * registers with the least grid_cost, or 0 when the grid does not apply
+ * or its buffers would not fit on the stack. */
+static int grid_plan(gridconv *g, size_t esize) {
+    if (g->P < 0) return 0;
+    g->Hp = g->HS + 2 * g->P, g->Wp = grid_width(g->WS, g->P, g->OW), g->K = g->CS * g->KH * g->KW;
+    g->VL = g->is->vbytes / (long long)esize;
+    gridconv best = *g;
+    int found = 0;
+    for (long long ob = 1; ob <= g->CD && ob <= g->is->grid_ob; ob++)
+        for (long long nv = 1; nv <= g->is->grid_nv && ob * nv <= g->is->grid_acc; nv++) {
+            gridconv t = *g;
+            t.OB = ob, t.NV = nv;
+            if (grid_layout(&t, esize) && (!found || grid_cost(&t) < grid_cost(&best))) best = t, found = 1;
+        }
+    *g = best;
+    return found;
 }
 
 /* The weights, blocked: wt[((g NB + b) K + k) OB + o] (flipped for a
@@ -370,11 +483,67 @@ static void grid_weights(cg_ctx *cx, const gridconv *g) {
     sb_puts(c, "            }\n");
 }
 
+/* The kernel rows kh in [k0, k1) that meet the source's rows for some
+ * pixel of the tile at t: rows hp = oh + kh d of the padded plane, with
+ * oh the tile's output rows; the other kernel rows read only the zero rows
+ * of the padding, and are skipped (for conv2d_grad_x of an unpadded
+ * convolution, a quarter of the multiply-adds). */
+static void grid_kernel_rows(cg_ctx *cx, const gridconv *g) {
+    strbuf *c = cx->c;
+    if (!g->P) {
+        sb_printf(c, "                const long k0 = 0, k1 = %lld;\n", g->KH);
+        return;
+    }
+    sb_printf(c, "                const long h0 = r0 + t / %lld, h1 = r0 + (t + %lld) / %lld;\n", g->Wp, g->PT - 1,
+              g->Wp);
+    sb_printf(c, "                const long k0 = h1 >= %lld ? 0 : (%lld - h1) / %lld;\n", g->P, g->P + g->D - 1, g->D);
+    sb_printf(c, "                const long e = %lld - h0, k1 = e < 0 ? 0 : e / %lld + 1 < %lld ? e / %lld + 1 : %lld;"
+                 "\n", g->P + g->HS - 1, g->D, g->KH, g->D, g->KH);
+}
+
+/* One tile of NV vectors of pixels at t for the block's OB output
+ * channels: the accumulators over k, then stored into the band buffer. */
+static void grid_tile(cg_ctx *cx, const gridconv *g) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    long long HW = g->Hp * g->Wp;
+    sb_puts(c, "                vec");
+    for (long long o = 0; o < g->OB; o++)
+        for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s a%lld_%lld = {0}", o + v ? "," : "", o, v);
+    sb_puts(c, ";\n");
+    grid_kernel_rows(cx, g);
+    sb_printf(c, "                for (long c = 0; c < %lld; c++)\n", g->CS);
+    sb_puts(c, "                    for (long kh = k0; kh < k1; kh++)\n");
+    sb_printf(c, "                        for (long kw = 0; kw < %lld; kw++) {\n", g->KW);
+    sb_printf(c, "                            const %s *restrict s = xg + c * %lld + kh * %lld + kw * %lld + t;\n", T,
+              HW, g->D * g->Wp, g->D);
+    sb_printf(c, "                            const %s *restrict f = wb + ((c * %lld + kh) * %lld + kw) * %lld;\n", T,
+              g->KH, g->KW, g->OB);
+    sb_puts(c, "                            vec");
+    for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
+    sb_puts(c, ";\n");
+    for (long long v = 0; v < g->NV; v++)
+        sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL,
+                  v);
+    for (long long o = 0; o < g->OB; o++) {
+        sb_puts(c, "                           ");
+        for (long long v = 0; v < g->NV; v++)
+            sb_printf(c, " %s", vfma(cx, g->is, arena_printf(cx->g->a, "a%lld_%lld", o, v),
+                                     arena_printf(cx->g->a, "f[%lld]", o), 1, arena_printf(cx->g->a, "b%lld", v)));
+        sb_puts(c, "\n");
+    }
+    sb_puts(c, "                        }\n");
+    for (long long o = 0; o < g->OB; o++)
+        for (long long v = 0; v < g->NV; v++)
+            sb_printf(c, "                __builtin_memcpy(yb + %lld + t, &a%lld_%lld, sizeof a%lld_%lld);\n",
+                      o * g->NPT + v * g->VL, o, v, o, v);
+}
+
 static void emit_grid(cg_ctx *cx, const gridconv *g) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long HW = g->Hp * g->Wp;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, g->is);
     sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
     grid_weights(cx, g);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
@@ -392,33 +561,7 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
               "            const %s *restrict wb = wt + gb * %lld, *restrict xg = xp + gb / %lld * %lld + r0 * %lld;\n",
               T, g->K * g->OB, g->NB, g->CS * HW, g->Wp);
     sb_printf(c, "            for (long t = 0; t < %lld; t += %lld) {\n", g->NPT, g->PT);
-    sb_puts(c, "                vec");
-    for (long long o = 0; o < g->OB; o++)
-        for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s a%lld_%lld = {0}", o + v ? "," : "", o, v);
-    sb_puts(c, ";\n");
-    sb_printf(c, "                for (long c = 0; c < %lld; c++)\n", g->CS);
-    sb_printf(c, "                    for (long kh = 0; kh < %lld; kh++)\n", g->KH);
-    sb_printf(c, "                        for (long kw = 0; kw < %lld; kw++) {\n", g->KW);
-    sb_printf(c, "                            const %s *restrict s = xg + c * %lld + kh * %lld + kw * %lld + t;\n", T,
-              HW, g->D * g->Wp, g->D);
-    sb_printf(c, "                            const %s *restrict f = wb + ((c * %lld + kh) * %lld + kw) * %lld;\n", T,
-              g->KH, g->KW, g->OB);
-    sb_puts(c, "                            vec");
-    for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
-    sb_puts(c, ";\n");
-    for (long long v = 0; v < g->NV; v++)
-        sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL,
-                  v);
-    for (long long o = 0; o < g->OB; o++) {
-        sb_puts(c, "                           ");
-        for (long long v = 0; v < g->NV; v++) sb_printf(c, " a%lld_%lld += f[%lld] * b%lld;", o, v, o, v);
-        sb_puts(c, "\n");
-    }
-    sb_puts(c, "                        }\n");
-    for (long long o = 0; o < g->OB; o++)
-        for (long long v = 0; v < g->NV; v++)
-            sb_printf(c, "                __builtin_memcpy(yb + %lld + t, &a%lld_%lld, sizeof a%lld_%lld);\n",
-                      o * g->NPT + v * g->VL, o, v, o, v);
+    grid_tile(cx, g);
     sb_puts(c, "            }\n");
     /* the valid columns of the block's channels */
     sb_printf(c, "            const long o0 = gb %% %lld * %lld, nc = %lld - o0 < %lld ? %lld - o0 : %lld;\n", g->NB,
@@ -431,23 +574,6 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
               "%lld + (oh - r0) * %lld + ow];\n",
               g->G * g->CD, g->NB, g->CD, g->OH, g->OW, g->NPT, g->Wp);
     sb_puts(c, "        }\n    }\n");
-}
-
-/* The kernel: the grid path under GNU C (with the direct loops for other
- * compilers), or the direct loops alone. */
-static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g, int use_grid, convdims d,
-                             void (*direct)(cg_ctx *, convdims)) {
-    cgk_head(cx, n);
-    if (use_grid) {
-        sb_printf(cx->c, "    /* implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
-                  g->Hp, g->Wp, g->OB, g->PT, 100 * grid_useful(g));
-        sb_puts(cx->c, "#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT)\n");
-        emit_grid(cx, g);
-        sb_puts(cx->c, "#else\n");
-    }
-    direct(cx, d);
-    if (use_grid) sb_puts(cx->c, "#endif\n");
-    cgk_tail(cx);
 }
 
 /* The grid is chosen when it applies, fits, and at least GRID_MIN_USEFUL of
@@ -463,14 +589,197 @@ static int grid_choose(gridconv *g, cg_ctx *cx) {
     return grid_plan(g, cx->o->f64 ? sizeof(double) : sizeof(float)) && grid_useful(g) >= GRID_MIN_USEFUL;
 }
 
+/* ---- conv2d with output channels in the vector lanes -------------------
+ *
+ *   y[pixel][o] = sum over k = (c, kh, kw) of x[c][pixel shifted by k] w[o][k]
+ *
+ * The weights are transposed to wl[k][o], the group's OG output channels
+ * padded to OGP, a multiple of the vector length; x is copied into a
+ * zero-padded plane. For each output row, blocks of PB pixels times OVB
+ * vectors of channels are accumulators in registers: per k, OVB vector
+ * loads of wl and PB multiply-adds each by a broadcast element of x (read
+ * as scalars: any stride and dilation). No pixel is thrown away, only the
+ * lanes past OG; the block goes through a small buffer, transposed into y.
+ * Each output is summed over k in the implicit GEMM's order, so the two
+ * paths give the same bits. conv2d takes whichever grid_cost and cl_cost
+ * say is faster, and this path alone where the grid does not apply (stride
+ * > 1) when at least CL_MIN_LANES of the lanes are used. */
+#ifndef CL_MIN_LANES
+#define CL_MIN_LANES 0.5
+#endif
+
+typedef struct clplan {
+    long long VL, OGP, OV, OVB, PB, NBLK, PBT, Hp, Wp, XPN, K;
+    const visa *is;
+} clplan;
+
+/* Time per useful multiply-add of a PB x OVB block (block_cost): OVB PB
+ * multiply-adds; OVB vector loads, PB broadcasts and the tap's offset per k. */
+static double cl_cost(const convdims *d, const clplan *q) {
+    return block_cost(q->OVB * q->PB, q->OVB + q->PB + 1, (double)d->OG / (double)q->OGP);
+}
+
+/* The plan of the ISA's registers with the least cl_cost, or 0 when the
+ * lanes are used too little or the buffers would not fit on the stack. */
+static int cl_plan(const convdims *d, size_t esize, clplan *q) {
+    q->OVB = 0;
+    q->VL = q->is->vbytes / (long long)esize;
+    q->OGP = (d->OG + q->VL - 1) / q->VL * q->VL, q->OV = q->OGP / q->VL;
+    q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P, q->K = d->CG * d->KH * d->KW;
+    q->XPN = d->C * q->Hp * q->Wp;
+    long long bytes = (q->XPN + (d->C / d->CG) * q->K * q->OGP + q->is->grid_acc * q->OGP) * (long long)esize;
+    if ((double)d->OG / (double)q->OGP < CL_MIN_LANES || bytes > GRID_STACK_MAX) return 0;
+    clplan best = *q;
+    for (long long ovb = 1; ovb <= q->OV && ovb <= q->is->grid_acc; ovb++) {
+        if (q->OV % ovb) continue;
+        for (long long pb = 1; pb <= d->OW && pb * ovb <= q->is->grid_acc; pb++) {
+            clplan t = *q;
+            t.OVB = ovb, t.NBLK = (d->OW + pb - 1) / pb, t.PB = (d->OW + t.NBLK - 1) / t.NBLK;
+            t.PBT = d->OW - (t.NBLK - 1) * t.PB;
+            if (best.OVB == 0 || cl_cost(d, &t) < cl_cost(d, &best)) best = t;
+        }
+    }
+    *q = best;
+    return 1;
+}
+
+/* A block of pb pixels from ow0: OVB vectors of channels at a time, then
+ * the block transposed into y. */
+static void cl_block(cg_ctx *cx, const convdims *d, const clplan *q, long long pb, const char *ind) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    sb_printf(c, "%sfor (long v0 = 0; v0 < %lld; v0 += %lld) {\n%s    vec", ind, q->OV, q->OVB, ind);
+    for (long long p = 0; p < pb; p++)
+        for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s a%lld_%lld = {0}", p + v ? "," : "", p, v);
+    sb_puts(c, ";\n");
+    sb_printf(c, "%s    for (long k = 0; k < %lld; k++) {\n", ind, q->K);
+    sb_printf(c, "%s        const %s *restrict s = xs + ko[k], *restrict f = wg + k * %lld + v0 * %lld;\n", ind, T,
+              q->OGP, q->VL);
+    sb_printf(c, "%s        vec", ind);
+    for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s e%lld", v ? "," : "", v);
+    sb_puts(c, ";\n");
+    for (long long v = 0; v < q->OVB; v++)
+        sb_printf(c, "%s        __builtin_memcpy(&e%lld, f + %lld, sizeof e%lld);\n", ind, v, v * q->VL, v);
+    for (long long p = 0; p < pb; p++) {
+        const char *sp = arena_printf(cx->g->a, "s[%lld]", p * d->S);
+        sb_printf(c, "%s       ", ind);
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", p, v), sp, 1,
+                                     arena_printf(cx->g->a, "e%lld", v)));
+        sb_puts(c, "\n");
+    }
+    sb_printf(c, "%s    }\n", ind);
+    for (long long p = 0; p < pb; p++)
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, "%s    __builtin_memcpy(yt + %lld + v0 * %lld, &a%lld_%lld, sizeof a%lld_%lld);\n", ind,
+                      p * q->OGP + v * q->VL, q->VL, p, v, p, v);
+    sb_printf(c, "%s}\n", ind);
+    sb_printf(c, "%sfor (long o = 0; o < %lld; o++)\n%s    for (long p = 0; p < %lld; p++)\n", ind, d->OG, ind, pb);
+    sb_printf(c, "%s        y[((n * %lld + g * %lld + o) * %lld + oh) * %lld + ow0 + p] = yt[p * %lld + o];\n", ind,
+              d->O, d->OG, d->OH, d->OW, q->OGP);
+}
+
+/* The buffers: the transposed weights wl, the taps' offsets ko, the
+ * padded plane xp (its padding zeroed once) and the block buffer yt. */
+static void cl_setup(cg_ctx *cx, const convdims *d, const clplan *q) {
+    strbuf *c = cx->c;
+    long long G = d->C / d->CG;
+    vec_typedef(cx, q->is);
+    sb_printf(c, "    %s wl[%lld], xp[%lld], yt[%lld];\n", cx->T, G * q->K * q->OGP, q->XPN, q->PB * q->OGP);
+    /* the offsets of the taps k = (c, kh, kw) in xp: as a table, so that
+     * the compiler does not fold the taps' overlapping loads into register
+     * shuffles (a broadcast from memory is a load, from a register a shuffle) */
+    sb_printf(c, "    long ko[%lld];\n    for (long k = 0; k < %lld; k++)\n", q->K, q->K);
+    sb_printf(c, "        ko[k] = k / %lld * %lld + k / %lld %% %lld * %lld + k %% %lld * %lld;\n", d->KH * d->KW,
+              q->Hp * q->Wp, d->KW, d->KH, d->D * q->Wp, d->KW, d->D);
+    sb_printf(c, "    for (long g = 0; g < %lld; g++)\n        for (long k = 0; k < %lld; k++)\n", G, q->K);
+    sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", q->OGP);
+    sb_printf(c, "                wl[(g * %lld + k) * %lld + o] = o < %lld ? x1[(g * %lld + o) * %lld + k] : 0;\n",
+              q->K, q->OGP, d->OG, d->OG, q->K);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+}
+
+static void emit_cl(cg_ctx *cx, const convdims *d, const clplan *q) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    cl_setup(cx, d, q);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
+    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
+    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
+    sb_printf(c,
+              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x0[((n * %lld + c) * %lld + h) * %lld "
+              "+ w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
+    sb_printf(c, "        for (long g = 0; g < %lld; g++)\n            for (long oh = 0; oh < %lld; oh++)\n",
+              d->C / d->CG, d->OH);
+    sb_printf(c, "                for (long b = 0; b < %lld; b++) {\n", q->NBLK);
+    sb_printf(c, "                    const long ow0 = b * %lld;\n", q->PB);
+    sb_printf(c, "                    const %s *restrict wg = wl + g * %lld;\n", T, q->K * q->OGP);
+    sb_printf(c, "                    const %s *restrict xs = xp + g * %lld + oh * %lld + ow0 * %lld;\n", T,
+              d->CG * q->Hp * q->Wp, d->S * q->Wp, d->S);
+    if (q->PBT == q->PB) {
+        cl_block(cx, d, q, q->PB, "                    ");
+    } else {
+        sb_printf(c, "                    if (b < %lld) {\n", q->NBLK - 1);
+        cl_block(cx, d, q, q->PB, "                        ");
+        sb_puts(c, "                    } else {\n");
+        cl_block(cx, d, q, q->PBT, "                        ");
+        sb_puts(c, "                    }\n");
+    }
+    sb_puts(c, "                }\n    }\n");
+}
+
+/* The branch of ISA k: its path's comment and code (use: 1 the grid, 2
+ * channel lanes). */
+static void conv_branch(cg_ctx *cx, int use, const gridconv *g, const convdims *d, const clplan *q) {
+    if (use == 1) {
+        sb_printf(cx->c, "    /* %s: implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
+                  g->is->name, g->Hp, g->Wp, g->OB, g->PT, 100 * grid_useful(g));
+        emit_grid(cx, g);
+        return;
+    }
+    sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld pixels x %lld vectors per"
+                     " block */\n", q->is->name, d->OG, q->OGP, q->PB, q->OVB);
+    emit_cl(cx, d, q);
+}
+
+/* The kernel: a branch for each ISA whose plan takes a vectorized path
+ * (g0 with the grid plan of that ISA where grid_applies, the channel
+ * lanes of dcl where it is not NULL: the faster of the two), the direct
+ * loops for the others and for compilers without GNU C vectors. */
+static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g0, int grid_applies, const convdims *dcl,
+                             convdims d, void (*direct)(cg_ctx *, convdims)) {
+    gridconv g[NVISA];
+    clplan q[NVISA];
+    int use[NVISA], any = 0; /* per ISA: 1 the grid, 2 channel lanes, 0 the direct loops */
+    for (int k = 0; k < NVISA; k++) {
+        g[k] = *g0, g[k].is = &visas[k];
+        q[k] = (clplan){.is = &visas[k]};
+        int gr = grid_applies && grid_choose(&g[k], cx);
+        int cl = dcl && cl_plan(dcl, cx->o->f64 ? sizeof(double) : sizeof(float), &q[k]);
+        use[k] = gr && (!cl || grid_cost(&g[k]) <= cl_cost(dcl, &q[k])) ? 1 : cl ? 2 : 0;
+    }
+    visa_include(cx, use);
+    cgk_head(cx, n);
+    for (int k = 0; k < NVISA; k++) {
+        if (!use[k]) continue;
+        visa_branch(cx, &visas[k], !any);
+        conv_branch(cx, use[k], &g[k], dcl, &q[k]);
+        any = 1;
+    }
+    if (any) sb_puts(cx->c, "#else\n");
+    direct(cx, d);
+    if (any) sb_puts(cx->c, "#endif\n");
+    cgk_tail(cx);
+}
+
 /* y[n, o] = sum over the group's channels c and (kh, kw) of w[o, c] * x[n, c] shifted. */
 void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     const ir_node *x = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
-    int use = d.S == 1 && grid_choose(&g, cx);
-    emit_conv_kernel(cx, n, &g, use, d, conv_direct);
+    emit_conv_kernel(cx, n, &g, d.S == 1, &d, d, conv_direct);
 }
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
@@ -480,8 +789,8 @@ void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
     /* the flipped kernel needs the same padding across as down */
-    int use = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P && grid_choose(&g, cx);
-    emit_conv_kernel(cx, n, &g, use, d, gradx_direct);
+    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P;
+    emit_conv_kernel(cx, n, &g, applies, NULL, d, gradx_direct);
 }
 
 /* Partial sums of conv2d_grad_w: at most this many elements on the stack. */
@@ -531,26 +840,40 @@ static void gradw_direct(cg_ctx *cx, convdims d) {
  * dy is transposed, a band of output rows at a time, to dyT[pixel][o] with
  * the group's OG channels padded to OGP, a multiple of the vector length;
  * x is copied into a zero-padded plane. Then for each (c, block of kernel
- * rows) the KHB x KW taps are vector accumulators in registers: per pixel
- * one vector load of dyT and KHB KW multiply-adds by a broadcast element of
- * x (any stride and dilation: x is only read as scalars). No horizontal sums;
- * the accumulators are added into dwT once per band. Lanes past OG are
- * wasted, so the rule wants OG / OGP >= GW_MIN_LANES. */
+ * rows, block of OVB vectors of channels) the KHB x KW taps times OVB
+ * vectors are accumulators in registers (gw_block picks the block): per
+ * pixel OVB vector loads of dyT and OVB KHB KW multiply-adds by broadcast
+ * elements of x (any stride and dilation: x is only read as scalars). No
+ * horizontal sums; the accumulators are added into dwT once per band. Lanes
+ * past OG are wasted: GW_MIN_LANES of them must be used (measured on AVX2,
+ * LeNet's first conv2d_grad_w, 6 of 8 lanes: 446 us, against 322 with the
+ * pixel lanes). */
 #ifndef GW_MIN_LANES
-#define GW_MIN_LANES 0.5
+#define GW_MIN_LANES 0.8
 #endif
-enum { GW_ACC = 28 };
 
 typedef struct gwplan {
-    long long VL, OGP, OV, KHB, R, XPN, Hp, Wp;
+    long long VL, OGP, OV, OVB, KHB, R, XPN, Hp, Wp;
+    const visa *is;
 } gwplan;
 
+/* The block of OVB vectors of channels times KHB kernel rows with the least
+ * block_cost: per pixel, OVB KHB KW multiply-adds; OVB vector loads, KHB KW
+ * broadcasts of x and the pixel's offset. */
+static void gw_block(const convdims *d, gwplan *q) {
+    double best = 0;
+    for (long long ovb = 1; ovb <= q->OV; ovb++)
+        for (long long khb = 1; khb <= d->KH && ovb * khb * d->KW <= q->is->gw_acc; khb++) {
+            double t = block_cost(ovb * khb * d->KW, ovb + khb * d->KW + 1, 1);
+            if (q->OV % ovb == 0 && (!best || t < best)) best = t, q->OVB = ovb, q->KHB = khb;
+        }
+}
+
 static int gw_plan(const convdims *d, size_t esize, gwplan *q) {
-    q->VL = VBYTES / (long long)esize;
+    q->VL = q->is->vbytes / (long long)esize;
     q->OGP = (d->OG + q->VL - 1) / q->VL * q->VL, q->OV = q->OGP / q->VL;
-    if ((double)d->OG / (double)q->OGP < GW_MIN_LANES || d->KW > GW_ACC) return 0;
-    q->KHB = GW_ACC / d->KW;
-    q->KHB = q->KHB > d->KH ? d->KH : q->KHB;
+    if ((double)d->OG / (double)q->OGP < GW_MIN_LANES || d->KW > q->is->gw_acc) return 0;
+    gw_block(d, q);
     q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P;
     q->XPN = d->C * q->Hp * q->Wp;
     long long fixed = q->XPN + (d->C / d->CG) * d->CG * d->KH * d->KW * q->OGP;
@@ -562,38 +885,56 @@ static int gw_plan(const convdims *d, size_t esize, gwplan *q) {
     }
 }
 
-/* A block of kb kernel rows: its accumulators a<t> loaded from ab, the
- * band's products added, stored back. */
+/* A block of kb kernel rows: its accumulators a<t>_<v> (tap t, vector v)
+ * loaded from ab, the band's products added, stored back. The pixels'
+ * offsets come from the table po, so that the compiler does not carry the
+ * taps' loads from one pixel to the next in registers (see ko in emit_cl). */
 static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb) {
     strbuf *c = cx->c;
-    const char *i32 = "                                ", *i40 = "                                        ";
+    const char *i32 = "                                ", *i36 = "                                    ";
+    long long nt = kb * d->KW;
     sb_printf(c, "%svec", i32);
-    for (long long t = 0; t < kb * d->KW; t++) sb_printf(c, "%s a%lld", t ? "," : "", t);
+    for (long long t = 0; t < nt; t++)
+        for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s a%lld_%lld", t + v ? "," : "", t, v);
     sb_puts(c, ";\n");
-    for (long long t = 0; t < kb * d->KW; t++)
-        sb_printf(c, "%s__builtin_memcpy(&a%lld, ab + %lld, sizeof a%lld);\n", i32, t, t * q->OGP, t);
-    sb_printf(c, "%sfor (long oh = r0; oh < r1; oh++)\n", i32);
-    sb_printf(c, "%s    for (long ow = 0; ow < %lld; ow++) {\n", i32, d->OW);
-    sb_printf(c, "%sconst %s *restrict s = xc + oh * %lld + ow * %lld;\n", i40, cx->T, d->S * q->Wp, d->S);
-    sb_printf(c, "%svec e;\n", i40);
-    sb_printf(c, "%s__builtin_memcpy(&e, dt + ((oh - r0) * %lld + ow) * %lld + v * %lld, sizeof e);\n", i40, d->OW,
-              q->OGP, q->VL);
-    for (long long t = 0; t < kb * d->KW; t++)
-        sb_printf(c, "%sa%lld += s[%lld] * e;\n", i40, t, t / d->KW * d->D * q->Wp + t % d->KW * d->D);
-    sb_printf(c, "%s    }\n", i32);
-    for (long long t = 0; t < kb * d->KW; t++)
-        sb_printf(c, "%s__builtin_memcpy(ab + %lld, &a%lld, sizeof a%lld);\n", i32, t * q->OGP, t, t);
+    for (long long t = 0; t < nt; t++)
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, "%s__builtin_memcpy(&a%lld_%lld, ab + %lld, sizeof a%lld_%lld);\n", i32, t, v,
+                      t * q->OGP + v * q->VL, t, v);
+    sb_printf(c, "%sfor (long i = 0; i < (r1 - r0) * %lld; i++) {\n", i32, d->OW);
+    sb_printf(c, "%sconst %s *restrict s = xc + po[i], *restrict de = dt + i * %lld + v0 * %lld;\n%svec", i36, cx->T,
+              q->OGP, q->VL, i36);
+    for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s e%lld", v ? "," : "", v);
+    sb_puts(c, ";\n");
+    for (long long v = 0; v < q->OVB; v++)
+        sb_printf(c, "%s__builtin_memcpy(&e%lld, de + %lld, sizeof e%lld);\n", i36, v, v * q->VL, v);
+    for (long long t = 0; t < nt; t++) {
+        const char *st = arena_printf(cx->g->a, "s[%lld]", t / d->KW * d->D * q->Wp + t % d->KW * d->D);
+        sb_puts(c, i36);
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, "%s%s", v ? " " : "", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", t, v), st, 1,
+                                                     arena_printf(cx->g->a, "e%lld", v)));
+        sb_puts(c, "\n");
+    }
+    sb_printf(c, "%s}\n", i32);
+    for (long long t = 0; t < nt; t++)
+        for (long long v = 0; v < q->OVB; v++)
+            sb_printf(c, "%s__builtin_memcpy(ab + %lld, &a%lld_%lld, sizeof a%lld_%lld);\n", i32,
+                      t * q->OGP + v * q->VL, t, v, t, v);
 }
 
 static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, K = d->CG * KK, HW = q->Hp * q->Wp, BP = q->R * d->OW;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, q->is);
     sb_printf(c, "    %s xp[%lld], dt[%lld], acc[%lld];\n", T, q->XPN, BP * q->OGP, G * K * q->OGP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) acc[i] = 0;\n", G * K * q->OGP);
+    sb_printf(c, "    long po[%lld];\n", BP);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) po[i] = i / %lld * %lld + i %% %lld * %lld;\n", BP, d->OW,
+              d->S * q->Wp, d->OW, d->S);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
@@ -609,15 +950,17 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_printf(c, "                    for (long i = 0; i < (r1 - r0) * %lld; i++)\n", d->OW);
     sb_printf(c, "                        dt[i * %lld + o] = x0[((n * %lld + g * %lld + o) * %lld + r0) * %lld + i];\n",
               q->OGP, d->O, d->OG, d->OH, d->OW);
-    sb_printf(c, "                for (long v = 0; v < %lld; v++)\n", q->OV);
+    sb_printf(c, "                for (long v0 = 0; v0 < %lld; v0 += %lld)\n", q->OV, q->OVB);
     sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
     sb_printf(c, "                        for (long k0 = 0; k0 < %lld; k0 += %lld) {\n", d->KH, q->KHB);
     sb_printf(c,
-              "                            %s *restrict ab = acc + ((g * %lld + c) * %lld + k0 * %lld) * %lld + v * "
+              "                            %s *restrict ab = acc + ((g * %lld + c) * %lld + k0 * %lld) * %lld + v0 * "
               "%lld;\n",
               T, d->CG, KK, d->KW, q->OGP, q->VL);
-    sb_printf(c, "                            const %s *restrict xc = xp + (g * %lld + c) * %lld + k0 * %lld;\n", T,
-              d->CG, HW, d->D * q->Wp);
+    sb_printf(c,
+              "                            const %s *restrict xc = xp + (g * %lld + c) * %lld + k0 * %lld + r0 * "
+              "%lld;\n",
+              T, d->CG, HW, d->D * q->Wp, d->S * q->Wp);
     /* a block of KHB rows, or fewer at the end: one code path per height */
     long long heights[2] = {q->KHB, d->KH % q->KHB};
     for (int hi = 0; hi < 2; hi++) {
@@ -651,13 +994,14 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
  * vector partial sums (av), reduced across the lanes once at the end. */
 typedef struct gwaplan {
     long long VL, Hp, Wp, OBW, R, NPT, XPN, K;
+    const visa *is;
 } gwaplan;
 
 static int gwa_plan(const convdims *d, size_t esize, gwaplan *q) {
     if (d->S != 1) return 0;
-    q->VL = VBYTES / (long long)esize;
-    q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P, q->K = d->CG * d->KH * d->KW;
-    q->OBW = 16 / d->KW; /* OBW + KW loads and OBW x KW accumulators of 32 registers */
+    q->VL = q->is->vbytes / (long long)esize;
+    q->Hp = d->H + 2 * d->P, q->Wp = grid_width(d->W, d->P, d->OW), q->K = d->CG * d->KH * d->KW;
+    q->OBW = q->is->gwa_taps / d->KW; /* OBW x KW accumulators, OBW + KW loads */
     if (q->OBW < 1) return 0;
     while (d->OG % q->OBW) q->OBW--;
     long long av = d->O * q->K * q->VL;
@@ -695,7 +1039,9 @@ static void gwa_lanes(cg_ctx *cx, const convdims *d, const gwaplan *q) {
                   kw * d->D, kw);
     for (long long o = 0; o < q->OBW; o++) {
         sb_puts(c, "                               ");
-        for (long long kw = 0; kw < d->KW; kw++) sb_printf(c, " a%lld_%lld += e%lld * s%lld;", o, kw, o, kw);
+        for (long long kw = 0; kw < d->KW; kw++)
+            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", o, kw),
+                                     arena_printf(cx->g->a, "e%lld", o), 0, arena_printf(cx->g->a, "s%lld", kw)));
         sb_puts(c, "\n");
     }
     sb_puts(c, "                            }\n");
@@ -713,7 +1059,7 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
-    sb_printf(c, "    typedef %s vec __attribute__((vector_size(%d)));\n", T, VBYTES);
+    vec_typedef(cx, q->is);
     sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
@@ -760,28 +1106,42 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
 
 /* dw[o, c, kh, kw] = sum over n, oh, ow of dy[n, o, oh, ow] x[n, c, ih, iw].
  * x0 = dy, x1 = x. */
+/* The branch of an ISA: its path's comment and code (use: 1 channel
+ * lanes, 2 pixel lanes). */
+static void gw_branch(cg_ctx *cx, int use, const convdims *d, const gwplan *q, const gwaplan *qa) {
+    if (use == 1) {
+        sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows x %lld vectors"
+                         " per block */\n", q->is->name, d->OG, q->OGP, q->KHB, q->OVB);
+        emit_gw(cx, d, q);
+        return;
+    }
+    sb_printf(cx->c, "    /* %s: pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
+              qa->is->name, qa->Hp, qa->Wp, qa->OBW, d->KW);
+    emit_gwa(cx, d, qa);
+}
+
 void emit_CONV2D_GRAD_W(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = cg_in(cx, n, 0), *x = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &x->shape, &n->shape, &dy->shape);
     size_t es = cx->o->f64 ? sizeof(double) : sizeof(float);
-    gwplan q;
-    gwaplan qa;
-    int use = gw_plan(&d, es, &q) ? 1 : gwa_plan(&d, es, &qa) ? 2 : 0;
-    cgk_head(cx, n);
-    if (use == 1)
-        sb_printf(cx->c, "    /* output channels in the lanes: %lld of %lld used, %lld kernel rows per block */\n",
-                  d.OG, q.OGP, q.KHB);
-    if (use == 2)
-        sb_printf(cx->c, "    /* pixels in the lanes: %lldx%lld grid, %lld output channels x %lld taps per block */\n",
-                  qa.Hp, qa.Wp, qa.OBW, d.KW);
-    if (use) {
-        sb_puts(cx->c, "#if defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT)\n");
-        if (use == 1) emit_gw(cx, &d, &q);
-        else emit_gwa(cx, &d, &qa);
-        sb_puts(cx->c, "#else\n");
+    gwplan q[NVISA];
+    gwaplan qa[NVISA];
+    int use[NVISA], any = 0; /* per ISA: 1 channel lanes, 2 pixel lanes, 0 the direct loops */
+    for (int k = 0; k < NVISA; k++) {
+        q[k].is = qa[k].is = &visas[k];
+        use[k] = gw_plan(&d, es, &q[k]) ? 1 : gwa_plan(&d, es, &qa[k]) ? 2 : 0;
     }
+    visa_include(cx, use);
+    cgk_head(cx, n);
+    for (int k = 0; k < NVISA; k++) {
+        if (!use[k]) continue;
+        visa_branch(cx, &visas[k], !any);
+        gw_branch(cx, use[k], &d, &q[k], &qa[k]);
+        any = 1;
+    }
+    if (any) sb_puts(cx->c, "#else\n");
     gradw_direct(cx, d);
-    if (use) sb_puts(cx->c, "#endif\n");
+    if (any) sb_puts(cx->c, "#endif\n");
     cgk_tail(cx);
 }
 
@@ -875,6 +1235,15 @@ static void pool_rows(cg_ctx *cx, const pooldims *d, const char *xin) {
     if (xin) sb_printf(c, "            const %s *restrict xr = %s + ri;\n", cx->T, xin);
 }
 
+/* Open the next piece of the loop over ow from lo (vec_piece): gcc
+ * vectorizes the window's taps, strided loads and all, when the trip count
+ * needs no remainder loop. Returns where the piece ends. */
+static long long pool_piece(cg_ctx *cx, const pooldims *d, long long lo) {
+    long long hi = lo + vec_piece(d->OW - lo);
+    sb_printf(cx->c, "            for (long ow = %lld; ow < %lld; ow++) {\n", lo, hi);
+    return hi;
+}
+
 /* "xr[kh * W + ow * s + kw]" for tap t = kh k + kw. */
 static const char *pool_tap(cg_ctx *cx, const pooldims *d, long long t) {
     long long kh = t / d->K, kw = t % d->K;
@@ -902,25 +1271,11 @@ static void pool_fast_max(cg_ctx *cx, const pooldims *d, int track) {
     else sb_printf(c, "                m = nan >= 0 ? (%s)NAN : m;\n", T);
 }
 
-/* The gradient of non-overlapping windows: for each tap t of each window,
- * dx at that tap = (pick t) ? dy : 0; input elements outside every window
- * (s > k, or rows and columns past the last window) are zeroed first. */
-static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d, int is_max) {
+/* In the ow loop of pool_fast_grad_emit: dx at each tap of the window. */
+static void pool_grad_taps(cg_ctx *cx, const pooldims *d, int is_max) {
     strbuf *c = cx->c;
     const char *T = cx->T;
-    cgk_head(cx, n);
-    if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
-        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
-    pool_rows(cx, d, is_max ? "x1" : NULL);
-    sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
     const char *U = cx->o->f64 ? "uint64_t" : "uint32_t"; /* the bits of an element */
-    if (is_max) {
-        sb_printf(c, "            int at[%lld];\n", d->OW);
-        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
-        pool_fast_max(cx, d, 1);
-        sb_puts(c, "                at[ow] = a;\n            }\n");
-    }
-    sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d->OW);
     if (is_max) {
         sb_printf(c, "                const int a = at[ow];\n                %s g, u;\n", U);
         sb_puts(c, "                memcpy(&g, x0 + ro + ow, sizeof g);\n");
@@ -937,7 +1292,33 @@ static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d,
         else
             sb_printf(c, "                dr[ow * %lld + %lld] = g;\n", d->S, kh * d->W + kw);
     }
-    sb_puts(c, "            }\n        }\n");
+    sb_puts(c, "            }\n");
+}
+
+/* The gradient of non-overlapping windows: for each tap t of each window,
+ * dx at that tap = (pick t) ? dy : 0; input elements outside every window
+ * (s > k, or rows and columns past the last window) are zeroed first. */
+static void pool_fast_grad_emit(cg_ctx *cx, const ir_node *n, const pooldims *d, int is_max) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    cgk_head(cx, n);
+    if (d->S != d->K || d->H != d->OH * d->K || d->W != d->OW * d->K)
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
+    pool_rows(cx, d, is_max ? "x1" : NULL);
+    sb_printf(c, "            %s *restrict dr = y + ri;\n", T);
+    if (is_max) {
+        sb_printf(c, "            int at[%lld];\n", d->OW);
+        for (long long lo = 0; lo < d->OW;) {
+            lo = pool_piece(cx, d, lo);
+            pool_fast_max(cx, d, 1);
+            sb_puts(c, "                at[ow] = a;\n            }\n");
+        }
+    }
+    for (long long lo = 0; lo < d->OW;) {
+        lo = pool_piece(cx, d, lo);
+        pool_grad_taps(cx, d, is_max);
+    }
+    sb_puts(c, "        }\n");
     cgk_tail(cx);
 }
 
@@ -947,9 +1328,12 @@ void emit_MAXPOOL2D(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
-        sb_printf(cx->c, "            for (long ow = 0; ow < %lld; ow++) {\n", d.OW);
-        pool_fast_max(cx, &d, 0);
-        sb_puts(cx->c, "                y[ro + ow] = m;\n            }\n        }\n");
+        for (long long lo = 0; lo < d.OW;) {
+            lo = pool_piece(cx, &d, lo);
+            pool_fast_max(cx, &d, 0);
+            sb_puts(cx->c, "                y[ro + ow] = m;\n            }\n");
+        }
+        sb_puts(cx->c, "        }\n");
         cgk_tail(cx);
         return;
     }
@@ -983,11 +1367,15 @@ void emit_AVGPOOL2D(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     if (pool_fast(&d)) {
         pool_rows(cx, &d, "x0");
-        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n                %s s = 0;\n", d.OW, cx->T);
-        for (long long t = 0; t < d.K * d.K; t++) sb_printf(c, "                s += %s;\n", pool_tap(cx, &d, t));
-        sb_puts(c, "                y[ro + ow] = s / ");
-        cg_literal(cx, c, (double)(d.K * d.K));
-        sb_puts(c, ";\n            }\n        }\n");
+        for (long long lo = 0; lo < d.OW;) {
+            lo = pool_piece(cx, &d, lo);
+            sb_printf(c, "                %s s = 0;\n", cx->T);
+            for (long long t = 0; t < d.K * d.K; t++) sb_printf(c, "                s += %s;\n", pool_tap(cx, &d, t));
+            sb_puts(c, "                y[ro + ow] = s / ");
+            cg_literal(cx, c, (double)(d.K * d.K));
+            sb_puts(c, ";\n            }\n");
+        }
+        sb_puts(c, "        }\n");
         cgk_tail(cx);
         return;
     }

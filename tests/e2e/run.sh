@@ -501,6 +501,9 @@ for mk in tiny_gpt:65 resnet_tiny:10; do
         { fail "$m with -fopenmp"; cat $F/omp.log $F/omp.out 2>/dev/null | head -10; }
 done
 
+# ---- the conv kernels' ISA branches compute the same numbers (tests/e2e/isa.sh) ----
+. tests/e2e/isa.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)

@@ -44,10 +44,42 @@ bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 show() { sed 's/^/    /' "$1" | tail -n 40; }
 
 : >"$tmp/ops.txt"
-for f in "$DIR"/*.nn; do
+# check FILE LEVEL LABEL [CFLAGS...]: build the model at nnc LEVEL with the
+# harness (plus CFLAGS) and run the gradient check
+check() {
+    f=$1 level=$2 label=$3
+    shift 3
     name=$(basename "$f" .nn)
     args=$(sed -n 's/^# gradcheck-args://p' "$f")
     ntargets=$(grep -c '^[[:space:]]*target[[:space:]]' "$f")
+    d=$tmp/$name$level$(echo "$*" | tr -c 'a-zA-Z0-9\n' _)
+    mkdir -p "$d"
+    if ! "$NNC" "$f" --dtype f64 "$level" --name "$name" -o "$d/$name.c" >"$d/log" 2>&1; then
+        bad "$label: nnc failed"
+        show "$d/log"
+        return
+    fi
+    # shellcheck disable=SC2086 # CC and CFLAGS are word lists
+    if ! $CC $CFLAGS "$@" -I"$d" -DMODEL="$name" -include "$d/$name.h" "$DIR/harness.c" "$d/$name.c" \
+        "$NNRT" -lm -o "$d/check" >"$d/log" 2>&1; then
+        bad "$label: the harness does not compile"
+        show "$d/log"
+        return
+    fi
+    # shellcheck disable=SC2086 # args is a word list
+    "$d/check" --seed "$SEED" --targets "$ntargets" $args >"$d/log" 2>&1
+    rc=$?
+    summary=$(grep "^$name: max rel err" "$d/log" | sed "s/^$name: //")
+    if [ "$rc" -eq 0 ]; then
+        ok "$label: $summary"
+    else
+        bad "$label: ${summary:-exit status $rc}"
+        show "$d/log"
+    fi
+}
+
+for f in "$DIR"/*.nn; do
+    name=$(basename "$f" .nn)
     # the ops of the training graph, at the default level, for coverage:
     # with fusion (the fused ops) and without (the ops inside them)
     for fuse in "" --no-fuse; do
@@ -58,30 +90,23 @@ for f in "$DIR"/*.nn; do
     for level in $LEVELS; do
         label=$name
         [ "$level" = -O2 ] || label="$name $level"
-        d=$tmp/$name$level
-        mkdir -p "$d"
-        if ! "$NNC" "$f" --dtype f64 "$level" --name "$name" -o "$d/$name.c" >"$d/log" 2>&1; then
-            bad "$label: nnc failed"
-            show "$d/log"
-            continue
-        fi
-        # shellcheck disable=SC2086 # CC and CFLAGS are word lists
-        if ! $CC $CFLAGS -I"$d" -DMODEL="$name" -include "$d/$name.h" "$DIR/harness.c" "$d/$name.c" \
-            "$NNRT" -lm -o "$d/check" >"$d/log" 2>&1; then
-            bad "$label: the harness does not compile"
-            show "$d/log"
-            continue
-        fi
-        # shellcheck disable=SC2086 # args is a word list
-        "$d/check" --seed "$SEED" --targets "$ntargets" $args >"$d/log" 2>&1
-        rc=$?
-        summary=$(grep "^$name: max rel err" "$d/log" | sed "s/^$name: //")
-        if [ "$rc" -eq 0 ]; then
-            ok "$label: $summary"
-        else
-            bad "$label: ${summary:-exit status $rc}"
-            show "$d/log"
-        fi
+        check "$f" "$level" "$label"
+    done
+done
+
+# ---- the conv kernels' ISA branches (codegen/c/k_conv.c) ----------------------
+# The builds above (no -march) take the SSE2 branch on x86-64. The conv
+# models again, for the other branches this CPU runs: -march=native (the
+# widest it has), x86-64-v3 (AVX2 with FMA), and the direct loops
+# (-DNNC_NO_VECTOR_EXT, which other ISAs and compilers get).
+isa_builds="-DNNC_NO_VECTOR_EXT"
+if [ "$(uname -m)" = x86_64 ]; then
+    isa_builds="$isa_builds -march=native"
+    grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && isa_builds="$isa_builds -march=x86-64-v3"
+fi
+for f in "$DIR"/gc_conv_*.nn; do
+    for b in $isa_builds; do
+        check "$f" -O2 "$(basename "$f" .nn) $b" "$b"
     done
 done
 

@@ -1,0 +1,60 @@
+# tests/e2e/isa.sh — sourced by tests/e2e/run.sh (uses its NNC, NNRT, T,
+# CFLAGS99, pass and fail): the ISA branches of the conv kernels.
+#
+# codegen/c/k_conv.c gives each convolution one #if branch per vector ISA
+# (AVX-512, AVX2 with FMA, SSE2/NEON), each planned for its registers, and
+# the direct loops as the #else (also taken with -DNNC_NO_VECTOR_EXT). Here
+# the conv models are built for each branch this machine can run, linked
+# into one program with the -march=native build (fusecheck.c) and compared
+# after two training steps:
+#   - within 1e-5 relative: -march=x86-64 (SSE2: no fused multiply-add),
+#     -DNNC_NO_VECTOR_EXT (the direct loops: another summation order) and
+#     -march=x86-64-v3 (AVX2) for models with a conv2d_grad_w in pixel
+#     lanes, whose partial sums are reduced across the vector's lanes;
+#   - bitwise: resnet_tiny, -march=native against -march=x86-64-v3: its
+#     kernels are implicit GEMMs and channel lanes, which sum every output
+#     in the same order, with fused multiply-adds, on AVX-512 and AVX2.
+# Every branch also compiles warning-free under gcc and clang, f32 and f64,
+# for x86-64-v3 and x86-64-v4 (AVX-512), run or not (x86-64: the examples section).
+I=$T/isa
+mkdir -p $I
+if [ "$(uname -m)" != x86_64 ]; then
+    echo "SKIP e2e conv ISA branches: x86-64 only (this machine is $(uname -m))"
+else
+    for m in lenet gc_conv_grid; do
+        nn=examples/$m.nn
+        [ -f "$nn" ] || nn=tests/gradcheck/$m.nn
+        for dt in f32 f64; do
+            $NNC --dtype $dt "$nn" -o $I/cc_$m.c 2>$I/cc.log || { fail "$m $dt: nnc"; continue; }
+            for cc in gcc clang; do
+                for arch in x86-64-v3 x86-64-v4; do
+                    $cc $CFLAGS99 -march=$arch -c $I/cc_$m.c -o $I/cc_$m.o 2>$I/cc.log ||
+                        { fail "$m $dt: $cc -march=$arch"; head -20 $I/cc.log; }
+                done
+            done
+        done
+        pass "$m: the conv kernels compile for x86-64-v3 and x86-64-v4 under gcc and clang (f32, f64)"
+    done
+    # builds this CPU can run, besides native
+    builds="-march=x86-64 -DNNC_NO_VECTOR_EXT"
+    grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && builds="$builds -march=x86-64-v3"
+    for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 gc_conv_lanes:2 conv_small:5 conv_edges:3; do
+        m=${mk%:*} K=${mk#*:}
+        nn=examples/$m.nn
+        [ -f "$nn" ] || nn=tests/gradcheck/$m.nn
+        [ -f "$nn" ] || nn=tests/parity/$m.nn
+        $NNC "$nn" --name fz -o $I/fz.c 2>$I/$m.log && $NNC "$nn" --name uf -o $I/uf.c 2>>$I/$m.log &&
+            gcc $CFLAGS99 -march=native -c $I/fz.c -o $I/fz.o 2>>$I/$m.log || { fail "$m: native build"; continue; }
+        for b in $builds; do
+            tol=1e-5
+            [ "$m:$b" = resnet_tiny:-march=x86-64-v3 ] && tol=0
+            if gcc $CFLAGS99 $b -c $I/uf.c -o $I/uf.o 2>>$I/$m.log &&
+                gcc $CFLAGS99 -DFZ_TRAINABLE -I$I -include $I/fz.h -include $I/uf.h tests/e2e/fusecheck.c \
+                    $I/fz.o $I/uf.o $NNRT -lm -o $I/$m 2>>$I/$m.log && $I/$m $K $tol >$I/$m.out 2>&1; then
+                pass "$m: -march=native and $b builds agree (tolerance $tol: $(cat $I/$m.out))"
+            else
+                fail "$m: -march=native and $b builds differ (tolerance $tol)"; cat $I/$m.log $I/$m.out | head -20
+            fi
+        done
+    done
+fi
