@@ -375,15 +375,6 @@ static void emit_params_api(cg_ctx *cx) {
     strbuf *c = cx->c;
     int np = cx->g->params.len;
     cg_param_table(cx);
-    sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
-    sb_printf(c,
-              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n"
-              "    return NNRT_OK;\n}\n",
-              np, P);
-    sb_printf(c,
-              "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
-              "    return m ? m->params : NULL;\n}\n",
-              cx->T, P, P, cx->upper);
     sb_printf(c,
               "\nint %s_save(const %s *m, const char *path) {\n    nnrt_err err;\n"
               "    if (!m || !path) return NNRT_ERR_ARG;\n",

@@ -255,6 +255,16 @@ void cg_param_table(cg_ctx *cx) {
     }
     if (!g->params.len) sb_printf(c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
     sb_puts(c, "};\n");
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
+    sb_printf(c,
+              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n"
+              "    return NNRT_OK;\n}\n",
+              g->params.len, P);
+    sb_printf(c,
+              "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
+              "    return m ? m->params : NULL;\n}\n",
+              cx->T, P, P, cx->upper);
 }
 
 /* ---- generic (array) entry points -------------------------------------- */

@@ -39,7 +39,7 @@ void cg_param_data(cg_ctx *cx);
 /* Statements initializing parameter i in the host buffer `base` (the
  * block is zeroed first), with libnnrt's Philox fills. */
 void cg_init_param(cg_ctx *cx, int i, const char *base);
-/* static const nnrt_tensor_info P_param_table[]. */
+/* static const nnrt_tensor_info P_param_table[], P_param_info and P_params. */
 void cg_param_table(cg_ctx *cx);
 /* P_io_table, P_output_table and P_io_info, P_output_info. */
 void cg_io_tables(cg_ctx *cx);

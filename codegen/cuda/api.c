@@ -698,15 +698,6 @@ static void emit_params_api(cg_ctx *cx) {
     strbuf *c = cx->c;
     int np = cx->g->params.len;
     cg_param_table(cx);
-    sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
-    sb_printf(c,
-              "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n"
-              "    return NNRT_OK;\n}\n",
-              np, P);
-    sb_printf(c,
-              "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
-              "    return m ? m->params : NULL;\n}\n",
-              T, P, P, cx->upper);
     const char *bytes = arena_printf(cx->g->a, "sizeof(%s) * %s_PARAM_ELEMS", T, cx->upper);
     sb_printf(c,
               "\nint %s_read_params(%s *m, %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n"
