@@ -143,8 +143,8 @@ expect "--allow-nonfinite loads them" 0 "^examples 4 " $T/xor eval --data $X --l
 expect "--resume from NaN weights is refused" 1 "holds NaN at flat index 1 (of 4 values); --resume weights" \
     $T/xor train --data $X --epochs 1 --resume $T/nan.safetensors
 $T/ae train --data $T/few.csv --epochs 1 --save $T/ae.safetensors >/dev/null && cp $T/ae.safetensors $T/ae.keep
-expect "a loss that blows up stops training, naming the epoch, step and tensor" 1 \
-    "epoch 1, step [0-9]*: the loss became .*(tensor 'r\.[0-9]*\.weight' holds .*); stopped, nothing saved" \
+expect "a loss that blows up stops training, naming the epoch and step (train_step made no update)" 1 \
+    "epoch 1, step [0-9]*: the loss became .* (the parameters are still finite); stopped, nothing saved" \
     $T/ae train --data $T/features.csv --epochs 2 --lr 1e6 --resume $T/ae.safetensors --save $T/ae.safetensors
 cmp -s $T/ae.safetensors $T/ae.keep && pass "the last good weights are kept" || fail "the good weights were replaced"
 
