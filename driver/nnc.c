@@ -29,7 +29,7 @@ static const char usage_tail[] =
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
-    "  -O0 .. -O3       optimization level (default -O2; -O0 disables folding)\n"
+    "  -O0 .. -O3       optimization level (default -O2; -O0: no folding, CSE or fusion)\n"
     "  --dtype=f32|f64  element type of the generated code (default f32)\n"
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
