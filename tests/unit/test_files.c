@@ -24,54 +24,9 @@
 
 #include "atomic_file.h"
 #include "nnrt.h"
+#include "tmpdir.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static char g_dir[64]; /* the mkdtemp directory of this run */
-
-/* g_dir/name in one of a few rotating buffers. */
-static const char *tp(const char *name)
-{
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 512, "%s/%s", g_dir, name);
-    return b;
-}
-
-static int write_raw(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    int ok;
-    if (!f)
-        return 0;
-    ok = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
-
-/* Whole file, malloc'd (NUL-terminated); NULL if unreadable. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = NULL;
-    size_t cap = 0, n = 0, got;
-    if (!f)
-        return NULL;
-    do {
-        unsigned char *nb = realloc(b, cap = cap * 2 + 4096);
-        if (!nb)
-            break;
-        b = nb;
-        got = fread(b + n, 1, cap - n - 1, f);
-        n += got;
-    } while (got > 0);
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        *len = n;
-    }
-    return b;
-}
 
 static int same_file(const char *path, const void *want, size_t n)
 {
@@ -80,48 +35,6 @@ static int same_file(const char *path, const void *want, size_t n)
     int ok = b && len == n && memcmp(b, want, n) == 0;
     free(b);
     return ok;
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
-
-/* Files in g_dir whose names mark them as temporaries of atomic_file.c. */
-static int count_temporaries(void)
-{
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL)
-        n += strstr(de->d_name, ".nnrt-tmp.") != NULL;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *de;
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    d = opendir(path);
-    while (d && (de = readdir(d)) != NULL) {
-        char sub[1024];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        rm_rf(sub);
-    }
-    if (d)
-        closedir(d);
-    rmdir(path);
 }
 
 /* A child that writes data[0..n) into the FIFO at path and exits. */
@@ -175,7 +88,7 @@ static void test_save_regular(void)
     CU_ASSERT_EQUAL(nnrt_write_file(p, "two!", 4, &err), NNRT_OK);
     CU_ASSERT(same_file(p, "two!", 4));
     CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640);
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
     /* a link to a regular file: the file is replaced, the link stays */
     CU_ASSERT_FATAL(symlink(p, tp("link.txt")) == 0);
     CU_ASSERT_EQUAL(nnrt_write_file(tp("link.txt"), "three", 5, &err), NNRT_OK);
@@ -185,7 +98,7 @@ static void test_save_regular(void)
     CU_ASSERT_FATAL(symlink(tp("nowhere/x"), tp("dangling")) == 0);
     CU_ASSERT_EQUAL(nnrt_write_file(tp("dangling"), "x", 1, &err), NNRT_ERR_IO);
     CU_ASSERT(contains(err.msg, "dangling: symbolic link"));
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 }
 
 static void test_save_direct(void)
@@ -226,7 +139,7 @@ static void test_save_direct(void)
     /* a directory is an error */
     CU_ASSERT_EQUAL(nnrt_write_file(g_dir, "x", 1, &err), NNRT_ERR_IO);
     CU_ASSERT(contains(err.msg, "is a directory"));
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 }
 
 /* A write that fails midway (the file size limit) leaves the target as it
@@ -237,7 +150,7 @@ static void test_save_failed_write(void)
     const char *p = tp("limited.bin");
     pid_t pid;
     int st = -1;
-    CU_ASSERT_FATAL(write_raw(p, "old", 3));
+    CU_ASSERT_FATAL(write_file(p, "old", 3));
     memset(big, 'x', sizeof big);
     pid = fork();
     if (pid == 0) {
@@ -251,7 +164,7 @@ static void test_save_failed_write(void)
     waitpid(pid, &st, 0);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CU_ASSERT(same_file(p, "old", 3));
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 }
 
 /* Two processes writing one name 40 times each: the file is always one
@@ -279,7 +192,7 @@ static void test_save_concurrent(void)
         reap(kids[1]);
         CU_ASSERT(same_file(p, a, sizeof a) || same_file(p, b, sizeof b));
     }
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 }
 
 static void test_check_save_target(void)
@@ -292,16 +205,16 @@ static void test_check_save_target(void)
     CU_ASSERT(contains(err.msg, "is a directory, not a file"));
     CU_ASSERT_EQUAL(nnrt_check_save_target(tp("no/such/w.safetensors"), &err), NNRT_ERR_IO);
     CU_ASSERT(contains(err.msg, "cannot create a file in directory"));
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
     CU_ASSERT_EQUAL(access(tp("new.safetensors"), F_OK), -1);
     /* a scratch file beside the target, placed over it */
     CU_ASSERT_EQUAL_FATAL(nnrt_afile_scratch(tp("placed.txt"), &scratch, &err), NNRT_OK);
     CU_ASSERT(contains(scratch, "/.placed.txt.nnrt-tmp."));
-    CU_ASSERT(write_raw(scratch, "data", 4));
+    CU_ASSERT(write_file(scratch, "data", 4));
     CU_ASSERT_EQUAL(nnrt_afile_place(scratch, tp("placed.txt"), &err), NNRT_OK);
     CU_ASSERT(same_file(tp("placed.txt"), "data", 4));
     free(scratch);
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
 }
 
 /* ---- bounded reading ----------------------------------------------------------- */
@@ -593,14 +506,14 @@ static void test_trainer_nonfinite_save(void)
     nnrt_err err;
     snprintf(data, sizeof data, "%s", tp("pz.csv"));
     snprintf(w, sizeof w, "%s", tp("pz.safetensors"));
-    CU_ASSERT_FATAL(write_raw(data, "1,1\n2,2\n3,3\n", 12));
+    CU_ASSERT_FATAL(write_file(data, "1,1\n2,2\n3,3\n", 12));
     CU_ASSERT_EQUAL_FATAL(nnrt_st_save(w, &pz_param, 1, &half, &err), NNRT_OK);
     before = slurp(w, &blen);
     CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "train", "--data", data, "--epochs", "1", "--save", w, NULL), 1);
     CU_ASSERT(contains(errs, "after epoch 1: the weights are not finite (tensor 'w' holds NaN at flat index 0 (of 1 "
                              "values)); not saved,"));
     CU_ASSERT(before && same_file(w, before, blen));
-    CU_ASSERT_EQUAL(count_temporaries(), 0);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
     /* --allow-nonfinite saves them, and loads them back */
     CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "train", "--data", data, "--epochs", "1", "--save", w,
                              "--allow-nonfinite", NULL), 0);

@@ -19,109 +19,19 @@
 #include <unistd.h>
 
 #include "nnrt.h"
+#include "tmpdir.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static char g_dir[64]; /* the mkdtemp directory of this run */
-
-/* g_dir/name in one of a few rotating buffers (tests use up to 4 at once). */
-static const char *tp(const char *name)
-{
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 512, "%s/%s", g_dir, name);
-    return b;
-}
-
-static int write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    int ok;
-    if (!f)
-        return 0;
-    ok = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
 
 static int write_text(const char *path, const char *text)
 {
     return write_file(path, text, strlen(text));
 }
 
-/* Whole file, malloc'd (NUL-terminated); NULL if unreadable. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        *len = (size_t)n;
-    }
-    return b;
-}
-
 static int exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-/* rm -r, for the temp directory at exit. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *de;
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    chmod(path, 0700);
-    d = opendir(path);
-    if (d) {
-        while ((de = readdir(d)) != NULL) {
-            char sub[1024];
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
-
-/* Files in dir whose names mark them as temporaries of atomic_file.c. */
-static int count_temporaries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL)
-        n += strstr(de->d_name, ".nnrt-tmp.") != NULL;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 /* Assert status rc == want and (when sub) that err.msg contains sub. */
@@ -141,7 +51,7 @@ static int count_temporaries(const char *dir)
 static void test_status_strings(void)
 {
     int s;
-    for (s = NNRT_OK; s <= NNRT_ERR_DTYPE; s++) {
+    for (s = NNRT_OK; s <= NNRT_ERR_NONFINITE; s++) {
         CU_ASSERT_PTR_NOT_NULL(nnrt_status_str(s));
         CU_ASSERT_STRING_NOT_EQUAL(nnrt_status_str(s), "unknown status");
     }
