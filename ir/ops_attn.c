@@ -158,24 +158,8 @@ const char *shape_BMM(ir_graph *g, ir_node *n) {
     return shape_float_inputs(g, n);
 }
 
-static int bmm(ad_ctx *c, const ir_node *at, int a, int b, int ta, int tb) {
-    int in[2] = {a, b};
-    int64_t ia[IR_MAX_ATTR] = {ta, tb};
-    return ad_op(c, IR_BMM, at, in, ia, NULL, NULL);
-}
-
-/* C = op(A) op(B): the table of docs/design.md for MATMUL, per batch. */
-void vjp_BMM(ad_ctx *c, ir_node *n, int dy) {
-    int A = n->in[0], B = n->in[1], ta = (int)n->iattr[0], tb = (int)n->iattr[1];
-    if (ad_needs(c, n, 0)) {
-        int da = !ta ? bmm(c, n, dy, B, 0, !tb) : !tb ? bmm(c, n, B, dy, 0, 1) : bmm(c, n, B, dy, 1, 1);
-        ad_acc(c, n, 0, da);
-    }
-    if (ad_needs(c, n, 1)) {
-        int db = !tb ? bmm(c, n, A, dy, !ta, 0) : !ta ? bmm(c, n, dy, A, 1, 0) : bmm(c, n, dy, A, 1, 1);
-        ad_acc(c, n, 1, db);
-    }
-}
+/* C = op(A) op(B) per batch: the gradient rule of MATMUL (ops_core.c). */
+void vjp_BMM(ad_ctx *c, ir_node *n, int dy) { ad_product_vjp(c, n, dy); }
 
 /* ---- embeddings --------------------------------------------------------- */
 

@@ -158,24 +158,27 @@ const char *shape_MATMUL(ir_graph *g, ir_node *n) {
     return shape_float_inputs(g, n);
 }
 
-static int matmul(ad_ctx *c, const ir_node *at, int a, int b, int ta, int tb) {
+static int product(ad_ctx *c, const ir_node *at, int a, int b, int ta, int tb) {
     int in[2] = {a, b};
     int64_t ia[IR_MAX_ATTR] = {ta, tb};
-    return ad_op(c, IR_MATMUL, at, in, ia, NULL, NULL);
+    return ad_op(c, at->op, at, in, ia, NULL, NULL);
 }
 
-/* C = op(A) op(B); see docs/design.md for the four transpose cases. */
-void vjp_MATMUL(ad_ctx *c, ir_node *n, int dy) {
+/* C = op(A) op(B), for MATMUL and (per batch) BMM: the gradients are
+ * products of the same op; see docs/design.md for the four transpose cases. */
+void ad_product_vjp(ad_ctx *c, ir_node *n, int dy) {
     int A = n->in[0], B = n->in[1], ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     if (ad_needs(c, n, 0)) {
-        int da = !ta ? matmul(c, n, dy, B, 0, !tb) : !tb ? matmul(c, n, B, dy, 0, 1) : matmul(c, n, B, dy, 1, 1);
+        int da = !ta ? product(c, n, dy, B, 0, !tb) : !tb ? product(c, n, B, dy, 0, 1) : product(c, n, B, dy, 1, 1);
         ad_acc(c, n, 0, da);
     }
     if (ad_needs(c, n, 1)) {
-        int db = !tb ? matmul(c, n, A, dy, !ta, 0) : !ta ? matmul(c, n, dy, A, 1, 0) : matmul(c, n, dy, A, 1, 1);
+        int db = !tb ? product(c, n, A, dy, !ta, 0) : !ta ? product(c, n, dy, A, 1, 0) : product(c, n, dy, A, 1, 1);
         ad_acc(c, n, 1, db);
     }
 }
+
+void vjp_MATMUL(ad_ctx *c, ir_node *n, int dy) { ad_product_vjp(c, n, dy); }
 
 /* ---- softmax ------------------------------------------------------------ */
 

@@ -68,5 +68,8 @@ void ad_acc(ad_ctx *c, const ir_node *n, int i, int gid);
 void ad_no_vjp(ad_ctx *c, ir_node *n, int dy);
 /* Does input i of n need a gradient? */
 int ad_needs(const ad_ctx *c, const ir_node *n, int i);
+/* The gradient rule of a product op(A) op(B) (attrs ta, tb), whose input
+ * gradients are products of the same op: MATMUL, BMM (ops_core.c). */
+void ad_product_vjp(ad_ctx *c, ir_node *n, int dy);
 
 #endif /* NNC_IR_RULES_H */
