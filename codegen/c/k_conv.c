@@ -347,6 +347,18 @@ static const char *vfma(cg_ctx *cx, const visa *is, const char *acc, const char 
     return arena_printf(cx->g->a, "%s = %s_fmadd_%s(%s, %s, %s);", acc, is->fma, t, f, v, acc);
 }
 
+/* One line, after indent: acc<row>_<v> += f * <vn><v> for v < n, as
+ * fused multiply-adds where the ISA has them (f a scalar to broadcast, or
+ * a vector when !bcast). */
+static void fma_row(cg_ctx *cx, const visa *is, const char *indent, const char *acc, long long row, const char *f,
+                    int bcast, const char *vn, long long n) {
+    sb_puts(cx->c, indent);
+    for (long long v = 0; v < n; v++)
+        sb_printf(cx->c, "%s%s", v ? " " : "", vfma(cx, is, arena_printf(cx->g->a, "%s%lld_%lld", acc, row, v), f,
+                                                     bcast, arena_printf(cx->g->a, "%s%lld", vn, v)));
+    sb_puts(cx->c, "\n");
+}
+
 /* Before the kernel of a node whose branches `use` (one flag per ISA): the
  * intrinsics' header, under the conditions of the branches that need it. */
 static void visa_include(cg_ctx *cx, const int *use) {
@@ -525,13 +537,8 @@ static void grid_tile(cg_ctx *cx, const gridconv *g) {
     for (long long v = 0; v < g->NV; v++)
         sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL,
                   v);
-    for (long long o = 0; o < g->OB; o++) {
-        sb_puts(c, "                           ");
-        for (long long v = 0; v < g->NV; v++)
-            sb_printf(c, " %s", vfma(cx, g->is, arena_printf(cx->g->a, "a%lld_%lld", o, v),
-                                     arena_printf(cx->g->a, "f[%lld]", o), 1, arena_printf(cx->g->a, "b%lld", v)));
-        sb_puts(c, "\n");
-    }
+    for (long long o = 0; o < g->OB; o++)
+        fma_row(cx, g->is, "                            ", "a", o, arena_printf(cx->g->a, "f[%lld]", o), 1, "b", g->NV);
     sb_puts(c, "                        }\n");
     for (long long o = 0; o < g->OB; o++)
         for (long long v = 0; v < g->NV; v++)
@@ -660,14 +667,9 @@ static void cl_block(cg_ctx *cx, const convdims *d, const clplan *q, long long p
     sb_puts(c, ";\n");
     for (long long v = 0; v < q->OVB; v++)
         sb_printf(c, "%s        __builtin_memcpy(&e%lld, f + %lld, sizeof e%lld);\n", ind, v, v * q->VL, v);
-    for (long long p = 0; p < pb; p++) {
-        const char *sp = arena_printf(cx->g->a, "s[%lld]", p * d->S);
-        sb_printf(c, "%s       ", ind);
-        for (long long v = 0; v < q->OVB; v++)
-            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", p, v), sp, 1,
-                                     arena_printf(cx->g->a, "e%lld", v)));
-        sb_puts(c, "\n");
-    }
+    for (long long p = 0; p < pb; p++)
+        fma_row(cx, q->is, arena_printf(cx->g->a, "%s        ", ind), "a", p,
+                arena_printf(cx->g->a, "s[%lld]", p * d->S), 1, "e", q->OVB);
     sb_printf(c, "%s    }\n", ind);
     for (long long p = 0; p < pb; p++)
         for (long long v = 0; v < q->OVB; v++)
@@ -908,14 +910,9 @@ static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb
     sb_puts(c, ";\n");
     for (long long v = 0; v < q->OVB; v++)
         sb_printf(c, "%s__builtin_memcpy(&e%lld, de + %lld, sizeof e%lld);\n", i36, v, v * q->VL, v);
-    for (long long t = 0; t < nt; t++) {
-        const char *st = arena_printf(cx->g->a, "s[%lld]", t / d->KW * d->D * q->Wp + t % d->KW * d->D);
-        sb_puts(c, i36);
-        for (long long v = 0; v < q->OVB; v++)
-            sb_printf(c, "%s%s", v ? " " : "", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", t, v), st, 1,
-                                                     arena_printf(cx->g->a, "e%lld", v)));
-        sb_puts(c, "\n");
-    }
+    for (long long t = 0; t < nt; t++)
+        fma_row(cx, q->is, i36, "a", t,
+                arena_printf(cx->g->a, "s[%lld]", t / d->KW * d->D * q->Wp + t % d->KW * d->D), 1, "e", q->OVB);
     sb_printf(c, "%s}\n", i32);
     for (long long t = 0; t < nt; t++)
         for (long long v = 0; v < q->OVB; v++)
@@ -1037,13 +1034,9 @@ static void gwa_lanes(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     for (long long kw = 0; kw < d->KW; kw++)
         sb_printf(c, "                                __builtin_memcpy(&s%lld, xs + %lld + i, sizeof s%lld);\n", kw,
                   kw * d->D, kw);
-    for (long long o = 0; o < q->OBW; o++) {
-        sb_puts(c, "                               ");
-        for (long long kw = 0; kw < d->KW; kw++)
-            sb_printf(c, " %s", vfma(cx, q->is, arena_printf(cx->g->a, "a%lld_%lld", o, kw),
-                                     arena_printf(cx->g->a, "e%lld", o), 0, arena_printf(cx->g->a, "s%lld", kw)));
-        sb_puts(c, "\n");
-    }
+    for (long long o = 0; o < q->OBW; o++)
+        fma_row(cx, q->is, "                                ", "a", o, arena_printf(cx->g->a, "e%lld", o), 0, "s",
+                d->KW);
     sb_puts(c, "                            }\n");
     for (long long o = 0; o < q->OBW; o++)
         for (long long kw = 0; kw < d->KW; kw++) {
