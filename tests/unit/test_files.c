@@ -461,45 +461,10 @@ static nnrt_model_desc poison_desc(void)
     return d;
 }
 
-/* nnrt_main with stderr captured into errs. */
-static int run_main(const nnrt_model_desc *d, char *errs, size_t cap, ...)
-{
-    char *argv[16];
-    int argc = 0, rc, o1, o2, f;
-    size_t len = 0;
-    unsigned char *b;
-    va_list ap;
-    argv[argc++] = "poison";
-    va_start(ap, cap);
-    while (argc < 15 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    o1 = dup(1);
-    o2 = dup(2);
-    f = open(tp("main.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(f, 1);
-    dup2(f, 2);
-    rc = nnrt_main(argc, argv, d);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(o1, 1);
-    dup2(o2, 2);
-    close(o1);
-    close(o2);
-    close(f);
-    b = slurp(tp("main.err"), &len);
-    snprintf(errs, cap, "%s", b ? (const char *)b : "");
-    free(b);
-    return rc;
-}
-
 static void test_trainer_nonfinite_save(void)
 {
     nnrt_model_desc d = poison_desc();
-    char errs[2048], data[512], w[512];
+    char data[512], w[512];
     unsigned char *before;
     size_t blen = 0;
     float half = 0.5f;
@@ -509,22 +474,22 @@ static void test_trainer_nonfinite_save(void)
     CU_ASSERT_FATAL(write_file(data, "1,1\n2,2\n3,3\n", 12));
     CU_ASSERT_EQUAL_FATAL(nnrt_st_save(w, &pz_param, 1, &half, &err), NNRT_OK);
     before = slurp(w, &blen);
-    CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "train", "--data", data, "--epochs", "1", "--save", w, NULL), 1);
-    CU_ASSERT(contains(errs, "after epoch 1: the weights are not finite (tensor 'w' holds NaN at flat index 0 (of 1 "
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--data", data, "--epochs", "1", "--save", w, NULL), 1);
+    CU_ASSERT(contains(g_errs, "after epoch 1: the weights are not finite (tensor 'w' holds NaN at flat index 0 (of 1 "
                              "values)); not saved,"));
     CU_ASSERT(before && same_file(w, before, blen));
     CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
     /* --allow-nonfinite saves them, and loads them back */
-    CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "train", "--data", data, "--epochs", "1", "--save", w,
+    CU_ASSERT_EQUAL(run_main(&d, "train", "--data", data, "--epochs", "1", "--save", w,
                              "--allow-nonfinite", NULL), 0);
     CU_ASSERT_EQUAL(nnrt_st_check_finite(w, &err), NNRT_ERR_RANGE);
-    CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "eval", "--data", data, "--load", w, NULL), 1);
-    CU_ASSERT(contains(errs, "holds NaN at flat index 0 (of 1 values); --load weights must be finite"));
-    CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "eval", "--data", data, "--load", w, "--allow-nonfinite", NULL),
+    CU_ASSERT_EQUAL(run_main(&d, "eval", "--data", data, "--load", w, NULL), 1);
+    CU_ASSERT(contains(g_errs, "holds NaN at flat index 0 (of 1 values); --load weights must be finite"));
+    CU_ASSERT_EQUAL(run_main(&d, "eval", "--data", data, "--load", w, "--allow-nonfinite", NULL),
                     0);
-    CU_ASSERT_EQUAL(run_main(&d, errs, sizeof errs, "eval", "--data", data, "--load", w, "--allow-nonfinite=1", NULL),
+    CU_ASSERT_EQUAL(run_main(&d, "eval", "--data", data, "--load", w, "--allow-nonfinite=1", NULL),
                     2);
-    CU_ASSERT(contains(errs, "option --allow-nonfinite takes no value"));
+    CU_ASSERT(contains(g_errs, "option --allow-nonfinite takes no value"));
     free(before);
 }
 

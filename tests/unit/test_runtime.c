@@ -1577,53 +1577,6 @@ static nnrt_model_desc fake_desc(void)
     return d;
 }
 
-/* Run nnrt_main on the NULL-terminated arguments after the program name
- * with stdout and stderr captured into g_out / g_errs. */
-static char g_out[4096], g_errs[4096];
-
-static void read_back(const char *path, char *buf, size_t cap)
-{
-    size_t len = 0;
-    unsigned char *b = slurp(path, &len);
-    snprintf(buf, cap, "%s", b ? (const char *)b : "");
-    free(b);
-}
-
-static int run_main(const nnrt_model_desc *d, ...)
-{
-    char *argv[32];
-    int argc = 0, rc, o1, o2, f1, f2;
-    va_list ap;
-    argv[argc++] = "fake";
-    va_start(ap, d);
-    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    o1 = dup(1);
-    o2 = dup(2);
-    f1 = open(tp("main.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    f2 = open(tp("main.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (o1 < 0 || o2 < 0 || f1 < 0 || f2 < 0)
-        return -1;
-    dup2(f1, 1);
-    dup2(f2, 2);
-    rc = nnrt_main(argc, argv, d);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(o1, 1);
-    dup2(o2, 2);
-    close(o1);
-    close(o2);
-    close(f1);
-    close(f2);
-    read_back(tp("main.out"), g_out, sizeof g_out);
-    read_back(tp("main.err"), g_errs, sizeof g_errs);
-    return rc;
-}
-
 /* "abc" repeated: a bigram model learns it exactly. */
 static void write_abc(const char *path, int reps)
 {
