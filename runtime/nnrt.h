@@ -68,6 +68,7 @@ typedef struct nnrt_tensor_info {
  * text windows and sampling use NNRT_STREAM_DATA | epoch (or | 0). */
 #define NNRT_STREAM_DATA (UINT64_C(1) << 62)
 #define NNRT_STREAM_DROPOUT (UINT64_C(1) << 63)
+#define NNRT_STREAM_AUGMENT (UINT64_C(1) << 61) /* | epoch: the trainer's --augment */
 
 /* One Philox4x32-10 block: key = seed, counter = (ctr_hi, ctr_lo). */
 void nnrt_philox4x32(uint64_t seed, uint64_t ctr_hi, uint64_t ctr_lo,
@@ -134,6 +135,54 @@ int nnrt_st_get(const nnrt_st_file *f, int i, nnrt_tensor_info *info,
 int nnrt_st_find(const nnrt_st_file *f, const char *name,
                  nnrt_tensor_info *info, const void **data);
 void nnrt_st_close(nnrt_st_file *f);
+
+/* nnrt_st_save with string metadata: meta is key, value, key, value, ...,
+ * NULL (NULL or {NULL} for none). */
+int nnrt_st_save_meta(const char *path, const nnrt_tensor_info *infos, int n, const void *base,
+                      const char *const *meta, nnrt_err *err);
+/* The __metadata__ value of key in an opened file, or NULL. */
+const char *nnrt_st_meta(const nnrt_st_file *f, const char *key);
+
+/* ---- checkpoints (checkpoint.c) ----------------------------------------- */
+
+/* A checkpoint is a safetensors file with the parameters (as nnrt_st_save
+ * writes them: it loads as weights too), every optimizer buffer as tensors
+ * "optim.SLOT.NAME", and __metadata__ "nnc.checkpoint" = "1", "model",
+ * "step", "lr" (%.17g), "rng.seed", "rng.calls" and "trainer". */
+#define NNRT_CKPT_FORMAT_KEY "nnc.checkpoint"
+#define NNRT_CKPT_FORMAT "1"
+
+/* What a generated model keeps besides its buffers. */
+typedef struct nnrt_ckpt_state {
+    int64_t step;   /* optimizer steps taken */
+    double lr;      /* the learning rate set (a schedule's base rate) */
+    uint64_t seed;  /* Philox key of the random ops (dropout) */
+    uint64_t calls; /* training calls so far: the random ops' counter */
+    char extra[256];/* the caller's own state (the trainer's), "" if none */
+} nnrt_ckpt_state;
+
+/* The model: its parameter table, the elements of one parameter-shaped
+ * buffer, and the names of its 0..2 optimizer buffers. */
+typedef struct nnrt_ckpt_model {
+    const char *name;
+    const nnrt_tensor_info *params;
+    int n;
+    size_t elems;
+    int nslots;
+    const char *slots[2]; /* "momentum_buffer", or "exp_avg", "exp_avg_sq" */
+} nnrt_ckpt_model;
+
+/* bufs[0] the parameters, bufs[1..nslots] the optimizer buffers, each
+ * elems elements of the table's dtype. Saved atomically. */
+int nnrt_ckpt_save(const char *path, const nnrt_ckpt_model *cm, const void *const *bufs, const nnrt_ckpt_state *st,
+                   nnrt_err *err);
+/* All or nothing: every tensor and metadata value is checked before bufs
+ * and *st are written. A weights-only file is NNRT_ERR_FORMAT. */
+int nnrt_ckpt_load(const char *path, const nnrt_ckpt_model *cm, void *const *bufs, nnrt_ckpt_state *st,
+                   nnrt_err *err);
+/* 1 when path is a safetensors file with checkpoint metadata, 0 when it
+ * has none, -1 (err set) when it cannot be read. */
+int nnrt_ckpt_is_checkpoint(const char *path, nnrt_err *err);
 
 /* ---- datasets ---------------------------------------------------------- */
 
@@ -211,6 +260,24 @@ void nnrt_gather(const nnrt_dataset *ds, const int64_t *idx, int64_t count,
 int nnrt_split(const nnrt_dataset *ds, double frac, nnrt_dataset *train,
                nnrt_dataset *val, nnrt_err *err);
 
+/* Image augmentation (augment.c), for training batches. */
+typedef struct nnrt_augment {
+    int shift;     /* random shifts by up to shift pixels each way (zero padding) */
+    int flip;      /* horizontal flips, half of the examples */
+    double rotate; /* random rotations by up to rotate degrees each way (bilinear) */
+    double noise;  /* Gaussian noise of this standard deviation */
+} nnrt_augment;
+/* "shift=2,flip,rotate=10,noise=0.05" (any subset, comma-separated) into
+ * *a; NNRT_ERR_ARG with "--augment: ..." for anything else. */
+int nnrt_augment_parse(const char *s, nnrt_augment *a, nnrt_err *err);
+/* 1 when a does anything. */
+int nnrt_augment_any(const nnrt_augment *a);
+/* Augment one example x, c planes of h x w (NNRT_F32 or NNRT_F64), in
+ * place: example position k (< 2^31) of an epoch, draws from Philox(seed,
+ * NNRT_STREAM_AUGMENT | epoch, k << 32 | block). tmp: room for h * w. */
+int nnrt_augment_image(const nnrt_augment *a, int dtype, void *x, int64_t c, int64_t h, int64_t w, uint64_t seed,
+                       uint64_t epoch, uint64_t k, double *tmp);
+
 /* Monotonic wall clock in seconds. */
 double nnrt_now(void);
 
@@ -265,6 +332,9 @@ typedef struct nnrt_model_desc {
     int (*save)(void *m, const char *path);
     int (*load)(void *m, const char *path);
     const char *(*last_error)(void *m); /* message of the last failed call */
+    /* exact checkpoints (trainable models): extra is the trainer's state */
+    int (*save_checkpoint)(void *m, const char *path, const char *extra);
+    int (*load_checkpoint)(void *m, const char *path, char *extra, size_t cap);
 } nnrt_model_desc;
 
 /* The whole command line of a generated trainer:

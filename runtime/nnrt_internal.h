@@ -13,6 +13,8 @@
  *   io.c               bounded reading (headers before data, size caps)
  *   atomic_file.h, atomic_file.c  safe saving, shared with the nnc driver
  *   safetensors.c      safetensors read and write
+ *   checkpoint.c       exact checkpoints: parameters, optimizer state, step, rng
+ *   augment.c          the trainer's image augmentation (shifts, flips, rotations, noise)
  *   data.c             IDX and CSV data sets, split and gather
  *   metrics.c          accuracy counters, argmax
  *   train.c            training-loop helpers: shuffle, clock, progress bar
@@ -58,6 +60,10 @@ typedef struct nnrti_rfile {
     uint64_t pos;     /* bytes consumed so far */
     const char *path; /* for messages (borrowed) */
 } nnrti_rfile;
+
+/* A safetensors file's header only (safetensors.c): descriptions and
+ * metadata, no data. */
+int nnrti_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err);
 
 /* Open path for reading; a directory is an error. */
 int nnrti_ropen(nnrti_rfile *r, const char *path, nnrt_err *err);

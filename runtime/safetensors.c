@@ -58,6 +58,8 @@ struct nnrt_st_file {
     st_entry *e;               /* entries in header order */
     int count;                 /* number of entries */
     const st_entry **sorted;   /* entries sorted by name, for lookups */
+    const char **meta;         /* __metadata__ keys and values, alternating, in the names arena */
+    int nmeta, meta_cap;       /* pairs in meta, room for */
 };
 
 /* ---- JSON header parser ------------------------------------------------ */
@@ -293,11 +295,27 @@ static int jp_uint_array(jp *p, uint64_t *vals, int max, int *count,
     return NNRT_OK;
 }
 
-/* Skip the __metadata__ object: string keys, string values. */
-static int jp_metadata(jp *p)
+/* Keep one metadata pair (strings in the names arena). */
+static int push_meta(jp *p, nnrt_st_file *f, const char *key, const char *val)
 {
-    const char *s;
-    size_t mark;
+    if (f->nmeta == f->meta_cap) {
+        int cap = f->meta_cap ? 2 * f->meta_cap : 8;
+        const char **m = cap < ST_MAX_TENSORS ? realloc(f->meta, sizeof *m * 2 * (size_t)cap) : NULL;
+        if (!m)
+            return nnrti_fail(p->err, NNRT_ERR_NOMEM, "%s: out of memory", p->path);
+        f->meta = m;
+        f->meta_cap = cap;
+    }
+    f->meta[2 * f->nmeta] = key;
+    f->meta[2 * f->nmeta + 1] = val;
+    f->nmeta++;
+    return NNRT_OK;
+}
+
+/* The __metadata__ object: string keys, string values, kept in f. */
+static int jp_metadata(jp *p, nnrt_st_file *f)
+{
+    const char *key, *val;
     int rc;
     if ((rc = jp_expect(p, '{')) != 0)
         return rc;
@@ -305,15 +323,13 @@ static int jp_metadata(jp *p)
         p->i++;
         return NNRT_OK;
     }
-    mark = p->used; /* metadata strings are not kept */
     for (;;) {
-        if ((rc = jp_string(p, &s)) != 0 || (rc = jp_expect(p, ':')) != 0)
+        if ((rc = jp_string(p, &key)) != 0 || (rc = jp_expect(p, ':')) != 0)
             return rc;
         if (jp_peek(p) != '"')
             return jp_fail(p, "__metadata__ values must be strings");
-        if ((rc = jp_string(p, &s)) != 0)
+        if ((rc = jp_string(p, &val)) != 0 || (rc = push_meta(p, f, key, val)) != 0)
             return rc;
-        p->used = mark;
         if (jp_peek(p) == '}') {
             p->i++;
             return NNRT_OK;
@@ -444,8 +460,7 @@ static int parse_header(jp *p, nnrt_st_file *f)
                     return jp_fail(p, "duplicate __metadata__");
                 }
                 have_meta = 1;
-                p->used -= sizeof "__metadata__";
-                if ((rc = jp_metadata(p)) != 0)
+                if ((rc = jp_metadata(p, f)) != 0)
                     return rc;
             } else {
                 if (f->count >= ST_MAX_TENSORS)
@@ -651,6 +666,36 @@ int nnrt_st_open(const char *path, nnrt_st_file **out, nnrt_err *err)
     return NNRT_OK;
 }
 
+/* Read path's header only (no data): the tensors' descriptions and the
+ * metadata; nnrt_st_get gives no data pointers from it. */
+int nnrti_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err)
+{
+    nnrti_rfile r;
+    nnrt_st_file *f = NULL;
+    int rc;
+    *out = NULL;
+    if ((rc = nnrti_ropen(&r, path, err)) != NNRT_OK)
+        return rc;
+    rc = read_header(&r, &f, err);
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK) {
+        nnrt_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return NNRT_OK;
+}
+
+/* The value of metadata key, or NULL. */
+const char *nnrt_st_meta(const nnrt_st_file *f, const char *key)
+{
+    int i;
+    for (i = 0; f && key && i < f->nmeta; i++)
+        if (strcmp(f->meta[2 * i], key) == 0)
+            return f->meta[2 * i + 1];
+    return NULL;
+}
+
 /* Number of tensors in the file (0 for NULL). */
 int nnrt_st_count(const nnrt_st_file *f)
 {
@@ -722,6 +767,7 @@ void nnrt_st_close(nnrt_st_file *f)
     free(f->names);
     free(f->e);
     free(f->sorted);
+    free(f->meta);
     free(f);
 }
 
@@ -837,12 +883,19 @@ static void sb_json_string(sbuf *b, const char *s)
 
 /* Build the padded header JSON for infos laid out back to back. */
 static int build_header(const char *path, const nnrt_tensor_info *infos,
-                        int n, sbuf *b, nnrt_err *err)
+                        int n, const char *const *meta, sbuf *b, nnrt_err *err)
 {
     uint64_t pos = 0;
     char num[64];
     int i, k;
     sb_str(b, "{");
+    for (i = 0; meta && meta[i]; i += 2) { /* key, value, ..., NULL */
+        sb_str(b, i ? "," : "\"__metadata__\":{");
+        sb_json_string(b, meta[i]);
+        sb_str(b, ":");
+        sb_json_string(b, meta[i + 1]);
+    }
+    sb_str(b, meta && meta[0] ? (n ? "}," : "}") : "");
     for (i = 0; i < n; i++) {
         const nnrt_tensor_info *t = &infos[i];
         uint64_t bytes = (uint64_t)t->numel * nnrt_dtype_size(t->dtype);
@@ -920,6 +973,12 @@ static int check_save_args(const char *path, const nnrt_tensor_info *infos,
 int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
                  const void *base, nnrt_err *err)
 {
+    return nnrt_st_save_meta(path, infos, n, base, NULL, err);
+}
+
+int nnrt_st_save_meta(const char *path, const nnrt_tensor_info *infos, int n, const void *base,
+                      const char *const *meta, nnrt_err *err)
+{
     sbuf hdr = {NULL, 0, 0, 0};
     nnrt_afile w;
     unsigned char len8[8];
@@ -929,7 +988,7 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
         return nnrti_fail(err, NNRT_ERR_ARG, "(null): no path given");
     if ((rc = check_save_args(path, infos, n, base, err)) != 0)
         return rc;
-    if ((rc = build_header(path, infos, n, &hdr, err)) != 0) {
+    if ((rc = build_header(path, infos, n, meta, &hdr, err)) != 0) {
         free(hdr.s);
         return rc;
     }

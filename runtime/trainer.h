@@ -7,6 +7,8 @@
  *   trainer_train.c   the training loop (data sets and text), saving
  *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
+ *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
+ *   trainer_augment.c --augment: checked with the options, applied per batch
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).
@@ -31,7 +33,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON =
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
-    O_COUNT, O_ALLOW_NONFINITE, O_COUNT_
+    O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT, O_COUNT_
 };
 
 /* The parsed command line. */
@@ -87,6 +89,8 @@ typedef struct ctx {
     size_t esz;       /* model element size */
     size_t xsz;       /* input element size (4 for int32 ids) */
     bufs b;
+    long epoch0;      /* epochs done before this run (--resume of a checkpoint) */
+    nnrt_augment aug; /* --augment */
     nnrt_err err;     /* the message of the failure being returned */
 } ctx;
 
@@ -172,6 +176,22 @@ void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
 
 int nnrti_tr_cmd_train(ctx *c);
 int nnrti_tr_cmd_train_text(ctx *c);
+
+/* ---- trainer_ckpt.c ------------------------------------------------------ */
+
+/* --checkpoint can be written (and the model can write it). */
+int nnrti_tr_check_checkpoint(ctx *c);
+/* Write --checkpoint (when given) after epoch of n_train training examples. */
+int nnrti_tr_save_checkpoint(ctx *c, long epoch, uint64_t n_train);
+/* Create the model for train, from --resume (checkpoint or weights) if given. */
+int nnrti_tr_make_train_model(ctx *c, uint64_t n_train);
+
+/* ---- trainer_augment.c ---------------------------------------------------- */
+
+/* Parse and check --augment into c->aug (EXIT_USAGE on a bad list or input). */
+int nnrti_tr_check_augment(ctx *c);
+/* Augment the gathered training batch of step s of epoch. */
+int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s);
 
 /* ---- trainer_eval.c ------------------------------------------------------ */
 

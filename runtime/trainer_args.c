@@ -44,6 +44,8 @@ static const struct optdef {
     {"out", CMD_RECON, 0},
     {"count", CMD_RECON, 0},
     {"allow-nonfinite", CMD_ALL, 1},
+    {"checkpoint", CMD_TRAIN, 0},
+    {"augment", CMD_TRAIN, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -51,8 +53,10 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
     fprintf(f,
             "usage: %s train --data FILE [--labels FILE] --epochs N [--steps-per-epoch N] [--lr X] [--seed S]\n"
             "          [--val-split F] [--scale X] [--save W.safetensors] [--resume W.safetensors]\n"
+            "          [--checkpoint C.safetensors] [--augment shift=N,flip,rotate=DEG,noise=SIGMA]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
+            "          [--checkpoint C.safetensors]\n"
             "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
             "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
             "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
@@ -111,7 +115,14 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   (default 0; 0.1 with --text)\n"
            "  --scale X        multiply every feature by X (default 1)\n"
            "  --save W         write the trained weights (safetensors)\n"
-           "  --resume W       start from saved weights\n"
+           "  --resume W       continue from a --checkpoint file exactly (its epochs, data\n"
+           "                   order, optimizer state, step and random state), or start\n"
+           "                   from saved weights (the optimizer starts afresh)\n"
+           "  --checkpoint C   write an exact checkpoint to C after every epoch (for --resume)\n"
+           "  --augment LIST   image inputs [C, H, W] or [H, W], training batches only:\n"
+           "                   shift=N (random shifts by up to N pixels, zero padding),\n"
+           "                   flip (horizontal, off by default), rotate=DEG (up to DEG\n"
+           "                   degrees, bilinear), noise=SIGMA (Gaussian); seeded by --seed\n"
            "  --load W         weights to evaluate, predict, sample or reconstruct with\n"
            "                   (optional for a model without a train statement: its initial\n"
            "                   values)\n"
@@ -310,7 +321,7 @@ static int check_options(ctx *c)
     if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
-    if ((rc = check_ints(c)) != 0)
+    if ((rc = check_ints(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0)
         return rc;
     return check_reals(c);
 }

@@ -64,6 +64,9 @@ static int check_trainable(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot save weights", d->name);
     if (c->o.have_lr && !d->set_lr)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot change its learning rate", d->name);
+    int rc = nnrti_tr_check_checkpoint(c);
+    if (rc)
+        return rc;
     return c->o.raw[O_SAVE] ? check_save_target(c, c->o.raw[O_SAVE]) : 0;
 }
 
@@ -146,7 +149,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
     for (s = 0; s < steps; s++) {
         int rc;
         nnrti_tr_gather(c, tr, idx + s * d->batch);
-        if ((rc = step(c, &p, epoch, s, &sum)))
+        if ((rc = nnrti_tr_augment_batch(c, epoch, s)) || (rc = step(c, &p, epoch, s, &sum)))
             return rc;
     }
     nnrt_progress_end(&p);
@@ -168,8 +171,9 @@ static int ndigits(long v)
  * total, at least 3 characters. */
 static void print_epoch(const ctx *c, long epoch, double loss)
 {
-    int w = ndigits(c->o.epochs) > 3 ? ndigits(c->o.epochs) : 3;
-    printf("epoch %*ld/%ld  loss %.6f", w, epoch, c->o.epochs, loss);
+    long total = c->epoch0 + c->o.epochs;
+    int w = ndigits(total) > 3 ? ndigits(total) : 3;
+    printf("epoch %*ld/%ld  loss %.6f", w, epoch, total, loss);
 }
 
 /* Train, score, print the epoch line. Without a metric, a validation set
@@ -206,8 +210,9 @@ static int train_loop(ctx *c, const split *sp)
     int rc = 0;
     if (!idx)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory");
-    for (e = 1; e <= c->o.epochs && rc == 0; e++)
-        rc = run_epoch(c, sp, idx, e);
+    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs && rc == 0; e++)
+        if ((rc = run_epoch(c, sp, idx, e)) == 0)
+            rc = nnrti_tr_save_checkpoint(c, e, (uint64_t)sp->train.n);
     free(idx);
     return rc;
 }
@@ -248,7 +253,7 @@ int nnrti_tr_cmd_train(ctx *c)
     int rc;
     memset(&sp, 0, sizeof sp);
     if ((rc = check_trainable(c)) == 0 && (rc = prepare_data(c, &sp)) == 0 &&
-        (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_RESUME])) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        (rc = nnrti_tr_make_train_model(c, (uint64_t)sp.train.n)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)
@@ -315,10 +320,11 @@ static int text_loop(ctx *c, const text *t)
         steps = (int64_t)(t->n_train / ((size_t)d->batch * d->x_numel));
     if (steps == 0)
         steps = 1;
-    for (e = 1; e <= c->o.epochs; e++) {
+    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs; e++) {
         double t0 = nnrt_now(), loss = 0, vl = 0;
         if ((rc = text_epoch(c, t, e, steps, &loss)) != 0 ||
-            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0))
+            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0) ||
+            (rc = nnrti_tr_save_checkpoint(c, e, t->n_train)) != 0)
             return rc;
         print_epoch(c, e, loss);
         if (c->o.val_split > 0)
@@ -338,7 +344,7 @@ int nnrti_tr_cmd_train_text(ctx *c)
     memset(&t, 0, sizeof t);
     if ((rc = nnrti_tr_check_char_model(c)) == 0 && (rc = check_trainable(c)) == 0 &&
         (rc = nnrti_tr_load_text(c, c->o.raw[O_TEXT], &t)) == 0 && (rc = nnrti_tr_split_text(c, &t)) == 0 &&
-        (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_RESUME])) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        (rc = nnrti_tr_make_train_model(c, t.n_train)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)

@@ -64,6 +64,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
                   cx->upper);
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
+        cg_ckpt_protos(cx, h);
     }
     sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n"
                  " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
@@ -370,6 +371,26 @@ static void emit_training(cg_ctx *cx) {
 
 /* ---- parameters, save and load ----------------------------------------- */
 
+/* P_save_checkpoint and P_load_checkpoint through libnnrt's nnrt_ckpt_*. */
+static void emit_checkpoint(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    cg_ckpt_model(cx);
+    sb_printf(c, "\nint %s_save_checkpoint(const %s *m, const char *path, const char *extra) {\n", P, P);
+    sb_puts(c, "    nnrt_err err;\n    if (!m || !path) return NNRT_ERR_ARG;\n");
+    cg_ckpt_state_out(cx);
+    sb_puts(c, "    const void *bufs[3] = {m->params, m->opt[0], m->opt[1]};\n");
+    sb_printf(c, "    int s = nnrt_ckpt_save(path, &%s_ckpt, bufs, &ck, &err);\n", P);
+    sb_printf(c, "    if (s != NNRT_OK) ((%s *)m)->error = err;\n    return s;\n}\n", P);
+    sb_printf(c, "\nint %s_load_checkpoint(%s *m, const char *path, char *extra, size_t cap) {\n", P, P);
+    sb_puts(c, "    nnrt_err err;\n    nnrt_ckpt_state ck;\n    if (!m || !path) return NNRT_ERR_ARG;\n");
+    sb_puts(c, "    void *const bufs[3] = {m->params, m->opt[0], m->opt[1]};\n");
+    sb_printf(c, "    int s = nnrt_ckpt_load(path, &%s_ckpt, bufs, &ck, &err);\n", P);
+    sb_puts(c, "    if (s != NNRT_OK) {\n        m->error = err;\n        return s;\n    }\n");
+    cg_ckpt_state_in(cx);
+    sb_puts(c, "    return NNRT_OK;\n}\n");
+}
+
 static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     strbuf *c = cx->c;
@@ -390,6 +411,7 @@ static void emit_params_api(cg_ctx *cx) {
               P, P);
     sb_printf(c, "    int st = nnrt_st_load(path, %s_param_table, %d, m->params, &err);\n", P, np);
     sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+    if (cg_trainable(cx)) emit_checkpoint(cx);
     sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }

@@ -343,6 +343,38 @@ void cg_fail_fn(cg_ctx *cx) {
     sb_puts(cx->c, "    snprintf(m->error.msg, sizeof m->error.msg, fmt, a, b);\n    return status;\n}\n");
 }
 
+/* ---- exact checkpoints -------------------------------------------------- */
+
+void cg_ckpt_protos(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix;
+    sb_puts(h, "/* Exact checkpoints: parameters, optimizer state, step, lr and the random ops' counter in one\n"
+               " * safetensors file (it loads as weights too); extra: the caller's own state string. */\n");
+    sb_printf(h, "int %s_save_checkpoint(const %s *m, const char *path, const char *extra);\n", P, P);
+    sb_printf(h, "int %s_load_checkpoint(%s *m, const char *path, char *extra, size_t cap); /* all or nothing */\n",
+              P, P);
+}
+
+void cg_ckpt_model(cg_ctx *cx) {
+    int ns = cg_opt_slots(cx);
+    const char *s0 = cx->g->opt.kind == OPT_SGD ? "momentum_buffer" : "exp_avg";
+    sb_printf(cx->c, "\nstatic const nnrt_ckpt_model %s_ckpt = {\"%s\", %s_param_table, %d, %s_PARAM_ELEMS, %d, {",
+              cx->o->prefix, cx->g->name, cx->o->prefix, cx->g->params.len, cx->upper, ns);
+    sb_printf(cx->c, "%s%s%s%s}};\n", ns ? "\"" : "NULL", ns ? s0 : "", ns ? "\"" : "",
+              ns > 1 ? ", \"exp_avg_sq\"" : "");
+}
+
+void cg_ckpt_state_out(cg_ctx *cx) {
+    sb_puts(cx->c, "    nnrt_ckpt_state ck;\n    memset(&ck, 0, sizeof ck);\n");
+    sb_puts(cx->c, "    ck.step = m->step, ck.lr = m->lr, ck.seed = m->seed, ck.calls = m->calls;\n");
+    sb_puts(cx->c, "    if (extra && strlen(extra) >= sizeof ck.extra) return NNRT_ERR_ARG;\n");
+    sb_puts(cx->c, "    if (extra) memcpy(ck.extra, extra, strlen(extra) + 1);\n");
+}
+
+void cg_ckpt_state_in(cg_ctx *cx) {
+    sb_puts(cx->c, "    m->step = ck.step, m->lr = ck.lr, m->seed = ck.seed, m->calls = ck.calls;\n");
+    sb_puts(cx->c, "    if (extra && cap) snprintf(extra, cap, \"%s\", ck.extra);\n");
+}
+
 /* ---- non-finite values ------------------------------------------------- */
 
 /* The learning rate must be finite, >= 0 and representable in T (0

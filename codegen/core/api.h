@@ -58,6 +58,15 @@ void cg_sgd_step(cg_ctx *cx, const char *step);
 void cg_adam_consts(cg_ctx *cx);
 void cg_adam_step(cg_ctx *cx);
 
+/* Exact checkpoints (trainable models): the prototypes of P_save_checkpoint
+ * and P_load_checkpoint; static const nnrt_ckpt_model P_ckpt (after the
+ * param table); the state of m into nnrt_ckpt_state ck and back (4 spaces
+ * in). */
+void cg_ckpt_protos(cg_ctx *cx, strbuf *h);
+void cg_ckpt_model(cg_ctx *cx);
+void cg_ckpt_state_out(cg_ctx *cx);
+void cg_ckpt_state_in(cg_ctx *cx);
+
 /* Non-finite values. "int P_set_lr(P *m, double lr) {" and its checks (lr
  * finite, >= 0, within T), to be completed by the target; the test of
  * m->last_loss that ends P_train_step with NNRT_ERR_NONFINITE (indent ind);

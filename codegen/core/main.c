@@ -69,6 +69,10 @@ static void adapters(cg_ctx *cx, const args *a) {
     if (train) {
         loss_adapter(cx, a, "d_train_step", "train_step");
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
+        sb_printf(c, "static int d_save_ckpt(void *m, const char *path, const char *extra) "
+                     "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
+        sb_printf(c, "static int d_load_ckpt(void *m, const char *path, char *extra, size_t cap) "
+                     "{ return %s_load_checkpoint(%s, path, extra, cap); }\n", P, M);
     }
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
@@ -116,6 +120,7 @@ static void desc(cg_ctx *cx) {
     sb_puts(c, "    d.create = d_create;\n    d.destroy = d_destroy;\n    d.forward = d_forward;\n");
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
+    if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }

@@ -143,6 +143,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P,
                   P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
+        cg_ckpt_protos(cx, h);
     }
     sb_puts(h, "\n/* Device pointers, asynchronous on stream (NULL: the model's own stream):\n"
                " * nothing synchronizes; loss and outputs are device pointers (NULL: not\n"
@@ -735,6 +736,50 @@ static void emit_params_api(cg_ctx *cx) {
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }
 
+/* Copies between the device's parameters and optimizer buffers and the
+ * host buffer h of 3 * PARAM_ELEMS (dir: "DeviceToHost" or "HostToDevice"). */
+static void ckpt_copies(cg_ctx *cx, const char *dir) {
+    arena *a = cx->g->a;
+    const char *bytes = arena_printf(a, "sizeof(%s) * %s_PARAM_ELEMS", cx->T, cx->upper);
+    static const char *const dev[3] = {"m->params", "m->opt[0]", "m->opt[1]"};
+    int to_host = dir[0] == 'D';
+    for (int k = 0; k <= cg_opt_slots(cx); k++) {
+        const char *h = arena_printf(a, "h + %d * %s_PARAM_ELEMS", k, cx->upper);
+        emit_copy(cx, to_host ? h : dev[k], to_host ? dev[k] : h, bytes, dir, "the checkpoint");
+    }
+}
+
+/* P_save_checkpoint and P_load_checkpoint through a host copy of the
+ * parameters and optimizer buffers (libnnrt's nnrt_ckpt_*). */
+static void emit_checkpoint(cg_ctx *cx) {
+    const char *P = cx->o->prefix, *T = cx->T, *U = cx->upper;
+    strbuf *c = cx->c;
+    cg_ckpt_model(cx);
+    sb_printf(c, "\nint %s_save_checkpoint(const %s *cm, const char *path, const char *extra) {\n", P, P);
+    sb_printf(c, "    nnrt_err err;\n    if (!cm || !path) return NNRT_ERR_ARG;\n    %s *m = (%s *)cm;\n", P, P);
+    cg_ckpt_state_out(cx);
+    sb_printf(c, "    %s *h = (%s *)malloc(sizeof(%s) * 3 * %s_PARAM_ELEMS);\n", T, T, T, U);
+    sb_printf(c, "    if (!h) return NNRT_ERR_NOMEM;\n    int st = %s_begin(m, NULL);\n", P);
+    ckpt_copies(cx, "DeviceToHost");
+    sb_printf(c, "    const void *bufs[3] = {h, h + %s_PARAM_ELEMS, h + 2 * %s_PARAM_ELEMS};\n", U, U);
+    sb_printf(c, "    st = %s_finish(m, st);\n    if (st == NNRT_OK) {\n", P);
+    sb_printf(c, "        st = nnrt_ckpt_save(path, &%s_ckpt, bufs, &ck, &err);\n", P);
+    sb_puts(c, "        if (st != NNRT_OK) m->error = err;\n    }\n    free(h);\n    return st;\n}\n");
+    sb_printf(c, "\nint %s_load_checkpoint(%s *m, const char *path, char *extra, size_t cap) {\n", P, P);
+    sb_puts(c, "    nnrt_err err;\n    nnrt_ckpt_state ck;\n    if (!m || !path) return NNRT_ERR_ARG;\n");
+    sb_printf(c, "    %s *h = (%s *)malloc(sizeof(%s) * 3 * %s_PARAM_ELEMS);\n    if (!h) return NNRT_ERR_NOMEM;\n", T,
+              T, T, U);
+    sb_printf(c, "    void *const bufs[3] = {h, h + %s_PARAM_ELEMS, h + 2 * %s_PARAM_ELEMS};\n", U, U);
+    sb_printf(c, "    int st = nnrt_ckpt_load(path, &%s_ckpt, bufs, &ck, &err);\n", P);
+    sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        free(h);\n        return st;\n    }\n");
+    cg_ckpt_state_in(cx);
+    sb_puts(c, "    const double hy[2] = {m->lr, (double)m->step};\n");
+    sb_printf(c, "    st = %s_begin(m, NULL);\n", P);
+    ckpt_copies(cx, "HostToDevice");
+    emit_copy(cx, "m->hyper", "hy", "sizeof hy", "HostToDevice", "lr and step");
+    sb_printf(c, "    st = %s_finish(m, st);\n    free(h);\n    return st;\n}\n", P);
+}
+
 /* P_check_finite on host copies: the parameters and gradients through the
  * staging buffer, the last loss from hyper (P_read_loss). */
 static void emit_check_finite(cg_ctx *cx) {
@@ -769,6 +814,7 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
     emit_params_api(cx);
+    if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_check_finite(cx);
     cg_generic_entries(cx);
     if (cx->o->emit_main && cg_main(cx, err, 1)) return 1;
