@@ -340,6 +340,7 @@ typedef struct nnrt_model_desc {
 /* The whole command line of a generated trainer:
  *   prog train --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]
  *              [--val-split F] [--scale X] [--save W] [--resume W]
+ *              [--checkpoint C] [--augment LIST]
  *   prog train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]
  *              [--lr X] [--seed S] [--save W] [--resume W]
  *   prog eval --data FILE [--labels FILE] --load W [--scale X]

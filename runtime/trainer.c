@@ -2,6 +2,7 @@
  *
  *   prog train   --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]
  *                [--val-split F] [--scale X] [--save W] [--resume W]
+ *                [--checkpoint C] [--augment LIST]
  *   prog train   --text FILE --epochs N [--steps-per-epoch N] [--val-split F]
  *                [--lr X] [--seed S] [--save W] [--resume W]
  *   prog eval    --data FILE [--labels FILE] --load W [--scale X]

@@ -8,7 +8,7 @@
  *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
- *   trainer_augment.c --augment: checked with the options, applied per batch
+ *   trainer_augment.c  --augment: checked with the options, applied per batch
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).

@@ -505,6 +505,9 @@ done
 # ---- the conv kernels' ISA branches compute the same numbers (tests/e2e/isa.sh) ----
 . tests/e2e/isa.sh
 
+# ---- exact checkpoints and --augment in the trainer (tests/e2e/ckpt.sh) ----
+. tests/e2e/ckpt.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)
