@@ -32,14 +32,16 @@ int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s)
     const int64_t *sh = d->x_shape;
     double *tmp;
     int64_t b;
+    int rc = 0;
     if (!nnrt_augment_any(&c->aug))
         return 0;
     tmp = nnrti_tr_alloc3((size_t)sh[1], (size_t)sh[2], sizeof *tmp);
     if (!tmp)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for --augment");
-    for (b = 0; b < d->batch; b++)
-        nnrt_augment_image(&c->aug, d->dtype, (char *)c->b.x + (size_t)b * d->x_numel * c->esz, sh[0], sh[1], sh[2],
-                           c->o.seed, (uint64_t)epoch, (uint64_t)(s * d->batch + b), tmp);
+    for (b = 0; b < d->batch && rc == 0; b++)
+        if (nnrt_augment_image(&c->aug, d->dtype, (char *)c->b.x + (size_t)b * d->x_numel * c->esz, sh[0], sh[1],
+                               sh[2], c->o.seed, (uint64_t)epoch, (uint64_t)(s * d->batch + b), tmp) != NNRT_OK)
+            rc = nnrti_tr_fail(c, EXIT_RUNTIME, "--augment: more than 2^31 examples in an epoch");
     free(tmp);
-    return 0;
+    return rc;
 }

@@ -35,7 +35,8 @@ resume_case "SGD momentum, --augment shift=2" plain --augment shift=2
 $K/ckpt_adam train $KD --epochs 2 --save $K/w2.st >/dev/null 2>&1 &&
     $K/ckpt_adam train $KD --epochs 1 --resume $K/w2.st --save $K/w3.st >/dev/null 2>&1 &&
     $K/ckpt_adam train $KD --epochs 3 --save $K/full3.st >/dev/null 2>&1
-if [ -s $K/w3.st ] && ! cmp -s $K/w3.st $K/full3.st; then pass "a weights-only --resume starts the optimizer afresh (differs)"
+if [ -s $K/w3.st ] && ! cmp -s $K/w3.st $K/full3.st; then
+    pass "a weights-only --resume starts the optimizer afresh (differs)"
 else fail "a weights-only --resume gave the bits of an exact resume"; fi
 # augmentation changes the training run, and the seed reproduces it
 $K/ckpt_plain train $KD --epochs 1 --save $K/a1.st >/dev/null 2>&1
@@ -48,7 +49,8 @@ expect "a checkpoint loads as weights" 0 "accuracy" $K/ckpt_adam eval --data exa
     --scale 0.0625 --load $K/adam.ck
 # bad resume files and options: one line naming the file
 head -c 3000 $K/adam.ck >$K/trunc.ck
-expect "--resume of a truncated checkpoint" 1 "trunc.ck: the file has 3000 bytes, its header describes" $K/ckpt_adam train $KD --epochs 1 --resume $K/trunc.ck
+expect "--resume of a truncated checkpoint" 1 "trunc.ck: the file has 3000 bytes, its header describes" \
+    $K/ckpt_adam train $KD --epochs 1 --resume $K/trunc.ck
 expect "--resume of another optimizer's checkpoint" 1 "adam.ck: tensor 'optim.momentum_buffer.h.0.weight' not found" \
     $K/ckpt_sgd train $KD --epochs 1 --resume $K/adam.ck
 expect "--resume of another model's checkpoint" 1 "adam.ck: tensor '.*' not found" \
@@ -69,9 +71,11 @@ open(sys.argv[2], 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
 PY
 expect "--resume of a checkpoint without its step" 1 "nostate.ck: the checkpoint has no 'step' in its __metadata__" \
     $K/ckpt_adam train $KD --epochs 1 --resume $K/nostate.ck
-expect "--augment shift=-1" 2 "shift=-1 is not a whole number of pixels" $K/ckpt_adam train $KD --epochs 1 --augment shift=-1
+expect "--augment shift=-1" 2 "shift=-1 is not a whole number of pixels" \
+    $K/ckpt_adam train $KD --epochs 1 --augment shift=-1
 expect "--augment of an unknown kind" 2 "unknown item 'zoom=2'" $K/ckpt_adam train $KD --epochs 1 --augment flip,zoom=2
-expect "--augment rotate=400" 2 "rotate=400 is not a number of degrees" $K/ckpt_adam train $KD --epochs 1 --augment rotate=400
+expect "--augment rotate=400" 2 "rotate=400 is not a number of degrees" \
+    $K/ckpt_adam train $KD --epochs 1 --augment rotate=400
 $NNC examples/digits_mlp.nn --main -o $K/dm.c && cc $CFLAGS99 $K/dm.c $NNRT -lm -o $K/dm
 expect "--augment on a non-image input" 2 "--augment needs an image input" $K/dm train $KD --epochs 1 --augment shift=1
 expect "--checkpoint -" 2 "--checkpoint -: standard output" $K/ckpt_adam train $KD --epochs 1 --checkpoint -

@@ -28,6 +28,8 @@ run() { # name: run build/unit/name, turn CUnit's verbose output into lines
 build test_runtime $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_runtime.c build/libnnrt.a $LIBS -o $B/test_runtime && run test_runtime
 build test_files $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_files.c build/libnnrt.a \
     $LIBS -o $B/test_files && run test_files
+build test_augment $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_augment.c build/libnnrt.a \
+    $LIBS -o $B/test_augment && run test_augment
 build test_gemm $CC -std=c99 $W -march=native -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS -o $B/test_gemm && run test_gemm
 build test_gemm_c $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_c && run test_gemm_c
 # the AVX2+FMA micro-kernel, and the OpenMP split (same bits on 1, 2, 3 threads)
