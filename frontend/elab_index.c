@@ -15,6 +15,8 @@
  */
 #include "elab_impl.h"
 
+#include <math.h>
+
 /* What a subscript does to one input axis. */
 typedef struct sub_axis {
     int drop;              /* an integer index: the axis goes away */
@@ -31,7 +33,9 @@ static int sub_int(elab *e, const ast_expr *x, const char *what, int64_t *out) {
         return 0;
     }
     if (v.kind != V_NUM || !v.is_int) {
-        if (v.kind == V_NUM) diag_error(e->d, x->span, "%s must be an integer, got %g", what, v.num);
+        if (v.kind == V_NUM)
+            diag_error(e->d, x->span, v.num == floor(v.num) ? "%s must be an integer, got the float %.1f"
+                                                            : "%s must be an integer, got %g", what, v.num);
         else diag_error(e->d, x->span, "%s must be an integer", what);
         return 0;
     }

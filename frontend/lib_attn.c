@@ -278,8 +278,10 @@ static val b_slice(elab *e, const builtin *b, const ast_expr *call, val *args) {
 /* The axes of a rank-r tensor that flip's argument i names: one integer
  * or a list of distinct ones, each in [-r, r). */
 static int axes_arg(elab *e, const builtin *b, const ast_expr *call, val *v, int i, int r, int64_t *ax, int *n) {
+    int64_t given[MAX_LIST];
     if (v->kind == V_NUM) return *n = 1, axis_arg(e, b, v, i, r, ax);
     if (!int_list(e, b, call, v, i, ax, n)) return 0;
+    memcpy(given, ax, (size_t)*n * sizeof *ax);
     for (int k = 0; k < *n; k++) {
         if (ax[k] < -r || ax[k] >= r) {
             diag_error(e->d, v->span, "%s: axis %lld is out of range for rank %d (use %d .. %d)", b->name,
@@ -290,7 +292,7 @@ static int axes_arg(elab *e, const builtin *b, const ast_expr *call, val *v, int
         for (int j = 0; j < k; j++)
             if (ax[j] == ax[k]) {
                 diag_error(e->d, v->span, "%s: axis %lld appears twice in %s", b->name, (long long)ax[k],
-                           list_str(e, ax, *n));
+                           list_str(e, given, *n));
                 return 0;
             }
     }
