@@ -118,6 +118,29 @@ ast_expr *ast_ex_list(parse_ctx *c, expr_vec *elems, src_span at) {
     return e;
 }
 
+ast_expr *ast_ex_index(parse_ctx *c, ast_expr *x, expr_vec *subs, src_span at) {
+    int depth = ast_ex_depth(x);
+    for (int i = 0; i < subs->len; i++) depth = max2(depth, ast_ex_depth(subs->data[i]));
+    if (too_deep(c, depth + 1, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_INDEX, depth + 1, at);
+    e->lhs = x;
+    e->elems = subs->data;
+    e->nelems = subs->len;
+    return e;
+}
+
+ast_expr *ast_ex_slice(parse_ctx *c, ast_expr *lo, ast_expr *hi, ast_expr *step, src_span at) {
+    int depth = 1 + max2(ast_ex_depth(lo), max2(ast_ex_depth(hi), ast_ex_depth(step)));
+    if (too_deep(c, depth, at)) return placeholder(c, at);
+    ast_expr *e = new_expr(c, EX_SLICE, depth, at);
+    e->lhs = lo;
+    e->rhs = hi;
+    e->step = step;
+    return e;
+}
+
+ast_expr *ast_ex_ellipsis(parse_ctx *c, src_span at) { return new_expr(c, EX_ELLIPSIS, 1, at); }
+
 /* ---- lists --------------------------------------------------------------- */
 
 expr_vec *ast_exprs_new(parse_ctx *c) { return arena_alloc(c->a, sizeof(expr_vec)); }

@@ -20,7 +20,10 @@ typedef enum ast_expr_kind {
     EX_CALL,  /* f(a, k = v)   or   a -> f(...)   name, args, piped */
     EX_BINOP, /* a + b, a - b, a * b, a / b      op, lhs, rhs */
     EX_NEG,   /* -a                              lhs */
-    EX_LIST   /* [a, b, [c, d]] tensor literal   elems */
+    EX_LIST,  /* [a, b, [c, d]] tensor literal   elems */
+    EX_INDEX, /* x[i, a:b, ...]                  lhs (x), elems (subscripts) */
+    EX_SLICE, /* a:b:c in a subscript            lhs, rhs, step (each may be NULL) */
+    EX_ELLIPSIS /* ... in a subscript */
 } ast_expr_kind;
 
 /* One argument of a call: positional (name == NULL) or named (k = v). */
@@ -41,10 +44,12 @@ struct ast_expr {
     int nargs;          /* EX_CALL: number of arguments */
     int piped;          /* EX_CALL: written as `lhs -> f(...)` or `lhs -> f` */
     char op;            /* EX_BINOP: '+', '-', '*', '/' */
-    ast_expr *lhs;      /* EX_BINOP: left operand; EX_NEG: the operand */
-    ast_expr *rhs;      /* EX_BINOP: right operand */
-    ast_expr **elems;   /* EX_LIST: elements */
-    int nelems;         /* EX_LIST: number of elements */
+    ast_expr *lhs;      /* EX_BINOP: left operand; EX_NEG: the operand;
+                           EX_INDEX: the indexed expression; EX_SLICE: the start */
+    ast_expr *rhs;      /* EX_BINOP: right operand; EX_SLICE: the end */
+    ast_expr *step;     /* EX_SLICE: the step, or NULL */
+    ast_expr **elems;   /* EX_LIST: elements; EX_INDEX: subscripts */
+    int nelems;         /* EX_LIST, EX_INDEX: number of elements */
 };
 
 /* A tensor type: f32[B, 64]. */

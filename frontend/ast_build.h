@@ -105,6 +105,11 @@ ast_expr *ast_ex_pipe(parse_ctx *c, ast_expr *lhs, const char *f, src_span f_at,
 ast_expr *ast_ex_binop(parse_ctx *c, char op, ast_expr *l, ast_expr *r, src_span at);
 ast_expr *ast_ex_neg(parse_ctx *c, ast_expr *e, src_span at);
 ast_expr *ast_ex_list(parse_ctx *c, expr_vec *elems, src_span at);
+/* x[subs]; a subscript is an expression, a slice or '...' */
+ast_expr *ast_ex_index(parse_ctx *c, ast_expr *x, expr_vec *subs, src_span at);
+/* lo:hi:step in a subscript; each part may be NULL */
+ast_expr *ast_ex_slice(parse_ctx *c, ast_expr *lo, ast_expr *hi, ast_expr *step, src_span at);
+ast_expr *ast_ex_ellipsis(parse_ctx *c, src_span at);
 /* Depth of an expression tree built by these constructors (a leaf is 1). */
 int ast_ex_depth(const ast_expr *e);
 

@@ -82,6 +82,18 @@ static void print_list(const ast_expr *e, FILE *out, int depth) {
     fputc(']', out);
 }
 
+/* (slice lo hi step), with _ for a part left out */
+static void print_slice(const ast_expr *e, FILE *out, int depth) {
+    const ast_expr *part[3] = {e->lhs, e->rhs, e->step};
+    fputs("(slice", out);
+    for (int i = 0; i < 3; i++) {
+        fputc(' ', out);
+        if (part[i]) print_expr(part[i], out, depth + 1);
+        else fputc('_', out);
+    }
+    fputc(')', out);
+}
+
 static void print_expr(const ast_expr *e, FILE *out, int depth) {
     if (!e) { fputs("?", out); return; }
     if (depth > PRINT_MAX_DEPTH) { fputs("...", out); return; }
@@ -102,6 +114,15 @@ static void print_expr(const ast_expr *e, FILE *out, int depth) {
         fputc(')', out);
         break;
     case EX_LIST: print_list(e, out, depth); break;
+    case EX_INDEX:
+        fputs("(index ", out);
+        print_expr(e->lhs, out, depth + 1);
+        fputc(' ', out);
+        print_list(e, out, depth);
+        fputc(')', out);
+        break;
+    case EX_SLICE: print_slice(e, out, depth); break;
+    case EX_ELLIPSIS: fputs("...", out); break;
     }
 }
 

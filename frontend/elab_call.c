@@ -204,7 +204,8 @@ val el_eval_call(elab *e, const ast_expr *x) {
     if (!ok) return el_err;
     int cur = e->ncalls;
     e->ncalls = saved; /* the layer names its parameters with its own index */
-    val r = b->fn(e, b, x, args);
+    val r;
+    if (!el_const_math(e, b, x, args, &r)) r = b->fn(e, b, x, args);
     e->ncalls = cur;
     if (r.kind == V_NUM) e->ncalls = saved; /* a number (dim) is no stage of a pipeline */
     return r;

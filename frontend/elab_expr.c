@@ -54,6 +54,49 @@ static val arith(elab *e, const ast_expr *x, char op, val a, val b) {
     return el_apply(e, x, o, ops, 2, NULL, NULL);
 }
 
+/* The domain error of name(a[, b]), or NULL. */
+static const char *math_domain(elab *e, const char *name, double a, double b) {
+    if (!strcmp(name, "sqrt") && a < 0) return arena_printf(e->g->a, "sqrt of the negative number %g", a);
+    if (!strcmp(name, "log") && a < 0) return arena_printf(e->g->a, "log of the negative number %g", a);
+    if (!strcmp(name, "log") && a == 0) return "log of 0 (minus infinity)";
+    if (!strcmp(name, "pow") && a < 0 && b != floor(b))
+        return arena_printf(e->g->a, "pow of the negative number %g to the non-integer power %g", a, b);
+    if (!strcmp(name, "pow") && a == 0 && b < 0) return arena_printf(e->g->a, "pow(0, %g) divides by zero", b);
+    return NULL;
+}
+
+/* Function k of el_const_math's names at (x, y). */
+static double math_value(int k, double x, double y) {
+    switch (k) {
+    case 0: return sqrt(x);
+    case 1: return exp(x);
+    case 2: return log(x);
+    case 3: return pow(x, y);
+    case 4: return fmin(x, y);
+    default: return fmax(x, y);
+    }
+}
+
+int el_const_math(elab *e, const builtin *b, const ast_expr *call, const val *args, val *out) {
+    static const char *const names[] = {"sqrt", "exp", "log", "pow", "min", "max"};
+    int k = 0, two = !strcmp(b->name, "pow") || !strcmp(b->name, "min") || !strcmp(b->name, "max");
+    while (k < 6 && strcmp(b->name, names[k])) k++;
+    if (k == 6 || args[0].kind != V_NUM || (two && args[1].kind != V_NUM)) return 0;
+    double x = args[0].num, y = two ? args[1].num : 0;
+    const char *bad = math_domain(e, b->name, x, y);
+    double r = math_value(k, x, y);
+    if (!bad && !isfinite(r))
+        bad = two ? arena_printf(e->g->a, "%s(%g, %g) overflows", b->name, x, y)
+                  : arena_printf(e->g->a, "%s(%g) overflows", b->name, x);
+    if (bad) {
+        diag_error(e->d, call->span, "%s in a constant expression", bad);
+        return *out = el_err, 1;
+    }
+    *out = el_num(r, call->span);
+    out->is_int &= args[0].is_int && (!two || args[1].is_int); /* as for + - * / */
+    return 1;
+}
+
 /* Flatten a nested list literal into values and shape. */
 static int literal(elab *e, const ast_expr *x, int depth, ir_shape *s, dvec *out) {
     if (x->kind != EX_LIST) {
@@ -145,6 +188,9 @@ val el_eval(elab *e, const ast_expr *x) {
         return el_apply(e, x, IR_NEG, &a, 1, NULL, NULL);
     }
     case EX_LIST: return eval_literal(e, x);
+    case EX_INDEX: return el_eval_index(e, x);
+    case EX_SLICE: /* only inside an index (the grammar's subscript) */
+    case EX_ELLIPSIS: return el_err;
     }
     return el_err;
 }
@@ -157,7 +203,10 @@ int el_count_layers(elab *e, const ast_expr *x) {
     int n = (b && b->layer) || (x->kind == EX_CALL && el_find_block(e, x->name) >= 0);
     for (int i = 0; x->kind == EX_CALL && i < x->nargs; i++) n += el_count_layers(e, x->args[i].value);
     if (x->kind == EX_BINOP || x->kind == EX_NEG) n += el_count_layers(e, x->lhs) + el_count_layers(e, x->rhs);
-    for (int i = 0; x->kind == EX_LIST && i < x->nelems; i++) n += el_count_layers(e, x->elems[i]);
+    for (int i = 0; (x->kind == EX_LIST || x->kind == EX_INDEX) && i < x->nelems; i++)
+        n += el_count_layers(e, x->elems[i]);
+    if (x->kind == EX_INDEX) n += el_count_layers(e, x->lhs);
+    if (x->kind == EX_SLICE) n += el_count_layers(e, x->lhs) + el_count_layers(e, x->rhs) + el_count_layers(e, x->step);
     return n;
 }
 

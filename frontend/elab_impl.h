@@ -6,6 +6,7 @@
  *   elab.c        elaborate(): consts, the model, the second pass, auto init
  *   elab_names.c  hash index, scopes, bind/lookup, built-in lookup, suggestions
  *   elab_expr.c   values and expressions: numbers, names, arithmetic, literals
+ *   elab_index.c  indexing x[i, a:b, ...], lowered to slices and reshapes
  *   elab_call.c   calls: argument matching, dispatch, the helpers of elab.h
  *   elab_stmt.c   statements: input, target, param, bindings, output
  *   elab_train.c  the loss and train statements
@@ -61,6 +62,10 @@ int el_count_layers(elab *e, const ast_expr *x);
 /* Evaluate the expression of a statement whose layers are named after scope. */
 val el_eval_stmt_expr(elab *e, const char *scope, const ast_expr *x);
 val el_eval_call(elab *e, const ast_expr *x);
+val el_eval_index(elab *e, const ast_expr *x); /* x[subscripts] */
+/* sqrt, exp, log, pow, min, max of numbers: sets *out (the value, or el_err
+ * after a domain error) and returns 1; returns 0 for anything else. */
+int el_const_math(elab *e, const builtin *b, const ast_expr *call, const val *args, val *out);
 /* Match a call's arguments to the built-in's parameters, evaluating them. */
 int el_bind_args(elab *e, const builtin *b, const ast_expr *call, val *args);
 int el_param_index(const builtin *b, const char *name); /* -1: no such parameter */

@@ -7,6 +7,8 @@
  *   concat(a, b, axis)         torch.cat([a, b], dim=axis)              -> concat
  *   slice(x, axis, start, end) x.narrow(axis, start, end - start)       -> slice
  *   bmm(a, b)                  torch.matmul(a, b), equal batch dims     -> bmm
+ *   expand(x, shape)           x.expand(shape)                  -> reshape, expand
+ *   flip(x, axis)              torch.flip(x, axis), axis or list of axes -> flip
  *   embedding(ids, vocab, dim) nn.Embedding(vocab, dim)(ids.long())     -> embedding
  *   positional(x)              x + wpe.weight, wpe = nn.Embedding(T, D) -> add
  *   attention(x, heads, causal = false, bias = true)
@@ -273,6 +275,104 @@ static val b_slice(elab *e, const builtin *b, const ast_expr *call, val *args) {
     return slice_of(e, call, args[0], ax, lo, hi);
 }
 
+/* The axes of a rank-r tensor that flip's argument i names: one integer
+ * or a list of distinct ones, each in [-r, r). */
+static int axes_arg(elab *e, const builtin *b, const ast_expr *call, val *v, int i, int r, int64_t *ax, int *n) {
+    int64_t given[MAX_LIST];
+    if (v->kind == V_NUM) return *n = 1, axis_arg(e, b, v, i, r, ax);
+    if (!int_list(e, b, call, v, i, ax, n)) return 0;
+    memcpy(given, ax, (size_t)*n * sizeof *ax);
+    for (int k = 0; k < *n; k++) {
+        if (ax[k] < -r || ax[k] >= r) {
+            diag_error(e->d, v->span, "%s: axis %lld is out of range for rank %d (use %d .. %d)", b->name,
+                       (long long)ax[k], r, -r, r - 1);
+            return 0;
+        }
+        ax[k] = ax[k] < 0 ? ax[k] + r : ax[k];
+        for (int j = 0; j < k; j++)
+            if (ax[j] == ax[k]) {
+                diag_error(e->d, v->span, "%s: axis %lld appears twice in %s", b->name, (long long)ax[k],
+                           list_str(e, given, *n));
+                return 0;
+            }
+    }
+    return 1;
+}
+
+/* flip(x, axis): x reversed along one axis or a list of them. */
+static val b_flip(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int64_t ax[MAX_LIST];
+    int n = 0;
+    if (!want_f32(e, b, &args[0], 0)) return el_err;
+    if (!axes_arg(e, b, call, &args[1], 1, el_node(e, args[0].node)->shape.rank, ax, &n)) return el_err;
+    val y = args[0];
+    for (int k = 0; k < n; k++) {
+        int64_t ia[IR_MAX_ATTR] = {ax[k]};
+        y = op1(e, call, IR_FLIP, y, ia, NULL);
+    }
+    return y;
+}
+
+/* The output shape of expand(x, shape) in to[0..n), with bcast[k] set for
+ * the axes it broadcasts (new leading axes and size-1 axes that grow). */
+static int expand_shape(elab *e, const ast_expr *call, val *args, const int64_t *d, int n, int64_t *to, int *bcast) {
+    const ir_shape *s = &el_node(e, args[0].node)->shape;
+    int lead = n - s->rank;
+    const char *why = NULL;
+    if (lead < 0) why = arena_printf(e->g->a, "the shape has fewer axes than x (%d)", s->rank);
+    for (int k = 0; !why && k < n; k++) {
+        int64_t have = k < lead ? 1 : s->d[k - lead];
+        to[k] = d[k] == -1 && k >= lead ? have : d[k];
+        bcast[k] = k < lead || (have == 1 && to[k] != 1);
+        if (d[k] == -1 && k < lead) why = arena_printf(e->g->a, "-1 cannot size the new leading axis %d", k);
+        else if (to[k] < 1) why = arena_printf(e->g->a, "axis %d: sizes must be positive or -1, got %lld", k,
+                                               (long long)d[k]);
+        else if (k >= lead && have != to[k] && have != 1)
+            why = arena_printf(e->g->a, "axis %d has size %lld, and only a size-1 axis can grow (to %lld)", k,
+                               (long long)have, (long long)to[k]);
+    }
+    if (why) {
+        el_op_error(e, call,
+                    arena_printf(e->g->a, "expand: cannot expand %s to %s: %s", el_type_str(e, args[0].node),
+                                 list_str(e, d, n), why),
+                    args, 1);
+        return 0;
+    }
+    ir_shape out = ir_shape_make(n, to);
+    if (ir_shape_fits(&out)) return 1;
+    diag_error(e->d, call->span, "%s", ir_size_error(e->g->a, "expand: the result", DT_F32, &out));
+    return 0;
+}
+
+/* expand(x, shape): x.expand(shape). Lowered to a reshape that drops the
+ * size-1 axes that grow, then one EXPAND (the adjoint of sum: its
+ * gradient sums over the run again) per run of adjacent broadcast axes. */
+static val b_expand(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int64_t d[MAX_LIST], to[MAX_LIST], cur[MAX_LIST];
+    int n = 0, bcast[MAX_LIST], m = 0;
+    int ok = want_f32(e, b, &args[0], 0);
+    ok &= int_list(e, b, call, &args[1], 1, d, &n);
+    if (!ok || !expand_shape(e, call, args, d, n, to, bcast)) return el_err;
+    for (int k = 0; k < n; k++)
+        if (!bcast[k]) cur[m++] = to[k];
+    val y = args[0];
+    if (m != el_node(e, y.node)->shape.rank) y = reshape_to(e, call, y, m, cur);
+    for (int k = 0; k < n; k++) {
+        if (!bcast[k] || (k > 0 && bcast[k - 1])) continue;
+        int a1 = k;
+        while (a1 < n && bcast[a1]) a1++;
+        int a0 = 0;
+        m = 0;
+        for (int j = 0; j < n; j++) { /* the runs up to this one are in */
+            if (j == k) a0 = m;
+            if (j < a1 || !bcast[j]) cur[m++] = to[j];
+        }
+        ir_node *x = ir_add_expand(e->g, y.node, ir_shape_make(m, cur), a0, a0 + a1 - k, 1.0, call->span);
+        y = el_tensor(x->id, call->span);
+    }
+    return y;
+}
+
 /* bmm(a, b): matrix products over equal leading (batch) dims. */
 static val b_bmm(elab *e, const builtin *b, const ast_expr *call, val *args) {
     int64_t ia[IR_MAX_ATTR] = {0, 0};
@@ -418,6 +518,8 @@ const builtin elab_lib_attn[] = {
     {"concat", {"a", "b", "axis"}, 3, b_concat, B_EXPR, IR_CONCAT, 0},
     {"slice", {"x", "axis", "start", "end"}, 4, b_slice, B_EXPR, IR_SLICE, 0},
     {"bmm", {"a", "b"}, 2, b_bmm, B_EXPR, IR_BMM, 0},
+    {"expand", {"x", "shape"}, 2, b_expand, B_EXPR, IR_EXPAND, 0},
+    {"flip", {"x", "axis"}, 2, b_flip, B_EXPR, IR_FLIP, 0},
     {"embedding", {"ids", "vocab", "dim"}, 3, b_embedding, B_EXPR, IR_EMBEDDING, 1},
     {"positional", {"x"}, 1, b_positional, B_EXPR, IR_ADD, 1},
     {"attention", {"x", "heads", "causal", "bias"}, 2, b_attention, B_EXPR, IR_BMM, 1},

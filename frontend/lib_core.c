@@ -12,6 +12,7 @@
  *   mse(prediction, target)                 F.mse_loss (mean)
  *   cross_entropy(logits, labels)           F.cross_entropy (mean), i32 labels
  *   binary_cross_entropy(prediction, target) F.binary_cross_entropy (mean)
+ *   min(a, b), max(a, b)                    numbers only (constant expressions)
  *   sgd(lr, momentum = 0, dampening = 0, nesterov = false, weight_decay = 0)
  *   adam(lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0)
  *   adamw(lr = 1e-3, beta1, beta2, eps, weight_decay = 1e-2)
@@ -20,6 +21,8 @@
  * `init = auto` weight is He when the layer feeds a relu, else Glorot
  * (elab.c). The optimizers are only valid in a train statement
  * (elab_train.c reads their arguments); called elsewhere they are an error.
+ * Given numbers, exp, log, sqrt, pow, min and max are folded to a number
+ * (el_const_math, elab_expr.c) before their entry here is called.
  */
 #include "elab.h"
 
@@ -100,6 +103,15 @@ static val b_mse(elab *e, const builtin *b, const ast_expr *call, val *args) {
     return el_apply(e, call, IR_SUM, &sq, 1, ia, fa);
 }
 
+/* min(a, b), max(a, b): numbers only (elab_expr.c folds them); tensors are
+ * an error. */
+static val b_const_only(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    (void)args;
+    diag_error(e->d, call->span, "%s: arguments must be numbers (%s is for constant expressions, not tensors)",
+               b->name, b->name);
+    return el_err;
+}
+
 static val b_optim(elab *e, const builtin *b, const ast_expr *call, val *args) {
     (void)args;
     diag_error(e->d, call->name_span, "'%s' is an optimizer: use it in a train statement", b->name);
@@ -125,6 +137,8 @@ const builtin elab_lib_core[] = {
     {"mse", {"prediction", "target"}, 2, b_mse, B_EXPR, IR_SUM, 0},
     {"cross_entropy", {"logits", "labels"}, 2, b_simple, B_EXPR, IR_XENT, 0},
     {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE, 0},
+    {"min", {"a", "b"}, 2, b_const_only, B_EXPR, IR_COPY, 0},
+    {"max", {"a", "b"}, 2, b_const_only, B_EXPR, IR_COPY, 0},
     {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY, 0},
     {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},
     {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},

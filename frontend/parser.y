@@ -14,7 +14,9 @@
  *   expr      := additive { '->' NAME [ '(' [args] ')' ] }   (loosest)
  *   additive  := term { ('+'|'-') term }
  *   term      := unary { ('*'|'/') unary }
- *   unary     := '-' unary | primary
+ *   unary     := '-' unary | postfix
+ *   postfix   := primary { '[' subscript { ',' subscript } ']' }
+ *   subscript := expr | '...' | [expr] ':' [expr] [ ':' [expr] ]
  *   primary   := NUMBER | NAME | NAME '(' [args] ')' | '(' expr ')'
  *              | '[' [ expr { ',' expr } [','] ] ']'
  *   args      := arg { ',' arg } ;  arg := expr | NAME '=' expr
@@ -122,9 +124,10 @@ static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
 %token KW_INPUT "input" KW_TARGET "target"
 %token KW_PARAM "param" KW_OUTPUT "output" KW_LOSS "loss" KW_TRAIN "train"
 %token ARROW "->"
+%token ELLIPSIS "..."
 
-%type <expr> expr additive term unary primary
-%type <exprs> exprs opt_exprs list_body
+%type <expr> expr additive term unary postfix primary subscript opt_expr
+%type <exprs> exprs opt_exprs list_body subscripts
 %type <arg> arg
 %type <args> args opt_args
 %type <type> type
@@ -212,8 +215,29 @@ term
     ;
 
 unary
-    : primary
+    : postfix
     | '-' unary              { $$ = ast_ex_neg(ctx, $2, @$); }
+    ;
+/* Indexing binds tightest: -x[0] is -(x[0]). */
+postfix
+    : primary
+    | postfix '[' subscripts ']'
+                             { $$ = ast_ex_index(ctx, $1, $3, @$); }
+    ;
+subscripts
+    : subscript              { $$ = ast_exprs_one(ctx, $1); }
+    | subscripts ',' subscript { $$ = ast_exprs_push(ctx, $1, $3); }
+    ;
+subscript
+    : expr
+    | "..."                  { $$ = ast_ex_ellipsis(ctx, @$); }
+    | opt_expr ':' opt_expr  { $$ = ast_ex_slice(ctx, $1, $3, NULL, @$); }
+    | opt_expr ':' opt_expr ':' opt_expr
+                             { $$ = ast_ex_slice(ctx, $1, $3, $5, @$); }
+    ;
+opt_expr
+    : %empty                 { $$ = NULL; }
+    | expr
     ;
 
 primary
@@ -353,7 +377,7 @@ static const tok_group GROUPS[] = {
                             TOK_END}},
     /* '(' (a call) and '=' (a named argument) can follow a name too, but
        listing them beside the operators only confuses */
-    {"an operator", 2, 7, {'+', '*', '-', '/', TOK_ARROW, '(', '='}},
+    {"an operator", 2, 8, {'+', '*', '-', '/', TOK_ARROW, '(', '=', '['}},
 };
 
 /* Fills items[] with what may come next, groups folded; returns the count. */

@@ -1,5 +1,5 @@
 /* ops_attn.c — shape and gradient rules of the attn family: tensor shape
- * ops (permute, slice and its adjoint pad, concat), batched matrix
+ * ops (permute, slice and its adjoint pad, concat, flip), batched matrix
  * products, embeddings and the causal mask of attention.
  *
  * Each forward rule sits next to its gradient rule. Every gradient is IR
@@ -11,6 +11,7 @@
  *   bmm      <- two bmm (the four transpose cases of matmul)
  *   embedding <- embedding_grad (a scatter-add into the table)
  *   causal_mask <- causal_mask with fill 0 (masked entries get no gradient)
+ *   flip     <- flip along the same axis
  */
 #include "rules.h"
 
@@ -221,4 +222,21 @@ const char *shape_CAUSAL_MASK(ir_graph *g, ir_node *n) {
 void vjp_CAUSAL_MASK(ad_ctx *c, ir_node *n, int dy) {
     double fa[4] = {0};
     ad_acc(c, n, 0, ad_op(c, IR_CAUSAL_MASK, n, &dy, NULL, fa, NULL));
+}
+
+/* ---- flip --------------------------------------------------------------- */
+
+/* FLIP x -> the same shape, reversed along iattr[0] = axis. */
+const char *shape_FLIP(ir_graph *g, ir_node *n) {
+    const ir_shape *a = &ir_in(g, n, 0)->shape;
+    if (n->iattr[0] < 0 || n->iattr[0] >= a->rank)
+        return arena_printf(g->a, "flip: axis %lld is out of range for %s", (long long)n->iattr[0], ir_sstr(g, a));
+    n->shape = *a;
+    return shape_float_inputs(g, n);
+}
+
+/* dx = dy flipped back along the same axis */
+void vjp_FLIP(ad_ctx *c, ir_node *n, int dy) {
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[0]};
+    ad_acc(c, n, 0, ad_op(c, IR_FLIP, n, &dy, ia, NULL, NULL));
 }

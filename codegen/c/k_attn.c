@@ -1,5 +1,5 @@
 /* k_attn.c — C kernels of the attn family: permute, slice, pad, concat,
- * bmm, embedding, embedding_grad and causal_mask (see ir/ops_attn.c for
+ * bmm, embedding, embedding_grad, causal_mask and flip (see ir/ops_attn.c for
  * their semantics). The copies' innermost loops run over contiguous output
  * elements with constant bounds, so gcc -O2 vectorizes them; bmm calls
  * libnnrt's blocked GEMM once per batch, as matmul does.
@@ -157,5 +157,22 @@ void emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "        %s *restrict yr = y + r * %lld;\n", cx->T, T);
     sb_puts(c, "        for (long j = 0; j <= i; j++) yr[j] = xr[j];\n");
     sb_printf(c, "        for (long j = i + 1; j < %lld; j++) yr[j] = fill;\n    }\n", T);
+    cgk_tail(cx);
+}
+
+/* ---- flip --------------------------------------------------------------- */
+
+/* y[o, l, i] = x[o, L - 1 - l, i]: one contiguous run per (o, l). */
+void emit_FLIP(cg_ctx *cx, const ir_node *n) {
+    ll O, L, I;
+    view3(&n->shape, (int)n->iattr[0], &O, &L, &I);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long o = 0; o < %lld; o++)\n", O);
+    sb_printf(c, "        for (long l = 0; l < %lld; l++) {\n", L);
+    sb_printf(c, "            const %s *restrict xo = x0 + (o * %lld + %lld - l) * %lld;\n", cx->T, L, L - 1, I);
+    sb_printf(c, "            %s *restrict yo = y + (o * %lld + l) * %lld;\n", cx->T, L, I);
+    fill_loop(cx, "            ", I, "yo[j]", "xo[j]");
+    sb_puts(c, "        }\n");
     cgk_tail(cx);
 }

@@ -1,5 +1,5 @@
 /* k_attn.c — CUDA kernels of the attn family: permute, slice, pad,
- * concat, bmm, embedding, embedding_grad and causal_mask (ir/ops_attn.c
+ * concat, bmm, embedding, embedding_grad, causal_mask and flip (ir/ops_attn.c
  * for their semantics, codegen/c/k_attn.c for the C target's kernels).
  *
  *   copies        one thread per output element, grid-stride; the source
@@ -20,7 +20,7 @@
  *                 still leaves 264 blocks (large vocabularies); the work is
  *                 V / VB * R id compares per column block (a sort by id
  *                 would scale better still).
- *   causal_mask   one thread per element.
+ *   causal_mask, flip  one thread per element.
  */
 #include "cuk.h"
 
@@ -200,5 +200,19 @@ void cu_emit_CAUSAL_MASK(cg_ctx *cx, const ir_node *n) {
     sb_printf(cx->c, "        y[i] = i %% %lld <= i / %lld %% %lld ? x0[i] : ", T, T, T);
     cg_literal(cx, cx->c, n->fattr[0]);
     sb_puts(cx->c, ";\n");
+    cuk_grid_close(cx, n, cg_numel(n));
+}
+
+/* ---- flip --------------------------------------------------------------- */
+
+/* y[o, l, i] = x[o, L - 1 - l, i]. */
+void cu_emit_FLIP(cg_ctx *cx, const ir_node *n) {
+    ll O, L, I;
+    view3(&n->shape, (int)n->iattr[0], &O, &L, &I);
+    if (!cg_numel(n)) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    cuk_grid_open(cx, n, IX, cg_numel(n));
+    sb_printf(cx->c, "        const %s l = i / %lld %% %lld;\n", IX, I, L);
+    sb_printf(cx->c, "        y[i] = x0[i + (%lld - 2 * l) * %lld];\n", L - 1, I);
     cuk_grid_close(cx, n, cg_numel(n));
 }

@@ -73,6 +73,8 @@ EOF
     echo "resnet_tiny examples/resnet_tiny.nn f64,f32 B=2 C=4"
     echo "autoencoder examples/autoencoder.nn f64,f32 B=4"
     echo "sum_paths tests/cudaemu/sum_paths.nn f64,f32"
+    echo "gc_index tests/gradcheck/gc_index.nn f64"
+    echo "index_expand_flip tests/parity/index_expand_flip.nn f64,f32"
 } >$D/models
 
 # each model in its precisions: "name.f64 model.nn 1 defs..."

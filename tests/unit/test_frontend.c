@@ -333,6 +333,26 @@ static void test_lists(void) {
     done(&r);
 }
 
+static void test_indexing(void) {
+    check_expr("x[:, -1]", "(index x [(slice _ _ _) (neg 1)])");
+    check_expr("x[..., 0]", "(index x [... 0])");
+    check_expr("x[1:, 2:5, ::2]", "(index x [(slice 1 _ _) (slice 2 5 _) (slice _ _ 2)])");
+    check_expr("x[a + 1:b:c]", "(index x [(slice (+ a 1) b c)])");
+    check_expr("-x[0][1]", "(neg (index (index x [0]) [1]))");
+    check_expr("f(x)[0] * 2", "(* (index (call f x) [0]) 2)");
+    check_expr("[1, 2][0]", "(index [1 2] [0])");
+    parsed r;
+    CU_ASSERT_EQUAL(parse(&r, "model m { h = x[0, 1:2]\n y = x }"), 0); /* two statements */
+    CU_ASSERT_EQUAL(r.p.models[0].nstmts, 2);
+    const ast_expr *x = first_value(&r);
+    SPAN_IS(x->span, 1, 15, 1, 24);
+    SPAN_IS(x->elems[1]->span, 1, 20, 1, 23);
+    done(&r);
+    check_error("model m { y = x[] }", 1, "1:17", "unexpected ']', expecting an expression, '...' or ':'");
+    check_error("model m { y = x[1 2] }", 1, "1:19", "unexpected number '2', expecting an operator, ':', ']' or ','");
+    check_error("model m { y = x -> f[0] }", 1, "1:21", "unexpected '['"); /* index the pipe: (x -> f)[0] */
+}
+
 /* ---- statements and layout ------------------------------------------------- */
 
 static void test_semicolons_and_layout(void) {
@@ -687,6 +707,7 @@ int main(void) {
         {"unary and binary minus", test_unary_binary},
         {"precedence and pipes", test_precedence},
         {"lists", test_lists},
+        {"indexing", test_indexing},
         {"semicolons and layout", test_semicolons_and_layout},
         {"statement forms", test_statement_forms},
         {"empty input and comments", test_empty_and_comments},
