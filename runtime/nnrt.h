@@ -134,6 +134,15 @@ int nnrt_st_get(const nnrt_st_file *f, int i, nnrt_tensor_info *info,
 int nnrt_st_find(const nnrt_st_file *f, const char *name,
                  nnrt_tensor_info *info, const void **data);
 void nnrt_st_close(nnrt_st_file *f);
+/* The header alone (checked like nnrt_st_open): tensors are described but
+ * have no data (*data is NULL); the metadata can be read. */
+int nnrt_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err);
+/* The value of key in the file's "__metadata__" object, or NULL. */
+const char *nnrt_st_metadata(const nnrt_st_file *f, const char *key);
+/* Rewrite path safely (as nnrt_st_save) with the same tensors and the
+ * metadata kv[0..2n) = key, value, key, ... (all strings), which replaces
+ * the file's metadata. Loaders that ignore metadata see the same file. */
+int nnrt_st_set_metadata(const char *path, const char *const *kv, int n, nnrt_err *err);
 
 /* ---- datasets ---------------------------------------------------------- */
 

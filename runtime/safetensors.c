@@ -58,6 +58,8 @@ struct nnrt_st_file {
     st_entry *e;               /* entries in header order */
     int count;                 /* number of entries */
     const st_entry **sorted;   /* entries sorted by name, for lookups */
+    const char **meta;         /* __metadata__ as key, value, key, ... (in names) */
+    int meta_n;                /* number of pairs */
 };
 
 /* ---- JSON header parser ------------------------------------------------ */
@@ -293,11 +295,26 @@ static int jp_uint_array(jp *p, uint64_t *vals, int max, int *count,
     return NNRT_OK;
 }
 
-/* Skip the __metadata__ object: string keys, string values. */
-static int jp_metadata(jp *p)
+/* Keep one metadata pair (strings in the arena) in f->meta. */
+static int push_meta(nnrt_st_file *f, const char *key, const char *val)
 {
-    const char *s;
-    size_t mark;
+    const char **nm;
+    if ((f->meta_n & (f->meta_n - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to the next power of two */
+        nm = realloc(f->meta, sizeof *nm * 2 * (size_t)(f->meta_n ? 2 * f->meta_n : 1));
+        if (!nm)
+            return 0;
+        f->meta = nm;
+    }
+    f->meta[2 * f->meta_n] = key;
+    f->meta[2 * f->meta_n + 1] = val;
+    f->meta_n++;
+    return 1;
+}
+
+/* The __metadata__ object: string keys, string values, kept in f->meta. */
+static int jp_metadata(jp *p, nnrt_st_file *f)
+{
+    const char *k, *v;
     int rc;
     if ((rc = jp_expect(p, '{')) != 0)
         return rc;
@@ -305,15 +322,15 @@ static int jp_metadata(jp *p)
         p->i++;
         return NNRT_OK;
     }
-    mark = p->used; /* metadata strings are not kept */
     for (;;) {
-        if ((rc = jp_string(p, &s)) != 0 || (rc = jp_expect(p, ':')) != 0)
+        if ((rc = jp_string(p, &k)) != 0 || (rc = jp_expect(p, ':')) != 0)
             return rc;
         if (jp_peek(p) != '"')
             return jp_fail(p, "__metadata__ values must be strings");
-        if ((rc = jp_string(p, &s)) != 0)
+        if ((rc = jp_string(p, &v)) != 0)
             return rc;
-        p->used = mark;
+        if (!push_meta(f, k, v))
+            return nnrti_fail(p->err, NNRT_ERR_NOMEM, "%s: out of memory", p->path);
         if (jp_peek(p) == '}') {
             p->i++;
             return NNRT_OK;
@@ -445,7 +462,7 @@ static int parse_header(jp *p, nnrt_st_file *f)
                 }
                 have_meta = 1;
                 p->used -= sizeof "__metadata__";
-                if ((rc = jp_metadata(p)) != 0)
+                if ((rc = jp_metadata(p, f)) != 0)
                     return rc;
             } else {
                 if (f->count >= ST_MAX_TENSORS)
@@ -673,7 +690,7 @@ static int describe(const st_entry *e, const nnrt_st_file *f,
         info->numel = e->numel;
     }
     if (data)
-        *data = f->data + e->begin;
+        *data = f->data ? f->data + e->begin : NULL;
     return e->dt->nnrt < 0 ? NNRT_ERR_DTYPE : NNRT_OK;
 }
 
@@ -722,6 +739,7 @@ void nnrt_st_close(nnrt_st_file *f)
     free(f->names);
     free(f->e);
     free(f->sorted);
+    free(f->meta);
     free(f);
 }
 
@@ -835,38 +853,51 @@ static void sb_json_string(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
-/* Build the padded header JSON for infos laid out back to back. */
-static int build_header(const char *path, const nnrt_tensor_info *infos,
-                        int n, sbuf *b, nnrt_err *err)
+/* Append "NAME":{"dtype":..., "shape":[...], "data_offsets":[begin,end]}. */
+static void sb_tensor(sbuf *b, const char *name, const char *dtype, int rank, const int64_t *shape, uint64_t begin,
+                      uint64_t end)
 {
-    uint64_t pos = 0;
     char num[64];
-    int i, k;
-    sb_str(b, "{");
-    for (i = 0; i < n; i++) {
-        const nnrt_tensor_info *t = &infos[i];
-        uint64_t bytes = (uint64_t)t->numel * nnrt_dtype_size(t->dtype);
-        sb_str(b, i ? "," : "");
-        sb_json_string(b, t->name);
-        sb_str(b, ":{\"dtype\":\"");
-        sb_str(b, nnrt_dtype_name(t->dtype));
-        sb_str(b, "\",\"shape\":[");
-        for (k = 0; k < t->rank; k++) {
-            snprintf(num, sizeof num, "%s%lld", k ? "," : "",
-                     (long long)t->shape[k]);
-            sb_str(b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}",
-                 (unsigned long long)pos, (unsigned long long)(pos + bytes));
+    int k;
+    sb_json_string(b, name);
+    sb_str(b, ":{\"dtype\":\"");
+    sb_str(b, dtype);
+    sb_str(b, "\",\"shape\":[");
+    for (k = 0; k < rank; k++) {
+        snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)shape[k]);
         sb_str(b, num);
-        pos += bytes;
     }
+    snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)begin,
+             (unsigned long long)end);
+    sb_str(b, num);
+}
+
+/* Close the header object and pad it with spaces to a multiple of 8. */
+static int sb_finish_header(const char *path, sbuf *b, nnrt_err *err)
+{
     sb_str(b, "}");
     while (!b->oom && b->n % 8 != 0)
         sb_str(b, " ");
     if (b->oom)
         return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
     return NNRT_OK;
+}
+
+/* Build the padded header JSON for infos laid out back to back. */
+static int build_header(const char *path, const nnrt_tensor_info *infos,
+                        int n, sbuf *b, nnrt_err *err)
+{
+    uint64_t pos = 0;
+    int i;
+    sb_str(b, "{");
+    for (i = 0; i < n; i++) {
+        const nnrt_tensor_info *t = &infos[i];
+        uint64_t bytes = (uint64_t)t->numel * nnrt_dtype_size(t->dtype);
+        sb_str(b, i ? "," : "");
+        sb_tensor(b, t->name, nnrt_dtype_name(t->dtype), t->rank, t->shape, pos, pos + bytes);
+        pos += bytes;
+    }
+    return sb_finish_header(path, b, err);
 }
 
 /* Write numel elements of dtype at src as little-endian bytes. */
@@ -947,6 +978,85 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
                  infos[i].dtype, infos[i].numel);
     }
     return nnrt_afile_commit(&w, err);
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+/* Read path's header only (checked as nnrt_st_open checks it): tensors can
+ * be listed and the metadata read, but no tensor has data. */
+int nnrt_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err)
+{
+    nnrti_rfile r;
+    int rc;
+    if (!out)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output pointer", path ? path : "(null)");
+    *out = NULL;
+    if ((rc = nnrti_ropen(&r, path, err)) != NNRT_OK)
+        return rc;
+    rc = read_header(&r, out, err);
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK) {
+        nnrt_st_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The value of metadata key in f, or NULL. */
+const char *nnrt_st_metadata(const nnrt_st_file *f, const char *key)
+{
+    int i;
+    for (i = 0; f && key && i < f->meta_n; i++)
+        if (strcmp(f->meta[2 * i], key) == 0)
+            return f->meta[2 * i + 1];
+    return NULL;
+}
+
+/* f's tensors (in file order, at their offsets) and the pairs kv[0..2n)
+ * as a padded header, "__metadata__" first. */
+static int build_meta_header(const char *path, const nnrt_st_file *f, const char *const *kv, int n, sbuf *b,
+                             nnrt_err *err)
+{
+    int i;
+    sb_str(b, "{\"__metadata__\":{");
+    for (i = 0; i < n; i++) {
+        sb_str(b, i ? "," : "");
+        sb_json_string(b, kv[2 * i]);
+        sb_str(b, ":");
+        sb_json_string(b, kv[2 * i + 1]);
+    }
+    sb_str(b, "}");
+    for (i = 0; i < f->count; i++) {
+        const st_entry *e = &f->e[i];
+        sb_str(b, ",");
+        sb_tensor(b, e->name, e->dt->name, e->rank, e->shape, e->begin, e->end);
+    }
+    return sb_finish_header(path, b, err);
+}
+
+/* Rewrite path (safely, as nnrt_st_save does) with the same tensors and
+ * the metadata kv[0..2n) = key, value, ...: it replaces any there was. */
+int nnrt_st_set_metadata(const char *path, const char *const *kv, int n, nnrt_err *err)
+{
+    sbuf hdr = {NULL, 0, 0, 0};
+    nnrt_st_file *f = NULL;
+    nnrt_afile w;
+    unsigned char len8[8];
+    int i, rc;
+    for (i = 0; i < 2 * n; i++)
+        if (!kv || !kv[i])
+            return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad metadata list", path ? path : "(null)");
+    if ((rc = nnrt_st_open(path, &f, err)) == NNRT_OK && (rc = build_meta_header(path, f, kv, n, &hdr, err)) == 0 &&
+        (rc = nnrt_afile_open(&w, path, err)) == NNRT_OK) {
+        nnrti_st_le64(len8, (uint64_t)hdr.n);
+        nnrt_afile_write(&w, len8, 8);
+        nnrt_afile_write(&w, hdr.s, hdr.n);
+        nnrt_afile_write(&w, f->data, (size_t)f->data_len);
+        rc = nnrt_afile_commit(&w, err);
+    }
+    free(hdr.s);
+    nnrt_st_close(f);
+    return rc;
 }
 
 /* ---- load ---------------------------------------------------------------- */

@@ -130,6 +130,7 @@ static void free_all(ctx *c)
     if (c->m)
         c->d->destroy(c->m);
     c->m = NULL;
+    nnrti_tr_watch_free(c);
 }
 
 /* Weights must be finite unless --allow-nonfinite: the message names the
