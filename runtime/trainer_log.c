@@ -17,34 +17,34 @@
 
 /* ---- text ------------------------------------------------------------------ */
 
+/* Room for n more characters and a NUL in b; 0 (and b->oom) if none. */
+static int grow(tbuf *b, size_t n)
+{
+    size_t cap = b->cap ? b->cap : 4096;
+    char *ns;
+    if (b->oom || n > SIZE_MAX / 4 || b->len > SIZE_MAX / 4)
+        return 0;
+    while (cap - b->len <= n)
+        cap *= 2;
+    if (cap != b->cap) {
+        if (!(ns = realloc(b->s, cap)))
+            return 0;
+        b->s = ns;
+        b->cap = cap;
+    }
+    return 1;
+}
+
 void nnrti_tr_bprintf(tbuf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
-    if (b->oom)
-        return;
     va_start(ap, fmt);
-    n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || (b->s && (size_t)n < b->cap - b->len)) {
-        b->len += n > 0 ? (size_t)n : 0;
-        return;
-    }
-    if (b->cap > SIZE_MAX / 4 || (size_t)n > SIZE_MAX / 4) {
+    if (n < 0 || !grow(b, (size_t)n)) {
         b->oom = 1;
         return;
-    }
-    {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *ns;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        if (!(ns = realloc(b->s, cap))) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
     }
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
