@@ -280,8 +280,8 @@ int nnrti_tr_log_write(ctx *c);
 /* The examples of ds that --split selects, as a view into ds (no copy);
  * prints which were scored to f when a split option was given. */
 int nnrti_tr_split_view(ctx *c, const nnrt_dataset *ds, nnrt_dataset *view, FILE *f);
-/* eval without a split option: warn on stderr when --load was trained on
- * --data (of n examples). */
+/* eval: warn on stderr when --load was trained on --data (of n examples)
+ * and the examples scored include training examples. */
 void nnrti_tr_leak_check(ctx *c, int64_t n);
 /* Record the training data, split and seed in the weights file's metadata. */
 int nnrti_tr_record_training(ctx *c, const char *path, long epochs);

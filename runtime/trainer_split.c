@@ -153,30 +153,41 @@ static int trained_on(ctx *c, const nnrt_st_file *f)
     return strcmp(want, hash) == 0;
 }
 
-/* eval without a split option: one line on stderr when --data is the file
- * the weights were trained on (n examples). */
+/* The leak, if any, of scoring n examples of the file the weights were
+ * trained on with fraction frac held out: one line on stderr. */
+static void warn_leak(const ctx *c, int64_t n, double frac)
+{
+    int64_t held = held_out(n, frac), scored = held_out(n, c->o.val_split);
+    const char *data = c->o.raw[O_DATA];
+    if (!c->o.raw[O_SPLIT] && !c->o.raw[O_VAL_SPLIT] && frac > 0)
+        fprintf(stderr, "%s: warning: %s is the file these weights were trained on: this score includes its %lld "
+                "training examples; add --val-split %g to score only the %lld held out\n", c->prog, data,
+                (long long)(n - held), frac, (long long)held);
+    else if (!c->o.raw[O_SPLIT] && !c->o.raw[O_VAL_SPLIT])
+        fprintf(stderr, "%s: warning: %s is the file these weights were trained on, all of it (no --val-split): this "
+                "is not a held-out score\n", c->prog, data);
+    else if (c->o.split == SPLIT_VAL && scored > held)
+        fprintf(stderr, "%s: warning: these weights were trained on %s with --val-split %g: %lld of the %lld examples "
+                "scored were training examples\n", c->prog, data, frac, (long long)(scored - held), (long long)scored);
+}
+
+/* eval: one line on stderr when --data is the file the weights were
+ * trained on and what is scored (n examples, the split) includes
+ * training examples: no split option, or a larger validation fraction. */
 void nnrti_tr_leak_check(ctx *c, int64_t n)
 {
     nnrt_st_file *f = NULL;
     nnrt_err keep = c->err;
     const char *vs;
-    double frac;
-    if (c->o.raw[O_SPLIT] || c->o.raw[O_VAL_SPLIT] || !c->o.raw[O_LOAD] ||
+    if (!c->o.raw[O_LOAD] || c->o.split == SPLIT_TRAIN || (c->o.split == SPLIT_ALL && c->o.raw[O_SPLIT]) ||
         nnrt_st_open_header(c->o.raw[O_LOAD], &f, &c->err) != NNRT_OK || !trained_on(c, f)) {
         nnrt_st_close(f);
         c->err = keep;
         return;
     }
     vs = nnrt_st_metadata(f, "nnc.val_split");
-    frac = vs ? strtod(vs, NULL) : 0;
     fflush(stdout);
-    if (frac > 0)
-        fprintf(stderr, "%s: warning: %s is the file these weights were trained on: this score includes its %lld "
-                "training examples; add --val-split %g to score only the %lld held out\n", c->prog, c->o.raw[O_DATA],
-                (long long)(n - held_out(n, frac)), frac, (long long)held_out(n, frac));
-    else
-        fprintf(stderr, "%s: warning: %s is the file these weights were trained on, all of it (no --val-split): this "
-                "is not a held-out score\n", c->prog, c->o.raw[O_DATA]);
+    warn_leak(c, n, vs ? strtod(vs, NULL) : 0);
     nnrt_st_close(f);
     c->err = keep;
 }

@@ -66,6 +66,9 @@ expect "eval on the training file without a split warns" 0 \
 $T/digits eval --data $D/digits_test.csv --scale 0.0625 --load $W/plain.st >$W/test.out 2>&1
 if grep -q "^examples 360 " $W/test.out && ! grep -q "warning" $W/test.out; then pass "eval on another file does not warn"
 else fail "eval on another file"; cat $W/test.out; fi
+expect "eval of a wider validation split than training held out warns" 0 \
+    "warning: these weights were trained on $D/digits_train.csv with --val-split 0.1: 143 of the 287 examples scored were training examples" \
+    $T/digits eval $DT --load $W/plain.st --val-split 0.2
 cp $D/digits_train.csv $W/copy.csv
 expect "a copy of the training file is recognised by its contents" 0 "copy.csv is the file these weights were trained on" \
     $T/digits eval --data $W/copy.csv --scale 0.0625 --load $W/plain.st
