@@ -343,8 +343,8 @@ static int check_split(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "--split '%s' is not val, train or all", s);
     o->split = s[0] == 'v' ? SPLIT_VAL : s[0] == 't' ? SPLIT_TRAIN : SPLIT_ALL;
     if (o->split != SPLIT_ALL && !(o->val_split > 0))
-        return nnrti_tr_fail(c, EXIT_USAGE, "--split %s needs --val-split F (0 < F < 1), the fraction training held out",
-                             s);
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "--split %s needs --val-split F (0 < F < 1), the fraction training held out", s);
     return 0;
 }
 
@@ -368,7 +368,8 @@ static int check_watch(ctx *c)
     if ((m || o->raw[O_MIN_DELTA]) && !o->raw[O_PATIENCE])
         return nnrti_tr_fail(c, EXIT_USAGE, "--%s needs --patience N", m ? "monitor" : "min-delta");
     if (o->raw[O_PATIENCE] && !(o->val_split > 0))
-        return nnrti_tr_fail(c, EXIT_USAGE, "--patience needs a validation set to watch: add --val-split F (0 < F < 1)");
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "--patience needs a validation set to watch: add --val-split F (0 < F < 1)");
     if (o->raw[O_LOG_EVERY] && !o->raw[O_LOG])
         return nnrti_tr_fail(c, EXIT_USAGE, "--log-every needs --log FILE.csv");
     if (o->raw[O_TEST_LABELS] && !o->raw[O_TEST])

@@ -90,8 +90,8 @@ check eval-xor $B/xor eval --data examples/data/xor/xor.csv --load $B/xor.safete
 check cc-digits ${CC:-gcc} -std=c99 -Wall -Wextra -Werror $SAN -Iruntime $B/digits_mlp.c $B/libnnrt.a -lm -o $B/digits_mlp
 check train-digits $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 --epochs 1
 # early stopping with the best weights, the log, the plot, --test; eval of the split and the leak check
-check train-digits-watch $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 --epochs 30 \
-    --val-split 0.2 --patience 2 --log $B/watch.csv --log-every 10 --plot $B/watch.svg \
+check train-digits-watch $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 \
+    --epochs 30 --val-split 0.2 --patience 2 --log $B/watch.csv --log-every 10 --plot $B/watch.svg \
     --test examples/data/digits/digits_test.csv --save $B/watch.safetensors
 check eval-digits-split $B/digits_mlp eval --data examples/data/digits/digits_train.csv --scale 0.0625 \
     --load $B/watch.safetensors --val-split 0.2

@@ -31,11 +31,15 @@ print("%.6f %.2f" % (vl[best - 1], 100 * float(rows[best - 1]["val_acc"])))
 PY
 want_acc=$(sed -n "s/^epoch  *$best\/60 .*val acc *\([0-9.]*\)%.*/\1/p" $W/es.out)
 $T/digits eval $DT --load $W/es.st --val-split 0.2 >$W/ev.out 2>$W/ev.err
-if grep -q "^scored 287 of 1,437 examples: the validation split (--val-split 0.2: examples 1,151 to 1,437 in file order)$" \
-    $W/ev.out && grep -q "^examples 287  loss $(cut -d' ' -f1 $W/best.txt)  accuracy $want_acc%$" $W/ev.out &&
+scored="the validation split (--val-split 0.2: examples 1,151 to 1,437 in file order)"
+report="examples 287  loss $(cut -d' ' -f1 $W/best.txt)  accuracy $want_acc%"
+if grep -q "^scored 287 of 1,437 examples: $scored$" $W/ev.out && grep -q "^$report$" $W/ev.out &&
     [ "$(cut -d' ' -f2 $W/best.txt)" = "$want_acc" ] && [ ! -s $W/ev.err ]; then
     pass "the restored weights score epoch $best's val loss and accuracy ($want_acc%) on the same 287 examples"
-else fail "eval of the restored weights (epoch $best: $(cat $W/best.txt), $want_acc%)"; sed 's/^/    /' $W/ev.out $W/ev.err; fi
+else
+    fail "eval of the restored weights (epoch $best: $(cat $W/best.txt), $want_acc%)"
+    sed 's/^/    /' $W/ev.out $W/ev.err
+fi
 expect "--test scores the test file at the end" 0 "^test $D/digits_test.csv: examples 360  loss [0-9.]*  accuracy" \
     cat $W/es.out
 # --monitor val_acc with --min-delta 0.005: no epoch beats the kept one by
@@ -60,17 +64,20 @@ expect "eval --split train scores the rest" 0 "^scored 1,293 of 1,437 examples: 
 expect "predict --val-split prints the validation split's classes" 0 "^144$" \
     sh -c "$T/digits predict $DT --load $W/plain.st --val-split 0.1 2>$W/pred.err | wc -l"
 expect "... and says on stderr which examples" 0 "^scored 144 of 1,437 examples" cat $W/pred.err
+leak="is the file these weights were trained on: this score includes its 1293 training examples"
 expect "eval on the training file without a split warns" 0 \
-    "warning: $D/digits_train.csv is the file these weights were trained on: this score includes its 1293 training examples; add --val-split 0.1 to score only the 144 held out" \
+    "warning: $D/digits_train.csv $leak; add --val-split 0.1 to score only the 144 held out" \
     $T/digits eval $DT --load $W/plain.st
 $T/digits eval --data $D/digits_test.csv --scale 0.0625 --load $W/plain.st >$W/test.out 2>&1
-if grep -q "^examples 360 " $W/test.out && ! grep -q "warning" $W/test.out; then pass "eval on another file does not warn"
+if grep -q "^examples 360 " $W/test.out && ! grep -q "warning" $W/test.out; then
+    pass "eval on another file does not warn"
 else fail "eval on another file"; cat $W/test.out; fi
 expect "eval of a wider validation split than training held out warns" 0 \
-    "warning: these weights were trained on $D/digits_train.csv with --val-split 0.1: 143 of the 287 examples scored were training examples" \
+    "trained on $D/digits_train.csv with --val-split 0.1: 143 of the 287 examples scored were training examples" \
     $T/digits eval $DT --load $W/plain.st --val-split 0.2
 cp $D/digits_train.csv $W/copy.csv
-expect "a copy of the training file is recognised by its contents" 0 "copy.csv is the file these weights were trained on" \
+expect "a copy of the training file is recognised by its contents" 0 \
+    "copy.csv is the file these weights were trained on" \
     $T/digits eval --data $W/copy.csv --scale 0.0625 --load $W/plain.st
 # the metadata: string values in the header, the file still a plain safetensors file
 python3 - $W/es.st <<'PY' && pass "the weights file records the training in __metadata__ and stays well-formed" ||
