@@ -118,6 +118,9 @@ typedef struct watch {
     double win_sum;         /* losses of the steps since the last step row */
     int64_t win_n;
     double win_time, mark;  /* training seconds of the window; the clock at the last step */
+    double epoch_t0;        /* the clock when the epoch's training started */
+    int64_t epoch_step0;    /* steps before it */
+    double epoch_speed;     /* examples per second of its training */
     long best_epoch;        /* 0 until an epoch was scored */
     double best;            /* its monitored value */
     unsigned char *best_w;  /* its weights: a safetensors file's bytes */
@@ -253,8 +256,9 @@ int nnrti_tr_watching(const ctx *c);
 int nnrti_tr_watch_check(ctx *c, int have_val, int64_t n_val, int acc);
 /* The learning rate the model trains with. */
 double nnrti_tr_lr(const ctx *c);
-/* A training epoch starts (the clock of the log's step rows). */
+/* A training epoch starts and ends (the clocks of the log's speeds). */
 void nnrti_tr_watch_epoch_start(ctx *c);
+void nnrti_tr_watch_epoch_end(ctx *c);
 /* After each successful train_step: a --log-every row when due. */
 void nnrti_tr_watch_step(ctx *c, long epoch, double loss);
 /* After each epoch: record it, rewrite --log and --plot, keep the best

@@ -348,7 +348,29 @@ static int check_split(ctx *c)
     return 0;
 }
 
-/* --patience, --min-delta, --monitor, --test, --log-every, --split. */
+/* Which of --patience, --min-delta, --monitor, --log, --plot, --test go
+ * together. */
+static int check_watch_combos(ctx *c)
+{
+    const opts *o = &c->o;
+    if ((o->raw[O_MONITOR] || o->raw[O_MIN_DELTA]) && !o->raw[O_PATIENCE])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s needs --patience N", o->raw[O_MONITOR] ? "monitor" : "min-delta");
+    if (o->raw[O_PATIENCE] && !(o->val_split > 0))
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "--patience needs a validation set to watch: add --val-split F (0 < F < 1)");
+    if (o->raw[O_LOG_EVERY] && !o->raw[O_LOG])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--log-every needs --log FILE.csv");
+    if (o->raw[O_TEST_LABELS] && !o->raw[O_TEST])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--test-labels needs --test FILE");
+    if ((o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0) || (o->raw[O_PLOT] && strcmp(o->raw[O_PLOT], "-") == 0))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
+                             o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0 ? "log" : "plot");
+    if (o->raw[O_TEST] && o->raw[O_TEXT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--test does not apply to --text");
+    return check_split(c);
+}
+
+/* --patience, --min-delta, --monitor, --log-every (numbers and names). */
 static int check_watch(ctx *c)
 {
     opts *o = &c->o;
@@ -365,22 +387,9 @@ static int check_watch(ctx *c)
     if (m && strcmp(m, "val_loss") != 0 && strcmp(m, "val_acc") != 0)
         return nnrti_tr_fail(c, EXIT_USAGE, "--monitor '%s' is not val_loss or val_acc", m);
     o->monitor = m && strcmp(m, "val_acc") == 0 ? MON_VAL_ACC : MON_VAL_LOSS;
-    if ((m || o->raw[O_MIN_DELTA]) && !o->raw[O_PATIENCE])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--%s needs --patience N", m ? "monitor" : "min-delta");
-    if (o->raw[O_PATIENCE] && !(o->val_split > 0))
-        return nnrti_tr_fail(c, EXIT_USAGE,
-                             "--patience needs a validation set to watch: add --val-split F (0 < F < 1)");
-    if (o->raw[O_LOG_EVERY] && !o->raw[O_LOG])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--log-every needs --log FILE.csv");
-    if (o->raw[O_TEST_LABELS] && !o->raw[O_TEST])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--test-labels needs --test FILE");
-    if ((o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0) || (o->raw[O_PLOT] && strcmp(o->raw[O_PLOT], "-") == 0))
-        return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
-                             o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0 ? "log" : "plot");
-    if (o->raw[O_TEST] && o->raw[O_TEXT])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--test does not apply to --text");
-    return check_split(c);
+    return check_watch_combos(c);
 }
+
 
 /* Convert and check the numeric options and the required ones. */
 static int check_options(ctx *c)

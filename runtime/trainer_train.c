@@ -153,6 +153,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
             return rc;
     }
     nnrt_progress_end(&p);
+    nnrti_tr_watch_epoch_end(c);
     *mean = sum / (double)steps;
     return 0;
 }
@@ -182,8 +183,7 @@ static double accuracy(const ctx *c, const score *s)
 }
 
 /* The record of an epoch for nnrti_tr_watch_epoch. */
-static void record(const ctx *c, long epoch, double loss, double ex_per_s, const score *st, const score *sv,
-                   epoch_rec *r)
+static void record(const ctx *c, long epoch, double loss, const score *st, const score *sv, epoch_rec *r)
 {
     r->epoch = epoch;
     r->step = 0;
@@ -192,23 +192,19 @@ static void record(const ctx *c, long epoch, double loss, double ex_per_s, const
     r->train_acc = accuracy(c, st);
     r->val_loss = sv && sv->loss_batches ? sv->loss / (double)sv->loss_batches : NAN;
     r->val_acc = sv ? accuracy(c, sv) : NAN;
-    r->ex_per_s = ex_per_s;
+    r->ex_per_s = c->w.epoch_speed;
 }
 
 /* Train, score, print the epoch line. Without a metric, a validation set
  * is scored by its loss ("val loss"). *stop: --patience ends the run. */
 static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch, int *stop)
 {
-    double t0 = nnrt_now(), loss = 0, t_train;
+    double t0 = nnrt_now(), loss = 0;
     score st = {0, 0, 0, 0, 0, 0, 0}, sv = st;
     int rc, val_loss = c->metric == M_NONE && sp->have_val && nnrti_tr_have_loss(c, &sp->val);
-    int64_t steps = sp->train.n / c->d->batch;
     epoch_rec r;
     if ((rc = train_epoch(c, &sp->train, idx, epoch, &loss)) != 0)
         return rc;
-    t_train = nnrt_now() - t0;
-    if (c->o.steps && c->o.steps < steps)
-        steps = c->o.steps;
     if (c->metric != M_NONE && (rc = nnrti_tr_evaluate(c, &sp->train, 0, &st)) != 0)
         return rc;
     if ((c->metric != M_NONE || val_loss) && sp->have_val &&
@@ -227,8 +223,7 @@ static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch, int *sto
     printf("  time %.2fs\n", nnrt_now() - t0);
     if ((rc = nnrti_tr_check_stdout(c)) != 0)
         return rc;
-    record(c, epoch, loss, t_train > 0 ? (double)(steps * c->d->batch) / t_train : NAN, &st, sp->have_val ? &sv : NULL,
-           &r);
+    record(c, epoch, loss, &st, sp->have_val ? &sv : NULL, &r);
     return nnrti_tr_watch_epoch(c, &r, stop);
 }
 
@@ -386,6 +381,7 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
             return rc;
     }
     nnrt_progress_end(&p);
+    nnrti_tr_watch_epoch_end(c);
     *mean = sum / (double)steps;
     return 0;
 }
@@ -402,12 +398,10 @@ static int text_loop(ctx *c, const text *t)
     if (steps == 0)
         steps = 1;
     for (e = 1; e <= c->o.epochs && !stop; e++) {
-        double t0 = nnrt_now(), loss = 0, vl = 0, t_train;
+        double t0 = nnrt_now(), loss = 0, vl = 0;
         epoch_rec r;
-        if ((rc = text_epoch(c, t, e, steps, &loss)) != 0)
-            return rc;
-        t_train = nnrt_now() - t0;
-        if (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0)
+        if ((rc = text_epoch(c, t, e, steps, &loss)) != 0 ||
+            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0))
             return rc;
         print_epoch(c, e, loss);
         if (c->o.val_split > 0)
@@ -415,7 +409,7 @@ static int text_loop(ctx *c, const text *t)
         printf("  time %.2fs\n", nnrt_now() - t0);
         if ((rc = nnrti_tr_check_stdout(c)) != 0)
             return rc;
-        record(c, e, loss, t_train > 0 ? (double)(steps * d->batch) / t_train : NAN, NULL, NULL, &r);
+        record(c, e, loss, NULL, NULL, &r);
         r.val_loss = c->o.val_split > 0 ? vl : NAN;
         if ((rc = nnrti_tr_watch_epoch(c, &r, &stop)) != 0)
             return rc;

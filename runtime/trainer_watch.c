@@ -69,7 +69,14 @@ int nnrti_tr_watch_check(ctx *c, int have_val, int64_t n_val, int acc)
 
 void nnrti_tr_watch_epoch_start(ctx *c)
 {
-    c->w.mark = nnrt_now();
+    c->w.mark = c->w.epoch_t0 = nnrt_now();
+    c->w.epoch_step0 = c->w.step;
+}
+
+void nnrti_tr_watch_epoch_end(ctx *c)
+{
+    double t = nnrt_now() - c->w.epoch_t0;
+    c->w.epoch_speed = t > 0 ? (double)((c->w.step - c->w.epoch_step0) * c->d->batch) / t : NAN;
 }
 
 /* After each train_step: every --log-every steps a row with the mean loss
