@@ -105,17 +105,41 @@ static int file_hash(ctx *c, const char *path, uint64_t *size, uint64_t *h)
     return 0;
 }
 
-/* Record the training data, split and seed in path's metadata. */
+/* s as it can go into JSON that strict readers take: s itself when it is
+ * valid UTF-8, else a copy in buf with every byte above 0x7f as '?'. */
+static const char *utf8_or_ascii(const char *s, char *buf, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+              : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
+        int k;
+        for (k = 1; n > 0 && k <= n; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                n = -1;
+        if (n < 0)
+            break;
+        p += n + 1;
+    }
+    if (!*p)
+        return s;
+    for (i = 0; s[i] && i + 1 < cap; i++)
+        buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    buf[i] = 0;
+    return buf;
+}
+
+/* Record the training data, split and seed in path's metadata (without
+ * the size and hash when the data file cannot be read again). */
 int nnrti_tr_record_training(ctx *c, const char *path, long epochs)
 {
     const opts *o = &c->o;
     const char *src = o->raw[O_DATA] ? o->raw[O_DATA] : o->raw[O_TEXT];
-    char num[6][32];
+    char num[6][32], file[4096], labels[4096];
     const char *kv[18];
-    uint64_t size, h;
-    int n = 0;
-    if (file_hash(c, src, &size, &h))
-        return EXIT_RUNTIME;
+    uint64_t size = 0, h = 0;
+    int n = 0, hashed = file_hash(c, src, &size, &h) == 0; /* a file gone since loading: no hash */
     snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)size);
     snprintf(num[1], sizeof num[1], "%016llx", (unsigned long long)h);
     snprintf(num[2], sizeof num[2], "%.15g", o->val_split);
@@ -123,16 +147,16 @@ int nnrti_tr_record_training(ctx *c, const char *path, long epochs)
     snprintf(num[4], sizeof num[4], "%ld", epochs);
     snprintf(num[5], sizeof num[5], "%ld", c->w.best_epoch);
     kv[n++] = "nnc.source", kv[n++] = o->raw[O_DATA] ? "--data" : "--text";
-    kv[n++] = "nnc.file", kv[n++] = src;
-    kv[n++] = "nnc.file_bytes", kv[n++] = num[0];
-    kv[n++] = "nnc.file_fnv1a64", kv[n++] = num[1];
+    kv[n++] = "nnc.file", kv[n++] = utf8_or_ascii(src, file, sizeof file);
+    if (hashed)
+        kv[n++] = "nnc.file_bytes", kv[n++] = num[0], kv[n++] = "nnc.file_fnv1a64", kv[n++] = num[1];
     kv[n++] = "nnc.val_split", kv[n++] = num[2];
     kv[n++] = "nnc.seed", kv[n++] = num[3];
     kv[n++] = "nnc.epochs", kv[n++] = num[4];
     if (o->patience >= 0 && c->w.best_epoch > 0)
         kv[n++] = "nnc.best_epoch", kv[n++] = num[5];
     if (o->raw[O_LABELS])
-        kv[n++] = "nnc.labels", kv[n++] = o->raw[O_LABELS];
+        kv[n++] = "nnc.labels", kv[n++] = utf8_or_ascii(o->raw[O_LABELS], labels, sizeof labels);
     return nnrt_st_set_metadata(path, kv, n / 2, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
