@@ -135,6 +135,13 @@ int nnrt_st_get(const nnrt_st_file *f, int i, nnrt_tensor_info *info,
 int nnrt_st_find(const nnrt_st_file *f, const char *name,
                  nnrt_tensor_info *info, const void **data);
 void nnrt_st_close(nnrt_st_file *f);
+/* The header alone (checked like nnrt_st_open): tensors are described but
+ * have no data (*data is NULL); the metadata can be read. */
+int nnrt_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err);
+/* Rewrite path safely (as nnrt_st_save) with the same tensors and the
+ * metadata kv[0..2n) = key, value, key, ... (all strings), which replaces
+ * the file's metadata. Loaders that ignore metadata see the same file. */
+int nnrt_st_set_metadata(const char *path, const char *const *kv, int n, nnrt_err *err);
 
 /* nnrt_st_save with string metadata: meta is key, value, key, value, ...,
  * NULL (NULL or {NULL} for none). */
@@ -350,7 +357,10 @@ typedef struct nnrt_model_desc {
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                    [--scale X]
  * (--load is optional for a model without a train statement: it then runs
- * with its initial values.) Every command takes --allow-nonfinite: without
+ * with its initial values.) train also takes --patience N [--min-delta X]
+ * [--monitor val_loss|val_acc], --test FILE [--test-labels FILE], --log
+ * FILE [--log-every N] and --plot FILE; eval and predict take --val-split F
+ * [--split val|train|all] [--seed S]; --help describes them all. Every command takes --allow-nonfinite: without
  * it, weights holding NaN or Inf are refused when loaded (--load, --resume)
  * and never saved (--save keeps what it held). --save is checked before
  * training; a NaN or infinite loss stops training, naming the epoch, the

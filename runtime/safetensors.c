@@ -718,7 +718,7 @@ static int describe(const st_entry *e, const nnrt_st_file *f,
         info->numel = e->numel;
     }
     if (data)
-        *data = f->data + e->begin;
+        *data = f->data ? f->data + e->begin : NULL;
     return e->dt->nnrt < 0 ? NNRT_ERR_DTYPE : NNRT_OK;
 }
 
@@ -881,13 +881,42 @@ static void sb_json_string(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
+/* Append "NAME":{"dtype":..., "shape":[...], "data_offsets":[begin,end]}. */
+static void sb_tensor(sbuf *b, const char *name, const char *dtype, int rank, const int64_t *shape, uint64_t begin,
+                      uint64_t end)
+{
+    char num[64];
+    int k;
+    sb_json_string(b, name);
+    sb_str(b, ":{\"dtype\":\"");
+    sb_str(b, dtype);
+    sb_str(b, "\",\"shape\":[");
+    for (k = 0; k < rank; k++) {
+        snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)shape[k]);
+        sb_str(b, num);
+    }
+    snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)begin,
+             (unsigned long long)end);
+    sb_str(b, num);
+}
+
+/* Close the header object and pad it with spaces to a multiple of 8. */
+static int sb_finish_header(const char *path, sbuf *b, nnrt_err *err)
+{
+    sb_str(b, "}");
+    while (!b->oom && b->n % 8 != 0)
+        sb_str(b, " ");
+    if (b->oom)
+        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    return NNRT_OK;
+}
+
 /* Build the padded header JSON for infos laid out back to back. */
 static int build_header(const char *path, const nnrt_tensor_info *infos,
                         int n, const char *const *meta, sbuf *b, nnrt_err *err)
 {
     uint64_t pos = 0;
-    char num[64];
-    int i, k;
+    int i;
     sb_str(b, "{");
     for (i = 0; meta && meta[i]; i += 2) { /* key, value, ..., NULL */
         sb_str(b, i ? "," : "\"__metadata__\":{");
@@ -900,26 +929,10 @@ static int build_header(const char *path, const nnrt_tensor_info *infos,
         const nnrt_tensor_info *t = &infos[i];
         uint64_t bytes = (uint64_t)t->numel * nnrt_dtype_size(t->dtype);
         sb_str(b, i ? "," : "");
-        sb_json_string(b, t->name);
-        sb_str(b, ":{\"dtype\":\"");
-        sb_str(b, nnrt_dtype_name(t->dtype));
-        sb_str(b, "\",\"shape\":[");
-        for (k = 0; k < t->rank; k++) {
-            snprintf(num, sizeof num, "%s%lld", k ? "," : "",
-                     (long long)t->shape[k]);
-            sb_str(b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}",
-                 (unsigned long long)pos, (unsigned long long)(pos + bytes));
-        sb_str(b, num);
+        sb_tensor(b, t->name, nnrt_dtype_name(t->dtype), t->rank, t->shape, pos, pos + bytes);
         pos += bytes;
     }
-    sb_str(b, "}");
-    while (!b->oom && b->n % 8 != 0)
-        sb_str(b, " ");
-    if (b->oom)
-        return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
-    return NNRT_OK;
+    return sb_finish_header(path, b, err);
 }
 
 /* Write numel elements of dtype at src as little-endian bytes. */
@@ -1006,6 +1019,75 @@ int nnrt_st_save_meta(const char *path, const nnrt_tensor_info *infos, int n, co
                  infos[i].dtype, infos[i].numel);
     }
     return nnrt_afile_commit(&w, err);
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+/* Read path's header only (checked as nnrt_st_open checks it): tensors can
+ * be listed and the metadata read, but no tensor has data. */
+int nnrt_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err)
+{
+    nnrti_rfile r;
+    int rc;
+    if (!out)
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no output pointer", path ? path : "(null)");
+    *out = NULL;
+    if ((rc = nnrti_ropen(&r, path, err)) != NNRT_OK)
+        return rc;
+    rc = read_header(&r, out, err);
+    nnrti_rclose(&r);
+    if (rc != NNRT_OK) {
+        nnrt_st_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* f's tensors (in file order, at their offsets) and the pairs kv[0..2n)
+ * as a padded header, "__metadata__" first. */
+static int build_meta_header(const char *path, const nnrt_st_file *f, const char *const *kv, int n, sbuf *b,
+                             nnrt_err *err)
+{
+    int i;
+    sb_str(b, "{\"__metadata__\":{");
+    for (i = 0; i < n; i++) {
+        sb_str(b, i ? "," : "");
+        sb_json_string(b, kv[2 * i]);
+        sb_str(b, ":");
+        sb_json_string(b, kv[2 * i + 1]);
+    }
+    sb_str(b, "}");
+    for (i = 0; i < f->count; i++) {
+        const st_entry *e = &f->e[i];
+        sb_str(b, ",");
+        sb_tensor(b, e->name, e->dt->name, e->rank, e->shape, e->begin, e->end);
+    }
+    return sb_finish_header(path, b, err);
+}
+
+/* Rewrite path (safely, as nnrt_st_save does) with the same tensors and
+ * the metadata kv[0..2n) = key, value, ...: it replaces any there was. */
+int nnrt_st_set_metadata(const char *path, const char *const *kv, int n, nnrt_err *err)
+{
+    sbuf hdr = {NULL, 0, 0, 0};
+    nnrt_st_file *f = NULL;
+    nnrt_afile w;
+    unsigned char len8[8];
+    int i, rc;
+    for (i = 0; i < 2 * n; i++)
+        if (!kv || !kv[i])
+            return nnrti_fail(err, NNRT_ERR_ARG, "%s: bad metadata list", path ? path : "(null)");
+    if ((rc = nnrt_st_open(path, &f, err)) == NNRT_OK && (rc = build_meta_header(path, f, kv, n, &hdr, err)) == 0 &&
+        (rc = nnrt_afile_open(&w, path, err)) == NNRT_OK) {
+        nnrti_st_le64(len8, (uint64_t)hdr.n);
+        nnrt_afile_write(&w, len8, 8);
+        nnrt_afile_write(&w, hdr.s, hdr.n);
+        nnrt_afile_write(&w, f->data, (size_t)f->data_len);
+        rc = nnrt_afile_commit(&w, err);
+    }
+    free(hdr.s);
+    nnrt_st_close(f);
+    return rc;
 }
 
 /* ---- load ---------------------------------------------------------------- */

@@ -127,18 +127,23 @@ static void draw_bar(char *bar, int64_t done, int64_t total)
     bar[BAR_WIDTH] = 0;
 }
 
-/* On a tty, redraw "\r[=====>     ] done/total loss L T.Ts" in place,
- * padding with spaces over a longer previous line. Nothing otherwise. */
+/* On a tty, redraw "\r[=====>     ] done/total loss L T.Ts eta E.Es" in
+ * place (the eta, of the steps left at the mean time per step so far, until
+ * the last step), padding with spaces over a longer previous line. Nothing
+ * otherwise. */
 void nnrt_progress_update(nnrt_progress *p, int64_t done, double loss)
 {
-    char bar[BAR_WIDTH + 1], line[256];
+    char bar[BAR_WIDTH + 1], line[256], eta[48] = "";
+    double t;
     int w;
     if (!p || !p->tty || !p->out)
         return;
     draw_bar(bar, done, p->total);
-    w = snprintf(line, sizeof line, "[%s] %lld/%lld loss %.4f %.1fs", bar,
-                 (long long)done, (long long)p->total, loss,
-                 nnrt_now() - p->t0);
+    t = nnrt_now() - p->t0;
+    if (done > 0 && done < p->total)
+        snprintf(eta, sizeof eta, " eta %.1fs", t / (double)done * (double)(p->total - done));
+    w = snprintf(line, sizeof line, "[%s] %lld/%lld loss %.4f %.1fs%s", bar,
+                 (long long)done, (long long)p->total, loss, t, eta);
     if (w < 0)
         return;
     if (w >= (int)sizeof line)

@@ -13,6 +13,11 @@
  *                [--scale X]
  *   prog --help
  * Every command also takes --allow-nonfinite (NaN/Inf weights load and save).
+ * train also takes --patience N [--min-delta X] [--monitor val_loss|val_acc]
+ * (early stopping, the best weights restored: trainer_watch.c), --test FILE
+ * [--test-labels FILE], --log FILE.csv [--log-every N] and --plot FILE.svg
+ * (trainer_log.c); eval and predict take --val-split F [--split
+ * val|train|all] and --seed S (trainer_split.c).
  *
  * Weights are safetensors files. Without --allow-nonfinite, loaded weights
  * must be finite (nnrt_st_check_finite names the tensor), and --save goes
@@ -131,6 +136,7 @@ static void free_all(ctx *c)
     if (c->m)
         c->d->destroy(c->m);
     c->m = NULL;
+    nnrti_tr_watch_free(c);
 }
 
 /* Weights must be finite unless --allow-nonfinite: the message names the

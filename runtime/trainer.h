@@ -9,6 +9,10 @@
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
  *   trainer_augment.c  --augment: checked with the options, applied per batch
+ *   trainer_watch.c   across epochs: the history, early stopping, the best weights
+ *   trainer_log.c     the history as --log CSV rows and a --plot SVG of the curves
+ *   trainer_split.c   eval/predict on a split (--split), the training record in
+ *                     the weights' metadata and the leak warning
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).
@@ -33,8 +37,13 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON =
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
-    O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT, O_COUNT_
+    O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
+    O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
+    O_COUNT_
 };
+
+enum { SPLIT_ALL, SPLIT_VAL, SPLIT_TRAIN };  /* --split */
+enum { MON_VAL_LOSS, MON_VAL_ACC };         /* --monitor */
 
 /* The parsed command line. */
 typedef struct opts {
@@ -52,6 +61,11 @@ typedef struct opts {
     double temperature;        /* --temperature */
     long count;                /* --count: examples in a grid */
     int allow_nonfinite;       /* --allow-nonfinite: NaN/Inf weights load and save */
+    long patience;             /* --patience: epochs without improvement, -1 for none */
+    double min_delta;          /* --min-delta: the least change that improves */
+    int monitor;               /* --monitor: MON_* */
+    int split;                 /* --split: SPLIT_*; SPLIT_VAL when only --val-split is given */
+    long log_every;            /* --log-every: steps between log rows, 0 for none */
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -78,6 +92,44 @@ typedef struct bufs {
     int64_t *idx; /* example indices of the batch */
 } bufs;
 
+/* One epoch as the trainer saw it; NaN where there is no value. */
+typedef struct epoch_rec {
+    long epoch;
+    int64_t step;       /* train steps so far */
+    double lr;          /* the learning rate the epoch ran with */
+    double train_loss;  /* the mean of its step losses */
+    double train_acc;   /* the metric's accuracy on the training set, 0..1 */
+    double val_loss;    /* the mean loss of the validation set's full batches */
+    double val_acc;     /* accuracy on the validation set, 0..1 */
+    double ex_per_s;    /* examples trained per second of training */
+} epoch_rec;
+
+/* A growing text (trainer_log.c). */
+typedef struct tbuf {
+    char *s;         /* malloc'd, NUL-terminated */
+    size_t len, cap;
+    int oom;         /* an append failed: the text is incomplete */
+} tbuf;
+
+/* What the trainer keeps across epochs (trainer_watch.c). */
+typedef struct watch {
+    epoch_rec *ep;          /* the epochs so far */
+    long n_ep, cap_ep;
+    tbuf csv;               /* the --log rows so far (written whole after each epoch) */
+    int64_t step;           /* train steps so far */
+    double win_sum;         /* losses of the steps since the last step row */
+    int64_t win_n;
+    double win_time, mark;  /* training seconds of the window; the clock at the last step */
+    double epoch_t0;        /* the clock when the epoch's training started */
+    int64_t epoch_step0;    /* steps before it */
+    double epoch_speed;     /* examples per second of its training */
+    long best_epoch;        /* 0 until an epoch was scored */
+    double best;            /* its monitored value */
+    unsigned char *best_w;  /* its weights: a safetensors file's bytes */
+    size_t best_len;
+    long stopped;           /* the epoch after which --patience stopped, 0 if none */
+} watch;
+
 /* Everything one run needs; passed around instead of globals. */
 typedef struct ctx {
     const nnrt_model_desc *d;
@@ -91,6 +143,7 @@ typedef struct ctx {
     bufs b;
     long epoch0;      /* epochs done before this run (--resume of a checkpoint) */
     nnrt_augment aug; /* --augment */
+    watch w;          /* across epochs (--log, --plot, --patience) */
     nnrt_err err;     /* the message of the failure being returned */
 } ctx;
 
@@ -211,5 +264,56 @@ void nnrti_tr_draws_init(draws *r, uint64_t seed, uint64_t stream);
 /* Uniform in [0, n), n >= 1, unbiased. */
 uint64_t nnrti_tr_draw_below(draws *r, uint64_t n);
 int nnrti_tr_cmd_sample(ctx *c);
+
+/* ---- trainer_watch.c ----------------------------------------------------- */
+
+/* 1 when --log, --plot or --patience watch the epochs (they need the
+ * validation loss). */
+int nnrti_tr_watching(const ctx *c);
+/* Checks before training: a validation set that can give the monitored
+ * value (have_val; n_val examples; acc: the metric is an accuracy), and
+ * the --log / --plot places. */
+int nnrti_tr_watch_check(ctx *c, int have_val, int64_t n_val, int acc);
+/* The learning rate the model trains with. */
+double nnrti_tr_lr(const ctx *c);
+/* A training epoch starts and ends (the clocks of the log's speeds). */
+void nnrti_tr_watch_epoch_start(ctx *c);
+void nnrti_tr_watch_epoch_end(ctx *c);
+/* After each successful train_step: a --log-every row when due. */
+void nnrti_tr_watch_step(ctx *c, long epoch, double loss);
+/* After each epoch: record it, rewrite --log and --plot, keep the best
+ * weights; *stop is set when --patience ends the run. */
+int nnrti_tr_watch_epoch(ctx *c, const epoch_rec *r, int *stop);
+/* After the last epoch: with --patience, say where it stopped and restore
+ * the best epoch's weights. */
+int nnrti_tr_watch_finish(ctx *c);
+void nnrti_tr_watch_free(ctx *c);
+
+/* ---- trainer_log.c ------------------------------------------------------- */
+
+/* Append printf-style text to b. */
+void nnrti_tr_bprintf(tbuf *b, const char *fmt, ...) NNRTI_PRINTF(2, 3);
+/* The CSV header, and one row ("epoch" or "step" in the first column). */
+void nnrti_tr_log_header(ctx *c);
+void nnrti_tr_log_row(ctx *c, const char *kind, const epoch_rec *r);
+/* Write --log and --plot (atomically) from the history so far. */
+int nnrti_tr_log_write(ctx *c);
+
+/* ---- trainer_split.c ----------------------------------------------------- */
+
+/* The examples of ds that --split selects, as a view into ds (no copy);
+ * prints which were scored to f when a split option was given. */
+int nnrti_tr_split_view(ctx *c, const nnrt_dataset *ds, nnrt_dataset *view, FILE *f);
+/* eval: warn on stderr when --load was trained on --data (of n examples)
+ * and the examples scored include training examples. */
+void nnrti_tr_leak_check(ctx *c, int64_t n);
+/* Record the training data, split and seed in the weights file's metadata. */
+int nnrti_tr_record_training(ctx *c, const char *path, long epochs);
+/* "examples N  loss L  accuracy A%" (no newline) for a scored set. */
+void nnrti_tr_print_report(const ctx *c, const nnrt_dataset *ds, const score *s);
+/* train --test FILE [--test-labels FILE]: load it before training; score
+ * it at the end ("test FILE: examples N ..."). */
+int nnrti_tr_load_test(ctx *c, nnrt_dataset *ts);
+int nnrti_tr_score_test(ctx *c, const nnrt_dataset *ts);
 
 #endif /* NNRT_TRAINER_H */

@@ -30,8 +30,8 @@ static const struct optdef {
     {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
     {"epochs", CMD_TRAIN, 0},
     {"lr", CMD_TRAIN, 0},
-    {"seed", CMD_TRAIN | CMD_SAMPLE, 0},
-    {"val-split", CMD_TRAIN, 0},
+    {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT, 0},
+    {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
     {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
     {"save", CMD_TRAIN, 0},
     {"resume", CMD_TRAIN, 0},
@@ -46,6 +46,15 @@ static const struct optdef {
     {"allow-nonfinite", CMD_ALL, 1},
     {"checkpoint", CMD_TRAIN, 0},
     {"augment", CMD_TRAIN, 0},
+    {"patience", CMD_TRAIN, 0},
+    {"min-delta", CMD_TRAIN, 0},
+    {"monitor", CMD_TRAIN, 0},
+    {"split", CMD_EVAL | CMD_PREDICT, 0},
+    {"test", CMD_TRAIN, 0},
+    {"test-labels", CMD_TRAIN, 0},
+    {"log", CMD_TRAIN, 0},
+    {"log-every", CMD_TRAIN, 0},
+    {"plot", CMD_TRAIN, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -54,11 +63,16 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "usage: %s train --data FILE [--labels FILE] --epochs N [--steps-per-epoch N] [--lr X] [--seed S]\n"
             "          [--val-split F] [--scale X] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors] [--augment shift=N,flip,rotate=DEG,noise=SIGMA]\n"
+            "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
+            "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
+            "          [--patience N [--min-delta X]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S]\n"
             "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S]\n"
             "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
             "          [--temperature X] [--seed S]\n"
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm [--count N]\n"
@@ -84,6 +98,31 @@ static void print_model(const char *prog, const nnrt_model_desc *d)
     if (!d->has_target && d->out_numel == d->x_numel && d->x_dtype != NNRT_I32)
         printf("; its output has the shape of its input");
     printf(")\n\n");
+}
+
+/* --help for early stopping, held-out scoring and the logs. */
+static void print_help_watch(void)
+{
+    printf("\nearly stopping, held-out scoring, logs:\n"
+           "  --patience N     stop when the monitored value has not improved for N epochs\n"
+           "                   (N >= 1; needs --val-split), then restore the weights of the\n"
+           "                   best epoch (those are what --save writes)\n"
+           "  --min-delta X    an improvement must exceed X >= 0 (default 0; val_acc as a\n"
+           "                   fraction, 0.01 = one percentage point)\n"
+           "  --monitor M      val_loss (default; lower is better) or val_acc (higher)\n"
+           "  --test FILE      train: score FILE (read as --data) with the final weights\n"
+           "  --test-labels FILE  IDX labels for IDX images in --test\n"
+           "  --log FILE       CSV: a header, one row per epoch and one per --log-every N steps\n"
+           "                   (kind,step,epoch,lr,train_loss,train_acc,val_loss,val_acc,\n"
+           "                   grad_norm,examples_per_s; empty where there is no value)\n"
+           "  --log-every N    also a \"step\" row every N training steps: the mean loss of\n"
+           "                   those steps and their speed\n"
+           "  --plot FILE      an SVG of the loss and accuracy curves, train against validation\n"
+           "  --split S        eval/predict: val (the last fraction --val-split F, as train\n"
+           "                   held it out; the default with --val-split), train (the rest)\n"
+           "                   or all; the report says which examples were scored. eval\n"
+           "                   warns when the weights were trained on --data and no split is\n"
+           "                   given (--save records the data file, fraction and seed)\n");
 }
 
 void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
@@ -135,6 +174,7 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
            "                   weights are refused, naming the tensor\n",
            d->default_lr);
+    print_help_watch();
 }
 
 /* ---- argument parsing --------------------------------------------------- */
@@ -302,6 +342,66 @@ static int check_reals(ctx *c)
     return 0;
 }
 
+/* --split S (eval, predict): val needs a fraction; --val-split alone means val. */
+static int check_split(ctx *c)
+{
+    opts *o = &c->o;
+    const char *s = o->raw[O_SPLIT];
+    o->split = o->val_split > 0 ? SPLIT_VAL : SPLIT_ALL;
+    if (!s)
+        return 0;
+    if (strcmp(s, "val") != 0 && strcmp(s, "train") != 0 && strcmp(s, "all") != 0)
+        return nnrti_tr_fail(c, EXIT_USAGE, "--split '%s' is not val, train or all", s);
+    o->split = s[0] == 'v' ? SPLIT_VAL : s[0] == 't' ? SPLIT_TRAIN : SPLIT_ALL;
+    if (o->split != SPLIT_ALL && !(o->val_split > 0))
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "--split %s needs --val-split F (0 < F < 1), the fraction training held out", s);
+    return 0;
+}
+
+/* Which of --patience, --min-delta, --monitor, --log, --plot, --test go
+ * together. */
+static int check_watch_combos(ctx *c)
+{
+    const opts *o = &c->o;
+    if ((o->raw[O_MONITOR] || o->raw[O_MIN_DELTA]) && !o->raw[O_PATIENCE])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s needs --patience N", o->raw[O_MONITOR] ? "monitor" : "min-delta");
+    if (o->raw[O_PATIENCE] && !(o->val_split > 0))
+        return nnrti_tr_fail(c, EXIT_USAGE,
+                             "--patience needs a validation set to watch: add --val-split F (0 < F < 1)");
+    if (o->raw[O_LOG_EVERY] && !o->raw[O_LOG])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--log-every needs --log FILE.csv");
+    if (o->raw[O_TEST_LABELS] && !o->raw[O_TEST])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--test-labels needs --test FILE");
+    if ((o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0) || (o->raw[O_PLOT] && strcmp(o->raw[O_PLOT], "-") == 0))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
+                             o->raw[O_LOG] && strcmp(o->raw[O_LOG], "-") == 0 ? "log" : "plot");
+    if (o->raw[O_TEST] && o->raw[O_TEXT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--test does not apply to --text");
+    return check_split(c);
+}
+
+/* --patience, --min-delta, --monitor, --log-every (numbers and names). */
+static int check_watch(ctx *c)
+{
+    opts *o = &c->o;
+    unsigned long long v[2] = {0, 0};
+    const char *m = o->raw[O_MONITOR];
+    int rc;
+    if ((rc = int_option(c, O_PATIENCE, 1, 1000000000, &v[0])) != 0 ||
+        (rc = int_option(c, O_LOG_EVERY, 1, 1000000000, &v[1])) != 0)
+        return rc;
+    o->patience = o->raw[O_PATIENCE] ? (long)v[0] : -1;
+    o->log_every = (long)v[1];
+    if (o->raw[O_MIN_DELTA] && (!to_double(o->raw[O_MIN_DELTA], &o->min_delta) || !(o->min_delta >= 0)))
+        return nnrti_tr_fail(c, EXIT_USAGE, "--min-delta '%s' is not a number >= 0", o->raw[O_MIN_DELTA]);
+    if (m && strcmp(m, "val_loss") != 0 && strcmp(m, "val_acc") != 0)
+        return nnrti_tr_fail(c, EXIT_USAGE, "--monitor '%s' is not val_loss or val_acc", m);
+    o->monitor = m && strcmp(m, "val_acc") == 0 ? MON_VAL_ACC : MON_VAL_LOSS;
+    return check_watch_combos(c);
+}
+
+
 /* Convert and check the numeric options and the required ones. */
 static int check_options(ctx *c)
 {
@@ -321,9 +421,9 @@ static int check_options(ctx *c)
     if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
-    if ((rc = check_ints(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0)
+    if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0)
         return rc;
-    return check_reals(c);
+    return check_watch(c);
 }
 
 /* Fill c->o from argv. Returns 0, or EXIT_USAGE with c->err set;

@@ -1,6 +1,7 @@
 /* trainer_eval.c — reporting: scoring a batch (accuracy, binary accuracy,
- * mean squared error), a pass over a data set, the eval and predict commands,
- * and reconstruct (a PGM grid of inputs beside the model's outputs).
+ * mean squared error), a pass over a data set, the eval and predict commands
+ * (on the split trainer_split.c selects), and reconstruct (a PGM grid of
+ * inputs beside the model's outputs).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -105,24 +106,17 @@ void nnrti_tr_print_score(const ctx *c, const char *label, const score *s)
 
 int nnrti_tr_cmd_eval(ctx *c)
 {
-    nnrt_dataset ds;
+    nnrt_dataset ds, view;
     score s = {0, 0, 0, 0, 0, 0, 0};
     int rc;
     if ((rc = nnrti_tr_load_data(c, 1, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
-        (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        (rc = nnrti_tr_alloc_bufs(c)) == 0 && (rc = nnrti_tr_split_view(c, &ds, &view, stdout)) == 0) {
         c->metric = nnrti_tr_choose_metric(c->d, &ds);
-        rc = nnrti_tr_evaluate(c, &ds, 1, &s);
+        rc = nnrti_tr_evaluate(c, &view, 1, &s);
     }
     if (rc == 0) {
-        printf("examples %lld", (long long)s.n);
-        if (s.loss_batches)
-            printf("  loss %.6f", s.loss / (double)s.loss_batches);
-        else if (nnrti_tr_have_loss(c, &ds))
-            printf("  loss n/a");
-        if (c->metric == M_MSE)
-            printf("  mse %.6g", s.sq_n ? s.sq / (double)s.sq_n : 0.0);
-        else if (c->metric != M_NONE)
-            printf("  accuracy %.2f%%", s.total ? 100.0 * (double)s.hits / (double)s.total : 0.0);
+        nnrti_tr_leak_check(c, ds.n);
+        nnrti_tr_print_report(c, &view, &s);
         printf("\n");
         rc = nnrti_tr_check_stdout(c);
     }
@@ -154,14 +148,14 @@ static void print_predictions(const ctx *c, int64_t count)
 
 int nnrti_tr_cmd_predict(ctx *c)
 {
-    nnrt_dataset ds;
+    nnrt_dataset ds, view;
     int64_t start, count = 0;
     int rc;
     if ((rc = nnrti_tr_load_data(c, 0, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
-        (rc = nnrti_tr_alloc_bufs(c)) == 0) {
-        for (start = 0; rc == 0 && start < ds.n; start += count) {
-            count = ds.n - start < c->d->batch ? ds.n - start : c->d->batch;
-            if ((rc = nnrti_tr_forward_batch(c, &ds, start, count)) == 0)
+        (rc = nnrti_tr_alloc_bufs(c)) == 0 && (rc = nnrti_tr_split_view(c, &ds, &view, stderr)) == 0) {
+        for (start = 0; rc == 0 && start < view.n; start += count) {
+            count = view.n - start < c->d->batch ? view.n - start : c->d->batch;
+            if ((rc = nnrti_tr_forward_batch(c, &view, start, count)) == 0)
                 print_predictions(c, count);
         }
         if (rc == 0)

@@ -1,6 +1,7 @@
 /* trainer_train.c — the training loop: the train/validation split, one
- * train_step per batch with the loss checked, the epoch lines, text training
- * for character models, and saving the weights (--save).
+ * train_step per batch with the loss checked, the epoch lines (each handed
+ * to trainer_watch.c), text training for character models, the --test
+ * score, and saving the weights (--save) with the training record.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -131,6 +132,7 @@ static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
     }
     *sum += l;
     nnrt_progress_update(p, s + 1, *sum / (double)(s + 1));
+    nnrti_tr_watch_step(c, epoch, l);
     return 0;
 }
 
@@ -146,6 +148,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
         steps = c->o.steps; /* --steps-per-epoch */
     nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
+    nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
         int rc;
         nnrti_tr_gather(c, tr, idx + s * d->batch);
@@ -153,6 +156,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
             return rc;
     }
     nnrt_progress_end(&p);
+    nnrti_tr_watch_epoch_end(c);
     *mean = sum / (double)steps;
     return 0;
 }
@@ -176,18 +180,39 @@ static void print_epoch(const ctx *c, long epoch, double loss)
     printf("epoch %*ld/%ld  loss %.6f", w, epoch, total, loss);
 }
 
+/* Accuracy (0..1) of a score, NaN when the metric is not an accuracy. */
+static double accuracy(const ctx *c, const score *s)
+{
+    return c->metric == M_NONE || c->metric == M_MSE || !s->total ? NAN : (double)s->hits / (double)s->total;
+}
+
+/* The record of an epoch for nnrti_tr_watch_epoch. */
+static void record(const ctx *c, long epoch, double loss, const score *st, const score *sv, epoch_rec *r)
+{
+    r->epoch = epoch;
+    r->step = 0;
+    r->lr = nnrti_tr_lr(c);
+    r->train_loss = loss;
+    r->train_acc = accuracy(c, st);
+    r->val_loss = sv && sv->loss_batches ? sv->loss / (double)sv->loss_batches : NAN;
+    r->val_acc = sv ? accuracy(c, sv) : NAN;
+    r->ex_per_s = c->w.epoch_speed;
+}
+
 /* Train, score, print the epoch line. Without a metric, a validation set
- * is scored by its loss ("val loss"). */
-static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch)
+ * is scored by its loss ("val loss"). *stop: --patience ends the run. */
+static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch, int *stop)
 {
     double t0 = nnrt_now(), loss = 0;
     score st = {0, 0, 0, 0, 0, 0, 0}, sv = st;
     int rc, val_loss = c->metric == M_NONE && sp->have_val && nnrti_tr_have_loss(c, &sp->val);
+    epoch_rec r;
     if ((rc = train_epoch(c, &sp->train, idx, epoch, &loss)) != 0)
         return rc;
     if (c->metric != M_NONE && (rc = nnrti_tr_evaluate(c, &sp->train, 0, &st)) != 0)
         return rc;
-    if ((c->metric != M_NONE || val_loss) && sp->have_val && (rc = nnrti_tr_evaluate(c, &sp->val, val_loss, &sv)) != 0)
+    if ((c->metric != M_NONE || val_loss) && sp->have_val &&
+        (rc = nnrti_tr_evaluate(c, &sp->val, val_loss || nnrti_tr_watching(c), &sv)) != 0)
         return rc;
     print_epoch(c, epoch, loss);
     if (c->metric != M_NONE) {
@@ -200,42 +225,80 @@ static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch)
         printf("  val loss n/a");
     }
     printf("  time %.2fs\n", nnrt_now() - t0);
-    return nnrti_tr_check_stdout(c);
+    if ((rc = nnrti_tr_check_stdout(c)) != 0)
+        return rc;
+    record(c, epoch, loss, &st, sp->have_val ? &sv : NULL, &r);
+    return nnrti_tr_watch_epoch(c, &r, stop);
 }
 
 static int train_loop(ctx *c, const split *sp)
 {
     int64_t *idx = nnrti_tr_alloc3((size_t)sp->train.n, 1, sizeof *idx);
     long e;
-    int rc = 0;
+    int rc = 0, stop = 0;
     if (!idx)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory");
-    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs && rc == 0; e++)
-        if ((rc = run_epoch(c, sp, idx, e)) == 0)
+    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs && rc == 0 && !stop; e++)
+        if ((rc = run_epoch(c, sp, idx, e, &stop)) == 0)
             rc = nnrti_tr_save_checkpoint(c, e, (uint64_t)sp->train.n);
     free(idx);
+    return rc ? rc : nnrti_tr_watch_finish(c);
+}
+
+/* A scratch file (beside a regular --save) of the weights with the
+ * training record in its metadata; with --allow-nonfinite unchecked. */
+static int save_recorded(ctx *c, long epochs, char **scratch)
+{
+    int rc;
+    if (!c->o.allow_nonfinite)
+        rc = save_scratch(c, 1, scratch);
+    else if (nnrt_afile_scratch(c->o.raw[O_SAVE], scratch, &c->err) != NNRT_OK)
+        return EXIT_RUNTIME;
+    else
+        rc = c->d->save(c->m, *scratch) ? nnrti_tr_model_fail(c, "save") : 0;
+    if (rc == 0)
+        rc = nnrti_tr_record_training(c, *scratch, epochs);
+    if (rc != 0 && *scratch) {
+        unlink(*scratch);
+        free(*scratch);
+        *scratch = NULL;
+    }
+    return rc;
+}
+
+/* A device or pipe gets the scratch file's bytes. */
+static int copy_direct(ctx *c, const char *scratch, const char *path)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = nnrti_read_file(scratch, SIZE_MAX / 2, 0, &buf, &len, &c->err) == NNRT_OK &&
+                     nnrt_write_file(path, buf, len, &c->err) == NNRT_OK
+                 ? 0
+                 : EXIT_RUNTIME;
+    free(buf);
+    unlink(scratch);
     return rc;
 }
 
 /* Save the weights after training when --save was given: first to a
- * scratch file whose weights are checked (unless --allow-nonfinite), which
- * then replaces --save (a device or pipe is saved to again), so NaN
- * weights never replace a good file. */
+ * scratch file whose weights are checked (unless --allow-nonfinite) and
+ * which gets the training record (nnrti_tr_record_training), then renamed
+ * over --save (a device or pipe gets its bytes), so NaN weights never
+ * replace a good file. */
 static int save_weights(ctx *c)
 {
     const char *path = c->o.raw[O_SAVE];
-    int direct = path && nnrt_afile_is_direct(path), rc;
+    long epochs = c->w.stopped ? c->w.stopped : c->epoch0 + c->o.epochs;
+    int rc;
     char *scratch = NULL, what[sizeof c->err.msg];
     if (!path)
         return 0;
-    if (c->o.allow_nonfinite) {
-        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
-    } else if ((rc = save_scratch(c, !direct, &scratch)) != 0 && strncmp(c->err.msg, "tensor '", 8) == 0) {
+    if ((rc = save_recorded(c, epochs, &scratch)) != 0 && strncmp(c->err.msg, "tensor '", 8) == 0) {
         snprintf(what, sizeof what, "%s", c->err.msg);
         rc = nnrti_tr_fail(c, EXIT_RUNTIME, "after epoch %ld: the weights are not finite (%s); not saved, %s left as "
-                           "it was", c->o.epochs, what, path);
-    } else if (rc == 0 && direct) {
-        rc = c->d->save(c->m, path) ? nnrti_tr_model_fail(c, "save") : 0;
+                           "it was", epochs, what, path);
+    } else if (rc == 0 && nnrt_afile_is_direct(path)) {
+        rc = copy_direct(c, scratch, path);
     } else if (rc == 0) {
         rc = nnrt_afile_place(scratch, path, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
     }
@@ -246,24 +309,41 @@ static int save_weights(ctx *c)
     return nnrti_tr_check_stdout(c);
 }
 
+/* The data, the watch checks and the --test file, before the model. */
+static int prepare_all(ctx *c, split *sp, nnrt_dataset *test)
+{
+    int rc, acc;
+    if ((rc = prepare_data(c, sp)) != 0)
+        return rc;
+    acc = c->metric != M_NONE && c->metric != M_MSE;
+    if ((rc = nnrti_tr_watch_check(c, sp->have_val, sp->val.n, acc)) != 0)
+        return rc;
+    return c->o.raw[O_TEST] ? nnrti_tr_load_test(c, test) : 0;
+}
+
 int nnrti_tr_cmd_train(ctx *c)
 {
     const nnrt_model_desc *d = c->d;
     split sp;
+    nnrt_dataset test;
     int rc;
     memset(&sp, 0, sizeof sp);
-    if ((rc = check_trainable(c)) == 0 && (rc = prepare_data(c, &sp)) == 0 &&
+    memset(&test, 0, sizeof test);
+    if ((rc = check_trainable(c)) == 0 && (rc = prepare_all(c, &sp, &test)) == 0 &&
         (rc = nnrti_tr_make_train_model(c, (uint64_t)sp.train.n)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)
             rc = train_loop(c, &sp);
+        if (rc == 0 && c->o.raw[O_TEST])
+            rc = nnrti_tr_score_test(c, &test);
         if (rc == 0)
             rc = save_weights(c);
     }
     nnrt_dataset_free(&sp.all);
     nnrt_dataset_free(&sp.train);
     nnrt_dataset_free(&sp.val);
+    nnrt_dataset_free(&test);
     return rc;
 }
 
@@ -297,6 +377,7 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
     int64_t s, b;
     nnrti_tr_draws_init(&r, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
+    nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
         int rc;
         for (b = 0; b < d->batch; b++)
@@ -305,6 +386,7 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
             return rc;
     }
     nnrt_progress_end(&p);
+    nnrti_tr_watch_epoch_end(c);
     *mean = sum / (double)steps;
     return 0;
 }
@@ -315,13 +397,14 @@ static int text_loop(ctx *c, const text *t)
     const nnrt_model_desc *d = c->d;
     int64_t steps = c->o.steps;
     long e;
-    int rc;
+    int rc, stop = 0;
     if (steps == 0)
         steps = (int64_t)(t->n_train / ((size_t)d->batch * d->x_numel));
     if (steps == 0)
         steps = 1;
-    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs; e++) {
+    for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs && !stop; e++) {
         double t0 = nnrt_now(), loss = 0, vl = 0;
+        epoch_rec r;
         if ((rc = text_epoch(c, t, e, steps, &loss)) != 0 ||
             (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0) ||
             (rc = nnrti_tr_save_checkpoint(c, e, t->n_train)) != 0)
@@ -332,8 +415,12 @@ static int text_loop(ctx *c, const text *t)
         printf("  time %.2fs\n", nnrt_now() - t0);
         if ((rc = nnrti_tr_check_stdout(c)) != 0)
             return rc;
+        record(c, e, loss, NULL, NULL, &r);
+        r.val_loss = c->o.val_split > 0 ? vl : NAN;
+        if ((rc = nnrti_tr_watch_epoch(c, &r, &stop)) != 0)
+            return rc;
     }
-    return 0;
+    return nnrti_tr_watch_finish(c);
 }
 
 int nnrti_tr_cmd_train_text(ctx *c)
@@ -344,6 +431,7 @@ int nnrti_tr_cmd_train_text(ctx *c)
     memset(&t, 0, sizeof t);
     if ((rc = nnrti_tr_check_char_model(c)) == 0 && (rc = check_trainable(c)) == 0 &&
         (rc = nnrti_tr_load_text(c, c->o.raw[O_TEXT], &t)) == 0 && (rc = nnrti_tr_split_text(c, &t)) == 0 &&
+        (rc = nnrti_tr_watch_check(c, c->o.val_split > 0, (int64_t)c->d->batch, 0)) == 0 &&
         (rc = nnrti_tr_make_train_model(c, t.n_train)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");

@@ -8,7 +8,9 @@
 #    random inputs of the right shapes: forward, loss, 3 training steps,
 #    check_finite, save and load (xor in f64 too). bench/gpt2_small is left
 #    out: 124M parameters take minutes under ASan;
-#  - the generated trainer trains XOR to 100% accuracy and digits an epoch;
+#  - the generated trainer trains XOR to 100% accuracy and digits an epoch,
+#    then digits with early stopping, --log, --plot and --test, and evaluates
+#    its validation split (and the leak check);
 #  - the CUDA emulation (tests/cudaemu, CPU mock) of every example in f32,
 #    emulator, CUDA kernels and C kernels all built with the sanitizers.
 # Cost: about 100 s of CPU, 85 s on 2 shared cores (models two at a time; the
@@ -87,6 +89,14 @@ if grep -q "epoch 300/300 .*train acc 100.00%" $B/train-xor.log; then echo "PASS
 check eval-xor $B/xor eval --data examples/data/xor/xor.csv --load $B/xor.safetensors
 check cc-digits ${CC:-gcc} -std=c99 -Wall -Wextra -Werror $SAN -Iruntime $B/digits_mlp.c $B/libnnrt.a -lm -o $B/digits_mlp
 check train-digits $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 --epochs 1
+# early stopping with the best weights, the log, the plot, --test; eval of the split and the leak check
+check train-digits-watch $B/digits_mlp train --data examples/data/digits/digits_train.csv --scale 0.0625 \
+    --epochs 30 --val-split 0.2 --patience 2 --log $B/watch.csv --log-every 10 --plot $B/watch.svg \
+    --test examples/data/digits/digits_test.csv --save $B/watch.safetensors
+check eval-digits-split $B/digits_mlp eval --data examples/data/digits/digits_train.csv --scale 0.0625 \
+    --load $B/watch.safetensors --val-split 0.2
+check eval-digits-leak $B/digits_mlp eval --data examples/data/digits/digits_train.csv --scale 0.0625 \
+    --load $B/watch.safetensors
 
 # ---- the CUDA emulation of every example (f32) under the sanitizers ---------------
 B=$B CUDAEMU_SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \

@@ -287,6 +287,8 @@ cp $T/digits.safetensors $T/keep.safetensors
 expect "a save that cannot be written is refused before training" 1 "checked before training" \
     $T/digits train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --save $T/no/such/dir/w.safetensors
 cmp -s $T/digits.safetensors $T/keep.safetensors && pass "existing weights untouched" || fail "existing weights changed"
+# ---- early stopping, held-out scoring, logs and plots (tests/e2e/trainer_watch.sh) ----
+. tests/e2e/trainer_watch.sh
 # ---- the trainer: MNIST IDX, no-target models, text, reconstruct --------------
 # Small models on slices of examples/data (MNIST, tiny Shakespeare); < 30 s.
 TT=$T/trainer

@@ -306,6 +306,50 @@ static void test_st_roundtrip_f32(void)
     nnrt_st_close(NULL);
 }
 
+/* Metadata set on a saved file: read back (escapes included), the tensors
+ * load as before, the header is still a multiple of 8, a second set
+ * replaces the first. */
+static void test_st_metadata(void)
+{
+    nnrt_tensor_info t[3];
+    float w[MODEL_N], r[MODEL_N];
+    const char *kv[4] = {"nnc.file", "a \"quoted\"\\path\n", "nnc.seed", "7"};
+    const char *kv2[2] = {"only", "this"};
+    nnrt_err err;
+    nnrt_st_file *f;
+    const void *data = (const void *)1;
+    unsigned char *raw;
+    size_t len;
+    const char *p = tp("meta.safetensors");
+
+    model_infos(t, NNRT_F32);
+    nnrt_fill_normal_f32(w, MODEL_N, 0.0f, 1.0f, 3, 0);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_save(p, t, 3, w, &err), NNRT_OK);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_set_metadata(p, kv, 2, &err), NNRT_OK);
+    CU_ASSERT_EQUAL(count_temporaries(g_dir), 0);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_open_header(p, &f, &err), NNRT_OK);
+    CU_ASSERT_STRING_EQUAL(nnrt_st_meta(f, "nnc.file"), kv[1]);
+    CU_ASSERT_STRING_EQUAL(nnrt_st_meta(f, "nnc.seed"), "7");
+    CU_ASSERT_PTR_NULL(nnrt_st_meta(f, "nnc.none"));
+    CU_ASSERT_EQUAL(nnrt_st_count(f), 3);
+    CU_ASSERT_EQUAL(nnrt_st_get(f, 1, NULL, &data), NNRT_OK);
+    CU_ASSERT_PTR_NULL(data); /* the header alone has no data */
+    nnrt_st_close(f);
+    memset(r, 0, sizeof r);
+    CU_ASSERT_EQUAL(nnrt_st_load(p, t, 3, r, &err), NNRT_OK);
+    CU_ASSERT_EQUAL(memcmp(w, r, sizeof w), 0);
+    raw = slurp(p, &len);
+    CU_ASSERT_FATAL(raw != NULL);
+    CU_ASSERT_EQUAL((len - MODEL_N * 4) % 8, 0);
+    free(raw);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_set_metadata(p, kv2, 1, &err), NNRT_OK);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_open(p, &f, &err), NNRT_OK);
+    CU_ASSERT_PTR_NULL(nnrt_st_meta(f, "nnc.seed"));
+    CU_ASSERT_STRING_EQUAL(nnrt_st_meta(f, "only"), "this");
+    nnrt_st_close(f);
+    CU_ASSERT_EQUAL(nnrt_st_set_metadata(tp("no-such.safetensors"), kv2, 1, &err), NNRT_ERR_IO);
+}
+
 static void test_st_roundtrip_f64(void)
 {
     nnrt_tensor_info t[3];
@@ -1364,6 +1408,7 @@ static void test_progress(void)
     buf[n] = 0;
     CU_ASSERT(strncmp(buf, "\r[=========>                    ] 3/10 loss "
                            "0.5000 ", 50) == 0);
+    CU_ASSERT(contains(buf, "s eta ")); /* the time left, before the last step */
     CU_ASSERT(contains(buf, "\r[==============================] 10/10 loss "
                             "0.2500 "));
     CU_ASSERT(n > 0 && buf[n - 1] == '\n');
@@ -1728,6 +1773,7 @@ int main(void)
     };
     static const test_def st_tests[] = {
         {"round trip F32", test_st_roundtrip_f32},
+        {"metadata", test_st_metadata},
         {"round trip F64", test_st_roundtrip_f64},
         {"F32 <-> F64 conversion", test_st_convert},
         {"I32 and U8", test_st_int_types},
