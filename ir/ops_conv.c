@@ -15,7 +15,7 @@
  *   avgpool2d_grad(dy)                               -> dx [N, C, H, W]
  *     iattr: k, s, p, 0, H, W
  *   conv_transpose2d(x [N, C, H, W], w [C, O/g, kh, kw]) -> [N, O, OH, OW]
- *     iattr: s, p, d, g, output_padding op (op < s);
+ *     iattr: s, p, d, g, output_padding op (op < s or op < d);
  *     OH = (H - 1) s - 2p + d (kh - 1) + op + 1: conv2d_grad_x's sums
  *   upsample(x [N, C, H, W]) -> [N, C, H sc, W sc]
  *     iattr: integer scale sc, mode (UP_NEAREST, UP_BILINEAR)
@@ -298,17 +298,26 @@ static int tconv_len(int64_t h, const int64_t *a, int64_t k, int64_t *len) {
            ck_add_i64(r, a[CV_OUTPAD], &r) || ck_mul_i64(a[CV_PAD], 2, &pp) || ck_add_i64(r, -pp, len);
 }
 
-/* output_padding below the stride (PyTorch also takes it below the
- * dilation; the gradient would then need a crop nnc does not make). */
+/* output_padding below the stride or the dilation, as PyTorch wants. */
 static const char *tconv_outpad_ok(ir_graph *g, const ir_node *n) {
     int64_t s = n->iattr[CV_STRIDE], d = n->iattr[CV_DIL], op = n->iattr[CV_OUTPAD];
     if (op < 0) return arena_printf(g->a, "conv_transpose2d: output_padding %lld must be >= 0", (long long)op);
     if (op >= s && op >= d)
         return arena_printf(g->a, "conv_transpose2d: output_padding %lld must be smaller than either stride %lld "
                             "or dilation %lld", (long long)op, (long long)s, (long long)d);
-    if (op >= s)
-        return arena_printf(g->a, "conv_transpose2d: output_padding %lld is not below stride %lld; nnc supports "
-                            "only output_padding < stride", (long long)op, (long long)s);
+    return NULL;
+}
+
+/* The input [N, C, H', W'] of the conv2d from y to x (and its weight w):
+ * x's shape, with H' > H where output_padding >= stride (the extra rows of
+ * y that the taps of x never reach make extra rows in the conv2d). */
+static const char *tconv_back(ir_graph *g, const ir_node *n, const ir_node *y, const ir_node *w, ir_shape *back) {
+    const char *e = conv_out(g, n, y, w, back);
+    if (e) return e;
+    const ir_shape *xs = &ir_in(g, n, 0)->shape;
+    if (back->d[1] != xs->d[1] || back->d[2] < xs->d[2] || back->d[3] < xs->d[3])
+        return arena_printf(g->a, "conv_transpose2d: the conv2d of the output %s is %s, not %s", ir_sstr(g, &y->shape),
+                            ir_sstr(g, back), ir_sstr(g, xs));
     return NULL;
 }
 
@@ -335,7 +344,8 @@ static const char *tconv_out(ir_graph *g, ir_node *n, const ir_node *x, const ir
                             tstr(g, x), (long long)oh, (long long)ow, (long long)p);
     ir_node y = *x; /* the output, as far as its shape goes */
     y.shape = nchw(xs->d[0], o, oh, ow);
-    if ((e = conv_grad_dy(g, n, x, &y, w))) return e;
+    ir_shape back;
+    if ((e = tconv_back(g, n, &y, w, &back))) return e;
     n->shape = y.shape;
     return NULL;
 }
@@ -347,16 +357,32 @@ const char *shape_CONV_TRANSPOSE2D(ir_graph *g, ir_node *n) {
 }
 
 /* y is conv2d_grad_x(x, w) of a conv2d from y's shape to x's: dx = conv2d(dy,
- * w), dw = conv2d_grad_w(x, dy). */
+ * w), dw = conv2d_grad_w(x, dy). Where output_padding >= stride that conv2d
+ * gives H' > H rows: dx keeps the first H, and dw sees x padded with zeros
+ * to H' (likewise W). */
 void vjp_CONV_TRANSPOSE2D(ad_ctx *c, ir_node *n, int dy) {
-    const ir_node *w = ir_in(c->g, n, 1);
+    const ir_node *x = ir_in(c->g, n, 0), *w = ir_in(c->g, n, 1);
     int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3]};
+    ir_shape back;
+    if (tconv_back(c->g, n, n, w, &back)) { /* the shape rule passed: cannot happen */
+        ad_no_vjp(c, n, dy);
+        return;
+    }
     if (ad_needs(c, n, 0)) {
         int in[2] = {dy, n->in[1]};
-        ad_acc(c, n, 0, ad_op(c, IR_CONV2D, n, in, ia, NULL, NULL));
+        int dx = ad_op(c, IR_CONV2D, n, in, ia, NULL, NULL);
+        for (int ax = 2; ax < 4; ax++) {
+            int64_t sl[IR_MAX_ATTR] = {ax, 0, x->shape.d[ax]};
+            if (back.d[ax] > x->shape.d[ax]) dx = ad_op(c, IR_SLICE, n, &dx, sl, NULL, NULL);
+        }
+        ad_acc(c, n, 0, dx);
     }
     if (ad_needs(c, n, 1)) {
         int in[2] = {n->in[0], dy};
+        for (int ax = 2; ax < 4; ax++) {
+            int64_t pa[IR_MAX_ATTR] = {ax, 0, back.d[ax]};
+            if (back.d[ax] > x->shape.d[ax]) in[0] = ad_op(c, IR_PAD, n, &in[0], pa, NULL, NULL);
+        }
         ia[CV_A4] = w->shape.d[2], ia[CV_A5] = w->shape.d[3];
         ad_acc(c, n, 1, ad_op(c, IR_CONV2D_GRAD_W, n, in, ia, NULL, NULL));
     }

@@ -784,16 +784,21 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     emit_conv_kernel(cx, n, &g, d.S == 1, &d, d, conv_direct);
 }
 
-/* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
-void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
+/* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. The grid needs dx's size to
+ * be the symmetric one, H = OH + 2 ((kh - 1) d - p) - (kh - 1) d (also W):
+ * always so for conv2d_grad_x, not for conv_transpose2d's output_padding. */
+static void gradx_emit(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
     /* the flipped kernel needs the same padding across as down */
-    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P;
+    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P &&
+                  d.H == d.OH + (d.KH - 1) * d.D - 2 * d.P && d.W == d.OW + (d.KW - 1) * d.D - 2 * d.P;
     emit_conv_kernel(cx, n, &g, applies, NULL, d, gradx_direct);
 }
+
+void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) { gradx_emit(cx, n); }
 
 /* Partial sums of conv2d_grad_w: at most this many elements on the stack. */
 enum { ACC_MAX = 4096 };
@@ -1406,8 +1411,8 @@ void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
 
 /* conv_transpose2d(x, w) is conv2d_grad_x with x as the gradient: the same
  * sums, shapes and attributes (the output_padding in iattr[4] only sizes
- * the output, whose extra rows no tap reaches). */
-void emit_CONV_TRANSPOSE2D(cg_ctx *cx, const ir_node *n) { emit_CONV2D_GRAD_X(cx, n); }
+ * the output, as the kernel reads it from the node's shape). */
+void emit_CONV_TRANSPOSE2D(cg_ctx *cx, const ir_node *n) { gradx_emit(cx, n); }
 
 /* ---- upsample -----------------------------------------------------------
  *

@@ -64,9 +64,12 @@ class ConvTranspose(nn.Module):  # tests/parity/conv_transpose.nn
         self.a = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
         self.b = nn.ConvTranspose2d(6, 4, 2, stride=3, padding=2, output_padding=2, dilation=2, groups=2, bias=False)
         self.c = nn.ConvTranspose2d(4, 3, 3, padding=2, dilation=2)
+        self.e = nn.ConvTranspose2d(6, 2, 2, padding=1, dilation=2, output_padding=1)
+        self.f = nn.ConvTranspose2d(6, 2, 2, stride=2, padding=1, dilation=3, output_padding=2, groups=2)
         self.pb = nn.Conv2d(4, 2, 4, stride=4)
         self.pv = nn.Conv2d(6, 2, 6, stride=6)
         self.hb, self.hu, self.hv, self.hz = nn.Linear(40, 3), nn.Linear(144, 3), nn.Linear(24, 3), nn.Linear(16, 3)
+        self.he, self.hf = nn.Linear(126, 3), nn.Linear(504, 3)
 
     def forward(self, io):
         x = io["x"]
@@ -76,7 +79,8 @@ class ConvTranspose(nn.Module):  # tests/parity/conv_transpose.nn
         v = torch.tanh(nn.Upsample(scale_factor=3, mode="bilinear", align_corners=False)(a))
         z = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)(F.avg_pool2d(x, 3))
         o = (self.hb(torch.flatten(self.pb(b), 1)) + self.hu(torch.flatten(u, 1)) +
-             self.hv(torch.flatten(self.pv(v), 1)) + self.hz(torch.flatten(z, 1)))
+             self.hv(torch.flatten(self.pv(v), 1)) + self.hz(torch.flatten(z, 1)) +
+             self.he(torch.flatten(torch.tanh(self.e(a)), 1)) + self.hf(torch.flatten(self.f(a), 1)))
         return F.mse_loss(o, io["y"]), {"o": o}
 
 
