@@ -56,6 +56,9 @@
  *   pools          without padding: the window's taps written out along the
  *                  output row (fast paths, below); otherwise one window per
  *                  output element, scanned as PyTorch does
+ *   conv_transpose2d  conv2d_grad_x's kernel, with x in the gradient's place
+ *   upsample       nearest or bilinear by an integer scale, one output row
+ *                  at a time; its gradient gathers per input element
  */
 #include "kernels.h"
 

@@ -26,6 +26,10 @@
  * output element a block: 256 threads take k = tid, tid + 256, ... and
  * nnrt_block_sum adds their sums in a fixed tree.
  *
+ * conv_transpose2d is conv2d_grad_x's GEMM with x in the gradient's place;
+ * upsample is one thread per output element, its gradient one per input
+ * element (a gather, no atomics).
+ *
  * Pooling is one thread per output element (the window scanned as the C
  * kernel does, so the values are the same); the gradients gather: one
  * thread per input element adds, in (oh, ow) order, what each window that

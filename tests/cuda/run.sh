@@ -60,6 +60,8 @@ for f in examples/*.nn bench/*.nn; do
     build "$n" "$f" $opts
 done
 build digits_mlp_f64 examples/digits_mlp.nn --dtype f64 --main
+# conv_transpose2d and upsample (nearest, bilinear), which the examples do not all use
+build conv_transpose tests/parity/conv_transpose.nn
 
 # the header is C: a C program can include it (the API takes host pointers)
 $NNC examples/digits_mlp.nn --target cuda --name net -o $T/net.cu 2>/dev/null
