@@ -358,34 +358,39 @@ const char *shape_CONV_TRANSPOSE2D(ir_graph *g, ir_node *n) {
 
 /* y is conv2d_grad_x(x, w) of a conv2d from y's shape to x's: dx = conv2d(dy,
  * w), dw = conv2d_grad_w(x, dy). Where output_padding >= stride that conv2d
- * gives H' > H rows: dx keeps the first H, and dw sees x padded with zeros
- * to H' (likewise W). */
-void vjp_CONV_TRANSPOSE2D(ad_ctx *c, ir_node *n, int dy) {
-    const ir_node *x = ir_in(c->g, n, 0), *w = ir_in(c->g, n, 1);
+ * gives H' > H rows (back): dx keeps the first H, and dw sees x padded with
+ * zeros to H' (likewise W). */
+static void tconv_grad_x(ad_ctx *c, ir_node *n, int dy, const ir_shape *back) {
+    const ir_node *x = ir_in(c->g, n, 0);
     int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3]};
+    int in[2] = {dy, n->in[1]};
+    int dx = ad_op(c, IR_CONV2D, n, in, ia, NULL, NULL);
+    for (int ax = 2; ax < 4; ax++) {
+        int64_t sl[IR_MAX_ATTR] = {ax, 0, x->shape.d[ax]};
+        if (back->d[ax] > x->shape.d[ax]) dx = ad_op(c, IR_SLICE, n, &dx, sl, NULL, NULL);
+    }
+    ad_acc(c, n, 0, dx);
+}
+
+static void tconv_grad_w(ad_ctx *c, ir_node *n, int dy, const ir_shape *back) {
+    const ir_node *x = ir_in(c->g, n, 0), *w = ir_in(c->g, n, 1);
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3], w->shape.d[2], w->shape.d[3]};
+    int in[2] = {n->in[0], dy};
+    for (int ax = 2; ax < 4; ax++) {
+        int64_t pa[IR_MAX_ATTR] = {ax, 0, back->d[ax]};
+        if (back->d[ax] > x->shape.d[ax]) in[0] = ad_op(c, IR_PAD, n, &in[0], pa, NULL, NULL);
+    }
+    ad_acc(c, n, 1, ad_op(c, IR_CONV2D_GRAD_W, n, in, ia, NULL, NULL));
+}
+
+void vjp_CONV_TRANSPOSE2D(ad_ctx *c, ir_node *n, int dy) {
     ir_shape back;
-    if (tconv_back(c->g, n, n, w, &back)) { /* the shape rule passed: cannot happen */
+    if (tconv_back(c->g, n, n, ir_in(c->g, n, 1), &back)) { /* the shape rule passed: cannot happen */
         ad_no_vjp(c, n, dy);
         return;
     }
-    if (ad_needs(c, n, 0)) {
-        int in[2] = {dy, n->in[1]};
-        int dx = ad_op(c, IR_CONV2D, n, in, ia, NULL, NULL);
-        for (int ax = 2; ax < 4; ax++) {
-            int64_t sl[IR_MAX_ATTR] = {ax, 0, x->shape.d[ax]};
-            if (back.d[ax] > x->shape.d[ax]) dx = ad_op(c, IR_SLICE, n, &dx, sl, NULL, NULL);
-        }
-        ad_acc(c, n, 0, dx);
-    }
-    if (ad_needs(c, n, 1)) {
-        int in[2] = {n->in[0], dy};
-        for (int ax = 2; ax < 4; ax++) {
-            int64_t pa[IR_MAX_ATTR] = {ax, 0, back.d[ax]};
-            if (back.d[ax] > x->shape.d[ax]) in[0] = ad_op(c, IR_PAD, n, &in[0], pa, NULL, NULL);
-        }
-        ia[CV_A4] = w->shape.d[2], ia[CV_A5] = w->shape.d[3];
-        ad_acc(c, n, 1, ad_op(c, IR_CONV2D_GRAD_W, n, in, ia, NULL, NULL));
-    }
+    if (ad_needs(c, n, 0)) tconv_grad_x(c, n, dy, &back);
+    if (ad_needs(c, n, 1)) tconv_grad_w(c, n, dy, &back);
 }
 
 /* ---- upsample ---------------------------------------------------------- */
