@@ -49,7 +49,7 @@ typedef struct elab {
     struct el_index *param_ids; /* parameter name -> node id (elab_call.c) */
 } elab;
 
-enum { MAX_PARAMS = 10 }; /* conv2d takes 9 arguments */
+enum { MAX_PARAMS = 11 }; /* conv_transpose2d takes 10 arguments */
 typedef struct builtin builtin;
 typedef val (*builtin_fn)(elab *e, const builtin *b, const ast_expr *call, val *args);
 /* B_STACK: the call needs an argument unevaluated (stack's block name), so
@@ -103,6 +103,7 @@ typedef struct el_layer_spec {
     const int64_t *ia;       /* its attributes */
     int bias;                /* 1: add a bias [wshape.d[0]] with bias_op */
     ir_op bias_op;           /* IR_ADD, IR_CHANNEL_BIAS */
+    int64_t nbias;           /* the bias length when not wshape.d[0] (conv_transpose2d), else 0 */
 } el_layer_spec;
 /* Create `<scope>.weight` (and `<scope>.bias`), apply them to x, and
  * register an INIT_AUTO weight for the relu rule. */

@@ -129,7 +129,8 @@ val el_layer(elab *e, const ast_expr *call, val x, const el_layer_spec *l) {
     val ops[2] = {x, el_tensor(w->id, call->span)};
     val y = el_apply(e, call, l->op, ops, 2, l->ia, NULL);
     if (y.kind == V_TENSOR && l->bias) {
-        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, &l->wshape.d[0]), call->span);
+        const int64_t *nb = l->nbias ? &l->nbias : &l->wshape.d[0];
+        ir_node *bn = el_param(e, el_param_name(e, "bias"), ir_shape_make(1, nb), call->span);
         if (!bn) return el_err;
         bn->init = INIT_ZEROS;
         val bo[2] = {y, el_tensor(bn->id, call->span)};

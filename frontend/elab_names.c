@@ -76,7 +76,8 @@ void el_bind(elab *e, const char *name, src_span def, val v) {
 
 /* ---- built-in ops, symbols and suggestions ----------------------------- */
 
-static const char *const symbols[] = {"he", "glorot", "zeros", "ones", "auto", "true", "false", NULL};
+static const char *const symbols[] = {"he", "glorot", "zeros", "ones", "auto", "true", "false",
+                                      "nearest", "bilinear", NULL};
 
 const builtin *el_find_builtin(const char *name) {
     for (int t = 0; elab_libs[t]; t++)

@@ -5,6 +5,11 @@
  *          groups = 1, bias = true, init = auto)       nn.Conv2d
  *   maxpool2d(x, kernel, stride = kernel, padding = 0)  nn.MaxPool2d
  *   avgpool2d(x, kernel, stride = kernel, padding = 0)  nn.AvgPool2d
+ *   conv_transpose2d(x, out_channels, kernel, stride = 1, padding = 0,
+ *          output_padding = 0, dilation = 1, groups = 1, bias = true,
+ *          init = auto)                                nn.ConvTranspose2d
+ *   upsample(x, scale, mode = nearest)                  nn.Upsample (integer
+ *          scale_factor; bilinear: align_corners=False)
  *   global_avgpool(x)   [N, C, H, W] -> [N, C]          x.mean(dim=(2, 3))
  *   flatten(x)          [N, ...] -> [N, prod]           nn.Flatten()
  */
@@ -36,6 +41,18 @@ static val want_nchw(elab *e, const builtin *b, const ast_expr *call, val *x) {
     return el_op_error(e, call, msg, x, 1);
 }
 
+/* "conv2d: in_channels 6 is not divisible by groups 4" (or out_channels)
+ * at the call, or NULL when both divide. */
+static const char *groups_msg(elab *e, const builtin *b, int64_t C, int64_t out, int64_t groups) {
+    if (C % groups)
+        return arena_printf(e->g->a, "%s: in_channels %lld is not divisible by groups %lld", b->name, (long long)C,
+                            (long long)groups);
+    if (out % groups)
+        return arena_printf(e->g->a, "%s: out_channels %lld is not divisible by groups %lld", b->name,
+                            (long long)out, (long long)groups);
+    return NULL;
+}
+
 /* conv2d: weight [O, C/groups, k, k] and bias [O], as nn.Conv2d names and
  * lays them out. init = auto is He (std sqrt(2 / fan_in)) when the output
  * feeds a relu, else Glorot; the fans are PyTorch's for a conv weight:
@@ -57,14 +74,8 @@ static val b_conv2d(elab *e, const builtin *b, const ast_expr *call, val *args) 
     if (!ok || want_nchw(e, b, call, &args[0]).kind != V_TENSOR) return el_err;
     ir_node *x = el_node(e, args[0].node);
     int64_t C = x->shape.d[1];
-    if (C % groups || out % groups) { /* the weight's shape needs C / groups */
-        const char *msg = C % groups
-            ? arena_printf(e->g->a, "conv2d: in_channels %lld is not divisible by groups %lld", (long long)C,
-                           (long long)groups)
-            : arena_printf(e->g->a, "conv2d: out_channels %lld is not divisible by groups %lld", (long long)out,
-                           (long long)groups);
-        return el_op_error(e, call, msg, args, 1);
-    }
+    const char *msg = groups_msg(e, b, C, out, groups); /* the weight's shape needs C / groups */
+    if (msg) return el_op_error(e, call, msg, args, 1);
     if ((double)out * (double)(C / groups) * (double)k * (double)k > (double)(1LL << 32)) {
         diag_error(e->d, call->span, "conv2d: the weight [%lld, %lld, %lld, %lld] is too large", (long long)out,
                    (long long)(C / groups), (long long)k, (long long)k);
@@ -73,8 +84,57 @@ static val b_conv2d(elab *e, const builtin *b, const ast_expr *call, val *args) 
     int64_t wd[4] = {out, C / groups, k, k};
     int64_t ia[IR_MAX_ATTR] = {s, p, d, groups};
     el_layer_spec l = {ir_shape_make(4, wd), C / groups * k * k, out * k * k, init, IR_CONV2D, ia, bias != 0,
-                       IR_CHANNEL_BIAS};
+                       IR_CHANNEL_BIAS, 0};
     return el_layer(e, call, args[0], &l);
+}
+
+/* conv_transpose2d: weight [C, O/groups, k, k] and bias [O], as
+ * nn.ConvTranspose2d names and lays them out; the shape rule checks the
+ * output_padding and the output size. init as conv2d's, with PyTorch's
+ * fans for this weight: fan_in = O/groups * k * k, fan_out = C * k * k. */
+static val b_conv_transpose2d(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int64_t out = 0, k = 0, s = 1, p = 0, op = 0, d = 1, groups = 1;
+    double bias = 1;
+    ir_init init;
+    int ok = el_want_tensor(e, b, &args[0], 0);
+    ok &= want_int(e, b, args, 1, 1, &out);
+    ok &= want_int(e, b, args, 2, 1, &k);
+    ok &= opt_int(e, b, args, 3, 1, &s);
+    ok &= opt_int(e, b, args, 4, 0, &p);
+    ok &= opt_int(e, b, args, 5, 0, &op);
+    ok &= opt_int(e, b, args, 6, 1, &d);
+    ok &= opt_int(e, b, args, 7, 1, &groups);
+    ok &= el_want_num(e, b, &args[8], 8, &bias);
+    ok &= el_init_kind(e, &args[9], &init);
+    if (!ok || want_nchw(e, b, call, &args[0]).kind != V_TENSOR) return el_err;
+    int64_t C = el_node(e, args[0].node)->shape.d[1];
+    const char *msg = groups_msg(e, b, C, out, groups);
+    if (msg) return el_op_error(e, call, msg, args, 1);
+    if ((double)C * (double)(out / groups) * (double)k * (double)k > (double)(1LL << 32)) {
+        diag_error(e->d, call->span, "conv_transpose2d: the weight [%lld, %lld, %lld, %lld] is too large",
+                   (long long)C, (long long)(out / groups), (long long)k, (long long)k);
+        return el_err;
+    }
+    int64_t wd[4] = {C, out / groups, k, k};
+    int64_t ia[IR_MAX_ATTR] = {s, p, d, groups, op};
+    el_layer_spec l = {ir_shape_make(4, wd), out / groups * k * k, C * k * k, init, IR_CONV_TRANSPOSE2D, ia,
+                       bias != 0, IR_CHANNEL_BIAS, out};
+    return el_layer(e, call, args[0], &l);
+}
+
+/* upsample(x, scale, mode = nearest | bilinear): an integer scale. */
+static val b_upsample(elab *e, const builtin *b, const ast_expr *call, val *args) {
+    int64_t scale = 0, mode = 0;
+    int ok = el_want_tensor(e, b, &args[0], 0);
+    ok &= want_int(e, b, args, 1, 1, &scale);
+    if (args[2].kind == V_SYM && !strcmp(args[2].sym, "bilinear")) mode = 1;
+    else if (args[2].kind != V_NONE && !(args[2].kind == V_SYM && !strcmp(args[2].sym, "nearest"))) {
+        if (args[2].kind != V_ERR) diag_error(e->d, args[2].span, "upsample: mode must be nearest or bilinear");
+        ok = 0;
+    }
+    if (!ok) return el_err;
+    int64_t ia[IR_MAX_ATTR] = {scale, mode};
+    return el_apply(e, call, IR_UPSAMPLE, args, 1, ia, NULL);
 }
 
 /* maxpool2d / avgpool2d(x, kernel, stride = kernel, padding = 0); the shape
@@ -117,6 +177,10 @@ static val b_flatten(elab *e, const builtin *b, const ast_expr *call, val *args)
 const builtin elab_lib_conv[] = {
     {"conv2d", {"x", "out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias", "init"}, 3,
      b_conv2d, B_EXPR, IR_CONV2D, 1},
+    {"conv_transpose2d",
+     {"x", "out_channels", "kernel", "stride", "padding", "output_padding", "dilation", "groups", "bias", "init"}, 3,
+     b_conv_transpose2d, B_EXPR, IR_CONV_TRANSPOSE2D, 1},
+    {"upsample", {"x", "scale", "mode"}, 2, b_upsample, B_EXPR, IR_UPSAMPLE, 0},
     {"maxpool2d", {"x", "kernel", "stride", "padding"}, 2, b_pool, B_EXPR, IR_MAXPOOL2D, 0},
     {"avgpool2d", {"x", "kernel", "stride", "padding"}, 2, b_pool, B_EXPR, IR_AVGPOOL2D, 0},
     {"global_avgpool", {"x"}, 1, b_global_avgpool, B_EXPR, IR_SUM, 0},

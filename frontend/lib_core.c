@@ -79,7 +79,7 @@ static val b_dense(elab *e, const builtin *b, const ast_expr *call, val *args) {
     }
     int64_t in = x->shape.d[x->shape.rank - 1], wd[2] = {units, in};
     int64_t ia[IR_MAX_ATTR] = {0, 1};
-    el_layer_spec l = {ir_shape_make(2, wd), in, units, init, IR_MATMUL, ia, bias != 0, IR_ADD};
+    el_layer_spec l = {ir_shape_make(2, wd), in, units, init, IR_MATMUL, ia, bias != 0, IR_ADD, 0};
     return el_layer(e, call, args[0], &l);
 }
 

@@ -14,6 +14,12 @@
  *   maxpool2d_grad(dy, x)                            -> dx, shape of x
  *   avgpool2d_grad(dy)                               -> dx [N, C, H, W]
  *     iattr: k, s, p, 0, H, W
+ *   conv_transpose2d(x [N, C, H, W], w [C, O/g, kh, kw]) -> [N, O, OH, OW]
+ *     iattr: s, p, d, g, output_padding op (op < s or op < d);
+ *     OH = (H - 1) s - 2p + d (kh - 1) + op + 1: conv2d_grad_x's sums
+ *   upsample(x [N, C, H, W]) -> [N, C, H sc, W sc]
+ *     iattr: integer scale sc, mode (UP_NEAREST, UP_BILINEAR)
+ *   upsample_grad(dy [N, C, H sc, W sc]) -> [N, C, H, W]; iattr as upsample
  *
  * Pools follow PyTorch: max pooling pads with -inf, average pooling counts
  * the padding (count_include_pad=True), and the padding may be at most half
@@ -279,4 +285,155 @@ const char *shape_AVGPOOL2D_GRAD(ir_graph *g, ir_node *n) {
                             ir_sstr(g, &want));
     n->shape = x.shape;
     return shape_float_inputs(g, n);
+}
+
+/* ---- conv_transpose2d -------------------------------------------------- */
+
+enum { CV_OUTPAD = 4 };
+
+/* *len = (H - 1) s - 2p + d (k - 1) + op + 1; 1 when that overflows. */
+static int tconv_len(int64_t h, const int64_t *a, int64_t k, int64_t *len) {
+    int64_t r, ext, pp;
+    return ck_mul_i64(h - 1, a[CV_STRIDE], &r) || kernel_extent(a[CV_DIL], k, &ext) || ck_add_i64(r, ext, &r) ||
+           ck_add_i64(r, a[CV_OUTPAD], &r) || ck_mul_i64(a[CV_PAD], 2, &pp) || ck_add_i64(r, -pp, len);
+}
+
+/* output_padding below the stride or the dilation, as PyTorch wants. */
+static const char *tconv_outpad_ok(ir_graph *g, const ir_node *n) {
+    int64_t s = n->iattr[CV_STRIDE], d = n->iattr[CV_DIL], op = n->iattr[CV_OUTPAD];
+    if (op < 0) return arena_printf(g->a, "conv_transpose2d: output_padding %lld must be >= 0", (long long)op);
+    if (op >= s && op >= d)
+        return arena_printf(g->a, "conv_transpose2d: output_padding %lld must be smaller than either stride %lld "
+                            "or dilation %lld", (long long)op, (long long)s, (long long)d);
+    return NULL;
+}
+
+/* The input [N, C, H', W'] of the conv2d from y to x (and its weight w):
+ * x's shape, with H' > H where output_padding >= stride (the extra rows of
+ * y that the taps of x never reach make extra rows in the conv2d). */
+static const char *tconv_back(ir_graph *g, const ir_node *n, const ir_node *y, const ir_node *w, ir_shape *back) {
+    const char *e = conv_out(g, n, y, w, back);
+    if (e) return e;
+    const ir_shape *xs = &ir_in(g, n, 0)->shape;
+    if (back->d[1] != xs->d[1] || back->d[2] < xs->d[2] || back->d[3] < xs->d[3])
+        return arena_printf(g->a, "conv_transpose2d: the conv2d of the output %s is %s, not %s", ir_sstr(g, &y->shape),
+                            ir_sstr(g, back), ir_sstr(g, xs));
+    return NULL;
+}
+
+/* The output shape, checked against the conv2d it transposes. */
+static const char *tconv_out(ir_graph *g, ir_node *n, const ir_node *x, const ir_node *w) {
+    const char *e = conv_attrs_ok(g, n);
+    if (e || (e = tconv_outpad_ok(g, n))) return e;
+    const ir_shape *xs = &x->shape, *ws = &w->shape;
+    int64_t p = n->iattr[CV_PAD], gr = n->iattr[CV_GROUPS];
+    if (xs->rank != 4)
+        return arena_printf(g->a, "conv_transpose2d expects x of shape [N, C, H, W], got %s", tstr(g, x));
+    if (ws->rank != 4 || ws->d[0] != xs->d[1])
+        return arena_printf(g->a, "conv_transpose2d expects a weight of shape [%lld, out_channels/groups, kh, kw], "
+                            "got %s", (long long)xs->d[1], tstr(g, w));
+    if (xs->d[1] % gr)
+        return arena_printf(g->a, "conv_transpose2d: in_channels %lld is not divisible by groups %lld",
+                            (long long)xs->d[1], (long long)gr);
+    int64_t o, oh, ow;
+    if (ck_mul_i64(ws->d[1], gr, &o)) return too_large(g, n, "the channels", w);
+    if (tconv_len(xs->d[2], n->iattr, ws->d[2], &oh) || tconv_len(xs->d[3], n->iattr, ws->d[3], &ow))
+        return too_large(g, n, "the output", x);
+    if (oh < 1 || ow < 1)
+        return arena_printf(g->a, "conv_transpose2d: the output of %s would be %lldx%lld (padding %lld is too large)",
+                            tstr(g, x), (long long)oh, (long long)ow, (long long)p);
+    ir_node y = *x; /* the output, as far as its shape goes */
+    y.shape = nchw(xs->d[0], o, oh, ow);
+    ir_shape back;
+    if ((e = tconv_back(g, n, &y, w, &back))) return e;
+    n->shape = y.shape;
+    return NULL;
+}
+
+/* conv_transpose2d(x [N, C, H, W], w [C, O/g, kh, kw]) -> [N, O, OH, OW] */
+const char *shape_CONV_TRANSPOSE2D(ir_graph *g, ir_node *n) {
+    const char *e = shape_float_inputs(g, n);
+    return e ? e : tconv_out(g, n, ir_in(g, n, 0), ir_in(g, n, 1));
+}
+
+/* y is conv2d_grad_x(x, w) of a conv2d from y's shape to x's: dx = conv2d(dy,
+ * w), dw = conv2d_grad_w(x, dy). Where output_padding >= stride that conv2d
+ * gives H' > H rows (back): dx keeps the first H, and dw sees x padded with
+ * zeros to H' (likewise W). */
+static void tconv_grad_x(ad_ctx *c, ir_node *n, int dy, const ir_shape *back) {
+    const ir_node *x = ir_in(c->g, n, 0);
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3]};
+    int in[2] = {dy, n->in[1]};
+    int dx = ad_op(c, IR_CONV2D, n, in, ia, NULL, NULL);
+    for (int ax = 2; ax < 4; ax++) {
+        int64_t sl[IR_MAX_ATTR] = {ax, 0, x->shape.d[ax]};
+        if (back->d[ax] > x->shape.d[ax]) dx = ad_op(c, IR_SLICE, n, &dx, sl, NULL, NULL);
+    }
+    ad_acc(c, n, 0, dx);
+}
+
+static void tconv_grad_w(ad_ctx *c, ir_node *n, int dy, const ir_shape *back) {
+    const ir_node *x = ir_in(c->g, n, 0), *w = ir_in(c->g, n, 1);
+    int64_t ia[IR_MAX_ATTR] = {n->iattr[0], n->iattr[1], n->iattr[2], n->iattr[3], w->shape.d[2], w->shape.d[3]};
+    int in[2] = {n->in[0], dy};
+    for (int ax = 2; ax < 4; ax++) {
+        int64_t pa[IR_MAX_ATTR] = {ax, 0, back->d[ax]};
+        if (back->d[ax] > x->shape.d[ax]) in[0] = ad_op(c, IR_PAD, n, &in[0], pa, NULL, NULL);
+    }
+    ad_acc(c, n, 1, ad_op(c, IR_CONV2D_GRAD_W, n, in, ia, NULL, NULL));
+}
+
+void vjp_CONV_TRANSPOSE2D(ad_ctx *c, ir_node *n, int dy) {
+    ir_shape back;
+    if (tconv_back(c->g, n, n, ir_in(c->g, n, 1), &back)) { /* the shape rule passed: cannot happen */
+        ad_no_vjp(c, n, dy);
+        return;
+    }
+    if (ad_needs(c, n, 0)) tconv_grad_x(c, n, dy, &back);
+    if (ad_needs(c, n, 1)) tconv_grad_w(c, n, dy, &back);
+}
+
+/* ---- upsample ---------------------------------------------------------- */
+
+enum { UP_SCALE, UP_MODE };
+
+/* Scale >= 1 and a known mode. */
+static const char *up_attrs_ok(ir_graph *g, const ir_node *n) {
+    if (n->iattr[UP_SCALE] < 1 || n->iattr[UP_MODE] < 0 || n->iattr[UP_MODE] > 1)
+        return arena_printf(g->a, "%s: scale %lld must be >= 1 and mode 0 or 1", ir_ops[n->op].name,
+                            (long long)n->iattr[UP_SCALE]);
+    return NULL;
+}
+
+/* upsample(x [N, C, H, W]) -> [N, C, H sc, W sc] */
+const char *shape_UPSAMPLE(ir_graph *g, ir_node *n) {
+    const ir_node *x = ir_in(g, n, 0);
+    const char *e = shape_float_inputs(g, n);
+    if (e || (e = up_attrs_ok(g, n))) return e;
+    if (x->shape.rank != 4)
+        return arena_printf(g->a, "upsample expects x of shape [N, C, H, W], got %s", tstr(g, x));
+    int64_t sc = n->iattr[UP_SCALE], oh, ow;
+    if (ck_mul_i64(x->shape.d[2], sc, &oh) || ck_mul_i64(x->shape.d[3], sc, &ow) ||
+        ck_mul_i64(oh, ow, &oh))
+        return arena_printf(g->a, "upsample: %s scaled by %lld overflows 64 bits", tstr(g, x), (long long)sc);
+    n->shape = nchw(x->shape.d[0], x->shape.d[1], x->shape.d[2] * sc, x->shape.d[3] * sc);
+    return NULL;
+}
+
+/* dx = upsample_grad(dy): what each input element sent, summed. */
+void vjp_UPSAMPLE(ad_ctx *c, ir_node *n, int dy) {
+    ad_acc(c, n, 0, ad_op(c, IR_UPSAMPLE_GRAD, n, &dy, n->iattr, NULL, NULL));
+}
+
+/* upsample_grad(dy [N, C, H sc, W sc]) -> [N, C, H, W] */
+const char *shape_UPSAMPLE_GRAD(ir_graph *g, ir_node *n) {
+    const ir_node *dy = ir_in(g, n, 0);
+    const char *e = shape_float_inputs(g, n);
+    if (e || (e = up_attrs_ok(g, n))) return e;
+    int64_t sc = n->iattr[UP_SCALE];
+    if (dy->shape.rank != 4 || dy->shape.d[2] % sc || dy->shape.d[3] % sc)
+        return arena_printf(g->a, "upsample_grad: gradient %s is not a [N, C, H, W] upsampled by %lld",
+                            ir_sstr(g, &dy->shape), (long long)sc);
+    n->shape = nchw(dy->shape.d[0], dy->shape.d[1], dy->shape.d[2] / sc, dy->shape.d[3] / sc);
+    return NULL;
 }

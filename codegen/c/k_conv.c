@@ -56,6 +56,9 @@
  *   pools          without padding: the window's taps written out along the
  *                  output row (fast paths, below); otherwise one window per
  *                  output element, scanned as PyTorch does
+ *   conv_transpose2d  conv2d_grad_x's kernel, with x in the gradient's place
+ *   upsample       nearest or bilinear by an integer scale, one output row
+ *                  at a time; its gradient gathers per input element
  */
 #include "kernels.h"
 
@@ -784,16 +787,21 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     emit_conv_kernel(cx, n, &g, d.S == 1, &d, d, conv_direct);
 }
 
-/* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. */
-void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) {
+/* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. The grid needs dx's size to
+ * be the symmetric one, H = OH + 2 ((kh - 1) d - p) - (kh - 1) d (also W):
+ * always so for conv2d_grad_x, not for conv_transpose2d's output_padding. */
+static void gradx_emit(cg_ctx *cx, const ir_node *n) {
     const ir_node *dy = cg_in(cx, n, 0), *w = cg_in(cx, n, 1);
     convdims d = conv_dims(n, &n->shape, &w->shape, &dy->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.OG, .HS = d.OH, .WS = d.OW, .P = (d.KH - 1) * d.D - d.P, .D = d.D,
                   .KH = d.KH, .KW = d.KW, .CD = d.CG, .OH = d.H, .OW = d.W, .flip = 1};
     /* the flipped kernel needs the same padding across as down */
-    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P;
+    int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P &&
+                  d.H == d.OH + (d.KH - 1) * d.D - 2 * d.P && d.W == d.OW + (d.KW - 1) * d.D - 2 * d.P;
     emit_conv_kernel(cx, n, &g, applies, NULL, d, gradx_direct);
 }
+
+void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) { gradx_emit(cx, n); }
 
 /* Partial sums of conv2d_grad_w: at most this many elements on the stack. */
 enum { ACC_MAX = 4096 };
@@ -1399,5 +1407,105 @@ void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
     sb_puts(c, ";\n                for (long ih = h0; ih < h1; ih++)\n");
     sb_printf(c, "                    for (long iw = w0; iw < w1; iw++) y[pi + ih * %lld + iw] += g;\n", d.W);
     pool_close(cx);
+    cgk_tail(cx);
+}
+
+/* ---- conv_transpose2d --------------------------------------------------- */
+
+/* conv_transpose2d(x, w) is conv2d_grad_x with x as the gradient: the same
+ * sums, shapes and attributes (the output_padding in iattr[4] only sizes
+ * the output, as the kernel reads it from the node's shape). */
+void emit_CONV_TRANSPOSE2D(cg_ctx *cx, const ir_node *n) { gradx_emit(cx, n); }
+
+/* ---- upsample -----------------------------------------------------------
+ *
+ * An integer scale S. Nearest: y[oh, ow] = x[oh / S, ow / S]. Bilinear with
+ * align_corners=False: the source row of output row oh is (oh + 1/2) / S -
+ * 1/2 = th / 2S with th = 2 oh + 1 - S, clamped at 0; it lies between rows h0
+ * = th / 2S and h1 = min(h0 + 1, H - 1) with weights lh0 = 1 - lh1 and lh1 =
+ * (th - 2S h0) / 2S, computed from integers. The gradients gather: each
+ * input element adds what the outputs within reach send it (rows
+ * [(ih - 1) S, (ih + 2) S) for the bilinear one). */
+
+typedef struct updims {
+    long long NC, H, W, OH, OW, S;
+} updims;
+
+static updims up_dims(const ir_node *n, const ir_shape *x, const ir_shape *y) {
+    updims d = {x->d[0] * x->d[1], x->d[2], x->d[3], y->d[2], y->d[3], n->iattr[0]};
+    return d;
+}
+
+/* The two source rows a0, a1 of output index o along an axis of length len
+ * and their weights la0, la1 (a = "h" or "w"). */
+static void up_lerp(cg_ctx *cx, const char *ind, const char *a, const char *o, long long S, long long len) {
+    strbuf *c = cx->c;
+    sb_printf(c, "%sconst long t%s = 2 * %s + %lld;\n", ind, a, o, 1 - S);
+    sb_printf(c, "%sconst long %s0 = t%s < 0 ? 0 : t%s / %lld, %s1 = %s0 < %lld ? %s0 + 1 : %s0;\n", ind, a, a, a,
+              2 * S, a, a, len - 1, a, a);
+    sb_printf(c, "%sconst %s l%s1 = t%s < 0 ? 0 : (%s)(t%s - %lld * %s0) / (%s)%lld, l%s0 = 1 - l%s1;\n", ind, cx->T, a,
+              a, cx->T, a, 2 * S, a, cx->T, 2 * S, a, a);
+}
+
+void emit_UPSAMPLE(cg_ctx *cx, const ir_node *n) {
+    updims d = up_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long p = 0; p < %lld; p++)\n        for (long oh = 0; oh < %lld; oh++) {\n", d.NC, d.OH);
+    sb_printf(c, "            const %s *restrict xp = x0 + p * %lld;\n", cx->T, d.H * d.W);
+    sb_printf(c, "            %s *restrict yr = y + (p * %lld + oh) * %lld;\n", cx->T, d.OH, d.OW);
+    if (n->iattr[1] == 0) {
+        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) yr[ow] = xp[oh / %lld * %lld + ow / %lld];\n",
+                  d.OW, d.S, d.W, d.S);
+    } else {
+        up_lerp(cx, "            ", "h", "oh", d.S, d.H);
+        sb_printf(c, "            for (long ow = 0; ow < %lld; ow++) {\n", d.OW);
+        up_lerp(cx, "                ", "w", "ow", d.S, d.W);
+        sb_printf(c, "                yr[ow] = lh0 * (lw0 * xp[h0 * %lld + w0] + lw1 * xp[h0 * %lld + w1]) +\n"
+                     "                         lh1 * (lw0 * xp[h1 * %lld + w0] + lw1 * xp[h1 * %lld + w1]);\n"
+                     "            }\n", d.W, d.W, d.W, d.W);
+    }
+    sb_puts(c, "        }\n");
+    cgk_tail(cx);
+}
+
+/* The bilinear gradient of input element (ih, iw) into s. */
+static void up_grad_bilinear(cg_ctx *cx, const updims *d) {
+    strbuf *c = cx->c;
+    const char *ind = "                    ";
+    sb_printf(c, "                const long oh0 = (ih - 1) * %lld > 0 ? (ih - 1) * %lld : 0;\n", d->S, d->S);
+    sb_printf(c, "                const long oh1 = (ih + 2) * %lld < %lld ? (ih + 2) * %lld : %lld;\n", d->S, d->OH,
+              d->S, d->OH);
+    sb_printf(c, "                const long ow0 = (iw - 1) * %lld > 0 ? (iw - 1) * %lld : 0;\n", d->S, d->S);
+    sb_printf(c, "                const long ow1 = (iw + 2) * %lld < %lld ? (iw + 2) * %lld : %lld;\n", d->S, d->OW,
+              d->S, d->OW);
+    sb_puts(c, "                for (long oh = oh0; oh < oh1; oh++) {\n");
+    up_lerp(cx, ind, "h", "oh", d->S, d->H);
+    sb_printf(c, "%sif (h0 != ih && h1 != ih) continue;\n%s%s t = 0;\n", ind, ind, cx->T);
+    sb_printf(c, "%sfor (long ow = ow0; ow < ow1; ow++) {\n", ind);
+    up_lerp(cx, "                        ", "w", "ow", d->S, d->W);
+    sb_puts(c, "                        if (w0 != iw && w1 != iw) continue;\n");
+    sb_printf(c, "                        t += ((w0 == iw ? lw0 : 0) + (w1 == iw ? lw1 : 0)) * dp[oh * %lld + ow];\n",
+              d->OW);
+    sb_printf(c, "%s}\n%ss += ((h0 == ih ? lh0 : 0) + (h1 == ih ? lh1 : 0)) * t;\n                }\n", ind, ind);
+}
+
+/* dx[ih, iw] = sum over the outputs that read it of weight * dy; x0 = dy. */
+void emit_UPSAMPLE_GRAD(cg_ctx *cx, const ir_node *n) {
+    updims d = up_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    for (long p = 0; p < %lld; p++) {\n", d.NC);
+    sb_printf(c, "        const %s *restrict dp = x0 + p * %lld;\n", cx->T, d.OH * d.OW);
+    sb_printf(c, "        for (long ih = 0; ih < %lld; ih++)\n", d.H);
+    sb_printf(c, "            for (long iw = 0; iw < %lld; iw++) {\n                %s s = 0;\n", d.W, cx->T);
+    if (n->iattr[1] == 0) {
+        sb_printf(c, "                for (long a = 0; a < %lld; a++)\n", d.S);
+        sb_printf(c, "                    for (long b = 0; b < %lld; b++) s += dp[(ih * %lld + a) * %lld + iw * %lld "
+                     "+ b];\n", d.S, d.S, d.OW, d.S);
+    } else {
+        up_grad_bilinear(cx, &d);
+    }
+    sb_printf(c, "                y[(p * %lld + ih) * %lld + iw] = s;\n            }\n    }\n", d.H, d.W);
     cgk_tail(cx);
 }

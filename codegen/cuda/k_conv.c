@@ -26,6 +26,10 @@
  * output element a block: 256 threads take k = tid, tid + 256, ... and
  * nnrt_block_sum adds their sums in a fixed tree.
  *
+ * conv_transpose2d is conv2d_grad_x's GEMM with x in the gradient's place;
+ * upsample is one thread per output element, its gradient one per input
+ * element (a gather, no atomics).
+ *
  * Pooling is one thread per output element (the window scanned as the C
  * kernel does, so the values are the same); the gradients gather: one
  * thread per input element adds, in (oh, ow) order, what each window that
@@ -384,5 +388,99 @@ void cu_emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
               d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));
     sb_puts(c, ";\n        y[i] = s;\n");
+    cuk_grid_close(cx, n, tot);
+}
+
+/* ---- conv_transpose2d ----------------------------------------------------- */
+
+/* conv2d_grad_x's gather with x as the gradient (codegen/c/k_conv.c). */
+void cu_emit_CONV_TRANSPOSE2D(cg_ctx *cx, const ir_node *n) { cu_emit_CONV2D_GRAD_X(cx, n); }
+
+/* ---- upsample ------------------------------------------------------------- */
+
+/* The same sums as the C kernels (codegen/c/k_conv.c, "upsample"), one
+ * thread per output element, and per input element for the gradients. */
+
+typedef struct updims {
+    ll NC, H, W, OH, OW, S;
+} updims;
+
+static updims up_dims(const ir_node *n, const ir_shape *x, const ir_shape *y) {
+    updims d = {x->d[0] * x->d[1], x->d[2], x->d[3], y->d[2], y->d[3], n->iattr[0]};
+    return d;
+}
+
+/* The source rows a0, a1 of output index o along an axis and their weights
+ * la0, la1 (a = "h" or "w"). */
+static void up_lerp(cg_ctx *cx, const char *IX, const char *ind, const char *a, const char *o, ll S, ll len) {
+    strbuf *c = cx->c;
+    sb_printf(c, "%sconst %s t%s = 2 * %s + %lld;\n", ind, IX, a, o, 1 - S);
+    sb_printf(c, "%sconst %s %s0 = t%s < 0 ? 0 : t%s / %lld, %s1 = %s0 < %lld ? %s0 + 1 : %s0;\n", ind, IX, a, a, a,
+              2 * S, a, a, len - 1, a, a);
+    sb_printf(c, "%sconst %s l%s1 = t%s < 0 ? 0 : (%s)(t%s - %lld * %s0) / (%s)%lld, l%s0 = 1 - l%s1;\n", ind, cx->T, a,
+              a, cx->T, a, 2 * S, a, cx->T, 2 * S, a, a);
+}
+
+void cu_emit_UPSAMPLE(cg_ctx *cx, const ir_node *n) {
+    updims d = up_dims(n, &cg_in(cx, n, 0)->shape, &n->shape);
+    ll tot = cg_numel(n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    strbuf *c = cx->c;
+    cuk_grid_open(cx, n, IX, tot);
+    sb_printf(c, "        const %s p = i / %lld, oh = i / %lld %% %lld, ow = i %% %lld;\n", IX, d.OH * d.OW, d.OW,
+              d.OH, d.OW);
+    sb_printf(c, "        const %s *xp = x0 + p * %lld;\n", cx->T, d.H * d.W);
+    if (n->iattr[1] == 0) {
+        sb_printf(c, "        y[i] = xp[oh / %lld * %lld + ow / %lld];\n", d.S, d.W, d.S);
+    } else {
+        up_lerp(cx, IX, "        ", "h", "oh", d.S, d.H);
+        up_lerp(cx, IX, "        ", "w", "ow", d.S, d.W);
+        sb_printf(c, "        y[i] = lh0 * (lw0 * xp[h0 * %lld + w0] + lw1 * xp[h0 * %lld + w1]) +\n"
+                     "               lh1 * (lw0 * xp[h1 * %lld + w0] + lw1 * xp[h1 * %lld + w1]);\n",
+                  d.W, d.W, d.W, d.W);
+    }
+    cuk_grid_close(cx, n, tot);
+}
+
+/* The bilinear gradient of input element (ih, iw) into s. */
+static void up_grad_bilinear(cg_ctx *cx, const char *IX, const updims *d) {
+    strbuf *c = cx->c;
+    const char *ind = "            ";
+    sb_printf(c, "        const %s oh0 = (ih - 1) * %lld > 0 ? (ih - 1) * %lld : 0;\n", IX, d->S, d->S);
+    sb_printf(c, "        const %s oh1 = (ih + 2) * %lld < %lld ? (ih + 2) * %lld : %lld;\n", IX, d->S, d->OH, d->S,
+              d->OH);
+    sb_printf(c, "        const %s ow0 = (iw - 1) * %lld > 0 ? (iw - 1) * %lld : 0;\n", IX, d->S, d->S);
+    sb_printf(c, "        const %s ow1 = (iw + 2) * %lld < %lld ? (iw + 2) * %lld : %lld;\n", IX, d->S, d->OW, d->S,
+              d->OW);
+    sb_printf(c, "        for (%s oh = oh0; oh < oh1; oh++) {\n", IX);
+    up_lerp(cx, IX, ind, "h", "oh", d->S, d->H);
+    sb_printf(c, "%sif (h0 != ih && h1 != ih) continue;\n%s%s t = 0;\n", ind, ind, cx->T);
+    sb_printf(c, "%sfor (%s ow = ow0; ow < ow1; ow++) {\n", ind, IX);
+    up_lerp(cx, IX, "                ", "w", "ow", d->S, d->W);
+    sb_puts(c, "                if (w0 != iw && w1 != iw) continue;\n");
+    sb_printf(c, "                t += ((w0 == iw ? lw0 : 0) + (w1 == iw ? lw1 : 0)) * dp[oh * %lld + ow];\n", d->OW);
+    sb_printf(c, "%s}\n%ss += ((h0 == ih ? lh0 : 0) + (h1 == ih ? lh1 : 0)) * t;\n        }\n", ind, ind);
+}
+
+/* dx[ih, iw] = sum over the outputs that read it of weight * dy; x0 = dy. */
+void cu_emit_UPSAMPLE_GRAD(cg_ctx *cx, const ir_node *n) {
+    updims d = up_dims(n, &n->shape, &cg_in(cx, n, 0)->shape);
+    ll tot = cg_numel(n);
+    if (!tot) return cuk_empty(cx, n);
+    const char *IX = cuk_ix(cx, n);
+    strbuf *c = cx->c;
+    cuk_grid_open(cx, n, IX, tot);
+    sb_printf(c, "        const %s p = i / %lld, ih = i / %lld %% %lld, iw = i %% %lld;\n", IX, d.H * d.W, d.W, d.H,
+              d.W);
+    sb_printf(c, "        const %s *dp = x0 + p * %lld;\n        %s s = 0;\n", cx->T, d.OH * d.OW, cx->T);
+    if (n->iattr[1] == 0) {
+        sb_printf(c, "        for (%s a = 0; a < %lld; a++)\n", IX, d.S);
+        sb_printf(c, "            for (%s b = 0; b < %lld; b++) s += dp[(ih * %lld + a) * %lld + iw * %lld + b];\n",
+                  IX, d.S, d.S, d.OW, d.S);
+    } else {
+        up_grad_bilinear(cx, IX, &d);
+    }
+    sb_puts(c, "        y[i] = s;\n");
     cuk_grid_close(cx, n, tot);
 }

@@ -63,6 +63,8 @@ build digits_mlp_f64 examples/digits_mlp.nn --dtype f64 --main
 # flip (and indexing and expand, which lower to other kernels): no example uses it yet
 build index_expand_flip tests/parity/index_expand_flip.nn
 build index_expand_flip_f64 tests/parity/index_expand_flip.nn --dtype f64
+# conv_transpose2d and upsample (nearest, bilinear), which the examples do not all use
+build conv_transpose tests/parity/conv_transpose.nn
 
 # the header is C: a C program can include it (the API takes host pointers)
 $NNC examples/digits_mlp.nn --target cuda --name net -o $T/net.cu 2>/dev/null

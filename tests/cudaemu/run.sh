@@ -54,9 +54,9 @@ EOF
 
 {
     for m in gc_arith gc_attn_bmm_sizes gc_attn_edge gc_attn_gpt gc_attn_mha gc_attn_shape gc_bce gc_block_params \
-        gc_block_stack gc_const_grad gc_conv_basic gc_conv_grid gc_conv_pool gc_dense gc_exp_log gc_fanout gc_literal \
-        gc_log_softmax gc_matmul gc_mse gc_norm_act gc_norm_batchnorm gc_norm_dropout gc_norm_layernorm gc_relu \
-        gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent; do
+        gc_block_stack gc_const_grad gc_conv_basic gc_conv_grid gc_conv_pool gc_conv_transpose gc_dense gc_exp_log \
+        gc_fanout gc_literal gc_log_softmax gc_matmul gc_mse gc_norm_act gc_norm_batchnorm gc_norm_dropout \
+        gc_norm_layernorm gc_relu gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent; do
         echo "$m tests/gradcheck/$m.nn f64"
     done
     for m in attn_gpt attn_shapes attn_stack bce_adam bce_clamp block_stack block_twice conv_edges \
@@ -65,6 +65,7 @@ EOF
         echo "$m tests/parity/$m.nn f64,f32"
     done
     echo "conv_lenet5 tests/parity/conv_lenet5.nn f64"
+    echo "conv_transpose tests/parity/conv_transpose.nn f64,f32"
     echo "lenet examples/lenet.nn f64,f32 B=2"
     echo "char_lstm examples/char_lstm.nn f64,f32 B=2 T=3 V=16"
     echo "char_gru examples/char_gru.nn f64,f32 B=2 T=3 V=16"
@@ -72,6 +73,7 @@ EOF
     echo "tiny_gpt examples/tiny_gpt.nn f64,f32 B=2 T=8 D=16 L=1 H=2"
     echo "resnet_tiny examples/resnet_tiny.nn f64,f32 B=2 C=4"
     echo "autoencoder examples/autoencoder.nn f64,f32 B=4"
+    echo "conv_autoencoder examples/conv_autoencoder.nn f64,f32 B=2"
     echo "sum_paths tests/cudaemu/sum_paths.nn f64,f32"
     echo "gc_index tests/gradcheck/gc_index.nn f64"
     echo "index_expand_flip tests/parity/index_expand_flip.nn f64,f32"

@@ -1,5 +1,5 @@
 """cases_conv.py — parity cases of the conv family (conv2d, pooling,
-global_avgpool, flatten). `tp` is test_parity, set by its loader."""
+global_avgpool, flatten, conv_transpose2d, upsample). `tp` is test_parity, set by its loader."""
 import numpy as np
 import torch
 import torch.nn as nn
@@ -58,6 +58,46 @@ class ConvEdges(nn.Module):  # tests/parity/conv_edges.nn
         return F.cross_entropy(logits, io["y"].long()), {"probs": torch.softmax(logits, -1)}
 
 
+class ConvTranspose(nn.Module):  # tests/parity/conv_transpose.nn
+    def __init__(self):
+        super().__init__()
+        self.a = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.b = nn.ConvTranspose2d(6, 4, 2, stride=3, padding=2, output_padding=2, dilation=2, groups=2, bias=False)
+        self.c = nn.ConvTranspose2d(4, 3, 3, padding=2, dilation=2)
+        self.e = nn.ConvTranspose2d(6, 2, 2, padding=1, dilation=2, output_padding=1)
+        self.f = nn.ConvTranspose2d(6, 2, 2, stride=2, padding=1, dilation=3, output_padding=2, groups=2)
+        self.pb = nn.Conv2d(4, 2, 4, stride=4)
+        self.pv = nn.Conv2d(6, 2, 6, stride=6)
+        self.hb, self.hu, self.hv, self.hz = nn.Linear(40, 3), nn.Linear(144, 3), nn.Linear(24, 3), nn.Linear(16, 3)
+        self.he, self.hf = nn.Linear(126, 3), nn.Linear(504, 3)
+
+    def forward(self, io):
+        x = io["x"]
+        a = torch.tanh(self.a(x))
+        b = torch.tanh(self.b(a))
+        u = torch.tanh(nn.Upsample(scale_factor=2)(self.c(x)))
+        v = torch.tanh(nn.Upsample(scale_factor=3, mode="bilinear", align_corners=False)(a))
+        z = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)(F.avg_pool2d(x, 3))
+        o = (self.hb(torch.flatten(self.pb(b), 1)) + self.hu(torch.flatten(u, 1)) +
+             self.hv(torch.flatten(self.pv(v), 1)) + self.hz(torch.flatten(z, 1)) +
+             self.he(torch.flatten(torch.tanh(self.e(a)), 1)) + self.hf(torch.flatten(self.f(a), 1)))
+        return F.mse_loss(o, io["y"]), {"o": o}
+
+
+def check_tconv_init(res):
+    """Glorot with PyTorch's fans for a [in, out/groups, k, k] weight: a's
+    fan_in = 6 * 3 * 3, fan_out = 4 * 3 * 3; biases [out] at zero."""
+    w, lim = res["init"], np.sqrt(6 / (54 + 36))
+    errs = [] if 0.6 * lim < np.abs(w["a.weight"]).max() <= lim else [f"a.weight max |w|, expected limit {lim:.3f}"]
+    if w["a.bias"].shape != (6,) or np.any(w["a.bias"] != 0):
+        errs.append("a.bias is not 6 zeros")
+    return errs
+
+
+def batch_tconv(rng):
+    return {"x": rng.standard_normal((2, 4, 3, 4)), "y": rng.standard_normal((2, 3))}
+
+
 def batch_small(rng):
     return {"x": rng.standard_normal((4, 3, 12, 12)), "y": rng.integers(0, 5, 4).astype(np.int32)}
 
@@ -91,6 +131,8 @@ CASES = [
             lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=11, check=check_small_init),
     tp.Case("conv_edges", tp._pt("conv_edges.nn"), ConvEdges, batch_edges,  # noqa: F821
             lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), seed=13),
+    tp.Case("conv_transpose", tp._pt("conv_transpose.nn"), ConvTranspose, batch_tconv,  # noqa: F821
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=14, check=check_tconv_init),
     tp.Case("conv_lenet5", tp._pt("conv_lenet5.nn"), LeNet5, batch_lenet,  # noqa: F821
             lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4), seed=12),
 ]
