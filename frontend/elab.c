@@ -29,9 +29,9 @@
 
 /* Every family's table; a family adds its line here. */
 extern const builtin elab_lib_core[], elab_lib_block[], elab_lib_conv[], elab_lib_rnn[], elab_lib_attn[],
-    elab_lib_norm[];
+    elab_lib_norm[], elab_lib_rand[];
 const builtin *const elab_libs[] = {elab_lib_core, elab_lib_block, elab_lib_conv, elab_lib_rnn,
-                                    elab_lib_attn, elab_lib_norm, NULL};
+                                    elab_lib_attn, elab_lib_norm, elab_lib_rand, NULL};
 
 static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) {
     for (int i = 0; i < p->nconsts; i++) {

@@ -12,6 +12,7 @@
  *   mse(prediction, target)                 F.mse_loss (mean)
  *   cross_entropy(logits, labels)           F.cross_entropy (mean), i32 labels
  *   binary_cross_entropy(prediction, target) F.binary_cross_entropy (mean)
+ *   stop_gradient(x), detach(x)             x.detach(): x, with no gradient into x
  *   sgd(lr, momentum = 0, dampening = 0, nesterov = false, weight_decay = 0)
  *   adam(lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0)
  *   adamw(lr = 1e-3, beta1, beta2, eps, weight_decay = 1e-2)
@@ -125,6 +126,8 @@ const builtin elab_lib_core[] = {
     {"mse", {"prediction", "target"}, 2, b_mse, B_EXPR, IR_SUM, 0},
     {"cross_entropy", {"logits", "labels"}, 2, b_simple, B_EXPR, IR_XENT, 0},
     {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE, 0},
+    {"stop_gradient", {"x"}, 1, b_simple, B_EXPR, IR_STOP_GRAD, 0},
+    {"detach", {"x"}, 1, b_simple, B_EXPR, IR_STOP_GRAD, 0},
     {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY, 0},
     {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},
     {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},

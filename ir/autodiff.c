@@ -118,6 +118,7 @@ void ad_backward(ir_graph *g) {
         c.grad[i] = -1;
         c.needs[i] = n->role == ROLE_PARAM;
         for (int j = 0; j < n->nin; j++) c.needs[i] |= c.needs[n->in[j]];
+        if (n->op == IR_STOP_GRAD) c.needs[i] = 0; /* x.detach(): a constant to the backward */
     }
     c.grad[g->loss] = ir_const_scalar(g, 1.0, g->nodes.data[g->loss]->loc)->id;
     for (int i = g->loss; i >= 0; i--)

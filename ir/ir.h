@@ -12,6 +12,7 @@
  *   ops_rnn.c   ... of the recurrent scan (layouts in rnn.h)
  *   ops_attn.c  ... of shape ops, bmm, embeddings, the causal mask
  *   ops_norm.c  ... of activations, dropout, batch and layer norm
+ *   ops_rand.c  ... of the random sources (randn, rand)
  *   verify.c    structural checks run after every pass
  *   print.c     text form (--emit=ir, --emit=ir-train) and Graphviz (--emit=dot)
  *   eval.c      reference evaluator (constant folding, tests)
@@ -185,6 +186,8 @@ ir_node *ir_add_expand(ir_graph *g, int x, ir_shape to, int a0, int a1,
                        double scale, src_span loc);
 /* RESHAPE x to `to` (same element count). */
 ir_node *ir_add_reshape(ir_graph *g, int x, ir_shape to, src_span loc);
+/* RANDN or RAND of shape s (it must fit), the model's random op k < 256. */
+ir_node *ir_add_random(ir_graph *g, ir_op op, ir_shape s, int64_t k, src_span loc);
 /* A scalar or filled constant. */
 ir_node *ir_const_scalar(ir_graph *g, double v, src_span loc);
 

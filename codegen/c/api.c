@@ -197,11 +197,11 @@ static void emit_index_checks(cg_ctx *cx, ir_entry e) {
 }
 
 /* The kernel calls of entry e; random ops draw from Philox(seed, counter)
- * where counter numbers the training calls. */
+ * where counter numbers the calls that draw (each draws anew). */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
     if (cg_uses_rng(cx, e))
-        sb_printf(cx->c, "    const uint64_t counter = %s;\n", e == ENTRY_TRAIN ? "m->calls++" : "m->calls");
+        sb_puts(cx->c, "    const uint64_t counter = m->calls++;\n");
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));

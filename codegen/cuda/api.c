@@ -492,8 +492,7 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     if (!dev) host_index_checks(cx, e);
     sb_printf(c, "    int st = %s_begin(m, %s);\n", P, dev ? "nnrt_stream" : "NULL");
     copy_in(cx, targets, in);
-    const char *counter = e == ENTRY_TRAIN ? "m->calls++" : "m->calls";
-    if (!cg_uses_rng(cx, e)) counter = "0";
+    const char *counter = cg_uses_rng(cx, e) ? "m->calls++" : "0"; /* each call that draws draws anew */
     sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e),
               counter);
     if (e == ENTRY_FORWARD)

@@ -1,0 +1,107 @@
+"""cases_rand.py — parity of the random sources (randn, rand, randn_like,
+rand_like) and stop_gradient. `tp` is test_parity, set by its loader.
+
+PyTorch's generator differs, so the torch side draws nnc's noise: element i
+of random op k in call c is word i % 4 of Philox(seed, 2**63 | c << 8 | k,
+i / 4) (the numpy Philox of cases_norm.py), mapped as libnnrt's fills map
+it: rand = u01(word), randn = Box-Muller in double on the word pairs. The
+harness calls _forward_backward (call 0), _loss (call 1) and _forward
+(call 2), then a fresh model 10 training steps (calls 0..9) and _forward
+(call 10); the torch model counts its calls the same way (modes=True runs
+_loss's twin in eval mode, which draws as training does)."""
+import importlib.util
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _norm_cases():
+    """cases_norm.py (its numpy Philox), loaded as the suite loads it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases_norm.py")
+    spec = importlib.util.spec_from_file_location("cases_norm_for_rand", path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.tp = tp  # noqa: F821
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_NORM = _norm_cases()
+philox4x32, philox_kat = _NORM.philox4x32, _NORM.philox_kat
+
+
+def words(seed, counter, k, n, j_of):
+    """Word j_of(i % 4) of block i / 4 of random op k in call `counter`."""
+    i = np.arange(n, dtype=np.uint64)
+    w = philox4x32(seed, (1 << 63) | (counter << 8) | k, i // np.uint64(4))
+    return np.choose(j_of((i % np.uint64(4)).astype(np.int64)), w)
+
+
+def u01(w):
+    return (w >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
+
+
+def rand(seed, counter, k, n):
+    return u01(words(seed, counter, k, n, lambda j: j)).astype(np.float64)
+
+
+def randn(seed, counter, k, n):
+    """nnrt_fill_normal's Box-Muller, in double."""
+    a = u01(words(seed, counter, k, n, lambda j: j & ~1)).astype(np.float64)
+    b = u01(words(seed, counter, k, n, lambda j: (j & ~1) + 1)).astype(np.float64)
+    r, t = np.sqrt(-2.0 * np.log(1.0 - a)), 6.283185307179586476925286766559 * b
+    odd = (np.arange(n) % 2) == 1
+    return np.where(odd, r * np.sin(t), r * np.cos(t))
+
+
+class RandVAE(nn.Module):  # tests/parity/rand_vae.nn
+    def __init__(self, seed):
+        super().__init__()
+        self.seed, self.calls = seed, 0
+        self.h = nn.Linear(6, 10)  # h = x -> dense(10) -> tanh: one layer, named h
+        self.mu = nn.Linear(10, 3)
+        self.logvar = nn.Linear(10, 3)
+        self.r = nn.Sequential(nn.Linear(3, 10), nn.Tanh(), nn.Linear(10, 6))
+
+    def load_state_dict(self, state_dict, strict=True):
+        self.calls = 0  # a fresh model: nnc's harness starts every run at call 0
+        return super().load_state_dict(state_dict, strict)
+
+    def noise(self, fn, c, k, like):
+        v = fn(self.seed, c, k, like.numel()).reshape(like.shape)
+        return torch.from_numpy(v).to(like.dtype)  # rounded to the element type, as nnc stores it
+
+    def forward(self, io):
+        c = self.calls
+        self.calls += 1
+        h = torch.tanh(self.h(io["x"]))
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * self.noise(randn, c, 0, mu)
+        g = z * (0.5 + self.noise(rand, c, 1, z))
+        kl = -0.5 * torch.mean(1 + logvar - mu * mu - torch.exp(logvar))
+        loss = F.mse_loss(self.r(g), io["y"]) + 0.1 * kl + 0.2 * torch.mean(mu.detach() * mu)
+        return loss, {"mean": mu}  # `eps` (noise only) is checked by check_eps
+
+
+def check_eps(seed):
+    """The output eps = randn([4, 5]) (random op 2) of _forward is the draw
+    of call 2, and after the 10 steps that of call 10; the draws differ
+    between calls; the numpy Philox matches the known answers."""
+    def check(res):
+        errs = philox_kat()
+        for what, got, c in (("grads", res["grads"]["out.eps"], 2), ("train", res["train"]["out.eps"], 10)):
+            want = randn(seed, c, 2, 20).reshape(4, 5).astype(got.dtype)
+            if not np.allclose(got, want, rtol=1e-6 if got.dtype == np.float32 else 1e-13, atol=0):
+                errs.append(f"{what}: eps is not randn of call {c}: {got.ravel()[:3]} vs {want.ravel()[:3]}")
+        if np.array_equal(res["grads"]["out.eps"], res["train"]["out.eps"]):
+            errs.append("eps of calls 2 and 10 are the same")
+        return errs
+    return check
+
+
+CASES = [
+    tp.Case("rand_vae", tp._pt("rand_vae.nn"), lambda: RandVAE(31), tp.batch_regress((8, 6), (8, 6)),  # noqa: F821
+            lambda p: torch.optim.Adam(p, lr=0.01), seed=31, check=check_eps(31), modes=True),
+]
