@@ -47,6 +47,7 @@ typedef struct elab {
     int ndropout;               /* random ops (dropout, randn, ...) so far in this pass (their Philox streams) */
     struct elab_blocks *blocks; /* user-defined blocks and their state (elab_block.c) */
     struct el_index *param_ids; /* parameter name -> node id (elab_call.c) */
+    const ast_expr *freeze;     /* the train statement's freeze = [...] argument, or NULL */
 } elab;
 
 enum { MAX_PARAMS = 10 }; /* conv2d takes 9 arguments */

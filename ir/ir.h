@@ -83,7 +83,7 @@ typedef enum ir_role {
     ROLE_INPUT,
     ROLE_TARGET,
     ROLE_PARAM, /* trained */
-    ROLE_BUFFER /* state saved with the parameters but not trained (running stats) */
+    ROLE_BUFFER /* state saved with the parameters but not trained (running stats, frozen params) */
 } ir_role;
 
 /* The program of a fused node (FUSED, MATMUL_EP; ir/fuse.c): steps of

@@ -32,11 +32,13 @@
  * masks), the parameters and state buffers put back, P_forward_backward_v,
  * and the state it updated (running statistics) put back again. The first
  * analytic gradient is taken the same way; P_loss_v need only be finite.
+ * --frozen NAME names a frozen parameter (train's freeze = [...]): its
+ * analytic gradient must be exactly zero (no numeric one is taken).
  * --state NAME names a state buffer (batch norm's running statistics): not
  * trained, so its gradient must be zero both ways instead of nonzero.
  *
  * usage: harness [--seed S] [--range LO HI] [--classes C] [--targets K]
- *                [--train-mode] [--state NAME]... [-v]
+ *                [--train-mode] [--state NAME]... [--frozen NAME]... [-v]
  *   --seed S       model initialization and data seed (default 1)
  *   --range LO HI  f64 inputs uniform in [LO, HI] (default -1 1)
  *   --classes C    i32 targets are labels uniform in [0, C)
@@ -93,19 +95,35 @@ static int train_mode;
 static uint64_t model_seed;
 static double *snapshot;
 
-/* --state names: parameters that are state buffers (zero gradient). */
+/* --state names: parameters that are state buffers (zero gradient);
+ * --frozen names: frozen parameters (zero analytic gradient, no numeric
+ * one to compare: they do move the loss). */
 enum { MAX_STATE = 32 };
-static const char *state_names[MAX_STATE];
-static int nstate;
+static const char *state_names[MAX_STATE], *frozen_names[MAX_STATE];
+static int nstate, nfrozen;
 
-static int is_state(const char *name) {
-    for (int i = 0; i < nstate; i++)
-        if (!strcmp(state_names[i], name)) return 1;
+static int in_list(const char *const *list, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i], name)) return 1;
     return 0;
+}
+static int is_state(const char *name) { return in_list(state_names, nstate, name); }
+
+/* A frozen parameter's analytic gradient must be exactly zero. */
+static int frozen_ok(const nnrt_tensor_info *in, const double *ga) {
+    for (size_t j = 0; j < in->numel; j++)
+        if (ga[in->offset + j] != 0) {
+            printf("  %s: frozen, but its gradient [%zu] is %g  <-- FAIL\n", in->name, j, ga[in->offset + j]);
+            return 0;
+        }
+    printf("  %s: frozen, gradient all zero\n", in->name);
+    return 1;
 }
 
 static int usage(const char *msg) {
-    fprintf(stderr, "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [--train-mode] [--state NAME]... [-v]\n",
+    fprintf(stderr,
+            "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [--train-mode]\n"
+            "               [--state NAME]... [--frozen NAME]... [-v]\n",
             model_name, msg);
     return 2;
 }
@@ -174,6 +192,9 @@ int main(int argc, char **argv) {
             if (!parse_long(argv[++i], &ntargets) || ntargets < 0) return usage("--targets wants an integer >= 0");
         } else if (!strcmp(a, "--train-mode")) {
             train_mode = 1;
+        } else if (!strcmp(a, "--frozen") && i + 1 < argc) {
+            if (nfrozen == MAX_STATE) return usage("too many --frozen names");
+            frozen_names[nfrozen++] = argv[++i];
         } else if (!strcmp(a, "--state") && i + 1 < argc) {
             if (nstate == MAX_STATE) return usage("too many --state names");
             state_names[nstate++] = argv[++i];
@@ -284,6 +305,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nparams; i++) {
         nnrt_tensor_info in;
         if (FN(_param_info)(i, &in) != NNRT_OK) return usage("_param_info failed");
+        if (in_list(frozen_names, nfrozen, in.name)) {
+            failed |= !frozen_ok(&in, ga);
+            continue;
+        }
         char shape[128];
         shape_str(&in, shape, sizeof shape);
         size_t n = in.numel, k = n < MAX_SAMPLES ? n : MAX_SAMPLES;

@@ -1,5 +1,7 @@
 """cases_rand.py — parity of the random sources (randn, rand, randn_like,
-rand_like) and stop_gradient. `tp` is test_parity, set by its loader.
+rand_like), stop_gradient (x.detach()) and frozen parameters (train's
+freeze = [...], requires_grad_(False)). `tp` is test_parity, set by its
+loader.
 
 PyTorch's generator differs, so the torch side draws nnc's noise: element i
 of random op k in call c is word i % 4 of Philox(seed, 2**63 | c << 8 | k,
@@ -105,3 +107,51 @@ CASES = [
     tp.Case("rand_vae", tp._pt("rand_vae.nn"), lambda: RandVAE(31), tp.batch_regress((8, 6), (8, 6)),  # noqa: F821
             lambda p: torch.optim.Adam(p, lr=0.01), seed=31, check=check_eps(31), modes=True),
 ]
+
+
+# ---- frozen parameters --------------------------------------------------------
+
+
+class Mlp(nn.Module):  # block mlp(x) { fc = dense(x, 5); return tanh(fc) }
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+
+
+class FreezeAdamW(nn.Module):  # tests/parity/freeze_adamw.nn
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Parameter(torch.zeros(2))
+        self.enc = Mlp()
+        self.h = nn.Linear(5, 5)
+        self.out = nn.Linear(5, 2)
+        self.s.requires_grad_(False)
+        self.enc.requires_grad_(False)
+
+    def forward(self, io):
+        out = self.out(torch.tanh(self.h(self.enc(io["x"])))) * self.s
+        return F.mse_loss(out, io["y"]), {"out": out}
+
+
+def check_frozen(names):
+    """The frozen tensors are bit-identical after the 10 AdamW steps, their
+    gradient slots are zero, and the trained ones moved."""
+    def check(res):
+        errs = []
+        for k, v in res["init"].items():
+            same = np.array_equal(res["train"][k], v)
+            if same != (k in names):
+                errs.append(f"{k} {'did not move' if same else 'moved'} in 10 steps")
+            if k in names and np.any(res["grads"]["grad." + k]):
+                errs.append(f"frozen {k} has a nonzero gradient")
+        return errs
+    return check
+
+
+CASES.append(tp.Case("freeze_adamw", tp._pt("freeze_adamw.nn"), FreezeAdamW,  # noqa: F821
+                     tp.batch_regress((8, 6), (8, 2)),  # noqa: F821
+                     lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1), seed=32,
+                     check=check_frozen({"s", "enc.fc.weight", "enc.fc.bias"})))
