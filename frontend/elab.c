@@ -78,6 +78,11 @@ static void check_model(elab *e, const ast_model *m) {
     if (g->loss < 0 && g->opt.kind != OPT_NONE) diag_error(e->d, g->opt.loc, "train needs a loss statement");
     if (g->loss >= 0 && !g->params.len)
         diag_error(e->d, m->name_span, "model '%s' has a loss but no parameters to train", m->name);
+    for (int i = 0; g->loss < 0 && i < g->inputs.len; i++)
+        if (el_node(e, g->inputs.data[i])->requires_grad)
+            diag_error(e->d, el_node(e, g->inputs.data[i])->loc,
+                       "input '%s' requires_grad, but model '%s' has no loss to differentiate",
+                       el_node(e, g->inputs.data[i])->name, m->name);
 }
 
 /* Dropout and batch norm differ between training and inference: elaborate

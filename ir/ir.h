@@ -121,6 +121,7 @@ typedef struct ir_node {
     double fill;           /* PARAM INIT_FILL value, INIT_UNIFORM limit, INIT_NORMAL std */
     int64_t fan_in, fan_out; /* PARAM: for He/Glorot */
     int is_grad;           /* 1 if made by autodiff (backward graph) */
+    int requires_grad;     /* ROLE_INPUT: its gradient is computed (input_grads) */
     const ir_fprog *prog;  /* FUSED, MATMUL_EP: the fused elementwise program */
 } ir_node;
 
@@ -153,6 +154,8 @@ typedef struct ir_graph {
                                 dropout or batch norm make them differ) */
     ir_optim opt;            /* training configuration */
     ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
+    ARR(int) input_grads;    /* after autodiff: gradient node of inputs[i] declared
+                                requires_grad (-1 if none or if it does not reach the loss) */
 } ir_graph;
 
 /* ---- graph construction (ir.c) ---------------------------------------- */

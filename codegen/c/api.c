@@ -64,6 +64,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
                   cx->upper);
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
+        if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
     }
     sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n"
                  " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
@@ -348,6 +349,11 @@ static void emit_train_step(cg_ctx *cx) {
     sb_printf(c, "    return %s_update(m);\n}\n", P);
 }
 
+/* P_input_grad's copy of gradient node id (the arena of the training entry). */
+static void input_grad_copy(cg_ctx *cx, int id, const char *what) {
+    sb_printf(cx->c, "        memcpy(out, %s, bytes); /* %s */\n", ptr(cx, ENTRY_TRAIN, id), what);
+}
+
 static void emit_training(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
@@ -359,6 +365,7 @@ static void emit_training(cg_ctx *cx) {
     else emit_adam(cx);
     sb_puts(c, "    return NNRT_OK;\n}\n");
     emit_train_step(cx);
+    if (cg_has_input_grads(cx)) cg_input_grad_fn(cx, input_grad_copy, "return NNRT_OK;");
     sb_printf(c,
               "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->grads : NULL;\n}\n",

@@ -61,7 +61,7 @@ EOF
     done
     for m in attn_gpt attn_shapes attn_stack bce_adam bce_clamp block_stack block_twice conv_edges \
         conv_small elementwise explicit nll_adamw norm_act norm_batchnorm norm_batchnorm2d norm_dropout \
-        norm_layernorm rnn_gru rand_vae; do
+        norm_layernorm rnn_gru rand_vae input_grad; do
         echo "$m tests/parity/$m.nn f64,f32"
     done
     echo "conv_lenet5 tests/parity/conv_lenet5.nn f64"

@@ -155,3 +155,42 @@ CASES.append(tp.Case("freeze_adamw", tp._pt("freeze_adamw.nn"), FreezeAdamW,  # 
                      tp.batch_regress((8, 6), (8, 2)),  # noqa: F821
                      lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1), seed=32,
                      check=check_frozen({"s", "enc.fc.weight", "enc.fc.bias"})))
+
+
+# ---- gradients with respect to inputs ----------------------------------------------
+
+
+class InputGrad(nn.Module):  # tests/parity/input_grad.nn
+    def __init__(self):
+        super().__init__()
+        self.h = nn.Linear(8, 10)
+        self.g = nn.Linear(10, 4)
+        self.logits = nn.Linear(4, 3)
+
+    def forward(self, io):
+        g = self.g(torch.tanh(self.h(io["x"]))) + io["z"].detach() * io["c"]
+        logits = self.logits(g)
+        loss = F.cross_entropy(logits, io["label"].long()) + 0.01 * torch.mean(io["x"] * io["x"])
+        return loss, {"probs": torch.softmax(logits, -1)}
+
+
+def batch_input_grad(rng):
+    return {"x": rng.standard_normal((6, 8)), "z": rng.standard_normal((6, 4)), "c": rng.standard_normal((6, 4)),
+            "label": rng.integers(0, 3, 6).astype(np.int32)}
+
+
+def check_input_grads(res):
+    """P_input_grad returned x's and z's gradients (z's all zero), not c's."""
+    g = res["grads"]
+    errs = [f"no igrad.{k}" for k in ("x", "z") if "igrad." + k not in g]
+    if "igrad.c" in g:
+        errs.append("igrad.c: c is not declared requires_grad")
+    if "igrad.z" in g and np.any(g["igrad.z"]):
+        errs.append("z reaches the loss only through stop_gradient, but its gradient is not zero")
+    if "igrad.x" in g and not np.any(g["igrad.x"]):
+        errs.append("x's gradient is all zero")
+    return errs
+
+
+CASES.append(tp.Case("input_grad", tp._pt("input_grad.nn"), InputGrad, batch_input_grad,  # noqa: F821
+                     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), seed=33, check=check_input_grads))
