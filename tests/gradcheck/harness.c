@@ -19,6 +19,10 @@
  * 1e-3, seeds 1..40 all pass. A wrong backward shows as a relative error
  * orders of magnitude above 1e-6 on the gradients above 1e-3.
  *
+ * Inputs declared requires_grad (compiled with -DHAS_INPUT_GRAD=1): the
+ * gradient P_input_grad returns is checked the same way against central
+ * differences over the input's elements.
+ *
  * Also checked: P_loss_v and P_forward_backward_v give bitwise the same
  * loss, the loss is finite, a second P_forward_backward_v reproduces the
  * gradients bitwise (they are overwritten, not accumulated), and every
@@ -165,6 +169,53 @@ static double loss_of(MODEL *m, const void *const *io) {
         exit(2);
     }
     return l;
+}
+
+#ifndef HAS_INPUT_GRAD
+#define HAS_INPUT_GRAD 0 /* run.sh: 1 when the model has P_input_grad */
+#endif
+#if HAS_INPUT_GRAD
+/* The max relative error of P_input_grad's gradient of io tensor x (n
+ * elements, at most MAX_SAMPLES of them evenly spread) against central
+ * differences of the loss; -1 when the input has no P_input_grad. */
+static double input_grad_err(MODEL *m, const void *const *io, const char *name, double *x, size_t n) {
+    double *a = malloc(sizeof(double) * (n ? n : 1)), loss, worst = 0;
+    if (!a || forward_backward(m, io, &loss) != NNRT_OK) exit(2); /* P_loss below overwrites the gradient */
+    if (FN(_input_grad)(m, name, a) != NNRT_OK) return free(a), -1;
+    size_t k = n < MAX_SAMPLES ? n : MAX_SAMPLES;
+    for (size_t s = 0; s < k; s++) {
+        size_t j = s * n / k;
+        const double x0 = x[j], h = H * fmax(1.0, fabs(x0)), xp = x0 + h, xm = x0 - h;
+        x[j] = xp;
+        const double lp = loss_of(m, io);
+        x[j] = xm;
+        const double lm = loss_of(m, io);
+        x[j] = x0;
+        const double num = (lp - lm) / (xp - xm), rel = fabs(a[j] - num) / fmax(fabs(a[j]) + fabs(num), FLOOR);
+        if (!(rel <= worst)) worst = rel == rel ? rel : INFINITY;
+    }
+    free(a);
+    return worst;
+}
+#endif
+
+/* Inputs declared requires_grad: their gradients (P_input_grad) against
+ * central differences, one line each; 1 on a failure. */
+static int check_input_grads(MODEL *m, const void *const *io, void *const *bufs, int nio) {
+    int failed = 0;
+#if HAS_INPUT_GRAD
+    for (int i = 0; i < nio; i++) {
+        nnrt_tensor_info in;
+        if (FN(_io_info)(i, &in) != NNRT_OK || in.dtype != NNRT_F64) continue;
+        double err = input_grad_err(m, io, in.name, bufs[i], in.numel);
+        if (err < 0) continue;
+        printf("  input %s: max rel err %.1e%s\n", in.name, err, err < TOL ? "" : "  <-- FAIL");
+        failed |= !(err < TOL);
+    }
+#else
+    (void)m, (void)io, (void)bufs, (void)nio;
+#endif
+    return failed;
 }
 
 static void shape_str(const nnrt_tensor_info *in, char *buf, size_t n) {
@@ -362,6 +413,7 @@ int main(int argc, char **argv) {
         if (prel > max_rel) max_rel = prel;
         if (pabs > max_abs) max_abs = pabs;
     }
+    failed |= check_input_grads(m, io, bufs, nio);
     /* P_loss_v after all the perturbations: the parameters are restored. */
     const double loss1 = loss_of(m, io);
     if (memcmp(&loss1, &loss0, sizeof loss0) != 0) {
