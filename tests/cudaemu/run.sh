@@ -72,6 +72,7 @@ EOF
     echo "tiny_gpt examples/tiny_gpt.nn f64,f32 B=2 T=8 D=16 L=1 H=2"
     echo "resnet_tiny examples/resnet_tiny.nn f64,f32 B=2 C=4"
     echo "autoencoder examples/autoencoder.nn f64,f32 B=4"
+    echo "vae examples/vae.nn f64,f32 B=4"
     echo "sum_paths tests/cudaemu/sum_paths.nn f64,f32"
 } >$D/models
 

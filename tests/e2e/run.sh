@@ -457,7 +457,7 @@ for nn in examples/*.nn; do
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
-    autoencoder)
+    autoencoder | vae)
         expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \
