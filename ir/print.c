@@ -59,7 +59,8 @@ static void print_node(const ir_graph *g, const ir_node *n, FILE *out) {
     fprintf(out, " = %s", ir_ops[n->op].name);
     if (n->op == IR_PARAM) fprintf(out, " %s init=%s", n->name, init_name(n->init));
     else if (n->op == IR_INPUT)
-        fprintf(out, " %s%s%s", n->name, n->role == ROLE_TARGET ? " (target)" : "", n->requires_grad ? " requires_grad" : "");
+        fprintf(out, " %s%s%s", n->name, n->role == ROLE_TARGET ? " (target)" : "",
+                n->requires_grad ? " requires_grad" : "");
     else if (n->op == IR_CONST) print_const(n, out);
     for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : "(", n->in[i]);
     if (n->nin) fputc(')', out);
