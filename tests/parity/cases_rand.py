@@ -194,3 +194,46 @@ def check_input_grads(res):
 
 CASES.append(tp.Case("input_grad", tp._pt("input_grad.nn"), InputGrad, batch_input_grad,  # noqa: F821
                      lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), seed=33, check=check_input_grads))
+
+
+# ---- examples/vae.nn: one training step and 10 Adam steps on 4 MNIST images ----------
+
+
+def _example_cases():
+    """cases_examples.py (its MNIST batches), loaded as the suite loads it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases_examples.py")
+    spec = importlib.util.spec_from_file_location("cases_examples_for_rand", path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.tp = tp  # noqa: F821
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Vae(nn.Module):  # examples/vae.nn
+    def __init__(self, seed):
+        super().__init__()
+        self.seed, self.calls = seed, 0
+        self.h = nn.Linear(784, 400)
+        self.mu = nn.Linear(400, 20)
+        self.logvar = nn.Linear(400, 20)
+        self.recon = nn.Sequential(nn.Linear(20, 400), nn.ReLU(), nn.Linear(400, 784), nn.Sigmoid())
+
+    def load_state_dict(self, state_dict, strict=True):
+        self.calls = 0  # a fresh model: nnc's harness starts every run at call 0
+        return super().load_state_dict(state_dict, strict)
+
+    noise = RandVAE.noise
+
+    def forward(self, io):
+        c = self.calls
+        self.calls += 1
+        h = torch.relu(self.h(io["image"]))
+        mu, logvar = self.mu(h), self.logvar(h)
+        recon = self.recon(mu + torch.exp(0.5 * logvar) * self.noise(randn, c, 0, mu))
+        kl = -10 * torch.mean(1 + logvar - mu * mu - torch.exp(logvar))
+        # `recon` depends on _forward's own draw (call 2): not compared
+        return 784 * F.binary_cross_entropy(recon, io["image"]) + kl, {}
+
+
+CASES.append(tp.Case("ex_vae", tp._ex("vae.nn"), lambda: Vae(38), _example_cases().batch_mnist_flat(4),  # noqa: F821
+                     lambda p: torch.optim.Adam(p, lr=1e-3), defines={"B": 4}, seed=38, modes=True))
