@@ -27,6 +27,8 @@ static void print_attrs(const ir_node *n, FILE *out) {
         sb_free(&b);
         break;
     }
+    case IR_RANDN:
+    case IR_RAND: fprintf(out, " stream=%lld", (long long)n->iattr[0]); break;
     case IR_SUM:
     case IR_EXPAND:
         fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);
@@ -64,6 +66,7 @@ static void print_node(const ir_graph *g, const ir_node *n, FILE *out) {
     else if (n->op == IR_CONST) print_const(n, out);
     for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : "(", n->in[i]);
     if (n->nin) fputc(')', out);
+    else if (ir_ops[n->op].cls != OPC_SOURCE) fputs("()", out); /* randn(), rand() */
     print_attrs(n, out);
     if (n->name && n->op != IR_PARAM && n->op != IR_INPUT) fprintf(out, "  # %s", n->name);
     if (n->loc.line)
