@@ -16,9 +16,10 @@
  *   elab_block.c       user-defined blocks, dim and stack
  *   lib_core.c         built-ins: elementwise, matmul, sum/mean, dense,
  *                      losses, optimizers
- *   lib_conv.c, lib_rnn.c, lib_attn.c, lib_norm.c, lib_rand.c
+ *   lib_conv.c, lib_rnn.c, lib_attn.c, lib_norm.c
  *                      built-ins: conv/pool, recurrent, attention/shape ops,
- *                      normalization/dropout/activations, random sources
+ *                      normalization/dropout/activations
+ *   lib_rand.c         built-ins: randn, rand, randn_like, rand_like
  */
 #ifndef NNC_FRONTEND_H
 #define NNC_FRONTEND_H
