@@ -206,6 +206,14 @@ ast_stmt *ast_st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
     return s;
 }
 
+ast_stmt *ast_st_input_grad(parse_ctx *c, const char *name, src_span name_at, ast_type *type, src_span grad_at,
+                            src_span at) {
+    ast_stmt *s = ast_st_decl(c, ST_INPUT, name, name_at, type, NULL, at);
+    s->requires_grad = 1;
+    s->grad_span = grad_at;
+    return s;
+}
+
 ast_stmt *ast_st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
                       src_span name_at, ast_expr *e, src_span at) {
     ast_stmt *s = new_stmt(c, k, at);

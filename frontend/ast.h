@@ -81,6 +81,8 @@ typedef struct ast_stmt {
     ast_expr *value;    /* PARAM: initializer or NULL; LET/OUTPUT: the
                            expression (NULL for `output NAME`); LOSS, TRAIN,
                            RETURN: the expression */
+    int requires_grad;  /* INPUT: declared `requires_grad` (its gradient is returned) */
+    src_span grad_span; /* INPUT: where `requires_grad` is written */
 } ast_stmt;
 
 typedef struct ast_const {

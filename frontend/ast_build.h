@@ -128,6 +128,9 @@ ast_type *ast_type_new(parse_ctx *c, const char *dtype, src_span dtype_at,
 /* input/target/param NAME : type [= init] */
 ast_stmt *ast_st_decl(parse_ctx *c, ast_stmt_kind k, const char *name,
                       src_span name_at, ast_type *type, ast_expr *init, src_span at);
+/* input NAME : type requires_grad */
+ast_stmt *ast_st_input_grad(parse_ctx *c, const char *name, src_span name_at, ast_type *type, src_span grad_at,
+                            src_span at);
 /* NAME = e (ST_LET) and output NAME [= e] (ST_OUTPUT, e may be NULL) */
 ast_stmt *ast_st_bind(parse_ctx *c, ast_stmt_kind k, const char *name,
                       src_span name_at, ast_expr *e, src_span at);

@@ -161,6 +161,7 @@ static void print_stmt(const ast_stmt *s, FILE *out) {
     if (s->kind == ST_INPUT || s->kind == ST_TARGET || s->kind == ST_PARAM) {
         fputs(" : ", out);
         print_type(&s->type, out);
+        if (s->requires_grad) fputs(" requires_grad", out);
     }
     if (s->value) {
         fputs(" = ", out);

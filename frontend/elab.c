@@ -29,9 +29,9 @@
 
 /* Every family's table; a family adds its line here. */
 extern const builtin elab_lib_core[], elab_lib_block[], elab_lib_conv[], elab_lib_rnn[], elab_lib_attn[],
-    elab_lib_norm[];
+    elab_lib_norm[], elab_lib_rand[];
 const builtin *const elab_libs[] = {elab_lib_core, elab_lib_block, elab_lib_conv, elab_lib_rnn,
-                                    elab_lib_attn, elab_lib_norm, NULL};
+                                    elab_lib_attn, elab_lib_norm, elab_lib_rand, NULL};
 
 static void consts(elab *e, const ast_program *p, elab_define *defs, int ndefs) {
     for (int i = 0; i < p->nconsts; i++) {
@@ -78,6 +78,11 @@ static void check_model(elab *e, const ast_model *m) {
     if (g->loss < 0 && g->opt.kind != OPT_NONE) diag_error(e->d, g->opt.loc, "train needs a loss statement");
     if (g->loss >= 0 && !g->params.len)
         diag_error(e->d, m->name_span, "model '%s' has a loss but no parameters to train", m->name);
+    for (int i = 0; g->loss < 0 && i < g->inputs.len; i++)
+        if (el_node(e, g->inputs.data[i])->requires_grad)
+            diag_error(e->d, el_node(e, g->inputs.data[i])->loc,
+                       "input '%s' requires_grad, but model '%s' has no loss to differentiate",
+                       el_node(e, g->inputs.data[i])->name, m->name);
 }
 
 /* Dropout and batch norm differ between training and inference: elaborate
@@ -127,6 +132,7 @@ int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, i
     if (d->errors == before) check_model(&e, m); /* not after errors: they cascade */
     g->loss_eval = g->loss;
     if (d->errors == before && e.mode_dependent) second_pass(&e, m);
+    if (d->errors == before) el_freeze(&e, m);
     resolve_auto_init(&e);
     return d->errors - before;
 }

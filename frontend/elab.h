@@ -44,9 +44,10 @@ typedef struct elab {
     ARR(int) auto_outs;         /* ... and the layer output that decides */
     elab_mode mode;             /* which graph this pass builds */
     int mode_dependent;         /* set by ops that differ between the modes */
-    int ndropout;               /* dropout ops so far in this pass (their Philox streams) */
+    int ndropout;               /* random ops (dropout, randn, ...) so far in this pass (their Philox streams) */
     struct elab_blocks *blocks; /* user-defined blocks and their state (elab_block.c) */
     struct el_index *param_ids; /* parameter name -> node id (elab_call.c) */
+    const ast_expr *freeze;     /* the train statement's freeze = [...] argument, or NULL */
 } elab;
 
 enum { MAX_PARAMS = 11 }; /* conv_transpose2d takes 10 arguments */

@@ -79,6 +79,9 @@ void el_name_node(elab *e, val v, const char *name); /* names an unnamed node */
 int el_depends_on_role(elab *e, int id, ir_role role);
 void el_stmt_loss(elab *e, const ast_stmt *st);
 void el_stmt_train(elab *e, const ast_stmt *st);
+/* After the model: the parameters train's freeze = [...] names stop being
+ * trained (ROLE_BUFFER); unknown names and freezing everything are errors. */
+void el_freeze(elab *e, const ast_model *m);
 
 /* ---- user-defined blocks (elab_block.c) -------------------------------- */
 

@@ -58,8 +58,14 @@ static void decl_io(elab *e, const ast_stmt *st) {
             if (!strcmp(el_node(e, list->data[i])->name, st->name))
                 return el_bind(e, st->name, st->name_span, el_tensor(list->data[i], st->name_span));
     }
+    if (st->requires_grad && dt != DT_F32) {
+        diag_error(e->d, st->grad_span, "requires_grad: input '%s' is i32; only f32 inputs have a gradient",
+                   st->name);
+        return el_bind(e, st->name, st->name_span, el_err);
+    }
     ir_node *n = ir_add_source(e->g, IR_INPUT, dt, s, st->name, st->name_span);
     n->role = st->kind == ST_INPUT ? ROLE_INPUT : ROLE_TARGET;
+    n->requires_grad = st->requires_grad;
     if (st->kind == ST_INPUT) {
         n->index = e->g->inputs.len;
         arr_push(e->g->a, e->g->inputs, n->id);

@@ -19,6 +19,7 @@
  *   lib_conv.c, lib_rnn.c, lib_attn.c, lib_norm.c
  *                      built-ins: conv/pool, recurrent, attention/shape ops,
  *                      normalization/dropout/activations
+ *   lib_rand.c         built-ins: randn, rand, randn_like, rand_like
  */
 #ifndef NNC_FRONTEND_H
 #define NNC_FRONTEND_H

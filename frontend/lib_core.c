@@ -13,6 +13,7 @@
  *   cross_entropy(logits, labels)           F.cross_entropy (mean), i32 labels
  *   binary_cross_entropy(prediction, target) F.binary_cross_entropy (mean)
  *   min(a, b), max(a, b)                    numbers only (constant expressions)
+ *   stop_gradient(x), detach(x)             x.detach(): x, with no gradient into x
  *   sgd(lr, momentum = 0, dampening = 0, nesterov = false, weight_decay = 0)
  *   adam(lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0)
  *   adamw(lr = 1e-3, beta1, beta2, eps, weight_decay = 1e-2)
@@ -139,6 +140,8 @@ const builtin elab_lib_core[] = {
     {"binary_cross_entropy", {"prediction", "target"}, 2, b_simple, B_EXPR, IR_BCE, 0},
     {"min", {"a", "b"}, 2, b_const_only, B_EXPR, IR_COPY, 0},
     {"max", {"a", "b"}, 2, b_const_only, B_EXPR, IR_COPY, 0},
+    {"stop_gradient", {"x"}, 1, b_simple, B_EXPR, IR_STOP_GRAD, 0},
+    {"detach", {"x"}, 1, b_simple, B_EXPR, IR_STOP_GRAD, 0},
     {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, 1, b_optim, B_OPTIM, IR_COPY, 0},
     {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},
     {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, 0, b_optim, B_OPTIM, IR_COPY, 0},

@@ -122,7 +122,7 @@ static void nnc_yyerror(src_span *loc, void *scanner, parse_ctx *ctx,
    here and ends_expression() in parse.c test that range. */
 %token KW_MODEL "model" KW_CONST "const" KW_BLOCK "block" KW_RETURN "return"
 %token KW_INPUT "input" KW_TARGET "target"
-%token KW_PARAM "param" KW_OUTPUT "output" KW_LOSS "loss" KW_TRAIN "train"
+%token KW_PARAM "param" KW_OUTPUT "output" KW_LOSS "loss" KW_REQUIRES_GRAD "requires_grad" KW_TRAIN "train"
 %token ARROW "->"
 %token ELLIPSIS "..."
 
@@ -168,6 +168,8 @@ opt_semi
 
 stmt
     : "input" NAME ':' type  { $$ = ast_st_decl(ctx, ST_INPUT, $2, @2, $4, NULL, @$); }
+    | "input" NAME ':' type "requires_grad"
+                             { $$ = ast_st_input_grad(ctx, $2, @2, $4, @5, @$); }
     | "target" NAME ':' type { $$ = ast_st_decl(ctx, ST_TARGET, $2, @2, $4, NULL, @$); }
     | "param" NAME ':' type  { $$ = ast_st_decl(ctx, ST_PARAM, $2, @2, $4, NULL, @$); }
     | "param" NAME ':' type '=' expr

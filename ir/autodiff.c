@@ -110,25 +110,35 @@ static int pinnable(ad_ctx *c, int gid, const char *taken) {
     return ir_ops[n->op].cls != OPC_SOURCE && !taken[gid];
 }
 
+/* The gradient slot of node x (a parameter, or an input that requires its
+ * gradient): its gradient node, copied when that cannot be pinned; -1 if
+ * it has none. */
+static int grad_slot(ad_ctx *c, int x, char *taken) {
+    int gid = c->grad[x];
+    if (gid >= 0 && !pinnable(c, gid, taken)) gid = ad_op1(c, IR_COPY, c->g->nodes.data[gid], gid);
+    if (gid >= 0) taken[gid] = 1;
+    return gid;
+}
+
 void ad_backward(ir_graph *g) {
     int n0 = g->nodes.len;
     ad_ctx c = {g, malloc(sizeof(int) * (size_t)n0), calloc((size_t)n0, 1)};
     for (int i = 0; i < n0; i++) {
         ir_node *n = g->nodes.data[i];
         c.grad[i] = -1;
-        c.needs[i] = n->role == ROLE_PARAM;
+        c.needs[i] = n->role == ROLE_PARAM || (n->role == ROLE_INPUT && n->requires_grad);
         for (int j = 0; j < n->nin; j++) c.needs[i] |= c.needs[n->in[j]];
+        if (n->op == IR_STOP_GRAD) c.needs[i] = 0; /* x.detach(): a constant to the backward */
     }
     c.grad[g->loss] = ir_const_scalar(g, 1.0, g->nodes.data[g->loss]->loc)->id;
     for (int i = g->loss; i >= 0; i--)
         if (c.grad[i] >= 0 && c.needs[i]) vjp_rules[g->nodes.data[i]->op](&c, g->nodes.data[i], c.grad[i]);
-    char *taken = calloc((size_t)g->nodes.len + (size_t)g->params.len, 1);
-    g->grads.len = 0;
-    for (int p = 0; p < g->params.len; p++) {
-        int gid = c.grad[g->params.data[p]];
-        if (gid >= 0 && !pinnable(&c, gid, taken)) gid = ad_op1(&c, IR_COPY, g->nodes.data[gid], gid);
-        if (gid >= 0) taken[gid] = 1;
-        arr_push(g->a, g->grads, gid);
+    char *taken = calloc((size_t)g->nodes.len + (size_t)g->params.len + (size_t)g->inputs.len, 1);
+    g->grads.len = g->input_grads.len = 0;
+    for (int p = 0; p < g->params.len; p++) arr_push(g->a, g->grads, grad_slot(&c, g->params.data[p], taken));
+    for (int i = 0; i < g->inputs.len; i++) {
+        int x = g->inputs.data[i];
+        arr_push(g->a, g->input_grads, g->nodes.data[x]->requires_grad ? grad_slot(&c, x, taken) : -1);
     }
     free(taken);
     free(c.grad);

@@ -291,6 +291,8 @@ static void count_uses(ir_graph *g, int *uses, char *pinned, ir_sched *live) {
     if (g->loss_eval >= 0) pinned[g->loss_eval] = 1;
     for (int i = 0; i < g->grads.len; i++)
         if (g->grads.data[i] >= 0) pinned[g->grads.data[i]] = 1;
+    for (int i = 0; i < g->input_grads.len; i++)
+        if (g->input_grads.data[i] >= 0) pinned[g->input_grads.data[i]] = 1;
 }
 
 int pass_fuse(ir_graph *g) {

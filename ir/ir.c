@@ -142,6 +142,13 @@ ir_node *ir_add_reshape(ir_graph *g, int x, ir_shape to, src_span loc) {
     return add_shaped(g, n);
 }
 
+ir_node *ir_add_random(ir_graph *g, ir_op op, ir_shape s, int64_t k, src_span loc) {
+    ir_node *n = new_node(g, op, loc);
+    n->iattr[0] = k;
+    n->ashape = s;
+    return add_shaped(g, n);
+}
+
 ir_node *ir_add_expand(ir_graph *g, int x, ir_shape to, int a0, int a1,
                        double scale, src_span loc) {
     ir_node *n = new_node(g, IR_EXPAND, loc);

@@ -12,6 +12,7 @@
  *   ops_rnn.c   ... of the recurrent scan (layouts in rnn.h)
  *   ops_attn.c  ... of shape ops, bmm, embeddings, the causal mask
  *   ops_norm.c  ... of activations, dropout, batch and layer norm
+ *   ops_rand.c  ... of the random sources (randn, rand)
  *   verify.c    structural checks run after every pass
  *   print.c     text form (--emit=ir, --emit=ir-train) and Graphviz (--emit=dot)
  *   eval.c      reference evaluator (constant folding, tests)
@@ -82,7 +83,7 @@ typedef enum ir_role {
     ROLE_INPUT,
     ROLE_TARGET,
     ROLE_PARAM, /* trained */
-    ROLE_BUFFER /* state saved with the parameters but not trained (running stats) */
+    ROLE_BUFFER /* state saved with the parameters but not trained (running stats, frozen params) */
 } ir_role;
 
 /* The program of a fused node (FUSED, MATMUL_EP; ir/fuse.c): steps of
@@ -120,6 +121,7 @@ typedef struct ir_node {
     double fill;           /* PARAM INIT_FILL value, INIT_UNIFORM limit, INIT_NORMAL std */
     int64_t fan_in, fan_out; /* PARAM: for He/Glorot */
     int is_grad;           /* 1 if made by autodiff (backward graph) */
+    int requires_grad;     /* ROLE_INPUT: its gradient is computed (input_grads) */
     const ir_fprog *prog;  /* FUSED, MATMUL_EP: the fused elementwise program */
 } ir_node;
 
@@ -152,6 +154,8 @@ typedef struct ir_graph {
                                 dropout or batch norm make them differ) */
     ir_optim opt;            /* training configuration */
     ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
+    ARR(int) input_grads;    /* after autodiff: gradient node of inputs[i] declared
+                                requires_grad (-1 if none or if it does not reach the loss) */
 } ir_graph;
 
 /* ---- graph construction (ir.c) ---------------------------------------- */
@@ -185,6 +189,8 @@ ir_node *ir_add_expand(ir_graph *g, int x, ir_shape to, int a0, int a1,
                        double scale, src_span loc);
 /* RESHAPE x to `to` (same element count). */
 ir_node *ir_add_reshape(ir_graph *g, int x, ir_shape to, src_span loc);
+/* RANDN or RAND of shape s (it must fit), the model's random op k < 256. */
+ir_node *ir_add_random(ir_graph *g, ir_op op, ir_shape s, int64_t k, src_span loc);
 /* A scalar or filled constant. */
 ir_node *ir_const_scalar(ir_graph *g, double v, src_span loc);
 

@@ -100,6 +100,10 @@ static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf 
         if (pos[g->outputs.data[i]] >= 0) bufs[pos[g->outputs.data[i]]].last = s->order.len;
     if (g->loss >= 0 && pos[g->loss] >= 0) bufs[pos[g->loss]].last = s->order.len;
     if (g->loss_eval >= 0 && pos[g->loss_eval] >= 0) bufs[pos[g->loss_eval]].last = s->order.len;
+    for (int i = 0; i < g->input_grads.len; i++) { /* read by P_input_grad after the entry point */
+        int d = g->input_grads.data[i];
+        if (d >= 0 && pos[d] >= 0) bufs[pos[d]].last = s->order.len;
+    }
     free(pos);
     return nb;
 }
@@ -142,6 +146,8 @@ void ir_program_build(ir_graph *g, ir_program *p) {
         else
             arr_push(g->a, roots, e == ENTRY_LOSS ? g->loss_eval : g->loss);
         for (int i = 0; e == ENTRY_TRAIN && i < g->grads.len; i++) arr_push(g->a, roots, g->grads.data[i]);
+        for (int i = 0; e == ENTRY_TRAIN && i < g->input_grads.len; i++)
+            arr_push(g->a, roots, g->input_grads.data[i]);
         for (int i = 0; e == ENTRY_TRAIN && i < g->nodes.len; i++) /* state updates (running stats) */
             if (ir_ops[g->nodes.data[i]->op].flags & OPF_STATE) arr_push(g->a, roots, i);
         ir_schedule(g, roots.data, roots.len, &p->sched[e]);

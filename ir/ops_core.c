@@ -15,6 +15,7 @@
  *   cross_entropy(logits [..., C], labels i32 [...]) -> scalar
  *   bce(p, t)                                        -> scalar
  *   cross_entropy_grad, bce_grad (dy, prediction, target) -> prediction's shape
+ *   stop_gradient(x)                                 -> x's shape, no gradient into x
  *
  * Gradient ops are never differentiated again (their grad column is
  * GRAD_NONE).
@@ -238,3 +239,7 @@ const char *shape_BCE_GRAD(ir_graph *g, ir_node *n) {
     n->dtype = DT_F32;
     return NULL;
 }
+
+/* stop_gradient: autodiff marks it as needing no gradient (ad_backward), so
+ * this rule is never asked for one; if it were, nothing flows into x. */
+void vjp_STOP_GRAD(ad_ctx *c, ir_node *n, int dy) { (void)c, (void)n, (void)dy; }

@@ -28,6 +28,8 @@ static int all_const(const ir_graph *g, const ir_node *n) {
 static int is_grad_slot(const ir_graph *g, int id) {
     for (int p = 0; p < g->grads.len; p++)
         if (g->grads.data[p] == id) return 1;
+    for (int i = 0; i < g->input_grads.len; i++)
+        if (g->input_grads.data[i] == id) return 1;
     return 0;
 }
 
@@ -118,6 +120,8 @@ static char *grad_slot_marks(const ir_graph *g) {
     char *m = calloc((size_t)g->nodes.len + 1, 1);
     for (int p = 0; p < g->grads.len; p++)
         if (g->grads.data[p] >= 0) m[g->grads.data[p]] = 1;
+    for (int i = 0; i < g->input_grads.len; i++)
+        if (g->input_grads.data[i] >= 0) m[g->input_grads.data[i]] = 1;
     return m;
 }
 
@@ -157,6 +161,7 @@ void ir_schedule_all(const ir_graph *g, ir_sched *s) {
     if (g->loss >= 0) arr_push(g->a, roots, g->loss);
     if (g->loss_eval >= 0) arr_push(g->a, roots, g->loss_eval);
     for (int i = 0; i < g->grads.len; i++) arr_push(g->a, roots, g->grads.data[i]);
+    for (int i = 0; i < g->input_grads.len; i++) arr_push(g->a, roots, g->input_grads.data[i]);
     for (int i = 0; i < g->nodes.len; i++)
         if (ir_ops[g->nodes.data[i]->op].flags & OPF_STATE) arr_push(g->a, roots, i);
     ir_schedule(g, roots.data, roots.len, s);

@@ -27,6 +27,8 @@ static void print_attrs(const ir_node *n, FILE *out) {
         sb_free(&b);
         break;
     }
+    case IR_RANDN:
+    case IR_RAND: fprintf(out, " stream=%lld", (long long)n->iattr[0]); break;
     case IR_SUM:
     case IR_EXPAND:
         fprintf(out, " axes=[%d,%d) scale=%.9g", (int)n->iattr[0], (int)n->iattr[1], n->fattr[0]);
@@ -58,10 +60,13 @@ static void print_node(const ir_graph *g, const ir_node *n, FILE *out) {
     print_type(n, out);
     fprintf(out, " = %s", ir_ops[n->op].name);
     if (n->op == IR_PARAM) fprintf(out, " %s init=%s", n->name, init_name(n->init));
-    else if (n->op == IR_INPUT) fprintf(out, " %s%s", n->name, n->role == ROLE_TARGET ? " (target)" : "");
+    else if (n->op == IR_INPUT)
+        fprintf(out, " %s%s%s", n->name, n->role == ROLE_TARGET ? " (target)" : "",
+                n->requires_grad ? " requires_grad" : "");
     else if (n->op == IR_CONST) print_const(n, out);
     for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : "(", n->in[i]);
     if (n->nin) fputc(')', out);
+    else if (ir_ops[n->op].cls != OPC_SOURCE) fputs("()", out); /* randn(), rand() */
     print_attrs(n, out);
     if (n->name && n->op != IR_PARAM && n->op != IR_INPUT) fprintf(out, "  # %s", n->name);
     if (n->loc.line)
@@ -88,6 +93,9 @@ void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
     if (g->loss_eval != g->loss) fprintf(out, "  loss (inference) = %%%d\n", g->loss_eval);
     for (int i = 0; i < g->grads.len; i++)
         fprintf(out, "  grad %s = %%%d\n", g->nodes.data[g->params.data[i]]->name, g->grads.data[i]);
+    for (int i = 0; i < g->input_grads.len; i++)
+        if (g->nodes.data[g->inputs.data[i]]->requires_grad)
+            fprintf(out, "  grad input %s = %%%d\n", g->nodes.data[g->inputs.data[i]]->name, g->input_grads.data[i]);
     if (g->grads.len && g->opt.kind != OPT_NONE) {
         const ir_optim *o = &g->opt;
         fprintf(out, "  update %s lr=%.9g", opt_name(o->kind), o->lr);

@@ -65,6 +65,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
         cg_ckpt_protos(cx, h);
+        if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
     }
     sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n"
                  " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
@@ -198,11 +199,11 @@ static void emit_index_checks(cg_ctx *cx, ir_entry e) {
 }
 
 /* The kernel calls of entry e; random ops draw from Philox(seed, counter)
- * where counter numbers the training calls. */
+ * where counter numbers the calls that draw (each draws anew). */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
     if (cg_uses_rng(cx, e))
-        sb_printf(cx->c, "    const uint64_t counter = %s;\n", e == ENTRY_TRAIN ? "m->calls++" : "m->calls");
+        sb_puts(cx->c, "    const uint64_t counter = m->calls++;\n");
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
@@ -349,6 +350,11 @@ static void emit_train_step(cg_ctx *cx) {
     sb_printf(c, "    return %s_update(m);\n}\n", P);
 }
 
+/* P_input_grad's copy of gradient node id (the arena of the training entry). */
+static void input_grad_copy(cg_ctx *cx, int id, const char *what) {
+    sb_printf(cx->c, "        memcpy(out, %s, bytes); /* %s */\n", ptr(cx, ENTRY_TRAIN, id), what);
+}
+
 static void emit_training(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
@@ -360,6 +366,7 @@ static void emit_training(cg_ctx *cx) {
     else emit_adam(cx);
     sb_puts(c, "    return NNRT_OK;\n}\n");
     emit_train_step(cx);
+    if (cg_has_input_grads(cx)) cg_input_grad_fn(cx, input_grad_copy, "return NNRT_OK;");
     sb_printf(c,
               "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->grads : NULL;\n}\n",

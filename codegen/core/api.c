@@ -474,3 +474,39 @@ void cg_check_finite(cg_ctx *cx, const char *const fetch[3], const char *const b
     if (loss) check_part(cx, "LOSS", fetch[2], arena_printf(cx->g->a, "%s_loss_bad(m)", P));
     sb_puts(c, "    return st;\n}\n");
 }
+
+/* ---- gradients with respect to inputs (input NAME : type requires_grad) ---- */
+
+int cg_has_input_grads(cg_ctx *cx) {
+    for (int i = 0; i < cx->g->inputs.len; i++)
+        if (NODE(cx, cx->g->inputs.data[i])->requires_grad) return 1;
+    return 0;
+}
+
+void cg_input_grad_proto(cg_ctx *cx, strbuf *h) {
+    sb_printf(h,
+              "/* d loss / d input NAME (declared requires_grad) of the last _forward_backward or _train_step,\n"
+              " * into out (the input's shape); NNRT_ERR_NOT_FOUND for another name. Valid until the next\n"
+              " * _forward, _loss or _forward_backward. */\n"
+              "int %s_input_grad(%s *m, const char *name, %s *out);\n",
+              cx->o->prefix, cx->o->prefix, cx->T);
+}
+
+void cg_input_grad_fn(cg_ctx *cx, void (*copy)(cg_ctx *cx, int id, const char *what), const char *finish) {
+    const ir_graph *g = cx->g;
+    strbuf *c = cx->c;
+    sb_printf(c, "\nint %s_input_grad(%s *m, const char *name, %s *out) {\n", cx->o->prefix, cx->o->prefix, cx->T);
+    sb_puts(c, "    if (!m || !name || !out) return NNRT_ERR_ARG;\n");
+    for (int i = 0; i < g->inputs.len; i++) {
+        const ir_node *x = NODE(cx, g->inputs.data[i]);
+        if (!x->requires_grad) continue;
+        int id = g->input_grads.len ? g->input_grads.data[i] : -1;
+        sb_printf(c, "    if (!strcmp(name, \"%s\")) {\n        const size_t bytes = sizeof(%s) * %lld;\n", x->name,
+                  cx->T, (long long)ir_numel(&x->shape));
+        if (id < 0) sb_puts(c, "        memset(out, 0, bytes); /* the input does not reach the loss */\n"
+                               "        return NNRT_OK;\n    }\n");
+        else copy(cx, id, arena_printf(g->a, "the gradient of %s", x->name));
+        if (id >= 0) sb_printf(c, "        %s\n    }\n", finish);
+    }
+    sb_puts(c, "    return NNRT_ERR_NOT_FOUND;\n}\n");
+}

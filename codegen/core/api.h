@@ -55,6 +55,15 @@ int cg_uses_rng(cg_ctx *cx, ir_entry e);
  * spaces in), and Adam(W) with them, step_size, bc2_sqrt, decay, p, g,
  * mo, ve in scope. */
 void cg_sgd_step(cg_ctx *cx, const char *step);
+/* 1 if an input is declared requires_grad (the model then has
+ * P_input_grad). Its declaration, into h; and its body: one branch per
+ * such input, where copy(cx, id, what) prints the copy of node id (the
+ * gradient, in the training entry's plan) into `out` (st in scope), or a
+ * memset of zeros when the input does not reach the loss (id < 0, `bytes`
+ * in scope). */
+int cg_has_input_grads(cg_ctx *cx);
+void cg_input_grad_proto(cg_ctx *cx, strbuf *h);
+void cg_input_grad_fn(cg_ctx *cx, void (*copy)(cg_ctx *cx, int id, const char *what), const char *finish);
 void cg_adam_consts(cg_ctx *cx);
 void cg_adam_step(cg_ctx *cx);
 

@@ -159,6 +159,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update_dev(%s *m, cudaStream_t nnrt_stream);\n", P, P);
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* DEVICE pointer, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
         sb_printf(h, "int %s_read_grads(%s *m, %s *host);  /* copy the gradients out (synchronizes) */\n", P, P, T);
+        if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
     }
     sb_printf(h, "int %s_sync(%s *m); /* wait for the model's work; reports errors found on the device */\n", P, P);
     sb_printf(h, "\n/* The host-pointer entry points with arrays of pointers, in the order of\n"
@@ -493,8 +494,7 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     if (!dev) host_index_checks(cx, e);
     sb_printf(c, "    int st = %s_begin(m, %s);\n", P, dev ? "nnrt_stream" : "NULL");
     copy_in(cx, targets, in);
-    const char *counter = e == ENTRY_TRAIN ? "m->calls++" : "m->calls";
-    if (!cg_uses_rng(cx, e)) counter = "0";
+    const char *counter = cg_uses_rng(cx, e) ? "m->calls++" : "0"; /* each call that draws draws anew */
     sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e),
               counter);
     if (e == ENTRY_FORWARD)
@@ -581,6 +581,15 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
               P, P);
 }
 
+/* P_input_grad's copy of gradient node id from the device (synchronizes). */
+static void input_grad_copy(cg_ctx *cx, int id, const char *what) {
+    sb_printf(cx->c, "        int st = %s_begin(m, NULL);\n", cx->o->prefix);
+    sb_printf(cx->c,
+              "        if (st == NNRT_OK)\n            st = nnrt_cu_check(&m->ex, cudaMemcpyAsync(out, %s, bytes, "
+              "cudaMemcpyDeviceToHost, m->ex.stream), \"copy of %s\");\n",
+              dptr(cx, ENTRY_TRAIN, id), what);
+}
+
 static void emit_training(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
@@ -597,6 +606,8 @@ static void emit_training(cg_ctx *cx) {
               "\n%s *%s_grads(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->grads : NULL;\n}\n",
               T, P, P, cx->upper);
+    if (cg_has_input_grads(cx))
+        cg_input_grad_fn(cx, input_grad_copy, arena_printf(cx->g->a, "return %s_finish(m, st);", P));
     sb_printf(c, "\nint %s_read_grads(%s *m, %s *host) {\n    if (!m || !host) return NNRT_ERR_ARG;\n", P, P, T);
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
     emit_copy(cx, "host", "m->grads", arena_printf(cx->g->a, "sizeof(%s) * %s_PARAM_ELEMS", T, cx->upper),

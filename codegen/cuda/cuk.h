@@ -31,7 +31,7 @@
  *   k_core.c   the core ops: elementwise, sum, expand, reshape, matmul,
  *              the softmax family, the losses
  *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
- *              k_attn.c, k_fused.c)
+ *              k_attn.c, k_fused.c, k_rand.c)
  *   api.c      the generated API (host and device entry points, CUDA
  *              Graphs, the optimizer kernels, save/load)
  */

@@ -232,6 +232,11 @@ $NNC examples/xor.nn -o $T/xor.c && gcc $CFLAGS99 -I$T examples/xor_api.c $T/xor
 if gcc $CFLAGS99 -I$T tests/e2e/finite.c $T/xor.c $NNRT -lm -o $T/finite 2>$T/finite.log; then
     $T/finite || status=1
 else fail "tests/e2e/finite.c does not build"; sed 's/^/    /' $T/finite.log | head; fi
+# ---- the random sources (tests/e2e/noise.c): moments, streams, calls, seeds ----
+if $NNC tests/e2e/noise.nn -o $T/noise.c && gcc $CFLAGS99 -I$T tests/e2e/noise.c $T/noise.c $NNRT -lm \
+    -o $T/noise 2>$T/noise.log; then
+    $T/noise || status=1
+else fail "tests/e2e/noise.c does not build"; sed 's/^/    /' $T/noise.log | head; fi
 printf 'model diverge {\n input x : f32[4, 2]\n target y : f32[4, 1]\n output p = dense(x, 1)\n loss mse(p, y)\n %s\n}\n' \
     "train sgd(lr = 100)" >$T/diverge.nn
 $NNC $T/diverge.nn --main -o $T/diverge.c && gcc $CFLAGS99 $T/diverge.c $NNRT -lm -o $T/diverge || fail "diverge builds"
@@ -454,7 +459,7 @@ for nn in examples/*.nn; do
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
-    autoencoder | conv_autoencoder)
+    autoencoder | conv_autoencoder | vae)
         expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \

@@ -19,6 +19,10 @@
  * 1e-3, seeds 1..40 all pass. A wrong backward shows as a relative error
  * orders of magnitude above 1e-6 on the gradients above 1e-3.
  *
+ * Inputs declared requires_grad (compiled with -DHAS_INPUT_GRAD=1): the
+ * gradient P_input_grad returns is checked the same way against central
+ * differences over the input's elements.
+ *
  * Also checked: P_loss_v and P_forward_backward_v give bitwise the same
  * loss, the loss is finite, a second P_forward_backward_v reproduces the
  * gradients bitwise (they are overwritten, not accumulated), and every
@@ -32,11 +36,13 @@
  * masks), the parameters and state buffers put back, P_forward_backward_v,
  * and the state it updated (running statistics) put back again. The first
  * analytic gradient is taken the same way; P_loss_v need only be finite.
+ * --frozen NAME names a frozen parameter (train's freeze = [...]): its
+ * analytic gradient must be exactly zero (no numeric one is taken).
  * --state NAME names a state buffer (batch norm's running statistics): not
  * trained, so its gradient must be zero both ways instead of nonzero.
  *
  * usage: harness [--seed S] [--range LO HI] [--classes C] [--targets K]
- *                [--train-mode] [--state NAME]... [-v]
+ *                [--train-mode] [--state NAME]... [--frozen NAME]... [-v]
  *   --seed S       model initialization and data seed (default 1)
  *   --range LO HI  f64 inputs uniform in [LO, HI] (default -1 1)
  *   --classes C    i32 targets are labels uniform in [0, C)
@@ -93,19 +99,35 @@ static int train_mode;
 static uint64_t model_seed;
 static double *snapshot;
 
-/* --state names: parameters that are state buffers (zero gradient). */
+/* --state names: parameters that are state buffers (zero gradient);
+ * --frozen names: frozen parameters (zero analytic gradient, no numeric
+ * one to compare: they do move the loss). */
 enum { MAX_STATE = 32 };
-static const char *state_names[MAX_STATE];
-static int nstate;
+static const char *state_names[MAX_STATE], *frozen_names[MAX_STATE];
+static int nstate, nfrozen;
 
-static int is_state(const char *name) {
-    for (int i = 0; i < nstate; i++)
-        if (!strcmp(state_names[i], name)) return 1;
+static int in_list(const char *const *list, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i], name)) return 1;
     return 0;
+}
+static int is_state(const char *name) { return in_list(state_names, nstate, name); }
+
+/* A frozen parameter's analytic gradient must be exactly zero. */
+static int frozen_ok(const nnrt_tensor_info *in, const double *ga) {
+    for (size_t j = 0; j < in->numel; j++)
+        if (ga[in->offset + j] != 0) {
+            printf("  %s: frozen, but its gradient [%zu] is %g  <-- FAIL\n", in->name, j, ga[in->offset + j]);
+            return 0;
+        }
+    printf("  %s: frozen, gradient all zero\n", in->name);
+    return 1;
 }
 
 static int usage(const char *msg) {
-    fprintf(stderr, "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [--train-mode] [--state NAME]... [-v]\n",
+    fprintf(stderr,
+            "%s: %s\nusage: harness [--seed S] [--range LO HI] [--classes C] [--targets K] [--train-mode]\n"
+            "               [--state NAME]... [--frozen NAME]... [-v]\n",
             model_name, msg);
     return 2;
 }
@@ -149,6 +171,53 @@ static double loss_of(MODEL *m, const void *const *io) {
     return l;
 }
 
+#ifndef HAS_INPUT_GRAD
+#define HAS_INPUT_GRAD 0 /* run.sh: 1 when the model has P_input_grad */
+#endif
+#if HAS_INPUT_GRAD
+/* The max relative error of P_input_grad's gradient of io tensor x (n
+ * elements, at most MAX_SAMPLES of them evenly spread) against central
+ * differences of the loss; -1 when the input has no P_input_grad. */
+static double input_grad_err(MODEL *m, const void *const *io, const char *name, double *x, size_t n) {
+    double *a = malloc(sizeof(double) * (n ? n : 1)), loss, worst = 0;
+    if (!a || forward_backward(m, io, &loss) != NNRT_OK) exit(2); /* P_loss below overwrites the gradient */
+    if (FN(_input_grad)(m, name, a) != NNRT_OK) return free(a), -1;
+    size_t k = n < MAX_SAMPLES ? n : MAX_SAMPLES;
+    for (size_t s = 0; s < k; s++) {
+        size_t j = s * n / k;
+        const double x0 = x[j], h = H * fmax(1.0, fabs(x0)), xp = x0 + h, xm = x0 - h;
+        x[j] = xp;
+        const double lp = loss_of(m, io);
+        x[j] = xm;
+        const double lm = loss_of(m, io);
+        x[j] = x0;
+        const double num = (lp - lm) / (xp - xm), rel = fabs(a[j] - num) / fmax(fabs(a[j]) + fabs(num), FLOOR);
+        if (!(rel <= worst)) worst = rel == rel ? rel : INFINITY;
+    }
+    free(a);
+    return worst;
+}
+#endif
+
+/* Inputs declared requires_grad: their gradients (P_input_grad) against
+ * central differences, one line each; 1 on a failure. */
+static int check_input_grads(MODEL *m, const void *const *io, void *const *bufs, int nio) {
+    int failed = 0;
+#if HAS_INPUT_GRAD
+    for (int i = 0; i < nio; i++) {
+        nnrt_tensor_info in;
+        if (FN(_io_info)(i, &in) != NNRT_OK || in.dtype != NNRT_F64) continue;
+        double err = input_grad_err(m, io, in.name, bufs[i], in.numel);
+        if (err < 0) continue;
+        printf("  input %s: max rel err %.1e%s\n", in.name, err, err < TOL ? "" : "  <-- FAIL");
+        failed |= !(err < TOL);
+    }
+#else
+    (void)m, (void)io, (void)bufs, (void)nio;
+#endif
+    return failed;
+}
+
 static void shape_str(const nnrt_tensor_info *in, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "[");
     for (int d = 0; d < in->rank && k < n; d++)
@@ -174,6 +243,9 @@ int main(int argc, char **argv) {
             if (!parse_long(argv[++i], &ntargets) || ntargets < 0) return usage("--targets wants an integer >= 0");
         } else if (!strcmp(a, "--train-mode")) {
             train_mode = 1;
+        } else if (!strcmp(a, "--frozen") && i + 1 < argc) {
+            if (nfrozen == MAX_STATE) return usage("too many --frozen names");
+            frozen_names[nfrozen++] = argv[++i];
         } else if (!strcmp(a, "--state") && i + 1 < argc) {
             if (nstate == MAX_STATE) return usage("too many --state names");
             state_names[nstate++] = argv[++i];
@@ -284,6 +356,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nparams; i++) {
         nnrt_tensor_info in;
         if (FN(_param_info)(i, &in) != NNRT_OK) return usage("_param_info failed");
+        if (in_list(frozen_names, nfrozen, in.name)) {
+            failed |= !frozen_ok(&in, ga);
+            continue;
+        }
         char shape[128];
         shape_str(&in, shape, sizeof shape);
         size_t n = in.numel, k = n < MAX_SAMPLES ? n : MAX_SAMPLES;
@@ -337,6 +413,7 @@ int main(int argc, char **argv) {
         if (prel > max_rel) max_rel = prel;
         if (pabs > max_abs) max_abs = pabs;
     }
+    failed |= check_input_grads(m, io, bufs, nio);
     /* P_loss_v after all the perturbations: the parameters are restored. */
     const double loss1 = loss_of(m, io);
     if (memcmp(&loss1, &loss0, sizeof loss0) != 0) {

@@ -60,6 +60,7 @@ check() {
         return
     fi
     # shellcheck disable=SC2086 # CC and CFLAGS are word lists
+    grep -q "^int ${name}_input_grad(" "$d/$name.h" && set -- "$@" -DHAS_INPUT_GRAD=1
     if ! $CC $CFLAGS "$@" -I"$d" -DMODEL="$name" -include "$d/$name.h" "$DIR/harness.c" "$d/$name.c" \
         "$NNRT" -lm -o "$d/check" >"$d/log" 2>&1; then
         bad "$label: the harness does not compile"

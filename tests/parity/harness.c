@@ -12,6 +12,7 @@
  *   -DHAS_TRAIN=0    the model has no loss/optimizer (no P_forward_backward_v,
  *                    P_update)
  *   -DHAS_LOSS=0     no P_loss_v
+ *   -DHAS_INPUT_GRAD=1  the model has P_input_grad (requires_grad inputs)
  *   -DREAL=double    the model was generated with --dtype=f64
  *
  * Commands (every file is safetensors; exit status 0 ok, 1 error, 2 usage):
@@ -22,8 +23,10 @@
  *       IO.st (dtype and shape must match exactly); runs P_forward_backward_v
  *       and P_forward_v. OUT.st holds `loss` (a scalar, shape []), `loss_v`
  *       (the same loss from P_loss_v), `grad.<param>` for every parameter and
- *       `out.<output>` for every output. A model without a loss writes only
- *       the outputs.
+ *       `out.<output>` for every output, and `igrad.<input>` for every
+ *       input whose gradient P_input_grad returns (after the
+ *       P_forward_backward_v). A model without a loss writes only the
+ *       outputs.
  *   harness train SEED IO.st STEPS OUT.st
  *       P_create(SEED), then STEPS times P_forward_backward_v + P_update on
  *       the same batch. OUT.st holds every parameter by name (the values after
@@ -47,6 +50,9 @@
 #endif
 #ifndef HAS_TRAIN
 #define HAS_TRAIN 1
+#endif
+#ifndef HAS_INPUT_GRAD
+#define HAS_INPUT_GRAD 0
 #endif
 #ifndef HAS_LOSS
 #define HAS_LOSS HAS_TRAIN
@@ -236,6 +242,27 @@ static void add_params(outfile *o, const char *prefix, const real *base) {
 }
 #endif
 
+#if HAS_TRAIN
+/* Add d loss / d input as igrad.<name> for every input P_input_grad knows. */
+static void add_input_grads(outfile *o, model_t *m) {
+#if HAS_INPUT_GRAD
+    int nio = count(FN(_io_info));
+    for (int i = 0; i < nio; i++) {
+        nnrt_tensor_info t;
+        FN(_io_info)(i, &t);
+        if (t.dtype == NNRT_I32) continue;
+        real *buf = xmalloc(t.numel * sizeof(real));
+        int st = FN(_input_grad)(m, t.name, buf);
+        if (st == NNRT_OK) out_add(o, "igrad.", &t, t.dtype, buf);
+        else if (st != NNRT_ERR_NOT_FOUND) check(st, m, STR(MODEL) "_input_grad");
+        free(buf);
+    }
+#else
+    (void)o, (void)m;
+#endif
+}
+#endif
+
 /* Run P_forward_v and add every output as out.<name> (nothing without
  * outputs). */
 static void add_outputs(outfile *o, model_t *m, const io_set *io) {
@@ -280,6 +307,7 @@ static int cmd_grads(char **argv) {
         check(FN(_forward_backward_v)(m, (const void *const *)io.data, &loss), m, STR(MODEL) "_forward_backward_v");
         out_scalar(&o, "loss", loss);
         add_params(&o, "grad.", FN(_grads)(m, &n));
+        add_input_grads(&o, m);
 #if HAS_LOSS
         check(FN(_loss_v)(m, (const void *const *)io.data, &loss_v), m, STR(MODEL) "_loss_v");
         out_scalar(&o, "loss_v", loss_v);

@@ -416,6 +416,7 @@ def build(case, tmp, nnc, lib):
         "HAS_FORWARD": f"{prefix}_forward_v(" in header,
         "HAS_TRAIN": f"{prefix}_forward_backward_v(" in header,
         "HAS_LOSS": f"{prefix}_loss_v(" in header,
+        "HAS_INPUT_GRAD": f"{prefix}_input_grad(" in header,
     }
     exe = os.path.join(tmp, "harness")
     cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + os.path.join(ROOT, "runtime"),
@@ -521,6 +522,9 @@ def _run_case(case, tmp, nnc, lib, verbose):
 
     cmp = Compare(tol)
     g = res["grads"]
+    for k, v in tio.items():  # inputs declared requires_grad: d loss / d input (igrad.<name>)
+        if "igrad." + k in g:
+            v.requires_grad_(True)
     if case.modes and not has["HAS_TRAIN"]:
         model.eval()  # nnc ran no training pass
     loss, outs = model(tio)
@@ -542,6 +546,11 @@ def _run_case(case, tmp, nnc, lib, verbose):
         for k, p in model.named_parameters():
             ref = p.grad.numpy() if p.grad is not None else np.zeros(p.shape)
             cmp.add("grad", "grad." + k, get(g, "grad." + k, "grads"), ref)
+        for k, v in tio.items():
+            if "igrad." + k in g:
+                ref = v.grad.numpy() if v.grad is not None else np.zeros(v.shape)
+                cmp.add("grad", "igrad." + k, g["igrad." + k], ref)
+                v.requires_grad_(False)
 
         # STEPS optimizer steps on the same batch, from the same start
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in init.items()})
