@@ -57,6 +57,9 @@ int cg_uses_rng(cg_ctx *cx, ir_entry e);
 void cg_sgd_step(cg_ctx *cx, const char *step);
 void cg_adam_consts(cg_ctx *cx);
 void cg_adam_step(cg_ctx *cx);
+/* static const nnrt_sched P_sched0 = {...}: the train statement's
+ * learning-rate schedule and gradient clipping, which _reset installs. */
+void cg_sched_const(cg_ctx *cx);
 
 /* Non-finite values. "int P_set_lr(P *m, double lr) {" and its checks (lr
  * finite, >= 0, within T), to be completed by the target; the test of
