@@ -48,9 +48,8 @@ static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
 
 /* ---- schedule and clipping arguments -------------------------------------- */
 
-enum { N_KINDS = 7, A_SCHEDULE = 0, A_MILESTONES = 5, A_MAX_LR = 8, N_SARGS = 14 };
-static const char *const kinds[N_KINDS] = {"constant", "step", "multistep", "exponential", "cosine", "linear",
-                                           "onecycle"};
+enum { N_KINDS = IR_LRSCHED_KINDS, A_SCHEDULE = 0, A_MILESTONES = 5, N_SARGS = 14 };
+static const char *const *const kinds = ir_lrsched_names;
 static const char *const sargs[N_SARGS] = {"schedule",   "warmup",    "total",      "step_size",
                                            "gamma",      "milestones", "eta_min",   "end_factor",
                                            "max_lr",     "pct_start", "div_factor", "final_div_factor",
@@ -77,11 +76,28 @@ static const char *kind_takes(elab *e, int k) {
     return r;
 }
 
+/* The kinds that take argument i: "cosine, linear or onecycle". */
+static const char *takers_of(elab *e, int i) {
+    strbuf b;
+    sb_init(&b);
+    int n = 0, left = 0;
+    for (int k = 0; k < N_KINDS; k++) left += takers[i] >> k & 1;
+    for (int k = 0; k < N_KINDS; k++)
+        if (takers[i] >> k & 1) sb_printf(&b, "%s%s", n++ ? (n == left ? " or " : ", ") : "", kinds[k]);
+    const char *r = arena_printf(e->g->a, "%s", b.s);
+    sb_free(&b);
+    return r;
+}
+
 static int sched_kind(elab *e, const ast_arg *a) {
     for (int k = 0; a->value->kind == EX_NAME && k < N_KINDS; k++)
         if (!strcmp(a->value->name, kinds[k])) return k;
-    diag_error(e->d, a->value->span, "train: schedule must be one of constant, step, multistep, exponential, cosine, "
-                                     "linear, onecycle");
+    if (a->value->kind == EX_NAME)
+        diag_error(e->d, a->value->span, "train: unknown schedule '%s' (constant, step, multistep, exponential, "
+                   "cosine, linear or onecycle)", a->value->name);
+    else
+        diag_error(e->d, a->value->span, "train: schedule must be one of constant, step, multistep, exponential, "
+                   "cosine, linear, onecycle");
     return -1;
 }
 
@@ -161,7 +177,11 @@ static int sched_args(elab *e, const ast_expr *x, ir_optim *o) {
     if (!ok || (at[A_SCHEDULE] && (o->sched.kind = sched_kind(e, at[A_SCHEDULE])) < 0)) return 0;
     for (int i = 1; i < N_SARGS; i++) {
         if (!at[i]) continue;
-        if (!(takers[i] >> o->sched.kind & 1)) {
+        if (!(takers[i] >> o->sched.kind & 1) && !at[A_SCHEDULE]) {
+            diag_error(e->d, at[i]->name_span, "train: '%s' is an argument of a schedule: add schedule = %s", sargs[i],
+                       takers_of(e, i));
+            ok = 0;
+        } else if (!(takers[i] >> o->sched.kind & 1)) {
             diag_error(e->d, at[i]->name_span, "train: the %s schedule has no argument '%s' (it takes %s)",
                        kinds[o->sched.kind], sargs[i], kind_takes(e, o->sched.kind));
             ok = 0;

@@ -147,6 +147,9 @@ typedef struct ir_optim {
         double clip_norm, clip_value;
     } sched;
 } ir_optim;
+/* The schedule kinds' names, in NNRT_SCHED_* order (print.c). */
+enum { IR_LRSCHED_KINDS = 7 };
+extern const char *const ir_lrsched_names[IR_LRSCHED_KINDS];
 
 typedef struct ir_graph {
     arena *a;                /* owns everything */

@@ -7,6 +7,7 @@
  *   trainer_train.c   the training loop (data sets and text), saving
  *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
+ *   trainer_sched.c   --schedule, --clip-norm, --clip-value: the model's schedule
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).
@@ -31,7 +32,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON =
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
-    O_COUNT, O_ALLOW_NONFINITE, O_COUNT_
+    O_COUNT, O_ALLOW_NONFINITE, O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_COUNT_
 };
 
 /* The parsed command line. */
@@ -50,6 +51,8 @@ typedef struct opts {
     double temperature;        /* --temperature */
     long count;                /* --count: examples in a grid */
     int allow_nonfinite;       /* --allow-nonfinite: NaN/Inf weights load and save */
+    double clip_norm;          /* --clip-norm, when given */
+    double clip_value;         /* --clip-value, when given */
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -172,6 +175,13 @@ void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
 
 int nnrti_tr_cmd_train(ctx *c);
 int nnrti_tr_cmd_train_text(ctx *c);
+
+/* ---- trainer_sched.c ------------------------------------------------------ */
+
+/* Install --schedule (total: the run's optimizer steps, for a spec without
+ * total), --clip-norm and --clip-value in the model, and print the schedule
+ * and clipping when any is on. 0, or EXIT_USAGE / EXIT_RUNTIME. */
+int nnrti_tr_apply_sched(ctx *c, int64_t total);
 
 /* ---- trainer_eval.c ------------------------------------------------------ */
 

@@ -240,12 +240,12 @@ void cg_adam_step(cg_ctx *cx) {
 }
 
 void cg_sched_const(cg_ctx *cx) {
-    static const char *const kinds[] = {"CONSTANT", "STEP", "MULTISTEP", "EXPONENTIAL", "COSINE", "LINEAR", "ONECYCLE"};
     const struct ir_lrsched *s = &cx->g->opt.sched;
     strbuf *c = cx->c;
     sb_printf(c, "\n/* the train statement's learning-rate schedule and gradient clipping */\n");
-    sb_printf(c, "static const nnrt_sched %s_sched0 = {NNRT_SCHED_%s, %lld, %lld, %lld, ", cx->o->prefix, kinds[s->kind],
-              (long long)s->warmup, (long long)s->total, (long long)s->step_size);
+    sb_printf(c, "static const nnrt_sched %s_sched0 = {NNRT_SCHED_", cx->o->prefix);
+    for (const char *k = ir_lrsched_names[s->kind]; *k; k++) sb_printf(c, "%c", *k - 'a' + 'A');
+    sb_printf(c, ", %lld, %lld, %lld, ", (long long)s->warmup, (long long)s->total, (long long)s->step_size);
     sb_printf(c, "%.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %d, {", s->gamma, s->eta_min, s->end_factor, s->pct_start,
               s->div_factor, s->final_div_factor, s->nmilestones);
     for (int i = 0; i < s->nmilestones || i == 0; i++) sb_printf(c, "%s%lld", i ? ", " : "", (long long)s->milestones[i]);
