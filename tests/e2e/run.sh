@@ -239,6 +239,9 @@ expect "a diverging loss stops the trainer at its epoch and step (train_step mad
     "epoch 9, step 1: the loss became inf (the parameters are still finite); stopped" \
     $T/diverge train --data examples/data/xor/xor.csv --epochs 20
 sh tests/e2e/mathfns.sh || status=1
+if gcc $CFLAGS99 -I$T tests/e2e/sched_api.c $T/xor.c $NNRT -lm -o $T/sched_api 2>$T/sched_api.log; then
+    $T/sched_api || status=1
+else fail "tests/e2e/sched_api.c does not build"; sed 's/^/    /' $T/sched_api.log | head; fi
 
 # ---- the trainer ---------------------------------------------------------------
 $NNC examples/xor.nn --main -o $T/xor_main.c && gcc $CFLAGS99 $T/xor_main.c $NNRT -lm -o $T/xor_prog || fail "xor trainer builds"
