@@ -125,7 +125,8 @@ static int check_total(const nnrt_sched *s, nnrt_err *err)
 static int check_onecycle(const nnrt_sched *s, nnrt_err *err)
 {
     if (!(s->pct_start > 0 && s->pct_start < 1) || !(s->pct_start * (double)s->total > 1))
-        return nnrti_fail(err, NNRT_ERR_ARG, "schedule onecycle: pct_start must be in (0, 1) with pct_start * total > 1");
+        return nnrti_fail(err, NNRT_ERR_ARG,
+                          "schedule onecycle: pct_start must be in (0, 1) with pct_start * total > 1");
     if (!pos_finite(s->div_factor) || !pos_finite(s->final_div_factor))
         return nnrti_fail(err, NNRT_ERR_ARG, "schedule onecycle: div_factor and final_div_factor must be > 0");
     return NNRT_OK;

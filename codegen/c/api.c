@@ -348,14 +348,15 @@ static void emit_adam(cg_ctx *cx) {
 }
 
 /* Calls fn(m->grads + lo, hi - lo, args) for every range, as statements
- * (ind: the indent) "acc = fn(...)" when acc. */
-static void grad_range_calls(cg_ctx *cx, const char *ind, const char *acc, const char *fn, const char *args) {
+ * (ind: the indent) "acc = fn(...)" when acc; returns how many. */
+static int grad_range_calls(cg_ctx *cx, const char *ind, const char *acc, const char *fn, const char *args) {
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
     int n = cg_grad_ranges(cx, r);
     const char *sfx = cx->o->f64 ? "f64" : "f32";
     for (int i = 0; i < n; i++)
         sb_printf(cx->c, "%s%s%s%s_%s(m->grads + %zu, %zu, %s);\n", ind, acc ? acc : "", acc ? " = " : "", fn, sfx,
                   r[i][0], r[i][1] - r[i][0], args);
+    return n;
 }
 
 /* P_clip: gradient clipping before the optimizer, by global norm
@@ -365,14 +366,13 @@ static void emit_clip(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
     sb_printf(c, "\n/* gradient clipping: by global L2 norm (clip_grad_norm_) or by value (clip_grad_value_) */\n");
-    sb_printf(c, "static void %s_clip(%s *m) {\n    m->norm_known = m->sched.clip_norm > 0 || m->sched.clip_value > 0;\n",
-              P, P);
+    sb_printf(c, "static void %s_clip(%s *m) {\n", P, P);
+    sb_puts(c, "    m->norm_known = m->sched.clip_norm > 0 || m->sched.clip_value > 0;\n");
     sb_puts(c, "    if (!m->norm_known) return;\n    double ss = 0;\n");
     grad_range_calls(cx, "    ", "ss", "nnrt_sumsq", "ss");
     sb_puts(c, "    m->grad_norm = sqrt(ss);\n");
     sb_puts(c, "    const double coef = m->sched.clip_norm > 0 ? m->sched.clip_norm / (m->grad_norm + 1e-6) : 1;\n");
-    sb_puts(c, "    (void)coef;\n");
-    grad_range_calls(cx, "    ", NULL, "nnrt_clip", "m->sched.clip_value, coef");
+    if (!grad_range_calls(cx, "    ", NULL, "nnrt_clip", "m->sched.clip_value, coef")) sb_puts(c, "    (void)coef;\n");
     sb_puts(c, "}\n");
 }
 
@@ -382,7 +382,8 @@ static void emit_sched_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
     sb_printf(c, "\nint %s_set_schedule(%s *m, const nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
-    sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n    if (st == NNRT_OK) m->sched = *s;\n    return st;\n}\n");
+    sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n");
+    sb_puts(c, "    if (st == NNRT_OK) m->sched = *s;\n    return st;\n}\n");
     sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
     sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_grad_norm(const %s *m) {\n    if (!m) return 0;\n", P, P);
