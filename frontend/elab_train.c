@@ -105,10 +105,11 @@ static int sched_kind(elab *e, const ast_arg *a) {
 static int sched_num(elab *e, const ast_arg *a, double lo, int strict, int whole, double *out) {
     val v = el_eval(e, a->value);
     if (v.kind == V_ERR) return 0;
-    int ok = v.kind == V_NUM && (strict ? v.num > lo : v.num >= lo) && v.num < 1e300 && (!whole || v.is_int);
+    double hi = whole ? 9007199254740992.0 : 1e300; /* whole numbers: at most 2^53 */
+    int ok = v.kind == V_NUM && (strict ? v.num > lo : v.num >= lo) && v.num <= hi && (!whole || v.is_int);
     if (!ok)
-        diag_error(e->d, a->value->span, "train: %s must be %s %s %g", a->name, whole ? "a whole number" : "a number",
-                   strict ? ">" : ">=", lo);
+        diag_error(e->d, a->value->span, "train: %s must be %s %s %g%s", a->name,
+                   whole ? "a whole number" : "a number", strict ? ">" : ">=", lo, whole ? " and <= 2^53" : "");
     return ok ? (*out = v.num, 1) : 0;
 }
 
@@ -141,7 +142,7 @@ static int sched_value(elab *e, const ast_arg *a, int i, ir_optim *o) {
     double v;
     if (i == A_MILESTONES) return sched_milestones(e, a, s);
     if (i < 4) return sched_num(e, a, i == 1 ? 0 : 1, 0, 1, &v) ? (*count[i] = (int64_t)v, 1) : 0;
-    int strict = i != 6; /* eta_min may be 0 */
+    int strict = i != 6 && i != 7; /* eta_min and end_factor may be 0 */
     return sched_num(e, a, 0, strict, 0, num[i - 4]);
 }
 
