@@ -3,6 +3,8 @@
  * and the trainer's --schedule spec, and the gradient-clipping loops the
  * generated update calls (nnrt.h, "learning-rate schedules").
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "nnrt_internal.h"
 
 #include <math.h>
