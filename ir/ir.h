@@ -137,7 +137,21 @@ typedef struct ir_optim {
     double eps;          /* Adam(W) */
     double weight_decay; /* SGD, Adam: L2 into the gradient; AdamW: decoupled */
     src_span loc;
+    /* The learning-rate schedule and gradient clipping: the fields of
+     * libnnrt's nnrt_sched (runtime/nnrt.h); kind in NNRT_SCHED_* order: constant,
+     * step, multistep, exponential, cosine, linear, onecycle. */
+    struct ir_lrsched {
+        int kind;
+        int64_t warmup, total, step_size;
+        double gamma, eta_min, end_factor, pct_start, div_factor, final_div_factor;
+        int nmilestones;
+        int64_t milestones[16];
+        double clip_norm, clip_value;
+    } sched;
 } ir_optim;
+/* The schedule kinds' names, in NNRT_SCHED_* order (print.c). */
+enum { IR_LRSCHED_KINDS = 7 };
+extern const char *const ir_lrsched_names[IR_LRSCHED_KINDS];
 
 typedef struct ir_graph {
     arena *a;                /* owns everything */

@@ -80,6 +80,30 @@ static const char *opt_name(ir_optkind k) {
     return names[k];
 }
 
+const char *const ir_lrsched_names[IR_LRSCHED_KINDS] = {"constant", "step",   "multistep", "exponential",
+                                                         "cosine",   "linear", "onecycle"};
+
+/* "  schedule cosine warmup=3 total=10 ... clip_norm=1": the arguments
+ * of the kind, nothing for a constant rate without clipping. */
+static void print_lrsched(const struct ir_lrsched *s, FILE *out) {
+    static const char *const fmt[IR_LRSCHED_KINDS] = {"", " step_size=%lld gamma=%.9g", " milestones=%d gamma=%.9g",
+                                                      " gamma=%.9g", " eta_min=%.9g", " end_factor=%.9g",
+                                                      " pct_start=%.9g div_factor=%.9g final_div_factor=%.9g"};
+    if (!s->kind && !s->warmup && !s->clip_norm && !s->clip_value) return;
+    fprintf(out, "  schedule %s", ir_lrsched_names[s->kind]);
+    if (s->warmup) fprintf(out, " warmup=%lld", (long long)s->warmup);
+    if (s->total) fprintf(out, " total=%lld", (long long)s->total);
+    if (s->kind == 1) fprintf(out, fmt[1], (long long)s->step_size, s->gamma);
+    else if (s->kind == 2) fprintf(out, fmt[2], s->nmilestones, s->gamma);
+    else if (s->kind == 3) fprintf(out, fmt[3], s->gamma);
+    else if (s->kind == 4) fprintf(out, fmt[4], s->eta_min);
+    else if (s->kind == 5) fprintf(out, fmt[5], s->end_factor);
+    else if (s->kind == 6) fprintf(out, fmt[6], s->pct_start, s->div_factor, s->final_div_factor);
+    if (s->clip_norm) fprintf(out, " clip_norm=%.9g", s->clip_norm);
+    if (s->clip_value) fprintf(out, " clip_value=%.9g", s->clip_value);
+    fputc('\n', out);
+}
+
 void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
     fprintf(out, "model %s {\n", g->name);
     for (int i = 0; i < g->nodes.len; i++) {
@@ -103,6 +127,7 @@ void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
             fprintf(out, " momentum=%.9g dampening=%.9g nesterov=%d", o->momentum, o->dampening, o->nesterov);
         else fprintf(out, " beta1=%.9g beta2=%.9g eps=%.9g", o->beta1, o->beta2, o->eps);
         fprintf(out, " weight_decay=%.9g\n", o->weight_decay);
+        print_lrsched(&o->sched, out);
     }
     fputs("}\n", out);
 }

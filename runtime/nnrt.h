@@ -300,6 +300,65 @@ void nnrt_progress_start(nnrt_progress *p, FILE *out, int64_t total);
 void nnrt_progress_update(nnrt_progress *p, int64_t done, double loss);
 void nnrt_progress_end(nnrt_progress *p);
 
+/* ---- learning-rate schedules and gradient clipping (schedule.c) --------- */
+
+/* A schedule's position n is the number of optimizer steps taken: update t
+ * (1 on the first) uses the rate at position t - 1, as PyTorch's rate after
+ * t - 1 calls of scheduler.step(), one per optimizer step. */
+enum {
+    NNRT_SCHED_CONSTANT,    /* lr (after the warmup) */
+    NNRT_SCHED_STEP,        /* lr * gamma^floor(n / step_size): StepLR */
+    NNRT_SCHED_MULTISTEP,   /* lr * gamma^(milestones <= n): MultiStepLR */
+    NNRT_SCHED_EXPONENTIAL, /* lr * gamma^n: ExponentialLR */
+    NNRT_SCHED_COSINE,      /* warmup, then eta_min + (lr - eta_min)(1 + cos(pi k / (total - warmup))) / 2 */
+    NNRT_SCHED_LINEAR,      /* warmup, then lr (1 + (end_factor - 1) k / (total - warmup)): LinearLR */
+    NNRT_SCHED_ONECYCLE,    /* OneCycleLR (anneal cos, no momentum cycling), max_lr = lr */
+    NNRT_SCHED_KINDS
+};
+#define NNRT_SCHED_MAX_MILESTONES 16
+
+/* How an update runs beyond the optimizer's formulas. Fields a kind does
+ * not use are ignored. Warmup (constant, cosine, linear): lr * n / warmup
+ * for n < warmup; k = min(n - warmup, total - warmup) after it. */
+typedef struct nnrt_sched {
+    int kind;                 /* NNRT_SCHED_* */
+    int64_t warmup;           /* constant, cosine, linear: steps of warmup, >= 0 */
+    int64_t total;            /* cosine, linear, onecycle: steps, > warmup */
+    int64_t step_size;        /* step: >= 1 */
+    double gamma;             /* step, multistep, exponential: > 0 */
+    double eta_min;           /* cosine: the final rate, >= 0 */
+    double end_factor;        /* linear: the final rate / lr, in [0, 1] */
+    double pct_start;         /* onecycle: the rising fraction, in (0, 1) */
+    double div_factor;        /* onecycle: initial rate = lr / div_factor */
+    double final_div_factor;  /* onecycle: final rate = initial / final_div_factor */
+    int nmilestones;          /* multistep: 1..NNRT_SCHED_MAX_MILESTONES */
+    int64_t milestones[NNRT_SCHED_MAX_MILESTONES]; /* increasing, >= 0 */
+    double clip_norm;         /* > 0: scale the gradients to this global L2 norm at most; 0: off */
+    double clip_value;        /* > 0: clamp each gradient to [-clip_value, clip_value]; 0: off */
+} nnrt_sched;
+
+/* The kind's name ("cosine"), or NULL; the kind of a name, or -1. */
+const char *nnrt_sched_name(int kind);
+int nnrt_sched_kind(const char *name);
+/* A schedule with kind's defaults (PyTorch's: gamma 0.1, pct_start 0.3,
+ * div_factor 25, final_div_factor 1e4; the rest 0) and no clipping. */
+void nnrt_sched_default(nnrt_sched *s, int kind);
+/* The rate at position n for base rate lr (closed forms; past total a
+ * schedule stays at its final rate). */
+double nnrt_sched_lr(const nnrt_sched *s, double lr, int64_t n);
+/* NNRT_OK, or NNRT_ERR_ARG with what is wrong in err (when non-NULL). */
+int nnrt_sched_check(const nnrt_sched *s, nnrt_err *err);
+/* Replace s's schedule (not its clipping) by spec, "KIND[,NAME=VALUE...]"
+ * with the names of the train statement (milestones as A/B/C); total, when
+ * the kind needs it and spec omits it, is default_total. Checked. */
+int nnrt_sched_parse(const char *spec, int64_t default_total, nnrt_sched *s, nnrt_err *err);
+/* acc + the sum of x[i]^2 in double, i in order. */
+double nnrt_sumsq_f32(const float *x, size_t n, double acc);
+double nnrt_sumsq_f64(const double *x, size_t n, double acc);
+/* Clamp x to [-value, value] when value > 0, then x *= coef when coef < 1. */
+void nnrt_clip_f32(float *x, size_t n, double value, double coef);
+void nnrt_clip_f64(double *x, size_t n, double value, double coef);
+
 
 /* ---- the trainer program (trainer*.c; trainer.h lists the files) -------- */
 
@@ -336,6 +395,8 @@ typedef struct nnrt_model_desc {
     int (*loss)(void *m, const void *x, const void *y, double *loss);
     int (*train_step)(void *m, const void *x, const void *y, double *loss);
     int (*set_lr)(void *m, double lr);
+    int (*set_schedule)(void *m, const nnrt_sched *s); /* NULL: the model cannot */
+    int (*get_schedule)(void *m, nnrt_sched *s);
     int (*save)(void *m, const char *path);
     int (*load)(void *m, const char *path);
     const char *(*last_error)(void *m); /* message of the last failed call */

@@ -18,6 +18,7 @@
  *   data.c             IDX and CSV data sets, split and gather
  *   metrics.c          accuracy counters, argmax
  *   train.c            training-loop helpers: shuffle, clock, progress bar
+ *   schedule.c         learning-rate schedules, the --schedule spec, gradient clipping
  *   trainer.h          the trainer program nnrt_main, split over trainer*.c
  *   cuda/nnrt_cuda.h   libnnrt_cuda (CUDA target): nnrt_cuda.cu, nnrt_philox.cuh
  *   cuda/nnrt_cuda.cu  its error reporting, execution context, index check

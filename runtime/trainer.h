@@ -13,6 +13,7 @@
  *   trainer_log.c     the history as --log CSV rows and a --plot SVG of the curves
  *   trainer_split.c   eval/predict on a split (--split), the training record in
  *                     the weights' metadata and the leak warning
+ *   trainer_sched.c   --schedule, --clip-norm, --clip-value: the model's schedule
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).
@@ -39,6 +40,7 @@ enum {
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
+    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE,
     O_COUNT_
 };
 
@@ -66,6 +68,8 @@ typedef struct opts {
     int monitor;               /* --monitor: MON_* */
     int split;                 /* --split: SPLIT_*; SPLIT_VAL when only --val-split is given */
     long log_every;            /* --log-every: steps between log rows, 0 for none */
+    double clip_norm;          /* --clip-norm, when given */
+    double clip_value;         /* --clip-value, when given */
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -245,6 +249,13 @@ int nnrti_tr_make_train_model(ctx *c, uint64_t n_train);
 int nnrti_tr_check_augment(ctx *c);
 /* Augment the gathered training batch of step s of epoch. */
 int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s);
+
+/* ---- trainer_sched.c ------------------------------------------------------ */
+
+/* Install --schedule (total: the run's optimizer steps, for a spec without
+ * total), --clip-norm and --clip-value in the model, and print the schedule
+ * and clipping when any is on. 0, or EXIT_USAGE / EXIT_RUNTIME. */
+int nnrti_tr_apply_sched(ctx *c, int64_t total);
 
 /* ---- trainer_eval.c ------------------------------------------------------ */
 

@@ -55,6 +55,9 @@ static const struct optdef {
     {"log", CMD_TRAIN, 0},
     {"log-every", CMD_TRAIN, 0},
     {"plot", CMD_TRAIN, 0},
+    {"schedule", CMD_TRAIN, 0},
+    {"clip-norm", CMD_TRAIN, 0},
+    {"clip-value", CMD_TRAIN, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -65,10 +68,12 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--checkpoint C.safetensors] [--augment shift=N,flip,rotate=DEG,noise=SIGMA]\n"
             "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
             "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
+            "          [--schedule SPEC] [--clip-norm X | --clip-value X]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
             "          [--patience N [--min-delta X]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
+            "          [--schedule SPEC] [--clip-norm X | --clip-value X]\n"
             "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
             "          [--val-split F [--split val|train|all]] [--seed S]\n"
             "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
@@ -149,6 +154,14 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   random windows of T+1 characters; default: training\n"
            "                   characters / (B*T))\n"
            "  --lr X           learning rate (default: the model's, %g)\n"
+           "  --schedule SPEC  the learning-rate schedule instead of the model's, KIND[,NAME=VALUE...]:\n"
+           "                   constant[,warmup=N]; step,step_size=N[,gamma=0.1];\n"
+           "                   multistep,milestones=A/B/C[,gamma=0.1]; exponential,gamma=X;\n"
+           "                   cosine[,total=N,warmup=N,eta_min=X]; linear[,total=N,warmup=N,end_factor=X];\n"
+           "                   onecycle[,total=N,pct_start=0.3,div_factor=25,final_div_factor=1e4];\n"
+           "                   positions count optimizer steps; total defaults to the run's steps\n"
+           "  --clip-norm X    clip the gradients' global L2 norm to X > 0 before each update\n"
+           "  --clip-value X   clamp every gradient to [-X, X], X > 0 (instead of the model's clipping)\n"
            "  --seed S         seed for initialization, shuffling and sampling (default 1)\n"
            "  --val-split F    hold out the last fraction F (0 <= F < 1) of the data\n"
            "                   (default 0; 0.1 with --text)\n"
@@ -319,6 +332,21 @@ static int check_sources(ctx *c)
     return 0;
 }
 
+/* --clip-norm X, --clip-value X: one of them, X finite and > 0. */
+static int check_clip(ctx *c)
+{
+    opts *o = &c->o;
+    if (o->raw[O_CLIP_NORM] && o->raw[O_CLIP_VALUE])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--clip-norm and --clip-value: clip by one of them, not both");
+    for (int k = O_CLIP_NORM; k <= O_CLIP_VALUE; k++) {
+        double *v = k == O_CLIP_NORM ? &o->clip_norm : &o->clip_value;
+        if (o->raw[k] && (!to_double(o->raw[k], v) || !(*v > 0 && *v < 1e308)))
+            return nnrti_tr_fail(c, EXIT_USAGE, "--%s '%s' is not a positive finite number", optdefs[k].name,
+                                 o->raw[k]);
+    }
+    return 0;
+}
+
 /* The floating-point options. */
 static int check_reals(ctx *c)
 {
@@ -339,7 +367,7 @@ static int check_reals(ctx *c)
     }
     if (o->raw[O_TEMPERATURE] && (!to_double(o->raw[O_TEMPERATURE], &o->temperature) || !(o->temperature > 0)))
         return nnrti_tr_fail(c, EXIT_USAGE, "--temperature '%s' is not a positive number", o->raw[O_TEMPERATURE]);
-    return 0;
+    return check_clip(c);
 }
 
 /* --split S (eval, predict): val needs a fraction; --val-split alone means val. */

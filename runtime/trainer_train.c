@@ -138,14 +138,20 @@ static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
 
 /* One pass of train_step over shuffled full batches; *mean gets the mean
  * loss. idx holds n_train entries. */
+/* Optimizer steps per epoch over n training examples: full batches, at
+ * most --steps-per-epoch. */
+static int64_t epoch_steps(const ctx *c, int64_t n)
+{
+    int64_t steps = n / c->d->batch;
+    return c->o.steps && c->o.steps < steps ? c->o.steps : steps;
+}
+
 static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch, double *mean)
 {
     const nnrt_model_desc *d = c->d;
-    int64_t steps = tr->n / d->batch, s;
+    int64_t steps = epoch_steps(c, tr->n), s;
     double sum = 0;
     nnrt_progress p;
-    if (c->o.steps && c->o.steps < steps)
-        steps = c->o.steps; /* --steps-per-epoch */
     nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
     nnrti_tr_watch_epoch_start(c);
@@ -334,6 +340,8 @@ int nnrti_tr_cmd_train(ctx *c)
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)
+            rc = nnrti_tr_apply_sched(c, (c->epoch0 + c->o.epochs) * epoch_steps(c, sp.train.n));
+        if (rc == 0)
             rc = train_loop(c, &sp);
         if (rc == 0 && c->o.raw[O_TEST])
             rc = nnrti_tr_score_test(c, &test);
@@ -391,17 +399,22 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
     return 0;
 }
 
+/* Steps per epoch of text training: --steps-per-epoch, else the training
+ * characters / (B*T), at least 1. */
+static int64_t text_steps(const ctx *c, const text *t)
+{
+    int64_t steps = c->o.steps;
+    if (steps == 0)
+        steps = (int64_t)(t->n_train / ((size_t)c->d->batch * c->d->x_numel));
+    return steps ? steps : 1;
+}
+
 /* Epochs of text training, one line each. */
 static int text_loop(ctx *c, const text *t)
 {
-    const nnrt_model_desc *d = c->d;
-    int64_t steps = c->o.steps;
+    int64_t steps = text_steps(c, t);
     long e;
     int rc, stop = 0;
-    if (steps == 0)
-        steps = (int64_t)(t->n_train / ((size_t)d->batch * d->x_numel));
-    if (steps == 0)
-        steps = 1;
     for (e = c->epoch0 + 1; e <= c->epoch0 + c->o.epochs && !stop; e++) {
         double t0 = nnrt_now(), loss = 0, vl = 0;
         epoch_rec r;
@@ -435,6 +448,8 @@ int nnrti_tr_cmd_train_text(ctx *c)
         (rc = nnrti_tr_make_train_model(c, t.n_train)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
+        if (rc == 0)
+            rc = nnrti_tr_apply_sched(c, (c->epoch0 + c->o.epochs) * text_steps(c, &t));
         if (rc == 0)
             rc = text_loop(c, &t);
         if (rc == 0)

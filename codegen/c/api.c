@@ -38,6 +38,16 @@ static layout layout_of(cg_ctx *cx) {
 
 /* ---- the header -------------------------------------------------------- */
 
+static void sched_protos(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix;
+    sb_printf(h, "double %s_lr(const %s *m);        /* the rate the next update uses (base rate and schedule) */\n", P,
+              P);
+    sb_printf(h, "int %s_set_schedule(%s *m, const nnrt_sched *s); /* rate schedule and clipping; checked */\n", P, P);
+    sb_printf(h, "int %s_get_schedule(const %s *m, nnrt_sched *s);\n", P, P);
+    sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping */\n", P,
+              P);
+}
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     sb_printf(h, "typedef struct %s %s; /* all state: parameters, gradients, optimizer, activations */\n\n", P, P);
@@ -66,6 +76,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
         cg_ckpt_protos(cx, h);
         if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
+        sched_protos(cx, h);
     }
     sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n"
                  " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");
@@ -114,6 +125,11 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    uint64_t seed;    /* of the initial weights and of random ops */\n");
     sb_puts(c, "    uint64_t calls;   /* training passes so far: the random ops' counter */\n");
     sb_puts(c, "    double lr;        /* learning rate */\n");
+    if (cg_trainable(cx)) {
+        sb_puts(c, "    nnrt_sched sched; /* the rate's schedule and gradient clipping */\n");
+        sb_puts(c, "    double grad_norm; /* of the last update's gradients before clipping, when norm_known */\n");
+        sb_puts(c, "    int norm_known;   /* 0: the update did not clip; the buffer holds its gradients */\n");
+    }
     sb_printf(c, "    %s last_loss;  /* of the last _loss, _forward_backward or _train_step */\n", T);
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
     sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HEADER_BYTES);
@@ -128,6 +144,7 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
     sb_puts(c, "    m->last_loss = 0;\n");
+    if (cg_trainable(cx)) sb_printf(c, "    m->sched = %s_sched0;\n    m->norm_known = 0;\n", P);
     for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->params");
     sb_puts(c, "    return NNRT_OK;\n}\n");
 
@@ -298,7 +315,7 @@ static void emit_sgd_range(cg_ctx *cx) {
 
 static void emit_sgd(cg_ctx *cx) {
     const char *P = cx->o->prefix;
-    sb_printf(cx->c, "    const %s lr = (%s)m->lr;\n", cx->T, cx->T);
+    sb_printf(cx->c, "    const %s lr = (%s)rate;\n", cx->T, cx->T);
     int mom = cg_opt_slots(cx);
     range_calls(cx, arena_printf(cx->g->a, "%s_sgd_range", P), mom, 1 - mom, "lr, m->step");
 }
@@ -327,9 +344,54 @@ static void emit_adam(cg_ctx *cx) {
     int w = o->kind == OPT_ADAMW;
     sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)m->step), bc2 = 1 - pow(%.17g, (double)m->step);\n",
               o->beta1, o->beta2);
-    sb_printf(c, "    const %s step_size = (%s)(m->lr / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
-    sb_printf(c, "    const %s decay = (%s)(1 - m->lr * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
+    sb_printf(c, "    const %s step_size = (%s)(rate / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
+    sb_printf(c, "    const %s decay = (%s)(1 - rate * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
     range_calls(cx, arena_printf(cx->g->a, "%s_adam_range", cx->o->prefix), 2, 0, "step_size, bc2_sqrt, decay");
+}
+
+/* Calls fn(m->grads + lo, hi - lo, args) for every range, as statements
+ * (ind: the indent) "acc = fn(...)" when acc; returns how many. */
+static int grad_range_calls(cg_ctx *cx, const char *ind, const char *acc, const char *fn, const char *args) {
+    size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
+    int n = cg_grad_ranges(cx, r);
+    const char *sfx = cx->o->f64 ? "f64" : "f32";
+    for (int i = 0; i < n; i++)
+        sb_printf(cx->c, "%s%s%s%s_%s(m->grads + %zu, %zu, %s);\n", ind, acc ? acc : "", acc ? " = " : "", fn, sfx,
+                  r[i][0], r[i][1] - r[i][0], args);
+    return n;
+}
+
+/* P_clip: gradient clipping before the optimizer, by global norm
+ * (torch.nn.utils.clip_grad_norm_: the norm summed in double over the
+ * gradient buffer in order) or by value (clip_grad_value_). */
+static void emit_clip(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\n/* gradient clipping: by global L2 norm (clip_grad_norm_) or by value (clip_grad_value_) */\n");
+    sb_printf(c, "static void %s_clip(%s *m) {\n", P, P);
+    sb_puts(c, "    m->norm_known = m->sched.clip_norm > 0 || m->sched.clip_value > 0;\n");
+    sb_puts(c, "    if (!m->norm_known) return;\n    double ss = 0;\n");
+    grad_range_calls(cx, "    ", "ss", "nnrt_sumsq", "ss");
+    sb_puts(c, "    m->grad_norm = sqrt(ss);\n");
+    sb_puts(c, "    const double coef = m->sched.clip_norm > 0 ? m->sched.clip_norm / (m->grad_norm + 1e-6) : 1;\n");
+    if (!grad_range_calls(cx, "    ", NULL, "nnrt_clip", "m->sched.clip_value, coef")) sb_puts(c, "    (void)coef;\n");
+    sb_puts(c, "}\n");
+}
+
+/* P_lr, P_set_schedule, P_get_schedule, P_grad_norm. */
+static void emit_sched_api(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
+    sb_printf(c, "\nint %s_set_schedule(%s *m, const nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n");
+    sb_puts(c, "    if (st == NNRT_OK) m->sched = *s;\n    return st;\n}\n");
+    sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
+    sb_printf(c, "\ndouble %s_grad_norm(const %s *m) {\n    if (!m) return 0;\n", P, P);
+    sb_puts(c, "    if (m->norm_known) return m->grad_norm;\n    double ss = 0;\n");
+    grad_range_calls(cx, "    ", "ss", "nnrt_sumsq", "ss");
+    sb_puts(c, "    return sqrt(ss);\n}\n");
 }
 
 /* P_train_step: _forward_backward, then _update unless the loss is not
@@ -361,7 +423,10 @@ static void emit_training(cg_ctx *cx) {
     emit_loss_entry(cx, ENTRY_TRAIN, "forward_backward");
     if (cx->g->opt.kind == OPT_SGD) emit_sgd_range(cx);
     else emit_adam_range(cx);
-    sb_printf(c, "\nint %s_update(%s *m) {\n    if (!m) return NNRT_ERR_ARG;\n    m->step++;\n", P, P);
+    emit_clip(cx);
+    sb_printf(c, "\nint %s_update(%s *m) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    const double rate = nnrt_sched_lr(&m->sched, m->lr, m->step);\n    m->step++;\n");
+    sb_printf(c, "    %s_clip(m);\n", P);
     if (cx->g->opt.kind == OPT_SGD) emit_sgd(cx);
     else emit_adam(cx);
     sb_puts(c, "    return NNRT_OK;\n}\n");
@@ -374,6 +439,7 @@ static void emit_training(cg_ctx *cx) {
     cg_set_lr_head(cx);
     sb_puts(c, "    m->lr = lr;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
+    emit_sched_api(cx);
 }
 
 /* ---- parameters, save and load ----------------------------------------- */
@@ -439,6 +505,7 @@ void c_api(cg_ctx *cx, strbuf *h) {
 
 void c_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
+    if (cg_trainable(cx)) cg_sched_const(cx);
     cg_param_data(cx);
     emit_consts(cx);
 }

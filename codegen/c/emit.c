@@ -104,5 +104,5 @@ int c_emit(cg_ctx *cx, strbuf *h, FILE *err) {
     c_api_prelude(cx);
     kernels(cx);
     c_api(cx, h);
-    return cx->o->emit_main && cg_main(cx, err, 0);
+    return cx->o->emit_main && cg_main(cx, err, CG_MAIN_SCHED);
 }

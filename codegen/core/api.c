@@ -239,6 +239,20 @@ void cg_adam_step(cg_ctx *cx) {
     sb_puts(c, "        p[i] -= step_size * mo[i] / (sqrt(ve[i]) / bc2_sqrt + eps);\n");
 }
 
+void cg_sched_const(cg_ctx *cx) {
+    const struct ir_lrsched *s = &cx->g->opt.sched;
+    strbuf *c = cx->c;
+    sb_printf(c, "\n/* the train statement's learning-rate schedule and gradient clipping */\n");
+    sb_printf(c, "static const nnrt_sched %s_sched0 = {NNRT_SCHED_", cx->o->prefix);
+    for (const char *k = ir_lrsched_names[s->kind]; *k; k++) sb_printf(c, "%c", *k - 'a' + 'A');
+    sb_printf(c, ", %lld, %lld, %lld,\n    ", (long long)s->warmup, (long long)s->total, (long long)s->step_size);
+    sb_printf(c, "%.17g, %.17g, %.17g, %.17g, %.17g, %.17g,\n    %d, {", s->gamma, s->eta_min, s->end_factor,
+              s->pct_start, s->div_factor, s->final_div_factor, s->nmilestones);
+    for (int i = 0; i < s->nmilestones || i == 0; i++)
+        sb_printf(c, "%s%lld", i ? ", " : "", (long long)s->milestones[i]);
+    sb_printf(c, "}, %.17g, %.17g};\n", s->clip_norm, s->clip_value);
+}
+
 /* ---- parameter, input and output tables ------------------------------- */
 
 void cg_param_table(cg_ctx *cx) {

@@ -66,6 +66,9 @@ void cg_input_grad_proto(cg_ctx *cx, strbuf *h);
 void cg_input_grad_fn(cg_ctx *cx, void (*copy)(cg_ctx *cx, int id, const char *what), const char *finish);
 void cg_adam_consts(cg_ctx *cx);
 void cg_adam_step(cg_ctx *cx);
+/* static const nnrt_sched P_sched0 = {...}: the train statement's
+ * learning-rate schedule and gradient clipping, which _reset installs. */
+void cg_sched_const(cg_ctx *cx);
 
 /* Exact checkpoints (trainable models): the prototypes of P_save_checkpoint
  * and P_load_checkpoint; static const nnrt_ckpt_model P_ckpt (after the

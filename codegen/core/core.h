@@ -78,9 +78,11 @@ int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long
 /* ---- main.c --------------------------------------------------------------- */
 
 /* The trainer main() of --main: adapters from the generated API to
- * libnnrt's nnrt_model_desc, then nnrt_main(); casts: the casts from void *
- * that C++ needs. 0, or 1 with a message on err (the model must have one
- * input, at most one target and an output). */
-int cg_main(cg_ctx *cx, FILE *err, int casts);
+ * libnnrt's nnrt_model_desc, then nnrt_main(); flags: CG_MAIN_CASTS (the
+ * casts from void * that C++ needs), CG_MAIN_SCHED (the model has
+ * P_set_schedule and P_get_schedule). 0, or 1 with a message on err (the
+ * model must have one input, at most one target and an output). */
+enum { CG_MAIN_CASTS = 1, CG_MAIN_SCHED = 2 };
+int cg_main(cg_ctx *cx, FILE *err, int flags);
 
 #endif /* NNC_CG_CORE_H */

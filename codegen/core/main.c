@@ -12,7 +12,7 @@ typedef struct args {
 
 static args args_of(cg_ctx *cx, int casts) {
     args a = {"m", "x", "out"};
-    if (!casts) return a;
+    if (!(casts & CG_MAIN_CASTS)) return a;
     ir_node *x = NODE(cx, cx->g->inputs.data[0]);
     a.m = arena_printf(cx->g->a, "(%s *)m", cx->o->prefix);
     a.x = arena_printf(cx->g->a, "(const %s *)x", x->dtype == DT_I32 ? "int32_t" : cx->T);
@@ -54,7 +54,15 @@ static void loss_adapter(cg_ctx *cx, const args *a, const char *name, const char
     sb_puts(c, "    *loss = (double)l;\n    return st;\n}\n");
 }
 
-static void adapters(cg_ctx *cx, const args *a) {
+/* d_set_schedule, d_get_schedule: the schedule and clipping. */
+static void sched_adapters(cg_ctx *cx, const args *a) {
+    const char *P = cx->o->prefix, *M = a->m;
+    sb_printf(cx->c, "static int d_set_schedule(void *m, const nnrt_sched *s) { return %s_set_schedule(%s, s); }\n",
+              P, M);
+    sb_printf(cx->c, "static int d_get_schedule(void *m, nnrt_sched *s) { return %s_get_schedule(%s, s); }\n", P, M);
+}
+
+static void adapters(cg_ctx *cx, const args *a, int sched) {
     const char *P = cx->o->prefix, *M = a->m;
     strbuf *c = cx->c;
     int train = cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE;
@@ -73,6 +81,7 @@ static void adapters(cg_ctx *cx, const args *a) {
                      "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
         sb_printf(c, "static int d_load_ckpt(void *m, const char *path, char *extra, size_t cap) "
                      "{ return %s_load_checkpoint(%s, path, extra, cap); }\n", P, M);
+        if (sched) sched_adapters(cx, a);
     }
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
@@ -92,7 +101,7 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
     }
 }
 
-static void desc(cg_ctx *cx) {
+static void desc(cg_ctx *cx, int sched) {
     strbuf *c = cx->c;
     const ir_graph *g = cx->g;
     ir_node *x = NODE(cx, g->inputs.data[0]), *out = NODE(cx, g->outputs.data[0]);
@@ -121,14 +130,15 @@ static void desc(cg_ctx *cx) {
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
+    if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 
-int cg_main(cg_ctx *cx, FILE *err, int casts) {
+int cg_main(cg_ctx *cx, FILE *err, int flags) {
     if (check_shape(cx, err)) return 1;
-    args a = args_of(cx, casts);
-    adapters(cx, &a);
-    desc(cx);
+    args a = args_of(cx, flags);
+    adapters(cx, &a, flags & CG_MAIN_SCHED);
+    desc(cx, flags & CG_MAIN_SCHED);
     return 0;
 }

@@ -811,7 +811,17 @@ static void emit_check_finite(cg_ctx *cx) {
     cg_check_finite(cx, fetch, buf);
 }
 
+/* The CUDA update has no learning-rate schedule or gradient clipping yet. */
+static int sched_unsupported(cg_ctx *cx, FILE *err) {
+    const struct ir_lrsched *s = &cx->g->opt.sched;
+    if (!cg_trainable(cx) || (s->kind == 0 && s->warmup == 0 && s->clip_norm == 0 && s->clip_value == 0)) return 0;
+    fprintf(err, "nnc: error: --target=cuda: learning-rate schedules and gradient clipping are not supported yet "
+                 "(model '%s'); use the C target\n", cx->g->name);
+    return 1;
+}
+
 int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
+    if (sched_unsupported(cx, err)) return 1;
     emit_header(cx, h);
     emit_helpers(cx);
     cg_finite_fn(cx);
@@ -828,6 +838,6 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_check_finite(cx);
     cg_generic_entries(cx);
-    if (cx->o->emit_main && cg_main(cx, err, 1)) return 1;
+    if (cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS)) return 1;
     return 0;
 }

@@ -244,12 +244,55 @@ expect "a diverging loss stops the trainer at its epoch and step (train_step mad
     "epoch 9, step 1: the loss became inf (the parameters are still finite); stopped" \
     $T/diverge train --data examples/data/xor/xor.csv --epochs 20
 sh tests/e2e/mathfns.sh || status=1
+if gcc $CFLAGS99 -I$T tests/e2e/sched_api.c $T/xor.c $NNRT -lm -o $T/sched_api 2>$T/sched_api.log; then
+    $T/sched_api || status=1
+else fail "tests/e2e/sched_api.c does not build"; sed 's/^/    /' $T/sched_api.log | head; fi
 
 # ---- the trainer ---------------------------------------------------------------
 $NNC examples/xor.nn --main -o $T/xor_main.c && gcc $CFLAGS99 $T/xor_main.c $NNRT -lm -o $T/xor_prog || fail "xor trainer builds"
 expect "xor trains to 100% accuracy" 0 "epoch 300/300 .*train acc 100.00%" $T/xor_prog train --data examples/data/xor/xor.csv --epochs 300 --save $T/xor.safetensors
 expect "xor eval" 0 "accuracy 100.00%" $T/xor_prog eval --data examples/data/xor/xor.csv --load $T/xor.safetensors
 expect "xor predict" 0 "" $T/xor_prog predict --data examples/data/xor/xor.csv --load $T/xor.safetensors
+# learning-rate schedules and gradient clipping from the command line
+X="$T/xor_prog train --data examples/data/xor/xor.csv"
+expect "--schedule says what it installed (total: the run's steps)" 0 \
+    "^schedule cosine (warmup 10, total 300 steps, eta_min 0)$" $X --epochs 300 --schedule cosine,warmup=10
+expect "--clip-norm keeps the model's schedule" 0 "^schedule constant, clip_norm 0.5$" $X --epochs 3 --clip-norm 0.5
+$X --epochs 5 | sed 's/ *time.*//' >$T/sched_none.log
+$X --epochs 5 --schedule constant | sed 's/ *time.*//' >$T/sched_const.log
+$X --epochs 5 --schedule step,step_size=1,gamma=0.5 | sed 's/ *time.*//' >$T/sched_step.log
+if cmp -s $T/sched_none.log $T/sched_const.log && ! cmp -s $T/sched_none.log $T/sched_step.log; then
+    pass "--schedule constant is the default; step,step_size=1,gamma=0.5 changes the run"
+else fail "--schedule: constant should equal no flag, step should differ"; fi
+expect "--clip-norm 0 is a usage error" 2 "error: --clip-norm '0' is not a positive finite number" \
+    $X --epochs 1 --clip-norm 0
+expect "--clip-value nan is a usage error" 2 "error: --clip-value 'nan' is not a positive finite number" \
+    $X --epochs 1 --clip-value nan
+expect "--clip-norm with --clip-value is a usage error" 2 "clip by one of them, not both" \
+    $X --epochs 1 --clip-norm 1 --clip-value 1
+expect "--schedule: an unknown kind" 2 "error: --schedule: unknown schedule 'cosin'" $X --epochs 1 --schedule cosin
+expect "--schedule: warmup longer than the run" 2 "warmup (400 steps) must be shorter than total (300)" \
+    $X --epochs 300 --schedule cosine,warmup=400
+expect "--schedule: an argument of another kind" 2 "the step schedule has no argument 'eta_min'" \
+    $X --epochs 1 --schedule step,step_size=2,eta_min=1
+expect "--schedule: milestones must increase" 2 "milestones must increase" \
+    $X --epochs 1 --schedule multistep,milestones=9/3
+expect "--schedule: a bad number" 2 "gamma must be a number, got 'x'" $X --epochs 1 --schedule exponential,gamma=x
+expect "--schedule does not apply to eval" 2 "option --schedule does not apply to eval" \
+    $T/xor_prog eval --data examples/data/xor/xor.csv --load $T/xor.safetensors --schedule constant
+SCHED='schedule = multistep, milestones = [100, 200], gamma = 0.5, clip_value = 1'
+sed "s/train sgd(lr = 0.5, momentum = 0.9)/train sgd(lr = 0.5, momentum = 0.9, $SCHED)/" \
+    examples/xor.nn >$T/xor_sched.nn
+$NNC $T/xor_sched.nn --main -o $T/xor_sched.c && gcc $CFLAGS99 $T/xor_sched.c $NNRT -lm -o $T/xor_sched ||
+    fail "xor with a schedule builds"
+expect "the train statement's schedule reaches the trainer" 0 \
+    "^schedule multistep (2 milestones, the first 100, gamma 0.5), clip_value 1$" \
+    $T/xor_sched train --data examples/data/xor/xor.csv --epochs 300
+expect "--schedule replaces the train statement's (its clipping stays)" 0 \
+    "^schedule exponential (gamma 0.99), clip_value 1$" \
+    $T/xor_sched train --data examples/data/xor/xor.csv --epochs 3 --schedule exponential,gamma=0.99
+expect "the CUDA target refuses a schedule" 1 "learning-rate schedules and gradient clipping are not supported yet" \
+    $NNC --target cuda --name xs $T/xor_sched.nn -o $T/xor_sched.cu
 $NNC examples/digits_mlp.nn --main -o $T/digits.c && gcc $CFLAGS99 $T/digits.c $NNRT -lm -o $T/digits || fail "digits trainer builds"
 D=examples/data/digits
 expect "digits trains" 0 "epoch  30/30" $T/digits train --data $D/digits_train.csv --scale 0.0625 --epochs 30 --val-split 0.1 --seed 1 --save $T/digits.safetensors

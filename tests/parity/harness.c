@@ -32,7 +32,10 @@
  *       the same batch. OUT.st holds every parameter by name (the values after
  *       the last step) and `loss.<k>` (shape []) for k = 0 .. STEPS-1, the loss
  *       that step k computed before its update, and `out.<output>` from
- *       P_forward_v after the last step.
+ *       P_forward_v after the last step. With -DSCHED_OUT=1 also `lr.<k>`
+ *       (P_lr before step k), `gnorm.<k>` (P_grad_norm after it) and
+ *       `clipped.<param>` (the gradient buffer after the first update, as
+ *       the gradient clipping left it).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -59,6 +62,9 @@
 #endif
 #ifndef REAL
 #define REAL float
+#endif
+#ifndef SCHED_OUT
+#define SCHED_OUT 0
 #endif
 
 #define CAT_(a, b) a##b
@@ -333,10 +339,19 @@ static int cmd_train(char **argv) {
     for (uint64_t k = 0; k < steps; k++) {
         real loss = 0;
         char name[32];
+#if SCHED_OUT
+        snprintf(name, sizeof name, "lr.%llu", (unsigned long long)k);
+        out_scalar(&o, name, (real)FN(_lr)(m));
+#endif
         check(FN(_forward_backward_v)(m, (const void *const *)io.data, &loss), m, STR(MODEL) "_forward_backward_v");
         check(FN(_update)(m), m, STR(MODEL) "_update");
         snprintf(name, sizeof name, "loss.%llu", (unsigned long long)k);
         out_scalar(&o, name, loss);
+#if SCHED_OUT
+        snprintf(name, sizeof name, "gnorm.%llu", (unsigned long long)k);
+        out_scalar(&o, name, (real)FN(_grad_norm)(m));
+        if (k == 0) add_params(&o, "clipped.", FN(_grads)(m, NULL));
+#endif
     }
     size_t n = 0;
     add_params(&o, "", FN(_params)(m, &n));

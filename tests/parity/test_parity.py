@@ -315,11 +315,16 @@ class BatchNorm(nn.Module):
 
 
 class Case:
+    """extra(cmp, train, opt, model): more comparisons after the 10 steps
+    (the harness is built with -DSCHED_OUT=1: lr.<k>, gnorm.<k>, clipped.<p>);
+    runner(case, tmp, nnc, lib, verbose): the whole case instead of the
+    model comparison (no f64 variant)."""
+
     def __init__(self, name, nn_file, module, batch, optim=None, defines=None, seed=1,
-                 check=None, dtype="f32", modes=False):
+                 check=None, dtype="f32", modes=False, extra=None, runner=None):
         self.name, self.nn_file, self.module, self.batch = name, nn_file, module, batch
         self.optim, self.defines, self.seed, self.check = optim, defines or {}, seed, check
-        self.dtype, self.modes = dtype, modes
+        self.dtype, self.modes, self.extra, self.runner = dtype, modes, extra, runner
 
 
 def _ex(f):
@@ -377,8 +382,9 @@ def all_cases():
     base = BASE_CASES + family_cases()
     cases = list(base)
     for c in base:  # the same models generated with --dtype=f64
-        cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
-                          c.seed, c.check, "f64", c.modes))
+        if not c.runner:
+            cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
+                              c.seed, c.check, "f64", c.modes, c.extra))
     return cases
 
 
@@ -424,6 +430,8 @@ def build(case, tmp, nnc, lib):
     cmd += [f"-D{k}={int(v)}" for k, v in has.items()]
     if case.dtype == "f64":
         cmd.append("-DREAL=double")
+    if case.extra:
+        cmd.append("-DSCHED_OUT=1")
     cmd += [os.path.join(HERE, "harness.c"), cfile, lib, "-lm", "-o", exe]
     run(cmd, "gcc")
     return exe, has
@@ -480,7 +488,7 @@ class Compare:
 def run_case(case, nnc, lib, keep, verbose):
     tmp = tempfile.mkdtemp(prefix=f"nnc-parity-{case.name}-")
     try:
-        return _run_case(case, tmp, nnc, lib, verbose)
+        return (case.runner or _run_case)(case, tmp, nnc, lib, verbose)
     finally:
         if keep:
             print(f"  (files kept in {tmp})")
@@ -564,6 +572,8 @@ def _run_case(case, tmp, nnc, lib, verbose):
             cmp.add("steploss", f"loss.{step}", get(t, f"loss.{step}", "train"), loss.detach().numpy())
         for k, p in model.named_parameters():
             cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), p.detach().numpy())
+        if case.extra:
+            case.extra(cmp, t, opt, model)
         trained = {k for k, _ in model.named_parameters()}
         for k, b in model.state_dict().items():  # state saved with the parameters (running statistics)
             if k not in trained:
@@ -593,6 +603,9 @@ def _run_case(case, tmp, nnc, lib, verbose):
     if "params" in gr:
         parts.append(f"params({STEPS} steps) rel {gr['params']:.1e}")
         parts.append(f"step losses rel {gr['steploss']:.1e}")
+    for g in ("lr", "gnorm", "clipped"):  # cases with extra (cases_sched.py)
+        if g in gr:
+            parts.append(f"{g} rel {gr[g]:.1e}")
     if "note" in res:
         parts.append(res["note"])
     return "  ".join(parts)
