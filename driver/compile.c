@@ -290,6 +290,49 @@ static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *dia
     return counted;
 }
 
+/* --infer-only (and --weights): the model as if it had no loss, no train
+ * statement and no targets, so no pass, plan or emitter sees training. */
+static void strip_training(ir_graph *g) {
+    g->loss = -1;
+    g->loss_eval = -1;
+    g->opt.kind = OPT_NONE;
+    g->targets.len = 0;
+}
+
+/* --weights: the parameters read from o->weights in the plan's layout
+ * (padding zero), rounded to the element type, into *out; 0, or 1 after
+ * one line naming the file and what is wrong. */
+static int read_weights(const nnc_options *o, const ir_program *p, const double **out, FILE *diag) {
+    const ir_graph *g = p->g;
+    const mem_plan *m = &p->mem[ENTRY_FORWARD];
+    int np = g->params.len, dt = o->f64 ? NNRT_F64 : NNRT_F32;
+    nnrt_tensor_info *t = arena_alloc(g->a, sizeof *t * (size_t)(np + 1));
+    for (int i = 0; i < np; i++) {
+        const ir_node *n = g->nodes.data[g->params.data[i]];
+        t[i] = (nnrt_tensor_info){n->name, dt, n->shape.rank, {0}, m->offset[n->id], (size_t)ir_numel(&n->shape)};
+        for (int k = 0; k < n->shape.rank; k++) t[i].shape[k] = n->shape.d[k];
+    }
+    size_t es = o->f64 ? 8 : 4, count = m->param_elems;
+    unsigned char *buf = calloc(count ? count : 1, es);
+    nnrt_err err = {{0}};
+    int st = buf ? o->st_load(o->weights, t, np, buf, &err) : NNRT_ERR_NOMEM;
+    if (st != NNRT_OK) {
+        fprintf(diag, "nnc: error: %s\n", buf ? err.msg : "out of memory for the weights");
+        free(buf);
+        return 1;
+    }
+    double *v = arena_alloc(g->a, sizeof *v * (count ? count : 1));
+    for (size_t i = 0; i < count; i++) {
+        float f;
+        memcpy(&f, buf + 4 * i, 4 * !o->f64);
+        if (o->f64) memcpy(v + i, buf + 8 * i, 8);
+        else v[i] = f;
+    }
+    free(buf);
+    *out = v;
+    return 0;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -308,7 +351,12 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     default: break;
     }
     cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets};
+                     o->target ? o->target : cg_targets, NULL};
+    if (o->weights && (!o->st_load || strcmp(co.target->name, "c"))) {
+        fprintf(diag, "nnc: error: --weights is for the C target (embedded weights are static const C arrays)\n");
+        return 1;
+    }
+    if (o->weights && read_weights(o, p, &co.weights, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
 }
 
@@ -351,6 +399,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     ir_graph_init(&g, &a, "model");
     g.file = o->file;
     if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
+    if (o->infer_only || o->weights) strip_training(&g);
     if (verify(&g, "elaboration", diag)) goto done;
     after(o, "elab", &g, diag);
     int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);

@@ -505,6 +505,9 @@ done
 # ---- the conv kernels' ISA branches compute the same numbers (tests/e2e/isa.sh) ----
 . tests/e2e/isa.sh
 
+# ---- inference-only builds: --infer-only, --weights, _load_mem (tests/e2e/infer.sh) ----
+. tests/e2e/infer.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)
