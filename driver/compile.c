@@ -106,7 +106,8 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     }
     if (p->has[ENTRY_TRAIN]) fprintf(diag, "  kept for backward %zu bytes\n", kept_for_backward(p) * es);
     size_t pe = p->has[ENTRY_TRAIN] ? p->mem[ENTRY_TRAIN].param_elems : p->mem[ENTRY_FORWARD].param_elems;
-    fprintf(diag, "  params   %d tensors, %zu bytes\n", p->g->params.len, pe * es);
+    fprintf(diag, "  params   %d tensors, %zu bytes%s\n", p->g->params.len, pe * es,
+            o->weights ? " in static const arrays (--weights), not in the arena" : "");
 }
 
 /* ---- the memory limit ---------------------------------------------------- */

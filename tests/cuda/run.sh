@@ -60,6 +60,9 @@ for f in examples/*.nn bench/*.nn; do
     build "$n" "$f" $opts
 done
 build digits_mlp_f64 examples/digits_mlp.nn --dtype f64 --main
+# inference-only builds (no training entry points; elementwise kernels in place, without __restrict__)
+build lenet_infer examples/lenet.nn --infer-only -D B=1
+build resnet_tiny_infer examples/resnet_tiny.nn --infer-only
 
 # the header is C: a C program can include it (the API takes host pointers)
 $NNC examples/digits_mlp.nn --target cuda --name net -o $T/net.cu 2>/dev/null
