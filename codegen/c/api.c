@@ -113,7 +113,8 @@ static void emit_struct(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
     sb_printf(c, "\nstruct %s {\n", P);
-    sb_printf(c, "    %s%s *params;   /* %s_PARAM_ELEMS, contiguous */\n", cx->o->weights ? "const " : "", T, cx->upper);
+    sb_printf(c, "    %s%s *params;   /* %s_PARAM_ELEMS, contiguous */\n", cx->o->weights ? "const " : "", T,
+              cx->upper);
     sb_printf(c, "    %s *grads;    /* same layout as params */\n", T);
     sb_printf(c, "    %s *opt[2];   /* optimizer state: momentum, or Adam's two moments */\n", T);
     sb_printf(c, "    %s *act;      /* activations, offsets from the memory plan */\n", T);

@@ -116,7 +116,8 @@ static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     cg_infer_note(cx, h);
     sb_printf(h, "typedef struct %s %s; /* host struct; %s on the device */\n\n", P, P,
-              cg_infer_only(cx) ? "parameters and activations" : "parameters, gradients, optimizer state and activations");
+              cg_infer_only(cx) ? "parameters and activations"
+                                : "parameters, gradients, optimizer state and activations");
     sb_printf(h,
               "%s *%s_create(uint64_t seed);  /* malloc'd, device memory allocated, initialized; NULL on failure */\n",
               P, P);

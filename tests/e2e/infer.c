@@ -73,7 +73,8 @@ static int save(const char *path, bufs *b) {
 /* The outputs in b->out2 the same bits as in b->out? */
 static int same(const bufs *b, const char *what) {
     for (int i = 0; i < FULL_NUM_OUTPUTS; i++)
-        if (memcmp(b->out[i], b->out2[i], b->out_bytes[i])) return fprintf(stderr, "%s: output %d differs\n", what, i), 1;
+        if (memcmp(b->out[i], b->out2[i], b->out_bytes[i]))
+            return fprintf(stderr, "%s: output %d differs\n", what, i), 1;
     return 0;
 }
 
@@ -102,15 +103,16 @@ static int check(const char *path, bufs *b) {
                        inf_last_error(mm)), 1;
     if (inf_load_mem(mm, bytes, n - 1) == NNRT_OK || !strstr(inf_last_error(mm), "(safetensors in memory)"))
         return fprintf(stderr, "inf_load_mem took a truncated buffer (%s)\n", inf_last_error(mm)), 1;
-    full_forward_v(fm, (const void *const *)b->io, b->out);
-    inf_forward_v(im, (const void *const *)b->io, b->out2);
+    const void *const *io = (const void *const *)b->io;
+    bad |= full_forward_v(fm, io, b->out) != NNRT_OK || inf_forward_v(im, io, b->out2) != NNRT_OK;
     bad |= same(b, "--infer-only, loaded from the file");
-    inf_forward_v(mm, (const void *const *)b->io, b->out2);
+    bad |= inf_forward_v(mm, io, b->out2) != NNRT_OK;
     bad |= same(b, "--infer-only, inf_load_mem");
-    emb_forward_v(em, (const void *const *)b->io, b->out2);
+    bad |= emb_forward_v(em, io, b->out2) != NNRT_OK;
     bad |= same(b, "--weights");
-    printf("same bits; blocks: full %lu bytes, --infer-only %lu, --weights %lu\n", (unsigned long)FULL_ARENA_BYTES,
-           (unsigned long)INF_ARENA_BYTES, (unsigned long)EMB_ARENA_BYTES);
+    if (!bad)
+        printf("same bits; blocks: full %lu bytes, --infer-only %lu, --weights %lu\n", (unsigned long)FULL_ARENA_BYTES,
+               (unsigned long)INF_ARENA_BYTES, (unsigned long)EMB_ARENA_BYTES);
     full_free(fm), inf_free(im), inf_free(mm), emb_free(em), free(bytes);
     return bad;
 }
