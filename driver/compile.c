@@ -357,6 +357,11 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
         fprintf(diag, "nnc: error: --weights is for the C target (embedded weights are static const C arrays)\n");
         return 1;
     }
+    if (o->weights && o->emit_main) {
+        fprintf(diag, "nnc: error: --main with --weights: the trainer loads its weights (--load W); "
+                      "build it without --weights\n");
+        return 1;
+    }
     if (o->weights && read_weights(o, p, &co.weights, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
 }

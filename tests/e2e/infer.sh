@@ -6,12 +6,19 @@
 # the forward pass's activations; --weights W.safetensors compiles the
 # parameters in as a static const array (no initializers, no _load), so the
 # block holds the activations alone. For each model, tests/e2e/infer.c
-# trains the full build a few steps, saves the weights, and checks that the
+# trains the full build a few steps (the digits MLP: the trainer, on the
+# digits) and saves the weights, then checks that the
 # full build's _forward, the --infer-only build's (after _load and after
 # _load_mem) and the --weights build's give the same bits; every build
 # compiles with gcc and clang under -std=c99 -Wall -Wextra -Werror.
 I=$T/infer
 mkdir -p $I
+# the digits MLP trained for real: 2 epochs of the --main trainer on the UCI digits
+trained_digits() {
+    $NNC examples/digits_mlp.nn --main -o $I/trainer.c && gcc $CFLAGS99 $I/trainer.c $NNRT -lm -o $I/trainer &&
+        $I/trainer train --data examples/data/digits/digits_train.csv --scale 0.0625 --epochs 2 --seed 1 \
+            --save $I/digits_mlp.safetensors
+}
 for mb in xor: digits_mlp: lenet:1 resnet_tiny:2; do
     m=${mb%:*} b=${mb#*:}
     D=${b:+-D B=$b}
@@ -20,6 +27,7 @@ for mb in xor: digits_mlp: lenet:1 resnet_tiny:2; do
         $NNC $D examples/$m.nn --infer-only --name inf -o $I/inf.c 2>>$I/$m.log &&
         gcc $CFLAGS99 -I$I tests/e2e/infer.c $I/full.c $I/inf.c $NNRT -lm -o $I/save 2>>$I/$m.log &&
         $I/save save $I/$m.safetensors >>$I/$m.log 2>&1 &&
+        { [ $m != digits_mlp ] || trained_digits >>$I/$m.log 2>&1; } &&
         $NNC $D examples/$m.nn --weights $I/$m.safetensors --name emb -o $I/emb.c 2>>$I/$m.log || ok=0
     for cc in gcc clang; do
         [ $ok = 1 ] && $cc $CFLAGS99 -c $I/inf.c -o $I/inf.o 2>>$I/$m.log && $cc $CFLAGS99 -c $I/emb.c -o $I/emb.o \
@@ -48,6 +56,8 @@ expect "--weights: a wrong dtype" 1 "xor_i32.safetensors: tensor '.*' has dtype 
     $NNC examples/xor.nn --weights $I/xor_i32.safetensors -o $I/bad.c
 expect "--weights: no such file" 1 "nnc: error: $I/none.safetensors: cannot open" \
     $NNC examples/xor.nn --weights $I/none.safetensors -o $I/bad.c
+expect "--weights with --main" 1 "--main with --weights: the trainer loads its weights" \
+    $NNC examples/xor.nn --main --weights $I/xor.safetensors -o $I/bad.c
 expect "--weights with --target cuda" 1 "--weights is for the C target" \
     $NNC examples/xor.nn --target cuda --weights $I/xor.safetensors -o $I/bad.cu
 # the block: LeNet at batch 1, where the hand-edited inference model needed 285,760 bytes (its parameters,
