@@ -38,6 +38,8 @@ static layout layout_of(cg_ctx *cx) {
 
 /* ---- the header -------------------------------------------------------- */
 
+static void protos_params(cg_ctx *cx, strbuf *h);
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     cg_infer_note(cx, h);
@@ -81,8 +83,14 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    protos_params(cx, h);
+}
+
+/* The parameters (const with --weights), save and load, messages. */
+static void protos_params(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix;
     sb_printf(h, "\n%s%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n",
-              cx->o->weights ? "const " : "", T, P, P, cx->upper);
+              cx->o->weights ? "const " : "", cx->T, P, P, cx->upper);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
               P, P);

@@ -112,6 +112,8 @@ static void emit_copy(cg_ctx *cx, const char *dst, const char *src, const char *
 
 /* ---- the header ----------------------------------------------------------- */
 
+static void protos_params(cg_ctx *cx, strbuf *h);
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     cg_infer_note(cx, h);
@@ -169,6 +171,12 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    protos_params(cx, h);
+}
+
+/* The parameters on the device, save and load, messages. */
+static void protos_params(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix, *T = cx->T;
     sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* DEVICE pointer, contiguous, %s_PARAM_ELEMS */\n", T, P, P,
               cx->upper);
     sb_printf(h, "int %s_read_params(%s *m, %s *host);        /* copy out (synchronizes) */\n", P, P, T);

@@ -43,6 +43,10 @@ for mb in xor: digits_mlp: lenet:1 resnet_tiny:2; do
         pass "$m ${D:+($D) }--infer-only and --weights: $(cat $I/$m.out)"
     else fail "$m --infer-only and --weights"; cat $I/$m.log $I/$m.out 2>/dev/null | sed 's/^/    /' | tail -n 12; fi
 done
+printf 'model lossonly {\n    input x : f32[4, 2]\n    target y : f32[4, 1]\n' >$I/lossonly.nn
+printf '    loss mse(dense(x, 1), y)\n    train sgd(lr = 0.1)\n}\n' >>$I/lossonly.nn
+expect "--infer-only of a model without an output" 1 "lossonly.nn: --infer-only: model 'lossonly' has no output" \
+    $NNC --infer-only $I/lossonly.nn -o $I/bad.c
 # the weights file is checked at compile time: one line naming the file and the tensor
 expect "--weights: a missing tensor" 1 "xor.safetensors: tensor 'h.0.weight' not found" \
     $NNC examples/digits_mlp.nn --weights $I/xor.safetensors -o $I/bad.c
