@@ -394,9 +394,8 @@ void cg_check_finite_proto(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "\n/* Opt-in test for NaN and infinity in what (the sum of the bits below):\n"
                  " * NNRT_OK when all finite, else NNRT_ERR_NONFINITE naming the first bad\n"
                  " * tensor in _last_error. */\n");
-    sb_printf(h, "#define %s_CHECK_PARAMS 1\n", U);
-    if (!cg_infer_only(cx))
-        sb_printf(h, "#define %s_CHECK_GRADS 2\n#define %s_CHECK_LOSS 4 /* the last loss */\n", U, U);
+    sb_printf(h, "#define %s_CHECK_PARAMS 1\n#define %s_CHECK_GRADS 2\n", U, U);
+    sb_printf(h, "#define %s_CHECK_LOSS 4 /* the last loss */\n", U);
     sb_printf(h, "int %s_check_finite(%s *m, int what);\n", P, P);
 }
 
