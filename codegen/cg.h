@@ -30,6 +30,10 @@ typedef struct cg_options {
     int f64;                 /* 1: double precision everywhere (--dtype f64) */
     int emit_main;           /* 1: add a trainer main() (--main) */
     const cg_target *target; /* the row of cg_targets that writes the code */
+    /* --weights: the parameter buffer's values (the plan's layout, padding
+     * 0), emitted as one static const array the kernels read in place; the
+     * model then has no initializers and no _load. NULL: none. */
+    const double *weights;
 } cg_options;
 
 /* A row of the target table (targets.def). */

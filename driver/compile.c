@@ -106,7 +106,8 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     }
     if (p->has[ENTRY_TRAIN]) fprintf(diag, "  kept for backward %zu bytes\n", kept_for_backward(p) * es);
     size_t pe = p->has[ENTRY_TRAIN] ? p->mem[ENTRY_TRAIN].param_elems : p->mem[ENTRY_FORWARD].param_elems;
-    fprintf(diag, "  params   %d tensors, %zu bytes\n", p->g->params.len, pe * es);
+    fprintf(diag, "  params   %d tensors, %zu bytes%s\n", p->g->params.len, pe * es,
+            o->weights ? " in static const arrays (--weights), not in the arena" : "");
 }
 
 /* ---- the memory limit ---------------------------------------------------- */
@@ -290,6 +291,78 @@ static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *dia
     return counted;
 }
 
+/* --infer-only (and --weights): the model as if it had no loss, no train
+ * statement and no targets, so no pass, plan or emitter sees training;
+ * 0, or 1 after an error when it has no output. */
+static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
+    if (!o->infer_only && !o->weights) return 0;
+    if (!g->outputs.len) {
+        fprintf(diag, "nnc: error: %s: --infer-only: model '%s' has no output to infer\n", o->file, g->name);
+        return 1;
+    }
+    g->loss = -1;
+    g->loss_eval = -1;
+    g->opt.kind = OPT_NONE;
+    g->targets.len = 0;
+    return 0;
+}
+
+/* --weights (the C target, without --main): the parameters read from
+ * o->weights in the plan's layout (padding zero), rounded to the element
+ * type, into co->weights; 0, or 1 after one line naming the file and what
+ * is wrong. */
+/* The parameters as p's forward plan lays them out, in the element type. */
+static nnrt_tensor_info *param_infos(const nnc_options *o, const ir_program *p) {
+    const ir_graph *g = p->g;
+    const mem_plan *m = &p->mem[ENTRY_FORWARD];
+    int np = g->params.len, dt = o->f64 ? NNRT_F64 : NNRT_F32;
+    nnrt_tensor_info *t = arena_alloc(g->a, sizeof *t * (size_t)(np + 1));
+    for (int i = 0; i < np; i++) {
+        const ir_node *n = g->nodes.data[g->params.data[i]];
+        t[i] = (nnrt_tensor_info){n->name, dt, n->shape.rank, {0}, m->offset[n->id], (size_t)ir_numel(&n->shape)};
+        for (int k = 0; k < n->shape.rank; k++) t[i].shape[k] = n->shape.d[k];
+    }
+    return t;
+}
+
+/* 0 if --weights goes with the other options, else 1 after an error. */
+static int weights_usable(const nnc_options *o, const cg_options *co, FILE *diag) {
+    if (!o->st_load || strcmp(co->target->name, "c")) {
+        fprintf(diag, "nnc: error: --weights is for the C target (embedded weights are static const C arrays)\n");
+        return 1;
+    }
+    if (!o->emit_main) return 0;
+    fprintf(diag, "nnc: error: --main with --weights: the trainer loads its weights (--load W); "
+                  "build it without --weights\n");
+    return 1;
+}
+
+static int read_weights(const nnc_options *o, const ir_program *p, cg_options *co, FILE *diag) {
+    if (weights_usable(o, co, diag)) return 1;
+    const ir_graph *g = p->g;
+    const mem_plan *m = &p->mem[ENTRY_FORWARD];
+    int np = g->params.len;
+    nnrt_tensor_info *t = param_infos(o, p);
+    size_t es = o->f64 ? 8 : 4, count = m->param_elems;
+    unsigned char *buf = calloc(count ? count : 1, es);
+    nnrt_err err = {{0}};
+    int st = buf ? o->st_load(o->weights, t, np, buf, &err) : NNRT_ERR_NOMEM;
+    if (st != NNRT_OK) {
+        fprintf(diag, "nnc: error: %s\n", buf ? err.msg : "out of memory for the weights");
+        free(buf);
+        return 1;
+    }
+    double *v = arena_alloc(g->a, sizeof *v * (count ? count : 1));
+    for (size_t i = 0; i < count; i++) {
+        float f;
+        if (o->f64) memcpy(v + i, buf + 8 * i, 8);
+        else memcpy(&f, buf + 4 * i, 4), v[i] = f;
+    }
+    free(buf);
+    co->weights = v;
+    return 0;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -308,7 +381,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     default: break;
     }
     cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets};
+                     o->target ? o->target : cg_targets, NULL};
+    if (o->weights && read_weights(o, p, &co, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
 }
 
@@ -351,6 +425,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     ir_graph_init(&g, &a, "model");
     g.file = o->file;
     if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
+    if (strip_training(o, &g, diag)) goto done;
     if (verify(&g, "elaboration", diag)) goto done;
     after(o, "elab", &g, diag);
     int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);

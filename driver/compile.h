@@ -5,6 +5,7 @@
 
 #include "../codegen/cg.h"
 #include "../frontend/frontend.h"
+#include "../runtime/nnrt.h"
 
 typedef enum nnc_emit {
     EMIT_C,       /* model.c + model.h */
@@ -31,6 +32,11 @@ typedef struct nnc_options {
     int ndefs;
     int color;               /* colour diagnostics */
     uint64_t max_memory;     /* --max-memory: the most bytes a model may need; 0: NNC_MAX_MEMORY_DEFAULT */
+    int infer_only;          /* --infer-only: drop the loss, the optimizer and the targets after elaboration */
+    const char *weights;     /* --weights FILE (implies infer_only): the parameters as static const arrays */
+    /* Reads --weights: libnnrt's nnrt_st_load (the driver passes it, so
+     * libnnc does not link the runtime); NULL refuses --weights. */
+    int (*st_load)(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);
 } nnc_options;
 
 /* The memory limit: a model whose parameters (with their gradients and

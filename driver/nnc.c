@@ -33,6 +33,10 @@ static const char usage_tail[] =
     "  --dtype=f32|f64  element type of the generated code (default f32)\n"
     "  --main           also emit a trainer main(): prog train|eval|predict\n"
     "  --stats          print arena bytes, naive buffer sum and kernel counts\n"
+    "  --infer-only     inference only: no loss, gradients, optimizer state or training\n"
+    "                   entry points; the arena holds the forward pass alone\n"
+    "  --weights=FILE   parameters from a safetensors file as static const arrays (C\n"
+    "                   target; implies --infer-only): no initializers, no _load\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --max-memory=N   refuse a model that needs more than N bytes (parameters with their\n"
     "                   gradients and optimizer state, activations, inputs); suffixes K, M,\n"
@@ -192,9 +196,9 @@ static int parse_target(cli *c, const char *v) {
 
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
     static const char *const valued[] = {"--emit", "--target",     "--name", "--dtype", "--print-after",
-                                         "-o",     "--max-memory", "-D"};
+                                         "-o",     "--max-memory", "-D",     "--weights"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
-    for (int k = 0; k < 8 && !opt; k++)
+    for (int k = 0; k < 9 && !opt; k++)
         if (is_opt(a, valued[k]) && (valued[k][1] == '-' || !a[2])) opt = valued[k];
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
@@ -208,6 +212,7 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     if (!strcmp(a, "-o")) return parse_output(c, v);
     if (is_opt(a, "--max-memory")) return parse_max_memory(c, v);
     if (!strcmp(a, "-D")) return parse_define(c, v);
+    if (is_opt(a, "--weights")) return *v ? (c->o.weights = v, 0) : usage_error("%s", "--weights needs a file name");
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
 }
@@ -223,6 +228,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
+        else if (!strcmp(a, "--infer-only")) c->o.infer_only = 1;
         else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
         else if (!*a) return usage_error("%s", "the input file name is empty");
@@ -389,6 +395,7 @@ int main(int argc, char **argv) {
     arena_init(&c.a);
     c.o.opt_level = 2;
     c.o.header = "model.h";
+    c.o.st_load = nnrt_st_load;
     const char *nc = getenv("NO_COLOR");
     c.o.color = isatty(STDERR_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);

@@ -307,8 +307,13 @@ typedef struct mem_plan {
 /* Plan one schedule. Parameters at their contiguous offsets; gradients of
  * parameters pinned in the gradient buffer; the rest best-fit in the arena,
  * reusing space whose previous tenant is dead. Offsets are multiples of
- * 16 elements (ALIGN_ELEMS in memplan.c). */
-void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a,
+ * 16 elements (ALIGN_ELEMS in memplan.c). With in_place (a program whose
+ * only entry point is forward: no kernel is shared with another plan), an
+ * elementwise op, fused tree or channel_bias that reads a buffer of its
+ * size for the last time writes its output there (the kernel then has no
+ * restrict: cg_in_place); otherwise no kernel's output shares a buffer
+ * with its inputs. */
+void mem_plan_schedule(const ir_graph *g, const ir_sched *s, int in_place, arena *a,
                        mem_plan *p);
 
 /* ---- a compiled model: its entry points (memplan.c) -------------------- */

@@ -83,8 +83,8 @@ static size_t best_offset(const buf *b, const buf *placed, const size_t *offs, i
     return off;
 }
 
-static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf *bufs) {
-    int nb = 0, *pos = malloc(sizeof(int) * (size_t)g->nodes.len);
+static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf *bufs, int *pos) {
+    int nb = 0;
     for (int i = 0; i < g->nodes.len; i++) pos[i] = -1;
     for (int t = 0; t < s->order.len; t++) {
         int id = s->order.data[t];
@@ -104,20 +104,46 @@ static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf 
         int d = g->input_grads.data[i];
         if (d >= 0 && pos[d] >= 0) bufs[pos[d]].last = s->order.len;
     }
-    free(pos);
     return nb;
 }
 
-void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a, mem_plan *p) {
-    int n = g->nodes.len;
-    memset(p, 0, sizeof *p);
-    p->region = arena_alloc(a, sizeof(mem_region) * (size_t)n);
-    p->offset = arena_alloc(a, sizeof(size_t) * (size_t)n);
-    place_params(g, p);
-    place_sources(g, p);
-    buf *bufs = malloc(sizeof(buf) * (size_t)(n + 1));
-    size_t *offs = malloc(sizeof(size_t) * (size_t)(n + 1));
-    int nb = collect(g, s, p, bufs);
+/* Can n write its output over its input j's buffer? Kernels that read and
+ * write the same index only: elementwise ops, fused trees, channel_bias;
+ * an input of the output's size and type. */
+static int may_overwrite(const ir_graph *g, const ir_node *n, int j) {
+    const ir_node *x = g->nodes.data[n->in[j]];
+    int cls = ir_ops[n->op].cls;
+    if (cls != OPC_UNARY && cls != OPC_BINARY && n->op != IR_FUSED && n->op != IR_CHANNEL_BIAS) return 0;
+    return !(ir_ops[n->op].flags & (OPF_STATE | OPF_RNG)) && x->dtype == n->dtype && elems(x) == elems(n);
+}
+
+/* In-place reuse (plans of inference-only programs): a node that reads an
+ * arena buffer for the last time takes that buffer over when may_overwrite
+ * allows, so relu(channel_bias(conv)) needs one buffer. bufs[] (by node
+ * order, pos[id] its index) shrinks to the buffers still to place; owner[id]
+ * gets the node whose buffer id shares (else id). Returns the new count. */
+static int merge_in_place(const ir_graph *g, const ir_sched *s, buf *bufs, int nb, int *pos, int *owner) {
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *n = g->nodes.data[s->order.data[t]];
+        for (int j = 0; pos[n->id] >= 0 && j < n->nin; j++) {
+            int b = pos[n->in[j]];
+            if (b < 0 || bufs[b].last != t || !may_overwrite(g, n, j)) continue;
+            bufs[b].last = bufs[pos[n->id]].last;
+            bufs[pos[n->id]].size = 0; /* dropped below */
+            owner[n->id] = bufs[b].node;
+            pos[n->id] = b;
+            break;
+        }
+    }
+    int k = 0;
+    for (int i = 0; i < nb; i++)
+        if (bufs[i].size) bufs[k++] = bufs[i];
+    return k;
+}
+
+/* Place bufs[0..nb) greedily, largest first; the arena's size into p. */
+static void place(buf *bufs, int nb, mem_plan *p) {
+    size_t *offs = malloc(sizeof(size_t) * (size_t)(nb + 1));
     qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
     for (int i = 0; i < nb; i++) {
         offs[i] = best_offset(&bufs[i], bufs, offs, i);
@@ -125,11 +151,30 @@ void mem_plan_schedule(const ir_graph *g, const ir_sched *s, arena *a, mem_plan 
         p->offset[bufs[i].node] = offs[i];
         size_t end = ck_add_sat(offs[i], bufs[i].size);
         if (end > p->arena_elems) p->arena_elems = end;
-        p->naive_elems = ck_add_sat(p->naive_elems, bufs[i].size);
     }
+    free(offs);
+}
+
+void mem_plan_schedule(const ir_graph *g, const ir_sched *s, int in_place, arena *a, mem_plan *p) {
+    int n = g->nodes.len;
+    memset(p, 0, sizeof *p);
+    p->region = arena_alloc(a, sizeof(mem_region) * (size_t)n);
+    p->offset = arena_alloc(a, sizeof(size_t) * (size_t)n);
+    place_params(g, p);
+    place_sources(g, p);
+    buf *bufs = malloc(sizeof(buf) * (size_t)(n + 1));
+    int *pos = malloc(sizeof(int) * (size_t)(n + 1)), *owner = malloc(sizeof(int) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) owner[i] = i;
+    int nb = collect(g, s, p, bufs, pos);
+    for (int i = 0; i < nb; i++) p->naive_elems = ck_add_sat(p->naive_elems, bufs[i].size);
+    if (in_place) nb = merge_in_place(g, s, bufs, nb, pos, owner);
+    place(bufs, nb, p);
+    for (int i = 0; i < n; i++)
+        if (owner[i] != i) p->region[i] = MEM_ARENA, p->offset[i] = p->offset[owner[i]];
     p->kernels = s->order.len;
     free(bufs);
-    free(offs);
+    free(pos);
+    free(owner);
 }
 
 void ir_program_build(ir_graph *g, ir_program *p) {
@@ -151,7 +196,7 @@ void ir_program_build(ir_graph *g, ir_program *p) {
         for (int i = 0; e == ENTRY_TRAIN && i < g->nodes.len; i++) /* state updates (running stats) */
             if (ir_ops[g->nodes.data[i]->op].flags & OPF_STATE) arr_push(g->a, roots, i);
         ir_schedule(g, roots.data, roots.len, &p->sched[e]);
-        mem_plan_schedule(g, &p->sched[e], g->a, &p->mem[e]);
+        mem_plan_schedule(g, &p->sched[e], !p->has[ENTRY_LOSS] && !p->has[ENTRY_TRAIN], g->a, &p->mem[e]);
         if (p->mem[e].arena_elems > p->arena_elems) p->arena_elems = p->mem[e].arena_elems;
     }
 }

@@ -56,10 +56,34 @@ void nnrti_rclose(nnrti_rfile *r)
     r->fd = -1;
 }
 
+void nnrti_ropen_mem(nnrti_rfile *r, const void *buf, size_t n, const char *name)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->regular = 1;
+    r->size = n;
+    r->path = name;
+    r->mem = buf;
+}
+
+/* nnrti_rsome from memory: what is left of the bytes, up to n. */
+static size_t mem_some(nnrti_rfile *r, void *buf, size_t n)
+{
+    size_t left = r->pos < r->size ? (size_t)(r->size - r->pos) : 0, k = n < left ? n : left;
+    if (k)
+        memcpy(buf, r->mem + r->pos, k);
+    r->pos += k;
+    return k;
+}
+
 int nnrti_rsome(nnrti_rfile *r, void *buf, size_t n, size_t *got, nnrt_err *err)
 {
     unsigned char *b = buf;
     *got = 0;
+    if (r->mem) {
+        *got = mem_some(r, buf, n);
+        return NNRT_OK;
+    }
     while (*got < n) {
         ssize_t k = read(r->fd, b + *got, n - *got);
         if (k < 0 && errno == EINTR)
@@ -89,6 +113,10 @@ int nnrti_rskip(nnrti_rfile *r, uint64_t n, const char *what, nnrt_err *err)
 {
     unsigned char scratch[4096];
     if (r->regular && n > 0) {
+        if (r->mem) {
+            r->pos += n;
+            return NNRT_OK;
+        }
         if (lseek(r->fd, (off_t)(r->pos + n), SEEK_SET) < 0)
             return nnrti_fail_errno(err, NNRT_ERR_IO, r->path, "seek failed", errno);
         r->pos += n;

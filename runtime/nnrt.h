@@ -119,6 +119,11 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
 int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n,
                  void *base, nnrt_err *err);
 
+/* nnrt_st_load from the len bytes of a safetensors file at buf (weights
+ * embedded in a program or received over a link); the same checks and
+ * messages, naming "(safetensors in memory)". */
+int nnrt_st_load_mem(const void *buf, size_t len, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);
+
 /* NNRT_OK when every F32 and F64 value in a safetensors file is finite;
  * otherwise NNRT_ERR_RANGE and "path: tensor 'NAME' holds NaN at flat index
  * I (of N values)" (or inf, -inf), or the error of reading the file. The

@@ -60,6 +60,7 @@ typedef struct nnrti_rfile {
     uint64_t size;    /* its size (regular files only) */
     uint64_t pos;     /* bytes consumed so far */
     const char *path; /* for messages (borrowed) */
+    const unsigned char *mem; /* nnrti_ropen_mem: the bytes read (fd -1), else NULL */
 } nnrti_rfile;
 
 /* A safetensors file's header only (safetensors.c): descriptions and
@@ -69,6 +70,8 @@ int nnrti_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err);
 /* Open path for reading; a directory is an error. */
 int nnrti_ropen(nnrti_rfile *r, const char *path, nnrt_err *err);
 void nnrti_rclose(nnrti_rfile *r);
+/* Read n bytes at buf (borrowed) as a regular file named name. */
+void nnrti_ropen_mem(nnrti_rfile *r, const void *buf, size_t n, const char *name);
 /* Up to n bytes (fewer only at the end of the file) into buf; *got. */
 int nnrti_rsome(nnrti_rfile *r, void *buf, size_t n, size_t *got, nnrt_err *err);
 /* Exactly n bytes; a short file is NNRT_ERR_FORMAT "PATH: truncated: WHAT

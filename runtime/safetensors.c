@@ -1243,6 +1243,21 @@ int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n, void *b
     return rc;
 }
 
+int nnrt_st_load_mem(const void *buf, size_t len, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err)
+{
+    static const char name[] = "(safetensors in memory)";
+    nnrti_rfile r;
+    nnrt_st_file *f = NULL;
+    int rc;
+    if (!buf || n < 0 || (n > 0 && (!infos || !base)))
+        return nnrti_fail(err, NNRT_ERR_ARG, "%s: no bytes or a bad tensor list", name);
+    nnrti_ropen_mem(&r, buf, len, name);
+    if ((rc = read_header(&r, &f, err)) == NNRT_OK)
+        rc = load_from(&r, f, infos, n, base, err);
+    nnrt_st_close(f);
+    return rc;
+}
+
 /* ---- finiteness ------------------------------------------------------------ */
 
 #define SCAN_CHUNK 8192 /* values checked at a time */

@@ -29,7 +29,7 @@ static layout layout_of(cg_ctx *cx) {
     if (!pb) pb = align64(cx->p->mem[ENTRY_TRAIN].param_elems * esize(cx));
     int has_grads = cx->p->has[ENTRY_TRAIN];
     l.params = HEADER_BYTES;
-    l.grads = l.params + pb;
+    l.grads = l.params + (cx->o->weights ? 0 : pb);
     l.opt = l.grads + (has_grads ? pb : 0);
     l.act = l.opt + (size_t)cg_opt_slots(cx) * pb;
     l.total = l.act + align64(cx->p->arena_elems * esize(cx)) + 64; /* + 64: to align the caller's block */
@@ -48,16 +48,25 @@ static void sched_protos(cg_ctx *cx, strbuf *h) {
               P);
 }
 
+static void protos_params(cg_ctx *cx, strbuf *h);
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    sb_printf(h, "typedef struct %s %s; /* all state: parameters, gradients, optimizer, activations */\n\n", P, P);
+    cg_infer_note(cx, h);
+    sb_printf(h, "typedef struct %s %s; /* all state: %s */\n\n", P, P,
+              !cg_infer_only(cx) ? "parameters, gradients, optimizer, activations"
+              : cx->o->weights   ? "activations (the parameters are static const)"
+                                 : "parameters, activations");
     sb_printf(h, "%s *%s_create(uint64_t seed);  /* malloc'd and initialized; NULL if out of memory */\n", P, P);
     sb_printf(h,
               "int %s_init(%s **m, void *mem, size_t bytes, uint64_t seed); /* in caller memory of %s_ARENA_BYTES, no "
               "malloc */\n",
               P, P, cx->upper);
     sb_printf(h, "void %s_free(%s *m);          /* frees what _create allocated; nothing for _init */\n", P, P);
-    sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* fresh initial weights and optimizer state */\n", P, P);
+    sb_printf(h, "int %s_reset(%s *m, uint64_t seed); /* %s */\n", P, P,
+              cx->o->weights      ? "clears the state; the weights are compiled in"
+              : cg_infer_only(cx) ? "fresh initial weights"
+                                  : "fresh initial weights and optimizer state");
     if (cx->p->has[ENTRY_FORWARD]) {
         sb_puts(h, "\n/* Inference: inputs in, outputs out (a NULL output is skipped). */\n");
         cg_entry_proto(cx, h, "forward", "", 0, "");
@@ -87,11 +96,20 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
-    sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n", T, P, P, cx->upper);
+    protos_params(cx, h);
+}
+
+/* The parameters (const with --weights), save and load, messages. */
+static void protos_params(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix;
+    sb_printf(h, "\n%s%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n",
+              cx->o->weights ? "const " : "", cx->T, P, P, cx->upper);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
               P, P);
-    sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    if (!cx->o->weights) sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    if (cg_infer_only(cx) && !cx->o->weights)
+        sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call */\n", P, P);
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
 }
@@ -116,7 +134,8 @@ static void emit_struct(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
     sb_printf(c, "\nstruct %s {\n", P);
-    sb_printf(c, "    %s *params;   /* %s_PARAM_ELEMS, contiguous */\n", T, cx->upper);
+    sb_printf(c, "    %s%s *params;   /* %s_PARAM_ELEMS, contiguous */\n", cx->o->weights ? "const " : "", T,
+              cx->upper);
     sb_printf(c, "    %s *grads;    /* same layout as params */\n", T);
     sb_printf(c, "    %s *opt[2];   /* optimizer state: momentum, or Adam's two moments */\n", T);
     sb_printf(c, "    %s *act;      /* activations, offsets from the memory plan */\n", T);
@@ -141,18 +160,19 @@ static void emit_lifecycle(cg_ctx *cx) {
     layout l = layout_of(cx);
     size_t pe = cg_param_elems(cx);
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
-    sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
+    if (!cx->o->weights) sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
     sb_puts(c, "    m->last_loss = 0;\n");
     if (cg_trainable(cx)) sb_printf(c, "    m->sched = %s_sched0;\n    m->norm_known = 0;\n", P);
-    for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->params");
+    for (int i = 0; !cx->o->weights && i < cx->g->params.len; i++) cg_init_param(cx, i, "m->params");
     sb_puts(c, "    return NNRT_OK;\n}\n");
 
     sb_printf(c, "\nint %s_init(%s **out, void *mem, size_t bytes, uint64_t seed) {\n", P, P);
     sb_printf(c, "    if (!out || !mem || bytes < %s_ARENA_BYTES) return NNRT_ERR_ARG;\n", cx->upper);
     sb_puts(c, "    unsigned char *base = (unsigned char *)mem + (64 - (uintptr_t)mem % 64) % 64;\n");
     sb_printf(c, "    %s *m = (%s *)(void *)base;\n    memset(m, 0, sizeof *m);\n", P, P);
-    sb_printf(c, "    m->params = (%s *)(void *)(base + %zu);\n", cx->T, l.params);
+    if (cx->o->weights) sb_printf(c, "    m->params = %s_weights;\n", P);
+    else sb_printf(c, "    m->params = (%s *)(void *)(base + %zu);\n", cx->T, l.params);
     sb_printf(c, "    m->grads = (%s *)(void *)(base + %zu);\n", cx->T, l.grads);
     sb_printf(c, "    m->opt[0] = (%s *)(void *)(base + %zu);\n", cx->T, l.opt);
     sb_printf(c, "    m->opt[1] = (%s *)(void *)(base + %zu);\n", cx->T, l.opt + align64(pe * esize(cx)));
@@ -464,6 +484,40 @@ static void emit_checkpoint(cg_ctx *cx) {
     sb_puts(c, "    return NNRT_OK;\n}\n");
 }
 
+/* P_load: the parameters from a safetensors file. */
+static void emit_load(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c,
+              "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n"
+              "    if (!m || !path) return NNRT_ERR_ARG;\n",
+              P, P);
+    sb_printf(cx->c, "    int st = nnrt_st_load(path, %s_param_table, %d, m->params, &err);\n", P, cx->g->params.len);
+    sb_puts(cx->c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+}
+
+/* P_load_mem: the parameters from safetensors bytes in memory. */
+static void emit_load_mem(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nint %s_load_mem(%s *m, const void *buf, size_t n) {\n    nnrt_err err;\n", P, P);
+    sb_puts(cx->c, "    if (!m || !buf) return NNRT_ERR_ARG;\n");
+    sb_printf(cx->c, "    int st = nnrt_st_load_mem(buf, n, %s_param_table, %d, m->params, &err);\n", P,
+              cx->g->params.len);
+    sb_puts(cx->c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+}
+
+/* --weights: the parameter buffer as one static const array, 8 values a
+ * line (the plan's layout, its padding 0). */
+static void emit_weights(cg_ctx *cx) {
+    size_t n = cg_param_elems(cx);
+    sb_printf(cx->c, "\n/* the parameters, from --weights */\nstatic const %s %s_weights[%zu] = {", cx->T,
+              cx->o->prefix, n ? n : 1);
+    for (size_t i = 0; i < n; i++) {
+        sb_puts(cx->c, !i ? "\n    " : i % 8 ? ", " : ",\n    ");
+        cg_literal(cx, cx->c, cx->o->weights[i]);
+    }
+    sb_puts(cx->c, n ? "\n};\n" : "0};\n");
+}
+
 static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     strbuf *c = cx->c;
@@ -478,12 +532,8 @@ static void emit_params_api(cg_ctx *cx) {
               "    if (st != NNRT_OK) ((%s *)m)->error = err; /* the message is not part of the model's value */\n"
               "    return st;\n}\n",
               P);
-    sb_printf(c,
-              "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n"
-              "    if (!m || !path) return NNRT_ERR_ARG;\n",
-              P, P);
-    sb_printf(c, "    int st = nnrt_st_load(path, %s_param_table, %d, m->params, &err);\n", P, np);
-    sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+    if (!cx->o->weights) emit_load(cx);
+    if (cg_infer_only(cx) && !cx->o->weights) emit_load_mem(cx);
     if (cg_trainable(cx)) emit_checkpoint(cx);
     sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
@@ -506,6 +556,7 @@ void c_api(cg_ctx *cx, strbuf *h) {
 void c_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
     if (cg_trainable(cx)) cg_sched_const(cx);
-    cg_param_data(cx);
+    if (cx->o->weights) emit_weights(cx);
+    else cg_param_data(cx);
     emit_consts(cx);
 }

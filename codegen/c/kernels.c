@@ -26,8 +26,9 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, " -> %s", ir_shape_str(cx->g->a, &n->shape));
     if (n->is_grad) sb_puts(c, " (backward)");
     sb_printf(c, " */\nstatic void %s(", cg_kernel_name(cx, n));
-    /* a state update writes its own input's buffer: no restrict there */
-    const char *rs = ir_ops[n->op].flags & OPF_STATE ? "" : "restrict ";
+    /* a state update writes its own input's buffer, an in-place kernel its
+     * input's: no restrict there */
+    const char *rs = ir_ops[n->op].flags & OPF_STATE || cg_in_place(cx, n) ? "" : "restrict ";
     for (int i = 0; i < n->nin; i++)
         sb_printf(c, "const %s *%sx%d, ", cg_in(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, rs, i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");

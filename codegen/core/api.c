@@ -12,6 +12,16 @@ static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
 int cg_opt_slots(cg_ctx *cx) { return ir_opt_slots(&cx->g->opt); }
 int cg_trainable(cg_ctx *cx) { return cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE; }
 
+int cg_infer_only(cg_ctx *cx) { return !cx->p->has[ENTRY_LOSS] && !cg_trainable(cx); }
+
+void cg_infer_note(cg_ctx *cx, strbuf *h) {
+    if (!cg_infer_only(cx)) return;
+    sb_printf(h, "/* Inference only (--infer-only, or a model without a loss): no loss,\n"
+                 " * gradients, optimizer state or training entry points; its memory holds\n"
+                 " * %s and the forward pass's activations alone. */\n",
+              cx->o->weights ? "no parameters (static const arrays from --weights)" : "the parameters");
+}
+
 size_t cg_param_elems(cg_ctx *cx) {
     for (int e = 0; e < ENTRY_COUNT; e++)
         if (cx->p->has[e]) return cx->p->mem[e].param_elems;
@@ -276,9 +286,9 @@ void cg_param_table(cg_ctx *cx) {
               "    return NNRT_OK;\n}\n",
               g->params.len, P);
     sb_printf(c,
-              "\n%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
+              "\n%s%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->params : NULL;\n}\n",
-              cx->T, P, P, cx->upper);
+              cx->o->weights ? "const " : "", cx->T, P, P, cx->upper);
 }
 
 /* ---- generic (array) entry points -------------------------------------- */

@@ -15,6 +15,10 @@ int cg_opt_slots(cg_ctx *cx);
 int cg_grad_ranges(cg_ctx *cx, size_t (*r)[2]);
 /* 1 if the model has training entry points (_train_step, _update, ...). */
 int cg_trainable(cg_ctx *cx);
+/* 1 if the model has no loss and no training entry points (--infer-only,
+ * --weights, or a model without a loss); the header's note saying so. */
+int cg_infer_only(cg_ctx *cx);
+void cg_infer_note(cg_ctx *cx, strbuf *h);
 /* Elements of the parameter (= gradient) buffer. */
 size_t cg_param_elems(cg_ctx *cx);
 /* C name of an input, target or output: its .nn name, with '_' appended

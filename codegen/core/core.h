@@ -35,6 +35,9 @@ const char *cg_generated_by(cg_ctx *cx);
 void cg_banner(cg_ctx *cx);
 /* 1 if some entry point's schedule keeps node id. */
 int cg_used(cg_ctx *cx, int id);
+/* 1 if some plan writes n's output over one of its inputs (in-place reuse,
+ * mem_plan_schedule): its kernel's pointers must not be restrict. */
+int cg_in_place(cg_ctx *cx, const ir_node *n);
 /* The kernel walk: the next node after prev (NULL: the first) that some
  * entry point runs and that is not a source, in id order; NULL at the end. */
 const ir_node *cg_next_kernel(cg_ctx *cx, const ir_node *prev);

@@ -90,6 +90,15 @@ int cg_used(cg_ctx *cx, int id) {
     return 0;
 }
 
+int cg_in_place(cg_ctx *cx, const ir_node *n) {
+    for (int e = 0; e < ENTRY_COUNT; e++) {
+        const mem_plan *m = &cx->p->mem[e];
+        for (int j = 0; cx->p->has[e] && m->region[n->id] == MEM_ARENA && j < n->nin; j++)
+            if (m->region[n->in[j]] == MEM_ARENA && m->offset[n->in[j]] == m->offset[n->id]) return 1;
+    }
+    return 0;
+}
+
 const ir_node *cg_next_kernel(cg_ctx *cx, const ir_node *prev) {
     for (int i = prev ? prev->id + 1 : 0; i < cx->g->nodes.len; i++)
         if (cg_used(cx, i) && ir_ops[cx->g->nodes.data[i]->op].cls != OPC_SOURCE) return cx->g->nodes.data[i];

@@ -112,12 +112,14 @@ static void emit_copy(cg_ctx *cx, const char *dst, const char *src, const char *
 
 /* ---- the header ----------------------------------------------------------- */
 
+static void protos_params(cg_ctx *cx, strbuf *h);
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    sb_printf(h,
-              "typedef struct %s %s; /* host struct; parameters, gradients, optimizer state and activations on the "
-              "device */\n\n",
-              P, P);
+    cg_infer_note(cx, h);
+    sb_printf(h, "typedef struct %s %s; /* host struct; %s on the device */\n\n", P, P,
+              cg_infer_only(cx) ? "parameters and activations"
+                                : "parameters, gradients, optimizer state and activations");
     sb_printf(h,
               "%s *%s_create(uint64_t seed);  /* malloc'd, device memory allocated, initialized; NULL on failure */\n",
               P, P);
@@ -171,6 +173,12 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_forward_v(%s *m, const void *const *io, void *const *outputs);\n", P, P);
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
+    protos_params(cx, h);
+}
+
+/* The parameters on the device, save and load, messages. */
+static void protos_params(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix, *T = cx->T;
     sb_printf(h, "\n%s *%s_params(%s *m, size_t *n); /* DEVICE pointer, contiguous, %s_PARAM_ELEMS */\n", T, P, P,
               cx->upper);
     sb_printf(h, "int %s_read_params(%s *m, %s *host);        /* copy out (synchronizes) */\n", P, P, T);
@@ -179,6 +187,8 @@ static void protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
               P, P);
     sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    if (cg_infer_only(cx))
+        sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n",
               P, P);
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
@@ -705,6 +715,22 @@ static void emit_lifecycle(cg_ctx *cx) {
 
 /* ---- parameters, save and load ------------------------------------------------ */
 
+/* P_NAME(m, ARGS): the parameters through the staging buffer, read by
+ * CALL...(P_param_table, np, m->host, &err); all or nothing. */
+static void emit_load(cg_ctx *cx, const char *name, const char *args, const char *ptr, const char *call) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    sb_printf(c, "\nint %s_%s(%s *m, %s) {\n    nnrt_err err;\n    if (!m || !%s) return NNRT_ERR_ARG;\n", P, name, P,
+              args, ptr);
+    sb_printf(c,
+              "    int st = %s_read_params(m, m->host); /* padding and anything not loaded stay as they are */\n"
+              "    if (st != NNRT_OK) return st;\n",
+              P);
+    sb_printf(c, "    st = %s%s_param_table, %d, m->host, &err);\n", call, P, cx->g->params.len);
+    sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        return st;\n    }\n");
+    sb_printf(c, "    return %s_write_params(m, m->host);\n}\n", P);
+}
+
 static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix, *T = cx->T;
     strbuf *c = cx->c;
@@ -732,17 +758,8 @@ static void emit_params_api(cg_ctx *cx) {
     sb_printf(c, "    int st = %s_read_params(m, m->host);\n    if (st != NNRT_OK) return st;\n", P);
     sb_printf(c, "    st = nnrt_st_save(path, %s_param_table, %d, m->host, &err);\n", P, np);
     sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
-    sb_printf(c,
-              "\nint %s_load(%s *m, const char *path) {\n    nnrt_err err;\n"
-              "    if (!m || !path) return NNRT_ERR_ARG;\n",
-              P, P);
-    sb_printf(c,
-              "    int st = %s_read_params(m, m->host); /* padding and anything not loaded stay as they are */\n"
-              "    if (st != NNRT_OK) return st;\n",
-              P);
-    sb_printf(c, "    st = nnrt_st_load(path, %s_param_table, %d, m->host, &err);\n", P, np);
-    sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        return st;\n    }\n");
-    sb_printf(c, "    return %s_write_params(m, m->host);\n}\n", P);
+    emit_load(cx, "load", "const char *path", "path", "nnrt_st_load(path, ");
+    if (cg_infer_only(cx)) emit_load(cx, "load_mem", "const void *buf, size_t n", "buf", "nnrt_st_load_mem(buf, n, ");
     sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }

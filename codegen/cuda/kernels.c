@@ -56,10 +56,11 @@ void cuk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }
 
 const char *cuk_params(cg_ctx *cx, const ir_node *n, int first, int y_alias) {
     const char *s = "";
-    int st = (ir_ops[n->op].flags & OPF_STATE) != 0;
+    int st = (ir_ops[n->op].flags & OPF_STATE) != 0, in_place = cg_in_place(cx, n);
     for (int i = first; i < n->nin; i++)
         s = arena_printf(cx->g->a, "%sconst %s *%sx%d, ", s, elem(cx, cg_in(cx, n, i)),
-                         st && i == 0 ? "" : "__restrict__ ", i);
+                         (st && i == 0) || in_place ? "" : "__restrict__ ", i);
+    y_alias |= in_place;
     return arena_printf(cx->g->a, "%s%s *%sy", s, cx->T, st || y_alias ? "" : "__restrict__ ");
 }
 

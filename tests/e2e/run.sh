@@ -558,6 +558,9 @@ done
 # ---- exact checkpoints and --augment in the trainer (tests/e2e/ckpt.sh) ----
 . tests/e2e/ckpt.sh
 
+# ---- inference-only builds: --infer-only, --weights, _load_mem (tests/e2e/infer.sh) ----
+. tests/e2e/infer.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)

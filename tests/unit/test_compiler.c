@@ -1466,7 +1466,18 @@ static int build_program(elaborated *r, ir_program *p, const char *example) {
     return 0;
 }
 
-/* Arena buffers whose lifetimes overlap must not share addresses. Lifetime:
+/* Does y write its output over x's buffer in place (x one of its inputs,
+ * same size and offset, y its last reader)? */
+static int in_place(const ir_graph *g, const mem_plan *m, int x, int y, int last_x, int first_y) {
+    const ir_node *n = g->nodes.data[y];
+    int reads = 0;
+    for (int j = 0; j < n->nin; j++) reads |= n->in[j] == x;
+    return reads && last_x == first_y && m->offset[x] == m->offset[y] &&
+           ir_numel(&g->nodes.data[x]->shape) == ir_numel(&n->shape);
+}
+
+/* Arena buffers whose lifetimes overlap must not share addresses (but for
+ * in-place reuse: a node's output over the input it reads last). Lifetime:
  * from the step that writes the buffer to the last step that reads it;
  * outputs and the loss to the end. Returns the number of violations. */
 static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, const char *what) {
@@ -1509,6 +1520,7 @@ static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, c
             int x = s->order.data[a], y = s->order.data[b];
             if (m->region[x] != MEM_ARENA || m->region[y] != MEM_ARENA) continue;
             if (last[x] < first[y] || last[y] < first[x]) continue; /* disjoint lifetimes */
+            if (in_place(g, m, x, y, last[x], first[y])) continue;
             size_t ox = m->offset[x], oy = m->offset[y];
             size_t sx = (size_t)ir_numel(&g->nodes.data[x]->shape), sy = (size_t)ir_numel(&g->nodes.data[y]->shape);
             if (ox + sx <= oy || oy + sy <= ox) continue;
@@ -1540,6 +1552,39 @@ static void test_memplan_live_buffers_disjoint(void) {
             CU_ASSERT(p.has[ENTRY_FORWARD] && p.has[ENTRY_LOSS] && p.has[ENTRY_TRAIN]);
             CU_ASSERT(p.sched[ENTRY_TRAIN].order.len > p.sched[ENTRY_LOSS].order.len);
         }
+        elab_free(&r);
+    }
+}
+
+/* Nodes of plan e whose output shares an input's buffer. */
+static int count_in_place(const elaborated *r, const ir_program *p, int e) {
+    const mem_plan *m = &p->mem[e];
+    int k = 0;
+    for (int t = 0; t < p->sched[e].order.len; t++) {
+        const ir_node *n = r->g.nodes.data[p->sched[e].order.data[t]];
+        for (int j = 0; j < n->nin; j++)
+            if (m->region[n->in[j]] == MEM_ARENA && m->region[n->id] == MEM_ARENA &&
+                m->offset[n->in[j]] == m->offset[n->id]) {
+                k++;
+                break;
+            }
+    }
+    return k;
+}
+
+/* In-place reuse only where forward is the only entry point (no kernel is
+ * shared with another plan): coffee's bias and sigmoid (unfused here) write
+ * over the product; nothing in digits_mlp's plans does. */
+static void test_memplan_in_place_inference_only(void) {
+    static const char *const examples[] = {"coffee.nn", "digits_mlp.nn"};
+    for (int k = 0; k < 2; k++) {
+        elaborated r;
+        ir_program p;
+        CU_ASSERT_EQUAL_FATAL(build_program(&r, &p, examples[k]), 0);
+        int n = 0;
+        for (int e = 0; e < ENTRY_COUNT; e++) n += p.has[e] ? count_in_place(&r, &p, e) : 0;
+        if (k == 0) CU_ASSERT_EQUAL(n, 2);
+        if (k == 1) CU_ASSERT_EQUAL(n, 0);
         elab_free(&r);
     }
 }
@@ -1879,6 +1924,7 @@ int main(void) {
         {"fold", "fold_const_tensor_expression", test_fold_const_tensor_expression},
         {"fold", "fold_keeps_gradient_nodes_computed", test_fold_keeps_gradient_nodes_computed},
         {"memplan", "memplan_live_buffers_disjoint", test_memplan_live_buffers_disjoint},
+        {"memplan", "memplan_in_place_inference_only", test_memplan_in_place_inference_only},
         {"memplan", "memplan_arena_not_above_naive", test_memplan_arena_not_above_naive},
         {"memplan", "memplan_grads_pinned_to_param_slots", test_memplan_grads_pinned_to_param_slots},
         {"memplan", "memplan_params_contiguous_in_order", test_memplan_params_contiguous_in_order},
