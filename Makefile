@@ -5,9 +5,22 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror
 NNC_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
-# the runtime's GEMM micro-kernel is chosen by the target ISA at compile time
-NNRT_ARCH ?= -march=native
+# libnnrt runs on any CPU of its architecture: on x86-64 it holds the GEMM
+# three times (AVX-512, AVX2+FMA, portable; flags below) and picks one per
+# call by what the CPU has (runtime/gemm_dispatch.c; NNRT_ISA=avx512|avx2|c
+# forces one). `make NNRT_ARCH=-march=native` builds the whole runtime for
+# this CPU instead: one GEMM, chosen at compile time.
+NNRT_ARCH ?=
 RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -D_POSIX_C_SOURCE=200809L
+NNRT_DISPATCH := $(if $(NNRT_ARCH),,$(findstring x86_64,$(shell $(CC) -dumpmachine)))
+# (the AVX-512 set of x86-64-v4 that changes gemm.c's code: the same instructions as -march=native on
+# an AVX-512 machine; runtime/gemm_dispatch.c checks each of these before it takes that path)
+GEMM_FLAGS_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -mbmi -mbmi2
+GEMM_FLAGS_avx2   = -mavx2 -mfma
+GEMM_FLAGS_c      =
+ifneq ($(NNRT_DISPATCH),)
+RT_CFLAGS += -DNNRT_GEMM_DISPATCH
+endif
 # `make OPENMP=1`: libnnrt's GEMM splits large products over OpenMP threads
 # (then link the generated code with -fopenmp too); same bits either way.
 ifeq ($(OPENMP),1)
@@ -25,13 +38,24 @@ IR_SRC       = $(wildcard ir/*.c)
 # the code generators: codegen/*.c (the target table), core/ and one folder per target
 CG_SRC       = $(wildcard codegen/*.c codegen/*/*.c)
 RT_SRC       = $(wildcard runtime/*.c)
+# the runtime's objects under build/obj/ (libnnrt.a) and build/pic/ (libnnrt.so); gemm.ISA.o: gemm.c per ISA
+RT_NAMES     = $(RT_SRC:%.c=%.o)
+ifneq ($(NNRT_DISPATCH),)
+RT_NAMES    := $(filter-out runtime/gemm.o,$(RT_NAMES)) runtime/gemm.avx512.o runtime/gemm.avx2.o runtime/gemm.c.o
+endif
 
 LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN)/parser.o $(GEN)/lexer.o
-RT_OBJ  = $(RT_SRC:%.c=$(B)/obj/%.o)
+RT_OBJ  = $(RT_NAMES:%=$(B)/obj/%)
+RT_PIC  = $(RT_NAMES:%=$(B)/pic/%)
+# the version (runtime/nnrt.h), the shared library's soname libnnrt.so.MAJOR
+VERSION_PART = $(shell sed -n 's/^\#define NNRT_VERSION_$(1) \([0-9]*\)$$/\1/p' runtime/nnrt.h)
+MAJOR   := $(call VERSION_PART,MAJOR)
+VERSION := $(MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+SONAME   = libnnrt.so.$(MAJOR)
 
 .PHONY: all deps demo test examples bench clean
-all: $(B)/nnc $(B)/libnnrt.a
+all: $(B)/nnc $(B)/libnnrt.a $(B)/libnnrt.so
 
 deps:
 	@sh scripts/install-deps.sh
@@ -51,9 +75,21 @@ $(B)/obj/frontend/%.o: frontend/%.c $(GEN)/parser.h $(GEN)/lexer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(NNC_CFLAGS) -I$(GEN) -Ifrontend -Icommon -c $< -o $@
 
-$(B)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h)
+$(B)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -Iruntime -c $< -o $@
+
+$(B)/obj/runtime/gemm.%.o: runtime/gemm.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) $(GEMM_FLAGS_$*) -DNNRT_GEMM_TABLE=nnrt_gemm_$* -Iruntime -c $< -o $@
+
+$(B)/pic/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC -Iruntime -c $< -o $@
+
+$(B)/pic/runtime/gemm.%.o: runtime/gemm.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC $(GEMM_FLAGS_$*) -DNNRT_GEMM_TABLE=nnrt_gemm_$* -Iruntime -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,7 +99,14 @@ $(B)/libnnc.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libnnrt.a: $(RT_OBJ)
+	rm -f $@
 	ar rcs $@ $^
+
+# the shared libnnrt: libnnrt.so.VERSION with soname libnnrt.so.MAJOR, and the two links
+$(B)/libnnrt.so: $(RT_PIC)
+	$(CC) $(CFLAGS) $(filter -fopenmp,$(RT_CFLAGS)) -shared -Wl,-soname,$(SONAME) -o $@.$(VERSION) $^ -lm
+	ln -sf libnnrt.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 # nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
 $(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a $(B)/libnnrt.a
