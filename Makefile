@@ -148,6 +148,46 @@ BENCH_GPU_PYTHON ?= python3
 bench-gpu: all cuda
 	@$(BENCH_GPU_PYTHON) bench/gpu.py --build $(B) $(BENCH_GPU_ARGS)
 
+# ---- make install / make uninstall (PREFIX, DESTDIR) --------------------------
+# bin/nnc, lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
+# the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
+# package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
+# own place. libnnrt_cuda.a and its headers too where `make cuda` built it.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+P_BIN   = $(DESTDIR)$(PREFIX)/bin
+P_LIB   = $(DESTDIR)$(PREFIX)/lib
+P_INC   = $(DESTDIR)$(PREFIX)/include/nnc
+P_MAN   = $(DESTDIR)$(PREFIX)/share/man/man1
+P_CMAKE = $(P_LIB)/cmake/nnc
+NNRT_HEADERS = runtime/nnrt.h runtime/nnrt_gemm.h
+CUDA_HEADERS = runtime/cuda/nnrt_cuda.h runtime/cuda/nnrt_philox.cuh
+OMP_LIBS = $(filter -fopenmp,$(RT_CFLAGS))
+PKG_SED = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' \
+          -e 's|@LIBS_EXTRA@|$(OMP_LIBS)|g' -e 's|@CMAKE_LIBS_EXTRA@|$(OMP_LIBS:%=;%)|g'
+.PHONY: install uninstall
+install: all
+	install -d $(P_BIN) $(P_LIB)/pkgconfig $(P_INC) $(P_MAN) $(P_CMAKE)
+	install -m 755 $(B)/nnc $(P_BIN)/nnc
+	install -m 644 $(B)/libnnrt.a $(P_LIB)/libnnrt.a
+	install -m 755 $(B)/libnnrt.so.$(VERSION) $(P_LIB)/libnnrt.so.$(VERSION)
+	ln -sf libnnrt.so.$(VERSION) $(P_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(P_LIB)/libnnrt.so
+	install -m 644 $(NNRT_HEADERS) $(P_INC)
+	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
+	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
+	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
+	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
+	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
+	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
+
+uninstall:
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
+	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
+	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))
+	-rmdir $(P_INC) $(P_CMAKE) 2>/dev/null
+
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
 DEMO = $(B)/demo
 demo: deps all
