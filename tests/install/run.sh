@@ -82,7 +82,8 @@ xor.c: xor.nn
 MK
 export PKG_CONFIG_PATH=$P/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 if (cd $T/pc && make NNC=$P/bin/nnc >make.log 2>&1 && LD_LIBRARY_PATH=$P/lib ./xor_app >run.log 2>&1 &&
-    grep -q "same predictions" run.log && LD_LIBRARY_PATH=$P/lib ldd ./xor_app | grep -q "libnnrt.so.$major => $P"); then
+    grep -q "same predictions" run.log &&
+    LD_LIBRARY_PATH=$P/lib ldd ./xor_app | grep -q "libnnrt.so.$major => $P"); then
     pass "a Makefile project (pkg-config --cflags --libs nnc) builds and runs xor_api on libnnrt.so.$major"
 else
     fail "the pkg-config Makefile project"; tail -20 $T/pc/make.log $T/pc/run.log 2>/dev/null
