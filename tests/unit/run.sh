@@ -47,6 +47,13 @@ if build test_gemm $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/uni
         unset NNRT_ISA
     done
 fi
+# the portable libnnrt: no AVX instruction outside the GEMM builds that gemm_dispatch.c guards
+if nm build/libnnrt.a 2>/dev/null | grep -q ' D nnrt_gemm_c$'; then
+    avx=$(objdump -d build/libnnrt.a | awk '/file format/ { m = $1 } /%[yz]mm|vfmadd/ { print m }' | sort -u |
+        grep -v '^gemm\.avx512\.o:$' | grep -v '^gemm\.avx2\.o:$')
+    [ -z "$avx" ] && echo "PASS portable: libnnrt.a has AVX instructions only in gemm.avx512.o and gemm.avx2.o" ||
+        { echo "FAIL portable: AVX instructions in $avx"; status=1; }
+fi
 build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c \
     runtime/gemm.c runtime/gemm_dispatch.c build/libnnrt.a $LIBS -o $B/test_gemm_omp && run test_gemm_omp
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
