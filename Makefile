@@ -5,9 +5,22 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror
 NNC_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
-# the runtime's GEMM micro-kernel is chosen by the target ISA at compile time
-NNRT_ARCH ?= -march=native
+# libnnrt runs on any CPU of its architecture: on x86-64 it holds the GEMM
+# three times (AVX-512, AVX2+FMA, portable; flags below) and picks one per
+# call by what the CPU has (runtime/gemm_dispatch.c; NNRT_ISA=avx512|avx2|c
+# forces one). `make NNRT_ARCH=-march=native` builds the whole runtime for
+# this CPU instead: one GEMM, chosen at compile time.
+NNRT_ARCH ?=
 RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -D_POSIX_C_SOURCE=200809L
+NNRT_DISPATCH := $(if $(NNRT_ARCH),,$(findstring x86_64,$(shell $(CC) -dumpmachine)))
+# (the AVX-512 set of x86-64-v4 that changes gemm.c's code: the same instructions as -march=native on
+# an AVX-512 machine; runtime/gemm_dispatch.c checks each of these before it takes that path)
+GEMM_FLAGS_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -mbmi -mbmi2
+GEMM_FLAGS_avx2   = -mavx2 -mfma
+GEMM_FLAGS_c      =
+ifneq ($(NNRT_DISPATCH),)
+RT_CFLAGS += -DNNRT_GEMM_DISPATCH
+endif
 # `make OPENMP=1`: libnnrt's GEMM splits large products over OpenMP threads
 # (then link the generated code with -fopenmp too); same bits either way.
 ifeq ($(OPENMP),1)
@@ -25,13 +38,24 @@ IR_SRC       = $(wildcard ir/*.c)
 # the code generators: codegen/*.c (the target table), core/ and one folder per target
 CG_SRC       = $(wildcard codegen/*.c codegen/*/*.c)
 RT_SRC       = $(wildcard runtime/*.c)
+# the runtime's objects under build/obj/ (libnnrt.a) and build/pic/ (libnnrt.so); gemm.ISA.o: gemm.c per ISA
+RT_NAMES     = $(RT_SRC:%.c=%.o)
+ifneq ($(NNRT_DISPATCH),)
+RT_NAMES    := $(filter-out runtime/gemm.o,$(RT_NAMES)) runtime/gemm.avx512.o runtime/gemm.avx2.o runtime/gemm.c.o
+endif
 
 LIB_SRC = $(COMMON_SRC) $(FRONTEND_SRC) $(IR_SRC) $(CG_SRC) driver/compile.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN)/parser.o $(GEN)/lexer.o
-RT_OBJ  = $(RT_SRC:%.c=$(B)/obj/%.o)
+RT_OBJ  = $(RT_NAMES:%=$(B)/obj/%)
+RT_PIC  = $(RT_NAMES:%=$(B)/pic/%)
+# the version (runtime/nnrt.h), the shared library's soname libnnrt.so.MAJOR
+VERSION_PART = $(shell sed -n 's/^\#define NNRT_VERSION_$(1) \([0-9]*\)$$/\1/p' runtime/nnrt.h)
+MAJOR   := $(call VERSION_PART,MAJOR)
+VERSION := $(MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+SONAME   = libnnrt.so.$(MAJOR)
 
 .PHONY: all deps demo test examples bench clean
-all: $(B)/nnc $(B)/libnnrt.a
+all: $(B)/nnc $(B)/libnnrt.a $(B)/libnnrt.so
 
 deps:
 	@sh scripts/install-deps.sh
@@ -51,9 +75,21 @@ $(B)/obj/frontend/%.o: frontend/%.c $(GEN)/parser.h $(GEN)/lexer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(NNC_CFLAGS) -I$(GEN) -Ifrontend -Icommon -c $< -o $@
 
-$(B)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h)
+$(B)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -Iruntime -c $< -o $@
+
+$(B)/obj/runtime/gemm.%.o: runtime/gemm.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) $(GEMM_FLAGS_$*) -DNNRT_GEMM_TABLE=nnrt_gemm_$* -Iruntime -c $< -o $@
+
+$(B)/pic/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC -Iruntime -c $< -o $@
+
+$(B)/pic/runtime/gemm.%.o: runtime/gemm.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC $(GEMM_FLAGS_$*) -DNNRT_GEMM_TABLE=nnrt_gemm_$* -Iruntime -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,7 +99,14 @@ $(B)/libnnc.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libnnrt.a: $(RT_OBJ)
+	rm -f $@
 	ar rcs $@ $^
+
+# the shared libnnrt: libnnrt.so.VERSION with soname libnnrt.so.MAJOR, and the two links
+$(B)/libnnrt.so: $(RT_PIC)
+	$(CC) $(CFLAGS) $(filter -fopenmp,$(RT_CFLAGS)) -shared -Wl,-soname,$(SONAME) -o $@.$(VERSION) $^ -lm
+	ln -sf libnnrt.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 # nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
 $(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a $(B)/libnnrt.a
@@ -104,6 +147,46 @@ test-gpu: all cuda
 BENCH_GPU_PYTHON ?= python3
 bench-gpu: all cuda
 	@$(BENCH_GPU_PYTHON) bench/gpu.py --build $(B) $(BENCH_GPU_ARGS)
+
+# ---- make install / make uninstall (PREFIX, DESTDIR) --------------------------
+# bin/nnc, lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
+# the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
+# package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
+# own place. libnnrt_cuda.a and its headers too where `make cuda` built it.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+P_BIN   = $(DESTDIR)$(PREFIX)/bin
+P_LIB   = $(DESTDIR)$(PREFIX)/lib
+P_INC   = $(DESTDIR)$(PREFIX)/include/nnc
+P_MAN   = $(DESTDIR)$(PREFIX)/share/man/man1
+P_CMAKE = $(P_LIB)/cmake/nnc
+NNRT_HEADERS = runtime/nnrt.h runtime/nnrt_gemm.h
+CUDA_HEADERS = runtime/cuda/nnrt_cuda.h runtime/cuda/nnrt_philox.cuh
+OMP_LIBS = $(filter -fopenmp,$(RT_CFLAGS))
+PKG_SED = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' \
+          -e 's|@LIBS_EXTRA@|$(OMP_LIBS)|g' -e 's|@CMAKE_LIBS_EXTRA@|$(OMP_LIBS:%=;%)|g'
+.PHONY: install uninstall
+install: all
+	install -d $(P_BIN) $(P_LIB)/pkgconfig $(P_INC) $(P_MAN) $(P_CMAKE)
+	install -m 755 $(B)/nnc $(P_BIN)/nnc
+	install -m 644 $(B)/libnnrt.a $(P_LIB)/libnnrt.a
+	install -m 755 $(B)/libnnrt.so.$(VERSION) $(P_LIB)/libnnrt.so.$(VERSION)
+	ln -sf libnnrt.so.$(VERSION) $(P_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(P_LIB)/libnnrt.so
+	install -m 644 $(NNRT_HEADERS) $(P_INC)
+	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
+	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
+	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
+	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
+	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
+	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
+
+uninstall:
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
+	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
+	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))
+	-rmdir $(P_INC) $(P_CMAKE) 2>/dev/null
 
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
 DEMO = $(B)/demo

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #ifndef NNC_VERSION
-#define NNC_VERSION "0.1.0"
+#define NNC_VERSION NNRT_VERSION_STRING /* nnc and libnnrt share one version (runtime/nnrt.h) */
 #endif
 
 #define MAX_SOURCE ((size_t)64 << 20) /* bytes of source: far more than any model */
@@ -287,10 +287,11 @@ static char *read_source(const char *name, FILE *f, size_t *len) {
 }
 
 /* Saved by the rules of runtime/atomic_file.h: a unique temporary renamed
- * over a regular file; devices and pipes written directly. */
+ * over a regular file; devices and pipes written directly. A file that
+ * already holds these bytes is left untouched (its mtime too). */
 static int write_atomic(const char *path, const strbuf *b) {
     nnrt_err err;
-    if (nnrt_write_file(path, b->s, b->len, &err) == NNRT_OK) return 0;
+    if (nnrt_write_file_if_changed(path, b->s, b->len, &err) == NNRT_OK) return 0;
     fprintf(stderr, "nnc: error: %s\n", err.msg);
     return 1;
 }

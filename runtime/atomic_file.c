@@ -268,6 +268,37 @@ int nnrt_write_file(const char *path, const void *p, size_t n, nnrt_err *err)
     return nnrt_afile_commit(&w, err);
 }
 
+/* 1 if the regular file t (a save target) holds exactly p[0..n) */
+static int holds(const target *t, const void *p, size_t n)
+{
+    struct stat st;
+    char buf[8192];
+    const char *q = p;
+    int fd = open(t->dest, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size == (uintmax_t)n;
+    for (size_t done = 0; same && done < n;) {
+        size_t want = n - done < sizeof buf ? n - done : sizeof buf;
+        ssize_t got = read(fd, buf, want);
+        same = got > 0 && memcmp(buf, q + done, (size_t)got) == 0;
+        done += got > 0 ? (size_t)got : 0;
+    }
+    close(fd);
+    return same;
+}
+
+int nnrt_write_file_if_changed(const char *path, const void *p, size_t n, nnrt_err *err)
+{
+    target t;
+    int rc = classify(path, &t, err);
+    if (rc != NNRT_OK)
+        return rc;
+    int same = t.kind == T_FILE && t.exists && holds(&t, p, n);
+    free(t.dest);
+    return same ? NNRT_OK : nnrt_write_file(path, p, n, err);
+}
+
 int nnrt_check_save_target(const char *path, nnrt_err *err)
 {
     target t;

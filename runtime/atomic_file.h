@@ -49,6 +49,11 @@ void nnrt_afile_abort(nnrt_afile *w);
 /* The whole of p[0..n) as path, by the rules above. */
 int nnrt_write_file(const char *path, const void *p, size_t n, nnrt_err *err);
 
+/* The same, but a regular file (or a link's target) that already holds
+ * exactly p[0..n) is left as it is, its modification time unchanged (nnc's
+ * outputs: build systems rebuild nothing when the code is the same). */
+int nnrt_write_file_if_changed(const char *path, const void *p, size_t n, nnrt_err *err);
+
 /* Could path be saved? Checked before long work (training): not a
  * directory, its directory exists and takes a new file (tried: a temporary
  * is created and removed), or the device or pipe is writable. */

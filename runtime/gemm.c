@@ -22,6 +22,11 @@
  * is read where it is when M <= 16. Only the first changes the rounding
  * (a tree sum over K instead of K in order); the others give the same bits.
  *
+ * Built once per ISA (gemm_dispatch.c picks one at run time; see there):
+ * each build exports only its table of entry points, nnrt_gemm_impl, named
+ * by -DNNRT_GEMM_TABLE=... (default nnrt_gemm_single, the build for the
+ * flags given).
+ *
  * No global state. The packing workspace is on the stack when it fits in
  * STACK_FLOATS floats, else malloc'ed for the call (if that fails, the
  * stack with smaller MC/NC blocks: same result, slower).
@@ -32,6 +37,7 @@
  * the result is bit-identical for any number of threads.
  */
 #include "nnrt_gemm.h"
+#include "nnrt_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +80,6 @@ enum { STACK_FLOATS = 48 * 1024 };
 #ifndef NNRT_GEMM_PAR_MIN
 #define NNRT_GEMM_PAR_MIN (1L << 20)
 #endif
-
-const char *nnrt_gemm_isa(void) { return NNRT_GEMM_ISA; }
 
 enum { SET, SCALE, ADD }; /* how a tile is written: C = acc, C = beta C + acc, C += acc */
 
@@ -612,7 +616,7 @@ static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, co
 #undef NT_NARROW
 #endif
 
-void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+static void sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                    float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -650,14 +654,9 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
     sgemm_part(&g, 0, M, 0, N);
 }
 
-void nnrt_sgemm(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
-                float beta, float *C, long ldc) {
-    nnrt_sgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
-}
-
 /* Double precision (gradient checks, --dtype f64): plain loops, one row of C
  * at a time (the epilogue runs on each row once it is final). */
-void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
+static void dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
                    double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i = 0; i < M; i++) {
         double *c = C + i * ldc;
@@ -675,7 +674,7 @@ void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long
     }
 }
 
-void nnrt_dgemm(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
-                double beta, double *C, long ldc) {
-    nnrt_dgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
-}
+#ifndef NNRT_GEMM_TABLE
+#define NNRT_GEMM_TABLE nnrt_gemm_single
+#endif
+const nnrt_gemm_impl NNRT_GEMM_TABLE = {NNRT_GEMM_ISA, sgemm_ep, dgemm_ep};

@@ -39,7 +39,10 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
                    float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
 void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
                    double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
-/* Which micro-kernel this build uses: "avx512", "avx2" or "c". */
+/* Which micro-kernel a call takes now: "avx512", "avx2" or "c". On x86-64
+ * the default libnnrt picks the best one the CPU has, per call;
+ * NNRT_ISA=avx512|avx2|c in the environment forces one the CPU has
+ * (gemm_dispatch.c). A libnnrt built with NNRT_ARCH=-march=... has one. */
 const char *nnrt_gemm_isa(void);
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@
  *   nnrt_internal.h    this file
  *   status.c           status strings, dtype helpers, error formatting
  *   gemm.c             GEMM: packing, micro-kernels per ISA, epilogues, OpenMP
+ *   gemm_dispatch.c    the GEMM entry points: picks gemm.c's build for this CPU
  *   philox.c           Philox4x32-10 and the initializers on it
  *   io.c               bounded reading (headers before data, size caps)
  *   atomic_file.h, atomic_file.c  safe saving, shared with the nnc driver
@@ -28,6 +29,7 @@
 
 #include "atomic_file.h"
 #include "nnrt.h"
+#include "nnrt_gemm.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,6 +40,16 @@
 #else
 #define NNRTI_PRINTF(f, a)
 #endif
+
+/* One build of gemm.c (its micro-kernels for one ISA): the name that
+ * nnrt_gemm_isa() reports, and its products. gemm_dispatch.c picks one. */
+typedef struct nnrt_gemm_impl {
+    const char *isa;
+    void (*sgemm_ep)(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
+    void (*dgemm_ep)(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
+                     double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
+} nnrt_gemm_impl;
 
 /* Write a printf-style message into err (when non-NULL) and return status.
  * Implemented in status.c. */

@@ -12,6 +12,9 @@ have_cmd make  || need="$need make"
 have_cmd flex  || need="$need flex"
 have_cmd bison || need="$need bison"
 have_cmd clang || need="$need clang"
+# tests/install builds a CMake project and a pkg-config Makefile project against `make install`
+have_cmd cmake || need="$need cmake"
+have_cmd pkg-config || need="$need pkgconf"
 have_pkg libcunit1-dev || need="$need libcunit1-dev"
 # libFuzzer and the sanitizer runtimes for clang
 have_pkg libclang-rt-14-dev || need="$need libclang-rt-14-dev"

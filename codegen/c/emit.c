@@ -13,6 +13,7 @@ static void banner(cg_ctx *cx) {
                "#include <string.h>\n");
     sb_puts(c, "#include <tgmath.h> /* exp, log, tanh, sqrt in the element type */\n\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_gemm.h\"\n", cx->o->header);
+    cg_version_check(cx);
 }
 
 /* Does any kernel need nnc_tanhf (f32 formulas with tanh, recurrent cells)? */

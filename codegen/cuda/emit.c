@@ -91,6 +91,7 @@ static void banner(cg_ctx *cx) {
                "\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_cuda.h\"\n", cx->o->header);
     if (cg_uses_op_flag(cx, OPF_RNG)) sb_puts(c, "#include \"nnrt_philox.cuh\"\n");
+    cg_version_check(cx);
 }
 
 int cu_emit(cg_ctx *cx, strbuf *h, FILE *err) {

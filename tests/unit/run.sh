@@ -30,11 +30,34 @@ build test_files $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/
     $LIBS -o $B/test_files && run test_files
 build test_augment $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_augment.c build/libnnrt.a \
     $LIBS -o $B/test_augment && run test_augment
-build test_gemm $CC -std=c99 $W -march=native -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS -o $B/test_gemm && run test_gemm
-build test_gemm_c $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_c && run test_gemm_c
-# the AVX2+FMA micro-kernel, and the OpenMP split (same bits on 1, 2, 3 threads)
-build test_gemm_avx2 $CC -std=c99 $W -mavx2 -mfma -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_avx2 && run test_gemm_avx2
-build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c runtime/gemm.c build/libnnrt.a $LIBS -o $B/test_gemm_omp && run test_gemm_omp
+# the GEMM of libnnrt.a on each path this CPU has, forced by NNRT_ISA (runtime/gemm_dispatch.c); the
+# OpenMP split (same bits on 1, 2, 3 threads) with runtime/gemm.c built here for this CPU and -fopenmp
+cpu_has() { for f in "$@"; do grep -qw "$f" /proc/cpuinfo 2>/dev/null || return 1; done; }
+if build test_gemm $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS \
+    -o $B/test_gemm; then
+    run test_gemm
+    for isa in avx512 avx2 c; do
+        case $isa in
+        avx512) need="avx512f avx512vl avx512bw avx512dq avx2 fma bmi1 bmi2" ;;
+        avx2) need="avx2 fma" ;;
+        c) need="" ;;
+        esac
+        if ! cpu_has $need; then echo "SKIP test_gemm_$isa: this CPU lacks some of: $need"; continue; fi
+        cp $B/test_gemm $B/test_gemm_$isa
+        export NNRT_ISA=$isa
+        run test_gemm_$isa
+        unset NNRT_ISA
+    done
+fi
+# the portable libnnrt: no AVX instruction outside the GEMM builds that gemm_dispatch.c guards
+if nm build/libnnrt.a 2>/dev/null | grep -q ' D nnrt_gemm_c$'; then
+    avx=$(objdump -d build/libnnrt.a | awk '/file format/ { m = $1 } /%[yz]mm|vfmadd/ { print m }' | sort -u |
+        grep -v '^gemm\.avx512\.o:$' | grep -v '^gemm\.avx2\.o:$')
+    [ -z "$avx" ] && echo "PASS portable: libnnrt.a has AVX instructions only in gemm.avx512.o and gemm.avx2.o" ||
+        { echo "FAIL portable: AVX instructions in $avx"; status=1; }
+fi
+build test_gemm_omp $CC -std=c99 $W -march=native -fopenmp -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c \
+    runtime/gemm.c runtime/gemm_dispatch.c build/libnnrt.a $LIBS -o $B/test_gemm_omp && run test_gemm_omp
 build test_frontend $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L -Ibuild/gen -Ifrontend -Icommon tests/unit/test_frontend.c build/libnnc.a $LIBS -o $B/test_frontend && run test_frontend
 build test_compiler $CC -std=c11 $W -D_POSIX_C_SOURCE=200809L tests/unit/test_compiler.c build/libnnc.a $LIBS -o $B/test_compiler && run test_compiler
 build test_formula $CC -std=c11 $W tests/unit/test_formula.c build/libnnc.a $LIBS -o $B/test_formula && run test_formula

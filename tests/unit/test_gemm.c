@@ -3,10 +3,10 @@
  * epilogue contract of nnrt_sgemm_ep / nnrt_dgemm_ep; and, when built with
  * -fopenmp, bit-identical results for 1, 2 and 3 threads.
  *
- * tests/unit/run.sh builds this file once with the library's micro-kernel
- * (-march=native) and once with runtime/gemm.c compiled in for the portable
- * C kernel; compile it with -mavx2 -mfma and runtime/gemm.c for the AVX2
- * kernel, and with -fopenmp for the threaded split. */
+ * tests/unit/run.sh runs this program on libnnrt.a once as it is and once
+ * per micro-kernel the CPU has, forced by NNRT_ISA=avx512|avx2|c (checked
+ * here: the path named is the path taken), and builds it with -fopenmp and
+ * runtime/gemm.c for the threaded split. */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdlib.h>
@@ -243,6 +243,8 @@ static void test_sgemm_threads(void) {
 static void test_isa_named(void) {
     const char *isa = nnrt_gemm_isa();
     CU_ASSERT(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "c"));
+    const char *forced = getenv("NNRT_ISA");
+    if (forced) CU_ASSERT_STRING_EQUAL(isa, forced);
 }
 
 int main(void) {
@@ -255,7 +257,7 @@ int main(void) {
 #ifdef _OPENMP
     CU_add_test(s, "sgemm: 1, 2, 3 threads give identical bits", test_sgemm_threads);
 #endif
-    CU_add_test(s, "micro-kernel ISA is named", test_isa_named);
+    CU_add_test(s, "micro-kernel ISA is named (and is NNRT_ISA's when forced)", test_isa_named);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failed = (int)CU_get_number_of_failures();

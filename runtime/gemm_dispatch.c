@@ -1,0 +1,81 @@
+/* gemm_dispatch.c — the GEMM entry points of nnrt_gemm.h, each passing the
+ * call to one build of gemm.c.
+ *
+ * The portable libnnrt (the default on x86-64: make sets NNRT_GEMM_DISPATCH)
+ * holds gemm.c three times: nnrt_gemm_avx512 (AVX-512 F/VL/BW/DQ, AVX2,
+ * FMA, BMI1/2: the Makefile's GEMM_FLAGS_avx512, checked by has_avx512),
+ * nnrt_gemm_avx2 (-mavx2 -mfma) and nnrt_gemm_c (no vector flags: SSE2 on
+ * x86-64). Every call picks the first of those this CPU runs, asking the CPU
+ * each time (__builtin_cpu_supports reads the features that libgcc recorded
+ * at start-up, a load and a test) and reading NNRT_ISA from the environment
+ * (getenv, a short scan): no choice is stored anywhere, so there is no
+ * global mutable state and nothing to initialize. A call costs well under a
+ * microsecond more than the kernels.
+ *
+ * NNRT_ISA=avx512|avx2|c (or generic) forces that path where the CPU has
+ * it; a path the CPU lacks, or another value, is ignored (the best path is
+ * taken: never an illegal instruction). nnrt_gemm_isa() names the path a
+ * call would take now.
+ *
+ * Built otherwise (NNRT_ARCH=-march=native, or not x86-64), libnnrt holds
+ * gemm.c once, nnrt_gemm_single, for the flags given; NNRT_ISA is ignored. */
+#include "nnrt_gemm.h"
+#include "nnrt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(NNRT_GEMM_DISPATCH)
+extern const nnrt_gemm_impl nnrt_gemm_avx512, nnrt_gemm_avx2, nnrt_gemm_c;
+
+/* the paths, best first, with what each needs of the CPU */
+static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int has_avx512(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && has_avx2() &&
+           __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+}
+static int has_any(void) { return 1; }
+static const struct {
+    const nnrt_gemm_impl *impl;
+    int (*runs)(void);
+} paths[] = {{&nnrt_gemm_avx512, has_avx512}, {&nnrt_gemm_avx2, has_avx2}, {&nnrt_gemm_c, has_any}};
+enum { NPATHS = sizeof paths / sizeof paths[0] };
+
+static const nnrt_gemm_impl *pick(void) {
+    const char *want = getenv("NNRT_ISA");
+    if (want && !strcmp(want, "generic")) want = "c";
+    if (want)
+        for (int i = 0; i < NPATHS; i++)
+            if (!strcmp(want, paths[i].impl->isa) && paths[i].runs()) return paths[i].impl;
+    for (int i = 0; i < NPATHS; i++)
+        if (paths[i].runs()) return paths[i].impl;
+    return &nnrt_gemm_c;
+}
+#else
+extern const nnrt_gemm_impl nnrt_gemm_single;
+
+static const nnrt_gemm_impl *pick(void) { return &nnrt_gemm_single; }
+#endif
+
+const char *nnrt_gemm_isa(void) { return pick()->isa; }
+
+void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                   float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
+    pick()->sgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+}
+
+void nnrt_sgemm(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                float beta, float *C, long ldc) {
+    pick()->sgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+}
+
+void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
+                   double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
+    pick()->dgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+}
+
+void nnrt_dgemm(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
+                double beta, double *C, long ldc) {
+    pick()->dgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+}

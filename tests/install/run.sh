@@ -1,0 +1,117 @@
+#!/bin/sh
+# Install tests: `make install` into a temporary DESTDIR, then two projects
+# use the installed nnc as a user's would and run examples/xor_api.c on
+# examples/xor.nn: a CMake project (find_package(nnc) + nnc_add_model) and a
+# Makefile project (pkg-config --cflags --libs nnc, the shared libnnrt);
+# the soname, the man page against `nnc --help`, the generated code's
+# version check, nnc leaving unchanged outputs untouched, and make uninstall.
+cd "$(dirname "$0")/../.." || exit 2
+T=$(pwd)/build/tests/install
+D=$T/root
+P=$D/usr/local
+rm -rf $T && mkdir -p $T
+status=0
+pass() { echo "PASS install $*"; }
+fail() { echo "FAIL install $*"; status=1; }
+mtime() { stat -c %y "$1"; }
+
+if make -s install DESTDIR=$D PREFIX=/usr/local >$T/install.log 2>&1; then
+    pass "make install DESTDIR=... PREFIX=/usr/local"
+else
+    fail "make install"; tail -20 $T/install.log; exit 1
+fi
+missing=""
+for f in bin/nnc lib/libnnrt.a lib/libnnrt.so lib/pkgconfig/nnc.pc lib/cmake/nnc/nncConfig.cmake \
+    lib/cmake/nnc/nncConfigVersion.cmake include/nnc/nnrt.h include/nnc/nnrt_gemm.h share/man/man1/nnc.1; do
+    [ -e $P/$f ] || missing="$missing $f"
+done
+[ -z "$missing" ] && pass "every file is installed" || fail "not installed:$missing"
+so=$(readelf -d $P/lib/libnnrt.so 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+major=$(sed -n 's/^#define NNRT_VERSION_MAJOR //p' runtime/nnrt.h)
+[ "$so" = "libnnrt.so.$major" ] && [ -f "$P/lib/$so" ] && pass "libnnrt.so has the soname $so" ||
+    fail "libnnrt.so's soname is '$so', not libnnrt.so.$major (or that link is missing)"
+[ "$($P/bin/nnc --version)" = "nnc $(sed -n 's/^#define NNRT_VERSION_STRING "\(.*\)"$/\1/p' runtime/nnrt.h)" ] &&
+    pass "nnc --version is nnrt.h's NNRT_VERSION_STRING" || fail "nnc --version differs from NNRT_VERSION_STRING"
+
+# the man page names every option of nnc --help
+undoc=""
+for o in $($P/bin/nnc --help | grep -o -- ' -[-a-zA-Z][-a-z]*' | sort -u); do
+    sed 's/\\-/-/g; s/\\f[BIRP]//g' $P/share/man/man1/nnc.1 | grep -q -- "$o" || undoc="$undoc $o"
+done
+[ -z "$undoc" ] && pass "nnc.1 names every option of nnc --help" || fail "nnc.1 lacks:$undoc"
+
+# (a) CMake: find_package(nnc) + nnc_add_model
+mkdir -p $T/cmake/src
+cp examples/xor.nn examples/xor_api.c $T/cmake/src/
+cat >$T/cmake/src/CMakeLists.txt <<'CM'
+cmake_minimum_required(VERSION 3.13)
+project(xor_app C)
+find_package(nnc 0.1 REQUIRED)
+add_executable(xor_app xor_api.c)
+nnc_add_model(xor_app xor.nn)
+CM
+if (cd $T/cmake && cmake -S src -B out -DCMAKE_PREFIX_PATH=$P -DCMAKE_C_FLAGS="-std=c99 -Wall -Wextra -Werror" \
+    >cmake.log 2>&1 && cmake --build out >>cmake.log 2>&1 && cd out && ./xor_app >run.log 2>&1 &&
+    grep -q "same predictions" run.log); then
+    pass "a CMake project (find_package + nnc_add_model, 5 lines) builds and runs xor_api"
+    c=$T/cmake/out/nnc_xor_app/xor.c
+    before=$(mtime $c)
+    sleep 1 && touch $T/cmake/src/xor.nn
+    cmake --build $T/cmake/out >>$T/cmake/cmake.log 2>&1 && [ "$(mtime $c)" = "$before" ] &&
+        pass "CMake: a touched model reruns nnc, which leaves the unchanged xor.c as it was" ||
+        fail "CMake: the rebuild after touching xor.nn failed or rewrote xor.c"
+    sum=$(cksum <$c)
+    sed -i 's/momentum = 0.9/momentum = 0.8/' $T/cmake/src/xor.nn
+    grep -q "momentum = 0.8" $T/cmake/src/xor.nn && cmake --build $T/cmake/out >>$T/cmake/cmake.log 2>&1 &&
+        [ "$(cksum <$c)" != "$sum" ] && (cd $T/cmake/out && ./xor_app | grep -q "same predictions") &&
+        pass "CMake: a changed model is compiled into new code and rebuilt" ||
+        fail "CMake: a changed model did not reach xor.c"
+else
+    fail "the CMake project"; tail -20 $T/cmake/cmake.log $T/cmake/out/run.log 2>/dev/null
+fi
+
+# (b) a Makefile with pkg-config, linked with the shared libnnrt
+mkdir -p $T/pc
+cp examples/xor.nn examples/xor_api.c $T/pc/
+cat >$T/pc/Makefile <<'MK'
+CFLAGS = -std=c99 -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags nnc)
+xor_app: xor_api.c xor.c
+	$(CC) $(CFLAGS) -I. -o $@ xor_api.c xor.c $(shell pkg-config --libs nnc)
+xor.c: xor.nn
+	$(NNC) xor.nn -o xor.c
+MK
+export PKG_CONFIG_PATH=$P/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
+if (cd $T/pc && make NNC=$P/bin/nnc >make.log 2>&1 && LD_LIBRARY_PATH=$P/lib ./xor_app >run.log 2>&1 &&
+    grep -q "same predictions" run.log &&
+    LD_LIBRARY_PATH=$P/lib ldd ./xor_app | grep -q "libnnrt.so.$major => $P"); then
+    pass "a Makefile project (pkg-config --cflags --libs nnc) builds and runs xor_api on libnnrt.so.$major"
+else
+    fail "the pkg-config Makefile project"; tail -20 $T/pc/make.log $T/pc/run.log 2>/dev/null
+fi
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+
+# nnc leaves an output that would not change untouched; a change replaces it
+$P/bin/nnc examples/xor.nn -o $T/u.c && c1=$(mtime $T/u.c) && h1=$(mtime $T/u.h) && sleep 1 &&
+    $P/bin/nnc examples/xor.nn -o $T/u.c && [ "$(mtime $T/u.c)" = "$c1" ] && [ "$(mtime $T/u.h)" = "$h1" ] &&
+    pass "nnc leaves unchanged outputs untouched (mtime of u.c and u.h kept)" || fail "nnc rewrote unchanged outputs"
+$P/bin/nnc --name other examples/xor.nn -o $T/u.c && [ "$(mtime $T/u.c)" != "$c1" ] && grep -q other_init $T/u.h &&
+    pass "nnc replaces an output whose contents change" || fail "nnc did not replace a changed output"
+
+# the generated code refuses an nnrt.h of another version
+mkdir -p $T/old
+sed 's/^#define NNRT_VERSION_MAJOR .*/#define NNRT_VERSION_MAJOR 99/' runtime/nnrt.h >$T/old/nnrt.h
+cp runtime/nnrt_gemm.h $T/old/
+if gcc -std=c99 -I$T/old -c $T/u.c -o $T/u.o >$T/old.log 2>&1; then
+    fail "generated code compiled against an nnrt.h of major version 99"
+elif grep -q "error: #error \"generated by nnc $major\.[0-9]*: needs libnnrt" $T/old.log; then
+    pass "generated code stops with #error on an nnrt.h of another version"
+else
+    fail "no clear #error for another nnrt.h version"; head -5 $T/old.log
+fi
+
+if make -s uninstall DESTDIR=$D PREFIX=/usr/local >$T/uninstall.log 2>&1 && [ -z "$(find $D -type f -o -type l)" ]; then
+    pass "make uninstall removes every installed file"
+else
+    fail "make uninstall left: $(find $D -type f -o -type l | head -5 | tr '\n' ' ')"
+fi
+exit $status
