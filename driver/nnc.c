@@ -4,6 +4,7 @@
  * checked. Exit status: 0 ok, 1 compile or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
+#include "launch.h"
 #include "../runtime/atomic_file.h"
 
 #include <errno.h>
@@ -22,6 +23,10 @@ static const char version_text[] = "nnc " NNC_VERSION "\n";
 
 static const char usage_head[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
+    "       nnc train [options] file.nn [trainer arguments]\n"
+    "       nnc run [options] file.nn COMMAND [trainer arguments]\n"
+    "                   build the --main trainer with $CC (or cc) against libnnrt, cached\n"
+    "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...'\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
@@ -58,6 +63,8 @@ typedef struct cli {
     const char *output; /* -o, or NULL */
     ARR(elab_define) defs;
     arena a;
+    const char *launch; /* "train" or "run" (nnc train|run), else NULL */
+    int rest;           /* with launch: argv index of the first trainer argument */
 } cli;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -217,9 +224,11 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
 }
 
-/* Returns -1 to go on, or an exit status. */
+/* Returns -1 to go on, or an exit status. With c->launch, the arguments
+ * after the input file are the trainer's (c->rest). */
 static int parse_args(cli *c, int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
+    c->rest = argc;
+    for (int i = c->launch ? 2 : 1; i < argc && !(c->launch && c->input); i++) {
         const char *a = argv[i];
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return print_usage();
@@ -235,6 +244,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         else if (!strcmp(a, "-") || a[0] != '-') {
             if (c->input) return usage_error("more than one input file ('%s')", a);
             c->input = a;
+            c->rest = i + 1;
         } else r = parse_valued(c, argc, argv, &i);
         if (r) return r;
     }
@@ -390,9 +400,55 @@ static int run(cli *c) {
     return rc;
 }
 
+/* nnc train|run: the --main trainer, compiled in memory, handed to launch.c. */
+static int launch(cli *c, char *src, size_t len, int argc, char **argv) {
+    c->o.emit_main = 1;
+    strbuf out, hdr;
+    sb_init(&out);
+    sb_init(&hdr);
+    int rc = nnc_compile(&c->o, src, len, &out, &hdr, stderr);
+    free(src);
+    const char *opts = "";
+    for (int i = 2; i < c->rest; i++) opts = arena_printf(&c->a, "%s%s\x1f", opts, argv[i]);
+    char *train[] = {"train"};
+    nnc_launch l = {c->input, &out, &hdr, opts, argv + c->rest, argc - c->rest};
+    if (!strcmp(c->launch, "train")) {
+        char **args = arena_alloc(&c->a, ((size_t)l.nargs + 1) * sizeof *args);
+        memcpy(args, train, sizeof train);
+        if (l.nargs) memcpy(args + 1, l.args, (size_t)l.nargs * sizeof *args);
+        l.args = args;
+        l.nargs++;
+    }
+    if (rc == 0) rc = nnc_launch_run(&l);
+    sb_free(&out);
+    sb_free(&hdr);
+    return rc;
+}
+
+/* nnc train|run: only the options that shape C code, and a command for run. */
+static int launch_checks(cli *c, int argc) {
+    if (c->output) return usage_error("nnc %s takes no -o (the program is cached)", c->launch);
+    if (c->o.emit != EMIT_C || (c->o.target && c->o.target != cg_targets))
+        return usage_error("nnc %s builds the C target only (no --emit, no --target)", c->launch);
+    if (!strcmp(c->launch, "run") && c->rest >= argc)
+        return usage_error("%s", "nnc run needs a command after the model (train, eval, predict, ...)");
+    return -1;
+}
+
+static int launch_main(cli *c, int argc, char **argv) {
+    int rc = launch_checks(c, argc);
+    if (rc >= 0) return rc;
+    struct stat in;
+    size_t len = 0;
+    c->o.file = strcmp(c->input, "-") ? c->input : "<stdin>";
+    char *src = load_input(c, &in, &len);
+    return src ? launch(c, src, len, argc, argv) : 1;
+}
+
 int main(int argc, char **argv) {
     cli c;
     memset(&c, 0, sizeof c);
+    if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "run"))) c.launch = argv[1];
     arena_init(&c.a);
     c.o.opt_level = 2;
     c.o.header = "model.h";
@@ -400,7 +456,7 @@ int main(int argc, char **argv) {
     const char *nc = getenv("NO_COLOR");
     c.o.color = isatty(STDERR_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);
-    if (rc < 0) rc = run(&c);
+    if (rc < 0) rc = c.launch ? launch_main(&c, argc, argv) : run(&c);
     arena_free(&c.a);
     return rc;
 }
