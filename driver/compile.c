@@ -409,6 +409,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     arena_init(&a);
     diag_ctx d;
     diag_init(&d, o->file, src, len, diag, o->color);
+    d.format = o->diag_format;
     ast_program ast;
     int rc = 1;
     const char *bad = o->print_after ? nnc_print_after_error(o->print_after, &a) : NULL;
@@ -431,6 +432,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
     if (counted >= 0) rc = plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, &d);
 done:
+    diag_finish(&d);
     arena_free(&a);
     return rc;
 }

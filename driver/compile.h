@@ -31,6 +31,7 @@ typedef struct nnc_options {
     elab_define *defs;       /* -D NAME=VALUE */
     int ndefs;
     int color;               /* colour diagnostics */
+    diag_format diag_format; /* -fdiagnostics-format: text, json or sarif (common.h) */
     uint64_t max_memory;     /* --max-memory: the most bytes a model may need; 0: NNC_MAX_MEMORY_DEFAULT */
     int infer_only;          /* --infer-only: drop the loss, the optimizer and the targets after elaboration */
     const char *weights;     /* --weights FILE (implies infer_only): the parameters as static const arrays */

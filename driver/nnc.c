@@ -48,6 +48,10 @@ static const char usage_tail[] =
     "                   G, T are powers of 1024 (default 64T: half of x86-64's address space)\n"
     "  --print-after=P  print the IR after pass P (elab or one of --print-passes) to stderr\n"
     "  --print-passes   list the passes in order with the -O level that runs each\n"
+    "  -fdiagnostics-color[=always|never|auto]  colour the diagnostics (auto: when stderr\n"
+    "                   is a terminal and NO_COLOR is unset; the default)\n"
+    "  -fdiagnostics-format=text|json|sarif  diagnostics as gcc's text (default), a JSON\n"
+    "                   array as gcc 10+ writes one, or a SARIF 2.1.0 log, on stderr\n"
     "  --version, --help\n";
 
 /* The usage text, with a line per row of the target table. */
@@ -65,6 +69,7 @@ typedef struct cli {
     arena a;
     const char *launch; /* "train" or "run" (nnc train|run), else NULL */
     int rest;           /* with launch: argv index of the first trainer argument */
+    int auto_color;     /* -fdiagnostics-color=auto: stderr is a terminal and NO_COLOR unset */
 } cli;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -224,6 +229,22 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
 }
 
+/* -fdiagnostics-color[=always|never|auto] and -fdiagnostics-format=text|json|sarif
+ * (gcc's spellings; json-stderr and sarif-stderr too). */
+static int parse_diagnostics(cli *c, const char *a) {
+    static const char *const formats[] = {"text", "json", "sarif", "json-stderr", "sarif-stderr"};
+    static const diag_format kinds[] = {DIAG_TEXT, DIAG_JSON, DIAG_SARIF, DIAG_JSON, DIAG_SARIF};
+    if (!strcmp(a, "-fdiagnostics-color") || !strcmp(a, "-fdiagnostics-color=always")) return c->o.color = 1, 0;
+    if (!strcmp(a, "-fdiagnostics-color=never")) return c->o.color = 0, 0;
+    if (!strcmp(a, "-fdiagnostics-color=auto")) return c->o.color = c->auto_color, 0;
+    if (!strncmp(a, "-fdiagnostics-color=", 20))
+        return usage_error("unknown -fdiagnostics-color value '%s' (always, never, auto)", a + 20);
+    if (strncmp(a, "-fdiagnostics-format=", 21)) return usage_error("unknown option '%s'", a);
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(a + 21, formats[k])) return c->o.diag_format = kinds[k], 0;
+    return usage_error("unknown -fdiagnostics-format '%s' (text, json, sarif)", a + 21);
+}
+
 /* Returns -1 to go on, or an exit status. With c->launch, the arguments
  * after the input file are the trainer's (c->rest). */
 static int parse_args(cli *c, int argc, char **argv) {
@@ -240,6 +261,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         else if (!strcmp(a, "--infer-only")) c->o.infer_only = 1;
         else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
+        else if (!strncmp(a, "-fdiagnostics-", 14)) r = parse_diagnostics(c, a);
         else if (!*a) return usage_error("%s", "the input file name is empty");
         else if (!strcmp(a, "-") || a[0] != '-') {
             if (c->input) return usage_error("more than one input file ('%s')", a);
@@ -454,7 +476,7 @@ int main(int argc, char **argv) {
     c.o.header = "model.h";
     c.o.st_load = nnrt_st_load;
     const char *nc = getenv("NO_COLOR");
-    c.o.color = isatty(STDERR_FILENO) && !(nc && *nc);
+    c.o.color = c.auto_color = isatty(STDERR_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);
     if (rc < 0) rc = c.launch ? launch_main(&c, argc, argv) : run(&c);
     arena_free(&c.a);

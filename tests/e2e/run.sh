@@ -39,6 +39,18 @@ expect "stdin input" 0 "model xor" sh -c "$NNC --emit=ir - < examples/xor.nn"
 expect "--emit=ast" 0 "model" $NNC --emit=ast examples/xor.nn
 expect "--emit=ir-train shows the update" 0 "update sgd lr=0.5 momentum=0.9" $NNC --emit=ir-train examples/xor.nn
 expect "--emit=dot" 0 "digraph" $NNC --emit=dot examples/digits_mlp.nn
+expect "-fdiagnostics-color with a bad value" 2 "unknown -fdiagnostics-color value 'sometimes'" \
+    $NNC -fdiagnostics-color=sometimes examples/xor.nn
+expect "-fdiagnostics-format with a bad value" 2 "unknown -fdiagnostics-format 'xml'" \
+    $NNC -fdiagnostics-format=xml examples/xor.nn
+expect "-fdiagnostics-format=json of a good model is []" 0 "^\[\]$" \
+    $NNC -fdiagnostics-format=json --emit=ir -o $T/ok.ir examples/xor.nn
+expect "-fdiagnostics-color=never beats -fdiagnostics-color" 1 "^tests/diag/name_unknown.nn:[0-9]*:[0-9]*: error" \
+    $NNC -fdiagnostics-color -fdiagnostics-color=never --emit=ir tests/diag/name_unknown.nn
+expect "-fdiagnostics-color forces colour" 1 "\[31merror:" \
+    $NNC -fdiagnostics-color --emit=ir tests/diag/name_unknown.nn
+expect "-fdiagnostics-format=sarif of a plain error" 1 '"level": "error", "message": {"text": "model .* needs' \
+    $NNC -fdiagnostics-format=sarif --max-memory=1K examples/digits_mlp.nn -o $T/mm.c
 expect "--emit=kernels" 0 "train: " $NNC --emit=kernels examples/digits_mlp.nn
 expect "--stats" 0 "arena .* naive sum .* kernels" $NNC --stats examples/digits_mlp.nn -o $T/stats.c
 expect "--print-after=autodiff" 0 "IR after autodiff" $NNC --print-after=autodiff examples/xor.nn -o $T/pa.c
