@@ -363,6 +363,11 @@ static int read_weights(const nnc_options *o, const ir_program *p, cg_options *c
     return 0;
 }
 
+/* What --emit=dot draws: the forward pass, else the loss's, else training. */
+static ir_entry dot_entry(const ir_program *p) {
+    return p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : p->has[ENTRY_LOSS] ? ENTRY_LOSS : ENTRY_TRAIN;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -376,7 +381,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     if (o->stats) print_stats(o, p, unfused, diag);
     switch (o->emit) {
     case EMIT_IR_TRAIN: return print_graph(g, &p->sched[show], 0, out, diag);
-    case EMIT_DOT: return print_graph(g, &p->sched[show], 1, out, diag);
+    case EMIT_DOT_TRAIN: return print_graph(g, &p->sched[show], 1, out, diag);
+    case EMIT_DOT: return print_graph(g, &p->sched[dot_entry(p)], 1, out, diag);
     case EMIT_KERNELS: print_kernels(p, out); return 0;
     default: break;
     }

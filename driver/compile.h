@@ -12,8 +12,9 @@ typedef enum nnc_emit {
     EMIT_AST,     /* the syntax tree */
     EMIT_IR,      /* forward graph after the simplifying passes */
     EMIT_IR_TRAIN,/* forward + backward graph, training schedule */
-    EMIT_DOT,     /* Graphviz of the training graph (or forward) */
-    EMIT_KERNELS  /* the kernel list of each entry point */
+    EMIT_DOT,     /* Graphviz of the forward graph (or the loss's), a box per block application */
+    EMIT_KERNELS, /* the kernel list of each entry point */
+    EMIT_DOT_TRAIN /* Graphviz of the training graph (forward + backward + update) */
 } nnc_emit;
 
 typedef struct nnc_options {

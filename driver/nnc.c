@@ -31,7 +31,8 @@ static const char usage_head[] =
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
 static const char usage_tail[] =
-    "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
+    "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels (dot: the\n"
+    "                   forward graph for Graphviz, a box per block; dot-train: training)\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
     "  -O0 .. -O3       optimization level (default -O2; -O0: no folding, CSE or fusion)\n"
@@ -191,10 +192,10 @@ static int parse_opt_level(cli *c, const char *a) {
 }
 
 static int parse_emit(cli *c, const char *v) {
-    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels"};
-    for (int k = 0; k < 6; k++)
+    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train"};
+    for (int k = 0; k < 7; k++)
         if (!strcmp(v, kinds[k])) return c->o.emit = (nnc_emit)k, 0;
-    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, kernels)", v);
+    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels)", v);
 }
 
 /* --target=NAME: a row of the target table. */
