@@ -1,7 +1,9 @@
 /* nnc.c — the command line. Parses options, reads the source (bounded:
  * MAX_SOURCE bytes, no NUL bytes), checks the outputs' places, runs the
  * pipeline (compile.c) and writes the outputs atomically; every write is
- * checked. Exit status: 0 ok, 1 compile or I/O errors, 2 usage errors. */
+ * checked. `nnc train|run` compile the trainer in memory and hand it to
+ * launch.c, which builds, caches and runs it. Exit status: 0 ok, 1 compile
+ * or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
 #include "launch.h"

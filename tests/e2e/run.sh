@@ -40,7 +40,8 @@ expect "--emit=ast" 0 "model" $NNC --emit=ast examples/xor.nn
 expect "--emit=ir-train shows the update" 0 "update sgd lr=0.5 momentum=0.9" $NNC --emit=ir-train examples/xor.nn
 expect "--emit=dot" 0 "digraph" $NNC --emit=dot examples/digits_mlp.nn
 expect "--emit=dot-train" 0 "style=dashed" $NNC --emit=dot-train examples/digits_mlp.nn
-expect "--emit=dot labels fused programs" 0 'matmul_ep\\n{ .* }.*fillcolor=lightyellow' $NNC --emit=dot examples/digits_mlp.nn
+expect "--emit=dot labels fused programs" 0 'matmul_ep\\n{ .* }.*fillcolor=lightyellow' \
+    $NNC --emit=dot examples/digits_mlp.nn
 # tiny_gpt's graphs: a box per transformer block (stack of L=4), node names
 # carry the block path; the forward graph has no gradients, the training one
 # has; Graphviz lays each out in under 10 s (the flat training graph of 381
@@ -56,7 +57,8 @@ grep -q dashed $T/gpt.dot && fail "tiny_gpt --emit=dot draws gradients" || pass 
 if ! command -v dot >/dev/null; then fail "Graphviz's dot is not installed (scripts/install-deps.sh installs graphviz)"
 else
     for d in gpt gpt_train; do
-        if timeout 10 dot -Tsvg $T/$d.dot -o $T/$d.svg && grep -q '<svg' $T/$d.svg; then pass "Graphviz lays out tiny_gpt $d.dot in under 10 s"
+        if timeout 10 dot -Tsvg $T/$d.dot -o $T/$d.svg && grep -q '<svg' $T/$d.svg; then
+            pass "Graphviz lays out tiny_gpt $d.dot in under 10 s"
         else fail "Graphviz on tiny_gpt $d.dot: failed or over 10 s"; fi
     done
 fi
