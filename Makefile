@@ -109,14 +109,15 @@ $(B)/libnnrt.so: $(RT_PIC)
 	ln -sf $(SONAME) $@
 
 # nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
-$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/libnnc.a $(B)/libnnrt.a
+# (nnc train/run: driver/launch.c builds and caches the trainer)
+$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(B)/libnnc.a $(B)/libnnrt.a
 	$(CC) $(CFLAGS) -o $@ $^ -lm
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
-$(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
+$(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: $(HEADERS)
 $(B)/obj/codegen/targets.o: codegen/targets.def
-$(B)/obj/driver/nnc.o: runtime/atomic_file.h runtime/nnrt.h
+$(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: runtime/atomic_file.h runtime/nnrt.h
 
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.

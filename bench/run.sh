@@ -3,7 +3,8 @@
 # nnrt_sgemm against OpenBLAS), measured in one run. See bench/README.md.
 #
 # Usage: [PEERS=all] sh bench/run.sh [bench.py options: --quick, --only mlp_train,gemm, ...]
-# (the options go to step 2; step 1, bench/elab_scale.sh, always runs)
+# (the options go to step 2; steps 1 and 1b, bench/elab_scale.sh and
+# bench/launch_start.sh, always run)
 # The nnc build folder is $NNC_BUILD, else $B (make's B=..., which make
 # exports to this script), else build. Needs Debian's /usr/bin/python3 with
 # python3-torch and python3-numpy (or $BENCH_PYTHON). OpenBLAS is used when
@@ -16,6 +17,9 @@ BUILD=${NNC_BUILD:-${B:-build}}
 # bench/elab_scale.sh times `nnc --emit=ir` on a generated model of 100,000
 # chained statements; it needs only nnc, not PyTorch.
 NNC_BUILD=$BUILD sh bench/elab_scale.sh 100000 || exit 1
+
+# ---- step 1b (a few seconds): nnc run's cold (cc build) and warm (cached) start ----
+NNC_BUILD=$BUILD sh bench/launch_start.sh || exit 1
 
 # ---- PEERS=all: PyTorch 2 (eager, torch.compile), JAX jit, ONNX Runtime ----
 # from a PyPI venv (bench/requirements-peers.txt, about 6 GB) that this script

@@ -2,6 +2,7 @@
  * diagnostics, an arena allocator, growable arrays and string buffers.
  *
  *   diag.c   diagnostics: file:line:col: error: message, source line, caret
+ *   diag_json.c  the same as a JSON array (gcc 10+) or a SARIF 2.1.0 log
  *   arena.c  arena allocator, strings, string buffers, edit distance
  *   (here)   checked size arithmetic, inline
  *
@@ -25,6 +26,10 @@ typedef struct src_span {
     int end_line, end_col; /* one past the last character */
 } src_span;
 
+/* How diagnostics are written (-fdiagnostics-format): gcc's text, a JSON
+ * array as gcc 10+ writes one, or one SARIF 2.1.0 log. */
+typedef enum diag_format { DIAG_TEXT, DIAG_JSON, DIAG_SARIF } diag_format;
+
 /* Where diagnostics go and how many were reported. */
 typedef struct diag_ctx {
     const char *file; /* name printed in messages ("<stdin>" for -) */
@@ -34,6 +39,10 @@ typedef struct diag_ctx {
     int color;        /* 1: ANSI colours */
     int errors;       /* errors reported so far */
     int max_errors;   /* stop printing after this many (0: no limit) */
+    diag_format format;
+    int printed;      /* JSON/SARIF: diagnostics written so far */
+    int open;         /* JSON/SARIF: the last one is still open for its notes */
+    int children;     /* JSON/SARIF: notes written into the open one */
 } diag_ctx;
 
 void diag_init(diag_ctx *d, const char *file, const char *src, size_t len,
@@ -49,6 +58,12 @@ void diag_note(diag_ctx *d, src_span at, const char *fmt, ...)
 void diag_plain(diag_ctx *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 src_span span_join(src_span a, src_span b);
+/* JSON and SARIF: closes the array or log (an empty one when nothing was
+ * reported); call once when done. Text: nothing. */
+void diag_finish(diag_ctx *d);
+/* JSON and SARIF (diag_json.c): one diagnostic of kind "error" or "note";
+ * at NULL: no position. diag_error, diag_note and diag_plain call it. */
+void diag_json_report(diag_ctx *d, const src_span *at, const char *kind, const char *fmt, va_list ap);
 
 /* ---- arena (arena.c) --------------------------------------------------- */
 

@@ -63,6 +63,10 @@ static void show_source(const diag_ctx *d, src_span at, const char *col) {
 static void report(diag_ctx *d, src_span at, const char *kind, const char *col,
                    const char *fmt, va_list ap) {
     if (!d->out) return;
+    if (d->format != DIAG_TEXT) {
+        diag_json_report(d, &at, kind, fmt, ap);
+        return;
+    }
     if (d->color) fprintf(d->out, "\033[1m");
     fprintf(d->out, "%s:%d:%d: ", d->file, at.line, at.col);
     if (d->color) fprintf(d->out, "%s%s:\033[0m\033[1m ", col, kind);
@@ -76,7 +80,7 @@ static void report(diag_ctx *d, src_span at, const char *kind, const char *col,
 void diag_error(diag_ctx *d, src_span at, const char *fmt, ...) {
     d->errors++;
     if (d->max_errors && d->errors > d->max_errors) {
-        if (d->errors == d->max_errors + 1 && d->out)
+        if (d->errors == d->max_errors + 1 && d->out && d->format == DIAG_TEXT)
             fprintf(d->out, "%s: too many errors, stopping\n", d->file);
         return;
     }
@@ -99,6 +103,11 @@ void diag_plain(diag_ctx *d, const char *fmt, ...) {
     if (!d->out) return;
     va_list ap;
     va_start(ap, fmt);
+    if (d->format != DIAG_TEXT) {
+        diag_json_report(d, NULL, "error", fmt, ap);
+        va_end(ap);
+        return;
+    }
     fprintf(d->out, "nnc: error: ");
     vfprintf(d->out, fmt, ap);
     fputc('\n', d->out);

@@ -363,6 +363,11 @@ static int read_weights(const nnc_options *o, const ir_program *p, cg_options *c
     return 0;
 }
 
+/* What --emit=dot draws: the forward pass, else the loss's, else training. */
+static ir_entry dot_entry(const ir_program *p) {
+    return p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : p->has[ENTRY_LOSS] ? ENTRY_LOSS : ENTRY_TRAIN;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -376,7 +381,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     if (o->stats) print_stats(o, p, unfused, diag);
     switch (o->emit) {
     case EMIT_IR_TRAIN: return print_graph(g, &p->sched[show], 0, out, diag);
-    case EMIT_DOT: return print_graph(g, &p->sched[show], 1, out, diag);
+    case EMIT_DOT_TRAIN: return print_graph(g, &p->sched[show], 1, out, diag);
+    case EMIT_DOT: return print_graph(g, &p->sched[dot_entry(p)], 1, out, diag);
     case EMIT_KERNELS: print_kernels(p, out); return 0;
     default: break;
     }
@@ -409,6 +415,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     arena_init(&a);
     diag_ctx d;
     diag_init(&d, o->file, src, len, diag, o->color);
+    d.format = o->diag_format;
     ast_program ast;
     int rc = 1;
     const char *bad = o->print_after ? nnc_print_after_error(o->print_after, &a) : NULL;
@@ -431,6 +438,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
     if (counted >= 0) rc = plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, &d);
 done:
+    diag_finish(&d);
     arena_free(&a);
     return rc;
 }

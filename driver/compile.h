@@ -12,8 +12,9 @@ typedef enum nnc_emit {
     EMIT_AST,     /* the syntax tree */
     EMIT_IR,      /* forward graph after the simplifying passes */
     EMIT_IR_TRAIN,/* forward + backward graph, training schedule */
-    EMIT_DOT,     /* Graphviz of the training graph (or forward) */
-    EMIT_KERNELS  /* the kernel list of each entry point */
+    EMIT_DOT,     /* Graphviz of the forward graph (or the loss's), a box per block application */
+    EMIT_KERNELS, /* the kernel list of each entry point */
+    EMIT_DOT_TRAIN /* Graphviz of the training graph (forward + backward + update) */
 } nnc_emit;
 
 typedef struct nnc_options {
@@ -31,6 +32,7 @@ typedef struct nnc_options {
     elab_define *defs;       /* -D NAME=VALUE */
     int ndefs;
     int color;               /* colour diagnostics */
+    diag_format diag_format; /* -fdiagnostics-format: text, json or sarif (common.h) */
     uint64_t max_memory;     /* --max-memory: the most bytes a model may need; 0: NNC_MAX_MEMORY_DEFAULT */
     int infer_only;          /* --infer-only: drop the loss, the optimizer and the targets after elaboration */
     const char *weights;     /* --weights FILE (implies infer_only): the parameters as static const arrays */

@@ -1,9 +1,12 @@
 /* nnc.c — the command line. Parses options, reads the source (bounded:
  * MAX_SOURCE bytes, no NUL bytes), checks the outputs' places, runs the
  * pipeline (compile.c) and writes the outputs atomically; every write is
- * checked. Exit status: 0 ok, 1 compile or I/O errors, 2 usage errors. */
+ * checked. `nnc train|run` compile the trainer in memory and hand it to
+ * launch.c, which builds, caches and runs it. Exit status: 0 ok, 1 compile
+ * or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
+#include "launch.h"
 #include "../runtime/atomic_file.h"
 
 #include <errno.h>
@@ -22,11 +25,16 @@ static const char version_text[] = "nnc " NNC_VERSION "\n";
 
 static const char usage_head[] =
     "usage: nnc [options] file.nn        (file '-' reads standard input)\n"
+    "       nnc train [options] file.nn [trainer arguments]\n"
+    "       nnc run [options] file.nn COMMAND [trainer arguments]\n"
+    "                   build the --main trainer with $CC (or cc) against libnnrt, cached\n"
+    "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...'\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
 static const char usage_tail[] =
-    "  --emit=KIND      c (default), ast, ir, ir-train, dot, kernels\n"
+    "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels (dot: the\n"
+    "                   forward graph for Graphviz, a box per block; dot-train: training)\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  -D NAME=VALUE    override a const\n"
     "  -O0 .. -O3       optimization level (default -O2; -O0: no folding, CSE or fusion)\n"
@@ -43,6 +51,10 @@ static const char usage_tail[] =
     "                   G, T are powers of 1024 (default 64T: half of x86-64's address space)\n"
     "  --print-after=P  print the IR after pass P (elab or one of --print-passes) to stderr\n"
     "  --print-passes   list the passes in order with the -O level that runs each\n"
+    "  -fdiagnostics-color[=always|never|auto]  colour the diagnostics (auto: when stderr\n"
+    "                   is a terminal and NO_COLOR is unset; the default)\n"
+    "  -fdiagnostics-format=text|json|sarif  diagnostics as gcc's text (default), a JSON\n"
+    "                   array as gcc 10+ writes one, or a SARIF 2.1.0 log, on stderr\n"
     "  --version, --help\n";
 
 /* The usage text, with a line per row of the target table. */
@@ -58,6 +70,9 @@ typedef struct cli {
     const char *output; /* -o, or NULL */
     ARR(elab_define) defs;
     arena a;
+    const char *launch; /* "train" or "run" (nnc train|run), else NULL */
+    int rest;           /* with launch: argv index of the first trainer argument */
+    int auto_color;     /* -fdiagnostics-color=auto: stderr is a terminal and NO_COLOR unset */
 } cli;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -179,10 +194,10 @@ static int parse_opt_level(cli *c, const char *a) {
 }
 
 static int parse_emit(cli *c, const char *v) {
-    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels"};
-    for (int k = 0; k < 6; k++)
+    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train"};
+    for (int k = 0; k < 7; k++)
         if (!strcmp(v, kinds[k])) return c->o.emit = (nnc_emit)k, 0;
-    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, kernels)", v);
+    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels)", v);
 }
 
 /* --target=NAME: a row of the target table. */
@@ -217,9 +232,27 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
 }
 
-/* Returns -1 to go on, or an exit status. */
+/* -fdiagnostics-color[=always|never|auto] and -fdiagnostics-format=text|json|sarif
+ * (gcc's spellings; json-stderr and sarif-stderr too). */
+static int parse_diagnostics(cli *c, const char *a) {
+    static const char *const formats[] = {"text", "json", "sarif", "json-stderr", "sarif-stderr"};
+    static const diag_format kinds[] = {DIAG_TEXT, DIAG_JSON, DIAG_SARIF, DIAG_JSON, DIAG_SARIF};
+    if (!strcmp(a, "-fdiagnostics-color") || !strcmp(a, "-fdiagnostics-color=always")) return c->o.color = 1, 0;
+    if (!strcmp(a, "-fdiagnostics-color=never")) return c->o.color = 0, 0;
+    if (!strcmp(a, "-fdiagnostics-color=auto")) return c->o.color = c->auto_color, 0;
+    if (!strncmp(a, "-fdiagnostics-color=", 20))
+        return usage_error("unknown -fdiagnostics-color value '%s' (always, never, auto)", a + 20);
+    if (strncmp(a, "-fdiagnostics-format=", 21)) return usage_error("unknown option '%s'", a);
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(a + 21, formats[k])) return c->o.diag_format = kinds[k], 0;
+    return usage_error("unknown -fdiagnostics-format '%s' (text, json, sarif)", a + 21);
+}
+
+/* Returns -1 to go on, or an exit status. With c->launch, the arguments
+ * after the input file are the trainer's (c->rest). */
 static int parse_args(cli *c, int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
+    c->rest = argc;
+    for (int i = c->launch ? 2 : 1; i < argc && !(c->launch && c->input); i++) {
         const char *a = argv[i];
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return print_usage();
@@ -231,10 +264,12 @@ static int parse_args(cli *c, int argc, char **argv) {
         else if (!strcmp(a, "--infer-only")) c->o.infer_only = 1;
         else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
+        else if (!strncmp(a, "-fdiagnostics-", 14)) r = parse_diagnostics(c, a);
         else if (!*a) return usage_error("%s", "the input file name is empty");
         else if (!strcmp(a, "-") || a[0] != '-') {
             if (c->input) return usage_error("more than one input file ('%s')", a);
             c->input = a;
+            c->rest = i + 1;
         } else r = parse_valued(c, argc, argv, &i);
         if (r) return r;
     }
@@ -390,17 +425,63 @@ static int run(cli *c) {
     return rc;
 }
 
+/* nnc train|run: the --main trainer, compiled in memory, handed to launch.c. */
+static int launch(cli *c, char *src, size_t len, int argc, char **argv) {
+    c->o.emit_main = 1;
+    strbuf out, hdr;
+    sb_init(&out);
+    sb_init(&hdr);
+    int rc = nnc_compile(&c->o, src, len, &out, &hdr, stderr);
+    free(src);
+    const char *opts = "";
+    for (int i = 2; i < c->rest; i++) opts = arena_printf(&c->a, "%s%s\x1f", opts, argv[i]);
+    char *train[] = {"train"};
+    nnc_launch l = {c->input, &out, &hdr, opts, argv + c->rest, argc - c->rest};
+    if (!strcmp(c->launch, "train")) {
+        char **args = arena_alloc(&c->a, ((size_t)l.nargs + 1) * sizeof *args);
+        memcpy(args, train, sizeof train);
+        if (l.nargs) memcpy(args + 1, l.args, (size_t)l.nargs * sizeof *args);
+        l.args = args;
+        l.nargs++;
+    }
+    if (rc == 0) rc = nnc_launch_run(&l);
+    sb_free(&out);
+    sb_free(&hdr);
+    return rc;
+}
+
+/* nnc train|run: only the options that shape C code, and a command for run. */
+static int launch_checks(cli *c, int argc) {
+    if (c->output) return usage_error("nnc %s takes no -o (the program is cached)", c->launch);
+    if (c->o.emit != EMIT_C || (c->o.target && c->o.target != cg_targets))
+        return usage_error("nnc %s builds the C target only (no --emit, no --target)", c->launch);
+    if (!strcmp(c->launch, "run") && c->rest >= argc)
+        return usage_error("%s", "nnc run needs a command after the model (train, eval, predict, ...)");
+    return -1;
+}
+
+static int launch_main(cli *c, int argc, char **argv) {
+    int rc = launch_checks(c, argc);
+    if (rc >= 0) return rc;
+    struct stat in;
+    size_t len = 0;
+    c->o.file = strcmp(c->input, "-") ? c->input : "<stdin>";
+    char *src = load_input(c, &in, &len);
+    return src ? launch(c, src, len, argc, argv) : 1;
+}
+
 int main(int argc, char **argv) {
     cli c;
     memset(&c, 0, sizeof c);
+    if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "run"))) c.launch = argv[1];
     arena_init(&c.a);
     c.o.opt_level = 2;
     c.o.header = "model.h";
     c.o.st_load = nnrt_st_load;
     const char *nc = getenv("NO_COLOR");
-    c.o.color = isatty(STDERR_FILENO) && !(nc && *nc);
+    c.o.color = c.auto_color = isatty(STDERR_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);
-    if (rc < 0) rc = run(&c);
+    if (rc < 0) rc = c.launch ? launch_main(&c, argc, argv) : run(&c);
     arena_free(&c.a);
     return rc;
 }

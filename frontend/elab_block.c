@@ -277,6 +277,7 @@ static block_frame enter_block(elab *e, int bi, const char *S) {
     block_frame f = {e->names, e->scope, e->nlayers, e->ncalls, B->prefix};
     e->names = el_scope_new(e, B->consts);
     B->prefix = S;
+    e->g->block = S;
     B->b[bi].active = 1;
     arr_push(e->g->a, B->chain, bi);
     return f;
@@ -286,6 +287,7 @@ static void leave_block(elab *e, int bi, const block_frame *f) {
     e->names = f->names;
     e->scope = f->scope, e->nlayers = f->nlayers, e->ncalls = f->ncalls;
     e->blocks->prefix = f->prefix;
+    e->g->block = f->prefix;
     e->blocks->b[bi].active = 0;
     e->blocks->chain.len--;
 }

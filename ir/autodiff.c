@@ -29,6 +29,7 @@ int ad_op(ad_ctx *c, ir_op o, const ir_node *at, const int *in, const int64_t *i
         abort();
     }
     n->is_grad = 1;
+    n->block = at->block; /* --emit=dot-train draws it in its forward node's block */
     return n->id;
 }
 

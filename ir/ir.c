@@ -85,6 +85,7 @@ static ir_node *new_node(ir_graph *g, ir_op op, src_span loc) {
     n->id = g->nodes.len;
     n->op = op;
     n->loc = loc;
+    n->block = g->block;
     return n;
 }
 

@@ -123,6 +123,8 @@ typedef struct ir_node {
     int is_grad;           /* 1 if made by autodiff (backward graph) */
     int requires_grad;     /* ROLE_INPUT: its gradient is computed (input_grads) */
     const ir_fprog *prog;  /* FUSED, MATMUL_EP: the fused elementwise program */
+    const char *block;     /* the block application that made it (its layer prefix, such as
+                              h.1.0), or NULL outside blocks: --emit=dot draws one box per block */
 } ir_node;
 
 /* The optimizer named by `train`. */
@@ -170,6 +172,8 @@ typedef struct ir_graph {
     ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
     ARR(int) input_grads;    /* after autodiff: gradient node of inputs[i] declared
                                 requires_grad (-1 if none or if it does not reach the loss) */
+    const char *block;       /* while elaborating a block application: its prefix, which new
+                                nodes take as their block; NULL otherwise */
 } ir_graph;
 
 /* ---- graph construction (ir.c) ---------------------------------------- */

@@ -132,17 +132,84 @@ void ir_print(const ir_graph *g, const ir_sched *s, FILE *out) {
     fputs("}\n", out);
 }
 
+/* A node's Graphviz name: n<id>, or "<block>/n<id>" inside a block application. */
+static void dot_id(const ir_node *n, FILE *out) {
+    if (n->block) fprintf(out, "\"%s/n%d\"", n->block, n->id);
+    else fprintf(out, "n%d", n->id);
+}
+
+/* s in a Graphviz string: quotes and backslashes escaped. */
+static void dot_escaped(const char *s, FILE *out) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+/* One node: id, op, name, the fused program (FUSED, MATMUL_EP), type;
+ * gradients dashed, parameters bold, fused kernels filled. */
+static void dot_node(const ir_node *n, const char *indent, FILE *out) {
+    fputs(indent, out);
+    dot_id(n, out);
+    fprintf(out, " [label=\"%%%d %s", n->id, ir_ops[n->op].name);
+    if (n->name) fprintf(out, "\\n%s", n->name);
+    if (n->prog) {
+        strbuf b;
+        sb_init(&b);
+        ir_fprog_str(n, &b);
+        fputs("\\n{ ", out);
+        dot_escaped(b.s, out);
+        fputs(" }", out);
+        sb_free(&b);
+    }
+    fputs("\\n", out);
+    print_type(n, out);
+    const char *style = n->is_grad ? "dashed" : n->op == IR_PARAM ? "bold" : NULL;
+    fputc('"', out);
+    if (n->prog) fprintf(out, ", style=\"filled%s%s\", fillcolor=lightyellow", style ? "," : "", style ? style : "");
+    else if (style) fprintf(out, ", style=%s", style);
+    fputs("];\n", out);
+}
+
+static int dot_live(const ir_sched *s, int i) { return !s || s->live[i]; }
+
+/* The first live node of its block: no earlier live node has the same block. */
+static int dot_first_of_block(const ir_graph *g, const ir_sched *s, int i) {
+    const char *b = g->nodes.data[i]->block;
+    for (int j = 0; j < i; j++)
+        if (dot_live(s, j) && g->nodes.data[j]->block && !strcmp(g->nodes.data[j]->block, b)) return 0;
+    return 1;
+}
+
+/* The box of block application b, from node `from` on: its live nodes. */
+static void dot_cluster(const ir_graph *g, const ir_sched *s, int from, FILE *out) {
+    const char *b = g->nodes.data[from]->block;
+    fprintf(out, "  subgraph \"cluster_%s\" {\n    label=\"%s\";\n    style=rounded;\n", b, b);
+    for (int i = from; i < g->nodes.len; i++)
+        if (dot_live(s, i) && g->nodes.data[i]->block && !strcmp(g->nodes.data[i]->block, b))
+            dot_node(g->nodes.data[i], "    ", out);
+    fputs("  }\n", out);
+}
+
+/* Graphviz: one box (cluster) per block application, named by its layer
+ * prefix; nodes in blocks are named "<block>/n<id>". */
 void ir_print_dot(const ir_graph *g, const ir_sched *s, FILE *out) {
     fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", g->name);
     for (int i = 0; i < g->nodes.len; i++) {
+        if (!dot_live(s, i)) continue;
+        if (!g->nodes.data[i]->block) dot_node(g->nodes.data[i], "  ", out);
+        else if (dot_first_of_block(g, s, i)) dot_cluster(g, s, i, out);
+    }
+    for (int i = 0; i < g->nodes.len; i++) {
         const ir_node *n = g->nodes.data[i];
-        if (s && !s->live[i]) continue;
-        fprintf(out, "  n%d [label=\"%%%d %s", i, i, ir_ops[n->op].name);
-        if (n->name) fprintf(out, "\\n%s", n->name);
-        fputs("\\n", out);
-        print_type(n, out);
-        fprintf(out, "\"%s];\n", n->is_grad ? ", style=dashed" : n->op == IR_PARAM ? ", style=bold" : "");
-        for (int j = 0; j < n->nin; j++) fprintf(out, "  n%d -> n%d;\n", n->in[j], i);
+        if (!dot_live(s, i)) continue;
+        for (int j = 0; j < n->nin; j++) {
+            fputs("  ", out);
+            dot_id(g->nodes.data[n->in[j]], out);
+            fputs(" -> ", out);
+            dot_id(n, out);
+            fputs(";\n", out);
+        }
     }
     fputs("}\n", out);
 }

@@ -24,6 +24,8 @@ have_pkg python3-numpy || need="$need python3-numpy"
 # make bench compares nnrt_sgemm with OpenBLAS (it also becomes the system BLAS
 # that Debian's PyTorch and numpy use, so PyTorch is measured at its best)
 have_pkg libopenblas-dev || need="$need libopenblas-dev"
+# tests/e2e lays out tiny_gpt's --emit=dot graph with Graphviz (under 10 s)
+have_cmd dot || need="$need graphviz"
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

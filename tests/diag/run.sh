@@ -21,4 +21,27 @@ for nn in tests/diag/*.nn; do
         echo "PASS diag $name"
     fi
 done
+
+# -fdiagnostics-format=json|sarif and -fdiagnostics-color=always: goldens in
+# tests/diag/format/ (NAME.json, NAME.sarif, NAME.color) for some of the
+# models above; JSON and SARIF output must also parse as JSON.
+for g in block_shape.json block_shape.sarif multi_errors.json multi_errors.sarif lex_stray_char.json \
+    block_shape.color name_unknown.color; do
+    name=${g%.*} kind=${g##*.} gold=tests/diag/format/$g
+    case $kind in
+    color) out=$("$NNC" -fdiagnostics-color=always --emit=ir tests/diag/$name.nn 2>&1 >/dev/null) ;;
+    *) out=$(NO_COLOR=1 "$NNC" -fdiagnostics-format=$kind --emit=ir tests/diag/$name.nn 2>&1 >/dev/null) ;;
+    esac
+    rc=$?
+    if [ "$1" = "--update" ]; then printf '%s\n' "$out" >"$gold"; fi
+    if [ $rc -ne 1 ]; then
+        echo "FAIL diag $g: exit status $rc, expected 1"; status=1
+    elif ! printf '%s\n' "$out" | diff -u "$gold" - >/dev/null; then
+        echo "FAIL diag $g: output differs"; printf '%s\n' "$out" | diff -u "$gold" -; status=1
+    elif [ $kind != color ] && ! printf '%s\n' "$out" | python3 -m json.tool >/dev/null; then
+        echo "FAIL diag $g: not JSON"; status=1
+    else
+        echo "PASS diag $g"
+    fi
+done
 exit $status

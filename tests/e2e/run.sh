@@ -39,6 +39,41 @@ expect "stdin input" 0 "model xor" sh -c "$NNC --emit=ir - < examples/xor.nn"
 expect "--emit=ast" 0 "model" $NNC --emit=ast examples/xor.nn
 expect "--emit=ir-train shows the update" 0 "update sgd lr=0.5 momentum=0.9" $NNC --emit=ir-train examples/xor.nn
 expect "--emit=dot" 0 "digraph" $NNC --emit=dot examples/digits_mlp.nn
+expect "--emit=dot-train" 0 "style=dashed" $NNC --emit=dot-train examples/digits_mlp.nn
+expect "--emit=dot labels fused programs" 0 'matmul_ep\\n{ .* }.*fillcolor=lightyellow' \
+    $NNC --emit=dot examples/digits_mlp.nn
+# tiny_gpt's graphs: a box per transformer block (stack of L=4), node names
+# carry the block path; the forward graph has no gradients, the training one
+# has; Graphviz lays each out in under 10 s (the flat training graph of 381
+# nodes took minutes)
+$NNC --emit=dot examples/tiny_gpt.nn -o $T/gpt.dot && $NNC --emit=dot-train examples/tiny_gpt.nn -o $T/gpt_train.dot
+for d in gpt gpt_train; do
+    boxes=$(grep -c '^  subgraph "cluster_h\.1\.[0-3]" {$' $T/$d.dot)
+    inbox=$(grep -c '^    "h\.1\.[0-3]/n[0-9]*" \[label=' $T/$d.dot)
+    [ "$boxes" = 4 ] && [ "$inbox" -gt 100 ] && pass "tiny_gpt $d.dot: 4 block boxes holding $inbox nodes" ||
+        fail "tiny_gpt $d.dot: $boxes block boxes, $inbox nodes in them"
+done
+grep -q dashed $T/gpt.dot && fail "tiny_gpt --emit=dot draws gradients" || pass "tiny_gpt --emit=dot: the forward graph"
+if ! command -v dot >/dev/null; then fail "Graphviz's dot is not installed (scripts/install-deps.sh installs graphviz)"
+else
+    for d in gpt gpt_train; do
+        if timeout 10 dot -Tsvg $T/$d.dot -o $T/$d.svg && grep -q '<svg' $T/$d.svg; then
+            pass "Graphviz lays out tiny_gpt $d.dot in under 10 s"
+        else fail "Graphviz on tiny_gpt $d.dot: failed or over 10 s"; fi
+    done
+fi
+expect "-fdiagnostics-color with a bad value" 2 "unknown -fdiagnostics-color value 'sometimes'" \
+    $NNC -fdiagnostics-color=sometimes examples/xor.nn
+expect "-fdiagnostics-format with a bad value" 2 "unknown -fdiagnostics-format 'xml'" \
+    $NNC -fdiagnostics-format=xml examples/xor.nn
+expect "-fdiagnostics-format=json of a good model is []" 0 "^\[\]$" \
+    $NNC -fdiagnostics-format=json --emit=ir -o $T/ok.ir examples/xor.nn
+expect "-fdiagnostics-color=never beats -fdiagnostics-color" 1 "^tests/diag/name_unknown.nn:[0-9]*:[0-9]*: error" \
+    $NNC -fdiagnostics-color -fdiagnostics-color=never --emit=ir tests/diag/name_unknown.nn
+expect "-fdiagnostics-color forces colour" 1 "\[31merror:" \
+    $NNC -fdiagnostics-color --emit=ir tests/diag/name_unknown.nn
+expect "-fdiagnostics-format=sarif of a plain error" 1 '"level": "error", "message": {"text": "model .* needs' \
+    $NNC -fdiagnostics-format=sarif --max-memory=1K examples/digits_mlp.nn -o $T/mm.c
 expect "--emit=kernels" 0 "train: " $NNC --emit=kernels examples/digits_mlp.nn
 expect "--stats" 0 "arena .* naive sum .* kernels" $NNC --stats examples/digits_mlp.nn -o $T/stats.c
 expect "--print-after=autodiff" 0 "IR after autodiff" $NNC --print-after=autodiff examples/xor.nn -o $T/pa.c
@@ -560,6 +595,9 @@ done
 
 # ---- inference-only builds: --infer-only, --weights, _load_mem (tests/e2e/infer.sh) ----
 . tests/e2e/infer.sh
+
+# ---- nnc train / nnc run: build, cache and run the trainer (tests/e2e/launch.sh) ----
+. tests/e2e/launch.sh
 
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
