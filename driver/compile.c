@@ -94,7 +94,8 @@ static size_t kept_for_backward(const ir_program *p) {
 static void print_stats(const nnc_options *o, const ir_program *p, const int *unfused, FILE *diag) {
     static const char *const names[] = {"forward", "loss", "train"};
     size_t es = o->f64 ? 8 : 4;
-    fprintf(diag, "model %s\n", p->g->name);
+    if (p->g->objective) fprintf(diag, "model %s, objective %s\n", p->g->name, p->g->objective);
+    else fprintf(diag, "model %s\n", p->g->name);
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!p->has[e]) continue;
         const mem_plan *m = &p->mem[e];
@@ -380,7 +381,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     case EMIT_KERNELS: print_kernels(p, out); return 0;
     default: break;
     }
-    cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
+    const char *prefix = o->objective ? arena_printf(g->a, "%s_%s", g->name, o->objective) : g->name;
+    cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
                      o->target ? o->target : cg_targets, NULL};
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
@@ -424,6 +426,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     ir_graph g;
     ir_graph_init(&g, &a, "model");
     g.file = o->file;
+    g.objective = o->objective;
     if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
     if (strip_training(o, &g, diag)) goto done;
     if (verify(&g, "elaboration", diag)) goto done;
