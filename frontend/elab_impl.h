@@ -88,9 +88,11 @@ void el_freeze(elab *e, const ast_model *m);
  * another, -1 after an error. */
 int el_objective_loss(elab *e, const ast_stmt *st);
 int el_objective_train(elab *e, const ast_stmt *st);
-/* After the model: names and pairs checked, the objective's params = [...]
- * applied (the parameters outside it frozen for it). */
+/* After the model's statements: the names and the loss-train pairs
+ * checked. After the second pass: the objective's params = [...] applied
+ * (the parameters outside it frozen for it). */
 void el_objectives(elab *e, const ast_model *m);
+void el_objective_params(elab *e);
 
 /* ---- user-defined blocks (elab_block.c) -------------------------------- */
 

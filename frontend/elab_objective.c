@@ -138,6 +138,22 @@ static int params_names(elab *e, const ast_expr *x, char *keep) {
     return ok;
 }
 
+/* 1 if the loss reaches a trained parameter other than through
+ * stop_gradient (so it has a gradient to follow). */
+static int reaches_param(elab *e) {
+    int n = e->g->loss + 1, found = 0;
+    char *on = arena_alloc(e->g->a, (size_t)n);
+    memset(on, 0, (size_t)n);
+    on[n - 1] = 1;
+    for (int i = n - 1; i >= 0 && !found; i--) {
+        const ir_node *x = el_node(e, i);
+        if (!on[i] || x->op == IR_STOP_GRAD) continue;
+        found = x->op == IR_PARAM && x->role == ROLE_PARAM;
+        for (int j = 0; j < x->nin; j++) on[x->in[j]] = 1;
+    }
+    return found;
+}
+
 /* The objective's params = [...]: every parameter outside it is frozen for
  * this objective; the set must hold a trained parameter the loss uses. */
 static void apply_params(elab *e, const ast_stmt *t, const ast_expr *x) {
@@ -153,7 +169,7 @@ static void apply_params(elab *e, const ast_stmt *t, const ast_expr *x) {
     const char *what = t->name ? arena_printf(e->g->a, "objective '%s'", t->name) : "the loss";
     if (!left)
         diag_error(e->d, x->span, "train: params selects no trainable parameter; %s has nothing to train", what);
-    else if (el_depends_on_role(e, e->g->loss, ROLE_PARAM) < 0)
+    else if (!reaches_param(e))
         diag_error(e->d, x->span, "train: %s depends on none of the parameters in params; it has nothing to train",
                    what);
 }
@@ -167,15 +183,17 @@ void el_objectives(elab *e, const ast_model *m) {
     if (e->losses.len > 1) check_pairs(e);
     for (int i = 0; i < e->trains.len; i++) {
         const ast_expr *x = params_arg(e->trains.data[i]);
-        if (x && e->trains.data[i] != e->train) params_names(e, x, NULL);
+        if (x) params_names(e, x, NULL);
     }
     if (e->d->errors != before) return;
     if (e->losses.len > 1 && !want) {
         diag_error(e->d, m->name_span, "model '%s' has %d objectives (%s): compile one at a time with "
                    "--objective NAME; each build's train step trains that objective", m->name, e->losses.len,
                    loss_names(e));
-        return;
     }
+}
+
+void el_objective_params(elab *e) {
     const ast_expr *x = e->train ? params_arg(e->train) : NULL;
     if (x) apply_params(e, e->train, x);
 }
