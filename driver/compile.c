@@ -406,6 +406,40 @@ static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
     return mem_stream_done(f, &buf, out, diag);
 }
 
+/* Elaborate the parsed program, run the passes, plan and emit. */
+static int compile_model(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
+                         strbuf *hdr) {
+    ir_graph g;
+    ir_graph_init(&g, a, "model");
+    g.file = o->file;
+    g.objective = o->objective;
+    if (elaborate(ast, o->defs, o->ndefs, d, &g) != 0) return 1;
+    if (strip_training(o, &g, d->out)) return 1;
+    if (verify(&g, "elaboration", d->out)) return 1;
+    after(o, "elab", &g, d->out);
+    int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, d->out);
+    return counted >= 0 ? plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, d) : 1;
+}
+
+/* A model with several objectives (named losses), for the views (--emit=ir,
+ * ir-train, dot, kernels; --stats): each objective's build in turn, each
+ * text after a line "; objective NAME". Any other model: compile_model. */
+static int compile_each(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
+                        strbuf *hdr) {
+    const ast_model *m = ast->nmodels == 1 ? &ast->models[0] : NULL;
+    int n = 0, rc = 0;
+    for (int i = 0; m && i < m->nstmts; i++) n += m->stmts[i].kind == ST_LOSS && m->stmts[i].name;
+    if (n < 2) return compile_model(o, ast, a, d, out, hdr);
+    for (int i = 0; i < m->nstmts && !rc; i++) {
+        if (m->stmts[i].kind != ST_LOSS || !m->stmts[i].name) continue;
+        nnc_options one = *o;
+        one.objective = m->stmts[i].name;
+        if (o->emit != EMIT_DOT) sb_printf(out, "; objective %s\n", one.objective);
+        rc = compile_model(&one, ast, a, d, out, hdr);
+    }
+    return rc;
+}
+
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag) {
     arena a;
     arena_init(&a);
@@ -423,16 +457,8 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
         rc = print_ast(&ast, out, diag);
         goto done;
     }
-    ir_graph g;
-    ir_graph_init(&g, &a, "model");
-    g.file = o->file;
-    g.objective = o->objective;
-    if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
-    if (strip_training(o, &g, diag)) goto done;
-    if (verify(&g, "elaboration", diag)) goto done;
-    after(o, "elab", &g, diag);
-    int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
-    if (counted >= 0) rc = plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, &d);
+    if (o->objective || o->emit == EMIT_C) rc = compile_model(o, &ast, &a, &d, out, hdr);
+    else rc = compile_each(o, &ast, &a, &d, out, hdr);
 done:
     arena_free(&a);
     return rc;

@@ -57,7 +57,9 @@ static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
     return ok;
 }
 
-static int is_set_arg(const ast_arg *a) { return a->name && (!strcmp(a->name, "freeze") || !strcmp(a->name, "params")); }
+static int is_set_arg(const ast_arg *a) {
+    return a->name && (!strcmp(a->name, "freeze") || !strcmp(a->name, "params"));
+}
 
 /* The optimizer call without its freeze and params arguments (read by
  * el_freeze and el_objectives); freeze is kept in e->freeze when sel (the
