@@ -39,20 +39,24 @@ static const char *loss_names(elab *e) {
     return r;
 }
 
+/* Records loss statement st: 1, or 0 after an error (a second loss where
+ * one is unnamed, a name given twice). */
+static int new_loss(elab *e, const ast_stmt *st) {
+    for (int i = 0; i < e->losses.len; i++) {
+        const ast_stmt *p = e->losses.data[i];
+        if (!st->name || !p->name)
+            return diag_error(e->d, st->span, "a model has one unnamed loss; this is the second (name each "
+                              "objective: loss NAME = ..., and train it: train NAME: adam(...))"), 0;
+        if (!strcmp(p->name, st->name)) return diag_error(e->d, st->name_span, "loss '%s' is defined twice", st->name), 0;
+    }
+    arr_push(e->g->a, e->losses, st);
+    return 1;
+}
+
 /* Records a loss statement (training pass); 1 if it is the objective this
  * compile builds, 0 if another, -1 after an error. */
 int el_objective_loss(elab *e, const ast_stmt *st) {
-    if (e->mode == MODE_TRAIN) {
-        for (int i = 0; i < e->losses.len; i++) {
-            const ast_stmt *p = e->losses.data[i];
-            if (!st->name || !p->name)
-                return diag_error(e->d, st->span, "a model has one unnamed loss; this is the second (name each "
-                                  "objective: loss NAME = ..., and train it: train NAME: adam(...))"), -1;
-            if (!strcmp(p->name, st->name))
-                return diag_error(e->d, st->name_span, "loss '%s' is defined twice", st->name), -1;
-        }
-        arr_push(e->g->a, e->losses, st);
-    }
+    if (e->mode == MODE_TRAIN && !new_loss(e, st)) return -1;
     if (!st->name) return 1;
     const char *want = e->g->objective;
     int sel = want ? !strcmp(want, st->name) : !e->objective || !strcmp(e->objective, st->name);
@@ -118,23 +122,22 @@ static const ast_expr *params_arg(const ast_stmt *t) {
 
 /* Each name of a params = [...] list names a parameter; mark those in keep
  * (NULL: only check). 0 after an error. */
+static int params_name(elab *e, const ast_expr *y, char *keep) {
+    if (y->kind != EX_NAME)
+        return diag_error(e->d, y->span, "params: expected the name of a param, statement or block application, "
+                                         "such as params = [gen, fc1]"), 0;
+    int found = 0;
+    for (int i = 0; i < e->g->params.len; i++)
+        if (param_matches(el_node(e, e->g->params.data[i])->name, y->name)) found = 1, keep ? keep[i] = 1 : 0;
+    if (!found)
+        diag_error(e->d, y->span, "params: '%s' names no parameter (no param '%s' and no parameter '%s.*')", y->name,
+                   y->name, y->name);
+    return found;
+}
+
 static int params_names(elab *e, const ast_expr *x, char *keep) {
     int n = x->kind == EX_LIST ? x->nelems : 1, ok = 1;
-    for (int k = 0; k < n; k++) {
-        const ast_expr *y = x->kind == EX_LIST ? x->elems[k] : x;
-        if (y->kind != EX_NAME) {
-            diag_error(e->d, y->span, "params: expected the name of a param, statement or block application, "
-                                      "such as params = [gen, fc1]");
-            ok = 0;
-            continue;
-        }
-        int found = 0;
-        for (int i = 0; i < e->g->params.len; i++)
-            if (param_matches(el_node(e, e->g->params.data[i])->name, y->name)) found = 1, keep ? keep[i] = 1 : 0;
-        if (!found)
-            diag_error(e->d, y->span, "params: '%s' names no parameter (no param '%s' and no parameter '%s.*')",
-                       y->name, y->name, y->name), ok = 0;
-    }
+    for (int k = 0; k < n; k++) ok &= params_name(e, x->kind == EX_LIST ? x->elems[k] : x, keep);
     return ok;
 }
 
@@ -156,22 +159,36 @@ static int reaches_param(elab *e) {
 
 /* The objective's params = [...]: every parameter outside it is frozen for
  * this objective; the set must hold a trained parameter the loss uses. */
-static void apply_params(elab *e, const ast_stmt *t, const ast_expr *x) {
-    char *keep = arena_alloc(e->g->a, (size_t)e->g->params.len + 1);
-    memset(keep, 0, (size_t)e->g->params.len + 1);
-    if (!params_names(e, x, keep)) return;
+/* Freezes the parameters not in keep; how many trained ones are left. */
+static int freeze_others(elab *e, const char *keep) {
     int left = 0;
     for (int i = 0; i < e->g->params.len; i++) {
         ir_node *p = el_node(e, e->g->params.data[i]);
         if (!keep[i] && p->role == ROLE_PARAM) p->role = ROLE_BUFFER;
         left += p->role == ROLE_PARAM;
     }
+    return left;
+}
+
+static void apply_params(elab *e, const ast_stmt *t, const ast_expr *x) {
+    char *keep = arena_alloc(e->g->a, (size_t)e->g->params.len + 1);
+    memset(keep, 0, (size_t)e->g->params.len + 1);
+    if (!params_names(e, x, keep)) return;
+    int left = freeze_others(e, keep);
     const char *what = t->name ? arena_printf(e->g->a, "objective '%s'", t->name) : "the loss";
     if (!left)
         diag_error(e->d, x->span, "train: params selects no trainable parameter; %s has nothing to train", what);
     else if (!reaches_param(e))
         diag_error(e->d, x->span, "train: %s depends on none of the parameters in params; it has nothing to train",
                    what);
+}
+
+/* Every train statement's params = [...] names parameters. */
+static void check_params(elab *e) {
+    for (int i = 0; i < e->trains.len; i++) {
+        const ast_expr *x = params_arg(e->trains.data[i]);
+        if (x) params_names(e, x, NULL);
+    }
 }
 
 void el_objectives(elab *e, const ast_model *m) {
@@ -181,16 +198,11 @@ void el_objectives(elab *e, const ast_model *m) {
         diag_error(e->d, m->name_span, "--objective %s: model '%s' has no loss named '%s' (losses: %s)", want,
                    m->name, want, loss_names(e));
     if (e->losses.len > 1) check_pairs(e);
-    for (int i = 0; i < e->trains.len; i++) {
-        const ast_expr *x = params_arg(e->trains.data[i]);
-        if (x) params_names(e, x, NULL);
-    }
-    if (e->d->errors != before) return;
-    if (e->losses.len > 1 && !want) {
+    check_params(e);
+    if (e->d->errors == before && e->losses.len > 1 && !want)
         diag_error(e->d, m->name_span, "model '%s' has %d objectives (%s): compile one at a time with "
                    "--objective NAME; each build's train step trains that objective", m->name, e->losses.len,
                    loss_names(e));
-    }
 }
 
 void el_objective_params(elab *e) {
