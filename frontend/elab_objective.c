@@ -47,7 +47,8 @@ static int new_loss(elab *e, const ast_stmt *st) {
         if (!st->name || !p->name)
             return diag_error(e->d, st->span, "a model has one unnamed loss; this is the second (name each "
                               "objective: loss NAME = ..., and train it: train NAME: adam(...))"), 0;
-        if (!strcmp(p->name, st->name)) return diag_error(e->d, st->name_span, "loss '%s' is defined twice", st->name), 0;
+        if (!strcmp(p->name, st->name))
+            return diag_error(e->d, st->name_span, "loss '%s' is defined twice", st->name), 0;
     }
     arr_push(e->g->a, e->losses, st);
     return 1;
