@@ -303,6 +303,7 @@ static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
     }
     g->loss = -1;
     g->loss_eval = -1;
+    g->objective = NULL;
     g->opt.kind = OPT_NONE;
     g->targets.len = 0;
     return 0;
@@ -406,13 +407,29 @@ static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
     return mem_stream_done(f, &buf, out, diag);
 }
 
-/* Elaborate the parsed program, run the passes, plan and emit. */
+/* The first named loss of the program's model (NULL: none); their count
+ * into *n. */
+static const char *first_objective(const ast_program *ast, int *n) {
+    const ast_model *m = ast->nmodels == 1 ? &ast->models[0] : NULL;
+    const char *first = NULL;
+    *n = 0;
+    for (int i = 0; m && i < m->nstmts; i++) {
+        if (m->stmts[i].kind != ST_LOSS || !m->stmts[i].name) continue;
+        if (!(*n)++) first = m->stmts[i].name;
+    }
+    return first;
+}
+
+/* Elaborate the parsed program, run the passes, plan and emit. An
+ * inference-only build (--infer-only, --weights) of a model with several
+ * objectives elaborates the first; its training parts are dropped. */
 static int compile_model(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
                          strbuf *hdr) {
     ir_graph g;
     ir_graph_init(&g, a, "model");
     g.file = o->file;
-    g.objective = o->objective;
+    int n;
+    g.objective = o->objective || !(o->infer_only || o->weights) ? o->objective : first_objective(ast, &n);
     if (elaborate(ast, o->defs, o->ndefs, d, &g) != 0) return 1;
     if (strip_training(o, &g, d->out)) return 1;
     if (verify(&g, "elaboration", d->out)) return 1;
@@ -428,7 +445,7 @@ static int compile_each(const nnc_options *o, const ast_program *ast, arena *a, 
                         strbuf *hdr) {
     const ast_model *m = ast->nmodels == 1 ? &ast->models[0] : NULL;
     int n = 0, rc = 0;
-    for (int i = 0; m && i < m->nstmts; i++) n += m->stmts[i].kind == ST_LOSS && m->stmts[i].name;
+    first_objective(ast, &n);
     if (n < 2) return compile_model(o, ast, a, d, out, hdr);
     for (int i = 0; i < m->nstmts && !rc; i++) {
         if (m->stmts[i].kind != ST_LOSS || !m->stmts[i].name) continue;
