@@ -94,7 +94,8 @@ static size_t kept_for_backward(const ir_program *p) {
 static void print_stats(const nnc_options *o, const ir_program *p, const int *unfused, FILE *diag) {
     static const char *const names[] = {"forward", "loss", "train"};
     size_t es = o->f64 ? 8 : 4;
-    fprintf(diag, "model %s\n", p->g->name);
+    if (p->g->objective) fprintf(diag, "model %s, objective %s\n", p->g->name, p->g->objective);
+    else fprintf(diag, "model %s\n", p->g->name);
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!p->has[e]) continue;
         const mem_plan *m = &p->mem[e];
@@ -302,6 +303,7 @@ static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
     }
     g->loss = -1;
     g->loss_eval = -1;
+    g->objective = NULL;
     g->opt.kind = OPT_NONE;
     g->targets.len = 0;
     return 0;
@@ -386,7 +388,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     case EMIT_KERNELS: print_kernels(p, out); return 0;
     default: break;
     }
-    cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
+    const char *prefix = o->objective ? arena_printf(g->a, "%s_%s", g->name, o->objective) : g->name;
+    cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
                      o->target ? o->target : cg_targets, NULL};
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
@@ -410,6 +413,56 @@ static int print_ast(const ast_program *ast, strbuf *out, FILE *diag) {
     return mem_stream_done(f, &buf, out, diag);
 }
 
+/* The first named loss of the program's model (NULL: none); their count
+ * into *n. */
+static const char *first_objective(const ast_program *ast, int *n) {
+    const ast_model *m = ast->nmodels == 1 ? &ast->models[0] : NULL;
+    const char *first = NULL;
+    *n = 0;
+    for (int i = 0; m && i < m->nstmts; i++) {
+        if (m->stmts[i].kind != ST_LOSS || !m->stmts[i].name) continue;
+        if (!(*n)++) first = m->stmts[i].name;
+    }
+    return first;
+}
+
+/* Elaborate the parsed program, run the passes, plan and emit. An
+ * inference-only build (--infer-only, --weights) of a model with several
+ * objectives elaborates the first; its training parts are dropped. */
+static int compile_model(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
+                         strbuf *hdr) {
+    ir_graph g;
+    ir_graph_init(&g, a, "model");
+    g.file = o->file;
+    int n;
+    g.objective = o->objective || !(o->infer_only || o->weights) ? o->objective : first_objective(ast, &n);
+    if (elaborate(ast, o->defs, o->ndefs, d, &g) != 0) return 1;
+    if (strip_training(o, &g, d->out)) return 1;
+    if (verify(&g, "elaboration", d->out)) return 1;
+    after(o, "elab", &g, d->out);
+    int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, d->out);
+    return counted >= 0 ? plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, d) : 1;
+}
+
+/* A model with several objectives (named losses), for the views (--emit=ir,
+ * ir-train, dot, kernels; --stats): each objective's build in turn, each
+ * text after a line "; objective NAME". Any other model: compile_model. */
+static int compile_each(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
+                        strbuf *hdr) {
+    const ast_model *m = ast->nmodels == 1 ? &ast->models[0] : NULL;
+    int n = 0, rc = 0;
+    first_objective(ast, &n);
+    if (n < 2) return compile_model(o, ast, a, d, out, hdr);
+    for (int i = 0; i < m->nstmts && !rc; i++) {
+        if (m->stmts[i].kind != ST_LOSS || !m->stmts[i].name) continue;
+        nnc_options one = *o;
+        one.objective = m->stmts[i].name;
+        if (o->emit != EMIT_DOT) sb_printf(out, "; objective %s\n", one.objective);
+        rc = compile_model(&one, ast, a, d, out, hdr);
+    }
+    return rc;
+}
+
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag) {
     arena a;
     arena_init(&a);
@@ -428,15 +481,8 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
         rc = print_ast(&ast, out, diag);
         goto done;
     }
-    ir_graph g;
-    ir_graph_init(&g, &a, "model");
-    g.file = o->file;
-    if (elaborate(&ast, o->defs, o->ndefs, &d, &g) != 0) goto done;
-    if (strip_training(o, &g, diag)) goto done;
-    if (verify(&g, "elaboration", diag)) goto done;
-    after(o, "elab", &g, diag);
-    int unfused[ENTRY_COUNT] = {0}, counted = run_passes(o, &g, unfused, diag);
-    if (counted >= 0) rc = plan_and_emit(o, &g, counted ? unfused : NULL, out, hdr, &d);
+    if (o->objective || o->emit == EMIT_C) rc = compile_model(o, &ast, &a, &d, out, hdr);
+    else rc = compile_each(o, &ast, &a, &d, out, hdr);
 done:
     diag_finish(&d);
     arena_free(&a);

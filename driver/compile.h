@@ -21,6 +21,7 @@ typedef struct nnc_options {
     const char *file;        /* source name for messages */
     nnc_emit emit;
     const char *prefix;      /* --name, or NULL for the model name */
+    const char *objective;   /* --objective: the named loss to train, or NULL */
     const char *header;      /* file name the .c includes */
     int opt_level;           /* -O0..-O3 */
     int f64;                 /* --dtype f64 */

@@ -36,6 +36,8 @@ static const char usage_tail[] =
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels (dot: the\n"
     "                   forward graph for Graphviz, a box per block; dot-train: training)\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
+    "  --objective NAME the named loss to train, of a model with several (loss NAME = ...):\n"
+    "                   its train step, optimizer and params; the prefix defaults to MODEL_NAME\n"
     "  -D NAME=VALUE    override a const\n"
     "  -O0 .. -O3       optimization level (default -O2; -O0: no folding, CSE or fusion)\n"
     "  --dtype=f32|f64  element type of the generated code (default f32)\n"
@@ -210,16 +212,19 @@ static int parse_target(cli *c, const char *v) {
 }
 
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
-    static const char *const valued[] = {"--emit", "--target",     "--name", "--dtype", "--print-after",
-                                         "-o",     "--max-memory", "-D",     "--weights"};
+    static const char *const valued[] = {"--emit", "--target",     "--name", "--dtype",   "--print-after",
+                                         "-o",     "--max-memory", "-D",     "--weights", "--objective"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
-    for (int k = 0; k < 9 && !opt; k++)
+    for (int k = 0; k < 10 && !opt; k++)
         if (is_opt(a, valued[k]) && (valued[k][1] == '-' || !a[2])) opt = valued[k];
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
     if (is_opt(a, "--emit")) return parse_emit(c, v);
     if (is_opt(a, "--target")) return parse_target(c, v);
     if (is_opt(a, "--name")) return parse_name(c, v);
+    if (is_opt(a, "--objective"))
+        return is_identifier(v, strlen(v)) ? (c->o.objective = v, 0)
+                                           : usage_error("--objective must be a loss name, got '%s'", v);
     if (is_opt(a, "--print-after")) {
         const char *bad = nnc_print_after_error(v, &c->a);
         return bad ? usage_error("%s", bad) : (c->o.print_after = v, 0);

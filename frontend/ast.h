@@ -67,15 +67,16 @@ typedef enum ast_stmt_kind {
     ST_PARAM,  /* param  NAME : type [= init] */
     ST_LET,    /* NAME = expr */
     ST_OUTPUT, /* output NAME [= expr] */
-    ST_LOSS,   /* loss expr */
-    ST_TRAIN,  /* train expr (a call: sgd(lr = 0.1)) */
+    ST_LOSS,   /* loss [NAME =] expr (NAME: one of several objectives) */
+    ST_TRAIN,  /* train [NAME] expr (a call: sgd(lr = 0.1); NAME: the loss it trains) */
     ST_RETURN  /* return expr (blocks only; elaboration checks where) */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
     ast_stmt_kind kind;
     src_span span;      /* the whole statement */
-    const char *name;   /* INPUT, TARGET, PARAM, LET, OUTPUT: bound name */
+    const char *name;   /* INPUT, TARGET, PARAM, LET, OUTPUT: bound name; LOSS, TRAIN: the
+                           objective's name or NULL */
     src_span name_span;
     ast_type type;      /* INPUT, TARGET, PARAM */
     ast_expr *value;    /* PARAM: initializer or NULL; LET/OUTPUT: the

@@ -153,6 +153,7 @@ static void print_stmt(const ast_stmt *s, FILE *out) {
     fprintf(out, "  %s", stmt_word(s->kind));
     if (s->kind == ST_LOSS || s->kind == ST_TRAIN || s->kind == ST_RETURN) {
         fputc(' ', out);
+        if (s->name) fprintf(out, "%s%s ", s->name, s->kind == ST_LOSS ? " =" : ":");
         print_expr(s->value, out, 0);
         fputc('\n', out);
         return;

@@ -129,9 +129,11 @@ int elaborate(const ast_program *p, elab_define *defs, int ndefs, diag_ctx *d, i
     g->name = m->name;
     e.names = el_scope_new(&e, blocks.consts);
     for (int i = 0; i < m->nstmts; i++) el_stmt(&e, &m->stmts[i]);
+    if (d->errors == before) el_objectives(&e, m);
     if (d->errors == before) check_model(&e, m); /* not after errors: they cascade */
     g->loss_eval = g->loss;
     if (d->errors == before && e.mode_dependent) second_pass(&e, m);
+    if (d->errors == before) el_objective_params(&e);
     if (d->errors == before) el_freeze(&e, m);
     resolve_auto_init(&e);
     return d->errors - before;

@@ -48,6 +48,10 @@ typedef struct elab {
     struct elab_blocks *blocks; /* user-defined blocks and their state (elab_block.c) */
     struct el_index *param_ids; /* parameter name -> node id (elab_call.c) */
     const ast_expr *freeze;     /* the train statement's freeze = [...] argument, or NULL */
+    ARR(const ast_stmt *) losses; /* the loss statements (training pass) */
+    ARR(const ast_stmt *) trains; /* the train statements (training pass) */
+    const char *objective;      /* the name of the loss this compile trains (NULL: unnamed) */
+    const ast_stmt *train;      /* its train statement, or NULL */
 } elab;
 
 enum { MAX_PARAMS = 11 }; /* conv_transpose2d takes 10 arguments */

@@ -10,6 +10,7 @@
  *   elab_call.c   calls: argument matching, dispatch, the helpers of elab.h
  *   elab_stmt.c   statements: input, target, param, bindings, output
  *   elab_train.c  the loss and train statements
+ *   elab_objective.c  several objectives: named losses, train NAME: ..., params
  *   elab_block.c  user-defined blocks, dim and stack
  */
 #ifndef NNC_ELAB_IMPL_H
@@ -82,6 +83,16 @@ void el_stmt_train(elab *e, const ast_stmt *st);
 /* After the model: the parameters train's freeze = [...] names stop being
  * trained (ROLE_BUFFER); unknown names and freezing everything are errors. */
 void el_freeze(elab *e, const ast_model *m);
+/* Several objectives (elab_objective.c): a loss or train statement
+ * recorded; 1 if it belongs to the objective this compile builds, 0 if to
+ * another, -1 after an error. */
+int el_objective_loss(elab *e, const ast_stmt *st);
+int el_objective_train(elab *e, const ast_stmt *st);
+/* After the model's statements: the names and the loss-train pairs
+ * checked. After the second pass: the objective's params = [...] applied
+ * (the parameters outside it frozen for it). */
+void el_objectives(elab *e, const ast_model *m);
+void el_objective_params(elab *e);
 
 /* ---- user-defined blocks (elab_block.c) -------------------------------- */
 

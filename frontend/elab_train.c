@@ -2,6 +2,9 @@
  * targets are data, and one optimizer call (sgd, adam, adamw; their
  * entries are in lib_core.c) whose arguments become the graph's ir_optim.
  *
+ * Several named losses are objectives (elab_objective.c): train NAME: ...
+ * trains one; its params = [...] is read there.
+ *
  * Every optimizer also takes freeze = [NAME, ...] (or one NAME): each NAME
  * is a param, or a statement or block application whose layers made
  * parameters (NAME.weight, NAME.0.bias, NAME.fc.weight, ...). Those
@@ -25,10 +28,8 @@ static void check_loss_targets(elab *e) {
 }
 
 void el_stmt_loss(elab *e, const ast_stmt *st) {
-    if (e->g->loss >= 0) {
-        diag_error(e->d, st->span, "a model has one loss; this is the second");
-        return;
-    }
+    int sel = el_objective_loss(e, st);
+    if (sel < 0) return;
     val v = el_eval_stmt_expr(e, "loss", st->value);
     if (v.kind == V_NUM) diag_error(e->d, st->value->span, "the loss must be a tensor expression");
     if (v.kind != V_TENSOR) return;
@@ -37,7 +38,7 @@ void el_stmt_loss(elab *e, const ast_stmt *st) {
                    el_type_str(e, v.node));
         return;
     }
-    e->g->loss = v.node;
+    if (sel) e->g->loss = v.node;
     check_loss_targets(e);
 }
 
@@ -56,20 +57,27 @@ static int opt_args(elab *e, const builtin *b, val *args, ir_optim *o) {
     return ok;
 }
 
-/* The optimizer call without its freeze argument, which is kept in
- * e->freeze (from the training pass) for el_freeze. */
-static const ast_expr *without_freeze(elab *e, const ast_expr *x) {
-    int k = -1;
-    for (int i = 0; i < x->nargs; i++)
-        if (x->args[i].name && !strcmp(x->args[i].name, "freeze")) k = i;
-    if (k < 0) return x;
-    if (e->mode == MODE_TRAIN) e->freeze = x->args[k].value;
+static int is_set_arg(const ast_arg *a) {
+    return a->name && (!strcmp(a->name, "freeze") || !strcmp(a->name, "params"));
+}
+
+/* The optimizer call without its freeze and params arguments (read by
+ * el_freeze and el_objectives); freeze is kept in e->freeze when sel (the
+ * train statement of the objective this compile builds, training pass). */
+static const ast_expr *without_freeze(elab *e, const ast_expr *x, int sel) {
+    int n = 0;
+    for (int i = 0; i < x->nargs; i++) {
+        if (!is_set_arg(&x->args[i])) continue;
+        n++;
+        if (e->mode == MODE_TRAIN && sel && !strcmp(x->args[i].name, "freeze")) e->freeze = x->args[i].value;
+    }
+    if (!n) return x;
     ast_expr *c = arena_alloc(e->g->a, sizeof *c);
     *c = *x;
     c->args = arena_alloc(e->g->a, sizeof *c->args * (size_t)x->nargs);
     c->nargs = 0;
     for (int i = 0; i < x->nargs; i++)
-        if (i != k) c->args[c->nargs++] = x->args[i];
+        if (!is_set_arg(&x->args[i])) c->args[c->nargs++] = x->args[i];
     return c;
 }
 
@@ -232,19 +240,22 @@ static ast_expr *optimizer_call(elab *e, const ast_expr *x) {
 void el_stmt_train(elab *e, const ast_stmt *st) {
     const ast_expr *x = st->value;
     const builtin *b = x->kind == EX_CALL ? el_find_builtin(x->name) : NULL;
-    if (e->g->opt.kind != OPT_NONE)
+    int sel = el_objective_train(e, st);
+    if (sel < 0) return;
+    if (sel && e->g->opt.kind != OPT_NONE)
         return diag_error(e->d, st->span, "a model has one train statement; this is the second");
+    if (sel && e->mode == MODE_TRAIN) e->train = st;
     if (!b || b->kind != B_OPTIM) {
         if (x->kind == EX_CALL && !b) return el_unknown(e, x->name_span, "optimizer", x->name, 2);
         return diag_error(e->d, x->span, "train expects an optimizer: sgd(...), adam(...) or adamw(...)");
     }
     val args[MAX_PARAMS];
-    if (!el_bind_args(e, b, optimizer_call(e, without_freeze(e, x)), args)) return;
+    if (!el_bind_args(e, b, optimizer_call(e, without_freeze(e, x, sel)), args)) return;
     ir_optim o = {.kind = OPT_SGD, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .loc = x->span};
     o.sched.gamma = 0.1, o.sched.pct_start = 0.3, o.sched.div_factor = 25, o.sched.final_div_factor = 1e4;
     if (!strcmp(b->name, "adam")) o.kind = OPT_ADAM, o.lr = 1e-3;
     if (!strcmp(b->name, "adamw")) o.kind = OPT_ADAMW, o.lr = 1e-3, o.weight_decay = 1e-2;
-    if (opt_args(e, b, args, &o) && sched_args(e, x, &o)) e->g->opt = o;
+    if (opt_args(e, b, args, &o) && sched_args(e, x, &o) && sel) e->g->opt = o;
 }
 
 

@@ -13,6 +13,7 @@
  *   elab_call.c        calls of built-ins; helpers for the families
  *   elab_stmt.c        statements: input, target, param, bindings, output
  *   elab_train.c       the loss and train statements
+ *   elab_objective.c   several objectives: named losses, params = [...]
  *   elab_block.c       user-defined blocks, dim and stack
  *   lib_core.c         built-ins: elementwise, matmul, sum/mean, dense,
  *                      losses, optimizers

@@ -9,7 +9,7 @@
  *   stmt      := 'input' NAME ':' type | 'target' NAME ':' type
  *              | 'param' NAME ':' type [ '=' expr ]
  *              | NAME '=' expr | 'output' NAME [ '=' expr ]
- *              | 'loss' expr | 'train' expr | 'return' expr
+ *              | 'loss' [NAME '='] expr | 'train' [NAME ':'] expr | 'return' expr
  *   type      := NAME '[' [ expr { ',' expr } ] ']'
  *   expr      := additive { '->' NAME [ '(' [args] ')' ] }   (loosest)
  *   additive  := term { ('+'|'-') term }
@@ -178,7 +178,9 @@ stmt
     | "output" NAME          { $$ = ast_st_bind(ctx, ST_OUTPUT, $2, @2, NULL, @$); }
     | "output" NAME '=' expr { $$ = ast_st_bind(ctx, ST_OUTPUT, $2, @2, $4, @$); }
     | "loss" expr            { $$ = ast_st_expr(ctx, ST_LOSS, $2, @$); }
+    | "loss" NAME '=' expr   { $$ = ast_st_bind(ctx, ST_LOSS, $2, @2, $4, @$); }
     | "train" expr           { $$ = ast_st_expr(ctx, ST_TRAIN, $2, @$); }
+    | "train" NAME ':' expr  { $$ = ast_st_bind(ctx, ST_TRAIN, $2, @2, $4, @$); }
     | "return" expr          { $$ = ast_st_expr(ctx, ST_RETURN, $2, @$); }
     ;
 

@@ -169,6 +169,7 @@ typedef struct ir_graph {
     int loss_eval;           /* the loss in inference mode (== loss unless
                                 dropout or batch norm make them differ) */
     ir_optim opt;            /* training configuration */
+    const char *objective;   /* the named loss to train (nnc --objective), or NULL */
     ARR(int) grads;          /* after autodiff: gradient node of params[i] (-1 if none) */
     ARR(int) input_grads;    /* after autodiff: gradient node of inputs[i] declared
                                 requires_grad (-1 if none or if it does not reach the loss) */

@@ -97,6 +97,11 @@ static void protos(cg_ctx *cx, strbuf *h) {
     if (cx->p->has[ENTRY_LOSS]) sb_printf(h, "int %s_loss_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     if (cg_trainable(cx)) sb_printf(h, "int %s_forward_backward_v(%s *m, const void *const *io, %s *loss);\n", P, P, T);
     protos_params(cx, h);
+    if (cx->g->objective && !cx->o->weights)
+        sb_printf(h, "/* Objective '%s' of a model with several: train and read the parameters in params\n"
+                     " * (%s_PARAM_ELEMS, laid out as _params; another objective's _params) instead of m's\n"
+                     " * own; NULL: m's own again. */\nint %s_bind_params(%s *m, %s *params);\n",
+                  cx->g->objective, cx->upper, P, P, T);
 }
 
 /* The parameters (const with --weights), save and load, messages. */
@@ -160,7 +165,9 @@ static void emit_lifecycle(cg_ctx *cx) {
     layout l = layout_of(cx);
     size_t pe = cg_param_elems(cx);
     sb_printf(c, "\nint %s_reset(%s *m, uint64_t seed) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
-    if (!cx->o->weights) sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
+    if (cx->g->objective && !cx->o->weights) /* m->params may be bound elsewhere: clear m's own block */
+        sb_printf(c, "    memset((unsigned char *)(void *)m + %d, 0, %zu - %d);\n", HEADER_BYTES, l.act, HEADER_BYTES);
+    else if (!cx->o->weights) sb_printf(c, "    memset(m->params, 0, %zu - %d);\n", l.act, HEADER_BYTES);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
     sb_puts(c, "    m->last_loss = 0;\n");
     if (cg_trainable(cx)) sb_printf(c, "    m->sched = %s_sched0;\n    m->norm_known = 0;\n", P);
@@ -187,6 +194,10 @@ static void emit_lifecycle(cg_ctx *cx) {
               P, cx->upper);
     sb_puts(c, "    m->owned = mem;\n    return m;\n}\n");
     sb_printf(c, "\nvoid %s_free(%s *m) {\n    if (m && m->owned) free(m->owned);\n}\n", P, P);
+    if (cx->g->objective && !cx->o->weights)
+        sb_printf(c, "\nint %s_bind_params(%s *m, %s *params) {\n    if (!m) return NNRT_ERR_ARG;\n"
+                     "    m->params = params ? params : (%s *)(void *)((unsigned char *)(void *)m + %zu);\n"
+                     "    return NNRT_OK;\n}\n", P, P, cx->T, cx->T, l.params);
 }
 
 /* ---- entry points ------------------------------------------------------ */

@@ -272,6 +272,12 @@ if $NNC tests/e2e/noise.nn -o $T/noise.c && gcc $CFLAGS99 -I$T tests/e2e/noise.c
     -o $T/noise 2>$T/noise.log; then
     $T/noise || status=1
 else fail "tests/e2e/noise.c does not build"; sed 's/^/    /' $T/noise.log | head; fi
+# ---- several objectives (tests/e2e/objectives.c): one build per objective, one parameter buffer ----
+if $NNC tests/parity/gan.nn --objective d_loss -o $T/gan_d_loss.c && $NNC tests/parity/gan.nn --objective g_loss \
+    -o $T/gan_g_loss.c && gcc $CFLAGS99 -I$T tests/e2e/objectives.c $T/gan_d_loss.c $T/gan_g_loss.c $NNRT -lm \
+    -o $T/objectives 2>$T/objectives.log; then
+    $T/objectives || status=1
+else fail "tests/e2e/objectives.c does not build"; sed 's/^/    /' $T/objectives.log | head; fi
 printf 'model diverge {\n input x : f32[4, 2]\n target y : f32[4, 1]\n output p = dense(x, 1)\n loss mse(p, y)\n %s\n}\n' \
     "train sgd(lr = 100)" >$T/diverge.nn
 $NNC $T/diverge.nn --main -o $T/diverge.c && gcc $CFLAGS99 $T/diverge.c $NNRT -lm -o $T/diverge || fail "diverge builds"

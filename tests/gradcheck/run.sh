@@ -9,7 +9,9 @@
 #
 # A model's harness arguments: the number of `target` declarations gives
 # --targets; a line "# gradcheck-args: ..." in the model adds more
-# (--classes C for i32 labels, --range LO HI for the inputs).
+# (--classes C for i32 labels, --range LO HI for the inputs). A model with
+# several objectives has a line "# gradcheck-objective: NAME ARGS" per
+# objective: each is built with --objective NAME and checked with ARGS.
 #
 # Usage: tests/gradcheck/run.sh       env: NNC (default build/nnc), NNRT
 # (default libnnrt.a beside NNC), CC (default gcc), GRADCHECK_LEVELS
@@ -43,6 +45,7 @@ ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 show() { sed 's/^/    /' "$1" | tail -n 40; }
 
+obj_nnc= obj_args=
 : >"$tmp/ops.txt"
 # check FILE LEVEL LABEL [CFLAGS...]: build the model at nnc LEVEL with the
 # harness (plus CFLAGS) and run the gradient check
@@ -54,7 +57,8 @@ check() {
     ntargets=$(grep -c '^[[:space:]]*target[[:space:]]' "$f")
     d=$tmp/$name$level$(echo "$*" | tr -c 'a-zA-Z0-9\n' _)
     mkdir -p "$d"
-    if ! "$NNC" "$f" --dtype f64 "$level" --name "$name" -o "$d/$name.c" >"$d/log" 2>&1; then
+    # shellcheck disable=SC2086 # obj_nnc is a word list
+    if ! "$NNC" "$f" --dtype f64 "$level" $obj_nnc --name "$name" -o "$d/$name.c" >"$d/log" 2>&1; then
         bad "$label: nnc failed"
         show "$d/log"
         return
@@ -68,7 +72,7 @@ check() {
         return
     fi
     # shellcheck disable=SC2086 # args is a word list
-    "$d/check" --seed "$SEED" --targets "$ntargets" $args >"$d/log" 2>&1
+    "$d/check" --seed "$SEED" --targets "$ntargets" $args $obj_args >"$d/log" 2>&1
     rc=$?
     summary=$(grep "^$name: max rel err" "$d/log" | sed "s/^$name: //")
     if [ "$rc" -eq 0 ]; then
@@ -88,11 +92,23 @@ for f in "$DIR"/*.nn; do
             sed -n 's/^ *%[0-9]* : [^=]*= \([a-z_][a-z_0-9]*\)(.*/\1/p' "$tmp/$name.ir" >>"$tmp/ops.txt"
         fi
     done
-    for level in $LEVELS; do
-        label=$name
-        [ "$level" = -O2 ] || label="$name $level"
-        check "$f" "$level" "$label"
+    # several objectives: each line "# gradcheck-objective: NAME ARGS" checks
+    # the build of objective NAME (--objective NAME) with harness ARGS
+    objs=$(sed -n 's/^# gradcheck-objective: *\([a-z_0-9]*\).*/\1/p' "$f")
+    for obj in ${objs:-""}; do
+        obj_nnc=${obj:+--objective $obj}
+        obj_args=$(sed -n "s/^# gradcheck-objective: *$obj //p" "$f")
+        [ -n "$obj" ] || obj_args=
+        # the ops of an objective's training graph, for coverage
+        [ -z "$obj" ] || "$NNC" "$f" --emit=ir-train $obj_nnc 2>/dev/null |
+            sed -n 's/^ *%[0-9]* : [^=]*= \([a-z_][a-z_0-9]*\)(.*/\1/p' >>"$tmp/ops.txt"
+        for level in $LEVELS; do
+            label=$name${obj:+ [$obj]}
+            [ "$level" = -O2 ] || label="$label $level"
+            check "$f" "$level" "$label"
+        done
     done
+    obj_nnc= obj_args=
 done
 
 # ---- the conv kernels' ISA branches (codegen/c/k_conv.c) ----------------------

@@ -321,7 +321,8 @@ class Case:
     model comparison (no f64 variant)."""
 
     def __init__(self, name, nn_file, module, batch, optim=None, defines=None, seed=1,
-                 check=None, dtype="f32", modes=False, extra=None, runner=None):
+                 check=None, dtype="f32", modes=False, extra=None, runner=None, nnc_args=None):
+        self.nnc_args = nnc_args or []  # more nnc options, e.g. ["--objective", "d_loss"]
         self.name, self.nn_file, self.module, self.batch = name, nn_file, module, batch
         self.optim, self.defines, self.seed, self.check = optim, defines or {}, seed, check
         self.dtype, self.modes, self.extra, self.runner = dtype, modes, extra, runner
@@ -384,7 +385,7 @@ def all_cases():
     for c in base:  # the same models generated with --dtype=f64
         if not c.runner:
             cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
-                              c.seed, c.check, "f64", c.modes, c.extra))
+                              c.seed, c.check, "f64", c.modes, c.extra, nnc_args=c.nnc_args))
     return cases
 
 
@@ -407,7 +408,7 @@ def run(cmd, what):
 def build(case, tmp, nnc, lib):
     base = os.path.splitext(os.path.basename(case.nn_file))[0]
     cfile = os.path.join(tmp, base + ".c")
-    cmd = [nnc]
+    cmd = [nnc] + case.nnc_args
     for k, v in case.defines.items():
         cmd += ["-D", f"{k}={v}"]
     if case.dtype == "f64":
