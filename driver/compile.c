@@ -363,6 +363,25 @@ static int read_weights(const nnc_options *o, const ir_program *p, cg_options *c
     return 0;
 }
 
+/* 0 if --freestanding can build p, else 1 after an error: it needs
+ * --weights, and no op whose index check formats a message (snprintf). */
+static int freestanding_unusable(const nnc_options *o, const ir_program *p, FILE *diag) {
+    if (!o->weights) {
+        fprintf(diag, "nnc: error: --freestanding needs --weights W.safetensors (a freestanding model neither "
+                      "loads nor initializes its weights)\n");
+        return 1;
+    }
+    const ir_sched *s = &p->sched[ENTRY_FORWARD];
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *n = p->g->nodes.data[s->order.data[t]];
+        if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
+        fprintf(diag, "nnc: error: --freestanding: model '%s' uses %s, whose index check formats its message "
+                      "with snprintf; build it hosted\n", p->g->name, ir_ops[n->op].name);
+        return 1;
+    }
+    return 0;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -381,7 +400,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     default: break;
     }
     cg_options co = {o->prefix ? o->prefix : g->name, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets, NULL};
+                     o->target ? o->target : cg_targets, NULL, o->freestanding};
+    if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
 }

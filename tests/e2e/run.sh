@@ -561,6 +561,9 @@ done
 # ---- inference-only builds: --infer-only, --weights, _load_mem (tests/e2e/infer.sh) ----
 . tests/e2e/infer.sh
 
+# ---- freestanding builds: --freestanding, libnnrt_core.a, stack high-water (tests/e2e/freestanding.sh) ----
+. tests/e2e/freestanding.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)
