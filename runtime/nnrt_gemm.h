@@ -44,9 +44,10 @@ void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long
  * nothing allocated. The generated code of `nnc --freestanding` passes a
  * part of the model's block. With nws >= nnrt_sgemm_ws_floats(ta, tb, M, N,
  * K) the blocks are those of nnrt_sgemm and so are the bits; with less, the
- * blocks are smaller (same bits) and, below 2 * 256 * 32 + 16 floats for a
- * product that packs, the product runs as plain loops (correct, slower,
- * rounded in another order). ws may be NULL when nws is 0. */
+ * blocks are smaller (same bits) and, when not even one sliver of A and one
+ * panel of B fit (2 x 32 x the K block of at most 256, + 16 floats), the
+ * product runs as plain loops (correct, slower, rounded in another order).
+ * ws may be NULL when nws is 0. */
 void nnrt_sgemm_ws(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                    float beta, float *C, long ldc, float *ws, long nws);
 void nnrt_sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,

@@ -545,13 +545,17 @@ static void emit_weights(cg_ctx *cx) {
     sb_puts(cx->c, n ? "\n};\n" : "0};\n");
 }
 
+static void emit_last_error(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
+}
+
 static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     strbuf *c = cx->c;
     int np = cx->g->params.len;
     cg_param_table(cx);
-    sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
-    if (cx->o->freestanding) return;
+    if (cx->o->freestanding) return emit_last_error(cx);
     sb_printf(c,
               "\nint %s_save(const %s *m, const char *path) {\n    nnrt_err err;\n"
               "    if (!m || !path) return NNRT_ERR_ARG;\n",
@@ -564,6 +568,7 @@ static void emit_params_api(cg_ctx *cx) {
     if (!cx->o->weights) emit_load(cx);
     if (cg_infer_only(cx) && !cx->o->weights) emit_load_mem(cx);
     if (cg_trainable(cx)) emit_checkpoint(cx);
+    emit_last_error(cx);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }
 
