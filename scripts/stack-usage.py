@@ -13,9 +13,10 @@ kernel epilogue kID_..._ep (the functions the generated code hands to
 nnrt_sgemm_ws_ep). Compile the model with
 -fno-ipa-icf, so that GCC merges no two kernels into one. A frame GCC reports as dynamic
 and unbounded, recursion, or a missing callee other than memcpy, memset,
-memmove or a libgcc helper (__aeabi_*: soft double arithmetic on a
-single-precision FPU, leaf routines with frames of a few words, counted as
-0) is an error (exit 1): the mark would not be a bound.
+memmove, a libgcc helper (__aeabi_*: soft double arithmetic on a
+single-precision FPU) or a libm function of the model's ops (sqrtf, expf,
+logf, tanhf, powf, erff: leaf routines with frames of a few words, counted
+as 0) is an error (exit 1): the mark would not be a bound.
 """
 import re
 import sys
@@ -55,7 +56,7 @@ def deepest(fn, frames, edges, stack, memo, caller=""):
         return memo[fn]
     if fn in stack:
         sys.exit(f"stack-usage: recursion through {fn}")
-    if fn in LEAF or fn.startswith("__aeabi_"):
+    if fn in LEAF or fn.startswith("__aeabi_") or re.fullmatch(r"(sqrt|exp|log|tanh|pow|erf)f?", fn):
         return 0, [fn]
     if fn not in frames:
         sys.exit(f"stack-usage: no frame size for {fn} (compile it with -fcallgraph-info=su)")

@@ -30,11 +30,11 @@ for mb in lenet:1 lenet:16 digits_mlp: resnet_tiny:2; do
     done
     if [ $ok = 1 ] && gcc -nostdlib -r $F/fs/net.gcc.o $CORE -o $F/fs/linked.o 2>>$log; then
         undef=$(nm -u $F/fs/linked.o | awk '{print $2}' | grep -v '^\(memcpy\|memset\)$')
-        libm=$(echo "$undef" | grep '^\(sqrt\|exp\|log\|tanh\|pow\|erf\)f$' | tr '\n' ' ')
+        libm=$(echo "$undef" | grep '^\(sqrt\|exp\|log\|tanh\|pow\|erf\)f$' | tr '\n' ' ' | sed 's/ $//')
         extra=$(echo "$undef" | grep -v '^\(sqrt\|exp\|log\|tanh\|pow\|erf\)f$' | tr '\n' ' ')
         [ -z "${extra% }" ] || { ok=0; echo "undefined beyond memcpy, memset and libm: $extra" >>$log; }
     else ok=0; fi
-    [ $ok = 1 ] && gcc $CFLAGS99 -I$F/fs tests/e2e/freestanding.c $F/fs/net.gcc.o $CORE -o $F/fs/run 2>>$log &&
+    [ $ok = 1 ] && gcc $CFLAGS99 -I$F/fs tests/e2e/freestanding.c $F/fs/net.gcc.o $CORE -lm -o $F/fs/run 2>>$log &&
         gcc $CFLAGS99 -I$F/emb tests/e2e/freestanding.c $F/emb/net.c $NNRT -lm -o $F/emb/run 2>>$log &&
         $F/fs/run >$F/fs.out 2>>$log && NNRT_ISA=c $F/emb/run >$F/emb.out 2>>$log || ok=0
     [ $ok = 1 ] && ! cmp -s $F/fs.out $F/emb.out && { ok=0; echo "outputs differ" >>$log; }
