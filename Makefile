@@ -55,7 +55,7 @@ VERSION := $(MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
 SONAME   = libnnrt.so.$(MAJOR)
 
 .PHONY: all deps demo test examples bench clean
-all: $(B)/nnc $(B)/libnnrt.a $(B)/libnnrt.so
+all: $(B)/nnc $(B)/libnnrt.a $(B)/libnnrt.so $(B)/libnnrt_core.a
 
 deps:
 	@sh scripts/install-deps.sh
@@ -96,6 +96,16 @@ $(B)/obj/%.o: %.c
 	$(CC) $(NNC_CFLAGS) -D_POSIX_C_SOURCE=200809L -c $< -o $@
 
 $(B)/libnnc.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+# the core runtime for freestanding code (nnc --freestanding): the GEMM alone, one build for the flags
+# given, no stdio, no malloc, no libm (runtime/gemm.c with -DNNRT_FREESTANDING)
+CORE_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -ffreestanding -DNNRT_FREESTANDING
+$(B)/core/%.o: runtime/%.c $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -Iruntime -c $< -o $@
+$(B)/libnnrt_core.a: $(B)/core/gemm.o $(B)/core/gemm_dispatch.o
+	rm -f $@
 	ar rcs $@ $^
 
 $(B)/libnnrt.a: $(RT_OBJ)

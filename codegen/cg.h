@@ -34,6 +34,10 @@ typedef struct cg_options {
      * 0), emitted as one static const array the kernels read in place; the
      * model then has no initializers and no _load. NULL: none. */
     const double *weights;
+    /* --freestanding (with weights): no stdio or stdlib, no _create, _free,
+     * _save, _status_str or _check_finite; the f32 GEMMs pack into a part of
+     * the model's block (nnrt_sgemm_ws) and link with libnnrt_core.a. */
+    int freestanding;
 } cg_options;
 
 /* A row of the target table (targets.def). */

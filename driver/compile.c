@@ -370,6 +370,25 @@ static ir_entry dot_entry(const ir_program *p) {
     return p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : p->has[ENTRY_LOSS] ? ENTRY_LOSS : ENTRY_TRAIN;
 }
 
+/* 0 if --freestanding can build p, else 1 after an error: it needs
+ * --weights, and no op whose index check formats a message (snprintf). */
+static int freestanding_unusable(const nnc_options *o, const ir_program *p, FILE *diag) {
+    if (!o->weights) {
+        fprintf(diag, "nnc: error: --freestanding needs --weights W.safetensors (a freestanding model neither "
+                      "loads nor initializes its weights)\n");
+        return 1;
+    }
+    const ir_sched *s = &p->sched[ENTRY_FORWARD];
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *n = p->g->nodes.data[s->order.data[t]];
+        if (!(ir_ops[n->op].flags & OPF_INDEX)) continue;
+        fprintf(diag, "nnc: error: --freestanding: model '%s' uses %s, whose index check formats its message "
+                      "with snprintf; build it hosted\n", p->g->name, ir_ops[n->op].name);
+        return 1;
+    }
+    return 0;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -390,7 +409,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     }
     const char *prefix = o->objective ? arena_printf(g->a, "%s_%s", g->name, o->objective) : g->name;
     cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets, NULL};
+                     o->target ? o->target : cg_targets, NULL, o->freestanding};
+    if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     return cg_emit(p, &co, out, hdr, diag);
 }

@@ -37,6 +37,7 @@ typedef struct nnc_options {
     uint64_t max_memory;     /* --max-memory: the most bytes a model may need; 0: NNC_MAX_MEMORY_DEFAULT */
     int infer_only;          /* --infer-only: drop the loss, the optimizer and the targets after elaboration */
     const char *weights;     /* --weights FILE (implies infer_only): the parameters as static const arrays */
+    int freestanding;        /* --freestanding (needs weights): no stdio/stdlib, the GEMM workspace in the block */
     /* Reads --weights: libnnrt's nnrt_st_load (the driver passes it, so
      * libnnc does not link the runtime); NULL refuses --weights. */
     int (*st_load)(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);

@@ -47,6 +47,8 @@ static const char usage_tail[] =
     "                   entry points; the arena holds the forward pass alone\n"
     "  --weights=FILE   parameters from a safetensors file as static const arrays (C\n"
     "                   target; implies --infer-only): no initializers, no _load\n"
+    "  --freestanding   with --weights: no stdio or stdlib, no _create/_free/_save; the\n"
+    "                   GEMM workspace in the model's block; links with libnnrt_core.a\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --max-memory=N   refuse a model that needs more than N bytes (parameters with their\n"
     "                   gradients and optimizer state, activations, inputs); suffixes K, M,\n"
@@ -267,6 +269,7 @@ static int parse_args(cli *c, int argc, char **argv) {
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
         else if (!strcmp(a, "--infer-only")) c->o.infer_only = 1;
+        else if (!strcmp(a, "--freestanding")) c->o.freestanding = 1;
         else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
         else if (!strncmp(a, "-fdiagnostics-", 14)) r = parse_diagnostics(c, a);

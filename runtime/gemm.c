@@ -27,9 +27,13 @@
  * by -DNNRT_GEMM_TABLE=... (default nnrt_gemm_single, the build for the
  * flags given).
  *
- * No global state. The packing workspace is on the stack when it fits in
- * STACK_FLOATS floats, else malloc'ed for the call (if that fails, the
- * stack with smaller MC/NC blocks: same result, slower).
+ * No global state. The packing workspace is the caller's when given
+ * (nnrt_sgemm_ws: a part of the model's block in `nnc --freestanding`
+ * code), else on the stack when it fits in STACK_FLOATS floats, else
+ * malloc'ed for the call (if that fails, the stack with smaller MC/NC
+ * blocks: same result, slower). Built with -DNNRT_FREESTANDING (the core
+ * runtime, libnnrt_core.a) there is no stack workspace and no malloc: the
+ * caller's workspace or, without one, plain loops.
  *
  * With OpenMP (compiled with -fopenmp) a product large enough to pay for it
  * is split over threads into disjoint blocks of rows or columns of C; K is
@@ -39,8 +43,10 @@
 #include "nnrt_gemm.h"
 #include "nnrt_internal.h"
 
-#include <stdlib.h>
 #include <string.h>
+#ifndef NNRT_FREESTANDING
+#include <stdlib.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -60,16 +66,7 @@ enum { MR = 6, NR = 16 };
 
 /* KC: most rows of op(B) per K block (a B panel, KC x NR floats, stays in
  * L1). MC: rows of op(A) packed at once (MC x KC in L2). NC: columns of
- * op(B) packed at once (KC x NC, reused across all of M). */
-#ifndef NNRT_KC
-#define NNRT_KC 256
-#endif
-#ifndef NNRT_MC
-#define NNRT_MC 192
-#endif
-#ifndef NNRT_NC
-#define NNRT_NC 1024
-#endif
+ * op(B) packed at once (KC x NC, reused across all of M). (nnrt_internal.h) */
 enum { KC = NNRT_KC, MC = NNRT_MC, NC = NNRT_NC };
 /* packing workspace on the stack up to this many floats (192 KB) */
 enum { STACK_FLOATS = 48 * 1024 };
@@ -366,14 +363,11 @@ typedef struct {
     float *C;
     nnrt_gemm_epilogue ep;
     void *ctx;
+    float *ws; /* the caller's workspace of nws floats, or NULL */
+    long nws;
 } sjob;
 
-/* K blocks of (nearly) equal size, at most KC, a multiple of 8 where K allows */
-static long k_block(long K) {
-    long nk = (K + KC - 1) / KC, kc = (K + nk - 1) / nk;
-    kc = (kc + 7) / 8 * 8;
-    return kc < K ? kc : K;
-}
+static long k_block(long K) { return nnrti_gemm_k_block(K); }
 
 /* Whether to pack op(A). The kernels can read A where it is (8 rows of A,
  * or one row of A^T per step): measured as fast as packed A on the MLP's and
@@ -410,26 +404,35 @@ static int pack_b_pays(int tb, long M, long K, long ldb) {
 #endif
 }
 
-/* C[i_beg .. i_end, j_beg .. j_end) of the product g. */
-static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j_end) {
-#if defined(__GNUC__)
-    float stack[STACK_FLOATS] __attribute__((aligned(64)));
-#else
-    float stack[STACK_FLOATS];
-#endif
+/* C[i_beg .. i_end, j_beg .. j_end) of the product g by plain loops, K in
+ * order (a workspace too small for one sliver and one panel) */
+static void sgemm_plain(const sjob *g, long i_beg, long i_end, long j_beg, long j_end) {
+    for (long i = i_beg; i < i_end; i++) {
+        for (long j = j_beg; j < j_end; j++) {
+            float s = 0;
+            for (long k = 0; k < g->K; k++)
+                s += (g->ta ? g->A[k * g->lda + i] : g->A[i * g->lda + k]) *
+                     (g->tb ? g->B[j * g->ldb + k] : g->B[k * g->ldb + j]);
+            float *c = g->C + i * g->ldc + j;
+            *c = g->beta == 0 ? s : g->beta * *c + s;
+        }
+        if (g->ep) g->ep(g->ctx, i, j_beg, 1, j_end - j_beg);
+    }
+}
+
+/* C[i_beg .. i_end, j_beg .. j_end) of the product g, packing into ws (nws
+ * floats, aligned here to 64 bytes): the MC/NC blocks shrink to fit it (the
+ * same result), plain loops when not even one sliver and one panel fit. */
+static void sgemm_blocks(const sjob *g, long i_beg, long i_end, long j_beg, long j_end, float *ws, long nws) {
     const long kcmax = g->kc;
     long mcmax = lmin((i_end - i_beg + MR - 1) / MR * MR, MC), ncmax = lmin((j_end - j_beg + NR - 1) / NR * NR, NC);
-    float *ws = stack;
-    void *heap = NULL;
-    if ((mcmax + ncmax) * kcmax > STACK_FLOATS) {
-        if (posix_memalign(&heap, 64, sizeof(float) * (size_t)((mcmax + ncmax) * kcmax)) == 0) {
-            ws = heap;
-        } else { /* smaller blocks that fit the stack */
-            heap = NULL;
-            long half = STACK_FLOATS / 2 / kcmax;
-            mcmax = lmin(mcmax, half / MR * MR);
-            ncmax = lmin(ncmax, half / NR * NR);
-        }
+    long skip = ws ? (long)((64 - (uintptr_t)ws % 64) % 64 / sizeof(float)) : 0;
+    ws += skip, nws -= skip;
+    if ((mcmax + ncmax) * kcmax > nws) { /* smaller blocks that fit */
+        long half = nws / 2 / kcmax;
+        mcmax = lmin(mcmax, half / MR * MR);
+        ncmax = lmin(ncmax, half / NR * NR);
+        if (mcmax <= 0 || ncmax <= 0) return sgemm_plain(g, i_beg, i_end, j_beg, j_end);
     }
     float *ap = ws, *bp = ws + mcmax * kcmax;
     for (long j0 = j_beg; j0 < j_end; j0 += ncmax) {
@@ -478,7 +481,30 @@ static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j
             }
         }
     }
+}
+
+/* C[i_beg .. i_end, j_beg .. j_end) of the product g: the caller's
+ * workspace, else the stack when the blocks fit STACK_FLOATS, else (hosted)
+ * the heap, else the stack with smaller blocks. */
+static void sgemm_part(const sjob *g, long i_beg, long i_end, long j_beg, long j_end) {
+#if defined(NNRT_FREESTANDING)
+    sgemm_blocks(g, i_beg, i_end, j_beg, j_end, g->ws, g->ws ? g->nws : 0);
+#else
+    if (g->ws) return sgemm_blocks(g, i_beg, i_end, j_beg, j_end, g->ws, g->nws);
+#if defined(__GNUC__)
+    float stack[STACK_FLOATS] __attribute__((aligned(64)));
+#else
+    float stack[STACK_FLOATS];
+#endif
+    long mcmax = lmin((i_end - i_beg + MR - 1) / MR * MR, MC), ncmax = lmin((j_end - j_beg + NR - 1) / NR * NR, NC);
+    long need = (mcmax + ncmax) * g->kc;
+    void *heap = NULL;
+    if (need > STACK_FLOATS && posix_memalign(&heap, 64, sizeof(float) * (size_t)need) == 0)
+        sgemm_blocks(g, i_beg, i_end, j_beg, j_end, heap, need);
+    else
+        sgemm_blocks(g, i_beg, i_end, j_beg, j_end, stack, STACK_FLOATS);
     free(heap);
+#endif
 }
 
 static void zero_k(long M, long N, float beta, float *C, long ldc) {
@@ -616,8 +642,8 @@ static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, co
 #undef NT_NARROW
 #endif
 
-static void sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
-                   float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
+static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                        float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx, float *ws, long nws) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         zero_k(M, N, beta, C, ldc);
@@ -629,11 +655,11 @@ static void sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, lon
     if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
     sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb,
-              ldc, beta, C, ep, ctx};
+              ldc, beta, C, ep, ctx, ws, nws};
 #ifdef _OPENMP
     /* split the rows of C when op(B) is the smaller operand to pack twice,
      * else the columns; whole slivers and panels per thread */
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nt = omp_in_parallel() || ws ? 1 : omp_get_max_threads(); /* one caller's workspace: one thread */
     long units_m = (M + MR - 1) / MR, units_n = (N + NR - 1) / NR;
     int by_m = N <= M ? units_m >= 2 : units_n < 2;
     long units = by_m ? units_m : units_n;
@@ -677,4 +703,4 @@ static void dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, lo
 #ifndef NNRT_GEMM_TABLE
 #define NNRT_GEMM_TABLE nnrt_gemm_single
 #endif
-const nnrt_gemm_impl NNRT_GEMM_TABLE = {NNRT_GEMM_ISA, sgemm_ep, dgemm_ep};
+const nnrt_gemm_impl NNRT_GEMM_TABLE = {NNRT_GEMM_ISA, sgemm_ws_ep, dgemm_ep};

@@ -18,14 +18,20 @@
  * call would take now.
  *
  * Built otherwise (NNRT_ARCH=-march=native, or not x86-64), libnnrt holds
- * gemm.c once, nnrt_gemm_single, for the flags given; NNRT_ISA is ignored. */
+ * gemm.c once, nnrt_gemm_single, for the flags given; NNRT_ISA is ignored.
+ * So is the core runtime (libnnrt_core.a, -DNNRT_FREESTANDING: no getenv).
+ *
+ * nnrt_sgemm_ws_floats sizes the workspace of nnrt_sgemm_ws for any build:
+ * nnc --freestanding reserves that much of the model's block (the compiler
+ * does not link the runtime: codegen/c/kernels.c repeats the formula). */
 #include "nnrt_gemm.h"
 #include "nnrt_internal.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(NNRT_GEMM_DISPATCH)
+#include <stdlib.h>
+
 extern const nnrt_gemm_impl nnrt_gemm_avx512, nnrt_gemm_avx2, nnrt_gemm_c;
 
 /* the paths, best first, with what each needs of the CPU */
@@ -62,12 +68,33 @@ const char *nnrt_gemm_isa(void) { return pick()->isa; }
 
 void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                    float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
-    pick()->sgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+    pick()->sgemm_ws_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx, NULL, 0);
 }
 
 void nnrt_sgemm(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                 float beta, float *C, long ldc) {
-    pick()->sgemm_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+    pick()->sgemm_ws_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL, NULL, 0);
+}
+
+void nnrt_sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                      float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx, float *ws, long nws) {
+    pick()->sgemm_ws_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx, nws > 0 ? ws : NULL, nws);
+}
+
+void nnrt_sgemm_ws(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                   float beta, float *C, long ldc, float *ws, long nws) {
+    pick()->sgemm_ws_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, NULL, nws > 0 ? ws : NULL, nws);
+}
+
+/* (the blocks of every build: MR 6 or 8 rows, a divisor of 24; NR 16 or 32
+ * columns; + 16 floats to align to 64 bytes). A few rows times B^T packs
+ * nothing (gemm.c's sgemm_rows_nt). */
+long nnrt_sgemm_ws_floats(int ta, int tb, long M, long N, long K) {
+    if (M <= 0 || N <= 0 || K <= 0 || (!ta && tb && M < 4)) return 0;
+    long mc = (M + 23) / 24 * 24, nc = (N + 31) / 32 * 32;
+    if (mc > NNRT_MC) mc = NNRT_MC;
+    if (nc > NNRT_NC) nc = NNRT_NC;
+    return (mc + nc) * nnrti_gemm_k_block(K) + 16;
 }
 
 void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,

@@ -8,13 +8,20 @@
  * Sections: the version, status codes, tensor descriptions, Philox RNG and initializers,
  * safetensors, datasets (IDX, CSV), metrics, training-loop helpers, the
  * trainer program (nnrt_main).
+ *
+ * With NNRT_FREESTANDING defined (code from `nnc --freestanding` defines it
+ * in its header) this header includes no stdio.h and leaves out the
+ * progress bar, its one use of FILE; the core runtime, libnnrt_core.a, is
+ * the GEMM of nnrt_gemm.h alone.
  */
 #ifndef NNRT_H
 #define NNRT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#ifndef NNRT_FREESTANDING
 #include <stdio.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -306,6 +313,7 @@ int nnrt_augment_image(const nnrt_augment *a, int dtype, void *x, int64_t c, int
 /* Monotonic wall clock in seconds. */
 double nnrt_now(void);
 
+#ifndef NNRT_FREESTANDING
 /* A progress bar on a terminal, nothing otherwise. */
 typedef struct nnrt_progress {
     FILE *out;        /* where to draw */
@@ -317,6 +325,7 @@ typedef struct nnrt_progress {
 void nnrt_progress_start(nnrt_progress *p, FILE *out, int64_t total);
 void nnrt_progress_update(nnrt_progress *p, int64_t done, double loss);
 void nnrt_progress_end(nnrt_progress *p);
+#endif
 
 /* ---- learning-rate schedules and gradient clipping (schedule.c) --------- */
 

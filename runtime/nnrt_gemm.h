@@ -39,6 +39,24 @@ void nnrt_sgemm_ep(int ta, int tb, long M, long N, long K, const float *A, long 
                    float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
 void nnrt_dgemm_ep(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
                    double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
+/* The same products with the packing workspace from the caller (ws, nws
+ * floats; any alignment): nothing on the stack beyond a few hundred bytes,
+ * nothing allocated. The generated code of `nnc --freestanding` passes a
+ * part of the model's block. With nws >= nnrt_sgemm_ws_floats(ta, tb, M, N,
+ * K) the blocks are those of nnrt_sgemm and so are the bits; with less, the
+ * blocks are smaller (same bits) and, when not even one sliver of A and one
+ * panel of B fit (2 x 32 x the K block of at most 256, + 16 floats), the
+ * product runs as plain loops (correct, slower, rounded in another order).
+ * ws may be NULL when nws is 0. */
+void nnrt_sgemm_ws(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                   float beta, float *C, long ldc, float *ws, long nws);
+void nnrt_sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                      float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx, float *ws, long nws);
+/* Floats of workspace that a product of these dimensions packs into, for
+ * every build of gemm.c (the largest MR and NR of them), with room to align
+ * it to 64 bytes; 0 for a product that packs nothing. */
+long nnrt_sgemm_ws_floats(int ta, int tb, long M, long N, long K);
+
 /* Which micro-kernel a call takes now: "avx512", "avx2" or "c". On x86-64
  * the default libnnrt picks the best one the CPU has, per call;
  * NNRT_ISA=avx512|avx2|c in the environment forces one the CPU has

@@ -41,12 +41,33 @@
 #define NNRTI_PRINTF(f, a)
 #endif
 
+/* gemm.c's blocks: KC, most rows of op(B) per K block (a B panel, KC x NR
+ * floats, stays in L1); MC, rows of op(A) packed at once (MC x KC in L2);
+ * NC, columns of op(B) packed at once (KC x NC, reused across all of M).
+ * nnrt_sgemm_ws_floats (gemm_dispatch.c) sizes workspaces with them. */
+#ifndef NNRT_KC
+#define NNRT_KC 256
+#endif
+#ifndef NNRT_MC
+#define NNRT_MC 192
+#endif
+#ifndef NNRT_NC
+#define NNRT_NC 1024
+#endif
+/* K blocks of (nearly) equal size, at most NNRT_KC, a multiple of 8 where K allows */
+static inline long nnrti_gemm_k_block(long K) {
+    long nk = (K + NNRT_KC - 1) / NNRT_KC, kc = (K + nk - 1) / nk;
+    kc = (kc + 7) / 8 * 8;
+    return kc < K ? kc : K;
+}
+
 /* One build of gemm.c (its micro-kernels for one ISA): the name that
  * nnrt_gemm_isa() reports, and its products. gemm_dispatch.c picks one. */
 typedef struct nnrt_gemm_impl {
     const char *isa;
-    void (*sgemm_ep)(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
-                     float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
+    /* ws: the caller's workspace of nws floats (NULL: the stack or, hosted, the heap) */
+    void (*sgemm_ws_ep)(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                        float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx, float *ws, long nws);
     void (*dgemm_ep)(int ta, int tb, long M, long N, long K, const double *A, long lda, const double *B, long ldb,
                      double beta, double *C, long ldc, nnrt_gemm_epilogue ep, void *ctx);
 } nnrt_gemm_impl;

@@ -26,6 +26,14 @@ have_pkg python3-numpy || need="$need python3-numpy"
 have_pkg libopenblas-dev || need="$need libopenblas-dev"
 # tests/e2e lays out tiny_gpt's --emit=dot graph with Graphviz (under 10 s)
 have_cmd dot || need="$need graphviz"
+# tests/cross: aarch64 builds run under qemu (libc6-dev-arm64-cross is only a
+# recommendation of the compiler), a Cortex-M4 link with newlib (about 150 MB
+# downloaded for the four, 1.1 GB installed)
+have_cmd aarch64-linux-gnu-gcc || need="$need gcc-aarch64-linux-gnu"
+have_pkg libc6-dev-arm64-cross || need="$need libc6-dev-arm64-cross"
+have_cmd qemu-aarch64 || need="$need qemu-user"
+have_cmd arm-none-eabi-gcc || need="$need gcc-arm-none-eabi"
+have_pkg libnewlib-arm-none-eabi || need="$need libnewlib-arm-none-eabi"
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

@@ -9,12 +9,18 @@
 static void banner(cg_ctx *cx) {
     strbuf *c = cx->c;
     cg_banner(cx);
-    sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-               "#include <string.h>\n");
+    if (cx->o->freestanding) sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n");
+    else
+        sb_puts(c, "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+                   "#include <string.h>\n");
     sb_puts(c, "#include <tgmath.h> /* exp, log, tanh, sqrt in the element type */\n\n");
     sb_printf(c, "#include \"%s\"\n#include \"nnrt_gemm.h\"\n", cx->o->header);
     cg_version_check(cx);
 }
+
+/* copysignf, or with --freestanding the compiler's built-in (no libm call: gcc
+ * -ffreestanding does not treat copysignf as a built-in) */
+static const char *copysign_fn(cg_ctx *cx) { return cx->o->freestanding ? "__builtin_copysignf" : "copysignf"; }
 
 /* Does any kernel need nnc_tanhf (f32 formulas with tanh, recurrent cells)? */
 static int uses_fast_tanh(cg_ctx *cx, const ir_node *n) {
@@ -40,13 +46,13 @@ static void emit_fast_tanh(cg_ctx *cx) {
     memcpy(&cb, &clamp, sizeof cb);
     strbuf *c = cx->c;
     sb_puts(c, "\n/* tanh in float: a rational approximation, at most 4.1e-7 from tanh, that vectorizes */\n");
-    sb_puts(c, "static inline float nnc_tanhf(float u) {\n    const float au = fabsf(u);\n    int32_t bits;\n"
-               "    float av;\n");
+    sb_printf(c, "static inline float nnc_tanhf(float u) {\n    const float au = %s(u);\n    int32_t bits;\n"
+                 "    float av;\n", cx->o->freestanding ? "__builtin_fabsf" : "fabsf");
     sb_puts(c, "    memcpy(&bits, &au, sizeof bits);\n");
     sb_puts(c, "    /* |u| <= 7.905311, where tanh is 1 in float; NaN stays NaN */\n");
     sb_printf(c, "    bits = (bits < 0x%08X ? bits : 0x%08X) | (-(int32_t)(bits > 0x7F800000) & 0x7FC00000);\n",
               (unsigned)cb, (unsigned)cb);
-    sb_puts(c, "    memcpy(&av, &bits, sizeof av);\n    const float v = copysignf(av, u), v2 = v * v;\n");
+    sb_printf(c, "    memcpy(&av, &bits, sizeof av);\n    const float v = %s(av, u), v2 = v * v;\n", copysign_fn(cx));
     sb_puts(c, "    const float p = v * ((((((-2.76076847742355e-16f * v2 + 2.00018790482477e-13f) * v2 - "
                "8.60467152213735e-11f) * v2 + 5.12229709037114e-08f) * v2 + 1.48572235717979e-05f) * v2 + "
                "6.37261928875436e-04f) * v2 + 4.89352455891786e-03f);\n");
@@ -76,7 +82,7 @@ static void emit_fast_exp(cg_ctx *cx) {
     sb_puts(c, "static inline float nnc_expf(float x) {\n    int32_t xb, cb, rb;\n    float av, sa, sb, res;\n");
     sb_puts(c, "    memcpy(&xb, &x, sizeof xb);\n    const int32_t ab = xb & 0x7FFFFFFF;\n");
     sb_puts(c, "    cb = ab < 0x42CE0000 ? ab : 0x42CE0000; /* |x| <= 103 */\n    memcpy(&av, &cb, sizeof av);\n");
-    sb_puts(c, "    const float xc = copysignf(av, x);\n");
+    sb_printf(c, "    const float xc = %s(av, x);\n", copysign_fn(cx));
     sb_puts(c, "    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;\n");
     sb_puts(c, "    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;\n");
     sb_puts(c, "    const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + "

@@ -105,9 +105,10 @@ void emit_BMM(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     sb_printf(cx->c, "    for (long t = 0; t < %lld; t++)\n", nb);
     sb_printf(cx->c,
-              "        nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * "
-              "%lld, %lld);\n",
-              cx->o->f64 ? 'd' : 's', ta, tb, M, N, K, M * K, ta ? M : K, K * N, tb ? K : N, M * N, N);
+              "        %s(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * "
+              "%lld, %lld%s);\n",
+              cgk_gemm_fn(cx, 0), ta, tb, M, N, K, M * K, ta ? M : K, K * N, tb ? K : N, M * N, N,
+              cgk_gemm_ws_args(cx, ta, tb, M, N, K));
     cgk_tail(cx);
 }
 

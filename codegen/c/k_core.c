@@ -111,9 +111,9 @@ void emit_MATMUL(cg_ctx *cx, const ir_node *n) {
     ir_matmul_dims(cx->g, n, &M, &K, &N);
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     cgk_head(cx, n);
-    sb_printf(cx->c, "    nnrt_%cgemm(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld);\n",
-              cx->o->f64 ? 'd' : 's', ta, tb, (long long)M, (long long)N, (long long)K, (long long)(ta ? M : K),
-              (long long)(tb ? K : N), (long long)N);
+    sb_printf(cx->c, "    %s(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld%s);\n", cgk_gemm_fn(cx, 0), ta,
+              tb, (long long)M, (long long)N, (long long)K, (long long)(ta ? M : K), (long long)(tb ? K : N),
+              (long long)N, cgk_gemm_ws_args(cx, ta, tb, M, N, K));
     cgk_tail(cx);
 }
 

@@ -96,8 +96,9 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    struct %s_ep e = {", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "x%d, ", k);
     sb_puts(c, "y};\n");
-    sb_printf(c, "    nnrt_%cgemm_ep(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld, %s_ep, &e);\n",
-              cx->o->f64 ? 'd' : 's', ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name);
+    sb_printf(c, "    %s(%d, %d, %lld, %lld, %lld, x0, %lld, x1, %lld, 0, y, %lld, %s_ep, &e%s);\n", cgk_gemm_fn(cx, 1),
+              ta, tb, (ll)M, (ll)Nc, (ll)K, (ll)(ta ? M : K), (ll)(tb ? K : Nc), (ll)Nc, name,
+              cgk_gemm_ws_args(cx, ta, tb, M, Nc, K));
     cgk_tail(cx);
 }
 

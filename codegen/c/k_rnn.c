@@ -31,8 +31,8 @@ typedef long long ll;
  * gradient in the backward) and never overlap. */
 static void emit_step_gemm(cg_ctx *cx, const char *cond, int tb, ll B, ll N, ll K, const char *a, ll lda,
                            const char *w, ll ldw, const char *c, ll ldc) {
-    sb_printf(cx->c, "        if (%s) nnrt_%cgemm(0, %d, %lld, %lld, %lld, %s, %lld, %s, %lld, 1, %s, %lld);\n", cond,
-              cx->o->f64 ? 'd' : 's', tb, B, N, K, a, lda, w, ldw, c, ldc);
+    sb_printf(cx->c, "        if (%s) %s(0, %d, %lld, %lld, %lld, %s, %lld, %s, %lld, 1, %s, %lld%s);\n", cond,
+              cgk_gemm_fn(cx, 0), tb, B, N, K, a, lda, w, ldw, c, ldc, cgk_gemm_ws_args(cx, 0, tb, B, N, K));
 }
 
 /* Statements that set `T dst` to tanh(arg), or to sigmoid(arg) = (1 +

@@ -32,7 +32,39 @@ void cgk_head(cg_ctx *cx, const ir_node *n) {
     for (int i = 0; i < n->nin; i++)
         sb_printf(c, "const %s *%sx%d, ", cg_in(cx, n, i)->dtype == DT_I32 ? "int32_t" : cx->T, rs, i);
     if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "uint64_t seed, uint64_t counter, ");
+    if (cgk_gemm_ws(cx, n)) sb_puts(c, "float *restrict ws, ");
     sb_printf(c, "%s *%sy) {\n", cx->T, rs);
+}
+
+int cgk_gemm_ws(cg_ctx *cx, const ir_node *n) {
+    if (!cx->o->freestanding || cx->o->f64) return 0;
+    return n->op == IR_MATMUL || n->op == IR_MATMUL_EP || n->op == IR_BMM || n->op == IR_RNN_SCAN ||
+           n->op == IR_RNN_SCAN_GRAD;
+}
+
+const char *cgk_gemm_fn(cg_ctx *cx, int ep) {
+    if (cx->o->f64) return ep ? "nnrt_dgemm_ep" : "nnrt_dgemm";
+    if (cx->o->freestanding) return ep ? "nnrt_sgemm_ws_ep" : "nnrt_sgemm_ws";
+    return ep ? "nnrt_sgemm_ep" : "nnrt_sgemm";
+}
+
+/* The formula of nnrt_sgemm_ws_floats (runtime/gemm_dispatch.c; the
+ * compiler does not link the runtime): (MC rows rounded to 24, at most 192,
+ * + NC columns rounded to 32, at most 1024) x the K block (K in blocks of
+ * at most 256, each a multiple of 8 where K allows) + 16 to align; 0 for a
+ * product of 1..3 rows times B^T, which packs nothing. */
+static long long gemm_ws_floats(int ta, int tb, long long M, long long N, long long K) {
+    if (M <= 0 || N <= 0 || K <= 0 || (!ta && tb && M < 4)) return 0;
+    long long nk = (K + 255) / 256, kc = ((K + nk - 1) / nk + 7) / 8 * 8;
+    long long mc = (M + 23) / 24 * 24, nc = (N + 31) / 32 * 32;
+    return ((mc < 192 ? mc : 192) + (nc < 1024 ? nc : 1024)) * (kc < K ? kc : K) + 16;
+}
+
+const char *cgk_gemm_ws_args(cg_ctx *cx, int ta, int tb, long long M, long long N, long long K) {
+    if (!cx->o->freestanding || cx->o->f64) return "";
+    long long f = gemm_ws_floats(ta, tb, M, N, K);
+    if (f > cx->gemm_ws) cx->gemm_ws = f;
+    return arena_printf(cx->g->a, ", ws, %lld", f);
 }
 
 void cgk_tail(cg_ctx *cx) { sb_puts(cx->c, "}\n"); }

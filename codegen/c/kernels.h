@@ -26,6 +26,16 @@
 void cgk_head(cg_ctx *cx, const ir_node *n);
 /* Close the function. */
 void cgk_tail(cg_ctx *cx);
+/* --freestanding, f32: 1 if n's kernel calls the GEMM, which then takes a
+ * workspace `float *ws` after its inputs (a part of the model's block). */
+int cgk_gemm_ws(cg_ctx *cx, const ir_node *n);
+/* The GEMM function to call: nnrt_sgemm / nnrt_dgemm (_ep when ep), or
+ * with --freestanding in f32 nnrt_sgemm_ws (_ep). */
+const char *cgk_gemm_fn(cg_ctx *cx, int ep);
+/* The workspace arguments that follow C's ldc (or the epilogue) in such a
+ * call: "" hosted, else ", ws, FLOATS" (what nnrt_sgemm_ws_floats gives
+ * for these dimensions, recorded in cx->gemm_ws when it is the most). */
+const char *cgk_gemm_ws_args(cg_ctx *cx, int ta, int tb, long long M, long long N, long long K);
 /* Write an ops.def formula. In f32 its tanh becomes nnc_tanhf, the
  * rational approximation emit.c defines (vectorizable; within 4e-7 of
  * tanhf); cgk_uses_fast_tanh tells whether expr needs it. */

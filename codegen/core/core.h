@@ -22,6 +22,7 @@ struct cg_ctx {
     const char *T;    /* element type: "float" or "double" */
     const char *NNRT; /* runtime dtype: "NNRT_F32" or "NNRT_F64" */
     char upper[128];  /* PREFIX in upper case, for macros */
+    long long gemm_ws; /* --freestanding: the most GEMM workspace (floats) a kernel passes, set as they are written */
 };
 
 /* ---- emit.c --------------------------------------------------------------- */

@@ -605,6 +605,9 @@ done
 # ---- nnc train / nnc run: build, cache and run the trainer (tests/e2e/launch.sh) ----
 . tests/e2e/launch.sh
 
+# ---- freestanding builds: --freestanding, libnnrt_core.a, stack high-water (tests/e2e/freestanding.sh) ----
+. tests/e2e/freestanding.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)

@@ -240,6 +240,34 @@ static void test_sgemm_threads(void) {
 }
 #endif
 
+/* nnrt_sgemm_ws(_ep) with the workspace nnrt_sgemm_ws_floats asks for, at
+ * any alignment, or half of it where that still holds a sliver and a panel
+ * (smaller blocks): the bits of nnrt_sgemm; with 64 floats (plain loops):
+ * within float rounding of it. */
+static void test_sgemm_ws(void) {
+    static const long sizes[][3] = {{64, 128, 256}, {7, 17, 5}, {200, 1100, 300}, {1, 128, 784}, {12, 40, 33}};
+    for (int c = 0; c < 5 * 4; c++) {
+        long M = sizes[c / 4][0], N = sizes[c / 4][1], K = sizes[c / 4][2];
+        int ta = c % 2, tb = c / 2 % 2;
+        long nws = nnrt_sgemm_ws_floats(ta, tb, M, N, K);
+        float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+        float *C = calloc((size_t)(M * N), sizeof(float)), *D = calloc((size_t)(M * N), sizeof(float));
+        float *ws = malloc(sizeof(float) * (size_t)(nws + 1));
+        nnrt_fill_uniform_f32(A, (size_t)(M * K), -1, 1, 5, 0);
+        nnrt_fill_uniform_f32(B, (size_t)(K * N), -1, 1, 5, 1);
+        nnrt_sgemm(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0, C, N);
+        CU_ASSERT(nws == 0 || nws >= 16);
+        for (int v = 0; v < 2 + (nws / 2 >= 2 * 32 * 256 + 16); v++) { /* all, one float off the line, half */
+            long n = v == 2 ? nws / 2 : nws;
+            nnrt_sgemm_ws(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0, D, N, ws + (v == 1), n);
+            CU_ASSERT(!memcmp(C, D, sizeof(float) * (size_t)(M * N)));
+        }
+        nnrt_sgemm_ws_ep(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0, D, N, NULL, NULL, ws, nws < 64 ? nws : 64);
+        for (long i = 0; i < M * N; i++) CU_ASSERT(fabsf(C[i] - D[i]) <= 1e-4f * (1 + fabsf(C[i])));
+        free(A), free(B), free(C), free(D), free(ws);
+    }
+}
+
 static void test_isa_named(void) {
     const char *isa = nnrt_gemm_isa();
     CU_ASSERT(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "c"));
@@ -254,6 +282,7 @@ int main(void) {
     CU_add_test(s, "dgemm: small known products", test_dgemm_cases);
     CU_add_test(s, "sgemm_ep: every element once, final, while the product runs", test_sgemm_epilogue);
     CU_add_test(s, "dgemm_ep: every element once, final", test_dgemm_epilogue);
+    CU_add_test(s, "sgemm_ws: the caller's workspace, full, misaligned, half, too small", test_sgemm_ws);
 #ifdef _OPENMP
     CU_add_test(s, "sgemm: 1, 2, 3 threads give identical bits", test_sgemm_threads);
 #endif
