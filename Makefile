@@ -129,6 +129,16 @@ $(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: $(HEADERS)
 $(B)/obj/codegen/targets.o: codegen/targets.def
 $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: runtime/atomic_file.h runtime/nnrt.h
 
+# ---- PNG output (runtime/png/nnrt_png.h): build/nnrt_png.o, outside libnnrt so that
+# libnnrt needs no libpng; built where libpng is found, linked beside libnnrt.a with -lpng
+PNG_FOUND := $(shell pkg-config --exists libpng 2>/dev/null && echo yes)
+ifeq ($(PNG_FOUND),yes)
+all: $(B)/nnrt_png.o
+endif
+$(B)/nnrt_png.o: runtime/png/nnrt_png.c runtime/png/nnrt_png.h $(wildcard runtime/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC $(shell pkg-config --cflags libpng 2>/dev/null) -Iruntime -c $< -o $@
+
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null)
@@ -223,7 +233,8 @@ fuzz: deps all
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RT_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 # ---- every example trained to its target (minutes; not part of make test) --
-examples: deps all
+examples: all
+	@sh scripts/install-deps.sh examples
 	@sh examples/run.sh
 
 # ---- benchmarks against peers measured in the same run ---------------------

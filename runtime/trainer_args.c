@@ -80,7 +80,7 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--val-split F [--split val|train|all]] [--seed S]\n"
             "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
             "          [--temperature X] [--seed S]\n"
-            "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm [--count N]\n"
+            "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
             "          [--scale X]\n"
             "       %s --help\n",
             prog, prog, prog, prog, prog, prog, prog);
@@ -181,8 +181,10 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --prompt TEXT    the text to continue; every character must occur in --text\n"
            "  --len N          characters to generate (default 200)\n"
            "  --temperature X  > 0; below 1 sharper, above 1 flatter (default 1)\n"
-           "  --out FILE       the PGM (P5) grid to write: one row per example, the input\n"
-           "                   beside its reconstruction\n"
+           "  --out FILE       the grid to write: one row per example, the input beside\n"
+           "                   its reconstruction; a PNG when FILE ends in .png (the\n"
+           "                   program must be linked with nnrt_png.o and -lpng), else a\n"
+           "                   binary PGM (P5)\n"
            "  --count N        examples in the grid, the first N of --data (default 16)\n"
            "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
            "                   weights are refused, naming the tensor\n",

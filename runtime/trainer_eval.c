@@ -1,12 +1,15 @@
 /* trainer_eval.c — reporting: scoring a batch (accuracy, binary accuracy,
  * mean squared error), a pass over a data set, the eval and predict commands
- * (on the split trainer_split.c selects), and reconstruct (a PGM grid of
- * inputs beside the model's outputs).
+ * (on the split trainer_split.c selects), and reconstruct (a PGM or PNG
+ * grid of inputs beside the model's outputs).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "trainer.h"
 
+#include "png/nnrt_png.h"
+
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +216,42 @@ static int write_pgm(ctx *c, const char *path, const grid *g)
     return nnrt_afile_commit(&w, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
+/* PNG lives outside libnnrt (runtime/png/nnrt_png.h): build/nnrt_png.o,
+ * linked with -lpng, defines this weak reference; without it the address is
+ * NULL and a .png grid is refused with the way to link it. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma weak nnrt_png_write_gray
+#endif
+
+/* 1 if path ends in ".png" (any case): the grid is a PNG, else a PGM. */
+static int is_png_path(const char *path)
+{
+    size_t n = strlen(path);
+    const char *ext = ".png";
+    size_t i;
+    if (n < 4)
+        return 0;
+    for (i = 0; i < 4; i++)
+        if (tolower((unsigned char)path[n - 4 + i]) != ext[i])
+            return 0;
+    return 1;
+}
+
+/* The grid as PNG or PGM by the extension of path. */
+static int write_grid(ctx *c, const char *path, const grid *g)
+{
+    if (!is_png_path(path))
+        return write_pgm(c, path, g);
+#if defined(__GNUC__) || defined(__clang__)
+    if (nnrt_png_write_gray)
+        return nnrt_png_write_gray(path, g->pix, g->w, g->h, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+#endif
+    return nnrti_tr_fail(c, EXIT_RUNTIME,
+                         "%s: this program was linked without PNG support; link build/nnrt_png.o and -lpng "
+                         "(see runtime/png/nnrt_png.h), or write a .pgm",
+                         path);
+}
+
 /* The model's output must have the input's shape, and the data be images. */
 static int check_recon(ctx *c)
 {
@@ -269,7 +308,7 @@ int nnrti_tr_cmd_reconstruct(ctx *c)
         if (n == 0)
             rc = nnrti_tr_fail(c, EXIT_RUNTIME, "%s: no images", c->o.raw[O_DATA]);
     }
-    if (rc == 0 && (rc = draw_grid(c, &ds, &g, n)) == 0 && (rc = write_pgm(c, out, &g)) == 0) {
+    if (rc == 0 && (rc = draw_grid(c, &ds, &g, n)) == 0 && (rc = write_grid(c, out, &g)) == 0) {
         printf("wrote %s: %lld examples, %lldx%lld pixels\n", out, (long long)n, (long long)g.w, (long long)g.h);
         rc = nnrti_tr_check_stdout(c);
     }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what building and testing nnc needs on Debian 12, only if missing.
-# Called by `make demo` and `make test`; safe to run again.
+# Called by `make demo`, `make test` and (with the argument `examples`) `make examples`;
+# safe to run again.
 set -e
 need=""
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -34,6 +35,15 @@ have_pkg libc6-dev-arm64-cross || need="$need libc6-dev-arm64-cross"
 have_cmd qemu-aarch64 || need="$need qemu-user"
 have_cmd arm-none-eabi-gcc || need="$need gcc-arm-none-eabi"
 have_pkg libnewlib-arm-none-eabi || need="$need libnewlib-arm-none-eabi"
+
+# reconstruct writes PNG grids through libpng (build/nnrt_png.o; libnnrt itself does not need it)
+have_pkg libpng-dev || need="$need libpng-dev"
+# `make examples` (install-deps.sh examples) also trains fashion_cnn on Fashion-MNIST, 60,000 + 10,000
+# images (MIT licence), from Debian's package: about 30 MB, in /usr/share/datasets/fashion-mnist
+if [ "$1" = examples ] && ! have_pkg dataset-fashion-mnist; then
+    echo "install-deps: make examples trains fashion_cnn on Fashion-MNIST: installing dataset-fashion-mnist (30 MB)"
+    need="$need dataset-fashion-mnist"
+fi
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

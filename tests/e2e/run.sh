@@ -444,6 +444,17 @@ if build_trainer mnist_ae; then
     if [ "$hdr" = "P5 58 148 255 " ] && [ "$size" -eq $((14 + 58 * 148)) ] && ! ls -a $TT | grep -q "nnrt-tmp"; then
         pass "reconstruct: P5 header and $size bytes"
     else fail "reconstruct PGM: header '$hdr', $size bytes"; fi
+    # --out *.png: a PNG through libpng (build/nnrt_png.o, -lpng); refused with the
+    # way to link it by a trainer built without; the same pixels as the PGM
+    expect "reconstruct .png without nnrt_png.o says how to link it" 1 "linked without PNG support; link .*nnrt_png.o" \
+        $TT/mnist_ae reconstruct --data $TT/test-img.idx --load $TT/ae.safetensors --out $TT/grid.png --count 5
+    PNGO=$(dirname "$NNRT")/nnrt_png.o
+    if [ ! -f "$PNGO" ]; then fail "$PNGO is built (make all, where libpng-dev is installed)"
+    elif gcc $CFLAGS99 $TT/mnist_ae.c "$PNGO" $NNRT -lpng -lm -o $TT/mnist_ae_png 2>$TT/png.log; then
+        expect "reconstruct --out .png writes a PNG" 0 "wrote .*grid.png: 5 examples, 58x148 pixels" \
+            $TT/mnist_ae_png reconstruct --data $TT/test-img.idx --load $TT/ae.safetensors --out $TT/grid.png --count 5
+        python3 tests/e2e/pngread.py $TT/grid.png $TT/grid.pgm || fail "reconstruct PNG read back"
+    else fail "a trainer links with nnrt_png.o and -lpng"; sed 's/^/    /' $TT/png.log | head -5; fi
     expect "reconstruct needs IDX images" 1 "not IDX images" \
         $TT/mnist_ae reconstruct --data examples/data/xor/xor.csv --load $TT/ae.safetensors --out $TT/x.pgm
     expect "reconstruct needs --out" 2 "reconstruct needs --out" \
@@ -543,6 +554,11 @@ for nn in examples/*.nn; do
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
+    fashion_cnn) # as make examples runs it (augmented, --test, --log, --plot), on MNIST's 28x28 images
+        expect "example $m trains a few steps" 0 "^test .*accuracy" $X/$m train --data $MN/t10k-images-idx3-ubyte \
+            --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --augment shift=2,flip \
+            --test $MN/t10k-images-idx3-ubyte --test-labels $MN/t10k-labels-idx1-ubyte --log $X/$m.csv \
+            --plot $X/$m.svg --save $X/$m.safetensors ;;
     autoencoder | conv_autoencoder | vae)
         expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
@@ -561,7 +577,11 @@ F=$T/fuse
 mkdir -p $F
 for nn in examples/*.nn bench/mlp.nn; do
     m=$(basename "$nn" .nn)
-    case $m in char_* | tiny_gpt) defs="-D B=4" K=65 ;; lenet | resnet_tiny | digits_mlp | mlp) defs="" K=10 ;; *) defs="" K=2 ;; esac
+    case $m in
+    char_* | tiny_gpt) defs="-D B=4" K=65 ;;
+    lenet | resnet_tiny | fashion_cnn | digits_mlp | mlp) defs="" K=10 ;;
+    *) defs="" K=2 ;;
+    esac
     tr=""
     # shellcheck disable=SC2086
     if $NNC $defs "$nn" --name fz -o $F/fz.c 2>$F/$m.log && $NNC $defs "$nn" --name uf --no-fuse -o $F/uf.c 2>>$F/$m.log; then
