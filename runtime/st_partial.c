@@ -90,17 +90,48 @@ static void partial_free(partial *p, int n, int nfile)
     free(p->found), free(p->fnames), free(p->missing), free(p->unexpected);
 }
 
-/* Sorts infos into found and missing by their file names in f. */
-static int match_infos(const nnrt_st_file *f, const nnrt_tensor_info *infos, int n, const prefix_rule *r, int nr,
-                       partial *p)
+/* "[3, 4]" into buf (room for NNRT_MAX_RANK dims). */
+static const char *shape_str(const nnrt_tensor_info *t, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int k = 0; k < t->rank && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", k ? ", " : "", (long long)t->shape[k]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* NNRT_OK when the file's tensor t has the shape of the model's m; else
+ * NNRT_ERR_SHAPE naming both (the names differ under a prefix map). */
+static int check_shape(const char *path, const nnrt_tensor_info *t, const nnrt_tensor_info *m, nnrt_err *err)
+{
+    char a[256], b[256];
+    int same = t->rank == m->rank;
+    for (int k = 0; same && k < t->rank; k++)
+        same = t->shape[k] == m->shape[k];
+    if (same)
+        return NNRT_OK;
+    return nnrti_fail(err, NNRT_ERR_SHAPE, "%s: tensor '%s' has shape %s, the model's '%s' is %s", path, t->name,
+                      shape_str(t, a, sizeof a), m->name, shape_str(m, b, sizeof b));
+}
+
+/* Sorts infos into found and missing by their file names in f: NNRT_OK,
+ * or the error of running out of memory or of a shape that does not fit. */
+static int match_infos(const char *path, const nnrt_st_file *f, const nnrt_tensor_info *infos, int n,
+                       const prefix_rule *r, int nr, partial *p, nnrt_err *err)
 {
     nnrt_tensor_info t;
     const void *data;
     for (int i = 0; i < n; i++) {
         char *fname = rename_by(infos[i].name, r, nr, 0);
         if (!fname)
-            return 0;
-        if (nnrt_st_find(f, fname, &t, &data) == NNRT_OK) {
+            return nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+        int found = nnrt_st_find(f, fname, &t, &data) == NNRT_OK;
+        if (found && check_shape(path, &t, &infos[i], err) != NNRT_OK) {
+            free(fname);
+            return NNRT_ERR_SHAPE;
+        }
+        if (found) {
             p->found[p->nfound] = infos[i];
             p->found[p->nfound].name = p->fnames[p->nfound] = fname;
             p->nfound++;
@@ -109,7 +140,7 @@ static int match_infos(const nnrt_st_file *f, const nnrt_tensor_info *infos, int
             free(fname);
         }
     }
-    return 1;
+    return NNRT_OK;
 }
 
 /* Lists the file's tensors that no info takes. */
@@ -161,8 +192,10 @@ int nnrt_st_load_partial(const char *path, const nnrt_tensor_info *infos, int n,
     if ((rc = nnrt_st_open_header(path, &f, err)) != NNRT_OK)
         return rc;
     int nfile = nnrt_st_count(f);
-    if (!partial_alloc(&p, n, nfile) || !match_infos(f, infos, n, r, nr, &p) || !match_file(f, infos, n, r, nr, &p))
+    if (!partial_alloc(&p, n, nfile) || !match_file(f, infos, n, r, nr, &p))
         rc = nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    else
+        rc = match_infos(path, f, infos, n, r, nr, &p, err);
     nnrt_st_close(f);
     if (rc == NNRT_OK)
         rc = nnrt_st_load(path, p.found, p.nfound, base, err);

@@ -87,8 +87,8 @@ static void adapters(cg_ctx *cx, const args *a, int sched) {
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
     sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(%s); }\n", P, M);
     sb_printf(c,
-              "static int d_load_partial(void *m, const char *path, const char *map, nnrt_name_fn report, void *ctx) {\n"
-              "    return %s_load_partial(%s, path, map, report, ctx);\n}\n",
+              "static int d_load_partial(void *m, const char *path, const char *map, nnrt_name_fn f, void *ctx) {\n"
+              "    return %s_load_partial(%s, path, map, f, ctx);\n}\n",
               P, M);
 }
 

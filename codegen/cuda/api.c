@@ -188,7 +188,7 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
               P, P);
     sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
     sb_printf(h, "int %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report,\n"
-              "                 void *ctx); /* the tensors the file has (strict=False); see nnrt_st_load_partial */\n",
+              "                 void *ctx); /* the tensors the file has (strict=False): nnrt_st_load_partial */\n",
               P, P);
     if (cg_infer_only(cx))
         sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
