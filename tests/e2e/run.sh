@@ -543,6 +543,11 @@ for nn in examples/*.nn; do
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m samples text" 0 "^ROMEO:" $X/$m sample --text examples/data/tinyshakespeare/input.txt \
             --load $X/$m.safetensors --prompt "ROMEO:" --len 40 --temperature 0.8 ;;
+    seq2seq)
+        sh examples/seq2seq_data.sh 300 2 >$X/$m.csv
+        expect "example $m trains a few steps" 0 "val acc" $X/$m train --data $X/$m.csv --epochs 1 --steps-per-epoch 3 \
+            --val-split 0.2 --save $X/$m.safetensors
+        expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $X/$m.csv --load $X/$m.safetensors ;;
     esac
 done
 
