@@ -134,9 +134,9 @@ static void desc(cg_ctx *cx, int sched) {
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
-    if (train) sb_puts(c, "    d.load_partial = d_load_partial;\n");
     if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n");
-    sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.last_error = d_last_error;\n");
+    sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
+    sb_puts(c, "    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 
