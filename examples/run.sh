@@ -111,7 +111,18 @@ run_vae() {
     $E/vae reconstruct --data $MNIST/t10k-images-idx3-ubyte --load $E/vae.safetensors --out $E/vae.$GRID --count 16
 }
 
-ALL="lenet resnet_tiny fashion_cnn autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt"
+# the seq2seq Transformer: reverse 8-digit strings (examples/seq2seq_data.sh,
+# 10,000 random strings); per-digit accuracy on the last 2,000
+run_seq2seq() {
+    build seq2seq || { echo "seq2seq: build failed"; status=1; return; }
+    t0=$(date +%s)
+    sh examples/seq2seq_data.sh 10000 1 >$E/seq2seq.csv
+    $E/seq2seq train --data $E/seq2seq.csv --epochs 6 --val-split 0.2 --seed 1 --save $E/seq2seq.safetensors |
+        tee $E/seq2seq.log
+    record seq2seq "token accuracy (%)" "$(last $E/seq2seq.log 'val acc')" ">=" 99 $(($(date +%s) - t0))
+}
+
+ALL="lenet resnet_tiny fashion_cnn autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt seq2seq"
 for name in ${*:-$ALL}; do
     echo "== $name"
     case $name in
@@ -124,6 +135,7 @@ for name in ${*:-$ALL}; do
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;
     tiny_gpt) run_text tiny_gpt 4 250 ;;
+    seq2seq) run_seq2seq ;;
     *) echo "unknown example '$name'"; status=2 ;;
     esac
 done

@@ -11,9 +11,10 @@
  *   flip(x, axis)              torch.flip(x, axis), axis or list of axes -> flip
  *   embedding(ids, vocab, dim) nn.Embedding(vocab, dim)(ids.long())     -> embedding
  *   positional(x)              x + wpe.weight, wpe = nn.Embedding(T, D) -> add
- *   attention(x, heads, causal = false, bias = true)
- *       nn.MultiheadAttention(D, heads, bias=bias, batch_first=True)
- *       (x, x, x, need_weights=False, attn_mask=causal mask)[0]
+ *   attention(x, heads, causal = false, bias = true, kv = x)
+ *       nn.MultiheadAttention(D, heads, bias=bias, batch_first=True,
+ *       kdim=kv's width, vdim=kv's width)
+ *       (x, kv, kv, need_weights=False, attn_mask=causal mask)[0]
  *
  * Shapes and permutations are tensor literals ([2, -1], [0, 2, 1, 3]);
  * elaboration makes them CONST nodes, whose values are read here. Axes
@@ -23,7 +24,9 @@
  * Layers and their parameters (names as in PyTorch's state_dict):
  *   embedding   <b>.weight [vocab, dim], normal(0, 1) as nn.Embedding.
  *   positional  <b>.weight [T, D], normal(0, 0.02) as GPT-2's wpe.
- *   attention   <b>.in_proj_weight [3D, D] (glorot, as PyTorch),
+ *   attention   <b>.in_proj_weight [3D, D] (glorot, as PyTorch), or when
+ *               kv's width kdim differs from D <b>.q_proj_weight [D, D],
+ *               <b>.k_proj_weight and <b>.v_proj_weight [D, kdim],
  *               <b>.in_proj_bias [3D] (zeros, as PyTorch),
  *               <b>.out_proj.weight [D, D] (glorot; PyTorch's default is
  *               nn.Linear's Kaiming uniform), <b>.out_proj.bias [D] (zeros).
@@ -425,24 +428,34 @@ static val b_positional(elab *e, const builtin *b, const ast_expr *call, val *ar
     return op2(e, call, IR_ADD, args[0], param_val(w, call), NULL);
 }
 
-/* The parameters of one attention layer. */
+/* The parameters of one attention layer: packed (w_in [3D, D]) when the
+ * keys and values have x's width, else PyTorch's separate kdim / vdim
+ * projections (w_q [D, D], w_k and w_v [D, kdim]); b_in is [3D] in both. */
 typedef struct attn_params {
-    ir_node *w_in, *b_in, *w_out, *b_out; /* biases NULL without bias */
+    ir_node *w_in, *w_q, *w_k, *w_v, *b_in, *w_out, *b_out; /* biases NULL without bias */
 } attn_params;
 
-static int attn_make_params(elab *e, const ast_expr *call, int64_t D, int bias, attn_params *p) {
+static int attn_make_params(elab *e, const ast_expr *call, int64_t D, int64_t kdim, int bias, attn_params *p) {
     int64_t b3;
     memset(p, 0, sizeof *p);
     if (ck_mul_i64(3, D, &b3)) {
         diag_error(e->d, call->span, "attention: the in-projection of width 3 x %lld overflows 64 bits", (long long)D);
         return 0;
     }
-    int64_t win[2] = {b3, D}, wout[2] = {D, D};
-    p->w_in = layer_param(e, call, "in_proj_weight", 2, win, INIT_GLOROT, 0);
+    int64_t win[2] = {b3, D}, wout[2] = {D, D}, wkv[2] = {D, kdim};
+    int in_ok;
+    if (kdim == D) {
+        in_ok = (p->w_in = layer_param(e, call, "in_proj_weight", 2, win, INIT_GLOROT, 0)) != NULL;
+    } else {
+        p->w_q = layer_param(e, call, "q_proj_weight", 2, wout, INIT_GLOROT, 0);
+        p->w_k = layer_param(e, call, "k_proj_weight", 2, wkv, INIT_GLOROT, 0);
+        p->w_v = layer_param(e, call, "v_proj_weight", 2, wkv, INIT_GLOROT, 0);
+        in_ok = p->w_q && p->w_k && p->w_v;
+    }
     if (bias) p->b_in = layer_param(e, call, "in_proj_bias", 1, &b3, INIT_ZEROS, 0);
     p->w_out = layer_param(e, call, "out_proj.weight", 2, wout, INIT_GLOROT, 0);
     if (bias) p->b_out = layer_param(e, call, "out_proj.bias", 1, &D, INIT_ZEROS, 0);
-    return p->w_in && p->w_out && (!bias || (p->b_in && p->b_out));
+    return in_ok && p->w_out && (!bias || (p->b_in && p->b_out));
 }
 
 /* y = x W^T (+ b): the core matmul with the weight transposed, as dense. */
@@ -452,30 +465,60 @@ static val linear(elab *e, const ast_expr *at, val x, val w, val bias) {
     return bias.kind == V_TENSOR ? op2(e, at, IR_ADD, y, bias, NULL) : y;
 }
 
-/* Projection s (0 = q, 1 = k, 2 = v) of x [B, T, D] by rows [sD, (s+1)D)
- * of the packed in-projection, as [B, heads, T, D / heads]. Slicing the
- * weight (not the [B, T, 3D] product) keeps the copies and the backward's
- * zero padding at parameter size. */
+/* Projection s (0 = q, 1 = k, 2 = v) of x [B, T, width] by rows
+ * [sD, (s+1)D) of the packed in-projection (or by the separate weight s),
+ * as [B, heads, T, D / heads]. Slicing the weight (not the [B, T, 3D]
+ * product) keeps the copies and the backward's zero padding at parameter
+ * size. */
 static val attn_project(elab *e, const ast_expr *at, val x, const attn_params *p, int s, const int64_t *bthd) {
     int64_t D = bthd[2] * bthd[3];
-    val w = slice_of(e, at, param_val(p->w_in, at), 0, s * D, (s + 1) * D);
+    ir_node *sep[3] = {p->w_q, p->w_k, p->w_v};
+    val w = p->w_in ? slice_of(e, at, param_val(p->w_in, at), 0, s * D, (s + 1) * D) : param_val(sep[s], at);
     val b = p->b_in ? slice_of(e, at, param_val(p->b_in, at), 0, s * D, (s + 1) * D) : el_err;
     val y = reshape_to(e, at, linear(e, at, x, w, b), 4, bthd);
     int64_t perm[IR_MAX_ATTR] = {0, 2, 1, 3};
     return op1(e, at, IR_PERMUTE, y, perm, NULL);
 }
 
-/* attention(x, heads, causal = false, bias = true): multi-head scaled
- * dot-product self-attention over x [B, T, D], lowered to core ops and
- * this family's: softmax(q k^T / sqrt(D / heads) (+ causal mask)) v per
- * head, heads joined, then the output projection. */
+/* The note under an attention shape error: what the tensor is. */
+static void attn_note(elab *e, val *v) {
+    const char *n = el_node(e, v->node)->name;
+    if (n) diag_note(e->d, v->span, "'%s' is %s", n, el_type_str(e, v->node));
+    else diag_note(e->d, v->span, "this is %s", el_type_str(e, v->node));
+}
+
+/* Checks attention's kv = memory against x [B, T, D] (S = kv's length,
+ * kdim its width); causal masking needs S == T. */
+static int attn_check_kv(elab *e, val *args, int causal, int64_t *S, int64_t *kdim) {
+    const ir_shape *x = &el_node(e, args[0].node)->shape, *m = &el_node(e, args[4].node)->shape;
+    const char *why = NULL;
+    if (m->rank != 3) why = "kv must be [batch, time, width]";
+    else if (m->d[0] != x->d[0]) why = "kv and x must have the same batch size";
+    else if (causal && m->d[1] != x->d[1]) why = "causal = true needs kv as long as x";
+    if (why) {
+        diag_error(e->d, args[4].span, "attention: %s, got kv %s and x %s", why, el_type_str(e, args[4].node),
+                   el_type_str(e, args[0].node));
+        attn_note(e, &args[4]);
+        return 0;
+    }
+    *S = m->d[1], *kdim = m->d[2];
+    return 1;
+}
+
+/* attention(x, heads, causal = false, bias = true, kv = x): multi-head
+ * scaled dot-product attention of x [B, T, D] over kv [B, S, kdim] (self-
+ * attention without kv), lowered to core ops and this family's:
+ * softmax(q k^T / sqrt(D / heads) (+ causal mask)) v per head, heads
+ * joined, then the output projection. */
 static val b_attention(elab *e, const builtin *b, const ast_expr *call, val *args) {
-    int64_t heads;
+    int64_t heads, S, kdim;
     double causal = 0, bias = 1;
     int ok = want_f32(e, b, &args[0], 0);
     ok &= el_want_int(e, b, &args[1], 1, 1, &heads);
     ok &= el_want_num(e, b, &args[2], 2, &causal);
     ok &= el_want_num(e, b, &args[3], 3, &bias);
+    int has_kv = args[4].kind != V_NONE;
+    if (has_kv) ok &= want_f32(e, b, &args[4], 4);
     if (!ok) return el_err;
     const ir_shape *s = &el_node(e, args[0].node)->shape;
     if (s->rank != 3) {
@@ -487,23 +530,23 @@ static val b_attention(elab *e, const builtin *b, const ast_expr *call, val *arg
     if (D % heads != 0) {
         diag_error(e->d, args[1].span, "attention: width %lld is not divisible by %lld heads", (long long)D,
                    (long long)heads);
-        const char *xn = el_node(e, args[0].node)->name;
-        if (xn) diag_note(e->d, args[0].span, "'%s' is %s", xn, el_type_str(e, args[0].node));
-        else diag_note(e->d, args[0].span, "this is %s", el_type_str(e, args[0].node));
+        attn_note(e, &args[0]);
         return el_err;
     }
+    S = T, kdim = D;
+    if (has_kv && !attn_check_kv(e, args, causal != 0, &S, &kdim)) return el_err;
     attn_params p;
-    if (!attn_make_params(e, call, D, bias != 0, &p)) return el_err;
-    int64_t hd = D / heads, bthd[4] = {B, T, heads, hd}, btd[3] = {B, T, D};
+    if (!attn_make_params(e, call, D, kdim, bias != 0, &p)) return el_err;
+    int64_t hd = D / heads, bthd[4] = {B, T, heads, hd}, bshd[4] = {B, S, heads, hd}, btd[3] = {B, T, D};
     int64_t perm[IR_MAX_ATTR] = {0, 2, 1, 3}, tb[IR_MAX_ATTR] = {0, 1};
     double neg_inf[4] = {-INFINITY};
-    val x = args[0];
+    val x = args[0], m = has_kv ? args[4] : args[0];
     val q = attn_project(e, call, x, &p, 0, bthd);
-    val k = attn_project(e, call, x, &p, 1, bthd);
-    val v = attn_project(e, call, x, &p, 2, bthd);
+    val k = attn_project(e, call, m, &p, 1, bshd);
+    val v = attn_project(e, call, m, &p, 2, bshd);
     val scale = el_tensor(ir_const_scalar(e->g, 1.0 / sqrt((double)hd), call->span)->id, call->span);
     q = op2(e, call, IR_MUL, q, scale, NULL); /* PyTorch scales q before q k^T */
-    val sc = op2(e, call, IR_BMM, q, k, tb);  /* [B, h, T, T] */
+    val sc = op2(e, call, IR_BMM, q, k, tb);  /* [B, h, T, S] */
     if (causal != 0) sc = op1(e, call, IR_CAUSAL_MASK, sc, NULL, neg_inf);
     val att = op1(e, call, IR_SOFTMAX, sc, NULL, NULL);
     val o = op2(e, call, IR_BMM, att, v, NULL); /* [B, h, T, hd] */
@@ -522,6 +565,6 @@ const builtin elab_lib_attn[] = {
     {"flip", {"x", "axis"}, 2, b_flip, B_EXPR, IR_FLIP, 0},
     {"embedding", {"ids", "vocab", "dim"}, 3, b_embedding, B_EXPR, IR_EMBEDDING, 1},
     {"positional", {"x"}, 1, b_positional, B_EXPR, IR_ADD, 1},
-    {"attention", {"x", "heads", "causal", "bias"}, 2, b_attention, B_EXPR, IR_BMM, 1},
+    {"attention", {"x", "heads", "causal", "bias", "kv"}, 2, b_attention, B_EXPR, IR_BMM, 1},
     {NULL, {NULL}, 0, NULL, B_EXPR, IR_COPY, 0},
 };

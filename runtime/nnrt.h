@@ -139,6 +139,23 @@ int nnrt_st_save(const char *path, const nnrt_tensor_info *infos, int n,
 int nnrt_st_load(const char *path, const nnrt_tensor_info *infos, int n,
                  void *base, nnrt_err *err);
 
+/* A partial load's report, once per name it did not match: missing = 1
+ * for an entry of the list the file lacks (its tensor keeps its values),
+ * 0 for a tensor of the file that no entry takes (unexpected). */
+typedef void (*nnrt_name_fn)(void *ctx, int missing, const char *name);
+
+/* nnrt_st_load for fine-tuning (PyTorch's load_state_dict(strict=False)):
+ * loads the entries of infos that the file has (a name found with another
+ * shape or a bad dtype is still an error, and on error base is untouched),
+ * then calls report (when non-NULL) for each missing name, in list order,
+ * and each unexpected one, in file order; *loaded (when non-NULL) gets the
+ * number loaded. prefix_map (NULL or "" for none) renames: rules
+ * "FILE_PREFIX=MODEL_PREFIX" separated by ',' (at most 16), the first
+ * that fits applies, e.g. "backbone.=features." loads the file's
+ * "backbone.0.weight" into "features.0.weight". */
+int nnrt_st_load_partial(const char *path, const nnrt_tensor_info *infos, int n, void *base, const char *prefix_map,
+                         nnrt_name_fn report, void *ctx, int *loaded, nnrt_err *err);
+
 /* nnrt_st_load from the len bytes of a safetensors file at buf (weights
  * embedded in a program or received over a link); the same checks and
  * messages, naming "(safetensors in memory)". */
@@ -430,6 +447,8 @@ typedef struct nnrt_model_desc {
     /* exact checkpoints (trainable models): extra is the trainer's state */
     int (*save_checkpoint)(void *m, const char *path, const char *extra);
     int (*load_checkpoint)(void *m, const char *path, char *extra, size_t cap);
+    /* the tensors a file has (train --init-from); NULL: the model cannot */
+    int (*load_partial)(void *m, const char *path, const char *prefix_map, nnrt_name_fn report, void *ctx);
 } nnrt_model_desc;
 
 /* The whole command line of a generated trainer:

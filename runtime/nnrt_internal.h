@@ -14,6 +14,7 @@
  *   io.c               bounded reading (headers before data, size caps)
  *   atomic_file.h, atomic_file.c  safe saving, shared with the nnc driver
  *   safetensors.c      safetensors read and write
+ *   st_partial.c       partial loads for fine-tuning (strict=False, prefix maps)
  *   checkpoint.c       exact checkpoints: parameters, optimizer state, step, rng
  *   augment.c          the trainer's image augmentation (shifts, flips, rotations, noise)
  *   data.c             IDX and CSV data sets, split and gather

@@ -58,6 +58,8 @@ static const struct optdef {
     {"schedule", CMD_TRAIN, 0},
     {"clip-norm", CMD_TRAIN, 0},
     {"clip-value", CMD_TRAIN, 0},
+    {"init-from", CMD_TRAIN, 0},
+    {"init-map", CMD_TRAIN, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -68,7 +70,7 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--checkpoint C.safetensors] [--augment shift=N,flip,rotate=DEG,noise=SIGMA]\n"
             "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
             "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
-            "          [--schedule SPEC] [--clip-norm X | --clip-value X]\n"
+            "          [--schedule SPEC] [--clip-norm X | --clip-value X] [--init-from W [--init-map MAP]]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
@@ -170,6 +172,11 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --resume W       continue from a --checkpoint file exactly (its epochs, data\n"
            "                   order, optimizer state, step and random state), or start\n"
            "                   from saved weights (the optimizer starts afresh)\n"
+           "  --init-from W    start from the tensors saved weights W have (fine-tuning: the\n"
+           "                   others keep their --seed initialization); lists the model's\n"
+           "                   tensors W lacks and W's tensors the model does not take\n"
+           "  --init-map MAP   with --init-from: rename W's tensors, FILE_PREFIX=MODEL_PREFIX[,...]\n"
+           "                   (\"backbone.=features.\" loads backbone.0.weight into features.0.weight)\n"
            "  --checkpoint C   write an exact checkpoint to C after every epoch (for --resume)\n"
            "  --augment LIST   image inputs [C, H, W] or [H, W], training batches only:\n"
            "                   shift=N (random shifts by up to N pixels, zero padding),\n"
@@ -334,6 +341,17 @@ static int check_sources(ctx *c)
     return 0;
 }
 
+/* --init-from W [--init-map MAP], not with --resume. */
+static int check_init_from(ctx *c)
+{
+    opts *o = &c->o;
+    if (o->raw[O_INIT_FROM] && o->raw[O_RESUME])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--init-from and --resume: start from one of them, not both");
+    if (o->raw[O_INIT_MAP] && !o->raw[O_INIT_FROM])
+        return nnrti_tr_fail(c, EXIT_USAGE, "--init-map renames the tensors of --init-from W; give --init-from");
+    return 0;
+}
+
 /* --clip-norm X, --clip-value X: one of them, X finite and > 0. */
 static int check_clip(ctx *c)
 {
@@ -451,7 +469,8 @@ static int check_options(ctx *c)
     if (o->cmd != CMD_TRAIN && !o->raw[O_LOAD] && c->d->trainable)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
-    if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0)
+    if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0 ||
+        (rc = check_init_from(c)) != 0)
         return rc;
     return check_watch(c);
 }

@@ -79,12 +79,49 @@ static int load_checkpoint(ctx *c, const char *path, uint64_t n_train)
     return nnrti_tr_check_finite(c, path, "--resume");
 }
 
-/* Create the model for train: fresh from --seed, or from --resume (a
- * checkpoint, or weights only). */
+/* What --init-from reports: a header line before the first name of each
+ * kind (missing = 1 first, then unexpected), then the names. */
+typedef struct init_report {
+    const char *path;
+    int kind; /* of the last name printed; -1 before the first */
+} init_report;
+
+static void print_init_name(void *vr, int missing, const char *name)
+{
+    init_report *r = vr;
+    if (r->kind != missing)
+        printf("--init-from %s: %s:\n", r->path,
+               missing ? "missing, kept as initialized by --seed" : "unexpected, not loaded");
+    r->kind = missing;
+    printf("    %s\n", name);
+}
+
+/* train --init-from W [--init-map MAP]: a fresh model, then the tensors W
+ * has (fine-tuning), the missing and unexpected names printed. */
+static int init_from(ctx *c)
+{
+    const char *path = c->o.raw[O_INIT_FROM];
+    init_report r = {path, -1};
+    if (nnrti_tr_make_model(c, c->o.seed, NULL))
+        return EXIT_RUNTIME;
+    if (!c->d->load_partial)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot load weights partially", c->d->name);
+    if (c->d->load_partial(c->m, path, c->o.raw[O_INIT_MAP], print_init_name, &r))
+        return nnrti_tr_model_fail(c, "load_partial");
+    if (r.kind < 0)
+        printf("--init-from %s: every tensor loaded, none unexpected\n", path);
+    fflush(stdout);
+    return nnrti_tr_check_finite(c, path, "--init-from");
+}
+
+/* Create the model for train: fresh from --seed, from --init-from, or from
+ * --resume (a checkpoint, or weights only). */
 int nnrti_tr_make_train_model(ctx *c, uint64_t n_train)
 {
     const char *path = c->o.raw[O_RESUME];
     int is_ckpt;
+    if (c->o.raw[O_INIT_FROM])
+        return init_from(c);
     if (!path)
         return nnrti_tr_make_model(c, c->o.seed, NULL);
     is_ckpt = nnrt_ckpt_is_checkpoint(path, &c->err);

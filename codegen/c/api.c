@@ -118,6 +118,10 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
                   P, P);
     if (!cx->o->weights) sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    if (!cx->o->weights)
+        sb_printf(h, "int %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report,\n"
+                  "                 void *ctx); /* the tensors the file has (strict=False): nnrt_st_load_partial */\n",
+                  P, P);
     if (cg_infer_only(cx) && !cx->o->weights)
         sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call */\n", P, P);
@@ -533,6 +537,21 @@ static void emit_load(cg_ctx *cx) {
     sb_puts(cx->c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
 }
 
+/* P_load_partial: the parameters a safetensors file has, the missing and
+ * unexpected names reported (libnnrt's nnrt_st_load_partial). */
+static void emit_load_partial(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c,
+              "\nint %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report, "
+              "void *ctx) {\n    nnrt_err err;\n    if (!m || !path) return NNRT_ERR_ARG;\n",
+              P, P);
+    sb_printf(cx->c,
+              "    int st = nnrt_st_load_partial(path, %s_param_table, %d, m->params, prefix_map, report, ctx, NULL, "
+              "&err);\n",
+              P, cx->g->params.len);
+    sb_puts(cx->c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
+}
+
 /* P_load_mem: the parameters from safetensors bytes in memory. */
 static void emit_load_mem(cg_ctx *cx) {
     const char *P = cx->o->prefix;
@@ -577,6 +596,7 @@ static void emit_params_api(cg_ctx *cx) {
               "    return st;\n}\n",
               P);
     if (!cx->o->weights) emit_load(cx);
+    if (!cx->o->weights) emit_load_partial(cx);
     if (cg_infer_only(cx) && !cx->o->weights) emit_load_mem(cx);
     if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_last_error(cx);

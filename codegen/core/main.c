@@ -86,6 +86,10 @@ static void adapters(cg_ctx *cx, const args *a, int sched) {
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
     sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(%s); }\n", P, M);
+    sb_printf(c,
+              "static int d_load_partial(void *m, const char *path, const char *map, nnrt_name_fn f, void *ctx) {\n"
+              "    return %s_load_partial(%s, path, map, f, ctx);\n}\n",
+              P, M);
 }
 
 /* d.out_rank / d.out_shape: the first output's shape per example (without
@@ -131,7 +135,8 @@ static void desc(cg_ctx *cx, int sched) {
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
     if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n");
-    sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.last_error = d_last_error;\n");
+    sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
+    sb_puts(c, "    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
 }
 

@@ -187,6 +187,9 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
               P, P);
     sb_printf(h, "int %s_load(%s *m, const char *path);       /* all or nothing */\n", P, P);
+    sb_printf(h, "int %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report,\n"
+              "                 void *ctx); /* the tensors the file has (strict=False): nnrt_st_load_partial */\n",
+              P, P);
     if (cg_infer_only(cx))
         sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n",
@@ -726,7 +729,8 @@ static void emit_load(cg_ctx *cx, const char *name, const char *args, const char
               "    int st = %s_read_params(m, m->host); /* padding and anything not loaded stay as they are */\n"
               "    if (st != NNRT_OK) return st;\n",
               P);
-    sb_printf(c, "    st = %s%s_param_table, %d, m->host, &err);\n", call, P, cx->g->params.len);
+    sb_printf(c, "    st = %s%s_param_table, %d, m->host%s, &err);\n", call, P, cx->g->params.len,
+              strstr(call, "partial") ? ", prefix_map, report, ctx, NULL" : "");
     sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        return st;\n    }\n");
     sb_printf(c, "    return %s_write_params(m, m->host);\n}\n", P);
 }
@@ -759,6 +763,8 @@ static void emit_params_api(cg_ctx *cx) {
     sb_printf(c, "    st = nnrt_st_save(path, %s_param_table, %d, m->host, &err);\n", P, np);
     sb_puts(c, "    if (st != NNRT_OK) m->error = err;\n    return st;\n}\n");
     emit_load(cx, "load", "const char *path", "path", "nnrt_st_load(path, ");
+    emit_load(cx, "load_partial", "const char *path, const char *prefix_map, nnrt_name_fn report, void *ctx", "path",
+              "nnrt_st_load_partial(path, ");
     if (cg_infer_only(cx)) emit_load(cx, "load_mem", "const void *buf, size_t n", "buf", "nnrt_st_load_mem(buf, n, ");
     sb_printf(c, "\nconst char *%s_last_error(const %s *m) { return m ? m->error.msg : \"no model\"; }\n", P, P);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);

@@ -65,6 +65,9 @@ build index_expand_flip tests/parity/index_expand_flip.nn
 build index_expand_flip_f64 tests/parity/index_expand_flip.nn --dtype f64
 # conv_transpose2d and upsample (nearest, bilinear), which the examples do not all use
 build conv_transpose tests/parity/conv_transpose.nn
+# cross-attention (kv of another width and length), which no example uses yet
+build attn_cross tests/parity/attn_cross.nn
+build attn_cross_f64 tests/parity/attn_cross.nn --dtype f64
 # inference-only builds (no training entry points; elementwise kernels in place, without __restrict__)
 build lenet_infer examples/lenet.nn --infer-only -D B=1
 build resnet_tiny_infer examples/resnet_tiny.nn --infer-only

@@ -56,12 +56,13 @@ EOF
     for m in gc_arith gc_attn_bmm_sizes gc_attn_edge gc_attn_gpt gc_attn_mha gc_attn_shape gc_bce gc_block_params \
         gc_block_stack gc_const_grad gc_conv_basic gc_conv_grid gc_conv_pool gc_conv_transpose gc_dense gc_exp_log \
         gc_fanout gc_literal gc_log_softmax gc_matmul gc_mse gc_norm_act gc_norm_batchnorm gc_norm_dropout \
-        gc_norm_layernorm gc_relu gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent gc_rand_noise; do
+        gc_norm_layernorm gc_relu gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent \
+        gc_rand_noise gc_attn_cross gc_attn_decoder; do
         echo "$m tests/gradcheck/$m.nn f64"
     done
     for m in attn_gpt attn_shapes attn_stack bce_adam bce_clamp block_stack block_twice conv_edges \
         conv_small elementwise explicit nll_adamw norm_act norm_batchnorm norm_batchnorm2d norm_dropout \
-        norm_layernorm rnn_gru rand_vae input_grad; do
+        norm_layernorm rnn_gru rand_vae input_grad attn_cross; do
         echo "$m tests/parity/$m.nn f64,f32"
     done
     echo "conv_lenet5 tests/parity/conv_lenet5.nn f64"

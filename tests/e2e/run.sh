@@ -341,6 +341,37 @@ $T/digits eval --data $D/digits_test.csv --scale 0.0625 --load $T/digits.safeten
 acc=$(sed -n 's/.*accuracy *\([0-9.]*\)%.*/\1/p' $T/eval.log)
 if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= 95) }"; then pass "digits test accuracy $acc% >= 95%"; else fail "digits test accuracy '$acc' < 95%"; cat $T/eval.log; fi
 expect "resume continues from saved weights" 0 "epoch   1/1" $T/digits train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --resume $T/digits.safetensors --save $T/digits2.safetensors
+# fine-tuning: --init-from loads the tensors a file has (strict=False), --init-map renames them
+sed -e 's/digits_mlp/digits_ft/; s/^    h = /    features = /' \
+    -e 's/logits = dense(h, 10)/logits = dense(features, 10) -> relu -> dense(10)/' \
+    examples/digits_mlp.nn >$T/digits_ft.nn
+$NNC $T/digits_ft.nn --main -o $T/digits_ft.c && gcc $CFLAGS99 $T/digits_ft.c $NNRT -lm -o $T/digits_ft ||
+    fail "fine-tuning trainer builds"
+expect "--init-from lists the missing tensors" 0 "^--init-from .*digits.safetensors: missing, kept as initialized" \
+    $T/digits_ft train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --lr 1e-30 \
+    --init-from $T/digits.safetensors --init-map h.=features. --save $T/ft.safetensors
+grep -q "^    logits.0.weight$" $T/out.log && grep -q "^    logits.bias$" $T/out.log &&
+    grep -q "^    logits.2.bias$" $T/out.log &&
+    ! grep -q "^    features" $T/out.log && pass "--init-from names missing and unexpected tensors" ||
+    { fail "--init-from names missing and unexpected tensors"; cat $T/out.log; }
+python3 - $T/digits.safetensors $T/ft.safetensors <<'PY' && pass "--init-map loaded h.* into features.*" ||
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in h.items() if k != "__metadata__"}
+a, f = load(sys.argv[1]), load(sys.argv[2])
+sys.exit(0 if all(a["h." + k] == f["features." + k] for k in ("0.weight", "0.bias", "2.weight", "2.bias")) else 1)
+PY
+    fail "--init-map loaded h.* into features.*"
+expect "--init-from and --resume conflict" 2 "start from one of them" $T/digits_ft train --data $D/digits_train.csv \
+    --epochs 1 --init-from $T/digits.safetensors --resume $T/digits.safetensors
+expect "--init-map needs --init-from" 2 "give --init-from" $T/digits_ft train --data $D/digits_train.csv --epochs 1 \
+    --init-map a.=b.
+expect "a bad --init-map" 1 "FILE_PREFIX=MODEL_PREFIX" $T/digits_ft train --data $D/digits_train.csv --epochs 1 \
+    --init-from $T/digits.safetensors --init-map h.
+expect "--init-from of a shape that does not fit" 1 "features.0.weight" $T/digits_ft train --data $D/digits_train.csv \
+    --epochs 1 --init-from $T/digits.safetensors --init-map logits.=features.0.,h.=features.
 # IDX files written here: the digits as 8x8 u8 images and u8 labels
 python3 - "$D/digits_train.csv" $T <<'PY'
 import struct, sys
@@ -569,6 +600,11 @@ for nn in examples/*.nn; do
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m samples text" 0 "^ROMEO:" $X/$m sample --text examples/data/tinyshakespeare/input.txt \
             --load $X/$m.safetensors --prompt "ROMEO:" --len 40 --temperature 0.8 ;;
+    seq2seq)
+        sh examples/seq2seq_data.sh 300 2 >$X/$m.csv
+        expect "example $m trains a few steps" 0 "val acc" $X/$m train --data $X/$m.csv --epochs 1 --steps-per-epoch 3 \
+            --val-split 0.2 --save $X/$m.safetensors
+        expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $X/$m.csv --load $X/$m.safetensors ;;
     esac
 done
 

@@ -9,6 +9,9 @@ set to itself; CASES is the list of cases it adds.
   attn_shapes  reshape, transpose, permute, concat, slice, bmm; SGD.
   attn_stack   two attention layers in a pipeline, no mask, one without
                biases; AdamW.
+  attn_cross   causal self-attention, then cross-attention over a memory
+               of x's width and over one of another width (kdim/vdim)
+               and length; Adam.
 """
 import argparse
 import os
@@ -78,6 +81,28 @@ class AttnStack(nn.Module):  # tests/parity/attn_stack.nn
         return F.mse_loss(h, io["y"]), {"o": h}
 
 
+class AttnCross(nn.Module):  # tests/parity/attn_cross.nn
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(6, 8)
+        self.s = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.c = nn.MultiheadAttention(8, 4, batch_first=True)
+        self.r = nn.MultiheadAttention(8, 2, bias=False, batch_first=True, kdim=6, vdim=6)
+
+    def forward(self, io):
+        x, m = io["x"], io["m"]
+        enc = self.enc(m)
+        s = x + self.s(x, x, x, need_weights=False, attn_mask=causal_mask(4))[0]
+        c = s + self.c(s, enc, enc, need_weights=False)[0]
+        r = self.r(c, m, m, need_weights=False)[0]
+        return F.mse_loss(r, io["y"]), {"o": r}
+
+
+def batch_cross(rng):
+    return {"x": rng.standard_normal((3, 4, 8)), "m": rng.standard_normal((3, 5, 6)),
+            "y": rng.standard_normal((3, 4, 8))}
+
+
 def batch_gpt(rng, B=4, T=6, V=11):
     ids = rng.integers(0, V, (B, T))
     ids[0, :3] = ids[0, 3]  # repeated ids: the embedding gradient accumulates rows
@@ -144,4 +169,6 @@ CASES = [
             lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), seed=12),
     tp.Case("attn_stack", tp._pt("attn_stack.nn"), AttnStack, tp.batch_regress((3, 5, 8), (3, 5, 8)),
             lambda p: torch.optim.AdamW(p, lr=0.01, eps=1e-4), seed=13),
+    tp.Case("attn_cross", tp._pt("attn_cross.nn"), AttnCross, batch_cross,
+            lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-4), seed=14),
 ]

@@ -19,6 +19,11 @@ character) for the character models. `tp` is test_parity, set by its loader.
   ex_tiny_gpt     embedding, positional, a stack of pre-layernorm transformer
                   blocks (causal attention, tanh-GELU MLP), layernorm; AdamW
   ex_autoencoder  dense encoder/decoder, sigmoid, mse against the input; Adam
+  ex_seq2seq      embedding, indexing, positional, encoder blocks, decoder
+                  blocks with causal self-attention and cross-attention
+                  (kv = the encoder's output), GELU MLPs, cross_entropy over
+                  [B, T, V] on digit-reversal rows as examples/seq2seq_data.sh
+                  writes them; AdamW
 
 Adam's eps. Adam divides every element's step by that element's own gradient
 magnitude, so an element whose gradient is within a few eps of zero turns
@@ -336,7 +341,75 @@ def both(*checks):
 
 TEXT = {"B": 4, "T": 8}
 GPT = {"B": 4, "T": 8, "D": 32, "L": 2, "H": 4}
+S2S = {"B": 4, "T": 6, "D": 16, "H": 2}
 EPS = 1e-4  # see the top of this file
+class EncBlock(nn.Module):
+    """block enc_block(x, heads): a = x + attention(layernorm(x), heads)   a.0, a.1
+    return a + (a -> layernorm -> dense(2D) -> gelu -> dense(D))      out.0, out.1, out.3"""
+
+    def __init__(self, D, heads):
+        super().__init__()
+        self.a = nn.ModuleList([nn.LayerNorm(D), nn.MultiheadAttention(D, heads, batch_first=True)])
+        self.out = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 2 * D), nn.GELU(), nn.Linear(2 * D, D))
+
+    def forward(self, x):
+        n = self.a[0](x)
+        a = x + self.a[1](n, n, n, need_weights=False)[0]
+        return a + self.out(a)
+
+
+class DecBlock(nn.Module):
+    """block dec_block(x, mem, heads): causal self-attention s.0, s.1; cross-
+    attention over mem c.0, c.1; the MLP out.0, out.1, out.3"""
+
+    def __init__(self, D, heads):
+        super().__init__()
+        self.s = nn.ModuleList([nn.LayerNorm(D), nn.MultiheadAttention(D, heads, batch_first=True)])
+        self.c = nn.ModuleList([nn.LayerNorm(D), nn.MultiheadAttention(D, heads, batch_first=True)])
+        self.out = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 2 * D), nn.GELU(), nn.Linear(2 * D, D))
+
+    def forward(self, x, mem):
+        n = self.s[0](x)
+        s = x + self.s[1](n, n, n, need_weights=False, attn_mask=causal_mask(x.shape[1]))[0]
+        n = self.c[0](s)
+        c = s + self.c[1](n, mem, mem, need_weights=False)[0]
+        return c + self.out(c)
+
+
+class Seq2Seq(nn.Module):  # examples/seq2seq.nn
+    def __init__(self, T, V, D, H):
+        super().__init__()
+        self.emb = nn.Embedding(V, D)
+        self.src = nn.Embedding(T, D)  # positional(emb[:, :T]): its [T, D] table
+        self.enc = nn.ModuleList([EncBlock(D, H), EncBlock(D, H), nn.LayerNorm(D)])
+        self.dec = nn.Embedding(T, D)
+        self.d1, self.d2 = DecBlock(D, H), DecBlock(D, H)
+        self.logits = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, V))
+        self.T, self.V = T, V
+
+    def forward(self, io):
+        e = self.emb(io["tokens"].long())
+        enc = e[:, :self.T] + self.src.weight
+        for layer in self.enc:
+            enc = layer(enc)
+        d = e[:, self.T:] + self.dec.weight
+        logits = self.logits(self.d2(self.d1(d, enc), enc))
+        loss = F.cross_entropy(logits.reshape(-1, self.V), io["digits"].reshape(-1).long())
+        return loss, {"probs": torch.softmax(logits, dim=-1)}
+
+
+def batch_reverse(B, T):
+    """Rows as examples/seq2seq_data.sh writes them: T source digits, the
+    start token 10 and the reversed string's first T - 1 digits; targets the
+    reversed string."""
+    def make(rng):
+        s = rng.integers(0, 10, (B, T))
+        r = s[:, ::-1]
+        tokens = np.concatenate([s, np.full((B, 1), 10), r[:, :-1]], axis=1)
+        return {"tokens": tokens.astype(np.int32), "digits": r.astype(np.int32).copy()}
+    return make
+
+
 RESNET_SEED = 32  # see "Kinks" at the top of this file
 
 
@@ -368,4 +441,8 @@ CASES = [
                        check_real_data(batch_text(GPT["B"], GPT["T"]), "text"))),
     _mnist_case("autoencoder", Autoencoder, batch_mnist_flat(4), lambda p: torch.optim.Adam(p, lr=1e-3),
                 "train adam(lr = 1e-3)", 37),
+    tp.Case("ex_seq2seq", with_eps("seq2seq", EPS), lambda: Seq2Seq(S2S["T"], 11, S2S["D"], S2S["H"]),
+            batch_reverse(S2S["B"], S2S["T"]),
+            lambda p: torch.optim.AdamW(p, lr=2e-3, weight_decay=0.01, eps=EPS), defines=dict(S2S), seed=38,
+            check=check_train("seq2seq", "train adamw(lr = 2e-3, weight_decay = 0.01)", EPS)),
 ]

@@ -306,6 +306,65 @@ static void test_st_roundtrip_f32(void)
     nnrt_st_close(NULL);
 }
 
+/* What a partial load reported: "-name" missing, "+name" unexpected,
+ * joined by spaces in call order. */
+static void record_name(void *ctx, int missing, const char *name)
+{
+    char *s = ctx;
+    size_t n = strlen(s);
+    snprintf(s + n, 256 - n, "%s%c%s", n ? " " : "", missing ? '-' : '+', name);
+}
+
+/* nnrt_st_load_partial: a file with fc1.* but without "scale" and with an
+ * extra tensor loads fc1.*, keeps scale, reports both names; a prefix map
+ * renames the file's "backbone." to the model's "fc1."; a matched name of
+ * another shape and a bad map are errors that leave the buffer alone. */
+static void test_st_load_partial(void)
+{
+    nnrt_tensor_info t[3], file[3];
+    float w[MODEL_N], r[MODEL_N];
+    char got[256] = "";
+    nnrt_err err;
+    int n = -1;
+    const char *p = tp("partial.safetensors"), *q = tp("partial_map.safetensors");
+
+    model_infos(t, NNRT_F32);
+    memcpy(file, t, sizeof file);
+    file[2].name = "head.weight"; /* the file lacks "scale", has an extra tensor */
+    nnrt_fill_normal_f32(w, MODEL_N, 0.0f, 1.0f, 2, 0);
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_save(p, file, 3, w, &err), NNRT_OK);
+    for (int k = 0; k < MODEL_N; k++)
+        r[k] = -7.0f;
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(p, t, 3, r, NULL, record_name, got, &n, &err), NNRT_OK);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(memcmp(w, r, 16 * sizeof *w), 0);
+    CU_ASSERT_EQUAL(r[16], -7.0f);
+    CU_ASSERT_STRING_EQUAL(got, "-scale +head.weight");
+
+    file[0].name = "backbone.weight", file[1].name = "backbone.bias", file[2].name = "scale";
+    CU_ASSERT_EQUAL_FATAL(nnrt_st_save(q, file, 3, w, &err), NNRT_OK);
+    memset(r, 0, sizeof r), got[0] = 0;
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(q, t, 3, r, "x.=y.,backbone.=fc1.", record_name, got, &n, &err), NNRT_OK);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(memcmp(w, r, sizeof w), 0);
+    CU_ASSERT_STRING_EQUAL(got, "");
+    got[0] = 0;
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(q, t, 3, r, "", record_name, got, NULL, &err), NNRT_OK);
+    CU_ASSERT_STRING_EQUAL(got, "-fc1.weight -fc1.bias +backbone.weight +backbone.bias");
+
+    memset(r, 0, sizeof r), got[0] = 0;
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(q, t, 3, r, "backbone.", record_name, got, &n, &err), NNRT_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "FILE_PREFIX=MODEL_PREFIX") != NULL);
+    t[0].shape[0] = 4, t[0].shape[1] = 3; /* same count, another shape */
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(q, t, 3, r, "backbone.=fc1.", record_name, got, &n, &err), NNRT_ERR_SHAPE);
+    CU_ASSERT(strstr(err.msg, "tensor 'backbone.weight' has shape [3, 4], the model's 'fc1.weight' is [4, 3]") !=
+              NULL);
+    CU_ASSERT_STRING_EQUAL(got, "");
+    for (int k = 0; k < MODEL_N; k++)
+        CU_ASSERT_EQUAL(r[k], 0.0f);
+    CU_ASSERT_EQUAL(nnrt_st_load_partial(tp("none.safetensors"), t, 3, r, NULL, NULL, NULL, NULL, &err), NNRT_ERR_IO);
+}
+
 /* Metadata set on a saved file: read back (escapes included), the tensors
  * load as before, the header is still a multiple of 8, a second set
  * replaces the first. */
@@ -1773,6 +1832,7 @@ int main(void)
     };
     static const test_def st_tests[] = {
         {"round trip F32", test_st_roundtrip_f32},
+        {"partial load (strict=False), prefix map", test_st_load_partial},
         {"metadata", test_st_metadata},
         {"round trip F64", test_st_roundtrip_f64},
         {"F32 <-> F64 conversion", test_st_convert},
