@@ -441,6 +441,8 @@ typedef struct nnrt_model_desc {
     int (*set_lr)(void *m, double lr);
     int (*set_schedule)(void *m, const nnrt_sched *s); /* NULL: the model cannot */
     int (*get_schedule)(void *m, nnrt_sched *s);
+    double (*lr)(void *m);        /* the rate the next update uses (NULL: the base rate) */
+    double (*grad_norm)(void *m); /* the last update's gradient norm (NULL: unknown) */
     int (*save)(void *m, const char *path);
     int (*load)(void *m, const char *path);
     const char *(*last_error)(void *m); /* message of the last failed call */

@@ -106,6 +106,7 @@ typedef struct epoch_rec {
     double val_loss;    /* the mean loss of the validation set's full batches */
     double val_acc;     /* accuracy on the validation set, 0..1 */
     double ex_per_s;    /* examples trained per second of training */
+    double grad_norm;   /* the gradient norm of the last update (NaN: unknown) */
 } epoch_rec;
 
 /* A growing text (trainer_log.c). */
@@ -287,6 +288,7 @@ int nnrti_tr_watching(const ctx *c);
 int nnrti_tr_watch_check(ctx *c, int have_val, int64_t n_val, int acc);
 /* The learning rate the model trains with. */
 double nnrti_tr_lr(const ctx *c);
+double nnrti_tr_grad_norm(const ctx *c);
 /* A training epoch starts and ends (the clocks of the log's speeds). */
 void nnrti_tr_watch_epoch_start(ctx *c);
 void nnrti_tr_watch_epoch_end(ctx *c);

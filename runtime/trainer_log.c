@@ -68,7 +68,7 @@ static void field(tbuf *b, double v)
         nnrti_tr_bprintf(b, ",%.9g", v);
 }
 
-/* One row; grad_norm stays empty (the model description has no norm). */
+/* One row; grad_norm is empty for a model that cannot say (CUDA). */
 void nnrti_tr_log_row(ctx *c, const char *kind, const epoch_rec *r)
 {
     tbuf *b = &c->w.csv;
@@ -78,7 +78,7 @@ void nnrti_tr_log_row(ctx *c, const char *kind, const epoch_rec *r)
     field(b, r->train_acc);
     field(b, r->val_loss);
     field(b, r->val_acc);
-    field(b, NAN);
+    field(b, r->grad_norm);
     field(b, r->ex_per_s);
     nnrti_tr_bprintf(b, "\n");
 }

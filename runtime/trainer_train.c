@@ -198,6 +198,7 @@ static void record(const ctx *c, long epoch, double loss, const score *st, const
     r->epoch = epoch;
     r->step = 0;
     r->lr = nnrti_tr_lr(c);
+    r->grad_norm = nnrti_tr_grad_norm(c);
     r->train_loss = loss;
     r->train_acc = accuracy(c, st);
     r->val_loss = sv && sv->loss_batches ? sv->loss / (double)sv->loss_batches : NAN;

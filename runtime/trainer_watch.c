@@ -26,7 +26,15 @@ int nnrti_tr_watching(const ctx *c)
 /* The learning rate the model trains with. */
 double nnrti_tr_lr(const ctx *c)
 {
+    if (c->d->lr && c->m)
+        return c->d->lr(c->m); /* through the schedule */
     return c->o.have_lr ? c->o.lr : c->d->default_lr;
+}
+
+/* The gradient norm of the last update, NaN when the model cannot say. */
+double nnrti_tr_grad_norm(const ctx *c)
+{
+    return c->d->grad_norm && c->m ? c->d->grad_norm(c->m) : NAN;
 }
 
 /* Can option k's file be written? Else a usage error naming the option. */
@@ -99,6 +107,7 @@ void nnrti_tr_watch_step(ctx *c, long epoch, double loss)
     r.epoch = epoch;
     r.step = w->step;
     r.lr = nnrti_tr_lr(c);
+    r.grad_norm = nnrti_tr_grad_norm(c);
     r.train_loss = w->win_sum / (double)w->win_n;
     r.train_acc = r.val_loss = r.val_acc = NAN;
     r.ex_per_s = w->win_time > 0 ? (double)(w->win_n * c->d->batch) / w->win_time : NAN;

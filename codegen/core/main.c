@@ -60,6 +60,8 @@ static void sched_adapters(cg_ctx *cx, const args *a) {
     sb_printf(cx->c, "static int d_set_schedule(void *m, const nnrt_sched *s) { return %s_set_schedule(%s, s); }\n",
               P, M);
     sb_printf(cx->c, "static int d_get_schedule(void *m, nnrt_sched *s) { return %s_get_schedule(%s, s); }\n", P, M);
+    sb_printf(cx->c, "static double d_lr(void *m) { return %s_lr(%s); }\n", P, M);
+    sb_printf(cx->c, "static double d_grad_norm(void *m) { return %s_grad_norm(%s); }\n", P, M);
 }
 
 static void adapters(cg_ctx *cx, const args *a, int sched) {
@@ -134,7 +136,8 @@ static void desc(cg_ctx *cx, int sched) {
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
-    if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n");
+    if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n"
+                                   "    d.lr = d_lr;\n    d.grad_norm = d_grad_norm;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
     sb_puts(c, "    d.last_error = d_last_error;\n");
     sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
