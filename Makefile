@@ -118,6 +118,21 @@ $(LIB_OBJ) $(B)/obj/driver/nnc.o: $(HEADERS)
 $(B)/obj/codegen/targets.o: codegen/targets.def
 $(B)/obj/driver/nnc.o: runtime/atomic_file.h runtime/nnrt.h
 
+# ---- libnnrt_mpi.a: data-parallel training on MPI, only where mpicc is found ----
+# runtime/mpi/nnrt_mpi.c (nnrt_mpi_main); libnnrt itself needs no MPI.
+# A trainer: mpicc -DNNRT_MPI model.c -lnnrt_mpi -lnnrt -lm; mpirun -np N ./model train ...
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+.PHONY: mpi
+mpi: $(B)/libnnrt.a
+ifneq ($(MPICC),)
+all mpi: $(B)/libnnrt_mpi.a
+endif
+$(B)/libnnrt_mpi.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
+	@mkdir -p $(B)/obj/runtime/mpi
+	$(MPICC) $(RT_CFLAGS) -Iruntime -c $< -o $(B)/obj/runtime/mpi/nnrt_mpi.o
+	rm -f $@
+	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_mpi.o
+
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null)

@@ -23,6 +23,7 @@
  *   trainer.h          the trainer program nnrt_main, split over trainer*.c
  *   cuda/nnrt_cuda.h   libnnrt_cuda (CUDA target): nnrt_cuda.cu, nnrt_philox.cuh
  *   cuda/nnrt_cuda.cu  its error reporting, execution context, index check
+ *   mpi/nnrt_mpi.c     libnnrt_mpi.a (built with mpicc, not in libnnrt): nnrt_mpi_main
  */
 #ifndef NNRT_INTERNAL_H
 #define NNRT_INTERNAL_H

@@ -235,10 +235,16 @@ static int run_command(ctx *c)
 
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d)
 {
+    return nnrt_main_dist(argc, argv, d, NULL);
+}
+
+int nnrt_main_dist(int argc, char **argv, const nnrt_model_desc *d, const nnrt_dist *dist)
+{
     ctx c;
     int rc, help = 0;
     memset(&c, 0, sizeof c);
     c.d = d;
+    c.dist = dist;
     c.prog = base_name(argc > 0 ? argv[0] : NULL);
     if (!d) {
         fprintf(stderr, "%s: error: no model description\n", c.prog);

@@ -24,6 +24,9 @@ have_pkg python3-numpy || need="$need python3-numpy"
 # make bench compares nnrt_sgemm with OpenBLAS (it also becomes the system BLAS
 # that Debian's PyTorch and numpy use, so PyTorch is measured at its best)
 have_pkg libopenblas-dev || need="$need libopenblas-dev"
+# tests/mpi: data-parallel training on Open MPI (libnnrt_mpi.a, mpirun -np 2)
+have_pkg libopenmpi-dev || need="$need libopenmpi-dev"
+have_cmd mpirun || need="$need openmpi-bin"
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Data-parallel training on MPI (libnnrt_mpi.a, 2 ranks): 10 steps on 2 ranks
+# at micro-batch B give the parameters and step losses of 10 steps on 1 rank
+# at batch 2B (f64, within 1e-6 relative: compare.py) for the digits MLP with
+# SGD-momentum and AdamW; two 2-rank runs give the same bits; a rank that
+# fails or is killed ends the job within 30 s with a message naming it.
+# Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
+cd "$(dirname "$0")/../.." || exit 2
+if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+    echo "SKIP mpi: mpicc/mpirun not found (Debian: libopenmpi-dev openmpi-bin)"
+    exit 0
+fi
+make -s mpi || exit 1
+T=$(pwd)/build/mpi
+rm -rf "$T" && mkdir -p "$T"
+D=examples/data/digits
+status=0
+pass() { echo "PASS mpi $*"; }
+fail() { echo "FAIL mpi $*"; status=1; }
+MPIRUN="mpirun --allow-run-as-root --oversubscribe -np 2"
+CF="-std=c99 -Wall -Wextra -Werror -O2 -Iruntime"
+TRAIN="train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --steps-per-epoch 10 --seed 3 --log-every 1"
+# build NAME OPTIMIZER B DTYPE: $T/NAME (1 rank, plain cc) and $T/NAME.mpi
+build() {
+    sed "s/train adam(.*)/train $2/" examples/digits_mlp.nn >$T/$1.nn
+    build/nnc --main --dtype=$4 -D B=$3 $T/$1.nn -o $T/$1.c || return 1
+    cc $CF $T/$1.c build/libnnrt.a -lm -fopenmp -o $T/$1 || return 1
+    mpicc $CF -DNNRT_MPI $T/$1.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/$1.mpi
+}
+for o in "sgdm:sgd(lr = 0.05, momentum = 0.9)" "adamw:adamw(lr = 1e-3, weight_decay = 0.01)"; do
+    n=${o%%:*} opt=${o#*:}
+    if ! build ${n}8 "$opt" 8 f64 || ! build ${n}16 "$opt" 16 f64; then fail "$n: build"; continue; fi
+    $T/${n}16 $TRAIN --save $T/$n.1.st --log $T/$n.1.csv >$T/$n.1.out 2>&1 || fail "$n: 1 rank at B=16"
+    $MPIRUN $T/${n}8.mpi $TRAIN --save $T/$n.2.st --log $T/$n.2.csv >$T/$n.2.out 2>&1 || fail "$n: 2 ranks at B=8"
+    if r=$(python3 tests/mpi/compare.py $T/$n.1.st $T/$n.2.st $T/$n.1.csv $T/$n.2.csv); then
+        pass "$n: 2 ranks x B=8 = 1 rank x B=16 over 10 steps ($r)"
+    else fail "$n: 2 ranks x B=8 differ from 1 rank x B=16 ($r)"; fi
+    grep -q "^saved $T/$n.2.st" $T/$n.2.out && [ "$(grep -c '^epoch' $T/$n.2.out)" = 1 ] &&
+        pass "$n: rank 0 alone prints" || fail "$n: the 2-rank output is not one rank's"
+done
+# the same bits twice (f32)
+if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
+    $MPIRUN $T/det8.mpi $TRAIN --save $T/det.a.st --log $T/det.a.csv >/dev/null 2>&1
+    $MPIRUN $T/det8.mpi $TRAIN --save $T/det.b.st --log $T/det.b.csv >/dev/null 2>&1
+    [ -s $T/det.a.st ] && cmp -s $T/det.a.st $T/det.b.st &&
+        [ "$(cut -d, -f5 $T/det.a.csv)" = "$(cut -d, -f5 $T/det.b.csv)" ] && pass "two 2-rank runs give the same bits" ||
+        fail "two 2-rank runs differ"
+fi
+# faults: rank 1 fails (a missing --data) or is killed; every rank ends within 30 s
+LONG="train --data $D/digits_train.csv --scale 0.0625 --epochs 100000 --seed 3"
+timeout 30 $MPIRUN sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exec "$0" train --data /no/such.csv --epochs 1;
+    fi; exec "$0" "$@"' $T/det8.mpi $LONG >$T/fail.out 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1 of 2: exit status 1; ending every rank" $T/fail.out &&
+    pass "a failing rank ends the job (exit $rc)" || { fail "a failing rank: exit $rc"; tail -5 $T/fail.out; }
+timeout 30 $MPIRUN sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 1; kill -9 $$) & fi; exec "$0" "$@"' \
+    $T/det8.mpi $LONG >$T/kill.out 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1 .*signal 9" $T/kill.out &&
+    pass "a killed rank ends the job (exit $rc)" || { fail "a killed rank: exit $rc"; tail -5 $T/kill.out; }
+exit $status
