@@ -1,4 +1,4 @@
-"""compare.py A.safetensors B.safetensors A.csv B.csv: the parameters and the
+"""compare.py A.safetensors B.safetensors [A.csv B.csv]: the parameters and the
 per-step losses (--log --log-every 1) of two runs agree within 1e-6 relative
 (max |a - b| / max(|a|, |b|, 1e-6) per value); prints the worst and exits 1 if not."""
 import json, struct, sys
@@ -25,8 +25,9 @@ def rel(a, b):
     return max([abs(x - y) / max(abs(x), abs(y), 1e-6) for x, y in zip(a, b)] + [0.0])
 
 ta, tb = tensors(sys.argv[1]), tensors(sys.argv[2])
-la, lb = losses(sys.argv[3]), losses(sys.argv[4])
+la, lb = (losses(sys.argv[3]), losses(sys.argv[4])) if len(sys.argv) > 4 else ([0.0], [0.0])
 bad = sorted(ta) != sorted(tb) or len(la) != len(lb) or not la or any(len(ta[k]) != len(tb[k]) for k in ta)
 worst = 0.0 if bad else max([rel(ta[k], tb[k]) for k in ta] + [rel(la, lb)])
-print("tensors %d, steps %d, worst relative difference %.3g" % (len(ta), len(la), worst))
+steps = ", steps %d" % len(la) if len(sys.argv) > 4 else ""
+print("tensors %d%s, worst relative difference %.3g" % (len(ta), steps, worst))
 sys.exit(1 if bad or worst > 1e-6 else 0)

@@ -2,7 +2,8 @@
 # Data-parallel training on MPI (libnnrt_mpi.a, 2 ranks): 10 steps on 2 ranks
 # at micro-batch B give the parameters and step losses of 10 steps on 1 rank
 # at batch 2B (f64, within 1e-6 relative: compare.py) for the digits MLP with
-# SGD-momentum and AdamW; two 2-rank runs give the same bits; a rank that
+# SGD-momentum and AdamW; a checkpoint of 2 ranks resumes on 1 and vice versa;
+# two 2-rank runs give the same bits; a rank that
 # fails or is killed ends the job within 30 s with a message naming it.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
 cd "$(dirname "$0")/../.." || exit 2
@@ -19,7 +20,8 @@ pass() { echo "PASS mpi $*"; }
 fail() { echo "FAIL mpi $*"; status=1; }
 MPIRUN="mpirun --allow-run-as-root --oversubscribe -np 2"
 CF="-std=c99 -Wall -Wextra -Werror -O2 -Iruntime"
-TRAIN="train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --steps-per-epoch 10 --seed 3 --log-every 1"
+BASE="train --data $D/digits_train.csv --scale 0.0625 --epochs 1 --steps-per-epoch 10 --seed 3"
+TRAIN="$BASE --log-every 1"
 # build NAME OPTIMIZER B DTYPE: $T/NAME (1 rank, plain cc) and $T/NAME.mpi
 build() {
     sed "s/train adam(.*)/train $2/" examples/digits_mlp.nn >$T/$1.nn
@@ -37,6 +39,17 @@ for o in "sgdm:sgd(lr = 0.05, momentum = 0.9)" "adamw:adamw(lr = 1e-3, weight_de
     else fail "$n: 2 ranks x B=8 differ from 1 rank x B=16 ($r)"; fi
     grep -q "^saved $T/$n.2.st" $T/$n.2.out && [ "$(grep -c '^epoch' $T/$n.2.out)" = 1 ] &&
         pass "$n: rank 0 alone prints" || fail "$n: the 2-rank output is not one rank's"
+done
+# a checkpoint of 2 ranks resumes on 1 and one of 1 rank on 2: 1 epoch + 1 epoch = 2 epochs on 1 rank
+TWO=$(echo "$BASE" | sed 's/--epochs 1/--epochs 2/')
+$T/sgdm16 $TWO --save $T/ck.ref.st >/dev/null 2>&1
+$MPIRUN $T/sgdm8.mpi $BASE --checkpoint $T/ck.2.ck >/dev/null 2>&1
+$T/sgdm16 $BASE --resume $T/ck.2.ck --save $T/ck.21.st >/dev/null 2>&1
+$T/sgdm16 $BASE --checkpoint $T/ck.1.ck >/dev/null 2>&1
+$MPIRUN $T/sgdm8.mpi $BASE --resume $T/ck.1.ck --save $T/ck.12.st >/dev/null 2>&1
+for k in 21 12; do
+    if r=$(python3 tests/mpi/compare.py $T/ck.ref.st $T/ck.$k.st); then pass "checkpoint ${k%?} rank(s) -> resume on ${k#?}: $r"
+    else fail "checkpoint ${k%?} rank(s) -> resume on ${k#?}: $r"; fi
 done
 # the same bits twice (f32)
 if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
