@@ -4,7 +4,7 @@
 # at batch 2B (f64, within 1e-6 relative: compare.py) for the digits MLP with
 # SGD-momentum and AdamW; a checkpoint of 2 ranks resumes on 1 and vice versa;
 # two 2-rank runs give the same bits; a rank that
-# fails or is killed ends the job within 30 s with a message naming it.
+# fails, is killed or stops answering ends the job within 30 s with a message.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
 cd "$(dirname "$0")/../.." || exit 2
 if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
@@ -71,4 +71,10 @@ timeout 30 $MPIRUN sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 1; kil
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1 .*signal 9" $T/kill.out &&
     pass "a killed rank ends the job (exit $rc)" || { fail "a killed rank: exit $rc"; tail -5 $T/kill.out; }
+# a rank that stops answering (SIGSTOP): the watchdog of the other ends the job after NNRT_MPI_TIMEOUT s
+timeout 30 $MPIRUN -x NNRT_MPI_TIMEOUT=3 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 1; kill -STOP $$) & fi
+    exec "$0" "$@"' $T/det8.mpi $LONG >$T/stop.out 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 0: error: no answer from the other ranks for 3 s" $T/stop.out &&
+    pass "a stopped rank ends the job (exit $rc)" || { fail "a stopped rank: exit $rc"; tail -5 $T/stop.out; }
 exit $status
