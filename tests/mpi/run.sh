@@ -40,6 +40,20 @@ for o in "sgdm:sgd(lr = 0.05, momentum = 0.9)" "adamw:adamw(lr = 1e-3, weight_de
     grep -q "^saved $T/$n.2.st" $T/$n.2.out && [ "$(grep -c '^epoch' $T/$n.2.out)" = 1 ] &&
         pass "$n: rank 0 alone prints" || fail "$n: the 2-rank output is not one rank's"
 done
+# LeNet with --augment: each example is augmented by its position in the epoch's order, whatever the ranks
+M=examples/data/mnist
+AUG="train --data $M/t10k-images-idx3-ubyte --labels $M/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 10
+     --seed 5 --augment shift=2,flip,noise=0.02 --log-every 1"
+for b in 4 8; do
+    sed "s/train adam(.*)/train sgd(lr = 0.05, momentum = 0.9)/" examples/lenet.nn >$T/lenet$b.nn
+    build/nnc --main --dtype=f64 -D B=$b $T/lenet$b.nn -o $T/lenet$b.c &&
+        mpicc $CF -DNNRT_MPI $T/lenet$b.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/lenet$b.mpi
+done
+$T/lenet8.mpi $AUG --save $T/lenet.1.st --log $T/lenet.1.csv >$T/lenet.1.out 2>&1 || fail "lenet: 1 rank at B=8"
+$MPIRUN $T/lenet4.mpi $AUG --save $T/lenet.2.st --log $T/lenet.2.csv >$T/lenet.2.out 2>&1 || fail "lenet: 2 ranks"
+if r=$(python3 tests/mpi/compare.py $T/lenet.1.st $T/lenet.2.st $T/lenet.1.csv $T/lenet.2.csv); then
+    pass "lenet, SGD-momentum, --augment: 2 ranks x B=4 = 1 rank x B=8 over 10 steps ($r)"
+else fail "lenet, --augment: 2 ranks x B=4 differ from 1 rank x B=8 ($r)"; fi
 # a checkpoint of 2 ranks resumes on 1 and one of 1 rank on 2: 1 epoch + 1 epoch = 2 epochs on 1 rank
 TWO=$(echo "$BASE" | sed 's/--epochs 1/--epochs 2/')
 $T/sgdm16 $TWO --save $T/ck.ref.st >/dev/null 2>&1
