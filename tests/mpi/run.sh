@@ -2,7 +2,8 @@
 # Data-parallel training on MPI (libnnrt_mpi.a, 2 ranks): 10 steps on 2 ranks
 # at micro-batch B give the parameters and step losses of 10 steps on 1 rank
 # at batch 2B (f64, within 1e-6 relative: compare.py) for the digits MLP with
-# SGD-momentum and AdamW; a checkpoint of 2 ranks resumes on 1 and vice versa;
+# SGD-momentum and AdamW, LeNet with --augment and a shrunk tiny_gpt (text
+# windows); a checkpoint of 2 ranks resumes on 1 and vice versa;
 # two 2-rank runs give the same bits; a rank that
 # fails, is killed or stops answering ends the job within 30 s with a message.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
@@ -54,6 +55,17 @@ $MPIRUN $T/lenet4.mpi $AUG --save $T/lenet.2.st --log $T/lenet.2.csv >$T/lenet.2
 if r=$(python3 tests/mpi/compare.py $T/lenet.1.st $T/lenet.2.st $T/lenet.1.csv $T/lenet.2.csv); then
     pass "lenet, SGD-momentum, --augment: 2 ranks x B=4 = 1 rank x B=8 over 10 steps ($r)"
 else fail "lenet, --augment: 2 ranks x B=4 differ from 1 rank x B=8 ($r)"; fi
+# tiny_gpt (shrunk): each step draws N * B windows and rank r takes windows [rB, rB + B)
+GPT="train --text examples/data/tinyshakespeare/input.txt --epochs 1 --steps-per-epoch 10 --seed 7 --log-every 1"
+for b in 2 4; do
+    build/nnc --main --dtype=f64 -D B=$b -D T=16 -D D=32 -D L=1 examples/tiny_gpt.nn -o $T/gpt$b.c &&
+        mpicc $CF -DNNRT_MPI $T/gpt$b.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/gpt$b.mpi
+done
+$T/gpt4.mpi $GPT --save $T/gpt.1.st --log $T/gpt.1.csv >$T/gpt.1.out 2>&1 || fail "tiny_gpt: 1 rank at B=4"
+$MPIRUN $T/gpt2.mpi $GPT --save $T/gpt.2.st --log $T/gpt.2.csv >$T/gpt.2.out 2>&1 || fail "tiny_gpt: 2 ranks"
+if r=$(python3 tests/mpi/compare.py $T/gpt.1.st $T/gpt.2.st $T/gpt.1.csv $T/gpt.2.csv); then
+    pass "tiny_gpt, AdamW: 2 ranks x B=2 = 1 rank x B=4 over 10 steps ($r)"
+else fail "tiny_gpt: 2 ranks x B=2 differ from 1 rank x B=4 ($r)"; fi
 # a checkpoint of 2 ranks resumes on 1 and one of 1 rank on 2: 1 epoch + 1 epoch = 2 epochs on 1 rank
 TWO=$(echo "$BASE" | sed 's/--epochs 1/--epochs 2/')
 $T/sgdm16 $TWO --save $T/ck.ref.st >/dev/null 2>&1
