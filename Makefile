@@ -191,13 +191,14 @@ install: all
 	install -m 644 $(NNRT_HEADERS) $(P_INC)
 	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
+	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
 	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
 
 uninstall:
-	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
 	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
 	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))

@@ -219,6 +219,8 @@ static int run_command(ctx *c)
     int rc = check_desc(c);
     if (rc)
         return rc;
+    if (c->o.cmd != CMD_TRAIN && nnrti_tr_rank(c) != 0)
+        return 0; /* on several ranks, rank 0 alone evaluates, predicts, samples */
     c->esz = nnrt_dtype_size(c->d->dtype);
     c->xsz = nnrt_dtype_size(c->d->x_dtype);
     c->y_batch_dtype = c->d->y_dtype == NNRT_I32 ? NNRT_I32 : c->d->dtype;

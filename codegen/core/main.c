@@ -1,5 +1,6 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
- * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest. */
+ * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest (compiled
+ * with -DNNRT_MPI, a trainable C model calls libnnrt_mpi's nnrt_mpi_main). */
 #include "core.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
@@ -114,8 +115,8 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
 /* The entry: nnrt_mpi_main (libnnrt_mpi) when compiled with -DNNRT_MPI. */
 static void entry(cg_ctx *cx, int dist) {
     if (dist)
-        sb_puts(cx->c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n    d.update = d_update;\n"
-                       "#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
+        sb_puts(cx->c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n"
+                       "    d.update = d_update;\n#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
     sb_puts(cx->c, "    return nnrt_main(argc, argv, &d);\n");
     sb_puts(cx->c, dist ? "#endif\n}\n" : "}\n");
 }

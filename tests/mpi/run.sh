@@ -74,17 +74,24 @@ $T/sgdm16 $BASE --resume $T/ck.2.ck --save $T/ck.21.st >/dev/null 2>&1
 $T/sgdm16 $BASE --checkpoint $T/ck.1.ck >/dev/null 2>&1
 $MPIRUN $T/sgdm8.mpi $BASE --resume $T/ck.1.ck --save $T/ck.12.st >/dev/null 2>&1
 for k in 21 12; do
-    if r=$(python3 tests/mpi/compare.py $T/ck.ref.st $T/ck.$k.st); then pass "checkpoint ${k%?} rank(s) -> resume on ${k#?}: $r"
-    else fail "checkpoint ${k%?} rank(s) -> resume on ${k#?}: $r"; fi
+    what="checkpoint ${k%?} rank(s) -> resume on ${k#?}"
+    if r=$(python3 tests/mpi/compare.py $T/ck.ref.st $T/ck.$k.st); then pass "$what: $r"; else fail "$what: $r"; fi
 done
 # the same bits twice (f32)
 if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
     $MPIRUN $T/det8.mpi $TRAIN --save $T/det.a.st --log $T/det.a.csv >/dev/null 2>&1
     $MPIRUN $T/det8.mpi $TRAIN --save $T/det.b.st --log $T/det.b.csv >/dev/null 2>&1
     [ -s $T/det.a.st ] && cmp -s $T/det.a.st $T/det.b.st &&
-        [ "$(cut -d, -f5 $T/det.a.csv)" = "$(cut -d, -f5 $T/det.b.csv)" ] && pass "two 2-rank runs give the same bits" ||
+        [ "$(cut -d, -f5 $T/det.a.csv)" = "$(cut -d, -f5 $T/det.b.csv)" ] &&
+        pass "two 2-rank runs give the same bits" ||
         fail "two 2-rank runs differ"
 fi
+# eval on 2 ranks: rank 0 alone evaluates and prints, as 1 rank does
+EV="eval --data $D/digits_test.csv --scale 0.0625 --load $T/det.a.st"
+$T/det8 $EV >$T/ev.1.out 2>&1
+$MPIRUN $T/det8.mpi $EV >$T/ev.2.out 2>&1
+[ -s $T/ev.1.out ] && cmp -s $T/ev.1.out $T/ev.2.out && pass "eval on 2 ranks prints what 1 rank prints" ||
+    fail "eval on 2 ranks: $(head -c 300 $T/ev.2.out)"
 # faults: rank 1 fails (a missing --data) or is killed; every rank ends within 30 s
 LONG="train --data $D/digits_train.csv --scale 0.0625 --epochs 100000 --seed 3"
 timeout 30 $MPIRUN sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exec "$0" train --data /no/such.csv --epochs 1;
