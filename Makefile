@@ -139,6 +139,21 @@ $(B)/nnrt_png.o: runtime/png/nnrt_png.c runtime/png/nnrt_png.h $(wildcard runtim
 	@mkdir -p $(dir $@)
 	$(CC) $(RT_CFLAGS) -fPIC $(shell pkg-config --cflags libpng 2>/dev/null) -Iruntime -c $< -o $@
 
+# ---- libnnrt_mpi.a: data-parallel training on MPI, only where mpicc is found ----
+# runtime/mpi/nnrt_mpi.c (nnrt_mpi_main); libnnrt itself needs no MPI.
+# A trainer: mpicc -DNNRT_MPI model.c -lnnrt_mpi -lnnrt -lm; mpirun -np N ./model train ...
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+.PHONY: mpi
+mpi: $(B)/libnnrt.a
+ifneq ($(MPICC),)
+all mpi: $(B)/libnnrt_mpi.a
+endif
+$(B)/libnnrt_mpi.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
+	@mkdir -p $(B)/obj/runtime/mpi
+	$(MPICC) $(RT_CFLAGS) -Iruntime -c $< -o $(B)/obj/runtime/mpi/nnrt_mpi.o
+	rm -f $@
+	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_mpi.o
+
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null)
@@ -197,13 +212,14 @@ install: all
 	install -m 644 $(NNRT_HEADERS) $(P_INC)
 	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
+	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
 	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
 
 uninstall:
-	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
 	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
 	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))

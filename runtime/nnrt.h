@@ -451,7 +451,29 @@ typedef struct nnrt_model_desc {
     int (*load_checkpoint)(void *m, const char *path, char *extra, size_t cap);
     /* the tensors a file has (train --init-from); NULL: the model cannot */
     int (*load_partial)(void *m, const char *path, const char *prefix_map, nnrt_name_fn report, void *ctx);
+    /* data-parallel training (train_step split in two; NULL: the model cannot) */
+    int (*forward_backward)(void *m, const void *x, const void *y, double *loss);
+    void *(*grads)(void *m, size_t *n); /* the gradient buffer: n elements of dtype */
+    int (*update)(void *m);
 } nnrt_model_desc;
+
+/* Data-parallel training across `size` replicas (nnrt_main_dist): after
+ * forward_backward, the trainer calls allreduce_mean on the gradient buffer
+ * (n elements of dtype, NNRT_F32 or NNRT_F64) and on the loss (one
+ * NNRT_F64); it must leave the mean over the ranks in buf on every rank, or
+ * return nonzero with a message in msg. Each rank trains on its strided
+ * share of every epoch's order; rank 0 alone prints and writes files. */
+typedef struct nnrt_dist {
+    int rank, size;
+    void *comm; /* passed to allreduce_mean */
+    int (*allreduce_mean)(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap);
+} nnrt_dist;
+/* nnrt_main on one rank of several (dist NULL: the same as nnrt_main). */
+int nnrt_main_dist(int argc, char **argv, const nnrt_model_desc *d, const nnrt_dist *dist);
+/* In libnnrt_mpi.a (runtime/mpi/nnrt_mpi.c, built with mpicc): MPI_Init,
+ * nnrt_main_dist over MPI_COMM_WORLD, MPI_Abort when a rank fails,
+ * MPI_Finalize. `nnc --main` output calls it when compiled with -DNNRT_MPI. */
+int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d);
 
 /* The whole command line of a generated trainer:
  *   prog train --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]

@@ -25,6 +25,7 @@
  *   png/nnrt_png.h, png/nnrt_png.c  PNG grids through libpng, outside libnnrt.a: build/nnrt_png.o, -lpng
  *   cuda/nnrt_cuda.h   libnnrt_cuda (CUDA target): nnrt_cuda.cu, nnrt_philox.cuh
  *   cuda/nnrt_cuda.cu  its error reporting, execution context, index check
+ *   mpi/nnrt_mpi.c     libnnrt_mpi.a (built with mpicc, not in libnnrt): nnrt_mpi_main
  */
 #ifndef NNRT_INTERNAL_H
 #define NNRT_INTERNAL_H

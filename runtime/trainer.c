@@ -219,6 +219,8 @@ static int run_command(ctx *c)
     int rc = check_desc(c);
     if (rc)
         return rc;
+    if (c->o.cmd != CMD_TRAIN && nnrti_tr_rank(c) != 0)
+        return 0; /* on several ranks, rank 0 alone evaluates, predicts, samples */
     c->esz = nnrt_dtype_size(c->d->dtype);
     c->xsz = nnrt_dtype_size(c->d->x_dtype);
     c->y_batch_dtype = c->d->y_dtype == NNRT_I32 ? NNRT_I32 : c->d->dtype;
@@ -235,10 +237,16 @@ static int run_command(ctx *c)
 
 int nnrt_main(int argc, char **argv, const nnrt_model_desc *d)
 {
+    return nnrt_main_dist(argc, argv, d, NULL);
+}
+
+int nnrt_main_dist(int argc, char **argv, const nnrt_model_desc *d, const nnrt_dist *dist)
+{
     ctx c;
     int rc, help = 0;
     memset(&c, 0, sizeof c);
     c.d = d;
+    c.dist = dist;
     c.prog = base_name(argc > 0 ? argv[0] : NULL);
     if (!d) {
         fprintf(stderr, "%s: error: no model description\n", c.prog);

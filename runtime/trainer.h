@@ -14,6 +14,8 @@
  *   trainer_split.c   eval/predict on a split (--split), the training record in
  *                     the weights' metadata and the leak warning
  *   trainer_sched.c   --schedule, --clip-norm, --clip-value: the model's schedule
+ *   trainer_dist.c    data-parallel steps over ranks (nnrt_main_dist): the
+ *                     shard of each epoch, the averaged gradients, rank 0's outputs
  * The file comment of trainer.c describes the command line and what is scored.
  * Functions shared between these files carry the nnrti_tr_ prefix; everything
  * else is static. Nothing here is part of the public contract (nnrt.h).
@@ -138,6 +140,7 @@ typedef struct watch {
 /* Everything one run needs; passed around instead of globals. */
 typedef struct ctx {
     const nnrt_model_desc *d;
+    const nnrt_dist *dist; /* data-parallel ranks (trainer_dist.c), NULL for one */
     const char *prog; /* program name for messages */
     opts o;
     void *m;          /* the model, NULL until created */
@@ -234,6 +237,22 @@ void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
 
 int nnrti_tr_cmd_train(ctx *c);
 int nnrti_tr_cmd_train_text(ctx *c);
+
+/* ---- trainer_dist.c ------------------------------------------------------ */
+
+/* Ranks of a data-parallel run (1 without one) and this one's rank. */
+int nnrti_tr_ranks(const ctx *c);
+int nnrti_tr_rank(const ctx *c);
+/* Checks before a data-parallel train (the model's split step); on ranks
+ * other than 0, drops the outputs (--save, --checkpoint, --log, --plot). */
+int nnrti_tr_dist_check(ctx *c);
+/* This rank's share of an epoch's order idx[0..n) (the same on every rank):
+ * positions rank, rank + N, ... of the order padded to a multiple of N by
+ * its first entries, into own (ceil(n / N) entries). */
+void nnrti_tr_dist_shard(const ctx *c, const int64_t *idx, int64_t n, int64_t *own);
+/* One optimizer step over the ranks: forward_backward on this rank's
+ * batch, the gradients and the loss averaged, update. */
+int nnrti_tr_dist_step(ctx *c, double *loss);
 
 /* ---- trainer_ckpt.c ------------------------------------------------------ */
 

@@ -25,7 +25,8 @@ int nnrti_tr_check_augment(ctx *c)
 }
 
 /* Augment the gathered batch of step s of epoch (the examples at positions
- * s * B .. s * B + B - 1 of the epoch). */
+ * s * B .. s * B + B - 1 of the epoch; on N ranks, of this rank's share,
+ * whose example p is at position rank + N * p of the epoch's order). */
 int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s)
 {
     const nnrt_model_desc *d = c->d;
@@ -40,7 +41,8 @@ int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for --augment");
     for (b = 0; b < d->batch && rc == 0; b++)
         if (nnrt_augment_image(&c->aug, d->dtype, (char *)c->b.x + (size_t)b * d->x_numel * c->esz, sh[0], sh[1],
-                               sh[2], c->o.seed, (uint64_t)epoch, (uint64_t)(s * d->batch + b), tmp) != NNRT_OK)
+                               sh[2], c->o.seed, (uint64_t)epoch,
+                               (uint64_t)(nnrti_tr_rank(c) + nnrti_tr_ranks(c) * (s * d->batch + b)), tmp) != NNRT_OK)
             rc = nnrti_tr_fail(c, EXIT_RUNTIME, "--augment: more than 2^31 examples in an epoch");
     free(tmp);
     return rc;

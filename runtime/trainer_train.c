@@ -21,6 +21,14 @@ typedef struct split {
     int have_val;
 } split;
 
+/* Optimizer steps per epoch over n training examples: full batches (of
+ * this rank's share), at most --steps-per-epoch. */
+static int64_t epoch_steps(const ctx *c, int64_t n)
+{
+    int64_t N = nnrti_tr_ranks(c), steps = (n + N - 1) / N / c->d->batch;
+    return c->o.steps && c->o.steps < steps ? c->o.steps : steps;
+}
+
 static int prepare_data(ctx *c, split *sp)
 {
     const char *path = c->o.raw[O_DATA];
@@ -43,6 +51,9 @@ static int prepare_data(ctx *c, split *sp)
     if (sp->train.n < c->d->batch)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: %lld training examples, fewer than one batch of %lld", path,
                              (long long)sp->train.n, (long long)c->d->batch);
+    if (epoch_steps(c, sp->train.n) == 0)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: %lld training examples, fewer than one batch of %lld on each of "
+                             "%d ranks", path, (long long)sp->train.n, (long long)c->d->batch, nnrti_tr_ranks(c));
     return 0;
 }
 
@@ -65,7 +76,9 @@ static int check_trainable(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot save weights", d->name);
     if (c->o.have_lr && !d->set_lr)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot change its learning rate", d->name);
-    int rc = nnrti_tr_check_checkpoint(c);
+    int rc = nnrti_tr_dist_check(c);
+    if (rc == 0)
+        rc = nnrti_tr_check_checkpoint(c);
     if (rc)
         return rc;
     return c->o.raw[O_SAVE] ? check_save_target(c, c->o.raw[O_SAVE]) : 0;
@@ -122,9 +135,11 @@ static int nonfinite_loss(ctx *c, double l, long epoch, int64_t s)
 static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
 {
     double l = 0;
-    if (c->d->train_step(c->m, c->b.x, c->b.y, &l)) {
+    int rc = nnrti_tr_ranks(c) > 1 ? nnrti_tr_dist_step(c, &l)
+             : c->d->train_step(c->m, c->b.x, c->b.y, &l) ? nnrti_tr_model_fail(c, "train_step") : 0;
+    if (rc) {
         nnrt_progress_end(p);
-        return nnrti_tr_model_fail(c, "train_step");
+        return rc;
     }
     if (!isfinite(l)) {
         nnrt_progress_end(p);
@@ -137,15 +152,8 @@ static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
 }
 
 /* One pass of train_step over shuffled full batches; *mean gets the mean
- * loss. idx holds n_train entries. */
-/* Optimizer steps per epoch over n training examples: full batches, at
- * most --steps-per-epoch. */
-static int64_t epoch_steps(const ctx *c, int64_t n)
-{
-    int64_t steps = n / c->d->batch;
-    return c->o.steps && c->o.steps < steps ? c->o.steps : steps;
-}
-
+ * loss. idx holds 2 * n_train entries (the second half: this rank's share
+ * on several ranks). */
 static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch, double *mean)
 {
     const nnrt_model_desc *d = c->d;
@@ -153,6 +161,10 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
     double sum = 0;
     nnrt_progress p;
     nnrt_shuffle(idx, tr->n, c->o.seed, (uint64_t)epoch);
+    if (nnrti_tr_ranks(c) > 1) {
+        nnrti_tr_dist_shard(c, idx, tr->n, idx + tr->n);
+        idx += tr->n;
+    }
     nnrt_progress_start(&p, stderr, steps);
     nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
@@ -240,7 +252,7 @@ static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch, int *sto
 
 static int train_loop(ctx *c, const split *sp)
 {
-    int64_t *idx = nnrti_tr_alloc3((size_t)sp->train.n, 1, sizeof *idx);
+    int64_t *idx = nnrti_tr_alloc3((size_t)sp->train.n, 2, sizeof *idx);
     long e;
     int rc = 0, stop = 0;
     if (!idx)
@@ -375,7 +387,8 @@ static int text_val_loss(ctx *c, const text *t, double *mean)
     return 0;
 }
 
-/* One epoch: steps of B random windows from Philox(seed, epoch). */
+/* One epoch: steps of B random windows from Philox(seed, epoch); on N
+ * ranks each step draws N * B windows and rank r takes windows [r*B, r*B+B). */
 static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *mean)
 {
     const nnrt_model_desc *d = c->d;
@@ -389,8 +402,11 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
     nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
         int rc;
-        for (b = 0; b < d->batch; b++)
-            nnrti_tr_fill_window(c, t, b, (size_t)nnrti_tr_draw_below(&r, starts));
+        for (b = 0; b < d->batch * nnrti_tr_ranks(c); b++) {
+            size_t at = (size_t)nnrti_tr_draw_below(&r, starts);
+            if (b / d->batch == nnrti_tr_rank(c))
+                nnrti_tr_fill_window(c, t, b % d->batch, at);
+        }
         if ((rc = step(c, &p, epoch, s, &sum)))
             return rc;
     }

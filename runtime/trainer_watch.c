@@ -84,7 +84,7 @@ void nnrti_tr_watch_epoch_start(ctx *c)
 void nnrti_tr_watch_epoch_end(ctx *c)
 {
     double t = nnrt_now() - c->w.epoch_t0;
-    c->w.epoch_speed = t > 0 ? (double)((c->w.step - c->w.epoch_step0) * c->d->batch) / t : NAN;
+    c->w.epoch_speed = t > 0 ? (double)((c->w.step - c->w.epoch_step0) * c->d->batch * nnrti_tr_ranks(c)) / t : NAN;
 }
 
 /* After each train_step: every --log-every steps a row with the mean loss
@@ -110,7 +110,7 @@ void nnrti_tr_watch_step(ctx *c, long epoch, double loss)
     r.grad_norm = nnrti_tr_grad_norm(c);
     r.train_loss = w->win_sum / (double)w->win_n;
     r.train_acc = r.val_loss = r.val_acc = NAN;
-    r.ex_per_s = w->win_time > 0 ? (double)(w->win_n * c->d->batch) / w->win_time : NAN;
+    r.ex_per_s = w->win_time > 0 ? (double)(w->win_n * c->d->batch * nnrti_tr_ranks(c)) / w->win_time : NAN;
     nnrti_tr_log_row(c, "step", &r);
     w->win_sum = w->win_time = 0;
     w->win_n = 0;

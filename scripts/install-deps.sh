@@ -44,6 +44,9 @@ if [ "$1" = examples ] && ! have_pkg dataset-fashion-mnist; then
     echo "install-deps: make examples trains fashion_cnn on Fashion-MNIST: installing dataset-fashion-mnist (30 MB)"
     need="$need dataset-fashion-mnist"
 fi
+# tests/mpi: data-parallel training on Open MPI (libnnrt_mpi.a, mpirun -np 2)
+have_pkg libopenmpi-dev || need="$need libopenmpi-dev"
+have_cmd mpirun || need="$need openmpi-bin"
 
 [ -z "$need" ] && exit 0
 echo "install-deps: installing:$need"

@@ -1,5 +1,6 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
- * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest. */
+ * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest (compiled
+ * with -DNNRT_MPI, a trainable C model calls libnnrt_mpi's nnrt_mpi_main). */
 #include "core.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
@@ -64,7 +65,16 @@ static void sched_adapters(cg_ctx *cx, const args *a) {
     sb_printf(cx->c, "static double d_grad_norm(void *m) { return %s_grad_norm(%s); }\n", P, M);
 }
 
-static void adapters(cg_ctx *cx, const args *a, int sched) {
+/* d_forward_backward, d_grads, d_update: the split step of data-parallel
+ * training (C target: the gradient buffer is in host memory). */
+static void dist_adapters(cg_ctx *cx, const args *a) {
+    const char *P = cx->o->prefix, *M = a->m;
+    loss_adapter(cx, a, "d_forward_backward", "forward_backward");
+    sb_printf(cx->c, "static void *d_grads(void *m, size_t *n) { return %s_grads(%s, n); }\n", P, M);
+    sb_printf(cx->c, "static int d_update(void *m) { return %s_update(%s); }\n", P, M);
+}
+
+static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
     const char *P = cx->o->prefix, *M = a->m;
     strbuf *c = cx->c;
     int train = cx->p->has[ENTRY_TRAIN] && cx->g->opt.kind != OPT_NONE;
@@ -78,6 +88,7 @@ static void adapters(cg_ctx *cx, const args *a, int sched) {
     if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, a, "d_loss", "loss");
     if (train) {
         loss_adapter(cx, a, "d_train_step", "train_step");
+        if (!(casts & CG_MAIN_CASTS)) dist_adapters(cx, a);
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
         sb_printf(c, "static int d_save_ckpt(void *m, const char *path, const char *extra) "
                      "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
@@ -107,7 +118,17 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
     }
 }
 
-static void desc(cg_ctx *cx, int sched) {
+/* The entry: nnrt_mpi_main (libnnrt_mpi) when compiled with -DNNRT_MPI. */
+static void entry(cg_ctx *cx, int dist) {
+    if (dist)
+        sb_puts(cx->c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n"
+                       "    d.update = d_update;\n#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
+    sb_puts(cx->c, "    return nnrt_main(argc, argv, &d);\n");
+    sb_puts(cx->c, dist ? "#endif\n}\n" : "}\n");
+}
+
+static void desc(cg_ctx *cx, int flags) {
+    int sched = flags & CG_MAIN_SCHED;
     strbuf *c = cx->c;
     const ir_graph *g = cx->g;
     ir_node *x = NODE(cx, g->inputs.data[0]), *out = NODE(cx, g->outputs.data[0]);
@@ -140,13 +161,13 @@ static void desc(cg_ctx *cx, int sched) {
                                    "    d.lr = d_lr;\n    d.grad_norm = d_grad_norm;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
     sb_puts(c, "    d.last_error = d_last_error;\n");
-    sb_puts(c, "    return nnrt_main(argc, argv, &d);\n}\n");
+    entry(cx, train && !(flags & CG_MAIN_CASTS));
 }
 
 int cg_main(cg_ctx *cx, FILE *err, int flags) {
     if (check_shape(cx, err)) return 1;
     args a = args_of(cx, flags);
-    adapters(cx, &a, flags & CG_MAIN_SCHED);
-    desc(cx, flags & CG_MAIN_SCHED);
+    adapters(cx, &a, flags & CG_MAIN_SCHED, flags);
+    desc(cx, flags);
     return 0;
 }
