@@ -219,6 +219,7 @@ static void emit_create(cg_ctx *cx) {
               P, cx->upper);
     sb_puts(c, "    m->owned = mem;\n    return m;\n}\n");
     sb_printf(c, "\nvoid %s_free(%s *m) {\n    if (m && m->owned) free(m->owned);\n}\n", P, P);
+    layout l = layout_of(cx);
     if (cx->g->objective && !cx->o->weights)
         sb_printf(c, "\nint %s_bind_params(%s *m, %s *params) {\n    if (!m) return NNRT_ERR_ARG;\n"
                      "    m->params = params ? params : (%s *)(void *)((unsigned char *)(void *)m + %zu);\n"
