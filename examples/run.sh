@@ -81,7 +81,7 @@ run_vae() {
     $E/vae reconstruct --data $MNIST/t10k-images-idx3-ubyte --load $E/vae.safetensors --out $E/vae.pgm --count 16
 }
 
-for name in ${*:-lenet resnet_tiny autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt}; do
+for name in ${*:-lenet resnet_tiny autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt bilstm}; do
     echo "== $name"
     case $name in
     lenet) run_mnist lenet 10 97 ;;
@@ -89,6 +89,7 @@ for name in ${*:-lenet resnet_tiny autoencoder conv_autoencoder vae char_lstm ch
     autoencoder) run_autoencoder autoencoder 10 "<" 0.02 ;;
     conv_autoencoder) run_autoencoder conv_autoencoder 10 "<=" 0.01 ;;
     vae) run_vae ;;
+    bilstm) run_mnist bilstm 25 97 ;;  # MNIST rows as a sequence, 2-layer bidirectional LSTM
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;
     tiny_gpt) run_text tiny_gpt 4 250 ;;
