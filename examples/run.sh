@@ -122,7 +122,7 @@ run_seq2seq() {
     record seq2seq "token accuracy (%)" "$(last $E/seq2seq.log 'val acc')" ">=" 99 $(($(date +%s) - t0))
 }
 
-ALL="lenet resnet_tiny fashion_cnn autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt seq2seq"
+ALL="lenet resnet_tiny fashion_cnn autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt seq2seq bilstm"
 for name in ${*:-$ALL}; do
     echo "== $name"
     case $name in
@@ -132,6 +132,7 @@ for name in ${*:-$ALL}; do
     autoencoder) run_autoencoder autoencoder 10 "<" 0.02 ;;
     conv_autoencoder) run_autoencoder conv_autoencoder 10 "<=" 0.01 ;;
     vae) run_vae ;;
+    bilstm) run_mnist bilstm 25 97 ;;  # MNIST rows as a sequence, 2-layer bidirectional LSTM
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;
     tiny_gpt) run_text tiny_gpt 4 250 ;;

@@ -56,7 +56,7 @@ EOF
     for m in gc_arith gc_attn_bmm_sizes gc_attn_edge gc_attn_gpt gc_attn_mha gc_attn_shape gc_bce gc_block_params \
         gc_block_stack gc_const_grad gc_conv_basic gc_conv_grid gc_conv_pool gc_conv_transpose gc_dense gc_exp_log \
         gc_fanout gc_literal gc_log_softmax gc_matmul gc_mse gc_norm_act gc_norm_batchnorm gc_norm_dropout \
-        gc_norm_layernorm gc_relu gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent \
+        gc_norm_layernorm gc_relu gc_rnn_gru gc_rnn_lstm gc_rnn_tanh gc_rnn_bidir gc_sigmoid gc_softmax gc_sum_mean gc_tanh gc_xent \
         gc_rand_noise gc_attn_cross gc_attn_decoder; do
         echo "$m tests/gradcheck/$m.nn f64"
     done
@@ -76,6 +76,7 @@ EOF
     echo "autoencoder examples/autoencoder.nn f64,f32 B=4"
     echo "conv_autoencoder examples/conv_autoencoder.nn f64,f32 B=2"
     echo "vae examples/vae.nn f64,f32 B=4"
+    echo "bilstm examples/bilstm.nn f64,f32 B=2 H=3"
     echo "sum_paths tests/cudaemu/sum_paths.nn f64,f32"
     echo "gc_index tests/gradcheck/gc_index.nn f64"
     echo "index_expand_flip tests/parity/index_expand_flip.nn f64,f32"

@@ -580,7 +580,7 @@ for nn in examples/*.nn; do
         fail "example $m does not compile"; cat $X/$m.nnc.log $X/$m.cc.log | head -20; continue
     fi
     case $m in
-    lenet | resnet_tiny)
+    lenet | resnet_tiny | bilstm)
         expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
@@ -615,7 +615,7 @@ for nn in examples/*.nn bench/mlp.nn; do
     m=$(basename "$nn" .nn)
     case $m in
     char_* | tiny_gpt) defs="-D B=4" K=65 ;;
-    lenet | resnet_tiny | fashion_cnn | digits_mlp | mlp) defs="" K=10 ;;
+    lenet | resnet_tiny | fashion_cnn | bilstm | digits_mlp | mlp) defs="" K=10 ;;
     *) defs="" K=2 ;;
     esac
     tr=""

@@ -62,6 +62,40 @@ class Stack(nn.Module):  # tests/parity/rnn_stack.nn
         return loss, {"logits": logits}
 
 
+class Bidir(nn.Module):  # tests/parity/rnn_bidir.nn
+    def __init__(self):
+        super().__init__()
+        kw = dict(num_layers=2, bidirectional=True, batch_first=True)
+        self.h = nn.ModuleList([nn.LSTM(3, 5, **kw), nn.GRU(10, 4, **kw), nn.RNN(8, 7, **kw)])
+        self.logits = nn.Linear(14, 4)
+
+    def forward(self, io):
+        h = io["x"]
+        for layer in self.h:
+            h, _ = layer(h)
+        logits = self.logits(h)
+        loss = F.cross_entropy(logits.reshape(-1, 4), io["label"].reshape(-1).long())
+        return loss, {"logits": logits}
+
+
+class Layers(nn.Module):  # tests/parity/rnn_layers.nn
+    def __init__(self):
+        super().__init__()
+        self.h = nn.LSTM(4, 6, num_layers=3, batch_first=True)
+        self.g = nn.GRU(4, 3, bidirectional=True, batch_first=True)
+        self.p = nn.Linear(6, 2)
+
+    def forward(self, io):
+        p = self.p(self.h(io["x"])[0])
+        g = self.g(io["x1"])[0]
+        return F.mse_loss(p, io["y"]) + F.mse_loss(g, io["y1"]), {"p": p, "g": g}
+
+
+def batch_layers(rng):
+    return {"x": rng.standard_normal((3, 5, 4)), "x1": rng.standard_normal((3, 1, 4)),
+            "y": rng.standard_normal((3, 5, 2)), "y1": rng.standard_normal((3, 1, 6))}
+
+
 def batch_reg(b, t, i, o):
     def make(rng):
         return {"x": rng.standard_normal((b, t, i)), "y": rng.standard_normal((b, t, o))}
@@ -75,7 +109,13 @@ def batch_labels(b, t, i, classes):
     return make
 
 
-def check_init(layers):
+def leaves(layers, bidir):
+    """PyTorch's parameter names of a recurrent layer, in state_dict order."""
+    return [f"{w}_l{k}{r}" for k in range(layers) for r in (("", "_reverse") if bidir else ("",))
+            for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+
+def check_init(layers, names=leaves(1, False)):
     """PyTorch's initialization: every weight and bias of a layer with H
     hidden units is U(-1/sqrt(H), 1/sqrt(H)), each tensor its own draw.
     layers: {binding prefix: H}."""
@@ -84,7 +124,7 @@ def check_init(layers):
         for prefix, hidden in layers.items():
             k = 1 / math.sqrt(hidden)
             seen = []
-            for leaf in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            for leaf in names:
                 w = np.asarray(res["init"][prefix + leaf], np.float64)
                 if not (np.max(np.abs(w)) <= k * (1 + 1e-6) and np.max(np.abs(w)) > k / 2):
                     errs.append(f"initial {prefix}{leaf} spans [{w.min():.3g}, {w.max():.3g}], not U(-{k:.3g}, {k:.3g})")
@@ -111,4 +151,10 @@ CASES = [
             check=check_init({"h.0.": 8, "h.1.": 12, "h.2.": 7})),
     tp.Case("rnn_one_step", tp._pt("rnn_one_step.nn"), OneStep, batch_reg(4, 1, 3, 2),
             lambda p: torch.optim.Adam(p, lr=0.01), seed=25),
+    tp.Case("rnn_bidir", tp._pt("rnn_bidir.nn"), Bidir, batch_labels(4, 6, 3, 4),
+            lambda p: torch.optim.Adam(p, lr=0.01), seed=26,
+            check=check_init({"h.0.": 5, "h.1.": 4, "h.2.": 7}, leaves(2, True))),
+    tp.Case("rnn_layers", tp._pt("rnn_layers.nn"), Layers, batch_layers,
+            lambda p: torch.optim.Adam(p, lr=0.01), seed=27,
+            check=check_init({"h.": 6}, leaves(3, False))),
 ]
