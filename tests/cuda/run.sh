@@ -65,6 +65,9 @@ build index_expand_flip tests/parity/index_expand_flip.nn
 build index_expand_flip_f64 tests/parity/index_expand_flip.nn --dtype f64
 # conv_transpose2d and upsample (nearest, bilinear), which the examples do not all use
 build conv_transpose tests/parity/conv_transpose.nn
+# a learning-rate schedule and gradient clipping (the norm's reduction, clipping kernels), f32 and f64
+build sched_clip tests/cudaemu/sched_clip.nn --main
+build sched_clip_f64 tests/cudaemu/sched_clip.nn --dtype f64
 # inference-only builds (no training entry points; elementwise kernels in place, without __restrict__)
 build lenet_infer examples/lenet.nn --infer-only -D B=1
 build resnet_tiny_infer examples/resnet_tiny.nn --infer-only
