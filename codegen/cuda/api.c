@@ -607,8 +607,8 @@ static void emit_clip_kernel(cg_ctx *cx) {
     sb_printf(c, "\nstatic __global__ void __launch_bounds__(256) %s_clip_k(%s *__restrict__ g, "
                  "const double *__restrict__ h, double value, long long lo, long long hi) {\n", P, T);
     sb_printf(c, "    if (h[%d] != 0) return; /* the loss was not finite */\n", HYPER_SKIP);
-    sb_printf(c, "    const %s v = (%s)value, coef = (%s)h[%d];\n    const int scale = h[%d] < 1;\n", T, T, T, HYPER_COEF,
-              HYPER_COEF);
+    sb_printf(c, "    const %s v = (%s)value, coef = (%s)h[%d];\n", T, T, T, HYPER_COEF);
+    sb_printf(c, "    const int scale = h[%d] < 1;\n", HYPER_COEF);
     sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; "
                "i += (long long)gridDim.x * blockDim.x) {\n");
     sb_printf(c, "        %s x = g[i];\n        if (value > 0) x = x < -v ? -v : x > v ? v : x;\n", T);

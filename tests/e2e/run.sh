@@ -498,9 +498,10 @@ for nn in examples/*.nn; do
         fail "example $m does not compile"; cat $X/$m.nnc.log $X/$m.cc.log | head -20; continue
     fi
     case $m in
-    lenet | resnet_tiny)
+    lenet | resnet_tiny | vit)
         expect "example $m trains a few steps" 0 "epoch   1/1" $X/$m train --data $MN/t10k-images-idx3-ubyte \
-            --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
+            --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --val-split 0.05 \
+            --save $X/$m.safetensors $([ $m = vit ] && echo "--augment shift=2 --schedule cosine,warmup=1")
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
     autoencoder | conv_autoencoder | vae)
@@ -521,7 +522,12 @@ F=$T/fuse
 mkdir -p $F
 for nn in examples/*.nn bench/mlp.nn; do
     m=$(basename "$nn" .nn)
-    case $m in char_* | tiny_gpt) defs="-D B=4" K=65 ;; lenet | resnet_tiny | digits_mlp | mlp) defs="" K=10 ;; *) defs="" K=2 ;; esac
+    case $m in
+    char_* | tiny_gpt) defs="-D B=4" K=65 ;;
+    vit) defs="-D B=4" K=10 ;;
+    lenet | resnet_tiny | digits_mlp | mlp) defs="" K=10 ;;
+    *) defs="" K=2 ;;
+    esac
     tr=""
     # shellcheck disable=SC2086
     if $NNC $defs "$nn" --name fz -o $F/fz.c 2>$F/$m.log && $NNC $defs "$nn" --name uf --no-fuse -o $F/uf.c 2>>$F/$m.log; then
