@@ -6,7 +6,8 @@
  *
  * Device memory (one cudaMalloc, P_DEVICE_BYTES), each part 256-aligned:
  *   [params | grads | optimizer state | activations | inputs and targets
- *    | constants | hyper (lr, step, Adam's corrections, the last loss) | index-check
+ *    | constants | hyper (lr, step, Adam's corrections, the last loss, the
+ *    gradient norm) | the norm's partial sums (trainable models) | index-check
  *    record | cuBLAS workspace]
  * Host memory (P_ARENA_BYTES, the caller's for _init): [struct | a
  * parameter-sized staging buffer for init, save and load].
@@ -22,8 +23,11 @@ typedef long long ll;
 
 /* hyper[HYPER_SKIP]: 1 when the last update was skipped for a non-finite
  * loss; hyper[HYPER_LOSS]: the last loss (a T), for the update's guard and
- * _check_finite. */
-enum { HOST_HEADER = 4096, HYPER = 8 /* doubles */, HYPER_SKIP = 5, HYPER_LOSS = 6 };
+ * _check_finite; hyper[HYPER_NORM]: the gradients' L2 norm, and
+ * hyper[HYPER_COEF] the clipping factor, of the last norm computed.
+ * NORM_BLOCKS: the blocks (of 256 threads) of each range's partial sums. */
+enum { HOST_HEADER = 4096, HYPER = 8 /* doubles */, HYPER_SKIP = 5, HYPER_LOSS = 6, HYPER_NORM = 7, HYPER_COEF = 8 };
+enum { NORM_BLOCKS = 32 };
 enum { W_FORWARD, W_LOSS, W_FB, W_STEP, W_COUNT }; /* graph slots */
 
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
@@ -41,8 +45,20 @@ static ir_node *io_node(cg_ctx *cx, int i) {
 /* ---- the device layout -------------------------------------------------- */
 
 typedef struct dlayout {
-    size_t params, grads, opt[2], act, io, consts, hyper, rec, work, total; /* byte offsets */
+    size_t params, grads, opt[2], act, io, consts, hyper, part, rec, work, total; /* byte offsets */
 } dlayout;
+
+/* Ranges of the gradient buffer the optimizer updates (cg_grad_ranges). */
+static int grad_ranges(cg_ctx *cx, size_t (**r)[2]) {
+    *r = arena_alloc(cx->g->a, sizeof **r * (size_t)(cx->g->params.len + 1));
+    return cg_grad_ranges(cx, *r);
+}
+
+/* Bytes of the norm's partial sums: NORM_BLOCKS doubles per range. */
+static size_t part_bytes(cg_ctx *cx) {
+    size_t(*r)[2];
+    return cg_trainable(cx) ? align256((size_t)grad_ranges(cx, &r) * NORM_BLOCKS * sizeof(double)) : 0;
+}
 
 static dlayout dlayout_of(cg_ctx *cx) {
     dlayout l;
@@ -58,7 +74,8 @@ static dlayout dlayout_of(cg_ctx *cx) {
     l.hyper = l.consts;
     for (int i = 0; i < cx->g->nodes.len; i++)
         if (NODE(cx, i)->op == IR_CONST && cg_used(cx, i)) l.hyper += align256(bytes_of(cx, NODE(cx, i)));
-    l.rec = l.hyper + 256;
+    l.part = l.hyper + 256;
+    l.rec = l.part + part_bytes(cx);
     l.work = l.rec + 256;
     l.total = l.work + ((size_t)4 << 20); /* NNRT_CU_WORKSPACE_BYTES */
     return l;
@@ -114,6 +131,16 @@ static void emit_copy(cg_ctx *cx, const char *dst, const char *src, const char *
 
 static void protos_params(cg_ctx *cx, strbuf *h);
 
+static void sched_protos(cg_ctx *cx, strbuf *h) {
+    const char *P = cx->o->prefix;
+    sb_printf(h, "double %s_lr(const %s *m);        /* the rate the next update uses (base rate and schedule) */\n", P,
+              P);
+    sb_printf(h, "int %s_set_schedule(%s *m, const nnrt_sched *s); /* rate schedule and clipping; checked */\n", P, P);
+    sb_printf(h, "int %s_get_schedule(const %s *m, nnrt_sched *s);\n", P, P);
+    sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping;\n"
+                 "    synchronizes; NaN when the device fails */\n", P, P);
+}
+
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     cg_infer_note(cx, h);
@@ -145,6 +172,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P,
                   P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
+        sched_protos(cx, h);
         cg_ckpt_protos(cx, h);
     }
     sb_puts(h, "\n/* Device pointers, asynchronous on stream (NULL: the model's own stream):\n"
@@ -235,6 +263,12 @@ static void emit_struct(cg_ctx *cx) {
     sb_puts(c, "    uint64_t seed;    /* of the initial weights and of random ops */\n");
     sb_puts(c, "    uint64_t calls;   /* training passes so far: the random ops' counter */\n");
     sb_puts(c, "    double lr;        /* learning rate */\n");
+    if (cg_trainable(cx)) {
+        sb_puts(c, "    double rate;      /* the rate hyper[0] holds (lr as scheduled for the next update) */\n");
+        sb_puts(c, "    double *part;     /* device: the gradient norm's partial sums */\n");
+        sb_puts(c, "    nnrt_sched sched; /* the rate's schedule and gradient clipping */\n");
+        sb_puts(c, "    int norm_known;   /* 1: the last update clipped; hyper holds its gradients' norm */\n");
+    }
     sb_printf(c, "    %s last_loss;  /* host copy of the last loss */\n", T);
     sb_puts(c, "    nnrt_cu_exec ex;  /* stream in use, cuBLAS handle, the failing call */\n");
     sb_puts(c, "    cudaStream_t own; /* the model's stream */\n");
@@ -258,6 +292,7 @@ void cu_api_prelude(cg_ctx *cx) {
     emit_struct(cx);
     cg_param_data(cx);
     emit_consts(cx);
+    if (cg_trainable(cx)) cg_sched_const(cx);
 }
 
 /* ---- helpers every entry point uses --------------------------------------- */
@@ -507,6 +542,7 @@ static void emit_entry(cg_ctx *cx, ir_entry e, const char *fname, const char *en
     if (!dev) host_index_checks(cx, e);
     sb_printf(c, "    int st = %s_begin(m, %s);\n", P, dev ? "nnrt_stream" : "NULL");
     copy_in(cx, targets, in);
+    if (step) sb_printf(c, "    if (st == NNRT_OK) st = %s_rate(m);\n", P);
     const char *counter = cg_uses_rng(cx, e) ? "m->calls++" : "0"; /* each call that draws draws anew */
     sb_printf(c, "    if (st == NNRT_OK) st = %s_run(m, %d, %s_enq_%s, %d, %s);\n", P, w, P, enq, cg_uses_rng(cx, e),
               counter);
@@ -541,6 +577,76 @@ static void emit_hyper_kernel(cg_ctx *cx) {
     sb_puts(c, "}\n");
 }
 
+/* The gradients' L2 norm in a fixed order: per range, NORM_BLOCKS blocks
+ * of 256 threads each sum a fixed stride in double and reduce it by a
+ * fixed tree into part; one thread adds the partial sums in order. */
+static void emit_norm_kernels(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix, *T = cx->T;
+    sb_printf(c, "\n/* part[blockIdx.x]: the squares of g[lo, hi) summed over the block's stride */\n");
+    sb_printf(c, "static __global__ void __launch_bounds__(256) %s_sumsq_k(const %s *__restrict__ g, "
+                 "double *__restrict__ part, long long lo, long long hi) {\n", P, T);
+    sb_puts(c, "    __shared__ double s[256];\n    double acc = 0;\n");
+    sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * 256 + threadIdx.x; i < hi; "
+               "i += (long long)gridDim.x * 256)\n        acc += (double)g[i] * (double)g[i];\n");
+    sb_puts(c, "    s[threadIdx.x] = acc;\n    __syncthreads();\n    for (int w = 128; w > 0; w >>= 1) {\n"
+               "        if ((int)threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];\n"
+               "        __syncthreads();\n    }\n    if (threadIdx.x == 0) part[blockIdx.x] = s[0];\n}\n");
+    sb_printf(c, "\n/* hyper[%d] = the norm, hyper[%d] = the clipping factor (clip_norm 0: 1); an update's are\n"
+                 " * left alone when its loss was not finite */\n", HYPER_NORM, HYPER_COEF);
+    sb_printf(c, "static __global__ void __launch_bounds__(32) %s_norm_k(double *h, const double *part, int n, "
+                 "double clip_norm, int update) {\n", P);
+    sb_printf(c, "    if (threadIdx.x != 0 || (update && h[%d] != 0)) return;\n    double ss = 0;\n", HYPER_SKIP);
+    sb_puts(c, "    for (int i = 0; i < n; i++) ss += part[i];\n");
+    sb_printf(c, "    h[%d] = sqrt(ss);\n    h[%d] = clip_norm > 0 ? clip_norm / (h[%d] + 1e-6) : 1;\n}\n", HYPER_NORM,
+              HYPER_COEF, HYPER_NORM);
+}
+
+/* Clipping by value (clip_grad_value_) or by the factor of the norm
+ * (clip_grad_norm_), as the C target's nnrt_clip. */
+static void emit_clip_kernel(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix, *T = cx->T;
+    sb_printf(c, "\nstatic __global__ void __launch_bounds__(256) %s_clip_k(%s *__restrict__ g, "
+                 "const double *__restrict__ h, double value, long long lo, long long hi) {\n", P, T);
+    sb_printf(c, "    if (h[%d] != 0) return; /* the loss was not finite */\n", HYPER_SKIP);
+    sb_printf(c, "    const %s v = (%s)value, coef = (%s)h[%d];\n", T, T, T, HYPER_COEF);
+    sb_printf(c, "    const int scale = h[%d] < 1;\n", HYPER_COEF);
+    sb_puts(c, "    for (long long i = lo + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < hi; "
+               "i += (long long)gridDim.x * blockDim.x) {\n");
+    sb_printf(c, "        %s x = g[i];\n        if (value > 0) x = x < -v ? -v : x > v ? v : x;\n", T);
+    sb_puts(c, "        if (scale) x *= coef;\n        g[i] = x;\n    }\n}\n");
+}
+
+/* P_enq_norm(m, update): the norm kernels on the model's stream;
+ * P_enq_clip(m): the norm and clipping when the schedule clips. */
+static void emit_norm_enqueue(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    size_t(*r)[2];
+    int nr = grad_ranges(cx, &r);
+    emit_norm_kernels(cx);
+    emit_clip_kernel(cx);
+    sb_printf(c, "\nstatic int %s_enq_norm(%s *m, int update) {\n    int st = NNRT_OK;\n", P, P);
+    for (int i = 0; i < nr; i++)
+        sb_printf(c, "    %s_sumsq_k<<<%d, 256, 0, m->ex.stream>>>(m->grads, m->part + %d, %zu, %zu);\n"
+                     "    if ((st = NNRT_CU_LAUNCHED(&m->ex, \"%s_sumsq\"))) return st;\n",
+                  P, NORM_BLOCKS, i * NORM_BLOCKS, r[i][0], r[i][1], P);
+    sb_printf(c, "    %s_norm_k<<<1, 32, 0, m->ex.stream>>>(m->hyper, m->part, %d, m->sched.clip_norm, update);\n",
+              P, nr * NORM_BLOCKS);
+    sb_printf(c, "    return NNRT_CU_LAUNCHED(&m->ex, \"%s_norm\");\n}\n", P);
+    sb_printf(c, "\nstatic int %s_enq_clip(%s *m) {\n", P, P);
+    sb_printf(c, "    if (!(m->sched.clip_norm > 0 || m->sched.clip_value > 0)) return NNRT_OK;\n"
+                 "    int st = %s_enq_norm(m, 1);\n", P);
+    for (int i = 0; i < nr; i++) {
+        ll count = (ll)(r[i][1] - r[i][0]);
+        sb_printf(c, "    if (st == NNRT_OK) {\n        %s_clip_k<<<%lld, 256, 0, m->ex.stream>>>(m->grads, m->hyper, "
+                     "m->sched.clip_value, %zu, %zu);\n", P, cuk_grid(count), r[i][0], r[i][1]);
+        sb_printf(c, "        st = NNRT_CU_LAUNCHED(&m->ex, \"%s_clip\");\n    }\n", P);
+    }
+    sb_puts(c, "    return st;\n}\n");
+}
+
 static void emit_optimizer_kernels(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
@@ -573,11 +679,15 @@ static void emit_optimizer_kernels(cg_ctx *cx) {
     else cg_sgd_step(cx, "h[1]");
     sb_puts(c, "    }\n}\n");
 
-    size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
-    int nr = cg_grad_ranges(cx, r);
-    sb_printf(c, "\nstatic int %s_enq_update(%s *m, int guard) {\n", P, P);
+    size_t(*r)[2];
+    int nr = grad_ranges(cx, &r);
+    emit_norm_enqueue(cx);
+    sb_printf(c, "\n/* the step's scalars, the clipping the schedule asks for, the update (a capture holds\n"
+                 " * the clipping of m->sched: _set_schedule captures anew) */\n");
+    sb_printf(c, "static int %s_enq_update(%s *m, int guard) {\n", P, P);
     sb_printf(c, "    %s_hyper_k<<<1, 32, 0, m->ex.stream>>>(m->hyper, guard);\n", P);
     sb_printf(c, "    int st = NNRT_CU_LAUNCHED(&m->ex, \"%s_update\");\n", P);
+    sb_printf(c, "    if (st == NNRT_OK) st = %s_enq_clip(m);\n", P);
     for (int i = 0; i < nr; i++) {
         ll count = (ll)(r[i][1] - r[i][0]);
         sb_printf(c,
@@ -603,16 +713,52 @@ static void input_grad_copy(cg_ctx *cx, int id, const char *what) {
               dptr(cx, ENTRY_TRAIN, id), what);
 }
 
+/* P_rate: hyper[0] = the rate of the next update, lr as scheduled at
+ * m->step (computed on the host, copied when it changes). */
+static void emit_rate(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    sb_printf(cx->c, "\n/* hyper[0] = the next update's rate; whether it clips (so computes the norm) */\n"
+                     "static int %s_rate(%s *m) {\n", P, P);
+    sb_puts(cx->c, "    const double r = nnrt_sched_lr(&m->sched, m->lr, m->step);\n"
+                   "    m->norm_known = m->sched.clip_norm > 0 || m->sched.clip_value > 0;\n"
+                   "    if (r == m->rate) return NNRT_OK;\n    m->rate = r;\n");
+    sb_puts(cx->c, "    return nnrt_cu_check(&m->ex, cudaMemcpyAsync(m->hyper, &m->rate, sizeof(double), "
+                   "cudaMemcpyHostToDevice, m->ex.stream), \"copy of the rate\");\n}\n");
+}
+
+/* P_lr, P_set_schedule, P_get_schedule, P_grad_norm (the C target's). */
+static void emit_sched_api(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
+    sb_printf(c, "\nint %s_set_schedule(%s *m, const nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n    if (st != NNRT_OK) return st;\n    m->sched = *s;\n");
+    sb_printf(c, "    if (m->graph_state[%d] == 2) m->graph_state[%d] = 1; /* capture the clipping anew */\n", W_STEP,
+              W_STEP);
+    sb_puts(c, "    return NNRT_OK;\n}\n");
+    sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
+    sb_printf(c, "\ndouble %s_grad_norm(const %s *cm) {\n    if (!cm) return 0;\n", P, P);
+    sb_printf(c, "    %s *m = (%s *)cm; /* the stream and the message are not part of the model's value */\n", P, P);
+    sb_printf(c, "    double norm = NAN;\n    int st = %s_begin(m, NULL);\n", P);
+    sb_printf(c, "    if (st == NNRT_OK && !m->norm_known) st = %s_enq_norm(m, 0);\n", P);
+    emit_copy(cx, "&norm", arena_printf(cx->g->a, "m->hyper + %d", HYPER_NORM), "sizeof norm", "DeviceToHost",
+              "the norm");
+    sb_printf(c, "    return %s_finish(m, st) == NNRT_OK ? norm : NAN;\n}\n", P);
+}
+
 static void emit_training(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix, *T = cx->T;
     emit_optimizer_kernels(cx);
+    emit_rate(cx);
     for (int dev = 0; dev < 2; dev++) {
         emit_entry(cx, ENTRY_TRAIN, "forward_backward", "train", W_FB, dev);
         emit_entry(cx, ENTRY_TRAIN, "train_step", "step", W_STEP, dev);
     }
     sb_printf(c, "\nint %s_update_dev(%s *m, cudaStream_t nnrt_stream) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
-    sb_printf(c, "    int st = %s_begin(m, nnrt_stream);\n    if (st == NNRT_OK) st = %s_enq_update(m, 0);\n", P, P);
+    sb_printf(c, "    int st = %s_begin(m, nnrt_stream);\n    if (st == NNRT_OK) st = %s_rate(m);\n", P, P);
+    sb_printf(c, "    if (st == NNRT_OK) st = %s_enq_update(m, 0);\n", P);
     sb_printf(c, "    if (st == NNRT_OK) m->step++;\n    return %s_status(m, st);\n}\n", P);
     sb_printf(c, "\nint %s_update(%s *m) { return %s_update_dev(m, NULL); }\n", P, P, P);
     sb_printf(c,
@@ -628,12 +774,13 @@ static void emit_training(cg_ctx *cx) {
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
     sb_printf(c,
               "\nint %s_set_lr(%s *m, double lr) {\n    if (!m || !(lr > 0)) return NNRT_ERR_ARG;\n"
-              "    m->lr = lr;\n",
+              "    m->lr = lr;\n    m->rate = lr;\n",
               P, P);
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
     emit_copy(cx, "m->hyper", "&m->lr", "sizeof(double)", "HostToDevice", "lr");
     sb_printf(c, "    return %s_finish(m, st);\n}\n", P);
     sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
+    emit_sched_api(cx);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -648,6 +795,7 @@ static void emit_reset(cg_ctx *cx) {
     sb_printf(c, "    memset(m->host, 0, sizeof(%s) * %zu);\n", T, pe);
     sb_printf(c, "    m->step = 0;\n    m->seed = seed;\n    m->calls = 0;\n    m->lr = %.17g;\n", cx->g->opt.lr);
     sb_puts(c, "    m->last_loss = 0;\n");
+    if (cg_trainable(cx)) sb_printf(c, "    m->rate = m->lr;\n    m->sched = %s_sched0;\n    m->norm_known = 0;\n", P);
     for (int i = 0; i < cx->g->params.len; i++) cg_init_param(cx, i, "m->host");
     sb_printf(c, "    int st = %s_begin(m, NULL);\n", P);
     sb_printf(c,
@@ -685,6 +833,7 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "        m->io = d + %zu;\n", l.io);
     sb_printf(c, "        m->consts = (%s *)(void *)(d + %zu);\n", T, l.consts);
     sb_printf(c, "        m->hyper = (double *)(void *)(d + %zu);\n", l.hyper);
+    if (cg_trainable(cx)) sb_printf(c, "        m->part = (double *)(void *)(d + %zu);\n", l.part);
     sb_printf(c, "        m->rec = (int32_t *)(void *)(d + %zu);\n", l.rec);
     sb_printf(c, "        st = nnrt_cu_exec_init(&m->ex, d + %zu, NNRT_CU_WORKSPACE_BYTES);\n", l.work);
     sb_puts(c, "        m->own = m->ex.stream;\n    }\n");
@@ -807,7 +956,7 @@ static void emit_checkpoint(cg_ctx *cx) {
     sb_printf(c, "    int st = nnrt_ckpt_load(path, &%s_ckpt, bufs, &ck, &err);\n", P);
     sb_puts(c, "    if (st != NNRT_OK) {\n        m->error = err;\n        free(h);\n        return st;\n    }\n");
     cg_ckpt_state_in(cx);
-    sb_puts(c, "    const double hy[2] = {m->lr, (double)m->step};\n");
+    sb_puts(c, "    const double hy[2] = {m->lr, (double)m->step};\n    m->rate = m->lr;\n");
     sb_printf(c, "    st = %s_begin(m, NULL);\n", P);
     ckpt_copies(cx, "HostToDevice");
     emit_copy(cx, "m->hyper", "hy", "sizeof hy", "HostToDevice", "lr and step");
@@ -834,17 +983,7 @@ static void emit_check_finite(cg_ctx *cx) {
     cg_check_finite(cx, fetch, buf);
 }
 
-/* The CUDA update has no learning-rate schedule or gradient clipping yet. */
-static int sched_unsupported(cg_ctx *cx, FILE *err) {
-    const struct ir_lrsched *s = &cx->g->opt.sched;
-    if (!cg_trainable(cx) || (s->kind == 0 && s->warmup == 0 && s->clip_norm == 0 && s->clip_value == 0)) return 0;
-    fprintf(err, "nnc: error: --target=cuda: learning-rate schedules and gradient clipping are not supported yet "
-                 "(model '%s'); use the C target\n", cx->g->name);
-    return 1;
-}
-
 int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
-    if (sched_unsupported(cx, err)) return 1;
     emit_header(cx, h);
     emit_helpers(cx);
     cg_finite_fn(cx);
@@ -861,6 +1000,6 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_check_finite(cx);
     cg_generic_entries(cx);
-    if (cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS)) return 1;
+    if (cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS | CG_MAIN_SCHED)) return 1;
     return 0;
 }

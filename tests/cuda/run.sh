@@ -68,6 +68,9 @@ build conv_transpose tests/parity/conv_transpose.nn
 # cross-attention (kv of another width and length), which no example uses yet
 build attn_cross tests/parity/attn_cross.nn
 build attn_cross_f64 tests/parity/attn_cross.nn --dtype f64
+# a learning-rate schedule and gradient clipping (the norm's reduction, clipping kernels), f32 and f64
+build sched_clip tests/cudaemu/sched_clip.nn --main
+build sched_clip_f64 tests/cudaemu/sched_clip.nn --dtype f64
 # inference-only builds (no training entry points; elementwise kernels in place, without __restrict__)
 build lenet_infer examples/lenet.nn --infer-only -D B=1
 build resnet_tiny_infer examples/resnet_tiny.nn --infer-only

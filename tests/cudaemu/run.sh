@@ -13,7 +13,9 @@
 # Tolerance: max |c - cuda| / (1 + max |c|) per node, 1e-12 in f64, 1e-5 in
 # f32 (float sums in another order; f32 tanh is nnc_tanhf in C, tanhf on
 # the GPU: 4e-7; the largest measured is 2e-6, rnn_scan of char_rnn;
-# f64 measured at most 6.3e-15). Needs gcc and g++, no GPU and no nvcc.
+# f64 measured at most 6.3e-15). Then train.sh: a whole model's training
+# steps with a learning-rate schedule and clipping against the C target's.
+# Needs gcc and g++, no GPU and no nvcc.
 # Env: B (build folder, default build), CUDAEMU_JOBS (parallel models, 2),
 # CUDAEMU_SAN (more flags for every compile and link: tests/asan/run.sh runs
 # the examples under -fsanitize=address,undefined with B=build/asan),
@@ -103,6 +105,8 @@ while read -r np m f defs; do
 done <$D/jobs
 
 [ -n "$ONLY" ] && exit $status
+# the whole training API of a model with a schedule and clipping (train.sh)
+B=$B CUDAEMU_SAN="$SAN" sh tests/cudaemu/train.sh || status=1
 # coverage: every ops.def row but the sources, emulated by some model
 sed -n 's/^OP([A-Z_0-9]*, *"\([a-z_0-9]*\)", *-\{0,1\}[0-9]*, *\(OPC_[A-Z]*\).*/\1 \2/p' ir/ops.def | grep -v OPC_SOURCE |
     cut -d' ' -f1 | sort -u >$D/ops.all

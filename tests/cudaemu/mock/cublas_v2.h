@@ -32,6 +32,15 @@ cublasStatus_t emu_gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation
                          const T *A, int lda, const T *B, int ldb, const T *be, T *C, int ldc) {
     return emu_gemm<T>(h, ta, tb, m, n, k, al, A, lda, 0, B, ldb, 0, be, C, ldc, 0, 1);
 }
+/* the handle calls of nnrt_cuda.cu (tests/cudaemu/train.sh) */
+enum { CUBLAS_DEFAULT_MATH = 0 };
+inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = malloc(1); return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasDestroy(cublasHandle_t h) { free(h); return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetMathMode(cublasHandle_t, int) { return CUBLAS_STATUS_SUCCESS; }
+inline const char *cublasGetStatusString(cublasStatus_t) { return "emulated"; }
+inline const char *cublasGetStatusName(cublasStatus_t) { return "emulated"; }
 #define cublasSgemmStridedBatched emu_gemm<float>
 #define cublasDgemmStridedBatched emu_gemm<double>
 #define cublasSgemm emu_gemm1<float>
