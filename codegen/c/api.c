@@ -40,16 +40,6 @@ static layout layout_of(cg_ctx *cx) {
 
 /* ---- the header -------------------------------------------------------- */
 
-static void sched_protos(cg_ctx *cx, strbuf *h) {
-    const char *P = cx->o->prefix;
-    sb_printf(h, "double %s_lr(const %s *m);        /* the rate the next update uses (base rate and schedule) */\n", P,
-              P);
-    sb_printf(h, "int %s_set_schedule(%s *m, const nnrt_sched *s); /* rate schedule and clipping; checked */\n", P, P);
-    sb_printf(h, "int %s_get_schedule(const %s *m, nnrt_sched *s);\n", P, P);
-    sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping */\n", P,
-              P);
-}
-
 static void protos_params(cg_ctx *cx, strbuf *h);
 
 static void protos(cg_ctx *cx, strbuf *h) {
@@ -89,7 +79,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
         cg_ckpt_protos(cx, h);
         if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
-        sched_protos(cx, h);
+        cg_sched_protos(cx, h, "");
     }
     sb_printf(h, "\n/* The same entry points with arrays of pointers, in the order of\n"
                  " * _io_info (inputs, then targets) and _output_info, for generic callers. */\n");

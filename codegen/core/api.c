@@ -534,3 +534,13 @@ void cg_input_grad_fn(cg_ctx *cx, void (*copy)(cg_ctx *cx, int id, const char *w
     }
     sb_puts(c, "    return NNRT_ERR_NOT_FOUND;\n}\n");
 }
+
+void cg_sched_protos(cg_ctx *cx, strbuf *h, const char *norm_note) {
+    const char *P = cx->o->prefix;
+    sb_printf(h, "double %s_lr(const %s *m);        /* the rate the next update uses (base rate and schedule) */\n", P,
+              P);
+    sb_printf(h, "int %s_set_schedule(%s *m, const nnrt_sched *s); /* rate schedule and clipping; checked */\n", P, P);
+    sb_printf(h, "int %s_get_schedule(const %s *m, nnrt_sched *s);\n", P, P);
+    sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping%s */\n",
+              P, P, norm_note);
+}

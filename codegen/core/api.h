@@ -73,6 +73,9 @@ void cg_adam_step(cg_ctx *cx);
 /* static const nnrt_sched P_sched0 = {...}: the train statement's
  * learning-rate schedule and gradient clipping, which _reset installs. */
 void cg_sched_const(cg_ctx *cx);
+/* The prototypes of P_lr, P_set_schedule, P_get_schedule and P_grad_norm;
+ * norm_note ends P_grad_norm's comment ("" or the target's remark). */
+void cg_sched_protos(cg_ctx *cx, strbuf *h, const char *norm_note);
 
 /* Exact checkpoints (trainable models): the prototypes of P_save_checkpoint
  * and P_load_checkpoint; static const nnrt_ckpt_model P_ckpt (after the

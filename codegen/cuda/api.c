@@ -131,16 +131,6 @@ static void emit_copy(cg_ctx *cx, const char *dst, const char *src, const char *
 
 static void protos_params(cg_ctx *cx, strbuf *h);
 
-static void sched_protos(cg_ctx *cx, strbuf *h) {
-    const char *P = cx->o->prefix;
-    sb_printf(h, "double %s_lr(const %s *m);        /* the rate the next update uses (base rate and schedule) */\n", P,
-              P);
-    sb_printf(h, "int %s_set_schedule(%s *m, const nnrt_sched *s); /* rate schedule and clipping; checked */\n", P, P);
-    sb_printf(h, "int %s_get_schedule(const %s *m, nnrt_sched *s);\n", P, P);
-    sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping;\n"
-                 "    synchronizes; NaN when the device fails */\n", P, P);
-}
-
 static void protos(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
     cg_infer_note(cx, h);
@@ -172,7 +162,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step (enqueued on the model's stream) */\n", P,
                   P);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
-        sched_protos(cx, h);
+        cg_sched_protos(cx, h, ";\n    synchronizes; NaN when the device fails");
         cg_ckpt_protos(cx, h);
     }
     sb_puts(h, "\n/* Device pointers, asynchronous on stream (NULL: the model's own stream):\n"
