@@ -455,6 +455,13 @@ typedef struct nnrt_model_desc {
     int (*forward_backward)(void *m, const void *x, const void *y, double *loss);
     void *(*grads)(void *m, size_t *n); /* the gradient buffer: n elements of dtype */
     int (*update)(void *m);
+    /* several inputs (n_inputs > 1; 0 or 1: the one input x_*): one example
+     * is their in_numel[i] values in declaration order (x_rank 1, x_numel
+     * their sum, x_dtype theirs); the callbacks' x holds each input's whole
+     * batch in turn: input i starts at batch * (in_numel[0] + ... + in_numel[i-1]) */
+    int n_inputs;
+    const char *const *in_names; /* the inputs' names */
+    const size_t *in_numel;      /* elements of one example of each */
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after

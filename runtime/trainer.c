@@ -93,7 +93,7 @@ int nnrti_tr_model_fail(ctx *c, const char *what)
  * [B, T, V] with V = classes. */
 int nnrti_tr_is_char_model(const nnrt_model_desc *d)
 {
-    return d->x_dtype == NNRT_I32 && d->x_rank == 1 && d->has_target && d->y_dtype == NNRT_I32 &&
+    return d->n_inputs <= 1 && d->x_dtype == NNRT_I32 && d->x_rank == 1 && d->has_target && d->y_dtype == NNRT_I32 &&
            d->y_numel == d->x_numel && d->classes > 0 && d->out_numel == d->x_numel * (size_t)d->classes;
 }
 
@@ -116,6 +116,8 @@ int nnrti_tr_alloc_bufs(ctx *c)
     const nnrt_model_desc *d = c->d;
     size_t bn = (size_t)d->batch;
     c->b.x = nnrti_tr_alloc3(bn, d->x_numel, c->xsz);
+    if (d->n_inputs > 1 && !(c->b.xs = nnrti_tr_alloc3(bn, d->x_numel, c->xsz)))
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for batches of %lld", (long long)d->batch);
     c->b.y = nnrti_tr_alloc3(bn, d->y_numel, nnrt_dtype_size(c->y_batch_dtype));
     c->b.out = nnrti_tr_alloc3(bn, d->out_numel, c->esz);
     c->b.lab = nnrti_tr_alloc3(bn, 1, sizeof(int32_t));
@@ -128,6 +130,7 @@ int nnrti_tr_alloc_bufs(ctx *c)
 static void free_all(ctx *c)
 {
     free(c->b.x);
+    free(c->b.xs);
     free(c->b.y);
     free(c->b.out);
     free(c->b.lab);
@@ -166,6 +169,23 @@ int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path)
     return nnrti_tr_check_finite(c, path, c->o.cmd == CMD_TRAIN ? "--resume" : "--load");
 }
 
+/* Several inputs: named, and their values per example add up to x_numel. */
+static int inputs_ok(const nnrt_model_desc *d)
+{
+    size_t sum = 0;
+    int i;
+    if (d->n_inputs <= 1)
+        return d->n_inputs >= 0;
+    if (!d->in_names || !d->in_numel || d->x_rank != 1)
+        return 0;
+    for (i = 0; i < d->n_inputs; i++) {
+        if (!d->in_names[i] || d->in_numel[i] == 0)
+            return 0;
+        sum += d->in_numel[i];
+    }
+    return sum == d->x_numel;
+}
+
 /* Sanity of what the generated main passed in. */
 static int check_desc(ctx *c)
 {
@@ -174,7 +194,7 @@ static int check_desc(ctx *c)
         !d->destroy || !d->forward || d->classes < 0 || (d->x_dtype != d->dtype && d->x_dtype != NNRT_I32) ||
         (d->has_target != 0 && d->has_target != 1) || (d->has_target != (d->y_numel > 0)) ||
         (d->y_numel > 0 && d->y_dtype != NNRT_I32 && d->y_dtype != d->dtype) || d->out_rank < 0 ||
-        d->out_rank > NNRT_MAX_RANK)
+        d->out_rank > NNRT_MAX_RANK || !inputs_ok(d))
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s: invalid model description", d->name ? d->name : "?");
     return 0;
 }

@@ -92,6 +92,7 @@ typedef struct score {
 /* Batch buffers, each d->batch examples long. */
 typedef struct bufs {
     void *x;      /* inputs: model dtype, or int32 token ids */
+    void *xs;     /* several inputs: the examples as gathered, before x splits them */
     void *y;      /* targets: int32 labels or model dtype */
     void *out;    /* first output, model dtype */
     int32_t *lab; /* labels derived from one-hot targets */

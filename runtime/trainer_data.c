@@ -55,12 +55,31 @@ static size_t csv_columns(const char *path)
     return seen && ch != 0 && n <= CSV_SNIFF_MAX ? cols : 0;
 }
 
+/* Several inputs: append which values are which ("; inputs a: 3, b: 2
+ * values, in this order") to c->err.msg. */
+static void inputs_hint(ctx *c)
+{
+    int i;
+    if (c->d->n_inputs <= 1)
+        return;
+    for (i = 0; i < c->d->n_inputs; i++)
+        nnrti_tr_append(c, "%s%s: %zu", i ? ", " : "; inputs ", c->d->in_names[i], c->d->in_numel[i]);
+    nnrti_tr_append(c, " values, in this order");
+}
+
 /* Add what the model expects to a CSV column-count message. */
 static void csv_hint(ctx *c)
 {
     size_t len = strlen(c->err.msg);
     if (!strstr(c->err.msg, " columns, got "))
         return;
+    if (c->d->n_inputs > 1) { /* the closing parenthesis comes after the inputs */
+        nnrti_tr_append(c, " (model %s takes %zu features and %zu target%s per line", c->d->name, c->d->x_numel,
+                        c->d->y_numel, c->d->y_numel == 1 ? "" : "s");
+        inputs_hint(c);
+        nnrti_tr_append(c, ")");
+        return;
+    }
     if (!c->d->has_target)
         snprintf(c->err.msg + len, sizeof c->err.msg - len,
                  " (model %s takes %zu feature%s per line and has no target)", c->d->name, c->d->x_numel,
@@ -124,10 +143,13 @@ static int load_idx(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
         rc = load_idx_images(c, path, ds);
     if (rc)
         return rc;
-    if (ds->x_numel != c->d->x_numel)
-        return nnrti_tr_fail(
-            c, EXIT_RUNTIME, "%s: images are %lldx%lld (%zu values) but model %s takes %zu values per example", path,
-            (long long)ds->x_shape[0], (long long)ds->x_shape[1], ds->x_numel, c->d->name, c->d->x_numel);
+    if (ds->x_numel != c->d->x_numel) {
+        nnrti_tr_fail(c, EXIT_RUNTIME,
+                      "%s: images are %lldx%lld (%zu values) but model %s takes %zu values per example", path,
+                      (long long)ds->x_shape[0], (long long)ds->x_shape[1], ds->x_numel, c->d->name, c->d->x_numel);
+        inputs_hint(c);
+        return EXIT_RUNTIME;
+    }
     if (lpath && c->d->y_numel > 0 && (rc = check_idx_labels(c, ds)) != 0)
         return rc;
     if (c->d->y_numel == 0)
@@ -208,25 +230,41 @@ int nnrti_tr_choose_metric(const nnrt_model_desc *d, const nnrt_dataset *ds)
     return M_MSE;
 }
 
+/* Several inputs: from the gathered examples (each all inputs' values in
+ * turn) to each input's whole batch in turn, as the model's x takes them. */
+static void split_inputs(ctx *c)
+{
+    const nnrt_model_desc *d = c->d;
+    size_t B = (size_t)d->batch, n = d->x_numel, at = 0, b, z = c->xsz;
+    const char *src = c->b.xs;
+    char *dst = c->b.x;
+    int i;
+    for (i = 0; i < d->n_inputs; at += d->in_numel[i], i++)
+        for (b = 0; b < B; b++)
+            memcpy(dst + (at * B + b * d->in_numel[i]) * z, src + (b * n + at) * z, d->in_numel[i] * z);
+}
+
 /* Copy examples idx[0..d->batch) of ds into the batch buffers: inputs in
  * the model's type (int32 for token ids), targets when ds has them. */
 void nnrti_tr_gather(ctx *c, const nnrt_dataset *ds, const int64_t *idx)
 {
     const nnrt_model_desc *d = c->d;
-    void *yb = ds->y_numel ? c->b.y : NULL;
+    void *yb = ds->y_numel ? c->b.y : NULL, *x = d->n_inputs > 1 ? c->b.xs : c->b.x;
     int64_t i;
     size_t k, n = ds->x_numel;
     if (d->x_dtype != NNRT_I32) {
-        nnrt_gather(ds, idx, d->batch, d->dtype, c->b.x, c->y_batch_dtype, yb);
-        return;
+        nnrt_gather(ds, idx, d->batch, d->dtype, x, c->y_batch_dtype, yb);
+    } else {
+        for (i = 0; i < d->batch; i++) { /* ids: whole numbers (check_ids) */
+            const float *xs = ds->x + (size_t)idx[i] * n;
+            int32_t *xb = (int32_t *)x + (size_t)i * n;
+            for (k = 0; k < n; k++)
+                xb[k] = (int32_t)xs[k];
+        }
+        nnrt_gather(ds, idx, d->batch, d->dtype, NULL, c->y_batch_dtype, yb);
     }
-    for (i = 0; i < d->batch; i++) { /* ids: whole numbers (check_ids) */
-        const float *xs = ds->x + (size_t)idx[i] * n;
-        int32_t *xb = (int32_t *)c->b.x + (size_t)i * n;
-        for (k = 0; k < n; k++)
-            xb[k] = (int32_t)xs[k];
-    }
-    nnrt_gather(ds, idx, d->batch, d->dtype, NULL, c->y_batch_dtype, yb);
+    if (d->n_inputs > 1)
+        split_inputs(c);
 }
 
 /* Gather examples [start, start + count) of ds, padding the batch with the

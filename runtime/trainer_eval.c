@@ -258,6 +258,9 @@ static int check_recon(ctx *c)
     const nnrt_model_desc *d = c->d;
     const char *path = c->o.raw[O_DATA];
     int idx;
+    if (d->n_inputs > 1)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s: reconstruct needs a model with one input; it has %d",
+                             d->name, d->n_inputs);
     if (d->x_dtype == NNRT_I32 || d->out_numel != d->x_numel)
         return nnrti_tr_fail(c, EXIT_RUNTIME,
                              "model %s: reconstruct needs a first output shaped like the input (an autoencoder), but "

@@ -11,25 +11,53 @@ typedef struct args {
     const char *m, *x, *out;
 } args;
 
+/* Several inputs: x holds the batch of each in turn (declaration order),
+ * so input i starts after the earlier inputs' whole batches. */
+static const char *inputs_arg(cg_ctx *cx, const char *xt) {
+    const ir_graph *g = cx->g;
+    const char *s = arena_printf(g->a, "(const %s *)x", xt);
+    long long at = 0;
+    for (int i = 1; i < g->inputs.len; i++) {
+        at += ir_numel(&NODE(cx, g->inputs.data[i - 1])->shape);
+        s = arena_printf(g->a, "%s, (const %s *)x + %lld", s, xt, at);
+    }
+    return s;
+}
+
 static args args_of(cg_ctx *cx, int casts) {
     args a = {"m", "x", "out"};
-    if (!(casts & CG_MAIN_CASTS)) return a;
     ir_node *x = NODE(cx, cx->g->inputs.data[0]);
+    const char *xt = x->dtype == DT_I32 ? "int32_t" : cx->T;
+    if (cx->g->inputs.len > 1) a.x = inputs_arg(cx, xt);
+    if (!(casts & CG_MAIN_CASTS)) return a;
     a.m = arena_printf(cx->g->a, "(%s *)m", cx->o->prefix);
-    a.x = arena_printf(cx->g->a, "(const %s *)x", x->dtype == DT_I32 ? "int32_t" : cx->T);
+    if (cx->g->inputs.len == 1) a.x = arena_printf(cx->g->a, "(const %s *)x", xt);
     a.out = arena_printf(cx->g->a, "(%s *)out", cx->T);
     return a;
 }
 
-/* The model must look like a supervised learner: one input, at most one
- * target, at least one output. */
+/* NULL if the inputs share the first one's type and batch axis. */
+static const char *check_inputs(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    const ir_node *x = NODE(cx, g->inputs.data[0]);
+    if (x->shape.rank < 1) return "an input with a batch axis";
+    for (int i = 1; i < g->inputs.len; i++) {
+        const ir_node *in = NODE(cx, g->inputs.data[i]);
+        if (in->shape.rank < 1 || in->shape.d[0] != x->shape.d[0]) return "inputs of one batch size";
+        if (in->dtype != x->dtype) return "inputs of one element type";
+    }
+    return NULL;
+}
+
+/* The model must look like a supervised learner: inputs of one type and
+ * batch size, at most one target, at least one output. */
 static int check_shape(cg_ctx *cx, FILE *err) {
     const ir_graph *g = cx->g;
     const char *why = NULL;
-    if (g->inputs.len != 1) why = "exactly one input";
+    if (g->inputs.len < 1) why = "an input";
     else if (g->targets.len > 1) why = "at most one target";
     else if (!g->outputs.len) why = "an output";
-    else if (NODE(cx, g->inputs.data[0])->shape.rank < 1) why = "an input with a batch axis";
+    else why = check_inputs(cx);
     if (why) fprintf(err, "nnc: error: --main needs a model with %s; '%s' does not have it\n", why, g->name);
     return why != NULL;
 }
@@ -127,6 +155,24 @@ static void entry(cg_ctx *cx, int dist) {
     sb_puts(cx->c, dist ? "#endif\n}\n" : "}\n");
 }
 
+/* Several inputs: one example is their values in declaration order (x of
+ * rank 1); d.n_inputs, d.in_names and d.in_numel say which is which. */
+static void several_inputs(cg_ctx *cx, int64_t B) {
+    const ir_graph *g = cx->g;
+    strbuf *c = cx->c;
+    long long sum = 0;
+    sb_puts(c, "    static const char *const in_names[] = {");
+    for (int i = 0; i < g->inputs.len; i++) sb_printf(c, "%s\"%s\"", i ? ", " : "", NODE(cx, g->inputs.data[i])->name);
+    sb_puts(c, "};\n    static const size_t in_numel[] = {");
+    for (int i = 0; i < g->inputs.len; i++) {
+        long long n = (long long)(ir_numel(&NODE(cx, g->inputs.data[i])->shape) / B);
+        sb_printf(c, "%s%lld", i ? ", " : "", n);
+        sum += n;
+    }
+    sb_printf(c, "};\n    d.x_rank = 1;\n    d.x_shape[0] = %lld;\n    d.x_numel = %lld;\n", sum, sum);
+    sb_printf(c, "    d.n_inputs = %d;\n    d.in_names = in_names;\n    d.in_numel = in_numel;\n", g->inputs.len);
+}
+
 static void desc(cg_ctx *cx, int flags) {
     int sched = flags & CG_MAIN_SCHED;
     strbuf *c = cx->c;
@@ -138,13 +184,15 @@ static void desc(cg_ctx *cx, int flags) {
     long long classes = y && y->dtype == DT_I32 && out->shape.rank ? (long long)out->shape.d[out->shape.rank - 1] : 0;
     sb_puts(c, "\nint main(int argc, char **argv) {\n    nnrt_model_desc d;\n    memset(&d, 0, sizeof d);\n");
     sb_printf(c, "    d.name = \"%s\";\n    d.dtype = %s;\n    d.batch = %lld;\n", g->name, cx->NNRT, (long long)B);
-    sb_printf(c,
-              "    d.x_dtype = %s;\n"
-              "    d.x_rank = %d;\n",
-              x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT, x->shape.rank - 1);
-    for (int i = 1; i < x->shape.rank; i++)
-        sb_printf(c, "    d.x_shape[%d] = %lld;\n", i - 1, (long long)x->shape.d[i]);
-    sb_printf(c, "    d.x_numel = %lld;\n", (long long)(ir_numel(&x->shape) / B));
+    sb_printf(c, "    d.x_dtype = %s;\n", x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT);
+    if (g->inputs.len > 1) {
+        several_inputs(cx, B);
+    } else {
+        sb_printf(c, "    d.x_rank = %d;\n", x->shape.rank - 1);
+        for (int i = 1; i < x->shape.rank; i++)
+            sb_printf(c, "    d.x_shape[%d] = %lld;\n", i - 1, (long long)x->shape.d[i]);
+        sb_printf(c, "    d.x_numel = %lld;\n", (long long)(ir_numel(&x->shape) / B));
+    }
     sb_printf(c, "    d.has_target = %d;\n", y != NULL);
     if (y) {
         sb_printf(c, "    d.y_dtype = %s;\n", y->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT);

@@ -657,6 +657,8 @@ done
 
 # ---- exact checkpoints and --augment in the trainer (tests/e2e/ckpt.sh) ----
 . tests/e2e/ckpt.sh
+# ---- a model with several inputs in the trainer (tests/e2e/inputs.sh) ----
+. tests/e2e/inputs.sh
 
 # ---- inference-only builds: --infer-only, --weights, _load_mem (tests/e2e/infer.sh) ----
 . tests/e2e/infer.sh
