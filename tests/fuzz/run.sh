@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets with ASan+UBSan and runs each from a seed
 # corpus: fuzz_nnc (the whole compiler, seeds: every .nn file) for
-# FUZZ_SECONDS (default 60), and the runtime's readers, fuzz_safetensors,
+# FUZZ_SECONDS (default 30), and the runtime's readers, fuzz_safetensors,
 # fuzz_data (IDX, CSV, text) and fuzz_trainer_args (the trainer's argument
 # parsing), for FUZZ_RT_SECONDS each (default 5). `make fuzz` runs every one
 # for FUZZ_SECONDS (default 600). New inputs stay in build/fuzz/corpus*.
@@ -43,7 +43,7 @@ fuzz() {
     fi
 }
 status=0
-fuzz fuzz_nnc "${FUZZ_SECONDS:-60}" -dict=tests/fuzz/nn.dict $F/corpus $F/seeds
+fuzz fuzz_nnc "${FUZZ_SECONDS:-30}" -dict=tests/fuzz/nn.dict $F/corpus $F/seeds
 
 # ---- the runtime's readers -------------------------------------------------------
 RT="-std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L"
