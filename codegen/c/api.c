@@ -435,12 +435,10 @@ static void emit_clip(cg_ctx *cx) {
 static void emit_sched_api(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
-    sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
+    cg_sched_getters(cx);
     sb_printf(c, "\nint %s_set_schedule(%s *m, const nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
     sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n");
     sb_puts(c, "    if (st == NNRT_OK) m->sched = *s;\n    return st;\n}\n");
-    sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
-    sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_grad_norm(const %s *m) {\n    if (!m) return 0;\n", P, P);
     sb_puts(c, "    if (m->norm_known) return m->grad_norm;\n    double ss = 0;\n");
     grad_range_calls(cx, "    ", "ss", "nnrt_sumsq", "ss");

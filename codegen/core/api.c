@@ -544,3 +544,11 @@ void cg_sched_protos(cg_ctx *cx, strbuf *h, const char *norm_note) {
     sb_printf(h, "double %s_grad_norm(const %s *m); /* L2 norm of the last update's gradients, before clipping%s */\n",
               P, P, norm_note);
 }
+
+void cg_sched_getters(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    const char *P = cx->o->prefix;
+    sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
+    sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
+    sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
+}

@@ -76,6 +76,9 @@ void cg_sched_const(cg_ctx *cx);
 /* The prototypes of P_lr, P_set_schedule, P_get_schedule and P_grad_norm;
  * norm_note ends P_grad_norm's comment ("" or the target's remark). */
 void cg_sched_protos(cg_ctx *cx, strbuf *h, const char *norm_note);
+/* P_lr and P_get_schedule, the same on every target (the host struct keeps
+ * the schedule, the base rate and the step count). */
+void cg_sched_getters(cg_ctx *cx);
 
 /* Exact checkpoints (trainable models): the prototypes of P_save_checkpoint
  * and P_load_checkpoint; static const nnrt_ckpt_model P_ckpt (after the

@@ -720,14 +720,12 @@ static void emit_rate(cg_ctx *cx) {
 static void emit_sched_api(cg_ctx *cx) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
-    sb_printf(c, "\ndouble %s_lr(const %s *m) { return m ? nnrt_sched_lr(&m->sched, m->lr, m->step) : 0; }\n", P, P);
+    cg_sched_getters(cx);
     sb_printf(c, "\nint %s_set_schedule(%s *m, const nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
     sb_puts(c, "    int st = nnrt_sched_check(s, &m->error);\n    if (st != NNRT_OK) return st;\n    m->sched = *s;\n");
     sb_printf(c, "    if (m->graph_state[%d] == 2) m->graph_state[%d] = 1; /* capture the clipping anew */\n", W_STEP,
               W_STEP);
     sb_puts(c, "    return NNRT_OK;\n}\n");
-    sb_printf(c, "\nint %s_get_schedule(const %s *m, nnrt_sched *s) {\n    if (!m || !s) return NNRT_ERR_ARG;\n", P, P);
-    sb_puts(c, "    *s = m->sched;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_grad_norm(const %s *cm) {\n    if (!cm) return 0;\n", P, P);
     sb_printf(c, "    %s *m = (%s *)cm; /* the stream and the message are not part of the model's value */\n", P, P);
     sb_printf(c, "    double norm = NAN;\n    int st = %s_begin(m, NULL);\n", P);
