@@ -95,6 +95,23 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NNC_CFLAGS) -D_POSIX_C_SOURCE=200809L -c $< -o $@
 
+# ---- ONNX (onnx/): the protobuf is parsed by protobuf-c (Debian libprotobuf-c-dev); its C code
+# is generated at build time by protoc-c from the onnx.proto that Debian's python3-onnx installs
+# (ONNX_PROTO: another copy of the published onnx.proto works the same). Linked into nnc only.
+ONNX_PROTO ?= /usr/lib/python3/dist-packages/onnx/onnx.proto
+ONNX_SRC  = $(wildcard onnx/*.c)
+ONNX_OBJ  = $(ONNX_SRC:%.c=$(B)/obj/%.o) $(GEN)/onnx.pb-c.o
+$(GEN)/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	cp -f $< $(GEN)/onnx.proto
+	cd $(GEN) && protoc-c --c_out=. onnx.proto
+$(GEN)/onnx.pb-c.h: $(GEN)/onnx.pb-c.c
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	$(CC) $(GEN_CFLAGS) -I$(GEN) -c $< -o $@
+$(B)/obj/onnx/%.o: onnx/%.c $(GEN)/onnx.pb-c.h $(wildcard onnx/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(NNC_CFLAGS) -D_POSIX_C_SOURCE=200809L -I$(GEN) -c $< -o $@
+
 $(B)/libnnc.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
@@ -120,8 +137,8 @@ $(B)/libnnrt.so: $(RT_PIC)
 
 # nnc saves its outputs with libnnrt's atomic_file.o (runtime/atomic_file.h)
 # (nnc train/run: driver/launch.c builds and caches the trainer)
-$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(B)/libnnc.a $(B)/libnnrt.a
-	$(CC) $(CFLAGS) -o $@ $^ -lm
+$(B)/nnc: $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(ONNX_OBJ) $(B)/libnnc.a $(B)/libnnrt.a
+	$(CC) $(CFLAGS) -o $@ $^ -lprotobuf-c -lm
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
