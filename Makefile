@@ -140,6 +140,34 @@ $(B)/libnnrt.so: $(RT_PIC)
 $(B)/nnc: $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(ONNX_OBJ) $(B)/libnnc.a $(B)/libnnrt.a
 	$(CC) $(CFLAGS) -o $@ $^ -lprotobuf-c -lm
 
+# ---- the JIT of nnc train|run: build/libnnc_jit.so (driver/jit.cpp), which nnc opens only
+# for train and run (driver/launch.c), so nnc itself needs no LLVM. It needs Clang and LLVM's C++
+# libraries (Debian llvm-14-dev, libclang-14-dev, libclang-cpp14-dev). JIT=auto (the default)
+# builds it where they are found, JIT=1 requires them, JIT=0 leaves it out (nnc train|run then
+# build with $CC).
+JIT ?= auto
+LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
+ifneq ($(JIT),0)
+LLVM_INC := $(if $(LLVM_CONFIG),$(shell $(LLVM_CONFIG) --includedir))
+LLVM_LIB := $(if $(LLVM_CONFIG),$(shell $(LLVM_CONFIG) --libdir))
+JIT_FOUND := $(if $(and $(wildcard $(LLVM_INC)/clang/CodeGen/CodeGenAction.h),$(wildcard $(LLVM_LIB)/libclang-cpp.so)),1)
+endif
+ifeq ($(JIT),1)
+ifneq ($(JIT_FOUND),1)
+$(error make JIT=1: Clang and LLVM's C++ libraries not found (llvm-config, clang/CodeGen/CodeGenAction.h, libclang-cpp.so; Debian: llvm-14-dev libclang-14-dev libclang-cpp14-dev))
+endif
+endif
+ifeq ($(JIT_FOUND),1)
+all: $(B)/libnnc_jit.so
+$(B)/pic/driver/jit.o: driver/jit.cpp driver/jit.h Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 $(WARN) $(CFLAGS) -fPIC -fno-rtti -fno-exceptions -isystem $(LLVM_INC) \
+	    -DNNC_CLANG_BIN='"$(shell $(LLVM_CONFIG) --bindir)/clang"' -c $< -o $@
+$(B)/libnnc_jit.so: $(B)/pic/driver/jit.o
+	$(CXX) $(CFLAGS) -shared -o $@ $^ -L$(LLVM_LIB) -lclang-cpp -lLLVM
+endif
+$(B)/obj/driver/launch.o: driver/jit.h
+
 # Header dependencies, coarse but safe: any header change rebuilds all.
 HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
 $(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: $(HEADERS)
@@ -202,7 +230,7 @@ bench-gpu: all cuda
 	@$(BENCH_GPU_PYTHON) bench/gpu.py --build $(B) $(BENCH_GPU_ARGS)
 
 # ---- make install / make uninstall (PREFIX, DESTDIR) --------------------------
-# bin/nnc, lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
+# bin/nnc, lib/nnc/libnnc_jit.so (where built), lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
 # the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
 # package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
 # own place. libnnrt_cuda.a and its headers too where `make cuda` built it.
@@ -230,6 +258,7 @@ install: all
 	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
 	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
+	if [ -f $(B)/libnnc_jit.so ]; then install -d $(P_LIB)/nnc && install -m 755 $(B)/libnnc_jit.so $(P_LIB)/nnc; fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
@@ -238,9 +267,9 @@ install: all
 uninstall:
 	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
-	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
+	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/nnc/libnnc_jit.so
 	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))
-	-rmdir $(P_INC) $(P_CMAKE) 2>/dev/null
+	-rmdir $(P_INC) $(P_CMAKE) $(P_LIB)/nnc 2>/dev/null
 
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
 DEMO = $(B)/demo

@@ -6,9 +6,17 @@
  * the generated code, the nnc version, the options, the compiler command
  * and flags, and the bytes of libnnrt.a and nnrt.h. A build happens in a
  * fresh temporary directory and is renamed into place, so concurrent runs
- * and interrupted builds never leave a half-written program in the cache. */
+ * and interrupted builds never leave a half-written program in the cache.
+ * Where the JIT library is beside nnc (libnnc_jit.so, built from jit.cpp where
+ * LLVM and Clang are found; installed as PREFIX/lib/nnc/libnnc_jit.so), the
+ * program is compiled in memory by it instead (jit.h), its object cached as
+ * MODEL-HASH.o, and run inside this process, linked against libnnrt.so. nnc
+ * opens that library only for train and run, so it costs other uses nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include "launch.h"
+#include "jit.h"
+
+#include <dlfcn.h>
 
 #include "../runtime/atomic_file.h"
 #include "../runtime/nnrt.h"
@@ -22,9 +30,17 @@
 
 #define LAUNCH_CFLAGS "-std=c99 -O2" /* as the AOT build in the docs: the same numbers */
 
+/* The JIT library's entry points (jit.h), or all NULL. */
+typedef struct jit_api {
+    const char *(*version)(void);
+    int (*compile)(const nnc_jit_source *, void **, size_t *, char *, size_t);
+    int (*run)(const void *, size_t, const char *, int, char **, int *, char *, size_t);
+} jit_api;
+
 typedef struct runtime_paths {
     const char *lib;     /* libnnrt.a */
     const char *include; /* the directory with nnrt.h */
+    const char *so;      /* libnnrt.so beside libnnrt.a (the JIT links against it), or NULL */
 } runtime_paths;
 
 static int launch_error(const char *what, const char *arg) {
@@ -53,12 +69,14 @@ static const char *exe_dir(arena *a) {
 static int find_runtime(arena *a, runtime_paths *rt) {
     const char *dir = exe_dir(a);
     if (!dir) return launch_error("%s", "cannot find the nnc executable's directory (/proc/self/exe)");
-    rt->lib = arena_printf(a, "%s/libnnrt.a", dir);
-    rt->include = arena_printf(a, "%s/../runtime", dir);
-    if (is_file(rt->lib) && is_file(arena_printf(a, "%s/nnrt.h", rt->include))) return 0;
-    rt->lib = arena_printf(a, "%s/../lib/libnnrt.a", dir);
-    rt->include = arena_printf(a, "%s/../include/nnc", dir);
-    if (is_file(rt->lib) && is_file(arena_printf(a, "%s/nnrt.h", rt->include))) return 0;
+    static const char *const places[][2] = {{"", "/../runtime"}, {"/../lib", "/../include/nnc"}};
+    for (int i = 0; i < 2; i++) {
+        rt->lib = arena_printf(a, "%s%s/libnnrt.a", dir, places[i][0]);
+        rt->include = arena_printf(a, "%s%s", dir, places[i][1]);
+        rt->so = arena_printf(a, "%s%s/libnnrt.so", dir, places[i][0]);
+        if (!is_file(rt->so)) rt->so = NULL;
+        if (is_file(rt->lib) && is_file(arena_printf(a, "%s/nnrt.h", rt->include))) return 0;
+    }
     return launch_error("cannot find libnnrt.a and nnrt.h beside nnc (looked in %s, ../lib, ../include/nnc)", dir);
 }
 
@@ -95,11 +113,16 @@ static const char *compiler(void) {
     return cc && *cc ? cc : "cc";
 }
 
-static int cache_key(const nnc_launch *l, const runtime_paths *rt, arena *a, uint64_t *key) {
+/* The compiler that builds the program: $CC, or the JIT's Clang and host CPU. */
+static const char *compiler_id(const jit_api *jit) {
+    return jit ? jit->version() : compiler();
+}
+
+static int cache_key(const nnc_launch *l, const runtime_paths *rt, const jit_api *jit, arena *a, uint64_t *key) {
     uint64_t h = 0xcbf29ce484222325ull;
     h = hash_part(h, l->code->s, l->code->len);
     h = hash_part(h, l->header->s, l->header->len);
-    h = hash_str(hash_str(hash_str(h, NNRT_VERSION_STRING), l->options), compiler());
+    h = hash_str(hash_str(hash_str(h, NNRT_VERSION_STRING), l->options), compiler_id(jit));
     h = hash_str(h, LAUNCH_CFLAGS);
     *key = h;
     return hash_file(rt->lib, key) || hash_file(arena_printf(a, "%s/nnrt.h", rt->include), key);
@@ -201,26 +224,127 @@ static int build(const nnc_launch *l, const runtime_paths *rt, const char *cache
     return rc;
 }
 
-/* Runs bin with the model's name as its argv[0] (the trainer's messages name it). */
-static int exec_program(const nnc_launch *l, const char *bin, arena *a) {
+/* The program's arguments, with the model's name as argv[0] (the trainer's messages name it). */
+static char **program_argv(const nnc_launch *l, arena *a) {
     char **argv = arena_alloc(a, ((size_t)l->nargs + 2) * sizeof *argv);
     argv[0] = (char *)model_stem(a, l->model);
     for (int i = 0; i < l->nargs; i++) argv[i + 1] = l->args[i];
+    argv[l->nargs + 1] = NULL;
+    return argv;
+}
+
+/* Runs bin in place of this process. */
+static int exec_program(const nnc_launch *l, const char *bin, arena *a) {
     fflush(NULL);
-    execv(bin, argv);
+    execv(bin, program_argv(l, a));
     return launch_error("cannot run %s", bin);
+}
+
+/* The cached object PATH in *obj (malloc'd); 1 if there is none or it cannot be read. */
+static int read_object(const char *path, void **obj, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    *obj = len > 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)len) : NULL;
+    int bad = !*obj || fread(*obj, 1, (size_t)len, f) != (size_t)len;
+    fclose(f);
+    if (bad) free(*obj);
+    *n = bad ? 0 : (size_t)len;
+    return bad;
+}
+
+/* The JIT's object for the model: from the cache, else compiled in memory and saved there. */
+static int jit_object(const nnc_launch *l, const runtime_paths *rt, const jit_api *jit, const char *path, void **obj,
+                      size_t *n) {
+    if (!read_object(path, obj, n)) return 0;
+    nnc_jit_source src = {l->code->s, l->header->s, l->code->len, l->header->len, l->header_name, rt->include,
+                          LAUNCH_CFLAGS};
+    char err[16384];
+    if (jit->compile(&src, obj, n, err, sizeof err)) return launch_error("%s", err);
+    nnrt_err werr;
+    if (nnrt_write_file(path, *obj, *n, &werr) != NNRT_OK) fprintf(stderr, "nnc: warning: %s\n", werr.msg);
+    return 0;
+}
+
+/* Runs the program in this process through the JIT: its exit status, or 1 after a message. */
+static int jit_program(const nnc_launch *l, const runtime_paths *rt, const jit_api *jit, const char *obj_path,
+                       arena *a) {
+    void *obj = NULL;
+    size_t n = 0;
+    if (jit_object(l, rt, jit, obj_path, &obj, &n)) return 1;
+    char err[4096];
+    int status = 1;
+    fflush(NULL);
+    int bad = jit->run(obj, n, rt->so, l->nargs + 1, program_argv(l, a), &status, err, sizeof err);
+    free(obj);
+    if (bad) return launch_error("%s", arena_printf(a, "%s (the cached %s; remove it to rebuild)", err, obj_path));
+    return status;
+}
+
+/* Opens the JIT library beside nnc (build tree) or in ../lib/nnc (installed): 0, or 1 with
+ * why not in why (NULL when there is none at all). The library stays open until nnc exits. */
+static int jit_open(jit_api *j, const char **why, arena *a) {
+    memset(j, 0, sizeof *j);
+    *why = NULL;
+    const char *dir = exe_dir(a), *paths[2] = {NULL, NULL};
+    if (dir) paths[0] = arena_printf(a, "%s/libnnc_jit.so", dir), paths[1] = arena_printf(a, "%s/../lib/nnc/libnnc_jit.so", dir);
+    for (int i = 0; i < 2 && paths[i]; i++) {
+        if (!is_file(paths[i])) continue;
+        void *dl = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
+        if (!dl) return *why = arena_strdup(a, dlerror()), 1;
+        *(void **)&j->version = dlsym(dl, "nnc_jit_version");
+        *(void **)&j->compile = dlsym(dl, "nnc_jit_compile");
+        *(void **)&j->run = dlsym(dl, "nnc_jit_run");
+        if (j->version && j->compile && j->run) return 0;
+        return *why = arena_printf(a, "%s lacks the nnc_jit_ entry points", paths[i]), 1;
+    }
+    return 1;
+}
+
+const char *nnc_launch_jit(void) {
+    arena a;
+    arena_init(&a);
+    jit_api j;
+    const char *why;
+    const char *v = jit_open(&j, &why, &a) ? NULL : j.version();
+    arena_free(&a);
+    return v;
+}
+
+/* The JIT for this run, or NULL for $CC: --jit asks for it (1 after a message if it cannot
+ * be had), --cc refuses it, the default takes it where it opens and libnnrt.so is there. */
+static int pick_jit(const nnc_launch *l, const runtime_paths *rt, jit_api *j, const jit_api **jit, arena *a) {
+    const char *why;
+    *jit = NULL;
+    if (l->jit == 0) return 0;
+    int bad = jit_open(j, &why, a);
+    if (l->jit == 1 && bad)
+        return launch_error("--jit: %s", why ? why : "no JIT beside this nnc (libnnc_jit.so: make JIT=1 needs LLVM and Clang)");
+    if (l->jit == 1 && !rt->so) return launch_error("--jit needs libnnrt.so beside %s", rt->lib);
+    if (!bad && rt->so) *jit = j;
+    return 0;
+}
+
+/* The cached program (or the JIT's object) for the model. */
+static const char *cache_path(const nnc_launch *l, const char *cache, uint64_t key, int jit, arena *a) {
+    return arena_printf(a, "%s/%s-%016llx%s", cache, model_stem(a, l->model), (unsigned long long)key,
+                        jit ? ".o" : "");
 }
 
 int nnc_launch_run(const nnc_launch *l) {
     arena a;
     arena_init(&a);
     runtime_paths rt;
+    jit_api j;
+    const jit_api *jit = NULL;
     uint64_t key;
     const char *cache = NULL, *bin = NULL;
-    int rc = find_runtime(&a, &rt) || cache_key(l, &rt, &a, &key) || !(cache = cache_dir(&a));
-    if (!rc) bin = arena_printf(&a, "%s/%s-%016llx", cache, model_stem(&a, l->model), (unsigned long long)key);
-    if (!rc && access(bin, X_OK) != 0) rc = build(l, &rt, cache, bin, &a);
-    if (!rc) rc = exec_program(l, bin, &a);
+    int rc = find_runtime(&a, &rt) || pick_jit(l, &rt, &j, &jit, &a) || cache_key(l, &rt, jit, &a, &key) ||
+             !(cache = cache_dir(&a));
+    if (!rc) bin = cache_path(l, cache, key, jit != NULL, &a);
+    if (!rc && jit) rc = jit_program(l, &rt, jit, bin, &a);
+    else if (!rc && access(bin, X_OK) != 0) rc = build(l, &rt, cache, bin, &a);
+    if (!rc && !jit) rc = exec_program(l, bin, &a);
     arena_free(&a);
     return rc;
 }

@@ -28,7 +28,9 @@ static const char usage_head[] =
     "       nnc train [options] file.nn [trainer arguments]\n"
     "       nnc run [options] file.nn COMMAND [trainer arguments]\n"
     "                   build the --main trainer with $CC (or cc) against libnnrt, cached\n"
-    "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...'\n"
+    "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...';\n"
+    "                   an nnc built with LLVM compiles it in memory instead (its JIT):\n"
+    "                   --jit asks for the JIT, --cc for $CC\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
@@ -77,6 +79,7 @@ typedef struct cli {
     const char *launch; /* "train" or "run" (nnc train|run), else NULL */
     int rest;           /* with launch: argv index of the first trainer argument */
     int auto_color;     /* -fdiagnostics-color=auto: stderr is a terminal and NO_COLOR unset */
+    int jit;            /* nnc train|run: 1 --jit, 0 --cc, -1 the default */
 } cli;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -102,6 +105,14 @@ static int write_stdout(const char *s, size_t n) {
 
 static int print_passes(void) {
     nnc_print_passes(stdout);
+    return stdout_status();
+}
+
+/* nnc's version, and the JIT's compiler where nnc has one. */
+static int print_version(void) {
+    fputs(version_text, stdout);
+    const char *jit = nnc_launch_jit();
+    if (jit) printf("jit: %s (nnc train and nnc run compile in memory)\n", jit);
     return stdout_status();
 }
 
@@ -263,13 +274,14 @@ static int parse_args(cli *c, int argc, char **argv) {
         const char *a = argv[i];
         int r = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return print_usage();
-        if (!strcmp(a, "--version")) return write_stdout(version_text, strlen(version_text));
+        if (!strcmp(a, "--version")) return print_version();
         if (!strcmp(a, "--print-passes")) return print_passes();
         if (!strcmp(a, "--main")) c->o.emit_main = 1;
         else if (!strcmp(a, "--stats")) c->o.stats = 1;
         else if (!strcmp(a, "--no-fuse")) c->o.no_fuse = 1;
         else if (!strcmp(a, "--infer-only")) c->o.infer_only = 1;
         else if (!strcmp(a, "--freestanding")) c->o.freestanding = 1;
+        else if (c->launch && (!strcmp(a, "--jit") || !strcmp(a, "--cc"))) c->jit = a[2] == 'j';
         else if (a[0] == '-' && a[1] == 'O') r = parse_opt_level(c, a);
         else if (!strncmp(a, "-D", 2) && a[2]) r = parse_define(c, a + 2);
         else if (!strncmp(a, "-fdiagnostics-", 14)) r = parse_diagnostics(c, a);
@@ -444,7 +456,7 @@ static int launch(cli *c, char *src, size_t len, int argc, char **argv) {
     const char *opts = "";
     for (int i = 2; i < c->rest; i++) opts = arena_printf(&c->a, "%s%s\x1f", opts, argv[i]);
     char *train[] = {"train"};
-    nnc_launch l = {c->input, &out, &hdr, opts, argv + c->rest, argc - c->rest};
+    nnc_launch l = {c->input, &out, &hdr, opts, argv + c->rest, argc - c->rest, c->o.header, c->jit};
     if (!strcmp(c->launch, "train")) {
         char **args = arena_alloc(&c->a, ((size_t)l.nargs + 1) * sizeof *args);
         memcpy(args, train, sizeof train);
@@ -483,6 +495,7 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "run"))) c.launch = argv[1];
     arena_init(&c.a);
+    c.jit = -1;
     c.o.opt_level = 2;
     c.o.header = "model.h";
     c.o.st_load = nnrt_st_load;

@@ -51,6 +51,11 @@ have_cmd protoc-c || need="$need protobuf-c-compiler"
 have_pkg libprotobuf-c-dev || need="$need libprotobuf-c-dev"
 have_pkg python3-onnx || need="$need python3-onnx"
 have_pkg libonnx-testdata || need="$need libonnx-testdata"
+# the JIT of nnc train|run (build/libnnc_jit.so, driver/jit.cpp): Clang and LLVM 14's C++ libraries
+# (about 60 MB downloaded); make JIT=0 builds without them
+have_pkg llvm-14-dev || need="$need llvm-14-dev"
+have_pkg libclang-14-dev || need="$need libclang-14-dev"
+have_pkg libclang-cpp14-dev || need="$need libclang-cpp14-dev"
 # tests/mpi: data-parallel training on Open MPI (libnnrt_mpi.a, mpirun -np 2)
 have_pkg libopenmpi-dev || need="$need libopenmpi-dev"
 have_cmd mpirun || need="$need openmpi-bin"

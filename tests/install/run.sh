@@ -31,7 +31,7 @@ so=$(readelf -d $P/lib/libnnrt.so 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]
 major=$(sed -n 's/^#define NNRT_VERSION_MAJOR //p' runtime/nnrt.h)
 [ "$so" = "libnnrt.so.$major" ] && [ -f "$P/lib/$so" ] && pass "libnnrt.so has the soname $so" ||
     fail "libnnrt.so's soname is '$so', not libnnrt.so.$major (or that link is missing)"
-[ "$($P/bin/nnc --version)" = "nnc $(sed -n 's/^#define NNRT_VERSION_STRING "\(.*\)"$/\1/p' runtime/nnrt.h)" ] &&
+[ "$($P/bin/nnc --version | head -n 1)" = "nnc $(sed -n 's/^#define NNRT_VERSION_STRING "\(.*\)"$/\1/p' runtime/nnrt.h)" ] &&
     pass "nnc --version is nnrt.h's NNRT_VERSION_STRING" || fail "nnc --version differs from NNRT_VERSION_STRING"
 
 # the man page names every option of nnc --help
@@ -111,7 +111,14 @@ else
 fi
 
 # nnc train/run from the installed layout: PREFIX/lib/libnnrt.a and PREFIX/include/nnc
-if XDG_CACHE_HOME=$T/cache $P/bin/nnc run examples/xor.nn --help >$T/run.log 2>&1 && grep -q usage $T/run.log &&
+# (and PREFIX/lib/nnc/libnnc_jit.so where this build has the JIT: both paths)
+if [ -f build/libnnc_jit.so ]; then
+    if $P/bin/nnc --version | grep -q '^jit: ' && XDG_CACHE_HOME=$T/jcache $P/bin/nnc run --jit examples/xor.nn --help \
+        >$T/jrun.log 2>&1 && grep -q usage $T/jrun.log && [ -n "$(ls $T/jcache/nnc/*.o)" ]; then
+        pass "the installed nnc finds its JIT and runs the trainer through it"
+    else fail "the installed nnc's JIT"; tail -5 $T/jrun.log; fi
+fi
+if XDG_CACHE_HOME=$T/cache $P/bin/nnc run --cc examples/xor.nn --help >$T/run.log 2>&1 && grep -q usage $T/run.log &&
     [ -n "$(ls $T/cache/nnc)" ]; then
     pass "the installed nnc run builds, caches and runs the trainer"
 else
