@@ -150,11 +150,12 @@ LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
 ifneq ($(JIT),0)
 LLVM_INC := $(if $(LLVM_CONFIG),$(shell $(LLVM_CONFIG) --includedir))
 LLVM_LIB := $(if $(LLVM_CONFIG),$(shell $(LLVM_CONFIG) --libdir))
-JIT_FOUND := $(if $(and $(wildcard $(LLVM_INC)/clang/CodeGen/CodeGenAction.h),$(wildcard $(LLVM_LIB)/libclang-cpp.so)),1)
+JIT_FOUND := $(if $(and $(wildcard $(LLVM_INC)/clang/CodeGen/CodeGenAction.h),\
+                        $(wildcard $(LLVM_LIB)/libclang-cpp.so)),1)
 endif
 ifeq ($(JIT),1)
 ifneq ($(JIT_FOUND),1)
-$(error make JIT=1: Clang and LLVM's C++ libraries not found (llvm-config, clang/CodeGen/CodeGenAction.h, libclang-cpp.so; Debian: llvm-14-dev libclang-14-dev libclang-cpp14-dev))
+$(error make JIT=1: Clang and LLVM's C++ libraries not found (Debian: llvm-14-dev libclang-14-dev libclang-cpp14-dev))
 endif
 endif
 ifeq ($(JIT_FOUND),1)
@@ -230,7 +231,8 @@ bench-gpu: all cuda
 	@$(BENCH_GPU_PYTHON) bench/gpu.py --build $(B) $(BENCH_GPU_ARGS)
 
 # ---- make install / make uninstall (PREFIX, DESTDIR) --------------------------
-# bin/nnc, lib/nnc/libnnc_jit.so (where built), lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
+# bin/nnc, lib/nnc/libnnc_jit.so (where built), lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so
+# links), include/nnc/ (the headers
 # the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
 # package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
 # own place. libnnrt_cuda.a and its headers too where `make cuda` built it.

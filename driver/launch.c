@@ -287,7 +287,10 @@ static int jit_open(jit_api *j, const char **why, arena *a) {
     memset(j, 0, sizeof *j);
     *why = NULL;
     const char *dir = exe_dir(a), *paths[2] = {NULL, NULL};
-    if (dir) paths[0] = arena_printf(a, "%s/libnnc_jit.so", dir), paths[1] = arena_printf(a, "%s/../lib/nnc/libnnc_jit.so", dir);
+    if (dir) {
+        paths[0] = arena_printf(a, "%s/libnnc_jit.so", dir);
+        paths[1] = arena_printf(a, "%s/../lib/nnc/libnnc_jit.so", dir);
+    }
     for (int i = 0; i < 2 && paths[i]; i++) {
         if (!is_file(paths[i])) continue;
         void *dl = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
@@ -319,7 +322,8 @@ static int pick_jit(const nnc_launch *l, const runtime_paths *rt, jit_api *j, co
     if (l->jit == 0) return 0;
     int bad = jit_open(j, &why, a);
     if (l->jit == 1 && bad)
-        return launch_error("--jit: %s", why ? why : "no JIT beside this nnc (libnnc_jit.so: make JIT=1 needs LLVM and Clang)");
+        return launch_error("--jit: %s",
+                            why ? why : "no JIT beside this nnc (libnnc_jit.so: make JIT=1 needs LLVM and Clang)");
     if (l->jit == 1 && !rt->so) return launch_error("--jit needs libnnrt.so beside %s", rt->lib);
     if (!bad && rt->so) *jit = j;
     return 0;
