@@ -2,15 +2,15 @@
  * rows write the model's C or CUDA) but views of a model for Python users,
  * chosen with --emit:
  *
- *   py.c       --emit=py: a ctypes module over the shared library of the
- *              model's generated C (numpy arrays in and out), with the
- *              names, shapes and entry points the compiler knows
- *   py_rt.c    the fixed part of that module (the Model class), as text
- *   torch.c    --emit=torch: the mirror torch.nn.Module, whose state_dict
- *              names and shapes are the model's safetensors names and
- *              whose forward is the IR forward graph, op by op
+ *   py.c         --emit=py: a ctypes module over the shared library of the
+ *                model's generated C (numpy arrays in and out), with the
+ *                names, shapes and entry points the compiler knows
+ *   py_rt.c      the fixed part of that module (the Model class), as text
+ *   torch.c      --emit=torch: the mirror torch.nn.Module, whose state_dict
+ *                names and shapes are the model's safetensors names and
+ *                whose forward is the IR forward graph, op by op
  *   torch_ops.c  each IR op as torch calls, for torch.c
- *   torch_rt.c the fixed part of that module: the helpers the calls use
+ *   torch_rt.c   the fixed part of that module: the helpers the calls use
  *
  * They use core/ (never a target's folder) and write Python text.
  */
