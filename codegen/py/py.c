@@ -119,6 +119,14 @@ static void py_tables(cg_ctx *cx) {
 }
 
 int py_emit(const ir_program *p, const cg_options *o, strbuf *out, FILE *err) {
+    if (o->target != cg_targets) {
+        fprintf(err, "nnc: error: --emit=py binds the C target's shared library, not --target=%s\n", o->target->name);
+        return 1;
+    }
+    if (o->target->is_reserved(o->prefix)) {
+        fprintf(err, "nnc: error: '%s' cannot prefix %s; choose another with --name\n", o->prefix, o->target->clash);
+        return 1;
+    }
     if (o->freestanding) {
         fprintf(err, "nnc: error: --emit=py binds a hosted shared library; build it without --freestanding\n");
         return 1;

@@ -13,6 +13,8 @@
             into the --emit=torch mirror with load_state_dict(strict=True);
             the mirror's outputs on the same inputs equal the C forward's
             within 1e-4 relative (max |ours - torch| / max |torch|)
+  objectives  the two objectives of tests/parity/gan.nn as two modules that
+            train one set of parameters (bind_params)
   safetensors  scripts/safetensors.py: round trip (numpy and nested lists,
             metadata), the C loads what it writes, `list`, a bad file's error
 
@@ -167,6 +169,34 @@ def check_errors(args, tmp, mod, model):
            f"exit {p.returncode}, stderr {p.stderr!r}")
 
 
+def check_objectives(args, tmp):
+    """tests/parity/gan.nn's two objectives: one module each, sharing the parameters through bind_params."""
+    mods = {}
+    for obj in ("d_loss", "g_loss"):
+        base, lib = os.path.join(tmp, "gan_" + obj), os.path.join(ROOT, "build")
+        src = os.path.join(HERE, "gan.nn")
+        run([args.nnc, src, "--objective", obj, "--emit=py", "-o", base + ".py"])
+        run([args.nnc, src, "--objective", obj, "-o", base + ".c"])
+        run(["cc", "-shared", "-fPIC", "-O2", "-I" + os.path.join(ROOT, "runtime"), base + ".c", "-L" + lib,
+             "-Wl,-rpath," + lib, "-lnnrt", "-lm", "-o", os.path.join(tmp, "libgan_" + obj + ".so")])
+        mods[obj] = load_module(base + ".py", "nncpy_gan_" + obj)
+    d, g = mods["d_loss"].Model(seed=3), mods["g_loss"].Model(seed=3)
+    g.bind_params(d)
+    rng = np.random.default_rng(3)
+    io = [rng.random((4, 3)), rng.random((4, 2)), np.ones((4, 1)), np.zeros((4, 1))]
+    before = d.state_dict()
+    g.train_step(*io)  # trains gen.* in d's parameters
+    moved = d.state_dict()
+    d.train_step(*io)  # trains dw, db, dv
+    after, seen = d.state_dict(), g.state_dict()
+    ok = (not np.array_equal(before["gen.weight"], moved["gen.weight"]) and np.array_equal(before["dw"], moved["dw"])
+          and not np.array_equal(moved["dw"], after["dw"]) and all(np.array_equal(after[k], seen[k]) for k in after))
+    report("objectives: gan's d_loss and g_loss modules train one shared set of parameters (bind_params)", ok,
+           "the parameters did not move as the objectives say")
+    expect_error("forward of a model without outputs", RuntimeError, "model gan has no forward: it has no output",
+                 lambda: d.forward(*io[:2]))
+
+
 def example_io(mod, rng):
     """Random inputs and targets for a module's model: floats in [0, 1), ids and labels in [0, 10)."""
     def one(kind, shape):
@@ -240,13 +270,15 @@ def main():
     ap.add_argument("checks", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nnc-python-")
-    want = set(args.checks) or {"train", "errors", "mirror", "safetensors"}
+    want = set(args.checks) or {"train", "errors", "objectives", "mirror", "safetensors"}
     try:
         mod, model = check_train(args, tmp) if want & {"train", "errors", "safetensors"} else (None, None)
         if "errors" in want:
             check_errors(args, tmp, mod, model)
         if "safetensors" in want:
             check_safetensors(tmp, mod, model)
+        if "objectives" in want:
+            check_objectives(args, tmp)
         for example, defs in MIRRORS if "mirror" in want else []:
             try:
                 check_mirror(args, tmp, example, defs)
