@@ -85,7 +85,8 @@ static void py_why_not(cg_ctx *cx) {
                "statement)',\n");
     sb_puts(b, "    'load': 'its weights are compiled in (--weights)',\n");
     sb_puts(b, "    'forward': 'it has no output',\n    'loss': 'it has no loss (or was built with --infer-only)',\n");
-    sb_puts(b, "    'bind_params': 'it has a single objective'}\n");
+    sb_puts(b, "    'bind_params': 'it has a single objective',\n");
+    sb_puts(b, "    'input_grad': 'no such input is declared requires_grad (or the model does not train)'}\n");
 }
 
 static void py_build_hint(cg_ctx *cx) {
@@ -113,7 +114,14 @@ static void py_tables(cg_ctx *cx) {
     sb_printf(b, "HAS_FORWARD = %s\nHAS_LOSS = %s\n", py_bool(cx->p->has[ENTRY_FORWARD]),
               py_bool(cx->p->has[ENTRY_LOSS]));
     sb_printf(b, "TRAINABLE = %s\nLOADABLE = %s\n", py_bool(cg_trainable(cx)), py_bool(!cx->o->weights));
-    sb_printf(b, "BINDABLE = %s\n", py_bool(g->objective && !cx->o->weights));
+    sb_printf(b, "BINDABLE = %s\nINPUT_GRADS = [", py_bool(g->objective && !cx->o->weights));
+    for (int i = 0, k = 0; cg_trainable(cx) && i < g->inputs.len; i++) {
+        const ir_node *x = g->nodes.data[g->inputs.data[i]];
+        if (!x->requires_grad) continue;
+        sb_puts(b, k++ ? ", " : "");
+        py_str(b, x->name);
+    }
+    sb_puts(b, "]\n");
     py_why_not(cx);
     py_build_hint(cx);
 }

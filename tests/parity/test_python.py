@@ -15,6 +15,8 @@
             within 1e-4 relative (max |ours - torch| / max |torch|)
   objectives  the two objectives of tests/parity/gan.nn as two modules that
             train one set of parameters (bind_params)
+  input_grad  tests/parity/input_grad.nn's input gradients against a central
+            difference
   safetensors  scripts/safetensors.py: round trip (numpy and nested lists,
             metadata), the C loads what it writes, `list`, a bad file's error
 
@@ -62,10 +64,11 @@ def run(cmd):
     return p
 
 
-def build(args, tmp, example, defs=(), name=None):
-    """nnc --emit=py (and the C, built as lib<name>.so) of an example: the module, the library's path."""
+def build(args, tmp, example, defs=(), name=None, src=None):
+    """nnc --emit=py (and the C, built as lib<name>.so) of an example (or of src): the module, the library's
+    path."""
     name = name or example
-    src = os.path.join(ROOT, "examples", example + ".nn")
+    src = src or os.path.join(ROOT, "examples", example + ".nn")
     base = os.path.join(tmp, name)
     run([args.nnc, src, *defs, "--emit=py", "-o", base + ".py"])
     run([args.nnc, src, *defs, "-o", base + ".c"])
@@ -171,15 +174,8 @@ def check_errors(args, tmp, mod, model):
 
 def check_objectives(args, tmp):
     """tests/parity/gan.nn's two objectives: one module each, sharing the parameters through bind_params."""
-    mods = {}
-    for obj in ("d_loss", "g_loss"):
-        base, lib = os.path.join(tmp, "gan_" + obj), os.path.join(ROOT, "build")
-        src = os.path.join(HERE, "gan.nn")
-        run([args.nnc, src, "--objective", obj, "--emit=py", "-o", base + ".py"])
-        run([args.nnc, src, "--objective", obj, "-o", base + ".c"])
-        run(["cc", "-shared", "-fPIC", "-O2", "-I" + os.path.join(ROOT, "runtime"), base + ".c", "-L" + lib,
-             "-Wl,-rpath," + lib, "-lnnrt", "-lm", "-o", os.path.join(tmp, "libgan_" + obj + ".so")])
-        mods[obj] = load_module(base + ".py", "nncpy_gan_" + obj)
+    mods = {obj: build(args, tmp, "gan", ["--objective", obj], "gan_" + obj, os.path.join(HERE, "gan.nn"))[0]
+            for obj in ("d_loss", "g_loss")}
     d, g = mods["d_loss"].Model(seed=3), mods["g_loss"].Model(seed=3)
     g.bind_params(d)
     rng = np.random.default_rng(3)
@@ -195,6 +191,24 @@ def check_objectives(args, tmp):
            "the parameters did not move as the objectives say")
     expect_error("forward of a model without outputs", RuntimeError, "model gan has no forward: it has no output",
                  lambda: d.forward(*io[:2]))
+
+
+def check_input_grad(args, tmp):
+    """tests/parity/input_grad.nn: input_grad of x against a central difference of the loss."""
+    mod, _ = build(args, tmp, "input_grad", src=os.path.join(HERE, "input_grad.nn"))
+    model, rng = mod.Model(seed=1), np.random.default_rng(1)
+    io = [rng.random((6, 8)), rng.random((6, 4)), rng.random((6, 4)), rng.integers(0, 3, 6)]
+    model.forward_backward(*io)
+    gx, gz = model.input_grad("x"), model.input_grad("z")
+    lo, hi = [a.copy() for a in io], [a.copy() for a in io]
+    lo[0][2, 5] -= 1e-2
+    hi[0][2, 5] += 1e-2
+    fd = (model.loss(*hi) - model.loss(*lo)) / 2e-2
+    report(f"input_grad: d loss / d x[2, 5] = {gx[2, 5]:.6f}, central difference {fd:.6f}; z's is 0",
+           abs(gx[2, 5] - fd) < 1e-4 and not gz.any() and gx.shape == (6, 8), f"{gx[2, 5]} vs {fd}, z {gz}")
+    expect_error("input_grad of an input without requires_grad", mod.NNCError,
+                 "model input_grad has no input_grad: no such input is declared requires_grad",
+                 lambda: model.input_grad("c"))
 
 
 def example_io(mod, rng):
@@ -270,7 +284,7 @@ def main():
     ap.add_argument("checks", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nnc-python-")
-    want = set(args.checks) or {"train", "errors", "objectives", "mirror", "safetensors"}
+    want = set(args.checks) or {"train", "errors", "objectives", "input_grad", "mirror", "safetensors"}
     try:
         mod, model = check_train(args, tmp) if want & {"train", "errors", "safetensors"} else (None, None)
         if "errors" in want:
@@ -279,6 +293,8 @@ def main():
             check_safetensors(tmp, mod, model)
         if "objectives" in want:
             check_objectives(args, tmp)
+        if "input_grad" in want:
+            check_input_grad(args, tmp)
         for example, defs in MIRRORS if "mirror" in want else []:
             try:
                 check_mirror(args, tmp, example, defs)
