@@ -35,7 +35,8 @@ static void py_tensors(cg_ctx *cx, const char *var, const int *ids, int n, const
     sb_printf(b, "%s = [", var);
     for (int i = 0; i < n; i++) {
         const ir_node *x = cx->g->nodes.data[ids[i]];
-        sb_puts(b, i ? ",\n    (" : "(");
+        if (i) sb_printf(b, ",\n%*s", (int)strlen(var) + 4, "");
+        sb_puts(b, "(");
         py_str(b, names ? names[i] : x->name);
         sb_printf(b, ", '%s', ", py_dtype(cx, x));
         py_shape(b, &x->shape);
@@ -49,7 +50,7 @@ static void py_params(cg_ctx *cx) {
     sb_puts(b, "PARAMS = [");
     for (int i = 0; i < cx->g->params.len; i++) {
         const ir_node *x = cx->g->nodes.data[cx->g->params.data[i]];
-        sb_puts(b, i ? ",\n    (" : "(");
+        sb_puts(b, i ? ",\n          (" : "(");
         py_str(b, x->name);
         sb_puts(b, ", ");
         py_shape(b, &x->shape);
@@ -143,6 +144,7 @@ int py_emit(const ir_program *p, const cg_options *o, strbuf *out, FILE *err) {
     cg_ctx_init(&cx, p, o, out);
     py_doc(&cx);
     py_tables(&cx);
+    sb_puts(out, "\n");
     for (int i = 0; py_runtime[i]; i++) sb_printf(out, "%s\n", py_runtime[i]);
     return 0;
 }
