@@ -12,6 +12,8 @@
  *                common pieces, the trainer main()
  *   c/           the C target: model.c + model.h
  *   cuda/        the CUDA target: model.cu + model.h (docs/cuda.md)
+ *   py/py.h      not a target: --emit=py (a ctypes module over the model's
+ *                shared library) and --emit=torch (the mirror nn.Module)
  *
  * A target's folder uses core/ and nothing of another target's folder.
  */

@@ -11,6 +11,7 @@
  * size the generated code is made with.
  */
 #include "compile.h"
+#include "../codegen/py/py.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -264,7 +265,7 @@ const char *nnc_print_after_error(const char *name, arena *a) {
 
 static int pass_runs(const nnc_options *o, const ir_graph *g, const nnc_pass *p) {
     if (o->opt_level < p->min_opt) return 0;
-    if ((p->needs & NEEDS_PROGRAM) && o->emit == EMIT_IR) return 0;
+    if ((p->needs & NEEDS_PROGRAM) && (o->emit == EMIT_IR || o->emit == EMIT_TORCH)) return 0;
     if ((p->needs & NEEDS_TRAINING) && (g->loss < 0 || g->opt.kind == OPT_NONE)) return 0;
     return !(p->needs & NEEDS_FUSION) || !o->no_fuse;
 }
@@ -292,13 +293,18 @@ static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *dia
     return counted;
 }
 
-/* --infer-only (and --weights): the model as if it had no loss, no train
- * statement and no targets, so no pass, plan or emitter sees training;
- * 0, or 1 after an error when it has no output. */
+/* 1 for a build of the forward pass alone: --infer-only, --weights, and
+ * the torch mirror. */
+static int infers(const nnc_options *o) { return o->infer_only || o->weights || o->emit == EMIT_TORCH; }
+
+/* --infer-only (and --weights, --emit=torch): the model as if it had no
+ * loss, no train statement and no targets, so no pass, plan or emitter
+ * sees training; 0, or 1 after an error when it has no output. */
 static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
-    if (!o->infer_only && !o->weights) return 0;
+    if (!infers(o)) return 0;
     if (!g->outputs.len) {
-        fprintf(diag, "nnc: error: %s: --infer-only: model '%s' has no output to infer\n", o->file, g->name);
+        fprintf(diag, "nnc: error: %s: %s: model '%s' has no output to infer\n", o->file,
+                o->emit == EMIT_TORCH ? "--emit=torch" : "--infer-only", g->name);
         return 1;
     }
     g->loss = -1;
@@ -393,6 +399,7 @@ static int freestanding_unusable(const nnc_options *o, const ir_program *p, FILE
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
                 strbuf *hdr, FILE *diag) {
+    if (!p && o->emit == EMIT_TORCH) return torch_emit(g, o->file, o->f64, out, diag);
     if (!p) {
         ir_sched live;
         ir_schedule_all(g, &live);
@@ -412,6 +419,7 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
                      o->target ? o->target : cg_targets, NULL, o->freestanding};
     if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
+    if (o->emit == EMIT_PY) return py_emit(p, &co, out, diag);
     return cg_emit(p, &co, out, hdr, diag);
 }
 
@@ -419,7 +427,7 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
 static int plan_and_emit(const nnc_options *o, ir_graph *g, const int *unfused, strbuf *out, strbuf *hdr,
                          diag_ctx *d) {
     ir_program prog, *p = NULL;
-    if (o->emit != EMIT_IR) ir_program_build(g, p = &prog);
+    if (o->emit != EMIT_IR && o->emit != EMIT_TORCH) ir_program_build(g, p = &prog);
     if (check_memory(o, g, p, d)) return 1;
     return emit(o, g, p, unfused, out, hdr, d->out);
 }
@@ -455,7 +463,7 @@ static int compile_model(const nnc_options *o, const ast_program *ast, arena *a,
     ir_graph_init(&g, a, "model");
     g.file = o->file;
     int n;
-    g.objective = o->objective || !(o->infer_only || o->weights) ? o->objective : first_objective(ast, &n);
+    g.objective = o->objective || !infers(o) ? o->objective : first_objective(ast, &n);
     if (elaborate(ast, o->defs, o->ndefs, d, &g) != 0) return 1;
     if (strip_training(o, &g, d->out)) return 1;
     if (verify(&g, "elaboration", d->out)) return 1;
@@ -501,7 +509,8 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
         rc = print_ast(&ast, out, diag);
         goto done;
     }
-    if (o->objective || o->emit == EMIT_C) rc = compile_model(o, &ast, &a, &d, out, hdr);
+    if (o->objective || o->emit == EMIT_C || o->emit == EMIT_PY || o->emit == EMIT_TORCH)
+        rc = compile_model(o, &ast, &a, &d, out, hdr);
     else rc = compile_each(o, &ast, &a, &d, out, hdr);
 done:
     diag_finish(&d);

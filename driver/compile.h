@@ -14,7 +14,9 @@ typedef enum nnc_emit {
     EMIT_IR_TRAIN,/* forward + backward graph, training schedule */
     EMIT_DOT,     /* Graphviz of the forward graph (or the loss's), a box per block application */
     EMIT_KERNELS, /* the kernel list of each entry point */
-    EMIT_DOT_TRAIN /* Graphviz of the training graph (forward + backward + update) */
+    EMIT_DOT_TRAIN, /* Graphviz of the training graph (forward + backward + update) */
+    EMIT_PY,      /* the Python (ctypes) module over the model's shared library */
+    EMIT_TORCH    /* the mirror torch.nn.Module of the forward graph */
 } nnc_emit;
 
 typedef struct nnc_options {

@@ -36,7 +36,9 @@ static const char usage_head[] =
     "  --target=NAME    code generator, one of:\n";
 static const char usage_tail[] =
     "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels (dot: the\n"
-    "                   forward graph for Graphviz, a box per block; dot-train: training)\n"
+    "                   forward graph for Graphviz, a box per block; dot-train: training),\n"
+    "                   py (a Python ctypes module over the model's shared library),\n"
+    "                   torch (the mirror torch.nn.Module of the forward graph)\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  --objective NAME the named loss to train, of a model with several (loss NAME = ...):\n"
     "                   its train step, optimizer and params; the prefix defaults to MODEL_NAME\n"
@@ -209,10 +211,10 @@ static int parse_opt_level(cli *c, const char *a) {
 }
 
 static int parse_emit(cli *c, const char *v) {
-    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train"};
-    for (int k = 0; k < 7; k++)
+    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train", "py", "torch"};
+    for (int k = 0; k < 9; k++)
         if (!strcmp(v, kinds[k])) return c->o.emit = (nnc_emit)k, 0;
-    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels)", v);
+    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels, py, torch)", v);
 }
 
 /* --target=NAME: a row of the target table. */
