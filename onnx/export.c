@@ -10,7 +10,7 @@ enum { OX_MAX_ATTRS = 8 };
 
 /* ---- protobuf helpers ------------------------------------------------------------------------ */
 
-const char *ox_tmp(ox_ctx *x) { return arena_printf(x->a, "t:%d", x->ntmp++); }
+const char *ox_tmp(ox_ctx *x) { return arena_printf(x->a, "#%d", x->ntmp++); }
 
 Onnx__NodeProto *ox_node(ox_ctx *x, const char *op, const char *out, int nin, ...) {
     Onnx__NodeProto init = ONNX__NODE_PROTO__INIT, *nd = arena_alloc(x->a, sizeof *nd);

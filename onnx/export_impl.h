@@ -17,7 +17,7 @@ typedef struct ox_ctx {
 } ox_ctx;
 
 /* ---- helpers (export.c) ---- */
-/* A fresh value name ("t:N"). */
+/* A fresh value name ("#N": no .nn name starts so). */
 const char *ox_tmp(ox_ctx *x);
 /* A node OP with nin inputs (const char *, "" for an omitted optional one) writing out. */
 Onnx__NodeProto *ox_node(ox_ctx *x, const char *op, const char *out, int nin, ...);
