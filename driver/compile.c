@@ -301,7 +301,8 @@ static int inference_only(const nnc_options *o) { return o->infer_only || o->wei
 static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
     if (!inference_only(o)) return 0;
     if (!g->outputs.len) {
-        fprintf(diag, "nnc: error: %s: --infer-only: model '%s' has no output to infer\n", o->file, g->name);
+        fprintf(diag, "nnc: error: %s: %s: model '%s' has no output to infer\n", o->file,
+                o->emit == EMIT_ONNX ? "--emit=onnx" : "--infer-only", g->name);
         return 1;
     }
     g->loss = -1;

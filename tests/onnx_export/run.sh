@@ -44,7 +44,6 @@ check_model() {
 
 for mb in xor coffee digits_mlp:2 lenet:2 fashion_cnn:2 resnet_tiny:2 autoencoder:2 conv_autoencoder:2 \
     char_rnn:2 char_lstm:2 char_gru:2 bilstm:2 seq2seq:2 tiny_gpt:2 vit:2 ops; do
-
     check_model $mb
 done
 
