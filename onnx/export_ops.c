@@ -248,8 +248,8 @@ static int op_causal_mask(ox_ctx *x, const ir_node *n) {
 /* batchnorm with the running statistics: BatchNormalization(x, weight, bias, mean, var) */
 static int op_batchnorm(ox_ctx *x, const ir_node *n) {
     if (n->iattr[0]) return unsupported(x, n, "it normalizes with the batch's statistics (training)");
-    Onnx__NodeProto *nd =
-        ox_node(x, "BatchNormalization", x->val[n->id], 5, vin(x, n, 0), vin(x, n, 3), vin(x, n, 4), vin(x, n, 1), vin(x, n, 2));
+    Onnx__NodeProto *nd = ox_node(x, "BatchNormalization", x->val[n->id], 5, vin(x, n, 0), vin(x, n, 3),
+                                  vin(x, n, 4), vin(x, n, 1), vin(x, n, 2));
     ox_attr_float(x, nd, "epsilon", n->fattr[0]);
     return 0;
 }
