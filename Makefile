@@ -170,8 +170,8 @@ endif
 $(B)/obj/driver/launch.o: driver/jit.h
 
 # Header dependencies, coarse but safe: any header change rebuilds all.
-HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h)
-$(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: $(HEADERS)
+HEADERS = $(wildcard common/*.h frontend/*.h ir/*.h ir/*.def codegen/*.h codegen/*/*.h driver/*.h onnx/export.h)
+$(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(ONNX_SRC:%.c=$(B)/obj/%.o): $(HEADERS)
 $(B)/obj/codegen/targets.o: codegen/targets.def
 $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: runtime/atomic_file.h runtime/nnrt.h
 

@@ -267,7 +267,7 @@ static int pass_runs(const nnc_options *o, const ir_graph *g, const nnc_pass *p)
     if (o->opt_level < p->min_opt) return 0;
     if ((p->needs & NEEDS_PROGRAM) && (o->emit == EMIT_IR || o->emit == EMIT_TORCH)) return 0;
     if ((p->needs & NEEDS_TRAINING) && (g->loss < 0 || g->opt.kind == OPT_NONE)) return 0;
-    return !(p->needs & NEEDS_FUSION) || !o->no_fuse;
+    return !(p->needs & NEEDS_FUSION) || (!o->no_fuse && o->emit != EMIT_ONNX);
 }
 
 /* Kernel counts per entry point (for --stats, before fusion). */
@@ -293,18 +293,21 @@ static int run_passes(const nnc_options *o, ir_graph *g, int *unfused, FILE *dia
     return counted;
 }
 
-/* 1 for a build of the forward pass alone: --infer-only, --weights, and
- * the torch mirror. */
-static int infers(const nnc_options *o) { return o->infer_only || o->weights || o->emit == EMIT_TORCH; }
+/* 1 for a build of the forward pass alone: --infer-only, --weights, the
+ * torch mirror and the ONNX export. */
+static int infers(const nnc_options *o) {
+    return o->infer_only || o->weights || o->emit == EMIT_TORCH || o->emit == EMIT_ONNX;
+}
 
-/* --infer-only (and --weights, --emit=torch): the model as if it had no
- * loss, no train statement and no targets, so no pass, plan or emitter
+/* --infer-only (and --weights, --emit=torch, --emit=onnx): the model as if it
+ * had no loss, no train statement and no targets, so no pass, plan or emitter
  * sees training; 0, or 1 after an error when it has no output. */
 static int strip_training(const nnc_options *o, ir_graph *g, FILE *diag) {
     if (!infers(o)) return 0;
     if (!g->outputs.len) {
         fprintf(diag, "nnc: error: %s: %s: model '%s' has no output to infer\n", o->file,
-                o->emit == EMIT_TORCH ? "--emit=torch" : "--infer-only", g->name);
+                o->emit == EMIT_TORCH ? "--emit=torch" : o->emit == EMIT_ONNX ? "--emit=onnx" : "--infer-only",
+                g->name);
         return 1;
     }
     g->loss = -1;
@@ -345,8 +348,9 @@ static int weights_usable(const nnc_options *o, const cg_options *co, FILE *diag
     return 1;
 }
 
-static int read_weights(const nnc_options *o, const ir_program *p, cg_options *co, FILE *diag) {
-    if (weights_usable(o, co, diag)) return 1;
+/* The values of --weights at the offsets of p's forward plan, as doubles (in the graph's arena);
+ * NULL after one line naming the file and what is wrong. */
+static double *weight_values(const nnc_options *o, const ir_program *p, FILE *diag) {
     const ir_graph *g = p->g;
     const mem_plan *m = &p->mem[ENTRY_FORWARD];
     int np = g->params.len;
@@ -358,7 +362,7 @@ static int read_weights(const nnc_options *o, const ir_program *p, cg_options *c
     if (st != NNRT_OK) {
         fprintf(diag, "nnc: error: %s\n", buf ? err.msg : "out of memory for the weights");
         free(buf);
-        return 1;
+        return NULL;
     }
     double *v = arena_alloc(g->a, sizeof *v * (count ? count : 1));
     for (size_t i = 0; i < count; i++) {
@@ -367,8 +371,23 @@ static int read_weights(const nnc_options *o, const ir_program *p, cg_options *c
         else memcpy(&f, buf + 4 * i, 4), v[i] = f;
     }
     free(buf);
-    co->weights = v;
-    return 0;
+    return v;
+}
+
+static int read_weights(const nnc_options *o, const ir_program *p, cg_options *co, FILE *diag) {
+    if (weights_usable(o, co, diag)) return 1;
+    return !(co->weights = weight_values(o, p, diag));
+}
+
+/* --emit=onnx: the forward pass with --weights's values (or the initial ones) by o->onnx_export. */
+static int write_onnx(const nnc_options *o, const ir_program *p, strbuf *out, diag_ctx *d) {
+    const char *no = !o->onnx_export ? "this nnc was built without ONNX export"
+                     : o->f64        ? "ONNX models are written in f32; drop --dtype=f64"
+                     : o->weights && !o->st_load ? "--weights cannot be read here" : NULL;
+    if (no) return fprintf(d->out, "nnc: error: --emit=onnx: %s\n", no), 1;
+    const double *w = NULL;
+    if (o->weights && !(w = weight_values(o, p, d->out))) return 1;
+    return o->onnx_export(p, w, out, d);
 }
 
 /* What --emit=dot draws: the forward pass, else the loss's, else training. */
@@ -429,6 +448,7 @@ static int plan_and_emit(const nnc_options *o, ir_graph *g, const int *unfused, 
     ir_program prog, *p = NULL;
     if (o->emit != EMIT_IR && o->emit != EMIT_TORCH) ir_program_build(g, p = &prog);
     if (check_memory(o, g, p, d)) return 1;
+    if (o->emit == EMIT_ONNX) return write_onnx(o, p, out, d);
     return emit(o, g, p, unfused, out, hdr, d->out);
 }
 
@@ -509,7 +529,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
         rc = print_ast(&ast, out, diag);
         goto done;
     }
-    if (o->objective || o->emit == EMIT_C || o->emit == EMIT_PY || o->emit == EMIT_TORCH)
+    if (o->objective || o->emit == EMIT_C || o->emit == EMIT_PY || o->emit == EMIT_TORCH || o->emit == EMIT_ONNX)
         rc = compile_model(o, &ast, &a, &d, out, hdr);
     else rc = compile_each(o, &ast, &a, &d, out, hdr);
 done:

@@ -15,8 +15,9 @@ typedef enum nnc_emit {
     EMIT_DOT,     /* Graphviz of the forward graph (or the loss's), a box per block application */
     EMIT_KERNELS, /* the kernel list of each entry point */
     EMIT_DOT_TRAIN, /* Graphviz of the training graph (forward + backward + update) */
-    EMIT_PY,      /* the Python (ctypes) module over the model's shared library */
-    EMIT_TORCH    /* the mirror torch.nn.Module of the forward graph */
+    EMIT_PY,        /* the Python (ctypes) module over the model's shared library */
+    EMIT_TORCH,     /* the mirror torch.nn.Module of the forward graph */
+    EMIT_ONNX       /* the inference graph as an ONNX model (o->onnx_export; implies infer_only, no fusion) */
 } nnc_emit;
 
 typedef struct nnc_options {
@@ -43,6 +44,10 @@ typedef struct nnc_options {
     /* Reads --weights: libnnrt's nnrt_st_load (the driver passes it, so
      * libnnc does not link the runtime); NULL refuses --weights. */
     int (*st_load)(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);
+    /* Writes --emit=onnx: onnx/export.h's onnx_export (the driver passes it, so libnnc does not
+     * link protobuf-c); NULL refuses --emit=onnx. weights: --weights's values in the forward
+     * plan's layout, or NULL. */
+    int (*onnx_export)(const ir_program *p, const double *weights, strbuf *out, diag_ctx *d);
 } nnc_options;
 
 /* The memory limit: a model whose parameters (with their gradients and

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
 #include "launch.h"
+#include "../onnx/export.h"
 #include "../runtime/atomic_file.h"
 
 #include <errno.h>
@@ -35,10 +36,12 @@ static const char usage_head[] =
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
 static const char usage_tail[] =
-    "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels (dot: the\n"
-    "                   forward graph for Graphviz, a box per block; dot-train: training),\n"
-    "                   py (a Python ctypes module over the model's shared library),\n"
-    "                   torch (the mirror torch.nn.Module of the forward graph)\n"
+    "  --emit=KIND      c (default), ast, ir, ir-train, dot, dot-train, kernels, py, torch, onnx\n"
+    "                   (dot: the forward graph for Graphviz, a box per block; dot-train:\n"
+    "                   training; py: a Python ctypes module over the model's shared library;\n"
+    "                   torch: the mirror torch.nn.Module of the forward graph; onnx: the\n"
+    "                   inference graph as ONNX opset 17 with --weights's values, or the\n"
+    "                   seed-0 initial ones, to -o or MODEL.onnx)\n"
     "  --name NAME      prefix of every generated symbol (default: the model name)\n"
     "  --objective NAME the named loss to train, of a model with several (loss NAME = ...):\n"
     "                   its train step, optimizer and params; the prefix defaults to MODEL_NAME\n"
@@ -211,10 +214,11 @@ static int parse_opt_level(cli *c, const char *a) {
 }
 
 static int parse_emit(cli *c, const char *v) {
-    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train", "py", "torch"};
-    for (int k = 0; k < 9; k++)
+    static const char *const kinds[] = {"c", "ast", "ir", "ir-train", "dot", "kernels", "dot-train", "py", "torch",
+                                        "onnx"};
+    for (int k = 0; k < 10; k++)
         if (!strcmp(v, kinds[k])) return c->o.emit = (nnc_emit)k, 0;
-    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels, py, torch)", v);
+    return usage_error("unknown --emit kind '%s' (c, ast, ir, ir-train, dot, dot-train, kernels, py, torch, onnx)", v);
 }
 
 /* --target=NAME: a row of the target table. */
@@ -413,7 +417,8 @@ static int check_output(cli *c, const char *path, const struct stat *in) {
 }
 
 /* Without -o, C output goes to the input's base name with .c (or .cu) in
- * the current directory; the header beside it. */
+ * the current directory, the header beside it; ONNX output to the base name
+ * with .onnx. */
 static void output_paths(cli *c, char **hpath) {
     if (!c->output) {
         const char *base = strrchr(c->input, '/');
@@ -421,9 +426,10 @@ static void output_paths(cli *c, char **hpath) {
         char *o = arena_printf(&c->a, "%s", strcmp(base, "-") ? base : "model.nn");
         char *dot = strrchr(o, '.');
         if (dot) *dot = 0;
-        c->output = arena_printf(&c->a, "%s.%s", o, (c->o.target ? c->o.target : cg_targets)->ext);
+        const char *ext = c->o.emit == EMIT_ONNX ? "onnx" : (c->o.target ? c->o.target : cg_targets)->ext;
+        c->output = arena_printf(&c->a, "%s.%s", o, ext);
     }
-    header_paths(c, c->output, hpath, &c->o.header);
+    if (c->o.emit == EMIT_C) header_paths(c, c->output, hpath, &c->o.header);
 }
 
 static int run(cli *c) {
@@ -432,7 +438,7 @@ static int run(cli *c) {
     char *hpath = NULL, *src;
     c->o.file = strcmp(c->input, "-") ? c->input : "<stdin>";
     if (!(src = load_input(c, &in, &len))) return 1;
-    if (c->o.emit == EMIT_C) output_paths(c, &hpath);
+    if (c->o.emit == EMIT_C || c->o.emit == EMIT_ONNX) output_paths(c, &hpath);
     if (check_output(c, c->output, &in) || check_output(c, hpath, &in)) return free(src), 1;
     c->o.defs = c->defs.data;
     c->o.ndefs = c->defs.len;
@@ -501,6 +507,7 @@ int main(int argc, char **argv) {
     c.o.opt_level = 2;
     c.o.header = "model.h";
     c.o.st_load = nnrt_st_load;
+    c.o.onnx_export = onnx_export;
     const char *nc = getenv("NO_COLOR");
     c.o.color = c.auto_color = isatty(STDERR_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);

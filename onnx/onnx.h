@@ -2,6 +2,10 @@
  * the C code protoc-c generates at build time from the published onnx.proto (Makefile: ONNX_PROTO).
  *
  *   onnx_read.c   onnx_read(): one .onnx file into an Onnx__ModelProto, sizes checked first
+ *   export.h      onnx_export(), for the driver (no protobuf-c headers): --emit=onnx
+ *   export_impl.h what export.c and export_ops.c share
+ *   export.c      onnx_export(): value names, initializers, the graph's interface, packing
+ *   export_ops.c  one IR op of the forward schedule as ONNX nodes
  */
 #ifndef NNC_ONNX_H
 #define NNC_ONNX_H

@@ -56,14 +56,30 @@ have_pkg libonnx-testdata || need="$need libonnx-testdata"
 have_pkg llvm-14-dev || need="$need llvm-14-dev"
 have_pkg libclang-14-dev || need="$need libclang-14-dev"
 have_pkg libclang-cpp14-dev || need="$need libclang-cpp14-dev"
+# tests/onnx_export runs nnc's ONNX exports in ONNX Runtime, which Debian does not package: a venv
+# over Debian's python3 (its numpy 1.24 and onnx 1.12 seen through --system-site-packages) with the
+# onnxruntime wheel pinned below from PyPI (1.17.3 is built for numpy 1.x and imports with numpy
+# alone, hence --no-deps), made once in $NNC_TEST_VENV, else ~/.cache/nnc/test-venv
+have_pkg python3-venv || need="$need python3-venv"
+ORT_VERSION=1.17.3
+TEST_VENV=${NNC_TEST_VENV:-${XDG_CACHE_HOME:-${HOME:-.}/.cache}/nnc/test-venv}
+test_venv() {
+    "$TEST_VENV/bin/python" -c "import onnxruntime" 2>/dev/null && return 0
+    echo "install-deps: making $TEST_VENV: onnxruntime==$ORT_VERSION from PyPI (about 7 MB)"
+    /usr/bin/python3 -m venv --system-site-packages "$TEST_VENV" &&
+        "$TEST_VENV/bin/pip" install -q --no-deps "onnxruntime==$ORT_VERSION" ||
+        echo "install-deps: could not make $TEST_VENV; tests/onnx_export skips ONNX Runtime"
+}
 # tests/mpi: data-parallel training on Open MPI (libnnrt_mpi.a, mpirun -np 2)
 have_pkg libopenmpi-dev || need="$need libopenmpi-dev"
 have_cmd mpirun || need="$need openmpi-bin"
 
-[ -z "$need" ] && exit 0
-echo "install-deps: installing:$need"
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends $need
+if [ -n "$need" ]; then
+    echo "install-deps: installing:$need"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends $need
+fi
+test_venv
