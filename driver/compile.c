@@ -389,22 +389,20 @@ static int freestanding_unusable(const nnc_options *o, const ir_program *p, FILE
     return 0;
 }
 
-/* 0 if --quantize int8 (and --calibrate) go with the other options, else 1
- * after an error. */
-static int quant_unusable(const nnc_options *o, const cg_options *co, FILE *diag) {
-    const char *bad = NULL;
-    if (o->calibrate && !o->quantize) bad = "--calibrate goes with --quantize int8";
-    else if (strcmp(co->target->name, "c"))
-        bad = "--quantize int8 is for the C target (the CUDA target has no int8 kernels)";
-    else if (o->f64) bad = "--quantize int8 quantizes an f32 model, not --dtype f64";
-    else if (o->emit_main && o->calibrate)
-        bad = "--main --quantize int8 builds the calibrating trainer ('prog calibrate'); --calibrate FILE is for the "
-              "inference build with --weights";
-    else if (!o->emit_main && (!o->weights || !o->calibrate))
-        bad = "--quantize int8 needs --weights W.safetensors and --calibrate FILE (written by 'prog calibrate', a "
-              "trainer built with --main --quantize int8)";
-    if (bad) fprintf(diag, "nnc: error: %s\n", bad);
-    return bad != NULL;
+/* What is wrong with --quantize int8 and --calibrate among the other
+ * options, or NULL. */
+static const char *quant_option_error(const nnc_options *o) {
+    const cg_target *t = o->target ? o->target : cg_targets;
+    if (o->calibrate && !o->quantize) return "--calibrate goes with --quantize int8";
+    if (strcmp(t->name, "c")) return "--quantize int8 is for the C target (the CUDA target has no int8 kernels)";
+    if (o->f64) return "--quantize int8 quantizes an f32 model, not --dtype f64";
+    if (o->emit_main && o->calibrate)
+        return "--main --quantize int8 builds the calibrating trainer ('prog calibrate'); --calibrate FILE is for "
+               "the inference build with --weights";
+    if (!o->emit_main && (!o->weights || !o->calibrate))
+        return "--quantize int8 needs --weights W.safetensors and --calibrate FILE (written by 'prog calibrate', a "
+               "trainer built with --main --quantize int8)";
+    return NULL;
 }
 
 /* The weight parameters of p's int8 layers (cg_quant_layer) in the forward
@@ -476,7 +474,6 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
                      o->target ? o->target : cg_targets, NULL, o->freestanding, NULL, 0};
     if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
-    if ((o->quantize || o->calibrate) && quant_unusable(o, &co, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     if (o->quantize && !o->emit_main && read_calibration(o, p, &co, diag)) return 1;
     co.calib_probe = o->quantize && o->emit_main;
@@ -562,6 +559,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     ast_program ast;
     int rc = 1;
     const char *bad = o->print_after ? nnc_print_after_error(o->print_after, &a) : NULL;
+    if (!bad && (o->quantize || o->calibrate)) bad = quant_option_error(o);
     if (bad) {
         fprintf(diag, "nnc: error: %s\n", bad);
         goto done;

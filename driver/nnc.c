@@ -52,7 +52,7 @@ static const char usage_tail[] =
     "  --quantize=int8  with --weights and --calibrate FILE: dense and conv layers in int8\n"
     "                   (per-channel weights, calibrated input scales); with --main: a\n"
     "                   trainer whose 'calibrate' command writes that FILE\n"
-    "  --calibrate=FILE the input ranges of the int8 layers (prog calibrate ... -o FILE)\n"
+    "  --calibrate=FILE the input ranges of the int8 layers (prog calibrate ... --out FILE)\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --max-memory=N   refuse a model that needs more than N bytes (parameters with their\n"
     "                   gradients and optimizer state, activations, inputs); suffixes K, M,\n"
