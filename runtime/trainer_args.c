@@ -31,7 +31,7 @@ static const struct optdef {
     {"epochs", CMD_TRAIN, 0},
     {"lr", CMD_TRAIN, 0},
     {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT, 0},
-    {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON | CMD_CALIB, 0},
     {"save", CMD_TRAIN, 0},
     {"resume", CMD_TRAIN, 0},
@@ -49,7 +49,7 @@ static const struct optdef {
     {"patience", CMD_TRAIN, 0},
     {"min-delta", CMD_TRAIN, 0},
     {"monitor", CMD_TRAIN, 0},
-    {"split", CMD_EVAL | CMD_PREDICT, 0},
+    {"split", CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"test", CMD_TRAIN, 0},
     {"test-labels", CMD_TRAIN, 0},
     {"log", CMD_TRAIN, 0},
@@ -85,7 +85,7 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
             "          [--scale X]\n"
             "       %s calibrate --data FILE [--labels FILE] --load W.safetensors --out CALIB.safetensors\n"
-            "          [--scale X]\n"
+            "          [--scale X] [--val-split F [--split val|train|all]]\n"
             "       %s --help\n",
             prog, prog, prog, prog, prog, prog, prog, prog);
 }
@@ -127,7 +127,7 @@ static void print_help_watch(void)
            "  --log-every N    also a \"step\" row every N training steps: the mean loss of\n"
            "                   those steps and their speed\n"
            "  --plot FILE      an SVG of the loss and accuracy curves, train against validation\n"
-           "  --split S        eval/predict: val (the last fraction --val-split F, as train\n"
+           "  --split S        eval/predict/calibrate: val (the last fraction --val-split F, as train\n"
            "                   held it out; the default with --val-split), train (the rest)\n"
            "                   or all; the report says which examples were scored. eval\n"
            "                   warns when the weights were trained on --data and no split is\n"

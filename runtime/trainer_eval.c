@@ -151,27 +151,27 @@ static void print_predictions(const ctx *c, int64_t count)
 }
 
 /* calibrate (a trainer built with nnc --main --quantize int8): forward
- * over every example of --data (a short last batch repeats its last
- * example, which changes no largest value), then the largest |input| of
- * each int8 layer into --out. */
+ * over the examples of --data that --split selects (all by default; a
+ * short last batch repeats its last example, which changes no largest
+ * value), then the largest |input| of each int8 layer into --out. */
 int nnrti_tr_cmd_calibrate(ctx *c)
 {
-    nnrt_dataset ds;
+    nnrt_dataset ds, view;
     int64_t start, count = 0;
     int rc;
     if (!c->d->save_calib)
         return nnrti_tr_fail(c, EXIT_USAGE, "calibrate: this trainer was built without --quantize int8 "
                                             "(nnc MODEL.nn --main --quantize int8)");
     if ((rc = nnrti_tr_load_data(c, 0, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
-        (rc = nnrti_tr_alloc_bufs(c)) == 0) {
-        for (start = 0; rc == 0 && start < ds.n; start += count) {
-            count = ds.n - start < c->d->batch ? ds.n - start : c->d->batch;
-            rc = nnrti_tr_forward_batch(c, &ds, start, count);
+        (rc = nnrti_tr_alloc_bufs(c)) == 0 && (rc = nnrti_tr_split_view(c, &ds, &view, stdout)) == 0) {
+        for (start = 0; rc == 0 && start < view.n; start += count) {
+            count = view.n - start < c->d->batch ? view.n - start : c->d->batch;
+            rc = nnrti_tr_forward_batch(c, &view, start, count);
         }
         if (rc == 0 && c->d->save_calib(c->m, c->o.raw[O_OUT]))
             rc = nnrti_tr_model_fail(c, "save_calib");
         if (rc == 0)
-            printf("calibrated on %lld examples: %s\n", (long long)ds.n, c->o.raw[O_OUT]);
+            printf("calibrated on %lld examples: %s\n", (long long)view.n, c->o.raw[O_OUT]);
         if (rc == 0)
             rc = nnrti_tr_check_stdout(c);
     }
