@@ -73,7 +73,7 @@ const cg_target *cg_target_find(const char *name);
  * product x W^T (matmul or matmul_ep, ta 0, tb 1) or a conv2d with one
  * group, whose weight W (input 1) is a parameter, with at most
  * CG_QUANT_MAX_K products per output and (conv2d) at most CG_QUANT_MAX_K
- * input values per example (stack buffers). */
+ * input values per example with the padding (stack buffers). */
 #define CG_QUANT_MAX_K 65536
 int cg_quant_layer(const ir_graph *g, const ir_node *n);
 

@@ -116,5 +116,6 @@ int cg_quant_layer(const ir_graph *g, const ir_node *n) {
         return !n->iattr[0] && n->iattr[1] && w->shape.rank == 2 && w->shape.d[1] <= CG_QUANT_MAX_K;
     if (n->op != IR_CONV2D || n->iattr[3] != 1) return 0;
     int64_t k = w->shape.d[1] * w->shape.d[2] * w->shape.d[3];
-    return k <= CG_QUANT_MAX_K && ir_numel(&x->shape) / x->shape.d[0] <= CG_QUANT_MAX_K;
+    int64_t p = n->iattr[1], plane = x->shape.d[1] * (x->shape.d[2] + 2 * p) * (x->shape.d[3] + 2 * p);
+    return k <= CG_QUANT_MAX_K && plane <= CG_QUANT_MAX_K;
 }
