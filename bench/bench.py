@@ -10,7 +10,7 @@ Run by bench/run.sh (`make bench`) with Debian's /usr/bin/python3 (torch
 --build is the nnc build folder (nnc, libnnrt.a; default build). Scratch
 files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
 numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
-gpt, gemm. nnc's code is built for -march=native and -march=x86-64-v3.
+gpt, gemm, compile, int8 (nnc --quantize int8 against f32). nnc's code is built for -march=native and -march=x86-64-v3.
 --peers-python (PEERS=all in run.sh) adds PyTorch 2 eager and
 torch.compile, JAX jit and ONNX Runtime from that python (peers.py).
 
@@ -470,7 +470,8 @@ def main():
     ap = argparse.ArgumentParser(description="nnc vs PyTorch benchmark (see bench/README.md)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
-    ap.add_argument("--only", default="", help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile")
+    ap.add_argument("--only", default="",
+                    help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile,int8")
     ap.add_argument("--peers-python", default=None,
                     help="a python with PyTorch 2, JAX, ONNX Runtime and onnx (bench/run.sh makes it for PEERS=all):"
                          " adds those peers")
@@ -741,12 +742,88 @@ def main():
     status |= print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note)
     if not only or "compile" in only:
         compile_times(nnc, work, 3 if args.quick else 5)
+    if not only or "int8" in only:
+        int8_rows(nnc, lib, work, reps, min_s, warm_s)
     wall = time.time() - t_start
     others = (cpu_busy_seconds() - busy_start - (own_cpu_seconds() - own_start)) / wall
     print(f"other processes on this machine used {max(others, 0):.2f} of its {os.cpu_count()} CPUs on average"
           f" during the run" + (" (numbers are not from an idle machine)" if others > 0.25 else ""))
     print(f"total run time {wall:.0f} s")
     return status
+
+
+# The int8 rows (--only int8): nnc --quantize int8 against the f32
+# --weights build of the same trained weights, 1 thread, -march=native, at
+# batch 1 (us/call) and 256 (examples/s). Weights: 1 epoch of the model's
+# calibrating trainer (--main --quantize int8) on the first 8,000 MNIST
+# test images, which it then calibrates on; the last 2,000 are the held-out
+# images whose classes both builds must give (agreement printed).
+INT8_MODELS = [("MLP 784-128-128-10", "mlp.nn", [784]), ("LeNet-5", "lenet_sgd.nn", [1, 28, 28])]
+
+
+def int8_build(nnc, lib, d, nn, batch, quant):
+    """The f32 or int8 (quant: the calibration file) --weights build at
+    batch, with bench/driver.c: the executable's path."""
+    name = f"i8_{batch}_{'q' if quant else 'f'}"
+    cfile = os.path.join(d, name + ".c")
+    cmd = [nnc, "-D", f"B={batch}", nn, "--weights", os.path.join(d, "w.safetensors"), "--name", name, "-o", cfile]
+    sh(cmd + (["--quantize", "int8", "--calibrate", quant] if quant else []), "nnc (int8 bench)")
+    exe = os.path.join(d, name)
+    sh(["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime"), "-I" + d, f"-DMODEL={name}", "-DHAS_TRAIN=0",
+                           "-include", os.path.join(d, name + ".h"), os.path.join(HERE, "driver.c"), cfile, lib,
+                           "-lm", "-o", exe], "gcc (int8 bench driver)")
+    return exe
+
+
+def int8_model(nnc, lib, work, title, nn_file, shape, timing, img):
+    """Train, calibrate, build and time one model: its result lines."""
+    d = os.path.join(work, "int8_" + nn_file.split(".")[0])
+    os.makedirs(d)
+    nn, trainer = os.path.join(HERE, nn_file), os.path.join(d, "trainer")
+    sh([nnc, nn, "--main", "--quantize", "int8", "-o", trainer + ".c"], "nnc --main --quantize int8")
+    sh(["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime"), trainer + ".c", lib, "-lm", "-o", trainer], "gcc")
+    data = ["--data", MNIST_IMAGES, "--labels", MNIST_LABELS, "--val-split", "0.2"]
+    sh([trainer, "train", "--epochs", "1", "--seed", "1", "--save", os.path.join(d, "w.safetensors")] + data, "train")
+    calib = os.path.join(d, "calib.safetensors")
+    sh([trainer, "calibrate", "--split", "train", "--load", os.path.join(d, "w.safetensors"), "--out", calib] + data,
+       "calibrate")
+    lines = []
+    for batch, nb in ((1, 64), (256, 4)):
+        prefix = os.path.join(d, f"data{batch}")
+        x = img[-batch * nb:] if batch * nb <= 2000 else img[-2000:][:batch * nb]
+        x.reshape([batch * nb] + shape).tofile(prefix + ".io0.bin")
+        res, cls = {}, {}
+        for kind, quant in (("f32", None), ("int8", calib)):
+            exe = int8_build(nnc, lib, d, nn, batch, quant)
+            res[kind] = parse_reps(sh([exe, "time", "forward", str(SEED), prefix, str(nb)] + timing, "driver time"))
+            out = os.path.join(d, f"out{batch}_{kind}.bin")
+            sh([exe, "check", str(SEED), prefix, str(nb), out], "driver check")
+            cls[kind] = np.fromfile(out, np.float32).reshape(batch, -1).argmax(1)
+        lines.append((f"{title} B={batch}", "us/call" if batch == 1 else "examples/s", batch, res,
+                      float((cls["f32"] == cls["int8"]).mean() * 100)))
+    return lines
+
+
+def int8_rows(nnc, lib, work, reps, min_s, warm_s):
+    """Print the int8 table."""
+    img = np.fromfile(MNIST_IMAGES, np.uint8)[16:].reshape(-1, 784).astype(np.float32) / 255.0
+    timing = [str(min_s), str(reps), str(warm_s)]
+    print("=" * 100)
+    print("int8 (nnc --quantize int8) against f32 (nnc --weights), the same trained weights; 1 thread, -march=native")
+    print(f"{'workload':28s} {'unit':10s} {'f32 median':>11s} {'min - max':>19s} {'int8 median':>11s}"
+          f" {'min - max':>19s} {'int8/f32':>8s} {'same class':>10s}")
+    for title, nn_file, shape in INT8_MODELS:
+        print(f"timing int8 {title} ...", file=sys.stderr, flush=True)
+        for name, unit, batch, res, agree in int8_model(nnc, lib, work, title, nn_file, shape, timing, img):
+            v = {}
+            for kind, r in res.items():
+                v[kind] = [t / n * 1e6 for n, t in r] if batch == 1 else [n * batch / t for n, t in r]
+            mf, lf, hf = median_minmax(v["f32"])
+            mq, lq, hq = median_minmax(v["int8"])
+            speed = mf / mq if batch == 1 else mq / mf
+            print(f"{name:28s} {unit:10s} {fmt_num(mf):>11s} {fmt_num(lf) + ' - ' + fmt_num(hf):>19s}"
+                  f" {fmt_num(mq):>11s} {fmt_num(lq) + ' - ' + fmt_num(hq):>19s} {speed:7.2f}x {agree:9.1f}%")
+    print("int8/f32 > 1: int8 faster; same class: the argmax of both builds on the first batch of the held-out images")
 
 
 def compile_times(nnc, work, reps):

@@ -40,6 +40,13 @@ typedef struct cg_options {
      * _save, _status_str or _check_finite; the f32 GEMMs pack into a part of
      * the model's block (nnrt_sgemm_ws) and link with libnnrt_core.a. */
     int freestanding;
+    /* --quantize int8 (C target, with weights): the calibrated largest
+     * magnitude of each quantized layer's input, indexed by the id of the
+     * layer's weight parameter (cg_quant_layer); NULL: no int8. */
+    const double *quant_absmax;
+    /* --main --quantize int8: the forward pass records the largest input
+     * magnitude of every cg_quant_layer, and the trainer gets `calibrate`. */
+    int calib_probe;
 } cg_options;
 
 /* A row of the target table (targets.def). */
@@ -63,6 +70,14 @@ struct cg_target {
 extern const cg_target cg_targets[];
 /* The row named name, or NULL. */
 const cg_target *cg_target_find(const char *name);
+
+/* 1 if node n of g runs in int8 under --quantize int8: an f32 dense
+ * product x W^T (matmul or matmul_ep, ta 0, tb 1) or a conv2d with one
+ * group, whose weight W (input 1) is a parameter, with at most
+ * CG_QUANT_MAX_K products per output and (conv2d) at most CG_QUANT_MAX_K
+ * input values per example with the padding (stack buffers). */
+#define CG_QUANT_MAX_K 65536
+int cg_quant_layer(const ir_graph *g, const ir_node *n);
 
 /* Emit p with o->target: refuses a reserved prefix (the row's predicate;
  * the message on err names o->target->clash), sets up the cg_ctx and runs

@@ -414,6 +414,69 @@ static int freestanding_unusable(const nnc_options *o, const ir_program *p, FILE
     return 0;
 }
 
+/* What is wrong with --quantize int8 and --calibrate among the other
+ * options, or NULL. */
+static const char *quant_option_error(const nnc_options *o) {
+    const cg_target *t = o->target ? o->target : cg_targets;
+    if (o->calibrate && !o->quantize) return "--calibrate goes with --quantize int8";
+    if (strcmp(t->name, "c")) return "--quantize int8 is for the C target (the CUDA target has no int8 kernels)";
+    if (o->f64) return "--quantize int8 quantizes an f32 model, not --dtype f64";
+    if (o->emit_main && o->calibrate)
+        return "--main --quantize int8 builds the calibrating trainer ('prog calibrate'); --calibrate FILE is for "
+               "the inference build with --weights";
+    if (!o->emit_main && (!o->weights || !o->calibrate))
+        return "--quantize int8 needs --weights W.safetensors and --calibrate FILE (written by 'prog calibrate', a "
+               "trainer built with --main --quantize int8)";
+    return NULL;
+}
+
+/* The weight parameters of p's int8 layers (cg_quant_layer) in the forward
+ * schedule, each once, into ids; their number, or -1 after an error when
+ * there is none. */
+static int quant_weight_ids(const ir_program *p, int *ids, FILE *diag) {
+    const ir_sched *s = &p->sched[ENTRY_FORWARD];
+    int n = 0;
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *k = p->g->nodes.data[s->order.data[t]];
+        int w = k->in[1], seen = 0;
+        if (!cg_quant_layer(p->g, k)) continue;
+        for (int i = 0; i < n; i++) seen |= ids[i] == w;
+        if (!seen) ids[n++] = w;
+    }
+    if (!n)
+        fprintf(diag, "nnc: error: --quantize int8: model '%s' has no dense or conv2d layer to quantize\n",
+                p->g->name);
+    return n ? n : -1;
+}
+
+/* --calibrate FILE: the tensor "WEIGHT.input_absmax" (f32 [1]) of each int8
+ * layer's weight, finite and >= 0, into co->quant_absmax by node id. */
+static int read_calibration(const nnc_options *o, const ir_program *p, cg_options *co, FILE *diag) {
+    const ir_graph *g = p->g;
+    int *ids = arena_alloc(g->a, sizeof *ids * (size_t)(g->nodes.len + 1));
+    int n = quant_weight_ids(p, ids, diag);
+    if (n < 0) return 1;
+    nnrt_tensor_info *t = arena_alloc(g->a, sizeof *t * (size_t)n);
+    float *v = arena_alloc(g->a, sizeof *v * (size_t)n);
+    for (int i = 0; i < n; i++)
+        t[i] = (nnrt_tensor_info){arena_printf(g->a, "%s.input_absmax", g->nodes.data[ids[i]]->name), NNRT_F32, 1, {1},
+                                  (size_t)i, 1};
+    nnrt_err err = {{0}};
+    int st = o->st_load(o->calibrate, t, n, v, &err);
+    if (st != NNRT_OK)
+        return fprintf(diag, "nnc: error: %s%s\n", err.msg,
+                       st == NNRT_ERR_NOT_FOUND ? " (a calibration file of another model?)" : ""), 1;
+    double *a = arena_alloc(g->a, sizeof *a * (size_t)g->nodes.len);
+    for (int i = 0; i < n; i++) {
+        if (!(v[i] >= 0 && v[i] <= 3.4e38f))
+            return fprintf(diag, "nnc: error: %s: tensor '%s' holds %g; an input's largest magnitude is finite and "
+                                 ">= 0\n", o->calibrate, t[i].name, (double)v[i]), 1;
+        a[ids[i]] = v[i];
+    }
+    co->quant_absmax = a;
+    return 0;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -435,9 +498,13 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     }
     const char *prefix = o->objective ? arena_printf(g->a, "%s_%s", g->name, o->objective) : g->name;
     cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets, NULL, o->freestanding};
+                     o->target ? o->target : cg_targets, NULL, o->freestanding, NULL, 0};
     if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
+    if (o->quantize && !o->emit_main && read_calibration(o, p, &co, diag)) return 1;
+    co.calib_probe = o->quantize && o->emit_main;
+    if (co.calib_probe && quant_weight_ids(p, arena_alloc(g->a, sizeof(int) * (size_t)(g->nodes.len + 1)), diag) < 0)
+        return 1;
     if (o->emit == EMIT_PY) return py_emit(p, &co, out, diag);
     return cg_emit(p, &co, out, hdr, diag);
 }
@@ -520,6 +587,7 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
     ast_program ast;
     int rc = 1;
     const char *bad = o->print_after ? nnc_print_after_error(o->print_after, &a) : NULL;
+    if (!bad && (o->quantize || o->calibrate)) bad = quant_option_error(o);
     if (bad) {
         fprintf(diag, "nnc: error: %s\n", bad);
         goto done;

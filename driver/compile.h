@@ -41,6 +41,9 @@ typedef struct nnc_options {
     int infer_only;          /* --infer-only: drop the loss, the optimizer and the targets after elaboration */
     const char *weights;     /* --weights FILE (implies infer_only): the parameters as static const arrays */
     int freestanding;        /* --freestanding (needs weights): no stdio/stdlib, the GEMM workspace in the block */
+    int quantize;            /* --quantize int8 (8): with weights and calibrate, dense and conv layers in int8;
+                              * with emit_main, a trainer whose forward pass records their inputs' ranges */
+    const char *calibrate;   /* --calibrate FILE: the ranges ('prog calibrate' of that trainer) */
     /* Reads --weights: libnnrt's nnrt_st_load (the driver passes it, so
      * libnnc does not link the runtime); NULL refuses --weights. */
     int (*st_load)(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);

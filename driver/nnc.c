@@ -56,6 +56,10 @@ static const char usage_tail[] =
     "                   target; implies --infer-only): no initializers, no _load\n"
     "  --freestanding   with --weights: no stdio or stdlib, no _create/_free/_save; the\n"
     "                   GEMM workspace in the model's block; links with libnnrt_core.a\n"
+    "  --quantize=int8  with --weights and --calibrate FILE: dense and conv layers in int8\n"
+    "                   (per-channel weights, calibrated input scales); with --main: a\n"
+    "                   trainer whose 'calibrate' command writes that FILE\n"
+    "  --calibrate=FILE the input ranges of the int8 layers (prog calibrate ... --out FILE)\n"
     "  --no-fuse        no elementwise or GEMM-epilogue fusion (each op its own kernel)\n"
     "  --max-memory=N   refuse a model that needs more than N bytes (parameters with their\n"
     "                   gradients and optimizer state, activations, inputs); suffixes K, M,\n"
@@ -231,10 +235,11 @@ static int parse_target(cli *c, const char *v) {
 }
 
 static int parse_valued(cli *c, int argc, char **argv, int *i) {
-    static const char *const valued[] = {"--emit", "--target",     "--name", "--dtype",   "--print-after",
-                                         "-o",     "--max-memory", "-D",     "--weights", "--objective"};
+    static const char *const valued[] = {"--emit",      "--target",  "--name",     "--dtype",
+                                         "--print-after", "-o",     "--max-memory", "-D",
+                                         "--weights",   "--objective", "--quantize", "--calibrate"};
     const char *a = argv[*i], *v = NULL, *opt = NULL;
-    for (int k = 0; k < 10 && !opt; k++)
+    for (int k = 0; k < 12 && !opt; k++)
         if (is_opt(a, valued[k]) && (valued[k][1] == '-' || !a[2])) opt = valued[k];
     if (!opt) return usage_error("unknown option '%s'", a);
     if (!(v = value_of(argc, argv, i, opt))) return usage_error("option '%s' needs a value", a);
@@ -252,6 +257,10 @@ static int parse_valued(cli *c, int argc, char **argv, int *i) {
     if (is_opt(a, "--max-memory")) return parse_max_memory(c, v);
     if (!strcmp(a, "-D")) return parse_define(c, v);
     if (is_opt(a, "--weights")) return *v ? (c->o.weights = v, 0) : usage_error("%s", "--weights needs a file name");
+    if (is_opt(a, "--calibrate"))
+        return *v ? (c->o.calibrate = v, 0) : usage_error("%s", "--calibrate needs a file name");
+    if (is_opt(a, "--quantize"))
+        return !strcmp(v, "int8") ? (c->o.quantize = 8, 0) : usage_error("unknown --quantize '%s' (int8)", v);
     if (!strcmp(v, "f32") || !strcmp(v, "f64")) return c->o.f64 = v[2] == '4', 0;
     return usage_error("unknown --dtype '%s' (f32, f64)", v);
 }

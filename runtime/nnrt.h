@@ -462,6 +462,9 @@ typedef struct nnrt_model_desc {
     int n_inputs;
     const char *const *in_names; /* the inputs' names */
     const size_t *in_numel;      /* elements of one example of each */
+    /* --main --quantize int8: write the largest |input| of each int8 layer
+     * that forward has seen (the calibrate command); NULL: the model cannot */
+    int (*save_calib)(void *m, const char *path);
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after

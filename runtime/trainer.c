@@ -7,6 +7,7 @@
  *                [--lr X] [--seed S] [--save W] [--resume W]
  *   prog eval    --data FILE [--labels FILE] --load W [--scale X]
  *   prog predict --data FILE [--labels FILE] --load W [--scale X]
+ *   prog calibrate --data FILE [--labels FILE] --load W --out CALIB [--scale X]
  *   prog sample  --text FILE --load W --prompt P [--len N] [--temperature X]
  *                [--seed S]
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
@@ -249,6 +250,7 @@ static int run_command(ctx *c)
     case CMD_EVAL: rc = nnrti_tr_cmd_eval(c); break;
     case CMD_SAMPLE: rc = nnrti_tr_cmd_sample(c); break;
     case CMD_RECON: rc = nnrti_tr_cmd_reconstruct(c); break;
+    case CMD_CALIB: rc = nnrti_tr_cmd_calibrate(c); break;
     default: rc = nnrti_tr_cmd_predict(c); break;
     }
     free_all(c);

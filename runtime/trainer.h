@@ -5,7 +5,7 @@
  *   trainer_args.c    the option table, --help, argument parsing and checks
  *   trainer_data.c    data feeding: IDX/CSV/text loading, batches, the metric
  *   trainer_train.c   the training loop (data sets and text), saving
- *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
+ *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct; calibrate
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
  *   trainer_augment.c  --augment: checked with the options, applied per batch
@@ -35,7 +35,7 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16, CMD_CALIB = 32 };
 
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
@@ -288,6 +288,7 @@ int nnrti_tr_evaluate(ctx *c, const nnrt_dataset *ds, int want_loss, score *s);
 void nnrti_tr_print_score(const ctx *c, const char *label, const score *s);
 int nnrti_tr_cmd_eval(ctx *c);
 int nnrti_tr_cmd_predict(ctx *c);
+int nnrti_tr_cmd_calibrate(ctx *c);
 int nnrti_tr_cmd_reconstruct(ctx *c);
 
 /* ---- trainer_sample.c ---------------------------------------------------- */

@@ -13,11 +13,11 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-#define CMD_NAMES 5 /* entries of cmd_names */
+#define CMD_NAMES 6 /* entries of cmd_names */
 
-static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct"};
+static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct", "calibrate"};
 
-#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON)
+#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB)
 
 /* Option names, the commands that take them, and whether they are flags
  * (no value). */
@@ -26,22 +26,22 @@ static const struct optdef {
     int cmds;
     int flag;
 } optdefs[O_COUNT_] = {
-    {"data", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
-    {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"data", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON | CMD_CALIB, 0},
+    {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"epochs", CMD_TRAIN, 0},
     {"lr", CMD_TRAIN, 0},
     {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT, 0},
-    {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
-    {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
+    {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
+    {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON | CMD_CALIB, 0},
     {"save", CMD_TRAIN, 0},
     {"resume", CMD_TRAIN, 0},
-    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON, 0},
+    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB, 0},
     {"text", CMD_TRAIN | CMD_SAMPLE, 0},
     {"steps-per-epoch", CMD_TRAIN, 0},
     {"prompt", CMD_SAMPLE, 0},
     {"len", CMD_SAMPLE, 0},
     {"temperature", CMD_SAMPLE, 0},
-    {"out", CMD_RECON, 0},
+    {"out", CMD_RECON | CMD_CALIB, 0},
     {"count", CMD_RECON, 0},
     {"allow-nonfinite", CMD_ALL, 1},
     {"checkpoint", CMD_TRAIN, 0},
@@ -49,7 +49,7 @@ static const struct optdef {
     {"patience", CMD_TRAIN, 0},
     {"min-delta", CMD_TRAIN, 0},
     {"monitor", CMD_TRAIN, 0},
-    {"split", CMD_EVAL | CMD_PREDICT, 0},
+    {"split", CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"test", CMD_TRAIN, 0},
     {"test-labels", CMD_TRAIN, 0},
     {"log", CMD_TRAIN, 0},
@@ -84,8 +84,10 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--temperature X] [--seed S]\n"
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
             "          [--scale X]\n"
+            "       %s calibrate --data FILE [--labels FILE] --load W.safetensors --out CALIB.safetensors\n"
+            "          [--scale X] [--val-split F [--split val|train|all]]\n"
             "       %s --help\n",
-            prog, prog, prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 /* The first line of --help: what the model takes and gives. */
@@ -125,7 +127,7 @@ static void print_help_watch(void)
            "  --log-every N    also a \"step\" row every N training steps: the mean loss of\n"
            "                   those steps and their speed\n"
            "  --plot FILE      an SVG of the loss and accuracy curves, train against validation\n"
-           "  --split S        eval/predict: val (the last fraction --val-split F, as train\n"
+           "  --split S        eval/predict/calibrate: val (the last fraction --val-split F, as train\n"
            "                   held it out; the default with --val-split), train (the rest)\n"
            "                   or all; the report says which examples were scored. eval\n"
            "                   warns when the weights were trained on --data and no split is\n"
@@ -143,6 +145,8 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  sample       generate text with a character model, one character at a time\n"
            "  reconstruct  draw images beside the model's outputs (a PGM grid), for a model\n"
            "               whose output has the shape of its input (an autoencoder)\n"
+           "  calibrate    record the input ranges of the int8 layers over --data into --out\n"
+           "               (a trainer built with nnc --main --quantize int8; for nnc --calibrate)\n"
            "\noptions:\n"
            "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
            "                   a model without a target reads only the features / images\n"
@@ -221,9 +225,10 @@ static int parse_command(ctx *c, const char *s)
         }
     if (s[0] == '-')
         return nnrti_tr_fail(c, EXIT_USAGE,
-                             "expected a command (train, eval, predict, sample or reconstruct) before '%s'", s);
-    return nnrti_tr_fail(c, EXIT_USAGE, "unknown command '%s' (expected train, eval, predict, sample or reconstruct)",
-                         s);
+                             "expected a command (train, eval, predict, sample, reconstruct or calibrate) "
+                             "before '%s'", s);
+    return nnrti_tr_fail(c, EXIT_USAGE,
+                         "unknown command '%s' (expected train, eval, predict, sample, reconstruct or calibrate)", s);
 }
 
 /* Parse "--name value" or "--name=value" at argv[*i]; advances *i. */
@@ -335,6 +340,8 @@ static int check_sources(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
     if (o->cmd == CMD_RECON && !o->raw[O_OUT])
         return nnrti_tr_fail(c, EXIT_USAGE, "reconstruct needs --out FILE.pgm");
+    if (o->cmd == CMD_CALIB && !o->raw[O_OUT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "calibrate needs --out CALIB.safetensors");
     if ((o->raw[O_SAVE] && strcmp(o->raw[O_SAVE], "-") == 0) || (o->raw[O_OUT] && strcmp(o->raw[O_OUT], "-") == 0))
         return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
                              o->raw[O_OUT] ? "out" : "save");

@@ -1,7 +1,8 @@
 /* trainer_eval.c — reporting: scoring a batch (accuracy, binary accuracy,
  * mean squared error), a pass over a data set, the eval and predict commands
- * (on the split trainer_split.c selects), and reconstruct (a PGM or PNG
- * grid of inputs beside the model's outputs).
+ * (on the split trainer_split.c selects), reconstruct (a PGM or PNG
+ * grid of inputs beside the model's outputs), and calibrate (the input
+ * ranges of the int8 layers, for nnc --quantize int8 --calibrate).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -147,6 +148,35 @@ static void print_predictions(const ctx *c, int64_t count)
             printf(k ? " %.6g" : "%.6g", nnrti_tr_at(c->b.out, d->dtype, (size_t)i * d->out_numel + k));
         printf("\n");
     }
+}
+
+/* calibrate (a trainer built with nnc --main --quantize int8): forward
+ * over the examples of --data that --split selects (all by default; a
+ * short last batch repeats its last example, which changes no largest
+ * value), then the largest |input| of each int8 layer into --out. */
+int nnrti_tr_cmd_calibrate(ctx *c)
+{
+    nnrt_dataset ds, view;
+    int64_t start, count = 0;
+    int rc;
+    if (!c->d->save_calib)
+        return nnrti_tr_fail(c, EXIT_USAGE, "calibrate: this trainer was built without --quantize int8 "
+                                            "(nnc MODEL.nn --main --quantize int8)");
+    if ((rc = nnrti_tr_load_data(c, 0, &ds)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
+        (rc = nnrti_tr_alloc_bufs(c)) == 0 && (rc = nnrti_tr_split_view(c, &ds, &view, stdout)) == 0) {
+        for (start = 0; rc == 0 && start < view.n; start += count) {
+            count = view.n - start < c->d->batch ? view.n - start : c->d->batch;
+            rc = nnrti_tr_forward_batch(c, &view, start, count);
+        }
+        if (rc == 0 && c->d->save_calib(c->m, c->o.raw[O_OUT]))
+            rc = nnrti_tr_model_fail(c, "save_calib");
+        if (rc == 0)
+            printf("calibrated on %lld examples: %s\n", (long long)view.n, c->o.raw[O_OUT]);
+        if (rc == 0)
+            rc = nnrti_tr_check_stdout(c);
+    }
+    nnrt_dataset_free(&ds);
+    return rc;
 }
 
 int nnrti_tr_cmd_predict(ctx *c)

@@ -116,6 +116,7 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call */\n", P, P);
     if (!cx->o->freestanding) sb_printf(h, "const char *%s_status_str(int status);\n", P);
+    if (cx->o->calib_probe) cgq_save_calib_proto(cx, h);
 }
 
 /* --freestanding: what the model leaves out, and its GEMM workspace */
@@ -166,6 +167,7 @@ static void emit_struct(cg_ctx *cx) {
         sb_puts(c, "    int norm_known;   /* 0: the update did not clip; the buffer holds its gradients */\n");
     }
     sb_printf(c, "    %s last_loss;  /* of the last _loss, _forward_backward or _train_step */\n", T);
+    if (cx->o->calib_probe) cgq_calib_field(cx);
     sb_puts(c, "    nnrt_err error;   /* message of the last failed call */\n};\n");
     sb_printf(c, "typedef char %s_header_fits[sizeof(struct %s) <= %d ? 1 : -1];\n", P, P, HEADER_BYTES);
 }
@@ -275,6 +277,8 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
         sb_puts(cx->c, "    const uint64_t counter = m->calls++;\n");
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
+        if (cx->o->calib_probe && e == ENTRY_FORWARD && cg_quant_layer(cx->g, n))
+            cgq_probe(cx, n, ptr(cx, e, n->in[0]));
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
@@ -588,6 +592,7 @@ static void emit_params_api(cg_ctx *cx) {
     if (!cx->o->weights) emit_load_partial(cx);
     if (cg_infer_only(cx) && !cx->o->weights) emit_load_mem(cx);
     if (cg_trainable(cx)) emit_checkpoint(cx);
+    if (cx->o->calib_probe) cgq_save_calib(cx);
     emit_last_error(cx);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
 }

@@ -145,4 +145,7 @@ static const emit_fn emitters[IR_NUM_OPS] = {
 #undef OP
 };
 
-void c_kernel(cg_ctx *cx, const ir_node *n) { emitters[n->op](cx, n); }
+void c_kernel(cg_ctx *cx, const ir_node *n) {
+    if (cx->o->quant_absmax && cg_quant_layer(cx->g, n)) cgq_kernel(cx, n);
+    else emitters[n->op](cx, n);
+}

@@ -10,6 +10,7 @@
  *              the softmax family, the losses
  *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
  *              k_attn.c, k_fused.c, k_rand.c)
+ *   k_quant.c  --quantize int8: the int8 kernels of dense and conv layers
  *   api.c      the generated API: init, entry points, update, save/load
  */
 #ifndef NNC_CG_KERNELS_H
@@ -62,6 +63,22 @@ void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);
 void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store);
 /* Does node n's kernel call nnc_expf (emit.c defines it then)? */
 int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n);
+
+/* --quantize int8 (k_quant.c): the int8 kernel of a cg_quant_layer node,
+ * with the same signature as its f32 kernel (the f32 weight input is not
+ * read: the int8 weights are static const arrays beside it); the helpers
+ * all of them call, written once before the first; and nnc_absmax, which
+ * the calibrating forward pass (--main --quantize int8) calls. */
+void cgq_kernel(cg_ctx *cx, const ir_node *n);
+void cgq_helpers(cg_ctx *cx);
+void cgq_absmax_fn(cg_ctx *cx);
+/* The calibrating build (cx->o->calib_probe): the struct's calib field,
+ * the update of its slot before int8 layer n's call (x: its input), and
+ * P_save_calib (its prototype into h). */
+void cgq_calib_field(cg_ctx *cx);
+void cgq_probe(cg_ctx *cx, const ir_node *n, const char *x);
+void cgq_save_calib_proto(cg_ctx *cx, strbuf *h);
+void cgq_save_calib(cg_ctx *cx);
 
 /* ---- the C target's other files ---- */
 /* Emit the kernel function of node n: static void kID_op(...). */

@@ -105,3 +105,17 @@ int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long
     if (nd == 0) sz[0] = 1, sd[0] = 1, nd = 1;
     return nd;
 }
+
+/* ---- --quantize int8 ----------------------------------------------------- */
+
+int cg_quant_layer(const ir_graph *g, const ir_node *n) {
+    if (n->dtype != DT_F32 || n->nin < 2) return 0;
+    const ir_node *x = g->nodes.data[n->in[0]], *w = g->nodes.data[n->in[1]];
+    if (w->op != IR_PARAM || x->dtype != DT_F32) return 0;
+    if (n->op == IR_MATMUL || n->op == IR_MATMUL_EP)
+        return !n->iattr[0] && n->iattr[1] && w->shape.rank == 2 && w->shape.d[1] <= CG_QUANT_MAX_K;
+    if (n->op != IR_CONV2D || n->iattr[3] != 1) return 0;
+    int64_t k = w->shape.d[1] * w->shape.d[2] * w->shape.d[3];
+    int64_t p = n->iattr[1], plane = x->shape.d[1] * (x->shape.d[2] + 2 * p) * (x->shape.d[3] + 2 * p);
+    return k <= CG_QUANT_MAX_K && plane <= CG_QUANT_MAX_K;
+}

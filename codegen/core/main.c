@@ -127,6 +127,8 @@ static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
     sb_printf(c, "static int d_load(void *m, const char *path) { return %s_load(%s, path); }\n", P, M);
     sb_printf(c, "static const char *d_last_error(void *m) { return %s_last_error(%s); }\n", P, M);
+    if (cx->o->calib_probe)
+        sb_printf(c, "static int d_save_calib(void *m, const char *path) { return %s_save_calib(%s, path); }\n", P, M);
     sb_printf(c,
               "static int d_load_partial(void *m, const char *path, const char *map, nnrt_name_fn f, void *ctx) {\n"
               "    return %s_load_partial(%s, path, map, f, ctx);\n}\n",
@@ -209,6 +211,7 @@ static void desc(cg_ctx *cx, int flags) {
                                    "    d.lr = d_lr;\n    d.grad_norm = d_grad_norm;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
     sb_puts(c, "    d.last_error = d_last_error;\n");
+    if (cx->o->calib_probe) sb_puts(c, "    d.save_calib = d_save_calib;\n");
     entry(cx, train && !(flags & CG_MAIN_CASTS));
 }
 

@@ -669,6 +669,9 @@ done
 # ---- freestanding builds: --freestanding, libnnrt_core.a, stack high-water (tests/e2e/freestanding.sh) ----
 . tests/e2e/freestanding.sh
 
+# ---- int8: --quantize int8, --calibrate, the trainer's calibrate (tests/e2e/quant.sh) ----
+. tests/e2e/quant.sh
+
 # ---- recurrent layers: the generated code does not grow with the sequence ----
 $NNC -D T=16 examples/char_lstm.nn -o $T/lstm16.c && $NNC -D T=1024 examples/char_lstm.nn -o $T/lstm1024.c
 s16=$(wc -c <$T/lstm16.c)
