@@ -2,6 +2,17 @@
  * the C code protoc-c generates at build time from the published onnx.proto (Makefile: ONNX_PROTO).
  *
  *   onnx_read.c   onnx_read(): one .onnx file into an Onnx__ModelProto, sizes checked first
+ *   onnx_import.h the importer's interface for the driver: onnx_import(), nnc import, nnc x.onnx
+ *   import.h      the importer's values, handlers and helpers (import_*.c)
+ *   import_model.c  onnx_import(): initializers, inputs, nodes in order, outputs, the weights file
+ *   import_graph.c  values, .nn names, parameters and statements; errors naming node and op
+ *   import_util.c   attributes, constant inputs, shapes, numbers, numpy broadcasting
+ *   import_math.c   elementwise ops and activations
+ *   import_reduce.c reductions, softmax on any axis, the normalizations
+ *   import_shape.c  Reshape, Flatten, (Un)Squeeze, Transpose, Concat, Gather, Split
+ *   import_slice.c  Slice, Expand, Tile, Shape, Size, DepthToSpace, SpaceToDepth
+ *   import_nn.c     MatMul, Gemm (dense), Conv, ConvTranspose, pools
+ *   import_main.c   `nnc import`, and the in-memory import behind `nnc model.onnx`
  */
 #ifndef NNC_ONNX_H
 #define NNC_ONNX_H

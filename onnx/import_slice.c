@@ -1,0 +1,139 @@
+/* import_slice.c — Slice (as the language's indexing, flipping an axis for negative steps),
+ * Expand, Tile, Shape, Size, DepthToSpace and SpaceToDepth. */
+#include "import.h"
+
+/* Slice's starts, ends, axes and steps: inputs 1-4 (opset 10) or attributes; the count or -1 */
+static int slice_args(imp *im, const Onnx__NodeProto *n, int64_t v[4][IMP_MAX_RANK]) {
+    static const char *const names[] = {"starts", "ends", "axes", "steps"};
+    int k = -1;
+    for (int j = 0; j < 4; j++) {
+        ival *a = im->opset >= 10 ? imp_in(im, j + 1) : NULL;
+        int c = a ? imp_consts(im, a, names[j], v[j], IMP_MAX_RANK) : imp_aints(n, names[j], v[j], IMP_MAX_RANK);
+        if (im->err[0]) return -1;
+        if (j < 2 && c < 0) return imp_fail(im, "Slice needs %s", names[j]);
+        if (j == 0) k = c;
+        if (c >= 0 && c != k) return imp_fail(im, "Slice's %s has %d values, not %d", names[j], c, k);
+        for (int i = 0; c < 0 && i < k; i++) v[j][i] = j == 2 ? i : 1;
+    }
+    return k;
+}
+
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static int op_slice(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    int64_t v[4][IMP_MAX_RANK], first[IMP_MAX_RANK] = {0}, cnt[IMP_MAX_RANK], step[IMP_MAX_RANK];
+    int k = x ? slice_args(im, n, v) : -1, flip[IMP_MAX_RANK] = {0};
+    if (k < 0 || !imp_float(im, x)) return -1;
+    for (int i = 0; i < x->rank; i++) cnt[i] = x->dims[i], step[i] = 1;
+    for (int i = 0; i < k; i++) {
+        int a;
+        int64_t d, s = v[3][i], b = v[0][i], e = v[1][i];
+        if (imp_axis(im, v[2][i], x->rank, &a)) return -1;
+        d = x->dims[a];
+        if (s == 0) return imp_fail(im, "a step of 0");
+        b += b < 0 ? d : 0, e += e < 0 ? d : 0;
+        if (s > 0) b = clamp(b, 0, d), e = clamp(e, 0, d), cnt[a] = e > b ? (e - b + s - 1) / s : 0;
+        else b = clamp(b, 0, d - 1), e = clamp(e, -1, d - 1), cnt[a] = b > e ? (b - e - s - 1) / -s : 0;
+        if (!cnt[a]) return imp_fail(im, "the slice of axis %d selects no element; nnc has no empty tensors", a);
+        flip[a] = s < 0;
+        first[a] = s < 0 ? d - 1 - b : b;
+        step[a] = s < 0 ? -s : s;
+    }
+    const char *e = imp_tensor(im, x), *sub = "";
+    for (int i = 0; i < x->rank; i++) {
+        if (flip[i]) e = arena_printf(&im->a, "flip(%s, %d)", e, i);
+        sub = arena_printf(&im->a, "%s%s%lld:%lld:%lld", sub, i ? ", " : "", (long long)first[i],
+                           (long long)(first[i] + (cnt[i] - 1) * step[i] + 1), (long long)step[i]);
+    }
+    return imp_out(im, 0, x->rank ? arena_printf(&im->a, "%s[%s]", imp_let(im, e), sub) : e, x->rank, cnt);
+}
+
+static int op_expand(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    ival *x = imp_req(im, 0), *s = x ? imp_req(im, 1) : NULL, t = {0};
+    int rank;
+    int64_t d[IMP_MAX_RANK];
+    int k = s ? imp_consts(im, s, "shape", t.dims, IMP_MAX_RANK) : -1;
+    if (k < 0 || !imp_float(im, x)) return -1;
+    t.rank = k;
+    if (imp_bcast(im, x, &t, &rank, d)) return -1;
+    const char *e = imp_tensor(im, x);
+    return e ? imp_out(im, 0, imp_fit(im, e, x->rank, x->dims, rank, d), rank, d) : -1;
+}
+
+static int op_tile(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    ival *x = imp_req(im, 0), *r = x ? imp_req(im, 1) : NULL;
+    int64_t rep[IMP_MAX_RANK], d[IMP_MAX_RANK];
+    int k = r ? imp_consts(im, r, "repeats", rep, IMP_MAX_RANK) : -1;
+    if (k < 0 || !imp_float(im, x)) return -1;
+    if (k != x->rank) return imp_fail(im, "repeats has %d values for rank %d", k, x->rank);
+    const char *e = imp_tensor(im, x);
+    memcpy(d, x->dims, sizeof d);
+    for (int i = 0; e && i < k; i++) {
+        if (rep[i] < 1 || rep[i] > 64) return imp_fail(im, "a repeat count of %lld is not supported", (long long)rep[i]);
+        const char *one = rep[i] > 1 ? imp_let(im, e) : e, *acc = one;
+        for (int64_t j = 1; j < rep[i]; j++) acc = arena_printf(&im->a, "concat(%s, %s, %d)", acc, one, i);
+        e = acc;
+        d[i] *= rep[i];
+    }
+    return imp_out(im, 0, e, x->rank, d);
+}
+
+static int const_ints(imp *im, int rank, int64_t n, const int64_t *vals) {
+    double *c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *c);
+    for (int64_t i = 0; i < n; i++) c[i] = (double)vals[i];
+    int r = imp_const_out(im, 0, rank, &n, c);
+    ival *o = imp_find(im, im->node->output[0]);
+    if (o) o->dtype = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    return r;
+}
+
+static int op_shape(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    if (!x) return -1;
+    int64_t b = imp_ai(n, "start", 0), e = imp_ai(n, "end", x->rank);
+    b = clamp(b + (b < 0 ? x->rank : 0), 0, x->rank), e = clamp(e + (e < 0 ? x->rank : 0), 0, x->rank);
+    if (e <= b) return imp_fail(im, "an empty shape; nnc has no empty tensors");
+    return const_ints(im, 1, e - b, x->dims + b);
+}
+
+static int op_size(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    ival *x = imp_req(im, 0);
+    int64_t s = x ? imp_numel(x->rank, x->dims) : 0;
+    return x ? const_ints(im, 0, 1, &s) : -1;
+}
+
+/* x reshaped to r1, permuted by perm, reshaped to out */
+static int shuffle(imp *im, ival *x, const int64_t *r1, const int64_t *perm, const int64_t *out) {
+    const char *e = imp_float(im, x) ? imp_tensor(im, x) : NULL;
+    if (!e) return -1;
+    e = arena_printf(&im->a, "permute(reshape(%s, %s), %s)", e, imp_shape(im, 6, r1), imp_shape(im, 6, perm));
+    return imp_out(im, 0, arena_printf(&im->a, "reshape(%s, %s)", imp_let(im, e), imp_shape(im, 4, out)), 4, out);
+}
+
+static int op_d2s(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    int64_t b = imp_ai(n, "blocksize", 0);
+    if (!x || x->rank != 4 || b < 1 || x->dims[1] % (b * b)) return x ? imp_fail(im, "needs [N, C, H, W] with C divisible by blocksize^2") : -1;
+    int64_t N = x->dims[0], C = x->dims[1] / (b * b), H = x->dims[2], W = x->dims[3], out[4] = {N, C, H * b, W * b};
+    int crd = !strcmp(imp_as(n, "mode", "DCR"), "CRD");
+    int64_t r1[6] = {N, b, b, C, H, W}, p1[6] = {0, 3, 4, 1, 5, 2}, r2[6] = {N, C, b, b, H, W}, p2[6] = {0, 1, 4, 2, 5, 3};
+    return shuffle(im, x, crd ? r2 : r1, crd ? p2 : p1, out);
+}
+
+static int op_s2d(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    int64_t b = imp_ai(n, "blocksize", 0);
+    if (!x || x->rank != 4 || b < 1 || x->dims[2] % b || x->dims[3] % b)
+        return x ? imp_fail(im, "needs [N, C, H, W] with H and W divisible by blocksize") : -1;
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2] / b, W = x->dims[3] / b, out[4] = {N, C * b * b, H, W};
+    int64_t r1[6] = {N, C, H, b, W, b}, p1[6] = {0, 3, 5, 1, 2, 4};
+    return shuffle(im, x, r1, p1, out);
+}
+
+const imp_op imp_ops_slice[] = {
+    {"Slice", op_slice}, {"Expand", op_expand}, {"Tile", op_tile}, {"Shape", op_shape}, {"Size", op_size},
+    {"DepthToSpace", op_d2s}, {"SpaceToDepth", op_s2d}, {NULL, NULL}};
