@@ -43,7 +43,7 @@ typedef struct imp {
 /* the handler of one ONNX op: 0, or -1 after imp_fail */
 typedef int (*imp_op_fn)(imp *im, const Onnx__NodeProto *n);
 typedef struct imp_op { const char *name; imp_op_fn fn; } imp_op;
-extern const imp_op imp_ops_math[], imp_ops_reduce[], imp_ops_shape[], imp_ops_slice[], imp_ops_nn[];
+extern const imp_op imp_ops_math[], imp_ops_reduce[], imp_ops_shape[], imp_ops_slice[], imp_ops_nn[], imp_ops_loss[];
 
 /* import_graph.c: errors, values, names, emitting */
 int imp_fail(imp *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -70,6 +70,7 @@ int64_t imp_numel(int rank, const int64_t *dims);
 const char *imp_shape(imp *im, int rank, const int64_t *dims);
 const char *imp_num(imp *im, double x);
 int imp_axis(imp *im, int64_t axis, int rank, int *out);
+int64_t imp_bindex(const ival *v, int rank, const int64_t *dims, int64_t flat);
 int imp_bcast(imp *im, const ival *a, const ival *b, int *rank, int64_t *dims);
 const char *imp_fit(imp *im, const char *e, int rank, const int64_t *dims, int orank, const int64_t *odims);
 const char *imp_reshape(imp *im, const char *e, int rank, const int64_t *dims, int orank, const int64_t *odims);

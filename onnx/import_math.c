@@ -84,6 +84,16 @@ static int op_dropout(imp *im, const Onnx__NodeProto *n) {
     return unary(im, "@");
 }
 
+static int op_castlike(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    ival *x = imp_req(im, 0), *like = x ? imp_req(im, 1) : NULL;
+    if (!like) return -1;
+    if (!imp_dtype_ok(like->dtype) || (!x->c && !imp_dtype_ok(x->dtype)))
+        return imp_fail(im, "a CastLike from %s to %s is not supported (nnc computes in f32)", imp_dtype_name(x->dtype),
+                        imp_dtype_name(like->dtype));
+    return unary(im, "@");
+}
+
 static int op_cast(imp *im, const Onnx__NodeProto *n) {
     int64_t to = imp_ai(n, "to", 0);
     ival *x = imp_req(im, 0);
@@ -108,21 +118,10 @@ static double fold(char op, double a, double b) {
     }
 }
 
-static int64_t bindex(const ival *v, int rank, const int64_t *dims, int64_t flat) {
-    int64_t idx = 0, stride = 1;
-    for (int i = rank - 1; i >= 0; i--) {
-        int64_t k = flat % dims[i];
-        flat /= dims[i];
-        int j = i - (rank - v->rank);
-        if (j >= 0) { idx += (v->dims[j] == 1 ? 0 : k) * stride; stride *= v->dims[j]; }
-    }
-    return idx;
-}
-
 static int fold_out(imp *im, char op, const ival *a, const ival *b, int rank, const int64_t *dims) {
     int64_t n = imp_numel(rank, dims);
     double *c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *c);
-    for (int64_t i = 0; i < n; i++) c[i] = fold(op, a->c[bindex(a, rank, dims, i)], b->c[bindex(b, rank, dims, i)]);
+    for (int64_t i = 0; i < n; i++) c[i] = fold(op, a->c[imp_bindex(a, rank, dims, i)], b->c[imp_bindex(b, rank, dims, i)]);
     int r = imp_const_out(im, 0, rank, dims, c);
     ival *o = im->node->n_output ? imp_find(im, im->node->output[0]) : NULL;
     if (o) o->dtype = a->dtype;
@@ -131,7 +130,9 @@ static int fold_out(imp *im, char op, const ival *a, const ival *b, int rank, co
 
 /* e usable twice: a name or a number as it is, anything else bound to a name first */
 static const char *once(imp *im, const char *e) {
-    return strchr(e, '(') && e[0] != '(' ? imp_let(im, e) : e;
+    static const char word[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+";
+    int number = e[0] == '(' && e[1] == '-' && strspn(e + 2, word) == strlen(e) - 3;
+    return strspn(e, word) == strlen(e) || number ? e : imp_let(im, e);
 }
 
 static const char *combine(imp *im, char op, const char *a, const char *b) {
@@ -218,7 +219,8 @@ static int op_clip(imp *im, const Onnx__NodeProto *n) {
     const char *e = x_name(im, &x);
     double l = imp_af(n, "min", -INFINITY), h = imp_af(n, "max", INFINITY);
     if (!e) return -1;
-    if ((lo && !lo->c) || (hi && !hi->c)) return imp_fail(im, "Clip's bounds must be constants");
+    if ((lo && !lo->c) || (hi && !hi->c))
+        return imp_fail(im, "bound '%s' must be an initializer or a constant", (lo && !lo->c ? lo : hi)->onnx);
     if (lo) l = lo->c[0];
     if (hi) h = hi->c[0];
     if (isfinite(l)) e = arena_printf(&im->a, "%s + relu(%s - %s)", imp_num(im, l), e, imp_num(im, l));
@@ -232,6 +234,6 @@ const imp_op imp_ops_math[] = {
     {"Softsign", op_softsign}, {"Sinh", op_sinh}, {"Cosh", op_cosh}, {"Asinh", op_asinh}, {"Acosh", op_acosh},
     {"Atanh", op_atanh}, {"Identity", op_identity}, {"Elu", op_elu}, {"LeakyRelu", op_leaky}, {"Selu", op_selu},
     {"Celu", op_celu}, {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Dropout", op_dropout},
-    {"Cast", op_cast}, {"Add", op_add}, {"Sub", op_sub}, {"Mul", op_mul}, {"Div", op_div}, {"Sum", op_sum},
+    {"Cast", op_cast}, {"CastLike", op_castlike}, {"Add", op_add}, {"Sub", op_sub}, {"Mul", op_mul}, {"Div", op_div}, {"Sum", op_sum},
     {"Mean", op_mean}, {"Max", op_max}, {"Min", op_min}, {"PRelu", op_prelu}, {"Pow", op_pow}, {"Clip", op_clip},
     {NULL, NULL}};

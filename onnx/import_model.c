@@ -152,8 +152,8 @@ static int constant_node(imp *im, const Onnx__NodeProto *n) {
 }
 
 static imp_op_fn find_op(const char *name) {
-    const imp_op *const tables[] = {imp_ops_math, imp_ops_reduce, imp_ops_shape, imp_ops_slice, imp_ops_nn};
-    for (int t = 0; t < 5; t++)
+    const imp_op *const tables[] = {imp_ops_math, imp_ops_reduce, imp_ops_shape, imp_ops_slice, imp_ops_nn, imp_ops_loss};
+    for (int t = 0; t < 6; t++)
         for (const imp_op *o = tables[t]; o->name; o++)
             if (!strcmp(o->name, name)) return o->fn;
     return NULL;

@@ -35,8 +35,10 @@ static int op_reshape(imp *im, const Onnx__NodeProto *n) {
 
 static int op_flatten(imp *im, const Onnx__NodeProto *n) {
     ival *x = imp_req(im, 0);
-    int ax;
-    if (!x || imp_axis(im, imp_ai(n, "axis", 1), x->rank + 1, &ax)) return -1;
+    int64_t a = imp_ai(n, "axis", 1);
+    if (!x) return -1;
+    if (a < -x->rank || a > x->rank) return imp_fail(im, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+    int ax = (int)(a < 0 ? a + x->rank : a);
     int64_t d[2] = {imp_numel(ax, x->dims), imp_numel(x->rank - ax, x->dims + ax)};
     return reshaped(im, x, 2, d);
 }

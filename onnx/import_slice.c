@@ -20,6 +20,19 @@ static int slice_args(imp *im, const Onnx__NodeProto *n, int64_t v[4][IMP_MAX_RA
 
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* a slice of a rank-1 constant (shape arithmetic), possibly empty */
+static int fold_slice(imp *im, const ival *x, int64_t first, int64_t cnt, int64_t step, int flip) {
+    double *c = arena_alloc(&im->a, (size_t)(cnt + 1) * sizeof *c);
+    for (int64_t i = 0; i < cnt; i++) {
+        int64_t k = first + i * step;
+        c[i] = x->c[flip ? x->dims[0] - 1 - k : k];
+    }
+    int r = imp_const_out(im, 0, 1, &cnt, c);
+    ival *o = imp_find(im, im->node->output[0]);
+    if (o) o->dtype = x->dtype;
+    return r;
+}
+
 static int op_slice(imp *im, const Onnx__NodeProto *n) {
     ival *x = imp_req(im, 0);
     int64_t v[4][IMP_MAX_RANK], first[IMP_MAX_RANK] = {0}, cnt[IMP_MAX_RANK], step[IMP_MAX_RANK];
@@ -35,11 +48,13 @@ static int op_slice(imp *im, const Onnx__NodeProto *n) {
         b += b < 0 ? d : 0, e += e < 0 ? d : 0;
         if (s > 0) b = clamp(b, 0, d), e = clamp(e, 0, d), cnt[a] = e > b ? (e - b + s - 1) / s : 0;
         else b = clamp(b, 0, d - 1), e = clamp(e, -1, d - 1), cnt[a] = b > e ? (b - e - s - 1) / -s : 0;
-        if (!cnt[a]) return imp_fail(im, "the slice of axis %d selects no element; nnc has no empty tensors", a);
+        if (!cnt[a] && !(x->c && x->rank == 1))
+            return imp_fail(im, "the slice of axis %d selects no element; nnc has no empty tensors", a);
         flip[a] = s < 0;
         first[a] = s < 0 ? d - 1 - b : b;
         step[a] = s < 0 ? -s : s;
     }
+    if (x->c && x->rank == 1) return fold_slice(im, x, first[0], cnt[0], step[0], flip[0]);
     const char *e = imp_tensor(im, x), *sub = "";
     for (int i = 0; i < x->rank; i++) {
         if (flip[i]) e = arena_printf(&im->a, "flip(%s, %d)", e, i);

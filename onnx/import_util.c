@@ -135,3 +135,18 @@ int imp_float(imp *im, const ival *v) {
     imp_fail(im, "input '%s' is %s; nnc computes in f32", v->onnx, imp_dtype_name(v->dtype));
     return 0;
 }
+
+/* the flat index into v of element FLAT of the numpy broadcast of v to shape dims */
+int64_t imp_bindex(const ival *v, int rank, const int64_t *dims, int64_t flat) {
+    int64_t idx = 0, stride = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        int64_t k = flat % dims[i];
+        flat /= dims[i];
+        int j = i - (rank - v->rank);
+        if (j >= 0) {
+            idx += (v->dims[j] == 1 ? 0 : k) * stride;
+            stride *= v->dims[j];
+        }
+    }
+    return idx;
+}
