@@ -51,6 +51,7 @@ ival *imp_find(imp *im, const char *onnx);
 ival *imp_in(imp *im, int i);  /* input i of the node; NULL when absent (optional) */
 ival *imp_req(imp *im, int i); /* input i, required: NULL after an error */
 const char *imp_name(imp *im, const char *want);
+int imp_is_name_of(imp *im, const char *name, const char *onnx);
 const char *imp_tensor(imp *im, ival *v);
 const char *imp_let(imp *im, const char *expr);
 int imp_out(imp *im, int i, const char *expr, int rank, const int64_t *dims);

@@ -66,7 +66,8 @@ static int name_used(const imp *im, const char *s) {
     return 0;
 }
 
-const char *imp_name(imp *im, const char *want) {
+/* WANT as an identifier: other characters become '_', a leading digit gets a 'v' */
+static char *sanitize(imp *im, const char *want) {
     size_t n = strlen(want);
     char *s = arena_alloc(&im->a, n + 3);
     int k = 0;
@@ -78,6 +79,16 @@ const char *imp_name(imp *im, const char *want) {
     }
     while (k > 1 && s[k - 1] == '_') k--;
     s[k] = 0;
+    return s;
+}
+
+/* 1 when NAME is what a value named ONNX is called when its name is free */
+int imp_is_name_of(imp *im, const char *name, const char *onnx) {
+    return !strcmp(name, sanitize(im, onnx));
+}
+
+const char *imp_name(imp *im, const char *want) {
+    char *s = sanitize(im, want);
     const char *r = reserved(s) ? arena_printf(&im->a, "%s_", s) : s;
     for (int i = 2; name_used(im, r); i++) r = arena_printf(&im->a, "%s_%d", s, i);
     arr_push(&im->a, im->names, r);

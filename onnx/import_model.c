@@ -186,7 +186,7 @@ static int add_output(imp *im, const Onnx__ValueInfoProto *vi, strbuf *outs) {
     const char *t = imp_tensor(im, v);
     if (!t) return -1;
     const char *line = arena_printf(&im->a, "    output %s\n", t);
-    if (outs->s && strstr(outs->s, line)) sb_printf(outs, "    output %s = %s\n", imp_name(im, vi->name), t);
+    if ((outs->s && strstr(outs->s, line)) || !imp_is_name_of(im, t, vi->name)) sb_printf(outs, "    output %s = %s\n", imp_name(im, vi->name), t);
     else sb_puts(outs, line);
     return 0;
 }

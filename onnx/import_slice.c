@@ -149,6 +149,46 @@ static int op_s2d(imp *im, const Onnx__NodeProto *n) {
     return shuffle(im, x, r1, p1, out);
 }
 
+/* n copies of the number v along axis ax of shape dims, as a tensor: a literal expanded */
+static const char *fill(imp *im, double v, int rank, const int64_t *dims, int ax, int64_t n) {
+    int64_t d[IMP_MAX_RANK], ones[IMP_MAX_RANK];
+    const char *num = imp_num(im, v);
+    if (!num) return imp_fail(im, "a padding value that is not finite"), NULL;
+    for (int i = 0; i < rank; i++) d[i] = i == ax ? n : dims[i], ones[i] = 1;
+    const char *lit = imp_let(im, arena_printf(&im->a, "[%s]", num));
+    return imp_fit(im, imp_reshape(im, lit, 1, ones, rank, ones), rank, ones, rank, d);
+}
+
+/* Pad, constant mode: a filled block concatenated on each side, or a slice for a negative pad */
+static int op_pad(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0), *pv = imp_in(im, 1), *cv = imp_in(im, 2);
+    int64_t p[2 * IMP_MAX_RANK], d[IMP_MAX_RANK];
+    double v = cv && cv->c ? cv->c[0] : imp_af(n, "value", 0);
+    if (!x || im->err[0] || !imp_float(im, x)) return -1;
+    int k = pv ? imp_consts(im, pv, "pads", p, 2 * IMP_MAX_RANK) : imp_aints(n, "pads", p, 2 * IMP_MAX_RANK);
+    if (k != 2 * x->rank) return im->err[0] ? -1 : imp_fail(im, "pads must have two values per axis");
+    if (cv && !cv->c) return imp_fail(im, "'%s' must be an initializer or a constant", cv->onnx);
+    if (strcmp(imp_as(n, "mode", "constant"), "constant"))
+        return imp_fail(im, "mode '%s' is not supported (only constant padding)", imp_as(n, "mode", ""));
+    const char *e = imp_tensor(im, x);
+    memcpy(d, x->dims, sizeof d);
+    for (int a = 0; e && a < x->rank; a++) {
+        int64_t b = p[a], f = p[a + x->rank];
+        if (d[a] + b + f < 1) return imp_fail(im, "the padding leaves axis %d empty", a);
+        if (b < 0 || f < 0) {
+            e = arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, a, (long long)(b < 0 ? -b : 0),
+                             (long long)(d[a] + (f < 0 ? f : 0)));
+            d[a] += (b < 0 ? b : 0) + (f < 0 ? f : 0), b = b < 0 ? 0 : b, f = f < 0 ? 0 : f;
+        }
+        if (b > 0) e = arena_printf(&im->a, "concat(%s, %s, %d)", fill(im, v, x->rank, d, a, b), imp_let(im, e), a);
+        if (b > 0) d[a] += b;
+        if (f > 0) e = arena_printf(&im->a, "concat(%s, %s, %d)", imp_let(im, e), fill(im, v, x->rank, d, a, f), a);
+        if (f > 0) d[a] += f;
+    }
+    return e ? imp_out(im, 0, e, x->rank, d) : -1;
+}
+
 const imp_op imp_ops_slice[] = {
+    {"Pad", op_pad},
     {"Slice", op_slice}, {"Expand", op_expand}, {"Tile", op_tile}, {"Shape", op_shape}, {"Size", op_size},
     {"DepthToSpace", op_d2s}, {"SpaceToDepth", op_s2d}, {NULL, NULL}};

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every test suite of nnc (make test). Each suite prints lines starting
 # with "PASS " or "FAIL "; this counts them and ends with "N passed, M failed".
-# Usage: tests/run.sh [suite...]   suites: unit diag ir docs e2e install cross faults mpi gradcheck parity fuzz asan
+# Usage: tests/run.sh [suite...]   suites: unit diag ir docs e2e install cross faults mpi gradcheck parity onnx fuzz asan
 #        cuda cudaemu
 # (a suite that cannot run here prints a "SKIP " line, shown but not counted)
 # The suites of $lane (time-bound fuzzing, nvcc builds, the CUDA emulation:
@@ -9,7 +9,7 @@
 # the others, so a 2-core machine keeps both cores busy; every suite's lines
 # are still printed in the order above, when it is done.
 cd "$(dirname "$0")/.." || exit 2
-suites=${*:-"unit diag ir docs e2e install cross faults mpi gradcheck parity fuzz asan cuda cudaemu"}
+suites=${*:-"unit diag ir docs e2e install cross faults mpi gradcheck parity onnx fuzz asan cuda cudaemu"}
 log=build/test-logs
 mkdir -p "$log"
 pass=0

@@ -10,3 +10,9 @@ if ! "$py" -c 'import onnx, numpy' 2>/dev/null; then
     exit 0
 fi
 "$py" tests/onnx/node_tests.py || exit 1
+"$py" tests/onnx/diag.py || exit 1
+if "$py" -c 'import torch' 2>/dev/null; then
+    "$py" tests/onnx/lenet.py || exit 1
+else
+    echo "SKIP onnx lenet: $py cannot import torch (apt install python3-torch)"
+fi
