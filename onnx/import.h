@@ -43,7 +43,8 @@ typedef struct imp {
 /* the handler of one ONNX op: 0, or -1 after imp_fail */
 typedef int (*imp_op_fn)(imp *im, const Onnx__NodeProto *n);
 typedef struct imp_op { const char *name; imp_op_fn fn; } imp_op;
-extern const imp_op imp_ops_math[], imp_ops_reduce[], imp_ops_shape[], imp_ops_slice[], imp_ops_nn[], imp_ops_loss[];
+extern const imp_op imp_ops_math[], imp_ops_reduce[], imp_ops_shape[], imp_ops_slice[], imp_ops_nn[], imp_ops_loss[],
+    imp_ops_rnn[];
 
 /* import_graph.c: errors, values, names, emitting */
 int imp_fail(imp *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

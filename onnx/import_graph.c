@@ -16,10 +16,12 @@ int imp_fail(imp *im, const char *fmt, ...) {
     const Onnx__NodeProto *n = im->node;
     if (n && n->name && *n->name)
         snprintf(im->err, im->errlen, "%s: node '%s' (%s): %s", im->file, n->name, n->op_type, msg);
-    else if (n)
-        snprintf(im->err, im->errlen, "%s: the %s node computing '%s': %s", im->file, n->op_type,
-                 n->n_output ? n->output[0] : "", msg);
-    else snprintf(im->err, im->errlen, "%s: %s", im->file, msg);
+    else if (n) {
+        const char *out = "";
+        for (size_t i = 0; i < n->n_output && !*out; i++) out = n->output[i];
+        snprintf(im->err, im->errlen, "%s: the %s node computing '%s': %s", im->file, n->op_type, out, msg);
+    } else
+        snprintf(im->err, im->errlen, "%s: %s", im->file, msg);
     return -1;
 }
 
@@ -45,19 +47,16 @@ ival *imp_req(imp *im, int i) {
 
 /* names that a binding may not take: keywords, built-in ops and symbols */
 static int reserved(const char *s) {
-    static const char *const words[] = {
-        "model", "const", "block", "return", "input", "target", "param", "output", "loss", "train",
-        "requires_grad", "he", "glorot", "zeros", "ones", "auto", "true", "false", "f32", "i32", "relu",
-        "sigmoid", "tanh", "exp", "log", "add", "sub", "mul", "div", "gelu", "silu", "leaky_relu", "elu",
-        "sqrt", "pow", "softmax", "log_softmax", "sum", "mean", "matmul", "dense", "bmm", "batchnorm",
-        "layernorm", "dropout", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool", "flatten",
-        "conv_transpose2d", "upsample", "randn", "rand", "randn_like", "rand_like", "stop_gradient",
-        "detach", "rnn", "lstm", "gru", "reshape", "transpose", "permute", "concat", "slice", "expand",
-        "flip", "embedding", "positional", "attention", "mse", "cross_entropy", "binary_cross_entropy",
-        "dim", "stack", "min", "max", "sgd", "adam", "adamw", "nearest", "bilinear", NULL};
-    for (int i = 0; words[i]; i++)
-        if (!strcmp(s, words[i])) return 1;
-    return 0;
+    static const char words[] =
+        " model const block return input target param output loss train requires_grad he glorot zeros ones auto true"
+        " false f32 i32 relu sigmoid tanh exp log add sub mul div gelu silu leaky_relu elu sqrt pow softmax log_softmax"
+        " sum mean matmul dense bmm batchnorm layernorm dropout conv2d maxpool2d avgpool2d global_avgpool flatten"
+        " conv_transpose2d upsample randn rand randn_like rand_like stop_gradient detach rnn lstm gru reshape transpose"
+        " permute concat slice expand flip embedding positional attention mse cross_entropy binary_cross_entropy dim"
+        " stack min max sgd adam adamw nearest bilinear ";
+    char key[72];
+    snprintf(key, sizeof key, " %s ", s);
+    return strstr(words, key) != NULL;
 }
 
 static int name_used(const imp *im, const char *s) {
@@ -83,9 +82,7 @@ static char *sanitize(imp *im, const char *want) {
 }
 
 /* 1 when NAME is what a value named ONNX is called when its name is free */
-int imp_is_name_of(imp *im, const char *name, const char *onnx) {
-    return !strcmp(name, sanitize(im, onnx));
-}
+int imp_is_name_of(imp *im, const char *name, const char *onnx) { return !strcmp(name, sanitize(im, onnx)); }
 
 const char *imp_name(imp *im, const char *want) {
     char *s = sanitize(im, want);
@@ -129,8 +126,10 @@ const char *imp_tensor(imp *im, ival *v) {
     if (v->nn) return v->nn;
     if (!imp_float(im, v)) return NULL;
     const char *lit = literal(im, v);
-    if (lit) v->nn = imp_let(im, lit);
-    else v->nn = imp_param(im, v->onnx, v->rank, v->dims, v->c);
+    if (lit)
+        v->nn = imp_let(im, lit);
+    else
+        v->nn = imp_param(im, v->onnx, v->rank, v->dims, v->c);
     return v->nn;
 }
 

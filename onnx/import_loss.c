@@ -35,8 +35,11 @@ static int class_loss(imp *im, const Onnx__NodeProto *n, int softmax) {
     const char *red = imp_as(n, "reduction", "mean");
     double den;
     if (!lab || im->err[0] || !imp_float(im, x)) return -1;
-    if (!lab->c) return imp_fail(im, "'%s' must be an initializer or a constant (nnc picks the classes at compile "
-                                     "time)", lab->onnx);
+    if (!lab->c)
+        return imp_fail(im,
+                        "'%s' must be an initializer or a constant (nnc picks the classes at compile "
+                        "time)",
+                        lab->onnx);
     if (w && !w->c) return imp_fail(im, "'%s' must be an initializer or a constant", w->onnx);
     if (x->rank < 2 || lab->rank != x->rank - 1) return imp_fail(im, "scores and labels do not match");
     const char *lp = imp_tensor(im, x);
@@ -48,8 +51,10 @@ static int class_loss(imp *im, const Onnx__NodeProto *n, int softmax) {
     const char *mk = imp_param(im, "mask", x->rank, pd, m);
     const char *per = imp_let(im, arena_printf(&im->a, "-sum(%s * %s, %d)", lp, mk, x->rank - 1));
     const char *loss = !strcmp(red, "none") ? per : arena_printf(&im->a, "sum(%s)", per);
-    if (!strcmp(red, "mean")) loss = arena_printf(&im->a, "%s / %s", loss, imp_num(im, den));
-    else if (strcmp(red, "sum") && strcmp(red, "none")) return imp_fail(im, "reduction '%s' is not supported", red);
+    if (!strcmp(red, "mean"))
+        loss = arena_printf(&im->a, "%s / %s", loss, imp_num(im, den));
+    else if (strcmp(red, "sum") && strcmp(red, "none"))
+        return imp_fail(im, "reduction '%s' is not supported", red);
     if (imp_out(im, 0, loss, !strcmp(red, "none") ? lab->rank : 0, lab->dims)) return -1;
     if (!softmax || n->n_output < 2) return 0;
     return imp_out(im, 1, x->rank == 2 ? lp : arena_printf(&im->a, "permute(%s, %s)", lp, imp_shape(im, x->rank, inv)),
@@ -113,9 +118,12 @@ static int op_constantofshape(imp *im, const Onnx__NodeProto *n) {
     int dt = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     if (a && a->t) {
         dt = a->t->data_type;
-        if (a->t->n_float_data) v = a->t->float_data[0];
-        else if (a->t->n_int64_data) v = (double)a->t->int64_data[0];
-        else if (a->t->n_int32_data) v = a->t->int32_data[0];
+        if (a->t->n_float_data)
+            v = a->t->float_data[0];
+        else if (a->t->n_int64_data)
+            v = (double)a->t->int64_data[0];
+        else if (a->t->n_int32_data)
+            v = a->t->int32_data[0];
         else if (a->t->has_raw_data && a->t->raw_data.len == 4 && dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
             float f;
             memcpy(&f, a->t->raw_data.data, 4);
@@ -124,7 +132,8 @@ static int op_constantofshape(imp *im, const Onnx__NodeProto *n) {
             int64_t i;
             memcpy(&i, a->t->raw_data.data, 8);
             v = (double)i;
-        } else return imp_fail(im, "a value of type %s is not supported", imp_dtype_name(dt));
+        } else
+            return imp_fail(im, "a value of type %s is not supported", imp_dtype_name(dt));
     }
     int64_t total = imp_numel(k, d);
     double *c = arena_alloc(&im->a, (size_t)(total ? total : 1) * sizeof *c);
@@ -162,7 +171,11 @@ static int op_eyelike(imp *im, const Onnx__NodeProto *n) {
     return 0;
 }
 
-const imp_op imp_ops_loss[] = {
-    {"SoftmaxCrossEntropyLoss", op_sce}, {"NegativeLogLikelihoodLoss", op_nll}, {"Trilu", op_trilu},
-    {"Where", op_where}, {"ConstantOfShape", op_constantofshape}, {"Range", op_range}, {"EyeLike", op_eyelike},
-    {NULL, NULL}};
+const imp_op imp_ops_loss[] = {{"SoftmaxCrossEntropyLoss", op_sce},
+                               {"NegativeLogLikelihoodLoss", op_nll},
+                               {"Trilu", op_trilu},
+                               {"Where", op_where},
+                               {"ConstantOfShape", op_constantofshape},
+                               {"Range", op_range},
+                               {"EyeLike", op_eyelike},
+                               {NULL, NULL}};

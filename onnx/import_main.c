@@ -32,7 +32,8 @@ static int write_nn(const char *path, const strbuf *nn) {
     nnrt_err err;
     if (!strcmp(path, "-")) {
         fwrite(nn->s, 1, nn->len, stdout);
-        return fflush(stdout) || ferror(stdout) ? (fprintf(stderr, "nnc: error: cannot write to standard output\n"), 1) : 0;
+        return fflush(stdout) || ferror(stdout) ? (fprintf(stderr, "nnc: error: cannot write to standard output\n"), 1)
+                                                : 0;
     }
     if (nnrt_write_file_if_changed(path, nn->s, nn->len, &err) == NNRT_OK) return 0;
     fprintf(stderr, "nnc: error: %s\n", err.msg);
@@ -46,8 +47,10 @@ static int import_run(const char *in, const char *out, const char *weights) {
     strbuf nn;
     sb_init(&nn);
     int nw = 0, rc = out && weights ? onnx_import(in, weights, &nn, &nw, err, sizeof err) : 1;
-    if (rc) fprintf(stderr, "nnc: error: %s\n", out && weights ? err : "out of memory");
-    else rc = write_nn(out, &nn);
+    if (rc)
+        fprintf(stderr, "nnc: error: %s\n", out && weights ? err : "out of memory");
+    else
+        rc = write_nn(out, &nn);
     sb_free(&nn);
     free(o);
     free(w);
@@ -60,13 +63,17 @@ int onnx_import_main(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(import_usage, stdout), 0;
         if (!strcmp(a, "-o") || !strcmp(a, "--weights")) {
-            if (i + 1 >= argc || !*argv[i + 1]) return import_usage_error(a[1] == 'o' ? "-o needs a file name" :
-                                                                          "--weights needs a file name");
+            if (i + 1 >= argc || !*argv[i + 1])
+                return import_usage_error(a[1] == 'o' ? "-o needs a file name" : "--weights needs a file name");
             *(a[1] == 'o' ? &out : &weights) = argv[++i];
-        } else if (!strncmp(a, "--weights=", 10) && a[10]) weights = a + 10;
-        else if (a[0] == '-' && a[1]) return fprintf(stderr, "nnc: error: unknown option '%s'\n%s", a, import_usage), 2;
-        else if (in) return import_usage_error("more than one input file");
-        else in = a;
+        } else if (!strncmp(a, "--weights=", 10) && a[10])
+            weights = a + 10;
+        else if (a[0] == '-' && a[1])
+            return fprintf(stderr, "nnc: error: unknown option '%s'\n%s", a, import_usage), 2;
+        else if (in)
+            return import_usage_error("more than one input file");
+        else
+            in = a;
     }
     if (!in) return import_usage_error("no input file (an .onnx model)");
     return import_run(in, out, weights);

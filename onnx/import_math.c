@@ -25,23 +25,92 @@ static int unary(imp *im, const char *tmpl) {
     return e ? imp_out(im, 0, subst(im, tmpl, e), x->rank, x->dims) : -1;
 }
 
-static int op_relu(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "relu(@)"); }
-static int op_sigmoid(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "sigmoid(@)"); }
-static int op_tanh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "tanh(@)"); }
-static int op_exp(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "exp(@)"); }
-static int op_log(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "log(@)"); }
-static int op_sqrt(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "sqrt(@)"); }
-static int op_neg(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "-@"); }
-static int op_abs(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "relu(@) + relu(-@)"); }
-static int op_recip(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "1 / @"); }
-static int op_softplus(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "log(exp(@) + 1)"); }
-static int op_softsign(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "@ / (relu(@) + relu(-@) + 1)"); }
-static int op_sinh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "(exp(@) - exp(-@)) / 2"); }
-static int op_cosh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "(exp(@) + exp(-@)) / 2"); }
-static int op_asinh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "log(@ + sqrt(@ * @ + 1))"); }
-static int op_acosh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "log(@ + sqrt(@ * @ - 1))"); }
-static int op_atanh(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "log((1 + @) / (1 - @)) / 2"); }
-static int op_identity(imp *im, const Onnx__NodeProto *n) { (void)n; return unary(im, "@"); }
+static int op_relu(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "relu(@)");
+}
+static int op_sigmoid(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "sigmoid(@)");
+}
+static int op_tanh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "tanh(@)");
+}
+static int op_exp(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "exp(@)");
+}
+static int op_log(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "log(@)");
+}
+static int op_sqrt(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "sqrt(@)");
+}
+/* a unary op on a constant, folded (shape arithmetic: Neg, Abs, Identity) */
+static int fold_unary(imp *im, double sign, int absolute) {
+    ival *x = imp_req(im, 0);
+    if (!x) return -1;
+    int64_t k = imp_numel(x->rank, x->dims);
+    double *c = arena_alloc(&im->a, (size_t)(k ? k : 1) * sizeof *c);
+    for (int64_t i = 0; i < k; i++) c[i] = sign * (absolute && x->c[i] < 0 ? -x->c[i] : x->c[i]);
+    int r = imp_const_out(im, 0, x->rank, x->dims, c);
+    ival *o = im->node->n_output ? imp_find(im, im->node->output[0]) : NULL;
+    if (o) o->dtype = x->dtype;
+    return r;
+}
+
+static int is_const(imp *im) {
+    ival *x = imp_in(im, 0);
+    return x && x->c;
+}
+
+static int op_neg(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return is_const(im) ? fold_unary(im, -1, 0) : unary(im, "-@");
+}
+static int op_abs(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return is_const(im) ? fold_unary(im, 1, 1) : unary(im, "relu(@) + relu(-@)");
+}
+static int op_recip(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "1 / @");
+}
+static int op_softplus(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "log(exp(@) + 1)");
+}
+static int op_softsign(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "@ / (relu(@) + relu(-@) + 1)");
+}
+static int op_sinh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "(exp(@) - exp(-@)) / 2");
+}
+static int op_cosh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "(exp(@) + exp(-@)) / 2");
+}
+static int op_asinh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "log(@ + sqrt(@ * @ + 1))");
+}
+static int op_acosh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "log(@ + sqrt(@ * @ - 1))");
+}
+static int op_atanh(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return unary(im, "log((1 + @) / (1 - @)) / 2");
+}
+static int op_identity(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return is_const(im) ? fold_unary(im, 1, 0) : unary(im, "@");
+}
 
 static int op_elu(imp *im, const Onnx__NodeProto *n) {
     return unary(im, arena_printf(&im->a, "elu(@, alpha = %s)", imp_num(im, imp_af(n, "alpha", 1.0))));
@@ -121,7 +190,8 @@ static double fold(char op, double a, double b) {
 static int fold_out(imp *im, char op, const ival *a, const ival *b, int rank, const int64_t *dims) {
     int64_t n = imp_numel(rank, dims);
     double *c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *c);
-    for (int64_t i = 0; i < n; i++) c[i] = fold(op, a->c[imp_bindex(a, rank, dims, i)], b->c[imp_bindex(b, rank, dims, i)]);
+    for (int64_t i = 0; i < n; i++)
+        c[i] = fold(op, a->c[imp_bindex(a, rank, dims, i)], b->c[imp_bindex(b, rank, dims, i)]);
     int r = imp_const_out(im, 0, rank, dims, c);
     ival *o = im->node->n_output ? imp_find(im, im->node->output[0]) : NULL;
     if (o) o->dtype = a->dtype;
@@ -136,8 +206,14 @@ static const char *once(imp *im, const char *e) {
 }
 
 static const char *combine(imp *im, char op, const char *a, const char *b) {
-    if (op == '>') { a = once(im, a); return arena_printf(&im->a, "%s + relu(%s - %s)", a, b, a); }
-    if (op == '<') { a = once(im, a); return arena_printf(&im->a, "%s - relu(%s - %s)", a, a, b); }
+    if (op == '>') {
+        a = once(im, a);
+        return arena_printf(&im->a, "%s + relu(%s - %s)", a, b, a);
+    }
+    if (op == '<') {
+        a = once(im, a);
+        return arena_printf(&im->a, "%s - relu(%s - %s)", a, a, b);
+    }
     return arena_printf(&im->a, "%s %c %s", a, op, b);
 }
 
@@ -159,10 +235,22 @@ static int binop(imp *im, char op) {
     return e ? imp_out(im, 0, e, rank, dims) : -1;
 }
 
-static int op_add(imp *im, const Onnx__NodeProto *n) { (void)n; return binop(im, '+'); }
-static int op_sub(imp *im, const Onnx__NodeProto *n) { (void)n; return binop(im, '-'); }
-static int op_mul(imp *im, const Onnx__NodeProto *n) { (void)n; return binop(im, '*'); }
-static int op_div(imp *im, const Onnx__NodeProto *n) { (void)n; return binop(im, '/'); }
+static int op_add(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return binop(im, '+');
+}
+static int op_sub(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return binop(im, '-');
+}
+static int op_mul(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return binop(im, '*');
+}
+static int op_div(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return binop(im, '/');
+}
 
 /* Sum, Mean, Max, Min of one or more inputs */
 static int variadic(imp *im, const Onnx__NodeProto *n, char op, int mean) {
@@ -228,12 +316,41 @@ static int op_clip(imp *im, const Onnx__NodeProto *n) {
     return imp_out(im, 0, e, x->rank, x->dims);
 }
 
-const imp_op imp_ops_math[] = {
-    {"Relu", op_relu}, {"Sigmoid", op_sigmoid}, {"Tanh", op_tanh}, {"Exp", op_exp}, {"Log", op_log},
-    {"Sqrt", op_sqrt}, {"Neg", op_neg}, {"Abs", op_abs}, {"Reciprocal", op_recip}, {"Softplus", op_softplus},
-    {"Softsign", op_softsign}, {"Sinh", op_sinh}, {"Cosh", op_cosh}, {"Asinh", op_asinh}, {"Acosh", op_acosh},
-    {"Atanh", op_atanh}, {"Identity", op_identity}, {"Elu", op_elu}, {"LeakyRelu", op_leaky}, {"Selu", op_selu},
-    {"Celu", op_celu}, {"HardSigmoid", op_hardsigmoid}, {"HardSwish", op_hardswish}, {"Dropout", op_dropout},
-    {"Cast", op_cast}, {"CastLike", op_castlike}, {"Add", op_add}, {"Sub", op_sub}, {"Mul", op_mul}, {"Div", op_div}, {"Sum", op_sum},
-    {"Mean", op_mean}, {"Max", op_max}, {"Min", op_min}, {"PRelu", op_prelu}, {"Pow", op_pow}, {"Clip", op_clip},
-    {NULL, NULL}};
+const imp_op imp_ops_math[] = {{"Relu", op_relu},
+                               {"Sigmoid", op_sigmoid},
+                               {"Tanh", op_tanh},
+                               {"Exp", op_exp},
+                               {"Log", op_log},
+                               {"Sqrt", op_sqrt},
+                               {"Neg", op_neg},
+                               {"Abs", op_abs},
+                               {"Reciprocal", op_recip},
+                               {"Softplus", op_softplus},
+                               {"Softsign", op_softsign},
+                               {"Sinh", op_sinh},
+                               {"Cosh", op_cosh},
+                               {"Asinh", op_asinh},
+                               {"Acosh", op_acosh},
+                               {"Atanh", op_atanh},
+                               {"Identity", op_identity},
+                               {"Elu", op_elu},
+                               {"LeakyRelu", op_leaky},
+                               {"Selu", op_selu},
+                               {"Celu", op_celu},
+                               {"HardSigmoid", op_hardsigmoid},
+                               {"HardSwish", op_hardswish},
+                               {"Dropout", op_dropout},
+                               {"Cast", op_cast},
+                               {"CastLike", op_castlike},
+                               {"Add", op_add},
+                               {"Sub", op_sub},
+                               {"Mul", op_mul},
+                               {"Div", op_div},
+                               {"Sum", op_sum},
+                               {"Mean", op_mean},
+                               {"Max", op_max},
+                               {"Min", op_min},
+                               {"PRelu", op_prelu},
+                               {"Pow", op_pow},
+                               {"Clip", op_clip},
+                               {NULL, NULL}};

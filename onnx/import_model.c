@@ -5,41 +5,50 @@
 #include "../runtime/nnrt.h"
 #include <stdlib.h>
 
-/* element i of a raw little-endian buffer of an ONNX type; 0 when the type has no raw form here */
-static int raw_value(int dt, const uint8_t *p, size_t i, double *out) {
-    switch (dt) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: { float f; memcpy(&f, p + 4 * i, 4); *out = f; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: { double d; memcpy(&d, p + 8 * i, 8); *out = d; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: { int64_t v; memcpy(&v, p + 8 * i, 8); *out = (double)v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: { uint64_t v; memcpy(&v, p + 8 * i, 8); *out = (double)v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); *out = v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: { uint32_t v; memcpy(&v, p + 4 * i, 4); *out = v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: { int16_t v; memcpy(&v, p + 2 * i, 2); *out = v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: { uint16_t v; memcpy(&v, p + 2 * i, 2); *out = v; return 1; }
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: *out = (int8_t)p[i]; return 1;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: *out = p[i]; return 1;
-    default: return 0;
-    }
-}
-
 static size_t dtype_bytes(int dt) {
     static const size_t b[] = {0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 0, 0, 2};
     return dt >= 0 && dt <= 16 ? b[dt] : 0;
+}
+
+/* element i of a raw little-endian buffer of an ONNX type; 0 when the type has no raw form here */
+static int raw_value(int dt, const uint8_t *p, size_t i, double *out) {
+    union { float f; double d; int64_t i64; uint64_t u64; int32_t i32; uint32_t u32; int16_t i16; uint16_t u16;
+            int8_t i8; uint8_t u8; } u;
+    size_t n = dtype_bytes(dt);
+    if (!n || dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) return 0;
+    memcpy(&u, p + n * i, n);
+    switch (dt) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: *out = u.f; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: *out = u.d; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: *out = (double)u.i64; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: *out = (double)u.u64; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: *out = u.i32; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: *out = u.u32; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: *out = u.i16; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: *out = u.u16; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: *out = u.i8; break;
+    default: *out = u.u8; break; /* UINT8, BOOL */
+    }
+    return 1;
 }
 
 /* the values of a typed (not raw) field; 0 when the tensor has too few */
 static int typed_values(const Onnx__TensorProto *t, int64_t n, double *c) {
     int dt = t->data_type;
     for (int64_t i = 0; i < n; i++) {
-        if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && (size_t)i < t->n_float_data) c[i] = t->float_data[i];
-        else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE && (size_t)i < t->n_double_data) c[i] = t->double_data[i];
-        else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && (size_t)i < t->n_int64_data) c[i] = (double)t->int64_data[i];
+        if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && (size_t)i < t->n_float_data)
+            c[i] = t->float_data[i];
+        else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE && (size_t)i < t->n_double_data)
+            c[i] = t->double_data[i];
+        else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && (size_t)i < t->n_int64_data)
+            c[i] = (double)t->int64_data[i];
         else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__UINT64 && (size_t)i < t->n_uint64_data)
             c[i] = (double)t->uint64_data[i];
         else if (dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && dt != ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 &&
                  (size_t)i < t->n_int32_data)
             c[i] = t->int32_data[i];
-        else return 0;
+        else
+            return 0;
     }
     return 1;
 }
@@ -68,11 +77,13 @@ static ival *tensor_value(imp *im, const Onnx__TensorProto *t, const char *name)
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)n * dtype_bytes(dt))
             return imp_fail(im, "tensor '%s' has %zu bytes of data, not the %lld its shape needs", name,
-                            t->raw_data.len, (long long)((size_t)n * dtype_bytes(dt))), NULL;
+                            t->raw_data.len, (long long)((size_t)n * dtype_bytes(dt))),
+                   NULL;
         for (int64_t i = 0; i < n; i++) raw_value(dt, t->raw_data.data, (size_t)i, &v->c[i]);
     } else if (!typed_values(t, n, v->c))
         return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
-                        imp_shape(im, v->rank, v->dims)), NULL;
+                        imp_shape(im, v->rank, v->dims)),
+               NULL;
     return v;
 }
 
@@ -102,8 +113,11 @@ static int value_shape(imp *im, const Onnx__ValueInfoProto *vi, int *dtype, int 
         const Onnx__TensorShapeProto__Dimension *d = s->dim[i];
         if (d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
             return imp_fail(im, "graph value '%s' has the dynamic dimension %s (axis %d); nnc needs static shapes",
-                            vi->name, d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ?
-                            arena_printf(&im->a, "'%s'", d->dim_param) : "(unknown)", i);
+                            vi->name,
+                            d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                ? arena_printf(&im->a, "'%s'", d->dim_param)
+                                : "(unknown)",
+                            i);
         if (d->dim_value < 1 || d->dim_value > ((int64_t)1 << 40))
             return imp_fail(im, "graph value '%s' has the dimension %lld (axis %d); nnc needs sizes from 1 to 2^40",
                             vi->name, (long long)d->dim_value, i);
@@ -119,8 +133,8 @@ static int add_inputs(imp *im, const Onnx__GraphProto *g) {
         ival *v = arena_alloc(&im->a, sizeof *v);
         if (value_shape(im, vi, &v->dtype, &v->rank, v->dims)) return -1;
         if (!imp_dtype_ok(v->dtype))
-            return imp_fail(im, "graph input '%s' is %s; nnc models take f32 inputs (make it an initializer)",
-                            vi->name, imp_dtype_name(v->dtype));
+            return imp_fail(im, "graph input '%s' is %s; nnc models take f32 inputs (make it an initializer)", vi->name,
+                            imp_dtype_name(v->dtype));
         v->onnx = vi->name;
         v->nn = imp_name(im, vi->name);
         sb_printf(&im->decl, "    input %s : f32%s\n", v->nn, imp_shape(im, v->rank, v->dims));
@@ -134,7 +148,8 @@ static int constant_node(imp *im, const Onnx__NodeProto *n) {
     const Onnx__AttributeProto *a = n->n_attribute == 1 ? n->attribute[0] : NULL;
     if (!a || n->n_output != 1) return imp_fail(im, "a Constant needs exactly one value attribute and one output");
     ival *v = NULL;
-    if (!strcmp(a->name, "value") && a->t) v = tensor_value(im, a->t, n->output[0]);
+    if (!strcmp(a->name, "value") && a->t)
+        v = tensor_value(im, a->t, n->output[0]);
     else if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_int")) {
         double *c = arena_alloc(&im->a, sizeof *c);
         *c = a->name[6] == 'f' ? a->f : (double)a->i;
@@ -144,7 +159,8 @@ static int constant_node(imp *im, const Onnx__NodeProto *n) {
         double *c = arena_alloc(&im->a, (size_t)(k ? k : 1) * sizeof *c);
         for (int64_t i = 0; i < k; i++) c[i] = a->name[6] == 'f' ? a->floats[i] : (double)a->ints[i];
         return k ? imp_const_out(im, 0, 1, &k, c) : imp_fail(im, "an empty constant");
-    } else return imp_fail(im, "Constant's attribute %s is not supported by nnc", a->name);
+    } else
+        return imp_fail(im, "Constant's attribute %s is not supported by nnc", a->name);
     if (!v) return -1;
     v->onnx = n->output[0];
     arr_push(&im->a, im->vals, v);
@@ -152,8 +168,9 @@ static int constant_node(imp *im, const Onnx__NodeProto *n) {
 }
 
 static imp_op_fn find_op(const char *name) {
-    const imp_op *const tables[] = {imp_ops_math, imp_ops_reduce, imp_ops_shape, imp_ops_slice, imp_ops_nn, imp_ops_loss};
-    for (int t = 0; t < 6; t++)
+    const imp_op *const tables[] = {imp_ops_math, imp_ops_reduce, imp_ops_shape, imp_ops_slice,
+                                    imp_ops_nn,   imp_ops_loss,   imp_ops_rnn};
+    for (int t = 0; t < 7; t++)
         for (const imp_op *o = tables[t]; o->name; o++)
             if (!strcmp(o->name, name)) return o->fn;
     return NULL;
@@ -178,16 +195,18 @@ static int add_output(imp *im, const Onnx__ValueInfoProto *vi, strbuf *outs) {
     int64_t dims[IMP_MAX_RANK];
     if (!v) return imp_fail(im, "graph output '%s' is computed by no node", vi->name);
     if (value_shape(im, vi, &dtype, &rank, dims)) return -1;
-    if (!imp_dtype_ok(dtype)) return imp_fail(im, "graph output '%s' is %s; nnc outputs are f32", vi->name,
-                                              imp_dtype_name(dtype));
+    if (!imp_dtype_ok(dtype))
+        return imp_fail(im, "graph output '%s' is %s; nnc outputs are f32", vi->name, imp_dtype_name(dtype));
     if (rank != v->rank || memcmp(dims, v->dims, (size_t)rank * sizeof *dims))
         return imp_fail(im, "graph output '%s' is declared %s, but its node computes %s", vi->name,
                         imp_shape(im, rank, dims), imp_shape(im, v->rank, v->dims));
     const char *t = imp_tensor(im, v);
     if (!t) return -1;
     const char *line = arena_printf(&im->a, "    output %s\n", t);
-    if ((outs->s && strstr(outs->s, line)) || !imp_is_name_of(im, t, vi->name)) sb_printf(outs, "    output %s = %s\n", imp_name(im, vi->name), t);
-    else sb_puts(outs, line);
+    if ((outs->s && strstr(outs->s, line)) || !imp_is_name_of(im, t, vi->name))
+        sb_printf(outs, "    output %s = %s\n", imp_name(im, vi->name), t);
+    else
+        sb_puts(outs, line);
     return 0;
 }
 
@@ -238,8 +257,7 @@ static int save_weights(imp *im, const char *path) {
         total += t[i].numel;
     }
     float *buf = t ? malloc((total ? total : 1) * sizeof *buf) : NULL;
-    for (int i = 0; buf && i < n; i++)
-        memcpy(buf + t[i].offset, im->weights.data[i].data, t[i].numel * sizeof *buf);
+    for (int i = 0; buf && i < n; i++) memcpy(buf + t[i].offset, im->weights.data[i].data, t[i].numel * sizeof *buf);
     nnrt_err err;
     int st = buf ? nnrt_st_save(path, t, n, buf, &err) : NNRT_ERR_NOMEM;
     if (st != NNRT_OK) snprintf(im->err, im->errlen, "%s", buf ? err.msg : "out of memory for the weights");

@@ -67,7 +67,8 @@ static int gemm_dense(imp *im, const Onnx__NodeProto *n, ival *a, ival *b, ival 
     imp_weight(im, arena_printf(&im->a, "%s.weight", nm), 2, wd, w);
     if (c) imp_weight(im, arena_printf(&im->a, "%s.bias", nm), 1, &N, c->c);
     int64_t od[2] = {a->dims[0], N};
-    const char *e = arena_printf(&im->a, "dense(%s, %lld%s)", imp_tensor(im, a), (long long)N, c ? "" : ", bias = false");
+    const char *e =
+        arena_printf(&im->a, "dense(%s, %lld%s)", imp_tensor(im, a), (long long)N, c ? "" : ", bias = false");
     return imp_out_named(im, 0, nm, e, 2, od);
 }
 
@@ -90,19 +91,23 @@ static int op_gemm(imp *im, const Onnx__NodeProto *n) {
     if (c && beta != 0) {
         const char *ec = imp_operand(im, c, 2, od);
         if (!ec) return -1;
-        e = arena_printf(&im->a, "%s + %s%s%s", imp_let(im, e), beta != 1 ? imp_num(im, beta) : "", beta != 1 ? " * " : "", ec);
+        e = arena_printf(&im->a, "%s + %s%s%s", imp_let(im, e), beta != 1 ? imp_num(im, beta) : "",
+                         beta != 1 ? " * " : "", ec);
     }
     return imp_out(im, 0, e, 2, od);
 }
 
 /* window attributes of a 2-D conv or pool: one kernel, stride, dilation and padding for both axes */
-typedef struct win { int64_t k, s, d, p; } win;
+typedef struct win {
+    int64_t k, s, d, p;
+} win;
 
 static int square(imp *im, const char *what, const int64_t *v, int n, int64_t def, int64_t *out) {
     if (n < 0) return *out = def, 0;
     if (n != 2) return imp_fail(im, "%s has %d values; nnc supports 2-D windows only", what, n);
-    if (v[0] != v[1]) return imp_fail(im, "%s %lldx%lld differs between the axes; nnc's windows are square", what,
-                                      (long long)v[0], (long long)v[1]);
+    if (v[0] != v[1])
+        return imp_fail(im, "%s %lldx%lld differs between the axes; nnc's windows are square", what, (long long)v[0],
+                        (long long)v[1]);
     return *out = v[0], 0;
 }
 
@@ -147,9 +152,11 @@ static int op_conv(imp *im, const Onnx__NodeProto *n) {
     const char *nm = layer_name(im, W);
     imp_weight(im, arena_printf(&im->a, "%s.weight", nm), 4, W->dims, W->c);
     if (B) imp_weight(im, arena_printf(&im->a, "%s.bias", nm), 1, &M, B->c);
-    const char *e = arena_printf(&im->a, "conv2d(%s, %lld, %lld, stride = %lld, padding = %lld, dilation = %lld, "
-                                 "groups = %lld%s)", imp_tensor(im, x), (long long)M, (long long)w.k, (long long)w.s,
-                                 (long long)w.p, (long long)w.d, (long long)g, B ? "" : ", bias = false");
+    const char *e = arena_printf(&im->a,
+                                 "conv2d(%s, %lld, %lld, stride = %lld, padding = %lld, dilation = %lld, "
+                                 "groups = %lld%s)",
+                                 imp_tensor(im, x), (long long)M, (long long)w.k, (long long)w.s, (long long)w.p,
+                                 (long long)w.d, (long long)g, B ? "" : ", bias = false");
     return imp_out_named(im, 0, nm, e, 4, od);
 }
 
@@ -169,23 +176,28 @@ static int op_convt(imp *im, const Onnx__NodeProto *n) {
     win w = {0, 1, 1, 0};
     int64_t opv[4], op = 0;
     if (!W || im->err[0] || !imp_float(im, x)) return -1;
-    if (!W->c) return imp_fail(im, "input '%s' must be an initializer (nnc's conv_transpose2d owns its weights)", W->onnx);
-    if (B && !B->c) return imp_fail(im, "input '%s' must be an initializer (nnc's conv_transpose2d owns its bias)", B->onnx);
+    if (!W->c)
+        return imp_fail(im, "input '%s' must be an initializer (nnc's conv_transpose2d owns its weights)", W->onnx);
+    if (B && !B->c)
+        return imp_fail(im, "input '%s' must be an initializer (nnc's conv_transpose2d owns its bias)", B->onnx);
     if (W->rank != 4) return imp_fail(im, "a %d-D transposed convolution; nnc supports 2-D only", W->rank - 2);
-    if (square(im, "kernel", W->dims + 2, 2, 0, &w.k) || square(im, "output_padding", opv,
-        imp_aints(n, "output_padding", opv, 4), 0, &op) || window(im, n, x, W->dims[2], &w) || convt_pads(im, n, x, &w, op))
+    if (square(im, "kernel", W->dims + 2, 2, 0, &w.k) ||
+        square(im, "output_padding", opv, imp_aints(n, "output_padding", opv, 4), 0, &op) ||
+        window(im, n, x, W->dims[2], &w) || convt_pads(im, n, x, &w, op))
         return -1;
     if (strcmp(imp_as(n, "auto_pad", "NOTSET"), "NOTSET") && strcmp(imp_as(n, "auto_pad", "NOTSET"), "VALID"))
         return imp_fail(im, "auto_pad SAME for ConvTranspose is not supported");
-    int64_t g = imp_ai(n, "group", 1), M = W->dims[1] * g, oh = (x->dims[2] - 1) * w.s - 2 * w.p + w.d * (w.k - 1) + op + 1;
+    int64_t g = imp_ai(n, "group", 1), M = W->dims[1] * g,
+            oh = (x->dims[2] - 1) * w.s - 2 * w.p + w.d * (w.k - 1) + op + 1;
     int64_t od[4] = {x->dims[0], M, oh, (x->dims[3] - 1) * w.s - 2 * w.p + w.d * (w.k - 1) + op + 1};
     const char *nm = layer_name(im, W);
     imp_weight(im, arena_printf(&im->a, "%s.weight", nm), 4, W->dims, W->c);
     if (B) imp_weight(im, arena_printf(&im->a, "%s.bias", nm), 1, &M, B->c);
-    const char *e = arena_printf(&im->a, "conv_transpose2d(%s, %lld, %lld, stride = %lld, padding = %lld, "
-                                 "output_padding = %lld, dilation = %lld, groups = %lld%s)", imp_tensor(im, x),
-                                 (long long)M, (long long)w.k, (long long)w.s, (long long)w.p, (long long)op,
-                                 (long long)w.d, (long long)g, B ? "" : ", bias = false");
+    const char *e = arena_printf(&im->a,
+                                 "conv_transpose2d(%s, %lld, %lld, stride = %lld, padding = %lld, "
+                                 "output_padding = %lld, dilation = %lld, groups = %lld%s)",
+                                 imp_tensor(im, x), (long long)M, (long long)w.k, (long long)w.s, (long long)w.p,
+                                 (long long)op, (long long)w.d, (long long)g, B ? "" : ", bias = false");
     return imp_out_named(im, 0, nm, e, 4, od);
 }
 
@@ -200,7 +212,8 @@ static int pool(imp *im, const Onnx__NodeProto *n, const char *fn) {
     if (n->n_output > 1 && n->output[1][0]) return imp_fail(im, "MaxPool's Indices output is not supported");
     if (fn[0] == 'a' && w.p && !imp_ai(n, "count_include_pad", 0))
         return imp_fail(im, "padding with count_include_pad = 0 is not supported (nnc's avgpool2d counts the padding)");
-    if (2 * w.p > w.k) return imp_fail(im, "padding %lld is more than half the kernel %lld", (long long)w.p, (long long)w.k);
+    if (2 * w.p > w.k)
+        return imp_fail(im, "padding %lld is more than half the kernel %lld", (long long)w.p, (long long)w.k);
     int64_t o[2];
     for (int i = 0; i < 2; i++) {
         int64_t span = x->dims[2 + i] + 2 * w.p - w.k;
@@ -209,8 +222,10 @@ static int pool(imp *im, const Onnx__NodeProto *n, const char *fn) {
             return imp_fail(im, "ceil_mode = 1 here gives a partial window, which nnc's pools do not have");
     }
     int64_t od[4] = {x->dims[0], x->dims[1], o[0], o[1]};
-    return imp_out(im, 0, arena_printf(&im->a, "%s(%s, %lld, stride = %lld, padding = %lld)", fn, imp_tensor(im, x),
-                                       (long long)w.k, (long long)w.s, (long long)w.p), 4, od);
+    return imp_out(im, 0,
+                   arena_printf(&im->a, "%s(%s, %lld, stride = %lld, padding = %lld)", fn, imp_tensor(im, x),
+                                (long long)w.k, (long long)w.s, (long long)w.p),
+                   4, od);
 }
 
 static int op_maxpool(imp *im, const Onnx__NodeProto *n) {
@@ -225,16 +240,23 @@ static int global_pool(imp *im, int avg) {
     if (!x || !imp_float(im, x)) return -1;
     if (x->rank != 4) return imp_fail(im, "input of rank %d: nnc supports 2-D (N, C, H, W) pooling only", x->rank);
     int64_t od[4] = {x->dims[0], x->dims[1], 1, 1};
-    if (avg) return imp_out(im, 0, arena_printf(&im->a, "reshape(global_avgpool(%s), %s)", imp_tensor(im, x),
-                                                imp_shape(im, 4, od)), 4, od);
+    if (avg)
+        return imp_out(im, 0,
+                       arena_printf(&im->a, "reshape(global_avgpool(%s), %s)", imp_tensor(im, x), imp_shape(im, 4, od)),
+                       4, od);
     if (x->dims[2] != x->dims[3]) return imp_fail(im, "GlobalMaxPool of a non-square input is not supported");
     return imp_out(im, 0, arena_printf(&im->a, "maxpool2d(%s, %lld)", imp_tensor(im, x), (long long)x->dims[2]), 4, od);
 }
 
-static int op_gavg(imp *im, const Onnx__NodeProto *n) { (void)n; return global_pool(im, 1); }
-static int op_gmax(imp *im, const Onnx__NodeProto *n) { (void)n; return global_pool(im, 0); }
+static int op_gavg(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return global_pool(im, 1);
+}
+static int op_gmax(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return global_pool(im, 0);
+}
 
-const imp_op imp_ops_nn[] = {
-    {"MatMul", op_matmul}, {"Gemm", op_gemm}, {"Conv", op_conv}, {"ConvTranspose", op_convt},
-    {"MaxPool", op_maxpool}, {"AveragePool", op_avgpool}, {"GlobalAveragePool", op_gavg},
-    {"GlobalMaxPool", op_gmax}, {NULL, NULL}};
+const imp_op imp_ops_nn[] = {{"MatMul", op_matmul},          {"Gemm", op_gemm},          {"Conv", op_conv},
+                             {"ConvTranspose", op_convt},    {"MaxPool", op_maxpool},    {"AveragePool", op_avgpool},
+                             {"GlobalAveragePool", op_gavg}, {"GlobalMaxPool", op_gmax}, {NULL, NULL}};

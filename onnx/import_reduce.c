@@ -60,6 +60,47 @@ static int op_rl2(imp *im, const Onnx__NodeProto *n) { return reduce(im, n, "%s 
 static int op_rlogsum(imp *im, const Onnx__NodeProto *n) { return reduce(im, n, "", "log(%s)", 0); }
 static int op_rlse(imp *im, const Onnx__NodeProto *n) { return reduce(im, n, "exp(%s)", "log(%s)", 0); }
 
+/* the two halves of an axis combined: max (a + relu(b - a)), min or product */
+static const char *pair(imp *im, char op, const char *a, const char *b) {
+    a = imp_let(im, a), b = imp_let(im, b);
+    if (op == '>') return arena_printf(&im->a, "%s + relu(%s - %s)", a, b, a);
+    if (op == '<') return arena_printf(&im->a, "%s - relu(%s - %s)", a, a, b);
+    return arena_printf(&im->a, "%s * %s", a, b);
+}
+
+/* ReduceMax, ReduceMin, ReduceProd: a tree over each reduced axis, the axis halved at each step
+ * (an odd last element carried along) */
+static int tree_reduce(imp *im, const Onnx__NodeProto *n, char op) {
+    ival *x = imp_req(im, 0);
+    int red[IMP_MAX_RANK], rank = 0;
+    int64_t d[IMP_MAX_RANK], od[IMP_MAX_RANK];
+    if (!x || !imp_float(im, x)) return -1;
+    const char *e = imp_tensor(im, x);
+    int r = e ? reduce_axes(im, n, x, red) : -1;
+    if (r) return r < 0 ? -1 : imp_out(im, 0, e, x->rank, x->dims);
+    memcpy(d, x->dims, sizeof d);
+    for (int a = 0; a < x->rank; a++)
+        for (; red[a] && d[a] > 1; d[a] = d[a] / 2 + d[a] % 2) {
+            int64_t h = d[a] / 2;
+            e = imp_let(im, e);
+            const char *c =
+                pair(im, op, arena_printf(&im->a, "slice(%s, %d, 0, %lld)", e, a, (long long)h),
+                     arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, a, (long long)h, (long long)(2 * h)));
+            if (d[a] % 2)
+                c = arena_printf(&im->a, "concat(%s, slice(%s, %d, %lld, %lld), %d)", imp_let(im, c), e, a,
+                                 (long long)(2 * h), (long long)d[a], a);
+            e = c;
+        }
+    for (int a = 0; a < x->rank; a++)
+        if (!red[a]) od[rank++] = d[a];
+    if (imp_ai(n, "keepdims", 1)) return imp_out(im, 0, e, x->rank, d);
+    return imp_out(im, 0, imp_reshape(im, imp_let(im, e), x->rank, d, rank, od), rank, od);
+}
+
+static int op_rmax(imp *im, const Onnx__NodeProto *n) { return tree_reduce(im, n, '>'); }
+static int op_rmin(imp *im, const Onnx__NodeProto *n) { return tree_reduce(im, n, '<'); }
+static int op_rprod(imp *im, const Onnx__NodeProto *n) { return tree_reduce(im, n, '*'); }
+
 /* softmax or log_softmax over axis: opset 13 moves the axis last, older opsets flatten to 2-D */
 static int softmax(imp *im, const Onnx__NodeProto *n, const char *fn) {
     ival *x = imp_req(im, 0);
@@ -93,13 +134,15 @@ static const char *normalize(imp *im, const ival *x, const char *e, const int *r
     int rank;
     int64_t dims[IMP_MAX_RANK], kd[IMP_MAX_RANK], cnt = 1;
     for (int i = 0; i < x->rank; i++) kd[i] = red[i] ? 1 : x->dims[i], cnt *= red[i] ? x->dims[i] : 1;
-    const char *m = imp_let(im, arena_printf(&im->a, "%s / %lld", sum_axes(im, e, x, red, &rank, dims), (long long)cnt));
+    const char *m =
+        imp_let(im, arena_printf(&im->a, "%s / %lld", sum_axes(im, e, x, red, &rank, dims), (long long)cnt));
     const char *mk = imp_let(im, imp_reshape(im, m, rank, dims, x->rank, kd));
     const char *d = imp_let(im, arena_printf(&im->a, "%s - %s", e, imp_fit(im, mk, x->rank, kd, x->rank, x->dims)));
     const char *dd = imp_let(im, arena_printf(&im->a, "%s * %s", d, d));
-    const char *v = imp_let(im, arena_printf(&im->a, "%s / %lld", sum_axes(im, dd, x, red, &rank, dims), (long long)cnt));
-    const char *is = imp_let(im, imp_reshape(im, arena_printf(&im->a, "1 / sqrt(%s + %s)", v, imp_num(im, eps)), rank,
-                                             dims, x->rank, kd));
+    const char *v =
+        imp_let(im, arena_printf(&im->a, "%s / %lld", sum_axes(im, dd, x, red, &rank, dims), (long long)cnt));
+    const char *is = imp_let(
+        im, imp_reshape(im, arena_printf(&im->a, "1 / sqrt(%s + %s)", v, imp_num(im, eps)), rank, dims, x->rank, kd));
     if (mean) *mean = mk;
     if (istd) *istd = is;
     return arena_printf(&im->a, "%s * %s", d, imp_fit(im, is, x->rank, kd, x->rank, x->dims));
@@ -177,8 +220,20 @@ static int op_batchnorm(imp *im, const Onnx__NodeProto *n) {
     return imp_out(im, 0, y, in[0]->rank, in[0]->dims);
 }
 
-const imp_op imp_ops_reduce[] = {
-    {"ReduceSum", op_rsum}, {"ReduceMean", op_rmean}, {"ReduceSumSquare", op_rsumsq}, {"ReduceL1", op_rl1},
-    {"ReduceL2", op_rl2}, {"ReduceLogSum", op_rlogsum}, {"ReduceLogSumExp", op_rlse}, {"Softmax", op_softmax},
-    {"LogSoftmax", op_logsoftmax}, {"LayerNormalization", op_layernorm}, {"MeanVarianceNormalization", op_mvn},
-    {"InstanceNormalization", op_instnorm}, {"BatchNormalization", op_batchnorm}, {NULL, NULL}};
+const imp_op imp_ops_reduce[] = {{"ReduceSum", op_rsum},
+                                 {"ReduceMean", op_rmean},
+                                 {"ReduceSumSquare", op_rsumsq},
+                                 {"ReduceL1", op_rl1},
+                                 {"ReduceL2", op_rl2},
+                                 {"ReduceLogSum", op_rlogsum},
+                                 {"ReduceLogSumExp", op_rlse},
+                                 {"ReduceMax", op_rmax},
+                                 {"ReduceMin", op_rmin},
+                                 {"ReduceProd", op_rprod},
+                                 {"Softmax", op_softmax},
+                                 {"LogSoftmax", op_logsoftmax},
+                                 {"LayerNormalization", op_layernorm},
+                                 {"MeanVarianceNormalization", op_mvn},
+                                 {"InstanceNormalization", op_instnorm},
+                                 {"BatchNormalization", op_batchnorm},
+                                 {NULL, NULL}};

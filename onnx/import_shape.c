@@ -25,9 +25,12 @@ static int op_reshape(imp *im, const Onnx__NodeProto *n) {
     if (k < 0) return -1;
     for (int i = 0; i < k; i++) {
         if (d[i] == 0 && !imp_ai(n, "allowzero", 0) && i < x->rank) d[i] = x->dims[i];
-        if (d[i] == -1 && infer < 0) infer = i;
-        else if (d[i] < 1) return imp_fail(im, "shape entry %lld is not supported", (long long)d[i]);
-        else known *= d[i];
+        if (d[i] == -1 && infer < 0)
+            infer = i;
+        else if (d[i] < 1)
+            return imp_fail(im, "shape entry %lld is not supported", (long long)d[i]);
+        else
+            known *= d[i];
     }
     if (infer >= 0) d[infer] = imp_numel(x->rank, x->dims) / known;
     return reshaped(im, x, k, d);
@@ -37,7 +40,8 @@ static int op_flatten(imp *im, const Onnx__NodeProto *n) {
     ival *x = imp_req(im, 0);
     int64_t a = imp_ai(n, "axis", 1);
     if (!x) return -1;
-    if (a < -x->rank || a > x->rank) return imp_fail(im, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+    if (a < -x->rank || a > x->rank)
+        return imp_fail(im, "axis %lld is out of range for rank %d", (long long)a, x->rank);
     int ax = (int)(a < 0 ? a + x->rank : a);
     int64_t d[2] = {imp_numel(ax, x->dims), imp_numel(x->rank - ax, x->dims + ax)};
     return reshaped(im, x, 2, d);
@@ -137,8 +141,9 @@ static const char *pick(imp *im, const char *e, const ival *x, int ax, const int
     for (int64_t i = 0, j; i < k; i = j) {
         for (j = i + 1; j < k && idx[j] == idx[j - 1] + 1;) j++;
         const char *s = idx[i] == 0 && idx[j - 1] == x->dims[ax] - 1
-                            ? e : arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, ax, (long long)idx[i],
-                                               (long long)idx[j - 1] + 1);
+                            ? e
+                            : arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, ax, (long long)idx[i],
+                                           (long long)idx[j - 1] + 1);
         r = r ? arena_printf(&im->a, "concat(%s, %s, %d)", imp_let(im, r), s, ax) : s;
     }
     return r;
@@ -149,8 +154,9 @@ static int op_gather(imp *im, const Onnx__NodeProto *n) {
     int ax;
     if (!iv || imp_axis(im, imp_ai(n, "axis", 0), x->rank, &ax)) return -1;
     int64_t k = imp_numel(iv->rank, iv->dims), d[IMP_MAX_RANK + 6], *idx = arena_alloc(&im->a, (size_t)(k + 1) * 8);
-    if (!iv->c) return imp_fail(im, "indices '%s' must be an initializer or a constant (nnc gathers at compile time)",
-                                iv->onnx);
+    if (!iv->c)
+        return imp_fail(im, "indices '%s' must be an initializer or a constant (nnc gathers at compile time)",
+                        iv->onnx);
     int r = 0;
     for (int i = 0; i < ax; i++) d[r++] = x->dims[i];
     for (int i = 0; i < iv->rank; i++) d[r++] = iv->dims[i];
@@ -186,21 +192,22 @@ static int op_split(imp *im, const Onnx__NodeProto *n) {
         if (no > 64) return imp_fail(im, "more than 64 outputs");
         for (int i = 0; i < no; i++) sz[i] = (x->dims[ax] + no - 1) / no;
         sz[no - 1] = x->dims[ax] - (no - 1) * sz[0];
-    } else if (k != no) return imp_fail(im, "split has %d sizes for %d outputs", k, no);
+    } else if (k != no)
+        return imp_fail(im, "split has %d sizes for %d outputs", k, no);
     const char *e = imp_tensor(im, x);
     int64_t at = 0, d[IMP_MAX_RANK];
     memcpy(d, x->dims, sizeof d);
     for (int i = 0; e && i < no; i++) {
         d[ax] = sz[i];
         if (sz[i] < 1 || at + sz[i] > x->dims[ax]) return imp_fail(im, "split sizes do not fit the axis");
-        const char *s = arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, ax, (long long)at, (long long)(at + sz[i]));
+        const char *s =
+            arena_printf(&im->a, "slice(%s, %d, %lld, %lld)", e, ax, (long long)at, (long long)(at + sz[i]));
         if (imp_out(im, i, s, x->rank, d)) return -1;
         at += sz[i];
     }
     return e ? 0 : -1;
 }
 
-const imp_op imp_ops_shape[] = {
-    {"Reshape", op_reshape}, {"Flatten", op_flatten}, {"Squeeze", op_squeeze}, {"Unsqueeze", op_unsqueeze},
-    {"Transpose", op_transpose}, {"Concat", op_concat}, {"Gather", op_gather}, {"Split", op_split},
-    {NULL, NULL}};
+const imp_op imp_ops_shape[] = {{"Reshape", op_reshape},     {"Flatten", op_flatten},     {"Squeeze", op_squeeze},
+                                {"Unsqueeze", op_unsqueeze}, {"Transpose", op_transpose}, {"Concat", op_concat},
+                                {"Gather", op_gather},       {"Split", op_split},         {NULL, NULL}};

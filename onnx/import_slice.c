@@ -46,8 +46,10 @@ static int op_slice(imp *im, const Onnx__NodeProto *n) {
         d = x->dims[a];
         if (s == 0) return imp_fail(im, "a step of 0");
         b += b < 0 ? d : 0, e += e < 0 ? d : 0;
-        if (s > 0) b = clamp(b, 0, d), e = clamp(e, 0, d), cnt[a] = e > b ? (e - b + s - 1) / s : 0;
-        else b = clamp(b, 0, d - 1), e = clamp(e, -1, d - 1), cnt[a] = b > e ? (b - e - s - 1) / -s : 0;
+        if (s > 0)
+            b = clamp(b, 0, d), e = clamp(e, 0, d), cnt[a] = e > b ? (e - b + s - 1) / s : 0;
+        else
+            b = clamp(b, 0, d - 1), e = clamp(e, -1, d - 1), cnt[a] = b > e ? (b - e - s - 1) / -s : 0;
         if (!cnt[a] && !(x->c && x->rank == 1))
             return imp_fail(im, "the slice of axis %d selects no element; nnc has no empty tensors", a);
         flip[a] = s < 0;
@@ -87,7 +89,8 @@ static int op_tile(imp *im, const Onnx__NodeProto *n) {
     const char *e = imp_tensor(im, x);
     memcpy(d, x->dims, sizeof d);
     for (int i = 0; e && i < k; i++) {
-        if (rep[i] < 1 || rep[i] > 64) return imp_fail(im, "a repeat count of %lld is not supported", (long long)rep[i]);
+        if (rep[i] < 1 || rep[i] > 64)
+            return imp_fail(im, "a repeat count of %lld is not supported", (long long)rep[i]);
         const char *one = rep[i] > 1 ? imp_let(im, e) : e, *acc = one;
         for (int64_t j = 1; j < rep[i]; j++) acc = arena_printf(&im->a, "concat(%s, %s, %d)", acc, one, i);
         e = acc;
@@ -132,10 +135,12 @@ static int shuffle(imp *im, ival *x, const int64_t *r1, const int64_t *perm, con
 static int op_d2s(imp *im, const Onnx__NodeProto *n) {
     ival *x = imp_req(im, 0);
     int64_t b = imp_ai(n, "blocksize", 0);
-    if (!x || x->rank != 4 || b < 1 || x->dims[1] % (b * b)) return x ? imp_fail(im, "needs [N, C, H, W] with C divisible by blocksize^2") : -1;
+    if (!x || x->rank != 4 || b < 1 || x->dims[1] % (b * b))
+        return x ? imp_fail(im, "needs [N, C, H, W] with C divisible by blocksize^2") : -1;
     int64_t N = x->dims[0], C = x->dims[1] / (b * b), H = x->dims[2], W = x->dims[3], out[4] = {N, C, H * b, W * b};
     int crd = !strcmp(imp_as(n, "mode", "DCR"), "CRD");
-    int64_t r1[6] = {N, b, b, C, H, W}, p1[6] = {0, 3, 4, 1, 5, 2}, r2[6] = {N, C, b, b, H, W}, p2[6] = {0, 1, 4, 2, 5, 3};
+    int64_t r1[6] = {N, b, b, C, H, W}, p1[6] = {0, 3, 4, 1, 5, 2}, r2[6] = {N, C, b, b, H, W},
+            p2[6] = {0, 1, 4, 2, 5, 3};
     return shuffle(im, x, crd ? r2 : r1, crd ? p2 : p1, out);
 }
 
@@ -188,7 +193,6 @@ static int op_pad(imp *im, const Onnx__NodeProto *n) {
     return e ? imp_out(im, 0, e, x->rank, d) : -1;
 }
 
-const imp_op imp_ops_slice[] = {
-    {"Pad", op_pad},
-    {"Slice", op_slice}, {"Expand", op_expand}, {"Tile", op_tile}, {"Shape", op_shape}, {"Size", op_size},
-    {"DepthToSpace", op_d2s}, {"SpaceToDepth", op_s2d}, {NULL, NULL}};
+const imp_op imp_ops_slice[] = {{"Pad", op_pad},          {"Slice", op_slice},      {"Expand", op_expand},
+                                {"Tile", op_tile},        {"Shape", op_shape},      {"Size", op_size},
+                                {"DepthToSpace", op_d2s}, {"SpaceToDepth", op_s2d}, {NULL, NULL}};

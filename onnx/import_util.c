@@ -37,8 +37,9 @@ const char *imp_as(const Onnx__NodeProto *n, const char *name, const char *def) 
 
 /* a constant input's values as integers: their count, or -1 after an error */
 int imp_consts(imp *im, ival *v, const char *what, int64_t *out, int max) {
-    if (!v->c) return imp_fail(im, "%s '%s' must be an initializer or a constant (nnc needs it at compile time)", what,
-                               v->onnx);
+    if (!v->c)
+        return imp_fail(im, "%s '%s' must be an initializer or a constant (nnc needs it at compile time)", what,
+                        v->onnx);
     int64_t n = imp_numel(v->rank, v->dims);
     if (n > max) return imp_fail(im, "%s '%s' has %lld values, more than %d", what, v->onnx, (long long)n, max);
     for (int64_t i = 0; i < n; i++) out[i] = (int64_t)v->c[i];
@@ -118,14 +119,12 @@ const char *imp_operand(imp *im, ival *v, int orank, const int64_t *odims) {
     return t ? imp_fit(im, t, v->rank, v->dims, orank, odims) : NULL;
 }
 
-int imp_dtype_ok(int dtype) {
-    return dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-}
+int imp_dtype_ok(int dtype) { return dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT; }
 
 const char *imp_dtype_name(int dtype) {
-    static const char *const names[] = {"UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64",
-                                        "STRING", "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64",
-                                        "COMPLEX128", "BFLOAT16"};
+    static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",  "INT16",
+                                        "INT32",     "INT64",  "STRING",    "BOOL",       "FLOAT16", "DOUBLE",
+                                        "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
     return dtype >= 0 && dtype <= 16 ? names[dtype] : "an unknown type";
 }
 

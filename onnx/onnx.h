@@ -10,8 +10,11 @@
  *   import_math.c   elementwise ops and activations
  *   import_reduce.c reductions, softmax on any axis, the normalizations
  *   import_shape.c  Reshape, Flatten, (Un)Squeeze, Transpose, Concat, Gather, Split
- *   import_slice.c  Slice, Expand, Tile, Shape, Size, DepthToSpace, SpaceToDepth
+ *   import_slice.c  Slice, Pad, Expand, Tile, Shape, Size, DepthToSpace, SpaceToDepth
  *   import_nn.c     MatMul, Gemm (dense), Conv, ConvTranspose, pools
+ *   import_loss.c   SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss, Trilu, Where (constant masks),
+ *                   ConstantOfShape, Range, EyeLike
+ *   import_rnn.c    LSTM, GRU, RNN as the lstm, gru and rnn layers (gates reordered)
  *   import_main.c   `nnc import`, and the in-memory import behind `nnc model.onnx`
  */
 #ifndef NNC_ONNX_H
