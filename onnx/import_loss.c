@@ -87,6 +87,17 @@ static int op_trilu(imp *im, const Onnx__NodeProto *n) {
     return masked(im, x, m);
 }
 
+/* Where of three constants, folded */
+static int where_consts(imp *im, const ival *c, const ival *x, const ival *y, int rank, const int64_t *d) {
+    int64_t total = imp_numel(rank, d);
+    double *v = arena_alloc(&im->a, (size_t)(total ? total : 1) * sizeof *v);
+    for (int64_t i = 0; i < total; i++)
+        v[i] = c->c[imp_bindex(c, rank, d, i)] != 0 ? x->c[imp_bindex(x, rank, d, i)] : y->c[imp_bindex(y, rank, d, i)];
+    if (imp_const_out(im, 0, rank, d, v)) return -1;
+    imp_find(im, im->node->output[0])->dtype = x->dtype;
+    return 0;
+}
+
 /* Where with a constant condition: x * c + y * (1 - c) */
 static int op_where(imp *im, const Onnx__NodeProto *n) {
     (void)n;
@@ -100,6 +111,7 @@ static int op_where(imp *im, const Onnx__NodeProto *n) {
     memcpy(t.dims, d, sizeof d);
     if (imp_bcast(im, &t, c, &r2, d2)) return -1;
     int64_t total = imp_numel(r2, d2);
+    if (x->c && y->c) return where_consts(im, c, x, y, r2, d2);
     double *m = arena_alloc(&im->a, (size_t)total * sizeof *m), *nm = arena_alloc(&im->a, (size_t)total * sizeof *m);
     for (int64_t i = 0; i < total; i++) m[i] = c->c[imp_bindex(c, r2, d2, i)] != 0, nm[i] = 1 - m[i];
     const char *ex = imp_operand(im, x, r2, d2), *ey = ex ? imp_operand(im, y, r2, d2) : NULL;

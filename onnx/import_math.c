@@ -183,7 +183,15 @@ static double fold(char op, double a, double b) {
     case '*': return a * b;
     case '/': return a / b;
     case '>': return a > b ? a : b;
-    default: return a < b ? a : b;
+    case '<': return a < b ? a : b;
+    case '=': return a == b;
+    case 'l': return a < b;
+    case 'g': return a > b;
+    case 'L': return a <= b;
+    case 'G': return a >= b;
+    case '&': return a != 0 && b != 0;
+    case '|': return a != 0 || b != 0;
+    default: return (a != 0) != (b != 0); /* '^' */
     }
 }
 
@@ -234,6 +242,27 @@ static int binop(imp *im, char op) {
     const char *e = binary(im, op, a, b, &rank, dims);
     return e ? imp_out(im, 0, e, rank, dims) : -1;
 }
+
+/* comparisons and logic fold on constants; nnc has no comparisons of tensors */
+static int compare(imp *im, char op) {
+    ival *a = imp_req(im, 0), *b = a ? imp_req(im, 1) : NULL;
+    int rank;
+    int64_t dims[IMP_MAX_RANK];
+    if (!b) return -1;
+    if (!a->c || !b->c) return imp_fail(im, "comparisons and logic ops of tensors are not supported (nnc has none)");
+    if (imp_bcast(im, a, b, &rank, dims) || fold_out(im, op, a, b, rank, dims)) return -1;
+    imp_find(im, im->node->output[0])->dtype = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    return 0;
+}
+
+static int op_equal(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '='); }
+static int op_less(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'l'); }
+static int op_greater(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'g'); }
+static int op_lesseq(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'L'); }
+static int op_greatereq(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'G'); }
+static int op_and(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '&'); }
+static int op_or(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '|'); }
+static int op_xor(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '^'); }
 
 static int op_add(imp *im, const Onnx__NodeProto *n) {
     (void)n;
@@ -347,7 +376,8 @@ const imp_op imp_ops_math[] = {{"Relu", op_relu},
                                {"Mul", op_mul},
                                {"Div", op_div},
                                {"Sum", op_sum},
-                               {"Mean", op_mean},
+                               {"Equal", op_equal}, {"Less", op_less}, {"Greater", op_greater}, {"LessOrEqual", op_lesseq},
+    {"GreaterOrEqual", op_greatereq}, {"And", op_and}, {"Or", op_or}, {"Xor", op_xor}, {"Mean", op_mean},
                                {"Max", op_max},
                                {"Min", op_min},
                                {"PRelu", op_prelu},

@@ -181,6 +181,41 @@ static int op_gather(imp *im, const Onnx__NodeProto *n) {
     return imp_out(im, 0, imp_reshape(im, imp_let(im, pick(im, e, x, ax, idx, k)), x->rank, pd, r, d), r, d);
 }
 
+/* GatherElements with constant indices: each output element's flat source index, then a pick
+ * from the flattened input (or a fold when the input is constant too) */
+static int op_gather_elements(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0), *iv = x ? imp_req(im, 1) : NULL;
+    int ax;
+    if (!iv || imp_axis(im, imp_ai(n, "axis", 0), x->rank, &ax)) return -1;
+    if (!iv->c) return imp_fail(im, "indices '%s' must be an initializer or a constant", iv->onnx);
+    if (iv->rank != x->rank) return imp_fail(im, "indices and data differ in rank");
+    int64_t k = imp_numel(iv->rank, iv->dims), all = imp_numel(x->rank, x->dims);
+    int64_t *src = arena_alloc(&im->a, (size_t)(k + 1) * sizeof *src);
+    for (int64_t j = 0; j < k; j++) {
+        int64_t f = j, at = 0, stride = 1, v = (int64_t)iv->c[j];
+        v += v < 0 ? x->dims[ax] : 0;
+        if (v < 0 || v >= x->dims[ax]) return imp_fail(im, "index %lld is out of range", (long long)iv->c[j]);
+        for (int i = x->rank - 1; i >= 0; i--) {
+            at += (i == ax ? v : f % iv->dims[i]) * stride;
+            f /= iv->dims[i], stride *= x->dims[i];
+        }
+        src[j] = at;
+    }
+    if (x->c) {
+        double *c = arena_alloc(&im->a, (size_t)(k + 1) * sizeof *c);
+        for (int64_t j = 0; j < k; j++) c[j] = x->c[src[j]];
+        if (imp_const_out(im, 0, iv->rank, iv->dims, c)) return -1;
+        imp_find(im, n->output[0])->dtype = x->dtype;
+        return 0;
+    }
+    ival flat = {.rank = 1, .dims = {all}};
+    const char *e = imp_float(im, x) ? imp_tensor(im, x) : NULL;
+    if (!e || !k) return e ? imp_fail(im, "no indices") : -1;
+    e = imp_let(im, imp_reshape(im, e, x->rank, x->dims, 1, &all));
+    return imp_out(im, 0, imp_reshape(im, imp_let(im, pick(im, e, &flat, 0, src, k)), 1, &k, iv->rank, iv->dims),
+                   iv->rank, iv->dims);
+}
+
 static int op_split(imp *im, const Onnx__NodeProto *n) {
     ival *x = imp_req(im, 0), *sv = imp_in(im, 1);
     int ax, no = (int)n->n_output;
@@ -210,4 +245,4 @@ static int op_split(imp *im, const Onnx__NodeProto *n) {
 
 const imp_op imp_ops_shape[] = {{"Reshape", op_reshape},     {"Flatten", op_flatten},     {"Squeeze", op_squeeze},
                                 {"Unsqueeze", op_unsqueeze}, {"Transpose", op_transpose}, {"Concat", op_concat},
-                                {"Gather", op_gather},       {"Split", op_split},         {NULL, NULL}};
+                                {"Gather", op_gather}, {"GatherElements", op_gather_elements},       {"Split", op_split},         {NULL, NULL}};
