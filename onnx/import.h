@@ -9,7 +9,8 @@
 #include "onnx_import.h"
 #include "../common/common.h"
 
-#define IMP_MAX_RANK 6 /* the language's rank limit */
+#define IMP_MAX_RANK 6                    /* the language's rank limit */
+#define IMP_MAX_VALUES ((int64_t)1 << 26) /* the largest constant the importer computes */
 
 typedef struct ival {
     const char *onnx;             /* the ONNX value name */
@@ -69,6 +70,7 @@ int imp_aints(const Onnx__NodeProto *n, const char *name, int64_t *out, int max)
 const char *imp_as(const Onnx__NodeProto *n, const char *name, const char *def);
 int imp_consts(imp *im, ival *v, const char *what, int64_t *out, int max);
 int64_t imp_numel(int rank, const int64_t *dims);
+double *imp_values(imp *im, int64_t n);
 const char *imp_shape(imp *im, int rank, const int64_t *dims);
 const char *imp_num(imp *im, double x);
 int imp_axis(imp *im, int64_t axis, int rank, int *out);

@@ -1,7 +1,8 @@
 /* import_loss.c — ops that need constant operands: SoftmaxCrossEntropyLoss and
  * NegativeLogLikelihoodLoss with constant labels (picking each row's class is a product with a
  * constant mask that also holds the class weights and the ignored rows), Trilu and Where as
- * products with constant masks, and ConstantOfShape, Range and EyeLike, which fold. */
+ * products with constant masks, CumSum and LRN as products with constant triangle and band
+ * matrices, and ConstantOfShape, Range and EyeLike, which fold. */
 #include "import.h"
 #include <math.h>
 
@@ -16,8 +17,9 @@ static const char *classes_last(imp *im, const char *lp, int rank, int64_t *perm
 /* the mask [N, d..., C] of the labels (weighted), and the sum of the weights of the rows counted */
 static double *label_mask(imp *im, const ival *x, const ival *lab, const ival *w, int64_t ii, double *den) {
     int64_t C = x->dims[1], R = imp_numel(lab->rank, lab->dims);
-    double *m = arena_alloc(&im->a, (size_t)(R * C) * sizeof *m);
+    double *m = imp_values(im, R * C);
     *den = 0;
+    if (!m) return NULL;
     for (int64_t r = 0; r < R; r++) {
         int64_t c = (int64_t)lab->c[r];
         if (c == ii) continue;
@@ -79,18 +81,19 @@ static int op_trilu(imp *im, const Onnx__NodeProto *n) {
     if (x->rank < 2) return imp_fail(im, "Trilu needs a matrix");
     int64_t R = x->dims[x->rank - 2], C = x->dims[x->rank - 1], total = imp_numel(x->rank, x->dims);
     int up = (int)imp_ai(n, "upper", 1);
-    double *m = arena_alloc(&im->a, (size_t)total * sizeof *m);
-    for (int64_t i = 0; i < total; i++) {
+    double *m = imp_values(im, total);
+    for (int64_t i = 0; m && i < total; i++) {
         int64_t r = i / C % R, c = i % C;
         m[i] = up ? c - r >= k : c - r <= k;
     }
-    return masked(im, x, m);
+    return m ? masked(im, x, m) : -1;
 }
 
 /* Where of three constants, folded */
 static int where_consts(imp *im, const ival *c, const ival *x, const ival *y, int rank, const int64_t *d) {
     int64_t total = imp_numel(rank, d);
-    double *v = arena_alloc(&im->a, (size_t)(total ? total : 1) * sizeof *v);
+    double *v = imp_values(im, total);
+    if (!v) return -1;
     for (int64_t i = 0; i < total; i++)
         v[i] = c->c[imp_bindex(c, rank, d, i)] != 0 ? x->c[imp_bindex(x, rank, d, i)] : y->c[imp_bindex(y, rank, d, i)];
     if (imp_const_out(im, 0, rank, d, v)) return -1;
@@ -112,7 +115,8 @@ static int op_where(imp *im, const Onnx__NodeProto *n) {
     if (imp_bcast(im, &t, c, &r2, d2)) return -1;
     int64_t total = imp_numel(r2, d2);
     if (x->c && y->c) return where_consts(im, c, x, y, r2, d2);
-    double *m = arena_alloc(&im->a, (size_t)total * sizeof *m), *nm = arena_alloc(&im->a, (size_t)total * sizeof *m);
+    double *m = imp_values(im, total), *nm = m ? imp_values(im, total) : NULL;
+    if (!nm) return -1;
     for (int64_t i = 0; i < total; i++) m[i] = c->c[imp_bindex(c, r2, d2, i)] != 0, nm[i] = 1 - m[i];
     const char *ex = imp_operand(im, x, r2, d2), *ey = ex ? imp_operand(im, y, r2, d2) : NULL;
     if (!ey) return -1;
@@ -148,8 +152,9 @@ static int op_constantofshape(imp *im, const Onnx__NodeProto *n) {
             return imp_fail(im, "a value of type %s is not supported", imp_dtype_name(dt));
     }
     int64_t total = imp_numel(k, d);
-    double *c = arena_alloc(&im->a, (size_t)(total ? total : 1) * sizeof *c);
-    for (int64_t i = 0; i < total; i++) c[i] = v;
+    double *c = imp_values(im, total);
+    for (int64_t i = 0; c && i < total; i++) c[i] = v;
+    if (!c) return -1;
     if (imp_const_out(im, 0, k, d, c)) return -1;
     imp_find(im, n->output[0])->dtype = dt;
     return 0;
@@ -164,7 +169,7 @@ static int op_range(imp *im, const Onnx__NodeProto *n) {
     double s = v[0]->c[0], l = v[1]->c[0], dl = v[2]->c[0];
     int64_t k = dl ? (int64_t)ceil((l - s) / dl) : 0;
     if (k < 1 || k > ((int64_t)1 << 24)) return imp_fail(im, "a range of %lld elements is not supported", (long long)k);
-    double *c = arena_alloc(&im->a, (size_t)k * sizeof *c);
+    double *c = imp_values(im, k);
     for (int64_t i = 0; i < k; i++) c[i] = s + (double)i * dl;
     if (imp_const_out(im, 0, 1, &k, c)) return -1;
     imp_find(im, n->output[0])->dtype = v[0]->dtype;
@@ -176,14 +181,63 @@ static int op_eyelike(imp *im, const Onnx__NodeProto *n) {
     if (!x) return -1;
     if (x->rank != 2) return imp_fail(im, "EyeLike needs a matrix");
     int64_t k = imp_ai(n, "k", 0), total = imp_numel(2, x->dims);
-    double *c = arena_alloc(&im->a, (size_t)total * sizeof *c);
-    for (int64_t i = 0; i < total; i++) c[i] = i % x->dims[1] - i / x->dims[1] == k;
+    double *c = imp_values(im, total);
+    for (int64_t i = 0; c && i < total; i++) c[i] = i % x->dims[1] - i / x->dims[1] == k;
+    if (!c) return -1;
     if (imp_const_out(im, 0, 2, x->dims, c)) return -1;
     imp_find(im, n->output[0])->dtype = (int)imp_ai(n, "dtype", x->dtype);
     return 0;
 }
 
-const imp_op imp_ops_loss[] = {{"SoftmaxCrossEntropyLoss", op_sce},
+/* x with axis moved last as a permutation into perm (identity when it is last already) */
+static const char *axis_last(imp *im, const char *e, int rank, int ax, int64_t *perm, int64_t *inv) {
+    for (int i = 0, k = 0; i < rank; i++)
+        if (i != ax) perm[k++] = i;
+    perm[rank - 1] = ax;
+    for (int i = 0; i < rank; i++) inv[perm[i]] = i;
+    return ax == rank - 1 ? e : arena_printf(&im->a, "permute(%s, %s)", e, imp_shape(im, rank, perm));
+}
+
+/* CumSum along a constant axis: a product with a triangular matrix of ones */
+static int op_cumsum(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0), *av = x ? imp_req(im, 1) : NULL;
+    int64_t a, perm[IMP_MAX_RANK], inv[IMP_MAX_RANK];
+    int ax, ex = (int)imp_ai(n, "exclusive", 0), rev = (int)imp_ai(n, "reverse", 0);
+    if (!av || imp_consts(im, av, "axis", &a, 1) < 0 || imp_axis(im, a, x->rank, &ax) || !imp_float(im, x)) return -1;
+    int64_t k = x->dims[ax], md[2] = {k, k};
+    double *m = imp_values(im, k > 8192 ? IMP_MAX_VALUES + 1 : k * k);
+    if (!m) return -1;
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t i = 0; i < k; i++) m[j * k + i] = rev ? (ex ? j > i : j >= i) : (ex ? j < i : j <= i);
+    const char *e = axis_last(im, imp_tensor(im, x), x->rank, ax, perm, inv);
+    e = arena_printf(&im->a, "matmul(%s, %s)", e, imp_param(im, "triangle", 2, md, m));
+    if (x->rank < 2) return imp_fail(im, "CumSum of a vector is not supported (nnc's matmul needs a matrix)");
+    if (ax != x->rank - 1) e = arena_printf(&im->a, "permute(%s, %s)", imp_let(im, e), imp_shape(im, x->rank, inv));
+    return imp_out(im, 0, e, x->rank, x->dims);
+}
+
+/* LRN: the sum of squares over a window of channels is a product with a band matrix */
+static int op_lrn(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    int64_t size = imp_ai(n, "size", 0), perm[IMP_MAX_RANK], inv[IMP_MAX_RANK];
+    if (!x || !imp_float(im, x)) return -1;
+    if (x->rank < 3 || size < 1) return imp_fail(im, "LRN needs [N, C, ...] and a size");
+    int64_t C = x->dims[1], md[2] = {C, C}, lo = (size - 1) / 2, hi = size - 1 - lo;
+    double *m = imp_values(im, C > 8192 ? IMP_MAX_VALUES + 1 : C * C);
+    if (!m) return -1;
+    for (int64_t j = 0; j < C; j++)
+        for (int64_t c = 0; c < C; c++) m[j * C + c] = j >= c - lo && j <= c + hi;
+    const char *xp = imp_let(im, axis_last(im, imp_tensor(im, x), x->rank, 1, perm, inv));
+    const char *s = arena_printf(&im->a, "matmul(%s * %s, %s)", xp, xp, imp_param(im, "band", 2, md, m));
+    const char *y = arena_printf(&im->a, "%s / pow(%s + %s * %s, %s)", xp, imp_num(im, imp_af(n, "bias", 1)),
+                                 imp_num(im, imp_af(n, "alpha", 1e-4) / (double)size), imp_let(im, s),
+                                 imp_num(im, imp_af(n, "beta", 0.75)));
+    y = arena_printf(&im->a, "permute(%s, %s)", imp_let(im, y), imp_shape(im, x->rank, inv));
+    return imp_out(im, 0, y, x->rank, x->dims);
+}
+
+const imp_op imp_ops_loss[] = {
+    {"CumSum", op_cumsum}, {"LRN", op_lrn},{"SoftmaxCrossEntropyLoss", op_sce},
                                {"NegativeLogLikelihoodLoss", op_nll},
                                {"Trilu", op_trilu},
                                {"Where", op_where},

@@ -149,7 +149,10 @@ static int op_hardswish(imp *im, const Onnx__NodeProto *n) {
 static int op_dropout(imp *im, const Onnx__NodeProto *n) {
     ival *mode = imp_in(im, 2);
     if (n->n_output > 1 && n->output[1][0]) return imp_fail(im, "the mask output of Dropout is not supported");
-    if (mode && (!mode->c || mode->c[0] != 0)) return imp_fail(im, "Dropout in training mode is not supported");
+    ival *ratio = imp_in(im, 1);
+    int zero = ratio && ratio->c && ratio->c[0] == 0; /* training with ratio 0 keeps everything */
+    if (mode && (!mode->c || mode->c[0] != 0) && !zero)
+        return imp_fail(im, "Dropout in training mode is not supported (nnc's dropout draws its own mask)");
     return unary(im, "@");
 }
 
@@ -197,7 +200,8 @@ static double fold(char op, double a, double b) {
 
 static int fold_out(imp *im, char op, const ival *a, const ival *b, int rank, const int64_t *dims) {
     int64_t n = imp_numel(rank, dims);
-    double *c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *c);
+    double *c = imp_values(im, n);
+    if (!c) return -1;
     for (int64_t i = 0; i < n; i++)
         c[i] = fold(op, a->c[imp_bindex(a, rank, dims, i)], b->c[imp_bindex(b, rank, dims, i)]);
     int r = imp_const_out(im, 0, rank, dims, c);

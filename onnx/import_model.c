@@ -53,6 +53,13 @@ static int typed_values(const Onnx__TensorProto *t, int64_t n, double *c) {
     return 1;
 }
 
+/* the most values any typed field of t holds */
+static int64_t typed_count(const Onnx__TensorProto *t) {
+    size_t n[] = {t->n_float_data, t->n_double_data, t->n_int64_data, t->n_uint64_data, t->n_int32_data}, m = 0;
+    for (int i = 0; i < 5; i++) m = n[i] > m ? n[i] : m;
+    return (int64_t)m;
+}
+
 /* a TensorProto as a constant value named NAME */
 static ival *tensor_value(imp *im, const Onnx__TensorProto *t, const char *name) {
     int dt = t->data_type;
@@ -73,17 +80,22 @@ static ival *tensor_value(imp *im, const Onnx__TensorProto *t, const char *name)
     double one;
     if (dt != ONNX__TENSOR_PROTO__DATA_TYPE__BOOL && !raw_value(dt, (const uint8_t *)"\0\0\0\0\0\0\0\0", 0, &one))
         return imp_fail(im, "tensor '%s' is %s, a type nnc does not import", name, imp_dtype_name(dt)), NULL;
-    v->c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *v->c);
-    if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)n * dtype_bytes(dt))
-            return imp_fail(im, "tensor '%s' has %zu bytes of data, not the %lld its shape needs", name,
-                            t->raw_data.len, (long long)((size_t)n * dtype_bytes(dt))),
-                   NULL;
-        for (int64_t i = 0; i < n; i++) raw_value(dt, t->raw_data.data, (size_t)i, &v->c[i]);
-    } else if (!typed_values(t, n, v->c))
-        return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
-                        imp_shape(im, v->rank, v->dims)),
+    size_t bytes = dtype_bytes(dt);
+    if (n == INT64_MAX)
+        return imp_fail(im, "tensor '%s' of shape %s has more than 2^63 elements", name, imp_shape(im, v->rank, v->dims)),
                NULL;
+    if (t->has_raw_data && ((size_t)n > t->raw_data.len / bytes || t->raw_data.len != (size_t)n * bytes))
+        return imp_fail(im, "tensor '%s' has %zu bytes of data; its shape %s needs %lld values of %zu bytes", name,
+                        t->raw_data.len, imp_shape(im, v->rank, v->dims), (long long)n, bytes), NULL;
+    if (!t->has_raw_data && n > typed_count(t))
+        return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
+                        imp_shape(im, v->rank, v->dims)), NULL;
+    v->c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *v->c);
+    if (t->has_raw_data)
+        for (int64_t i = 0; i < n; i++) raw_value(dt, t->raw_data.data, (size_t)i, &v->c[i]);
+    else if (!typed_values(t, n, v->c))
+        return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
+                        imp_shape(im, v->rank, v->dims)), NULL;
     return v;
 }
 
@@ -114,7 +126,7 @@ static int value_shape(imp *im, const Onnx__ValueInfoProto *vi, int *dtype, int 
         if (d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
             return imp_fail(im, "graph value '%s' has the dynamic dimension %s (axis %d); nnc needs static shapes",
                             vi->name,
-                            d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                            d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param
                                 ? arena_printf(&im->a, "'%s'", d->dim_param)
                                 : "(unknown)",
                             i);
@@ -227,11 +239,28 @@ static const char *model_name(imp *im) {
     return imp_name(im, dot ? arena_strndup(&im->a, base, (size_t)(dot - base)) : base);
 }
 
+/* the names the importer relies on (optional in the protobuf): -1 after an error */
+static int check_names(imp *im, const Onnx__GraphProto *g) {
+    for (size_t i = 0; i < g->n_input + g->n_output; i++) {
+        const Onnx__ValueInfoProto *vi = i < g->n_input ? g->input[i] : g->output[i - g->n_input];
+        if (!vi->name || !*vi->name) return imp_fail(im, "graph %s %zu has no name", i < g->n_input ? "input" : "output",
+                                                     (i < g->n_input ? i : i - g->n_input) + 1);
+    }
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        if (!n->op_type || !*n->op_type) return imp_fail(im, "node %zu has no op type", i + 1);
+        for (size_t k = 0; k < n->n_attribute; k++)
+            if (!n->attribute[k]->name) return imp_fail(im, "node %zu (%s) has an attribute without a name", i + 1,
+                                                        n->op_type);
+    }
+    return 0;
+}
+
 static int import_graph(imp *im, const Onnx__ModelProto *m, strbuf *nn) {
     const Onnx__GraphProto *g = m->graph;
     strbuf outs;
     sb_init(&outs);
-    int rc = opset_of(im, m) || add_initializers(im, g) || add_inputs(im, g);
+    int rc = opset_of(im, m) || check_names(im, g) || add_initializers(im, g) || add_inputs(im, g);
     for (size_t i = 0; !rc && i < g->n_node; i++) rc = add_node(im, g->node[i]);
     for (size_t i = 0; !rc && i < g->n_output; i++) rc = add_output(im, g->output[i], &outs);
     if (!rc && !g->n_output) rc = imp_fail(im, "the graph has no outputs");

@@ -46,10 +46,19 @@ int imp_consts(imp *im, ival *v, const char *what, int64_t *out, int max) {
     return (int)n;
 }
 
+/* the element count, saturated at INT64_MAX */
 int64_t imp_numel(int rank, const int64_t *dims) {
     int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
+    for (int i = 0; i < rank; i++) n = dims[i] && n > INT64_MAX / dims[i] ? INT64_MAX : n * dims[i];
     return n;
+}
+
+/* room for N values of a constant the importer computes (masks, folds); NULL after an error
+ * when N is more than IMP_MAX_VALUES */
+double *imp_values(imp *im, int64_t n) {
+    if (n < 0 || n > IMP_MAX_VALUES)
+        return imp_fail(im, "a constant of %lld values, more than the importer computes (2^26)", (long long)n), NULL;
+    return arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof(double));
 }
 
 const char *imp_shape(imp *im, int rank, const int64_t *dims) {

@@ -7,13 +7,13 @@
  *   import_model.c  onnx_import(): initializers, inputs, nodes in order, outputs, the weights file
  *   import_graph.c  values, .nn names, parameters and statements; errors naming node and op
  *   import_util.c   attributes, constant inputs, shapes, numbers, numpy broadcasting
- *   import_math.c   elementwise ops and activations
+ *   import_math.c   elementwise ops, activations, comparisons folded on constants
  *   import_reduce.c reductions, softmax on any axis, the normalizations
- *   import_shape.c  Reshape, Flatten, (Un)Squeeze, Transpose, Concat, Gather, Split
+ *   import_shape.c  Reshape, Flatten, (Un)Squeeze, Transpose, Concat, Gather(Elements), Split
  *   import_slice.c  Slice, Pad, Expand, Tile, Shape, Size, DepthToSpace, SpaceToDepth
  *   import_nn.c     MatMul, Gemm (dense), Conv, ConvTranspose, pools
  *   import_loss.c   SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss, Trilu, Where (constant masks),
- *                   ConstantOfShape, Range, EyeLike
+ *                   CumSum, LRN (constant matrices), ConstantOfShape, Range, EyeLike
  *   import_rnn.c    LSTM, GRU, RNN as the lstm, gru and rnn layers (gates reordered)
  *   import_main.c   `nnc import`, and the in-memory import behind `nnc model.onnx`
  */

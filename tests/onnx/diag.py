@@ -42,6 +42,14 @@ def cases():
     short = helper.make_tensor("c", F, [2, 3], b"\0" * 24, raw=True)
     short.raw_data = b"\0" * 8
     yield "short_raw_data", model([helper.make_node("Add", ["x", "c"], ["y"], name="a")], [x], [y], [short])
+    yield "no_op_type", model([helper.make_node("", ["x"], ["y"])], [x], [y])
+    big = helper.make_tensor("s", TensorProto.INT64, [3], [100000, 100000, 100000])
+    yield "huge_constant", model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="k"),
+                                  helper.make_node("Add", ["x", "c"], ["y"], name="a")], [x], [y], [big])
+    huge = helper.make_tensor("c", F, [1], b"\0" * 4, raw=True)
+    del huge.dims[:]
+    huge.dims.extend([1 << 40, 1 << 40])
+    yield "huge_initializer", model([helper.make_node("Add", ["x", "c"], ["y"], name="a")], [x], [y], [huge])
     yield "not_protobuf", b"this is not an ONNX model\n"
     yield "truncated", model([relu], [x], [y]).SerializeToString()[:-7]
     yield "empty", b""
