@@ -106,25 +106,42 @@ def compile_case(nnc, work, prefix):
     return None if r.returncode == 0 else short(r.stderr)
 
 
-def build(cases):
-    """all cases' C into build/onnx/nodes.so with make -j2; the cases that did not compile get a reason"""
-    objs = [os.path.join(c["work"], c["prefix"] + ".o") for c in cases]
+def unity(cases, k):
+    """the C of cases as one translation unit: each file's static kernels and helpers renamed with its prefix"""
+    path = os.path.join(OUT, "unity%d.c" % k)
+    with open(path, "w") as f:
+        for c in cases:
+            src = open(os.path.join(c["work"], c["prefix"] + ".c")).read()
+            src = re.sub(r"\b(k\d+_|nnc_\w+)", c["prefix"] + r"_\1", src)
+            f.write('#line 1 "%s"\n%s\n' % (os.path.join(c["work"], c["prefix"] + ".c"), src))
+    return path
+
+
+def build(cases, groups=8):
+    """all cases' C into build/onnx/nodes.so with make -j2, in a few translation units; when one does
+    not compile, each case is built alone to find those that do not"""
+    chunks = [cases[i::groups] for i in range(groups) if cases[i::groups]]
+    units = [unity(ch, k) for k, ch in enumerate(chunks)]
+    objs = [u[:-2] + ".o" for u in units]
+    for o in objs:
+        if os.path.exists(o):
+            os.remove(o)
     with open(os.path.join(OUT, "Makefile"), "w") as f:
-        f.write("CFLAGS = -std=c99 -O1 -fPIC -w -I%s/runtime\n" % ROOT)
+        f.write("CFLAGS = -std=c99 -O0 -fPIC -w -I%s/runtime %s\n" % (
+            ROOT, " ".join("-I" + c["work"] for c in cases)))
         f.write("nodes.so: %s\n\tcc -shared -o $@ $^ -L%s/build -lnnrt -Wl,-rpath,%s/build -lm\n"
                 % (" ".join(objs), ROOT, ROOT))
         f.write("%.o: %.c\n\tcc $(CFLAGS) -c $< -o $@\n")
     r = subprocess.run(["make", "-s", "-k", "-j2", "-C", OUT, "nodes.so"], capture_output=True, text=True)
-    if r.returncode != 0:
-        bad = [c for c, o in zip(cases, objs) if not os.path.exists(o)]
-        for c in bad:
-            c["status"], c["reason"] = "fail", "the generated C does not compile"
-        good = [c for c in cases if c not in bad]
-        if bad and good:
-            return build(good)
-        sys.stderr.write(r.stderr[-3000:])
-        return None
-    return ctypes.CDLL(os.path.join(OUT, "nodes.so"))
+    if r.returncode == 0:
+        return ctypes.CDLL(os.path.join(OUT, "nodes.so"))
+    if groups < len(cases):  # find the culprits: one translation unit per case
+        return build(cases, len(cases))
+    for ch, o in zip(chunks, objs):
+        if not os.path.exists(o):
+            ch[0]["status"], ch[0]["reason"] = "fail", "the generated C does not compile"
+    good = [c for c in cases if c["status"] == "ok"]
+    return build(good, len(cases)) if good and len(good) < len(cases) else None
 
 
 def run_case(lib, c):
