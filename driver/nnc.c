@@ -2,8 +2,9 @@
  * MAX_SOURCE bytes, no NUL bytes), checks the outputs' places, runs the
  * pipeline (compile.c) and writes the outputs atomically; every write is
  * checked. `nnc train|run` compile the trainer in memory and hand it to
- * launch.c, which builds, caches and runs it. Exit status: 0 ok, 1 compile
- * or I/O errors, 2 usage errors. */
+ * launch.c, which builds, caches and runs it. `nnc import` and an .onnx
+ * input go to the ONNX importer (onnx/onnx_import.h). Exit status: 0 ok,
+ * 1 compile or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
 #include "launch.h"
@@ -30,6 +31,9 @@ static const char usage_head[] =
     "       nnc run [options] file.nn COMMAND [trainer arguments]\n"
     "                   build the --main trainer with $CC (or cc) against libnnrt, cached\n"
     "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...'\n"
+    "       nnc import [-o model.nn] [--weights model.safetensors] model.onnx\n"
+    "                   an ONNX model as .nn source and a safetensors file of its weights; 'nnc\n"
+    "                   model.onnx' imports in memory and compiles with the weights embedded\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";

@@ -257,6 +257,55 @@ static int op_gmax(imp *im, const Onnx__NodeProto *n) {
     return global_pool(im, 0);
 }
 
-const imp_op imp_ops_nn[] = {{"MatMul", op_matmul},          {"Gemm", op_gemm},          {"Conv", op_conv},
+/* the integer scale of Resize/Upsample on H and W (N and C kept): scales, or sizes over the input */
+static int resize_scale(imp *im, const Onnx__NodeProto *n, const ival *x, int64_t *s) {
+    ival *sc = imp_in(im, im->opset >= 11 ? 2 : 1), *sz = im->opset >= 11 ? imp_in(im, 3) : NULL;
+    double f[4] = {1, 1, 1, 1};
+    if (im->err[0]) return -1;
+    if (x->rank != 4) return imp_fail(im, "input of rank %d: nnc upsamples [N, C, H, W] only", x->rank);
+    if ((sc && !sc->c) || (sz && !sz->c))
+        return imp_fail(im, "'%s' must be an initializer or a constant", (sc && !sc->c ? sc : sz)->onnx);
+    if (sz && sz->c && imp_numel(sz->rank, sz->dims) == 4)
+        for (int i = 0; i < 4; i++) f[i] = sz->c[i] / (double)x->dims[i];
+    else if (sc && sc->c && imp_numel(sc->rank, sc->dims) == 4) memcpy(f, sc->c, sizeof f);
+    else if (!sc || imp_numel(sc->rank, sc->dims)) return imp_fail(im, "scales or sizes must be constants of 4 values");
+    (void)n;
+    if (f[0] != 1 || f[1] != 1 || f[2] != f[3] || f[2] < 1 || f[2] != (double)(int64_t)f[2])
+        return imp_fail(im, "scales %gx%gx%gx%g: nnc upsamples H and W by one integer factor", f[0], f[1], f[2], f[3]);
+    return *s = (int64_t)f[2], 0;
+}
+
+/* 1 when ONNX's nearest pixel for coordinates CT and rounding NM is PyTorch's, floor(x / s), for
+ * every integer scale s: with half-pixel centres x / s + (0.5 / s - 0.5) lies strictly within 0.5
+ * of floor(x / s), so both roundings agree; asymmetric coordinates need floor */
+static int nearest_is_floor(const char *ct, const char *nm) {
+    if (!strcmp(ct, "half_pixel") || !strcmp(ct, "pytorch_half_pixel"))
+        return !strcmp(nm, "round_prefer_floor") || !strcmp(nm, "round_prefer_ceil");
+    return !strcmp(ct, "asymmetric") && !strcmp(nm, "floor");
+}
+
+/* Resize and Upsample as upsample: nearest (as nearest_is_floor allows) or linear with half-pixel
+ * centres (PyTorch's bilinear with align_corners = False); integer scales on H and W */
+static int op_resize(imp *im, const Onnx__NodeProto *n) {
+    ival *x = imp_req(im, 0);
+    int64_t s = 1;
+    if (!x || !imp_float(im, x) || resize_scale(im, n, x, &s)) return -1;
+    int old = im->opset < 11; /* Upsample and Resize-10: asymmetric coordinates, nearest rounds down */
+    const char *mode = imp_as(n, "mode", "nearest");
+    const char *ct = old ? "asymmetric" : imp_as(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = old ? "floor" : imp_as(n, "nearest_mode", "round_prefer_floor");
+    int nearest = !strcmp(mode, "nearest"), linear = !strcmp(mode, "linear");
+    if (!(nearest && nearest_is_floor(ct, nm)) &&
+        !(linear && (!strcmp(ct, "half_pixel") || !strcmp(ct, "pytorch_half_pixel"))))
+        return imp_fail(im, "mode %s with %s coordinates%s%s is not supported (nnc's upsample is PyTorch's nearest "
+                        "and bilinear with align_corners = False)", mode, ct, nearest ? " and rounding " : "",
+                        nearest ? nm : "");
+    int64_t od[4] = {x->dims[0], x->dims[1], x->dims[2] * s, x->dims[3] * s};
+    return imp_out(im, 0, arena_printf(&im->a, "upsample(%s, %lld, mode = %s)", imp_tensor(im, x), (long long)s,
+                                       nearest ? "nearest" : "bilinear"), 4, od);
+}
+
+const imp_op imp_ops_nn[] = {
+    {"Resize", op_resize}, {"Upsample", op_resize},{"MatMul", op_matmul},          {"Gemm", op_gemm},          {"Conv", op_conv},
                              {"ConvTranspose", op_convt},    {"MaxPool", op_maxpool},    {"AveragePool", op_avgpool},
                              {"GlobalAveragePool", op_gavg}, {"GlobalMaxPool", op_gmax}, {NULL, NULL}};

@@ -11,7 +11,7 @@
  *   import_reduce.c reductions, softmax on any axis, the normalizations
  *   import_shape.c  Reshape, Flatten, (Un)Squeeze, Transpose, Concat, Gather(Elements), Split
  *   import_slice.c  Slice, Pad, Expand, Tile, Shape, Size, DepthToSpace, SpaceToDepth
- *   import_nn.c     MatMul, Gemm (dense), Conv, ConvTranspose, pools
+ *   import_nn.c     MatMul, Gemm (dense), Conv, ConvTranspose, pools, Resize and Upsample (upsample)
  *   import_loss.c   SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss, Trilu, Where (constant masks),
  *                   CumSum, LRN (constant matrices), ConstantOfShape, Range, EyeLike
  *   import_rnn.c    LSTM, GRU, RNN as the lstm, gru and rnn layers (gates reordered)

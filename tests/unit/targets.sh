@@ -77,7 +77,7 @@ else fail "the check misses a call or include across targets"; sed 's/^/    /' $
 # ---- a new target: one folder and one row -----------------------------------
 C=$T/tree
 mkdir -p $C/build
-cp -rp Makefile common frontend ir codegen driver runtime $C/
+cp -rp Makefile common frontend ir codegen driver runtime onnx $C/
 cp -rp $B/obj $B/gen $C/build/ 2>/dev/null # only to build less
 mkdir $C/codegen/sched
 cp tests/unit/sched/emit.c $C/codegen/sched/
