@@ -236,8 +236,9 @@ static int op_lrn(imp *im, const Onnx__NodeProto *n) {
     return imp_out(im, 0, y, x->rank, x->dims);
 }
 
-const imp_op imp_ops_loss[] = {
-    {"CumSum", op_cumsum}, {"LRN", op_lrn},{"SoftmaxCrossEntropyLoss", op_sce},
+const imp_op imp_ops_loss[] = {{"CumSum", op_cumsum},
+                               {"LRN", op_lrn},
+                               {"SoftmaxCrossEntropyLoss", op_sce},
                                {"NegativeLogLikelihoodLoss", op_nll},
                                {"Trilu", op_trilu},
                                {"Where", op_where},

@@ -259,14 +259,38 @@ static int compare(imp *im, char op) {
     return 0;
 }
 
-static int op_equal(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '='); }
-static int op_less(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'l'); }
-static int op_greater(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'g'); }
-static int op_lesseq(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'L'); }
-static int op_greatereq(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, 'G'); }
-static int op_and(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '&'); }
-static int op_or(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '|'); }
-static int op_xor(imp *im, const Onnx__NodeProto *n) { (void)n; return compare(im, '^'); }
+static int op_equal(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, '=');
+}
+static int op_less(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, 'l');
+}
+static int op_greater(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, 'g');
+}
+static int op_lesseq(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, 'L');
+}
+static int op_greatereq(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, 'G');
+}
+static int op_and(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, '&');
+}
+static int op_or(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, '|');
+}
+static int op_xor(imp *im, const Onnx__NodeProto *n) {
+    (void)n;
+    return compare(im, '^');
+}
 
 static int op_add(imp *im, const Onnx__NodeProto *n) {
     (void)n;
@@ -380,8 +404,15 @@ const imp_op imp_ops_math[] = {{"Relu", op_relu},
                                {"Mul", op_mul},
                                {"Div", op_div},
                                {"Sum", op_sum},
-                               {"Equal", op_equal}, {"Less", op_less}, {"Greater", op_greater}, {"LessOrEqual", op_lesseq},
-    {"GreaterOrEqual", op_greatereq}, {"And", op_and}, {"Or", op_or}, {"Xor", op_xor}, {"Mean", op_mean},
+                               {"Equal", op_equal},
+                               {"Less", op_less},
+                               {"Greater", op_greater},
+                               {"LessOrEqual", op_lesseq},
+                               {"GreaterOrEqual", op_greatereq},
+                               {"And", op_and},
+                               {"Or", op_or},
+                               {"Xor", op_xor},
+                               {"Mean", op_mean},
                                {"Max", op_max},
                                {"Min", op_min},
                                {"PRelu", op_prelu},

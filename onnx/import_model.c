@@ -12,8 +12,18 @@ static size_t dtype_bytes(int dt) {
 
 /* element i of a raw little-endian buffer of an ONNX type; 0 when the type has no raw form here */
 static int raw_value(int dt, const uint8_t *p, size_t i, double *out) {
-    union { float f; double d; int64_t i64; uint64_t u64; int32_t i32; uint32_t u32; int16_t i16; uint16_t u16;
-            int8_t i8; uint8_t u8; } u;
+    union {
+        float f;
+        double d;
+        int64_t i64;
+        uint64_t u64;
+        int32_t i32;
+        uint32_t u32;
+        int16_t i16;
+        uint16_t u16;
+        int8_t i8;
+        uint8_t u8;
+    } u;
     size_t n = dtype_bytes(dt);
     if (!n || dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) return 0;
     memcpy(&u, p + n * i, n);
@@ -82,20 +92,24 @@ static ival *tensor_value(imp *im, const Onnx__TensorProto *t, const char *name)
         return imp_fail(im, "tensor '%s' is %s, a type nnc does not import", name, imp_dtype_name(dt)), NULL;
     size_t bytes = dtype_bytes(dt);
     if (n == INT64_MAX)
-        return imp_fail(im, "tensor '%s' of shape %s has more than 2^63 elements", name, imp_shape(im, v->rank, v->dims)),
+        return imp_fail(im, "tensor '%s' of shape %s has more than 2^63 elements", name,
+                        imp_shape(im, v->rank, v->dims)),
                NULL;
     if (t->has_raw_data && ((size_t)n > t->raw_data.len / bytes || t->raw_data.len != (size_t)n * bytes))
         return imp_fail(im, "tensor '%s' has %zu bytes of data; its shape %s needs %lld values of %zu bytes", name,
-                        t->raw_data.len, imp_shape(im, v->rank, v->dims), (long long)n, bytes), NULL;
+                        t->raw_data.len, imp_shape(im, v->rank, v->dims), (long long)n, bytes),
+               NULL;
     if (!t->has_raw_data && n > typed_count(t))
         return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
-                        imp_shape(im, v->rank, v->dims)), NULL;
+                        imp_shape(im, v->rank, v->dims)),
+               NULL;
     v->c = arena_alloc(&im->a, (size_t)(n ? n : 1) * sizeof *v->c);
     if (t->has_raw_data)
         for (int64_t i = 0; i < n; i++) raw_value(dt, t->raw_data.data, (size_t)i, &v->c[i]);
     else if (!typed_values(t, n, v->c))
         return imp_fail(im, "tensor '%s' has fewer values than its shape %s needs", name,
-                        imp_shape(im, v->rank, v->dims)), NULL;
+                        imp_shape(im, v->rank, v->dims)),
+               NULL;
     return v;
 }
 
@@ -243,15 +257,16 @@ static const char *model_name(imp *im) {
 static int check_names(imp *im, const Onnx__GraphProto *g) {
     for (size_t i = 0; i < g->n_input + g->n_output; i++) {
         const Onnx__ValueInfoProto *vi = i < g->n_input ? g->input[i] : g->output[i - g->n_input];
-        if (!vi->name || !*vi->name) return imp_fail(im, "graph %s %zu has no name", i < g->n_input ? "input" : "output",
-                                                     (i < g->n_input ? i : i - g->n_input) + 1);
+        if (!vi->name || !*vi->name)
+            return imp_fail(im, "graph %s %zu has no name", i < g->n_input ? "input" : "output",
+                            (i < g->n_input ? i : i - g->n_input) + 1);
     }
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         if (!n->op_type || !*n->op_type) return imp_fail(im, "node %zu has no op type", i + 1);
         for (size_t k = 0; k < n->n_attribute; k++)
-            if (!n->attribute[k]->name) return imp_fail(im, "node %zu (%s) has an attribute without a name", i + 1,
-                                                        n->op_type);
+            if (!n->attribute[k]->name)
+                return imp_fail(im, "node %zu (%s) has an attribute without a name", i + 1, n->op_type);
     }
     return 0;
 }

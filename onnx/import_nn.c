@@ -267,8 +267,10 @@ static int resize_scale(imp *im, const Onnx__NodeProto *n, const ival *x, int64_
         return imp_fail(im, "'%s' must be an initializer or a constant", (sc && !sc->c ? sc : sz)->onnx);
     if (sz && sz->c && imp_numel(sz->rank, sz->dims) == 4)
         for (int i = 0; i < 4; i++) f[i] = sz->c[i] / (double)x->dims[i];
-    else if (sc && sc->c && imp_numel(sc->rank, sc->dims) == 4) memcpy(f, sc->c, sizeof f);
-    else if (!sc || imp_numel(sc->rank, sc->dims)) return imp_fail(im, "scales or sizes must be constants of 4 values");
+    else if (sc && sc->c && imp_numel(sc->rank, sc->dims) == 4)
+        memcpy(f, sc->c, sizeof f);
+    else if (!sc || imp_numel(sc->rank, sc->dims))
+        return imp_fail(im, "scales or sizes must be constants of 4 values");
     (void)n;
     if (f[0] != 1 || f[1] != 1 || f[2] != f[3] || f[2] < 1 || f[2] != (double)(int64_t)f[2])
         return imp_fail(im, "scales %gx%gx%gx%g: nnc upsamples H and W by one integer factor", f[0], f[1], f[2], f[3]);
@@ -297,15 +299,25 @@ static int op_resize(imp *im, const Onnx__NodeProto *n) {
     int nearest = !strcmp(mode, "nearest"), linear = !strcmp(mode, "linear");
     if (!(nearest && nearest_is_floor(ct, nm)) &&
         !(linear && (!strcmp(ct, "half_pixel") || !strcmp(ct, "pytorch_half_pixel"))))
-        return imp_fail(im, "mode %s with %s coordinates%s%s is not supported (nnc's upsample is PyTorch's nearest "
-                        "and bilinear with align_corners = False)", mode, ct, nearest ? " and rounding " : "",
-                        nearest ? nm : "");
+        return imp_fail(im,
+                        "mode %s with %s coordinates%s%s is not supported (nnc's upsample is PyTorch's nearest "
+                        "and bilinear with align_corners = False)",
+                        mode, ct, nearest ? " and rounding " : "", nearest ? nm : "");
     int64_t od[4] = {x->dims[0], x->dims[1], x->dims[2] * s, x->dims[3] * s};
-    return imp_out(im, 0, arena_printf(&im->a, "upsample(%s, %lld, mode = %s)", imp_tensor(im, x), (long long)s,
-                                       nearest ? "nearest" : "bilinear"), 4, od);
+    return imp_out(im, 0,
+                   arena_printf(&im->a, "upsample(%s, %lld, mode = %s)", imp_tensor(im, x), (long long)s,
+                                nearest ? "nearest" : "bilinear"),
+                   4, od);
 }
 
-const imp_op imp_ops_nn[] = {
-    {"Resize", op_resize}, {"Upsample", op_resize},{"MatMul", op_matmul},          {"Gemm", op_gemm},          {"Conv", op_conv},
-                             {"ConvTranspose", op_convt},    {"MaxPool", op_maxpool},    {"AveragePool", op_avgpool},
-                             {"GlobalAveragePool", op_gavg}, {"GlobalMaxPool", op_gmax}, {NULL, NULL}};
+const imp_op imp_ops_nn[] = {{"Resize", op_resize},
+                             {"Upsample", op_resize},
+                             {"MatMul", op_matmul},
+                             {"Gemm", op_gemm},
+                             {"Conv", op_conv},
+                             {"ConvTranspose", op_convt},
+                             {"MaxPool", op_maxpool},
+                             {"AveragePool", op_avgpool},
+                             {"GlobalAveragePool", op_gavg},
+                             {"GlobalMaxPool", op_gmax},
+                             {NULL, NULL}};

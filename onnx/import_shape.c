@@ -243,6 +243,8 @@ static int op_split(imp *im, const Onnx__NodeProto *n) {
     return e ? 0 : -1;
 }
 
-const imp_op imp_ops_shape[] = {{"Reshape", op_reshape},     {"Flatten", op_flatten},     {"Squeeze", op_squeeze},
-                                {"Unsqueeze", op_unsqueeze}, {"Transpose", op_transpose}, {"Concat", op_concat},
-                                {"Gather", op_gather}, {"GatherElements", op_gather_elements},       {"Split", op_split},         {NULL, NULL}};
+const imp_op imp_ops_shape[] = {{"Reshape", op_reshape},     {"Flatten", op_flatten},
+                                {"Squeeze", op_squeeze},     {"Unsqueeze", op_unsqueeze},
+                                {"Transpose", op_transpose}, {"Concat", op_concat},
+                                {"Gather", op_gather},       {"GatherElements", op_gather_elements},
+                                {"Split", op_split},         {NULL, NULL}};
