@@ -2,13 +2,15 @@
  * MAX_SOURCE bytes, no NUL bytes), checks the outputs' places, runs the
  * pipeline (compile.c) and writes the outputs atomically; every write is
  * checked. `nnc train|run` compile the trainer in memory and hand it to
- * launch.c, which builds, caches and runs it. Exit status: 0 ok, 1 compile
- * or I/O errors, 2 usage errors. */
+ * launch.c, which builds, caches and runs it. `nnc import` and an .onnx
+ * input go to the ONNX importer (onnx/onnx_import.h). Exit status: 0 ok,
+ * 1 compile or I/O errors, 2 usage errors. */
 #define _POSIX_C_SOURCE 200809L
 #include "compile.h"
 #include "launch.h"
 #include "../onnx/export.h"
 #include "../runtime/atomic_file.h"
+#include "../onnx/onnx_import.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,6 +34,9 @@ static const char usage_head[] =
     "                   under $XDG_CACHE_HOME/nnc, and run 'prog train ...' or 'prog COMMAND ...';\n"
     "                   an nnc built with LLVM compiles it in memory instead (its JIT):\n"
     "                   --jit asks for the JIT, --cc for $CC\n"
+    "       nnc import [-o model.nn] [--weights model.safetensors] model.onnx\n"
+    "                   an ONNX model as .nn source and a safetensors file of its weights; 'nnc\n"
+    "                   model.onnx' imports in memory and compiles with the weights embedded\n"
     "\n"
     "  -o FILE          output file (model.c; the header goes beside it as model.h)\n"
     "  --target=NAME    code generator, one of:\n";
@@ -441,12 +446,31 @@ static void output_paths(cli *c, char **hpath) {
     if (c->o.emit == EMIT_C) header_paths(c, c->output, hpath, &c->o.header);
 }
 
+static int is_onnx(const char *p) {
+    size_t n = strlen(p);
+    return n > 5 && !strcmp(p + n - 5, ".onnx");
+}
+
+/* An .onnx input: imported into .nn source (onnx/), its weights embedded as with --weights from a
+ * temporary file at wpath, which run() removes. */
+static char *load_onnx(cli *c, struct stat *st, size_t *len, char *wpath, size_t wlen) {
+    strbuf nn;
+    sb_init(&nn);
+    if (c->o.weights) return fprintf(stderr, "nnc: error: --weights: an .onnx model brings its own weights\n"), NULL;
+    if (stat(c->input, st) != 0) memset(st, 0, sizeof *st);
+    if (onnx_import_temp(c->input, &nn, wpath, wlen)) return sb_free(&nn), NULL;
+    if (*wpath) c->o.weights = arena_strdup(&c->a, wpath);
+    *len = nn.len;
+    return nn.s;
+}
+
 static int run(cli *c) {
     struct stat in;
     size_t len = 0;
-    char *hpath = NULL, *src;
+    char *hpath = NULL, *src, wpath[4096] = "";
     c->o.file = strcmp(c->input, "-") ? c->input : "<stdin>";
-    if (!(src = load_input(c, &in, &len))) return 1;
+    src = is_onnx(c->input) ? load_onnx(c, &in, &len, wpath, sizeof wpath) : load_input(c, &in, &len);
+    if (!src) return 1;
     if (c->o.emit == EMIT_C || c->o.emit == EMIT_ONNX) output_paths(c, &hpath);
     if (check_output(c, c->output, &in) || check_output(c, hpath, &in)) return free(src), 1;
     c->o.defs = c->defs.data;
@@ -456,6 +480,7 @@ static int run(cli *c) {
     sb_init(&hdr);
     int rc = nnc_compile(&c->o, src, len, &out, &hdr, stderr);
     if (rc == 0) rc = write_outputs(c, &out, &hdr, hpath);
+    if (*wpath) unlink(wpath);
     sb_free(&out);
     sb_free(&hdr);
     free(src);
@@ -509,6 +534,7 @@ static int launch_main(cli *c, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     cli c;
+    if (argc > 1 && !strcmp(argv[1], "import")) return onnx_import_main(argc, argv);
     memset(&c, 0, sizeof c);
     if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "run"))) c.launch = argv[1];
     arena_init(&c.a);

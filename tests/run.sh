@@ -2,14 +2,14 @@
 # Runs every test suite of nnc (make test). Each suite prints lines starting
 # with "PASS " or "FAIL "; this counts them and ends with "N passed, M failed".
 # Usage: tests/run.sh [suite...]   suites: unit diag ir docs e2e onnx_export install cross faults mpi gradcheck
-#        parity fuzz asan cuda cudaemu
+#        parity onnx fuzz asan cuda cudaemu
 # (a suite that cannot run here prints a "SKIP " line, shown but not counted)
 # The suites of $lane (time-bound fuzzing, nvcc builds, the CUDA emulation:
 # each in its own build folder, one core each) run one after another beside
 # the others, so a 2-core machine keeps both cores busy; every suite's lines
 # are still printed in the order above, when it is done.
 cd "$(dirname "$0")/.." || exit 2
-suites=${*:-"unit diag ir docs e2e onnx_export install cross faults mpi gradcheck parity fuzz asan cuda cudaemu"}
+suites=${*:-"unit diag ir docs e2e onnx_export install cross faults mpi gradcheck parity onnx fuzz asan cuda cudaemu"}
 log=build/test-logs
 mkdir -p "$log"
 pass=0
