@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/onnx/run.sh — the ONNX suite: the ONNX backend node tests of Debian's libonnx-testdata
 # imported, compiled and run (tests/onnx/node_tests.py, which writes the table docs/onnx.md must
-# equal), and a LeNet exported from PyTorch, imported and trained one step (tests/onnx/lenet.py).
+# hold below its marker line), and a LeNet exported from PyTorch, imported and trained one step (tests/onnx/lenet.py).
 # Needs Debian's python3 with onnx (python3-onnx) and, for the LeNet, torch; $ONNX_PYTHON overrides.
 cd "$(dirname "$0")/../.." || exit 2
 py=${ONNX_PYTHON:-/usr/bin/python3}
