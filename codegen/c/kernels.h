@@ -11,6 +11,8 @@
  *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
  *              k_attn.c, k_fused.c, k_rand.c)
  *   api.c      the generated API: init, entry points, update, save/load
+ *   api_dist.c the pieces of _update for data-parallel training (ranges of
+ *              the flat buffers, the optimizer state, the dropout counter)
  */
 #ifndef NNC_CG_KERNELS_H
 #define NNC_CG_KERNELS_H
@@ -72,5 +74,12 @@ void c_api_prelude(cg_ctx *cx);
 void c_api(cg_ctx *cx, strbuf *h);
 /* The C target's emit (targets.def). */
 int c_emit(cg_ctx *cx, strbuf *h, FILE *err);
+
+/* api.c: the optimizer's scalars for step number `step` (an expression). */
+void cg_c_opt_scalars(cg_ctx *cx, const char *step);
+/* api_dist.c: the declarations (into h) and definitions of _grad_sumsq,
+ * _update_range, _update_end, _opt_state, _rng_calls, _set_rng_calls. */
+void cg_c_dist_protos(cg_ctx *cx, strbuf *h);
+void cg_c_dist_api(cg_ctx *cx);
 
 #endif /* NNC_CG_KERNELS_H */

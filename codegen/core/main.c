@@ -100,6 +100,16 @@ static void dist_adapters(cg_ctx *cx, const args *a) {
     loss_adapter(cx, a, "d_forward_backward", "forward_backward");
     sb_printf(cx->c, "static void *d_grads(void *m, size_t *n) { return %s_grads(%s, n); }\n", P, M);
     sb_printf(cx->c, "static int d_update(void *m) { return %s_update(%s); }\n", P, M);
+    sb_printf(cx->c, "static double d_grad_sumsq(void *m, size_t lo, size_t hi, double acc) "
+                     "{ return %s_grad_sumsq(%s, lo, hi, acc); }\n", P, M);
+    sb_printf(cx->c, "static int d_update_range(void *m, size_t lo, size_t hi, double norm) "
+                     "{ return %s_update_range(%s, lo, hi, norm); }\n", P, M);
+    sb_printf(cx->c, "static int d_update_end(void *m, double norm) { return %s_update_end(%s, norm); }\n", P, M);
+    sb_printf(cx->c, "static void *d_opt_state(void *m, int k, size_t *n) { return %s_opt_state(%s, k, n); }\n", P,
+              M);
+    sb_printf(cx->c, "static uint64_t d_rng_calls(void *m) { return %s_rng_calls(%s); }\n", P, M);
+    sb_printf(cx->c, "static int d_set_rng_calls(void *m, uint64_t n) { return %s_set_rng_calls(%s, n); }\n", P, M);
+    sb_printf(cx->c, "static void *d_params(void *m, size_t *n) { return (void *)%s_params(%s, n); }\n", P, M);
 }
 
 static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
@@ -150,7 +160,10 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
 static void entry(cg_ctx *cx, int dist) {
     if (dist)
         sb_puts(cx->c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n"
-                       "    d.update = d_update;\n#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
+                       "    d.update = d_update;\n    d.grad_sumsq = d_grad_sumsq;\n    d.update_range = d_update_range;\n"
+                       "    d.update_end = d_update_end;\n    d.opt_state = d_opt_state;\n"
+                       "    d.rng_calls = d_rng_calls;\n    d.set_rng_calls = d_set_rng_calls;\n    d.params = d_params;\n"
+                       "#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
     sb_puts(cx->c, "    return nnrt_main(argc, argv, &d);\n");
     sb_puts(cx->c, dist ? "#endif\n}\n" : "}\n");
 }

@@ -1,8 +1,12 @@
 /* nnrt_mpi.c — libnnrt_mpi.a: the generated trainer on MPI ranks. Built with
  * mpicc, kept out of libnnrt so that libnnrt needs no MPI. nnrt_mpi_main
  * starts MPI, hands nnrt_main_dist an all-reduce over MPI_COMM_WORLD (one
- * MPI_Allreduce sum over the whole gradient buffer, then / N; no buckets,
- * no overlap with the backward pass), sends the output of ranks other than
+ * MPI_Allreduce sum over the whole gradient buffer, then / N), the
+ * non-blocking one per bucket (MPI_Iallreduce; Open MPI moves it on inside
+ * MPI calls only, so it overlaps the update of the earlier buckets as far
+ * as the network and MPI_Wait move it), the sharded optimizer's
+ * MPI_Reduce_scatter, MPI_Allgatherv/MPI_Gatherv and the norm passed along
+ * the ranks (MPI_Send, MPI_Recv, MPI_Bcast), sends the output of ranks other than
  * 0 to /dev/null (their errors still reach stderr), and ends the whole job
  * with MPI_Abort when a rank fails, so that no rank waits for a dead one.
  * A rank killed outright is noticed by mpirun, which ends the others. A peer
@@ -13,9 +17,11 @@
 #include "nnrt.h"
 
 #include <mpi.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +82,26 @@ static void mpi_msg(int code, const char *what, char *msg, size_t cap)
     snprintf(msg, cap, "%s: %s", what, len ? s : "unknown MPI error");
 }
 
+static MPI_Datatype type_of(int dtype)
+{
+    return dtype == NNRT_F64 ? MPI_DOUBLE : MPI_FLOAT;
+}
+
+static size_t size_of(int dtype)
+{
+    return dtype == NNRT_F64 ? 8 : 4;
+}
+
+static void divide(void *buf, size_t n, int dtype, int size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (dtype == NNRT_F64)
+            ((double *)buf)[i] /= size;
+        else
+            ((float *)buf)[i] /= (float)size;
+    }
+}
+
 /* The sum over the ranks, divided by their number, in place. */
 static int allreduce_mean(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap)
 {
@@ -95,13 +121,144 @@ static int allreduce_mean(void *comm, void *buf, size_t n, int dtype, char *msg,
             return 1;
         }
     }
-    for (i = 0; i < n; i++) {
-        if (dtype == NNRT_F64)
-            ((double *)buf)[i] /= size;
-        else
-            ((float *)buf)[i] /= (float)size;
-    }
+    divide(buf, n, dtype, size);
     return 0;
+}
+
+/* A non-blocking all-reduce in flight (iallreduce_mean's *req). */
+typedef struct pending {
+    MPI_Request req;
+    void *buf;
+    size_t n;
+    int dtype;
+} pending;
+
+static int iallreduce_mean(void *comm, void *buf, size_t n, int dtype, void **req, char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    pending *p;
+    int rc;
+    *req = NULL;
+    if (n > INT_MAX) {
+        snprintf(msg, cap, "a bucket of %zu elements is over MPI's int count; use a smaller --bucket-mb", n);
+        return 1;
+    }
+    if (!(p = malloc(sizeof *p))) {
+        snprintf(msg, cap, "out of memory");
+        return 1;
+    }
+    p->buf = buf, p->n = n, p->dtype = dtype;
+    rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, type_of(dtype), MPI_SUM, l->comm, &p->req);
+    if (rc != MPI_SUCCESS) {
+        free(p);
+        mpi_msg(rc, "MPI_Iallreduce", msg, cap);
+        return 1;
+    }
+    *req = p;
+    return 0;
+}
+
+static int wait_mean(void *comm, void *req, char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    pending *p = req;
+    int size = 1, rc;
+    MPI_Comm_size(l->comm, &size);
+    mark(l, now());
+    rc = MPI_Wait(&p->req, MPI_STATUS_IGNORE);
+    mark(l, 0);
+    if (rc == MPI_SUCCESS)
+        divide(p->buf, p->n, p->dtype, size);
+    else
+        mpi_msg(rc, "MPI_Wait (all-reduce of a bucket)", msg, cap);
+    free(p);
+    return rc != MPI_SUCCESS;
+}
+
+/* The int counts and displacements of every rank's slice (nnrt_dist_slice). */
+static int *slices(mpi_link *l, size_t n, int *size, char *msg, size_t cap)
+{
+    int *cd;
+    MPI_Comm_size(l->comm, size);
+    if (n > INT_MAX) {
+        snprintf(msg, cap, "%zu elements are over MPI's int count", n);
+        return NULL;
+    }
+    if (!(cd = malloc(sizeof *cd * 2 * (size_t)*size))) {
+        snprintf(msg, cap, "out of memory");
+        return NULL;
+    }
+    for (int r = 0; r < *size; r++) {
+        size_t lo, hi;
+        nnrt_dist_slice(n, *size, r, &lo, &hi);
+        cd[r] = (int)(hi - lo), cd[*size + r] = (int)lo;
+    }
+    return cd;
+}
+
+/* MPI_Reduce_scatter puts this rank's sums at buf's start: moved to its slice. */
+static int reduce_scatter_mean(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    int size, rc, *cd = slices(l, n, &size, msg, cap);
+    if (!cd)
+        return 1;
+    mark(l, now());
+    rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, cd, type_of(dtype), MPI_SUM, l->comm);
+    mark(l, 0);
+    if (rc == MPI_SUCCESS) {
+        char *slice = (char *)buf + (size_t)cd[size + l->rank] * size_of(dtype);
+        memmove(slice, buf, (size_t)cd[l->rank] * size_of(dtype));
+        divide(slice, (size_t)cd[l->rank], dtype, size);
+    } else {
+        mpi_msg(rc, "MPI_Reduce_scatter", msg, cap);
+    }
+    free(cd);
+    return rc != MPI_SUCCESS;
+}
+
+static int allgather(void *comm, void *buf, size_t n, int dtype, int root, char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    int size, rc, *cd = slices(l, n, &size, msg, cap);
+    void *mine;
+    if (!cd)
+        return 1;
+    mine = (char *)buf + (size_t)cd[size + l->rank] * size_of(dtype);
+    mark(l, now());
+    if (root < 0)
+        rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cd, cd + size, type_of(dtype), l->comm);
+    else if (l->rank == root)
+        rc = MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cd, cd + size, type_of(dtype), root, l->comm);
+    else
+        rc = MPI_Gatherv(mine, cd[l->rank], type_of(dtype), NULL, NULL, NULL, type_of(dtype), root, l->comm);
+    mark(l, 0);
+    if (rc != MPI_SUCCESS)
+        mpi_msg(rc, root < 0 ? "MPI_Allgatherv" : "MPI_Gatherv", msg, cap);
+    free(cd);
+    return rc != MPI_SUCCESS;
+}
+
+/* *acc through f on rank 0, 1, ... in turn, the result broadcast. */
+static int chain(void *comm, double *acc, double (*f)(void *arg, double acc), void *arg, char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    int size = 1, rc = MPI_SUCCESS;
+    MPI_Comm_size(l->comm, &size);
+    mark(l, now());
+    if (l->rank > 0)
+        rc = MPI_Recv(acc, 1, MPI_DOUBLE, l->rank - 1, 0, l->comm, MPI_STATUS_IGNORE);
+    if (rc == MPI_SUCCESS) {
+        *acc = f(arg, *acc);
+        if (l->rank + 1 < size)
+            rc = MPI_Send(acc, 1, MPI_DOUBLE, l->rank + 1, 0, l->comm);
+    }
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Bcast(acc, 1, MPI_DOUBLE, size - 1, l->comm);
+    mark(l, 0);
+    if (rc != MPI_SUCCESS)
+        mpi_msg(rc, "passing the gradient norm along the ranks", msg, cap);
+    return rc != MPI_SUCCESS;
 }
 
 /* $NNRT_MPI_TIMEOUT, else 300 s; 0 turns the watchdog off. */
@@ -135,7 +292,7 @@ static int run(int argc, char **argv, const nnrt_model_desc *d, nnrt_dist *dist,
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d)
 {
     mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    nnrt_dist dist = {0, 1, &l, allreduce_mean};
+    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain};
     int rc;
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "%s: error: MPI_Init failed\n", argc > 0 ? argv[0] : "nnrt");
