@@ -33,6 +33,8 @@ typedef struct mpi_link {
     pthread_mutex_t mu;
     double since;      /* the clock when the pending all-reduce began, 0 if none */
     int done;          /* the watchdog should end */
+    void *slice;       /* reduce_scatter_mean's receive buffer (malloc'd, grows), NULL before the first */
+    size_t slice_cap;  /* its bytes */
 } mpi_link;
 
 static double now(void)
@@ -196,20 +198,38 @@ static int *slices(mpi_link *l, size_t n, int *size, char *msg, size_t cap)
     return cd;
 }
 
-/* MPI_Reduce_scatter puts this rank's sums at buf's start: moved to its slice. */
+/* l->slice with room for bytes, or NULL. */
+static void *slice_buf(mpi_link *l, size_t bytes)
+{
+    void *p;
+    if (bytes <= l->slice_cap)
+        return l->slice;
+    if (!(p = realloc(l->slice, bytes)))
+        return NULL;
+    l->slice = p, l->slice_cap = bytes;
+    return p;
+}
+
+/* The sums into a buffer of their own, then into this rank's slice: buf
+ * is only read elsewhere, so what the model never writes (the padding
+ * between parameters) stays as it was. */
 static int reduce_scatter_mean(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap)
 {
     mpi_link *l = comm;
-    int size, rc, *cd = slices(l, n, &size, msg, cap);
+    int size, rc = MPI_ERR_NO_MEM, *cd = slices(l, n, &size, msg, cap);
+    size_t bytes;
+    void *tmp;
     if (!cd)
         return 1;
-    mark(l, now());
-    rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, cd, type_of(dtype), MPI_SUM, l->comm);
-    mark(l, 0);
+    bytes = (size_t)cd[l->rank] * size_of(dtype);
+    if ((tmp = slice_buf(l, bytes ? bytes : 1)) != NULL) {
+        mark(l, now());
+        rc = MPI_Reduce_scatter(buf, tmp, cd, type_of(dtype), MPI_SUM, l->comm);
+        mark(l, 0);
+    }
     if (rc == MPI_SUCCESS) {
-        char *slice = (char *)buf + (size_t)cd[size + l->rank] * size_of(dtype);
-        memmove(slice, buf, (size_t)cd[l->rank] * size_of(dtype));
-        divide(slice, (size_t)cd[l->rank], dtype, size);
+        divide(tmp, (size_t)cd[l->rank], dtype, size);
+        memcpy((char *)buf + (size_t)cd[size + l->rank] * size_of(dtype), tmp, bytes);
     } else {
         mpi_msg(rc, "MPI_Reduce_scatter", msg, cap);
     }
@@ -291,7 +311,7 @@ static int run(int argc, char **argv, const nnrt_model_desc *d, nnrt_dist *dist,
 
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d)
 {
-    mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0};
     nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain};
     int rc;
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
@@ -305,6 +325,7 @@ int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d)
     if (dist.rank != 0 && !freopen("/dev/null", "w", stdout))
         fprintf(stderr, "rank %d: warning: cannot silence stdout\n", dist.rank);
     rc = run(argc, argv, d, &dist, &l);
+    free(l.slice);
     if (rc != 0 && dist.size > 1) {
         fprintf(stderr, "rank %d of %d: exit status %d; ending every rank (MPI_Abort)\n", dist.rank, dist.size, rc);
         fflush(stderr);
