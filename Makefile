@@ -171,6 +171,24 @@ $(B)/libnnrt_mpi.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
 	rm -f $@
 	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_mpi.o
 
+# libnnrt_nccl.a: the same file with -DNNRT_NCCL (nnrt_nccl_main: the CUDA target's
+# trainer on one GPU per rank, ncclAllReduce), only where mpicc and nccl.h are found.
+# A trainer: nvcc -DNNRT_NCCL model.cu -lnnrt_nccl -lnnrt_cuda -lnnrt -lcublas -lnccl -lmpi
+CUDA_INC ?= $(firstword $(wildcard /usr/local/cuda/include /usr/include))
+NCCL_H   ?= $(firstword $(wildcard $(CUDA_INC)/nccl.h /usr/local/include/nccl.h /usr/include/nccl.h))
+.PHONY: nccl
+nccl: $(B)/libnnrt.a
+ifneq ($(MPICC),)
+ifneq ($(NCCL_H),)
+nccl: $(B)/libnnrt_nccl.a
+endif
+endif
+$(B)/libnnrt_nccl.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
+	@mkdir -p $(B)/obj/runtime/mpi
+	$(MPICC) $(RT_CFLAGS) -DNNRT_NCCL -I$(CUDA_INC) -I$(dir $(NCCL_H)) -Iruntime -c $< -o $(B)/obj/runtime/mpi/nnrt_nccl.o
+	rm -f $@
+	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_nccl.o
+
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null)
@@ -230,13 +248,14 @@ install: all
 	if [ -f $(B)/libnnrt_cuda.a ]; then install -m 644 $(B)/libnnrt_cuda.a $(P_LIB) && \
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
 	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
+	if [ -f $(B)/libnnrt_nccl.a ]; then install -m 644 $(B)/libnnrt_nccl.a $(P_LIB); fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
 	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
 
 uninstall:
-	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt_nccl.a $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
 	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
 	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))

@@ -471,6 +471,7 @@ typedef struct nnrt_model_desc {
     uint64_t (*rng_calls)(void *m);                 /* the random ops' counter (dropout masks) */
     int (*set_rng_calls)(void *m, uint64_t calls);
     void *(*params)(void *m, size_t *n);            /* the parameter buffer */
+    int grads_on_device; /* grads and params are device pointers (CUDA): several ranks need NCCL */
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after
@@ -497,6 +498,7 @@ typedef struct nnrt_dist {
     int (*reduce_scatter_mean)(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap);
     int (*allgather)(void *comm, void *buf, size_t n, int dtype, int root, char *msg, size_t cap);
     int (*chain)(void *comm, double *acc, double (*f)(void *arg, double acc), void *arg, char *msg, size_t cap);
+    int device; /* 1: allreduce_mean also takes device pointers (NCCL) */
 } nnrt_dist;
 /* Rank `rank`'s slice [lo, hi) of n elements shared by `size` ranks:
  * n * rank / size rounded down to a multiple of 16; the last ends at n. */
@@ -507,6 +509,12 @@ int nnrt_main_dist(int argc, char **argv, const nnrt_model_desc *d, const nnrt_d
  * nnrt_main_dist over MPI_COMM_WORLD, MPI_Abort when a rank fails,
  * MPI_Finalize. `nnc --main` output calls it when compiled with -DNNRT_MPI. */
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d);
+/* In libnnrt_nccl.a (the same file built with -DNNRT_NCCL): as
+ * nnrt_mpi_main, one GPU per rank (the node-local rank modulo the GPUs),
+ * NCCL bootstrapped through MPI (the unique id broadcast from rank 0), the
+ * device gradients averaged by ncclAllReduce (ncclAvg). `nnc --target cuda
+ * --main` output calls it when compiled with -DNNRT_NCCL. */
+int nnrt_nccl_main(int argc, char **argv, const nnrt_model_desc *d);
 
 /* The whole command line of a generated trainer:
  *   prog train --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]

@@ -98,6 +98,9 @@ int nnrti_tr_dist_check(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME,
                              "model %s cannot train on %d ranks (it has no forward_backward, grads and update "
                              "on the host)", d->name, c->dist->size);
+    if (d->grads_on_device && !c->dist->device)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s keeps its gradients on the GPU: several ranks need NCCL (build "
+                             "with -DNNRT_NCCL and libnnrt_nccl.a)", d->name);
     c->shard = c->o.raw[O_SHARD_OPTIMIZER] != NULL;
     c->gather_ckpt = c->shard && c->o.raw[O_CHECKPOINT];
     if (c->dist->rank != 0) {

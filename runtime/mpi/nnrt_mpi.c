@@ -24,6 +24,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef NNRT_NCCL
+#include <cuda_runtime.h>
+#include <nccl.h>
+#endif
 
 /* What allreduce_mean and the watchdog share (nnrt_dist.comm). */
 typedef struct mpi_link {
@@ -35,6 +39,10 @@ typedef struct mpi_link {
     int done;          /* the watchdog should end */
     void *slice;       /* reduce_scatter_mean's receive buffer (malloc'd, grows), NULL before the first */
     size_t slice_cap;  /* its bytes */
+#ifdef NNRT_NCCL
+    ncclComm_t nccl;     /* over the same ranks, NULL before it is made */
+    cudaStream_t stream; /* where ncclAllReduce runs */
+#endif
 } mpi_link;
 
 static double now(void)
@@ -105,12 +113,46 @@ static void divide(void *buf, size_t n, int dtype, int size)
 }
 
 /* The sum over the ranks, divided by their number, in place. */
+#ifdef NNRT_NCCL
+/* 1 if p is device memory (the CUDA model's gradients), 0 for host memory. */
+static int on_device(const void *p)
+{
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError(); /* a plain host pointer on old runtimes */
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
+/* The mean over the ranks of a device buffer, in place: ncclAllReduce
+ * (ncclAvg) on l->stream, waited for under the watchdog. */
+static int nccl_mean(mpi_link *l, void *buf, size_t n, int dtype, char *msg, size_t cap)
+{
+    ncclResult_t r;
+    cudaError_t e;
+    mark(l, now());
+    r = ncclAllReduce(buf, buf, n, dtype == NNRT_F64 ? ncclFloat64 : ncclFloat32, ncclAvg, l->nccl, l->stream);
+    e = r == ncclSuccess ? cudaStreamSynchronize(l->stream) : cudaSuccess;
+    mark(l, 0);
+    if (r != ncclSuccess)
+        snprintf(msg, cap, "ncclAllReduce: %s", ncclGetErrorString(r));
+    else if (e != cudaSuccess)
+        snprintf(msg, cap, "ncclAllReduce: %s", cudaGetErrorString(e));
+    return r != ncclSuccess || e != cudaSuccess;
+}
+#endif
+
 static int allreduce_mean(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap)
 {
     mpi_link *l = comm;
     MPI_Datatype t = dtype == NNRT_F64 ? MPI_DOUBLE : MPI_FLOAT;
     int size = 1, rc;
     size_t i, chunk;
+#ifdef NNRT_NCCL
+    if (on_device(buf))
+        return nccl_mean(l, buf, n, dtype, msg, cap);
+#endif
     MPI_Comm_size(l->comm, &size);
     for (i = 0; i < n; i += chunk) { /* MPI counts are int */
         chunk = n - i < (size_t)1 << 30 ? n - i : (size_t)1 << 30;
@@ -309,28 +351,90 @@ static int run(int argc, char **argv, const nnrt_model_desc *d, nnrt_dist *dist,
     return rc;
 }
 
+#ifdef NNRT_NCCL
+/* This rank's GPU (the node-local rank modulo the GPUs) and the NCCL
+ * communicator, its unique id broadcast from rank 0 over MPI. */
+static int nccl_start(mpi_link *l, int size, char *msg, size_t cap)
+{
+    MPI_Comm node;
+    ncclUniqueId id;
+    ncclResult_t r = ncclSuccess;
+    int local = 0, gpus = 0;
+    if (MPI_Comm_split_type(l->comm, MPI_COMM_TYPE_SHARED, l->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_rank(node, &local);
+        MPI_Comm_free(&node);
+    }
+    if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus < 1)
+        return snprintf(msg, cap, "no CUDA device"), 1;
+    if (cudaSetDevice(local % gpus) != cudaSuccess || cudaStreamCreate(&l->stream) != cudaSuccess)
+        return snprintf(msg, cap, "cannot use CUDA device %d", local % gpus), 1;
+    if (l->rank == 0)
+        r = ncclGetUniqueId(&id);
+    if (r != ncclSuccess)
+        return snprintf(msg, cap, "ncclGetUniqueId: %s", ncclGetErrorString(r)), 1;
+    if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, l->comm) != MPI_SUCCESS)
+        return snprintf(msg, cap, "broadcasting the NCCL id failed"), 1;
+    if ((r = ncclCommInitRank(&l->nccl, size, id, l->rank)) != ncclSuccess)
+        return snprintf(msg, cap, "ncclCommInitRank: %s", ncclGetErrorString(r)), 1;
+    return 0;
+}
+
+static void nccl_end(mpi_link *l)
+{
+    if (l->nccl)
+        ncclCommDestroy(l->nccl);
+    if (l->stream)
+        cudaStreamDestroy(l->stream);
+}
+#endif
+
+/* After MPI_Init: the ranks, the transport, the run, the end. */
+static int mpi_run(int argc, char **argv, const nnrt_model_desc *d, mpi_link *l, nnrt_dist *dist)
+{
+    int rc = 0;
+    MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(l->comm, &dist->rank);
+    MPI_Comm_size(l->comm, &dist->size);
+    l->rank = dist->rank;
+#ifdef NNRT_NCCL
+    char msg[256];
+    if (nccl_start(l, dist->size, msg, sizeof msg) != 0) {
+        fprintf(stderr, "rank %d: error: %s\n", dist->rank, msg);
+        rc = 1;
+    }
+#endif
+    if (rc == 0 && dist->rank != 0 && !freopen("/dev/null", "w", stdout))
+        fprintf(stderr, "rank %d: warning: cannot silence stdout\n", dist->rank);
+    if (rc == 0)
+        rc = run(argc, argv, d, dist, l);
+    free(l->slice);
+#ifdef NNRT_NCCL
+    nccl_end(l);
+#endif
+    if (rc != 0 && dist->size > 1) {
+        fprintf(stderr, "rank %d of %d: exit status %d; ending every rank (MPI_Abort)\n", dist->rank, dist->size, rc);
+        fflush(stderr);
+        MPI_Abort(l->comm, rc);
+    }
+    MPI_Finalize();
+    return rc;
+}
+
+#ifdef NNRT_NCCL
+int nnrt_nccl_main(int argc, char **argv, const nnrt_model_desc *d)
+{
+    mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0, NULL, NULL};
+    /* device buffers by NCCL, host ones (the loss; a C model's all) by MPI */
+    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 1};
+#else
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d)
 {
     mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0};
-    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain};
-    int rc;
+    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 0};
+#endif
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "%s: error: MPI_Init failed\n", argc > 0 ? argv[0] : "nnrt");
         return 1;
     }
-    MPI_Comm_set_errhandler(l.comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(l.comm, &dist.rank);
-    MPI_Comm_size(l.comm, &dist.size);
-    l.rank = dist.rank;
-    if (dist.rank != 0 && !freopen("/dev/null", "w", stdout))
-        fprintf(stderr, "rank %d: warning: cannot silence stdout\n", dist.rank);
-    rc = run(argc, argv, d, &dist, &l);
-    free(l.slice);
-    if (rc != 0 && dist.size > 1) {
-        fprintf(stderr, "rank %d of %d: exit status %d; ending every rank (MPI_Abort)\n", dist.rank, dist.size, rc);
-        fflush(stderr);
-        MPI_Abort(l.comm, rc);
-    }
-    MPI_Finalize();
-    return rc;
+    return mpi_run(argc, argv, d, &l, &dist);
 }
