@@ -264,6 +264,9 @@ int nnrti_tr_dist_start(ctx *c);
 /* Sharded: the optimizer state of every rank's slice onto rank 0, before
  * rank 0 saves a checkpoint (every rank calls it). */
 int nnrti_tr_dist_gather_state(ctx *c);
+/* Sharded: the pages of the optimizer state outside this rank's slice back
+ * to the system (Linux; nothing elsewhere). */
+void nnrti_tr_dist_release(ctx *c);
 
 /* ---- trainer_ckpt.c ------------------------------------------------------ */
 

@@ -41,9 +41,10 @@ int nnrti_tr_save_checkpoint(ctx *c, long epoch, uint64_t n_train)
     if (rc || !path)
         return rc;
     snprintf(extra, sizeof extra, "epoch=%ld seed=%" PRIu64 " n=%" PRIu64, epoch, c->o.seed, n_train);
-    if (c->d->save_checkpoint(c->m, path, extra))
-        return nnrti_tr_model_fail(c, "save_checkpoint");
-    return 0;
+    rc = c->d->save_checkpoint(c->m, path, extra) ? nnrti_tr_model_fail(c, "save_checkpoint") : 0;
+    if (c->gather_ckpt)
+        nnrti_tr_dist_release(c);
+    return rc;
 }
 
 /* The trainer's state string of a checkpoint. */

@@ -15,8 +15,16 @@
  * parameters and the optimizer state, then the parameters are all-gathered;
  * the global norm is summed along the ranks in order (chain), so that both
  * give the bits of the whole-buffer update. Dropout: rank r's training pass
- * k draws with counter k * N + r (the model's counter stays k).
+ * k draws with counter k * N + r (the model's counter stays k). On Linux
+ * a sharded rank gives the pages of the optimizer state outside its slice
+ * back to the system (madvise MADV_DONTNEED: they read as zeros if touched
+ * again; rank 0 refills them to save a checkpoint, then gives them back).
  */
+#ifdef __linux__
+#define _DEFAULT_SOURCE /* madvise, mincore */
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #include "trainer.h"
 
 #include <math.h>
@@ -301,6 +309,78 @@ int nnrti_tr_dist_gather_state(ctx *c)
     return 0;
 }
 
+#ifdef __linux__
+static size_t page(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+/* The whole pages in bytes [lo, hi) of p back to the system. */
+static void give_back(char *p, size_t lo, size_t hi)
+{
+    size_t pg = page();
+    uintptr_t a = ((uintptr_t)p + lo + pg - 1) / pg * pg, b = ((uintptr_t)p + hi) / pg * pg;
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Bytes of the pages of [p, p + n) in memory, -1 if unknown. */
+static double resident(const char *p, size_t n)
+{
+    size_t pg = page(), i, in = 0;
+    uintptr_t a = (uintptr_t)p / pg * pg, b = ((uintptr_t)p + n + pg - 1) / pg * pg;
+    unsigned char *v = malloc((b - a) / pg + 1);
+    if (!v || mincore((void *)a, b - a, v) != 0) {
+        free(v);
+        return -1;
+    }
+    for (i = 0; i < (b - a) / pg; i++)
+        in += v[i] & 1;
+    free(v);
+    return (double)(in * pg);
+}
+#else
+static void give_back(char *p, size_t lo, size_t hi)
+{
+    (void)p, (void)lo, (void)hi;
+}
+
+static double resident(const char *p, size_t n)
+{
+    (void)p, (void)n;
+    return -1;
+}
+#endif
+
+void nnrti_tr_dist_release(ctx *c)
+{
+    size_t n = 0, lo, hi, e = esize(c);
+    char *s;
+    if (!c->shard)
+        return;
+    for (int k = 0; (s = c->d->opt_state(c->m, k, &n)) != NULL; k++) {
+        nnrt_dist_slice(n, c->dist->size, c->dist->rank, &lo, &hi);
+        give_back(s, 0, lo * e);
+        give_back(s, hi * e, n * e);
+    }
+}
+
+/* MB of the optimizer state in memory (-1: unknown), and *all its size. */
+static double state_mb(const ctx *c, double *all)
+{
+    size_t n = 0;
+    double in = 0, r;
+    char *s;
+    *all = 0;
+    for (int k = 0; c->d->opt_state && (s = c->d->opt_state(c->m, k, &n)) != NULL; k++) {
+        *all += (double)(n * esize(c)) / 1e6;
+        r = resident(s, n * esize(c));
+        in = in < 0 || r < 0 ? -1 : in + r / 1e6;
+    }
+    return in > *all ? *all : in; /* the pages at the ends hold neighbours too */
+}
+
 /* Can the model and the transport do what the options ask? */
 static int dist_can(ctx *c)
 {
@@ -320,21 +400,23 @@ static int dist_can(ctx *c)
 
 int nnrti_tr_dist_start(ctx *c)
 {
-    const nnrt_model_desc *d = c->d;
-    size_t n = 0, ns = 0, k, lo, hi;
+    size_t n = 0, e = esize(c);
     int N = nnrti_tr_ranks(c), rc;
+    double all, in;
     if (N == 1)
         return 0;
     if ((rc = dist_can(c)) != 0)
         return rc;
-    d->grads(c->m, &n);
-    for (k = 0; d->opt_state && d->opt_state(c->m, (int)k, NULL); k++)
-        ns++;
-    nnrt_dist_slice(n, N, 0, &lo, &hi);
-    printf("%d ranks%s%s: per rank %.2f MB parameters + %.2f MB gradients + %.2f MB optimizer state%s; "
-           "%.2f MB per all-reduce\n", N, c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "",
-           (double)(n * esize(c)) / 1e6, (double)(n * esize(c)) / 1e6,
-           (double)((c->shard ? hi - lo : n) * ns * esize(c)) / 1e6, c->shard ? " (the slice updated)" : "",
-           (double)(n * esize(c)) / 1e6);
+    c->d->grads(c->m, &n);
+    nnrti_tr_dist_release(c);
+    in = state_mb(c, &all);
+    printf("%d ranks%s%s: per rank %.2f MB parameters + %.2f MB gradients + optimizer state ", N,
+           c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "", (double)(n * e) / 1e6,
+           (double)(n * e) / 1e6);
+    if (in >= 0)
+        printf("%.2f MB in memory of %.2f MB", in, all);
+    else
+        printf("%.2f MB", c->shard ? all / N : all);
+    printf("; %.2f MB per all-reduce\n", (double)(n * e) / 1e6);
     return 0;
 }

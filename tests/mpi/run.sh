@@ -110,8 +110,11 @@ sed "s/train adam(.*)/train adamw(lr = 1e-3, weight_decay = 0.01)/" examples/len
 build/nnc --main -D B=4 $T/lenet_aw.nn -o $T/lenet_aw.c &&
     mpicc $CF -DNNRT_MPI $T/lenet_aw.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/lenet_aw.mpi &&
     same lenet-adamw-f32-clip $T/lenet_aw.mpi $AUG --clip-norm 1
-grep -q "^2 ranks, sharded optimizer: per rank .* MB optimizer state" $T/mlp-adamw.shard.out &&
-    pass "the sharded run prints its memory per rank" || fail "no memory line: $(head -2 $T/mlp-adamw.shard.out)"
+# the memory line: on Linux the state outside a rank's slice is given back (mincore counts what stays)
+sed -n 's/^2 ranks, sharded optimizer: per rank .* optimizer state \([0-9.]*\) MB in memory of \([0-9.]*\) MB.*/\1 \2/p' \
+    $T/mlp-adamw.shard.out | awk '{ok = $1 > 0 && $1 < 0.6 * $2} END {exit !ok}' &&
+    pass "a sharded rank keeps about half the optimizer state in memory: $(grep -o 'state.*MB in.*MB;' \
+        $T/mlp-adamw.shard.out)" || fail "sharded memory: $(head -2 $T/mlp-adamw.shard.out)"
 # a sharded checkpoint (the optimizer state gathered on rank 0) resumes on 1 rank as 2 epochs on 1 rank
 for n in sgdm adamw; do
     $T/${n}16 $TWO --save $T/ckz.$n.ref.st >/dev/null 2>&1
