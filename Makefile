@@ -223,7 +223,8 @@ bench-gpu: all cuda
 # bin/nnc, lib/libnnrt.a, lib/libnnrt.so.VERSION (+ .so.MAJOR, .so links), include/nnc/ (the headers
 # the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
 # package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
-# own place. libnnrt_cuda.a and its headers too where `make cuda` built it.
+# own place. libnnrt_cuda.a and its headers too where `make cuda` built it; libnnrt_core.a (nnc-core.pc,
+# nnc::nnrt_core) always, nnrt_png.o and nnrt_png.h (nnc-png.pc, nnc::nnrt_png) where libpng was found.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 P_BIN   = $(DESTDIR)$(PREFIX)/bin
@@ -249,6 +250,11 @@ install: all
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
 	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
 	if [ -f $(B)/libnnrt_nccl.a ]; then install -m 644 $(B)/libnnrt_nccl.a $(P_LIB); fi
+	install -m 644 $(B)/libnnrt_core.a $(P_LIB)/libnnrt_core.a
+	sed $(PKG_SED) packaging/nnc-core.pc.in >$(P_LIB)/pkgconfig/nnc-core.pc
+	if [ -f $(B)/nnrt_png.o ]; then install -m 644 $(B)/nnrt_png.o $(P_LIB)/nnrt_png.o && \
+	    install -m 644 runtime/png/nnrt_png.h $(P_INC) && \
+	    sed $(PKG_SED) packaging/nnc-png.pc.in >$(P_LIB)/pkgconfig/nnc-png.pc; fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
@@ -257,8 +263,9 @@ install: all
 uninstall:
 	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt_nccl.a $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
-	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake
-	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))
+	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/libnnrt_core.a $(P_LIB)/nnrt_png.o \
+	    $(P_LIB)/pkgconfig/nnc-core.pc $(P_LIB)/pkgconfig/nnc-png.pc
+	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS) runtime/png/nnrt_png.h))
 	-rmdir $(P_INC) $(P_CMAKE) 2>/dev/null
 
 # ---- the demo: digits MLP trained on the UCI digits ------------------------
