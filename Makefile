@@ -261,7 +261,8 @@ install: all
 	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
 
 uninstall:
-	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt_nccl.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt_nccl.a \
+	    $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
 	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/libnnrt_core.a $(P_LIB)/nnrt_png.o \
 	    $(P_LIB)/pkgconfig/nnc-core.pc $(P_LIB)/pkgconfig/nnc-png.pc

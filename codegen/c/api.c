@@ -377,8 +377,8 @@ void cg_c_opt_scalars(cg_ctx *cx, const char *step) {
         sb_printf(c, "    const %s lr = (%s)rate;\n", T, T);
         return;
     }
-    sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)%s), bc2 = 1 - pow(%.17g, (double)%s);\n", o->beta1, step,
-              o->beta2, step);
+    sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)%s), bc2 = 1 - pow(%.17g, (double)%s);\n", o->beta1,
+              step, o->beta2, step);
     sb_printf(c, "    const %s step_size = (%s)(rate / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
     sb_printf(c, "    const %s decay = (%s)(1 - rate * %.17g);\n", T, T, o->kind == OPT_ADAMW ? o->weight_decay : 0.0);
 }

@@ -34,8 +34,8 @@ void cg_c_dist_protos(cg_ctx *cx, strbuf *h) {
 static int emit_ranges(cg_ctx *cx) {
     size_t(*r)[2] = arena_alloc(cx->g->a, sizeof *r * (size_t)(cx->g->params.len + 1));
     int n = cg_grad_ranges(cx, r);
-    sb_printf(cx->c, "\n/* the ranges of the flat buffers that _update changes */\nstatic const size_t %s_ranges[%d][2] = {",
-              cx->o->prefix, n ? n : 1);
+    sb_puts(cx->c, "\n/* the ranges of the flat buffers that _update changes */\n");
+    sb_printf(cx->c, "static const size_t %s_ranges[%d][2] = {", cx->o->prefix, n ? n : 1);
     for (int i = 0; i < n; i++) sb_printf(cx->c, "%s{%zu, %zu}", i ? ", " : "", r[i][0], r[i][1]);
     sb_puts(cx->c, n ? "};\n" : "{0, 0}};\n");
     return n;

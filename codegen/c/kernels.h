@@ -11,8 +11,8 @@
  *   k_*.c      a family's kernels each (k_conv.c, k_norm.c, k_rnn.c,
  *              k_attn.c, k_fused.c, k_rand.c)
  *   api.c      the generated API: init, entry points, update, save/load
- *   api_dist.c the pieces of _update for data-parallel training (ranges of
- *              the flat buffers, the optimizer state, the dropout counter)
+ *   api_dist.c  the pieces of _update for data-parallel training (ranges
+ *              of the flat buffers, the optimizer state, the dropout counter)
  */
 #ifndef NNC_CG_KERNELS_H
 #define NNC_CG_KERNELS_H

@@ -103,8 +103,8 @@ if ! command -v mpicc >/dev/null 2>&1 || ! make -s B="$B" nccl >$T/nccl.log 2>&1
 else
     NCCL_LIB=$(dirname "$(ldconfig -p | sed -n 's/.*libnccl\.so .*=> //p' | head -1)" 2>/dev/null)
     $NNC examples/digits_mlp.nn --target cuda --main -o $T/nccl_mlp.cu 2>/dev/null
-    if grep -q "nnrt_nccl_main" $T/nccl_mlp.cu && $NVCC $NVFLAGS $INC -DNNRT_NCCL $T/nccl_mlp.cu $B/libnnrt_nccl.a $LIBS \
-        -L"${NCCL_LIB:-$CUDA_HOME/lib}" -lnccl $(mpicc --showme:link) -o $T/nccl_mlp >$T/nccl_mlp.log 2>&1; then
+    if grep -q "nnrt_nccl_main" $T/nccl_mlp.cu && $NVCC $NVFLAGS $INC -DNNRT_NCCL $T/nccl_mlp.cu $B/libnnrt_nccl.a \
+        $LIBS -L"${NCCL_LIB:-$CUDA_HOME/lib}" -lnccl $(mpicc --showme:link) -o $T/nccl_mlp >$T/nccl_mlp.log 2>&1; then
         pass "the NCCL trainer (-DNNRT_NCCL, libnnrt_nccl.a, -lnccl -lmpi) builds with nvcc -Werror"
     else fail "the NCCL trainer does not build"; sed 's/^/    /' $T/nccl_mlp.log | head -20; fi
 fi

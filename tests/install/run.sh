@@ -30,7 +30,9 @@ for f in bin/nnc lib/libnnrt.a lib/libnnrt.so lib/pkgconfig/nnc.pc lib/cmake/nnc
 done
 for f in lib/libnnrt_core.a lib/pkgconfig/nnc-core.pc; do [ -e $P/$f ] || missing="$missing $f"; done
 if [ -f build/nnrt_png.o ]; then
-    for f in lib/nnrt_png.o include/nnc/nnrt_png.h lib/pkgconfig/nnc-png.pc; do [ -e $P/$f ] || missing="$missing $f"; done
+    for f in lib/nnrt_png.o include/nnc/nnrt_png.h lib/pkgconfig/nnc-png.pc; do
+        [ -e $P/$f ] || missing="$missing $f"
+    done
 fi
 [ -z "$missing" ] && pass "every file is installed" || fail "not installed:$missing"
 so=$(readelf -d $P/lib/libnnrt.so 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
@@ -144,15 +146,16 @@ CF="-std=c99 -O2 -Wall -Wextra -Werror"
 if (cd $T/pc && cc $CF -I. mkw.c xor.c $(pkg-config --cflags --libs nnc) -o mkw && LD_LIBRARY_PATH=$P/lib ./mkw w.st &&
     mkdir -p fs && $P/bin/nnc xor.nn --freestanding --weights w.st --name net -o fs/net.c &&
     cc $CF -ffreestanding $(pkg-config --cflags nnc-core) -c fs/net.c -o fs/net.o && nm fs/net.o | grep -q " U nnrt_" &&
-    cc $CF -Ifs $(pkg-config --cflags nnc-core) $OLDPWD/tests/e2e/freestanding.c fs/net.o $(pkg-config --libs nnc-core) \
-        -lm -o fs/run &&
+    cc $CF -Ifs $(pkg-config --cflags nnc-core) $OLDPWD/tests/e2e/freestanding.c fs/net.o \
+        $(pkg-config --libs nnc-core) -lm -o fs/run &&
     ./fs/run >fs/run.log && [ -s fs/run.log ]) >$T/pc/core.log 2>&1; then
     pass "pkg-config nnc-core: a --freestanding model links with libnnrt_core.a alone and runs"
 else fail "pkg-config nnc-core"; tail -5 $T/pc/core.log; fi
 if [ -f build/nnrt_png.o ]; then
     (cd $T/pc && cc $CF $(pkg-config --cflags nnc-png) png.c $(pkg-config --libs nnc-png) -o png &&
-        LD_LIBRARY_PATH=$P/lib ./png out.png && head -c 8 out.png | od -An -c | grep -q "P   N   G") >$T/pc/png.log 2>&1 &&
-        pass "pkg-config nnc-png: nnrt_png.o and libpng write a PNG" || { fail "pkg-config nnc-png"; tail -5 $T/pc/png.log; }
+        LD_LIBRARY_PATH=$P/lib ./png out.png && head -c 8 out.png | od -An -c | grep -q "P   N   G") \
+        >$T/pc/png.log 2>&1 && pass "pkg-config nnc-png: nnrt_png.o and libpng write a PNG" ||
+        { fail "pkg-config nnc-png"; tail -5 $T/pc/png.log; }
 fi
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
