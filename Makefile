@@ -200,6 +200,24 @@ $(B)/libnnrt_mpi.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
 	rm -f $@
 	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_mpi.o
 
+# libnnrt_nccl.a: the same file with -DNNRT_NCCL (nnrt_nccl_main: the CUDA target's
+# trainer on one GPU per rank, ncclAllReduce), only where mpicc and nccl.h are found.
+# A trainer: nvcc -DNNRT_NCCL model.cu -lnnrt_nccl -lnnrt_cuda -lnnrt -lcublas -lnccl -lmpi
+CUDA_INC ?= $(firstword $(wildcard /usr/local/cuda/include /usr/include))
+NCCL_H   ?= $(firstword $(wildcard $(CUDA_INC)/nccl.h /usr/local/include/nccl.h /usr/include/nccl.h))
+.PHONY: nccl
+nccl: $(B)/libnnrt.a
+ifneq ($(MPICC),)
+ifneq ($(NCCL_H),)
+nccl: $(B)/libnnrt_nccl.a
+endif
+endif
+$(B)/libnnrt_nccl.a: runtime/mpi/nnrt_mpi.c runtime/nnrt.h Makefile
+	@mkdir -p $(B)/obj/runtime/mpi
+	$(MPICC) $(RT_CFLAGS) -DNNRT_NCCL -I$(CUDA_INC) -I$(dir $(NCCL_H)) -Iruntime -c $< -o $(B)/obj/runtime/mpi/nnrt_nccl.o
+	rm -f $@
+	ar rcs $@ $(B)/obj/runtime/mpi/nnrt_nccl.o
+
 # ---- the CUDA runtime (libnnrt_cuda.a), only where nvcc is found ----------
 # `make cuda` builds it; `make all` never needs nvcc. sm_90 (H100/H200) + PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null)
@@ -235,7 +253,8 @@ bench-gpu: all cuda
 # links), include/nnc/ (the headers
 # the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
 # package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
-# own place. libnnrt_cuda.a and its headers too where `make cuda` built it.
+# own place. libnnrt_cuda.a and its headers too where `make cuda` built it; libnnrt_core.a (nnc-core.pc,
+# nnc::nnrt_core) always, nnrt_png.o and nnrt_png.h (nnc-png.pc, nnc::nnrt_png) where libpng was found.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 P_BIN   = $(DESTDIR)$(PREFIX)/bin
@@ -261,16 +280,24 @@ install: all
 	    install -m 644 $(CUDA_HEADERS) $(P_INC); fi
 	if [ -f $(B)/libnnrt_mpi.a ]; then install -m 644 $(B)/libnnrt_mpi.a $(P_LIB); fi
 	if [ -f $(B)/libnnc_jit.so ]; then install -d $(P_LIB)/nnc && install -m 755 $(B)/libnnc_jit.so $(P_LIB)/nnc; fi
+	if [ -f $(B)/libnnrt_nccl.a ]; then install -m 644 $(B)/libnnrt_nccl.a $(P_LIB); fi
+	install -m 644 $(B)/libnnrt_core.a $(P_LIB)/libnnrt_core.a
+	sed $(PKG_SED) packaging/nnc-core.pc.in >$(P_LIB)/pkgconfig/nnc-core.pc
+	if [ -f $(B)/nnrt_png.o ]; then install -m 644 $(B)/nnrt_png.o $(P_LIB)/nnrt_png.o && \
+	    install -m 644 runtime/png/nnrt_png.h $(P_INC) && \
+	    sed $(PKG_SED) packaging/nnc-png.pc.in >$(P_LIB)/pkgconfig/nnc-png.pc; fi
 	sed $(PKG_SED) packaging/nnc.1 >$(P_MAN)/nnc.1
 	sed $(PKG_SED) packaging/nnc.pc.in >$(P_LIB)/pkgconfig/nnc.pc
 	sed $(PKG_SED) packaging/nncConfig.cmake.in >$(P_CMAKE)/nncConfig.cmake
 	sed $(PKG_SED) packaging/nncConfigVersion.cmake.in >$(P_CMAKE)/nncConfigVersion.cmake
 
 uninstall:
-	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt.so.$(VERSION) \
+	rm -f $(P_BIN)/nnc $(P_LIB)/libnnrt.a $(P_LIB)/libnnrt_cuda.a $(P_LIB)/libnnrt_mpi.a $(P_LIB)/libnnrt_nccl.a \
+	    $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
-	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/nnc/libnnc_jit.so
-	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS)))
+	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/libnnrt_core.a $(P_LIB)/nnrt_png.o \
+	    $(P_LIB)/pkgconfig/nnc-core.pc $(P_LIB)/pkgconfig/nnc-png.pc $(P_LIB)/nnc/libnnc_jit.so
+	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS) runtime/png/nnrt_png.h))
 	-rmdir $(P_INC) $(P_CMAKE) $(P_LIB)/nnc 2>/dev/null
 
 # ---- the demo: digits MLP trained on the UCI digits ------------------------

@@ -110,6 +110,10 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     size_t pe = p->has[ENTRY_TRAIN] ? p->mem[ENTRY_TRAIN].param_elems : p->mem[ENTRY_FORWARD].param_elems;
     fprintf(diag, "  params   %d tensors, %zu bytes%s\n", p->g->params.len, pe * es,
             o->weights ? " in static const arrays (--weights), not in the arena" : "");
+    if (o->freestanding) /* the frames are the C compiler's: nnc runs none */
+        fprintf(diag, "  stack    the forward's high-water mark: compile the model and runtime/gemm.c, gemm_dispatch.c "
+                      "with -fcallgraph-info=su, then scripts/stack-usage.py %s_forward *.ci\n",
+                o->prefix ? o->prefix : p->g->name);
 }
 
 /* ---- the memory limit ---------------------------------------------------- */

@@ -465,6 +465,16 @@ typedef struct nnrt_model_desc {
     /* --main --quantize int8: write the largest |input| of each int8 layer
      * that forward has seen (the calibrate command); NULL: the model cannot */
     int (*save_calib)(void *m, const char *path);
+    /* update in pieces (sharded optimizer, buckets; NULL: the model cannot):
+     * elements [lo, hi) of the flat buffers of grads; see P_update_range */
+    double (*grad_sumsq)(void *m, size_t lo, size_t hi, double acc);
+    int (*update_range)(void *m, size_t lo, size_t hi, double grad_norm);
+    int (*update_end)(void *m, double grad_norm);
+    void *(*opt_state)(void *m, int k, size_t *n); /* optimizer buffer k, NULL past the last */
+    uint64_t (*rng_calls)(void *m);                 /* the random ops' counter (dropout masks) */
+    int (*set_rng_calls)(void *m, uint64_t calls);
+    void *(*params)(void *m, size_t *n);            /* the parameter buffer */
+    int grads_on_device; /* grads and params are device pointers (CUDA): several ranks need NCCL */
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after
@@ -477,13 +487,37 @@ typedef struct nnrt_dist {
     int rank, size;
     void *comm; /* passed to allreduce_mean */
     int (*allreduce_mean)(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap);
+    /* Optional (NULL: not offered; --bucket-mb, --shard-optimizer then
+     * refuse). Each returns 0, or nonzero with a message in msg.
+     * iallreduce_mean starts allreduce_mean and sets *req; wait(req) ends
+     * it (the mean is in buf after it) and frees req. reduce_scatter_mean
+     * leaves the mean of this rank's slice (nnrt_dist_slice) in that slice
+     * of buf, the rest undefined. allgather copies every rank's slice of
+     * buf to every rank (root < 0) or to rank root alone. chain runs *acc =
+     * f(arg, *acc) on rank 0, then 1, ..., passing *acc along, and leaves
+     * the last rank's *acc on every rank. */
+    int (*iallreduce_mean)(void *comm, void *buf, size_t n, int dtype, void **req, char *msg, size_t cap);
+    int (*wait)(void *comm, void *req, char *msg, size_t cap);
+    int (*reduce_scatter_mean)(void *comm, void *buf, size_t n, int dtype, char *msg, size_t cap);
+    int (*allgather)(void *comm, void *buf, size_t n, int dtype, int root, char *msg, size_t cap);
+    int (*chain)(void *comm, double *acc, double (*f)(void *arg, double acc), void *arg, char *msg, size_t cap);
+    int device; /* 1: allreduce_mean also takes device pointers (NCCL) */
 } nnrt_dist;
+/* Rank `rank`'s slice [lo, hi) of n elements shared by `size` ranks:
+ * n * rank / size rounded down to a multiple of 16; the last ends at n. */
+void nnrt_dist_slice(size_t n, int size, int rank, size_t *lo, size_t *hi);
 /* nnrt_main on one rank of several (dist NULL: the same as nnrt_main). */
 int nnrt_main_dist(int argc, char **argv, const nnrt_model_desc *d, const nnrt_dist *dist);
 /* In libnnrt_mpi.a (runtime/mpi/nnrt_mpi.c, built with mpicc): MPI_Init,
  * nnrt_main_dist over MPI_COMM_WORLD, MPI_Abort when a rank fails,
  * MPI_Finalize. `nnc --main` output calls it when compiled with -DNNRT_MPI. */
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d);
+/* In libnnrt_nccl.a (the same file built with -DNNRT_NCCL): as
+ * nnrt_mpi_main, one GPU per rank (the node-local rank modulo the GPUs),
+ * NCCL bootstrapped through MPI (the unique id broadcast from rank 0), the
+ * device gradients averaged by ncclAllReduce (ncclAvg). `nnc --target cuda
+ * --main` output calls it when compiled with -DNNRT_NCCL. */
+int nnrt_nccl_main(int argc, char **argv, const nnrt_model_desc *d);
 
 /* The whole command line of a generated trainer:
  *   prog train --data FILE [--labels FILE] --epochs N [--lr X] [--seed S]

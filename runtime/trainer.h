@@ -42,7 +42,7 @@ enum {
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
-    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP,
+    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_SHARD_OPTIMIZER, O_BUCKET_MB,
     O_COUNT_
 };
 
@@ -153,6 +153,9 @@ typedef struct ctx {
     long epoch0;      /* epochs done before this run (--resume of a checkpoint) */
     nnrt_augment aug; /* --augment */
     watch w;          /* across epochs (--log, --plot, --patience) */
+    size_t bucket;    /* --bucket-mb as elements per all-reduce, 0 for one (trainer_dist.c) */
+    int shard;        /* --shard-optimizer on several ranks */
+    int gather_ckpt;  /* sharded with --checkpoint: every rank takes part in the save */
     nnrt_err err;     /* the message of the failure being returned */
 } ctx;
 
@@ -252,8 +255,18 @@ int nnrti_tr_dist_check(ctx *c);
  * its first entries, into own (ceil(n / N) entries). */
 void nnrti_tr_dist_shard(const ctx *c, const int64_t *idx, int64_t n, int64_t *own);
 /* One optimizer step over the ranks: forward_backward on this rank's
- * batch, the gradients and the loss averaged, update. */
+ * batch, the gradients and the loss averaged, update (the whole buffer,
+ * by buckets, or this rank's slice with --shard-optimizer). */
 int nnrti_tr_dist_step(ctx *c, double *loss);
+/* After the model is made: can it shard or bucket, and (rank 0) the line
+ * of memory per rank. */
+int nnrti_tr_dist_start(ctx *c);
+/* Sharded: the optimizer state of every rank's slice onto rank 0, before
+ * rank 0 saves a checkpoint (every rank calls it). */
+int nnrti_tr_dist_gather_state(ctx *c);
+/* Sharded: the pages of the optimizer state outside this rank's slice back
+ * to the system (Linux; nothing elsewhere). */
+void nnrti_tr_dist_release(ctx *c);
 
 /* ---- trainer_ckpt.c ------------------------------------------------------ */
 

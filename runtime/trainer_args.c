@@ -60,6 +60,8 @@ static const struct optdef {
     {"clip-value", CMD_TRAIN, 0},
     {"init-from", CMD_TRAIN, 0},
     {"init-map", CMD_TRAIN, 0},
+    {"shard-optimizer", CMD_TRAIN, 1},
+    {"bucket-mb", CMD_TRAIN, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -107,6 +109,17 @@ static void print_model(const char *prog, const nnrt_model_desc *d)
     if (!d->has_target && d->out_numel == d->x_numel && d->x_dtype != NNRT_I32)
         printf("; its output has the shape of its input");
     printf(")\n\n");
+}
+
+/* --help for several ranks (mpirun, nnrt_mpi_main). */
+static void print_help_dist(void)
+{
+    printf("\nseveral ranks (mpirun -np N; the program built with -DNNRT_MPI and libnnrt_mpi.a):\n"
+           "  --shard-optimizer  each rank updates its 1/N slice of the parameters and the\n"
+           "                   optimizer state (gradients reduce-scattered, parameters\n"
+           "                   all-gathered): ZeRO stage 1; the same parameters as without\n"
+           "  --bucket-mb X    all-reduce the gradients in buckets of X MB (> 0), started\n"
+           "                   together, each updated as soon as it is reduced\n");
 }
 
 /* --help for early stopping, held-out scoring and the logs. */
@@ -201,6 +214,7 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   weights are refused, naming the tensor\n",
            d->default_lr);
     print_help_watch();
+    print_help_dist();
 }
 
 /* ---- argument parsing --------------------------------------------------- */

@@ -37,12 +37,14 @@ int nnrti_tr_save_checkpoint(ctx *c, long epoch, uint64_t n_train)
 {
     const char *path = c->o.raw[O_CHECKPOINT];
     char extra[128];
-    if (!path)
-        return 0;
+    int rc = c->gather_ckpt ? nnrti_tr_dist_gather_state(c) : 0;
+    if (rc || !path)
+        return rc;
     snprintf(extra, sizeof extra, "epoch=%ld seed=%" PRIu64 " n=%" PRIu64, epoch, c->o.seed, n_train);
-    if (c->d->save_checkpoint(c->m, path, extra))
-        return nnrti_tr_model_fail(c, "save_checkpoint");
-    return 0;
+    rc = c->d->save_checkpoint(c->m, path, extra) ? nnrti_tr_model_fail(c, "save_checkpoint") : 0;
+    if (c->gather_ckpt)
+        nnrti_tr_dist_release(c);
+    return rc;
 }
 
 /* The trainer's state string of a checkpoint. */

@@ -349,7 +349,8 @@ int nnrti_tr_cmd_train(ctx *c)
     memset(&sp, 0, sizeof sp);
     memset(&test, 0, sizeof test);
     if ((rc = check_trainable(c)) == 0 && (rc = prepare_all(c, &sp, &test)) == 0 &&
-        (rc = nnrti_tr_make_train_model(c, (uint64_t)sp.train.n)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        (rc = nnrti_tr_make_train_model(c, (uint64_t)sp.train.n)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0 &&
+        (rc = nnrti_tr_dist_start(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)
@@ -462,7 +463,8 @@ int nnrti_tr_cmd_train_text(ctx *c)
     if ((rc = nnrti_tr_check_char_model(c)) == 0 && (rc = check_trainable(c)) == 0 &&
         (rc = nnrti_tr_load_text(c, c->o.raw[O_TEXT], &t)) == 0 && (rc = nnrti_tr_split_text(c, &t)) == 0 &&
         (rc = nnrti_tr_watch_check(c, c->o.val_split > 0, (int64_t)c->d->batch, 0)) == 0 &&
-        (rc = nnrti_tr_make_train_model(c, t.n_train)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0) {
+        (rc = nnrti_tr_make_train_model(c, t.n_train)) == 0 && (rc = nnrti_tr_alloc_bufs(c)) == 0 &&
+        (rc = nnrti_tr_dist_start(c)) == 0) {
         if (c->o.have_lr && d->set_lr(c->m, c->o.lr))
             rc = nnrti_tr_model_fail(c, "set_lr");
         if (rc == 0)

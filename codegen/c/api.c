@@ -76,6 +76,7 @@ static void protos(cg_ctx *cx, strbuf *h) {
         sb_printf(h, "%s *%s_grads(%s *m, size_t *n); /* one contiguous buffer of %s_PARAM_ELEMS */\n", T, P, P,
                   cx->upper);
         sb_printf(h, "int %s_update(%s *m);          /* one optimizer step from the gradients */\n", P, P);
+        cg_c_dist_protos(cx, h);
         sb_printf(h, "int %s_set_lr(%s *m, double lr);\ndouble %s_get_lr(const %s *m);\n", P, P, P, P);
         cg_ckpt_protos(cx, h);
         if (cg_has_input_grads(cx)) cg_input_grad_proto(cx, h);
@@ -370,9 +371,25 @@ static void emit_sgd_range(cg_ctx *cx) {
     range_loops(cx, sgd_step);
 }
 
+/* The optimizer's scalars for step number `step` (an expression), from
+ * `rate`: SGD's lr; Adam's step_size, bc2_sqrt and decay. */
+void cg_c_opt_scalars(cg_ctx *cx, const char *step) {
+    const ir_optim *o = &cx->g->opt;
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    if (o->kind == OPT_SGD) {
+        sb_printf(c, "    const %s lr = (%s)rate;\n", T, T);
+        return;
+    }
+    sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)%s), bc2 = 1 - pow(%.17g, (double)%s);\n", o->beta1,
+              step, o->beta2, step);
+    sb_printf(c, "    const %s step_size = (%s)(rate / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
+    sb_printf(c, "    const %s decay = (%s)(1 - rate * %.17g);\n", T, T, o->kind == OPT_ADAMW ? o->weight_decay : 0.0);
+}
+
 static void emit_sgd(cg_ctx *cx) {
     const char *P = cx->o->prefix;
-    sb_printf(cx->c, "    const %s lr = (%s)rate;\n", cx->T, cx->T);
+    cg_c_opt_scalars(cx, "m->step");
     int mom = cg_opt_slots(cx);
     range_calls(cx, arena_printf(cx->g->a, "%s_sgd_range", P), mom, 1 - mom, "lr, m->step");
 }
@@ -395,14 +412,7 @@ static void emit_adam_range(cg_ctx *cx) {
 }
 
 static void emit_adam(cg_ctx *cx) {
-    const ir_optim *o = &cx->g->opt;
-    strbuf *c = cx->c;
-    const char *T = cx->T;
-    int w = o->kind == OPT_ADAMW;
-    sb_printf(c, "    const double bc1 = 1 - pow(%.17g, (double)m->step), bc2 = 1 - pow(%.17g, (double)m->step);\n",
-              o->beta1, o->beta2);
-    sb_printf(c, "    const %s step_size = (%s)(rate / bc1), bc2_sqrt = (%s)sqrt(bc2);\n", T, T, T);
-    sb_printf(c, "    const %s decay = (%s)(1 - rate * %.17g);\n", T, T, w ? o->weight_decay : 0.0);
+    cg_c_opt_scalars(cx, "m->step");
     range_calls(cx, arena_printf(cx->g->a, "%s_adam_range", cx->o->prefix), 2, 0, "step_size, bc2_sqrt, decay");
 }
 
@@ -495,6 +505,7 @@ static void emit_training(cg_ctx *cx) {
     sb_puts(c, "    m->lr = lr;\n    return NNRT_OK;\n}\n");
     sb_printf(c, "\ndouble %s_get_lr(const %s *m) { return m ? m->lr : 0; }\n", P, P);
     emit_sched_api(cx);
+    cg_c_dist_api(cx);
 }
 
 /* ---- parameters, save and load ----------------------------------------- */

@@ -12,6 +12,8 @@
  *              k_attn.c, k_fused.c, k_rand.c)
  *   k_quant.c  --quantize int8: the int8 kernels of dense and conv layers
  *   api.c      the generated API: init, entry points, update, save/load
+ *   api_dist.c  the pieces of _update for data-parallel training (ranges
+ *              of the flat buffers, the optimizer state, the dropout counter)
  */
 #ifndef NNC_CG_KERNELS_H
 #define NNC_CG_KERNELS_H
@@ -89,5 +91,12 @@ void c_api_prelude(cg_ctx *cx);
 void c_api(cg_ctx *cx, strbuf *h);
 /* The C target's emit (targets.def). */
 int c_emit(cg_ctx *cx, strbuf *h, FILE *err);
+
+/* api.c: the optimizer's scalars for step number `step` (an expression). */
+void cg_c_opt_scalars(cg_ctx *cx, const char *step);
+/* api_dist.c: the declarations (into h) and definitions of _grad_sumsq,
+ * _update_range, _update_end, _opt_state, _rng_calls, _set_rng_calls. */
+void cg_c_dist_protos(cg_ctx *cx, strbuf *h);
+void cg_c_dist_api(cg_ctx *cx);
 
 #endif /* NNC_CG_KERNELS_H */

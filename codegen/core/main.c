@@ -1,6 +1,7 @@
 /* main.c — the trainer main() of `nnc --main`: adapters from the generated
  * API to libnnrt's nnrt_model_desc, then nnrt_main() does the rest (compiled
- * with -DNNRT_MPI, a trainable C model calls libnnrt_mpi's nnrt_mpi_main). */
+ * with -DNNRT_MPI, a trainable C model calls libnnrt_mpi's nnrt_mpi_main;
+ * with -DNNRT_NCCL, a trainable CUDA model libnnrt_nccl's nnrt_nccl_main). */
 #include "core.h"
 
 static ir_node *NODE(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
@@ -94,12 +95,24 @@ static void sched_adapters(cg_ctx *cx, const args *a) {
 }
 
 /* d_forward_backward, d_grads, d_update: the split step of data-parallel
- * training (C target: the gradient buffer is in host memory). */
-static void dist_adapters(cg_ctx *cx, const args *a) {
+ * training (the C target's gradients are in host memory, the CUDA target's
+ * on the device); the C target's update in pieces besides. */
+static void dist_adapters(cg_ctx *cx, const args *a, int casts) {
     const char *P = cx->o->prefix, *M = a->m;
     loss_adapter(cx, a, "d_forward_backward", "forward_backward");
     sb_printf(cx->c, "static void *d_grads(void *m, size_t *n) { return %s_grads(%s, n); }\n", P, M);
     sb_printf(cx->c, "static int d_update(void *m) { return %s_update(%s); }\n", P, M);
+    if (casts & CG_MAIN_CASTS) return;
+    sb_printf(cx->c, "static double d_grad_sumsq(void *m, size_t lo, size_t hi, double acc) "
+                     "{ return %s_grad_sumsq(%s, lo, hi, acc); }\n", P, M);
+    sb_printf(cx->c, "static int d_update_range(void *m, size_t lo, size_t hi, double norm) "
+                     "{ return %s_update_range(%s, lo, hi, norm); }\n", P, M);
+    sb_printf(cx->c, "static int d_update_end(void *m, double norm) { return %s_update_end(%s, norm); }\n", P, M);
+    sb_printf(cx->c, "static void *d_opt_state(void *m, int k, size_t *n) { return %s_opt_state(%s, k, n); }\n", P,
+              M);
+    sb_printf(cx->c, "static uint64_t d_rng_calls(void *m) { return %s_rng_calls(%s); }\n", P, M);
+    sb_printf(cx->c, "static int d_set_rng_calls(void *m, uint64_t n) { return %s_set_rng_calls(%s, n); }\n", P, M);
+    sb_printf(cx->c, "static void *d_params(void *m, size_t *n) { return (void *)%s_params(%s, n); }\n", P, M);
 }
 
 static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
@@ -116,7 +129,7 @@ static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
     if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, a, "d_loss", "loss");
     if (train) {
         loss_adapter(cx, a, "d_train_step", "train_step");
-        if (!(casts & CG_MAIN_CASTS)) dist_adapters(cx, a);
+        dist_adapters(cx, a, casts);
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
         sb_printf(c, "static int d_save_ckpt(void *m, const char *path, const char *extra) "
                      "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
@@ -148,13 +161,23 @@ static void out_shape(cg_ctx *cx, const ir_node *out, int64_t B) {
     }
 }
 
-/* The entry: nnrt_mpi_main (libnnrt_mpi) when compiled with -DNNRT_MPI. */
-static void entry(cg_ctx *cx, int dist) {
-    if (dist)
-        sb_puts(cx->c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n"
-                       "    d.update = d_update;\n#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
-    sb_puts(cx->c, "    return nnrt_main(argc, argv, &d);\n");
-    sb_puts(cx->c, dist ? "#endif\n}\n" : "}\n");
+/* The entry: nnrt_mpi_main (libnnrt_mpi) when a C model is compiled with
+ * -DNNRT_MPI, nnrt_nccl_main (libnnrt_nccl) when a CUDA one is with
+ * -DNNRT_NCCL. */
+static void entry(cg_ctx *cx, int train, int casts) {
+    strbuf *c = cx->c;
+    int cuda = casts & CG_MAIN_CASTS;
+    if (train)
+        sb_puts(c, "    d.forward_backward = d_forward_backward;\n    d.grads = d_grads;\n    d.update = d_update;\n");
+    if (train && !cuda)
+        sb_puts(c, "    d.grad_sumsq = d_grad_sumsq;\n    d.update_range = d_update_range;\n"
+                   "    d.update_end = d_update_end;\n    d.opt_state = d_opt_state;\n"
+                   "    d.rng_calls = d_rng_calls;\n    d.set_rng_calls = d_set_rng_calls;\n    d.params = d_params;\n"
+                   "#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
+    if (train && cuda)
+        sb_puts(c, "    d.grads_on_device = 1;\n#ifdef NNRT_NCCL\n    return nnrt_nccl_main(argc, argv, &d);\n#else\n");
+    sb_puts(c, "    return nnrt_main(argc, argv, &d);\n");
+    sb_puts(c, train ? "#endif\n}\n" : "}\n");
 }
 
 /* Several inputs: one example is their values in declaration order (x of
@@ -212,7 +235,7 @@ static void desc(cg_ctx *cx, int flags) {
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
     sb_puts(c, "    d.last_error = d_last_error;\n");
     if (cx->o->calib_probe) sb_puts(c, "    d.save_calib = d_save_calib;\n");
-    entry(cx, train && !(flags & CG_MAIN_CASTS));
+    entry(cx, train, flags);
 }
 
 int cg_main(cg_ctx *cx, FILE *err, int flags) {

@@ -96,6 +96,19 @@ if gcc -std=c99 -O2 -Wall -Wextra -Werror -Iruntime -I$T -I"$CUDA_HOME/include" 
     2>$T/gpu_api.log; then pass "tests/gpu/api.c compiles against the generated header (running it needs a GPU)"
 else fail "tests/gpu/api.c does not compile"; sed 's/^/    /' $T/gpu_api.log | head; fi
 
+# NCCL data parallelism: the CUDA trainer built with -DNNRT_NCCL against libnnrt_nccl.a (nnrt_nccl_main), where
+# mpicc and nccl.h are found; running it needs a GPU per rank (make test-gpu runs 1 rank)
+if ! command -v mpicc >/dev/null 2>&1 || ! make -s B="$B" nccl >$T/nccl.log 2>&1 || [ ! -f $B/libnnrt_nccl.a ]; then
+    echo "SKIP cuda NCCL trainer: no mpicc or no nccl.h ($(tail -1 $T/nccl.log 2>/dev/null))"
+else
+    NCCL_LIB=$(dirname "$(ldconfig -p | sed -n 's/.*libnccl\.so .*=> //p' | head -1)" 2>/dev/null)
+    $NNC examples/digits_mlp.nn --target cuda --main -o $T/nccl_mlp.cu 2>/dev/null
+    if grep -q "nnrt_nccl_main" $T/nccl_mlp.cu && $NVCC $NVFLAGS $INC -DNNRT_NCCL $T/nccl_mlp.cu $B/libnnrt_nccl.a \
+        $LIBS -L"${NCCL_LIB:-$CUDA_HOME/lib}" -lnccl $(mpicc --showme:link) -o $T/nccl_mlp >$T/nccl_mlp.log 2>&1; then
+        pass "the NCCL trainer (-DNNRT_NCCL, libnnrt_nccl.a, -lnccl -lmpi) builds with nvcc -Werror"
+    else fail "the NCCL trainer does not build"; sed 's/^/    /' $T/nccl_mlp.log | head -20; fi
+fi
+
 # deterministic output
 mkdir -p $T/a $T/b
 $NNC examples/tiny_gpt.nn --target cuda --main -o $T/a/m.cu 2>/dev/null && $NNC examples/tiny_gpt.nn --target cuda --main -o $T/b/m.cu 2>/dev/null

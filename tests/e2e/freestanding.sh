@@ -10,7 +10,8 @@
 # output bytes against it as against the hosted --weights build with
 # libnnrt.a on the portable GEMM (NNRT_ISA=c: the same kernels, the
 # workspace in the block instead of the stack); and scripts/stack-usage.py
-# reports the forward pass's stack high-water mark (-fcallgraph-info=su).
+# reports the forward pass's stack high-water mark (-fcallgraph-info=su);
+# --stats of such a build says how to measure it (nnc runs no C compiler).
 I=$T/infer
 F=$T/freestanding
 CORE=$(dirname "$NNRT")/libnnrt_core.a
@@ -52,6 +53,9 @@ for mb in lenet:1 lenet:16 digits_mlp: resnet_tiny:2; do
         "libm: ${libm:-none}, stack ${stack#net_forward: }"
     else fail "$m ${D:+($D) }--freestanding"; sed 's/^/    /' $log | tail -n 12; fi
 done
+expect "--stats of a --freestanding build says how to measure the forward's stack" 0 \
+    "stack .*-fcallgraph-info=su, then scripts/stack-usage.py net_forward" \
+    $NNC -D B=1 examples/lenet.nn --freestanding --weights $I/lenet.safetensors --name net --stats -o $F/stats.c
 expect "--freestanding without --weights" 1 "--freestanding needs --weights" \
     $NNC examples/xor.nn --freestanding -o $F/bad.c
 expect "--freestanding with an embedding" 1 "--freestanding: model .tiny_gpt. uses embedding" \

@@ -3,6 +3,8 @@
 # use the installed nnc as a user's would and run examples/xor_api.c on
 # examples/xor.nn: a CMake project (find_package(nnc) + nnc_add_model) and a
 # Makefile project (pkg-config --cflags --libs nnc, the shared libnnrt);
+# libnnrt_core.a (nnc-core.pc, nnc::nnrt_core: a --freestanding model) and
+# nnrt_png.o (nnc-png.pc, nnc::nnrt_png: a PNG written);
 # the soname, the man page against `nnc --help`, the generated code's
 # version check, nnc leaving unchanged outputs untouched, nnc run from the
 # installed layout, and make uninstall.
@@ -26,6 +28,12 @@ for f in bin/nnc lib/libnnrt.a lib/libnnrt.so lib/pkgconfig/nnc.pc lib/cmake/nnc
     lib/cmake/nnc/nncConfigVersion.cmake include/nnc/nnrt.h include/nnc/nnrt_gemm.h share/man/man1/nnc.1; do
     [ -e $P/$f ] || missing="$missing $f"
 done
+for f in lib/libnnrt_core.a lib/pkgconfig/nnc-core.pc; do [ -e $P/$f ] || missing="$missing $f"; done
+if [ -f build/nnrt_png.o ]; then
+    for f in lib/nnrt_png.o include/nnc/nnrt_png.h lib/pkgconfig/nnc-png.pc; do
+        [ -e $P/$f ] || missing="$missing $f"
+    done
+fi
 [ -z "$missing" ] && pass "every file is installed" || fail "not installed:$missing"
 so=$(readelf -d $P/lib/libnnrt.so 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 major=$(sed -n 's/^#define NNRT_VERSION_MAJOR //p' runtime/nnrt.h)
@@ -50,11 +58,42 @@ project(xor_app C)
 find_package(nnc 0.1 REQUIRED)
 add_executable(xor_app xor_api.c)
 nnc_add_model(xor_app xor.nn)
+add_executable(core_app core.c)
+target_link_libraries(core_app PRIVATE nnc::nnrt_core)
+if(TARGET nnc::nnrt_png)
+  add_executable(png_app png.c)
+  target_link_libraries(png_app PRIVATE nnc::nnrt_png)
+endif()
 CM
+cat >$T/cmake/src/core.c <<'C'
+#include <stdio.h>
+#include "nnrt_gemm.h"
+int main(void) { /* C = A B with A 1x2, B 2x1 through libnnrt_core's GEMM */
+    const float a[2] = {1, 2}, b[2] = {3, 4};
+    float c[1] = {0};
+    nnrt_sgemm(0, 0, 1, 1, 2, a, 2, b, 1, 0.0f, c, 1);
+    printf("%g\n", c[0]);
+    return c[0] != 11;
+}
+C
+cat >$T/cmake/src/png.c <<'C'
+#include "nnrt_png.h"
+int main(void) {
+    const unsigned char pix[4] = {0, 80, 160, 240};
+    nnrt_err err;
+    return nnrt_png_write_gray("out.png", pix, 2, 2, &err) != NNRT_OK;
+}
+C
 if (cd $T/cmake && cmake -S src -B out -DCMAKE_PREFIX_PATH=$P -DCMAKE_C_FLAGS="-std=c99 -Wall -Wextra -Werror" \
     >cmake.log 2>&1 && cmake --build out >>cmake.log 2>&1 && cd out && ./xor_app >run.log 2>&1 &&
     grep -q "same predictions" run.log); then
     pass "a CMake project (find_package + nnc_add_model, 5 lines) builds and runs xor_api"
+    (cd $T/cmake/out && ./core_app | grep -q "^11$") && pass "CMake: nnc::nnrt_core links the core GEMM" ||
+        fail "CMake: nnc::nnrt_core"
+    if [ -f build/nnrt_png.o ]; then
+        (cd $T/cmake/out && ./png_app && head -c 8 out.png | od -An -c | grep -q "P   N   G") &&
+            pass "CMake: nnc::nnrt_png writes a PNG" || fail "CMake: nnc::nnrt_png"
+    fi
     c=$T/cmake/out/nnc_xor_app/xor.c
     before=$(mtime $c)
     sleep 1 && touch $T/cmake/src/xor.nn
@@ -88,6 +127,35 @@ if (cd $T/pc && make NNC=$P/bin/nnc >make.log 2>&1 && LD_LIBRARY_PATH=$P/lib ./x
     pass "a Makefile project (pkg-config --cflags --libs nnc) builds and runs xor_api on libnnrt.so.$major"
 else
     fail "the pkg-config Makefile project"; tail -20 $T/pc/make.log $T/pc/run.log 2>/dev/null
+fi
+# (c) the core runtime (nnc-core.pc): xor's initial weights, its --freestanding build linked with
+# libnnrt_core.a alone (and -lm) runs tests/e2e/freestanding.c; (d) nnrt_png.o (nnc-png.pc) writes a PNG
+cat >$T/pc/mkw.c <<'C'
+#include "xor.h"
+int main(int argc, char **argv) { xor *m = xor_create(1); return argc < 2 || !m || xor_save(m, argv[1]) != 0; }
+C
+cat >$T/pc/png.c <<'C'
+#include "nnrt_png.h"
+int main(int argc, char **argv) {
+    const unsigned char pix[6] = {0, 50, 100, 150, 200, 250};
+    nnrt_err err;
+    return argc < 2 || nnrt_png_write_gray(argv[1], pix, 3, 2, &err) != NNRT_OK;
+}
+C
+CF="-std=c99 -O2 -Wall -Wextra -Werror"
+if (cd $T/pc && cc $CF -I. mkw.c xor.c $(pkg-config --cflags --libs nnc) -o mkw && LD_LIBRARY_PATH=$P/lib ./mkw w.st &&
+    mkdir -p fs && $P/bin/nnc xor.nn --freestanding --weights w.st --name net -o fs/net.c &&
+    cc $CF -ffreestanding $(pkg-config --cflags nnc-core) -c fs/net.c -o fs/net.o && nm fs/net.o | grep -q " U nnrt_" &&
+    cc $CF -Ifs $(pkg-config --cflags nnc-core) $OLDPWD/tests/e2e/freestanding.c fs/net.o \
+        $(pkg-config --libs nnc-core) -lm -o fs/run &&
+    ./fs/run >fs/run.log && [ -s fs/run.log ]) >$T/pc/core.log 2>&1; then
+    pass "pkg-config nnc-core: a --freestanding model links with libnnrt_core.a alone and runs"
+else fail "pkg-config nnc-core"; tail -5 $T/pc/core.log; fi
+if [ -f build/nnrt_png.o ]; then
+    (cd $T/pc && cc $CF $(pkg-config --cflags nnc-png) png.c $(pkg-config --libs nnc-png) -o png &&
+        LD_LIBRARY_PATH=$P/lib ./png out.png && head -c 8 out.png | od -An -c | grep -q "P   N   G") \
+        >$T/pc/png.log 2>&1 && pass "pkg-config nnc-png: nnrt_png.o and libpng write a PNG" ||
+        { fail "pkg-config nnc-png"; tail -5 $T/pc/png.log; }
 fi
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 

@@ -3,7 +3,9 @@
 # at micro-batch B give the parameters and step losses of 10 steps on 1 rank
 # at batch 2B (f64, within 1e-6 relative: compare.py) for the digits MLP with
 # SGD-momentum and AdamW, LeNet with --augment and a shrunk tiny_gpt (text
-# windows); a checkpoint of 2 ranks resumes on 1 and vice versa;
+# windows); a checkpoint of 2 ranks resumes on 1 and vice versa; --shard-optimizer and
+# --bucket-mb give the bits of the plain all-reduce; a sharded checkpoint resumes on 1 rank; dropout
+# masks differ across ranks;
 # two 2-rank runs give the same bits; a rank that
 # fails, is killed or stops answering ends the job within 30 s with a message.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
@@ -86,6 +88,60 @@ if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
         pass "two 2-rank runs give the same bits" ||
         fail "two 2-rank runs differ"
 fi
+# --shard-optimizer (reduce-scatter, each rank its slice, all-gather) and --bucket-mb (MPI_Iallreduce per bucket):
+# the bits of the whole-buffer update on 2 ranks (a + b is b + a, so every collective sums alike)
+same() { # NAME BINARY ARGS...: the run with --shard-optimizer and with --bucket-mb 0.01 against the plain one
+    n=$1 b=$2; shift 2
+    $MPIRUN $b "$@" --save $T/$n.u.st --log $T/$n.u.csv >/dev/null 2>&1 || fail "$n: plain run"
+    for v in "shard:--shard-optimizer" "bucket:--bucket-mb 0.01"; do
+        $MPIRUN $b "$@" ${v#*:} --save $T/$n.${v%%:*}.st --log $T/$n.${v%%:*}.csv >$T/$n.${v%%:*}.out 2>&1
+        [ -s $T/$n.u.st ] && cmp -s $T/$n.u.st $T/$n.${v%%:*}.st &&
+            [ "$(cut -d, -f1-9 $T/$n.u.csv)" = "$(cut -d, -f1-9 $T/$n.${v%%:*}.csv)" ] &&
+            pass "$n: ${v#*:} gives the same bits (parameters, losses, grad norms)" ||
+            fail "$n: ${v#*:} differs: $(python3 tests/mpi/compare.py $T/$n.u.st $T/$n.${v%%:*}.st; tail -2 \
+                $T/$n.${v%%:*}.out)"
+    done
+}
+same mlp-sgdm-clip-value $T/sgdm8.mpi $TRAIN --clip-value 0.05
+same mlp-adamw $T/adamw8.mpi $TRAIN
+same mlp-adamw-f32-clip $T/det8.mpi $TRAIN --clip-norm 0.5
+same lenet-sgdm $T/lenet4.mpi $AUG
+sed "s/train adam(.*)/train adamw(lr = 1e-3, weight_decay = 0.01)/" examples/lenet.nn >$T/lenet_aw.nn
+build/nnc --main -D B=4 $T/lenet_aw.nn -o $T/lenet_aw.c &&
+    mpicc $CF -DNNRT_MPI $T/lenet_aw.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/lenet_aw.mpi &&
+    same lenet-adamw-f32-clip $T/lenet_aw.mpi $AUG --clip-norm 1
+# the memory line: on Linux the state outside a rank's slice is given back (mincore counts what stays)
+sed -n 's/^2 ranks, sharded optimizer: .* optimizer state \([0-9.]*\) MB in memory of \([0-9.]*\) MB.*/\1 \2/p' \
+    $T/mlp-adamw.shard.out | awk '{ok = $1 > 0 && $1 < 0.6 * $2} END {exit !ok}' &&
+    pass "a sharded rank keeps about half the optimizer state in memory: $(grep -o 'state.*MB in.*MB;' \
+        $T/mlp-adamw.shard.out)" || fail "sharded memory: $(head -2 $T/mlp-adamw.shard.out)"
+# a sharded checkpoint (the optimizer state gathered on rank 0) resumes on 1 rank as 2 epochs on 1 rank
+for n in sgdm adamw; do
+    $T/${n}16 $TWO --save $T/ckz.$n.ref.st >/dev/null 2>&1
+    $MPIRUN $T/${n}8.mpi $BASE --shard-optimizer --checkpoint $T/ckz.$n.ck >/dev/null 2>&1
+    $T/${n}16 $BASE --resume $T/ckz.$n.ck --save $T/ckz.$n.st >/dev/null 2>&1
+    if r=$(python3 tests/mpi/compare.py $T/ckz.$n.ref.st $T/ckz.$n.st); then pass "$n: sharded checkpoint -> 1 rank: $r"
+    else fail "$n: sharded checkpoint resumed on 1 rank: $r"; fi
+done
+$MPIRUN $T/adamw8.mpi $BASE --shard-optimizer --resume $T/ckz.adamw.ck --save $T/ckz.22.st >/dev/null 2>&1
+if r=$(python3 tests/mpi/compare.py $T/ckz.adamw.ref.st $T/ckz.22.st); then pass "adamw: sharded -> sharded resume: $r"
+else fail "adamw: a sharded checkpoint resumed sharded on 2 ranks: $r"; fi
+# dropout: rank r's pass k draws masks with counter k * N + r. On data of one repeated example, 2 ranks without
+# dropout give the bits of 1 rank (the mean of two equal gradients); with dropout they must not (other masks)
+head -1 $D/digits_train.csv | awk '{for (i = 0; i < 256; i++) print}' >$T/same.csv
+ONE="train --data $T/same.csv --scale 0.0625 --epochs 1 --steps-per-epoch 8 --seed 3"
+sed "s/-> relu -> dense(128)/-> relu -> dropout(0.5) -> dense(128)/" $T/sgdm8.nn >$T/drop8.nn
+build/nnc --main --dtype=f64 -D B=8 $T/drop8.nn -o $T/drop8.c &&
+    mpicc $CF -DNNRT_MPI $T/drop8.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/drop8.mpi
+for b in sgdm8 drop8; do
+    $T/$b.mpi $ONE --save $T/$b.one1.st >/dev/null 2>&1
+    $MPIRUN $T/$b.mpi $ONE --save $T/$b.one2.st >/dev/null 2>&1
+done
+$MPIRUN $T/drop8.mpi $ONE --save $T/drop8.one2b.st >/dev/null 2>&1
+[ -s $T/sgdm8.one1.st ] && cmp -s $T/sgdm8.one1.st $T/sgdm8.one2.st && [ -s $T/drop8.one2.st ] &&
+    ! cmp -s $T/drop8.one1.st $T/drop8.one2.st && cmp -s $T/drop8.one2.st $T/drop8.one2b.st &&
+    pass "dropout masks differ across ranks, and two 2-rank runs give the same bits" ||
+    fail "dropout masks across ranks"
 # eval on 2 ranks: rank 0 alone evaluates and prints, as 1 rank does
 EV="eval --data $D/digits_test.csv --scale 0.0625 --load $T/det.a.st"
 $T/det8 $EV >$T/ev.1.out 2>&1
