@@ -210,6 +210,20 @@ static int find_option(const char *name, size_t len)
     return -1;
 }
 
+/* An unknown option: its message, naming the options it begins (--clip:
+ * --clip-norm or --clip-value) when there are some. */
+static int unknown_option(ctx *c, const char *name, size_t len)
+{
+    int i, n = 0;
+    nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
+    for (i = 0; i < O_COUNT_; i++)
+        if (len > 0 && strncmp(optdefs[i].name, name, len) == 0)
+            nnrti_tr_append(c, "%s--%s", n++ ? " or " : ": did you mean ", optdefs[i].name);
+    if (n)
+        nnrti_tr_append(c, "?");
+    return EXIT_USAGE;
+}
+
 static int parse_command(ctx *c, const char *s)
 {
     int i;
@@ -242,7 +256,7 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
     val = eq ? eq + 1 : NULL;
     k = find_option(name, len);
     if (k < 0)
-        return nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
+        return unknown_option(c, name, len);
     if (!(optdefs[k].cmds & c->o.cmd))
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s does not apply to %s", optdefs[k].name, c->o.cmd_name);
     if (optdefs[k].flag && val)

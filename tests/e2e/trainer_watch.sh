@@ -131,6 +131,12 @@ else fail "piped output has a progress bar"; fi
 # ---- bad values: one line, exit 2 ----
 expect "--patience -1" 2 "error: --patience '-1' is not an integer in \[1, 1000000000\]" \
     $T/digits train $DT --epochs 2 --val-split 0.2 --patience -1
+expect "--clip 0: the options it begins" 2 \
+    "error: unknown option '--clip': did you mean --clip-norm or --clip-value?" $T/digits train $DT --epochs 2 --clip 0
+expect "--clip-value 0" 2 "error: --clip-value '0' is not a positive finite number" \
+    $T/digits train $DT --epochs 2 --clip-value 0
+expect "--schedule warmup longer than the run" 2 "warmup (500 steps) must be shorter than total" \
+    $T/digits train $DT --epochs 2 --schedule cosine,warmup=500
 expect "--min-delta -1" 2 "error: --min-delta '-1' is not a number >= 0" \
     $T/digits train $DT --epochs 2 --val-split 0.2 --patience 2 --min-delta -1
 expect "an unknown monitor" 2 "error: --monitor 'loss' is not val_loss or val_acc" \
