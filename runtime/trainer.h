@@ -133,6 +133,7 @@ typedef struct watch {
     double epoch_speed;     /* examples per second of its training */
     long best_epoch;        /* 0 until an epoch was scored */
     double best;            /* its monitored value */
+    epoch_rec best_rec;     /* its record (epoch, val_loss and val_acc at least) */
     unsigned char *best_w;  /* its weights: a safetensors file's bytes */
     size_t best_len;
     long stopped;           /* the epoch after which --patience stopped, 0 if none */
@@ -321,6 +322,16 @@ int nnrti_tr_watch_epoch(ctx *c, const epoch_rec *r, int *stop);
  * the best epoch's weights. */
 int nnrti_tr_watch_finish(ctx *c);
 void nnrti_tr_watch_free(ctx *c);
+/* Early stopping's state for a checkpoint's trainer string: " monitor=M
+ * best_epoch=E best_loss=L best_acc=A" (%.17g), or "" before a best epoch
+ * or without --patience. */
+void nnrti_tr_watch_state(const ctx *c, char *buf, size_t cap);
+/* Add the best epoch's weights to the checkpoint at path (as tensors
+ * "trainer.best.NAME") when there is a state to save. */
+int nnrti_tr_watch_save_best(ctx *c, const char *path);
+/* --resume: continue early stopping from the checkpoint path's state (the
+ * text after its "n=N", "" if none) and its best weights. */
+int nnrti_tr_watch_resume(ctx *c, const char *path, const char *state);
 
 /* ---- trainer_log.c ------------------------------------------------------- */
 
