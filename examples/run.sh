@@ -103,14 +103,18 @@ run_fashion() {
 }
 
 # the VAE: -ELBO in nats per image (its loss) on the last 2,000 images, one
-# noise draw per image; a PGM grid of test images and their reconstructions
+# noise draw per image; a grid of test images and their reconstructions, and
+# vae_samples: 64 images decoded from codes z ~ N(0, I) by examples/vae_decoder.nn
+# (the VAE's decoder alone, loading the VAE's weights)
 run_vae() {
     build vae || { echo "vae: build failed"; status=1; return; }
+    build vae_decoder || { echo "vae_decoder: build failed"; status=1; return; }
     t0=$(date +%s)
     $E/vae train --data $MNIST/t10k-images-idx3-ubyte --epochs 30 --val-split 0.2 --seed 1 \
         --save $E/vae.safetensors | tee $E/vae.log
     record vae "-ELBO (nats/image)" "$(last $E/vae.log 'val loss')" "<=" 115 $(($(date +%s) - t0))
     $E/vae reconstruct --data $MNIST/t10k-images-idx3-ubyte --load $E/vae.safetensors --out $E/vae.$GRID --count 16
+    $E/vae_decoder generate --load $E/vae.safetensors --out $E/vae_samples.$GRID --count 64 --seed 1 || status=1
 }
 
 # the seq2seq Transformer: reverse 8-digit strings (examples/seq2seq_data.sh,

@@ -249,6 +249,7 @@ static int run_command(ctx *c)
     case CMD_EVAL: rc = nnrti_tr_cmd_eval(c); break;
     case CMD_SAMPLE: rc = nnrti_tr_cmd_sample(c); break;
     case CMD_RECON: rc = nnrti_tr_cmd_reconstruct(c); break;
+    case CMD_GEN: rc = nnrti_tr_cmd_generate(c); break;
     default: rc = nnrti_tr_cmd_predict(c); break;
     }
     free_all(c);

@@ -5,7 +5,7 @@
  *   trainer_args.c    the option table, --help, argument parsing and checks
  *   trainer_data.c    data feeding: IDX/CSV/text loading, batches, the metric
  *   trainer_train.c   the training loop (data sets and text), saving
- *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct
+ *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct, generate
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
  *   trainer_augment.c  --augment: checked with the options, applied per batch
@@ -35,7 +35,7 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16, CMD_GEN = 32 };
 
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
@@ -290,6 +290,7 @@ void nnrti_tr_print_score(const ctx *c, const char *label, const score *s);
 int nnrti_tr_cmd_eval(ctx *c);
 int nnrti_tr_cmd_predict(ctx *c);
 int nnrti_tr_cmd_reconstruct(ctx *c);
+int nnrti_tr_cmd_generate(ctx *c);
 
 /* ---- trainer_sample.c ---------------------------------------------------- */
 

@@ -13,11 +13,11 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-#define CMD_NAMES 5 /* entries of cmd_names */
+#define CMD_NAMES 6 /* entries of cmd_names */
 
-static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct"};
+static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct", "generate"};
 
-#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON)
+#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_GEN)
 
 /* Option names, the commands that take them, and whether they are flags
  * (no value). */
@@ -30,19 +30,19 @@ static const struct optdef {
     {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
     {"epochs", CMD_TRAIN, 0},
     {"lr", CMD_TRAIN, 0},
-    {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT, 0},
+    {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT | CMD_GEN, 0},
     {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
     {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON, 0},
     {"save", CMD_TRAIN, 0},
     {"resume", CMD_TRAIN, 0},
-    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON, 0},
+    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_GEN, 0},
     {"text", CMD_TRAIN | CMD_SAMPLE, 0},
     {"steps-per-epoch", CMD_TRAIN, 0},
     {"prompt", CMD_SAMPLE, 0},
     {"len", CMD_SAMPLE, 0},
     {"temperature", CMD_SAMPLE, 0},
-    {"out", CMD_RECON, 0},
-    {"count", CMD_RECON, 0},
+    {"out", CMD_RECON | CMD_GEN, 0},
+    {"count", CMD_RECON | CMD_GEN, 0},
     {"allow-nonfinite", CMD_ALL, 1},
     {"checkpoint", CMD_TRAIN, 0},
     {"augment", CMD_TRAIN, 0},
@@ -84,8 +84,9 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--temperature X] [--seed S]\n"
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
             "          [--scale X]\n"
+            "       %s generate --load W.safetensors --out GRID.pgm|GRID.png [--count N] [--seed S]\n"
             "       %s --help\n",
-            prog, prog, prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 /* The first line of --help: what the model takes and gives. */
@@ -143,6 +144,8 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  sample       generate text with a character model, one character at a time\n"
            "  reconstruct  draw images beside the model's outputs (a PGM grid), for a model\n"
            "               whose output has the shape of its input (an autoencoder)\n"
+           "  generate     draw the outputs of a decoder (one float input, the latent code,\n"
+           "               filled with N(0, 1) draws from --seed; an image output) as a grid\n"
            "\noptions:\n"
            "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
            "                   a model without a target reads only the features / images\n"
@@ -182,7 +185,7 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   shift=N (random shifts by up to N pixels, zero padding),\n"
            "                   flip (horizontal, off by default), rotate=DEG (up to DEG\n"
            "                   degrees, bilinear), noise=SIGMA (Gaussian); seeded by --seed\n"
-           "  --load W         weights to evaluate, predict, sample or reconstruct with\n"
+           "  --load W         weights to evaluate, predict, sample, reconstruct or generate with\n"
            "                   (optional for a model without a train statement: its initial\n"
            "                   values)\n"
            "  --prompt TEXT    the text to continue; every character must occur in --text\n"
@@ -192,7 +195,8 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   its reconstruction; a PNG when FILE ends in .png (the\n"
            "                   program must be linked with nnrt_png.o and -lpng), else a\n"
            "                   binary PGM (P5)\n"
-           "  --count N        examples in the grid, the first N of --data (default 16)\n"
+           "  --count N        examples in the grid, the first N of --data (default 16); generate:\n"
+           "                   N images, 8 to a row\n"
            "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
            "                   weights are refused, naming the tensor\n",
            d->default_lr);
@@ -235,9 +239,10 @@ static int parse_command(ctx *c, const char *s)
         }
     if (s[0] == '-')
         return nnrti_tr_fail(c, EXIT_USAGE,
-                             "expected a command (train, eval, predict, sample or reconstruct) before '%s'", s);
-    return nnrti_tr_fail(c, EXIT_USAGE, "unknown command '%s' (expected train, eval, predict, sample or reconstruct)",
-                         s);
+                             "expected a command (train, eval, predict, sample, reconstruct or generate) before '%s'",
+                             s);
+    return nnrti_tr_fail(c, EXIT_USAGE,
+                         "unknown command '%s' (expected train, eval, predict, sample, reconstruct or generate)", s);
 }
 
 /* Parse "--name value" or "--name=value" at argv[*i]; advances *i. */
@@ -341,14 +346,14 @@ static int check_sources(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "train needs --data FILE or --text FILE");
     if (o->cmd == CMD_SAMPLE && !o->raw[O_TEXT])
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --text FILE (the text the vocabulary comes from)");
-    if (o->cmd != CMD_TRAIN && o->cmd != CMD_SAMPLE && !o->raw[O_DATA])
+    if (o->cmd != CMD_TRAIN && o->cmd != CMD_SAMPLE && o->cmd != CMD_GEN && !o->raw[O_DATA])
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --data FILE", cmd);
     if (o->raw[O_TEXT] && (o->raw[O_LABELS] || o->raw[O_SCALE]))
         return nnrti_tr_fail(c, EXIT_USAGE, "--%s does not apply to --text", o->raw[O_LABELS] ? "labels" : "scale");
     if (o->cmd == CMD_SAMPLE && !o->raw[O_PROMPT])
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
-    if (o->cmd == CMD_RECON && !o->raw[O_OUT])
-        return nnrti_tr_fail(c, EXIT_USAGE, "reconstruct needs --out FILE.pgm");
+    if ((o->cmd == CMD_RECON || o->cmd == CMD_GEN) && !o->raw[O_OUT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --out FILE.pgm or FILE.png", cmd);
     if ((o->raw[O_SAVE] && strcmp(o->raw[O_SAVE], "-") == 0) || (o->raw[O_OUT] && strcmp(o->raw[O_OUT], "-") == 0))
         return nnrti_tr_fail(c, EXIT_USAGE, "--%s -: standard output carries the report lines; name a file",
                              o->raw[O_OUT] ? "out" : "save");

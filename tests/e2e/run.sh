@@ -597,6 +597,20 @@ for nn in examples/*.nn; do
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \
             --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4 ;;
+    vae_decoder) # the VAE's decoder with the VAE's weights (vae sorts first): samples from N(0, I)
+        expect "example $m decodes N(0, 1) codes into a grid" 0 "^wrote $X/$m.pgm: 12 images decoded" $X/$m generate \
+            --load $X/vae.safetensors --out $X/$m.pgm --count 12
+        python3 - $X/$m.pgm <<'PY' && pass "the generate grid: 8 images to a row, 2 rows of 28 + 2 + 28 pixels" ||
+import sys
+data = open(sys.argv[1], "rb").read()
+head = b"P5\n238 58\n255\n"
+assert data.startswith(head) and len(data) == len(head) + 238 * 58, data[:20]
+PY
+            fail "the generate grid's size"
+        expect "generate needs an image output" 1 "generate draws its first output as images" $X/lenet generate \
+            --load $X/lenet.safetensors --out $X/no.pgm
+        expect "generate needs --out" 2 "generate needs --out FILE.pgm or FILE.png" $X/$m generate \
+            --load $X/vae.safetensors ;;
     char_* | tiny_gpt)
         expect "example $m trains a few steps" 0 "val loss" $X/$m train --text examples/data/tinyshakespeare/input.txt \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
