@@ -9,6 +9,7 @@
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
  *   trainer_augment.c  --augment: checked with the options, applied per batch
+ *   trainer_classes.c  --classes: the examples of some classes, renumbered
  *   trainer_watch.c   across epochs: the history, early stopping, the best weights
  *   trainer_log.c     the history as --log CSV rows and a --plot SVG of the curves
  *   trainer_split.c   eval/predict on a split (--split), the training record in
@@ -42,7 +43,7 @@ enum {
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
-    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP,
+    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_CLASSES,
     O_COUNT_
 };
 
@@ -271,6 +272,14 @@ int nnrti_tr_make_train_model(ctx *c, uint64_t n_train);
 int nnrti_tr_check_augment(ctx *c);
 /* Augment the gathered training batch of step s of epoch. */
 int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s);
+
+/* ---- trainer_classes.c ---------------------------------------------------- */
+
+/* Check --classes LIST (EXIT_USAGE: a bad list, a model without labels). */
+int nnrti_tr_check_classes(ctx *c);
+/* Keep the examples of ds (loaded from path) of the listed classes,
+ * their labels renumbered; nothing without --classes. */
+int nnrti_tr_select_classes(ctx *c, const char *path, nnrt_dataset *ds);
 
 /* ---- trainer_sched.c ------------------------------------------------------ */
 

@@ -60,6 +60,7 @@ static const struct optdef {
     {"clip-value", CMD_TRAIN, 0},
     {"init-from", CMD_TRAIN, 0},
     {"init-map", CMD_TRAIN, 0},
+    {"classes", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -71,15 +72,16 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
             "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "          [--schedule SPEC] [--clip-norm X | --clip-value X] [--init-from W [--init-map MAP]]\n"
+            "          [--classes LIST]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
             "          [--patience N [--min-delta X]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "          [--schedule SPEC] [--clip-norm X | --clip-value X]\n"
             "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
-            "          [--val-split F [--split val|train|all]] [--seed S]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S] [--classes LIST]\n"
             "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
-            "          [--val-split F [--split val|train|all]] [--seed S]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S] [--classes LIST]\n"
             "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
             "          [--temperature X] [--seed S]\n"
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
@@ -150,6 +152,8 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
            "                   a model without a target reads only the features / images\n"
            "  --labels FILE    IDX labels, with IDX images\n"
+           "  --classes LIST   only the examples of these class labels, renumbered in LIST's order\n"
+           "                   (0-4; 5-9 makes 5..9 classes 0..4; 3,1,7), before --val-split\n"
            "  --text FILE      a text for a character model (i32 [B, T] in, the next\n"
            "                   characters as the target, output [B, T, V]): the vocabulary\n"
            "                   is the sorted distinct bytes of FILE\n"
@@ -489,7 +493,7 @@ static int check_options(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
     if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0 ||
-        (rc = check_init_from(c)) != 0)
+        (rc = check_init_from(c)) != 0 || (rc = nnrti_tr_check_classes(c)) != 0)
         return rc;
     return check_watch(c);
 }

@@ -99,8 +99,10 @@ static int load_csv(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
     /* predict accepts feature-only lines */
     if (!need_y && csv_columns(path) == d->x_numel)
         ny = 0;
+    /* with --classes any label may be there: those not listed are dropped */
     if (nnrt_load_csv(path, d->x_numel, ny, d->y_dtype == NNRT_I32 ? NNRT_I32 : NNRT_F32,
-                      d->y_dtype == NNRT_I32 ? d->classes : 0, c->o.scale, ds, &c->err) != NNRT_OK) {
+                      d->y_dtype == NNRT_I32 && !c->o.raw[O_CLASSES] ? d->classes : 0, c->o.scale, ds,
+                      &c->err) != NNRT_OK) {
         csv_hint(c);
         return EXIT_RUNTIME;
     }
@@ -113,7 +115,8 @@ static int load_idx_images(ctx *c, const char *path, nnrt_dataset *ds)
     return nnrt_load_idx(path, NULL, ds, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
-/* Labels must be class numbers below d->classes. */
+/* Labels must be class numbers below d->classes (with --classes, the
+ * selection renumbers them and checks instead). */
 static int check_idx_labels(ctx *c, const nnrt_dataset *ds)
 {
     const int32_t *y = ds->y;
@@ -123,7 +126,7 @@ static int check_idx_labels(ctx *c, const nnrt_dataset *ds)
         return nnrti_tr_fail(c, EXIT_RUNTIME,
                              "%s: IDX labels are class numbers, but model %s takes %zu float target%s per example",
                              lpath, c->d->name, c->d->y_numel, c->d->y_numel == 1 ? "" : "s");
-    for (i = 0; c->d->classes > 0 && i < ds->n; i++)
+    for (i = 0; c->d->classes > 0 && !c->o.raw[O_CLASSES] && i < ds->n; i++)
         if (y[i] < 0 || y[i] >= c->d->classes)
             return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: label %d at index %lld is not below the model's %d classes",
                                  lpath, (int)y[i], (long long)i, c->d->classes);
@@ -188,6 +191,8 @@ int nnrti_tr_load_data(ctx *c, int need_y, nnrt_dataset *ds)
     if (idx < 0)
         return EXIT_RUNTIME;
     rc = idx ? load_idx(c, path, need_y, ds) : load_csv(c, path, need_y, ds);
+    if (rc == 0)
+        rc = nnrti_tr_select_classes(c, path, ds);
     if (rc == 0 && ds->n == 0)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: no examples in the file", path);
     return rc ? rc : check_ids(c, path, ds);

@@ -587,6 +587,45 @@ for nn in examples/*.nn; do
             --save $X/$m.safetensors $([ $m = vit ] && echo "--augment shift=2 --schedule cosine,warmup=1")
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
+    finetune_base) # the digits 0-4 only (make examples: run_finetune)
+        expect "example $m trains a few steps on --classes 0-4" 0 "epoch   1/1" $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 0-4 --epochs 1 \
+            --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
+        expect "--classes: a range backwards" 2 "error: --classes '4-0' is not a list of labels and ranges" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 4-0 \
+            --load $X/$m.safetensors
+        expect "--classes: a label twice" 2 "error: --classes '1,3,1' lists class 1 twice" $X/$m eval \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 1,3,1 --load $X/$m.safetensors
+        expect "--classes: more than the model's classes" 2 "error: --classes '0-9' lists 10 classes, model $m has 5" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 0-9 \
+            --load $X/$m.safetensors
+        expect "--classes: none in the data" 1 "t10k-images-idx3-ubyte: none of its 10000 examples is of --classes 70-72" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 70-72 \
+            --load $X/$m.safetensors
+        expect "--classes: a model without class labels" 2 "error: --classes selects examples by their class label" \
+            $X/autoencoder eval --data $MN/t10k-images-idx3-ubyte --classes 0-4 --load $X/autoencoder.safetensors ;;
+    finetune_head) # the base's features frozen (finetune_base sorts first), a new head on 5-9
+        expect "example $m starts from the base's features" 0 "unexpected, not loaded:" $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 --epochs 1 \
+            --steps-per-epoch 3 --val-split 0.05 --init-from $X/finetune_base.safetensors --save $X/$m.safetensors
+        python3 - $X/finetune_base.safetensors $X/$m.safetensors <<'PY' &&
+import json, struct, sys
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    head.pop("__metadata__", None)
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+frozen = [k for k in a if k.startswith(("c1.", "c2.", "f."))]
+assert len(frozen) == 6 and all(a[k] == b[k] for k in frozen), "a frozen tensor changed"
+assert all(k not in a for k in b if k.startswith("head.")), "the head is new"
+PY
+            pass "example $m: the 6 frozen tensors are bit-identical to the base's after AdamW steps" ||
+            fail "example $m: frozen tensors changed"
+        expect "example $m evaluates on --classes 5-9" 0 "^examples [0-9]*  loss" $X/$m eval \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 \
+            --load $X/$m.safetensors ;;
     fashion_cnn) # as make examples runs it (augmented, --test, --log, --plot), on MNIST's 28x28 images
         expect "example $m trains a few steps" 0 "^test .*accuracy" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --augment shift=2,flip \
