@@ -462,6 +462,10 @@ typedef struct nnrt_model_desc {
     int n_inputs;
     const char *const *in_names; /* the inputs' names */
     const size_t *in_numel;      /* elements of one example of each */
+    /* inputs of several types: NNRT_I32 or the model dtype for each (x_dtype
+     * is then the model dtype), input i's batch starting at the bytes of the
+     * earlier ones' batches; NULL when all are x_dtype */
+    const int *in_dtypes;
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after

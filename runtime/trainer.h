@@ -4,6 +4,7 @@
  *   trainer.c         nnrt_main: the entry, messages, the model and its batch buffers
  *   trainer_args.c    the option table, --help, argument parsing and checks
  *   trainer_data.c    data feeding: IDX/CSV/text loading, batches, the metric
+ *   trainer_inputs.c  several inputs: --data-for files, types, their batches
  *   trainer_train.c   the training loop (data sets and text), saving
  *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct, generate
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
@@ -43,11 +44,12 @@ enum {
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
-    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_CLASSES,
+    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_CLASSES, O_DATA_FOR,
     O_COUNT_
 };
 
 enum { SPLIT_ALL, SPLIT_VAL, SPLIT_TRAIN };  /* --split */
+#define NNRT_DATA_FOR_MAX 64                 /* --data-for options */
 enum { MON_VAL_LOSS, MON_VAL_ACC };         /* --monitor */
 
 /* The parsed command line. */
@@ -73,6 +75,8 @@ typedef struct opts {
     long log_every;            /* --log-every: steps between log rows, 0 for none */
     double clip_norm;          /* --clip-norm, when given */
     double clip_value;         /* --clip-value, when given */
+    const char *data_for[NNRT_DATA_FOR_MAX]; /* --data-for NAME=FILE, in order */
+    int n_data_for;
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -93,7 +97,6 @@ typedef struct score {
 /* Batch buffers, each d->batch examples long. */
 typedef struct bufs {
     void *x;      /* inputs: model dtype, or int32 token ids */
-    void *xs;     /* several inputs: the examples as gathered, before x splits them */
     void *y;      /* targets: int32 labels or model dtype */
     void *out;    /* first output, model dtype */
     int32_t *lab; /* labels derived from one-hot targets */
@@ -235,6 +238,25 @@ int nnrti_tr_split_text(ctx *c, text *t);
 int64_t nnrti_tr_val_batches(const ctx *c, const text *t);
 /* Row b of the batch: ids[start, start + T) in, the next ids as target. */
 void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
+
+/* Columns of the first non-blank line of a CSV file (0 if unknown). */
+size_t nnrti_tr_csv_columns(const char *path);
+
+/* ---- trainer_inputs.c ----------------------------------------------------- */
+
+/* The element type of input i (NNRT_I32 or the model dtype). */
+int nnrti_tr_in_dtype(const nnrt_model_desc *d, int i);
+/* Check the --data-for list against the model's inputs (EXIT_USAGE). */
+int nnrti_tr_check_data_for(ctx *c);
+/* Load the data of a model with several inputs (--data-for files, or
+ * inputs of several types) as one data set: each example every input's
+ * values in declaration order, --scale applied to the float ones. */
+int nnrti_tr_load_inputs(ctx *c, int need_y, nnrt_dataset *ds);
+/* Several inputs: examples idx of ds into c->b.x, each input's batch in
+ * turn, in its type. */
+void nnrti_tr_gather_inputs(ctx *c, const nnrt_dataset *ds, const int64_t *idx);
+/* Bytes of one example of all inputs, in their types. */
+size_t nnrti_tr_x_bytes(const nnrt_model_desc *d);
 
 /* ---- trainer_train.c ----------------------------------------------------- */
 

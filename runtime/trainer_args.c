@@ -61,6 +61,7 @@ static const struct optdef {
     {"init-from", CMD_TRAIN, 0},
     {"init-map", CMD_TRAIN, 0},
     {"classes", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"data-for", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -72,7 +73,7 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
             "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "          [--schedule SPEC] [--clip-norm X | --clip-value X] [--init-from W [--init-map MAP]]\n"
-            "          [--classes LIST]\n"
+            "          [--classes LIST] [--data-for INPUT=FILE...]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
@@ -152,6 +153,9 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
            "                   a model without a target reads only the features / images\n"
            "  --labels FILE    IDX labels, with IDX images\n"
+           "  --data-for INPUT=FILE  (several inputs; once per input) INPUT's values from FILE, CSV\n"
+           "                   lines of its values or IDX images; --data then holds the other\n"
+           "                   inputs (at least one) and the targets; one line per example in each\n"
            "  --classes LIST   only the examples of these class labels, renumbered in LIST's order\n"
            "                   (0-4; 5-9 makes 5..9 classes 0..4; 3,1,7), before --val-split\n"
            "  --text FILE      a text for a character model (i32 [B, T] in, the next\n"
@@ -279,7 +283,11 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
     }
     if (!*val)
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s has an empty value", optdefs[k].name);
-    if (c->o.raw[k])
+    if (k == O_DATA_FOR && c->o.n_data_for == NNRT_DATA_FOR_MAX)
+        return nnrti_tr_fail(c, EXIT_USAGE, "more than %d --data-for options", NNRT_DATA_FOR_MAX);
+    if (k == O_DATA_FOR)
+        c->o.data_for[c->o.n_data_for++] = val; /* one per input it names */
+    else if (c->o.raw[k])
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s given twice", optdefs[k].name);
     c->o.raw[k] = val;
     return 0;
@@ -493,7 +501,8 @@ static int check_options(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
     if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0 ||
-        (rc = check_init_from(c)) != 0 || (rc = nnrti_tr_check_classes(c)) != 0)
+        (rc = check_init_from(c)) != 0 || (rc = nnrti_tr_check_classes(c)) != 0 ||
+        (rc = nnrti_tr_check_data_for(c)) != 0)
         return rc;
     return check_watch(c);
 }
