@@ -498,11 +498,14 @@ int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d);
  *               [--temperature X] [--seed S]
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                    [--scale X]
+ *   prog generate --load W --out GRID.png [--count N] [--seed S]
  * (--load is optional for a model without a train statement: it then runs
  * with its initial values.) train also takes --patience N [--min-delta X]
  * [--monitor val_loss|val_acc], --test FILE [--test-labels FILE], --log
  * FILE [--log-every N] and --plot FILE; eval and predict take --val-split F
- * [--split val|train|all] [--seed S]; --help describes them all. Every command takes --allow-nonfinite: without
+ * [--split val|train|all] [--seed S]; train, eval and predict take
+ * --classes LIST and (several inputs) --data-for INPUT=FILE; --help
+ * describes them all. Every command takes --allow-nonfinite: without
  * it, weights holding NaN or Inf are refused when loaded (--load, --resume)
  * and never saved (--save keeps what it held). --save is checked before
  * training; a NaN or infinite loss stops training, naming the epoch, the
