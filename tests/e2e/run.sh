@@ -625,7 +625,15 @@ PY
             fail "example $m: frozen tensors changed"
         expect "example $m evaluates on --classes 5-9" 0 "^examples [0-9]*  loss" $X/$m eval \
             --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 \
-            --load $X/$m.safetensors ;;
+            --load $X/$m.safetensors
+        expect "eval --classes --val-split says which examples" 0 \
+            "^scored 243 of 4,861 examples of --classes 5-9: the validation split (--val-split 0.05: examples 4,619" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 \
+            --val-split 0.05 --load $X/$m.safetensors
+        expect "eval with other --classes than training warns" 0 \
+            "trained on .* with --classes 5-9, this score has --classes 5-8: its split is not training's" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-8 \
+            --val-split 0.05 --load $X/$m.safetensors ;;
     fashion_cnn) # as make examples runs it (augmented, --test, --log, --plot), on MNIST's 28x28 images
         expect "example $m trains a few steps" 0 "^test .*accuracy" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --augment shift=2,flip \
