@@ -595,11 +595,12 @@ for nn in examples/*.nn; do
             $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 4-0 \
             --load $X/$m.safetensors
         expect "--classes: a label twice" 2 "error: --classes '1,3,1' lists class 1 twice" $X/$m eval \
-            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 1,3,1 --load $X/$m.safetensors
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 1,3,1 \
+            --load $X/$m.safetensors
         expect "--classes: more than the model's classes" 2 "error: --classes '0-9' lists 10 classes, model $m has 5" \
             $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 0-9 \
             --load $X/$m.safetensors
-        expect "--classes: none in the data" 1 "t10k-images-idx3-ubyte: none of its 10000 examples is of --classes 70-72" \
+        expect "--classes: none in the data" 1 "idx3-ubyte: none of its 10000 examples is of --classes 70-72" \
             $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 70-72 \
             --load $X/$m.safetensors
         expect "--classes: a model without class labels" 2 "error: --classes selects examples by their class label" \
