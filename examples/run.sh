@@ -132,14 +132,54 @@ run_fashion() {
 }
 
 # the VAE: -ELBO in nats per image (its loss) on the last 2,000 images, one
-# noise draw per image; a PGM grid of test images and their reconstructions
+# noise draw per image; a grid of test images and their reconstructions, and
+# vae_samples: 64 images decoded from codes z ~ N(0, I) by examples/vae_decoder.nn
+# (the VAE's decoder alone, loading the VAE's weights)
 run_vae() {
     build vae || { echo "vae: build failed"; status=1; return; }
+    build vae_decoder || { echo "vae_decoder: build failed"; status=1; return; }
     t0=$(date +%s)
     $E/vae train --data $MNIST/t10k-images-idx3-ubyte --epochs 30 --val-split 0.2 --seed 1 \
         --save $E/vae.safetensors | tee $E/vae.log
     record vae "-ELBO (nats/image)" "$(last $E/vae.log 'val loss')" "<=" 115 $(($(date +%s) - t0))
     $E/vae reconstruct --data $MNIST/t10k-images-idx3-ubyte --load $E/vae.safetensors --out $E/vae.$GRID --count 16
+    $E/vae_decoder generate --load $E/vae.safetensors --out $E/vae_samples.$GRID --count 64 --seed 1 || status=1
+}
+
+# frozen_changed A B PREFIX...: how many tensors named PREFIX* differ
+# between the safetensors files A and B (raw bytes; one missing counts)
+frozen_changed() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    head.pop("__metadata__", None)
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+names = [k for k in a if k.startswith(tuple(sys.argv[3:]))]
+print(sum(k not in b or a[k] != b[k] for k in names) if names else -1)
+PY
+}
+
+# fine-tuning: finetune_base learns the digits 0-4 (--classes 0-4); then
+# finetune_head starts from its weights (--init-from), freezes the feature
+# layers c1, c2, f and trains a new head on the digits 5-9 (--classes 5-9,
+# renumbered 0..4); accuracy on the held-out 5-9 (the last 20% of them), and
+# under AdamW the frozen tensors must stay bit-identical to the base's
+run_finetune() {
+    { build finetune_base && build finetune_head; } || { echo "finetune: build failed"; status=1; return; }
+    t0=$(date +%s)
+    set -- --data $MNIST/t10k-images-idx3-ubyte --labels $MNIST/t10k-labels-idx1-ubyte --val-split 0.2 --seed 1
+    $E/finetune_base train "$@" --classes 0-4 --epochs 8 --save $E/finetune_base.safetensors | tee $E/finetune_base.log
+    t1=$(date +%s)
+    $E/finetune_head train "$@" --classes 5-9 --epochs 15 --init-from $E/finetune_base.safetensors \
+        --save $E/finetune_head.safetensors | tee $E/finetune.log
+    record finetune "0-4 accuracy (%)" "$(last $E/finetune_base.log 'val acc')" ">=" 97 $((t1 - t0))
+    record finetune "5-9 accuracy (%)" "$(last $E/finetune.log 'val acc')" ">=" 95 $(($(date +%s) - t1))
+    record finetune "frozen tensors changed" \
+        "$(frozen_changed $E/finetune_base.safetensors $E/finetune_head.safetensors c1. c2. f.)" "==" 0 0
 }
 
 # the seq2seq Transformer: reverse 8-digit strings (examples/seq2seq_data.sh,
@@ -153,7 +193,8 @@ run_seq2seq() {
     record seq2seq "token accuracy (%)" "$(last $E/seq2seq.log 'val acc')" ">=" 99 $(($(date +%s) - t0))
 }
 
-ALL="lenet lenet_int8 resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae char_lstm char_gru char_rnn tiny_gpt seq2seq bilstm"
+ALL="lenet lenet_int8 resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae finetune char_lstm"
+ALL="$ALL char_gru char_rnn tiny_gpt seq2seq bilstm"
 for name in ${*:-$ALL}; do
     echo "== $name"
     case $name in
@@ -166,6 +207,7 @@ for name in ${*:-$ALL}; do
     autoencoder) run_autoencoder autoencoder 10 "<" 0.02 ;;
     conv_autoencoder) run_autoencoder conv_autoencoder 10 "<=" 0.01 ;;
     vae) run_vae ;;
+    finetune) run_finetune ;;
     bilstm) run_mnist bilstm 25 97 ;;  # MNIST rows as a sequence, 2-layer bidirectional LSTM
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;

@@ -475,6 +475,10 @@ typedef struct nnrt_model_desc {
     int (*set_rng_calls)(void *m, uint64_t calls);
     void *(*params)(void *m, size_t *n);            /* the parameter buffer */
     int grads_on_device; /* grads and params are device pointers (CUDA): several ranks need NCCL */
+    /* inputs of several types: NNRT_I32 or the model dtype for each (x_dtype
+     * is then the model dtype), input i's batch starting at the bytes of the
+     * earlier ones' batches; NULL when all are x_dtype */
+    const int *in_dtypes;
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after
@@ -531,11 +535,14 @@ int nnrt_nccl_main(int argc, char **argv, const nnrt_model_desc *d);
  *               [--temperature X] [--seed S]
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                    [--scale X]
+ *   prog generate --load W --out GRID.png [--count N] [--seed S]
  * (--load is optional for a model without a train statement: it then runs
  * with its initial values.) train also takes --patience N [--min-delta X]
  * [--monitor val_loss|val_acc], --test FILE [--test-labels FILE], --log
  * FILE [--log-every N] and --plot FILE; eval and predict take --val-split F
- * [--split val|train|all] [--seed S]; --help describes them all. Every command takes --allow-nonfinite: without
+ * [--split val|train|all] [--seed S]; train, eval and predict take
+ * --classes LIST and (several inputs) --data-for INPUT=FILE; --help
+ * describes them all. Every command takes --allow-nonfinite: without
  * it, weights holding NaN or Inf are refused when loaded (--load, --resume)
  * and never saved (--save keeps what it held). --save is checked before
  * training; a NaN or infinite loss stops training, naming the epoch, the

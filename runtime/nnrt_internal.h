@@ -102,6 +102,14 @@ typedef struct nnrti_rfile {
 /* A safetensors file's header only (safetensors.c): descriptions and
  * metadata, no data. */
 int nnrti_st_open_header(const char *path, nnrt_st_file **out, nnrt_err *err);
+/* Rewrite path (safely) with its metadata and tensors and, after them, the
+ * tensors of the safetensors file at buf[0..len), each named prefix + its
+ * name (a name path has already is an error). */
+int nnrti_st_append_mem(const char *path, const void *buf, size_t len, const char *prefix, nnrt_err *err);
+/* The tensors of path whose names begin with prefix, prefix removed, as the
+ * bytes of a safetensors file (malloc'd, *len long): what
+ * nnrti_st_append_mem added. NNRT_ERR_NOT_FOUND when there are none. */
+int nnrti_st_extract_mem(const char *path, const char *prefix, unsigned char **buf, size_t *len, nnrt_err *err);
 
 /* Open path for reading; a directory is an error. */
 int nnrti_ropen(nnrti_rfile *r, const char *path, nnrt_err *err);

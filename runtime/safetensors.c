@@ -1090,6 +1090,154 @@ int nnrt_st_set_metadata(const char *path, const char *const *kv, int n, nnrt_er
     return rc;
 }
 
+/* ---- tensors carried inside another file (the trainer's best weights) ----- */
+
+/* The safetensors bytes buf[0..len), opened whole. */
+static int open_mem(const void *buf, size_t len, nnrt_st_file **out, nnrt_err *err)
+{
+    nnrti_rfile r;
+    int rc;
+    nnrti_ropen_mem(&r, buf, len, "(safetensors in memory)");
+    if ((rc = read_header(&r, out, err)) == NNRT_OK)
+        rc = read_data(&r, *out, err);
+    if (rc != NNRT_OK) {
+        nnrt_st_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Append entry e to a header as a tensor named prefix + its name without
+ * its first skip bytes, its data at [begin, begin + its bytes). */
+static void sb_entry(sbuf *b, const char *prefix, size_t skip, const st_entry *e, uint64_t begin)
+{
+    size_t lp = strlen(prefix), ln = strlen(e->name + skip);
+    char *name = malloc(lp + ln + 1);
+    if (!name) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(name, prefix, lp);
+    memcpy(name + lp, e->name + skip, ln + 1);
+    sb_tensor(b, name, e->dt->name, e->rank, e->shape, begin, begin + (e->end - e->begin));
+    free(name);
+}
+
+/* The header of f's metadata and tensors followed by g's, named prefix +
+ * their names, whose data follows f's. */
+static int build_append_header(const char *path, const nnrt_st_file *f, const nnrt_st_file *g, const char *prefix,
+                               sbuf *b, nnrt_err *err)
+{
+    int i;
+    sb_str(b, "{\"__metadata__\":{");
+    for (i = 0; i < f->nmeta; i++) {
+        sb_str(b, i ? "," : "");
+        sb_json_string(b, f->meta[2 * i]);
+        sb_str(b, ":");
+        sb_json_string(b, f->meta[2 * i + 1]);
+    }
+    sb_str(b, "}");
+    for (i = 0; i < f->count; i++) {
+        sb_str(b, ",");
+        sb_entry(b, "", 0, &f->e[i], f->e[i].begin);
+    }
+    for (i = 0; i < g->count; i++) {
+        sb_str(b, ",");
+        sb_entry(b, prefix, 0, &g->e[i], f->data_len + g->e[i].begin);
+    }
+    return sb_finish_header(path, b, err);
+}
+
+/* A name of g that prefix would make equal to one of f's: an error. */
+static int check_append_names(const char *path, const nnrt_st_file *f, const nnrt_st_file *g, const char *prefix,
+                              nnrt_err *err)
+{
+    char name[512];
+    int i;
+    for (i = 0; i < g->count; i++) {
+        if (snprintf(name, sizeof name, "%s%s", prefix, g->e[i].name) >= (int)sizeof name)
+            return nnrti_fail(err, NNRT_ERR_ARG, "%s: tensor name '%s%s' is too long", path, prefix, g->e[i].name);
+        if (lookup(f, name))
+            return nnrti_fail(err, NNRT_ERR_ARG, "%s: already has a tensor '%s'", path, name);
+    }
+    return NNRT_OK;
+}
+
+int nnrti_st_append_mem(const char *path, const void *buf, size_t len, const char *prefix, nnrt_err *err)
+{
+    sbuf hdr = {NULL, 0, 0, 0};
+    nnrt_st_file *f = NULL, *g = NULL;
+    nnrt_afile w;
+    unsigned char len8[8];
+    int rc;
+    if ((rc = nnrt_st_open(path, &f, err)) == NNRT_OK && (rc = open_mem(buf, len, &g, err)) == NNRT_OK &&
+        (rc = check_append_names(path, f, g, prefix, err)) == NNRT_OK &&
+        (rc = build_append_header(path, f, g, prefix, &hdr, err)) == NNRT_OK &&
+        (rc = nnrt_afile_open(&w, path, err)) == NNRT_OK) {
+        nnrti_st_le64(len8, (uint64_t)hdr.n);
+        nnrt_afile_write(&w, len8, 8);
+        nnrt_afile_write(&w, hdr.s, hdr.n);
+        nnrt_afile_write(&w, f->data, (size_t)f->data_len);
+        nnrt_afile_write(&w, g->data, (size_t)g->data_len);
+        rc = nnrt_afile_commit(&w, err);
+    }
+    free(hdr.s);
+    nnrt_st_close(f);
+    nnrt_st_close(g);
+    return rc;
+}
+
+/* The tensors of f whose names begin with prefix: their header (names
+ * without it, data back to back, no metadata) into b; *bytes their data. */
+static int build_extract_header(const char *path, const nnrt_st_file *f, const char *prefix, sbuf *b,
+                                uint64_t *bytes, nnrt_err *err)
+{
+    size_t lp = strlen(prefix);
+    int i;
+    *bytes = 0;
+    sb_str(b, "{");
+    for (i = 0; i < f->count; i++)
+        if (strncmp(f->e[i].name, prefix, lp) == 0) {
+            sb_str(b, b->n > 1 ? "," : "");
+            sb_entry(b, "", lp, &f->e[i], *bytes);
+            *bytes += f->e[i].end - f->e[i].begin;
+        }
+    if (b->n == 1)
+        return nnrti_fail(err, NNRT_ERR_NOT_FOUND, "%s: no tensor named '%s...'", path, prefix);
+    return sb_finish_header(path, b, err);
+}
+
+int nnrti_st_extract_mem(const char *path, const char *prefix, unsigned char **buf, size_t *len, nnrt_err *err)
+{
+    sbuf hdr = {NULL, 0, 0, 0};
+    nnrt_st_file *f = NULL;
+    uint64_t bytes = 0;
+    size_t at;
+    int i, rc;
+    *buf = NULL;
+    *len = 0;
+    if ((rc = nnrt_st_open(path, &f, err)) == NNRT_OK &&
+        (rc = build_extract_header(path, f, prefix, &hdr, &bytes, err)) == NNRT_OK) {
+        *buf = malloc(8 + hdr.n + (size_t)bytes + 1);
+        if (!*buf)
+            rc = nnrti_fail(err, NNRT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (rc == NNRT_OK) {
+        nnrti_st_le64(*buf, (uint64_t)hdr.n);
+        memcpy(*buf + 8, hdr.s, hdr.n);
+        at = 8 + hdr.n;
+        for (i = 0; i < f->count; i++)
+            if (strncmp(f->e[i].name, prefix, strlen(prefix)) == 0) {
+                memcpy(*buf + at, f->data + f->e[i].begin, (size_t)(f->e[i].end - f->e[i].begin));
+                at += (size_t)(f->e[i].end - f->e[i].begin);
+            }
+        *len = at;
+    }
+    free(hdr.s);
+    nnrt_st_close(f);
+    return rc;
+}
+
 /* ---- load ---------------------------------------------------------------- */
 
 /* Can a file tensor of dtype fdt be loaded into model dtype mdt? */

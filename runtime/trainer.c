@@ -12,13 +12,16 @@
  *                [--seed S]
  *   prog reconstruct --data IMAGES --load W --out GRID.pgm [--count N]
  *                [--scale X]
+ *   prog generate --load W --out GRID.png [--count N] [--seed S]
  *   prog --help
  * Every command also takes --allow-nonfinite (NaN/Inf weights load and save).
  * train also takes --patience N [--min-delta X] [--monitor val_loss|val_acc]
  * (early stopping, the best weights restored: trainer_watch.c), --test FILE
  * [--test-labels FILE], --log FILE.csv [--log-every N] and --plot FILE.svg
  * (trainer_log.c); eval and predict take --val-split F [--split
- * val|train|all] and --seed S (trainer_split.c).
+ * val|train|all] and --seed S (trainer_split.c). train, eval and predict
+ * take --classes LIST (trainer_classes.c) and, for a model with several
+ * inputs, --data-for INPUT=FILE (trainer_inputs.c).
  *
  * Weights are safetensors files. Without --allow-nonfinite, loaded weights
  * must be finite (nnrt_st_check_finite names the tensor), and --save goes
@@ -116,9 +119,7 @@ int nnrti_tr_alloc_bufs(ctx *c)
 {
     const nnrt_model_desc *d = c->d;
     size_t bn = (size_t)d->batch;
-    c->b.x = nnrti_tr_alloc3(bn, d->x_numel, c->xsz);
-    if (d->n_inputs > 1 && !(c->b.xs = nnrti_tr_alloc3(bn, d->x_numel, c->xsz)))
-        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for batches of %lld", (long long)d->batch);
+    c->b.x = nnrti_tr_alloc3(bn, nnrti_tr_x_bytes(d), 1);
     c->b.y = nnrti_tr_alloc3(bn, d->y_numel, nnrt_dtype_size(c->y_batch_dtype));
     c->b.out = nnrti_tr_alloc3(bn, d->out_numel, c->esz);
     c->b.lab = nnrti_tr_alloc3(bn, 1, sizeof(int32_t));
@@ -131,7 +132,6 @@ int nnrti_tr_alloc_bufs(ctx *c)
 static void free_all(ctx *c)
 {
     free(c->b.x);
-    free(c->b.xs);
     free(c->b.y);
     free(c->b.out);
     free(c->b.lab);
@@ -170,7 +170,8 @@ int nnrti_tr_make_model(ctx *c, uint64_t seed, const char *path)
     return nnrti_tr_check_finite(c, path, c->o.cmd == CMD_TRAIN ? "--resume" : "--load");
 }
 
-/* Several inputs: named, and their values per example add up to x_numel. */
+/* Several inputs: named, their values per example add up to x_numel, and
+ * their types (in_dtypes) are int32 or the model's. */
 static int inputs_ok(const nnrt_model_desc *d)
 {
     size_t sum = 0;
@@ -179,8 +180,12 @@ static int inputs_ok(const nnrt_model_desc *d)
         return d->n_inputs >= 0;
     if (!d->in_names || !d->in_numel || d->x_rank != 1)
         return 0;
+    if (d->in_dtypes && d->x_dtype != d->dtype)
+        return 0;
     for (i = 0; i < d->n_inputs; i++) {
         if (!d->in_names[i] || d->in_numel[i] == 0)
+            return 0;
+        if (d->in_dtypes && d->in_dtypes[i] != NNRT_I32 && d->in_dtypes[i] != d->dtype)
             return 0;
         sum += d->in_numel[i];
     }
@@ -251,6 +256,7 @@ static int run_command(ctx *c)
     case CMD_SAMPLE: rc = nnrti_tr_cmd_sample(c); break;
     case CMD_RECON: rc = nnrti_tr_cmd_reconstruct(c); break;
     case CMD_CALIB: rc = nnrti_tr_cmd_calibrate(c); break;
+    case CMD_GEN: rc = nnrti_tr_cmd_generate(c); break;
     default: rc = nnrti_tr_cmd_predict(c); break;
     }
     free_all(c);

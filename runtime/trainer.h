@@ -4,11 +4,13 @@
  *   trainer.c         nnrt_main: the entry, messages, the model and its batch buffers
  *   trainer_args.c    the option table, --help, argument parsing and checks
  *   trainer_data.c    data feeding: IDX/CSV/text loading, batches, the metric
+ *   trainer_inputs.c  several inputs: --data-for files, types, their batches
  *   trainer_train.c   the training loop (data sets and text), saving
- *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct; calibrate
+ *   trainer_eval.c    reporting: scoring, eval, predict, reconstruct, generate; calibrate
  *   trainer_sample.c  Philox draws, the vocabulary, temperature sampling, sample
  *   trainer_ckpt.c    exact checkpoints: --checkpoint every epoch, --resume
  *   trainer_augment.c  --augment: checked with the options, applied per batch
+ *   trainer_classes.c  --classes: the examples of some classes, renumbered
  *   trainer_watch.c   across epochs: the history, early stopping, the best weights
  *   trainer_log.c     the history as --log CSV rows and a --plot SVG of the curves
  *   trainer_split.c   eval/predict on a split (--split), the training record in
@@ -35,18 +37,20 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16, CMD_CALIB = 32 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_SAMPLE = 8, CMD_RECON = 16, CMD_CALIB = 32, CMD_GEN = 64 };
 
 enum {
     O_DATA, O_LABELS, O_EPOCHS, O_LR, O_SEED, O_VAL_SPLIT, O_SCALE, O_SAVE,
     O_RESUME, O_LOAD, O_TEXT, O_STEPS, O_PROMPT, O_LEN, O_TEMPERATURE, O_OUT,
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
-    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_SHARD_OPTIMIZER, O_BUCKET_MB,
+    O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_SHARD_OPTIMIZER, O_BUCKET_MB, O_CLASSES,
+    O_DATA_FOR,
     O_COUNT_
 };
 
 enum { SPLIT_ALL, SPLIT_VAL, SPLIT_TRAIN };  /* --split */
+#define NNRT_DATA_FOR_MAX 64                 /* --data-for options */
 enum { MON_VAL_LOSS, MON_VAL_ACC };         /* --monitor */
 
 /* The parsed command line. */
@@ -72,6 +76,8 @@ typedef struct opts {
     long log_every;            /* --log-every: steps between log rows, 0 for none */
     double clip_norm;          /* --clip-norm, when given */
     double clip_value;         /* --clip-value, when given */
+    const char *data_for[NNRT_DATA_FOR_MAX]; /* --data-for NAME=FILE, in order */
+    int n_data_for;
 } opts;
 
 /* ---- what is scored ----------------------------------------------------- */
@@ -92,7 +98,6 @@ typedef struct score {
 /* Batch buffers, each d->batch examples long. */
 typedef struct bufs {
     void *x;      /* inputs: model dtype, or int32 token ids */
-    void *xs;     /* several inputs: the examples as gathered, before x splits them */
     void *y;      /* targets: int32 labels or model dtype */
     void *out;    /* first output, model dtype */
     int32_t *lab; /* labels derived from one-hot targets */
@@ -133,6 +138,7 @@ typedef struct watch {
     double epoch_speed;     /* examples per second of its training */
     long best_epoch;        /* 0 until an epoch was scored */
     double best;            /* its monitored value */
+    epoch_rec best_rec;     /* its record (epoch, val_loss and val_acc at least) */
     unsigned char *best_w;  /* its weights: a safetensors file's bytes */
     size_t best_len;
     long stopped;           /* the epoch after which --patience stopped, 0 if none */
@@ -237,6 +243,25 @@ int64_t nnrti_tr_val_batches(const ctx *c, const text *t);
 /* Row b of the batch: ids[start, start + T) in, the next ids as target. */
 void nnrti_tr_fill_window(ctx *c, const text *t, int64_t b, size_t start);
 
+/* Columns of the first non-blank line of a CSV file (0 if unknown). */
+size_t nnrti_tr_csv_columns(const char *path);
+
+/* ---- trainer_inputs.c ----------------------------------------------------- */
+
+/* The element type of input i (NNRT_I32 or the model dtype). */
+int nnrti_tr_in_dtype(const nnrt_model_desc *d, int i);
+/* Check the --data-for list against the model's inputs (EXIT_USAGE). */
+int nnrti_tr_check_data_for(ctx *c);
+/* Load the data of a model with several inputs (--data-for files, or
+ * inputs of several types) as one data set: each example every input's
+ * values in declaration order, --scale applied to the float ones. */
+int nnrti_tr_load_inputs(ctx *c, int need_y, nnrt_dataset *ds);
+/* Several inputs: examples idx of ds into c->b.x, each input's batch in
+ * turn, in its type. */
+void nnrti_tr_gather_inputs(ctx *c, const nnrt_dataset *ds, const int64_t *idx);
+/* Bytes of one example of all inputs, in their types. */
+size_t nnrti_tr_x_bytes(const nnrt_model_desc *d);
+
 /* ---- trainer_train.c ----------------------------------------------------- */
 
 int nnrti_tr_cmd_train(ctx *c);
@@ -284,6 +309,14 @@ int nnrti_tr_check_augment(ctx *c);
 /* Augment the gathered training batch of step s of epoch. */
 int nnrti_tr_augment_batch(ctx *c, long epoch, int64_t s);
 
+/* ---- trainer_classes.c ---------------------------------------------------- */
+
+/* Check --classes LIST (EXIT_USAGE: a bad list, a model without labels). */
+int nnrti_tr_check_classes(ctx *c);
+/* Keep the examples of ds (loaded from path) of the listed classes,
+ * their labels renumbered; nothing without --classes. */
+int nnrti_tr_select_classes(ctx *c, const char *path, nnrt_dataset *ds);
+
 /* ---- trainer_sched.c ------------------------------------------------------ */
 
 /* Install --schedule (total: the run's optimizer steps, for a spec without
@@ -303,6 +336,7 @@ int nnrti_tr_cmd_eval(ctx *c);
 int nnrti_tr_cmd_predict(ctx *c);
 int nnrti_tr_cmd_calibrate(ctx *c);
 int nnrti_tr_cmd_reconstruct(ctx *c);
+int nnrti_tr_cmd_generate(ctx *c);
 
 /* ---- trainer_sample.c ---------------------------------------------------- */
 
@@ -335,6 +369,16 @@ int nnrti_tr_watch_epoch(ctx *c, const epoch_rec *r, int *stop);
  * the best epoch's weights. */
 int nnrti_tr_watch_finish(ctx *c);
 void nnrti_tr_watch_free(ctx *c);
+/* Early stopping's state for a checkpoint's trainer string: " monitor=M
+ * best_epoch=E best_loss=L best_acc=A" (%.17g), or "" before a best epoch
+ * or without --patience. */
+void nnrti_tr_watch_state(const ctx *c, char *buf, size_t cap);
+/* Add the best epoch's weights to the checkpoint at path (as tensors
+ * "trainer.best.NAME") when there is a state to save. */
+int nnrti_tr_watch_save_best(ctx *c, const char *path);
+/* --resume: continue early stopping from the checkpoint path's state (the
+ * text after its "n=N", "" if none) and its best weights. */
+int nnrti_tr_watch_resume(ctx *c, const char *path, const char *state);
 
 /* ---- trainer_log.c ------------------------------------------------------- */
 

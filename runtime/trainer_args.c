@@ -13,11 +13,12 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-#define CMD_NAMES 6 /* entries of cmd_names */
+#define CMD_NAMES 7 /* entries of cmd_names */
 
-static const char *const cmd_names[CMD_NAMES] = {"train", "eval", "predict", "sample", "reconstruct", "calibrate"};
+static const char *const cmd_names[CMD_NAMES] = {"train",       "eval",      "predict", "sample",
+                                                 "reconstruct", "calibrate", "generate"};
 
-#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB)
+#define CMD_ALL (CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB | CMD_GEN)
 
 /* Option names, the commands that take them, and whether they are flags
  * (no value). */
@@ -30,19 +31,19 @@ static const struct optdef {
     {"labels", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"epochs", CMD_TRAIN, 0},
     {"lr", CMD_TRAIN, 0},
-    {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT, 0},
+    {"seed", CMD_TRAIN | CMD_SAMPLE | CMD_EVAL | CMD_PREDICT | CMD_GEN, 0},
     {"val-split", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_CALIB, 0},
     {"scale", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_RECON | CMD_CALIB, 0},
     {"save", CMD_TRAIN, 0},
     {"resume", CMD_TRAIN, 0},
-    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB, 0},
+    {"load", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE | CMD_RECON | CMD_CALIB | CMD_GEN, 0},
     {"text", CMD_TRAIN | CMD_SAMPLE, 0},
     {"steps-per-epoch", CMD_TRAIN, 0},
     {"prompt", CMD_SAMPLE, 0},
     {"len", CMD_SAMPLE, 0},
     {"temperature", CMD_SAMPLE, 0},
-    {"out", CMD_RECON | CMD_CALIB, 0},
-    {"count", CMD_RECON, 0},
+    {"out", CMD_RECON | CMD_CALIB | CMD_GEN, 0},
+    {"count", CMD_RECON | CMD_GEN, 0},
     {"allow-nonfinite", CMD_ALL, 1},
     {"checkpoint", CMD_TRAIN, 0},
     {"augment", CMD_TRAIN, 0},
@@ -62,6 +63,8 @@ static const struct optdef {
     {"init-map", CMD_TRAIN, 0},
     {"shard-optimizer", CMD_TRAIN, 1},
     {"bucket-mb", CMD_TRAIN, 0},
+    {"classes", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"data-for", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -73,21 +76,23 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--patience N [--min-delta X] [--monitor val_loss|val_acc]]\n"
             "          [--test FILE [--test-labels FILE]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "          [--schedule SPEC] [--clip-norm X | --clip-value X] [--init-from W [--init-map MAP]]\n"
+            "          [--classes LIST] [--data-for INPUT=FILE...]\n"
             "       %s train --text FILE --epochs N [--steps-per-epoch N] [--val-split F]\n"
             "          [--lr X] [--seed S] [--save W.safetensors] [--resume W.safetensors]\n"
             "          [--checkpoint C.safetensors]\n"
             "          [--patience N [--min-delta X]] [--log FILE.csv [--log-every N]] [--plot FILE.svg]\n"
             "          [--schedule SPEC] [--clip-norm X | --clip-value X]\n"
             "       %s eval --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
-            "          [--val-split F [--split val|train|all]] [--seed S]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S] [--classes LIST]\n"
             "       %s predict --data FILE [--labels FILE] --load W.safetensors [--scale X]\n"
-            "          [--val-split F [--split val|train|all]] [--seed S]\n"
+            "          [--val-split F [--split val|train|all]] [--seed S] [--classes LIST]\n"
             "       %s sample --text FILE --load W.safetensors --prompt TEXT [--len N]\n"
             "          [--temperature X] [--seed S]\n"
             "       %s reconstruct --data IMAGES --load W.safetensors --out GRID.pgm|GRID.png [--count N]\n"
             "          [--scale X]\n"
             "       %s calibrate --data FILE [--labels FILE] --load W.safetensors --out CALIB.safetensors\n"
             "          [--scale X] [--val-split F [--split val|train|all]]\n"
+            "       %s generate --load W.safetensors --out GRID.pgm|GRID.png [--count N] [--seed S]\n"
             "       %s --help\n",
             prog, prog, prog, prog, prog, prog, prog, prog);
 }
@@ -160,10 +165,17 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "               whose output has the shape of its input (an autoencoder)\n"
            "  calibrate    record the input ranges of the int8 layers over --data into --out\n"
            "               (a trainer built with nnc --main --quantize int8; for nnc --calibrate)\n"
+           "  generate     draw the outputs of a decoder (one float input, the latent code,\n"
+           "               filled with N(0, 1) draws from --seed; an image output) as a grid\n"
            "\noptions:\n"
            "  --data FILE      CSV (features then targets per line, no header) or IDX images;\n"
            "                   a model without a target reads only the features / images\n"
            "  --labels FILE    IDX labels, with IDX images\n"
+           "  --data-for INPUT=FILE  (several inputs; once per input) INPUT's values from FILE, CSV\n"
+           "                   lines of its values or IDX images; --data then holds the other\n"
+           "                   inputs (at least one) and the targets; one line per example in each\n"
+           "  --classes LIST   only the examples of these class labels, renumbered in LIST's order\n"
+           "                   (0-4; 5-9 makes 5..9 classes 0..4; 3,1,7), before --val-split\n"
            "  --text FILE      a text for a character model (i32 [B, T] in, the next\n"
            "                   characters as the target, output [B, T, V]): the vocabulary\n"
            "                   is the sorted distinct bytes of FILE\n"
@@ -199,7 +211,7 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   shift=N (random shifts by up to N pixels, zero padding),\n"
            "                   flip (horizontal, off by default), rotate=DEG (up to DEG\n"
            "                   degrees, bilinear), noise=SIGMA (Gaussian); seeded by --seed\n"
-           "  --load W         weights to evaluate, predict, sample or reconstruct with\n"
+           "  --load W         weights to evaluate, predict, sample, reconstruct or generate with\n"
            "                   (optional for a model without a train statement: its initial\n"
            "                   values)\n"
            "  --prompt TEXT    the text to continue; every character must occur in --text\n"
@@ -209,7 +221,8 @@ void nnrti_tr_print_help(const char *prog, const nnrt_model_desc *d)
            "                   its reconstruction; a PNG when FILE ends in .png (the\n"
            "                   program must be linked with nnrt_png.o and -lpng), else a\n"
            "                   binary PGM (P5)\n"
-           "  --count N        examples in the grid, the first N of --data (default 16)\n"
+           "  --count N        examples in the grid, the first N of --data (default 16); generate:\n"
+           "                   N images, 8 to a row\n"
            "  --allow-nonfinite  load (and save) weights holding NaN or Inf; without it such\n"
            "                   weights are refused, naming the tensor\n",
            d->default_lr);
@@ -228,6 +241,20 @@ static int find_option(const char *name, size_t len)
     return -1;
 }
 
+/* An unknown option: its message, naming the options it begins (--clip:
+ * --clip-norm or --clip-value) when there are some. */
+static int unknown_option(ctx *c, const char *name, size_t len)
+{
+    int i, n = 0;
+    nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
+    for (i = 0; i < O_COUNT_; i++)
+        if (len > 0 && strncmp(optdefs[i].name, name, len) == 0)
+            nnrti_tr_append(c, "%s--%s", n++ ? " or " : ": did you mean ", optdefs[i].name);
+    if (n)
+        nnrti_tr_append(c, "?");
+    return EXIT_USAGE;
+}
+
 static int parse_command(ctx *c, const char *s)
 {
     int i;
@@ -239,10 +266,11 @@ static int parse_command(ctx *c, const char *s)
         }
     if (s[0] == '-')
         return nnrti_tr_fail(c, EXIT_USAGE,
-                             "expected a command (train, eval, predict, sample, reconstruct or calibrate) "
-                             "before '%s'", s);
+                             "expected a command (train, eval, predict, sample, reconstruct, calibrate or "
+                             "generate) before '%s'", s);
     return nnrti_tr_fail(c, EXIT_USAGE,
-                         "unknown command '%s' (expected train, eval, predict, sample, reconstruct or calibrate)", s);
+                         "unknown command '%s' (expected train, eval, predict, sample, reconstruct, calibrate or "
+                         "generate)", s);
 }
 
 /* Parse "--name value" or "--name=value" at argv[*i]; advances *i. */
@@ -261,7 +289,7 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
     val = eq ? eq + 1 : NULL;
     k = find_option(name, len);
     if (k < 0)
-        return nnrti_tr_fail(c, EXIT_USAGE, "unknown option '--%.*s'", (int)len, name);
+        return unknown_option(c, name, len);
     if (!(optdefs[k].cmds & c->o.cmd))
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s does not apply to %s", optdefs[k].name, c->o.cmd_name);
     if (optdefs[k].flag && val)
@@ -275,7 +303,11 @@ static int parse_option(ctx *c, int argc, char **argv, int *i)
     }
     if (!*val)
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s has an empty value", optdefs[k].name);
-    if (c->o.raw[k])
+    if (k == O_DATA_FOR && c->o.n_data_for == NNRT_DATA_FOR_MAX)
+        return nnrti_tr_fail(c, EXIT_USAGE, "more than %d --data-for options", NNRT_DATA_FOR_MAX);
+    if (k == O_DATA_FOR)
+        c->o.data_for[c->o.n_data_for++] = val; /* one per input it names */
+    else if (c->o.raw[k])
         return nnrti_tr_fail(c, EXIT_USAGE, "option --%s given twice", optdefs[k].name);
     c->o.raw[k] = val;
     return 0;
@@ -346,14 +378,14 @@ static int check_sources(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "train needs --data FILE or --text FILE");
     if (o->cmd == CMD_SAMPLE && !o->raw[O_TEXT])
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --text FILE (the text the vocabulary comes from)");
-    if (o->cmd != CMD_TRAIN && o->cmd != CMD_SAMPLE && !o->raw[O_DATA])
+    if (o->cmd != CMD_TRAIN && o->cmd != CMD_SAMPLE && o->cmd != CMD_GEN && !o->raw[O_DATA])
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --data FILE", cmd);
     if (o->raw[O_TEXT] && (o->raw[O_LABELS] || o->raw[O_SCALE]))
         return nnrti_tr_fail(c, EXIT_USAGE, "--%s does not apply to --text", o->raw[O_LABELS] ? "labels" : "scale");
     if (o->cmd == CMD_SAMPLE && !o->raw[O_PROMPT])
         return nnrti_tr_fail(c, EXIT_USAGE, "sample needs --prompt TEXT");
-    if (o->cmd == CMD_RECON && !o->raw[O_OUT])
-        return nnrti_tr_fail(c, EXIT_USAGE, "reconstruct needs --out FILE.pgm");
+    if ((o->cmd == CMD_RECON || o->cmd == CMD_GEN) && !o->raw[O_OUT])
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --out FILE.pgm or FILE.png", cmd);
     if (o->cmd == CMD_CALIB && !o->raw[O_OUT])
         return nnrti_tr_fail(c, EXIT_USAGE, "calibrate needs --out CALIB.safetensors");
     if ((o->raw[O_SAVE] && strcmp(o->raw[O_SAVE], "-") == 0) || (o->raw[O_OUT] && strcmp(o->raw[O_OUT], "-") == 0))
@@ -491,7 +523,8 @@ static int check_options(ctx *c)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s needs --load W.safetensors", o->cmd_name);
     o->allow_nonfinite = o->raw[O_ALLOW_NONFINITE] != NULL;
     if ((rc = check_ints(c)) != 0 || (rc = check_reals(c)) != 0 || (rc = nnrti_tr_check_augment(c)) != 0 ||
-        (rc = check_init_from(c)) != 0)
+        (rc = check_init_from(c)) != 0 || (rc = nnrti_tr_check_classes(c)) != 0 ||
+        (rc = nnrti_tr_check_data_for(c)) != 0)
         return rc;
     return check_watch(c);
 }

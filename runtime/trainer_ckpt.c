@@ -6,7 +6,9 @@
  * that N epochs + resume + M epochs give the bits of N + M epochs. The data
  * order and the augmentation are functions of (seed, epoch), the dropout
  * masks of the model's call counter, the schedule of the step count: all in
- * the file. A weights-only --resume file starts the optimizer afresh.
+ * the file. With --patience the trainer state goes on with early
+ * stopping's (trainer_watch.c: the best epoch, its values and weights).
+ * A weights-only --resume file starts the optimizer afresh.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -36,24 +38,31 @@ int nnrti_tr_check_checkpoint(ctx *c)
 int nnrti_tr_save_checkpoint(ctx *c, long epoch, uint64_t n_train)
 {
     const char *path = c->o.raw[O_CHECKPOINT];
-    char extra[128];
+    char extra[256], es[160];
     int rc = c->gather_ckpt ? nnrti_tr_dist_gather_state(c) : 0;
     if (rc || !path)
         return rc;
-    snprintf(extra, sizeof extra, "epoch=%ld seed=%" PRIu64 " n=%" PRIu64, epoch, c->o.seed, n_train);
+    nnrti_tr_watch_state(c, es, sizeof es);
+    snprintf(extra, sizeof extra, "epoch=%ld seed=%" PRIu64 " n=%" PRIu64 "%s", epoch, c->o.seed, n_train, es);
     rc = c->d->save_checkpoint(c->m, path, extra) ? nnrti_tr_model_fail(c, "save_checkpoint") : 0;
+    if (!rc)
+        rc = nnrti_tr_watch_save_best(c, path);
     if (c->gather_ckpt)
         nnrti_tr_dist_release(c);
     return rc;
 }
 
-/* The trainer's state string of a checkpoint. */
-static int parse_extra(ctx *c, const char *path, const char *s, long *epoch, uint64_t *seed, uint64_t *n)
+/* The trainer's state string of a checkpoint; *rest: early stopping's
+ * state after it ("" if none). */
+static int parse_extra(ctx *c, const char *path, const char *s, long *epoch, uint64_t *seed, uint64_t *n,
+                       const char **rest)
 {
-    char tail;
-    if (sscanf(s, "epoch=%ld seed=%" SCNu64 " n=%" SCNu64 "%c", epoch, seed, n, &tail) != 3 || *epoch < 0)
+    int at = -1;
+    if (sscanf(s, "epoch=%ld seed=%" SCNu64 " n=%" SCNu64 "%n", epoch, seed, n, &at) != 3 || at < 0 || *epoch < 0 ||
+        (s[at] && s[at] != ' '))
         return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: the checkpoint's trainer state '%s' is not 'epoch=E seed=S n=N' "
                              "(saved by a program, not by --checkpoint?)", path, s);
+    *rest = s + at;
     return 0;
 }
 
@@ -63,12 +72,13 @@ static int parse_extra(ctx *c, const char *path, const char *s, long *epoch, uin
 static int load_checkpoint(ctx *c, const char *path, uint64_t n_train)
 {
     char extra[256];
+    const char *rest = "";
     uint64_t seed = 0, n = 0;
     long epoch = 0;
     int rc;
     if (c->d->load_checkpoint(c->m, path, extra, sizeof extra))
         return nnrti_tr_model_fail(c, "load_checkpoint");
-    if ((rc = parse_extra(c, path, extra, &epoch, &seed, &n)) != 0)
+    if ((rc = parse_extra(c, path, extra, &epoch, &seed, &n, &rest)) != 0)
         return rc;
     if (c->o.raw[O_SEED] && seed != c->o.seed)
         return nnrti_tr_fail(c, EXIT_USAGE, "%s: the checkpoint continues a run with --seed %" PRIu64 ", not %" PRIu64
@@ -78,6 +88,8 @@ static int load_checkpoint(ctx *c, const char *path, uint64_t n_train)
                              PRIu64 " (another data file or --val-split?)", path, n, n_train);
     c->o.seed = seed;
     c->epoch0 = epoch;
+    if ((rc = nnrti_tr_watch_resume(c, path, rest)) != 0)
+        return rc;
     return nnrti_tr_check_finite(c, path, "--resume");
 }
 

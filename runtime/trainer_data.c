@@ -34,7 +34,7 @@ int nnrti_tr_is_idx_images(ctx *c, const char *path)
 /* Columns of the first non-blank line of a CSV file (0 if none, or if a
  * NUL byte or CSV_SNIFF_MAX bytes come first: the loader says what is
  * wrong). */
-static size_t csv_columns(const char *path)
+size_t nnrti_tr_csv_columns(const char *path)
 {
     size_t cols = 1, n = 0;
     int ch, seen = 0;
@@ -97,10 +97,12 @@ static int load_csv(ctx *c, const char *path, int need_y, nnrt_dataset *ds)
     if (c->o.raw[O_LABELS])
         return nnrti_tr_fail(c, EXIT_USAGE, "--labels is for IDX images, but %s is not an IDX image file", path);
     /* predict accepts feature-only lines */
-    if (!need_y && csv_columns(path) == d->x_numel)
+    if (!need_y && nnrti_tr_csv_columns(path) == d->x_numel)
         ny = 0;
+    /* with --classes any label may be there: those not listed are dropped */
     if (nnrt_load_csv(path, d->x_numel, ny, d->y_dtype == NNRT_I32 ? NNRT_I32 : NNRT_F32,
-                      d->y_dtype == NNRT_I32 ? d->classes : 0, c->o.scale, ds, &c->err) != NNRT_OK) {
+                      d->y_dtype == NNRT_I32 && !c->o.raw[O_CLASSES] ? d->classes : 0, c->o.scale, ds,
+                      &c->err) != NNRT_OK) {
         csv_hint(c);
         return EXIT_RUNTIME;
     }
@@ -113,7 +115,8 @@ static int load_idx_images(ctx *c, const char *path, nnrt_dataset *ds)
     return nnrt_load_idx(path, NULL, ds, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
-/* Labels must be class numbers below d->classes. */
+/* Labels must be class numbers below d->classes (with --classes, the
+ * selection renumbers them and checks instead). */
 static int check_idx_labels(ctx *c, const nnrt_dataset *ds)
 {
     const int32_t *y = ds->y;
@@ -123,7 +126,7 @@ static int check_idx_labels(ctx *c, const nnrt_dataset *ds)
         return nnrti_tr_fail(c, EXIT_RUNTIME,
                              "%s: IDX labels are class numbers, but model %s takes %zu float target%s per example",
                              lpath, c->d->name, c->d->y_numel, c->d->y_numel == 1 ? "" : "s");
-    for (i = 0; c->d->classes > 0 && i < ds->n; i++)
+    for (i = 0; c->d->classes > 0 && !c->o.raw[O_CLASSES] && i < ds->n; i++)
         if (y[i] < 0 || y[i] >= c->d->classes)
             return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: label %d at index %lld is not below the model's %d classes",
                                  lpath, (int)y[i], (long long)i, c->d->classes);
@@ -180,17 +183,22 @@ static int check_ids(ctx *c, const char *path, const nnrt_dataset *ds)
 int nnrti_tr_load_data(ctx *c, int need_y, nnrt_dataset *ds)
 {
     const char *path = c->o.raw[O_DATA];
-    int idx, rc;
+    int idx, rc, several = c->o.n_data_for > 0 || c->d->in_dtypes != NULL;
     memset(ds, 0, sizeof *ds);
     need_y = need_y && c->d->has_target;
     /* with --labels the data must be IDX: let the loader say what is wrong */
     idx = c->o.raw[O_LABELS] ? 1 : nnrti_tr_is_idx_images(c, path);
     if (idx < 0)
         return EXIT_RUNTIME;
-    rc = idx ? load_idx(c, path, need_y, ds) : load_csv(c, path, need_y, ds);
+    if (several) /* trainer_inputs.c: it checks the ids where they come from */
+        rc = nnrti_tr_load_inputs(c, need_y, ds);
+    else
+        rc = idx ? load_idx(c, path, need_y, ds) : load_csv(c, path, need_y, ds);
+    if (rc == 0)
+        rc = nnrti_tr_select_classes(c, path, ds);
     if (rc == 0 && ds->n == 0)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: no examples in the file", path);
-    return rc ? rc : check_ids(c, path, ds);
+    return rc || several ? rc : check_ids(c, path, ds);
 }
 
 /* ---- metric choice ------------------------------------------------------ */
@@ -230,29 +238,19 @@ int nnrti_tr_choose_metric(const nnrt_model_desc *d, const nnrt_dataset *ds)
     return M_MSE;
 }
 
-/* Several inputs: from the gathered examples (each all inputs' values in
- * turn) to each input's whole batch in turn, as the model's x takes them. */
-static void split_inputs(ctx *c)
-{
-    const nnrt_model_desc *d = c->d;
-    size_t B = (size_t)d->batch, n = d->x_numel, at = 0, b, z = c->xsz;
-    const char *src = c->b.xs;
-    char *dst = c->b.x;
-    int i;
-    for (i = 0; i < d->n_inputs; at += d->in_numel[i], i++)
-        for (b = 0; b < B; b++)
-            memcpy(dst + (at * B + b * d->in_numel[i]) * z, src + (b * n + at) * z, d->in_numel[i] * z);
-}
-
 /* Copy examples idx[0..d->batch) of ds into the batch buffers: inputs in
- * the model's type (int32 for token ids), targets when ds has them. */
+ * the model's type (int32 for token ids; several inputs each in its own,
+ * each input's whole batch in turn), targets when ds has them. */
 void nnrti_tr_gather(ctx *c, const nnrt_dataset *ds, const int64_t *idx)
 {
     const nnrt_model_desc *d = c->d;
-    void *yb = ds->y_numel ? c->b.y : NULL, *x = d->n_inputs > 1 ? c->b.xs : c->b.x;
+    void *yb = ds->y_numel ? c->b.y : NULL, *x = c->b.x;
     int64_t i;
     size_t k, n = ds->x_numel;
-    if (d->x_dtype != NNRT_I32) {
+    if (d->n_inputs > 1) {
+        nnrti_tr_gather_inputs(c, ds, idx);
+        nnrt_gather(ds, idx, d->batch, d->dtype, NULL, c->y_batch_dtype, yb);
+    } else if (d->x_dtype != NNRT_I32) {
         nnrt_gather(ds, idx, d->batch, d->dtype, x, c->y_batch_dtype, yb);
     } else {
         for (i = 0; i < d->batch; i++) { /* ids: whole numbers (check_ids) */
@@ -263,8 +261,6 @@ void nnrti_tr_gather(ctx *c, const nnrt_dataset *ds, const int64_t *idx)
         }
         nnrt_gather(ds, idx, d->batch, d->dtype, NULL, c->y_batch_dtype, yb);
     }
-    if (d->n_inputs > 1)
-        split_inputs(c);
 }
 
 /* Gather examples [start, start + count) of ds, padding the batch with the

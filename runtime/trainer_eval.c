@@ -1,8 +1,9 @@
 /* trainer_eval.c — reporting: scoring a batch (accuracy, binary accuracy,
  * mean squared error), a pass over a data set, the eval and predict commands
  * (on the split trainer_split.c selects), reconstruct (a PGM or PNG
- * grid of inputs beside the model's outputs), and calibrate (the input
- * ranges of the int8 layers, for nnc --quantize int8 --calibrate).
+ * grid of inputs beside the model's outputs), generate (a grid of a
+ * decoder's outputs for N(0, 1) codes) and calibrate (the input ranges of
+ * the int8 layers, for nnc --quantize int8 --calibrate).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -347,5 +348,102 @@ int nnrti_tr_cmd_reconstruct(ctx *c)
     }
     free(g.pix);
     nnrt_dataset_free(&ds);
+    return rc;
+}
+
+/* ---- generate -------------------------------------------------------------- */
+
+#define GEN_PER_ROW 8 /* images in one row of a generate grid */
+
+/* The first output as images: rows and cols of one (its last two axes,
+ * every other axis 1; or a square of a flat output), 0 when it is not. */
+static int out_image(const nnrt_model_desc *d, int64_t *rows, int64_t *cols)
+{
+    int64_t side = 1;
+    int k;
+    *rows = *cols = 0;
+    if (d->out_rank >= 2) {
+        for (k = 0; k < d->out_rank - 2; k++)
+            if (d->out_shape[k] != 1)
+                return 0;
+        *rows = d->out_shape[d->out_rank - 2];
+        *cols = d->out_shape[d->out_rank - 1];
+        return 1;
+    }
+    while (side * side < (int64_t)d->out_numel)
+        side++;
+    if (side * side != (int64_t)d->out_numel)
+        return 0;
+    *rows = *cols = side;
+    return 1;
+}
+
+/* A decoder: one float input (the code), an image output. */
+static int check_generate(ctx *c, grid *g)
+{
+    const nnrt_model_desc *d = c->d;
+    if (d->n_inputs > 1 || d->x_dtype == NNRT_I32)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s: generate needs one float input (the latent code it decodes)",
+                             d->name);
+    if (!out_image(d, &g->rows, &g->cols))
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s: generate draws its first output as images, [H, W], [1, H, W] "
+                             "or a square number of values per example; it has %zu values", d->name, d->out_numel);
+    return 0;
+}
+
+/* Image k of the current batch as grid cell i. */
+static void draw_cell(const ctx *c, grid *g, int64_t k, int64_t i)
+{
+    int64_t r, q, y0 = (i / GEN_PER_ROW) * (g->rows + PGM_GAP), x0 = (i % GEN_PER_ROW) * (g->cols + PGM_GAP);
+    for (r = 0; r < g->rows; r++)
+        for (q = 0; q < g->cols; q++)
+            g->pix[(size_t)((y0 + r) * g->w + x0 + q)] =
+                gray(nnrti_tr_at(c->b.out, c->d->dtype, (size_t)k * c->d->out_numel + (size_t)(r * g->cols + q)));
+}
+
+/* Batch b's codes: N(0, 1) from Philox(--seed, NNRT_STREAM_DATA | b). */
+static void fill_codes(ctx *c, uint64_t b)
+{
+    size_t n = (size_t)c->d->batch * c->d->x_numel;
+    if (c->d->dtype == NNRT_F64)
+        nnrt_fill_normal_f64(c->b.x, n, 0, 1, c->o.seed, NNRT_STREAM_DATA | b);
+    else
+        nnrt_fill_normal_f32(c->b.x, n, 0, 1, c->o.seed, NNRT_STREAM_DATA | b);
+}
+
+/* Decode n codes batch by batch into the grid. */
+static int generate_grid(ctx *c, grid *g, int64_t n)
+{
+    int64_t per = n < GEN_PER_ROW ? n : GEN_PER_ROW, lines = (n + GEN_PER_ROW - 1) / GEN_PER_ROW, start, k;
+    g->w = per * g->cols + (per - 1) * PGM_GAP;
+    g->h = lines * g->rows + (lines - 1) * PGM_GAP;
+    g->pix = nnrti_tr_alloc3((size_t)g->w, (size_t)g->h, 1);
+    if (!g->pix)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for a %lldx%lld grid", (long long)g->w, (long long)g->h);
+    memset(g->pix, PGM_GAP_GRAY, (size_t)(g->w * g->h));
+    for (start = 0; start < n; start += c->d->batch) {
+        fill_codes(c, (uint64_t)(start / c->d->batch));
+        if (c->d->forward(c->m, c->b.x, c->b.out))
+            return nnrti_tr_model_fail(c, "forward");
+        for (k = 0; k < c->d->batch && start + k < n; k++)
+            draw_cell(c, g, k, start + k);
+    }
+    return 0;
+}
+
+int nnrti_tr_cmd_generate(ctx *c)
+{
+    const char *out = c->o.raw[O_OUT];
+    grid g;
+    int rc;
+    memset(&g, 0, sizeof g);
+    if ((rc = check_generate(c, &g)) == 0 && (rc = nnrti_tr_make_model(c, c->o.seed, c->o.raw[O_LOAD])) == 0 &&
+        (rc = nnrti_tr_alloc_bufs(c)) == 0 && (rc = generate_grid(c, &g, c->o.count)) == 0 &&
+        (rc = write_grid(c, out, &g)) == 0) {
+        printf("wrote %s: %ld images decoded from N(0, 1) codes (--seed %llu), %lldx%lld pixels\n", out, c->o.count,
+               (unsigned long long)c->o.seed, (long long)g.w, (long long)g.h);
+        rc = nnrti_tr_check_stdout(c);
+    }
+    free(g.pix);
     return rc;
 }

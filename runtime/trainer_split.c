@@ -3,9 +3,10 @@
  * last round(F·n) examples in file order (--val-split F), exactly those
  * train held out, and the training split the rest; a line says which were
  * scored. --save records the training data (path, size, FNV-1a 64 hash of
- * its bytes), the fraction and the seed in the weights file's safetensors
- * "__metadata__" (string values, which every safetensors reader accepts),
- * and eval without a split option warns when it scores that same file.
+ * its bytes), the fraction, the seed and --classes in the weights file's
+ * safetensors "__metadata__" (string values, which every safetensors reader
+ * accepts), and eval without a split option (or with other --classes) warns
+ * when it scores that same file.
  * train --test FILE scores a separate file at the end of training.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -47,7 +48,8 @@ static const char *commas(char *buf, size_t cap, int64_t v)
 static void print_scored(const ctx *c, FILE *f, int64_t first, int64_t count, int64_t n)
 {
     char a[32], b[32], lo[32], hi[32];
-    fprintf(f, "scored %s of %s examples: ", commas(a, sizeof a, count), commas(b, sizeof b, n));
+    fprintf(f, "scored %s of %s examples%s%s: ", commas(a, sizeof a, count), commas(b, sizeof b, n),
+            c->o.raw[O_CLASSES] ? " of --classes " : "", c->o.raw[O_CLASSES] ? c->o.raw[O_CLASSES] : "");
     if (c->o.split == SPLIT_ALL)
         fprintf(f, "all of them (--split all)\n");
     else
@@ -137,7 +139,7 @@ int nnrti_tr_record_training(ctx *c, const char *path, long epochs)
     const opts *o = &c->o;
     const char *src = o->raw[O_DATA] ? o->raw[O_DATA] : o->raw[O_TEXT];
     char num[6][32], file[4096], labels[4096];
-    const char *kv[18];
+    const char *kv[20];
     uint64_t size = 0, h = 0;
     int n = 0, hashed = file_hash(c, src, &size, &h) == 0; /* a file gone since loading: no hash */
     snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)size);
@@ -157,6 +159,8 @@ int nnrti_tr_record_training(ctx *c, const char *path, long epochs)
         kv[n++] = "nnc.best_epoch", kv[n++] = num[5];
     if (o->raw[O_LABELS])
         kv[n++] = "nnc.labels", kv[n++] = utf8_or_ascii(o->raw[O_LABELS], labels, sizeof labels);
+    if (o->raw[O_CLASSES])
+        kv[n++] = "nnc.classes", kv[n++] = o->raw[O_CLASSES];
     return nnrt_st_set_metadata(path, kv, n / 2, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }
 
@@ -195,6 +199,12 @@ static void warn_leak(const ctx *c, int64_t n, double frac)
                 "scored were training examples\n", c->prog, data, frac, (long long)(scored - held), (long long)scored);
 }
 
+/* The --classes of training (its record, NULL for all) and of this run. */
+static int same_classes(const char *trained, const char *now)
+{
+    return trained ? now && strcmp(trained, now) == 0 : !now;
+}
+
 /* eval: one line on stderr when --data is the file the weights were
  * trained on and what is scored (n examples, the split) includes
  * training examples: no split option, or a larger validation fraction. */
@@ -211,7 +221,13 @@ void nnrti_tr_leak_check(ctx *c, int64_t n)
     }
     vs = nnrt_st_meta(f, "nnc.val_split");
     fflush(stdout);
-    warn_leak(c, n, vs ? strtod(vs, NULL) : 0);
+    if (!same_classes(nnrt_st_meta(f, "nnc.classes"), c->o.raw[O_CLASSES]))
+        fprintf(stderr, "%s: warning: these weights were trained on %s with --classes %s, this score has --classes "
+                "%s: its split is not training's, and its examples may include training examples\n", c->prog,
+                c->o.raw[O_DATA], nnrt_st_meta(f, "nnc.classes") ? nnrt_st_meta(f, "nnc.classes") : "(all)",
+                c->o.raw[O_CLASSES] ? c->o.raw[O_CLASSES] : "(all)");
+    else
+        warn_leak(c, n, vs ? strtod(vs, NULL) : 0);
     nnrt_st_close(f);
     c->err = keep;
 }

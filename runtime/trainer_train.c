@@ -437,8 +437,7 @@ static int text_loop(ctx *c, const text *t)
         double t0 = nnrt_now(), loss = 0, vl = 0;
         epoch_rec r;
         if ((rc = text_epoch(c, t, e, steps, &loss)) != 0 ||
-            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0) ||
-            (rc = nnrti_tr_save_checkpoint(c, e, t->n_train)) != 0)
+            (c->o.val_split > 0 && (rc = text_val_loss(c, t, &vl)) != 0))
             return rc;
         print_epoch(c, e, loss);
         if (c->o.val_split > 0)
@@ -448,7 +447,7 @@ static int text_loop(ctx *c, const text *t)
             return rc;
         record(c, e, loss, NULL, NULL, &r);
         r.val_loss = c->o.val_split > 0 ? vl : NAN;
-        if ((rc = nnrti_tr_watch_epoch(c, &r, &stop)) != 0)
+        if ((rc = nnrti_tr_watch_epoch(c, &r, &stop)) != 0 || (rc = nnrti_tr_save_checkpoint(c, e, t->n_train)) != 0)
             return rc;
     }
     return nnrti_tr_watch_finish(c);

@@ -7,6 +7,9 @@
  * An epoch improves when its monitored value beats the best so far by more
  * than --min-delta (val_loss lower, val_acc higher; the first epoch always
  * does); after --patience epochs in a row that do not, training stops.
+ * A --checkpoint carries that state (the monitor, the best epoch and its
+ * values in the trainer string, its weights as tensors "trainer.best.NAME"),
+ * so that --resume continues early stopping where it was.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -170,6 +173,7 @@ static int early(ctx *c, const epoch_rec *r, int *stop)
     if (better) {
         w->best = v;
         w->best_epoch = r->epoch;
+        w->best_rec = *r;
         return snapshot(c);
     }
     if (r->epoch - w->best_epoch >= c->o.patience) {
@@ -227,15 +231,11 @@ static void print_val(const epoch_rec *r)
 int nnrti_tr_watch_finish(ctx *c)
 {
     const watch *w = &c->w;
-    const epoch_rec *best = NULL;
-    long k, last;
+    long last;
     int rc;
     if (c->o.patience < 0 || w->best_epoch == 0 || w->n_ep == 0)
         return 0;
     last = w->ep[w->n_ep - 1].epoch;
-    for (k = 0; k < w->n_ep; k++)
-        if (w->ep[k].epoch == w->best_epoch)
-            best = &w->ep[k];
     if (w->stopped)
         printf("early stop after epoch %ld of %ld: %s did not improve for %ld epochs (--patience %ld)\n", w->stopped,
                c->epoch0 + c->o.epochs, c->o.monitor == MON_VAL_ACC ? "val_acc" : "val_loss", w->stopped - w->best_epoch,
@@ -243,8 +243,7 @@ int nnrti_tr_watch_finish(ctx *c)
     if (w->best_epoch != last && (rc = restore(c)) != 0)
         return rc;
     printf("best epoch %ld: %s", w->best_epoch, w->best_epoch != last ? "its weights restored" : "the last, kept");
-    if (best)
-        print_val(best);
+    print_val(&w->best_rec);
     printf("\n");
     return nnrti_tr_check_stdout(c);
 }
@@ -255,4 +254,64 @@ void nnrti_tr_watch_free(ctx *c)
     free(c->w.csv.s);
     free(c->w.best_w);
     memset(&c->w, 0, sizeof c->w);
+}
+
+/* ---- across --checkpoint and --resume ---------------------------------------- */
+
+#define BEST_PREFIX "trainer.best."
+
+static const char *monitor_name(int monitor)
+{
+    return monitor == MON_VAL_ACC ? "val_acc" : "val_loss";
+}
+
+void nnrti_tr_watch_state(const ctx *c, char *buf, size_t cap)
+{
+    const watch *w = &c->w;
+    buf[0] = 0;
+    if (c->o.patience >= 0 && w->best_epoch > 0)
+        snprintf(buf, cap, " monitor=%s best_epoch=%ld best_loss=%.17g best_acc=%.17g", monitor_name(c->o.monitor),
+                 w->best_epoch, w->best_rec.val_loss, w->best_rec.val_acc);
+}
+
+int nnrti_tr_watch_save_best(ctx *c, const char *path)
+{
+    if (c->o.patience < 0 || c->w.best_epoch == 0)
+        return 0;
+    return nnrti_st_append_mem(path, c->w.best_w, c->w.best_len, BEST_PREFIX, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
+}
+
+/* The state string's values into w (monitor into mon). */
+static int parse_state(const char *s, char mon[16], watch *w)
+{
+    int at = -1;
+    epoch_rec *r = &w->best_rec;
+    if (sscanf(s, " monitor=%15[a-z_] best_epoch=%ld best_loss=%lg best_acc=%lg%n", mon, &w->best_epoch,
+               &r->val_loss, &r->val_acc, &at) != 4 || at < 0 || s[at] || w->best_epoch < 1)
+        return -1;
+    return 0;
+}
+
+int nnrti_tr_watch_resume(ctx *c, const char *path, const char *state)
+{
+    watch *w = &c->w;
+    char mon[16];
+    if (c->o.patience < 0 || !*state) /* early stopping off in this run, or not yet in that one */
+        return 0;
+    memset(&w->best_rec, 0, sizeof w->best_rec);
+    if (parse_state(state, mon, w) != 0 || w->best_epoch > c->epoch0)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "%s: the checkpoint's early-stopping state '%s' is not 'monitor=M "
+                             "best_epoch=E best_loss=L best_acc=A'", path, state);
+    if (strcmp(mon, monitor_name(c->o.monitor)) != 0)
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s: the checkpoint's early stopping watched %s; resume with --monitor %s",
+                             path, mon, mon);
+    if (c->epoch0 - w->best_epoch >= c->o.patience)
+        return nnrti_tr_fail(c, EXIT_USAGE, "%s: its run stopped early after epoch %ld (%s did not improve for %ld "
+                             "epochs); nothing to continue with --patience %ld", path, c->epoch0, mon,
+                             c->epoch0 - w->best_epoch, c->o.patience);
+    w->best_rec.epoch = w->best_epoch;
+    w->best = c->o.monitor == MON_VAL_ACC ? w->best_rec.val_acc : w->best_rec.val_loss;
+    free(w->best_w);
+    w->best_w = NULL;
+    return nnrti_st_extract_mem(path, BEST_PREFIX, &w->best_w, &w->best_len, &c->err) == NNRT_OK ? 0 : EXIT_RUNTIME;
 }

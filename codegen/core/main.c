@@ -12,12 +12,35 @@ typedef struct args {
     const char *m, *x, *out;
 } args;
 
+/* 1 when the inputs have more than one element type (int32 ids and floats). */
+static int mixed_inputs(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    for (int i = 1; i < g->inputs.len; i++)
+        if (NODE(cx, g->inputs.data[i])->dtype != NODE(cx, g->inputs.data[0])->dtype) return 1;
+    return 0;
+}
+
+/* Mixed types: input i starts at the bytes of the earlier inputs' batches. */
+static const char *mixed_inputs_arg(cg_ctx *cx) {
+    const ir_graph *g = cx->g;
+    const char *s = "", *at = "";
+    for (int i = 0; i < g->inputs.len; i++) {
+        const ir_node *in = NODE(cx, g->inputs.data[i]);
+        const char *t = in->dtype == DT_I32 ? "int32_t" : cx->T;
+        s = i ? arena_printf(g->a, "%s, (const %s *)((const char *)x%s)", s, t, at)
+              : arena_printf(g->a, "(const %s *)x", t);
+        at = arena_printf(g->a, "%s + %lld * sizeof(%s)", at, (long long)ir_numel(&in->shape), t);
+    }
+    return s;
+}
+
 /* Several inputs: x holds the batch of each in turn (declaration order),
  * so input i starts after the earlier inputs' whole batches. */
 static const char *inputs_arg(cg_ctx *cx, const char *xt) {
     const ir_graph *g = cx->g;
     const char *s = arena_printf(g->a, "(const %s *)x", xt);
     long long at = 0;
+    if (mixed_inputs(cx)) return mixed_inputs_arg(cx);
     for (int i = 1; i < g->inputs.len; i++) {
         at += ir_numel(&NODE(cx, g->inputs.data[i - 1])->shape);
         s = arena_printf(g->a, "%s, (const %s *)x + %lld", s, xt, at);
@@ -37,7 +60,8 @@ static args args_of(cg_ctx *cx, int casts) {
     return a;
 }
 
-/* NULL if the inputs share the first one's type and batch axis. */
+/* NULL if the inputs share the first one's batch axis (their types may
+ * differ: int32 ids beside floats). */
 static const char *check_inputs(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     const ir_node *x = NODE(cx, g->inputs.data[0]);
@@ -45,13 +69,12 @@ static const char *check_inputs(cg_ctx *cx) {
     for (int i = 1; i < g->inputs.len; i++) {
         const ir_node *in = NODE(cx, g->inputs.data[i]);
         if (in->shape.rank < 1 || in->shape.d[0] != x->shape.d[0]) return "inputs of one batch size";
-        if (in->dtype != x->dtype) return "inputs of one element type";
     }
     return NULL;
 }
 
-/* The model must look like a supervised learner: inputs of one type and
- * batch size, at most one target, at least one output. */
+/* The model must look like a supervised learner: inputs of one batch
+ * size, at most one target, at least one output. */
 static int check_shape(cg_ctx *cx, FILE *err) {
     const ir_graph *g = cx->g;
     const char *why = NULL;
@@ -181,7 +204,8 @@ static void entry(cg_ctx *cx, int train, int casts) {
 }
 
 /* Several inputs: one example is their values in declaration order (x of
- * rank 1); d.n_inputs, d.in_names and d.in_numel say which is which. */
+ * rank 1); d.n_inputs, d.in_names and d.in_numel say which is which, and
+ * d.in_dtypes their types when they differ (d.x_dtype is then the model's). */
 static void several_inputs(cg_ctx *cx, int64_t B) {
     const ir_graph *g = cx->g;
     strbuf *c = cx->c;
@@ -196,6 +220,11 @@ static void several_inputs(cg_ctx *cx, int64_t B) {
     }
     sb_printf(c, "};\n    d.x_rank = 1;\n    d.x_shape[0] = %lld;\n    d.x_numel = %lld;\n", sum, sum);
     sb_printf(c, "    d.n_inputs = %d;\n    d.in_names = in_names;\n    d.in_numel = in_numel;\n", g->inputs.len);
+    if (!mixed_inputs(cx)) return;
+    sb_puts(c, "    static const int in_dtypes[] = {");
+    for (int i = 0; i < g->inputs.len; i++)
+        sb_printf(c, "%s%s", i ? ", " : "", NODE(cx, g->inputs.data[i])->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT);
+    sb_puts(c, "};\n    d.in_dtypes = in_dtypes;\n");
 }
 
 static void desc(cg_ctx *cx, int flags) {
@@ -209,7 +238,7 @@ static void desc(cg_ctx *cx, int flags) {
     long long classes = y && y->dtype == DT_I32 && out->shape.rank ? (long long)out->shape.d[out->shape.rank - 1] : 0;
     sb_puts(c, "\nint main(int argc, char **argv) {\n    nnrt_model_desc d;\n    memset(&d, 0, sizeof d);\n");
     sb_printf(c, "    d.name = \"%s\";\n    d.dtype = %s;\n    d.batch = %lld;\n", g->name, cx->NNRT, (long long)B);
-    sb_printf(c, "    d.x_dtype = %s;\n", x->dtype == DT_I32 ? "NNRT_I32" : cx->NNRT);
+    sb_printf(c, "    d.x_dtype = %s;\n", x->dtype == DT_I32 && !mixed_inputs(cx) ? "NNRT_I32" : cx->NNRT);
     if (g->inputs.len > 1) {
         several_inputs(cx, B);
     } else {

@@ -587,6 +587,54 @@ for nn in examples/*.nn; do
             --save $X/$m.safetensors $([ $m = vit ] && echo "--augment shift=2 --schedule cosine,warmup=1")
         expect "example $m evaluates" 0 "accuracy" $X/$m eval --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --load $X/$m.safetensors ;;
+    finetune_base) # the digits 0-4 only (make examples: run_finetune)
+        expect "example $m trains a few steps on --classes 0-4" 0 "epoch   1/1" $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 0-4 --epochs 1 \
+            --steps-per-epoch 3 --val-split 0.05 --save $X/$m.safetensors
+        expect "--classes: a range backwards" 2 "error: --classes '4-0' is not a list of labels and ranges" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 4-0 \
+            --load $X/$m.safetensors
+        expect "--classes: a label twice" 2 "error: --classes '1,3,1' lists class 1 twice" $X/$m eval \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 1,3,1 \
+            --load $X/$m.safetensors
+        expect "--classes: more than the model's classes" 2 "error: --classes '0-9' lists 10 classes, model $m has 5" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 0-9 \
+            --load $X/$m.safetensors
+        expect "--classes: none in the data" 1 "idx3-ubyte: none of its 10000 examples is of --classes 70-72" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 70-72 \
+            --load $X/$m.safetensors
+        expect "--classes: a model without class labels" 2 "error: --classes selects examples by their class label" \
+            $X/autoencoder eval --data $MN/t10k-images-idx3-ubyte --classes 0-4 --load $X/autoencoder.safetensors ;;
+    finetune_head) # the base's features frozen (finetune_base sorts first), a new head on 5-9
+        expect "example $m starts from the base's features" 0 "unexpected, not loaded:" $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 --epochs 1 \
+            --steps-per-epoch 3 --val-split 0.05 --init-from $X/finetune_base.safetensors --save $X/$m.safetensors
+        python3 - $X/finetune_base.safetensors $X/$m.safetensors <<'PY' &&
+import json, struct, sys
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    head.pop("__metadata__", None)
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+frozen = [k for k in a if k.startswith(("c1.", "c2.", "f."))]
+assert len(frozen) == 6 and all(a[k] == b[k] for k in frozen), "a frozen tensor changed"
+assert all(k not in a for k in b if k.startswith("head.")), "the head is new"
+PY
+            pass "example $m: the 6 frozen tensors are bit-identical to the base's after AdamW steps" ||
+            fail "example $m: frozen tensors changed"
+        expect "example $m evaluates on --classes 5-9" 0 "^examples [0-9]*  loss" $X/$m eval \
+            --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 \
+            --load $X/$m.safetensors
+        expect "eval --classes --val-split says which examples" 0 \
+            "^scored 243 of 4,861 examples of --classes 5-9: the validation split (--val-split 0.05: examples 4,619" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-9 \
+            --val-split 0.05 --load $X/$m.safetensors
+        expect "eval with other --classes than training warns" 0 \
+            "trained on .* with --classes 5-9, this score has --classes 5-8: its split is not training's" \
+            $X/$m eval --data $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --classes 5-8 \
+            --val-split 0.05 --load $X/$m.safetensors ;;
     fashion_cnn) # as make examples runs it (augmented, --test, --log, --plot), on MNIST's 28x28 images
         expect "example $m trains a few steps" 0 "^test .*accuracy" $X/$m train --data $MN/t10k-images-idx3-ubyte \
             --labels $MN/t10k-labels-idx1-ubyte --epochs 1 --steps-per-epoch 3 --augment shift=2,flip \
@@ -597,6 +645,20 @@ for nn in examples/*.nn; do
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \
             --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4 ;;
+    vae_decoder) # the VAE's decoder with the VAE's weights (vae sorts first): samples from N(0, I)
+        expect "example $m decodes N(0, 1) codes into a grid" 0 "^wrote $X/$m.pgm: 12 images decoded" $X/$m generate \
+            --load $X/vae.safetensors --out $X/$m.pgm --count 12
+        python3 - $X/$m.pgm <<'PY' && pass "the generate grid: 8 images to a row, 2 rows of 28 + 2 + 28 pixels" ||
+import sys
+data = open(sys.argv[1], "rb").read()
+head = b"P5\n238 58\n255\n"
+assert data.startswith(head) and len(data) == len(head) + 238 * 58, data[:20]
+PY
+            fail "the generate grid's size"
+        expect "generate needs an image output" 1 "generate draws its first output as images" $X/lenet generate \
+            --load $X/lenet.safetensors --out $X/no.pgm
+        expect "generate needs --out" 2 "generate needs --out FILE.pgm or FILE.png" $X/$m generate \
+            --load $X/vae.safetensors ;;
     char_* | tiny_gpt)
         expect "example $m trains a few steps" 0 "val loss" $X/$m train --text examples/data/tinyshakespeare/input.txt \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors

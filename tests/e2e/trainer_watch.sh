@@ -42,6 +42,27 @@ else
 fi
 expect "--test scores the test file at the end" 0 "^test $D/digits_test.csv: examples 360  loss [0-9.]*  accuracy" \
     cat $W/es.out
+# ---- early stopping across --checkpoint and --resume ----
+# N epochs + resume + the rest stop at the same epoch and keep the same
+# weights as one run: at N = best the checkpoint's own weights are the best,
+# at N = best + 1 the best ones come from the checkpoint (trainer.best.*)
+ES="$DT --val-split 0.2 --patience 3"
+$T/digits train $ES --epochs 60 --save $W/es1.st >/dev/null 2>&1
+for n in $best $((best + 1)); do
+    $T/digits train $ES --epochs $n --checkpoint $W/esck$n.st >/dev/null 2>&1
+    $T/digits train $ES --epochs $((60 - n)) --resume $W/esck$n.st --save $W/es2.st >$W/esr.out 2>&1
+    if grep -q "^early stop after epoch $stop of 60: val_loss did not improve for 3 epochs" $W/esr.out &&
+        grep -q "^best epoch $best: its weights restored" $W/esr.out && cmp -s $W/es1.st $W/es2.st; then
+        pass "--patience: $n epochs + --resume stop at epoch $stop and keep epoch $best's bits, as one run"
+    else fail "--patience: $n epochs + --resume differ from one run"; tail -n 3 $W/esr.out; fi
+done
+$T/digits train $ES --epochs $stop --checkpoint $W/esckstop.st >/dev/null 2>&1
+expect "--resume of a run that stopped early" 2 \
+    "error: $W/esckstop.st: its run stopped early after epoch $stop (val_loss did not improve for 3 epochs)" \
+    $T/digits train $ES --epochs 5 --resume $W/esckstop.st
+expect "--resume with another --monitor" 2 \
+    "error: $W/esck$best.st: the checkpoint's early stopping watched val_loss; resume with --monitor val_loss" \
+    $T/digits train $ES --epochs 5 --resume $W/esck$best.st --monitor val_acc
 # --monitor val_acc with --min-delta 0.005: no epoch beats the kept one by
 # more than half a point, and the kept one is the epoch line's accuracy
 $T/digits train $DT --epochs 60 --val-split 0.2 --patience 2 --monitor val_acc --min-delta 0.005 >$W/acc.out 2>&1
@@ -131,6 +152,12 @@ else fail "piped output has a progress bar"; fi
 # ---- bad values: one line, exit 2 ----
 expect "--patience -1" 2 "error: --patience '-1' is not an integer in \[1, 1000000000\]" \
     $T/digits train $DT --epochs 2 --val-split 0.2 --patience -1
+expect "--clip 0: the options it begins" 2 \
+    "error: unknown option '--clip': did you mean --clip-norm or --clip-value?" $T/digits train $DT --epochs 2 --clip 0
+expect "--clip-value 0" 2 "error: --clip-value '0' is not a positive finite number" \
+    $T/digits train $DT --epochs 2 --clip-value 0
+expect "--schedule warmup longer than the run" 2 "warmup (500 steps) must be shorter than total" \
+    $T/digits train $DT --epochs 2 --schedule cosine,warmup=500
 expect "--min-delta -1" 2 "error: --min-delta '-1' is not a number >= 0" \
     $T/digits train $DT --epochs 2 --val-split 0.2 --patience 2 --min-delta -1
 expect "an unknown monitor" 2 "error: --monitor 'loss' is not val_loss or val_acc" \

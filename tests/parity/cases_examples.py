@@ -24,6 +24,19 @@ character) for the character models. `tp` is test_parity, set by its loader.
                   (kv = the encoder's output), GELU MLPs, cross_entropy over
                   [B, T, V] on digit-reversal rows as examples/seq2seq_data.sh
                   writes them; AdamW
+  ex_conv_autoencoder  stride-2 conv2d encoder, upsample (nearest), conv2d,
+                  conv_transpose2d (output_padding 1), sigmoid, mse; Adam
+  ex_bilstm       2-layer bidirectional lstm over MNIST rows, the last step
+                  h[:, -1] (H shrunk to 12); Adam
+  ex_vit          conv2d patches, a class token by expand, concat,
+                  positional, a stack of pre-layernorm attention blocks
+                  (GELU MLPs), h[:, 0]; AdamW
+  ex_finetune_base  LeNet-style features, a 5-class head, on digits 0-4; AdamW
+  ex_finetune_head  the same features frozen (freeze = [c1, c2, f]: no
+                  gradient, no step, no decay, checked bit-identical after
+                  the 10 steps) and a new head on digits 5-9 renumbered
+                  0..4 (what train --classes 5-9 feeds); AdamW
+(examples/vae.nn's case, ex_vae, is in cases_rand.py with the noise it draws.)
 
 Adam's eps. Adam divides every element's step by that element's own gradient
 magnitude, so an element whose gradient is within a few eps of zero turns
@@ -42,12 +55,15 @@ float32 round-off of its gradient into different steps on the two sides:
   as far from float64 as PyTorch float32 does, while nnc's gradients at
   every one of the 10 steps agree with float64 within 2e-6.
 
-Those four cases therefore compile the real example text with one change,
+- vit: like tiny_gpt, in_proj_bias's key rows have exactly zero gradients.
+
+Those five cases (and seq2seq) therefore compile the real example text with one change,
 `eps = 1e-4` added to its train statement (written to a temporary folder at
 load time; the rest of the file is the example byte for byte), and give
 PyTorch the same eps, as cases_attn.py does: float32 and float64 PyTorch then
-agree within 3e-6 after 10 steps. lenet, resnet_tiny and autoencoder use the
-examples as they are, with their own optimizers.
+agree within 3e-6 after 10 steps. lenet, resnet_tiny, autoencoder,
+conv_autoencoder, bilstm and the finetune pair use the examples as they are,
+with their own optimizers.
 
 Kinks. ReLU and max pooling branch on signs and ties, so a run whose
 pre-activation passes within round-off of zero during the 10 steps sends the
@@ -445,4 +461,155 @@ CASES = [
             batch_reverse(S2S["B"], S2S["T"]),
             lambda p: torch.optim.AdamW(p, lr=2e-3, weight_decay=0.01, eps=EPS), defines=dict(S2S), seed=38,
             check=check_train("seq2seq", "train adamw(lr = 2e-3, weight_decay = 0.01)", EPS)),
+]
+
+
+# ---- conv_autoencoder, bilstm, vit, finetune_base, finetune_head -----------
+
+
+class ConvAutoencoder(nn.Module):  # examples/conv_autoencoder.nn
+    def __init__(self):
+        super().__init__()
+        self.e1 = nn.Conv2d(1, 16, 3, stride=2, padding=1)     # e1 = image -> conv2d -> relu (one layer: e1.*)
+        self.code = nn.Conv2d(16, 8, 3, stride=2, padding=1)
+        self.d1 = nn.Conv2d(8, 16, 3, padding=1)               # d1 = code -> upsample(2) -> conv2d -> relu
+        self.recon = nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1)
+
+    def forward(self, io):
+        x = io["image"]
+        code = torch.relu(self.code(torch.relu(self.e1(x))))
+        d1 = torch.relu(self.d1(F.interpolate(code, scale_factor=2, mode="nearest")))
+        recon = torch.sigmoid(self.recon(d1))
+        return F.mse_loss(recon, x), {"recon": recon}
+
+
+def batch_mnist_images(B):
+    """B MNIST images [B, 1, 28, 28], no labels (an autoencoder)."""
+    def make(rng):
+        return {"image": mnist(rng, B)[0][:, None]}
+    return make
+
+
+class BiLstm(nn.Module):  # examples/bilstm.nn
+    def __init__(self, H):
+        super().__init__()
+        self.h = nn.LSTM(28, H, num_layers=2, bidirectional=True, batch_first=True)
+        self.logits = nn.Linear(2 * H, 10)
+
+    def forward(self, io):
+        h, _ = self.h(io["image"])
+        logits = self.logits(h[:, -1])
+        return F.cross_entropy(logits, io["digit"].long()), {"probs": torch.softmax(logits, -1)}
+
+
+def batch_mnist_rows(B):
+    """B MNIST images as sequences of 28 rows [B, 28, 28], and their labels."""
+    def make(rng):
+        images, labels = mnist(rng, B)
+        return {"image": images, "digit": labels}
+    return make
+
+
+class VitBlock(nn.Module):
+    """block vit_block(x, heads): a = x + attention(layernorm(x), heads)   a.0, a.1
+    m = a -> layernorm -> dense(2D) -> gelu -> dense(D)                    m.0, m.1, m.3"""
+
+    def __init__(self, D, heads):
+        super().__init__()
+        self.a = nn.ModuleList([nn.LayerNorm(D), nn.MultiheadAttention(D, heads, batch_first=True)])
+        self.m = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 2 * D), nn.GELU(), nn.Linear(2 * D, D))
+
+    def forward(self, x):
+        n = self.a[0](x)
+        a = x + self.a[1](n, n, n, need_weights=False)[0]
+        return a + self.m(a)
+
+
+class Vit(nn.Module):  # examples/vit.nn
+    def __init__(self, D, L, H):
+        super().__init__()
+        self.cls = nn.Parameter(torch.zeros(1, 1, D))
+        self.p = nn.Conv2d(1, D, 4, stride=4)
+        # h = positional(x) -> stack(vit_block, L, H) -> layernorm: h.0 the
+        # [50, D] position table, h.1.i the blocks, h.2 the layernorm
+        self.h = nn.ModuleList([nn.Embedding(50, D), nn.Sequential(*[VitBlock(D, H) for _ in range(L)]),
+                                nn.LayerNorm(D)])
+        self.logits = nn.Linear(D, 10)
+        self.D = D
+
+    def forward(self, io):
+        p = self.p(io["image"])
+        B = p.shape[0]
+        tokens = p.reshape(B, self.D, 49).permute(0, 2, 1)
+        x = torch.cat([self.cls.expand(B, 1, self.D), tokens], 1) + self.h[0].weight
+        logits = self.logits(self.h[2](self.h[1](x))[:, 0])
+        return F.cross_entropy(logits, io["digit"].long()), {"probs": torch.softmax(logits, -1)}
+
+
+class Finetune(nn.Module):  # examples/finetune_base.nn, examples/finetune_head.nn
+    def __init__(self, head):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.c2 = nn.Conv2d(6, 16, 5)
+        self.f = nn.Linear(400, 120)   # f = c2 -> flatten -> dense(120) -> relu: one layer, f.*
+        if head:  # head = f -> dense(84) -> relu -> dense(5), the features frozen
+            self.head = nn.Sequential(nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 5))
+            for m in (self.c1, self.c2, self.f):
+                m.requires_grad_(False)
+        else:
+            self.logits = nn.Linear(120, 5)
+        self.is_head = head
+
+    def forward(self, io):
+        c1 = F.max_pool2d(torch.relu(self.c1(io["image"])), 2)
+        c2 = F.max_pool2d(torch.relu(self.c2(c1)), 2)
+        f = torch.relu(self.f(c2.flatten(1)))
+        logits = self.head(f) if self.is_head else self.logits(f)
+        return F.cross_entropy(logits, io["digit"].long()), {"probs": torch.softmax(logits, -1)}
+
+
+def batch_mnist_classes(B, first):
+    """B MNIST images [B, 1, 28, 28] of the digits first..first+4, labels
+    renumbered 0..4 (what train --classes first-(first+4) feeds)."""
+    def make(rng):
+        images, labels = mnist(rng, 200)
+        keep = np.flatnonzero((labels >= first) & (labels < first + 5))[:B]
+        return {"image": images[keep][:, None], "digit": (labels[keep] - first).astype(np.int32)}
+    return make
+
+
+def check_frozen_features(res):
+    """finetune_head: c1, c2 and f are bit-identical after the 10 AdamW
+    steps (no gradient, no state, no decay), with zero gradients; the head moved."""
+    errs = []
+    for k, v in res["init"].items():
+        frozen = k.split(".")[0] in ("c1", "c2", "f")
+        same = np.array_equal(res["train"][k], v)
+        if same != frozen:
+            errs.append(f"{k} {'did not move' if same else 'moved'} in 10 steps")
+        if frozen and np.any(res["grads"]["grad." + k]):
+            errs.append(f"frozen {k} has a nonzero gradient")
+    return errs
+
+
+BILSTM = {"B": 4, "H": 12}
+VIT = {"B": 4, "D": 16, "L": 2, "H": 2}
+CASES += [
+    _mnist_case("conv_autoencoder", ConvAutoencoder, batch_mnist_images(4), lambda p: torch.optim.Adam(p, lr=2e-3),
+                "train adam(lr = 2e-3)", 39),
+    tp.Case("ex_bilstm", tp._ex("bilstm.nn"), lambda: BiLstm(BILSTM["H"]), batch_mnist_rows(BILSTM["B"]),
+            lambda p: torch.optim.Adam(p, lr=1e-3), defines=dict(BILSTM), seed=40,
+            check=both(check_train("bilstm", "train adam(lr = 1e-3)"),
+                       check_real_data(batch_mnist_rows(BILSTM["B"]), "image"))),
+    tp.Case("ex_vit", with_eps("vit", EPS), lambda: Vit(VIT["D"], VIT["L"], VIT["H"]), batch_mnist_conv(VIT["B"]),
+            lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.05, eps=EPS), defines=dict(VIT), seed=41,
+            check=both(check_train("vit", "train adamw(lr = 1e-3, weight_decay = 0.05)", EPS),
+                       check_real_data(batch_mnist_conv(VIT["B"]), "image"))),
+    _mnist_case("finetune_base", lambda: Finetune(False), batch_mnist_classes(4, 0),
+                lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
+                "train adamw(lr = 1e-3, weight_decay = 0.01)", 42),
+    _mnist_case("finetune_head", lambda: Finetune(True), batch_mnist_classes(4, 5),
+                lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
+                "train adamw(lr = 1e-3, weight_decay = 0.01, freeze = [c1, c2, f])", 43,
+                extra=(check_frozen_features,)),
 ]
