@@ -94,7 +94,7 @@ void nnrti_tr_print_usage(FILE *f, const char *prog)
             "          [--scale X] [--val-split F [--split val|train|all]]\n"
             "       %s generate --load W.safetensors --out GRID.pgm|GRID.png [--count N] [--seed S]\n"
             "       %s --help\n",
-            prog, prog, prog, prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 /* The first line of --help: what the model takes and gives. */
