@@ -65,7 +65,7 @@ quant_size() {
     qb=$(((pe_f32 - pe_int8) * 4))
     if [ $qb -gt 0 ] && [ $((sz_f32 - sz_int8)) -ge $((qb * $2 / 100)) ]; then
         pass "$1 int8: const data $sz_int8 bytes against $sz_f32 for f32 (f32 weights now in int8: $qb bytes)"
-    else fail "$1 int8: const data $sz_int8 bytes against $sz_f32 for f32, not $2% of $qb (the weights in int8) less"; fi
+    else fail "$1 int8: const data $sz_int8 bytes against $sz_f32 for f32, not $2% of $qb (weights in int8) less"; fi
 }
 builds="-DNNC_NO_VECTOR_EXT -march=native"
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && builds="$builds -march=x86-64-v3"
