@@ -202,8 +202,7 @@ static const char *const helpers_portable =
     "                    t += (int32_t)a[i * KP + k] * w[(b * KP + k / 4 * 4) * 16 + 4 * j + k % 4];\n"
     "                acc[32 * i + 16 * b + j] = t;\n"
     "            }\n"
-    "}\n"
-    "#endif\n";
+    "}\n";
 
 static const char *const helpers_gemv =
     "\n/* y[r yr + c yc] = (sum over k < KP of a[r KP + k] w(c, k)) * scale[c] for r < M, c < N (w packed as\n"
@@ -227,11 +226,145 @@ static const char *const helpers_gemv =
     "    }\n"
     "}\n";
 
+static const char *const conv_vnni =
+    "/* convolutions: the input's bytes q + 128 (u8), less 128 times the weights' sums after */\n"
+    "static const uint32_t nnc_col_flip = 0x80808080u;\n"
+    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < 4, i < 64: 4 x 4 vectors */\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      float *restrict yw) {\n"
+    "    __m512i s[4][4];\n"
+    "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
+    "    for (int j = 0; j < 4; j++)\n"
+    "        for (int i = 0; i < 4; i++) s[j][i] = _mm512_setzero_si512();\n"
+    "    for (long k = 0; k < KP; k += 4) {\n"
+    "        const uint32_t *ck = col + k / 4 * PC;\n"
+    "        const __m512i x0 = _mm512_loadu_si512((const void *)ck);\n"
+    "        const __m512i x1 = _mm512_loadu_si512((const void *)(ck + 16));\n"
+    "        const __m512i x2 = _mm512_loadu_si512((const void *)(ck + 32));\n"
+    "        const __m512i x3 = _mm512_loadu_si512((const void *)(ck + 48));\n"
+    "        for (int j = 0; j < 4; j++) {\n"
+    "            int32_t q;\n"
+    "            memcpy(&q, wb + k * 16 + 4 * j, 4);\n"
+    "            const __m512i v = _mm512_set1_epi32(q);\n"
+    "            s[j][0] = _mm512_dpbusd_epi32(s[j][0], x0, v), s[j][1] = _mm512_dpbusd_epi32(s[j][1], x1, v);\n"
+    "            s[j][2] = _mm512_dpbusd_epi32(s[j][2], x2, v), s[j][3] = _mm512_dpbusd_epi32(s[j][3], x3, v);\n"
+    "        }\n"
+    "    }\n"
+    "    for (int j = 0; j < 4; j++) {\n"
+    "        const __m512i z = _mm512_set1_epi32(128 * wsum[c0 + j]);\n"
+    "        const __m512 f = _mm512_set1_ps(scale[c0 + j]);\n"
+    "        for (int i = 0; i < 4; i++) {\n"
+    "            const __m512 t = _mm512_cvtepi32_ps(_mm512_sub_epi32(s[j][i], z));\n"
+    "            _mm512_storeu_ps(yw + j * PC + 16 * i, _mm512_mul_ps(t, f));\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
+static const char *const conv_avx2 =
+    "/* convolutions: the input's bytes q as they are (s8) */\n"
+    "static const uint32_t nnc_col_flip = 0;\n"
+    "/* nnc_cdot8 as in the AVX-512 branch: |w| times x with w's sign (vpsignb; products of at most 127 by 127,\n"
+    " * so vpmaddubsw's 16-bit pair sums do not saturate), pairs summed by vpmaddwd; 16 pixels at a time */\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      float *restrict yw) {\n"
+    "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
+    "    const __m256i one = _mm256_set1_epi16(1);\n"
+    "    (void)wsum;\n"
+    "    for (int h = 0; h < 4; h++) {\n"
+    "        __m256i s[4][2];\n"
+    "        for (int j = 0; j < 4; j++) s[j][0] = s[j][1] = _mm256_setzero_si256();\n"
+    "        for (long k = 0; k < KP; k += 4) {\n"
+    "            const uint32_t *ck = col + k / 4 * PC + 16 * h;\n"
+    "            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)ck);\n"
+    "            const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(ck + 8));\n"
+    "            for (int j = 0; j < 4; j++) {\n"
+    "                int32_t q;\n"
+    "                memcpy(&q, wb + k * 16 + 4 * j, 4);\n"
+    "                const __m256i v = _mm256_set1_epi32(q), a = _mm256_abs_epi8(v);\n"
+    "                const __m256i p0 = _mm256_maddubs_epi16(a, _mm256_sign_epi8(x0, v));\n"
+    "                const __m256i p1 = _mm256_maddubs_epi16(a, _mm256_sign_epi8(x1, v));\n"
+    "                s[j][0] = _mm256_add_epi32(s[j][0], _mm256_madd_epi16(p0, one));\n"
+    "                s[j][1] = _mm256_add_epi32(s[j][1], _mm256_madd_epi16(p1, one));\n"
+    "            }\n"
+    "        }\n"
+    "        for (int j = 0; j < 4; j++) {\n"
+    "            const __m256 f = _mm256_set1_ps(scale[c0 + j]);\n"
+    "            for (int t = 0; t < 2; t++)\n"
+    "                _mm256_storeu_ps(yw + j * PC + 16 * h + 8 * t, _mm256_mul_ps(_mm256_cvtepi32_ps(s[j][t]), f));\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
+static const char *const conv_port =
+    "/* convolutions: the input's bytes q as they are (s8) */\n"
+    "static const uint32_t nnc_col_flip = 0;\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      float *restrict yw) {\n"
+    "    (void)wsum;\n"
+    "    for (long j = 0; j < 4; j++)\n"
+    "        for (long i = 0; i < 64; i++) {\n"
+    "            int32_t t = 0;\n"
+    "            for (long k = 0; k < KP; k++) {\n"
+    "                int32_t v = (int32_t)(col[k / 4 * PC + i] >> 8 * (k % 4) & 0xFF);\n"
+    "                t += (v > 127 ? v - 256 : v) * w[(c0 / 16 * KP + k / 4 * 4) * 16 + (c0 + j) % 16 * 4 + k % 4];\n"
+    "            }\n"
+    "            yw[j * PC + i] = (float)t * scale[c0 + j];\n"
+    "        }\n"
+    "}\n";
+
+static const char *const conv_shared =
+    "\n"
+    "/* Convolutions of stride 1 over the padded plane q (row length Wp): output pixel (oh, ow) is \"wide\" pixel\n"
+    " * p = oh Wp + ow, whose input k sits at q[o(k) + p]. nnc_col8: col[i] = the bytes q[o[j] + i] (j < 4, in\n"
+    " * its 4 bytes from the lowest) ^ nnc_col_flip, for i < n */\n"
+    "static void nnc_col8(const int8_t *q, const long *o, long n, uint32_t *restrict col) {\n"
+    "    const uint8_t *a = (const uint8_t *)q + o[0], *b = (const uint8_t *)q + o[1];\n"
+    "    const uint8_t *c = (const uint8_t *)q + o[2], *d = (const uint8_t *)q + o[3];\n"
+    "    for (long i = 0; i < n; i++)\n"
+    "        col[i] = ((uint32_t)a[i] | (uint32_t)b[i] << 8 | (uint32_t)c[i] << 16 | (uint32_t)d[i] << 24) ^\n"
+    "                 nnc_col_flip;\n"
+    "}\n"
+    "/* the wide pixels p0 + i (i < n) of one output channel, yw[i], into its plane y (OW of each Wp a row) */\n"
+    "static void nnc_unwide(const float *restrict yw, long p0, long n, long Wp, long OW, float *restrict y) {\n"
+    "    long oh = p0 / Wp, ow = p0 % Wp;\n"
+    "    for (long i = 0; i < n;) {\n"
+    "        const long m = ow >= OW ? 0 : OW - ow < n - i ? OW - ow : n - i, step = Wp - ow < n - i ? Wp - ow : n - i;\n"
+    "        float *yr = y + oh * OW + ow;\n"
+    "        for (long t = 0; t < m; t++) yr[t] = yw[i + t];\n"
+    "        i += step, ow += step;\n"
+    "        if (ow == Wp) ow = 0, oh++;\n"
+    "    }\n"
+    "}\n";
+
+/* A conv2d of stride 1 with at most 512 products per output (64 pixels'
+ * columns in 32 KiB) runs on wide pixels (quant_conv_wide). */
+static int conv_wide(cg_ctx *cx, const ir_node *n) {
+    const ir_node *w = cg_in(cx, n, 1);
+    return n->op == IR_CONV2D && n->iattr[0] == 1 && (ir_numel(&w->shape) / w->shape.d[0] + 3) / 4 * 4 <= 512;
+}
+
+static int any_conv_wide(cg_ctx *cx) {
+    for (int i = 0; i < cx->g->nodes.len; i++) {
+        const ir_node *n = cx->g->nodes.data[i];
+        if (cg_used(cx, i) && cg_quant_layer(cx->g, n) && conv_wide(cx, n)) return 1;
+    }
+    return 0;
+}
+
 void cgq_helpers(cg_ctx *cx) {
+    int wide = any_conv_wide(cx);
     sb_puts(cx->c, helpers_quant);
     sb_puts(cx->c, helpers_vnni);
+    if (wide) sb_puts(cx->c, conv_vnni);
     sb_puts(cx->c, helpers_avx2);
+    if (wide) sb_puts(cx->c, conv_avx2);
     sb_puts(cx->c, helpers_portable);
+    if (wide) sb_puts(cx->c, conv_port);
+    sb_puts(cx->c, "#endif\n");
+    if (wide) sb_puts(cx->c, conv_shared);
     sb_puts(cx->c, helpers_gemv);
 }
 
@@ -406,11 +539,56 @@ static void quant_conv(cg_ctx *cx, const ir_node *n, const qdims *d, const char 
     cgk_tail(cx);
 }
 
+/* The offsets o[0..4) of inputs k..k+3 in the padded plane, plus p0 (a
+ * padding k >= K reads any byte: its weight is 0). */
+static void wide_offsets(cg_ctx *cx, const qconv *v, ll K) {
+    strbuf *c = cx->c;
+    sb_puts(c, "                long o[4];\n                for (long j = 0; j < 4; j++)\n");
+    sb_printf(c, "                    o[j] = k + j >= %lld ? p0 : (k + j) / %lld * %lld + (k + j) %% %lld / %lld * %lld"
+                 " + (k + j) %% %lld * %lld + p0;\n", K, v->KH * v->KW, v->Hp * v->Wp, v->KH * v->KW, v->KW,
+              v->D * v->Wp, v->KW, v->D);
+}
+
+/* conv2d of stride 1: per example, the input quantized into the middle of
+ * a zero plane; then PC wide pixels at a time: their columns (nnc_col8)
+ * times 4 output channels' weights (nnc_cdot8), the pixels of the output
+ * kept (nnc_unwide). */
+static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const char *name) {
+    qconv v = conv_of(cx, n);
+    ll PW = v.OH * v.Wp, PC = 32768 / d->KP / 64 * 64, omax = (v.C - 1) * v.Hp * v.Wp + (v.KH - 1) * v.D * v.Wp;
+    PC = PC < 1024 ? PC : 1024, omax += (v.KW - 1) * v.D + (PW + 63) / 64 * 64;
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    int8_t q[%lld] = {0};\n    uint32_t col[%lld];\n    float yw[%lld];\n    (void)x1;\n",
+              omax > v.C * v.Hp * v.Wp ? omax : v.C * v.Hp * v.Wp, d->KP / 4 * PC, 4 * PC);
+    if (cgk_gemm_ws(cx, n)) sb_puts(c, "    (void)ws;\n");
+    sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
+    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v.C * v.H);
+    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v.C * v.H, v.W, v.W);
+    print_float(c, 1 / input_scale(cx, n));
+    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v.H, v.Hp, v.H, v.P, v.Wp, v.P);
+    sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", PW, PC);
+    sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld, n64 = (n + 63) / 64 * 64;\n", PW, PC,
+              PW, PC);
+    sb_printf(c, "            for (long k = 0; k < %lld; k += 4) {\n", d->KP);
+    wide_offsets(cx, &v, d->K);
+    sb_printf(c, "                nnc_col8(q, o, n64, col + k / 4 * %lld);\n            }\n", PC);
+    sb_printf(c, "            for (long c0 = 0; c0 < %lld; c0 += 4) {\n", d->N);
+    sb_printf(c, "                for (long i = 0; i < n64; i += 64)\n                    nnc_cdot8(col + i, %lld, "
+                 "%s_wq, %s_wsum, %s_scale, %lld, c0, yw + i);\n", PC, name, name, name, d->KP);
+    sb_printf(c, "                for (long j = 0; j < 4 && c0 + j < %lld; j++)\n", d->N);
+    sb_printf(c, "                    nnc_unwide(yw + j * %lld, p0, n, %lld, %lld, y + (b * %lld + c0 + j) * %lld);\n",
+              PC, v.Wp, v.OW, d->N, v.OH * v.OW);
+    sb_puts(c, "            }\n        }\n    }\n");
+    cgk_tail(cx);
+}
+
 void cgq_kernel(cg_ctx *cx, const ir_node *n) {
     qdims d = dims_of(cx, n);
     const char *name = cg_kernel_name(cx, n);
     quant_weights(cx, n, &d, name);
-    if (n->op == IR_CONV2D) quant_conv(cx, n, &d, name);
+    if (n->op == IR_CONV2D && conv_wide(cx, n)) quant_conv_wide(cx, n, &d, name);
+    else if (n->op == IR_CONV2D) quant_conv(cx, n, &d, name);
     else quant_dense(cx, n, &d, name);
 }
 
