@@ -49,8 +49,9 @@ static int q8(double v, double s) {
 
 static const char *const helpers_quant =
     "\n/* int8 (--quantize int8): x * inv rounded half away from zero, in [-127, 127] (NaN: 127); the\n"
-    " * AVX-512 nnc_quant8 below takes the same steps on 16 lanes */\n"
-    "#if !(defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && defined(__AVX512VNNI__) && defined(__AVX512BW__))\n"
+    " * AVX-512 and AVX2 nnc_quant8 below take the same steps on 16 and 8 lanes */\n"
+    "#if !(defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && \\\n"
+    "      (defined(__AVX512VNNI__) && defined(__AVX512BW__) || defined(__AVX2__)))\n"
     "static inline int8_t nnc_q8(float x, float inv) {\n"
     "    float t = x * inv;\n"
     "    t = t < 127.0f ? t : 127.0f;\n"
@@ -144,21 +145,28 @@ static const char *const helpers_avx2 =
     "#elif defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && defined(__AVX2__)\n"
     "#include <immintrin.h>\n"
     "/* q[i] = nnc_q8(x[i], inv): the same steps on 8 lanes (min_ps gives 127 for NaN as nnc_q8 does) */\n"
-    "static void nnc_quant8(const float *restrict x, long n, float inv, int8_t *restrict q) {\n"
+    "static inline void nnc_quant8x8(const float *restrict x, float inv, int8_t *restrict q) {\n"
     "    const __m256 vi = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);\n"
     "    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);\n"
+    "    const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x), vi), hi), lo);\n"
+    "    __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);\n"
+    "    const __m256 f = _mm256_sub_ps(t, k);\n"
+    "    k = _mm256_add_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, half, _CMP_GE_OQ), one));\n"
+    "    k = _mm256_sub_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, mhalf, _CMP_LE_OQ), one));\n"
+    "    const __m256i v = _mm256_cvttps_epi32(k);\n"
+    "    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n"
+    "    _mm_storel_epi64((__m128i *)(void *)q, _mm_packs_epi16(w, w));\n"
+    "}\n"
+    "static void nnc_quant8(const float *restrict x, long n, float inv, int8_t *restrict q) {\n"
     "    long i = 0;\n"
-    "    for (; i + 8 <= n; i += 8) {\n"
-    "        const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi), hi), lo);\n"
-    "        __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);\n"
-    "        const __m256 f = _mm256_sub_ps(t, k);\n"
-    "        k = _mm256_add_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, half, _CMP_GE_OQ), one));\n"
-    "        k = _mm256_sub_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, mhalf, _CMP_LE_OQ), one));\n"
-    "        const __m256i v = _mm256_cvttps_epi32(k);\n"
-    "        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n"
-    "        _mm_storel_epi64((__m128i *)(void *)(q + i), _mm_packs_epi16(w, w));\n"
+    "    for (; i + 8 <= n; i += 8) nnc_quant8x8(x + i, inv, q + i);\n"
+    "    if (i < n) { /* the last n - i through a buffer of 8 */\n"
+    "        float t[8] = {0};\n"
+    "        int8_t r[8];\n"
+    "        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));\n"
+    "        nnc_quant8x8(t, inv, r);\n"
+    "        memcpy(q + i, r, (size_t)(n - i));\n"
     "    }\n"
-    "    for (; i < n; i++) q[i] = nnc_q8(x[i], inv);\n"
     "}\n"
     "/* 4 values of a widened to 16 bits against 4 outputs' 4 weights, vpmaddwd; pairs summed at the end */\n"
     "static void nnc_dot8(const int8_t *restrict a, long nr, const int8_t *restrict w, const int32_t *restrict wsum,\n"
@@ -245,12 +253,13 @@ static const char *const conv_vnni =
     "    _mm512_storeu_ps(yw + 32, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s2, z)), f));\n"
     "    _mm512_storeu_ps(yw + 48, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s3, z)), f));\n"
     "}\n"
-    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < 4, i < 64: 16 sums in\n"
-    " * registers (channel a..d, pixels 16 i..16 i + 15) */\n"
+    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < 4, i < 64 (those past\n"
+    " * np, a multiple of 16, may be left out): 16 sums in registers (channel a..d, pixels 16 i..16 i + 15) */\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
     "                      float *restrict yw) {\n"
     "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
+    "    (void)np;\n"
     "    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;\n"
     "    __m512i c0s = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;\n"
     "    for (long k = 0; k < KP; k += 4) {\n"
@@ -300,11 +309,11 @@ static const char *const conv_avx2 =
     "}\n"
     "/* nnc_cdot8 as in the AVX-512 branch, 16 pixels at a time: 8 sums in registers */\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
     "                      float *restrict yw) {\n"
     "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
     "    (void)wsum;\n"
-    "    for (int h = 0; h < 64; h += 16) {\n"
+    "    for (long h = 0; h < np; h += 16) {\n"
     "        __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0, c0s = a0, c1 = a0, d0 = a0, d1 = a0;\n"
     "        for (long k = 0; k < KP; k += 4) {\n"
     "            const uint32_t *ck = col + k / 4 * PC + h;\n"
@@ -330,11 +339,11 @@ static const char *const conv_port =
     "/* convolutions: the input's bytes q as they are (s8) */\n"
     "static const uint32_t nnc_col_flip = 0;\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
     "                      float *restrict yw) {\n"
     "    (void)wsum;\n"
     "    for (long j = 0; j < 4; j++)\n"
-    "        for (long i = 0; i < 64; i++) {\n"
+    "        for (long i = 0; i < np; i++) {\n"
     "            int32_t t = 0;\n"
     "            for (long k = 0; k < KP; k++) {\n"
     "                int32_t v = (int32_t)(col[k / 4 * PC + i] >> 8 * (k % 4) & 0xFF);\n"
@@ -598,14 +607,15 @@ static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const 
     print_float(c, 1 / input_scale(cx, n));
     sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v.H, v.Hp, v.H, v.P, v.Wp, v.P);
     sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", PW, PC);
-    sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld, n64 = (n + 63) / 64 * 64;\n", PW, PC,
-              PW, PC);
+    sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld;\n", PW, PC, PW, PC);
+    sb_puts(c, "            const long n16 = (n + 15) / 16 * 16, n64 = (n + 63) / 64 * 64;\n");
     sb_printf(c, "            for (long k = 0; k < %lld; k += 4) {\n", d->KP);
     wide_offsets(cx, &v, d->K);
     sb_printf(c, "                nnc_col8(q, o, n64, col + k / 4 * %lld);\n            }\n", PC);
     sb_printf(c, "            for (long c0 = 0; c0 < %lld; c0 += 4) {\n", d->N);
     sb_printf(c, "                for (long i = 0; i < n64; i += 64)\n                    nnc_cdot8(col + i, %lld, "
-                 "%s_wq, %s_wsum, %s_scale, %lld, c0, yw + i);\n", PC, name, name, name, d->KP);
+                 "%s_wq, %s_wsum, %s_scale, %lld, c0, n16 - i < 64 ? n16 - i : 64, yw + i);\n", PC, name, name, name,
+              d->KP);
     sb_printf(c, "                for (long j = 0; j < 4 && c0 + j < %lld; j++)\n", d->N);
     sb_printf(c, "                    nnc_unwide(yw + j * %lld, p0, n, %lld, %lld, y + (b * %lld + c0 + j) * %lld);\n",
               PC, v.Wp, v.OW, d->N, v.OH * v.OW);
