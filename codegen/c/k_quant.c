@@ -378,7 +378,9 @@ static const char *const conv_shared =
     "}\n";
 
 /* A conv2d of stride 1 with at most 512 products per output (64 pixels'
- * columns in 32 KiB) runs on wide pixels (quant_conv_wide). */
+ * columns in 32 KiB) runs on wide pixels (quant_conv_wide). Its buffers:
+ * columns of 64 to 256 pixels (8 KiB where KP allows), 4 channels' outputs
+ * of as many. */
 static int conv_wide(cg_ctx *cx, const ir_node *n) {
     const ir_node *w = cg_in(cx, n, 1);
     return n->op == IR_CONV2D && n->iattr[0] == 1 && (ir_numel(&w->shape) / w->shape.d[0] + 3) / 4 * 4 <= 512;
@@ -553,6 +555,15 @@ static void conv_gather(cg_ctx *cx, const qconv *v, ll KP) {
     sb_puts(c, "                }\n");
 }
 
+/* Example b's input quantized into the middle of the zero plane q. */
+static void quant_plane(cg_ctx *cx, const ir_node *n, const qconv *v) {
+    strbuf *c = cx->c;
+    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v->C * v->H);
+    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v->C * v->H, v->W, v->W);
+    print_float(c, 1 / input_scale(cx, n));
+    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v->H, v->Hp, v->H, v->P, v->Wp, v->P);
+}
+
 /* conv2d: per example, the input quantized into the middle of a zero
  * plane, then R output pixels at a time: their gathered fields times
  * every output channel's weights. */
@@ -562,10 +573,7 @@ static void quant_conv(cg_ctx *cx, const ir_node *n, const qdims *d, const char 
     strbuf *c = cx->c;
     quant_head(cx, n, v.C * v.Hp * v.Wp, R * d->KP);
     sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
-    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v.C * v.H);
-    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v.C * v.H, v.W, v.W);
-    print_float(c, 1 / input_scale(cx, n));
-    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v.H, v.Hp, v.H, v.P, v.Wp, v.P);
+    quant_plane(cx, n, &v);
     sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", P, R);
     sb_printf(c, "            const long m = %lld - p0 < %lld ? %lld - p0 : %lld;\n", P, R, P, R);
     sb_puts(c, "            for (long i = 0; i < m; i++) {\n");
@@ -593,18 +601,15 @@ static void wide_offsets(cg_ctx *cx, const qconv *v, ll K) {
  * kept (nnc_unwide). */
 static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const char *name) {
     qconv v = conv_of(cx, n);
-    ll PW = v.OH * v.Wp, PC = 32768 / d->KP / 64 * 64, omax = (v.C - 1) * v.Hp * v.Wp + (v.KH - 1) * v.D * v.Wp;
-    PC = PC < 1024 ? PC : 1024, omax += (v.KW - 1) * v.D + (PW + 63) / 64 * 64;
+    ll PW = v.OH * v.Wp, PC = 8192 / d->KP / 64 * 64, omax = (v.C - 1) * v.Hp * v.Wp + (v.KH - 1) * v.D * v.Wp;
+    PC = PC < 64 ? 64 : PC < 256 ? PC : 256, omax += (v.KW - 1) * v.D + (PW + 63) / 64 * 64;
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    int8_t q[%lld] = {0};\n    uint32_t col[%lld];\n    float yw[%lld];\n    (void)x1;\n",
               omax > v.C * v.Hp * v.Wp ? omax : v.C * v.Hp * v.Wp, d->KP / 4 * PC, 4 * PC);
     if (cgk_gemm_ws(cx, n)) sb_puts(c, "    (void)ws;\n");
     sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
-    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v.C * v.H);
-    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v.C * v.H, v.W, v.W);
-    print_float(c, 1 / input_scale(cx, n));
-    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v.H, v.Hp, v.H, v.P, v.Wp, v.P);
+    quant_plane(cx, n, &v);
     sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", PW, PC);
     sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld;\n", PW, PC, PW, PC);
     sb_puts(c, "            const long n16 = (n + 15) / 16 * 16, n64 = (n + 63) / 64 * 64;\n");
