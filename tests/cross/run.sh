@@ -70,7 +70,8 @@ M4="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
 # Cortex-M4; sets flash_V
 m4() {
     v=$1 && shift
-    d=$T/m4/$v && mkdir -p $d
+    d=$T/m4/$v opts="" && mkdir -p $d
+    [ $# -gt 0 ] && opts=" $*"
     if $NNC -D B=1 examples/lenet.nn --freestanding --weights $T/lenet.safetensors "$@" --name net -o $d/net.c \
         2>$d/log && (cd $d && arm-none-eabi-gcc $M4 $CFLAGS99 -I$OLDPWD/runtime -I. -ffreestanding -DNNRT_FREESTANDING \
             -fno-ipa-icf -fcallgraph-info=su -nostdlib -nostartfiles -T $OLDPWD/tests/cross/m4.ld \
@@ -82,7 +83,7 @@ m4() {
         libc=$(arm-none-eabi-nm $d/lenet.elf | grep -E ' (malloc|_malloc_r|free|_sbrk|printf|fwrite|puts|_write)$')
         stack=$(python3 scripts/stack-usage.py net_forward $d/*.ci 2>>$d/log)
         if [ -z "$libc" ] && [ $ram -le 40960 ] && [ -n "$stack" ]; then
-            pass "Cortex-M4 LeNet --freestanding --weights $*: flash $flash bytes, RAM $ram bytes" \
+            pass "Cortex-M4 LeNet --freestanding --weights${opts% --calibrate*}: flash $flash bytes, RAM $ram bytes" \
                 "(text $1, data $2, bss $3), stack ${stack#net_forward: }"
         else fail "Cortex-M4 LeNet $v: RAM $ram bytes (at most 40960), stack '$stack', C library: $libc"; fi
     else fail "Cortex-M4 LeNet $v link"; tail -n 12 $d/log; fi
