@@ -21,10 +21,20 @@
  * so that one input quad times 16 outputs' quads is one instruction; the
  * dot products have an AVX-512 VNNI branch (vpdpbusd on q_x + 128 as
  * unsigned bytes, less 128 times the weights' row sum), an AVX2 branch
- * (bytes widened to 16 bits, vpmaddwd) and a portable one (the #else, also
- * taken with -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated
- * file is compiled with. All are exact integer sums: the branches give the
- * same bits (tests/e2e/quant.sh).
+ * (vpsignb moves the sign of one factor to the other, vpmaddubsw multiplies
+ * |a| by b: pairs of at most 2 * 127 * 127, no saturation; vpmaddwd sums
+ * the pairs) and a portable one (the #else, also taken with
+ * -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated file is
+ * compiled with. All are exact integer sums: the branches give the same
+ * bits (tests/e2e/quant.sh).
+ *
+ * A conv2d of stride 1 (quant_conv_wide) runs on "wide" pixels: output
+ * (oh, ow) is p = oh Wp + ow over the padded plane's row length Wp, so input
+ * k of every pixel sits at a fixed offset o(k) from p in the quantized
+ * plane; nnc_col8 interleaves 4 such rows into quads, nnc_cdot8 multiplies
+ * 64 pixels by 4 output channels (pixels along the vector lanes) and writes
+ * f32, nnc_unwide keeps the OW of each Wp. Other convolutions gather each
+ * pixel's field (quant_conv) for nnc_qgemm as the dense layers do.
  */
 #include "kernels.h"
 
