@@ -105,6 +105,10 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "\n%s%s *%s_params(%s *m, size_t *n); /* contiguous, %s_PARAM_ELEMS */\n",
               cx->o->weights ? "const " : "", cx->T, P, P, cx->upper);
     sb_printf(h, "int %s_param_info(int i, nnrt_tensor_info *info); /* name, shape, offset of parameter i */\n", P);
+    if (cx->o->quant_absmax)
+        sb_puts(h, "/* --quantize int8: the weights of the int8 layers are compiled in as int8 alone, not among\n"
+                   " * the parameters above: _params, _param_info, _save, _NUM_PARAMS and _PARAM_ELEMS cover\n"
+                   " * the parameters that stay f32 (biases, the layers not quantized). */\n");
     if (!cx->o->freestanding)
         sb_printf(h, "int %s_save(const %s *m, const char *path); /* safetensors, atomically (temporary + rename) */\n",
                   P, P);
@@ -232,7 +236,9 @@ static const char *ptr(cg_ctx *cx, ir_entry e, int id) {
     ir_node *n = NODE(cx, id);
     arena *a = cx->g->a;
     switch (mp->region[id]) {
-    case MEM_PARAM: return arena_printf(a, "m->params + %zu", mp->offset[id]);
+    case MEM_PARAM: /* no f32 values of a weight that int8 layers alone read (--quantize) */
+        if (cg_quant_only(cx, id)) return "NULL";
+        return arena_printf(a, "m->params + %zu", mp->offset[id] - cg_quant_dropped_below(cx, mp->offset[id]));
     case MEM_GRAD: return arena_printf(a, "m->grads + %zu", mp->offset[id]);
     case MEM_ARENA: return arena_printf(a, "m->act + %zu", mp->offset[id]);
     case MEM_USER: return cg_cname(cx, n->name);
@@ -569,12 +575,18 @@ static void emit_load_mem(cg_ctx *cx) {
 /* --weights: the parameter buffer as one static const array, 8 values a
  * line (the plan's layout, its padding 0). */
 static void emit_weights(cg_ctx *cx) {
-    size_t n = cg_param_elems(cx);
-    sb_printf(cx->c, "\n/* the parameters, from --weights */\nstatic const %s %s_weights[%zu] = {", cx->T,
-              cx->o->prefix, n ? n : 1);
-    for (size_t i = 0; i < n; i++) {
-        sb_puts(cx->c, !i ? "\n    " : i % 8 ? ", " : ",\n    ");
+    size_t n = cg_param_elems(cx), *lo = arena_alloc(cx->g->a, sizeof *lo * (size_t)(cx->g->params.len + 1));
+    size_t *hi = arena_alloc(cx->g->a, sizeof *hi * (size_t)(cx->g->params.len + 1));
+    int ns = cg_quant_spans(cx, lo, hi);
+    sb_printf(cx->c, "\n/* the parameters, from --weights%s */\nstatic const %s %s_weights[%zu] = {",
+              ns ? " (not the int8 layers' weights: those are below, in int8)" : "", cx->T, cx->o->prefix, n ? n : 1);
+    for (size_t i = 0, j = 0; j < n; i++) {
+        int skip = 0;
+        for (int s = 0; s < ns; s++) skip |= i >= lo[s] && i < hi[s];
+        if (skip) continue;
+        sb_puts(cx->c, !j ? "\n    " : j % 8 ? ", " : ",\n    ");
         cg_literal(cx, cx->c, cx->o->weights[i]);
+        j++;
     }
     sb_puts(cx->c, n ? "\n};\n" : "0};\n");
 }
@@ -587,7 +599,7 @@ static void emit_last_error(cg_ctx *cx) {
 static void emit_params_api(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     strbuf *c = cx->c;
-    int np = cx->g->params.len;
+    int np = cg_f32_param_count(cx);
     cg_param_table(cx);
     if (cx->o->freestanding) return emit_last_error(cx);
     sb_printf(c,

@@ -21,10 +21,20 @@
  * so that one input quad times 16 outputs' quads is one instruction; the
  * dot products have an AVX-512 VNNI branch (vpdpbusd on q_x + 128 as
  * unsigned bytes, less 128 times the weights' row sum), an AVX2 branch
- * (bytes widened to 16 bits, vpmaddwd) and a portable one (the #else, also
- * taken with -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated
- * file is compiled with. All are exact integer sums: the branches give the
- * same bits (tests/e2e/quant.sh).
+ * (vpsignb moves the sign of one factor to the other, vpmaddubsw multiplies
+ * |a| by b: pairs of at most 2 * 127 * 127, no saturation; vpmaddwd sums
+ * the pairs) and a portable one (the #else, also taken with
+ * -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated file is
+ * compiled with. All are exact integer sums: the branches give the same
+ * bits (tests/e2e/quant.sh).
+ *
+ * A conv2d of stride 1 (quant_conv_wide) runs on "wide" pixels: output
+ * (oh, ow) is p = oh Wp + ow over the padded plane's row length Wp, so input
+ * k of every pixel sits at a fixed offset o(k) from p in the quantized
+ * plane; nnc_col8 interleaves 4 such rows into quads, nnc_cdot8 multiplies
+ * 64 pixels by 4 output channels (pixels along the vector lanes) and writes
+ * f32, nnc_unwide keeps the OW of each Wp. Other convolutions gather each
+ * pixel's field (quant_conv) for nnc_qgemm as the dense layers do.
  */
 #include "kernels.h"
 
@@ -49,8 +59,9 @@ static int q8(double v, double s) {
 
 static const char *const helpers_quant =
     "\n/* int8 (--quantize int8): x * inv rounded half away from zero, in [-127, 127] (NaN: 127); the\n"
-    " * AVX-512 nnc_quant8 below takes the same steps on 16 lanes */\n"
-    "#if !(defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && defined(__AVX512VNNI__) && defined(__AVX512BW__))\n"
+    " * AVX-512 and AVX2 nnc_quant8 below take the same steps on 16 and 8 lanes */\n"
+    "#if !(defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && \\\n"
+    "      (defined(__AVX512VNNI__) && defined(__AVX512BW__) || defined(__AVX2__)))\n"
     "static inline int8_t nnc_q8(float x, float inv) {\n"
     "    float t = x * inv;\n"
     "    t = t < 127.0f ? t : 127.0f;\n"
@@ -144,46 +155,58 @@ static const char *const helpers_avx2 =
     "#elif defined(__GNUC__) && !defined(NNC_NO_VECTOR_EXT) && defined(__AVX2__)\n"
     "#include <immintrin.h>\n"
     "/* q[i] = nnc_q8(x[i], inv): the same steps on 8 lanes (min_ps gives 127 for NaN as nnc_q8 does) */\n"
-    "static void nnc_quant8(const float *restrict x, long n, float inv, int8_t *restrict q) {\n"
+    "static inline void nnc_quant8x8(const float *restrict x, float inv, int8_t *restrict q) {\n"
     "    const __m256 vi = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);\n"
     "    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);\n"
-    "    long i = 0;\n"
-    "    for (; i + 8 <= n; i += 8) {\n"
-    "        const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi), hi), lo);\n"
-    "        __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);\n"
-    "        const __m256 f = _mm256_sub_ps(t, k);\n"
-    "        k = _mm256_add_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, half, _CMP_GE_OQ), one));\n"
-    "        k = _mm256_sub_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, mhalf, _CMP_LE_OQ), one));\n"
-    "        const __m256i v = _mm256_cvttps_epi32(k);\n"
-    "        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n"
-    "        _mm_storel_epi64((__m128i *)(void *)(q + i), _mm_packs_epi16(w, w));\n"
-    "    }\n"
-    "    for (; i < n; i++) q[i] = nnc_q8(x[i], inv);\n"
+    "    const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x), vi), hi), lo);\n"
+    "    __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);\n"
+    "    const __m256 f = _mm256_sub_ps(t, k);\n"
+    "    k = _mm256_add_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, half, _CMP_GE_OQ), one));\n"
+    "    k = _mm256_sub_ps(k, _mm256_and_ps(_mm256_cmp_ps(f, mhalf, _CMP_LE_OQ), one));\n"
+    "    const __m256i v = _mm256_cvttps_epi32(k);\n"
+    "    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));\n"
+    "    _mm_storel_epi64((__m128i *)(void *)q, _mm_packs_epi16(w, w));\n"
     "}\n"
-    "/* 4 values of a widened to 16 bits against 4 outputs' 4 weights, vpmaddwd; pairs summed at the end */\n"
+    "static void nnc_quant8(const float *restrict x, long n, float inv, int8_t *restrict q) {\n"
+    "    long i = 0;\n"
+    "    for (; i + 8 <= n; i += 8) nnc_quant8x8(x + i, inv, q + i);\n"
+    "    if (i < n) { /* the last n - i through a buffer of 8 */\n"
+    "        float t[8] = {0};\n"
+    "        int8_t r[8];\n"
+    "        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));\n"
+    "        nnc_quant8x8(t, inv, r);\n"
+    "        memcpy(q + i, r, (size_t)(n - i));\n"
+    "    }\n"
+    "}\n"
+    "/* s + the 8 lanes' sums of x times the broadcast quad v, a = |v|: |v| times x with v's sign (vpsignb;\n"
+    " * products of at most 127 by 127, so vpmaddubsw's 16-bit pair sums do not saturate), pairs by vpmaddwd */\n"
+    "static inline __m256i nnc_dp8(__m256i s, __m256i x, __m256i v, __m256i a) {\n"
+    "    const __m256i p = _mm256_maddubs_epi16(a, _mm256_sign_epi8(x, v));\n"
+    "    return _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));\n"
+    "}\n"
+    "/* a row's quad against 16 outputs' quads (nnc_dp8), both blocks at once */\n"
     "static void nnc_dot8(const int8_t *restrict a, long nr, const int8_t *restrict w, const int32_t *restrict wsum,\n"
     "                     long KP, long nb, int32_t *restrict acc) {\n"
     "    (void)wsum;\n"
-    "    for (long i = 0; i < nr; i++)\n"
-    "        for (long b = 0; b < nb; b++) {\n"
-    "            __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),\n"
-    "                            _mm256_setzero_si256()};\n"
-    "            for (long k = 0; k < KP; k += 4) {\n"
-    "                int32_t q;\n"
-    "                memcpy(&q, a + i * KP + k, 4);\n"
-    "                const __m256i u = _mm256_cvtepi8_epi16(_mm_set1_epi32(q));\n"
-    "                const int8_t *wk = w + (b * KP + k) * 16;\n"
-    "                for (int p = 0; p < 4; p++) {\n"
-    "                    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(wk + 16 * p));\n"
-    "                    s[p] = _mm256_add_epi32(s[p], _mm256_madd_epi16(u, _mm256_cvtepi8_epi16(v)));\n"
-    "                }\n"
-    "            }\n"
-    "            for (int p = 0; p < 4; p++) {\n"
-    "                int32_t t[8];\n"
-    "                _mm256_storeu_si256((__m256i *)(void *)t, s[p]);\n"
-    "                for (int j = 0; j < 4; j++) acc[32 * i + 16 * b + 4 * p + j] = t[2 * j] + t[2 * j + 1];\n"
+    "    for (long i = 0; i < nr; i++) {\n"
+    "        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;\n"
+    "        for (long k = 0; k < KP; k += 4) {\n"
+    "            int32_t q;\n"
+    "            memcpy(&q, a + i * KP + k, 4);\n"
+    "            const __m256i u = _mm256_set1_epi32(q), au = _mm256_abs_epi8(u);\n"
+    "            const int8_t *w0 = w + k * 16, *w1 = w0 + KP * 16;\n"
+    "            s0 = nnc_dp8(s0, _mm256_loadu_si256((const __m256i *)(const void *)w0), u, au);\n"
+    "            s1 = nnc_dp8(s1, _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 32)), u, au);\n"
+    "            if (nb > 1) {\n"
+    "                s2 = nnc_dp8(s2, _mm256_loadu_si256((const __m256i *)(const void *)w1), u, au);\n"
+    "                s3 = nnc_dp8(s3, _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 32)), u, au);\n"
     "            }\n"
     "        }\n"
+    "        _mm256_storeu_si256((__m256i *)(void *)(acc + 32 * i), s0);\n"
+    "        _mm256_storeu_si256((__m256i *)(void *)(acc + 32 * i + 8), s1);\n"
+    "        _mm256_storeu_si256((__m256i *)(void *)(acc + 32 * i + 16), s2);\n"
+    "        _mm256_storeu_si256((__m256i *)(void *)(acc + 32 * i + 24), s3);\n"
+    "    }\n"
     "}\n";
 
 static const char *const helpers_portable =
@@ -202,8 +225,7 @@ static const char *const helpers_portable =
     "                    t += (int32_t)a[i * KP + k] * w[(b * KP + k / 4 * 4) * 16 + 4 * j + k % 4];\n"
     "                acc[32 * i + 16 * b + j] = t;\n"
     "            }\n"
-    "}\n"
-    "#endif\n";
+    "}\n";
 
 static const char *const helpers_gemv =
     "\n/* y[r yr + c yc] = (sum over k < KP of a[r KP + k] w(c, k)) * scale[c] for r < M, c < N (w packed as\n"
@@ -227,11 +249,172 @@ static const char *const helpers_gemv =
     "    }\n"
     "}\n";
 
+static const char *const conv_vnni =
+    "/* convolutions: the input's bytes q + 128 (u8), less 128 times the weights' sums after */\n"
+    "static const uint32_t nnc_col_flip = 0x80808080u;\n"
+    "/* the broadcast quad of weights k..k+3 of channel j of the 16-block at wb */\n"
+    "static inline __m512i nnc_wq4(const int8_t *wb, long k, int j) {\n"
+    "    int32_t q;\n"
+    "    memcpy(&q, wb + k * 16 + 4 * j, 4);\n"
+    "    return _mm512_set1_epi32(q);\n"
+    "}\n"
+    "/* yw[i] = (s(i / 16) - 128 sum) * scale, i < 64 */\n"
+    "static inline void nnc_cst4(float *yw, __m512i s0, __m512i s1, __m512i s2, __m512i s3, int32_t sum,\n"
+    "                            float scale) {\n"
+    "    const __m512i z = _mm512_set1_epi32(128 * sum);\n"
+    "    const __m512 f = _mm512_set1_ps(scale);\n"
+    "    _mm512_storeu_ps(yw, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s0, z)), f));\n"
+    "    _mm512_storeu_ps(yw + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s1, z)), f));\n"
+    "    _mm512_storeu_ps(yw + 32, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s2, z)), f));\n"
+    "    _mm512_storeu_ps(yw + 48, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s3, z)), f));\n"
+    "}\n"
+    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < 4, i < 64 (those past\n"
+    " * np, a multiple of 16, may be left out): 16 sums in registers (channel a..d, pixels 16 i..16 i + 15) */\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
+    "                      float *restrict yw) {\n"
+    "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
+    "    (void)np;\n"
+    "    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;\n"
+    "    __m512i c0s = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;\n"
+    "    for (long k = 0; k < KP; k += 4) {\n"
+    "        const uint32_t *ck = col + k / 4 * PC;\n"
+    "        const __m512i x0 = _mm512_loadu_si512((const void *)ck);\n"
+    "        const __m512i x1 = _mm512_loadu_si512((const void *)(ck + 16));\n"
+    "        const __m512i x2 = _mm512_loadu_si512((const void *)(ck + 32));\n"
+    "        const __m512i x3 = _mm512_loadu_si512((const void *)(ck + 48));\n"
+    "        __m512i v = nnc_wq4(wb, k, 0);\n"
+    "        a0 = _mm512_dpbusd_epi32(a0, x0, v), a1 = _mm512_dpbusd_epi32(a1, x1, v);\n"
+    "        a2 = _mm512_dpbusd_epi32(a2, x2, v), a3 = _mm512_dpbusd_epi32(a3, x3, v);\n"
+    "        v = nnc_wq4(wb, k, 1);\n"
+    "        b0 = _mm512_dpbusd_epi32(b0, x0, v), b1 = _mm512_dpbusd_epi32(b1, x1, v);\n"
+    "        b2 = _mm512_dpbusd_epi32(b2, x2, v), b3 = _mm512_dpbusd_epi32(b3, x3, v);\n"
+    "        v = nnc_wq4(wb, k, 2);\n"
+    "        c0s = _mm512_dpbusd_epi32(c0s, x0, v), c1 = _mm512_dpbusd_epi32(c1, x1, v);\n"
+    "        c2 = _mm512_dpbusd_epi32(c2, x2, v), c3 = _mm512_dpbusd_epi32(c3, x3, v);\n"
+    "        v = nnc_wq4(wb, k, 3);\n"
+    "        d0 = _mm512_dpbusd_epi32(d0, x0, v), d1 = _mm512_dpbusd_epi32(d1, x1, v);\n"
+    "        d2 = _mm512_dpbusd_epi32(d2, x2, v), d3 = _mm512_dpbusd_epi32(d3, x3, v);\n"
+    "    }\n"
+    "    nnc_cst4(yw, a0, a1, a2, a3, wsum[c0], scale[c0]);\n"
+    "    nnc_cst4(yw + PC, b0, b1, b2, b3, wsum[c0 + 1], scale[c0 + 1]);\n"
+    "    nnc_cst4(yw + 2 * PC, c0s, c1, c2, c3, wsum[c0 + 2], scale[c0 + 2]);\n"
+    "    nnc_cst4(yw + 3 * PC, d0, d1, d2, d3, wsum[c0 + 3], scale[c0 + 3]);\n"
+    "}\n";
+
+static const char *const conv_avx2 =
+    "/* convolutions: the input's bytes q as they are (s8) */\n"
+    "static const uint32_t nnc_col_flip = 0;\n"
+    "/* the broadcast quad of weights k..k+3 of channel j of the 16-block at wb */\n"
+    "static inline __m256i nnc_wq4(const int8_t *wb, long k, int j) {\n"
+    "    int32_t q;\n"
+    "    memcpy(&q, wb + k * 16 + 4 * j, 4);\n"
+    "    return _mm256_set1_epi32(q);\n"
+    "}\n"
+    "static inline void nnc_cst2(float *yw, __m256i s0, __m256i s1, float scale) {\n"
+    "    const __m256 f = _mm256_set1_ps(scale);\n"
+    "    _mm256_storeu_ps(yw, _mm256_mul_ps(_mm256_cvtepi32_ps(s0), f));\n"
+    "    _mm256_storeu_ps(yw + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(s1), f));\n"
+    "}\n"
+    "/* nnc_cdot8 as in the AVX-512 branch, 16 pixels at a time: 8 sums in registers */\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
+    "                      float *restrict yw) {\n"
+    "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
+    "    (void)wsum;\n"
+    "    for (long h = 0; h < np; h += 16) {\n"
+    "        __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0, c0s = a0, c1 = a0, d0 = a0, d1 = a0;\n"
+    "        for (long k = 0; k < KP; k += 4) {\n"
+    "            const uint32_t *ck = col + k / 4 * PC + h;\n"
+    "            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)ck);\n"
+    "            const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(ck + 8));\n"
+    "            __m256i v = nnc_wq4(wb, k, 0), a = _mm256_abs_epi8(v);\n"
+    "            a0 = nnc_dp8(a0, x0, v, a), a1 = nnc_dp8(a1, x1, v, a);\n"
+    "            v = nnc_wq4(wb, k, 1), a = _mm256_abs_epi8(v);\n"
+    "            b0 = nnc_dp8(b0, x0, v, a), b1 = nnc_dp8(b1, x1, v, a);\n"
+    "            v = nnc_wq4(wb, k, 2), a = _mm256_abs_epi8(v);\n"
+    "            c0s = nnc_dp8(c0s, x0, v, a), c1 = nnc_dp8(c1, x1, v, a);\n"
+    "            v = nnc_wq4(wb, k, 3), a = _mm256_abs_epi8(v);\n"
+    "            d0 = nnc_dp8(d0, x0, v, a), d1 = nnc_dp8(d1, x1, v, a);\n"
+    "        }\n"
+    "        nnc_cst2(yw + h, a0, a1, scale[c0]);\n"
+    "        nnc_cst2(yw + PC + h, b0, b1, scale[c0 + 1]);\n"
+    "        nnc_cst2(yw + 2 * PC + h, c0s, c1, scale[c0 + 2]);\n"
+    "        nnc_cst2(yw + 3 * PC + h, d0, d1, scale[c0 + 3]);\n"
+    "    }\n"
+    "}\n";
+
+static const char *const conv_port =
+    "/* convolutions: the input's bytes q as they are (s8) */\n"
+    "static const uint32_t nnc_col_flip = 0;\n"
+    "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
+    "                      float *restrict yw) {\n"
+    "    (void)wsum;\n"
+    "    for (long j = 0; j < 4; j++)\n"
+    "        for (long i = 0; i < np; i++) {\n"
+    "            int32_t t = 0;\n"
+    "            for (long k = 0; k < KP; k++) {\n"
+    "                int32_t v = (int32_t)(col[k / 4 * PC + i] >> 8 * (k % 4) & 0xFF);\n"
+    "                t += (v > 127 ? v - 256 : v) * w[(c0 / 16 * KP + k / 4 * 4) * 16 + (c0 + j) % 16 * 4 + k % 4];\n"
+    "            }\n"
+    "            yw[j * PC + i] = (float)t * scale[c0 + j];\n"
+    "        }\n"
+    "}\n";
+
+static const char *const conv_shared =
+    "\n"
+    "/* Convolutions of stride 1 over the padded plane q (row length Wp): output pixel (oh, ow) is \"wide\" pixel\n"
+    " * p = oh Wp + ow, whose input k sits at q[o(k) + p]. nnc_col8: col[i] = the bytes q[o[j] + i] (j < 4, in\n"
+    " * its 4 bytes from the lowest) ^ nnc_col_flip, for i < n */\n"
+    "static void nnc_col8(const int8_t *q, const long *o, long n, uint32_t *restrict col) {\n"
+    "    const uint8_t *a = (const uint8_t *)q + o[0], *b = (const uint8_t *)q + o[1];\n"
+    "    const uint8_t *c = (const uint8_t *)q + o[2], *d = (const uint8_t *)q + o[3];\n"
+    "    for (long i = 0; i < n; i++)\n"
+    "        col[i] = ((uint32_t)a[i] | (uint32_t)b[i] << 8 | (uint32_t)c[i] << 16 | (uint32_t)d[i] << 24) ^\n"
+    "                 nnc_col_flip;\n"
+    "}\n"
+    "/* the wide pixels p0 + i (i < n) of one output channel, yw[i], into its plane y (OW of each Wp a row) */\n"
+    "static void nnc_unwide(const float *restrict yw, long p0, long n, long Wp, long OW, float *restrict y) {\n"
+    "    long oh = p0 / Wp, ow = p0 % Wp;\n"
+    "    for (long i = 0; i < n;) {\n"
+    "        const long m = ow >= OW ? 0 : OW - ow < n - i ? OW - ow : n - i;\n"
+    "        const long step = Wp - ow < n - i ? Wp - ow : n - i;\n"
+    "        float *yr = y + oh * OW + ow;\n"
+    "        for (long t = 0; t < m; t++) yr[t] = yw[i + t];\n"
+    "        i += step, ow += step;\n"
+    "        if (ow == Wp) ow = 0, oh++;\n"
+    "    }\n"
+    "}\n";
+
+/* A conv2d of stride 1 with at most 512 products per output (64 pixels'
+ * columns in 32 KiB) runs on wide pixels (quant_conv_wide). Its buffers:
+ * columns of 64 to 256 pixels (8 KiB where KP allows), 4 channels' outputs
+ * of as many. */
+static int conv_wide(cg_ctx *cx, const ir_node *n) {
+    const ir_node *w = cg_in(cx, n, 1);
+    return n->op == IR_CONV2D && n->iattr[0] == 1 && (ir_numel(&w->shape) / w->shape.d[0] + 3) / 4 * 4 <= 512;
+}
+
+static int any_conv_wide(cg_ctx *cx) {
+    for (int i = 0; i < cx->g->nodes.len; i++) {
+        const ir_node *n = cx->g->nodes.data[i];
+        if (cg_used(cx, i) && cg_quant_layer(cx->g, n) && conv_wide(cx, n)) return 1;
+    }
+    return 0;
+}
+
 void cgq_helpers(cg_ctx *cx) {
+    int wide = any_conv_wide(cx);
     sb_puts(cx->c, helpers_quant);
     sb_puts(cx->c, helpers_vnni);
+    if (wide) sb_puts(cx->c, conv_vnni);
     sb_puts(cx->c, helpers_avx2);
+    if (wide) sb_puts(cx->c, conv_avx2);
     sb_puts(cx->c, helpers_portable);
+    if (wide) sb_puts(cx->c, conv_port);
+    sb_puts(cx->c, "#endif\n");
+    if (wide) sb_puts(cx->c, conv_shared);
     sb_puts(cx->c, helpers_gemv);
 }
 
@@ -382,6 +565,15 @@ static void conv_gather(cg_ctx *cx, const qconv *v, ll KP) {
     sb_puts(c, "                }\n");
 }
 
+/* Example b's input quantized into the middle of the zero plane q. */
+static void quant_plane(cg_ctx *cx, const ir_node *n, const qconv *v) {
+    strbuf *c = cx->c;
+    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v->C * v->H);
+    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v->C * v->H, v->W, v->W);
+    print_float(c, 1 / input_scale(cx, n));
+    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v->H, v->Hp, v->H, v->P, v->Wp, v->P);
+}
+
 /* conv2d: per example, the input quantized into the middle of a zero
  * plane, then R output pixels at a time: their gathered fields times
  * every output channel's weights. */
@@ -391,10 +583,7 @@ static void quant_conv(cg_ctx *cx, const ir_node *n, const qdims *d, const char 
     strbuf *c = cx->c;
     quant_head(cx, n, v.C * v.Hp * v.Wp, R * d->KP);
     sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
-    sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v.C * v.H);
-    sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v.C * v.H, v.W, v.W);
-    print_float(c, 1 / input_scale(cx, n));
-    sb_printf(c, ", q + (r / %lld * %lld + r %% %lld + %lld) * %lld + %lld);\n", v.H, v.Hp, v.H, v.P, v.Wp, v.P);
+    quant_plane(cx, n, &v);
     sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", P, R);
     sb_printf(c, "            const long m = %lld - p0 < %lld ? %lld - p0 : %lld;\n", P, R, P, R);
     sb_puts(c, "            for (long i = 0; i < m; i++) {\n");
@@ -406,11 +595,54 @@ static void quant_conv(cg_ctx *cx, const ir_node *n, const qdims *d, const char 
     cgk_tail(cx);
 }
 
+/* The offsets o[0..4) of inputs k..k+3 in the padded plane, plus p0 (a
+ * padding k >= K reads any byte: its weight is 0). */
+static void wide_offsets(cg_ctx *cx, const qconv *v, ll K) {
+    strbuf *c = cx->c;
+    sb_puts(c, "                long o[4];\n                for (long j = 0; j < 4; j++)\n");
+    sb_printf(c, "                    o[j] = k + j >= %lld ? p0 : (k + j) / %lld * %lld + (k + j) %% %lld / %lld * %lld"
+                 " + (k + j) %% %lld * %lld + p0;\n", K, v->KH * v->KW, v->Hp * v->Wp, v->KH * v->KW, v->KW,
+              v->D * v->Wp, v->KW, v->D);
+}
+
+/* conv2d of stride 1: per example, the input quantized into the middle of
+ * a zero plane; then PC wide pixels at a time: their columns (nnc_col8)
+ * times 4 output channels' weights (nnc_cdot8), the pixels of the output
+ * kept (nnc_unwide). */
+static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const char *name) {
+    qconv v = conv_of(cx, n);
+    ll PW = v.OH * v.Wp, PC = 8192 / d->KP / 64 * 64, omax = (v.C - 1) * v.Hp * v.Wp + (v.KH - 1) * v.D * v.Wp;
+    PC = PC < 64 ? 64 : PC < 256 ? PC : 256, omax += (v.KW - 1) * v.D + (PW + 63) / 64 * 64;
+    strbuf *c = cx->c;
+    cgk_head(cx, n);
+    sb_printf(c, "    int8_t q[%lld] = {0};\n    uint32_t col[%lld];\n    float yw[%lld];\n    (void)x1;\n",
+              omax > v.C * v.Hp * v.Wp ? omax : v.C * v.Hp * v.Wp, d->KP / 4 * PC, 4 * PC);
+    if (cgk_gemm_ws(cx, n)) sb_puts(c, "    (void)ws;\n");
+    sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
+    quant_plane(cx, n, &v);
+    sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", PW, PC);
+    sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld;\n", PW, PC, PW, PC);
+    sb_puts(c, "            const long n16 = (n + 15) / 16 * 16, n64 = (n + 63) / 64 * 64;\n");
+    sb_printf(c, "            for (long k = 0; k < %lld; k += 4) {\n", d->KP);
+    wide_offsets(cx, &v, d->K);
+    sb_printf(c, "                nnc_col8(q, o, n64, col + k / 4 * %lld);\n            }\n", PC);
+    sb_printf(c, "            for (long c0 = 0; c0 < %lld; c0 += 4) {\n", d->N);
+    sb_printf(c, "                for (long i = 0; i < n64; i += 64)\n                    nnc_cdot8(col + i, %lld, "
+                 "%s_wq, %s_wsum, %s_scale, %lld, c0, n16 - i < 64 ? n16 - i : 64, yw + i);\n", PC, name, name, name,
+              d->KP);
+    sb_printf(c, "                for (long j = 0; j < 4 && c0 + j < %lld; j++)\n", d->N);
+    sb_printf(c, "                    nnc_unwide(yw + j * %lld, p0, n, %lld, %lld, y + (b * %lld + c0 + j) * %lld);\n",
+              PC, v.Wp, v.OW, d->N, v.OH * v.OW);
+    sb_puts(c, "            }\n        }\n    }\n");
+    cgk_tail(cx);
+}
+
 void cgq_kernel(cg_ctx *cx, const ir_node *n) {
     qdims d = dims_of(cx, n);
     const char *name = cg_kernel_name(cx, n);
     quant_weights(cx, n, &d, name);
-    if (n->op == IR_CONV2D) quant_conv(cx, n, &d, name);
+    if (n->op == IR_CONV2D && conv_wide(cx, n)) quant_conv_wide(cx, n, &d, name);
+    else if (n->op == IR_CONV2D) quant_conv(cx, n, &d, name);
     else quant_dense(cx, n, &d, name);
 }
 

@@ -23,8 +23,8 @@ void cg_infer_note(cg_ctx *cx, strbuf *h) {
 }
 
 size_t cg_param_elems(cg_ctx *cx) {
-    for (int e = 0; e < ENTRY_COUNT; e++)
-        if (cx->p->has[e]) return cx->p->mem[e].param_elems;
+    for (int e = 0; e < ENTRY_COUNT; e++) /* less the weights only int8 layers read (--quantize) */
+        if (cx->p->has[e]) return cx->p->mem[e].param_elems - cg_quant_dropped_below(cx, cx->p->mem[e].param_elems);
     return 0;
 }
 
@@ -89,7 +89,7 @@ void cg_size_macros(cg_ctx *cx, strbuf *h, size_t arena_bytes) {
     }
     sb_printf(h, "#define %s_NUM_IO %d\n", cx->upper, g->inputs.len + g->targets.len);
     sb_printf(h, "#define %s_NUM_OUTPUTS %d\n", cx->upper, g->outputs.len);
-    sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, g->params.len);
+    sb_printf(h, "#define %s_NUM_PARAMS %d\n", cx->upper, cg_f32_param_count(cx));
     sb_printf(h, "#define %s_PARAM_ELEMS %zu\n", cx->upper, cg_param_elems(cx));
     sb_printf(h, "#define %s_ARENA_BYTES %zu /* exact, from the memory plan */\n", cx->upper, arena_bytes);
     int64_t most = 0; /* the longest loop of a kernel (the compiler checked the sizes for 64 bits) */
@@ -269,22 +269,24 @@ void cg_param_table(cg_ctx *cx) {
     const ir_graph *g = cx->g;
     strbuf *c = cx->c;
     ir_entry e = cx->p->has[ENTRY_FORWARD] ? ENTRY_FORWARD : ENTRY_TRAIN;
-    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix,
-              g->params.len ? g->params.len : 1);
+    int np = cg_f32_param_count(cx); /* --quantize: the int8 layers' weights are not in it */
+    sb_printf(c, "\nstatic const nnrt_tensor_info %s_param_table[%d] = {\n", cx->o->prefix, np ? np : 1);
     for (int i = 0; i < g->params.len; i++) {
         ir_node *n = NODE(cx, g->params.data[i]);
+        size_t off = cx->p->mem[e].offset[n->id];
+        if (cg_quant_only(cx, n->id)) continue;
         sb_printf(c, "    {\"%s\", %s, %d, {", n->name, cx->NNRT, n->shape.rank);
         for (int d = 0; d < n->shape.rank; d++) sb_printf(c, "%s%lld", d ? ", " : "", (long long)n->shape.d[d]);
-        sb_printf(c, "}, %zu, %lld},\n", cx->p->mem[e].offset[n->id], (long long)ir_numel(&n->shape));
+        sb_printf(c, "}, %zu, %lld},\n", off - cg_quant_dropped_below(cx, off), (long long)ir_numel(&n->shape));
     }
-    if (!g->params.len) sb_printf(c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
+    if (!np) sb_printf(c, "    {\"\", %s, 0, {0}, 0, 0},\n", cx->NNRT);
     sb_puts(c, "};\n");
     const char *P = cx->o->prefix;
     sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) {\n", P);
     sb_printf(c,
               "    if (i < 0 || i >= %d || !info) return NNRT_ERR_RANGE;\n    *info = %s_param_table[i];\n"
               "    return NNRT_OK;\n}\n",
-              g->params.len, P);
+              np, P);
     sb_printf(c,
               "\n%s%s *%s_params(%s *m, size_t *n) {\n    if (n) *n = %s_PARAM_ELEMS;\n"
               "    return m ? m->params : NULL;\n}\n",
@@ -412,7 +414,7 @@ void cg_set_lr_head(cg_ctx *cx) {
                    ">= 0)\", lr);\n        return NNRT_ERR_ARG;\n    }\n");
 }
 
-int cg_has_finite_fn(cg_ctx *cx) { return cx->g->params.len || cx->p->has[ENTRY_LOSS] || cg_trainable(cx); }
+int cg_has_finite_fn(cg_ctx *cx) { return cg_f32_param_count(cx) || cx->p->has[ENTRY_LOSS] || cg_trainable(cx); }
 
 void cg_finite_fn(cg_ctx *cx) {
     const int f64 = cx->o->f64;
@@ -454,7 +456,7 @@ static void check_buf_fn(cg_ctx *cx) {
     const char *P = cx->o->prefix;
     sb_printf(c, "\nstatic int %s_check_buf(%s *m, const %s *x, const char *what) {\n", P, P, cx->T);
     sb_printf(c, "    for (int t = 0; t < %d; t++) {\n        const nnrt_tensor_info *ti = &%s_param_table[t];\n",
-              cx->g->params.len, P);
+              cg_f32_param_count(cx), P);
     sb_puts(c, "        size_t bad = 0, first = 0;\n        for (size_t i = 0; i < ti->numel; i++)\n"
                "            if (!");
     sb_printf(c, "%s_finite(x[ti->offset + i]) && bad++ == 0) first = i;\n", P);
@@ -487,7 +489,7 @@ static void loss_bad_fn(cg_ctx *cx) {
 void cg_check_finite(cg_ctx *cx, const char *const fetch[3], const char *const buf[2]) {
     strbuf *c = cx->c;
     const char *P = cx->o->prefix;
-    int np = cx->g->params.len, loss = cx->p->has[ENTRY_LOSS] || cg_trainable(cx);
+    int np = cg_f32_param_count(cx), loss = cx->p->has[ENTRY_LOSS] || cg_trainable(cx);
     if (np) check_buf_fn(cx);
     if (loss) loss_bad_fn(cx);
     sb_printf(c, "\nint %s_check_finite(%s *m, int what) {\n    if (!m || (what & ~7)) return NNRT_ERR_ARG;\n", P, P);

@@ -77,6 +77,16 @@ void cg_formula(cg_ctx *cx, const char *expr, const char *tanh_fn);
  * ops.def formula (cg_formula with tanh_fn), at indent ind. */
 void cg_fused_steps(cg_ctx *cx, const ir_node *n, const char *const *opnd, const char *acc, const char *ind,
                     const char *tanh_fn);
+/* --quantize int8: 1 if parameter id is read by int8 layers alone (as their
+ * weight), so that its f32 values are not emitted (0 without --quantize);
+ * the forward plan's [lo, hi) of each such weight, its padding included,
+ * and their number (lo and hi hold the parameters' count); the elements of
+ * those spans below plan offset off (what the emitted f32 parameters' offsets
+ * lose); the number of parameters that stay f32. */
+int cg_quant_only(cg_ctx *cx, int id);
+int cg_quant_spans(cg_ctx *cx, size_t *lo, size_t *hi);
+size_t cg_quant_dropped_below(cg_ctx *cx, size_t off);
+int cg_f32_param_count(cg_ctx *cx);
 /* PERMUTE's output walked in order as nested loops over the input a with
  * permutation perm: sizes sz[k] and input strides sd[k], size-1 axes
  * dropped, runs of axes that stay adjacent in the input merged; returns

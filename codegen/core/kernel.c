@@ -119,3 +119,58 @@ int cg_quant_layer(const ir_graph *g, const ir_node *n) {
     int64_t p = n->iattr[1], plane = x->shape.d[1] * (x->shape.d[2] + 2 * p) * (x->shape.d[3] + 2 * p);
     return k <= CG_QUANT_MAX_K && plane <= CG_QUANT_MAX_K;
 }
+
+static const ir_node *knode(cg_ctx *cx, int id) { return cx->g->nodes.data[id]; }
+
+int cg_quant_only(cg_ctx *cx, int id) {
+    int readers = 0;
+    if (!cx->o->quant_absmax || knode(cx, id)->op != IR_PARAM) return 0;
+    for (int i = 0; i < cx->g->nodes.len; i++) {
+        const ir_node *n = knode(cx, i);
+        for (int k = 0; cg_used(cx, i) && k < n->nin; k++) {
+            if (n->in[k] != id) continue;
+            if (k != 1 || !cg_quant_layer(cx->g, n)) return 0;
+            readers++;
+        }
+    }
+    return readers > 0;
+}
+
+/* The forward plan's span of parameter id: to the next parameter's offset
+ * (its padding included) or to the end. */
+static size_t param_span(cg_ctx *cx, int id) {
+    const mem_plan *mp = &cx->p->mem[ENTRY_FORWARD];
+    size_t end = mp->param_elems;
+    for (int i = 0; i < cx->g->params.len; i++) {
+        size_t o = mp->offset[cx->g->params.data[i]];
+        if (o > mp->offset[id] && o < end) end = o;
+    }
+    return end - mp->offset[id];
+}
+
+int cg_quant_spans(cg_ctx *cx, size_t *lo, size_t *hi) {
+    int n = 0;
+    for (int i = 0; cx->o->quant_absmax && i < cx->g->params.len; i++) {
+        int id = cx->g->params.data[i];
+        if (!cg_quant_only(cx, id)) continue;
+        lo[n] = cx->p->mem[ENTRY_FORWARD].offset[id];
+        hi[n] = lo[n] + param_span(cx, id);
+        n++;
+    }
+    return n;
+}
+
+size_t cg_quant_dropped_below(cg_ctx *cx, size_t off) {
+    size_t n = 0;
+    for (int i = 0; cx->o->quant_absmax && i < cx->g->params.len; i++) {
+        int id = cx->g->params.data[i];
+        if (cx->p->mem[ENTRY_FORWARD].offset[id] < off && cg_quant_only(cx, id)) n += param_span(cx, id);
+    }
+    return n;
+}
+
+int cg_f32_param_count(cg_ctx *cx) {
+    int n = 0;
+    for (int i = 0; i < cx->g->params.len; i++) n += !cg_quant_only(cx, cx->g->params.data[i]);
+    return n;
+}

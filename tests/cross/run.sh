@@ -14,7 +14,9 @@
 # and gemm_dispatch.c as the core runtime (-DNNRT_FREESTANDING), linked
 # -nostdlib with newlib's libc for memcpy and memset alone: no malloc, no
 # stdio; prints flash (text + data) and RAM (data + bss) and the forward
-# pass's stack high-water mark (scripts/stack-usage.py), RAM under 40 KB.
+# pass's stack high-water mark (scripts/stack-usage.py), RAM under 40 KB;
+# the same built with --quantize int8 (calibrated on 1,000 MNIST images):
+# its flash at most half of the f32 build's (no f32 copy of the int8 weights).
 cd "$(dirname "$0")/../.." || exit 2
 NNC=${NNC:-build/nnc}
 NNRT=${NNRT:-$(dirname "$NNC")/libnnrt.a}
@@ -64,21 +66,38 @@ if have aarch64-linux-gnu-gcc && have qemu-aarch64; then
 else echo "SKIP cross aarch64: aarch64-linux-gnu-gcc or qemu-aarch64 not found (scripts/install-deps.sh)"; fi
 
 M4="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
-if have arm-none-eabi-gcc && have arm-none-eabi-size; then
-    d=$T/m4 && mkdir -p $d
-    if $NNC -D B=1 examples/lenet.nn --freestanding --weights $T/lenet.safetensors --name net -o $d/net.c 2>$d/log &&
-        (cd $d && arm-none-eabi-gcc $M4 $CFLAGS99 -I$OLDPWD/runtime -I. -ffreestanding -DNNRT_FREESTANDING \
+# m4 V NNC-OPTIONS: LeNet B=1 --freestanding --weights (V: f32, or int8 with --quantize) linked for the
+# Cortex-M4; sets flash_V
+m4() {
+    v=$1 && shift
+    d=$T/m4/$v opts="" && mkdir -p $d
+    [ $# -gt 0 ] && opts=" $*"
+    if $NNC -D B=1 examples/lenet.nn --freestanding --weights $T/lenet.safetensors "$@" --name net -o $d/net.c \
+        2>$d/log && (cd $d && arm-none-eabi-gcc $M4 $CFLAGS99 -I$OLDPWD/runtime -I. -ffreestanding -DNNRT_FREESTANDING \
             -fno-ipa-icf -fcallgraph-info=su -nostdlib -nostartfiles -T $OLDPWD/tests/cross/m4.ld \
             $OLDPWD/tests/cross/m4.c net.c $OLDPWD/runtime/gemm.c $OLDPWD/runtime/gemm_dispatch.c -lc -lgcc \
             -o lenet.elf) 2>>$d/log; then
         set -- $(arm-none-eabi-size $d/lenet.elf | tail -n 1)
         flash=$(($1 + $2)) ram=$(($2 + $3))
+        eval "flash_$v=$flash"
         libc=$(arm-none-eabi-nm $d/lenet.elf | grep -E ' (malloc|_malloc_r|free|_sbrk|printf|fwrite|puts|_write)$')
         stack=$(python3 scripts/stack-usage.py net_forward $d/*.ci 2>>$d/log)
         if [ -z "$libc" ] && [ $ram -le 40960 ] && [ -n "$stack" ]; then
-            pass "Cortex-M4 LeNet --freestanding --weights: flash $flash bytes, RAM $ram bytes" \
+            pass "Cortex-M4 LeNet --freestanding --weights${opts% --calibrate*}: flash $flash bytes, RAM $ram bytes" \
                 "(text $1, data $2, bss $3), stack ${stack#net_forward: }"
-        else fail "Cortex-M4 LeNet: RAM $ram bytes (at most 40960), stack '$stack', C library: $libc"; fi
-    else fail "Cortex-M4 LeNet link"; tail -n 12 $d/log; fi
+        else fail "Cortex-M4 LeNet $v: RAM $ram bytes (at most 40960), stack '$stack', C library: $libc"; fi
+    else fail "Cortex-M4 LeNet $v link"; tail -n 12 $d/log; fi
+}
+if have arm-none-eabi-gcc && have arm-none-eabi-size; then
+    m4 f32
+    # int8 (--quantize int8): calibrated on 1,000 MNIST images; no f32 copy of the int8 weights in flash
+    if $NNC examples/lenet.nn --main --quantize int8 -o $T/calib.c && gcc $CFLAGS99 $T/calib.c $NNRT -lm -o $T/calib &&
+        $T/calib calibrate --data $MNIST --labels examples/data/mnist/t10k-labels-idx1-ubyte --val-split 0.9 \
+            --split train --load $T/lenet.safetensors --out $T/lenet.calib >$T/calib.log 2>&1; then
+        m4 int8 --quantize int8 --calibrate $T/lenet.calib
+        if [ -n "$flash_f32" ] && [ -n "$flash_int8" ] && [ $((flash_int8 * 2)) -gt $flash_f32 ]; then
+            fail "Cortex-M4 LeNet int8: flash $flash_int8 bytes, not at most half of f32's $flash_f32"
+        fi
+    else fail "Cortex-M4 LeNet int8: calibration"; tail -n 5 $T/calib.log; fi
 else echo "SKIP cross cortex-m4: arm-none-eabi-gcc not found (scripts/install-deps.sh)"; fi
 exit $status

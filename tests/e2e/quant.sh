@@ -14,6 +14,9 @@
 #     quantization in float64 within 1e-4, at most 0.5 points of accuracy
 #     lost against f32 (SKIP without numpy);
 #   - every branch compiles warning-free under gcc and clang;
+#   - the int8 object's const data is smaller than the f32 one's by at
+#     least 60% (qconv, whose small layers pad most: 50%) of the f32 bytes
+#     of the weights held in int8 (no f32 copy of them);
 #   - the errors of bad options and bad calibration files.
 Q=$T/quant
 mkdir -p $Q
@@ -48,6 +51,22 @@ quant_isa() {
     done
     pass "$1 int8: the same bits as -march=x86-64 (portable) under$same"
 }
+# quant_size NAME PCT: the int8 object's const data (.rodata*) is smaller than the f32 one's by at least
+# PCT% of the f32 bytes of the weights it holds in int8 instead (their f32 copy is not emitted; the int8
+# copy, padded to 16 outputs, with a sum and a scale per output, is the rest: small layers pad most)
+quant_size() {
+    d=$Q/$1
+    command -v size >/dev/null 2>&1 || { echo "SKIP e2e $1 int8 const data: no size(1)"; return; }
+    for v in f32 int8; do
+        gcc $CFLAGS99 -I$d/$v -c $d/$v/net.c -o $d/$v/net.o || { fail "$1 $v: compile for size"; return; }
+        eval "sz_$v=\$(size -A $d/$v/net.o | awk '/^\.rodata/ { s += \$2 } END { print s + 0 }')"
+        eval "pe_$v=\$(awk '/^#define .*_PARAM_ELEMS/ { print \$3 }' $d/$v/net.h)"
+    done
+    qb=$(((pe_f32 - pe_int8) * 4))
+    if [ $qb -gt 0 ] && [ $((sz_f32 - sz_int8)) -ge $((qb * $2 / 100)) ]; then
+        pass "$1 int8: const data $sz_int8 bytes against $sz_f32 for f32 (f32 weights now in int8: $qb bytes)"
+    else fail "$1 int8: const data $sz_int8 bytes against $sz_f32 for f32, not $2% of $qb (weights in int8) less"; fi
+}
 builds="-DNNC_NO_VECTOR_EXT -march=native"
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && builds="$builds -march=x86-64-v3"
 [ "$(uname -m)" = x86_64 ] || builds="-DNNC_NO_VECTOR_EXT"
@@ -60,6 +79,7 @@ for m in digits_mlp qconv; do
         continue
     fi
     quant_isa $m
+    quant_size $m $([ $m = qconv ] && echo 50 || echo 60)
     if ! $QPY -c "import numpy" 2>/dev/null; then
         echo "SKIP e2e $m int8 reference: no numpy for $QPY"
     elif $QPY tests/e2e/quant_ref.py $m $Q/$m/w.safetensors $Q/$m/calib.safetensors $DIG/digits_test.csv 0.0625 \
