@@ -38,6 +38,17 @@ typedef struct cg_options {
      * _save, _status_str or _check_finite; the f32 GEMMs pack into a part of
      * the model's block (nnrt_sgemm_ws) and link with libnnrt_core.a. */
     int freestanding;
+    /* One objective of a model with several, built into one file with the
+     * others (nnc without --objective; core/bundle.c): part is the
+     * objective's name; its kernels are PART_kID_op, the shared inline
+     * helpers are guarded, and it has no main(). NULL: a whole file. */
+    const char *part;
+    /* Set on the last part only: the objectives in declaration order and
+     * the model's own prefix; after that part cg_emit writes the model's
+     * API over the parts (cg_bundle) and, with emit_main, its trainer. */
+    const char *const *objectives;
+    int nobjectives;
+    const char *bundle_prefix;
 } cg_options;
 
 /* A row of the target table (targets.def). */

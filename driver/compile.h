@@ -41,6 +41,12 @@ typedef struct nnc_options {
     /* Reads --weights: libnnrt's nnrt_st_load (the driver passes it, so
      * libnnc does not link the runtime); NULL refuses --weights. */
     int (*st_load)(const char *path, const nnrt_tensor_info *infos, int n, void *base, nnrt_err *err);
+    /* Set by nnc_compile, not the caller: C output of a model with several
+     * objectives builds objective `objective` as a part of one file
+     * (cg_options.part); on the last part, the list of them all. */
+    int part;
+    const char *const *objectives;
+    int nobjectives;
 } nnc_options;
 
 /* The memory limit: a model whose parameters (with their gradients and

@@ -462,6 +462,13 @@ typedef struct nnrt_model_desc {
     int n_inputs;
     const char *const *in_names; /* the inputs' names */
     const size_t *in_numel;      /* elements of one example of each */
+    /* several objectives (n_objectives > 1, nnc without --objective):
+     * train_step runs one step of each in declaration order on the batch
+     * and gives their sum; objective_loss(m, k) is objective k's loss in
+     * that step. The trainer logs each objective's mean loss per epoch. */
+    int n_objectives;
+    const char *const *objective_names;
+    double (*objective_loss)(void *m, int k);
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after

@@ -8,6 +8,8 @@
  *             formulas, fused programs (cg_fused_steps), permute loops
  *   api.c     the generated API's common pieces (api.h)
  *   main.c    the trainer main() of --main (cg_main)
+ *   bundle.c  a model with several objectives in one file: the model's
+ *             API over the objectives' parts (cg_bundle)
  */
 #ifndef NNC_CG_CORE_H
 #define NNC_CG_CORE_H
@@ -89,7 +91,15 @@ int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long
  * casts from void * that C++ needs), CG_MAIN_SCHED (the model has
  * P_set_schedule and P_get_schedule). 0, or 1 with a message on err (the
  * model must have one input, at most one target and an output). */
-enum { CG_MAIN_CASTS = 1, CG_MAIN_SCHED = 2 };
+enum { CG_MAIN_CASTS = 1, CG_MAIN_SCHED = 2, CG_MAIN_BUNDLE = 4 };
 int cg_main(cg_ctx *cx, FILE *err, int flags);
+
+/* ---- bundle.c ------------------------------------------------------------- */
+
+/* After the last part (cx->o->objectives set): the model's API over its
+ * objectives' parts into cx->c and h, and with --main its trainer
+ * (cg_main with main_flags | CG_MAIN_BUNDLE: it alternates the
+ * objectives). 0, or 1 with a message on err. */
+int cg_bundle(cg_ctx *cx, strbuf *h, FILE *err, int main_flags);
 
 #endif /* NNC_CG_CORE_H */

@@ -988,6 +988,7 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_check_finite(cx);
     cg_generic_entries(cx);
-    if (cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS | CG_MAIN_SCHED)) return 1;
+    if (cx->o->objectives) return cg_bundle(cx, h, err, CG_MAIN_CASTS | CG_MAIN_SCHED);
+    if (!cx->o->part && cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS | CG_MAIN_SCHED)) return 1;
     return 0;
 }

@@ -278,6 +278,14 @@ if $NNC tests/parity/gan.nn --objective d_loss -o $T/gan_d_loss.c && $NNC tests/
     -o $T/objectives 2>$T/objectives.log; then
     $T/objectives || status=1
 else fail "tests/e2e/objectives.c does not build"; sed 's/^/    /' $T/objectives.log | head; fi
+# ---- several objectives in one file (tests/e2e/objectives_one.c) against the builds above ----
+if $NNC tests/parity/gan.nn --name one -o $T/one.c && gcc $CFLAGS99 -I$T tests/e2e/objectives_one.c $T/one.c \
+    $T/gan_d_loss.c $T/gan_g_loss.c $NNRT -lm -o $T/objectives_one 2>$T/objectives_one.log &&
+    clang $CFLAGS99 -I$T -c $T/one.c -o $T/one_clang.o 2>>$T/objectives_one.log &&
+    $NNC tests/parity/gan.nn --dtype f64 -o $T/gan64.c && gcc $CFLAGS99 -I$T -c $T/gan64.c -o $T/gan64.o \
+    2>>$T/objectives_one.log; then
+    $T/objectives_one $T/one.safetensors || status=1
+else fail "tests/e2e/objectives_one.c does not build"; sed 's/^/    /' $T/objectives_one.log | head; fi
 printf 'model diverge {\n input x : f32[4, 2]\n target y : f32[4, 1]\n output p = dense(x, 1)\n loss mse(p, y)\n %s\n}\n' \
     "train sgd(lr = 100)" >$T/diverge.nn
 $NNC $T/diverge.nn --main -o $T/diverge.c && gcc $CFLAGS99 $T/diverge.c $NNRT -lm -o $T/diverge || fail "diverge builds"
