@@ -123,6 +123,11 @@ static void bundle_lifecycle(cg_ctx *cx) {
     sb_puts(c, "    return st;\n}\n");
 }
 
+/* CUDA: the part's work is done before another part reads the buffer. */
+static void part_sync(cg_ctx *cx, int k) {
+    if (cx->sync) sb_printf(cx->c, "    if (st == NNRT_OK) st = %s_%s_sync(m->%s);\n", cx->o->prefix, obj(cx, k), obj(cx, k));
+}
+
 /* P_NAME_OBJ(m, inputs, targets, loss): the part's NAME, its loss kept. */
 static void objective_loss_entry(cg_ctx *cx, int k, const char *name) {
     const char *P = cx->o->prefix, *O = obj(cx, k);
@@ -132,7 +137,9 @@ static void objective_loss_entry(cg_ctx *cx, int k, const char *name) {
     sb_printf(c, " {\n    %s l = 0;\n    if (!m) return NNRT_ERR_ARG;\n    m->last = %d;\n", cx->T, k);
     sb_printf(c, "    int st = %s_%s_%s(m->%s", P, O, name, O);
     call_args(cx, 1, "&l");
-    sb_printf(c, ");\n    m->losses[%d] = (double)l;\n    if (loss) *loss = l;\n    return st;\n}\n", k);
+    sb_puts(c, ");\n");
+    part_sync(cx, k);
+    sb_printf(c, "    m->losses[%d] = (double)l;\n    if (loss) *loss = l;\n    return st;\n}\n", k);
 }
 
 static void objective_entries(cg_ctx *cx, int k) {
@@ -142,7 +149,9 @@ static void objective_entries(cg_ctx *cx, int k) {
     objective_loss_entry(cx, k, "loss");
     objective_loss_entry(cx, k, "forward_backward");
     sb_printf(c, "\nint %s_update_%s(%s *m) {\n    if (!m) return NNRT_ERR_ARG;\n    m->last = %d;\n"
-                 "    return %s_%s_update(m->%s);\n}\n", P, O, P, k, P, O, O);
+                 "    int st = %s_%s_update(m->%s);\n", P, O, P, k, P, O, O);
+    part_sync(cx, k);
+    sb_puts(c, "    return st;\n}\n");
     sb_printf(c, "\n%s *%s_grads_%s(%s *m, size_t *n) { return m ? %s_%s_grads(m->%s, n) : NULL; }\n", T, P, O, P, P,
               O, O);
     sb_printf(c, "\nint %s_set_lr_%s(%s *m, double lr) {\n    if (!m) return NNRT_ERR_ARG;\n    m->last = %d;\n"
@@ -245,6 +254,7 @@ int cg_bundle(cg_ctx *part, strbuf *h, FILE *err, int main_flags) {
     cg_ctx cx;
     cg_ctx_init(&cx, part->p, &o, part->c);
     if (clash(&cx, err)) return 1;
+    cx.sync = (main_flags & CG_BUNDLE_SYNC) != 0;
     header_top(&cx, h);
     for (int k = 0; k < o.nobjectives; k++) header_objective(&cx, h, k);
     header_all(&cx, h);
@@ -255,5 +265,5 @@ int cg_bundle(cg_ctx *part, strbuf *h, FILE *err, int main_flags) {
     all_loss_entry(&cx, "loss");
     shared_entries(&cx);
     io_entries(&cx);
-    return o.emit_main && cg_main(&cx, err, main_flags | CG_MAIN_BUNDLE);
+    return o.emit_main && cg_main(&cx, err, (main_flags & ~CG_BUNDLE_SYNC) | CG_MAIN_BUNDLE);
 }
