@@ -139,6 +139,9 @@ typedef struct watch {
 } watch;
 
 /* Everything one run needs; passed around instead of globals. */
+/* The most objectives whose losses the trainer logs (d->n_objectives). */
+#define NNRTI_MAX_OBJECTIVES 16
+
 typedef struct ctx {
     const nnrt_model_desc *d;
     const nnrt_dist *dist; /* data-parallel ranks (trainer_dist.c), NULL for one */
@@ -153,6 +156,7 @@ typedef struct ctx {
     long epoch0;      /* epochs done before this run (--resume of a checkpoint) */
     nnrt_augment aug; /* --augment */
     watch w;          /* across epochs (--log, --plot, --patience) */
+    double obj_sum[NNRTI_MAX_OBJECTIVES]; /* several objectives: this epoch's sum of each one's loss */
     nnrt_err err;     /* the message of the failure being returned */
 } ctx;
 

@@ -34,6 +34,19 @@ static void loss_head(cg_ctx *cx, strbuf *b, const char *name) {
     sb_printf(b, ", %s *loss)", cx->T);
 }
 
+/* P_BATCH and P_NAME_SIZE of each input and target, as a part has them. */
+static void size_macros(cg_ctx *cx, strbuf *h) {
+    const ir_graph *g = cx->g;
+    const ir_node *x = g->inputs.len ? g->nodes.data[g->inputs.data[0]] : NULL;
+    if (x && x->shape.rank) sb_printf(h, "#define %s_BATCH %lld\n", cx->upper, (long long)x->shape.d[0]);
+    for (int i = 0; i < g->inputs.len + g->targets.len; i++) {
+        const ir_node *n = g->nodes.data[i < g->inputs.len ? g->inputs.data[i] : g->targets.data[i - g->inputs.len]];
+        sb_printf(h, "#define %s_", cx->upper);
+        for (const char *q = n->name; *q; q++) sb_printf(h, "%c", *q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+        sb_printf(h, "_SIZE %lld\n", (long long)ir_numel(&n->shape));
+    }
+}
+
 static void header_top(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *U = cx->upper;
     sb_printf(h, "\n/* Model %s: its %d objectives in one (", cx->g->name, cx->o->nobjectives);
@@ -42,6 +55,7 @@ static void header_top(cg_ctx *cx, strbuf *h) {
     sb_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_printf(h, "#define %s_NUM_OBJECTIVES %d\n#define %s_NUM_PARAMS %d\n#define %s_PARAM_ELEMS %zu\n", U,
               cx->o->nobjectives, U, cx->g->params.len, U, cg_param_elems(cx));
+    size_macros(cx, h);
     sb_printf(h, "typedef struct %s %s; /* one model per objective (their whole API), sharing the parameters */\n\n",
               P, P);
     sb_printf(h, "%s *%s_create(uint64_t seed); /* malloc'd and initialized; NULL on failure */\n", P, P);

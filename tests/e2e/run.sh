@@ -605,6 +605,13 @@ for nn in examples/*.nn; do
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
         expect "example $m writes a reconstruction grid" 0 "wrote" $X/$m reconstruct \
             --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4 ;;
+    dcgan) # two objectives in one file: the trainer alternates them and logs each
+        expect "example $m alternates d_loss and g_loss steps" 0 "d_loss .* g_loss " $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
+        expect "example $m writes a grid of real and generated images" 0 "wrote" $X/$m reconstruct \
+            --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4
+        expect "example $m: --checkpoint is refused, not yet written for several objectives" 1 "checkpoint" \
+            $X/$m train --data $MN/t10k-images-idx3-ubyte --epochs 1 --steps-per-epoch 1 --checkpoint $X/$m.ck ;;
     char_* | tiny_gpt)
         expect "example $m trains a few steps" 0 "val loss" $X/$m train --text examples/data/tinyshakespeare/input.txt \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
@@ -618,6 +625,16 @@ for nn in examples/*.nn; do
     esac
 done
 
+# ---- examples/dcgan_check.c: LeNet scores generated digits (smoke weights) ----
+if $NNC examples/dcgan.nn -o $X/dcgan_api.c && $NNC examples/lenet.nn -o $X/lenet_api.c &&
+    gcc $CFLAGS99 -I$X examples/dcgan_check.c $X/dcgan_api.c $X/lenet_api.c $NNRT -lm -o $X/dcgan_check \
+    2>$X/dcgan_check.log; then
+    expect "examples/dcgan_check.c scores 100 generated digits" 0 "^mean max-probability [01]\.[0-9]*  smallest class" \
+        $X/dcgan_check $X/dcgan.safetensors $X/lenet.safetensors $X/dcgan_samples.pgm 100
+    expect "examples/dcgan_check.c: missing weights" 1 "nonexistent" $X/dcgan_check /nonexistent.safetensors \
+        $X/lenet.safetensors $X/dcgan_samples.pgm
+else fail "examples/dcgan_check.c does not build"; head $X/dcgan_check.log; fi
+
 # ---- fusion changes no numbers: every example fused and --no-fuse -----------
 F=$T/fuse
 mkdir -p $F
@@ -626,6 +643,7 @@ for nn in examples/*.nn bench/mlp.nn; do
     case $m in
     char_* | tiny_gpt) defs="-D B=4" K=65 ;;
     vit) defs="-D B=4" K=10 ;;
+    dcgan) defs="-D B=4 --objective g_loss" K=2 ;; # one objective's part (the one-file API has no _v entries)
     lenet | resnet_tiny | fashion_cnn | bilstm | digits_mlp | mlp) defs="" K=10 ;;
     *) defs="" K=2 ;;
     esac
