@@ -97,6 +97,10 @@ static void header_all(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_save(const %s *m, const char *path);\nint %s_load(%s *m, const char *path);\n", P, P, P, P);
     sb_printf(h, "int %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report, "
                  "void *ctx);\n", P, P);
+    sb_printf(h, "/* Every objective's state (parameters, optimizer buffers, step, lr, random-op counter) in one\n"
+                 " * safetensors file: objective 0's checkpoint plus OBJ.optim.* tensors and OBJ.step, ... */\n");
+    sb_printf(h, "int %s_save_checkpoint(const %s *m, const char *path, const char *extra);\n", P, P);
+    sb_printf(h, "int %s_load_checkpoint(%s *m, const char *path, char *extra, size_t cap);\n", P, P);
     sb_printf(h, "const char *%s_last_error(const %s *m); /* of the last failed call */\n", P, P);
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
     sb_printf(h, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* %s_H */\n", cx->upper);
@@ -108,7 +112,8 @@ static void bundle_struct(cg_ctx *cx) {
     sb_printf(cx->c, "\n/* ---- model %s: the objectives' parts in one ---- */\n\nstruct %s {\n", cx->g->name, P);
     for (int k = 0; k < n; k++) sb_printf(cx->c, "    %s_%s *%s;\n", P, obj(cx, k), obj(cx, k));
     sb_printf(cx->c, "    double losses[%d]; /* of the last call of each */\n", n);
-    sb_puts(cx->c, "    int last;          /* the objective called last (its error is _last_error's) */\n};\n");
+    sb_puts(cx->c, "    int last;          /* the objective called last (its error is _last_error's), -1: error */\n");
+    sb_puts(cx->c, "    nnrt_err error;    /* the message of a failure of the whole (last = -1) */\n};\n");
     sb_printf(cx->c, "\nstatic const char *const %s_objectives[%d] = {", P, n);
     for (int k = 0; k < n; k++) sb_printf(cx->c, "%s\"%s\"", k ? ", " : "", obj(cx, k));
     sb_puts(cx->c, "};\n");
@@ -229,7 +234,8 @@ static void io_entries(cg_ctx *cx) {
               P, P);
     for (int k = 1; k < cx->o->nobjectives; k++)
         sb_printf(c, "    case %d: return %s_%s_last_error(m->%s);\n", k, P, obj(cx, k), obj(cx, k));
-    sb_printf(c, "    default: return %s_%s_last_error(m->%s);\n    }\n}\n", P, O0, O0);
+    sb_printf(c, "    case -1: return m->error.msg;\n    default: return %s_%s_last_error(m->%s);\n    }\n}\n", P,
+              O0, O0);
     sb_printf(c, "\nconst char *%s_status_str(int status) { return nnrt_status_str(status); }\n", P);
     if (!cx->g->outputs.len) return;
     sb_printf(c, "\nint %s_forward(%s *m", P, P);
@@ -261,6 +267,43 @@ static int clash(cg_ctx *cx, FILE *err) {
     return 0;
 }
 
+/* static int P_ckpt_NAME_part(void *ctx, int k, const char *part): objective
+ * k's own NAME (save or load) on part, for nnrt_ckpt_NAME_objectives. */
+static void ckpt_part_fn(cg_ctx *cx, const char *name, const char *args) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    sb_printf(c, "\nstatic int %s_ckpt_%s_part(void *ctx, int k, const char *part) {\n", P, name);
+    sb_printf(c, "    %s_ckpt_ctx *c = (%s_ckpt_ctx *)ctx;\n    int st;\n    switch (k) {\n", P, P);
+    for (int k = 1; k < cx->o->nobjectives; k++)
+        sb_printf(c, "    case %d: st = %s_%s_%s_checkpoint(c->m->%s, part, %s); break;\n", k, P, obj(cx, k), name,
+                  obj(cx, k), args);
+    sb_printf(c, "    default: st = %s_%s_%s_checkpoint(c->m->%s, part, %s); break;\n    }\n", P, obj(cx, 0), name,
+              obj(cx, 0), args);
+    sb_puts(c, "    if (st != NNRT_OK) c->failed = k;\n    return st;\n}\n");
+}
+
+/* P_save_checkpoint and P_load_checkpoint: every objective's in one file
+ * (nnrt_ckpt_save_objectives, nnrt_ckpt_load_objectives). */
+static void ckpt_entries(cg_ctx *cx) {
+    const char *P = cx->o->prefix;
+    strbuf *c = cx->c;
+    sb_printf(c, "\ntypedef struct %s_ckpt_ctx {\n    %s *m;\n    const char *extra;\n    char *out;\n    size_t cap;\n"
+                 "    int failed; /* the objective whose own save or load failed */\n} %s_ckpt_ctx;\n", P, P, P);
+    ckpt_part_fn(cx, "save", "c->extra");
+    ckpt_part_fn(cx, "load", "c->out, c->cap");
+    const char *fn[2][3] = {{"save", "const %s *cm, const char *path, const char *extra", "extra, NULL, 0"},
+                            {"load", "%s *cm, const char *path, char *extra, size_t cap", "NULL, extra, cap"}};
+    for (int i = 0; i < 2; i++) {
+        sb_printf(c, "\nint %s_%s_checkpoint(", P, fn[i][0]);
+        sb_printf(c, fn[i][1], P);
+        sb_printf(c, ") {\n    if (!cm || !path) return NNRT_ERR_ARG;\n    %s *m = (%s *)cm;\n", P, P);
+        sb_printf(c, "    %s_ckpt_ctx c = {m, %s, -1};\n", P, fn[i][2]);
+        sb_printf(c, "    int st = nnrt_ckpt_%s_objectives(path, %d, %s_objectives, %s_ckpt_%s_part, &c, &m->error);\n",
+                  fn[i][0], cx->o->nobjectives, P, P, fn[i][0]);
+        sb_puts(c, "    if (st != NNRT_OK) m->last = c.failed;\n    return st;\n}\n");
+    }
+}
+
 int cg_bundle(cg_ctx *part, strbuf *h, FILE *err, int main_flags) {
     cg_options o = *part->o;
     o.prefix = o.bundle_prefix;
@@ -278,6 +321,7 @@ int cg_bundle(cg_ctx *part, strbuf *h, FILE *err, int main_flags) {
     all_loss_entry(&cx, "train_step");
     all_loss_entry(&cx, "loss");
     shared_entries(&cx);
+    ckpt_entries(&cx);
     io_entries(&cx);
     return o.emit_main && cg_main(&cx, err, (main_flags & ~CG_BUNDLE_SYNC) | CG_MAIN_BUNDLE);
 }

@@ -138,7 +138,7 @@ static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
         if (casts & CG_MAIN_BUNDLE)
             sb_printf(c, "static double d_objective_loss(void *m, int k) { return %s_last_loss(%s, k); }\n", P, M);
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
-        if (!(casts & CG_MAIN_BUNDLE)) ckpt_adapters(cx, a);
+        ckpt_adapters(cx, a);
         if (sched) sched_adapters(cx, a);
     }
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
@@ -221,8 +221,7 @@ static void desc(cg_ctx *cx, int flags) {
     sb_puts(c, "    d.create = d_create;\n    d.destroy = d_destroy;\n    d.forward = d_forward;\n");
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
-    if (train && !(flags & CG_MAIN_BUNDLE))
-        sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
+    if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
     if (train && (flags & CG_MAIN_BUNDLE)) objectives_desc(cx);
     if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n"
                                    "    d.lr = d_lr;\n    d.grad_norm = d_grad_norm;\n");

@@ -59,6 +59,31 @@ static int whole_step(one *m, gan_d_loss *d, gan_g_loss *g, float *p, float *q) 
            !memcmp(p, q, ONE_PARAM_ELEMS * sizeof *p);
 }
 
+/* A checkpoint of both objectives, then a round, then back: the round
+ * again gives the same parameters bit for bit (every optimizer state and
+ * step count came back). An objective build's own checkpoint and a weights
+ * file are refused. */
+static int checkpoint(one *m, gan_d_loss *d, const char *path) {
+    float real[3 * B], z[2 * B], l, after[ONE_PARAM_ELEMS];
+    char extra[16];
+    unsigned s = 5;
+    float *p = one_params(m, NULL);
+    batch(&s, real, z);
+    if (one_save_checkpoint(m, path, "x=1") != NNRT_OK) return 0;
+    for (int r = 0; r < 3; r++)
+        if (one_train_step(m, real, z, ones, zeros, &l)) return 0;
+    memcpy(after, p, sizeof after);
+    if (one_load_checkpoint(m, path, extra, sizeof extra) != NNRT_OK || strcmp(extra, "x=1")) return 0;
+    for (int r = 0; r < 3; r++)
+        if (one_train_step(m, real, z, ones, zeros, &l)) return 0;
+    int same = !memcmp(after, p, sizeof after);
+    if (gan_d_loss_save_checkpoint(d, path, NULL) != NNRT_OK) return 0;
+    int own = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT && strstr(one_last_error(m), "objective 'd_loss'");
+    if (one_save(m, path) != NNRT_OK) return 0;
+    int weights = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT && strstr(one_last_error(m), "not a checkpoint");
+    return same && own && weights && !memcmp(after, p, sizeof after);
+}
+
 static int save_load(one *m, const char *path) {
     float *p = one_params(m, NULL), keep[ONE_PARAM_ELEMS];
     memcpy(keep, p, sizeof keep);
@@ -84,6 +109,7 @@ int main(int argc, char **argv) {
     report(rounds(m, d, g, p, q), "50 alternating rounds: the same losses and bit-identical parameters every step");
     report(whole_step(m, d, g, p, q), "one_train_step is a d_loss step then a g_loss step; *loss is their sum");
     report(save_load(m, argv[1]), "one parameter buffer: saved and loaded whole, every objective trains it");
+    report(checkpoint(m, d, argv[1]), "one checkpoint holds every objective's state (exact resume); others refused");
     report(one_load(m, "/nonexistent/x.safetensors") != NNRT_OK && strstr(one_last_error(m), "nonexistent"),
            "a failed load names the file in one_last_error");
     report(one_train_step(NULL, NULL, NULL, NULL, NULL, NULL) == NNRT_ERR_ARG &&
