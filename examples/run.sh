@@ -149,7 +149,8 @@ run_dcgan() {
     record dcgan "rarest digit (%)" "${least:-0}" ">=" 3 $secs
 }
 
-ALL="lenet resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae dcgan char_lstm char_gru char_rnn tiny_gpt seq2seq bilstm"
+ALL="lenet resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae dcgan char_lstm char_gru char_rnn tiny_gpt"
+ALL="$ALL seq2seq bilstm"
 for name in ${*:-$ALL}; do
     echo "== $name"
     case $name in

@@ -59,7 +59,8 @@ static void header_top(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "typedef struct %s %s; /* one model per objective (their whole API), sharing the parameters */\n\n",
               P, P);
     sb_printf(h, "%s *%s_create(uint64_t seed); /* malloc'd and initialized; NULL on failure */\n", P, P);
-    sb_printf(h, "void %s_free(%s *m);\nint %s_reset(%s *m, uint64_t seed); /* fresh weights, every optimizer state */\n",
+    sb_printf(h, "void %s_free(%s *m);\n"
+                 "int %s_reset(%s *m, uint64_t seed); /* fresh weights, every optimizer state */\n",
               P, P, P, P);
 }
 
@@ -79,7 +80,8 @@ static void header_objective(cg_ctx *cx, strbuf *h, int k) {
 
 static void header_all(cg_ctx *cx, strbuf *h) {
     const char *P = cx->o->prefix, *T = cx->T;
-    sb_puts(h, "\n/* Every objective: one step of each in declaration order (stops at a failure); *loss: their sum. */\n");
+    sb_puts(h, "\n/* Every objective: one step of each in declaration order (stops at a failure); *loss: their "
+               "sum. */\n");
     loss_head(cx, h, "train_step");
     sb_puts(h, ";\n");
     loss_head(cx, h, "loss");
@@ -144,7 +146,8 @@ static void bundle_lifecycle(cg_ctx *cx) {
 
 /* CUDA: the part's work is done before another part reads the buffer. */
 static void part_sync(cg_ctx *cx, int k) {
-    if (cx->sync) sb_printf(cx->c, "    if (st == NNRT_OK) st = %s_%s_sync(m->%s);\n", cx->o->prefix, obj(cx, k), obj(cx, k));
+    if (cx->sync)
+        sb_printf(cx->c, "    if (st == NNRT_OK) st = %s_%s_sync(m->%s);\n", cx->o->prefix, obj(cx, k), obj(cx, k));
 }
 
 /* P_NAME_OBJ(m, inputs, targets, loss): the part's NAME, its loss kept. */
@@ -213,7 +216,8 @@ static void shared_entries(cg_ctx *cx) {
               O0);
     sb_printf(c, "\nint %s_param_info(int i, nnrt_tensor_info *info) { return %s_%s_param_info(i, info); }\n", P, P,
               O0);
-    sb_printf(c, "\ndouble %s_last_loss(const %s *m, int k) {\n    return m && k >= 0 && k < %d ? m->losses[k] : 0;\n}\n",
+    sb_printf(c, "\ndouble %s_last_loss(const %s *m, int k) {\n"
+                 "    return m && k >= 0 && k < %d ? m->losses[k] : 0;\n}\n",
               P, P, cx->o->nobjectives);
     sb_printf(c, "\nconst char *%s_objective_name(int k) { return k >= 0 && k < %d ? %s_objectives[k] : NULL; }\n", P,
               cx->o->nobjectives, P);
@@ -223,14 +227,16 @@ static void shared_entries(cg_ctx *cx) {
 static void io_entries(cg_ctx *cx) {
     const char *P = cx->o->prefix, *O0 = obj(cx, 0);
     strbuf *c = cx->c;
-    sb_printf(c, "\nint %s_save(const %s *m, const char *path) { return m ? %s_%s_save(m->%s, path) : NNRT_ERR_ARG; }\n",
+    sb_printf(c, "\nint %s_save(const %s *m, const char *path) {\n"
+                 "    return m ? %s_%s_save(m->%s, path) : NNRT_ERR_ARG;\n}\n",
               P, P, P, O0, O0);
     sb_printf(c, "\nint %s_load(%s *m, const char *path) {\n    if (!m) return NNRT_ERR_ARG;\n    m->last = 0;\n"
                  "    return %s_%s_load(m->%s, path);\n}\n", P, P, P, O0, O0);
     sb_printf(c, "\nint %s_load_partial(%s *m, const char *path, const char *prefix_map, nnrt_name_fn report, "
                  "void *ctx) {\n    if (!m) return NNRT_ERR_ARG;\n    m->last = 0;\n"
                  "    return %s_%s_load_partial(m->%s, path, prefix_map, report, ctx);\n}\n", P, P, P, O0, O0);
-    sb_printf(c, "\nconst char *%s_last_error(const %s *m) {\n    if (!m) return \"no model\";\n    switch (m->last) {\n",
+    sb_printf(c, "\nconst char *%s_last_error(const %s *m) {\n    if (!m) return \"no model\";\n"
+                 "    switch (m->last) {\n",
               P, P);
     for (int k = 1; k < cx->o->nobjectives; k++)
         sb_printf(c, "    case %d: return %s_%s_last_error(m->%s);\n", k, P, obj(cx, k), obj(cx, k));
@@ -240,7 +246,8 @@ static void io_entries(cg_ctx *cx) {
     if (!cx->g->outputs.len) return;
     sb_printf(c, "\nint %s_forward(%s *m", P, P);
     cg_io_params(cx, c, 0);
-    for (int i = 0; i < cx->g->outputs.len; i++) sb_printf(c, ", %s *%s", cx->T, cg_cname(cx, cx->g->output_names.data[i]));
+    for (int i = 0; i < cx->g->outputs.len; i++)
+        sb_printf(c, ", %s *%s", cx->T, cg_cname(cx, cx->g->output_names.data[i]));
     sb_printf(c, ") {\n    if (!m) return NNRT_ERR_ARG;\n    m->last = 0;\n    return %s_%s_forward(m->%s", P, O0, O0);
     call_args(cx, 0, NULL);
     sb_puts(c, ");\n}\n");

@@ -37,11 +37,14 @@ static double param_err(cu *g, cc *c) {
 static int step(cu *g, cc *c, int k, const REAL *real, const REAL *z, double *loss, double *params) {
     static const REAL ones[4] = {1, 1, 1, 1}, zeros[4] = {0, 0, 0, 0};
     REAL lg = 0, lc = 0;
-    int sg = k == 0 ? cu_train_step_d_loss(g, real, z, ones, zeros, &lg)
-             : k == 1 ? cu_train_step_g_loss(g, real, z, ones, zeros, &lg) : cu_train_step(g, real, z, ones, zeros, &lg);
-    int sc = k == 0 ? cc_train_step_d_loss(c, real, z, ones, zeros, &lc)
-             : k == 1 ? cc_train_step_g_loss(c, real, z, ones, zeros, &lc) : cc_train_step(c, real, z, ones, zeros, &lc);
-    if (sg != NNRT_OK || sc != NNRT_OK) return printf("FAIL objective %d: %s / %s\n", k, cu_last_error(g), cc_last_error(c)), 1;
+    int sg = k == 0   ? cu_train_step_d_loss(g, real, z, ones, zeros, &lg)
+             : k == 1 ? cu_train_step_g_loss(g, real, z, ones, zeros, &lg)
+                      : cu_train_step(g, real, z, ones, zeros, &lg);
+    int sc = k == 0   ? cc_train_step_d_loss(c, real, z, ones, zeros, &lc)
+             : k == 1 ? cc_train_step_g_loss(c, real, z, ones, zeros, &lc)
+                      : cc_train_step(c, real, z, ones, zeros, &lc);
+    if (sg != NNRT_OK || sc != NNRT_OK)
+        return printf("FAIL objective %d: %s / %s\n", k, cu_last_error(g), cc_last_error(c)), 1;
     *loss = worst(*loss, rel(lc, lg));
     *params = worst(*params, param_err(g, c));
     return 0;

@@ -78,9 +78,11 @@ static int checkpoint(one *m, gan_d_loss *d, const char *path) {
         if (one_train_step(m, real, z, ones, zeros, &l)) return 0;
     int same = !memcmp(after, p, sizeof after);
     if (gan_d_loss_save_checkpoint(d, path, NULL) != NNRT_OK) return 0;
-    int own = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT && strstr(one_last_error(m), "objective 'd_loss'");
+    int own = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT &&
+              strstr(one_last_error(m), "objective 'd_loss'");
     if (one_save(m, path) != NNRT_OK) return 0;
-    int weights = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT && strstr(one_last_error(m), "not a checkpoint");
+    int weights = one_load_checkpoint(m, path, NULL, 0) == NNRT_ERR_FORMAT &&
+                  strstr(one_last_error(m), "not a checkpoint");
     return same && own && weights && !memcmp(after, p, sizeof after);
 }
 
