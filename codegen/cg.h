@@ -47,6 +47,17 @@ typedef struct cg_options {
     /* --main --quantize int8: the forward pass records the largest input
      * magnitude of every cg_quant_layer, and the trainer gets `calibrate`. */
     int calib_probe;
+    /* One objective of a model with several, built into one file with the
+     * others (nnc without --objective; core/bundle.c): part is the
+     * objective's name; its kernels are PART_kID_op, the shared inline
+     * helpers are guarded, and it has no main(). NULL: a whole file. */
+    const char *part;
+    /* Set on the last part only: the objectives in declaration order and
+     * the model's own prefix; after that part cg_emit writes the model's
+     * API over the parts (cg_bundle) and, with emit_main, its trainer. */
+    const char *const *objectives;
+    int nobjectives;
+    const char *bundle_prefix;
 } cg_options;
 
 /* A row of the target table (targets.def). */

@@ -481,6 +481,17 @@ static int read_calibration(const nnc_options *o, const ir_program *p, cg_option
     return 0;
 }
 
+/* One objective's part of a file with several (nnc_compile): prefix
+ * NAME_OBJ (NAME: --name or the model's), the last part with the list. */
+static void part_options(const nnc_options *o, const ir_graph *g, cg_options *co) {
+    const char *base = o->prefix ? o->prefix : g->name;
+    co->prefix = arena_printf(g->a, "%s_%s", base, o->objective);
+    co->part = o->objective;
+    co->objectives = o->objectives;
+    co->nobjectives = o->nobjectives;
+    co->bundle_prefix = base;
+}
+
 /* p: the planned program (NULL for --emit=ir); unfused: kernel counts
  * before fusion, or NULL */
 static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const int *unfused, strbuf *out,
@@ -502,7 +513,8 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     }
     const char *prefix = o->objective ? arena_printf(g->a, "%s_%s", g->name, o->objective) : g->name;
     cg_options co = {o->prefix ? o->prefix : prefix, o->header, o->file, o->f64, o->emit_main,
-                     o->target ? o->target : cg_targets, NULL, o->freestanding, NULL, 0};
+                     o->target ? o->target : cg_targets, NULL, o->freestanding, NULL, 0, NULL, NULL, 0, NULL};
+    if (o->part) part_options(o, g, &co);
     if (o->freestanding && freestanding_unusable(o, p, diag)) return 1;
     if (o->weights && read_weights(o, p, &co, diag)) return 1;
     if (o->quantize && !o->emit_main && read_calibration(o, p, &co, diag)) return 1;
@@ -582,6 +594,26 @@ static int compile_each(const nnc_options *o, const ast_program *ast, arena *a, 
     return rc;
 }
 
+/* C output of a model with several objectives: each objective's build in
+ * turn as a part of one file, then (cg_bundle, on the last part) the
+ * model's API over them. */
+static int compile_parts(const nnc_options *o, const ast_program *ast, arena *a, diag_ctx *d, strbuf *out,
+                         strbuf *hdr) {
+    const ast_model *m = &ast->models[0];
+    const char **names = arena_alloc(a, sizeof *names * (size_t)m->nstmts);
+    int n = 0, rc = 0;
+    for (int i = 0; i < m->nstmts; i++)
+        if (m->stmts[i].kind == ST_LOSS && m->stmts[i].name) names[n++] = m->stmts[i].name;
+    for (int k = 0; k < n && !rc; k++) {
+        nnc_options one = *o;
+        one.objective = names[k];
+        one.part = 1;
+        if (k == n - 1) one.objectives = names, one.nobjectives = n;
+        rc = compile_model(&one, ast, a, d, out, hdr);
+    }
+    return rc;
+}
+
 int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, strbuf *hdr, FILE *diag) {
     arena a;
     arena_init(&a);
@@ -601,7 +633,11 @@ int nnc_compile(const nnc_options *o, const char *src, size_t len, strbuf *out, 
         rc = print_ast(&ast, out, diag);
         goto done;
     }
-    if (o->objective || o->emit == EMIT_C || o->emit == EMIT_PY || o->emit == EMIT_TORCH || o->emit == EMIT_ONNX)
+    int n = 0;
+    first_objective(&ast, &n);
+    if (!o->objective && o->emit == EMIT_C && n >= 2 && !o->infer_only && !o->weights)
+        rc = compile_parts(o, &ast, &a, &d, out, hdr);
+    else if (o->objective || o->emit == EMIT_C || o->emit == EMIT_PY || o->emit == EMIT_TORCH || o->emit == EMIT_ONNX)
         rc = compile_model(o, &ast, &a, &d, out, hdr);
     else rc = compile_each(o, &ast, &a, &d, out, hdr);
 done:

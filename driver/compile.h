@@ -51,6 +51,12 @@ typedef struct nnc_options {
      * link protobuf-c); NULL refuses --emit=onnx. weights: --weights's values in the forward
      * plan's layout, or NULL. */
     int (*onnx_export)(const ir_program *p, const double *weights, strbuf *out, diag_ctx *d);
+    /* Set by nnc_compile, not the caller: C output of a model with several
+     * objectives builds objective `objective` as a part of one file
+     * (cg_options.part); on the last part, the list of them all. */
+    int part;
+    const char *const *objectives;
+    int nobjectives;
 } nnc_options;
 
 /* The memory limit: a model whose parameters (with their gradients and

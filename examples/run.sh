@@ -193,8 +193,33 @@ run_seq2seq() {
     record seq2seq "token accuracy (%)" "$(last $E/seq2seq.log 'val acc')" ">=" 99 $(($(date +%s) - t0))
 }
 
-ALL="lenet lenet_int8 resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae finetune char_lstm"
-ALL="$ALL char_gru char_rnn tiny_gpt seq2seq bilstm"
+# the DCGAN: a d_loss step and a g_loss step on every batch of the 10,000
+# images (no held-out split: nothing is scored on the data); then 1,000
+# generated digits classified by the trained LeNet (examples/dcgan_check.c;
+# LeNet is trained first when there are no weights of it): the mean of its
+# largest class probability, and the share of the rarest digit; an 8x8 grid
+run_dcgan() {
+    build dcgan || { echo "dcgan: build failed"; status=1; return; }
+    [ -f $E/lenet.safetensors ] || run_mnist lenet 10 97
+    t0=$(date +%s)
+    $E/dcgan train --data $MNIST/t10k-images-idx3-ubyte --epochs 30 --seed 1 --save $E/dcgan.safetensors |
+        tee $E/dcgan.log
+    secs=$(($(date +%s) - t0))
+    png=""
+    [ -n "$PNG_LINK" ] && png="-DDCGAN_PNG $PNG_LINK"
+    # shellcheck disable=SC2086 # png is a word list
+    $NNC examples/dcgan.nn -o $E/dcgan_api.c && $NNC examples/lenet.nn -o $E/lenet_api.c &&
+        gcc -std=c99 -O2 -Wall -Wextra -Werror -Iruntime -I$E examples/dcgan_check.c $E/dcgan_api.c \
+            $E/lenet_api.c $png "$NNRT" -lm -o $E/dcgan_check &&
+        $E/dcgan_check $E/dcgan.safetensors $E/lenet.safetensors $E/dcgan.$GRID 1000 | tee $E/dcgan.check
+    mp=$(sed -n 's/^mean max-probability \([0-9.]*\).*/\1/p' $E/dcgan.check)
+    least=$(sed -n 's/.*smallest class \([0-9.]*\)%.*/\1/p' $E/dcgan.check)
+    record dcgan "LeNet mean max-prob" "${mp:-0}" ">=" 0.9 $secs
+    record dcgan "rarest digit (%)" "${least:-0}" ">=" 3 $secs
+}
+
+ALL="lenet lenet_int8 resnet_tiny vit fashion_cnn autoencoder conv_autoencoder vae finetune dcgan"
+ALL="$ALL char_lstm char_gru char_rnn tiny_gpt seq2seq bilstm"
 for name in ${*:-$ALL}; do
     echo "== $name"
     case $name in
@@ -208,6 +233,7 @@ for name in ${*:-$ALL}; do
     conv_autoencoder) run_autoencoder conv_autoencoder 10 "<=" 0.01 ;;
     vae) run_vae ;;
     finetune) run_finetune ;;
+    dcgan) run_dcgan ;;  # after lenet: its weights score the samples
     bilstm) run_mnist bilstm 25 97 ;;  # MNIST rows as a sequence, 2-layer bidirectional LSTM
     char_lstm | char_gru) run_text "$name" 3 200 ;;
     char_rnn) run_text char_rnn 4 250 ;;

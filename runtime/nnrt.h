@@ -229,6 +229,19 @@ int nnrt_ckpt_save(const char *path, const nnrt_ckpt_model *cm, const void *cons
  * and *st are written. A weights-only file is NNRT_ERR_FORMAT. */
 int nnrt_ckpt_load(const char *path, const nnrt_ckpt_model *cm, void *const *bufs, nnrt_ckpt_state *st,
                    nnrt_err *err);
+/* One checkpoint for n (1..16) objectives of one model (ckpt_objectives.c;
+ * nnc's one-file build of a model with several): save(ctx, k, part) writes
+ * objective k's own checkpoint (its P_save_checkpoint) to a temporary
+ * part, and the parts are joined into path: objective 0's parameters and
+ * metadata, each objective's optimizer buffers as "OBJ.optim.SLOT.NAME"
+ * and its step, lr, rng.seed and rng.calls as "OBJ.step", .... Loading
+ * checks that every objective's state is there, then splits the file into
+ * each objective's checkpoint and calls load(ctx, k, part) in turn. A
+ * callback's failure is returned as it is (its model has the message). */
+int nnrt_ckpt_save_objectives(const char *path, int n, const char *const *names,
+                              int (*save)(void *ctx, int k, const char *part), void *ctx, nnrt_err *err);
+int nnrt_ckpt_load_objectives(const char *path, int n, const char *const *names,
+                              int (*load)(void *ctx, int k, const char *part), void *ctx, nnrt_err *err);
 /* 1 when path is a safetensors file with checkpoint metadata, 0 when it
  * has none, -1 (err set) when it cannot be read. */
 int nnrt_ckpt_is_checkpoint(const char *path, nnrt_err *err);
@@ -479,6 +492,13 @@ typedef struct nnrt_model_desc {
      * is then the model dtype), input i's batch starting at the bytes of the
      * earlier ones' batches; NULL when all are x_dtype */
     const int *in_dtypes;
+    /* several objectives (n_objectives > 1, nnc without --objective):
+     * train_step runs one step of each in declaration order on the batch
+     * and gives their sum; objective_loss(m, k) is objective k's loss in
+     * that step. The trainer logs each objective's mean loss per epoch. */
+    int n_objectives;
+    const char *const *objective_names;
+    double (*objective_loss)(void *m, int k);
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after

@@ -16,6 +16,7 @@
  *   safetensors.c      safetensors read and write
  *   st_partial.c       partial loads for fine-tuning (strict=False, prefix maps)
  *   checkpoint.c       exact checkpoints: parameters, optimizer state, step, rng
+ *   ckpt_objectives.c  one checkpoint for several objectives: their own, joined and split
  *   augment.c          the trainer's image augmentation (shifts, flips, rotations, noise)
  *   data.c             IDX and CSV data sets, split and gather
  *   metrics.c          accuracy counters, argmax

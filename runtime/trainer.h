@@ -145,6 +145,9 @@ typedef struct watch {
 } watch;
 
 /* Everything one run needs; passed around instead of globals. */
+/* The most objectives whose losses the trainer logs (d->n_objectives). */
+#define NNRTI_MAX_OBJECTIVES 16
+
 typedef struct ctx {
     const nnrt_model_desc *d;
     const nnrt_dist *dist; /* data-parallel ranks (trainer_dist.c), NULL for one */
@@ -162,6 +165,7 @@ typedef struct ctx {
     size_t bucket;    /* --bucket-mb as elements per all-reduce, 0 for one (trainer_dist.c) */
     int shard;        /* --shard-optimizer on several ranks */
     int gather_ckpt;  /* sharded with --checkpoint: every rank takes part in the save */
+    double obj_sum[NNRTI_MAX_OBJECTIVES]; /* several objectives: this epoch's sum of each one's loss */
     nnrt_err err;     /* the message of the failure being returned */
 } ctx;
 

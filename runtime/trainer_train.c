@@ -146,6 +146,8 @@ static int step(ctx *c, nnrt_progress *p, long epoch, int64_t s, double *sum)
         return nonfinite_loss(c, l, epoch, s);
     }
     *sum += l;
+    for (int k = 0; k < c->d->n_objectives && k < NNRTI_MAX_OBJECTIVES; k++)
+        c->obj_sum[k] += c->d->objective_loss(c->m, k);
     nnrt_progress_update(p, s + 1, *sum / (double)(s + 1));
     nnrti_tr_watch_step(c, epoch, l);
     return 0;
@@ -166,6 +168,7 @@ static int train_epoch(ctx *c, const nnrt_dataset *tr, int64_t *idx, long epoch,
         idx += tr->n;
     }
     nnrt_progress_start(&p, stderr, steps);
+    memset(c->obj_sum, 0, sizeof c->obj_sum);
     nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
         int rc;
@@ -196,6 +199,14 @@ static void print_epoch(const ctx *c, long epoch, double loss)
     long total = c->epoch0 + c->o.epochs;
     int w = ndigits(total) > 3 ? ndigits(total) : 3;
     printf("epoch %*ld/%ld  loss %.6f", w, epoch, total, loss);
+}
+
+/* Several objectives: "  d_loss 0.6931  g_loss 0.6931", each one's mean
+ * loss over the epoch's steps (loss is their sum). */
+static void print_objectives(const ctx *c, int64_t steps)
+{
+    for (int k = 0; k < c->d->n_objectives && k < NNRTI_MAX_OBJECTIVES; k++)
+        printf("  %s %.6f", c->d->objective_names[k], c->obj_sum[k] / (double)(steps > 0 ? steps : 1));
 }
 
 /* Accuracy (0..1) of a score, NaN when the metric is not an accuracy. */
@@ -234,6 +245,7 @@ static int run_epoch(ctx *c, const split *sp, int64_t *idx, long epoch, int *sto
         (rc = nnrti_tr_evaluate(c, &sp->val, val_loss || nnrti_tr_watching(c), &sv)) != 0)
         return rc;
     print_epoch(c, epoch, loss);
+    print_objectives(c, epoch_steps(c, sp->train.n));
     if (c->metric != M_NONE) {
         nnrti_tr_print_score(c, "train", &st);
         if (sp->have_val)
@@ -400,6 +412,7 @@ static int text_epoch(ctx *c, const text *t, long epoch, int64_t steps, double *
     int64_t s, b;
     nnrti_tr_draws_init(&r, c->o.seed, (uint64_t)epoch);
     nnrt_progress_start(&p, stderr, steps);
+    memset(c->obj_sum, 0, sizeof c->obj_sum);
     nnrti_tr_watch_epoch_start(c);
     for (s = 0; s < steps; s++) {
         int rc;

@@ -96,13 +96,21 @@ static void emit_fast_exp(cg_ctx *cx) {
     sb_puts(c, "    memcpy(&res, &rb, sizeof res);\n    return res;\n}\n");
 }
 
+/* A helper, guarded by #ifndef NAME when the file holds several
+ * objectives' parts (each part may need it; the first defines it). */
+static void helper(cg_ctx *cx, void (*emit)(cg_ctx *), const char *name) {
+    if (cx->o->part) sb_printf(cx->c, "\n#ifndef %s_DEFINED\n#define %s_DEFINED", name, name);
+    emit(cx);
+    if (cx->o->part) sb_printf(cx->c, "#endif /* %s_DEFINED */\n", name);
+}
+
 /* Kernels of every node that any entry point runs, in id order. */
 static void kernels(cg_ctx *cx) {
     int tanh_done = 0, exp_done = 0, quant_done = 0;
     if (cx->o->calib_probe) cgq_absmax_fn(cx);
     for (const ir_node *n = cg_next_kernel(cx, NULL); n; n = cg_next_kernel(cx, n)) {
-        if (!tanh_done && uses_fast_tanh(cx, n)) emit_fast_tanh(cx), tanh_done = 1;
-        if (!exp_done && cgk_uses_fast_exp(cx, n)) emit_fast_exp(cx), exp_done = 1;
+        if (!tanh_done && uses_fast_tanh(cx, n)) helper(cx, emit_fast_tanh, "NNC_TANHF"), tanh_done = 1;
+        if (!exp_done && cgk_uses_fast_exp(cx, n)) helper(cx, emit_fast_exp, "NNC_EXPF"), exp_done = 1;
         if (!quant_done && cx->o->quant_absmax && cg_quant_layer(cx->g, n)) cgq_helpers(cx), quant_done = 1;
         c_kernel(cx, n);
     }
@@ -113,5 +121,6 @@ int c_emit(cg_ctx *cx, strbuf *h, FILE *err) {
     c_api_prelude(cx);
     kernels(cx);
     c_api(cx, h);
-    return cx->o->emit_main && cg_main(cx, err, CG_MAIN_SCHED);
+    if (cx->o->objectives) return cg_bundle(cx, h, err, CG_MAIN_SCHED);
+    return !cx->o->part && cx->o->emit_main && cg_main(cx, err, CG_MAIN_SCHED);
 }

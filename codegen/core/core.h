@@ -9,6 +9,8 @@
  *             the layers --quantize int8 runs in int8 (cg_quant_layer)
  *   api.c     the generated API's common pieces (api.h)
  *   main.c    the trainer main() of --main (cg_main)
+ *   bundle.c  a model with several objectives in one file: the model's
+ *             API over the objectives' parts (cg_bundle)
  */
 #ifndef NNC_CG_CORE_H
 #define NNC_CG_CORE_H
@@ -24,6 +26,7 @@ struct cg_ctx {
     const char *NNRT; /* runtime dtype: "NNRT_F32" or "NNRT_F64" */
     char upper[128];  /* PREFIX in upper case, for macros */
     long long gemm_ws; /* --freestanding: the most GEMM workspace (floats) a kernel passes, set as they are written */
+    int sync;          /* cg_bundle: end each call into a part with PART_sync (CG_BUNDLE_SYNC) */
 };
 
 /* ---- emit.c --------------------------------------------------------------- */
@@ -100,7 +103,17 @@ int cg_permute_loops(const ir_shape *a, const int64_t *perm, long long *sz, long
  * casts from void * that C++ needs), CG_MAIN_SCHED (the model has
  * P_set_schedule and P_get_schedule). 0, or 1 with a message on err (the
  * model must have one input, at most one target and an output). */
-enum { CG_MAIN_CASTS = 1, CG_MAIN_SCHED = 2 };
+enum { CG_MAIN_CASTS = 1, CG_MAIN_SCHED = 2, CG_MAIN_BUNDLE = 4, CG_BUNDLE_SYNC = 8 };
 int cg_main(cg_ctx *cx, FILE *err, int flags);
+
+/* ---- bundle.c ------------------------------------------------------------- */
+
+/* After the last part (cx->o->objectives set): the model's API over its
+ * objectives' parts into cx->c and h, and with --main its trainer
+ * (cg_main with main_flags | CG_MAIN_BUNDLE: it alternates the
+ * objectives). CG_BUNDLE_SYNC in main_flags: the parts' work is
+ * asynchronous (CUDA), so each call into a part ends with PART_sync. 0, or
+ * 1 with a message on err. */
+int cg_bundle(cg_ctx *cx, strbuf *h, FILE *err, int main_flags);
 
 #endif /* NNC_CG_CORE_H */

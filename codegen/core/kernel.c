@@ -11,6 +11,7 @@ long long cg_numel(const ir_node *n) { return (long long)ir_numel(&n->shape); }
 long long cg_last(const ir_node *n) { return n->shape.rank ? (long long)n->shape.d[n->shape.rank - 1] : 1; }
 
 const char *cg_kernel_name(cg_ctx *cx, const ir_node *n) {
+    if (cx->o->part) return arena_printf(cx->g->a, "%s_k%d_%s", cx->o->part, n->id, ir_ops[n->op].name);
     return arena_printf(cx->g->a, "k%d_%s", n->id, ir_ops[n->op].name);
 }
 

@@ -138,6 +138,24 @@ static void dist_adapters(cg_ctx *cx, const args *a, int casts) {
     sb_printf(cx->c, "static void *d_params(void *m, size_t *n) { return (void *)%s_params(%s, n); }\n", P, M);
 }
 
+static void ckpt_adapters(cg_ctx *cx, const args *a) {
+    const char *P = cx->o->prefix, *M = a->m;
+    sb_printf(cx->c, "static int d_save_ckpt(void *m, const char *path, const char *extra) "
+                     "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
+    sb_printf(cx->c, "static int d_load_ckpt(void *m, const char *path, char *extra, size_t cap) "
+                     "{ return %s_load_checkpoint(%s, path, extra, cap); }\n", P, M);
+}
+
+/* The objectives of a bundle (CG_MAIN_BUNDLE): the trainer's train_step
+ * runs each in turn and logs each one's loss. */
+static void objectives_desc(cg_ctx *cx) {
+    strbuf *c = cx->c;
+    sb_puts(c, "    static const char *const objective_names[] = {");
+    for (int k = 0; k < cx->o->nobjectives; k++) sb_printf(c, "%s\"%s\"", k ? ", " : "", cx->o->objectives[k]);
+    sb_printf(c, "};\n    d.n_objectives = %d;\n    d.objective_names = objective_names;\n", cx->o->nobjectives);
+    sb_puts(c, "    d.objective_loss = d_objective_loss;\n");
+}
+
 static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
     const char *P = cx->o->prefix, *M = a->m;
     strbuf *c = cx->c;
@@ -152,12 +170,11 @@ static void adapters(cg_ctx *cx, const args *a, int sched, int casts) {
     if (cx->p->has[ENTRY_LOSS]) loss_adapter(cx, a, "d_loss", "loss");
     if (train) {
         loss_adapter(cx, a, "d_train_step", "train_step");
-        dist_adapters(cx, a, casts);
+        if (!(casts & CG_MAIN_BUNDLE)) dist_adapters(cx, a, casts);
+        if (casts & CG_MAIN_BUNDLE)
+            sb_printf(c, "static double d_objective_loss(void *m, int k) { return %s_last_loss(%s, k); }\n", P, M);
         sb_printf(c, "static int d_set_lr(void *m, double lr) { return %s_set_lr(%s, lr); }\n", P, M);
-        sb_printf(c, "static int d_save_ckpt(void *m, const char *path, const char *extra) "
-                     "{ return %s_save_checkpoint(%s, path, extra); }\n", P, M);
-        sb_printf(c, "static int d_load_ckpt(void *m, const char *path, char *extra, size_t cap) "
-                     "{ return %s_load_checkpoint(%s, path, extra, cap); }\n", P, M);
+        ckpt_adapters(cx, a);
         if (sched) sched_adapters(cx, a);
     }
     sb_printf(c, "static int d_save(void *m, const char *path) { return %s_save(%s, path); }\n", P, M);
@@ -259,12 +276,13 @@ static void desc(cg_ctx *cx, int flags) {
     if (cx->p->has[ENTRY_LOSS]) sb_puts(c, "    d.loss = d_loss;\n");
     if (train) sb_puts(c, "    d.train_step = d_train_step;\n    d.set_lr = d_set_lr;\n");
     if (train) sb_puts(c, "    d.save_checkpoint = d_save_ckpt;\n    d.load_checkpoint = d_load_ckpt;\n");
+    if (train && (flags & CG_MAIN_BUNDLE)) objectives_desc(cx);
     if (train && sched) sb_puts(c, "    d.set_schedule = d_set_schedule;\n    d.get_schedule = d_get_schedule;\n"
                                    "    d.lr = d_lr;\n    d.grad_norm = d_grad_norm;\n");
     sb_puts(c, "    d.save = d_save;\n    d.load = d_load;\n    d.load_partial = d_load_partial;\n");
     sb_puts(c, "    d.last_error = d_last_error;\n");
     if (cx->o->calib_probe) sb_puts(c, "    d.save_calib = d_save_calib;\n");
-    entry(cx, train, flags);
+    entry(cx, train && !(flags & CG_MAIN_BUNDLE), flags);
 }
 
 int cg_main(cg_ctx *cx, FILE *err, int flags) {

@@ -210,6 +210,12 @@ static void protos_params(cg_ctx *cx, strbuf *h) {
               P, P);
     if (cg_infer_only(cx))
         sb_printf(h, "int %s_load_mem(%s *m, const void *buf, size_t n); /* safetensors bytes in memory */\n", P, P);
+    if (cx->g->objective)
+        sb_printf(h, "/* Objective '%s' of a model with several: train and read the parameters at the DEVICE\n"
+                     " * pointer params (%s_PARAM_ELEMS, laid out as _params; another objective's _params)\n"
+                     " * instead of m's own; NULL: m's own again. Synchronizes; the next calls capture anew. */\n"
+                     "int %s_bind_params(%s *m, %s *params);\n",
+                  cx->g->objective, cx->upper, P, P, T);
     sb_printf(h, "const char *%s_last_error(const %s *m);    /* message of the last failed call (CUDA: the call) */\n",
               P, P);
     sb_printf(h, "const char *%s_status_str(int status);\n", P);
@@ -853,6 +859,18 @@ static void emit_lifecycle(cg_ctx *cx) {
     sb_printf(c, "\nint %s_sync(%s *m) { return m ? %s_finish(m, NNRT_OK) : NNRT_ERR_ARG; }\n", P, P, P);
 }
 
+/* P_bind_params (objective builds): the captured graphs hold the old
+ * pointer, so they are dropped and captured again. */
+static void emit_bind_params(cg_ctx *cx) {
+    const char *P = cx->o->prefix, *T = cx->T;
+    sb_printf(cx->c, "\nint %s_bind_params(%s *m, %s *params) {\n    if (!m || !m->dev) return NNRT_ERR_ARG;\n"
+                     "    int st = %s_sync(m);\n    if (st != NNRT_OK) return st;\n", P, P, T, P);
+    sb_printf(cx->c, "    for (int w = 0; w < %d; w++) {\n        if (m->graph[w]) cudaGraphExecDestroy(m->graph[w]);\n"
+                     "        m->graph[w] = NULL;\n        m->graph_state[w] = 0;\n    }\n", W_COUNT);
+    sb_printf(cx->c, "    m->params = params ? params : (%s *)(void *)((unsigned char *)m->dev + %zu);\n"
+                     "    return NNRT_OK;\n}\n", T, dlayout_of(cx).params);
+}
+
 /* ---- parameters, save and load ------------------------------------------------ */
 
 /* P_NAME(m, ARGS): the parameters through the staging buffer, read by
@@ -984,10 +1002,12 @@ int cu_api(cg_ctx *cx, strbuf *h, FILE *err) {
     }
     if (cg_trainable(cx)) emit_training(cx);
     emit_lifecycle(cx);
+    if (cx->g->objective) emit_bind_params(cx);
     emit_params_api(cx);
     if (cg_trainable(cx)) emit_checkpoint(cx);
     emit_check_finite(cx);
     cg_generic_entries(cx);
-    if (cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS | CG_MAIN_SCHED)) return 1;
+    if (cx->o->objectives) return cg_bundle(cx, h, err, CG_MAIN_CASTS | CG_MAIN_SCHED | CG_BUNDLE_SYNC);
+    if (!cx->o->part && cx->o->emit_main && cg_main(cx, err, CG_MAIN_CASTS | CG_MAIN_SCHED)) return 1;
     return 0;
 }

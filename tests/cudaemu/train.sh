@@ -41,5 +41,20 @@ for p in f64 f32; do
         head -12 $o/log 2>/dev/null | sed "s/^/    /"
     fi
     sed 's/^/    /' $o/out 2>/dev/null | grep -v PASS
+    # several objectives in one file (tests/cudaemu/objectives.cpp)
+    mkdir -p $o/g
+    if $B/nnc tests/parity/gan.nn --dtype $p --target cuda --name cu -o $o/g/cu.cu 2>$o/glog &&
+        $B/nnc tests/parity/gan.nn --dtype $p --name cc -o $o/g/cc.c 2>>$o/glog && launches $o/g/cu.cu $o/g/cu.cpp &&
+        g++ -std=c++17 -O1 -w $SAN $EMUINC -I$o/g -c $o/g/cu.cpp -o $o/g/cu.o 2>>$o/glog &&
+        gcc -std=c99 -O1 -Wall -Wextra -Werror $SAN -Iruntime -I$o/g -c $o/g/cc.c -o $o/g/cc.o 2>>$o/glog &&
+        g++ -std=c++17 -O1 -Wall -Wextra -Werror $SAN $EMUINC -I$o/g -DREAL=$real -DTOL=$tol \
+            -c tests/cudaemu/objectives.cpp -o $o/g/objectives.o 2>>$o/glog &&
+        g++ $SAN -o $o/g/objectives $o/g/objectives.o $o/g/cu.o $o/nnrt_cuda.o $o/g/cc.o $B/libnnrt.a -lm 2>>$o/glog &&
+        $o/g/objectives >$o/gout 2>>$o/glog; then
+        echo "PASS cudaemu-train objectives $p: $(cat $o/gout)"
+    else
+        echo "FAIL cudaemu-train objectives $p"; status=1
+        cat $o/gout 2>/dev/null | sed "s/^/    /"; head -12 $o/glog 2>/dev/null | sed "s/^/    /"
+    fi
 done
 exit $status

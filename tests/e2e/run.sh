@@ -278,6 +278,14 @@ if $NNC tests/parity/gan.nn --objective d_loss -o $T/gan_d_loss.c && $NNC tests/
     -o $T/objectives 2>$T/objectives.log; then
     $T/objectives || status=1
 else fail "tests/e2e/objectives.c does not build"; sed 's/^/    /' $T/objectives.log | head; fi
+# ---- several objectives in one file (tests/e2e/objectives_one.c) against the builds above ----
+if $NNC tests/parity/gan.nn --name one -o $T/one.c && gcc $CFLAGS99 -I$T tests/e2e/objectives_one.c $T/one.c \
+    $T/gan_d_loss.c $T/gan_g_loss.c $NNRT -lm -o $T/objectives_one 2>$T/objectives_one.log &&
+    clang $CFLAGS99 -I$T -c $T/one.c -o $T/one_clang.o 2>>$T/objectives_one.log &&
+    $NNC tests/parity/gan.nn --dtype f64 -o $T/gan64.c && gcc $CFLAGS99 -I$T -c $T/gan64.c -o $T/gan64.o \
+    2>>$T/objectives_one.log; then
+    $T/objectives_one $T/one.safetensors || status=1
+else fail "tests/e2e/objectives_one.c does not build"; sed 's/^/    /' $T/objectives_one.log | head; fi
 printf 'model diverge {\n input x : f32[4, 2]\n target y : f32[4, 1]\n output p = dense(x, 1)\n loss mse(p, y)\n %s\n}\n' \
     "train sgd(lr = 100)" >$T/diverge.nn
 $NNC $T/diverge.nn --main -o $T/diverge.c && gcc $CFLAGS99 $T/diverge.c $NNRT -lm -o $T/diverge || fail "diverge builds"
@@ -659,6 +667,21 @@ PY
             --load $X/lenet.safetensors --out $X/no.pgm
         expect "generate needs --out" 2 "generate needs --out FILE.pgm or FILE.png" $X/$m generate \
             --load $X/vae.safetensors ;;
+    dcgan) # two objectives in one file: the trainer alternates them and logs each
+        expect "example $m alternates d_loss and g_loss steps" 0 "d_loss .* g_loss " $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
+        expect "example $m writes a grid of real and generated images" 0 "wrote" $X/$m reconstruct \
+            --data $MN/t10k-images-idx3-ubyte --load $X/$m.safetensors --out $X/$m.pgm --count 4
+        $X/$m train --data $MN/t10k-images-idx3-ubyte --epochs 2 --steps-per-epoch 2 --seed 3 \
+            --save $X/$m.straight.safetensors >/dev/null 2>&1
+        $X/$m train --data $MN/t10k-images-idx3-ubyte --epochs 1 --steps-per-epoch 2 --seed 3 \
+            --checkpoint $X/$m.ck.safetensors >/dev/null 2>&1
+        expect "example $m resumes from a checkpoint of both objectives" 0 "g_loss" $X/$m train \
+            --data $MN/t10k-images-idx3-ubyte --epochs 1 --steps-per-epoch 2 --seed 3 --resume $X/$m.ck.safetensors \
+            --save $X/$m.resumed.safetensors
+        if cmp -s $X/$m.straight.safetensors $X/$m.resumed.safetensors; then
+            pass "example $m: 1 epoch + resume = 2 epochs, bit for bit (every objective's optimizer state)"
+        else fail "example $m: the resumed run differs from the straight one"; fi ;;
     char_* | tiny_gpt)
         expect "example $m trains a few steps" 0 "val loss" $X/$m train --text examples/data/tinyshakespeare/input.txt \
             --epochs 1 --steps-per-epoch 3 --save $X/$m.safetensors
@@ -672,6 +695,16 @@ PY
     esac
 done
 
+# ---- examples/dcgan_check.c: LeNet scores generated digits (smoke weights) ----
+if $NNC examples/dcgan.nn -o $X/dcgan_api.c && $NNC examples/lenet.nn -o $X/lenet_api.c &&
+    gcc $CFLAGS99 -I$X examples/dcgan_check.c $X/dcgan_api.c $X/lenet_api.c $NNRT -lm -o $X/dcgan_check \
+    2>$X/dcgan_check.log; then
+    expect "examples/dcgan_check.c scores 100 generated digits" 0 "^mean max-probability [01]\.[0-9]*  smallest class" \
+        $X/dcgan_check $X/dcgan.safetensors $X/lenet.safetensors $X/dcgan_samples.pgm 100
+    expect "examples/dcgan_check.c: missing weights" 1 "nonexistent" $X/dcgan_check /nonexistent.safetensors \
+        $X/lenet.safetensors $X/dcgan_samples.pgm
+else fail "examples/dcgan_check.c does not build"; head $X/dcgan_check.log; fi
+
 # ---- fusion changes no numbers: every example fused and --no-fuse -----------
 F=$T/fuse
 mkdir -p $F
@@ -680,6 +713,7 @@ for nn in examples/*.nn bench/mlp.nn; do
     case $m in
     char_* | tiny_gpt) defs="-D B=4" K=65 ;;
     vit) defs="-D B=4" K=10 ;;
+    dcgan) defs="-D B=4 --objective g_loss" K=2 ;; # one objective's part (the one-file API has no _v entries)
     lenet | resnet_tiny | fashion_cnn | bilstm | digits_mlp | mlp) defs="" K=10 ;;
     *) defs="" K=2 ;;
     esac

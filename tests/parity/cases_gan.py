@@ -1,5 +1,7 @@
 # Parity cases for several objectives in one model (tests/parity/gan.nn):
-# one build per objective (nnc --objective NAME), each against torch with
+# one build per objective (nnc --objective NAME), and the one-file build
+# (nnc without --objective: the harness drives its part gan_d_loss or
+# gan_g_loss, case.prefix), each against torch with
 # the parameters outside the objective's params set frozen
 # (requires_grad_(False)), the generator's loss backpropagating through
 # the frozen discriminator. `tp` is test_parity.py (set by family_cases()).
@@ -47,3 +49,10 @@ for obj, seed in (("d_loss", 41), ("g_loss", 42)):
     CASES.append(tp.Case("gan_" + obj, tp._pt("gan.nn"), lambda o=obj: Gan(o), batch_gan,
                          lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.5, 0.999)), seed=seed,
                          nnc_args=["--objective", obj]))
+
+# the one-file build: the same steps through its parts
+for obj, seed in (("d_loss", 43), ("g_loss", 44)):
+    case = tp.Case("gan_one_" + obj, tp._pt("gan.nn"), lambda o=obj: Gan(o), batch_gan,
+                   lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.5, 0.999)), seed=seed)
+    case.prefix = "gan_" + obj
+    CASES.append(case)

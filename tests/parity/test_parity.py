@@ -386,6 +386,7 @@ def all_cases():
         if not c.runner:
             cases.append(Case(c.name + "_f64", c.nn_file, c.module, c.batch, c.optim, c.defines,
                               c.seed, c.check, "f64", c.modes, c.extra, nnc_args=c.nnc_args))
+            cases[-1].prefix = getattr(c, "prefix", None)
     return cases
 
 
@@ -418,7 +419,7 @@ def build(case, tmp, nnc, lib):
     m = re.search(r"^typedef struct (\w+) \1;", header, re.M)
     if not m:
         raise Failure(f"cannot find the model's typedef in {base}.h")
-    prefix = m.group(1)
+    prefix = getattr(case, "prefix", None) or m.group(1)  # a part of a one-file build: its prefix
     has = {
         "HAS_FORWARD": f"{prefix}_forward_v(" in header,
         "HAS_TRAIN": f"{prefix}_forward_backward_v(" in header,

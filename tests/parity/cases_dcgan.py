@@ -1,0 +1,71 @@
+"""cases_dcgan.py — parity of examples/dcgan.nn, built as one file with its
+two objectives (nnc without --objective): one discriminator step (the
+harness drives the part dcgan_d_loss) and one generator step (dcgan_g_loss),
+each against torch with the other network frozen (requires_grad_(False)),
+on 4 MNIST images (-D B=4). The noise is nnc's: the torch side draws
+randn([B, 64]) (random op 0) of each call from the same Philox stream
+(cases_rand.py). `tp` is test_parity, set by its loader."""
+import importlib.util
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _load(name):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    spec = importlib.util.spec_from_file_location(name + "_for_dcgan", path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.tp = tp  # noqa: F821
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_RAND, _EX = _load("cases_rand"), _load("cases_examples")
+B, Z = 4, 64
+
+
+class Unflatten(nn.Module):
+    def forward(self, x):
+        return x.reshape(x.shape[0], 64, 7, 7)
+
+
+class Dcgan(nn.Module):  # examples/dcgan.nn; pipeline stage i is layer NAME.i
+    def __init__(self, objective, seed):
+        super().__init__()
+        self.objective, self.seed, self.calls = objective, seed, 0
+        bn = tp.BatchNorm  # noqa: F821
+        self.fake = nn.Sequential(nn.Linear(Z, 64 * 7 * 7, bias=False), Unflatten(), bn(64), nn.ReLU(),
+                                  nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False), bn(32), nn.ReLU(),
+                                  nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
+        self.p = nn.Sequential(nn.Conv2d(1, 16, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(16, 32, 4, 2, 1),
+                               nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(32 * 7 * 7, 1), nn.Sigmoid())
+        (self.fake if objective == "d_loss" else self.p).requires_grad_(False)
+
+    def load_state_dict(self, state_dict, strict=True):
+        self.calls = 0  # a fresh model: nnc's harness starts every run at call 0
+        return super().load_state_dict(state_dict, strict)
+
+    def forward(self, io):
+        c = self.calls
+        self.calls += 1
+        z = torch.from_numpy(_RAND.randn(self.seed, c, 0, B * Z).reshape(B, Z)).to(io["image"].dtype)
+        p = self.p(torch.cat([io["image"], self.fake(z)], 0))
+        ones, zeros = torch.ones(B, 1, dtype=p.dtype), torch.zeros(B, 1, dtype=p.dtype)
+        if self.objective == "d_loss":
+            return F.binary_cross_entropy(p, torch.cat([ones, zeros], 0)), {}
+        return F.binary_cross_entropy(p[B:], ones), {}  # `fake` depends on _forward's own draw: not compared
+
+
+def batch_images(rng):
+    return {"image": _EX.mnist(rng, B)[0][:, None]}
+
+
+CASES = []
+for obj, seed in (("d_loss", 45), ("g_loss", 46)):
+    case = tp.Case("ex_dcgan_" + obj, tp._ex("dcgan.nn"), lambda o=obj, s=seed: Dcgan(o, s),  # noqa: F821
+                   batch_images, lambda p: torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)), defines={"B": B},
+                   seed=seed, modes=True)
+    case.prefix = "dcgan_" + obj  # a part of the one-file build
+    CASES.append(case)
