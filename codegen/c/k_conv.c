@@ -1202,6 +1202,7 @@ void emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
     long long N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C);
     strbuf *c = cx->c;
     cgk_head(cx, n);
+    cgk_parallel_nest(cx, cg_numel(n), "    ", 2);
     sb_printf(c, "    for (long n = 0; n < %lld; n++)\n        for (long c = 0; c < %lld; c++) {\n", N, C);
     sb_printf(c, "            const %s b = x1[c];\n            const long at = (n * %lld + c) * %lld;\n", cx->T, C, I);
     sb_printf(c, "            for (long i = 0; i < %lld; i++) y[at + i] = x0[at + i] + b;\n        }\n", I);
@@ -1224,6 +1225,7 @@ static pooldims pool_dims(const ir_node *n, const ir_shape *x, const ir_shape *y
  * pi and po are the offsets of plane p in input- and output-sized buffers. */
 static void pool_open(cg_ctx *cx, const pooldims *d) {
     strbuf *c = cx->c;
+    cgk_parallel(cx, d->NC * d->H * d->W, "    "); /* a plane's outputs (and its gradient) are its own */
     sb_printf(c, "    for (long p = 0; p < %lld; p++) {\n", d->NC);
     sb_printf(c, "        const long pi = p * %lld, po = p * %lld;\n", d->H * d->W, d->OH * d->OW);
     sb_printf(c, "        for (long oh = 0; oh < %lld; oh++) {\n", d->OH);
@@ -1279,6 +1281,7 @@ static int pool_fast_grad(const pooldims *d) { return pool_fast(d) && d->S >= d-
  * row and of that input row. */
 static void pool_rows(cg_ctx *cx, const pooldims *d, const char *xin) {
     strbuf *c = cx->c;
+    cgk_parallel_nest(cx, d->NC * d->H * d->W, "    ", 2); /* each row writes its own outputs (dx: s >= k) */
     sb_printf(c, "    for (long p = 0; p < %lld; p++)\n        for (long oh = 0; oh < %lld; oh++) {\n", d->NC, d->OH);
     sb_printf(c, "            const long ro = (p * %lld + oh) * %lld, ri = p * %lld + oh * %lld;\n", d->OH, d->OW,
               d->H * d->W, d->S * d->W);
