@@ -12,7 +12,8 @@ files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
 numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
 gpt, gemm, compile, int8 (nnc --quantize int8 against f32). nnc's code is built for -march=native and -march=x86-64-v3.
 --peers-python (PEERS=all in run.sh) adds PyTorch 2 eager and
-torch.compile, JAX jit and ONNX Runtime from that python (peers.py).
+torch.compile, JAX jit and ONNX Runtime from that python (peers.py), each
+on 1 thread and on 2.
 
 Three PyTorch worker processes stay up for the whole run (`bench.py
 --worker`), one per thread setting, because OMP_NUM_THREADS only acts
@@ -137,8 +138,9 @@ WORKERS = {  # name: (environment changes, torch.set_num_threads, label)
     "t2omp1": ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2"}, 2, "OMP=1 + set_num_threads(2)"),
 }
 # The peers of `make bench PEERS=all` (--peers-python: bench/run.sh's PyPI
-# venv), 1 thread each: name: (BENCH_PEER of the worker, label after its
-# version). ONNX Runtime runs the inference workloads only.
+# venv): name: (BENCH_PEER of the worker, label after its version). Each
+# runs twice, on 1 thread (worker NAME) and on 2 (worker NAME@2). ONNX
+# Runtime runs the inference workloads only.
 VENV_PEERS = {
     "pt2": ("torch", "eager (PyPI)"),
     "pt2c": ("torch_compile", "torch.compile (PyPI)"),
@@ -148,8 +150,8 @@ VENV_PEERS = {
 
 
 def peer_runs(name, w):
-    """Does the peer (a WORKERS or VENV_PEERS name) run workload w?"""
-    return name != "ort" or (w.kind == "mlp" and w.mode == "forward")
+    """Does the peer (a WORKERS or VENV_PEERS worker name) run workload w?"""
+    return name.split("@")[0] != "ort" or (w.kind == "mlp" and w.mode == "forward")
 
 
 # ==== the PyTorch worker =========================================================
@@ -316,11 +318,12 @@ def worker_main():
 # ==== the orchestrator ===========================================================
 
 class Worker:
-    def __init__(self, name, python, peer="torch"):
+    def __init__(self, name, python, peer="torch", threads=1):
         """A WORKERS setting of Debian's PyTorch, or (peer given) a
-        VENV_PEERS peer on 1 thread; label is set from its info."""
+        VENV_PEERS peer on `threads` threads; label is set from its info."""
         env_changes, threads, self.label = (WORKERS[name] if name in WORKERS else
-                                            ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, 1, name))
+                                            ({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)},
+                                             threads, name))
         env = dict(os.environ)
         env["BENCH_PEER"] = peer
         for k, v in env_changes.items():
@@ -439,8 +442,10 @@ def peers_info(peers_):
     """Label each venv peer with its version, and say what runs."""
     for name, wk in peers_.items():
         i = wk.ask(cmd="info")
-        wk.label = f"{i['version']} {VENV_PEERS[name][1]}".strip() + ", 1 thread"
-        print(f"  peer (PEERS=all): {wk.label}" + (" (inference workloads only)" if name == "ort" else ""))
+        base = name.split("@")[0]
+        wk.label = (f"{i['version']} {VENV_PEERS[base][1]}".strip()
+                    + f", {wk.threads} thread{'s' if wk.threads > 1 else ''}")
+        print(f"  peer (PEERS=all): {wk.label}" + (" (inference workloads only)" if base == "ort" else ""))
 
 
 def peers_guard(peers_, w, work, out_nnc, loss_nnc):
@@ -610,6 +615,7 @@ def main():
             if name not in VENV_PEERS:
                 sys.exit(f"bench: unknown peer '{name}' (--peers: {','.join(VENV_PEERS)})")
             peers_[name] = Worker(name, args.peers_python, VENV_PEERS[name][0])
+            peers_[name + "@2"] = Worker(name + "@2", args.peers_python, VENV_PEERS[name][0], threads=2)
     try:
         info = workers["t1"].ask(cmd="info")
         print(f"PyTorch {info['torch']} ({python}); libraries it loaded: {', '.join(info['libs'])}")
@@ -705,7 +711,7 @@ def main():
             r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
                     for name, wk in workers.items()}
             r_peers = {name: (wk.label, wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps,
-                                               warm_s=warm_s)["reps"], ok[w.key, name])
+                                               warm_s=warm_s)["reps"], ok[w.key, name], wk.threads)
                        for name, wk in peers_.items() if peer_runs(name, w)}
             rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3)),
                                     r_peers))
@@ -865,7 +871,7 @@ def result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok, ok_v3, r_peers):
     best2 = max(("t2", "t2omp1"), key=lambda k: thr(v_pt[k]))
     return {"w": w, "nnc": values(r_nnc), "v3": values(r_v3) if r_v3 else None, "nnc2": values(r_nnc2),
             "pt": v_pt, "best2": best2, "ok": ok, "ok_v3": ok_v3,
-            "peers": {name: (label, values(reps_), good) for name, (label, reps_, good) in r_peers.items()}}
+            "peers": {name: (label, values(reps_), good, t) for name, (label, reps_, good, t) in r_peers.items()}}
 
 
 def gflops(w, med):
@@ -935,8 +941,7 @@ def workload_rows(tab, r):
             tab.line("", "", t, f"nnc -march={V3}", r["v3"], gflops(w, statistics.median(r["v3"])), pk=tab.peak[V3])
         key = "t1" if t == 1 else r["best2"]
         peers = [("PyTorch, " + WORKERS[key][2] + (" (best)" if t == 2 else ""), r["pt"][key], True)]
-        if t == 1:
-            peers += list(r["peers"].values())
+        peers += [(label, vals, good) for label, vals, good, pt in r["peers"].values() if pt == t]
         for impl, vals, good in peers:
             rv3 = ratio(r["v3"], vals, r["ok_v3"] and good) if t == 1 and r["v3"] else None
             tab.line("", "", t, impl, vals, gflops(w, statistics.median(vals)), ratio(v_nnc, vals, r["ok"] and good),
@@ -944,12 +949,14 @@ def workload_rows(tab, r):
     print("-" * tab.width)
 
 
-def best_peer(r):
-    """The 1-thread peer with the best median throughput (Debian's PyTorch
-    and the venv peers that passed the guard): (label, median)."""
+def best_peer(r, t=1):
+    """The peer on t threads with the best median throughput (Debian's
+    PyTorch, its best 2-thread setting for t = 2, and the venv peers that
+    passed the guard): (label, median)."""
     w = r["w"]
-    cands = [("PyTorch, " + WORKERS["t1"][2], r["pt"]["t1"])]
-    cands += [(label, vals) for label, vals, good in r["peers"].values() if good]
+    key = "t1" if t == 1 else r["best2"]
+    cands = [("PyTorch, " + WORKERS[key][2], r["pt"][key])]
+    cands += [(label, vals) for label, vals, good, pt in r["peers"].values() if good and pt == t]
 
     def thr(vals):
         m = statistics.median(vals)
@@ -1023,16 +1030,18 @@ def print_table(rows, gemm_rows, workers, peak, blas_flags, blas_note):
           " medians of both:")
     for n in notes:
         print("  " + n)
-    print("best 1-thread peer per workload, and nnc's ratio to it (native, x86-64-v3):")
-    for r in rows:
-        label, med = best_peer(r)
-        w = r["w"]
+    for t in (1, 2):
+        print(f"best {t}-thread peer per workload, and nnc's ratio to it"
+              + (" (native, x86-64-v3):" if t == 1 else f" (nnc {NNC2}):"))
+        for r in rows:
+            label, med = best_peer(r, t)
+            w = r["w"]
 
-        def rel(vals):
-            m = statistics.median(vals)
-            return med / m if w.unit == "us/call" else m / med
-        print(f"  {w.title}: {label} {fmt_num(med)} {w.unit}; nnc {rel(r['nnc']):.2f}x"
-              + (f", x86-64-v3 {rel(r['v3']):.2f}x" if r["v3"] else ""))
+            def rel(vals):
+                m = statistics.median(vals)
+                return med / m if w.unit == "us/call" else m / med
+            print(f"  {w.title}: {label} {fmt_num(med)} {w.unit}; nnc {rel(r['nnc' if t == 1 else 'nnc2']):.2f}x"
+                  + (f", x86-64-v3 {rel(r['v3']):.2f}x" if r["v3"] and t == 1 else ""))
     if any(not r["ok"] or r["ok_v3"] is False for r in rows):
         print("n/a*: the correctness guard failed for this workload: nnc and PyTorch did not compute the same"
               " thing, no ratio given")

@@ -101,10 +101,11 @@ def serve(proto, handlers):
         proto.flush()
 
 
-def pin_one_cpu():
-    """Keep this process (and every thread a library starts) on one CPU:
-    the 1-thread setting of a library without a thread count of its own."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+def pin_cpus(n):
+    """Keep this process (and every thread a library starts) on its first n
+    CPUs: the n-thread setting of a library without a thread count of its
+    own (XLA's CPU client starts a thread per CPU it may run on)."""
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:n]))
 
 
 # ==== JAX ========================================================================
@@ -320,8 +321,7 @@ def main(kind, threads):
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     if kind == "jax":
-        if threads == 1:
-            pin_one_cpu()  # XLA's CPU client has no thread count of its own
+        pin_cpus(threads)  # XLA's CPU client has no thread count of its own
         peer = JaxPeer()
     else:
         peer = OrtPeer(threads)

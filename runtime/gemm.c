@@ -542,15 +542,73 @@ static float dot(const float *a, const float *b, long K) {
     return s;
 }
 
+/* out[r] = dot(a, b + r ldb, K) for r < 4, the same sums in the same order
+ * as four dot() calls, with the loads of a shared and four times the
+ * independent chains (one dot's two chains wait on the FMA latency). */
+static void dot4(const float *a, const float *b, long ldb, long K, float *out) {
+    long k = 0;
+    float s[4];
+    const float *b1 = b + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+#if defined(__AVX512F__)
+    __m512 z = _mm512_setzero_ps(), s00 = z, s01 = z, s10 = z, s11 = z, s20 = z, s21 = z, s30 = z, s31 = z;
+    for (; k + 32 <= K; k += 32) {
+        __m512 x0 = _mm512_loadu_ps(a + k), x1 = _mm512_loadu_ps(a + k + 16);
+        s00 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b + k), s00);
+        s01 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b + k + 16), s01);
+        s10 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b1 + k), s10);
+        s11 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + k + 16), s11);
+        s20 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b2 + k), s20);
+        s21 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b2 + k + 16), s21);
+        s30 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b3 + k), s30);
+        s31 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b3 + k + 16), s31);
+    }
+    s[0] = _mm512_reduce_add_ps(_mm512_add_ps(s00, s01)), s[1] = _mm512_reduce_add_ps(_mm512_add_ps(s10, s11));
+    s[2] = _mm512_reduce_add_ps(_mm512_add_ps(s20, s21)), s[3] = _mm512_reduce_add_ps(_mm512_add_ps(s30, s31));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 z = _mm256_setzero_ps(), s00 = z, s01 = z, s10 = z, s11 = z, s20 = z, s21 = z, s30 = z, s31 = z;
+    for (; k + 16 <= K; k += 16) {
+        __m256 x0 = _mm256_loadu_ps(a + k), x1 = _mm256_loadu_ps(a + k + 8);
+        s00 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b + k), s00);
+        s01 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(b + k + 8), s01);
+        s10 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b1 + k), s10);
+        s11 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(b1 + k + 8), s11);
+        s20 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b2 + k), s20);
+        s21 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(b2 + k + 8), s21);
+        s30 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b3 + k), s30);
+        s31 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(b3 + k + 8), s31);
+    }
+    __m256 v[4] = {_mm256_add_ps(s00, s01), _mm256_add_ps(s10, s11), _mm256_add_ps(s20, s21), _mm256_add_ps(s30, s31)};
+    for (int r = 0; r < 4; r++) {
+        float t[8];
+        _mm256_storeu_ps(t, v[r]);
+        s[r] = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    }
+#else
+    for (int r = 0; r < 4; r++) out[r] = dot(a, b + r * ldb, K);
+    return;
+#endif
+    const float *br[4] = {b, b1, b2, b3};
+    for (int r = 0; r < 4; r++) {
+        for (long q = k; q < K; q++) s[r] += a[q] * br[r][q];
+        out[r] = s[r];
+    }
+}
+
 /* A few rows times a transposed B (a layer's forward at batch 1..3):
  * packing would cost more than the product, so take dot products of the
- * contiguous rows of A and B directly. */
+ * contiguous rows of A and B directly, four rows of B at a time. */
 static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
                           float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i = 0; i < M; i++) {
-        for (long j = 0; j < N; j++) {
-            float d = dot(A + i * lda, B + j * ldb, K);
-            C[i * ldc + j] = beta == 0 ? d : beta * C[i * ldc + j] + d;
+        float *c = C + i * ldc, d[4];
+        long j = 0;
+        for (; j + 4 <= N; j += 4) {
+            dot4(A + i * lda, B + j * ldb, ldb, K, d);
+            for (int r = 0; r < 4; r++) c[j + r] = beta == 0 ? d[r] : beta * c[j + r] + d[r];
+        }
+        for (; j < N; j++) {
+            d[0] = dot(A + i * lda, B + j * ldb, K);
+            c[j] = beta == 0 ? d[0] : beta * c[j] + d[0];
         }
         if (ep) ep(ctx, i, 0, 1, N);
     }

@@ -339,9 +339,11 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
  * range's first element: restrict parameters and a loop in chunks of 16
  * counted from 0 (a fixed trip count) let gcc -O2 vectorize it; the
  * remainder runs one by one. step(cx) prints the statements for element i
- * (cg_sgd_step, cg_adam_step). */
+ * (cg_sgd_step, cg_adam_step). With OpenMP the chunks of a range of at
+ * least NNC_OMP_MIN elements are shared out (elementwise: the same bits). */
 static void range_loops(cg_ctx *cx, void (*step)(cg_ctx *cx)) {
     strbuf *c = cx->c;
+    sb_printf(c, "#ifdef _OPENMP\n    #pragma omp parallel for schedule(static) if (n >= %d)\n#endif\n", NNC_OMP_MIN);
     sb_puts(c, "    for (long k = 0; k < n / 16; k++)\n    for (long v = 0; v < 16; v++) {\n"
                "        const long i = k * 16 + v;\n");
     step(cx);

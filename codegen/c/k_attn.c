@@ -2,7 +2,8 @@
  * bmm, embedding, embedding_grad, causal_mask and flip (see ir/ops_attn.c for
  * their semantics). The copies' innermost loops run over contiguous output
  * elements with constant bounds, so gcc -O2 vectorizes them; bmm calls
- * libnnrt's blocked GEMM once per batch, as matmul does.
+ * libnnrt's blocked GEMM once per batch, as matmul does. With OpenMP the
+ * copies and bmm's batches are shared out over the threads (cgk_parallel).
  */
 #include "kernels.h"
 
@@ -24,21 +25,26 @@ static void fill_loop(cg_ctx *cx, const char *ind, ll n, const char *dst, const 
 /* ---- permute ------------------------------------------------------------ */
 
 /* y = x with its axes permuted: outer loops over the output's leading
- * axes, an inner loop over its last (merged) axis; a contiguous copy when
- * the permutation keeps the last axis, a strided gather otherwise. */
+ * axes (shared out over threads with OpenMP), an inner loop over its last
+ * (merged) axis; a contiguous copy when the permutation keeps the last
+ * axis, a strided gather otherwise. */
 void emit_PERMUTE(cg_ctx *cx, const ir_node *n) {
     ll sz[IR_MAX_RANK], sd[IR_MAX_RANK];
     int nd = cg_permute_loops(&cg_in(cx, n, 0)->shape, n->iattr, sz, sd);
     strbuf *c = cx->c;
     cgk_head(cx, n);
-    sb_puts(c, "    long o = 0;\n");
+    cgk_parallel_nest(cx, cg_numel(n), "    ", nd - 1);
     for (int k = 0; k < nd - 1; k++) sb_printf(c, "    for (long i%d = 0; i%d < %lld; i%d++)\n", k, k, sz[k], k);
     sb_printf(c, "    {\n        const %s *restrict xp = x0", cx->T);
     for (int k = 0; k < nd - 1; k++) sb_printf(c, " + i%d * %lld", k, sd[k]);
-    sb_puts(c, ";\n");
-    if (sd[nd - 1] == 1) sb_printf(c, "        for (long j = 0; j < %lld; j++) y[o + j] = xp[j];\n", sz[nd - 1]);
-    else sb_printf(c, "        for (long j = 0; j < %lld; j++) y[o + j] = xp[j * %lld];\n", sz[nd - 1], sd[nd - 1]);
-    sb_printf(c, "        o += %lld;\n    }\n", sz[nd - 1]);
+    sb_printf(c, ";\n        %s *restrict yo = y + ", cx->T);
+    for (int k = 0; k < nd - 2; k++) sb_puts(c, "(");
+    sb_puts(c, nd > 1 ? "i0" : "0");
+    for (int k = 1; k < nd - 1; k++) sb_printf(c, " * %lld + i%d)", sz[k], k);
+    sb_printf(c, " * %lld;\n", sz[nd - 1]);
+    if (sd[nd - 1] == 1) sb_printf(c, "        for (long j = 0; j < %lld; j++) yo[j] = xp[j];\n", sz[nd - 1]);
+    else sb_printf(c, "        for (long j = 0; j < %lld; j++) yo[j] = xp[j * %lld];\n", sz[nd - 1], sd[nd - 1]);
+    sb_puts(c, "    }\n");
     cgk_tail(cx);
 }
 
@@ -51,6 +57,7 @@ void emit_SLICE(cg_ctx *cx, const ir_node *n) {
     view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &L, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
     sb_printf(c, "        const %s *restrict xo = x0 + (o * %lld + %lld) * %lld;\n", cx->T, L, lo, I);
     sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (hi - lo) * I);
@@ -65,6 +72,7 @@ void emit_PAD(cg_ctx *cx, const ir_node *n) {
     view3(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], &O, &l, &I);
     strbuf *c = cx->c;
     cgk_head(cx, n);
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
     sb_printf(c, "        const %s *restrict xo = x0 + o * %lld;\n", cx->T, l * I);
     sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, L * I);
@@ -83,6 +91,7 @@ void emit_CONCAT(cg_ctx *cx, const ir_node *n) {
     Lb = cg_in(cx, n, 1)->shape.d[ax];
     strbuf *c = cx->c;
     cgk_head(cx, n);
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", O);
     sb_printf(c, "        const %s *restrict xa = x0 + o * %lld;\n", cx->T, La * I);
     sb_printf(c, "        const %s *restrict xb = x1 + o * %lld;\n", cx->T, Lb * I);
@@ -96,13 +105,19 @@ void emit_CONCAT(cg_ctx *cx, const ir_node *n) {
 /* ---- batched matrix product --------------------------------------------- */
 
 /* y[t] = op(A[t]) op(B[t]) for every batch t: one call per batch of
- * libnnrt's blocked GEMM (runtime/gemm.c), as MATMUL uses. */
+ * libnnrt's blocked GEMM (runtime/gemm.c), as MATMUL uses. With OpenMP the
+ * batches are shared out over the threads when they hold at least
+ * BMM_OMP_MIN multiply-adds (each call then runs on its caller's thread:
+ * the same bits); not with --freestanding, whose calls share one workspace. */
+enum { BMM_OMP_MIN = 1 << 20 };
+
 void emit_BMM(cg_ctx *cx, const ir_node *n) {
     int64_t d[4];
     ir_bmm_dims(cx->g, n, &d[0], &d[1], &d[2], &d[3]);
     const ll nb = d[0], M = d[1], K = d[2], N = d[3];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     cgk_head(cx, n);
+    if (nb > 1 && nb * M * N * K >= BMM_OMP_MIN && !cx->o->freestanding) cgk_omp_for(cx, "    ", 1);
     sb_printf(cx->c, "    for (long t = 0; t < %lld; t++)\n", nb);
     sb_printf(cx->c,
               "        %s(%d, %d, %lld, %lld, %lld, x0 + t * %lld, %lld, x1 + t * %lld, %lld, 0, y + t * "

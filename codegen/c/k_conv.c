@@ -18,6 +18,9 @@
  *   direct         everything else (below), and every kernel's #else: other
  *                  compilers, other ISAs, or -DNNC_NO_VECTOR_EXT
  *
+ * With -fopenmp the vectorized paths of a large node run on the team's
+ * threads, with the same bits as on one ("OpenMP in the vectorized paths").
+ *
  * Measured on LeNet-5 (batch 64, f32, one core of a 2.8 GHz AVX-512 Xeon, gcc
  * -O2, CPU time), microseconds per call, direct -> chosen path, built with
  * -march=native (AVX-512) and -march=x86-64-v3 (AVX2; before the ISA
@@ -375,6 +378,36 @@ static void visa_include(cg_ctx *cx, const int *use) {
                          "#include <immintrin.h>\n#endif\n", cond);
 }
 
+/* ---- OpenMP in the vectorized paths -------------------------------------
+ *
+ * With -fopenmp, a vectorized path whose node does at least CONV_OMP_MIN
+ * multiply-adds runs in one parallel region (nothing is compiled without
+ * OpenMP). Read-only tables (blocked weights, offsets) are made before it;
+ * each thread has its own scratch buffers (padded planes, bands), declared
+ * inside the region. The forward paths share out the batch (each image's
+ * outputs are written by one thread); conv2d_grad_w shares out blocks of
+ * output elements (par_for_nowait: every thread walks the whole batch and
+ * takes the same blocks each time, so each output is summed in the same
+ * order as on one thread). So the bits do not depend on the thread count. */
+enum { CONV_OMP_MIN = 1 << 20 };
+
+/* Does a node of `macs` multiply-adds over a batch of n get the parallel region? */
+static int conv_par(long long n, long long macs) { return n > 1 && macs >= CONV_OMP_MIN; }
+
+/* Open the region (its block is always there; the pragma only with par). */
+static void par_open(cg_ctx *cx, int par) {
+    if (par) sb_puts(cx->c, "#ifdef _OPENMP\n    #pragma omp parallel\n#endif\n");
+    sb_puts(cx->c, "    {\n");
+}
+
+/* Before a loop nest of `collapse` loops whose iterations write disjoint outputs. */
+static void par_for(cg_ctx *cx, int par, const char *ind, int collapse, int nowait) {
+    if (!par) return;
+    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp for schedule(static)", ind);
+    if (collapse > 1) sb_printf(cx->c, " collapse(%d)", collapse);
+    sb_printf(cx->c, "%s\n#endif\n", nowait ? " nowait" : "");
+}
+
 /* ---- implicit GEMM on the padded input grid ------------------------------
  *
  * A stride-1 convolution is a GEMM, dst[o, pixel] = sum over k = (c, kh, kw)
@@ -553,10 +586,14 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long HW = g->Hp * g->Wp;
+    int par = conv_par(g->N, g->N * g->G * g->CD * g->OH * g->OW * g->K);
     vec_typedef(cx, g->is);
-    sb_printf(c, "    %s wt[%lld], xp[%lld], yb[%lld];\n", T, g->G * g->NB * g->K * g->OB, g->XPN, g->OB * g->NPT);
+    sb_printf(c, "    %s wt[%lld];\n", T, g->G * g->NB * g->K * g->OB);
     grid_weights(cx, g);
+    par_open(cx, par);
+    sb_printf(c, "    %s xp[%lld], yb[%lld];\n", T, g->XPN, g->OB * g->NPT);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", g->XPN);
+    par_for(cx, par, "    ", 1, 0);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", g->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", g->G * g->CS,
               g->HS);
@@ -583,7 +620,7 @@ static void emit_grid(cg_ctx *cx, const gridconv *g) {
               "                        y[((n * %lld + gb / %lld * %lld + o0 + o) * %lld + oh) * %lld + ow] = yb[o * "
               "%lld + (oh - r0) * %lld + ow];\n",
               g->G * g->CD, g->NB, g->CD, g->OH, g->OW, g->NPT, g->Wp);
-    sb_puts(c, "        }\n    }\n");
+    sb_puts(c, "        }\n    }\n    }\n");
 }
 
 /* The grid is chosen when it applies, fits, and at least GRID_MIN_USEFUL of
@@ -684,13 +721,13 @@ static void cl_block(cg_ctx *cx, const convdims *d, const clplan *q, long long p
               d->O, d->OG, d->OH, d->OW, q->OGP);
 }
 
-/* The buffers: the transposed weights wl, the taps' offsets ko, the
- * padded plane xp (its padding zeroed once) and the block buffer yt. */
+/* The tables: the transposed weights wl and the taps' offsets ko (the
+ * padded plane xp and the block buffer yt are each thread's: emit_cl). */
 static void cl_setup(cg_ctx *cx, const convdims *d, const clplan *q) {
     strbuf *c = cx->c;
     long long G = d->C / d->CG;
     vec_typedef(cx, q->is);
-    sb_printf(c, "    %s wl[%lld], xp[%lld], yt[%lld];\n", cx->T, G * q->K * q->OGP, q->XPN, q->PB * q->OGP);
+    sb_printf(c, "    %s wl[%lld];\n", cx->T, G * q->K * q->OGP);
     /* the offsets of the taps k = (c, kh, kw) in xp: as a table, so that
      * the compiler does not fold the taps' overlapping loads into register
      * shuffles (a broadcast from memory is a load, from a register a shuffle) */
@@ -701,13 +738,17 @@ static void cl_setup(cg_ctx *cx, const convdims *d, const clplan *q) {
     sb_printf(c, "            for (long o = 0; o < %lld; o++)\n", q->OGP);
     sb_printf(c, "                wl[(g * %lld + k) * %lld + o] = o < %lld ? x1[(g * %lld + o) * %lld + k] : 0;\n",
               q->K, q->OGP, d->OG, d->OG, q->K);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
 }
 
 static void emit_cl(cg_ctx *cx, const convdims *d, const clplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
+    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * q->K);
     cl_setup(cx, d, q);
+    par_open(cx, par);
+    sb_printf(c, "    %s xp[%lld], yt[%lld];\n", T, q->XPN, q->PB * q->OGP);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+    par_for(cx, par, "    ", 1, 0);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
@@ -731,7 +772,7 @@ static void emit_cl(cg_ctx *cx, const convdims *d, const clplan *q) {
         cl_block(cx, d, q, q->PBT, "                        ");
         sb_puts(c, "                    }\n");
     }
-    sb_puts(c, "                }\n    }\n");
+    sb_puts(c, "                }\n    }\n    }\n");
 }
 
 /* The branch of ISA k: its path's comment and code (use: 1 the grid, 2
@@ -932,14 +973,17 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, K = d->CG * KK, HW = q->Hp * q->Wp, BP = q->R * d->OW;
+    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * K);
     vec_typedef(cx, q->is);
-    sb_printf(c, "    %s xp[%lld], dt[%lld], acc[%lld];\n", T, q->XPN, BP * q->OGP, G * K * q->OGP);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
+    sb_printf(c, "    %s acc[%lld];\n", T, G * K * q->OGP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) acc[i] = 0;\n", G * K * q->OGP);
     sb_printf(c, "    long po[%lld];\n", BP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) po[i] = i / %lld * %lld + i %% %lld * %lld;\n", BP, d->OW,
               d->S * q->Wp, d->OW, d->S);
+    par_open(cx, par);
+    sb_printf(c, "    %s xp[%lld], dt[%lld];\n", T, q->XPN, BP * q->OGP);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
@@ -955,6 +999,7 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_printf(c, "                    for (long i = 0; i < (r1 - r0) * %lld; i++)\n", d->OW);
     sb_printf(c, "                        dt[i * %lld + o] = x0[((n * %lld + g * %lld + o) * %lld + r0) * %lld + i];\n",
               q->OGP, d->O, d->OG, d->OH, d->OW);
+    par_for(cx, par, "                ", 3, 1);
     sb_printf(c, "                for (long v0 = 0; v0 < %lld; v0 += %lld)\n", q->OV, q->OVB);
     sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
     sb_printf(c, "                        for (long k0 = 0; k0 < %lld; k0 += %lld) {\n", d->KH, q->KHB);
@@ -978,7 +1023,7 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
         gw_rows(cx, d, q, kb);
         sb_puts(c, "                            }\n");
     }
-    sb_puts(c, "                        }\n            }\n    }\n");
+    sb_puts(c, "                        }\n            }\n    }\n    }\n");
     sb_printf(c, "    for (long g = 0; g < %lld; g++)\n        for (long o = 0; o < %lld; o++)\n", G, d->OG);
     sb_printf(c,
               "            for (long k = 0; k < %lld; k++) y[(g * %lld + o) * %lld + k] = acc[(g * %lld + k) * %lld + "
@@ -1060,11 +1105,14 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
     long long G = d->C / d->CG, KK = d->KH * d->KW, HW = q->Hp * q->Wp, AV = d->O * q->K * q->VL;
+    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * q->K);
     vec_typedef(cx, q->is);
-    sb_printf(c, "    %s xp[%lld], dg[%lld], av[%lld];\n", T, q->XPN, d->O * q->NPT, AV);
+    sb_printf(c, "    %s av[%lld];\n", T, AV);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) av[i] = 0;\n", AV);
+    par_open(cx, par);
+    sb_printf(c, "    %s xp[%lld], dg[%lld];\n", T, q->XPN, d->O * q->NPT);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dg[i] = 0;\n", d->O * q->NPT);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) av[i] = 0;\n", AV);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
     sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
@@ -1081,6 +1129,7 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
               "                        dg[o * %lld + (oh - r0) * %lld + ow] = oh < r1 ? x0[((n * %lld + o) * %lld + "
               "oh) * %lld + ow] : 0;\n",
               q->NPT, q->Wp, d->O, d->OH, d->OW);
+    par_for(cx, par, "            ", 4, 1);
     sb_printf(c, "            for (long g = 0; g < %lld; g++)\n", G);
     sb_printf(c, "                for (long ob = 0; ob < %lld; ob += %lld)\n", d->OG, q->OBW);
     sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
@@ -1096,7 +1145,7 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
               "%lld;\n",
               T, d->OG, q->K, d->KH, d->KW, q->VL);
     gwa_lanes(cx, d, q);
-    sb_puts(c, "                        }\n        }\n    }\n");
+    sb_puts(c, "                        }\n        }\n    }\n    }\n");
     sb_printf(c, "    for (long j = 0; j < %lld; j++) {\n        %s s = 0;\n", d->O * q->K, T);
     sb_printf(c,
               "        for (long l = 0; l < %lld; l++) s += av[j * %lld + l];\n        y[j] = s;\n"
@@ -1153,6 +1202,7 @@ void emit_CHANNEL_BIAS(cg_ctx *cx, const ir_node *n) {
     long long N = n->shape.d[0], C = n->shape.d[1], I = cg_numel(n) / (N * C);
     strbuf *c = cx->c;
     cgk_head(cx, n);
+    cgk_parallel_nest(cx, cg_numel(n), "    ", 2);
     sb_printf(c, "    for (long n = 0; n < %lld; n++)\n        for (long c = 0; c < %lld; c++) {\n", N, C);
     sb_printf(c, "            const %s b = x1[c];\n            const long at = (n * %lld + c) * %lld;\n", cx->T, C, I);
     sb_printf(c, "            for (long i = 0; i < %lld; i++) y[at + i] = x0[at + i] + b;\n        }\n", I);
@@ -1175,6 +1225,7 @@ static pooldims pool_dims(const ir_node *n, const ir_shape *x, const ir_shape *y
  * pi and po are the offsets of plane p in input- and output-sized buffers. */
 static void pool_open(cg_ctx *cx, const pooldims *d) {
     strbuf *c = cx->c;
+    cgk_parallel(cx, d->NC * d->H * d->W, "    "); /* a plane's outputs (and its gradient) are its own */
     sb_printf(c, "    for (long p = 0; p < %lld; p++) {\n", d->NC);
     sb_printf(c, "        const long pi = p * %lld, po = p * %lld;\n", d->H * d->W, d->OH * d->OW);
     sb_printf(c, "        for (long oh = 0; oh < %lld; oh++) {\n", d->OH);
@@ -1230,6 +1281,7 @@ static int pool_fast_grad(const pooldims *d) { return pool_fast(d) && d->S >= d-
  * row and of that input row. */
 static void pool_rows(cg_ctx *cx, const pooldims *d, const char *xin) {
     strbuf *c = cx->c;
+    cgk_parallel_nest(cx, d->NC * d->H * d->W, "    ", 2); /* each row writes its own outputs (dx: s >= k) */
     sb_printf(c, "    for (long p = 0; p < %lld; p++)\n        for (long oh = 0; oh < %lld; oh++) {\n", d->NC, d->OH);
     sb_printf(c, "            const long ro = (p * %lld + oh) * %lld, ri = p * %lld + oh * %lld;\n", d->OH, d->OW,
               d->H * d->W, d->S * d->W);

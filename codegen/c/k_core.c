@@ -59,20 +59,38 @@ void cgk_binary(cg_ctx *cx, const ir_node *n) {
 
 /* ---- reductions ------------------------------------------------------- */
 
-/* SUM: x viewed as [outer, len, inner] -> y [outer, inner], times scale. */
+/* SUM: x viewed as [outer, len, inner] -> y [outer, inner], times scale,
+ * each element summed over len in order. The loop runs over blocks of CH
+ * inner columns (CH divides inner): with OpenMP a large sum with few outer
+ * indices (a bias gradient: outer 1) is cut into blocks of at least
+ * SUM_CHUNK_MIN columns, until there are SUM_BLOCKS of them to share out. */
+enum { SUM_CHUNK_MIN = 64, SUM_BLOCKS = 8 };
+
+static long long sum_chunk(long long O, long long L, long long I) {
+    long long ch = I;
+    if (O * L * I < NNC_OMP_MIN) return ch;
+    while (O * (I / ch) < SUM_BLOCKS && ch % 2 == 0 && ch / 2 >= SUM_CHUNK_MIN) ch /= 2;
+    return ch;
+}
+
 void emit_SUM(cg_ctx *cx, const ir_node *n) {
     int64_t O, L, I;
     ir_reduce_view(&cg_in(cx, n, 0)->shape, (int)n->iattr[0], (int)n->iattr[1], &O, &L, &I);
+    long long ch = sum_chunk(O, L, I), nc = I / ch;
     cgk_head(cx, n);
     strbuf *c = cx->c;
-    sb_printf(c, "    for (long o = 0; o < %lld; o++) {\n", (long long)O);
-    sb_printf(c, "        %s *restrict yo = y + o * %lld;\n", cx->T, (long long)I);
-    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] = 0;\n", (long long)I);
+    cgk_parallel(cx, (long long)(O * L * I), "    ");
+    sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", (long long)O * nc);
+    sb_printf(c, "        %s *restrict yo = y + b * %lld;\n", cx->T, ch);
+    if (nc == 1) sb_printf(c, "        const %s *restrict xo = x0 + b * %lld;\n", cx->T, (long long)(L * I));
+    else
+        sb_printf(c, "        const %s *restrict xo = x0 + b / %lld * %lld + b %% %lld * %lld;\n", cx->T, nc,
+                  (long long)(L * I), nc, ch);
+    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] = 0;\n", ch);
     sb_printf(c, "        for (long l = 0; l < %lld; l++) {\n", (long long)L);
-    sb_printf(c, "            const %s *restrict xl = x0 + (o * %lld + l) * %lld;\n", cx->T, (long long)L,
-              (long long)I);
-    sb_printf(c, "            for (long i = 0; i < %lld; i++) yo[i] += xl[i];\n        }\n", (long long)I);
-    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] *= ", (long long)I);
+    sb_printf(c, "            const %s *restrict xl = xo + l * %lld;\n", cx->T, (long long)I);
+    sb_printf(c, "            for (long i = 0; i < %lld; i++) yo[i] += xl[i];\n        }\n", ch);
+    sb_printf(c, "        for (long i = 0; i < %lld; i++) yo[i] *= ", ch);
     cg_literal(cx, c, n->fattr[0]);
     sb_puts(c, ";\n    }\n");
     cgk_tail(cx);
@@ -98,6 +116,7 @@ void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
 
 void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", cg_numel(n));
     cgk_tail(cx);
 }

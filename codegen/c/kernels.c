@@ -82,10 +82,19 @@ void cgk_formula(cg_ctx *cx, const char *expr) { cg_formula(cx, expr, cgk_tanh_f
  * elements; without OpenMP the pragma is not compiled at all. Only loops
  * whose iterations write disjoint outputs get it (no reductions across
  * iterations), so results are the same bits for any thread count. */
-enum { NNC_OMP_MIN = 1 << 15 };
-void cgk_parallel(cg_ctx *cx, long long work, const char *ind) {
-    if (work < NNC_OMP_MIN) return;
-    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp parallel for schedule(static)\n#endif\n", ind);
+void cgk_parallel(cg_ctx *cx, long long work, const char *ind) { cgk_parallel_nest(cx, work, ind, 1); }
+
+/* The same before a nest of `nest` perfectly nested loops (collapsed). */
+void cgk_parallel_nest(cg_ctx *cx, long long work, const char *ind, int nest) {
+    if (work >= NNC_OMP_MIN) cgk_omp_for(cx, ind, nest);
+}
+
+/* The pragma itself, for a caller that has its own rule for when. */
+void cgk_omp_for(cg_ctx *cx, const char *ind, int nest) {
+    if (nest < 1) return;
+    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp parallel for schedule(static)", ind);
+    if (nest > 1) sb_printf(cx->c, " collapse(%d)", nest);
+    sb_puts(cx->c, "\n#endif\n");
 }
 
 /* Columns of a [rows, cols] loop over N elements when nothing repeats

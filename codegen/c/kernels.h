@@ -51,9 +51,15 @@ const char *cgk_tanh_fn(cg_ctx *cx);
 void cgk_unary(cg_ctx *cx, const ir_node *n);
 void cgk_binary(cg_ctx *cx, const ir_node *n);
 /* The OpenMP pragma for the independent loop that follows, when work
- * (elements) is large enough; nothing otherwise (and nothing compiled
- * without -fopenmp). */
+ * (elements) is at least NNC_OMP_MIN; nothing otherwise (and nothing
+ * compiled without -fopenmp). */
+enum { NNC_OMP_MIN = 1 << 15 };
 void cgk_parallel(cg_ctx *cx, long long work, const char *ind);
+/* The same before a nest of `nest` perfectly nested loops (collapse). */
+void cgk_parallel_nest(cg_ctx *cx, long long work, const char *ind, int nest);
+/* The pragma (parallel for, collapse(nest)) whatever the work: for a caller
+ * with its own rule for when it pays. */
+void cgk_omp_for(cg_ctx *cx, const char *ind, int nest);
 /* A divisor of N to use as the column count of a [rows, cols] loop that
  * has nothing to broadcast (N itself when there is none). */
 long long cgk_split_cols(long long N);

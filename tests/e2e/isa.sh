@@ -16,6 +16,9 @@
 #     in the same order, with fused multiply-adds, on AVX-512 and AVX2.
 # Every branch also compiles warning-free under gcc and clang, f32 and f64,
 # for x86-64-v3 and x86-64-v4 (AVX-512), run or not (x86-64: the examples section).
+# And each branch this machine runs, built with -fopenmp and run on 3 threads
+# (an uneven split), gives the bits of the same branch built without it
+# (the vectorized paths' parallel regions; run.sh checks the SSE2 branch).
 I=$T/isa
 mkdir -p $I
 if [ "$(uname -m)" != x86_64 ]; then
@@ -38,6 +41,20 @@ else
     # builds this CPU can run, besides native
     builds="-march=x86-64 -DNNC_NO_VECTOR_EXT"
     grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && builds="$builds -march=x86-64-v3"
+    $NNC -D B=16 examples/lenet.nn --name fz -o $I/ofz.c 2>$I/omp.log &&
+        $NNC -D B=16 examples/lenet.nn --name uf -o $I/ouf.c 2>>$I/omp.log || fail "lenet B=16: nnc"
+    for b in -march=native $builds; do
+        [ "$b" = -march=x86-64 ] && continue
+        if gcc $CFLAGS99 $b -fopenmp -c $I/ofz.c -o $I/ofz.o 2>>$I/omp.log &&
+            gcc $CFLAGS99 $b -c $I/ouf.c -o $I/ouf.o 2>>$I/omp.log &&
+            gcc $CFLAGS99 -fopenmp -DFZ_TRAINABLE -I$I -include $I/ofz.h -include $I/ouf.h tests/e2e/fusecheck.c \
+                $I/ofz.o $I/ouf.o $NNRT -lm -o $I/omp 2>>$I/omp.log &&
+            OMP_NUM_THREADS=3 $I/omp 10 0 >$I/omp.out 2>&1; then
+            pass "lenet B=16 $b: -fopenmp on 3 threads gives the bits of the build without it ($(cat $I/omp.out))"
+        else
+            fail "lenet B=16 $b: -fopenmp on 3 threads differs"; cat $I/omp.log $I/omp.out | head -20
+        fi
+    done
     for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 gc_conv_lanes:2 conv_small:5 conv_edges:3; do
         m=${mk%:*} K=${mk#*:}
         nn=examples/$m.nn

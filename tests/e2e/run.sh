@@ -736,9 +736,12 @@ done
 # The generated kernels put `omp parallel for` (under #ifdef _OPENMP) on
 # loops with independent iterations only: the code built with -fopenmp on
 # 2 threads (fz) must match the same code built without it (uf) bitwise.
-for mk in tiny_gpt:65 resnet_tiny:10; do
+# MODEL:K:B; lenet at B=16 has convolutions big enough for their parallel
+# regions (codegen/c/k_conv.c), tiny_gpt's bmm shares out its batches.
+for mkb in tiny_gpt:65:4 resnet_tiny:10:4 lenet:10:16; do
+    mk=${mkb%:*} B=${mkb##*:}
     m=${mk%:*} K=${mk#*:}
-    $NNC -D B=4 examples/$m.nn --name fz -o $F/omp_fz.c && $NNC -D B=4 examples/$m.nn --name uf -o $F/omp_uf.c &&
+    $NNC -D B=$B examples/$m.nn --name fz -o $F/omp_fz.c && $NNC -D B=$B examples/$m.nn --name uf -o $F/omp_uf.c &&
         clang $CFLAGS99 -fopenmp -c $F/omp_fz.c -o $F/omp_fz.o 2>$F/omp.log &&
         gcc $CFLAGS99 -c $F/omp_uf.c -o $F/omp_uf.o 2>>$F/omp.log &&
         gcc $CFLAGS99 -fopenmp -DFZ_TRAINABLE -I$F -include $F/omp_fz.h -include $F/omp_uf.h tests/e2e/fusecheck.c \
