@@ -147,20 +147,9 @@ run_vae() {
 }
 
 # frozen_changed A B PREFIX...: how many tensors named PREFIX* differ
-# between the safetensors files A and B (raw bytes; one missing counts)
+# between the safetensors files A and B (raw bytes; one missing counts), -1 for none
 frozen_changed() {
-    python3 - "$@" <<'PY'
-import json, struct, sys
-def tensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    head.pop("__metadata__", None)
-    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-names = [k for k in a if k.startswith(tuple(sys.argv[3:]))]
-print(sum(k not in b or a[k] != b[k] for k in names) if names else -1)
-PY
+    python3 scripts/safetensors.py changed "$@" | awk '{ print $3 == 0 ? -1 : $1 }'
 }
 
 # fine-tuning: finetune_base learns the digits 0-4 (--classes 0-4); then

@@ -24,6 +24,9 @@ As a command:
 
     scripts/safetensors.py list FILE         # name, dtype, shape per tensor; metadata
     scripts/safetensors.py show FILE NAME    # the values of one tensor
+    scripts/safetensors.py changed A B [PREFIX...]
+        # "C of N": of A's N tensors (those whose names start with a PREFIX), C are
+        # missing from B or hold other bytes there (frozen tensors after fine-tuning)
 """
 import json
 import os
@@ -179,6 +182,21 @@ def save(path, tensors, metadata=None, dtype="F32"):
         raise
 
 
+def raw(path):
+    """{name: the tensor's data bytes}, in file order."""
+    header, _, start = read_header(path)
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read()
+    return {name: data[e["data_offsets"][0]:e["data_offsets"][1]] for name, e in header.items()}
+
+
+def _changed(path_a, path_b, prefixes):
+    a, b = raw(path_a), raw(path_b)
+    names = [k for k in a if not prefixes or k.startswith(tuple(prefixes))]
+    print(f"{sum(k not in b or a[k] != b[k] for k in names)} of {len(names)}")
+
+
 def _list(path):
     header, meta, _ = read_header(path)
     for name, e in header.items():
@@ -195,8 +213,10 @@ def _show(path, name):
 
 
 def main(argv):
-    usage = "usage: safetensors.py list FILE | show FILE NAME"
-    if len(argv) == 2 and argv[0] == "list":
+    usage = "usage: safetensors.py list FILE | show FILE NAME | changed A B [PREFIX...]"
+    if len(argv) >= 3 and argv[0] == "changed":
+        action = lambda: _changed(argv[1], argv[2], argv[3:])  # noqa: E731
+    elif len(argv) == 2 and argv[0] == "list":
         action = lambda: _list(argv[1])  # noqa: E731
     elif len(argv) == 3 and argv[0] == "show":
         action = lambda: _show(argv[1], argv[2])  # noqa: E731
