@@ -8,6 +8,7 @@ weights are made initializers with the case's stored values (nnc needs them at c
 shared object and every model runs through ctypes on the stored inputs, compared with the
 stored outputs at the ONNX tolerances (rtol 1e-3, atol 1e-7). Prints PASS/FAIL per op family,
 writes the table to build/onnx/onnx.md and checks that docs/onnx.md holds it below DOC_MARK.
+Without CASE_PREFIX it also runs tests/onnx/training.py's optimizer checks, whose section ends the table.
 Usage: tests/onnx/node_tests.py [--nnc build/nnc] [--data DIR] [CASE_PREFIX...]
 """
 import ctypes, glob, os, re, subprocess, sys, time
@@ -274,6 +275,11 @@ def main():
         print("%s onnx %s: %d of %d pass%s" % ("FAIL" if bad else "PASS", f, p, len(cs),
                                                   "".join("\n    %s: %s" % (c["name"], c["reason"]) for c in bad)))
     text = table(cases)
+    if not args:  # the optimizer cases, checked against nnc's optimizers (tests/onnx/training.py)
+        import training
+        res = training.check_all(nnc, data)
+        print("\n".join(training.report(res)[0]))
+        text += training.table(res)
     with open(os.path.join(OUT, "onnx.md"), "w") as f:
         f.write(text)
     total = sum(c["status"] == "pass" for c in cases)

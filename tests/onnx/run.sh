@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/onnx/run.sh — the ONNX suite: the ONNX backend node tests of Debian's libonnx-testdata
 # imported, compiled and run (tests/onnx/node_tests.py, which writes the table docs/onnx.md must
-# hold below its marker line), and a LeNet exported from PyTorch, imported and trained one step (tests/onnx/lenet.py).
+# hold below its marker line; it runs tests/onnx/training.py, the Momentum and Adam cases against nnc's sgd
+# and adam, for the table's last section), and a LeNet exported from PyTorch, imported and trained one step
+# (tests/onnx/lenet.py).
 # Needs Debian's python3 with onnx (python3-onnx) and, for the LeNet, torch; $ONNX_PYTHON overrides.
 cd "$(dirname "$0")/../.." || exit 2
 py=${ONNX_PYTHON:-/usr/bin/python3}
