@@ -10,7 +10,9 @@ Run by bench/run.sh (`make bench`) with Debian's /usr/bin/python3 (torch
 --build is the nnc build folder (nnc, libnnrt.a; default build). Scratch
 files go to DIR/bench. --quick runs 2 short repeats (a smoke test, not for
 numbers). --only runs a subset: mlp_train, mlp_b1, mlp_b256, lenet,
-gpt, gemm, compile, int8 (nnc --quantize int8 against f32). nnc's code is built for -march=native and -march=x86-64-v3.
+gpt, gemm, compile, int8 (nnc --quantize int8 against f32), dispatch
+(libnnrt's run-time GEMM dispatch against a -march=native libnnrt).
+nnc's code is built for -march=native and -march=x86-64-v3.
 --peers-python (PEERS=all in run.sh) adds PyTorch 2 eager and
 torch.compile, JAX jit and ONNX Runtime from that python (peers.py), each
 on 1 thread and on 2.
@@ -476,7 +478,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="2 short repeats: a smoke test, not numbers")
     ap.add_argument("--only", default="",
-                    help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile,int8")
+                    help="comma-separated: mlp_train,mlp_b1,mlp_b256,lenet,gpt,gemm,compile,int8,dispatch")
     ap.add_argument("--peers-python", default=None,
                     help="a python with PyTorch 2, JAX, ONNX Runtime and onnx (bench/run.sh makes it for PEERS=all):"
                          " adds those peers")
@@ -750,12 +752,64 @@ def main():
         compile_times(nnc, work, 3 if args.quick else 5)
     if not only or "int8" in only:
         int8_rows(nnc, lib, work, reps, min_s, warm_s)
+    if not only or "dispatch" in only:
+        dispatch_rows(lib, work, reps, min_s if args.quick else 0.2, warm_s if args.quick else 0.1)
     wall = time.time() - t_start
     others = (cpu_busy_seconds() - busy_start - (own_cpu_seconds() - own_start)) / wall
     print(f"other processes on this machine used {max(others, 0):.2f} of its {os.cpu_count()} CPUs on average"
           f" during the run" + (" (numbers are not from an idle machine)" if others > 0.25 else ""))
     print(f"total run time {wall:.0f} s")
     return status
+
+
+# The dispatch rows (--only dispatch): libnnrt's default build, whose
+# nnrt_sgemm picks its AVX-512, AVX2+FMA or portable C kernels at run time
+# (runtime/gemm_dispatch.c), against the same GEMM built with
+# `make NNRT_ARCH=-march=native` (into BUILD/bench/native/), on the shapes
+# the examples' models run through nnrt_sgemm, 1 thread. The two programs
+# (bench/gemm.c) alternate, one repeat each, so that the machine's drift
+# falls on both; a row whose median time is over 5% above native's is flagged.
+DISPATCH_GEMMS = [  # (title, ta, tb, M, N, K)
+    ("MLP B=1 layer 1", 0, 1, 1, 128, 784), ("MLP layer 1", 0, 1, 64, 128, 784),
+    ("MLP layer 2", 0, 1, 64, 128, 128), ("MLP logits", 0, 1, 64, 10, 128),
+    ("MLP logits dX", 0, 0, 64, 128, 10), ("MLP logits dW", 1, 0, 10, 128, 64),
+    ("MLP layer 1 dW", 1, 0, 128, 784, 64), ("LeNet dense 1", 0, 1, 64, 120, 400),
+    ("LeNet dense 1 dW", 1, 0, 120, 400, 64)]
+DISPATCH_SLOWER = 1.05
+
+
+def dispatch_rows(lib, work, reps, min_s, warm_s):
+    """Print the dispatch table; 1 if a row is over DISPATCH_SLOWER."""
+    native = os.path.join(work, "native")
+    lib_native = os.path.join(native, "libnnrt.a")
+    sh(["make", "-s", "-C", ROOT, f"B={native}", "NNRT_ARCH=-march=native", lib_native], "make NNRT_ARCH")
+    exe = {}
+    for name, lb in (("dispatch", lib), ("native", lib_native)):
+        exe[name] = os.path.join(work, "gemm_" + name)
+        sh(["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "runtime"), os.path.join(HERE, "gemm.c"), lb, "-lm", "-o",
+                               exe[name]], "gcc (gemm " + name + ")")
+    rounds = max(reps, 7) if reps > 2 else reps
+    print("-" * 100)
+    print(f"nnrt_sgemm, runtime dispatch (default libnnrt) against -march=native, 1 thread, median of {rounds}"
+          " interleaved repeats")
+    print(f"{'shape':<34s} {'isa':>8s} {'dispatch GF/s':>14s} {'native GF/s':>12s} {'time ratio':>10s}")
+    flagged = 0
+    for title, ta, tb, M, N, K in DISPATCH_GEMMS:
+        rate, isa = {"dispatch": [], "native": []}, "?"
+        for r in range(rounds):
+            for name in (("dispatch", "native") if r % 2 == 0 else ("native", "dispatch")):
+                out = sh([exe[name], "nnrt", "1", str(min_s), "1", str(warm_s), str(ta), str(tb), str(M), str(N),
+                          str(K)], "gemm " + name)
+                isa = re.search(r"^isa (\S+)", out, re.M).group(1) if name == "dispatch" else isa
+                rate[name] += [it * 2 * M * N * K / sec / 1e9 for it, sec in parse_reps(out)]
+        d, n = statistics.median(rate["dispatch"]), statistics.median(rate["native"])
+        slow = n / d > DISPATCH_SLOWER
+        flagged |= slow
+        shape = f"{title} {M}x{N}x{K} {'T' if ta else 'N'}{'T' if tb else 'N'}"
+        print(f"{shape:<34s} {isa:>8s} {d:14.1f} {n:12.1f} {n / d:10.3f}" + ("  OVER 5% SLOWER" if slow else ""))
+    print("time ratio: dispatch time / native time (median GFLOP/s of native / of dispatch); over"
+          f" {DISPATCH_SLOWER:.2f} is flagged")
+    return flagged
 
 
 # The int8 rows (--only int8): nnc --quantize int8 against the f32

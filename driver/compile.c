@@ -91,6 +91,11 @@ static size_t kept_for_backward(const ir_program *p) {
     return elems;
 }
 
+/* --stats: bytes the estimate of the forward's stack adds to the largest
+ * local arrays, for the frames of forward -> kernel -> GEMM -> epilogue
+ * (scalars, saved registers, the GEMM's register tiles) */
+#define STACK_FRAMES_ALLOWANCE 4096
+
 /* unfused: kernel counts per entry point before fusion (NULL: no fusion ran) */
 static void print_stats(const nnc_options *o, const ir_program *p, const int *unfused, FILE *diag) {
     static const char *const names[] = {"forward", "loss", "train"};
@@ -110,10 +115,77 @@ static void print_stats(const nnc_options *o, const ir_program *p, const int *un
     size_t pe = p->has[ENTRY_TRAIN] ? p->mem[ENTRY_TRAIN].param_elems : p->mem[ENTRY_FORWARD].param_elems;
     fprintf(diag, "  params   %d tensors, %zu bytes%s\n", p->g->params.len, pe * es,
             o->weights ? " in static const arrays (--weights), not in the arena" : "");
-    if (o->freestanding) /* the frames are the C compiler's: nnc runs none */
-        fprintf(diag, "  stack    the forward's high-water mark: compile the model and runtime/gemm.c, gemm_dispatch.c "
-                      "with -fcallgraph-info=su, then scripts/stack-usage.py %s_forward *.ci\n",
-                o->prefix ? o->prefix : p->g->name);
+}
+
+/* ---- --stats: the forward's stack, estimated from the generated C --------- */
+
+/* Bytes of one element of a type the kernels declare local arrays of (long:
+ * 8, its LP64 size); 0: not such a type. */
+static size_t ctype_bytes(const char *s, size_t n) {
+    static const struct { const char *name; size_t bytes; } t[] = {
+        {"float", 4},   {"double", 8},  {"long", 8},    {"int", 4},     {"int8_t", 1},
+        {"uint8_t", 1}, {"int32_t", 4}, {"uint32_t", 4}, {"int64_t", 8}, {"size_t", 8}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strlen(t[i].name) == n && !memcmp(s, t[i].name, n)) return t[i].bytes;
+    return 0;
+}
+
+#define C_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
+
+/* The bytes of the arrays that an indented line such as
+ * "    float xp[976], yb[2592];" declares (0 for any other line). */
+static size_t line_arrays(const char *s) {
+    if (*s != ' ') return 0;
+    s += strspn(s, " ");
+    size_t tn = strspn(s, C_NAME_CHARS), es = ctype_bytes(s, tn), total = 0;
+    if (!es || s[tn] != ' ') return 0;
+    for (s += tn + 1;; s += strspn(s, ", ")) {
+        s += strspn(s, C_NAME_CHARS);
+        size_t e = *s == '[' ? es : 0; /* no [N]: a scalar */
+        while (*s == '[') {
+            char *end;
+            e *= (size_t)strtoull(s + 1, &end, 10);
+            if (end == s + 1 || *end != ']') return 0;
+            s = end + 1;
+        }
+        total += e;
+        if (*s != ',') break;
+    }
+    return *s == ';' || *s == ' ' ? total : 0;
+}
+
+/* The largest sum of the local arrays of one function of the generated C
+ * (of one branch of an #if/#elif chain, the one compiled; struct fields
+ * not counted). */
+static size_t largest_local_arrays(const strbuf *c) {
+    size_t best = 0, sum = 0, base[8] = {0}; /* base[d]: the sum where the #if of depth d began */
+    int in_struct = 0, depth = 0;
+    for (const char *s = c->s; s && *s; s = strchr(s, '\n'), s = s ? s + 1 : NULL) {
+        if (*s == '}') sum = 0, in_struct = 0;
+        else if (!strncmp(s, "typedef struct", 14) || !strncmp(s, "struct ", 7)) in_struct = 1;
+        else if (!strncmp(s, "#if", 3)) base[depth < 8 ? depth : 7] = sum, depth++;
+        else if (!strncmp(s, "#el", 3) && depth) sum = base[depth <= 8 ? depth - 1 : 7];
+        else if (!strncmp(s, "#endif", 6) && depth) depth--;
+        else if (!in_struct) sum += line_arrays(s);
+        if (sum > best) best = sum;
+    }
+    return best;
+}
+
+/* --stats for C output: an estimate of the forward's stack high-water mark
+ * (the largest local arrays of a function plus STACK_FRAMES_ALLOWANCE for
+ * the frames of the call chain), and how to measure it exactly. */
+static void print_stack(const nnc_options *o, const ir_graph *g, const strbuf *c, FILE *diag) {
+    size_t locals = largest_local_arrays(c);
+    int gemm = strstr(c->s, "nnrt_sgemm") || strstr(c->s, "nnrt_dgemm");
+    fprintf(diag, "  stack    the forward's high-water mark, estimated: %zu bytes (largest local arrays of a kernel %zu "
+                  "+ %d for the frames of the call chain)%s\n",
+            locals + STACK_FRAMES_ALLOWANCE, locals, STACK_FRAMES_ALLOWANCE,
+            gemm && !o->freestanding ? ", plus libnnrt's GEMM packing workspace on the stack (hosted libnnrt: up to "
+                                        "192 KiB; none with --freestanding)" : "");
+    fprintf(diag, "  stack    to measure it: compile the model and runtime/gemm.c, gemm_dispatch.c "
+                  "with -fcallgraph-info=su, then scripts/stack-usage.py %s_forward *.ci\n",
+            o->prefix ? o->prefix : g->name);
 }
 
 /* ---- the memory limit ---------------------------------------------------- */
@@ -522,7 +594,9 @@ static int emit(const nnc_options *o, ir_graph *g, const ir_program *p, const in
     if (co.calib_probe && quant_weight_ids(p, arena_alloc(g->a, sizeof(int) * (size_t)(g->nodes.len + 1)), diag) < 0)
         return 1;
     if (o->emit == EMIT_PY) return py_emit(p, &co, out, diag);
-    return cg_emit(p, &co, out, hdr, diag);
+    if (cg_emit(p, &co, out, hdr, diag)) return 1;
+    if (o->stats && o->emit == EMIT_C && (!o->target || o->target == cg_targets)) print_stack(o, g, out, diag);
+    return 0;
 }
 
 /* Plan (not for --emit=ir), check the memory need, emit. */

@@ -10,8 +10,10 @@
 # output bytes against it as against the hosted --weights build with
 # libnnrt.a on the portable GEMM (NNRT_ISA=c: the same kernels, the
 # workspace in the block instead of the stack); and scripts/stack-usage.py
-# reports the forward pass's stack high-water mark (-fcallgraph-info=su);
-# --stats of such a build says how to measure it (nnc runs no C compiler).
+# reports the forward pass's stack high-water mark (-fcallgraph-info=su),
+# which the estimate of --stats (the largest local arrays of a kernel +
+# 4096 bytes; nnc runs no C compiler) must bound, within 2x + 4096 bytes;
+# --stats also says how to measure it.
 I=$T/infer
 F=$T/freestanding
 CORE=$(dirname "$NNRT")/libnnrt_core.a
@@ -21,7 +23,7 @@ for mb in lenet:1 lenet:16 digits_mlp: resnet_tiny:2; do
     D=${b:+-D B=$b}
     log=$F/$m$b.log
     ok=1
-    $NNC $D examples/$m.nn --freestanding --weights $I/$m.safetensors --name net -o $F/fs/net.c 2>$log &&
+    $NNC $D examples/$m.nn --freestanding --weights $I/$m.safetensors --name net --stats -o $F/fs/net.c 2>$log &&
         $NNC $D examples/$m.nn --weights $I/$m.safetensors --name net -o $F/emb/net.c 2>>$log || ok=0
     if [ $ok = 1 ] && grep -q "#include <std\(io\|lib\)\.h>" $F/fs/net.c $F/fs/net.h; then
         ok=0; echo "stdio.h or stdlib.h included" >>$log
@@ -49,8 +51,14 @@ for mb in lenet:1 lenet:16 digits_mlp: resnet_tiny:2; do
             done) 2>>$log && stack=$(python3 scripts/stack-usage.py net_forward $F/su.ci $F/gemm.ci \
             $F/gemm_dispatch.ci 2>>$log) || ok=0
     fi
+    est=$(sed -n "s/.*stack .*estimated: \([0-9]*\) bytes.*/\1/p" $log)
+    measured=$(echo "$stack" | sed -n 's/^net_forward: \([0-9]*\) bytes.*/\1/p')
+    if [ $ok = 1 ] && ! [ "${est:-0}" -ge "${measured:-1}" -a "${est:-0}" -le $((2 * ${measured:-0} + 4096)) ]; then
+        ok=0; echo "--stats estimates the stack at ${est:-nothing} bytes, measured $measured: not in [measured," \
+            "2 measured + 4096]" >>$log
+    fi
     if [ $ok = 1 ]; then pass "$m ${D:+($D) }--freestanding: same bytes as hosted, workspace $ws bytes," \
-        "libm: ${libm:-none}, stack ${stack#net_forward: }"
+        "libm: ${libm:-none}, stack ${stack#net_forward: }, --stats estimate $est"
     else fail "$m ${D:+($D) }--freestanding"; sed 's/^/    /' $log | tail -n 12; fi
 done
 expect "--stats of a --freestanding build says how to measure the forward's stack" 0 \
