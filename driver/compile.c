@@ -178,8 +178,8 @@ static size_t largest_local_arrays(const strbuf *c) {
 static void print_stack(const nnc_options *o, const ir_graph *g, const strbuf *c, FILE *diag) {
     size_t locals = largest_local_arrays(c);
     int gemm = strstr(c->s, "nnrt_sgemm") || strstr(c->s, "nnrt_dgemm");
-    fprintf(diag, "  stack    the forward's high-water mark, estimated: %zu bytes (largest local arrays of a kernel %zu "
-                  "+ %d for the frames of the call chain)%s\n",
+    fprintf(diag, "  stack    the forward's high-water mark, estimated: %zu bytes (largest local arrays of a kernel "
+                  "%zu + %d for the frames of the call chain)%s\n",
             locals + STACK_FRAMES_ALLOWANCE, locals, STACK_FRAMES_ALLOWANCE,
             gemm && !o->freestanding ? ", plus libnnrt's GEMM packing workspace on the stack (hosted libnnrt: up to "
                                         "192 KiB; none with --freestanding)" : "");

@@ -38,7 +38,10 @@ Onnx__ModelProto *onnx_read(const char *path, char *err, size_t errlen)
     if (!buf) return NULL;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, n, buf);
     free(buf);
-    if (!m) { snprintf(err, errlen, "%s: not an ONNX model (the protobuf does not parse as onnx.ModelProto)", path); return NULL; }
+    if (!m) {
+        snprintf(err, errlen, "%s: not an ONNX model (the protobuf does not parse as onnx.ModelProto)", path);
+        return NULL;
+    }
     if (!m->graph) {
         snprintf(err, errlen, "%s: an ONNX model without a graph", path);
         onnx__model_proto__free_unpacked(m, NULL); return NULL;

@@ -238,8 +238,8 @@ int nnrti_tr_watch_finish(ctx *c)
     last = w->ep[w->n_ep - 1].epoch;
     if (w->stopped)
         printf("early stop after epoch %ld of %ld: %s did not improve for %ld epochs (--patience %ld)\n", w->stopped,
-               c->epoch0 + c->o.epochs, c->o.monitor == MON_VAL_ACC ? "val_acc" : "val_loss", w->stopped - w->best_epoch,
-               c->o.patience);
+               c->epoch0 + c->o.epochs, c->o.monitor == MON_VAL_ACC ? "val_acc" : "val_loss",
+               w->stopped - w->best_epoch, c->o.patience);
     if (w->best_epoch != last && (rc = restore(c)) != 0)
         return rc;
     printf("best epoch %ld: %s", w->best_epoch, w->best_epoch != last ? "its weights restored" : "the last, kept");
