@@ -68,7 +68,14 @@ EOF
     for nn in $models; do
         m=$(basename "$nn" .nn)
         case $nn in bench/*) m=bench_$m ;; esac
-        echo "$m $nn"
+        # a model with several objectives (train NAME: ...): drive.c runs each objective's
+        # own build (--objective NAME), which has the whole single-objective API
+        objs=$(sed -n 's/^ *train \([A-Za-z_][A-Za-z_0-9]*\):.*/\1/p' "$nn")
+        if [ -n "$objs" ]; then
+            for o in $objs; do echo "${m}_$o $nn --objective $o"; done
+        else
+            echo "$m $nn"
+        fi
     done
     echo "xor_f64 examples/xor.nn --dtype=f64"
 } >$D/jobs
