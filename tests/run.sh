@@ -4,9 +4,11 @@
 # Usage: tests/run.sh [suite...]   suites: unit diag ir docs e2e onnx_export install cross faults mpi gradcheck
 #        parity onnx fuzz asan cuda cudaemu
 # (a suite that cannot run here prints a "SKIP " line, shown but not counted)
-# The suites of $lane (time-bound fuzzing, nvcc builds, the CUDA emulation:
-# each in its own build folder, one core each) run one after another beside
-# the others, so a 2-core machine keeps both cores busy; every suite's lines
+# The suites of $lane (time-bound fuzzing, nvcc builds, the CUDA emulation,
+# the finite-difference checks, the ASan builds: each in its own build or
+# temporary folder, one core each) run one after another beside the others,
+# so a 2-core machine keeps both cores busy (about 8 minutes of suites in
+# each lane); every suite's lines
 # are still printed in the order above, when it is done.
 cd "$(dirname "$0")/.." || exit 2
 suites=${*:-"unit diag ir docs e2e onnx_export install cross faults mpi gradcheck parity onnx fuzz asan cuda cudaemu"}
@@ -23,7 +25,7 @@ run_suite() {
 lane=""
 for s in $suites; do
     rm -f "$log/$s.rc"
-    case " fuzz cuda cudaemu " in *" $s "*) lane="$lane $s" ;; esac
+    case " fuzz gradcheck asan cuda cudaemu " in *" $s "*) lane="$lane $s" ;; esac
 done
 [ -n "$lane" ] && (for s in $lane; do run_suite "$s"; done) &
 for s in $suites; do
