@@ -23,7 +23,10 @@
  * unsigned bytes, less 128 times the weights' row sum), an AVX2 branch
  * (vpsignb moves the sign of one factor to the other, vpmaddubsw multiplies
  * |a| by b: pairs of at most 2 * 127 * 127, no saturation; vpmaddwd sums
- * the pairs) and a portable one (the #else, also taken with
+ * the pairs; where the activations hold no negative byte, as after a ReLU
+ * or of an image, vpmaddubsw takes them as they are, without vpsignb:
+ * nnc_dot8u per row, nnc_cdot8u per column block that nnc_col8 found so)
+ * and a portable one (the #else, also taken with
  * -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated file is
  * compiled with. All are exact integer sums: the branches give the same
  * bits (tests/e2e/quant.sh).
@@ -33,7 +36,8 @@
  * k of every pixel sits at a fixed offset o(k) from p in the quantized
  * plane; nnc_col8 interleaves 4 such rows into quads, nnc_cdot8 multiplies
  * 64 pixels by 4 output channels (pixels along the vector lanes) and writes
- * f32, wide_store keeps the OW of each Wp. Other convolutions gather each
+ * f32, wide_store keeps the OW of each Wp (one memcpy of constant size per
+ * whole row). Other convolutions gather each
  * pixel's field (quant_conv) for nnc_qgemm as the dense layers do.
  */
 #include "kernels.h"
