@@ -7,9 +7,10 @@ WARN      = -Wall -Wextra -Werror
 NNC_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
 # libnnrt runs on any CPU of its architecture: on x86-64 it holds the GEMM
 # three times (AVX-512, AVX2+FMA, portable; flags below) and picks one per
-# call by what the CPU has (runtime/gemm_dispatch.c; NNRT_ISA=avx512|avx2|c
-# forces one). `make NNRT_ARCH=-march=native` builds the whole runtime for
-# this CPU instead: one GEMM, chosen at compile time.
+# call by what the CPU has (runtime/gemm_dispatch.c; a program linked with
+# build/nnrt_isa_avx512.o, nnrt_isa_avx2.o or nnrt_isa_c.o forces one).
+# `make NNRT_ARCH=-march=native` builds the whole runtime for this CPU
+# instead: one GEMM, chosen at compile time.
 NNRT_ARCH ?=
 RT_CFLAGS  = -std=c99 $(WARN) $(CFLAGS) $(NNRT_ARCH) -D_POSIX_C_SOURCE=200809L
 NNRT_DISPATCH := $(if $(NNRT_ARCH),,$(findstring x86_64,$(shell $(CC) -dumpmachine)))
@@ -175,6 +176,13 @@ $(LIB_OBJ) $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o $(ONNX_SRC:%.c=$(B)/ob
 $(B)/obj/codegen/targets.o: codegen/targets.def
 $(B)/obj/driver/nnc.o $(B)/obj/driver/launch.o: runtime/atomic_file.h runtime/nnrt.h
 
+# ---- build/nnrt_isa_ISA.o (runtime/isa/nnrt_isa.c): linked beside libnnrt, forces its GEMM path ISA
+NNRT_ISAS = avx512 avx2 c
+all: $(NNRT_ISAS:%=$(B)/nnrt_isa_%.o)
+$(B)/nnrt_isa_%.o: runtime/isa/nnrt_isa.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -fPIC -DNNRT_ISA_NAME='"$*"' -c $< -o $@
+
 # ---- PNG output (runtime/png/nnrt_png.h): build/nnrt_png.o, outside libnnrt so that
 # libnnrt needs no libpng; built where libpng is found, linked beside libnnrt.a with -lpng
 PNG_FOUND := $(shell pkg-config --exists libpng 2>/dev/null && echo yes)
@@ -254,7 +262,8 @@ bench-gpu: all cuda
 # the generated code includes), share/man/man1/nnc.1, lib/pkgconfig/nnc.pc, lib/cmake/nnc/ (the CMake
 # package: packaging/). The .pc and CMake files name PREFIX; the CMake package finds its files from its
 # own place. libnnrt_cuda.a and its headers too where `make cuda` built it; libnnrt_core.a (nnc-core.pc,
-# nnc::nnrt_core) always, nnrt_png.o and nnrt_png.h (nnc-png.pc, nnc::nnrt_png) where libpng was found.
+# nnc::nnrt_core) always, nnrt_png.o and nnrt_png.h (nnc-png.pc, nnc::nnrt_png) where libpng was found;
+# lib/nnrt_isa_avx512.o, nnrt_isa_avx2.o, nnrt_isa_c.o (linked beside libnnrt: force its GEMM path).
 PREFIX  ?= /usr/local
 DESTDIR ?=
 P_BIN   = $(DESTDIR)$(PREFIX)/bin
@@ -282,6 +291,7 @@ install: all
 	if [ -f $(B)/libnnc_jit.so ]; then install -d $(P_LIB)/nnc && install -m 755 $(B)/libnnc_jit.so $(P_LIB)/nnc; fi
 	if [ -f $(B)/libnnrt_nccl.a ]; then install -m 644 $(B)/libnnrt_nccl.a $(P_LIB); fi
 	install -m 644 $(B)/libnnrt_core.a $(P_LIB)/libnnrt_core.a
+	install -m 644 $(NNRT_ISAS:%=$(B)/nnrt_isa_%.o) $(P_LIB)
 	sed $(PKG_SED) packaging/nnc-core.pc.in >$(P_LIB)/pkgconfig/nnc-core.pc
 	if [ -f $(B)/nnrt_png.o ]; then install -m 644 $(B)/nnrt_png.o $(P_LIB)/nnrt_png.o && \
 	    install -m 644 runtime/png/nnrt_png.h $(P_INC) && \
@@ -296,7 +306,8 @@ uninstall:
 	    $(P_LIB)/libnnrt.so.$(VERSION) \
 	    $(P_LIB)/$(SONAME) $(P_LIB)/libnnrt.so $(P_MAN)/nnc.1 $(P_LIB)/pkgconfig/nnc.pc \
 	    $(P_CMAKE)/nncConfig.cmake $(P_CMAKE)/nncConfigVersion.cmake $(P_LIB)/libnnrt_core.a $(P_LIB)/nnrt_png.o \
-	    $(P_LIB)/pkgconfig/nnc-core.pc $(P_LIB)/pkgconfig/nnc-png.pc $(P_LIB)/nnc/libnnc_jit.so
+	    $(P_LIB)/pkgconfig/nnc-core.pc $(P_LIB)/pkgconfig/nnc-png.pc $(P_LIB)/nnc/libnnc_jit.so \
+	    $(NNRT_ISAS:%=$(P_LIB)/nnrt_isa_%.o)
 	rm -f $(addprefix $(P_INC)/,$(notdir $(NNRT_HEADERS) $(CUDA_HEADERS) runtime/png/nnrt_png.h))
 	-rmdir $(P_INC) $(P_CMAKE) $(P_LIB)/nnc 2>/dev/null
 

@@ -7,19 +7,23 @@
  * nnrt_gemm_avx2 (-mavx2 -mfma) and nnrt_gemm_c (no vector flags: SSE2 on
  * x86-64). Every call picks the first of those this CPU runs, asking the CPU
  * each time (__builtin_cpu_supports reads the features that libgcc recorded
- * at start-up, a load and a test) and reading NNRT_ISA from the environment
- * (getenv, a short scan): no choice is stored anywhere, so there is no
- * global mutable state and nothing to initialize. A call costs well under a
- * microsecond more than the kernels.
+ * at start-up, a load and a test): no choice is stored anywhere, so there is
+ * no global mutable state and nothing to initialize. A call costs a few
+ * nanoseconds more than the kernels.
  *
- * NNRT_ISA=avx512|avx2|c (or generic) forces that path where the CPU has
- * it; a path the CPU lacks, or another value, is ignored (the best path is
- * taken: never an illegal instruction). nnrt_gemm_isa() names the path a
- * call would take now.
+ * A program forces one path, where the CPU has it, by defining the constant
+ * nnrt_gemm_force_isa ("avx512", "avx2" or "c"), in its own code or by
+ * linking one of the objects that the Makefile builds from
+ * runtime/isa/nnrt_isa.c (build/nnrt_isa_avx512.o, nnrt_isa_avx2.o,
+ * nnrt_isa_c.o). Here it is a weak reference: a null address when no file of
+ * the program defines it, so a call reads one address (and compares names
+ * when it is set), not the environment. A path the CPU lacks, or another
+ * name, is ignored (the best path is taken: never an illegal instruction).
+ * nnrt_gemm_isa() names the path a call takes.
  *
  * Built otherwise (NNRT_ARCH=-march=native, or not x86-64), libnnrt holds
- * gemm.c once, nnrt_gemm_single, for the flags given; NNRT_ISA is ignored.
- * So is the core runtime (libnnrt_core.a, -DNNRT_FREESTANDING: no getenv).
+ * gemm.c once, nnrt_gemm_single, for the flags given, and nothing forces
+ * another; so for the core runtime (libnnrt_core.a, -DNNRT_FREESTANDING).
  *
  * nnrt_sgemm_ws_floats sizes the workspace of nnrt_sgemm_ws for any build:
  * nnc --freestanding reserves that much of the model's block (the compiler
@@ -30,9 +34,9 @@
 #include <string.h>
 
 #if defined(NNRT_GEMM_DISPATCH)
-#include <stdlib.h>
-
 extern const nnrt_gemm_impl nnrt_gemm_avx512, nnrt_gemm_avx2, nnrt_gemm_c;
+/* the path a program forces, where it defines this (see above) */
+extern const char nnrt_gemm_force_isa[] __attribute__((weak));
 
 /* the paths, best first, with what each needs of the CPU */
 static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -49,11 +53,9 @@ static const struct {
 enum { NPATHS = sizeof paths / sizeof paths[0] };
 
 static const nnrt_gemm_impl *pick(void) {
-    const char *want = getenv("NNRT_ISA");
-    if (want && !strcmp(want, "generic")) want = "c";
-    if (want)
+    if (nnrt_gemm_force_isa)
         for (int i = 0; i < NPATHS; i++)
-            if (!strcmp(want, paths[i].impl->isa) && paths[i].runs()) return paths[i].impl;
+            if (!strcmp(nnrt_gemm_force_isa, paths[i].impl->isa) && paths[i].runs()) return paths[i].impl;
     for (int i = 0; i < NPATHS; i++)
         if (paths[i].runs()) return paths[i].impl;
     return &nnrt_gemm_c;

@@ -58,9 +58,11 @@ void nnrt_sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, lo
 long nnrt_sgemm_ws_floats(int ta, int tb, long M, long N, long K);
 
 /* Which micro-kernel a call takes now: "avx512", "avx2" or "c". On x86-64
- * the default libnnrt picks the best one the CPU has, per call;
- * NNRT_ISA=avx512|avx2|c in the environment forces one the CPU has
- * (gemm_dispatch.c). A libnnrt built with NNRT_ARCH=-march=... has one. */
+ * the default libnnrt picks the best one the CPU has, per call; a program
+ * that defines `const char nnrt_gemm_force_isa[] = "avx2";` (or "avx512",
+ * "c"), or links build/nnrt_isa_avx2.o (..._avx512.o, ..._c.o), forces one
+ * the CPU has (gemm_dispatch.c). A libnnrt built with NNRT_ARCH=-march=...
+ * has one. */
 const char *nnrt_gemm_isa(void);
 
 #ifdef __cplusplus

@@ -23,6 +23,7 @@
  *   train.c            training-loop helpers: shuffle, clock, progress bar
  *   schedule.c         learning-rate schedules, the --schedule spec, gradient clipping
  *   trainer.h          the trainer program nnrt_main, split over trainer*.c
+ *   isa/nnrt_isa.c     forces one GEMM path, outside libnnrt.a: build/nnrt_isa_{avx512,avx2,c}.o
  *   png/nnrt_png.h, png/nnrt_png.c  PNG grids through libpng, outside libnnrt.a: build/nnrt_png.o, -lpng
  *   cuda/nnrt_cuda.h   libnnrt_cuda (CUDA target): nnrt_cuda.cu, nnrt_philox.cuh
  *   cuda/nnrt_cuda.cu  its error reporting, execution context, index check

@@ -23,7 +23,10 @@
  * unsigned bytes, less 128 times the weights' row sum), an AVX2 branch
  * (vpsignb moves the sign of one factor to the other, vpmaddubsw multiplies
  * |a| by b: pairs of at most 2 * 127 * 127, no saturation; vpmaddwd sums
- * the pairs) and a portable one (the #else, also taken with
+ * the pairs; where the activations hold no negative byte, as after a ReLU
+ * or of an image, vpmaddubsw takes them as they are, without vpsignb:
+ * nnc_dot8u per row, nnc_cdot8u per column block that nnc_col8 found so)
+ * and a portable one (the #else, also taken with
  * -DNNC_NO_VECTOR_EXT), chosen by the ISA macros the generated file is
  * compiled with. All are exact integer sums: the branches give the same
  * bits (tests/e2e/quant.sh).
@@ -33,7 +36,8 @@
  * k of every pixel sits at a fixed offset o(k) from p in the quantized
  * plane; nnc_col8 interleaves 4 such rows into quads, nnc_cdot8 multiplies
  * 64 pixels by 4 output channels (pixels along the vector lanes) and writes
- * f32, nnc_unwide keeps the OW of each Wp. Other convolutions gather each
+ * f32, wide_store keeps the OW of each Wp (one memcpy of constant size per
+ * whole row). Other convolutions gather each
  * pixel's field (quant_conv) for nnc_qgemm as the dense layers do.
  */
 #include "kernels.h"
@@ -170,7 +174,9 @@ static const char *const helpers_avx2 =
     "static void nnc_quant8(const float *restrict x, long n, float inv, int8_t *restrict q) {\n"
     "    long i = 0;\n"
     "    for (; i + 8 <= n; i += 8) nnc_quant8x8(x + i, inv, q + i);\n"
-    "    if (i < n) { /* the last n - i through a buffer of 8 */\n"
+    "    if (i < n && n >= 8) /* the last 8 again (the same bytes where they overlap) */\n"
+    "        nnc_quant8x8(x + n - 8, inv, q + n - 8);\n"
+    "    else if (i < n) { /* fewer than 8 in all: through a buffer of 8 */\n"
     "        float t[8] = {0};\n"
     "        int8_t r[8];\n"
     "        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));\n"
@@ -184,11 +190,56 @@ static const char *const helpers_avx2 =
     "    const __m256i p = _mm256_maddubs_epi16(a, _mm256_sign_epi8(x, v));\n"
     "    return _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));\n"
     "}\n"
-    "/* a row's quad against 16 outputs' quads (nnc_dp8), both blocks at once */\n"
+    "/* s + the 8 lanes' sums of x (bytes in 0..127) times v (bytes): vpmaddubsw's pairs are at\n"
+    " * most 2 * 127 * 127 (no saturation), vpmaddwd sums them */\n"
+    "static inline __m256i nnc_dpu8(__m256i s, __m256i x, __m256i v) {\n"
+    "    return _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(x, v), _mm256_set1_epi16(1)));\n"
+    "}\n"
+    "/* 1 when no a[k] (k < n, a multiple of 4) is negative */\n"
+    "static inline int nnc_nonneg8(const int8_t *a, long n) {\n"
+    "    __m256i any = _mm256_setzero_si256();\n"
+    "    uint32_t t = 0;\n"
+    "    long k = 0;\n"
+    "    for (; k + 32 <= n; k += 32)\n"
+    "        any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(const void *)(a + k)));\n"
+    "    for (; k < n; k += 4) {\n"
+    "        uint32_t q;\n"
+    "        memcpy(&q, a + k, 4);\n"
+    "        t |= q;\n"
+    "    }\n"
+    "    return !_mm256_movemask_epi8(any) && !(t & 0x80808080u);\n"
+    "}\n"
+    "/* nnc_dot8 on row a (KP bytes, none negative): its quads times the weights' quads as they are */\n"
+    "static void nnc_dot8u(const int8_t *restrict a, const int8_t *restrict w, long KP, long nb,\n"
+    "                      int32_t *restrict acc) {\n"
+    "    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;\n"
+    "    for (long k = 0; k < KP; k += 4) {\n"
+    "        int32_t q;\n"
+    "        memcpy(&q, a + k, 4);\n"
+    "        const __m256i u = _mm256_set1_epi32(q);\n"
+    "        const int8_t *w0 = w + k * 16, *w1 = w0 + KP * 16;\n"
+    "        s0 = nnc_dpu8(s0, u, _mm256_loadu_si256((const __m256i *)(const void *)w0));\n"
+    "        s1 = nnc_dpu8(s1, u, _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 32)));\n"
+    "        if (nb > 1) {\n"
+    "            s2 = nnc_dpu8(s2, u, _mm256_loadu_si256((const __m256i *)(const void *)w1));\n"
+    "            s3 = nnc_dpu8(s3, u, _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 32)));\n"
+    "        }\n"
+    "    }\n"
+    "    _mm256_storeu_si256((__m256i *)(void *)acc, s0);\n"
+    "    _mm256_storeu_si256((__m256i *)(void *)(acc + 8), s1);\n"
+    "    _mm256_storeu_si256((__m256i *)(void *)(acc + 16), s2);\n"
+    "    _mm256_storeu_si256((__m256i *)(void *)(acc + 24), s3);\n"
+    "}\n"
+    "/* a row's quad against 16 outputs' quads (nnc_dp8), both blocks at once; nnc_dot8u for a row of no\n"
+    " * negative byte (after a ReLU) */\n"
     "static void nnc_dot8(const int8_t *restrict a, long nr, const int8_t *restrict w, const int32_t *restrict wsum,\n"
     "                     long KP, long nb, int32_t *restrict acc) {\n"
     "    (void)wsum;\n"
     "    for (long i = 0; i < nr; i++) {\n"
+    "        if (nnc_nonneg8(a + i * KP, KP)) {\n"
+    "            nnc_dot8u(a + i * KP, w, KP, nb, acc + 32 * i);\n"
+    "            continue;\n"
+    "        }\n"
     "        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;\n"
     "        for (long k = 0; k < KP; k += 4) {\n"
     "            int32_t q;\n"
@@ -268,13 +319,14 @@ static const char *const conv_vnni =
     "    _mm512_storeu_ps(yw + 32, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s2, z)), f));\n"
     "    _mm512_storeu_ps(yw + 48, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s3, z)), f));\n"
     "}\n"
-    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < 4, i < 64 (those past\n"
-    " * np, a multiple of 16, may be left out): 16 sums in registers (channel a..d, pixels 16 i..16 i + 15) */\n"
+    "/* yw[j PC + i] = (sum over k < KP of col(k, i) w(c0 + j, k)) * scale[c0 + j], j < nc <= 4, i < 64 (those\n"
+    " * past np, a multiple of 16, and j >= nc may be left out; pos: no column byte is negative, which the AVX2\n"
+    " * branch uses): 16 sums in registers (channel a..d, pixels 16 i..16 i + 15) */\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
-    "                      float *restrict yw) {\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long nc,\n"
+    "                      long np, int pos, float *restrict yw) {\n"
     "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
-    "    (void)np;\n"
+    "    (void)nc, (void)np, (void)pos;\n"
     "    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;\n"
     "    __m512i c0s = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;\n"
     "    for (long k = 0; k < KP; k += 4) {\n"
@@ -304,7 +356,6 @@ static const char *const conv_vnni =
 
 static const char *const conv_avx2 =
     "/* convolutions: the input's bytes q as they are (s8) */\n"
-    "static const uint32_t nnc_col_flip = 0;\n"
     "/* the broadcast quad of weights k..k+3 of channel j of the 16-block at wb */\n"
     "static inline __m256i nnc_wq4(const int8_t *wb, long k, int j) {\n"
     "    int32_t q;\n"
@@ -316,12 +367,63 @@ static const char *const conv_avx2 =
     "    _mm256_storeu_ps(yw, _mm256_mul_ps(_mm256_cvtepi32_ps(s0), f));\n"
     "    _mm256_storeu_ps(yw + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(s1), f));\n"
     "}\n"
+    "/* nnc_col8 as in the other branches (no flip; n a multiple of 32, as the kernels' n64 is), 32 pixels at\n"
+    " * a time: 1 when no byte read is negative */\n"
+    "static int nnc_col8(const int8_t *q, const long *o, long n, uint32_t *restrict col) {\n"
+    "    const int8_t *a = q + o[0], *b = q + o[1], *c = q + o[2], *d = q + o[3];\n"
+    "    __m256i any = _mm256_setzero_si256();\n"
+    "    for (long i = 0; i < n; i += 32) {\n"
+    "        const __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(a + i));\n"
+    "        const __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(b + i));\n"
+    "        const __m256i vc = _mm256_loadu_si256((const __m256i *)(const void *)(c + i));\n"
+    "        const __m256i vd = _mm256_loadu_si256((const __m256i *)(const void *)(d + i));\n"
+    "        const __m256i ab0 = _mm256_unpacklo_epi8(va, vb), ab1 = _mm256_unpackhi_epi8(va, vb);\n"
+    "        const __m256i cd0 = _mm256_unpacklo_epi8(vc, vd), cd1 = _mm256_unpackhi_epi8(vc, vd);\n"
+    "        const __m256i r0 = _mm256_unpacklo_epi16(ab0, cd0), r1 = _mm256_unpackhi_epi16(ab0, cd0);\n"
+    "        const __m256i r2 = _mm256_unpacklo_epi16(ab1, cd1), r3 = _mm256_unpackhi_epi16(ab1, cd1);\n"
+    "        __m256i *ci = (__m256i *)(void *)(col + i); /* in-lane unpacks: pixels 0-3 16-19, 4-7 20-23, ... */\n"
+    "        _mm256_storeu_si256(ci, _mm256_permute2x128_si256(r0, r1, 0x20));\n"
+    "        _mm256_storeu_si256(ci + 1, _mm256_permute2x128_si256(r2, r3, 0x20));\n"
+    "        _mm256_storeu_si256(ci + 2, _mm256_permute2x128_si256(r0, r1, 0x31));\n"
+    "        _mm256_storeu_si256(ci + 3, _mm256_permute2x128_si256(r2, r3, 0x31));\n"
+    "        any = _mm256_or_si256(any, _mm256_or_si256(_mm256_or_si256(va, vb), _mm256_or_si256(vc, vd)));\n"
+    "    }\n"
+    "    return !_mm256_movemask_epi8(any);\n"
+    "}\n"
+    "/* nnc_cdot8 where every column byte is in 0..127 (pos: nnc_col8 found no negative one): no vpsignb; 8\n"
+    " * pixels at a time, 4 sums in registers */\n"
+    "static void nnc_cdot8u(const uint32_t *restrict col, long PC, const int8_t *restrict wb,\n"
+    "                       const float *restrict scale, long KP, long c0, long nc, long np, float *restrict yw) {\n"
+    "    for (long h = 0; h < np; h += 8) {\n"
+    "        __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),\n"
+    "                        _mm256_setzero_si256()};\n"
+    "        const uint32_t *ck = col + h;\n"
+    "        if (nc > 2)\n"
+    "            for (long k = 0; k < KP; k += 4, ck += PC) {\n"
+    "                const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)ck);\n"
+    "                s[0] = nnc_dpu8(s[0], x, nnc_wq4(wb, k, 0)), s[1] = nnc_dpu8(s[1], x, nnc_wq4(wb, k, 1));\n"
+    "                s[2] = nnc_dpu8(s[2], x, nnc_wq4(wb, k, 2)), s[3] = nnc_dpu8(s[3], x, nnc_wq4(wb, k, 3));\n"
+    "            }\n"
+    "        else /* channels c0 and c0 + 1 only */\n"
+    "            for (long k = 0; k < KP; k += 4, ck += PC) {\n"
+    "                const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)ck);\n"
+    "                s[0] = nnc_dpu8(s[0], x, nnc_wq4(wb, k, 0)), s[1] = nnc_dpu8(s[1], x, nnc_wq4(wb, k, 1));\n"
+    "            }\n"
+    "        for (long j = 0; j < nc; j++)\n"
+    "            _mm256_storeu_ps(yw + j * PC + h,\n"
+    "                             _mm256_mul_ps(_mm256_cvtepi32_ps(s[j]), _mm256_set1_ps(scale[c0 + j])));\n"
+    "    }\n"
+    "}\n"
     "/* nnc_cdot8 as in the AVX-512 branch, 16 pixels at a time: 8 sums in registers */\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
-    "                      float *restrict yw) {\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long nc,\n"
+    "                      long np, int pos, float *restrict yw) {\n"
     "    const int8_t *wb = w + c0 / 16 * KP * 16 + c0 % 16 * 4;\n"
     "    (void)wsum;\n"
+    "    if (pos) {\n"
+    "        nnc_cdot8u(col, PC, wb, scale, KP, c0, nc, np, yw);\n"
+    "        return;\n"
+    "    }\n"
     "    for (long h = 0; h < np; h += 16) {\n"
     "        __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0, c0s = a0, c1 = a0, d0 = a0, d1 = a0;\n"
     "        for (long k = 0; k < KP; k += 4) {\n"
@@ -348,10 +450,10 @@ static const char *const conv_port =
     "/* convolutions: the input's bytes q as they are (s8) */\n"
     "static const uint32_t nnc_col_flip = 0;\n"
     "static void nnc_cdot8(const uint32_t *restrict col, long PC, const int8_t *restrict w,\n"
-    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long np,\n"
-    "                      float *restrict yw) {\n"
-    "    (void)wsum;\n"
-    "    for (long j = 0; j < 4; j++)\n"
+    "                      const int32_t *restrict wsum, const float *restrict scale, long KP, long c0, long nc,\n"
+    "                      long np, int pos, float *restrict yw) {\n"
+    "    (void)wsum, (void)pos;\n"
+    "    for (long j = 0; j < nc; j++)\n"
     "        for (long i = 0; i < np; i++) {\n"
     "            int32_t t = 0;\n"
     "            for (long k = 0; k < KP; k++) {\n"
@@ -362,30 +464,24 @@ static const char *const conv_port =
     "        }\n"
     "}\n";
 
-static const char *const conv_shared =
-    "\n"
-    "/* Convolutions of stride 1 over the padded plane q (row length Wp): output pixel (oh, ow) is \"wide\" pixel\n"
-    " * p = oh Wp + ow, whose input k sits at q[o(k) + p]. nnc_col8: col[i] = the bytes q[o[j] + i] (j < 4, in\n"
-    " * its 4 bytes from the lowest) ^ nnc_col_flip, for i < n */\n"
-    "static void nnc_col8(const int8_t *q, const long *o, long n, uint32_t *restrict col) {\n"
+/* nnc_col8 of the AVX-512 and portable branches */
+static const char *const conv_col8 =
+    "/* nnc_col8: col[i] = the bytes q[o[j] + i] (j < 4, in its 4 bytes from the lowest) ^ nnc_col_flip, for\n"
+    " * i < n; 0: the bytes' signs are not looked at (the AVX2 branch's returns 1 when none is negative) */\n"
+    "static int nnc_col8(const int8_t *q, const long *o, long n, uint32_t *restrict col) {\n"
     "    const uint8_t *a = (const uint8_t *)q + o[0], *b = (const uint8_t *)q + o[1];\n"
     "    const uint8_t *c = (const uint8_t *)q + o[2], *d = (const uint8_t *)q + o[3];\n"
     "    for (long i = 0; i < n; i++)\n"
     "        col[i] = ((uint32_t)a[i] | (uint32_t)b[i] << 8 | (uint32_t)c[i] << 16 | (uint32_t)d[i] << 24) ^\n"
     "                 nnc_col_flip;\n"
-    "}\n"
-    "/* the wide pixels p0 + i (i < n) of one output channel, yw[i], into its plane y (OW of each Wp a row) */\n"
-    "static void nnc_unwide(const float *restrict yw, long p0, long n, long Wp, long OW, float *restrict y) {\n"
-    "    long oh = p0 / Wp, ow = p0 % Wp;\n"
-    "    for (long i = 0; i < n;) {\n"
-    "        const long m = ow >= OW ? 0 : OW - ow < n - i ? OW - ow : n - i;\n"
-    "        const long step = Wp - ow < n - i ? Wp - ow : n - i;\n"
-    "        float *yr = y + oh * OW + ow;\n"
-    "        for (long t = 0; t < m; t++) yr[t] = yw[i + t];\n"
-    "        i += step, ow += step;\n"
-    "        if (ow == Wp) ow = 0, oh++;\n"
-    "    }\n"
+    "    return 0;\n"
     "}\n";
+
+static const char *const conv_shared =
+    "\n"
+    "/* Convolutions of stride 1 over the padded plane q (row length Wp): output pixel (oh, ow) is \"wide\" pixel\n"
+    " * p = oh Wp + ow, whose input k sits at q[o(k) + p]; nnc_col8 (in each branch above) gathers the columns,\n"
+    " * nnc_cdot8 multiplies them, and the kernel copies the OW of each Wp pixels into the output */\n";
 
 /* A conv2d of stride 1 with at most 512 products per output (64 pixels'
  * columns in 32 KiB) runs on wide pixels (quant_conv_wide). Its buffers:
@@ -408,11 +504,11 @@ void cgq_helpers(cg_ctx *cx) {
     int wide = any_conv_wide(cx);
     sb_puts(cx->c, helpers_quant);
     sb_puts(cx->c, helpers_vnni);
-    if (wide) sb_puts(cx->c, conv_vnni);
+    if (wide) sb_puts(cx->c, conv_vnni), sb_puts(cx->c, conv_col8);
     sb_puts(cx->c, helpers_avx2);
     if (wide) sb_puts(cx->c, conv_avx2);
     sb_puts(cx->c, helpers_portable);
-    if (wide) sb_puts(cx->c, conv_port);
+    if (wide) sb_puts(cx->c, conv_port), sb_puts(cx->c, conv_col8);
     sb_puts(cx->c, "#endif\n");
     if (wide) sb_puts(cx->c, conv_shared);
     sb_puts(cx->c, helpers_gemv);
@@ -565,9 +661,16 @@ static void conv_gather(cg_ctx *cx, const qconv *v, ll KP) {
     sb_puts(c, "                }\n");
 }
 
-/* Example b's input quantized into the middle of the zero plane q. */
+/* Example b's input quantized into the middle of the zero plane q (all of
+ * it without padding). */
 static void quant_plane(cg_ctx *cx, const ir_node *n, const qconv *v) {
     strbuf *c = cx->c;
+    if (v->P == 0) { /* the plane is the example's input as it lies: one call */
+        sb_printf(c, "        nnc_quant8(x0 + b * %lld, %lld, ", v->C * v->H * v->W, v->C * v->H * v->W);
+        print_float(c, 1 / input_scale(cx, n));
+        sb_puts(c, ", q);\n");
+        return;
+    }
     sb_printf(c, "        for (long r = 0; r < %lld; r++)\n", v->C * v->H);
     sb_printf(c, "            nnc_quant8(x0 + (b * %lld + r) * %lld, %lld, ", v->C * v->H, v->W, v->W);
     print_float(c, 1 / input_scale(cx, n));
@@ -595,20 +698,37 @@ static void quant_conv(cg_ctx *cx, const ir_node *n, const qdims *d, const char 
     cgk_tail(cx);
 }
 
-/* The offsets o[0..4) of inputs k..k+3 in the padded plane, plus p0 (a
- * padding k >= K reads any byte: its weight is 0). */
-static void wide_offsets(cg_ctx *cx, const qconv *v, ll K) {
+/* ok[k]: the offset of input k in the padded plane, for every k < KP,
+ * once per call (a padding k >= K reads any byte: its weight is 0). */
+static void wide_offsets(cg_ctx *cx, const qconv *v, ll K, ll KP) {
     strbuf *c = cx->c;
-    sb_puts(c, "                long o[4];\n                for (long j = 0; j < 4; j++)\n");
-    sb_printf(c, "                    o[j] = k + j >= %lld ? p0 : (k + j) / %lld * %lld + (k + j) %% %lld / %lld * %lld"
-                 " + (k + j) %% %lld * %lld + p0;\n", K, v->KH * v->KW, v->Hp * v->Wp, v->KH * v->KW, v->KW,
-              v->D * v->Wp, v->KW, v->D);
+    sb_printf(c, "    long ok[%lld];\n    for (long k = 0; k < %lld; k++)\n", KP, KP);
+    sb_printf(c, "        ok[k] = k >= %lld ? 0 : k / %lld * %lld + k %% %lld / %lld * %lld + k %% %lld * %lld;\n", K,
+              v->KH * v->KW, v->Hp * v->Wp, v->KH * v->KW, v->KW, v->D * v->Wp, v->KW, v->D);
+}
+
+/* Channels c0 + j of the wide pixels p0 .. p0 + n - 1 (yw + j PC) into
+ * their planes of y: the part of each row oh in the chunk, [a, e), less
+ * the Wp - OW pixels past its end; a whole row is one memcpy of a constant
+ * size (a few moves, not a call). */
+static void wide_store(cg_ctx *cx, const qconv *v, ll N, ll PC) {
+    strbuf *c = cx->c;
+    sb_printf(c, "                for (long j = 0; j < 4 && c0 + j < %lld; j++)\n", N);
+    sb_printf(c, "                    for (long oh = p0 / %lld; oh * %lld < p0 + n; oh++) {\n", v->Wp, v->Wp);
+    sb_printf(c, "                        const long r = oh * %lld, a = r > p0 ? r : p0;\n", v->Wp);
+    sb_printf(c, "                        const long e = r + %lld < p0 + n ? r + %lld : p0 + n;\n", v->OW, v->OW);
+    sb_printf(c, "                        float *yo = y + (b * %lld + c0 + j) * %lld + oh * %lld + a - r;\n", N,
+              v->OH * v->OW, v->OW);
+    sb_printf(c, "                        const float *yi = yw + j * %lld + a - p0;\n", PC);
+    sb_printf(c, "                        if (e - a == %lld) memcpy(yo, yi, sizeof(float) * %lld);\n", v->OW, v->OW);
+    sb_puts(c, "                        else if (a < e) memcpy(yo, yi, sizeof(float) * (size_t)(e - a));\n"
+               "                    }\n");
 }
 
 /* conv2d of stride 1: per example, the input quantized into the middle of
  * a zero plane; then PC wide pixels at a time: their columns (nnc_col8)
  * times 4 output channels' weights (nnc_cdot8), the pixels of the output
- * kept (nnc_unwide). */
+ * kept (wide_store). */
 static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const char *name) {
     qconv v = conv_of(cx, n);
     ll PW = v.OH * v.Wp, PC = 8192 / d->KP / 64 * 64, omax = (v.C - 1) * v.Hp * v.Wp + (v.KH - 1) * v.D * v.Wp;
@@ -618,21 +738,20 @@ static void quant_conv_wide(cg_ctx *cx, const ir_node *n, const qdims *d, const 
     sb_printf(c, "    int8_t q[%lld] = {0};\n    uint32_t col[%lld];\n    float yw[%lld];\n    (void)x1;\n",
               omax > v.C * v.Hp * v.Wp ? omax : v.C * v.Hp * v.Wp, d->KP / 4 * PC, 4 * PC);
     if (cgk_gemm_ws(cx, n)) sb_puts(c, "    (void)ws;\n");
+    wide_offsets(cx, &v, d->K, d->KP);
     sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", d->M);
     quant_plane(cx, n, &v);
     sb_printf(c, "        for (long p0 = 0; p0 < %lld; p0 += %lld) {\n", PW, PC);
     sb_printf(c, "            const long n = %lld - p0 < %lld ? %lld - p0 : %lld;\n", PW, PC, PW, PC);
     sb_puts(c, "            const long n16 = (n + 15) / 16 * 16, n64 = (n + 63) / 64 * 64;\n");
-    sb_printf(c, "            for (long k = 0; k < %lld; k += 4) {\n", d->KP);
-    wide_offsets(cx, &v, d->K);
-    sb_printf(c, "                nnc_col8(q, o, n64, col + k / 4 * %lld);\n            }\n", PC);
+    sb_printf(c, "            int pos = 1;\n            for (long k = 0; k < %lld; k += 4) {\n", d->KP);
+    sb_puts(c, "                const long o[4] = {ok[k] + p0, ok[k + 1] + p0, ok[k + 2] + p0, ok[k + 3] + p0};\n");
+    sb_printf(c, "                pos &= nnc_col8(q, o, n64, col + k / 4 * %lld);\n            }\n", PC);
     sb_printf(c, "            for (long c0 = 0; c0 < %lld; c0 += 4) {\n", d->N);
     sb_printf(c, "                for (long i = 0; i < n64; i += 64)\n                    nnc_cdot8(col + i, %lld, "
-                 "%s_wq, %s_wsum, %s_scale, %lld, c0, n16 - i < 64 ? n16 - i : 64, yw + i);\n", PC, name, name, name,
-              d->KP);
-    sb_printf(c, "                for (long j = 0; j < 4 && c0 + j < %lld; j++)\n", d->N);
-    sb_printf(c, "                    nnc_unwide(yw + j * %lld, p0, n, %lld, %lld, y + (b * %lld + c0 + j) * %lld);\n",
-              PC, v.Wp, v.OW, d->N, v.OH * v.OW);
+                 "%s_wq, %s_wsum, %s_scale, %lld, c0, %lld - c0 < 4 ? %lld - c0 : 4, n16 - i < 64 ? n16 - i : 64, pos, "
+                 "yw + i);\n", PC, name, name, name, d->KP, d->N, d->N);
+    wide_store(cx, &v, d->N, PC);
     sb_puts(c, "            }\n        }\n    }\n");
     cgk_tail(cx);
 }

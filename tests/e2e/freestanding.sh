@@ -8,7 +8,7 @@
 # nothing but memcpy, memset and the libm functions of its ops (sqrtf for
 # batch norm); tests/e2e/freestanding.c gives the same
 # output bytes against it as against the hosted --weights build with
-# libnnrt.a on the portable GEMM (NNRT_ISA=c: the same kernels, the
+# libnnrt.a on the portable GEMM (linked with nnrt_isa_c.o: the same kernels, the
 # workspace in the block instead of the stack); and scripts/stack-usage.py
 # reports the forward pass's stack high-water mark (-fcallgraph-info=su),
 # which the estimate of --stats (the largest local arrays of a kernel +
@@ -38,8 +38,8 @@ for mb in lenet:1 lenet:16 digits_mlp: resnet_tiny:2; do
         [ -z "${extra% }" ] || { ok=0; echo "undefined beyond memcpy, memset and libm: $extra" >>$log; }
     else ok=0; fi
     [ $ok = 1 ] && gcc $CFLAGS99 -I$F/fs tests/e2e/freestanding.c $F/fs/net.gcc.o $CORE -lm -o $F/fs/run 2>>$log &&
-        gcc $CFLAGS99 -I$F/emb tests/e2e/freestanding.c $F/emb/net.c $NNRT -lm -o $F/emb/run 2>>$log &&
-        $F/fs/run >$F/fs.out 2>>$log && NNRT_ISA=c $F/emb/run >$F/emb.out 2>>$log || ok=0
+        gcc $CFLAGS99 -I$F/emb tests/e2e/freestanding.c $F/emb/net.c $(dirname "$NNRT")/nnrt_isa_c.o $NNRT -lm \
+            -o $F/emb/run 2>>$log && $F/fs/run >$F/fs.out 2>>$log && $F/emb/run >$F/emb.out 2>>$log || ok=0
     [ $ok = 1 ] && ! cmp -s $F/fs.out $F/emb.out && { ok=0; echo "outputs differ" >>$log; }
     ws=$(sed -n 's/.* holds \([0-9]*\) bytes of GEMM workspace.*/\1/p' $F/fs/net.h)
     stack=

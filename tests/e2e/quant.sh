@@ -1,8 +1,9 @@
 # tests/e2e/quant.sh — sourced by tests/e2e/run.sh (uses its NNC, NNRT, T,
 # CFLAGS99, expect, pass and fail): --quantize int8 (codegen/c/k_quant.c).
 #
-# For the digits MLP and tests/e2e/qconv.nn (convolutions with padding,
-# stride and dilation), each trained 10 epochs on the UCI digits: the
+# For the digits MLP, tests/e2e/qconv.nn (convolutions with padding,
+# stride and dilation) and tests/e2e/qsigned.nn (negative inputs to int8
+# layers), each trained 10 epochs on the UCI digits: the
 # trainer built with --main --quantize int8 calibrates on the training
 # digits (calibrate), nnc builds the f32 and the int8 inference code
 # (--weights, --calibrate), and tests/e2e/quant_probs.c prints the outputs
@@ -15,7 +16,7 @@
 #     lost against f32 (SKIP without numpy);
 #   - every branch compiles warning-free under gcc and clang;
 #   - the int8 object's const data is smaller than the f32 one's by at
-#     least 60% (qconv, whose small layers pad most: 50%) of the f32 bytes
+#     least 60% (qconv and qsigned, whose small layers pad most: 50%) of the f32 bytes
 #     of the weights held in int8 (no f32 copy of them);
 #   - the errors of bad options and bad calibration files.
 Q=$T/quant
@@ -70,7 +71,7 @@ quant_size() {
 builds="-DNNC_NO_VECTOR_EXT -march=native"
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && builds="$builds -march=x86-64-v3"
 [ "$(uname -m)" = x86_64 ] || builds="-DNNC_NO_VECTOR_EXT"
-for m in digits_mlp qconv; do
+for m in digits_mlp qconv qsigned; do
     nn=examples/$m.nn
     [ -f $nn ] || nn=tests/e2e/$m.nn
     if ! quant_model $m $nn >$Q/$m.log 2>&1; then
@@ -79,7 +80,7 @@ for m in digits_mlp qconv; do
         continue
     fi
     quant_isa $m
-    quant_size $m $([ $m = qconv ] && echo 50 || echo 60)
+    quant_size $m $([ $m = digits_mlp ] && echo 60 || echo 50)
     if ! $QPY -c "import numpy" 2>/dev/null; then
         echo "SKIP e2e $m int8 reference: no numpy for $QPY"
     elif $QPY tests/e2e/quant_ref.py $m $Q/$m/w.safetensors $Q/$m/calib.safetensors $DIG/digits_test.csv 0.0625 \

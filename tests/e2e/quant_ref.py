@@ -4,7 +4,8 @@ for tests/e2e/quant.sh, on the UCI digits:
 
     quant_ref.py MODEL WEIGHTS CALIB DATA SCALE INT8_PROBS F32_PROBS
 
-MODEL is digits_mlp (examples/) or qconv (tests/e2e/qconv.nn); the *_PROBS
+MODEL is digits_mlp (examples/), qconv (tests/e2e/qconv.nn) or qsigned
+(tests/e2e/qsigned.nn: negative inputs to int8 layers); the *_PROBS
 files are tests/e2e/quant_probs.c's output (C99 %a) of the int8 and the f32
 --weights builds. Checked, with numpy:
 
@@ -133,6 +134,9 @@ def forward(model, L, x):
         h = relu(L.dense(h, "h.2"))
         return L.dense(h, "logits")
     img = x.reshape(-1, 1, 8, 8)
+    if model == "qsigned":
+        c2 = maxpool2(L.conv(L.conv(img, "c1", 1, 1, 1), "c2", 1, 1, 1))
+        return L.dense(c2.reshape(c2.shape[0], -1), "logits")
     c1 = maxpool2(relu(L.conv(img, "c1", 1, 1, 1)))
     c2 = relu(L.conv(c1, "c2", 2, 2, 2))
     return L.dense(c2.reshape(c2.shape[0], -1), "logits")

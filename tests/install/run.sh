@@ -4,7 +4,7 @@
 # examples/xor.nn: a CMake project (find_package(nnc) + nnc_add_model) and a
 # Makefile project (pkg-config --cflags --libs nnc, the shared libnnrt);
 # libnnrt_core.a (nnc-core.pc, nnc::nnrt_core: a --freestanding model) and
-# nnrt_png.o (nnc-png.pc, nnc::nnrt_png: a PNG written);
+# nnrt_png.o (nnc-png.pc, nnc::nnrt_png: a PNG written); nnrt_isa_*.o;
 # the soname, the man page against `nnc --help`, the generated code's
 # version check, nnc leaving unchanged outputs untouched, nnc run from the
 # installed layout, and make uninstall.
@@ -28,7 +28,9 @@ for f in bin/nnc lib/libnnrt.a lib/libnnrt.so lib/pkgconfig/nnc.pc lib/cmake/nnc
     lib/cmake/nnc/nncConfigVersion.cmake include/nnc/nnrt.h include/nnc/nnrt_gemm.h share/man/man1/nnc.1; do
     [ -e $P/$f ] || missing="$missing $f"
 done
-for f in lib/libnnrt_core.a lib/pkgconfig/nnc-core.pc; do [ -e $P/$f ] || missing="$missing $f"; done
+for f in lib/libnnrt_core.a lib/pkgconfig/nnc-core.pc lib/nnrt_isa_avx512.o lib/nnrt_isa_avx2.o lib/nnrt_isa_c.o; do
+    [ -e $P/$f ] || missing="$missing $f"
+done
 if [ -f build/nnrt_png.o ]; then
     for f in lib/nnrt_png.o include/nnc/nnrt_png.h lib/pkgconfig/nnc-png.pc; do
         [ -e $P/$f ] || missing="$missing $f"

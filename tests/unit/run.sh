@@ -30,7 +30,8 @@ build test_files $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/
     $LIBS -o $B/test_files && run test_files
 build test_augment $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_augment.c build/libnnrt.a \
     $LIBS -o $B/test_augment && run test_augment
-# the GEMM of libnnrt.a on each path this CPU has, forced by NNRT_ISA (runtime/gemm_dispatch.c); the
+# the GEMM of libnnrt.a on each path this CPU has, forced by linking build/nnrt_isa_ISA.o
+# (runtime/isa/nnrt_isa.c, read by runtime/gemm_dispatch.c); the
 # OpenMP split (same bits on 1, 2, 3 threads) with runtime/gemm.c built here for this CPU and -fopenmp
 cpu_has() { for f in "$@"; do grep -qw "$f" /proc/cpuinfo 2>/dev/null || return 1; done; }
 if build test_gemm $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c build/libnnrt.a $LIBS \
@@ -43,10 +44,8 @@ if build test_gemm $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/uni
         c) need="" ;;
         esac
         if ! cpu_has $need; then echo "SKIP test_gemm_$isa: this CPU lacks some of: $need"; continue; fi
-        cp $B/test_gemm $B/test_gemm_$isa
-        export NNRT_ISA=$isa
-        run test_gemm_$isa
-        unset NNRT_ISA
+        build test_gemm_$isa $CC -std=c99 $W -D_POSIX_C_SOURCE=200809L -Iruntime tests/unit/test_gemm.c \
+            build/nnrt_isa_$isa.o build/libnnrt.a $LIBS -o $B/test_gemm_$isa && run test_gemm_$isa
     done
 fi
 # the portable libnnrt: no AVX instruction outside the GEMM builds that gemm_dispatch.c guards
