@@ -499,6 +499,11 @@ typedef struct nnrt_model_desc {
     int n_objectives;
     const char *const *objective_names;
     double (*objective_loss)(void *m, int k);
+    /* overlap (--overlap): forward_backward calls fn(ctx, lo) each time the
+     * gradients [lo, n) of grads are final (lo only decreases within a pass;
+     * no later kernel touches them); fn NULL turns it off. NULL: the model
+     * cannot (the whole buffer is then final when forward_backward returns) */
+    int (*set_grad_ready)(void *m, void (*fn)(void *ctx, size_t lo), void *ctx);
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after
