@@ -125,7 +125,8 @@ static void print_help_dist(void)
            "                   optimizer state (gradients reduce-scattered, parameters\n"
            "                   all-gathered): ZeRO stage 1; the same parameters as without\n"
            "  --bucket-mb X    all-reduce the gradients in buckets of X MB (> 0), started\n"
-           "                   together, each updated as soon as it is reduced\n"
+           "                   together, each updated as soon as it is reduced (with\n"
+           "                   --shard-optimizer: reduce-scattered by buckets)\n"
            "  --overlap        with --bucket-mb: start each bucket's all-reduce during the\n"
            "                   backward pass, as soon as its gradients are final\n");
 }

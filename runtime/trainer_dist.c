@@ -17,7 +17,8 @@
  * last layer first, so the buckets start (and are waited for and updated)
  * from the end of the buffer; with clipping all are waited for first. The
  * norm is summed in buffer order either way. --shard-optimizer (ZeRO stage
- * 1): the gradients are reduce-scattered, each rank updates its slice
+ * 1): the gradients are reduce-scattered (with --bucket-mb bucket by
+ * bucket, each started as above), each rank updates its slice
  * (nnrt_dist_slice) of the parameters and the optimizer state, then the
  * parameters are all-gathered;
  * the global norm is summed along the ranks in order (chain), so that both
@@ -94,9 +95,6 @@ static int dist_options(ctx *c)
     double mb = b ? strtod(b, &end) : 0;
     if (b && (end == b || *end || !(mb > 0 && mb < 1e6)))
         return nnrti_tr_fail(c, EXIT_USAGE, "--bucket-mb '%s' is not a number of megabytes in (0, 1e6)", b);
-    if (b && c->o.raw[O_SHARD_OPTIMIZER])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--bucket-mb and --shard-optimizer cannot be combined yet (the sharded "
-                             "step is one reduce-scatter)");
     if (c->o.raw[O_OVERLAP] && !b)
         return nnrti_tr_fail(c, EXIT_USAGE, "--overlap needs --bucket-mb X (the buckets it starts during the backward "
                              "pass)");
@@ -150,6 +148,8 @@ static int rank_pass(ctx *c, double *loss)
     return rc ? nnrti_tr_model_fail(c, "forward_backward") : 0;
 }
 
+static int sharded_update(ctx *c, size_t n);
+
 /* One step's buckets: bucket k is elements [k * c->bucket, ...) of g,
  * req[k] its all-reduce in flight (NULL when not started or waited for). */
 typedef struct buckets {
@@ -181,17 +181,21 @@ static int wait_from(buckets *b, size_t from, size_t to)
     return rc;
 }
 
-/* Starts bucket k's all-reduce. */
+/* Starts bucket k's all-reduce (sharded: its reduce-scatter). */
 static int start_one(buckets *b, size_t k)
 {
     ctx *c = b->c;
+    const nnrt_dist *t = c->dist;
     char msg[sizeof c->err.msg - 64];
-    size_t lo = k * c->bucket;
+    size_t lo = k * c->bucket, hi = bucket_hi(b, k);
+    int rc;
     msg[0] = 0;
-    if (c->dist->iallreduce_mean(c->dist->comm, b->g + lo * esize(c), bucket_hi(b, k) - lo, c->d->dtype, &b->req[k],
-                                 msg, sizeof msg) != 0)
-        return dist_fail(c, "starting a gradient bucket's all-reduce", msg);
-    return 0;
+    if (c->shard)
+        rc = t->ireduce_scatter_mean(t->comm, b->g, b->n, lo, hi, c->d->dtype, &b->req[k], msg, sizeof msg);
+    else
+        rc = t->iallreduce_mean(t->comm, b->g + lo * esize(c), hi - lo, c->d->dtype, &b->req[k], msg, sizeof msg);
+    return rc ? dist_fail(c, c->shard ? "starting a gradient bucket's reduce-scatter"
+                                      : "starting a gradient bucket's all-reduce", msg) : 0;
 }
 
 /* --overlap: starts the buckets not yet started that lie in [lo, n), the
@@ -249,6 +253,13 @@ static int update_buckets(buckets *b)
     return d->update_end(c->m, norm) ? nnrti_tr_model_fail(c, "update_end") : 0;
 }
 
+/* Sharded: every bucket's slice reduced, then this rank's update. */
+static int sharded_buckets(buckets *b)
+{
+    int rc = wait_from(b, 0, b->nb);
+    return rc ? rc : sharded_update(b->c, b->n);
+}
+
 /* The pass (--overlap: buckets start as the backward pass finishes them),
  * every bucket started, the loss averaged, each bucket updated. */
 static int bucketed_step(ctx *c, double *loss)
@@ -270,8 +281,10 @@ static int bucketed_step(ctx *c, double *loss)
         start_from(&b, 0), rc = b.rc;
     for (size_t k = 0; rc == 0 && !c->overlap && k < b.nb; k++)
         rc = start_one(&b, k);
-    if (rc == 0 && (rc = mean(c, loss, 1, NNRT_F64, "loss")) == 0 && isfinite(*loss))
-        rc = update_buckets(&b); /* not finite: as train_step, nothing is updated and the caller stops */
+    if (rc == 0)
+        rc = mean(c, loss, 1, NNRT_F64, "loss");
+    if (rc == 0 && isfinite(*loss)) /* not finite: as train_step, nothing is updated and the caller stops */
+        rc = c->shard ? sharded_buckets(&b) : update_buckets(&b);
     w = wait_from(&b, 0, b.nb);
     free(b.req);
     return rc ? rc : w;
@@ -446,10 +459,11 @@ static int dist_can(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot shard its optimizer (no update_range)", d->name);
     if (c->shard && (!t->reduce_scatter_mean || !t->allgather || !t->chain))
         return nnrti_tr_fail(c, EXIT_RUNTIME, "--shard-optimizer: the transport has no reduce-scatter and gather");
-    if (c->bucket && !upd)
+    if (c->bucket && !c->shard && !upd)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot update by buckets (no update_range)", d->name);
-    if (c->bucket && (!t->iallreduce_mean || !t->wait))
-        return nnrti_tr_fail(c, EXIT_RUNTIME, "--bucket-mb: the transport has no non-blocking all-reduce");
+    if (c->bucket && (!t->iallreduce_mean || !t->wait || (c->shard && !t->ireduce_scatter_mean)))
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "--bucket-mb: the transport has no non-blocking all-reduce%s",
+                             c->shard ? " or reduce-scatter" : "");
     if (c->overlap && !d->set_grad_ready)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot start buckets during its backward pass (--overlap: it "
                              "has no set_grad_ready)", d->name);

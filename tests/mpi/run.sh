@@ -8,7 +8,8 @@
 # masks differ across ranks;
 # two 2-rank runs give the same bits; a rank that
 # fails, is killed or stops answering ends the job within 30 s with a message.
-# --overlap (buckets started by the model's grad_ready hook during the backward pass) gives the same bits too;
+# --overlap (buckets started by the model's grad_ready hook during the backward pass) gives the same bits too,
+# also with --shard-optimizer (a reduce-scatter per bucket);
 # the hook itself (tests/mpi/grad_ready.c, no MPI needed) reports only tails no later kernel writes.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
 cd "$(dirname "$0")/../.." || exit 2
@@ -109,10 +110,11 @@ if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
 fi
 # --shard-optimizer (reduce-scatter, each rank its slice, all-gather) and --bucket-mb (MPI_Iallreduce per bucket):
 # the bits of the whole-buffer update on 2 ranks (a + b is b + a, so every collective sums alike)
-same() { # NAME BINARY ARGS...: the run with --shard-optimizer, --bucket-mb 0.01 (--overlap) against the plain one
+same() { # NAME BINARY ARGS...: with --shard-optimizer, --bucket-mb 0.01 (--overlap) and both against the plain run
     n=$1 b=$2; shift 2
     $MPIRUN $b "$@" --save $T/$n.u.st --log $T/$n.u.csv >/dev/null 2>&1 || fail "$n: plain run"
-    for v in "shard:--shard-optimizer" "bucket:--bucket-mb 0.01" "overlap:--bucket-mb 0.01 --overlap"; do
+    for v in "shard:--shard-optimizer" "bucket:--bucket-mb 0.01" "overlap:--bucket-mb 0.01 --overlap" \
+        "shover:--shard-optimizer --bucket-mb 0.01 --overlap"; do
         $MPIRUN $b "$@" ${v#*:} --save $T/$n.${v%%:*}.st --log $T/$n.${v%%:*}.csv >$T/$n.${v%%:*}.out 2>&1
         [ -s $T/$n.u.st ] && cmp -s $T/$n.u.st $T/$n.${v%%:*}.st &&
             [ "$(cut -d, -f1-9 $T/$n.u.csv)" = "$(cut -d, -f1-9 $T/$n.${v%%:*}.csv)" ] &&
