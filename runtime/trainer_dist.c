@@ -483,8 +483,8 @@ int nnrti_tr_dist_start(ctx *c)
     nnrti_tr_dist_release(c);
     in = state_mb(c, &all);
     printf("%d ranks%s%s%s: per rank %.2f MB parameters + %.2f MB gradients + optimizer state ", N,
-           c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "", c->overlap ? " overlapped" : "", (double)(n * e) / 1e6,
-           (double)(n * e) / 1e6);
+           c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "", c->overlap ? " overlapped" : "",
+           (double)(n * e) / 1e6, (double)(n * e) / 1e6);
     if (in >= 0)
         printf("%.2f MB in memory of %.2f MB", in, all);
     else

@@ -46,8 +46,8 @@ void cg_c_dist_protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "int %s_set_grad_ready(%s *m, void (*fn)(void *ctx, size_t lo), void *ctx);\n", P, P);
 }
 
-/* The last step of schedule s that reads or writes node id's buffer into
- * last[i] of the parameter i whose gradient slot holds it. */
+/* Step t of the training schedule reads or writes node id: last[i] = t
+ * for each parameter i whose gradient slot id's buffer meets. */
 static void touch(cg_ctx *cx, int id, int t, int *last) {
     const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
     if (mp->region[id] != MEM_GRAD) return;
