@@ -5,7 +5,8 @@
 # ranks it counts the examples of all ranks) and the bytes one all-reduce
 # moves (PARAM_ELEMS * 4). 2 ranks run at the same per-rank batch B (global
 # 2B) and at B/2 (the global batch of 1 rank); 2 ranks also with the sharded
-# optimizer and with buckets of 0.25 MB. Usage: sh bench/mpi.sh [STEPS ["MODELS"]]
+# optimizer and with buckets of 0.25 MB, started after the backward pass
+# and (--overlap) during it. Usage: sh bench/mpi.sh [STEPS ["MODELS"]]
 # (MODELS: the names to run, default "mlp lenet tiny_gpt")
 cd "$(dirname "$0")/.." || exit 2
 command -v mpicc >/dev/null 2>&1 || { echo "bench/mpi.sh: mpicc not found (libopenmpi-dev)"; exit 1; }
@@ -24,7 +25,8 @@ one() {
             -o $T/$name$b || exit 1
     elems=$(sed -n 's/^#define [A-Z0-9_]*_PARAM_ELEMS \([0-9]*\).*/\1/p' $T/$name$b.h)
     for run in "1 rank, 2 threads:2:1:" "1 rank, 1 thread:1:1:" "2 ranks, 1 thread each:1:2:" \
-        "2 ranks, --shard-optimizer:1:2:--shard-optimizer" "2 ranks, --bucket-mb 0.25:1:2:--bucket-mb 0.25"; do
+        "2 ranks, --shard-optimizer:1:2:--shard-optimizer" "2 ranks, --bucket-mb 0.25:1:2:--bucket-mb 0.25" \
+        "2 ranks, ... --overlap:1:2:--bucket-mb 0.25 --overlap"; do
         label=${run%%:*} rest=${run#*:} extra=${run##*:}
         rest=${rest%:*}
         if [ "${rest#*:}" = 2 ]; then

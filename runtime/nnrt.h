@@ -499,6 +499,11 @@ typedef struct nnrt_model_desc {
     int n_objectives;
     const char *const *objective_names;
     double (*objective_loss)(void *m, int k);
+    /* overlap (--overlap): forward_backward calls fn(ctx, lo) each time the
+     * gradients [lo, n) of grads are final (lo only decreases within a pass;
+     * no later kernel touches them); fn NULL turns it off. NULL: the model
+     * cannot (the whole buffer is then final when forward_backward returns) */
+    int (*set_grad_ready)(void *m, void (*fn)(void *ctx, size_t lo), void *ctx);
 } nnrt_model_desc;
 
 /* Data-parallel training across `size` replicas (nnrt_main_dist): after
@@ -526,6 +531,11 @@ typedef struct nnrt_dist {
     int (*allgather)(void *comm, void *buf, size_t n, int dtype, int root, char *msg, size_t cap);
     int (*chain)(void *comm, double *acc, double (*f)(void *arg, double acc), void *arg, char *msg, size_t cap);
     int device; /* 1: allreduce_mean also takes device pointers (NCCL) */
+    /* Optional (NULL: --shard-optimizer with --bucket-mb refuses): starts
+     * reduce_scatter_mean on elements [lo, hi) of buf (n in all) and sets
+     * *req; after wait(req) this rank's slice of [lo, hi) holds the mean. */
+    int (*ireduce_scatter_mean)(void *comm, void *buf, size_t n, size_t lo, size_t hi, int dtype, void **req,
+                                char *msg, size_t cap);
 } nnrt_dist;
 /* Rank `rank`'s slice [lo, hi) of n elements shared by `size` ranks:
  * n * rank / size rounded down to a multiple of 16; the last ends at n. */

@@ -45,7 +45,7 @@ enum {
     O_COUNT, O_ALLOW_NONFINITE, O_CHECKPOINT, O_AUGMENT,
     O_PATIENCE, O_MIN_DELTA, O_MONITOR, O_SPLIT, O_TEST, O_TEST_LABELS, O_LOG, O_LOG_EVERY, O_PLOT,
     O_SCHEDULE, O_CLIP_NORM, O_CLIP_VALUE, O_INIT_FROM, O_INIT_MAP, O_SHARD_OPTIMIZER, O_BUCKET_MB, O_CLASSES,
-    O_DATA_FOR,
+    O_DATA_FOR, O_OVERLAP,
     O_COUNT_
 };
 
@@ -164,6 +164,7 @@ typedef struct ctx {
     watch w;          /* across epochs (--log, --plot, --patience) */
     size_t bucket;    /* --bucket-mb as elements per all-reduce, 0 for one (trainer_dist.c) */
     int shard;        /* --shard-optimizer on several ranks */
+    int overlap;      /* --overlap on several ranks: buckets start during the backward pass */
     int gather_ckpt;  /* sharded with --checkpoint: every rank takes part in the save */
     double obj_sum[NNRTI_MAX_OBJECTIVES]; /* several objectives: this epoch's sum of each one's loss */
     nnrt_err err;     /* the message of the failure being returned */

@@ -65,6 +65,7 @@ static const struct optdef {
     {"bucket-mb", CMD_TRAIN, 0},
     {"classes", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
     {"data-for", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, 0},
+    {"overlap", CMD_TRAIN, 1},
 };
 
 void nnrti_tr_print_usage(FILE *f, const char *prog)
@@ -124,7 +125,10 @@ static void print_help_dist(void)
            "                   optimizer state (gradients reduce-scattered, parameters\n"
            "                   all-gathered): ZeRO stage 1; the same parameters as without\n"
            "  --bucket-mb X    all-reduce the gradients in buckets of X MB (> 0), started\n"
-           "                   together, each updated as soon as it is reduced\n");
+           "                   together, each updated as soon as it is reduced (with\n"
+           "                   --shard-optimizer: reduce-scattered by buckets)\n"
+           "  --overlap        with --bucket-mb: start each bucket's all-reduce during the\n"
+           "                   backward pass, as soon as its gradients are final\n");
 }
 
 /* --help for early stopping, held-out scoring and the logs. */

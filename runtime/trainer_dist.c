@@ -10,9 +10,17 @@
  * (iallreduce_mean) before the first is waited for; bucket k is updated
  * (the model's update_range) as soon as it is reduced, while the later ones
  * are still on their way (with --clip-norm every bucket is waited for first:
- * the norm needs them all). --shard-optimizer (ZeRO stage 1): the gradients
- * are reduce-scattered, each rank updates its slice (nnrt_dist_slice) of the
- * parameters and the optimizer state, then the parameters are all-gathered;
+ * the norm needs them all). --overlap (with --bucket-mb): the model's
+ * set_grad_ready hook starts each bucket during forward_backward as soon as
+ * the backward pass has finished the tail of the buffer that holds it; the
+ * parameters lie in declaration order and the backward pass finishes them
+ * last layer first, so the buckets start (and are waited for and updated)
+ * from the end of the buffer; with clipping all are waited for first. The
+ * norm is summed in buffer order either way. --shard-optimizer (ZeRO stage
+ * 1): the gradients are reduce-scattered (with --bucket-mb bucket by
+ * bucket, each started as above), each rank updates its slice
+ * (nnrt_dist_slice) of the parameters and the optimizer state, then the
+ * parameters are all-gathered;
  * the global norm is summed along the ranks in order (chain), so that both
  * give the bits of the whole-buffer update. Dropout: rank r's training pass
  * k draws with counter k * N + r (the model's counter stays k). On Linux
@@ -87,9 +95,9 @@ static int dist_options(ctx *c)
     double mb = b ? strtod(b, &end) : 0;
     if (b && (end == b || *end || !(mb > 0 && mb < 1e6)))
         return nnrti_tr_fail(c, EXIT_USAGE, "--bucket-mb '%s' is not a number of megabytes in (0, 1e6)", b);
-    if (b && c->o.raw[O_SHARD_OPTIMIZER])
-        return nnrti_tr_fail(c, EXIT_USAGE, "--bucket-mb and --shard-optimizer cannot be combined yet (the sharded "
-                             "step is one reduce-scatter)");
+    if (c->o.raw[O_OVERLAP] && !b)
+        return nnrti_tr_fail(c, EXIT_USAGE, "--overlap needs --bucket-mb X (the buckets it starts during the backward "
+                             "pass)");
     c->bucket = b ? (size_t)(mb * 1048576.0 / (c->d->dtype == NNRT_F64 ? 8 : 4)) : 0;
     if (b && c->bucket == 0)
         c->bucket = 1;
@@ -110,6 +118,7 @@ int nnrti_tr_dist_check(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s keeps its gradients on the GPU: several ranks need NCCL (build "
                              "with -DNNRT_NCCL and libnnrt_nccl.a)", d->name);
     c->shard = c->o.raw[O_SHARD_OPTIMIZER] != NULL;
+    c->overlap = c->o.raw[O_OVERLAP] != NULL;
     c->gather_ckpt = c->shard && c->o.raw[O_CHECKPOINT];
     if (c->dist->rank != 0) {
         c->o.raw[O_SAVE] = NULL;
@@ -139,87 +148,146 @@ static int rank_pass(ctx *c, double *loss)
     return rc ? nnrti_tr_model_fail(c, "forward_backward") : 0;
 }
 
-/* Waits for the buckets [from, nb) to end. */
-static int wait_from(ctx *c, void **req, size_t from, size_t nb)
+static int sharded_update(ctx *c, size_t n);
+
+/* One step's buckets: bucket k is elements [k * c->bucket, ...) of g,
+ * req[k] its all-reduce in flight (NULL when not started or waited for). */
+typedef struct buckets {
+    ctx *c;
+    char *g;
+    size_t n, nb;
+    size_t next; /* --overlap: buckets [next, nb) were started */
+    void **req;
+    int rc;      /* a failure to start one inside the backward pass */
+} buckets;
+
+static size_t bucket_hi(const buckets *b, size_t k)
 {
+    return (k + 1) * b->c->bucket < b->n ? (k + 1) * b->c->bucket : b->n;
+}
+
+/* Waits for the buckets [from, to) to end. */
+static int wait_from(buckets *b, size_t from, size_t to)
+{
+    ctx *c = b->c;
     char msg[sizeof c->err.msg - 64];
     int rc = 0;
-    for (size_t k = from; k < nb; k++) {
+    for (size_t k = from; k < to; k++) {
         msg[0] = 0;
-        if (req[k] && c->dist->wait(c->dist->comm, req[k], msg, sizeof msg) != 0 && rc == 0)
+        if (b->req[k] && c->dist->wait(c->dist->comm, b->req[k], msg, sizeof msg) != 0 && rc == 0)
             rc = dist_fail(c, "waiting for a gradient bucket", msg);
-        req[k] = NULL;
+        b->req[k] = NULL;
     }
     return rc;
 }
 
-/* Starts every bucket's all-reduce. */
-static int start_buckets(ctx *c, void *g, size_t n, void **req, size_t nb)
+/* Starts bucket k's all-reduce (sharded: its reduce-scatter). */
+static int start_one(buckets *b, size_t k)
 {
+    ctx *c = b->c;
+    const nnrt_dist *t = c->dist;
     char msg[sizeof c->err.msg - 64];
-    for (size_t k = 0; k < nb; k++) {
-        size_t lo = k * c->bucket, hi = lo + c->bucket < n ? lo + c->bucket : n;
-        msg[0] = 0;
-        if (c->dist->iallreduce_mean(c->dist->comm, (char *)g + lo * esize(c), hi - lo, c->d->dtype, &req[k], msg,
-                                     sizeof msg) != 0) {
-            wait_from(c, req, 0, k);
-            return dist_fail(c, "starting a gradient bucket's all-reduce", msg);
-        }
-    }
-    return 0;
+    size_t lo = k * c->bucket, hi = bucket_hi(b, k);
+    int rc;
+    msg[0] = 0;
+    if (c->shard)
+        rc = t->ireduce_scatter_mean(t->comm, b->g, b->n, lo, hi, c->d->dtype, &b->req[k], msg, sizeof msg);
+    else
+        rc = t->iallreduce_mean(t->comm, b->g + lo * esize(c), hi - lo, c->d->dtype, &b->req[k], msg, sizeof msg);
+    return rc ? dist_fail(c, c->shard ? "starting a gradient bucket's reduce-scatter"
+                                      : "starting a gradient bucket's all-reduce", msg) : 0;
 }
 
-/* The model's clip_norm (0 when it cannot say). */
-static double clip_norm(const ctx *c)
+/* --overlap: starts the buckets not yet started that lie in [lo, n), the
+ * last first (the model's grad_ready hook; once more with lo 0 after the
+ * pass). A failure is kept in b->rc and starts no more. */
+static void start_from(void *arg, size_t lo)
+{
+    buckets *b = arg;
+    while (b->rc == 0 && b->next > 0 && (b->next - 1) * b->c->bucket >= lo) {
+        b->next--;
+        b->rc = start_one(b, b->next);
+    }
+}
+
+/* The model's clipping: *norm the clip_norm; 0 if it clips nothing, 1 if
+ * it clips, -1 if it cannot say. */
+static int clipping(const ctx *c, double *norm)
 {
     nnrt_sched s;
-    return c->d->get_schedule && c->d->get_schedule(c->m, &s) == 0 ? s.clip_norm : 0;
+    *norm = 0;
+    if (!c->d->get_schedule || c->d->get_schedule(c->m, &s) != 0)
+        return -1;
+    *norm = s.clip_norm;
+    return s.clip_norm > 0 || s.clip_value > 0;
 }
 
-/* Bucket k updated as soon as it is reduced (all of them first when the
- * global norm clips); the norm summed bucket by bucket in order. */
-static int update_buckets(ctx *c, size_t n, void **req, size_t nb)
+/* Bucket k updated as soon as it is reduced, in the order they were
+ * started (the first first; --overlap: the last first), all of them first
+ * when the global norm clips (--overlap: when anything clips, since the
+ * update clips in place). The norm is summed in buffer order either way. */
+static int update_buckets(buckets *b)
 {
+    ctx *c = b->c;
     const nnrt_model_desc *d = c->d;
-    int all_first = clip_norm(c) > 0, rc = 0;
-    double ss = 0, norm = 0;
+    double ss = 0, norm = 0, limit;
+    int clip = clipping(c, &limit), all_first = limit > 0 || (c->overlap && clip != 0), rc = 0;
     if (all_first) {
-        if ((rc = wait_from(c, req, 0, nb)) != 0)
+        if ((rc = wait_from(b, 0, b->nb)) != 0)
             return rc;
-        norm = sqrt(d->grad_sumsq(c->m, 0, n, 0));
+        norm = sqrt(d->grad_sumsq(c->m, 0, b->n, 0));
     }
-    for (size_t k = 0; k < nb && rc == 0; k++) {
-        size_t lo = k * c->bucket, hi = lo + c->bucket < n ? lo + c->bucket : n;
-        if (!all_first && (rc = wait_from(c, req, k, k + 1)) != 0)
+    for (size_t i = 0; i < b->nb && rc == 0; i++) {
+        size_t k = c->overlap ? b->nb - 1 - i : i, lo = k * c->bucket, hi = bucket_hi(b, k);
+        if (!all_first && (rc = wait_from(b, k, k + 1)) != 0)
             break;
-        ss = d->grad_sumsq(c->m, lo, hi, ss);
+        if (!c->overlap)
+            ss = d->grad_sumsq(c->m, lo, hi, ss);
         if (d->update_range(c->m, lo, hi, norm))
             rc = nnrti_tr_model_fail(c, "update_range");
     }
-    if (rc) {
-        wait_from(c, req, 0, nb);
+    if (rc)
         return rc;
-    }
-    return d->update_end(c->m, all_first ? norm : sqrt(ss)) ? nnrti_tr_model_fail(c, "update_end") : 0;
+    if (!all_first)
+        norm = sqrt(c->overlap ? d->grad_sumsq(c->m, 0, b->n, 0) : ss); /* nothing clipped: the sums of the step */
+    return d->update_end(c->m, norm) ? nnrti_tr_model_fail(c, "update_end") : 0;
 }
 
-static int bucketed_step(ctx *c, void *g, size_t n, double *loss)
+/* Sharded: every bucket's slice reduced, then this rank's update. */
+static int sharded_buckets(buckets *b)
 {
-    size_t nb = (n + c->bucket - 1) / c->bucket;
-    void **req = calloc(nb ? nb : 1, sizeof *req);
-    int rc;
-    if (!req)
+    int rc = wait_from(b, 0, b->nb);
+    return rc ? rc : sharded_update(b->c, b->n);
+}
+
+/* The pass (--overlap: buckets start as the backward pass finishes them),
+ * every bucket started, the loss averaged, each bucket updated. */
+static int bucketed_step(ctx *c, double *loss)
+{
+    size_t n = 0;
+    buckets b = {c, c->d->grads(c->m, &n), 0, 0, 0, NULL, 0};
+    int rc = 0, w;
+    b.n = n, b.nb = (n + c->bucket - 1) / c->bucket, b.next = b.nb;
+    if (!b.g)
+        return nnrti_tr_model_fail(c, "grads");
+    if (!(b.req = calloc(b.nb ? b.nb : 1, sizeof *b.req)))
         return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory");
-    if ((rc = start_buckets(c, g, n, req, nb)) == 0 && (rc = mean(c, loss, 1, NNRT_F64, "loss")) == 0) {
-        if (isfinite(*loss)) /* as train_step: nothing is updated, the caller stops */
-            rc = update_buckets(c, n, req, nb);
-        else
-            rc = wait_from(c, req, 0, nb);
-    } else {
-        wait_from(c, req, 0, nb);
-    }
-    free(req);
-    return rc;
+    if (c->overlap)
+        c->d->set_grad_ready(c->m, start_from, &b);
+    rc = rank_pass(c, loss);
+    if (c->overlap)
+        c->d->set_grad_ready(c->m, NULL, NULL);
+    if (rc == 0 && c->overlap)
+        start_from(&b, 0), rc = b.rc;
+    for (size_t k = 0; rc == 0 && !c->overlap && k < b.nb; k++)
+        rc = start_one(&b, k);
+    if (rc == 0)
+        rc = mean(c, loss, 1, NNRT_F64, "loss");
+    if (rc == 0 && isfinite(*loss)) /* not finite: as train_step, nothing is updated and the caller stops */
+        rc = c->shard ? sharded_buckets(&b) : update_buckets(&b);
+    w = wait_from(&b, 0, b.nb);
+    free(b.req);
+    return rc ? rc : w;
 }
 
 /* What chain runs on each rank: the squares of its slice, in order. */
@@ -277,6 +345,8 @@ int nnrti_tr_dist_step(ctx *c, double *loss)
     size_t n = 0;
     void *g;
     int rc;
+    if (c->bucket)
+        return bucketed_step(c, loss);
     if ((rc = rank_pass(c, loss)) != 0)
         return rc;
     g = c->d->grads(c->m, &n);
@@ -284,8 +354,6 @@ int nnrti_tr_dist_step(ctx *c, double *loss)
         return nnrti_tr_model_fail(c, "grads");
     if (c->shard)
         return sharded_step(c, g, n, loss);
-    if (c->bucket)
-        return bucketed_step(c, g, n, loss);
     if ((rc = mean(c, g, n, c->d->dtype, "gradients")) != 0 || (rc = mean(c, loss, 1, NNRT_F64, "loss")) != 0)
         return rc;
     if (!isfinite(*loss)) /* as train_step: nothing is updated, the caller stops */
@@ -391,10 +459,14 @@ static int dist_can(ctx *c)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot shard its optimizer (no update_range)", d->name);
     if (c->shard && (!t->reduce_scatter_mean || !t->allgather || !t->chain))
         return nnrti_tr_fail(c, EXIT_RUNTIME, "--shard-optimizer: the transport has no reduce-scatter and gather");
-    if (c->bucket && !upd)
+    if (c->bucket && !c->shard && !upd)
         return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot update by buckets (no update_range)", d->name);
-    if (c->bucket && (!t->iallreduce_mean || !t->wait))
-        return nnrti_tr_fail(c, EXIT_RUNTIME, "--bucket-mb: the transport has no non-blocking all-reduce");
+    if (c->bucket && (!t->iallreduce_mean || !t->wait || (c->shard && !t->ireduce_scatter_mean)))
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "--bucket-mb: the transport has no non-blocking all-reduce%s",
+                             c->shard ? " or reduce-scatter" : "");
+    if (c->overlap && !d->set_grad_ready)
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "model %s cannot start buckets during its backward pass (--overlap: it "
+                             "has no set_grad_ready)", d->name);
     return 0;
 }
 
@@ -410,9 +482,9 @@ int nnrti_tr_dist_start(ctx *c)
     c->d->grads(c->m, &n);
     nnrti_tr_dist_release(c);
     in = state_mb(c, &all);
-    printf("%d ranks%s%s: per rank %.2f MB parameters + %.2f MB gradients + optimizer state ", N,
-           c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "", (double)(n * e) / 1e6,
-           (double)(n * e) / 1e6);
+    printf("%d ranks%s%s%s: per rank %.2f MB parameters + %.2f MB gradients + optimizer state ", N,
+           c->shard ? ", sharded optimizer" : "", c->bucket ? ", buckets" : "", c->overlap ? " overlapped" : "",
+           (double)(n * e) / 1e6, (double)(n * e) / 1e6);
     if (in >= 0)
         printf("%.2f MB in memory of %.2f MB", in, all);
     else

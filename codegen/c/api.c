@@ -170,6 +170,8 @@ static void emit_struct(cg_ctx *cx) {
         sb_puts(c, "    nnrt_sched sched; /* the rate's schedule and gradient clipping */\n");
         sb_puts(c, "    double grad_norm; /* of the last update's gradients before clipping, when norm_known */\n");
         sb_puts(c, "    int norm_known;   /* 0: the update did not clip; the buffer holds its gradients */\n");
+        sb_puts(c, "    void (*grad_ready)(void *ctx, size_t lo); /* _set_grad_ready's hook, or NULL */\n");
+        sb_puts(c, "    void *grad_ready_ctx;\n");
     }
     sb_printf(c, "    %s last_loss;  /* of the last _loss, _forward_backward or _train_step */\n", T);
     if (cx->o->calib_probe) cgq_calib_field(cx);
@@ -280,6 +282,7 @@ static void emit_index_checks(cg_ctx *cx, ir_entry e) {
  * where counter numbers the calls that draw (each draws anew). */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
+    const size_t *ready = e == ENTRY_TRAIN && cg_trainable(cx) ? cg_c_grad_ready(cx) : NULL;
     if (cg_uses_rng(cx, e))
         sb_puts(cx->c, "    const uint64_t counter = m->calls++;\n");
     for (int t = 0; t < s->order.len; t++) {
@@ -291,6 +294,8 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
         if (cgk_gemm_ws(cx, n)) sb_printf(cx->c, "m->act + %zu, ", (layout_of(cx).ws - layout_of(cx).act) / esize(cx));
         sb_printf(cx->c, "%s);\n", ptr(cx, e, n->id));
+        if (ready && ready[t] != SIZE_MAX)
+            sb_printf(cx->c, "    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, %zu);\n", ready[t]);
     }
 }
 

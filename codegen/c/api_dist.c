@@ -13,6 +13,19 @@
  *   _update_end(m, norm)           ends the step: step + 1, grad_norm = norm
  *   _opt_state(m, k, &n)           optimizer buffer k (PARAM_ELEMS), or NULL
  *   _rng_calls, _set_rng_calls     the random ops' call counter
+ *   _set_grad_ready(m, fn, ctx)    a hook _forward_backward calls as
+ *                                  fn(ctx, lo) once the gradient elements
+ *                                  [lo, PARAM_ELEMS) are final, so that
+ *                                  their all-reduce can start while the
+ *                                  rest of the backward pass runs
+ *
+ * The gradient buffer holds the parameters in declaration order; the
+ * backward pass finishes them roughly in reverse (the last layer's first),
+ * so what is final grows as a tail of the buffer. cg_c_grad_ready finds,
+ * from the training schedule and its memory plan, the step after which each
+ * parameter's slot is no longer read or written, and reports the tail when
+ * it grows: lo only decreases during a pass, and every later kernel keeps
+ * off [lo, PARAM_ELEMS).
  */
 #include "kernels.h"
 #include "../core/api.h"
@@ -28,6 +41,40 @@ void cg_c_dist_protos(cg_ctx *cx, strbuf *h) {
     sb_printf(h, "%s *%s_opt_state(%s *m, int k, size_t *n); /* optimizer buffer k, NULL if none */\n", T, P, P);
     sb_printf(h, "uint64_t %s_rng_calls(const %s *m);           /* the random ops' call counter */\n", P, P);
     sb_printf(h, "int %s_set_rng_calls(%s *m, uint64_t calls);\n", P, P);
+    sb_printf(h, "/* fn(ctx, lo) during _forward_backward: gradients [lo, %s_PARAM_ELEMS) are final (NULL: none) */\n",
+              cx->upper);
+    sb_printf(h, "int %s_set_grad_ready(%s *m, void (*fn)(void *ctx, size_t lo), void *ctx);\n", P, P);
+}
+
+/* Step t of the training schedule reads or writes node id: last[i] = t
+ * for each parameter i whose gradient slot id's buffer meets. */
+static void touch(cg_ctx *cx, int id, int t, int *last) {
+    const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
+    if (mp->region[id] != MEM_GRAD) return;
+    for (int i = 0; i < cx->g->params.len; i++) {
+        const ir_node *p = cx->g->nodes.data[cx->g->params.data[i]];
+        size_t lo = mp->offset[p->id], hi = lo + (size_t)ir_numel(&p->shape);
+        if (mp->offset[id] < hi && lo < mp->offset[id] + (size_t)ir_numel(&cx->g->nodes.data[id]->shape)) last[i] = t;
+    }
+}
+
+const size_t *cg_c_grad_ready(cg_ctx *cx) {
+    const ir_sched *s = &cx->p->sched[ENTRY_TRAIN];
+    const mem_plan *mp = &cx->p->mem[ENTRY_TRAIN];
+    int np = cx->g->params.len, *last = arena_alloc(cx->g->a, sizeof *last * (size_t)(np + 1)), after = -1;
+    size_t *lo = arena_alloc(cx->g->a, sizeof *lo * (size_t)(s->order.len + 1));
+    for (int i = 0; i < np; i++) last[i] = -1; /* no gradient: zeroed before the first kernel */
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *n = cx->g->nodes.data[s->order.data[t]];
+        touch(cx, n->id, t, last);
+        for (int j = 0; j < n->nin; j++) touch(cx, n->in[j], t, last);
+        lo[t] = SIZE_MAX;
+    }
+    for (int i = np - 1; i >= 0; i--) { /* parameters lie in the buffer in declaration order */
+        after = last[i] > after ? last[i] : after; /* the tail from i on is final after step `after` */
+        if (after >= 0) lo[after] = mp->offset[cx->g->params.data[i]];
+    }
+    return lo;
 }
 
 /* static const size_t P_ranges[n][2]: the gradient ranges _update covers. */
@@ -100,4 +147,7 @@ void cg_c_dist_api(cg_ctx *cx) {
     sb_printf(c, "\nuint64_t %s_rng_calls(const %s *m) { return m ? m->calls : 0; }\n", P, P);
     sb_printf(c, "\nint %s_set_rng_calls(%s *m, uint64_t calls) {\n    if (!m) return NNRT_ERR_ARG;\n", P, P);
     sb_puts(c, "    m->calls = calls;\n    return NNRT_OK;\n}\n");
+    sb_printf(c, "\nint %s_set_grad_ready(%s *m, void (*fn)(void *ctx, size_t lo), void *ctx) {\n", P, P);
+    sb_puts(c, "    if (!m) return NNRT_ERR_ARG;\n    m->grad_ready = fn;\n    m->grad_ready_ctx = ctx;\n");
+    sb_puts(c, "    return NNRT_OK;\n}\n");
 }

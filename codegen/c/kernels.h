@@ -101,8 +101,13 @@ int c_emit(cg_ctx *cx, strbuf *h, FILE *err);
 /* api.c: the optimizer's scalars for step number `step` (an expression). */
 void cg_c_opt_scalars(cg_ctx *cx, const char *step);
 /* api_dist.c: the declarations (into h) and definitions of _grad_sumsq,
- * _update_range, _update_end, _opt_state, _rng_calls, _set_rng_calls. */
+ * _update_range, _update_end, _opt_state, _rng_calls, _set_rng_calls,
+ * _set_grad_ready. */
 void cg_c_dist_protos(cg_ctx *cx, strbuf *h);
 void cg_c_dist_api(cg_ctx *cx);
+/* For each step t of the training schedule: the lowest element lo of the
+ * gradient buffer such that no later step reads or writes [lo, end), when
+ * that tail grew at step t; SIZE_MAX otherwise (arena-allocated). */
+const size_t *cg_c_grad_ready(cg_ctx *cx);
 
 #endif /* NNC_CG_KERNELS_H */

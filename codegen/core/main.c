@@ -136,6 +136,8 @@ static void dist_adapters(cg_ctx *cx, const args *a, int casts) {
     sb_printf(cx->c, "static uint64_t d_rng_calls(void *m) { return %s_rng_calls(%s); }\n", P, M);
     sb_printf(cx->c, "static int d_set_rng_calls(void *m, uint64_t n) { return %s_set_rng_calls(%s, n); }\n", P, M);
     sb_printf(cx->c, "static void *d_params(void *m, size_t *n) { return (void *)%s_params(%s, n); }\n", P, M);
+    sb_printf(cx->c, "static int d_set_grad_ready(void *m, void (*fn)(void *ctx, size_t lo), void *ctx) "
+                     "{ return %s_set_grad_ready(%s, fn, ctx); }\n", P, M);
 }
 
 static void ckpt_adapters(cg_ctx *cx, const args *a) {
@@ -213,6 +215,7 @@ static void entry(cg_ctx *cx, int train, int casts) {
         sb_puts(c, "    d.grad_sumsq = d_grad_sumsq;\n    d.update_range = d_update_range;\n"
                    "    d.update_end = d_update_end;\n    d.opt_state = d_opt_state;\n"
                    "    d.rng_calls = d_rng_calls;\n    d.set_rng_calls = d_set_rng_calls;\n    d.params = d_params;\n"
+                   "    d.set_grad_ready = d_set_grad_ready;\n"
                    "#ifdef NNRT_MPI\n    return nnrt_mpi_main(argc, argv, &d);\n#else\n");
     if (train && cuda)
         sb_puts(c, "    d.grads_on_device = 1;\n#ifdef NNRT_NCCL\n    return nnrt_nccl_main(argc, argv, &d);\n#else\n");

@@ -5,7 +5,7 @@
  * non-blocking one per bucket (MPI_Iallreduce; Open MPI moves it on inside
  * MPI calls only, so it overlaps the update of the earlier buckets as far
  * as the network and MPI_Wait move it), the sharded optimizer's
- * MPI_Reduce_scatter, MPI_Allgatherv/MPI_Gatherv and the norm passed along
+ * MPI_Reduce_scatter (MPI_Ireduce_scatter per bucket), MPI_Allgatherv/MPI_Gatherv and the norm passed along
  * the ranks (MPI_Send, MPI_Recv, MPI_Bcast), sends the output of ranks other than
  * 0 to /dev/null (their errors still reach stderr), and ends the whole job
  * with MPI_Abort when a rank fails, so that no rank waits for a dead one.
@@ -169,12 +169,16 @@ static int allreduce_mean(void *comm, void *buf, size_t n, int dtype, char *msg,
     return 0;
 }
 
-/* A non-blocking all-reduce in flight (iallreduce_mean's *req). */
+/* A non-blocking all-reduce or reduce-scatter in flight (*req of
+ * iallreduce_mean, ireduce_scatter_mean): the n sums in buf are divided
+ * when it ends, then (a reduce-scatter) copied to dst and buf, counts freed. */
 typedef struct pending {
     MPI_Request req;
     void *buf;
     size_t n;
     int dtype;
+    void *dst;   /* NULL for an all-reduce (in place) */
+    int *counts; /* a reduce-scatter's receive counts, kept until it ends */
 } pending;
 
 static int iallreduce_mean(void *comm, void *buf, size_t n, int dtype, void **req, char *msg, size_t cap)
@@ -191,7 +195,7 @@ static int iallreduce_mean(void *comm, void *buf, size_t n, int dtype, void **re
         snprintf(msg, cap, "out of memory");
         return 1;
     }
-    p->buf = buf, p->n = n, p->dtype = dtype;
+    p->buf = buf, p->n = n, p->dtype = dtype, p->dst = NULL, p->counts = NULL;
     rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, type_of(dtype), MPI_SUM, l->comm, &p->req);
     if (rc != MPI_SUCCESS) {
         free(p);
@@ -215,6 +219,12 @@ static int wait_mean(void *comm, void *req, char *msg, size_t cap)
         divide(p->buf, p->n, p->dtype, size);
     else
         mpi_msg(rc, "MPI_Wait (all-reduce of a bucket)", msg, cap);
+    if (p->dst) {
+        if (rc == MPI_SUCCESS)
+            memcpy(p->dst, p->buf, p->n * size_of(p->dtype));
+        free(p->buf);
+        free(p->counts);
+    }
     free(p);
     return rc != MPI_SUCCESS;
 }
@@ -238,6 +248,47 @@ static int *slices(mpi_link *l, size_t n, int *size, char *msg, size_t cap)
         cd[r] = (int)(hi - lo), cd[*size + r] = (int)lo;
     }
     return cd;
+}
+
+/* The part of every rank's slice in [lo, hi) (cd: counts, displacements
+ * from slices) as counts, into cd itself. */
+static void clip_counts(int *cd, int size, size_t lo, size_t hi)
+{
+    for (int r = 0; r < size; r++) {
+        size_t a = (size_t)cd[size + r], b = a + (size_t)cd[r];
+        a = a > lo ? a : lo, b = b < hi ? b : hi;
+        cd[r] = b > a ? (int)(b - a) : 0;
+    }
+}
+
+/* MPI_Ireduce_scatter of buf[lo, hi) into a buffer of its own; wait_mean
+ * divides it and copies it to this rank's slice. */
+static int ireduce_scatter_mean(void *comm, void *buf, size_t n, size_t lo, size_t hi, int dtype, void **req,
+                                char *msg, size_t cap)
+{
+    mpi_link *l = comm;
+    int size, rc = MPI_ERR_NO_MEM, *cd = slices(l, n, &size, msg, cap);
+    size_t e = size_of(dtype), mine;
+    pending *p = NULL;
+    *req = NULL;
+    if (!cd)
+        return 1;
+    mine = (size_t)cd[size + l->rank] > lo ? (size_t)cd[size + l->rank] : lo;
+    clip_counts(cd, size, lo, hi);
+    if ((p = calloc(1, sizeof *p)) != NULL && (p->buf = malloc(cd[l->rank] ? (size_t)cd[l->rank] * e : 1)) != NULL) {
+        p->n = (size_t)cd[l->rank], p->dtype = dtype, p->dst = (char *)buf + mine * e, p->counts = cd;
+        rc = MPI_Ireduce_scatter((char *)buf + lo * e, p->buf, cd, type_of(dtype), MPI_SUM, l->comm, &p->req);
+    }
+    if (rc == MPI_SUCCESS) {
+        *req = p;
+        return 0;
+    }
+    if (rc == MPI_ERR_NO_MEM)
+        snprintf(msg, cap, "out of memory");
+    else
+        mpi_msg(rc, "MPI_Ireduce_scatter", msg, cap);
+    free(p ? p->buf : NULL), free(p), free(cd);
+    return 1;
 }
 
 /* l->slice with room for bytes, or NULL. */
@@ -425,12 +476,14 @@ int nnrt_nccl_main(int argc, char **argv, const nnrt_model_desc *d)
 {
     mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0, NULL, NULL};
     /* device buffers by NCCL, host ones (the loss; a C model's all) by MPI */
-    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 1};
+    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 1,
+                     ireduce_scatter_mean};
 #else
 int nnrt_mpi_main(int argc, char **argv, const nnrt_model_desc *d)
 {
     mpi_link l = {MPI_COMM_WORLD, 0, timeout_of_env(), PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0};
-    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 0};
+    nnrt_dist dist = {0, 1, &l, allreduce_mean, iallreduce_mean, wait_mean, reduce_scatter_mean, allgather, chain, 0,
+                     ireduce_scatter_mean};
 #endif
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "%s: error: MPI_Init failed\n", argc > 0 ? argv[0] : "nnrt");

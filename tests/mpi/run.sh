@@ -8,17 +8,37 @@
 # masks differ across ranks;
 # two 2-rank runs give the same bits; a rank that
 # fails, is killed or stops answering ends the job within 30 s with a message.
+# --overlap (buckets started by the model's grad_ready hook during the backward pass) gives the same bits too,
+# also with --shard-optimizer (a reduce-scatter per bucket);
+# the hook itself (tests/mpi/grad_ready.c, no MPI needed) reports only tails no later kernel writes.
 # Prints a SKIP line where Open MPI (mpicc, mpirun) is not installed.
 cd "$(dirname "$0")/../.." || exit 2
+make -s build/nnc build/libnnrt.a || exit 1
+H=$(pwd)/build/mpi-hook
+rm -rf "$H" && mkdir -p "$H"
+hook_status=0
+for m in "mlp:examples/digits_mlp.nn:--dtype=f64 -D B=8" "lenet:examples/lenet.nn:-D B=4" \
+    "tiny_gpt:examples/tiny_gpt.nn:-D B=2 -D T=16 -D D=32 -D L=1"; do
+    n=${m%%:*} src=${m#*:} src=${src%%:*} opt=${m##*:}
+    mkdir -p "$H/$n"
+    for c in gcc clang; do
+        command -v $c >/dev/null 2>&1 || continue
+        if build/nnc --name hk $opt $src -o "$H/$n/hk.c" && $c -std=c99 -Wall -Wextra -Werror -O2 -Iruntime \
+            -I"$H/$n" -DHK_MODEL="\"$n ($c)\"" tests/mpi/grad_ready.c "$H/$n/hk.c" build/libnnrt.a -lm -o "$H/$n/gr.$c"
+        then "$H/$n/gr.$c" || hook_status=1
+        else echo "FAIL mpi grad_ready hook of $n: the model or tests/mpi/grad_ready.c does not build with $c"
+            hook_status=1; fi
+    done
+done
 if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
     echo "SKIP mpi: mpicc/mpirun not found (Debian: libopenmpi-dev openmpi-bin)"
-    exit 0
+    exit $hook_status
 fi
 make -s mpi || exit 1
 T=$(pwd)/build/mpi
 rm -rf "$T" && mkdir -p "$T"
 D=examples/data/digits
-status=0
+status=$hook_status
 pass() { echo "PASS mpi $*"; }
 fail() { echo "FAIL mpi $*"; status=1; }
 MPIRUN="mpirun --allow-run-as-root --oversubscribe -np 2"
@@ -90,10 +110,11 @@ if build det8 "adamw(lr = 1e-3, weight_decay = 0.01)" 8 f32; then
 fi
 # --shard-optimizer (reduce-scatter, each rank its slice, all-gather) and --bucket-mb (MPI_Iallreduce per bucket):
 # the bits of the whole-buffer update on 2 ranks (a + b is b + a, so every collective sums alike)
-same() { # NAME BINARY ARGS...: the run with --shard-optimizer and with --bucket-mb 0.01 against the plain one
+same() { # NAME BINARY ARGS...: with --shard-optimizer, --bucket-mb 0.01 (--overlap) and both against the plain run
     n=$1 b=$2; shift 2
     $MPIRUN $b "$@" --save $T/$n.u.st --log $T/$n.u.csv >/dev/null 2>&1 || fail "$n: plain run"
-    for v in "shard:--shard-optimizer" "bucket:--bucket-mb 0.01"; do
+    for v in "shard:--shard-optimizer" "bucket:--bucket-mb 0.01" "overlap:--bucket-mb 0.01 --overlap" \
+        "shover:--shard-optimizer --bucket-mb 0.01 --overlap"; do
         $MPIRUN $b "$@" ${v#*:} --save $T/$n.${v%%:*}.st --log $T/$n.${v%%:*}.csv >$T/$n.${v%%:*}.out 2>&1
         [ -s $T/$n.u.st ] && cmp -s $T/$n.u.st $T/$n.${v%%:*}.st &&
             [ "$(cut -d, -f1-9 $T/$n.u.csv)" = "$(cut -d, -f1-9 $T/$n.${v%%:*}.csv)" ] &&
@@ -110,6 +131,13 @@ sed "s/train adam(.*)/train adamw(lr = 1e-3, weight_decay = 0.01)/" examples/len
 build/nnc --main -D B=4 $T/lenet_aw.nn -o $T/lenet_aw.c &&
     mpicc $CF -DNNRT_MPI $T/lenet_aw.c build/libnnrt_mpi.a build/libnnrt.a -lm -fopenmp -o $T/lenet_aw.mpi &&
     same lenet-adamw-f32-clip $T/lenet_aw.mpi $AUG --clip-norm 1
+same tiny_gpt-adamw $T/gpt2.mpi $GPT
+same tiny_gpt-adamw-clip-value $T/gpt2.mpi $GPT --clip-value 0.01
+grep -q '^2 ranks, buckets overlapped:' $T/tiny_gpt-adamw.overlap.out && pass "--overlap says so in the ranks line" ||
+    fail "--overlap: $(head -2 $T/tiny_gpt-adamw.overlap.out)"
+$T/sgdm16 $BASE --overlap >$T/ov.out 2>&1
+[ $? = 2 ] && grep -q -- "--overlap needs --bucket-mb X" $T/ov.out && pass "--overlap without --bucket-mb: one line" ||
+    fail "--overlap without --bucket-mb: $(head -2 $T/ov.out)"
 # the memory line: on Linux the state outside a rank's slice is given back (mincore counts what stays)
 sed -n 's/^2 ranks, sharded optimizer: .* optimizer state \([0-9.]*\) MB in memory of \([0-9.]*\) MB.*/\1 \2/p' \
     $T/mlp-adamw.shard.out | awk '{ok = $1 > 0 && $1 < 0.6 * $2} END {exit !ok}' &&
