@@ -4,7 +4,7 @@
 #
 # Usage: [PEERS=all] sh bench/run.sh [bench.py options: --quick, --only mlp_train,gemm, ...]
 # (the options go to step 2; steps 1 and 1b, bench/elab_scale.sh and
-# bench/launch_start.sh, always run)
+# bench/launch_start.sh, always run; step 1c, bench/mpi.sh, unless --only or --quick)
 # The nnc build folder is $NNC_BUILD, else $B (make's B=..., which make
 # exports to this script), else build. Needs Debian's /usr/bin/python3 with
 # python3-torch and python3-numpy (or $BENCH_PYTHON). OpenBLAS is used when
@@ -20,6 +20,17 @@ NNC_BUILD=$BUILD sh bench/elab_scale.sh 100000 || exit 1
 
 # ---- step 1b (a few seconds): nnc run's cold (cc build) and warm (cached) start ----
 NNC_BUILD=$BUILD sh bench/launch_start.sh || exit 1
+
+# ---- step 1c (about two minutes): 2 MPI ranks against 1 (bench/mpi.sh) ----
+# the generated trainer of the MLP, LeNet and tiny_gpt on 1 rank and on 2
+# (plain, sharded optimizer, buckets, buckets overlapped with the backward
+# pass); only without --only/--quick (a subset run skips it), and only where
+# Open MPI's mpicc is installed (else one line says so)
+case " $* " in
+*" --only "* | *" --only="* | *" --quick "*) ;;
+*) if command -v mpicc >/dev/null 2>&1; then sh bench/mpi.sh 20 || exit 1
+   else echo "bench: no mpicc (Debian libopenmpi-dev): the 2-rank rows are left out"; fi ;;
+esac
 
 # ---- PEERS=all: PyTorch 2 (eager, torch.compile), JAX jit, ONNX Runtime ----
 # from a PyPI venv (bench/requirements-peers.txt, about 6 GB) that this script
