@@ -16,8 +16,10 @@
  * compilers vectorize as they can. Packing a transposed operand uses 8 x 8
  * register transposes where AVX is available.
  *
- * Small shapes (AVX-512): A B^T with N <= 16 (a classifier's logits) is dot
- * products along the rows of A and B, nothing packed; 9..12 rows left over
+ * Small shapes (AVX-512): A B^T with N <= 16 (a classifier's logits) or
+ * with 1..3 rows of A (a layer's forward at batch 1: 16 rows of B at a time,
+ * sixteen independent sums) is dot products along the rows of A and B,
+ * nothing packed; 9..12 rows left over
  * (M = 10: a logits layer's dW) run as one 12 x 32 block; B not transposed
  * is read where it is when M <= 16. Only the first changes the rounding
  * (a tree sum over K instead of K in order); the others give the same bits.
@@ -594,7 +596,8 @@ static void dot4(const float *a, const float *b, long ldb, long K, float *out) {
     }
 }
 
-/* A few rows times a transposed B (a layer's forward at batch 1..3):
+/* A few rows times a transposed B (a layer's forward at batch 1..3; AVX2
+ * and portable builds, AVX-512 takes sgemm_nt_narrow):
  * packing would cost more than the product, so take dot products of the
  * contiguous rows of A and B directly, four rows of B at a time. */
 static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
@@ -684,15 +687,21 @@ INLINE void nt_narrow_rows(long i0, long i1, long K, const float *A, long lda, c
     for (; i < i1; i++) nt_narrow_row(i, 0, K, A, lda, B, ldb, beta, C, ldc, nb);
 }
 #define NT_NARROW(n) \
-    case n: nt_narrow_rows(i0, i1, K, A, lda, B, ldb, beta, C, ldc, n); break;
+    case n: nt_narrow_rows(i0, i1, K, A, lda, Bj, ldb, beta, Cj, ldc, n); break;
+/* C = A B^T in blocks of 16 rows of A and, across each, blocks of 16
+ * columns of C (16 rows of B: sixteen independent sums per row of A). */
 static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
                             float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i0 = 0; i0 < M; i0 += 16) { /* the epilogue on 16 rows at a time */
         long i1 = lmin(i0 + 16, M);
-        switch (N) {
-            NT_NARROW(1) NT_NARROW(2) NT_NARROW(3) NT_NARROW(4) NT_NARROW(5) NT_NARROW(6) NT_NARROW(7)
-            NT_NARROW(8) NT_NARROW(9) NT_NARROW(10) NT_NARROW(11) NT_NARROW(12) NT_NARROW(13) NT_NARROW(14)
-            NT_NARROW(15) NT_NARROW(16)
+        for (long j0 = 0; j0 < N; j0 += 16) {
+            const float *Bj = B + j0 * ldb;
+            float *Cj = C + j0;
+            switch (lmin(16, N - j0)) {
+                NT_NARROW(1) NT_NARROW(2) NT_NARROW(3) NT_NARROW(4) NT_NARROW(5) NT_NARROW(6) NT_NARROW(7)
+                NT_NARROW(8) NT_NARROW(9) NT_NARROW(10) NT_NARROW(11) NT_NARROW(12) NT_NARROW(13) NT_NARROW(14)
+                NT_NARROW(15) NT_NARROW(16)
+            }
         }
         if (ep) ep(ctx, i0, 0, i1 - i0, N);
     }
@@ -708,10 +717,10 @@ static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, 
         if (ep) ep(ctx, 0, 0, M, N);
         return;
     }
-    if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #if defined(__AVX512F__)
-    if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+    if (!ta && tb && (N <= 16 || M < 4)) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
+    if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
     sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb,
               ldc, beta, C, ep, ctx, ws, nws};
 #ifdef _OPENMP
