@@ -16,9 +16,10 @@
  * compilers vectorize as they can. Packing a transposed operand uses 8 x 8
  * register transposes where AVX is available.
  *
- * Small shapes (AVX-512): A B^T with N <= 16 (a classifier's logits) or
- * with 1..3 rows of A (a layer's forward at batch 1: 16 rows of B at a time,
- * sixteen independent sums) is dot products along the rows of A and B,
+ * Small shapes (AVX-512): A B^T with N <= 16 and few rows or N < 8 (a
+ * classifier's logits), or with 1..3 rows of A (a layer's forward at batch
+ * 1: 16 rows of B at a time, sixteen independent sums; see nt_narrow_pays)
+ * is dot products along the rows of A and B,
  * nothing packed; 9..12 rows left over
  * (M = 10: a logits layer's dW) run as one 12 x 32 block; B not transposed
  * is read where it is when M <= 16. Only the first changes the rounding
@@ -466,10 +467,10 @@ static void sgemm_blocks(const sjob *g, long i_beg, long i_end, long j_beg, long
                                 micro16_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mr, nr, mode,
                                           g->beta);
                         }
-                    else if (!g->pa && mc - s > MR && mc - s <= 12) {
-                        micro12_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mc - s, nr, mode, g->beta);
-                        s = mc;
-                    }
+                    else if (!g->pa) /* 12 rows at a time while more than 8 (but not 16) are left */
+                        for (; mc - s > MR && mc - s != 2 * MR; s += 12)
+                            micro12_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, lmin(12, mc - s), nr,
+                                      mode, g->beta);
 #endif
                     for (; s < mc; s += MR) {
                         long mr = lmin(MR, mc - s);
@@ -709,6 +710,16 @@ static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, co
 #undef NT_NARROW
 #endif
 
+#if defined(__AVX512F__)
+/* Whether A B^T goes to sgemm_nt_narrow rather than the packed kernels:
+ * 1..3 rows of A (nothing to pack for), or few columns of C where the
+ * packed 16-column kernel would waste most of its lanes (N < 8), or too
+ * few rows to pay for packing (M < 32). Measured per call on one thread
+ * (AVX-512): 16x10x128 0.64 us narrow, 0.86 packed; 256x10x128 10.4, 7.8;
+ * 256x16x784 168, 48; 256x6x128 6.7, 8.2; 64x1x128 0.5, 2.0. */
+static int nt_narrow_pays(long M, long N) { return M < 4 || (N <= 16 && (M < 32 || N < 8)); }
+#endif
+
 static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
                         float beta, float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx, float *ws, long nws) {
     if (M <= 0 || N <= 0) return;
@@ -718,7 +729,7 @@ static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, 
         return;
     }
 #if defined(__AVX512F__)
-    if (!ta && tb && (N <= 16 || M < 4)) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+    if (!ta && tb && nt_narrow_pays(M, N)) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
     if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
     sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb,
