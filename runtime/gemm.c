@@ -379,15 +379,16 @@ static long k_block(long K) { return nnrti_gemm_k_block(K); }
  * (the rows would share cache sets). op(A) = A^T (a weight gradient X^T dY)
  * read in place takes a new cache line of A per step of K, each for MR
  * floats, and the lines of one sliver are lda apart (few cache sets): packed
- * whenever more than one B panel reads it, unless K and N are both small
- * (measured on one thread: 512x128x2048 TN 78 -> 110 GFLOP/s, 128x128x128
- * 101 -> 123; 64x64x64 and 32x64x128 a little faster in place). 9..12 rows
- * stay in place for the 12-row kernel. */
+ * when K > 128 (measured on one thread: 512x128x2048 TN 78 -> 110 GFLOP/s),
+ * in place for K <= 128, the lines of a K block few enough to stay in L1
+ * (AVX-512, per call: 128x784x64 TN 91 -> 88 us, 128x2048x64 333 -> 249,
+ * 128x128x64 15.4 -> 12.9, 128x128x128 31.6 -> 27.3; AVX2 within 2% or
+ * faster). 9..12 rows stay in place for the 12-row kernel. */
 static int pack_a_pays(int ta, long M, long N, long K, long lda) {
 #ifndef NNRT_GEMM_PACK_A_MIN_N
 #define NNRT_GEMM_PACK_A_MIN_N 512
 #endif
-    if (ta && M > 12 && N > NR && (N > 2 * NR || K > 128)) return 1;
+    if (ta && M > 12 && N > NR) return K > 128 || lda % 1024 == 0;
     return lda % 1024 == 0 || N > NNRT_GEMM_PACK_A_MIN_N;
 }
 
