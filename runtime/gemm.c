@@ -598,15 +598,53 @@ static void dot4(const float *a, const float *b, long ldb, long K, float *out) {
     }
 }
 
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+/* c[r] = sum of a[k] b[r ldb + k] for k < K, plus beta c[r] unless beta is 0,
+ * for r < 8: eight rows of B at once, one chain each (eight independent
+ * sums), reduced together into one vector of C. */
+#define DOT8J(r, ld)                                                              \
+    s##r = _mm256_fmadd_ps(x, ld(b + (r) * ldb + k), s##r);
+#define DOT8(ld) DOT8J(0, ld) DOT8J(1, ld) DOT8J(2, ld) DOT8J(3, ld) DOT8J(4, ld) DOT8J(5, ld) DOT8J(6, ld) DOT8J(7, ld)
+#define LOADU(p) _mm256_loadu_ps(p)
+#define LOADM(p) _mm256_maskload_ps(p, km)
+static void dot8(const float *a, const float *b, long ldb, long K, float beta, float *c) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, x;
+    long k = 0;
+    for (; k + 8 <= K; k += 8) {
+        x = _mm256_loadu_ps(a + k);
+        DOT8(LOADU)
+    }
+    if (k < K) {
+        __m256i km = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        x = _mm256_maskload_ps(a + k, km);
+        DOT8(LOADM)
+    }
+    /* lanes [r0 r1 r2 r3 | r0 r1 r2 r3] of q0 (partial sums of rows 0..3), the same for rows 4..7 in q1 */
+    __m256 q0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+    __m256 q1 = _mm256_hadd_ps(_mm256_hadd_ps(s4, s5), _mm256_hadd_ps(s6, s7));
+    __m256 d = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+    if (beta != 0) d = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), d);
+    _mm256_storeu_ps(c, d);
+}
+#undef LOADM
+#undef LOADU
+#undef DOT8
+#undef DOT8J
+#endif
+
 /* A few rows times a transposed B (a layer's forward at batch 1..3; AVX2
- * and portable builds, AVX-512 takes sgemm_nt_narrow):
+ * (eight rows of B at a time, dot8) and portable builds, AVX-512 takes
+ * sgemm_nt_narrow):
  * packing would cost more than the product, so take dot products of the
- * contiguous rows of A and B directly, four rows of B at a time. */
+ * contiguous rows of A and B directly, eight (AVX2) or four rows of B at a time. */
 static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
                           float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc, d[4];
         long j = 0;
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+        for (; j + 8 <= N; j += 8) dot8(A + i * lda, B + j * ldb, ldb, K, beta, c + j);
+#endif
         for (; j + 4 <= N; j += 4) {
             dot4(A + i * lda, B + j * ldb, ldb, K, d);
             for (int r = 0; r < 4; r++) c[j + r] = beta == 0 ? d[r] : beta * c[j + r] + d[r];
