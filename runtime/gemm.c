@@ -16,8 +16,11 @@
  * compilers vectorize as they can. Packing a transposed operand uses 8 x 8
  * register transposes where AVX is available.
  *
- * Small shapes (AVX-512): A B^T with N <= 16 (a classifier's logits) is dot
- * products along the rows of A and B, nothing packed; 9..12 rows left over
+ * Small shapes (AVX-512): A B^T with N <= 16 and few rows or N < 8 (a
+ * classifier's logits), or with 1..3 rows of A (a layer's forward at batch
+ * 1: 16 rows of B at a time, sixteen independent sums; see nt_narrow_pays)
+ * is dot products along the rows of A and B,
+ * nothing packed; 9..12 rows left over
  * (M = 10: a logits layer's dW) run as one 12 x 32 block; B not transposed
  * is read where it is when M <= 16. Only the first changes the rounding
  * (a tree sum over K instead of K in order); the others give the same bits.
@@ -376,15 +379,16 @@ static long k_block(long K) { return nnrti_gemm_k_block(K); }
  * (the rows would share cache sets). op(A) = A^T (a weight gradient X^T dY)
  * read in place takes a new cache line of A per step of K, each for MR
  * floats, and the lines of one sliver are lda apart (few cache sets): packed
- * whenever more than one B panel reads it, unless K and N are both small
- * (measured on one thread: 512x128x2048 TN 78 -> 110 GFLOP/s, 128x128x128
- * 101 -> 123; 64x64x64 and 32x64x128 a little faster in place). 9..12 rows
- * stay in place for the 12-row kernel. */
+ * when K > 128 (measured on one thread: 512x128x2048 TN 78 -> 110 GFLOP/s),
+ * in place for K <= 128, the lines of a K block few enough to stay in L1
+ * (AVX-512, per call: 128x784x64 TN 91 -> 88 us, 128x2048x64 333 -> 249,
+ * 128x128x64 15.4 -> 12.9, 128x128x128 31.6 -> 27.3; AVX2 within 2% or
+ * faster). 9..12 rows stay in place for the 12-row kernel. */
 static int pack_a_pays(int ta, long M, long N, long K, long lda) {
 #ifndef NNRT_GEMM_PACK_A_MIN_N
 #define NNRT_GEMM_PACK_A_MIN_N 512
 #endif
-    if (ta && M > 12 && N > NR && (N > 2 * NR || K > 128)) return 1;
+    if (ta && M > 12 && N > NR) return K > 128 || lda % 1024 == 0;
     return lda % 1024 == 0 || N > NNRT_GEMM_PACK_A_MIN_N;
 }
 
@@ -464,10 +468,10 @@ static void sgemm_blocks(const sjob *g, long i_beg, long i_end, long j_beg, long
                                 micro16_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mr, nr, mode,
                                           g->beta);
                         }
-                    else if (!g->pa && mc - s > MR && mc - s <= 12) {
-                        micro12_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, mc - s, nr, mode, g->beta);
-                        s = mc;
-                    }
+                    else if (!g->pa) /* 12 rows at a time while more than 8 (but not 16) are left */
+                        for (; mc - s > MR && mc - s != 2 * MR; s += 12)
+                            micro12_u(kc, au + s * as, ak, as, b, bk, c + s * g->ldc, g->ldc, lmin(12, mc - s), nr,
+                                      mode, g->beta);
 #endif
                     for (; s < mc; s += MR) {
                         long mr = lmin(MR, mc - s);
@@ -594,14 +598,53 @@ static void dot4(const float *a, const float *b, long ldb, long K, float *out) {
     }
 }
 
-/* A few rows times a transposed B (a layer's forward at batch 1..3):
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+/* c[r] = sum of a[k] b[r ldb + k] for k < K, plus beta c[r] unless beta is 0,
+ * for r < 8: eight rows of B at once, one chain each (eight independent
+ * sums), reduced together into one vector of C. */
+#define DOT8J(r, ld)                                                              \
+    s##r = _mm256_fmadd_ps(x, ld(b + (r) * ldb + k), s##r);
+#define DOT8(ld) DOT8J(0, ld) DOT8J(1, ld) DOT8J(2, ld) DOT8J(3, ld) DOT8J(4, ld) DOT8J(5, ld) DOT8J(6, ld) DOT8J(7, ld)
+#define LOADU(p) _mm256_loadu_ps(p)
+#define LOADM(p) _mm256_maskload_ps(p, km)
+static void dot8(const float *a, const float *b, long ldb, long K, float beta, float *c) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, x;
+    long k = 0;
+    for (; k + 8 <= K; k += 8) {
+        x = _mm256_loadu_ps(a + k);
+        DOT8(LOADU)
+    }
+    if (k < K) {
+        __m256i km = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        x = _mm256_maskload_ps(a + k, km);
+        DOT8(LOADM)
+    }
+    /* lanes [r0 r1 r2 r3 | r0 r1 r2 r3] of q0 (partial sums of rows 0..3), the same for rows 4..7 in q1 */
+    __m256 q0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+    __m256 q1 = _mm256_hadd_ps(_mm256_hadd_ps(s4, s5), _mm256_hadd_ps(s6, s7));
+    __m256 d = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+    if (beta != 0) d = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), d);
+    _mm256_storeu_ps(c, d);
+}
+#undef LOADM
+#undef LOADU
+#undef DOT8
+#undef DOT8J
+#endif
+
+/* A few rows times a transposed B (a layer's forward at batch 1..3; AVX2
+ * (eight rows of B at a time, dot8) and portable builds, AVX-512 takes
+ * sgemm_nt_narrow):
  * packing would cost more than the product, so take dot products of the
- * contiguous rows of A and B directly, four rows of B at a time. */
+ * contiguous rows of A and B directly, eight (AVX2) or four rows of B at a time. */
 static void sgemm_rows_nt(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
                           float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc, d[4];
         long j = 0;
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+        for (; j + 8 <= N; j += 8) dot8(A + i * lda, B + j * ldb, ldb, K, beta, c + j);
+#endif
         for (; j + 4 <= N; j += 4) {
             dot4(A + i * lda, B + j * ldb, ldb, K, d);
             for (int r = 0; r < 4; r++) c[j + r] = beta == 0 ? d[r] : beta * c[j + r] + d[r];
@@ -684,20 +727,36 @@ INLINE void nt_narrow_rows(long i0, long i1, long K, const float *A, long lda, c
     for (; i < i1; i++) nt_narrow_row(i, 0, K, A, lda, B, ldb, beta, C, ldc, nb);
 }
 #define NT_NARROW(n) \
-    case n: nt_narrow_rows(i0, i1, K, A, lda, B, ldb, beta, C, ldc, n); break;
+    case n: nt_narrow_rows(i0, i1, K, A, lda, Bj, ldb, beta, Cj, ldc, n); break;
+/* C = A B^T in blocks of 16 rows of A and, across each, blocks of 16
+ * columns of C (16 rows of B: sixteen independent sums per row of A). */
 static void sgemm_nt_narrow(long M, long N, long K, const float *A, long lda, const float *B, long ldb, float beta,
                             float *C, long ldc, nnrt_gemm_epilogue ep, void *ctx) {
     for (long i0 = 0; i0 < M; i0 += 16) { /* the epilogue on 16 rows at a time */
         long i1 = lmin(i0 + 16, M);
-        switch (N) {
-            NT_NARROW(1) NT_NARROW(2) NT_NARROW(3) NT_NARROW(4) NT_NARROW(5) NT_NARROW(6) NT_NARROW(7)
-            NT_NARROW(8) NT_NARROW(9) NT_NARROW(10) NT_NARROW(11) NT_NARROW(12) NT_NARROW(13) NT_NARROW(14)
-            NT_NARROW(15) NT_NARROW(16)
+        for (long j0 = 0; j0 < N; j0 += 16) {
+            const float *Bj = B + j0 * ldb;
+            float *Cj = C + j0;
+            switch (lmin(16, N - j0)) {
+                NT_NARROW(1) NT_NARROW(2) NT_NARROW(3) NT_NARROW(4) NT_NARROW(5) NT_NARROW(6) NT_NARROW(7)
+                NT_NARROW(8) NT_NARROW(9) NT_NARROW(10) NT_NARROW(11) NT_NARROW(12) NT_NARROW(13) NT_NARROW(14)
+                NT_NARROW(15) NT_NARROW(16)
+            }
         }
         if (ep) ep(ctx, i0, 0, i1 - i0, N);
     }
 }
 #undef NT_NARROW
+#endif
+
+#if defined(__AVX512F__)
+/* Whether A B^T goes to sgemm_nt_narrow rather than the packed kernels:
+ * 1..3 rows of A (nothing to pack for), or few columns of C where the
+ * packed 16-column kernel would waste most of its lanes (N < 8), or too
+ * few rows to pay for packing (M < 32). Measured per call on one thread
+ * (AVX-512): 16x10x128 0.64 us narrow, 0.86 packed; 256x10x128 10.4, 7.8;
+ * 256x16x784 168, 48; 256x6x128 6.7, 8.2; 64x1x128 0.5, 2.0. */
+static int nt_narrow_pays(long M, long N) { return M < 4 || (N <= 16 && (M < 32 || N < 8)); }
 #endif
 
 static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
@@ -708,10 +767,10 @@ static void sgemm_ws_ep(int ta, int tb, long M, long N, long K, const float *A, 
         if (ep) ep(ctx, 0, 0, M, N);
         return;
     }
-    if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #if defined(__AVX512F__)
-    if (!ta && tb && N <= 16) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
+    if (!ta && tb && nt_narrow_pays(M, N)) return sgemm_nt_narrow(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
 #endif
+    if (!ta && tb && M < 4) return sgemm_rows_nt(M, N, K, A, lda, B, ldb, beta, C, ldc, ep, ctx);
     sjob g = {ta, tb, M, N, K, k_block(K), pack_a_pays(ta, M, N, K, lda), pack_b_pays(tb, M, K, ldb), A, B, lda, ldb,
               ldc, beta, C, ep, ctx, ws, nws};
 #ifdef _OPENMP
