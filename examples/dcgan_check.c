@@ -42,22 +42,22 @@ static void add(tally *t, const float *probs, long want) {
 
 static unsigned char gray(float v) { return (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f + 0.5f); }
 
-/* The first SIDE * SIDE samples of the batch as a grid, GAP gray pixels between. */
-static int write_grid(const char *path, const float *fake) {
+/* The first n (at most SIDE * SIDE) samples as a grid, GAP gray pixels between. */
+static int write_grid(const char *path, const float *fake, long n) {
     enum { W = SIDE * 28 + (SIDE - 1) * GAP };
     static unsigned char pix[W * W];
     memset(pix, 128, sizeof pix);
-    for (int s = 0; s < SIDE * SIDE && s < B; s++)
+    for (int s = 0; s < SIDE * SIDE && s < n; s++)
         for (int r = 0; r < 28; r++)
             for (int q = 0; q < 28; q++)
                 pix[((s / SIDE) * (28 + GAP) + r) * W + (s % SIDE) * (28 + GAP) + q] = gray(fake[s * PIX + r * 28 + q]);
-    size_t n = strlen(path);
+    size_t len = strlen(path);
 #ifdef DCGAN_PNG
     nnrt_err err;
-    if (n > 4 && !strcmp(path + n - 4, ".png"))
+    if (len > 4 && !strcmp(path + len - 4, ".png"))
         return nnrt_png_write_gray(path, pix, W, W, &err) == NNRT_OK ? 0 : (fprintf(stderr, "%s\n", err.msg), 1);
 #endif
-    FILE *f = n > 4 && strcmp(path + n - 4, ".png") ? fopen(path, "wb") : NULL;
+    FILE *f = len > 4 && strcmp(path + len - 4, ".png") ? fopen(path, "wb") : NULL;
     if (!f) return fprintf(stderr, "dcgan_check: cannot write %s (PNG needs -DDCGAN_PNG)\n", path), 1;
     fprintf(f, "P5\n%d %d\n255\n", W, W);
     int bad = fwrite(pix, 1, sizeof pix, f) != sizeof pix;
@@ -65,22 +65,25 @@ static int write_grid(const char *path, const float *fake) {
 }
 
 static int run(dcgan *g, lenet *l, const char *grid, long want) {
-    static float image[B * PIX], fake[B * PIX], probs[B * 10];
+    static float image[B * PIX], fake[B * PIX], probs[B * 10], first[SIDE * SIDE * PIX];
     tally t;
     memset(&t, 0, sizeof t);
     for (long done = 0; done < want; done += B) {
         if (dcgan_forward(g, image, fake) || lenet_forward(l, fake, probs))
             return fprintf(stderr, "dcgan_check: %s %s\n", dcgan_last_error(g), lenet_last_error(l)), 1;
-        if (!done && write_grid(grid, fake)) return 1;
+        if (done < SIDE * SIDE)  /* the grid's samples may span several batches */
+            memcpy(first + done * PIX, fake, sizeof(float) * PIX * (SIDE * SIDE - done < B ? SIDE * SIDE - done : B));
         add(&t, probs, want);
     }
+    long shown = t.n < SIDE * SIDE ? t.n : SIDE * SIDE;
+    if (write_grid(grid, first, shown)) return 1;
     int least = 0;
     printf("samples %ld, share of each digit:", t.n);
     for (int k = 0; k < 10; k++) {
         printf(" %d: %.1f%%", k, 100.0 * t.count[k] / t.n);
         if (t.count[k] < t.count[least]) least = k;
     }
-    printf("\nwrote %s: %d samples\n", grid, SIDE * SIDE);
+    printf("\nwrote %s: %ld samples\n", grid, shown);
     printf("mean max-probability %.4f  smallest class %.1f%% (digit %d)\n", t.max_sum / t.n,
            100.0 * t.count[least] / t.n, least);
     return 0;
