@@ -49,6 +49,37 @@ void emit_FUSED(cg_ctx *cx, const ir_node *n) {
     cgk_tail(cx);
 }
 
+/* 1 if the epilogue of n reads an input of the product's size: one that
+ * streams from memory, a row at a time at a stride of N columns. */
+static int ep_streams(cg_ctx *cx, const ir_node *n) {
+    for (int k = 2; k < n->nin; k++)
+        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n)) return 1;
+    return 0;
+}
+
+/* Such inputs are read a block of rows x n columns at a time, each row of
+ * the block on other lines (and, past 4 KiB, other pages) than the last,
+ * which the hardware prefetchers do not follow: the loads wait on memory.
+ * So the callback prefetches, row by row, the same rows of the block the
+ * GEMM finishes next (nnrt_sgemm_ep's order: the next columns of these
+ * rows, else the next rows from column 0), well before it needs them. */
+static void emit_ep_prefetch_setup(cg_ctx *cx, const ir_node *n, ll Nc) {
+    if (!ep_streams(cx, n)) return;
+    sb_printf(cx->c, "#if defined(__GNUC__)\n    const long jn = j0 + n < %lld ? j0 + n : 0, rn = j0 + n < %lld ? 0 : m;\n#endif\n",
+              Nc, Nc);
+}
+
+static void emit_ep_prefetch(cg_ctx *cx, const ir_node *n, ll Nc) {
+    if (!ep_streams(cx, n)) return;
+    strbuf *c = cx->c;
+    sb_printf(c, "#if defined(__GNUC__)\n        if (r + rn < %lld)\n            for (long q = 0; q < n; q += %d) {\n",
+              cg_numel(n) / Nc, cx->o->f64 ? 8 : 16);
+    for (int k = 2; k < n->nin; k++)
+        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n))
+            sb_printf(c, "                __builtin_prefetch(e->x%d + (r + rn) * %lld + jn + q);\n", k, Nc);
+    sb_puts(c, "            }\n#endif\n");
+}
+
 /* matmul_ep: the epilogue is a callback over blocks [i0, i0+m) x [j0,
  * j0+n) of the [M, N] product held in y; ctx holds the operands. Each row
  * of a block goes to a function whose restrict parameters point at the
@@ -82,7 +113,9 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "    %s *y;\n};\n", T);
     sb_printf(c, "static void %s_ep(void *ctx, long i0, long j0, long m, long n) {\n", name);
     sb_printf(c, "    const struct %s_ep *e = ctx;\n", name);
-    sb_puts(c, "    for (long r = i0; r < i0 + m; r++)\n");
+    emit_ep_prefetch_setup(cx, n, Nc);
+    sb_puts(c, "    for (long r = i0; r < i0 + m; r++) {\n");
+    emit_ep_prefetch(cx, n, Nc);
     sb_printf(c, "        %s_row(e->y + r * %lld + j0, ", name, (ll)Nc);
     for (int k = 2; k < n->nin; k++) {
         ll nk = cg_numel(cg_in(cx, n, k));
@@ -91,7 +124,7 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
         else if (nk == Nc) sb_printf(c, "e->x%d + j0, ", k);
         else sb_printf(c, "e->x%d + (r %% %lld) * %lld + j0, ", k, nk / Nc, (ll)Nc);
     }
-    sb_puts(c, "n);\n}\n");
+    sb_puts(c, "n);\n    }\n}\n");
     cgk_head(cx, n);
     sb_printf(c, "    struct %s_ep e = {", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "x%d, ", k);
