@@ -60,24 +60,25 @@ static int ep_streams(cg_ctx *cx, const ir_node *n) {
 /* Such inputs are read a block of rows x n columns at a time, each row of
  * the block on other lines (and, past 4 KiB, other pages) than the last,
  * which the hardware prefetchers do not follow: the loads wait on memory.
- * So the callback prefetches, row by row, the same rows of the block the
- * GEMM finishes next (nnrt_sgemm_ep's order: the next columns of these
- * rows, else the next rows from column 0), well before it needs them. */
+ * So the callback prefetches, row by row, the block the GEMM finishes two
+ * blocks later in nnrt_sgemm_ep's order (the next columns of these rows,
+ * then the next rows from column 0): far enough ahead that it is in cache
+ * when the callback comes to it. */
 static void emit_ep_prefetch_setup(cg_ctx *cx, const ir_node *n, ll Nc) {
     if (!ep_streams(cx, n)) return;
-    sb_printf(cx->c, "#if defined(__GNUC__)\n    const long jn = j0 + n < %lld ? j0 + n : 0, rn = j0 + n < %lld ? 0 : m;\n#endif\n",
+    sb_printf(cx->c, "#if defined(__GNUC__)\n    const long jn = (j0 + 2 * n) %% %lld, rn = (j0 + 2 * n) / %lld * m;\n#endif\n",
               Nc, Nc);
 }
 
 static void emit_ep_prefetch(cg_ctx *cx, const ir_node *n, ll Nc) {
     if (!ep_streams(cx, n)) return;
     strbuf *c = cx->c;
-    sb_printf(c, "#if defined(__GNUC__)\n        if (r + rn < %lld)\n            for (long q = 0; q < n; q += %d) {\n",
-              cg_numel(n) / Nc, cx->o->f64 ? 8 : 16);
+    sb_printf(c, "#if defined(__GNUC__)\n        for (long q = 0; q < n; q += %d) {\n", cx->o->f64 ? 8 : 16);
+    sb_printf(c, "            const long o = (r + rn) * %lld + jn + q;\n", Nc);
+    sb_printf(c, "            if (o < %lld) {\n", cg_numel(n));
     for (int k = 2; k < n->nin; k++)
-        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n))
-            sb_printf(c, "                __builtin_prefetch(e->x%d + (r + rn) * %lld + jn + q);\n", k, Nc);
-    sb_puts(c, "            }\n#endif\n");
+        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n)) sb_printf(c, "                __builtin_prefetch(e->x%d + o);\n", k);
+    sb_puts(c, "            }\n        }\n#endif\n");
 }
 
 /* matmul_ep: the epilogue is a callback over blocks [i0, i0+m) x [j0,
