@@ -90,7 +90,8 @@ static void emit_ep_callback(cg_ctx *cx, const ir_node *n, const char *name, ll 
     sb_printf(c, "static void %s_ep(void *ctx, long i0, long j0, long m, long n) {\n", name);
     sb_printf(c, "    const struct %s_ep *e = ctx;\n", name);
     emit_ep_prefetch_setup(cx, n, Nc);
-    sb_puts(c, "    for (long r = i0; r < i0 + m; r++) {\n");
+    int braces = ep_streams(cx, n);
+    sb_printf(c, "    for (long r = i0; r < i0 + m; r++)%s\n", braces ? " {" : "");
     emit_ep_prefetch(cx, n, Nc);
     sb_printf(c, "        %s_row(e->y + r * %lld + j0, ", name, (ll)Nc);
     for (int k = 2; k < n->nin; k++) {
@@ -100,7 +101,7 @@ static void emit_ep_callback(cg_ctx *cx, const ir_node *n, const char *name, ll 
         else if (nk == Nc) sb_printf(c, "e->x%d + j0, ", k);
         else sb_printf(c, "e->x%d + (r %% %lld) * %lld + j0, ", k, nk / Nc, (ll)Nc);
     }
-    sb_puts(c, "n);\n    }\n}\n");
+    sb_printf(c, "n);\n%s}\n", braces ? "    }\n" : "");
 }
 
 /* matmul_ep: the epilogue is a callback over blocks [i0, i0+m) x [j0,
