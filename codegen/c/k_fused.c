@@ -49,6 +49,61 @@ void emit_FUSED(cg_ctx *cx, const ir_node *n) {
     cgk_tail(cx);
 }
 
+/* 1 if the epilogue of n reads an input of the product's size: one that
+ * streams from memory, a row at a time at a stride of N columns. */
+static int ep_streams(cg_ctx *cx, const ir_node *n) {
+    for (int k = 2; k < n->nin; k++)
+        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n)) return 1;
+    return 0;
+}
+
+/* Such inputs are read a block of rows x n columns at a time, each row of
+ * the block on other lines (and, past 4 KiB, other pages) than the last,
+ * which the hardware prefetchers do not follow: the loads wait on memory.
+ * So the callback prefetches, row by row, the block the GEMM finishes two
+ * blocks later in nnrt_sgemm_ep's order (the next columns of these rows,
+ * then the next rows from column 0): far enough ahead that it is in cache
+ * when the callback comes to it. */
+static void emit_ep_prefetch_setup(cg_ctx *cx, const ir_node *n, ll Nc) {
+    if (!ep_streams(cx, n)) return;
+    sb_puts(cx->c, "#if defined(__GNUC__)\n");
+    sb_printf(cx->c, "    const long jn = (j0 + 2 * n) %% %lld, rn = (j0 + 2 * n) / %lld * m;\n#endif\n", Nc, Nc);
+}
+
+static void emit_ep_prefetch(cg_ctx *cx, const ir_node *n, ll Nc) {
+    if (!ep_streams(cx, n)) return;
+    strbuf *c = cx->c;
+    sb_printf(c, "#if defined(__GNUC__)\n        for (long q = 0; q < n; q += %d) {\n", cx->o->f64 ? 8 : 16);
+    sb_printf(c, "            const long o = (r + rn) * %lld + jn + q;\n", Nc);
+    sb_printf(c, "            if (o < %lld) {\n", cg_numel(n));
+    for (int k = 2; k < n->nin; k++)
+        if (cg_numel(cg_in(cx, n, k)) == cg_numel(n))
+            sb_printf(c, "                __builtin_prefetch(e->x%d + o);\n", k);
+    sb_puts(c, "            }\n        }\n#endif\n");
+}
+
+/* The callback nnrt_sgemm_ep calls on each finished block: the row
+ * function on each row of the block, the inputs' pointers moved to it. */
+static void emit_ep_callback(cg_ctx *cx, const ir_node *n, const char *name, ll Nc) {
+    strbuf *c = cx->c;
+    ll N = cg_numel(n);
+    sb_printf(c, "static void %s_ep(void *ctx, long i0, long j0, long m, long n) {\n", name);
+    sb_printf(c, "    const struct %s_ep *e = ctx;\n", name);
+    emit_ep_prefetch_setup(cx, n, Nc);
+    int braces = ep_streams(cx, n);
+    sb_printf(c, "    for (long r = i0; r < i0 + m; r++)%s\n", braces ? " {" : "");
+    emit_ep_prefetch(cx, n, Nc);
+    sb_printf(c, "        %s_row(e->y + r * %lld + j0, ", name, (ll)Nc);
+    for (int k = 2; k < n->nin; k++) {
+        ll nk = cg_numel(cg_in(cx, n, k));
+        if (nk == 1) sb_printf(c, "e->x%d, ", k);
+        else if (nk == N) sb_printf(c, "e->x%d + r * %lld + j0, ", k, (ll)Nc);
+        else if (nk == Nc) sb_printf(c, "e->x%d + j0, ", k);
+        else sb_printf(c, "e->x%d + (r %% %lld) * %lld + j0, ", k, nk / Nc, (ll)Nc);
+    }
+    sb_printf(c, "n);\n%s}\n", braces ? "    }\n" : "");
+}
+
 /* matmul_ep: the epilogue is a callback over blocks [i0, i0+m) x [j0,
  * j0+n) of the [M, N] product held in y; ctx holds the operands. Each row
  * of a block goes to a function whose restrict parameters point at the
@@ -60,7 +115,6 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *name = cg_kernel_name(cx, n), *T = cx->T;
     strbuf *c = cx->c;
-    ll N = cg_numel(n);
     const char *vopnd[IR_MAX_IN] = {0}, *sopnd[IR_MAX_IN] = {0};
     for (int k = 2; k < n->nin; k++) {
         int one = cg_numel(cg_in(cx, n, k)) == 1;
@@ -80,18 +134,7 @@ void emit_MATMUL_EP(cg_ctx *cx, const ir_node *n) {
     sb_printf(c, "struct %s_ep {\n", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "    const %s *x%d;\n", T, k);
     sb_printf(c, "    %s *y;\n};\n", T);
-    sb_printf(c, "static void %s_ep(void *ctx, long i0, long j0, long m, long n) {\n", name);
-    sb_printf(c, "    const struct %s_ep *e = ctx;\n", name);
-    sb_puts(c, "    for (long r = i0; r < i0 + m; r++)\n");
-    sb_printf(c, "        %s_row(e->y + r * %lld + j0, ", name, (ll)Nc);
-    for (int k = 2; k < n->nin; k++) {
-        ll nk = cg_numel(cg_in(cx, n, k));
-        if (nk == 1) sb_printf(c, "e->x%d, ", k);
-        else if (nk == N) sb_printf(c, "e->x%d + r * %lld + j0, ", k, (ll)Nc);
-        else if (nk == Nc) sb_printf(c, "e->x%d + j0, ", k);
-        else sb_printf(c, "e->x%d + (r %% %lld) * %lld + j0, ", k, nk / Nc, (ll)Nc);
-    }
-    sb_puts(c, "n);\n}\n");
+    emit_ep_callback(cx, n, name, Nc);
     cgk_head(cx, n);
     sb_printf(c, "    struct %s_ep e = {", name);
     for (int k = 2; k < n->nin; k++) sb_printf(c, "x%d, ", k);
