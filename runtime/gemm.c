@@ -19,11 +19,12 @@
  * Small shapes (AVX-512): A B^T with N <= 16 and few rows or N < 8 (a
  * classifier's logits), or with 1..3 rows of A (a layer's forward at batch
  * 1: 16 rows of B at a time, sixteen independent sums; see nt_narrow_pays)
- * is dot products along the rows of A and B,
- * nothing packed; 9..12 rows left over
- * (M = 10: a logits layer's dW) run as one 12 x 32 block; B not transposed
- * is read where it is when M <= 16. Only the first changes the rounding
- * (a tree sum over K instead of K in order); the others give the same bits.
+ * is dot products along the rows of A and B, nothing packed; A read in
+ * place runs 12 rows at a time (a 12 x 32 block) while more than 8, but
+ * not 16, are left (M = 10: a logits layer's dW); B not transposed is read
+ * where it is when M <= 16. On AVX2, 1..3 rows of A times B^T take eight
+ * rows of B at a time (dot8). The dot products change the rounding (a tree
+ * sum over K instead of K in order); the others give the same bits.
  *
  * Built once per ISA (gemm_dispatch.c picks one at run time; see there):
  * each build exports only its table of entry points, nnrt_gemm_impl, named
