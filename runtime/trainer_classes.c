@@ -56,20 +56,19 @@ static long parse_classes(ctx *c, const char *list, int32_t *map)
                          "each in [0, %d]", list, CLASS_MAX), -1;
 }
 
-/* The label map of --classes, malloc'd; *n its classes. */
-static int32_t *class_map(ctx *c, long *n)
+/* The label map of --classes into *map, malloc'd, and *n its classes: 0,
+ * or the exit status with c->err set (*map NULL). */
+static int class_map(ctx *c, int32_t **map, long *n)
 {
-    int32_t *map = malloc(sizeof *map * (CLASS_MAX + 1));
-    if (!map) {
-        nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for --classes");
-        return NULL;
+    if (!(*map = malloc(sizeof **map * (CLASS_MAX + 1))))
+        return nnrti_tr_fail(c, EXIT_RUNTIME, "out of memory for --classes");
+    memset(*map, 0xff, sizeof **map * (CLASS_MAX + 1)); /* -1 */
+    if ((*n = parse_classes(c, c->o.raw[O_CLASSES], *map)) < 0) {
+        free(*map);
+        *map = NULL;
+        return EXIT_USAGE;
     }
-    memset(map, 0xff, sizeof *map * (CLASS_MAX + 1)); /* -1 */
-    if ((*n = parse_classes(c, c->o.raw[O_CLASSES], map)) < 0) {
-        free(map);
-        return NULL;
-    }
-    return map;
+    return 0;
 }
 
 int nnrti_tr_check_classes(ctx *c)
@@ -77,10 +76,11 @@ int nnrti_tr_check_classes(ctx *c)
     const nnrt_model_desc *d = c->d;
     long n = 0;
     int32_t *map;
+    int rc;
     if (!c->o.raw[O_CLASSES])
         return 0;
-    if (!(map = class_map(c, &n)))
-        return c->err.msg[0] && strstr(c->err.msg, "out of memory") ? EXIT_RUNTIME : EXIT_USAGE;
+    if ((rc = class_map(c, &map, &n)) != 0)
+        return rc;
     free(map);
     if (!d->has_target || d->y_dtype != NNRT_I32 || d->y_numel != 1)
         return nnrti_tr_fail(c, EXIT_USAGE, "--classes selects examples by their class label, but model %s does not "
@@ -112,12 +112,13 @@ int nnrti_tr_select_classes(ctx *c, const char *path, nnrt_dataset *ds)
     long n = 0;
     int64_t all = ds->n;
     int32_t *map;
+    int rc;
     if (!c->o.raw[O_CLASSES])
         return 0;
     if (ds->y_numel != 1 || ds->y_dtype != NNRT_I32)
         return nnrti_tr_fail(c, EXIT_USAGE, "--classes: %s has no class labels to select by", path);
-    if (!(map = class_map(c, &n)))
-        return EXIT_RUNTIME;
+    if ((rc = class_map(c, &map, &n)) != 0)
+        return rc;
     ds->n = keep_listed(ds, map);
     free(map);
     if (ds->n == 0)

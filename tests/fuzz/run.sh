@@ -88,7 +88,9 @@ args = ["train\0--data\0x.csv\0--epochs\0003\0--lr=0.1\0--seed\01844674407370955
         "train\0--text\0t.txt\0--epochs\01\0--steps-per-epoch\05\0--val-split\00.2\0--save\0w",
         "sample\0--text\0t\0--load\0w\0--prompt\0ab\0--len\0100000000\0--temperature\01e-3",
         "eval\0--data\0d\0--labels\0l\0--load\0w\0--scale\00.0625\0--allow-nonfinite",
-        "reconstruct\0--data\0d\0--load\0w\0--out\0g.pgm\0--count\016", "predict\0--help"]
+        "reconstruct\0--data\0d\0--load\0w\0--out\0g.pgm\0--count\016", "predict\0--help",
+        # once a crash: a usage error whose text held "out of memory" was given exit status 1
+        "eval\0--data\0d\0--classes\0002out of memory"]
 for i, a in enumerate(args):
     open(f + "/seeds-fuzz_trainer_args/%d" % i, "wb").write(a.encode())
 PY
