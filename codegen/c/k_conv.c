@@ -13,8 +13,13 @@
  *                  stride: where the grid does not apply, or where block_cost
  *                  says it is faster; conv2d_grad_w likewise, chosen when at
  *                  least GW_MIN_LANES of the lanes are used
+ *                  (in passes over chunks of x's channels where dw's table
+ *                  would not fit the stack)
  *   pixel lanes    otherwise, at stride 1, conv2d_grad_w with grid pixels in
  *                  the lanes, under the implicit GEMM's GRID_MIN_USEFUL rule
+ *   phases         conv2d and conv2d_grad_x (conv_transpose2d) that none of
+ *                  the above takes: any stride, weights of any size; see
+ *                  "convolutions by phases of the stride"
  *   direct         everything else (below), and every kernel's #else: other
  *                  compilers, other ISAs, or -DNNC_NO_VECTOR_EXT
  *
@@ -33,6 +38,11 @@
  *   conv2d_grad_w of the second     1383 -> 294    1613 -> 515  channel lanes 16 of 16
  *   conv2d_grad_w of the first       679 -> 276     712 -> 327  pixel lanes (channel
  *                                                               lanes: 6 of 16; 6 of 8)
+ * DCGAN (examples/dcgan.nn, batch 64, AVX-512): a training step (a
+ * discriminator and a generator step) took 157 ms with the direct loops at
+ * stride 2 and for weights too large for the tables, 30-36 ms with the
+ * phases and the chunked channel lanes (its 64 -> 32 conv_transpose2d,
+ * 102M multiply-adds: 53 ms -> 4.4 ms).
  * The pools' rows cut into pieces that gcc vectorizes (pool_piece) took
  * maxpool2d_grad of 6x28x28 planes from 249 to 90 us (AVX2: 279 to 137).
  * (The whole training step: 29,700 examples/s with AVX-512, 20,100 with AVX2,
@@ -775,9 +785,317 @@ static void emit_cl(cg_ctx *cx, const convdims *d, const clplan *q) {
     sb_puts(c, "                }\n    }\n    }\n");
 }
 
+/* ---- convolutions by phases of the stride ---------------------------------
+ *
+ * conv2d_grad_x (and conv_transpose2d) at stride s > 1 scatters each dy
+ * pixel into s-apart pixels of dx. Split dx by phase instead: along one
+ * axis, the outputs i with i + p = s a + r (r < s) take only the kernel
+ * taps k with k d = s t + r, from dy at a - t. So each phase (rh, rw) is a
+ * stride-1 correlation of dy with a sub-kernel: a GEMM on dy's zero-padded
+ * plane as in the implicit GEMM above (phase grid position m = (a - a0) Wp
+ * + b - b0 reads the plane at m plus one offset per tap). conv2d (fwd) at
+ * stride s is the mirror image: x is split into s x s phase planes (plane
+ * (rh, rw) row a column b holds x[s a + rh - p, s b + rw - p]), and tap
+ * (kh, kw) reads plane (kh d % s, kw d % s) at (oh + kh d / s, ow + kw d /
+ * s): one grid of the output, every tap at its own offset. At stride 1
+ * either is the plain implicit GEMM: the path for convolutions whose
+ * blocked weights would not fit the grid's table (64 -> 64 channels, 3x3).
+ *
+ * Rows of the register block are dx channels (grad_x) or output channels
+ * (fwd), NV vectors of grid positions each; the weights are broadcast
+ * straight from w (no blocked copy: a transposed convolution's weights are
+ * often larger than the stack allows). Tables give each phase's first
+ * output, its size and its taps (plane offset, kernel index). A block goes
+ * through a small buffer into the output, s apart (grad_x) or 1. The planes
+ * of the summed channels (dy's for grad_x, x's for fwd) take at most half
+ * the stack budget: more channels are summed in passes, each added into the
+ * output. Each output is the sum over passes, over the pass's channels, of
+ * one channel's taps summed apart (a second set of accumulators): short
+ * chains, measured to keep f32 as close to float64 as PyTorch's float32
+ * (tests/parity/cases_dcgan.py; one chain over every (channel, tap) was 2x
+ * further off). That order is the same for every register block and vector
+ * width: the same bits on AVX-512 and AVX2. */
+enum { PH_MAX_S = 8 };
+
+typedef struct phaxis {
+    long long lo[PH_MAX_S], n[PH_MAX_S]; /* grad_x phase r: outputs s (lo + i) + r - p, i < n */
+    long long T, L;                      /* the plane's zero rows before the source, and its length */
+} phaxis;
+
+/* One axis of grad_x: dx of len, dy of dlen, kernel k; T from the largest
+ * t - lo. fwd: the phase planes' length, out + the largest k d / s. */
+static phaxis ph_axis(int fwd, long long len, long long dlen, long long k, long long s, long long p, long long d) {
+    phaxis x = {.T = 0};
+    if (fwd) {
+        x.L = dlen + (k - 1) * d / s, x.n[0] = dlen;
+        return x;
+    }
+    long long end = dlen;
+    for (long long r = 0; r < s; r++) {
+        x.lo[r] = floordiv(p - r + s - 1, s);
+        x.n[r] = floordiv(len - 1 + p - r, s) - x.lo[r] + 1;
+        if (x.n[r] < 0) x.n[r] = 0;
+        for (long long kk = 0; kk < k && x.n[r]; kk++)
+            if ((kk * d) % s == r && (kk * d - r) / s - x.lo[r] > x.T) x.T = (kk * d - r) / s - x.lo[r];
+        if (x.lo[r] + x.n[r] > end) end = x.lo[r] + x.n[r];
+    }
+    x.L = x.T + end;
+    return x;
+}
+
+typedef struct phplan {
+    convdims d;
+    int fwd;      /* conv2d: output channels in the rows, x's phase planes */
+    phaxis h, w;  /* grad_x: the phases; fwd: the phase planes */
+    long long R, U, RS, US; /* rows and summed channels per group, their strides in w */
+    long long NPH, Wp, HW;  /* phases (output grids), plane width, planes per summed channel */
+    long long UC, NUC;      /* summed channels per pass over the planes, and passes */
+    long long VL, CB, NCB, CBT, NV, PT, NPTM, XPN, positions;
+    const visa *is;
+} phplan;
+
+/* Grid positions of phase (rh, rw), rounded up to tiles of PT. */
+static long long ph_npt(const phplan *q, long long rh, long long rw) {
+    if (!q->h.n[rh] || !q->w.n[rw]) return 0;
+    return (q->h.n[rh] * q->Wp + q->PT - 1) / q->PT * q->PT;
+}
+
+/* The tap offset of kernel row kh and column kw in phase (rh, rw). */
+static long long ph_off(const phplan *q, long long rh, long long rw, long long kh, long long kw) {
+    const convdims *d = &q->d;
+    if (q->fwd)
+        return (((kh * d->D) % d->S * d->S + (kw * d->D) % d->S) * q->h.L + kh * d->D / d->S) * q->Wp +
+               kw * d->D / d->S;
+    return (q->h.lo[rh] - (kh * d->D - rh) / d->S + q->h.T) * q->Wp + q->w.lo[rw] - (kw * d->D - rw) / d->S + q->w.T;
+}
+
+/* Is tap (kh, kw) in phase (rh, rw)? fwd: one phase with every tap. */
+static int ph_tap(const phplan *q, long long rh, long long rw, long long kh, long long kw) {
+    return q->fwd || ((kh * q->d.D) % q->d.S == rh && (kw * q->d.D) % q->d.S == rw);
+}
+
+static double ph_useful(const phplan *q) {
+    const convdims *d = &q->d;
+    return (double)(q->R * (q->fwd ? d->OH * d->OW : d->H * d->W)) / (double)(q->NCB * q->CB * q->positions);
+}
+
+static double ph_cost(const phplan *q) { return block_cost(q->CB * q->NV, q->CB + q->NV + 1, ph_useful(q)); }
+
+/* The sizes of a plan with (CB, NV) set: 0 when its buffers would not fit
+ * on the stack. */
+static int ph_layout(phplan *q, size_t esize) {
+    q->NCB = (q->R + q->CB - 1) / q->CB, q->CB = (q->R + q->NCB - 1) / q->NCB;
+    q->CBT = q->R - (q->NCB - 1) * q->CB, q->PT = q->NV * q->VL;
+    q->NPTM = 0, q->positions = 0;
+    long long maxoff = 0;
+    for (long long rh = 0; rh < q->NPH; rh++)
+        for (long long rw = 0; rw < q->NPH; rw++) {
+            long long npt = ph_npt(q, rh, rw);
+            q->positions += npt;
+            q->NPTM = npt > q->NPTM ? npt : q->NPTM;
+            for (long long kh = 0; npt && kh < q->d.KH; kh++)
+                for (long long kw = 0; kw < q->d.KW; kw++)
+                    if (ph_tap(q, rh, rw, kh, kw) && ph_off(q, rh, rw, kh, kw) + npt > maxoff)
+                        maxoff = ph_off(q, rh, rw, kh, kw) + npt;
+        }
+    q->XPN = (q->UC - 1) * q->HW + (maxoff > q->HW ? maxoff : q->HW);
+    return (q->XPN + q->CB * q->NPTM) * (long long)esize <= GRID_STACK_MAX;
+}
+
+/* The block with the least ph_cost, or 0 when no phase plan fits or it
+ * would waste more than GRID_MIN_USEFUL allows. */
+static int ph_plan(phplan *q, size_t esize) {
+    const convdims *d = &q->d;
+    long long KK = d->KH * d->KW;
+    if (d->S > PH_MAX_S) return 0;
+    q->h = ph_axis(q->fwd, d->H, d->OH, d->KH, d->S, d->P, d->D);
+    q->w = ph_axis(q->fwd, d->W, d->OW, d->KW, d->S, d->P, d->D);
+    q->NPH = q->fwd ? 1 : d->S, q->Wp = q->w.L;
+    q->HW = (q->fwd ? d->S * d->S : 1) * q->h.L * q->Wp;
+    q->R = q->fwd ? d->OG : d->CG, q->U = q->fwd ? d->CG : d->OG;
+    q->RS = q->fwd ? d->CG * KK : KK, q->US = q->fwd ? KK : d->CG * KK;
+    /* the planes of at most half the stack's budget at a time: the same
+     * passes for every ISA, so the same sums (the bits of AVX-512 and AVX2) */
+    q->UC = GRID_STACK_MAX / 2 / (q->HW * (long long)esize);
+    if (q->UC < 1) return 0;
+    q->UC = q->UC > q->U ? q->U : q->UC, q->NUC = (q->U + q->UC - 1) / q->UC;
+    q->VL = q->is->vbytes / (long long)esize;
+    phplan best = *q;
+    int found = 0;
+    for (long long cb = 1; cb <= q->R && cb <= q->is->grid_ob; cb++)
+        for (long long nv = 1; nv <= q->is->grid_nv && 2 * cb * nv <= q->is->grid_acc; nv++) {
+            phplan t = *q;
+            t.CB = cb, t.NV = nv;
+            if (ph_layout(&t, esize) && (!found || ph_cost(&t) < ph_cost(&best))) best = t, found = 1;
+        }
+    *q = best;
+    return found && ph_useful(q) >= GRID_MIN_USEFUL;
+}
+
+/* The tables: per phase its first output row and column, rows, columns,
+ * grid positions and first tap (a last row ends the taps); per tap its
+ * plane offset and kernel index. */
+static void ph_tables(cg_ctx *cx, const phplan *q) {
+    const convdims *d = &q->d;
+    strbuf *c = cx->c, taps, kks;
+    long long nph = 0, nt = 0;
+    sb_init(&taps), sb_init(&kks);
+    sb_puts(c, "    static const long ph[][6] = {");
+    for (long long rh = 0; rh < q->NPH; rh++)
+        for (long long rw = 0; rw < q->NPH; rw++) {
+            if (!ph_npt(q, rh, rw)) continue;
+            sb_printf(c, "%s{%lld, %lld, %lld, %lld, %lld, %lld}", nph++ ? ", " : "",
+                      q->fwd ? 0 : d->S * q->h.lo[rh] + rh - d->P, q->fwd ? 0 : d->S * q->w.lo[rw] + rw - d->P,
+                      q->h.n[rh], q->w.n[rw], ph_npt(q, rh, rw), nt);
+            for (long long kh = 0; kh < d->KH; kh++)
+                for (long long kw = 0; kw < d->KW; kw++)
+                    if (ph_tap(q, rh, rw, kh, kw)) {
+                        sb_printf(&taps, "%s%lld", nt ? ", " : "", ph_off(q, rh, rw, kh, kw));
+                        sb_printf(&kks, "%s%lld", nt++ ? ", " : "", kh * d->KW + kw);
+                    }
+        }
+    sb_printf(c, ", {0, 0, 0, 0, 0, %lld}};\n", nt);
+    /* a phase may have no taps (kernel smaller than the stride): its dx is 0 */
+    if (!nt) sb_puts(&taps, "0"), sb_puts(&kks, "0");
+    sb_printf(c, "    static const long toff[] = {%s}, tkk[] = {%s};\n", taps.s, kks.s);
+    sb_printf(c, "    enum { NPH = %lld };\n", nph);
+    sb_free(&taps), sb_free(&kks);
+}
+
+/* One tile of nb rows (from the block's first) x NV vectors of grid
+ * positions at t of phase p: the sums over the group's channels u and the
+ * phase's taps, into the buffer yb. */
+static void ph_block(cg_ctx *cx, const phplan *q, long long nb, const char *ind) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    sb_printf(c, "%svec", ind);
+    for (long long i = 0; i < nb; i++)
+        for (long long v = 0; v < q->NV; v++) sb_printf(c, "%s a%lld_%lld = {0}", i + v ? "," : "", i, v);
+    sb_puts(c, ";\n");
+    sb_printf(c, "%sfor (long u = 0; u < un; u++) {\n%s    vec", ind, ind);
+    for (long long i = 0; i < nb; i++)
+        for (long long v = 0; v < q->NV; v++) sb_printf(c, "%s p%lld_%lld = {0}", i + v ? "," : "", i, v);
+    sb_puts(c, ";\n");
+    sb_printf(c, "%s    const %s *restrict s = xp + u * %lld + t, *restrict f = wg + u * %lld;\n", ind, T, q->HW,
+              q->US);
+    sb_printf(c, "%s    for (long j = ph[p][5]; j < ph[p + 1][5]; j++) {\n", ind);
+    sb_printf(c, "%s        const %s *restrict sj = s + toff[j], *restrict fj = f + tkk[j];\n%s        vec", ind, T,
+              ind);
+    for (long long v = 0; v < q->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
+    sb_puts(c, ";\n");
+    for (long long v = 0; v < q->NV; v++)
+        sb_printf(c, "%s        __builtin_memcpy(&b%lld, sj + %lld, sizeof b%lld);\n", ind, v, v * q->VL, v);
+    for (long long i = 0; i < nb; i++)
+        fma_row(cx, q->is, arena_printf(cx->g->a, "%s        ", ind), "p", i,
+                arena_printf(cx->g->a, "fj[%lld]", i * q->RS), 1, "b", q->NV);
+    sb_printf(c, "%s    }\n", ind);
+    for (long long i = 0; i < nb; i++) {
+        sb_printf(c, "%s   ", ind);
+        for (long long v = 0; v < q->NV; v++) sb_printf(c, " a%lld_%lld += p%lld_%lld;", i, v, i, v);
+        sb_puts(c, "\n");
+    }
+    sb_printf(c, "%s}\n", ind);
+    for (long long i = 0; i < nb; i++)
+        for (long long v = 0; v < q->NV; v++)
+            sb_printf(c, "%s__builtin_memcpy(yb + %lld + t, &a%lld_%lld, sizeof a%lld_%lld);\n", ind,
+                      i * q->NPTM + v * q->VL, i, v, i, v);
+}
+
+/* The source of image n, group g, into the planes: dy zero-padded
+ * (grad_x), or x split into its phase planes (fwd). */
+static void ph_source(cg_ctx *cx, const phplan *q) {
+    strbuf *c = cx->c;
+    const convdims *d = &q->d;
+    if (!q->fwd) {
+        sb_puts(c, "            for (long u = 0; u < un; u++)\n");
+        sb_printf(c, "                for (long h = 0; h < %lld; h++)\n", d->OH);
+        sb_printf(c, "                    for (long w = 0; w < %lld; w++)\n", d->OW);
+        sb_printf(c, "                        xp[u * %lld + (h + %lld) * %lld + w + %lld] = x0[((n * %lld + g * %lld + "
+                     "u0 + u) * %lld + h) * %lld + w];\n", q->HW, q->h.T, q->Wp, q->w.T, d->O, d->OG, d->OH, d->OW);
+        return;
+    }
+    sb_puts(c, "            for (long u = 0; u < un; u++)\n");
+    sb_printf(c, "                for (long rh = 0; rh < %lld; rh++)\n", d->S);
+    sb_printf(c, "                    for (long a = 0; a < %lld; a++) {\n", q->h.L);
+    sb_printf(c, "                        const long ih = a * %lld + rh - %lld;\n", d->S, d->P);
+    sb_printf(c, "                        if (ih < 0 || ih >= %lld) continue;\n", d->H);
+    sb_printf(c, "                        for (long rw = 0; rw < %lld; rw++)\n", d->S);
+    sb_printf(c, "                            for (long b = 0; b < %lld; b++) {\n", q->Wp);
+    sb_printf(c, "                                const long iw = b * %lld + rw - %lld;\n", d->S, d->P);
+    sb_printf(c, "                                if (iw >= 0 && iw < %lld)\n", d->W);
+    sb_printf(c, "                                    xp[u * %lld + ((rh * %lld + rw) * %lld + a) * %lld + b] = "
+                 "x0[((n * %lld + g * %lld + u0 + u) * %lld + ih) * %lld + iw];\n",
+              q->HW, d->S, q->h.L, q->Wp, d->C, d->CG, d->H, d->W);
+    sb_puts(c, "                            }\n                    }\n");
+}
+
+static void emit_phase(cg_ctx *cx, const phplan *q) {
+    strbuf *c = cx->c;
+    const char *T = cx->T;
+    const convdims *d = &q->d;
+    long long G = d->C / d->CG, KK = d->KH * d->KW;
+    long long RT = q->fwd ? d->O : d->C, OH = q->fwd ? d->OH : d->H, OW = q->fwd ? d->OW : d->W;
+    long long OS = q->fwd ? 1 : d->S;
+    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * d->CG * KK);
+    vec_typedef(cx, q->is);
+    ph_tables(cx, q);
+    par_open(cx, par);
+    sb_printf(c, "    %s xp[%lld], yb[%lld];\n", T, q->XPN, q->CB * q->NPTM);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
+    par_for(cx, par, "    ", 1, 0);
+    sb_printf(c, "    for (long n = 0; n < %lld; n++)\n        for (long g = 0; g < %lld; g++)\n", d->N, G);
+    /* the summed channels [u0, u0 + un): one pass, or NUC adding up */
+    if (q->NUC > 1)
+        sb_printf(c, "        for (long u0 = 0; u0 < %lld; u0 += %lld) {\n"
+                     "            const long un = %lld - u0 < %lld ? %lld - u0 : %lld;\n",
+                  q->U, q->UC, q->U, q->UC, q->U, q->UC);
+    else
+        sb_printf(c, "        {\n            const long u0 = 0, un = %lld;\n", q->U);
+    ph_source(cx, q);
+    sb_printf(c, "            for (long cb = 0; cb < %lld; cb++)\n", q->NCB);
+    sb_puts(c, "                for (long p = 0; p < NPH; p++) {\n");
+    sb_printf(c, "                    const %s *restrict wg = x1 + g * %lld + cb * %lld + u0 * %lld;\n", T,
+              d->OG * d->CG * KK, q->CB * q->RS, q->US);
+    sb_printf(c, "                    for (long t = 0; t < ph[p][4]; t += %lld) {\n", q->PT);
+    if (q->CBT == q->CB) {
+        ph_block(cx, q, q->CB, "                        ");
+    } else {
+        sb_printf(c, "                        if (cb < %lld) {\n", q->NCB - 1);
+        ph_block(cx, q, q->CB, "                            ");
+        sb_puts(c, "                        } else {\n");
+        ph_block(cx, q, q->CBT, "                            ");
+        sb_puts(c, "                        }\n");
+    }
+    sb_puts(c, "                    }\n");
+    sb_printf(c, "                    const long c0 = g * %lld + cb * %lld, nc = cb < %lld ? %lld : %lld;\n", q->R,
+              q->CB, q->NCB - 1, q->CB, q->CBT);
+    sb_puts(c, "                    for (long i = 0; i < nc; i++)\n");
+    sb_puts(c, "                        for (long a = 0; a < ph[p][2]; a++)\n");
+    sb_puts(c, "                            for (long b = 0; b < ph[p][3]; b++) {\n");
+    sb_printf(c, "                                %s *yo = y + ((n * %lld + c0 + i) * %lld + ph[p][0] + a * %lld)"
+                 " * %lld + ph[p][1] + b * %lld;\n", T, RT, OH, OS, OW, OS);
+    sb_printf(c, "                                *yo = %syb[i * %lld + a * %lld + b];\n",
+              q->NUC > 1 ? "(u0 ? *yo : 0) + " : "", q->NPTM, q->Wp);
+    sb_puts(c, "                            }\n");
+    sb_puts(c, "                }\n        }\n    }\n");
+}
+
 /* The branch of ISA k: its path's comment and code (use: 1 the grid, 2
- * channel lanes). */
-static void conv_branch(cg_ctx *cx, int use, const gridconv *g, const convdims *d, const clplan *q) {
+ * channel lanes, 3 phases). */
+static void conv_branch(cg_ctx *cx, int use, const gridconv *g, const convdims *d, const clplan *q,
+                        const phplan *ph) {
+    if (use == 3) {
+        if (ph->fwd)
+            sb_printf(cx->c, "    /* %s: x in %lld phase planes of %lldx%lld, %lld x %lld register block, %.0f%% "
+                             "useful, %lld of %lld channels per pass */\n", ph->is->name, ph->d.S * ph->d.S, ph->h.L,
+                      ph->Wp, ph->CB, ph->PT, 100 * ph_useful(ph), ph->UC, ph->U);
+        else
+            sb_printf(cx->c, "    /* %s: %lld phases of a %lldx%lld grid, %lld x %lld register block, %.0f%% useful,"
+                             " %lld of dy's %lld channels per pass */\n", ph->is->name, ph->d.S * ph->d.S, ph->h.L,
+                      ph->Wp, ph->CB, ph->PT, 100 * ph_useful(ph), ph->UC, ph->U);
+        emit_phase(cx, ph);
+        return;
+    }
     if (use == 1) {
         sb_printf(cx->c, "    /* %s: implicit GEMM on a %lldx%lld grid, %lld x %lld register block, %.0f%% useful */\n",
                   g->is->name, g->Hp, g->Wp, g->OB, g->PT, 100 * grid_useful(g));
@@ -791,26 +1109,31 @@ static void conv_branch(cg_ctx *cx, int use, const gridconv *g, const convdims *
 
 /* The kernel: a branch for each ISA whose plan takes a vectorized path
  * (g0 with the grid plan of that ISA where grid_applies, the channel
- * lanes of dcl where it is not NULL: the faster of the two), the direct
- * loops for the others and for compilers without GNU C vectors. */
+ * lanes of dcl where it is not NULL: the faster of the two; else the
+ * phases, of grad_x (phases 1) or conv2d (2), where phases is not 0), the
+ * direct loops for the others and for compilers without GNU C vectors. */
 static void emit_conv_kernel(cg_ctx *cx, const ir_node *n, const gridconv *g0, int grid_applies, const convdims *dcl,
-                             convdims d, void (*direct)(cg_ctx *, convdims)) {
+                             int phases, convdims d, void (*direct)(cg_ctx *, convdims)) {
     gridconv g[NVISA];
     clplan q[NVISA];
-    int use[NVISA], any = 0; /* per ISA: 1 the grid, 2 channel lanes, 0 the direct loops */
+    phplan ph[NVISA];
+    int use[NVISA], any = 0; /* per ISA: 1 the grid, 2 channel lanes, 3 phases, 0 the direct loops */
+    size_t esize = cx->o->f64 ? sizeof(double) : sizeof(float);
     for (int k = 0; k < NVISA; k++) {
         g[k] = *g0, g[k].is = &visas[k];
         q[k] = (clplan){.is = &visas[k]};
         int gr = grid_applies && grid_choose(&g[k], cx);
-        int cl = dcl && cl_plan(dcl, cx->o->f64 ? sizeof(double) : sizeof(float), &q[k]);
+        int cl = dcl && cl_plan(dcl, esize, &q[k]);
         use[k] = gr && (!cl || grid_cost(&g[k]) <= cl_cost(dcl, &q[k])) ? 1 : cl ? 2 : 0;
+        ph[k] = (phplan){.d = d, .fwd = phases == 2, .is = &visas[k]};
+        if (!use[k] && phases && ph_plan(&ph[k], esize)) use[k] = 3;
     }
     visa_include(cx, use);
     cgk_head(cx, n);
     for (int k = 0; k < NVISA; k++) {
         if (!use[k]) continue;
         visa_branch(cx, &visas[k], !any);
-        conv_branch(cx, use[k], &g[k], dcl, &q[k]);
+        conv_branch(cx, use[k], &g[k], dcl, &q[k], &ph[k]);
         any = 1;
     }
     if (any) sb_puts(cx->c, "#else\n");
@@ -825,7 +1148,7 @@ void emit_CONV2D(cg_ctx *cx, const ir_node *n) {
     convdims d = conv_dims(n, &x->shape, &w->shape, &n->shape);
     gridconv g = {.N = d.N, .G = d.C / d.CG, .CS = d.CG, .HS = d.H, .WS = d.W, .P = d.P, .D = d.D, .KH = d.KH,
                   .KW = d.KW, .CD = d.OG, .OH = d.OH, .OW = d.OW};
-    emit_conv_kernel(cx, n, &g, d.S == 1, &d, d, conv_direct);
+    emit_conv_kernel(cx, n, &g, d.S == 1, &d, 2, d, conv_direct);
 }
 
 /* dx = conv2d_grad_x(dy, w); x0 = dy, x1 = w. The grid needs dx's size to
@@ -839,7 +1162,7 @@ static void gradx_emit(cg_ctx *cx, const ir_node *n) {
     /* the flipped kernel needs the same padding across as down */
     int applies = d.S == 1 && (d.KH - 1) * d.D - d.P == (d.KW - 1) * d.D - d.P &&
                   d.H == d.OH + (d.KH - 1) * d.D - 2 * d.P && d.W == d.OW + (d.KW - 1) * d.D - 2 * d.P;
-    emit_conv_kernel(cx, n, &g, applies, NULL, d, gradx_direct);
+    emit_conv_kernel(cx, n, &g, applies, NULL, 1, d, gradx_direct);
 }
 
 void emit_CONV2D_GRAD_X(cg_ctx *cx, const ir_node *n) { gradx_emit(cx, n); }
@@ -904,7 +1227,7 @@ static void gradw_direct(cg_ctx *cx, convdims d) {
 #endif
 
 typedef struct gwplan {
-    long long VL, OGP, OV, OVB, KHB, R, XPN, Hp, Wp;
+    long long VL, OGP, OV, OVB, KHB, R, XPN, Hp, Wp, CC;
     const visa *is;
 } gwplan;
 
@@ -920,20 +1243,32 @@ static void gw_block(const convdims *d, gwplan *q) {
         }
 }
 
+/* The plan: the most channels of x per chunk (CC; all CG when dw's table
+ * fits on the stack, else dw is made CC channels at a time, each chunk a
+ * pass over the batch) whose band of dy is at least GW_MIN_BAND pixels (or
+ * all of them), with the fewest bands; 0 when none fits. */
+enum { GW_MIN_BAND = 16 };
+
 static int gw_plan(const convdims *d, size_t esize, gwplan *q) {
     q->VL = q->is->vbytes / (long long)esize;
     q->OGP = (d->OG + q->VL - 1) / q->VL * q->VL, q->OV = q->OGP / q->VL;
     if ((double)d->OG / (double)q->OGP < GW_MIN_LANES || d->KW > q->is->gw_acc) return 0;
     gw_block(d, q);
     q->Hp = d->H + 2 * d->P, q->Wp = d->W + 2 * d->P;
-    q->XPN = d->C * q->Hp * q->Wp;
-    long long fixed = q->XPN + (d->C / d->CG) * d->CG * d->KH * d->KW * q->OGP;
-    for (long long bands = 1;; bands++) {
-        q->R = (d->OH + bands - 1) / bands;
-        long long bytes = (fixed + q->R * d->OW * q->OGP) * (long long)esize;
-        if (bytes <= GRID_STACK_MAX) return 1;
-        if (q->R == 1) return 0;
+    long long G = d->C / d->CG, minband = d->OH * d->OW < GW_MIN_BAND ? d->OH * d->OW : GW_MIN_BAND;
+    for (q->CC = d->CG; q->CC >= 1; q->CC--) {
+        q->XPN = G * q->CC * q->Hp * q->Wp;
+        long long fixed = q->XPN + G * q->CC * d->KH * d->KW * q->OGP;
+        for (long long bands = 1;; bands++) {
+            q->R = (d->OH + bands - 1) / bands;
+            if ((fixed + q->R * d->OW * q->OGP) * (long long)esize <= GRID_STACK_MAX) {
+                if (q->R * d->OW >= minband) return 1;
+                break;
+            }
+            if (q->R == 1) break;
+        }
     }
+    return 0;
 }
 
 /* A block of kb kernel rows: its accumulators a<t>_<v> (tap t, vector v)
@@ -972,25 +1307,33 @@ static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb
 static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     strbuf *c = cx->c;
     const char *T = cx->T;
-    long long G = d->C / d->CG, KK = d->KH * d->KW, K = d->CG * KK, HW = q->Hp * q->Wp, BP = q->R * d->OW;
-    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * K);
+    long long G = d->C / d->CG, KK = d->KH * d->KW, K = d->CG * KK, CK = q->CC * KK, HW = q->Hp * q->Wp;
+    long long BP = q->R * d->OW;
+    int par = conv_par(d->N, d->N * d->O * d->OH * d->OW * K), chunks = q->CC < d->CG;
     vec_typedef(cx, q->is);
-    sb_printf(c, "    %s acc[%lld];\n", T, G * K * q->OGP);
-    sb_printf(c, "    for (long i = 0; i < %lld; i++) acc[i] = 0;\n", G * K * q->OGP);
+    sb_printf(c, "    %s acc[%lld];\n", T, G * CK * q->OGP);
     sb_printf(c, "    long po[%lld];\n", BP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) po[i] = i / %lld * %lld + i %% %lld * %lld;\n", BP, d->OW,
               d->S * q->Wp, d->OW, d->S);
+    /* the chunk of x's channels [c0, c0 + cn) of each group */
+    if (chunks)
+        sb_printf(c, "    for (long c0 = 0; c0 < %lld; c0 += %lld) {\n", d->CG, q->CC),
+            sb_printf(c, "    const long cn = %lld - c0 < %lld ? %lld - c0 : %lld;\n", d->CG, q->CC, d->CG, q->CC);
+    else
+        sb_printf(c, "    {\n    const long c0 = 0, cn = %lld;\n", d->CG);
+    sb_printf(c, "    for (long i = 0; i < %lld; i++) acc[i] = 0;\n", G * CK * q->OGP);
     par_open(cx, par);
     sb_printf(c, "    %s xp[%lld], dt[%lld];\n", T, q->XPN, BP * q->OGP);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
-    sb_printf(c, "        for (long c = 0; c < %lld; c++)\n            for (long h = 0; h < %lld; h++)\n", d->C, d->H);
+    sb_printf(c, "        for (long gc = 0; gc < %lld * cn; gc++)\n            for (long h = 0; h < %lld; h++)\n", G,
+              d->H);
     sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
     sb_printf(c,
-              "                    xp[(c * %lld + h + %lld) * %lld + w + %lld] = x1[((n * %lld + c) * %lld + h) * %lld "
-              "+ w];\n",
-              q->Hp, d->P, q->Wp, d->P, d->C, d->H, d->W);
+              "                    xp[(gc * %lld + h + %lld) * %lld + w + %lld] = "
+              "x1[((n * %lld + gc / cn * %lld + c0 + gc %% cn) * %lld + h) * %lld + w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->CG, d->H, d->W);
     sb_printf(c, "        for (long g = 0; g < %lld; g++)\n", G);
     sb_printf(c, "            for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
     sb_printf(c, "                const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", q->R, d->OH, q->R, d->OH);
@@ -1001,16 +1344,16 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
               q->OGP, d->O, d->OG, d->OH, d->OW);
     par_for(cx, par, "                ", 3, 1);
     sb_printf(c, "                for (long v0 = 0; v0 < %lld; v0 += %lld)\n", q->OV, q->OVB);
-    sb_printf(c, "                    for (long c = 0; c < %lld; c++)\n", d->CG);
+    sb_puts(c, "                    for (long c = 0; c < cn; c++)\n");
     sb_printf(c, "                        for (long k0 = 0; k0 < %lld; k0 += %lld) {\n", d->KH, q->KHB);
     sb_printf(c,
-              "                            %s *restrict ab = acc + ((g * %lld + c) * %lld + k0 * %lld) * %lld + v0 * "
+              "                            %s *restrict ab = acc + ((g * cn + c) * %lld + k0 * %lld) * %lld + v0 * "
               "%lld;\n",
-              T, d->CG, KK, d->KW, q->OGP, q->VL);
+              T, KK, d->KW, q->OGP, q->VL);
     sb_printf(c,
-              "                            const %s *restrict xc = xp + (g * %lld + c) * %lld + k0 * %lld + r0 * "
+              "                            const %s *restrict xc = xp + (g * cn + c) * %lld + k0 * %lld + r0 * "
               "%lld;\n",
-              T, d->CG, HW, d->D * q->Wp, d->S * q->Wp);
+              T, HW, d->D * q->Wp, d->S * q->Wp);
     /* a block of KHB rows, or fewer at the end: one code path per height */
     long long heights[2] = {q->KHB, d->KH % q->KHB};
     for (int hi = 0; hi < 2; hi++) {
@@ -1026,9 +1369,10 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_puts(c, "                        }\n            }\n    }\n    }\n");
     sb_printf(c, "    for (long g = 0; g < %lld; g++)\n        for (long o = 0; o < %lld; o++)\n", G, d->OG);
     sb_printf(c,
-              "            for (long k = 0; k < %lld; k++) y[(g * %lld + o) * %lld + k] = acc[(g * %lld + k) * %lld + "
-              "o];\n",
-              K, d->OG, K, K, q->OGP);
+              "            for (long k = 0; k < cn * %lld; k++)\n"
+              "                y[(g * %lld + o) * %lld + c0 * %lld + k] = acc[(g * cn * %lld + k) * %lld + o];\n",
+              KK, d->OG, K, KK, KK, q->OGP);
+    sb_puts(c, "    }\n");
 }
 
 /* ---- conv2d_grad_w with pixels in the vector lanes ----------------------
@@ -1161,7 +1505,8 @@ static void emit_gwa(cg_ctx *cx, const convdims *d, const gwaplan *q) {
 static void gw_branch(cg_ctx *cx, int use, const convdims *d, const gwplan *q, const gwaplan *qa) {
     if (use == 1) {
         sb_printf(cx->c, "    /* %s: output channels in the lanes: %lld of %lld used, %lld kernel rows x %lld vectors"
-                         " per block */\n", q->is->name, d->OG, q->OGP, q->KHB, q->OVB);
+                         " per block, %lld of x's %lld channels per pass */\n", q->is->name, d->OG, q->OGP, q->KHB,
+                  q->OVB, q->CC, d->CG);
         emit_gw(cx, d, q);
         return;
     }

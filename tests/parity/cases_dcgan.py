@@ -68,4 +68,14 @@ for obj, seed in (("d_loss", 45), ("g_loss", 46)):
                    batch_images, lambda p: torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)), defines={"B": B},
                    seed=seed, modes=True)
     case.prefix = "dcgan_" + obj  # a part of the one-file build
+    # The generator's f32 parameters after the Adam steps are at f32's noise
+    # floor (elements whose gradient is near Adam's eps: the update is
+    # lr g / (|g| + eps), so rounding noise in g moves it by a share of lr).
+    # Measured against torch float64 from the same start, seeds 46-51, after
+    # 10 steps: torch float32 itself is 2.2e-5 to 1.2e-4 off, nnc 2.4e-5 to
+    # 1.0e-4, and the two are 2.1e-5 to 1.7e-4 apart, by the luck of their
+    # summation orders (the loss and gradients stay within 1e-6). The f64
+    # variant keeps 1e-9.
+    if obj == "g_loss":
+        case.params_tol32 = 3e-4
     CASES.append(case)
