@@ -375,6 +375,16 @@ static void fma_row(cg_ctx *cx, const visa *is, const char *indent, const char *
     sb_puts(cx->c, "\n");
 }
 
+/* After indent: the vectors <vn>0 .. <vn>n-1 declared and loaded from src,
+ * VL elements apart (unaligned: memcpy). */
+static void vec_loads(cg_ctx *cx, const char *indent, const char *vn, long long n, const char *src, long long VL) {
+    sb_printf(cx->c, "%svec", indent);
+    for (long long v = 0; v < n; v++) sb_printf(cx->c, "%s %s%lld", v ? "," : "", vn, v);
+    sb_puts(cx->c, ";\n");
+    for (long long v = 0; v < n; v++)
+        sb_printf(cx->c, "%s__builtin_memcpy(&%s%lld, %s + %lld, sizeof %s%lld);\n", indent, vn, v, src, v * VL, vn, v);
+}
+
 /* Before the kernel of a node whose branches `use` (one flag per ISA): the
  * intrinsics' header, under the conditions of the branches that need it. */
 static void visa_include(cg_ctx *cx, const int *use) {
@@ -577,12 +587,7 @@ static void grid_tile(cg_ctx *cx, const gridconv *g) {
               HW, g->D * g->Wp, g->D);
     sb_printf(c, "                            const %s *restrict f = wb + ((c * %lld + kh) * %lld + kw) * %lld;\n", T,
               g->KH, g->KW, g->OB);
-    sb_puts(c, "                            vec");
-    for (long long v = 0; v < g->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
-    sb_puts(c, ";\n");
-    for (long long v = 0; v < g->NV; v++)
-        sb_printf(c, "                            __builtin_memcpy(&b%lld, s + %lld, sizeof b%lld);\n", v, v * g->VL,
-                  v);
+    vec_loads(cx, "                            ", "b", g->NV, "s", g->VL);
     for (long long o = 0; o < g->OB; o++)
         fma_row(cx, g->is, "                            ", "a", o, arena_printf(cx->g->a, "f[%lld]", o), 1, "b", g->NV);
     sb_puts(c, "                        }\n");
@@ -712,11 +717,7 @@ static void cl_block(cg_ctx *cx, const convdims *d, const clplan *q, long long p
     sb_printf(c, "%s    for (long k = 0; k < %lld; k++) {\n", ind, q->K);
     sb_printf(c, "%s        const %s *restrict s = xs + ko[k], *restrict f = wg + k * %lld + v0 * %lld;\n", ind, T,
               q->OGP, q->VL);
-    sb_printf(c, "%s        vec", ind);
-    for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s e%lld", v ? "," : "", v);
-    sb_puts(c, ";\n");
-    for (long long v = 0; v < q->OVB; v++)
-        sb_printf(c, "%s        __builtin_memcpy(&e%lld, f + %lld, sizeof e%lld);\n", ind, v, v * q->VL, v);
+    vec_loads(cx, arena_printf(cx->g->a, "%s        ", ind), "e", q->OVB, "f", q->VL);
     for (long long p = 0; p < pb; p++)
         fma_row(cx, q->is, arena_printf(cx->g->a, "%s        ", ind), "a", p,
                 arena_printf(cx->g->a, "s[%lld]", p * d->S), 1, "e", q->OVB);
@@ -979,12 +980,8 @@ static void ph_block(cg_ctx *cx, const phplan *q, long long nb, const char *ind)
     sb_printf(c, "%s    const %s *restrict s = xp + u * %lld + t, *restrict f = wg + u * %lld;\n", ind, T, q->HW,
               q->US);
     sb_printf(c, "%s    for (long j = ph[p][5]; j < ph[p + 1][5]; j++) {\n", ind);
-    sb_printf(c, "%s        const %s *restrict sj = s + toff[j], *restrict fj = f + tkk[j];\n%s        vec", ind, T,
-              ind);
-    for (long long v = 0; v < q->NV; v++) sb_printf(c, "%s b%lld", v ? "," : "", v);
-    sb_puts(c, ";\n");
-    for (long long v = 0; v < q->NV; v++)
-        sb_printf(c, "%s        __builtin_memcpy(&b%lld, sj + %lld, sizeof b%lld);\n", ind, v, v * q->VL, v);
+    sb_printf(c, "%s        const %s *restrict sj = s + toff[j], *restrict fj = f + tkk[j];\n", ind, T);
+    vec_loads(cx, arena_printf(cx->g->a, "%s        ", ind), "b", q->NV, "sj", q->VL);
     for (long long i = 0; i < nb; i++)
         fma_row(cx, q->is, arena_printf(cx->g->a, "%s        ", ind), "p", i,
                 arena_printf(cx->g->a, "fj[%lld]", i * q->RS), 1, "b", q->NV);
@@ -1288,12 +1285,9 @@ static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb
             sb_printf(c, "%s__builtin_memcpy(&a%lld_%lld, ab + %lld, sizeof a%lld_%lld);\n", i32, t, v,
                       t * q->OGP + v * q->VL, t, v);
     sb_printf(c, "%sfor (long i = 0; i < (r1 - r0) * %lld; i++) {\n", i32, d->OW);
-    sb_printf(c, "%sconst %s *restrict s = xc + po[i], *restrict de = dt + i * %lld + v0 * %lld;\n%svec", i36, cx->T,
-              q->OGP, q->VL, i36);
-    for (long long v = 0; v < q->OVB; v++) sb_printf(c, "%s e%lld", v ? "," : "", v);
-    sb_puts(c, ";\n");
-    for (long long v = 0; v < q->OVB; v++)
-        sb_printf(c, "%s__builtin_memcpy(&e%lld, de + %lld, sizeof e%lld);\n", i36, v, v * q->VL, v);
+    sb_printf(c, "%sconst %s *restrict s = xc + po[i], *restrict de = dt + i * %lld + v0 * %lld;\n", i36, cx->T,
+              q->OGP, q->VL);
+    vec_loads(cx, i36, "e", q->OVB, "de", q->VL);
     for (long long t = 0; t < nt; t++)
         fma_row(cx, q->is, i36, "a", t,
                 arena_printf(cx->g->a, "s[%lld]", t / d->KW * d->D * q->Wp + t % d->KW * d->D), 1, "e", q->OVB);
@@ -1302,6 +1296,17 @@ static void gw_rows(cg_ctx *cx, const convdims *d, const gwplan *q, long long kb
         for (long long v = 0; v < q->OVB; v++)
             sb_printf(c, "%s__builtin_memcpy(ab + %lld, &a%lld_%lld, sizeof a%lld_%lld);\n", i32,
                       t * q->OGP + v * q->VL, t, v, t, v);
+}
+
+/* x's channels [c0, c0 + cn) of each group of image n into the padded planes. */
+static void gw_copy_x(cg_ctx *cx, const convdims *d, const gwplan *q) {
+    sb_printf(cx->c, "        for (long gc = 0; gc < %lld * cn; gc++)\n            for (long h = 0; h < %lld; h++)\n",
+              d->C / d->CG, d->H);
+    sb_printf(cx->c, "                for (long w = 0; w < %lld; w++)\n", d->W);
+    sb_printf(cx->c,
+              "                    xp[(gc * %lld + h + %lld) * %lld + w + %lld] = "
+              "x1[((n * %lld + gc / cn * %lld + c0 + gc %% cn) * %lld + h) * %lld + w];\n",
+              q->Hp, d->P, q->Wp, d->P, d->C, d->CG, d->H, d->W);
 }
 
 static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
@@ -1327,13 +1332,7 @@ static void emit_gw(cg_ctx *cx, const convdims *d, const gwplan *q) {
     sb_printf(c, "    for (long i = 0; i < %lld; i++) xp[i] = 0;\n", q->XPN);
     sb_printf(c, "    for (long i = 0; i < %lld; i++) dt[i] = 0;\n", BP * q->OGP);
     sb_printf(c, "    for (long n = 0; n < %lld; n++) {\n", d->N);
-    sb_printf(c, "        for (long gc = 0; gc < %lld * cn; gc++)\n            for (long h = 0; h < %lld; h++)\n", G,
-              d->H);
-    sb_printf(c, "                for (long w = 0; w < %lld; w++)\n", d->W);
-    sb_printf(c,
-              "                    xp[(gc * %lld + h + %lld) * %lld + w + %lld] = "
-              "x1[((n * %lld + gc / cn * %lld + c0 + gc %% cn) * %lld + h) * %lld + w];\n",
-              q->Hp, d->P, q->Wp, d->P, d->C, d->CG, d->H, d->W);
+    gw_copy_x(cx, d, q);
     sb_printf(c, "        for (long g = 0; g < %lld; g++)\n", G);
     sb_printf(c, "            for (long r0 = 0; r0 < %lld; r0 += %lld) {\n", d->OH, q->R);
     sb_printf(c, "                const long r1 = r0 + %lld < %lld ? r0 + %lld : %lld;\n", q->R, d->OH, q->R, d->OH);
