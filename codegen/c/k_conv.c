@@ -38,11 +38,12 @@
  *   conv2d_grad_w of the second     1383 -> 294    1613 -> 515  channel lanes 16 of 16
  *   conv2d_grad_w of the first       679 -> 276     712 -> 327  pixel lanes (channel
  *                                                               lanes: 6 of 16; 6 of 8)
- * DCGAN (examples/dcgan.nn, batch 64, AVX-512): a training step (a
- * discriminator and a generator step) took 157 ms with the direct loops at
- * stride 2 and for weights too large for the tables, 30-36 ms with the
- * phases and the chunked channel lanes (its 64 -> 32 conv_transpose2d,
- * 102M multiply-adds: 53 ms -> 4.4 ms).
+ * A DCGAN (the first examples/dcgan.nn: generator 64 -> 32 maps, batch 64,
+ * AVX-512): a training step (a discriminator and a generator step) took 157
+ * ms with the direct loops at stride 2 and for weights too large for the
+ * tables, 27-30 ms with the phases and the chunked channel lanes (its 64 ->
+ * 32 conv_transpose2d, 102M multiply-adds: 53 ms -> 4.4 ms); with
+ * -march=x86-64-v3 (AVX2) 165 -> 45 ms.
  * The pools' rows cut into pieces that gcc vectorizes (pool_piece) took
  * maxpool2d_grad of 6x28x28 planes from 249 to 90 us (AVX2: 279 to 137).
  * (The whole training step: 29,700 examples/s with AVX-512, 20,100 with AVX2,

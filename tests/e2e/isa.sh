@@ -26,7 +26,7 @@ mkdir -p $I
 if [ "$(uname -m)" != x86_64 ]; then
     echo "SKIP e2e conv ISA branches: x86-64 only (this machine is $(uname -m))"
 else
-    for m in lenet gc_conv_grid; do
+    for m in lenet gc_conv_grid gc_conv_phase; do
         nn=examples/$m.nn
         [ -f "$nn" ] || nn=tests/gradcheck/$m.nn
         for dt in f32 f64; do

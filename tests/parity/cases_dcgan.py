@@ -28,7 +28,7 @@ B, Z = 4, 64
 
 class Unflatten(nn.Module):
     def forward(self, x):
-        return x.reshape(x.shape[0], 64, 7, 7)
+        return x.reshape(x.shape[0], 128, 7, 7)
 
 
 class Dcgan(nn.Module):  # examples/dcgan.nn; pipeline stage i is layer NAME.i
@@ -36,11 +36,12 @@ class Dcgan(nn.Module):  # examples/dcgan.nn; pipeline stage i is layer NAME.i
         super().__init__()
         self.objective, self.seed, self.calls = objective, seed, 0
         bn = tp.BatchNorm  # noqa: F821
-        self.fake = nn.Sequential(nn.Linear(Z, 64 * 7 * 7, bias=False), Unflatten(), bn(64), nn.ReLU(),
-                                  nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False), bn(32), nn.ReLU(),
-                                  nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
-        self.p = nn.Sequential(nn.Conv2d(1, 16, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(16, 32, 4, 2, 1),
-                               nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(32 * 7 * 7, 1), nn.Sigmoid())
+        self.fake = nn.Sequential(nn.Linear(Z, 128 * 7 * 7, bias=False), Unflatten(), bn(128), nn.ReLU(),
+                                  nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), bn(64), nn.ReLU(),
+                                  nn.Conv2d(64, 64, 3, padding=1, bias=False), bn(64), nn.ReLU(),
+                                  nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+        self.p = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1),
+                               nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 7 * 7, 1), nn.Sigmoid())
         (self.fake if objective == "d_loss" else self.p).requires_grad_(False)
 
     def load_state_dict(self, state_dict, strict=True):
@@ -72,10 +73,9 @@ for obj, seed in (("d_loss", 45), ("g_loss", 46)):
     # floor (elements whose gradient is near Adam's eps: the update is
     # lr g / (|g| + eps), so rounding noise in g moves it by a share of lr).
     # Measured against torch float64 from the same start, seeds 46-51, after
-    # 10 steps: torch float32 itself is 2.2e-5 to 1.2e-4 off, nnc 2.4e-5 to
-    # 1.0e-4, and the two are 2.1e-5 to 1.7e-4 apart, by the luck of their
-    # summation orders (the loss and gradients stay within 1e-6). The f64
-    # variant keeps 1e-9.
+    # 10 steps: torch float32 itself is 5.5e-5 to 3.4e-3 off, nnc 3.9e-5 to
+    # 2.7e-4; at seed 46 the two are 2.5e-4 apart (the loss and gradients
+    # within 1.2e-6). The f64 variant keeps 1e-9.
     if obj == "g_loss":
-        case.params_tol32 = 3e-4
+        case.params_tol32 = 1e-3
     CASES.append(case)
