@@ -65,7 +65,8 @@ else
             fi
         done
     done
-    for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 gc_conv_lanes:2 conv_small:5 conv_edges:3 conv_transpose:3 gc_conv_phase:2; do
+    for mk in lenet:10 resnet_tiny:10 gc_conv_grid:2 gc_conv_lanes:2 conv_small:5 conv_edges:3 conv_transpose:3 \
+        gc_conv_phase:2; do
         m=${mk%:*} K=${mk#*:}
         nn=examples/$m.nn
         [ -f "$nn" ] || nn=tests/gradcheck/$m.nn
