@@ -19,7 +19,7 @@
 # for x86-64-v3 and x86-64-v4 (AVX-512), run or not (x86-64: the examples section).
 # And each branch this machine runs, built with -fopenmp and run on 3 threads
 # (an uneven split), gives the bits of the same branch built without it,
-# for lenet and conv_autoencoder
+# for lenet, conv_autoencoder and gc_conv_phase
 # (the vectorized paths' parallel regions; run.sh checks the SSE2 branch).
 I=$T/isa
 mkdir -p $I
