@@ -42,7 +42,7 @@
  * AVX-512): a training step (a discriminator and a generator step) took 157
  * ms with the direct loops at stride 2 and for weights too large for the
  * tables, 27-30 ms with the phases and the chunked channel lanes (its 64 ->
- * 32 conv_transpose2d, 102M multiply-adds: 53 ms -> 4.4 ms); with
+ * 32 conv_transpose2d, 102M multiply-adds: 53 ms -> 5.6 ms); with
  * -march=x86-64-v3 (AVX2) 165 -> 45 ms.
  * The pools' rows cut into pieces that gcc vectorizes (pool_piece) took
  * maxpool2d_grad of 6x28x28 planes from 249 to 90 us (AVX2: 279 to 137).
