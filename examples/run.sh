@@ -191,7 +191,7 @@ run_dcgan() {
     build dcgan || { echo "dcgan: build failed"; status=1; return; }
     [ -f $E/lenet.safetensors ] || run_mnist lenet 10 97
     t0=$(date +%s)
-    $E/dcgan train --data $MNIST/t10k-images-idx3-ubyte --epochs 60 --seed 1 --save $E/dcgan.safetensors |
+    $E/dcgan train --data $MNIST/t10k-images-idx3-ubyte --epochs 30 --seed 1 --save $E/dcgan.safetensors |
         tee $E/dcgan.log
     secs=$(($(date +%s) - t0))
     png=""
