@@ -69,6 +69,9 @@ void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);
 /* In a row loop: mx = max of xr[0..C), s = sum of exp(xr - mx); with store,
  * yr[j] = exp(xr[j] - mx) (in f32 by nnc_expf). */
 void cgk_row_max_sumexp(cg_ctx *cx, long long C, int store);
+/* nnc_tr_tile, the transposing copy of conv2d_grad_w's AVX branches
+ * (k_conv.c; emit.c writes it before the first conv2d_grad_w kernel). */
+void cgk_emit_tr_tile(cg_ctx *cx);
 /* Does node n's kernel call nnc_expf (emit.c defines it then)? */
 int cgk_uses_fast_exp(cg_ctx *cx, const ir_node *n);
 
