@@ -79,9 +79,9 @@ for obj, seed in (("d_loss", 45), ("g_loss", 49)):
     # lr g / (|g| + eps), so rounding noise in g moves it by a share of lr).
     # Measured against torch float64 from the same start, seeds 46-51, after
     # 10 steps: torch float32 itself is 4.5e-5 to 5.8e-2 off, nnc 3.4e-5 to
-    # 3.5e-2 (each is the worse one at some seed). At seed 49 both are within
-    # 6e-5 of float64 and 2.4e-5 of each other, so the case runs there. The
+    # 3.5e-2 (each is the worse one at some seed). At seed 46 nnc and torch
+    # float32 end 1.2e-3 apart (its loss, gradients and step losses within
+    # 1e-4); at seed 49 both are within 6e-5 of float64 and 2.4e-5 of each
+    # other, so the case runs there, with the usual 1e-4 for everything. The
     # f64 variant keeps 1e-9.
-    if obj == "g_loss":
-        case.params_tol32 = 1e-3
     CASES.append(case)

@@ -22,9 +22,7 @@ the running statistics once), and also the outputs after the 10 steps.
 
 The relative error of a tensor is max|ours - torch| / max(max|torch|, 1e-12);
 it must stay below 1e-4 in float32 (1e-9 for the --dtype=f64 variants, which
-are compared with PyTorch in float64). A case may widen the float32
-tolerance of its parameters after the steps (params_tol32), with the
-measurement that shows why in its comment (cases_dcgan.py).
+are compared with PyTorch in float64).
 
 Usage: /usr/bin/python3 tests/parity/test_parity.py [--nnc build/nnc]
            [--lib build/libnnrt.a] [--keep] [-v] [CASE...]
@@ -328,7 +326,6 @@ class Case:
         self.name, self.nn_file, self.module, self.batch = name, nn_file, module, batch
         self.optim, self.defines, self.seed, self.check = optim, defines or {}, seed, check
         self.dtype, self.modes, self.extra, self.runner = dtype, modes, extra, runner
-        self.params_tol32 = None  # f32 tolerance of the parameters after the steps, where not 1e-4
 
 
 def _ex(f):
@@ -480,13 +477,13 @@ def get(tensors, key, what):
 class Compare:
     """Collects relative errors by group and the mismatches beyond tol."""
 
-    def __init__(self, tol, group_tol=None):
-        self.tol, self.group_tol, self.groups, self.bad = tol, group_tol or {}, {}, []
+    def __init__(self, tol):
+        self.tol, self.groups, self.bad = tol, {}, []
 
     def add(self, group, name, ours, ref):
         r = rel_err(ours, ref)
         self.groups[group] = max(self.groups.get(group, 0.0), r)
-        if not r < self.group_tol.get(group, self.tol):
+        if not r < self.tol:
             self.bad.append((r, describe(name, ours, ref)))
 
 
@@ -533,7 +530,7 @@ def _run_case(case, tmp, nnc, lib, verbose):
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in init.items()})
     tio = {k: torch.from_numpy(np.array(v)) for k, v in batch.items()}
 
-    cmp = Compare(tol, {"params": case.params_tol32} if case.dtype == "f32" and case.params_tol32 else None)
+    cmp = Compare(tol)
     g = res["grads"]
     for k, v in tio.items():  # inputs declared requires_grad: d loss / d input (igrad.<name>)
         if "igrad." + k in g:
