@@ -289,6 +289,7 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
         ir_node *n = NODE(cx, s->order.data[t]);
         if (cx->o->calib_probe && e == ENTRY_FORWARD && cg_quant_layer(cx->g, n))
             cgq_probe(cx, n, ptr(cx, e, n->in[0]));
+        if (cx->team && cx->team[n->id]) sb_puts(cx->c, "#ifdef _OPENMP\n    #pragma omp parallel\n#endif\n");
         sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
@@ -340,21 +341,35 @@ static void emit_loss_entry(cg_ctx *cx, ir_entry e, const char *fname) {
 
 /* ---- the optimizer ----------------------------------------------------- */
 
-/* The update of one range, as a function of its own over pointers to the
- * range's first element: restrict parameters and a loop in chunks of 16
- * counted from 0 (a fixed trip count) let gcc -O2 vectorize it; the
- * remainder runs one by one. step(cx) prints the statements for element i
- * (cg_sgd_step, cg_adam_step). With OpenMP the chunks of a range of at
- * least NNC_OMP_MIN elements are shared out (elementwise: the same bits). */
-static void range_loops(cg_ctx *cx, void (*step)(cg_ctx *cx)) {
+/* The update of one range, over pointers to the range's first element:
+ * PREFIX_NAME_chunks(params) holds the loops, PREFIX_NAME_range(params)
+ * calls it. restrict parameters and a loop in chunks of 16 counted from 0
+ * (a fixed trip count) let gcc -O2 vectorize it; the remainder runs one by
+ * one. With OpenMP, _range calls it in a parallel region when the range has
+ * at least NNC_OMP_MIN elements, and its loops are orphaned `omp for`s, so
+ * that they stay in the function with the restrict parameters (as
+ * cgk_omp_for's do): the chunks are shared out (elementwise: the same
+ * bits). range_open starts _chunks; after its constants, range_loops
+ * writes the loops, step(cx) printing the statements for element i
+ * (cg_sgd_step, cg_adam_step), and the wrapper (args: params' names). */
+static void range_open(cg_ctx *cx, const char *what, const char *name, const char *params) {
+    sb_printf(cx->c, "\n/* %s on n parameters */\nstatic void %s_%s_chunks(%s) {\n", what, cx->o->prefix, name, params);
+}
+
+static void range_loops(cg_ctx *cx, void (*step)(cg_ctx *cx), const char *name, const char *params, const char *args) {
     strbuf *c = cx->c;
-    sb_printf(c, "#ifdef _OPENMP\n    #pragma omp parallel for schedule(static) if (n >= %d)\n#endif\n", NNC_OMP_MIN);
+    const char *P = cx->o->prefix;
+    sb_puts(c, "#ifdef _OPENMP\n    #pragma omp for schedule(static) nowait\n#endif\n");
     sb_puts(c, "    for (long k = 0; k < n / 16; k++)\n    for (long v = 0; v < 16; v++) {\n"
                "        const long i = k * 16 + v;\n");
     step(cx);
-    sb_puts(c, "    }\n    for (long i = n / 16 * 16; i < n; i++) {\n");
+    sb_puts(c, "    }\n#ifdef _OPENMP\n    #pragma omp for schedule(static)\n#endif\n");
+    sb_puts(c, "    for (long i = n / 16 * 16; i < n; i++) {\n");
     step(cx);
     sb_puts(c, "    }\n}\n");
+    sb_printf(c, "\nstatic void %s_%s_range(%s) {\n", P, name, params);
+    sb_printf(c, "#ifdef _OPENMP\n    #pragma omp parallel if (n >= %d)\n#endif\n", NNC_OMP_MIN);
+    sb_printf(c, "    %s_%s_chunks(%s);\n}\n", P, name, args);
 }
 
 /* Calls fn(p + lo, g + lo, state + lo.., args, hi - lo) for every range;
@@ -373,15 +388,13 @@ static void range_calls(cg_ctx *cx, const char *fn, int nstate, int unused, cons
 static void sgd_step(cg_ctx *cx) { cg_sgd_step(cx, "step"); }
 
 static void emit_sgd_range(cg_ctx *cx) {
-    const char *P = cx->o->prefix, *T = cx->T;
-    strbuf *c = cx->c;
-    sb_printf(c,
-              "\n/* SGD on n parameters */\n"
-              "static void %s_sgd_range(%s *restrict p, const %s *restrict g, %s *restrict buf, ",
-              P, T, T, T);
-    sb_printf(c, "const %s lr, const long step, const long n) {\n", T);
-    sb_printf(c, "    const %s wd = (%s)%.17g;\n    (void)buf, (void)wd, (void)step;\n", T, T, cx->g->opt.weight_decay);
-    range_loops(cx, sgd_step);
+    const char *T = cx->T;
+    const char *params = arena_printf(cx->g->a, "%s *restrict p, const %s *restrict g, %s *restrict buf, "
+                                                "const %s lr, const long step, const long n", T, T, T, T);
+    range_open(cx, "SGD", "sgd", params);
+    sb_printf(cx->c, "    const %s wd = (%s)%.17g;\n    (void)buf, (void)wd, (void)step;\n", T, T,
+              cx->g->opt.weight_decay);
+    range_loops(cx, sgd_step, "sgd", params, "p, g, buf, lr, step, n");
 }
 
 /* The optimizer's scalars for step number `step` (an expression), from
@@ -409,19 +422,14 @@ static void emit_sgd(cg_ctx *cx) {
 
 /* Adam and AdamW as PyTorch computes them (single-tensor path). */
 static void emit_adam_range(cg_ctx *cx) {
-    const char *P = cx->o->prefix, *T = cx->T;
-    strbuf *c = cx->c;
-    sb_printf(c,
-              "\n/* Adam on n parameters */\n"
-              "static void %s_adam_range(%s *restrict p, const %s *restrict g, ",
-              P, T, T);
-    sb_printf(c,
-              "%s *restrict mo, %s *restrict ve, const %s step_size, const %s bc2_sqrt, const %s decay, const long n) "
-              "{\n",
-              T, T, T, T, T);
+    const char *T = cx->T;
+    const char *params = arena_printf(cx->g->a, "%s *restrict p, const %s *restrict g, %s *restrict mo, "
+                                                "%s *restrict ve, const %s step_size, const %s bc2_sqrt, "
+                                                "const %s decay, const long n", T, T, T, T, T, T, T);
+    range_open(cx, "Adam", "adam", params);
     cg_adam_consts(cx);
-    sb_puts(c, "    (void)wd, (void)decay;\n");
-    range_loops(cx, cg_adam_step);
+    sb_puts(cx->c, "    (void)wd, (void)decay;\n");
+    range_loops(cx, cg_adam_step, "adam", params, "p, g, mo, ve, step_size, bc2_sqrt, decay, n");
 }
 
 static void emit_adam(cg_ctx *cx) {

@@ -108,13 +108,16 @@ static void helper(cg_ctx *cx, void (*emit)(cg_ctx *), const char *name) {
 static void kernels(cg_ctx *cx) {
     int tanh_done = 0, exp_done = 0, quant_done = 0, tr_done = 0;
     if (cx->o->calib_probe) cgq_absmax_fn(cx);
+    cx->team = arena_alloc(cx->g->a, (size_t)cx->g->nodes.len);
     for (const ir_node *n = cg_next_kernel(cx, NULL); n; n = cg_next_kernel(cx, n)) {
         if (!tanh_done && uses_fast_tanh(cx, n)) helper(cx, emit_fast_tanh, "NNC_TANHF"), tanh_done = 1;
         if (!exp_done && cgk_uses_fast_exp(cx, n)) helper(cx, emit_fast_exp, "NNC_EXPF"), exp_done = 1;
         if (!tr_done && n->op == IR_CONV2D_GRAD_W) helper(cx, cgk_emit_tr_tile, "NNC_TR_TILE"), tr_done = 1;
         if (!quant_done && cx->o->quant_absmax && cg_quant_layer(cx->g, n)) cgq_helpers(cx), quant_done = 1;
+        cx->kernel = n;
         c_kernel(cx, n);
     }
+    cx->kernel = NULL;
 }
 
 int c_emit(cg_ctx *cx, strbuf *h, FILE *err) {

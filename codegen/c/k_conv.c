@@ -1867,6 +1867,7 @@ void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
         return;
     }
     cgk_head(cx, n);
+    cgk_parallel(cx, d.NC * d.H * d.W, "    "); /* as pool_open's: zeroed (and then a barrier) before it adds */
     sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
     pool_open(cx, &d);
     sb_printf(c, "                const %s g = x0[po + oh * %lld + ow] / ", cx->T, d.OW);

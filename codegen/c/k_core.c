@@ -19,34 +19,47 @@ static void formula_attr(cg_ctx *cx, const ir_node *n, const char *indent) {
 
 /* ---- elementwise ------------------------------------------------------- */
 
+static void unary_body(cg_ctx *cx, const ir_node *n, const char *ind) {
+    sb_printf(cx->c, "%sconst %s a = x0[i];\n%sy[i] = ", ind, cx->T, ind);
+    cgk_formula(cx, ir_ops[n->op].expr);
+    sb_puts(cx->c, ";\n");
+}
+
 void cgk_unary(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
-    cgk_parallel(cx, cg_numel(n), "    ");
-    sb_printf(cx->c,
-              "    for (long i = 0; i < %lld; i++) {\n        const %s a = x0[i];\n"
-              "        y[i] = ",
-              cg_numel(n), cx->T);
-    cgk_formula(cx, ir_ops[n->op].expr);
-    sb_puts(cx->c, ";\n    }\n");
+    cgk_elementwise(cx, n, cg_numel(n), unary_body);
     cgk_tail(cx);
 }
 
 /* Binary ops: an operand smaller than the output repeats along the leading
  * axes (suffix broadcasting), so the loop is [rows, cols] with cols = the
- * smaller operand's size. */
+ * smaller operand's size; when neither repeats (each is the output's size or
+ * a scalar), one loop over the elements (cgk_elementwise). */
+static void binary_body(cg_ctx *cx, const ir_node *n, const char *ind) {
+    const char *ia = cg_numel(cg_in(cx, n, 0)) == 1 ? "0" : "i", *ib = cg_numel(cg_in(cx, n, 1)) == 1 ? "0" : "i";
+    sb_printf(cx->c, "%sconst %s a = x0[%s];\n%sconst %s b = x1[%s];\n%sy[i] = ", ind, cx->T, ia, ind, cx->T, ib, ind);
+    cgk_formula(cx, ir_ops[n->op].expr);
+    sb_puts(cx->c, ";\n");
+}
+
 void cgk_binary(cg_ctx *cx, const ir_node *n) {
     long long N = cg_numel(n), na = cg_numel(cg_in(cx, n, 0)), nb = cg_numel(cg_in(cx, n, 1));
-    long long cols = na < N && na > 1 ? na : nb < N && nb > 1 ? nb : cgk_split_cols(N);
+    long long cols = na < N && na > 1 ? na : nb < N && nb > 1 ? nb : 0;
     cgk_head(cx, n);
     formula_attr(cx, n, "    ");
+    if (!cols) {
+        cgk_elementwise(cx, n, N, binary_body);
+        cgk_tail(cx);
+        return;
+    }
     cgk_parallel(cx, N, "    ");
     sb_printf(cx->c,
               "    for (long r = 0; r < %lld; r++)\n"
               "        for (long j = 0; j < %lld; j++) {\n",
               N / cols, cols);
-    const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : na == cols ? "j" : NULL;
-    const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : nb == cols ? "j" : NULL;
+    const char *ia = na == N ? "r * %lld + j" : na == 1 ? "0" : "j";
+    const char *ib = nb == N ? "r * %lld + j" : nb == 1 ? "0" : "j";
     sb_printf(cx->c, "            const %s a = x0[", cx->T);
     sb_printf(cx->c, ia, cols);
     sb_printf(cx->c, "];\n            const %s b = x1[", cx->T);
@@ -114,10 +127,14 @@ void emit_EXPAND(cg_ctx *cx, const ir_node *n) {
     cgk_tail(cx);
 }
 
+static void copy_body(cg_ctx *cx, const ir_node *n, const char *ind) {
+    (void)n;
+    sb_printf(cx->c, "%sy[i] = x0[i];\n", ind);
+}
+
 void emit_RESHAPE(cg_ctx *cx, const ir_node *n) {
     cgk_head(cx, n);
-    cgk_parallel(cx, cg_numel(n), "    ");
-    sb_printf(cx->c, "    for (long i = 0; i < %lld; i++) y[i] = x0[i];\n", cg_numel(n));
+    cgk_elementwise(cx, n, cg_numel(n), copy_body);
     cgk_tail(cx);
 }
 

@@ -25,22 +25,42 @@ static const char *index_of(cg_ctx *cx, ll nk, ll N, ll C, const char *full, con
 }
 
 /* The column count of the [rows, cols] loop: the smallest input that
- * repeats (1 < size < N), or a divisor of N (cgk_split_cols). */
-static ll loop_cols(cg_ctx *cx, const ir_node *n, int first) {
+ * repeats (1 < size < N); N when none does. */
+static ll loop_cols(cg_ctx *cx, const ir_node *n) {
     ll N = cg_numel(n), C = N;
-    for (int k = first; k < n->nin; k++) {
+    for (int k = 0; k < n->nin; k++) {
         ll nk = cg_numel(cg_in(cx, n, k));
         if (nk > 1 && nk < C) C = nk;
     }
-    return C == N ? cgk_split_cols(N) : C;
+    return C;
 }
 
-void emit_FUSED(cg_ctx *cx, const ir_node *n) {
-    ll N = cg_numel(n), C = loop_cols(cx, n, 0);
-    const char *opnd[IR_MAX_IN];
+/* Each input's element at output position i = r * C + j (i alone when C = N). */
+static void fused_operands(cg_ctx *cx, const ir_node *n, ll C, const char **opnd) {
     for (int k = 0; k < n->nin; k++)
-        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k, index_of(cx, cg_numel(cg_in(cx, n, k)), N, C, "i", "r", "j"));
+        opnd[k] = arena_printf(cx->g->a, "x%d[%s]", k,
+                               index_of(cx, cg_numel(cg_in(cx, n, k)), cg_numel(n), C, "i", "r", "j"));
+}
+
+static void fused_body(cg_ctx *cx, const ir_node *n, const char *ind) {
+    const char *opnd[IR_MAX_IN];
+    fused_operands(cx, n, cg_numel(n), opnd);
+    cg_fused_steps(cx, n, opnd, NULL, ind, cgk_tanh_fn(cx));
+    sb_printf(cx->c, "%sy[i] = t%d;\n", ind, n->prog->nstep - 1);
+}
+
+/* One loop over the elements when no input repeats (cgk_elementwise), else
+ * [rows, cols] with the inputs that repeat indexed by column. */
+void emit_FUSED(cg_ctx *cx, const ir_node *n) {
+    ll N = cg_numel(n), C = loop_cols(cx, n);
     cgk_head(cx, n);
+    if (C == N) {
+        cgk_elementwise(cx, n, N, fused_body);
+        cgk_tail(cx);
+        return;
+    }
+    const char *opnd[IR_MAX_IN];
+    fused_operands(cx, n, C, opnd);
     cgk_parallel(cx, N, "    ");
     sb_printf(cx->c, "    for (long r = 0; r < %lld; r++)\n        for (long j = 0; j < %lld; j++) {\n", N / C, C);
     sb_printf(cx->c, "            const long i = r * %lld + j;\n", C);

@@ -89,21 +89,49 @@ void cgk_parallel_nest(cg_ctx *cx, long long work, const char *ind, int nest) {
     if (work >= NNC_OMP_MIN) cgk_omp_for(cx, ind, nest);
 }
 
-/* The pragma itself, for a caller that has its own rule for when. */
+/* The pragma itself, for a caller that has its own rule for when: an
+ * orphaned `omp for`, whose parallel region is around the kernel's call
+ * (emit_calls: cx->team). The loop stays in the kernel, whose restrict
+ * parameters tell gcc that its pointers do not alias. `omp parallel for`
+ * would move the loop into a function of its own that reads the pointers
+ * from a struct, restrict lost, and gcc -O2 (its very-cheap vectorizer
+ * cost model, which versions no loop for aliasing) leaves such loops
+ * scalar: a 16-lane loop ran one lane at a time on 2 threads. So every
+ * statement of such a kernel runs on every thread of the team: outside
+ * its `omp for` loops a kernel only declares its own constants. */
 void cgk_omp_for(cg_ctx *cx, const char *ind, int nest) {
     if (nest < 1) return;
-    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp parallel for schedule(static)", ind);
+    sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp for schedule(static)", ind);
     if (nest > 1) sb_printf(cx->c, " collapse(%d)", nest);
     sb_puts(cx->c, "\n#endif\n");
+    if (cx->team) cx->team[cx->kernel->id] = 1; /* (tests/cudaemu writes kernels alone: no team, no calls) */
 }
 
-/* Columns of a [rows, cols] loop over N elements when nothing repeats
- * (cols would be N): a divisor of N, so the rows can be shared out. */
-long long cgk_split_cols(long long N) {
-    static const long long sizes[] = {4096, 2048, 1024, 512, 256};
-    for (int i = 0; i < 5; i++)
-        if (N > sizes[i] && N % sizes[i] == 0) return sizes[i];
-    return N;
+/* One loop over i when it runs on one thread. Shared out, it is chunks of
+ * 16 and then the rest: an `omp for` over i itself gives each thread a
+ * range known only at run time, which gcc -O2 leaves scalar (its
+ * very-cheap cost model vectorizes a loop only when it knows the trip
+ * count is a multiple of the vector length), where the constant inner 16
+ * it vectorizes. */
+void cgk_elementwise(cg_ctx *cx, const ir_node *n, long long N,
+                     void (*body)(cg_ctx *cx, const ir_node *n, const char *ind)) {
+    strbuf *c = cx->c;
+    if (N < NNC_OMP_MIN) {
+        sb_printf(c, "    for (long i = 0; i < %lld; i++) {\n", N);
+        body(cx, n, "        ");
+        sb_puts(c, "    }\n");
+        return;
+    }
+    cgk_omp_for(cx, "    ", 1);
+    sb_printf(c, "    for (long k = 0; k < %lld; k++)\n        for (long v = 0; v < 16; v++) {\n", N / 16);
+    sb_puts(c, "            const long i = k * 16 + v;\n");
+    body(cx, n, "            ");
+    sb_puts(c, "        }\n");
+    if (N % 16 == 0) return;
+    cgk_omp_for(cx, "    ", 1);
+    sb_printf(c, "    for (long i = %lld; i < %lld; i++) {\n", N / 16 * 16, N);
+    body(cx, n, "        ");
+    sb_puts(c, "    }\n");
 }
 
 /* ---- rows over the last axis (the softmax family, causal_softmax) -------- */

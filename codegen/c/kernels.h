@@ -57,12 +57,16 @@ enum { NNC_OMP_MIN = 1 << 15 };
 void cgk_parallel(cg_ctx *cx, long long work, const char *ind);
 /* The same before a nest of `nest` perfectly nested loops (collapse). */
 void cgk_parallel_nest(cg_ctx *cx, long long work, const char *ind, int nest);
-/* The pragma (parallel for, collapse(nest)) whatever the work: for a caller
- * with its own rule for when it pays. */
+/* The pragma (an orphaned omp for, collapse(nest)) whatever the work: for a
+ * caller with its own rule for when it pays. The kernel's call then runs in
+ * a parallel region (cx->team), so outside such loops a kernel only
+ * declares constants: each thread of the team runs those statements. */
 void cgk_omp_for(cg_ctx *cx, const char *ind, int nest);
-/* A divisor of N to use as the column count of a [rows, cols] loop that
- * has nothing to broadcast (N itself when there is none). */
-long long cgk_split_cols(long long N);
+/* A loop over the N elements i of an elementwise kernel, body printing the
+ * statements for element i at indent ind; shared out in chunks of 16 with
+ * OpenMP when N >= NNC_OMP_MIN. */
+void cgk_elementwise(cg_ctx *cx, const ir_node *n, long long N,
+                     void (*body)(cg_ctx *cx, const ir_node *n, const char *ind));
 /* Open `for (long r ...)` over rows of C elements with xr (x0), zr (x1 if
  * with_x1) and yr row pointers. */
 void cgk_rows(cg_ctx *cx, const ir_node *n, long long C, int with_x1);

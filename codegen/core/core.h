@@ -27,6 +27,11 @@ struct cg_ctx {
     char upper[128];  /* PREFIX in upper case, for macros */
     long long gemm_ws; /* --freestanding: the most GEMM workspace (floats) a kernel passes, set as they are written */
     int sync;          /* cg_bundle: end each call into a part with PART_sync (CG_BUNDLE_SYNC) */
+    /* C target: the node whose kernel is being written, and team[id] = 1 when
+     * node id's kernel shares loops out with orphaned `omp for`s, so that its
+     * call runs in a parallel region of its own (cgk_omp_for, emit_calls). */
+    const ir_node *kernel;
+    unsigned char *team;
 };
 
 /* ---- emit.c --------------------------------------------------------------- */

@@ -696,8 +696,10 @@ if $NNC examples/dcgan.nn -o $X/dcgan_api.c && $NNC examples/lenet.nn -o $X/lene
 else fail "examples/dcgan_check.c does not build"; head $X/dcgan_check.log; fi
 
 # ---- fusion changes no numbers: every example fused and --no-fuse -----------
+# (and both files have the OpenMP shape of tests/e2e/omp_team.py)
 F=$T/fuse
 mkdir -p $F
+: >$F/omp_team.out
 for nn in examples/*.nn bench/mlp.nn; do
     m=$(basename "$nn" .nn)
     case $m in
@@ -711,6 +713,7 @@ for nn in examples/*.nn bench/mlp.nn; do
     # shellcheck disable=SC2086
     if $NNC $defs "$nn" --name fz -o $F/fz.c 2>$F/$m.log && $NNC $defs "$nn" --name uf --no-fuse -o $F/uf.c 2>>$F/$m.log; then
         grep -q 'fz_forward_backward_v' $F/fz.h && tr=-DFZ_TRAINABLE
+        python3 tests/e2e/omp_team.py $F/fz.c $F/uf.c >$F/omp_team.one || cat $F/omp_team.one >>$F/omp_team.out
         if gcc $CFLAGS99 $tr -I$F -include $F/fz.h -include $F/uf.h tests/e2e/fusecheck.c $F/fz.c $F/uf.c $NNRT -lm \
             -o $F/$m 2>>$F/$m.log && $F/$m $K >$F/$m.out 2>&1; then
             pass "example $m: fused and unfused code agree ($(cat $F/$m.out))"
@@ -721,17 +724,24 @@ for nn in examples/*.nn bench/mlp.nn; do
         fail "example $m: nnc failed"; head -20 $F/$m.log
     fi
 done
+if [ -s $F/omp_team.out ]; then
+    fail "kernels with omp for loops run other statements on every thread, or outside a parallel region"
+    head -20 $F/omp_team.out
+else pass "every example's kernels with omp for loops only declare constants outside them, each called as a parallel region"; fi
 
 # ---- optional OpenMP: -fopenmp builds (gcc, clang) give the same numbers -----
-# The generated kernels put `omp parallel for` (under #ifdef _OPENMP) on
-# loops with independent iterations only: the code built with -fopenmp on
-# 2 threads (fz) must match the same code built without it (uf) bitwise.
-# MODEL:K:B; lenet at B=16 has convolutions big enough for their parallel
-# regions (codegen/c/k_conv.c), tiny_gpt's bmm shares out its batches.
-for mkb in tiny_gpt:65:4 resnet_tiny:10:4 lenet:10:16; do
+# The generated kernels put `omp for` (under #ifdef _OPENMP) on loops with
+# independent iterations only: the code built with -fopenmp on 2 threads
+# (fz) must match the same code built without it (uf) bitwise.
+# FILE:K:B; lenet at B=16 has convolutions big enough for their parallel
+# regions (codegen/c/k_conv.c), tiny_gpt's bmm shares out its batches,
+# omp_shapes has elementwise kernels and an Adam update over sizes that are
+# not multiples of 16 (shared out in chunks of 16, then the rest).
+for mkb in examples/tiny_gpt.nn:65:4 examples/resnet_tiny.nn:10:4 examples/lenet.nn:10:16 \
+    tests/e2e/omp_shapes.nn:2:9; do
     mk=${mkb%:*} B=${mkb##*:}
-    m=${mk%:*} K=${mk#*:}
-    $NNC -D B=$B examples/$m.nn --name fz -o $F/omp_fz.c && $NNC -D B=$B examples/$m.nn --name uf -o $F/omp_uf.c &&
+    nn=${mk%:*} K=${mk#*:} m=$(basename ${mkb%%:*} .nn)
+    $NNC -D B=$B $nn --name fz -o $F/omp_fz.c && $NNC -D B=$B $nn --name uf -o $F/omp_uf.c &&
         clang $CFLAGS99 -fopenmp -c $F/omp_fz.c -o $F/omp_fz.o 2>$F/omp.log &&
         gcc $CFLAGS99 -c $F/omp_uf.c -o $F/omp_uf.o 2>>$F/omp.log &&
         gcc $CFLAGS99 -fopenmp -DFZ_TRAINABLE -I$F -include $F/omp_fz.h -include $F/omp_uf.h tests/e2e/fusecheck.c \
