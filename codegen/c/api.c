@@ -363,7 +363,7 @@ static void range_loops(cg_ctx *cx, void (*step)(cg_ctx *cx), const char *name, 
     sb_puts(c, "    for (long k = 0; k < n / 16; k++)\n    for (long v = 0; v < 16; v++) {\n"
                "        const long i = k * 16 + v;\n");
     step(cx);
-    sb_puts(c, "    }\n#ifdef _OPENMP\n    #pragma omp for schedule(static)\n#endif\n");
+    sb_puts(c, "    }\n#ifdef _OPENMP\n    #pragma omp for schedule(static) nowait\n#endif\n");
     sb_puts(c, "    for (long i = n / 16 * 16; i < n; i++) {\n");
     step(cx);
     sb_puts(c, "    }\n}\n");

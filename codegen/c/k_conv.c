@@ -1867,8 +1867,9 @@ void emit_AVGPOOL2D_GRAD(cg_ctx *cx, const ir_node *n) {
         return;
     }
     cgk_head(cx, n);
-    cgk_parallel(cx, d.NC * d.H * d.W, "    "); /* as pool_open's: zeroed (and then a barrier) before it adds */
+    cgk_parallel(cx, d.NC * d.H * d.W, "    "); /* as pool_open's: all zeroed before any thread adds */
     sb_printf(c, "    for (long i = 0; i < %lld; i++) y[i] = 0;\n", cg_numel(n));
+    if (d.NC * d.H * d.W >= NNC_OMP_MIN) sb_puts(c, "#ifdef _OPENMP\n    #pragma omp barrier\n#endif\n");
     pool_open(cx, &d);
     sb_printf(c, "                const %s g = x0[po + oh * %lld + ow] / ", cx->T, d.OW);
     cg_literal(cx, c, (double)(d.K * d.K));

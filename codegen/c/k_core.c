@@ -217,6 +217,7 @@ void emit_XENT_GRAD(cg_ctx *cx, const ir_node *n) {
     strbuf *c = cx->c;
     cgk_head(cx, n);
     sb_printf(c, "    const %s scale = x0[0] / %lld;\n", cx->T, R);
+    cgk_parallel(cx, cg_numel(n), "    ");
     sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
     sb_printf(c,
               "        const %s *restrict xr = x1 + r * %lld;\n"

@@ -362,17 +362,24 @@ void emit_LN_DX(cg_ctx *cx, const ir_node *n) {
 }
 
 /* dweight[j] = sum over rows of dy (x - mean) rstd; x0 = dy, x1 = x,
- * x2 = stats */
+ * x2 = stats. With OpenMP, blocks of CB columns are shared out, each
+ * column summed over the rows in order (the same bits on any thread count). */
 void emit_LN_DWEIGHT(cg_ctx *cx, const ir_node *n) {
     long long R, D;
     ln_of(cg_in(cx, n, 1), &R, &D);
+    long long CB = R * D < NNC_OMP_MIN ? D : D % 64 == 0 && D > 64 ? 64 : D % 16 == 0 && D > 16 ? 16 : D;
     strbuf *c = cx->c;
     const char *T = cx->T;
     cgk_head(cx, n);
-    sb_printf(c, "    for (long j = 0; j < %lld; j++) y[j] = 0;\n", D);
-    sb_printf(c, "    for (long r = 0; r < %lld; r++) {\n", R);
-    sb_printf(c, "        const %s *restrict dr = x0 + r * %lld, *restrict xr = x1 + r * %lld;\n", T, D, D);
-    sb_printf(c, "        const %s m = x2[2 * r], rs = x2[2 * r + 1];\n", T);
-    sb_printf(c, "        for (long j = 0; j < %lld; j++) y[j] += dr[j] * ((xr[j] - m) * rs);\n    }\n", D);
+    if (CB < D) cgk_omp_for(cx, "    ", 1);
+    sb_printf(c, "    for (long b = 0; b < %lld; b++) {\n", D / CB);
+    sb_printf(c, "        %s *restrict yb = y + b * %lld;\n", T, CB);
+    sb_printf(c, "        for (long j = 0; j < %lld; j++) yb[j] = 0;\n", CB);
+    sb_printf(c, "        for (long r = 0; r < %lld; r++) {\n", R);
+    sb_printf(c, "            const long o = r * %lld + b * %lld;\n", D, CB);
+    sb_printf(c, "            const %s *restrict dr = x0 + o, *restrict xr = x1 + o;\n", T);
+    sb_printf(c, "            const %s m = x2[2 * r], rs = x2[2 * r + 1];\n", T);
+    sb_printf(c, "            for (long j = 0; j < %lld; j++) yb[j] += dr[j] * ((xr[j] - m) * rs);\n        }\n    }\n",
+              CB);
     cgk_tail(cx);
 }

@@ -98,12 +98,14 @@ void cgk_parallel_nest(cg_ctx *cx, long long work, const char *ind, int nest) {
  * cost model, which versions no loop for aliasing) leaves such loops
  * scalar: a 16-lane loop ran one lane at a time on 2 threads. So every
  * statement of such a kernel runs on every thread of the team: outside
- * its `omp for` loops a kernel only declares its own constants. */
+ * its `omp for` loops a kernel only declares its own constants. The loops
+ * are `nowait` (the region ends in a barrier): a loop that reads what an
+ * earlier one of the kernel wrote follows a `#pragma omp barrier`. */
 void cgk_omp_for(cg_ctx *cx, const char *ind, int nest) {
     if (nest < 1) return;
     sb_printf(cx->c, "#ifdef _OPENMP\n%s#pragma omp for schedule(static)", ind);
     if (nest > 1) sb_printf(cx->c, " collapse(%d)", nest);
-    sb_puts(cx->c, "\n#endif\n");
+    sb_puts(cx->c, " nowait\n#endif\n");
     if (cx->team) cx->team[cx->kernel->id] = 1; /* (tests/cudaemu writes kernels alone: no team, no calls) */
 }
 
