@@ -63,10 +63,11 @@ static void print_kernels(const ir_program *p, strbuf *out) {
     static const char *const names[] = {"forward", "loss", "train"};
     for (int e = 0; e < ENTRY_COUNT; e++) {
         if (!p->has[e]) continue;
-        sb_printf(out, "%s: %d kernels\n", names[e], p->sched[e].order.len);
+        sb_printf(out, "%s: %d kernels\n", names[e], p->mem[e].kernels);
         for (int t = 0; t < p->sched[e].order.len; t++) {
             const ir_node *n = p->g->nodes.data[p->sched[e].order.data[t]];
-            sb_printf(out, "  k%d_%s %s\n", n->id, ir_ops[n->op].name, ir_shape_str(p->g->a, &n->shape));
+            sb_printf(out, "  k%d_%s %s%s\n", n->id, ir_ops[n->op].name, ir_shape_str(p->g->a, &n->shape),
+                      mem_is_view(p->g, &p->mem[e], n->id) ? " (a view of its input: no kernel)" : "");
         }
     }
 }

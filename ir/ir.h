@@ -306,7 +306,7 @@ typedef struct mem_plan {
     size_t arena_elems;  /* activation arena size, elements */
     size_t naive_elems;  /* sum of all planned buffers, elements */
     size_t param_elems;  /* parameter (= gradient) buffer, elements */
-    int kernels;         /* number of kernels in the schedule */
+    int kernels;         /* number of kernels in the schedule (views have none) */
 } mem_plan;
 
 /* Plan one schedule. Parameters at their contiguous offsets; gradients of
@@ -317,9 +317,12 @@ typedef struct mem_plan {
  * elementwise op, fused tree or channel_bias that reads a buffer of its
  * size for the last time writes its output there (the kernel then has no
  * restrict: cg_in_place); otherwise no kernel's output shares a buffer
- * with its inputs. */
+ * with its inputs. A reshape of an arena buffer is that buffer (mem_is_view). */
 void mem_plan_schedule(const ir_graph *g, const ir_sched *s, int in_place, arena *a,
                        mem_plan *p);
+/* 1 if node id is a reshape whose output is its input's buffer in plan p
+ * (every reshape of an arena buffer): it runs no kernel there. */
+int mem_is_view(const ir_graph *g, const mem_plan *p, int id);
 
 /* ---- a compiled model: its entry points (memplan.c) -------------------- */
 

@@ -30,7 +30,8 @@ static size_t elems(const ir_node *n) {
 typedef struct buf {
     int node;        /* node id */
     int first, last; /* schedule steps of definition and last use */
-    size_t size;     /* elements, aligned */
+    size_t size;     /* elements, aligned; 0 once merged into another */
+    int into;        /* the index of the buffer this one was merged into, -1 if none */
 } buf;
 
 static int by_size_desc(const void *a, const void *b) {
@@ -93,7 +94,7 @@ static int collect(const ir_graph *g, const ir_sched *s, const mem_plan *p, buf 
             if (pos[in] >= 0) bufs[pos[in]].last = t;
         }
         if (p->region[id] != MEM_NONE) continue;
-        bufs[nb] = (buf){id, t, t, align_up(elems(g->nodes.data[id]))};
+        bufs[nb] = (buf){id, t, t, align_up(elems(g->nodes.data[id])), -1};
         pos[id] = nb++;
     }
     for (int i = 0; i < g->outputs.len; i++)
@@ -117,24 +118,58 @@ static int may_overwrite(const ir_graph *g, const ir_node *n, int j) {
     return !(ir_ops[n->op].flags & (OPF_STATE | OPF_RNG)) && x->dtype == n->dtype && elems(x) == elems(n);
 }
 
+/* The buffer that bufs[b] is now part of (merges chain: a reshape of a
+ * value whose buffer later goes to an in-place op). */
+static int root(const buf *bufs, int b) {
+    while (bufs[b].into >= 0) b = bufs[b].into;
+    return b;
+}
+
+/* Node id's buffer becomes part of buffer b, which lives as long as either. */
+static void share(buf *bufs, int *pos, int id, int b) {
+    int c = root(bufs, pos[id]);
+    b = root(bufs, b);
+    if (c == b) return;
+    if (bufs[c].last > bufs[b].last) bufs[b].last = bufs[c].last;
+    bufs[c].size = 0;
+    bufs[c].into = b;
+}
+
+/* Reshapes as views (every plan): a reshape of an arena buffer is the same
+ * elements in the same order, so its output is that buffer, which lives
+ * until the last read of either, and it has no kernel (mem_is_view). A
+ * value is never written after its kernel, so the two cannot disagree.
+ * Returns how many. */
+static int alias_reshapes(const ir_graph *g, const ir_sched *s, buf *bufs, int *pos) {
+    int k = 0;
+    for (int t = 0; t < s->order.len; t++) {
+        const ir_node *n = g->nodes.data[s->order.data[t]];
+        if (n->op != IR_RESHAPE || pos[n->id] < 0 || pos[n->in[0]] < 0) continue;
+        share(bufs, pos, n->id, pos[n->in[0]]);
+        k++;
+    }
+    return k;
+}
+
 /* In-place reuse (plans of inference-only programs): a node that reads an
  * arena buffer for the last time takes that buffer over when may_overwrite
- * allows, so relu(channel_bias(conv)) needs one buffer. bufs[] (by node
- * order, pos[id] its index) shrinks to the buffers still to place; owner[id]
- * gets the node whose buffer id shares (else id). Returns the new count. */
-static int merge_in_place(const ir_graph *g, const ir_sched *s, buf *bufs, int nb, int *pos, int *owner) {
+ * allows, so relu(channel_bias(conv)) needs one buffer. bufs[] is by node
+ * order, pos[id] its index. */
+static void merge_in_place(const ir_graph *g, const ir_sched *s, buf *bufs, int *pos) {
     for (int t = 0; t < s->order.len; t++) {
         const ir_node *n = g->nodes.data[s->order.data[t]];
         for (int j = 0; pos[n->id] >= 0 && j < n->nin; j++) {
-            int b = pos[n->in[j]];
-            if (b < 0 || bufs[b].last != t || !may_overwrite(g, n, j)) continue;
-            bufs[b].last = bufs[pos[n->id]].last;
-            bufs[pos[n->id]].size = 0; /* dropped below */
-            owner[n->id] = bufs[b].node;
-            pos[n->id] = b;
+            if (pos[n->in[j]] < 0) continue;
+            int b = root(bufs, pos[n->in[j]]);
+            if (bufs[b].last != t || !may_overwrite(g, n, j)) continue;
+            share(bufs, pos, n->id, b);
             break;
         }
     }
+}
+
+/* Drop the buffers that share another's; the new count. */
+static int compact(buf *bufs, int nb) {
     int k = 0;
     for (int i = 0; i < nb; i++)
         if (bufs[i].size) bufs[k++] = bufs[i];
@@ -167,14 +202,23 @@ void mem_plan_schedule(const ir_graph *g, const ir_sched *s, int in_place, arena
     for (int i = 0; i < n; i++) owner[i] = i;
     int nb = collect(g, s, p, bufs, pos);
     for (int i = 0; i < nb; i++) p->naive_elems = ck_add_sat(p->naive_elems, bufs[i].size);
-    if (in_place) nb = merge_in_place(g, s, bufs, nb, pos, owner);
-    place(bufs, nb, p);
+    int views = alias_reshapes(g, s, bufs, pos);
+    if (in_place) merge_in_place(g, s, bufs, pos);
+    for (int i = 0; i < n; i++) /* owner[id]: the node whose buffer id's is part of */
+        if (pos[i] >= 0) owner[i] = bufs[root(bufs, pos[i])].node;
+    place(bufs, compact(bufs, nb), p);
     for (int i = 0; i < n; i++)
         if (owner[i] != i) p->region[i] = MEM_ARENA, p->offset[i] = p->offset[owner[i]];
-    p->kernels = s->order.len;
+    p->kernels = s->order.len - views;
     free(bufs);
     free(pos);
     free(owner);
+}
+
+int mem_is_view(const ir_graph *g, const mem_plan *p, int id) {
+    const ir_node *n = g->nodes.data[id];
+    return n->op == IR_RESHAPE && p->region[id] == MEM_ARENA && p->region[n->in[0]] == MEM_ARENA &&
+           p->offset[id] == p->offset[n->in[0]];
 }
 
 void ir_program_build(ir_graph *g, ir_program *p) {

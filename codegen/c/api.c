@@ -278,7 +278,16 @@ static void emit_index_checks(cg_ctx *cx, ir_entry e) {
     }
 }
 
-/* The kernel calls of entry e; random ops draw from Philox(seed, counter)
+static void call(cg_ctx *cx, ir_entry e, const ir_node *n) {
+    if (cx->team && cx->team[n->id]) sb_puts(cx->c, "#ifdef _OPENMP\n    #pragma omp parallel\n#endif\n");
+    sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
+    for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
+    if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
+    if (cgk_gemm_ws(cx, n)) sb_printf(cx->c, "m->act + %zu, ", (layout_of(cx).ws - layout_of(cx).act) / esize(cx));
+    sb_printf(cx->c, "%s);\n", ptr(cx, e, n->id));
+}
+
+/* The kernel calls of entry e (none for a view); random ops draw from Philox(seed, counter)
  * where counter numbers the calls that draw (each draws anew). */
 static void emit_calls(cg_ctx *cx, ir_entry e) {
     const ir_sched *s = &cx->p->sched[e];
@@ -289,12 +298,7 @@ static void emit_calls(cg_ctx *cx, ir_entry e) {
         ir_node *n = NODE(cx, s->order.data[t]);
         if (cx->o->calib_probe && e == ENTRY_FORWARD && cg_quant_layer(cx->g, n))
             cgq_probe(cx, n, ptr(cx, e, n->in[0]));
-        if (cx->team && cx->team[n->id]) sb_puts(cx->c, "#ifdef _OPENMP\n    #pragma omp parallel\n#endif\n");
-        sb_printf(cx->c, "    %s(", cg_kernel_name(cx, n));
-        for (int j = 0; j < n->nin; j++) sb_printf(cx->c, "%s, ", ptr(cx, e, n->in[j]));
-        if (ir_ops[n->op].flags & OPF_RNG) sb_puts(cx->c, "m->seed, counter, ");
-        if (cgk_gemm_ws(cx, n)) sb_printf(cx->c, "m->act + %zu, ", (layout_of(cx).ws - layout_of(cx).act) / esize(cx));
-        sb_printf(cx->c, "%s);\n", ptr(cx, e, n->id));
+        if (!cg_view(cx, e, n)) call(cx, e, n);
         if (ready && ready[t] != SIZE_MAX)
             sb_printf(cx->c, "    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, %zu);\n", ready[t]);
     }

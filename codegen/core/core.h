@@ -51,8 +51,12 @@ int cg_used(cg_ctx *cx, int id);
 /* 1 if some plan writes n's output over one of its inputs (in-place reuse,
  * mem_plan_schedule): its kernel's pointers must not be restrict. */
 int cg_in_place(cg_ctx *cx, const ir_node *n);
+/* 1 if node n is a view in entry point e's plan (mem_is_view): the entry
+ * point calls no kernel for it. */
+int cg_view(cg_ctx *cx, ir_entry e, const ir_node *n);
 /* The kernel walk: the next node after prev (NULL: the first) that some
- * entry point runs and that is not a source, in id order; NULL at the end. */
+ * entry point runs as a kernel (not a source, not a view there), in id
+ * order; NULL at the end. */
 const ir_node *cg_next_kernel(cg_ctx *cx, const ir_node *prev);
 /* 1 if some entry point runs an op with ops.def flag `flag` (OPF_RNG, ...). */
 int cg_uses_op_flag(cg_ctx *cx, int flag);

@@ -109,9 +109,19 @@ int cg_in_place(cg_ctx *cx, const ir_node *n) {
     return 0;
 }
 
+int cg_view(cg_ctx *cx, ir_entry e, const ir_node *n) { return mem_is_view(cx->g, &cx->p->mem[e], n->id); }
+
+/* 1 if every entry point that runs node id has it as a view (no kernel). */
+static int view_everywhere(cg_ctx *cx, int id) {
+    for (int e = 0; e < ENTRY_COUNT; e++)
+        if (cx->p->has[e] && cx->p->sched[e].live[id] && !cg_view(cx, (ir_entry)e, cx->g->nodes.data[id])) return 0;
+    return 1;
+}
+
 const ir_node *cg_next_kernel(cg_ctx *cx, const ir_node *prev) {
     for (int i = prev ? prev->id + 1 : 0; i < cx->g->nodes.len; i++)
-        if (cg_used(cx, i) && ir_ops[cx->g->nodes.data[i]->op].cls != OPC_SOURCE) return cx->g->nodes.data[i];
+        if (cg_used(cx, i) && ir_ops[cx->g->nodes.data[i]->op].cls != OPC_SOURCE && !view_everywhere(cx, i))
+            return cx->g->nodes.data[i];
     return NULL;
 }
 

@@ -442,6 +442,7 @@ static void emit_enqueue(cg_ctx *cx, ir_entry e, const char *name) {
             }
     for (int t = 0; t < s->order.len; t++) {
         ir_node *n = NODE(cx, s->order.data[t]);
+        if (cg_view(cx, e, n)) continue; /* a reshape of its input's buffer: nothing to run */
         sb_printf(c, "    if ((st = %s(&m->ex, ", cg_kernel_name(cx, n));
         for (int j = 0; j < n->nin; j++) sb_printf(c, "%s, ", dptr(cx, e, n->in[j]));
         if (ir_ops[n->op].flags & OPF_RNG) sb_puts(c, "m->seed, counter, ");

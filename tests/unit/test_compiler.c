@@ -1453,9 +1453,8 @@ static void test_fold_keeps_gradient_nodes_computed(void) {
 /* memory plan                                                               */
 /* ======================================================================== */
 
-/* Parse, elaborate, fold, differentiate, fold, plan: as nnc_compile -O2. */
-static int build_program(elaborated *r, ir_program *p, const char *example) {
-    if (elab_example(r, example)) return 1;
+/* Fold, differentiate, fold, plan the elaborated r: as nnc_compile -O2. */
+static int plan_program(elaborated *r, ir_program *p) {
     pass_fold(&r->g);
     if (r->g.loss >= 0 && r->g.opt.kind != OPT_NONE) {
         ad_backward(&r->g);
@@ -1466,20 +1465,33 @@ static int build_program(elaborated *r, ir_program *p, const char *example) {
     return 0;
 }
 
-/* Does y write its output over x's buffer in place (x one of its inputs,
- * same size and offset, y its last reader)? */
+static int build_program(elaborated *r, ir_program *p, const char *example) {
+    return elab_example(r, example) || plan_program(r, p);
+}
+
+static int value_of(const ir_graph *g, const mem_plan *m, int id);
+
+/* Does y write its output over x's buffer in place (x one of its inputs, or
+ * the value of a view among them; same size and offset, y its last reader)? */
 static int in_place(const ir_graph *g, const mem_plan *m, int x, int y, int last_x, int first_y) {
     const ir_node *n = g->nodes.data[y];
     int reads = 0;
-    for (int j = 0; j < n->nin; j++) reads |= n->in[j] == x;
+    for (int j = 0; j < n->nin; j++) reads |= value_of(g, m, n->in[j]) == x;
     return reads && last_x == first_y && m->offset[x] == m->offset[y] &&
            ir_numel(&g->nodes.data[x]->shape) == ir_numel(&n->shape);
+}
+
+/* The node whose buffer node id's is: id, or for a view (mem_is_view) its input's. */
+static int value_of(const ir_graph *g, const mem_plan *m, int id) {
+    while (mem_is_view(g, m, id)) id = g->nodes.data[id]->in[0];
+    return id;
 }
 
 /* Arena buffers whose lifetimes overlap must not share addresses (but for
  * in-place reuse: a node's output over the input it reads last). Lifetime:
  * from the step that writes the buffer to the last step that reads it;
- * outputs and the loss to the end. Returns the number of violations. */
+ * outputs and the loss to the end; a view's reads are its input's (one
+ * buffer: value_of). Returns the number of violations. */
 static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, const char *what) {
     int n = g->nodes.len, T = s->order.len, bad = 0;
     int *first = malloc(sizeof(int) * (size_t)n), *last = malloc(sizeof(int) * (size_t)n);
@@ -1503,6 +1515,10 @@ static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, c
     }
     for (int i = 0; i < g->outputs.len; i++) last[g->outputs.data[i]] = T;
     if (g->loss >= 0) last[g->loss] = T;
+    for (int t = 0; t < T; t++) { /* a view's reads keep its input's buffer */
+        int id = s->order.data[t], v = value_of(g, m, id);
+        if (v != id && last[v] < last[id]) last[v] = last[id];
+    }
     for (int t = 0; t < T; t++) {
         int id = s->order.data[t];
         mem_region r = m->region[id];
@@ -1519,6 +1535,7 @@ static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, c
         for (int b = a + 1; b < T; b++) {
             int x = s->order.data[a], y = s->order.data[b];
             if (m->region[x] != MEM_ARENA || m->region[y] != MEM_ARENA) continue;
+            if (value_of(g, m, x) != x || value_of(g, m, y) != y) continue; /* views: checked as their inputs */
             if (last[x] < first[y] || last[y] < first[x]) continue; /* disjoint lifetimes */
             if (in_place(g, m, x, y, last[x], first[y])) continue;
             size_t ox = m->offset[x], oy = m->offset[y];
@@ -1533,9 +1550,16 @@ static int check_plan(const ir_graph *g, const ir_sched *s, const mem_plan *m, c
     return bad;
 }
 
+/* Steps of plan e that are views (a reshape sharing its input's buffer). */
+static int count_views(const ir_program *p, int e) {
+    int k = 0;
+    for (int t = 0; t < p->sched[e].order.len; t++) k += mem_is_view(p->g, &p->mem[e], p->sched[e].order.data[t]);
+    return k;
+}
+
 static void test_memplan_live_buffers_disjoint(void) {
-    static const char *const examples[] = {"digits_mlp.nn", "xor.nn", "coffee.nn"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const examples[] = {"digits_mlp.nn", "xor.nn", "coffee.nn", "lenet.nn", "tiny_gpt.nn"};
+    for (int k = 0; k < 5; k++) {
         elaborated r;
         ir_program p;
         CU_ASSERT_EQUAL_FATAL(build_program(&r, &p, examples[k]), 0);
@@ -1544,7 +1568,8 @@ static void test_memplan_live_buffers_disjoint(void) {
             if (!p.has[e]) continue;
             entries++;
             CU_ASSERT_EQUAL(check_plan(&r.g, &p.sched[e], &p.mem[e], examples[k]), 0);
-            CU_ASSERT_EQUAL(p.mem[e].kernels, p.sched[e].order.len);
+            CU_ASSERT_EQUAL(p.mem[e].kernels, p.sched[e].order.len - count_views(&p, e));
+            CU_ASSERT_EQUAL(count_views(&p, e) > 0, k >= 3); /* lenet's flatten, tiny_gpt's heads */
             CU_ASSERT(p.mem[e].arena_elems <= p.arena_elems);
         }
         CU_ASSERT(entries >= 1);
@@ -1587,6 +1612,30 @@ static void test_memplan_in_place_inference_only(void) {
         if (k == 1) CU_ASSERT_EQUAL(n, 0);
         elab_free(&r);
     }
+}
+
+/* Views and in-place reuse together (an inference-only program): layer
+ * norm's statistics written out as ONNX expands them, where a reshaped
+ * value's buffer goes on to an in-place op while a view of that op's
+ * output is read later (a merge through a merge: memplan.c's root). */
+static void test_memplan_views_in_place(void) {
+    static const char src[] = "model v {\n"
+                              "    input x : f32[3, 4]\n"
+                              "    m = reshape(sum(x, 1) / 4, [3, 1])\n"
+                              "    s = sqrt(reshape(sum(x * x, 1) / 4, [3, 1]) - m * m + 1e-5)\n"
+                              "    output y = (x - expand(m, [3, 4])) / expand(s, [3, 4])\n"
+                              "    output mean = m\n"
+                              "    output inv = 1 / s\n"
+                              "}\n";
+    elaborated r;
+    ir_program p;
+    CU_ASSERT_EQUAL_FATAL(elab_src(&r, src, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(plan_program(&r, &p), 0);
+    CU_ASSERT(p.has[ENTRY_FORWARD] && !p.has[ENTRY_LOSS] && !p.has[ENTRY_TRAIN]);
+    CU_ASSERT_EQUAL(check_plan(&r.g, &p.sched[ENTRY_FORWARD], &p.mem[ENTRY_FORWARD], "views_in_place"), 0);
+    CU_ASSERT_EQUAL(count_views(&p, ENTRY_FORWARD), 4); /* the two of the source, two in expand */
+    CU_ASSERT(count_in_place(&r, &p, ENTRY_FORWARD) > count_views(&p, ENTRY_FORWARD));
+    elab_free(&r);
 }
 
 static void test_memplan_arena_not_above_naive(void) {
@@ -1925,6 +1974,7 @@ int main(void) {
         {"fold", "fold_keeps_gradient_nodes_computed", test_fold_keeps_gradient_nodes_computed},
         {"memplan", "memplan_live_buffers_disjoint", test_memplan_live_buffers_disjoint},
         {"memplan", "memplan_in_place_inference_only", test_memplan_in_place_inference_only},
+        {"memplan", "memplan_views_in_place", test_memplan_views_in_place},
         {"memplan", "memplan_arena_not_above_naive", test_memplan_arena_not_above_naive},
         {"memplan", "memplan_grads_pinned_to_param_slots", test_memplan_grads_pinned_to_param_slots},
         {"memplan", "memplan_params_contiguous_in_order", test_memplan_params_contiguous_in_order},
