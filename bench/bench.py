@@ -296,7 +296,8 @@ def worker_main():
 
     def time_(cmd):
         st = models[cmd["name"]]
-        fresh(st)
+        if cmd.get("fresh", True):
+            fresh(st)
         fn = (lambda k: train_step(st, k)) if cmd["mode"] == "train" else (lambda k: forward(st, k))
         return {"reps": peers.timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
 
@@ -364,6 +365,69 @@ def sh(cmd, what=None, env=None):
     if p.returncode != 0:
         raise RuntimeError(f"{what or cmd[0]} failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}")
     return p.stdout
+
+
+# The workloads' repeats are interleaved: round r runs one repeat of every
+# implementation (nnc's builds and every peer), in an order rotated each
+# round, each after a short warm-up of its own (REWARM_S; the first round
+# after the full warm-up). On a shared machine whatever else runs comes and
+# goes over seconds; run one implementation's repeats after another's and a
+# busy spell falls on one of them (on a 2-core EPYC guest the same code built
+# twice measured 19% apart that way), interleaved it falls on all alike.
+REWARM_S = 0.1
+
+
+class DriverTimer:
+    """nnc's bench/driver.c in `serve` mode: one repeat per request."""
+
+    def __init__(self, cmd, what, env=None):
+        self.what = what
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=None if env is None else {**os.environ, **env})
+
+    def rep(self, min_s, warm_s):
+        self.p.stdin.write(f"{min_s} {warm_s}\n")
+        self.p.stdin.flush()
+        r = parse_reps(self.p.stdout.readline())
+        if not r:
+            raise RuntimeError(f"{self.what} failed (exit status {self.p.poll()})")
+        return r[0]
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
+class WorkerTimer:
+    """A peer worker's timing of workload w: the first repeat from its
+    initial state (fresh), the rest continuing from there."""
+
+    def __init__(self, wk, w):
+        self.wk, self.w, self.fresh = wk, w, True
+
+    def rep(self, min_s, warm_s):
+        r = self.wk.ask(cmd="time", name=self.w.key, mode=self.w.mode, min_s=min_s, reps=1, warm_s=warm_s,
+                        fresh=self.fresh)
+        self.fresh = False
+        return r["reps"][0]
+
+    def close(self):
+        pass
+
+
+def interleaved(timers, reps, min_s, warm_s):
+    """{name: [[iters, seconds] per repeat]}: `reps` rounds, each one repeat
+    of every timer in an order rotated by one per round."""
+    names, out = list(timers), {name: [] for name in timers}
+    try:
+        for r in range(reps):
+            for i in range(len(names)):
+                name = names[(i + r) % len(names)]
+                out[name].append(timers[name].rep(min_s, warm_s if r == 0 else REWARM_S))
+    finally:
+        for t in timers.values():
+            t.close()
+    return out
 
 
 def parse_reps(text):
@@ -513,7 +577,8 @@ def main():
     busy = busy_cores()
     print(f"load average {' '.join(load)}; CPUs busy with other work just before the start: {busy:.2f}"
           + ("  ** the machine is not idle: numbers are noisy, 2-thread numbers especially **" if busy > 0.25 else ""))
-    print(f"method: median of {reps} repeats of >= {min_s} s each after >= {warm_s} s of warm-up;"
+    print(f"method: median of {reps} repeats of >= {min_s} s each after >= {warm_s} s of warm-up; the workloads'"
+          f" repeats interleaved (one of each implementation per round, {REWARM_S} s of warm-up before each);"
           f" nnc weights seed {SEED}")
 
     # ---- build --------------------------------------------------------------
@@ -706,17 +771,22 @@ def main():
         for w in workloads:
             m = meta[w.key]
             print(f"timing {w.title} ...", file=sys.stderr, flush=True)
-            args_ = ["time", w.mode, str(SEED), m["data"], str(w.nb), str(min_s), str(reps), str(warm_s)]
-            r_nnc = parse_reps(sh([exe[w.key]] + args_, "driver time"))
-            r_v3 = parse_reps(sh([exe_v3[w.key]] + args_, f"driver time ({V3})")) if v3 else None
-            r_nnc2 = parse_reps(sh([exe_omp[w.key]] + args_, "driver time (OpenMP)", env=OMP2))
-            r_pt = {name: wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps, warm_s=warm_s)["reps"]
-                    for name, wk in workers.items()}
-            r_peers = {name: (wk.label, wk.ask(cmd="time", name=w.key, mode=w.mode, min_s=min_s, reps=reps,
-                                               warm_s=warm_s)["reps"], ok[w.key, name], wk.threads)
+            args_ = ["serve", w.mode, str(SEED), m["data"], str(w.nb)]
+            timers = {"nnc": DriverTimer([exe[w.key]] + args_, "driver"),
+                      "nnc2": DriverTimer([exe_omp[w.key]] + args_, "driver (OpenMP)", env=OMP2)}
+            if v3:
+                timers["v3"] = DriverTimer([exe_v3[w.key]] + args_, f"driver ({V3})")
+            for name, wk in workers.items():
+                timers["pt:" + name] = WorkerTimer(wk, w)
+            for name, wk in peers_.items():
+                if peer_runs(name, w):
+                    timers["peer:" + name] = WorkerTimer(wk, w)
+            r = interleaved(timers, reps, min_s, warm_s)
+            r_pt = {name: r["pt:" + name] for name in workers}
+            r_peers = {name: (wk.label, r["peer:" + name], ok[w.key, name], wk.threads)
                        for name, wk in peers_.items() if peer_runs(name, w)}
-            rows.append(result_rows(w, r_nnc, r_v3, r_nnc2, r_pt, ok[w.key, "native"], ok.get((w.key, V3)),
-                                    r_peers))
+            rows.append(result_rows(w, r["nnc"], r.get("v3"), r["nnc2"], r_pt, ok[w.key, "native"],
+                                    ok.get((w.key, V3)), r_peers))
 
         gemm_rows = []
         if do_gemm:

@@ -22,6 +22,13 @@
  *       P_create(SEED); runs steps (or forward calls) for WARMUP_S seconds,
  *       then REPEATS repeats, each running whole steps until at least MIN_S
  *       seconds have passed; prints "rep ITERS SECONDS" per repeat.
+ *   driver serve train|forward SEED DATA NB
+ *       P_create(SEED), then one repeat per line "MIN_S WARMUP_S" read from
+ *       stdin: steps for WARMUP_S seconds (at least one), then steps until
+ *       MIN_S seconds have passed; prints "rep ITERS SECONDS" and waits for
+ *       the next line (EOF ends it). bench.py interleaves the repeats of
+ *       every implementation this way, so that what else the machine runs
+ *       falls on all of them alike.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +114,28 @@ static void forward(model_t *m, data *d, long k) {
     check(FN(_forward_v)(m, d->io, outs), m, "forward");
 }
 
+/* steps k, k+1, ... for at least min_s seconds and at least `least` steps;
+ * returns how many ran */
+static long steps(model_t *m, data *d, int train, long *k, double min_s, long least) {
+    float loss = 0;
+    long iters = 0;
+    double start = now();
+    do {
+        if (train) train_step(m, d, *k, &loss);
+        else forward(m, d, *k);
+        ++*k, iters++;
+    } while (now() - start < min_s || iters < least);
+    return iters;
+}
+
+/* one timed repeat: prints "rep ITERS SECONDS" */
+static void repeat(model_t *m, data *d, int train, long *k, double min_s) {
+    double start = now();
+    long iters = steps(m, d, train, k, min_s, 1);
+    printf("rep %ld %.6f\n", iters, now() - start);
+    fflush(stdout);
+}
+
 static model_t *create(const char *seed) {
     model_t *m = FN(_create)(strtoull(seed, NULL, 10));
     if (!m) die("create failed", NULL);
@@ -143,36 +172,27 @@ int main(int argc, char **argv) {
         FN(_free)(m);
         return 0;
     }
-    if (argc == 9 && !strcmp(argv[1], "time")) {
+    if ((argc == 9 && !strcmp(argv[1], "time")) || (argc == 6 && !strcmp(argv[1], "serve"))) {
         int train = !strcmp(argv[2], "train");
         if (!train && strcmp(argv[2], "forward")) die("mode must be train or forward", argv[2]);
         model_t *m = create(argv[3]);
         data d;
         load_data(&d, argv[4], atoi(argv[5]));
-        double min_s = atof(argv[6]), warm_s = atof(argv[8]);
-        int reps = atoi(argv[7]);
-        float loss = 0;
         long k = 0;
-        double t0 = now();
-        do {
-            if (train) train_step(m, &d, k, &loss);
-            else forward(m, &d, k);
-            k++;
-        } while (now() - t0 < warm_s || k < 2);
-        for (int r = 0; r < reps; r++) {
-            long iters = 0;
-            double t, start = now();
-            do {
-                if (train) train_step(m, &d, k, &loss);
-                else forward(m, &d, k);
-                k++, iters++;
-            } while ((t = now() - start) < min_s);
-            printf("rep %ld %.6f\n", iters, t);
-            fflush(stdout);
+        if (argc == 6) {
+            double min_s, warm_s;
+            while (scanf("%lf %lf", &min_s, &warm_s) == 2) {
+                steps(m, &d, train, &k, warm_s, 1);
+                repeat(m, &d, train, &k, min_s);
+            }
+        } else {
+            steps(m, &d, train, &k, atof(argv[8]), 2);
+            for (int r = 0; r < atoi(argv[7]); r++) repeat(m, &d, train, &k, atof(argv[6]));
         }
         FN(_free)(m);
         return 0;
     }
-    fprintf(stderr, "usage: driver init SEED W | check SEED DATA NB OUT | time train|forward SEED DATA NB MIN_S REPEATS WARMUP_S\n");
+    fprintf(stderr, "usage: driver init SEED W | check SEED DATA NB OUT | time train|forward SEED DATA NB MIN_S REPEATS"
+                    " WARMUP_S | serve train|forward SEED DATA NB\n");
     return 2;
 }

@@ -248,7 +248,8 @@ class JaxPeer:
 
     def time(self, cmd):
         st = self.models[cmd["name"]]
-        self.fresh(st)
+        if cmd.get("fresh", True):
+            self.fresh(st)
         fn = (lambda k: self.train_step(st, k)) if cmd["mode"] == "train" else (lambda k: self.forward(st, k))
         return {"reps": timed(fn, cmd["min_s"], cmd["reps"], cmd["warm_s"])}
 
