@@ -83,5 +83,8 @@ for obj, seed in (("d_loss", 45), ("g_loss", 49)):
     # float32 end 1.2e-3 apart (its loss, gradients and step losses within
     # 1e-4); at seed 49 both are within 6e-5 of float64 and 2.4e-5 of each
     # other, so the case runs there, with the usual 1e-4 for everything. The
-    # f64 variant keeps 1e-9.
+    # f64 variant keeps 1e-9. On an AVX2 machine (AMD EPYC: other kernels,
+    # other round-off) seed 49's fake.0.weight ends 1.4e-4 from PyTorch
+    # float32, and 6.8e-5 from float64 (PyTorch float32: 7.0e-5): the
+    # harness's float64 judge (test_parity.py, NOISE_FLOOR_X) passes it.
     CASES.append(case)

