@@ -620,7 +620,8 @@ def _run_case(case, tmp, nnc, lib, verbose):
                 judge = judge or steps_f64(case, init, batch)
                 ok, ref, what = noise_floor(ours, ref, judge[k], tol)
                 if ok:
-                    res["note"] = (res["note"] + "; " if "note" in res else "") + f"{k} at the float32 noise floor, {what}"
+                    note = f"{k} at the float32 noise floor, {what}"
+                    res["note"] = res["note"] + "; " + note if "note" in res else note
                 else:
                     label += f" ({what}, not within {NOISE_FLOOR_X:g}x)"
             cmp.add("params", label, ours, ref)
