@@ -224,7 +224,7 @@ gcc $CFLAGS99 -I$T $T/init_bytes.c $T/xor32.c $NNRT -lm -o $T/init_bytes &&
     expect "_init checks the caller's byte count" 0 "short 1 ok 1" $T/init_bytes || fail "init_bytes builds"
 
 # ---- generated code: gcc and clang, f32 and f64, with and without main -------
-# (f32 here is f64 only: the f32 code of every example is the model part of
+# (f64 only here: the f32 code of every example is the model part of
 # its --main file, which the examples section compiles with both compilers)
 for nn in examples/*.nn; do
     m=$(basename "$nn" .nn)
